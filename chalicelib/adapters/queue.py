@@ -1,0 +1,26 @@
+"""SQS queues: asynchronous work (emails, provisioning, billing) as JSON messages."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional
+
+from .aws import client
+
+
+class SqsQueue:
+    def __init__(self, queue_name: str, region: str):
+        self.queue_name = queue_name
+        self._region = region
+        self._url: Optional[str] = None
+
+    def _queue_url(self) -> str:
+        if self._url is None:
+            self._url = client("sqs", self._region).get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        return self._url
+
+    def send(self, message: Dict[str, Any], delay_seconds: int = 0) -> str:
+        response = client("sqs", self._region).send_message(
+            QueueUrl=self._queue_url(), MessageBody=json.dumps(message, sort_keys=True),
+            DelaySeconds=delay_seconds,
+        )
+        return response["MessageId"]

@@ -1,0 +1,1 @@
+"""Chalice blueprints, one per area: parse + validate → authorize → service → JSON."""

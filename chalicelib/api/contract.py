@@ -1,0 +1,26 @@
+"""The organisation's contract and the Master's acceptance."""
+from chalice import Blueprint
+
+from ..domain.roles import Capability
+from ..services import contracts
+from .http import endpoint
+
+bp = Blueprint(__name__)
+
+
+def _view(ctx, contract):
+    view = contracts.contract_view(contract)
+    view["current_document_version"] = ctx.deps.settings.contract_version
+    return view
+
+
+@endpoint(bp, "/contract", "GET", summary="O contrato da organização", capability=Capability.USE_PORTAL,
+          tag="contract")
+def get_contract(ctx):
+    return _view(ctx, contracts.get_contract(ctx.deps, ctx.caller))
+
+
+@endpoint(bp, "/contract/accept", "POST", summary="Aceite do contrato (Master)",
+          capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True)
+def accept_contract(ctx):
+    return _view(ctx, contracts.accept_contract(ctx.deps, ctx.caller, expected_version=ctx.if_match()))

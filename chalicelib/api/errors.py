@@ -1,0 +1,62 @@
+"""The one place where errors become HTTP: status by error class, and the error JSON of API.md."""
+from __future__ import annotations
+
+from typing import Optional
+
+from chalice import Response
+
+from ..domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    RuleViolation,
+)
+
+
+class UnsupportedMediaType(DomainError):
+    """The body is not JSON (415)."""
+
+    code = "unsupported_media_type"
+
+
+class TooManyRequests(DomainError):
+    """Rate limit reached (429)."""
+
+    code = "too_many_requests"
+
+
+STATUS_BY_ERROR = {
+    InvalidInput: 400,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    RuleViolation: 422,
+    TooManyRequests: 429,
+}
+
+
+def status_of(error: DomainError) -> int:
+    for klass in type(error).__mro__:
+        if klass in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[klass]
+    return 400
+
+
+def error_response(error: Optional[DomainError]) -> Response:
+    """The error JSON; `None` stands for an unexpected failure (500, no details leaked)."""
+    if error is None:
+        status, code, message, details = 500, "internal_error", "Erro interno. Tente novamente mais tarde.", {}
+    else:
+        status, code, message, details = status_of(error), error.code, error.message, error.details
+    headers = {"Content-Type": "application/json"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="csp-portal"'
+    return Response(body={"error": {"code": code, "message": message, "details": details}},
+                    status_code=status, headers=headers)

@@ -1,0 +1,212 @@
+"""The one mechanism every route goes through.
+
+`endpoint(...)` registers a Chalice route and wraps its handler so that, in this order:
+body size and JSON are checked, the body is validated against its schema, the bearer token is
+verified and the caller loaded, the route's capability is checked against the role matrix,
+an `Idempotency-Key` is honoured, and any domain error becomes the API's error JSON.
+Each route also lands in `ROUTES`, from which `/openapi.json` is built.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Dict, List, Optional
+
+from chalice import Response
+
+from ..bootstrap import container
+from ..domain.errors import DomainError, Forbidden, InvalidInput, PayloadTooLarge
+from ..domain.roles import Capability, can
+from ..services import auth
+from ..services.caller import Caller
+from . import schema as schemas
+from .errors import UnsupportedMediaType, error_response
+
+log = logging.getLogger("csp_portal.api")
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+IDEMPOTENCY_MEMORY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    method: str
+    summary: str
+    capability: Optional[Capability]  # None: public
+    tag: str
+    body: Optional[Dict[str, Any]] = None
+    query: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    status: int = 200
+    idempotent: bool = False
+    paginated: bool = False
+    if_match: bool = False
+
+
+ROUTES: List[RouteSpec] = []
+
+
+@dataclass
+class RequestContext:
+    deps: Any
+    caller: Optional[Caller]
+    body: Dict[str, Any]
+    query: Dict[str, str]
+    headers: Dict[str, str]
+    source_ip: Optional[str]
+
+    def limit(self) -> int:
+        raw = self.query.get("limit")
+        if raw is None:
+            return DEFAULT_PAGE
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+            raise InvalidInput(f"'limit' deve estar entre 1 e {MAX_PAGE}.", code="invalid_limit",
+                               details={"field": "limit", "maximum": MAX_PAGE})
+        return int(raw)
+
+    def next_token(self) -> Optional[str]:
+        return self.query.get("next_token") or None
+
+    def if_match(self) -> Optional[int]:
+        """The version the client last saw (If-Match: 3, "3" or W/"3")."""
+        raw = self.headers.get("if-match")
+        if raw is None:
+            return None
+        match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,12})"?\s*', raw)
+        if not match:
+            raise InvalidInput("Cabeçalho If-Match deve ser a versão do objeto.", code="invalid_if_match",
+                               details={"field": "If-Match"})
+        return int(match.group(1))
+
+
+def page(items: List[Any], next_token: Optional[str]) -> Dict[str, Any]:
+    return {"items": items, "next_token": next_token}
+
+
+def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Optional[Capability],
+             tag: str, body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Dict[str, Any]]] = None,
+             status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False):
+    spec = RouteSpec(path=path, method=method, summary=summary, capability=capability, tag=tag, body=body,
+                     query=dict(query or {}), status=status, idempotent=idempotent, paginated=paginated,
+                     if_match=if_match)
+    ROUTES.append(spec)
+
+    def register(handler: Callable[..., Any]):
+        def view(**path_params: str):
+            request = blueprint.current_request
+            try:
+                return _respond(spec, _handle(spec, handler, request, path_params))
+            except DomainError as exc:
+                return error_response(exc)
+            except Exception:  # noqa: BLE001 - the last line of defence: log, never leak a trace
+                log.exception("unhandled error on %s %s", method, path)
+                return error_response(None)
+
+        view.__name__ = handler.__name__
+        view.__doc__ = handler.__doc__
+        # Content types are checked by `_parse_body`, so a wrong one gets our error JSON (415).
+        kwargs = {"methods": [method], "content_types": ["*/*"]}
+        blueprint.route(path, **kwargs)(view)
+        return handler
+
+    return register
+
+
+def _respond(spec: RouteSpec, result: Any) -> Any:
+    if isinstance(result, Response):
+        return result
+    return Response(body=result if result is not None else "", status_code=spec.status,
+                    headers={"Content-Type": "application/json"} if result is not None else {})
+
+
+def _headers(request) -> Dict[str, str]:
+    return {k.lower(): v for k, v in (request.headers or {}).items()}
+
+
+def _source_ip(request) -> Optional[str]:
+    return ((request.context or {}).get("identity") or {}).get("sourceIp")
+
+
+def _parse_body(spec: RouteSpec, request, max_bytes: int) -> Dict[str, Any]:
+    raw = request.raw_body or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge("Corpo da requisição grande demais.", details={"max_bytes": max_bytes})
+    if spec.body is None:
+        return {}
+    content_type = (request.headers or {}).get("content-type", "application/json")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType("Envie o corpo como application/json.",
+                                   details={"content_type": content_type})
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("Corpo da requisição não é um JSON válido.", code="invalid_json")
+    return schemas.validate(parsed, spec.body)
+
+
+def _authorize(spec: RouteSpec, deps, request, headers: Dict[str, str]) -> Optional[Caller]:
+    if spec.capability is None:
+        return None
+    authorization = headers.get("authorization", "")
+    token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
+    caller = auth.authenticate(deps, access_token=token, acting_organization_id=headers.get("x-organization-id"),
+                               source_ip=_source_ip(request))
+    if not can(caller.roles, spec.capability):
+        raise Forbidden("Seu perfil não permite esta ação.", code="forbidden",
+                        details={"required_capability": spec.capability.value})
+    return caller
+
+
+def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> Any:
+    deps = container()
+    headers = _headers(request)
+    # Authentication first: an anonymous caller learns nothing from validation errors.
+    caller = _authorize(spec, deps, request, headers)
+    body = _parse_body(spec, request, deps.settings.max_body_bytes)
+    ctx = RequestContext(deps=deps, caller=caller, body=body, query=dict(request.query_params or {}),
+                         headers=headers, source_ip=_source_ip(request))
+    key = headers.get("idempotency-key")
+    if spec.idempotent and key:
+        return _idempotent(spec, ctx, key, request.raw_body or b"", lambda: handler(ctx, **path_params))
+    return handler(ctx, **path_params)
+
+
+def _idempotent(spec: RouteSpec, ctx: RequestContext, key: str, raw_body: bytes, run: Callable[[], Any]) -> Any:
+    if not 1 <= len(key) <= 128:
+        raise InvalidInput("Idempotency-Key deve ter de 1 a 128 caracteres.", code="invalid_idempotency_key")
+    store = ctx.deps.idempotency
+    who = ctx.caller.user.id if ctx.caller else (ctx.source_ip or "anonymous")
+    scope = f"{who}:{spec.method} {spec.path}"
+    request_hash = hashlib.sha256(raw_body).hexdigest()
+    existing = store.claim(scope, key, request_hash, ctx.deps.clock() + IDEMPOTENCY_MEMORY)
+    if existing is not None:
+        return _replay(existing, request_hash)
+    try:
+        result = _respond(spec, run())
+    except BaseException:
+        store.release(scope, key)
+        raise
+    body = result.body if not isinstance(result.body, (bytes, str)) or result.body else None
+    store.complete(scope, key, result.status_code, body)
+    return result
+
+
+def _replay(existing, request_hash: str) -> Response:
+    from ..domain.errors import Conflict, RuleViolation
+
+    if existing.request_hash != request_hash:
+        raise RuleViolation("Idempotency-Key já usada com outro corpo de requisição.",
+                            code="idempotency_key_reused")
+    if existing.status != "completed":
+        raise Conflict("Uma requisição com esta Idempotency-Key ainda está em andamento.",
+                       code="idempotency_in_progress")
+    return Response(body=existing.response_body if existing.response_body is not None else "",
+                    status_code=int(existing.response_status),
+                    headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"})

@@ -1,0 +1,103 @@
+"""`GET /openapi.json`: OpenAPI 3.1, built from the routes registered through `endpoint`.
+
+Each operation names the capability it needs (`x-required-capability`) and the profiles that hold
+it (`x-allowed-roles`), so clients and the permission tests read one source.
+"""
+import re
+from typing import Any, Dict
+
+from chalice import Blueprint
+
+from ..domain.roles import roles_allowed
+from .http import ROUTES, RouteSpec, endpoint
+
+bp = Blueprint(__name__)
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}},
+    }},
+}
+
+_ERROR_TEXT = {
+    "400": "Entrada inválida", "401": "Não autenticado", "403": "Perfil sem permissão",
+    "404": "Não encontrado (inclui objetos de outra organização)", "409": "Conflito de versão ou estado",
+    "413": "Corpo grande demais", "415": "Tipo de conteúdo não suportado", "422": "Regra de negócio",
+}
+
+
+def _parameters(spec: RouteSpec) -> list:
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+              for name in re.findall(r"{(\w+)}", spec.path)]
+    params += [{"name": name, "in": "query", "required": False, "schema": schema}
+               for name, schema in spec.query.items()]
+    if spec.paginated:
+        params += [
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+            {"name": "next_token", "in": "query", "required": False, "schema": {"type": "string"}},
+        ]
+    if spec.if_match:
+        params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                       "description": "A versão do objeto que o cliente viu; 409 se estiver desatualizada."})
+    if spec.idempotent:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "maxLength": 128},
+                       "description": "Uma repetição com a mesma chave devolve o primeiro resultado."})
+    if spec.capability is not None:
+        params.append({"name": "X-Organization-Id", "in": "header", "required": False,
+                       "schema": {"type": "string"},
+                       "description": "Somente operadores: a organização cliente sobre a qual agir."})
+    return params
+
+
+def _operation(spec: RouteSpec) -> Dict[str, Any]:
+    error_codes = ["400", "413"] + (["415"] if spec.body is not None else [])
+    if spec.capability is not None:
+        error_codes += ["401", "403", "404", "409", "422"]
+    operation: Dict[str, Any] = {
+        "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}",
+        "summary": spec.summary,
+        "tags": [spec.tag],
+        "parameters": _parameters(spec),
+        "responses": {str(spec.status): {"description": "OK"}} | {
+            code: {"description": _ERROR_TEXT[code],
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            for code in sorted(set(error_codes))
+        },
+    }
+    if spec.capability is None:
+        operation["security"] = []
+    else:
+        operation["x-required-capability"] = spec.capability.value
+        operation["x-allowed-roles"] = sorted(r.value for r in roles_allowed(spec.capability))
+    if spec.body is not None:
+        operation["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": spec.body}}}
+    return operation
+
+
+def document() -> Dict[str, Any]:
+    paths: Dict[str, Dict[str, Any]] = {}
+    for spec in ROUTES:
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "csp-portal API", "version": "1.0.0",
+                 "description": "Portal Brasoftware Cloud: licenças, faturas, suporte e usuários."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Error": ERROR_SCHEMA},
+        },
+    }
+
+
+@endpoint(bp, "/openapi.json", "GET", summary="Esta descrição da API (OpenAPI 3.1)", capability=None, tag="meta")
+def openapi(ctx):
+    return document()

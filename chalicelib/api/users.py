@@ -1,0 +1,55 @@
+"""/me and the organisation's portal users (Master; operators for a chosen organisation)."""
+from chalice import Blueprint
+
+from ..domain.roles import Capability, Role
+from ..services import users
+from .http import endpoint, page
+from .schema import obj, string
+
+bp = Blueprint(__name__)
+
+_ROLES = {"type": "array", "minItems": 1, "maxItems": 5, "uniqueItems": True,
+          "items": {"type": "string", "enum": [r.value for r in Role]}}
+
+
+@endpoint(bp, "/me", "GET", summary="O usuário autenticado, sua organização e perfis",
+          capability=Capability.USE_PORTAL, tag="users")
+def me(ctx):
+    return users.me(ctx.deps, ctx.caller)
+
+
+@endpoint(bp, "/users", "GET", summary="Usuários do portal da organização", capability=Capability.MANAGE_USERS,
+          tag="users", paginated=True)
+def list_users(ctx):
+    items, token = users.list_users(ctx.deps, ctx.caller, limit=ctx.limit(), next_token=ctx.next_token())
+    return page([users.user_view(u) for u in items], token)
+
+
+@endpoint(bp, "/users", "POST", summary="Convidar um usuário (e-mail de boas-vindas)",
+          capability=Capability.MANAGE_USERS, tag="users", status=201, idempotent=True,
+          body=obj(["email", "name", "roles"], email=string(max_length=254), name=string(max_length=120),
+                   roles=_ROLES))
+def invite_user(ctx):
+    user = users.invite_user(ctx.deps, ctx.caller, email=ctx.body["email"], name=ctx.body["name"],
+                             roles=ctx.body["roles"])
+    return users.user_view(user)
+
+
+@endpoint(bp, "/users/{user_id}", "GET", summary="Um usuário da organização", capability=Capability.MANAGE_USERS,
+          tag="users")
+def get_user(ctx, user_id):
+    return users.user_view(users.get_user(ctx.deps, ctx.caller, user_id))
+
+
+@endpoint(bp, "/users/{user_id}", "PATCH", summary="Alterar os perfis de um usuário",
+          capability=Capability.MANAGE_USERS, tag="users", if_match=True, body=obj(["roles"], roles=_ROLES))
+def change_roles(ctx, user_id):
+    user = users.change_roles(ctx.deps, ctx.caller, user_id, roles=ctx.body["roles"],
+                              expected_version=ctx.if_match())
+    return users.user_view(user)
+
+
+@endpoint(bp, "/users/{user_id}", "DELETE", summary="Remover um usuário", capability=Capability.MANAGE_USERS,
+          tag="users", status=204)
+def remove_user(ctx, user_id):
+    users.remove_user(ctx.deps, ctx.caller, user_id)

@@ -1,0 +1,94 @@
+"""The composition root: builds the repositories and adapters the use cases are handed.
+
+`container()` is built once per process from the settings (Lambda containers reuse it). Tests
+build their own `Container` with keyword overrides, or call `reset()` after changing settings.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from . import settings as settings_module
+from .domain.clock import Clock, system_clock
+from .settings import Settings
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    identity: Any
+    verifier: Any
+    mailer: Any
+    email_queue: Any
+    provisioning_queue: Any
+    billing_queue: Any
+    users: Any
+    organizations: Any
+    contracts: Any
+    audit: Any
+    catalog: Any
+    idempotency: Any
+    email_deliveries: Any
+    new_temporary_password: Callable[[], str]
+
+
+def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any) -> Container:
+    from pynamodb.connection import Connection
+
+    from .adapters.identity import CognitoIdentity, TokenVerifier, temporary_password
+    from .adapters.mail import SesMailer
+    from .adapters.queue import SqsQueue
+    from .storage import repositories as repos
+    from .storage.models import bind_table
+
+    bind_table(settings.table_name, settings.region)
+    transaction = repos.Transaction(Connection(region=settings.region))
+    parts = dict(
+        settings=settings,
+        clock=clock or system_clock,
+        identity=CognitoIdentity(settings.user_pool_id, settings.user_pool_client_id, settings.region),
+        verifier=TokenVerifier(settings.jwks_url, settings.token_issuer, settings.user_pool_client_id),
+        mailer=SesMailer(settings.mail_sender, settings.region, copy_dir=settings.mail_copy_dir),
+        email_queue=SqsQueue(settings.email_queue_name, settings.region),
+        provisioning_queue=SqsQueue(settings.provisioning_queue_name, settings.region),
+        billing_queue=SqsQueue(settings.billing_queue_name, settings.region),
+        users=repos.UserRepository(transaction),
+        organizations=repos.OrganizationRepository(transaction),
+        contracts=repos.ContractRepository(transaction),
+        audit=repos.AuditRepository(),
+        catalog=repos.CatalogRepository(),
+        idempotency=repos.IdempotencyStore(),
+        email_deliveries=repos.EmailDeliveries(),
+        new_temporary_password=temporary_password,
+    )
+    parts.update(overrides)
+    return Container(**parts)
+
+
+_container: Optional[Container] = None
+_lock = threading.Lock()
+
+
+def container() -> Container:
+    global _container
+    with _lock:
+        if _container is None:
+            _container = build(settings_module.current())
+        return _container
+
+
+def use(new: Optional[Container]) -> None:
+    """Install a container (tests), or forget it so the next call rebuilds from the environment."""
+    global _container
+    with _lock:
+        _container = new
+
+
+def reset() -> None:
+    settings_module.current.cache_clear()
+    from .adapters.aws import reset_clients
+
+    reset_clients()
+    use(None)

@@ -1,0 +1,70 @@
+"""The customer's contract with the reseller and its acceptance ("aceite do contrato")."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from .errors import Conflict, InvalidInput
+
+AWAITING_ACCEPTANCE = "awaiting_acceptance"
+ACTIVE = "active"
+TERMINATING = "terminating"
+TERMINATED = "terminated"
+
+PAYMENT_METHODS = ("boleto", "deposito")
+
+
+@dataclass
+class ContractItem:
+    """A contracted item as sold: what the welcome email lists."""
+
+    sku: str
+    name: str
+    quantity: int
+
+
+@dataclass
+class Contract:
+    id: str
+    organization_id: str
+    status: str
+    payment_method: str
+    closing_day: int
+    billing_contacts: List[str]
+    items: List[ContractItem] = field(default_factory=list)
+    accepted_at: Optional[str] = None
+    accepted_by: Optional[str] = None
+    accepted_from_ip: Optional[str] = None
+    accepted_version: Optional[str] = None
+    version: int = 1
+
+
+def validate_closing_day(day: int) -> int:
+    # 1..28 so that every month has the day: no "31st of February" closings.
+    if not isinstance(day, int) or isinstance(day, bool) or not 1 <= day <= 28:
+        raise InvalidInput("Dia de fechamento deve estar entre 1 e 28.", code="invalid_closing_day",
+                           details={"field": "closing_day"})
+    return day
+
+
+def validate_payment_method(method: str) -> str:
+    if method not in PAYMENT_METHODS:
+        raise InvalidInput("Forma de pagamento inválida.", code="invalid_payment_method",
+                           details={"field": "payment_method", "allowed": list(PAYMENT_METHODS)})
+    return method
+
+
+def ensure_acceptable(contract: Contract) -> None:
+    if contract.status != AWAITING_ACCEPTANCE:
+        raise Conflict("Este contrato já foi aceito.", code="contract_already_accepted")
+
+
+def accept(contract: Contract, *, user_id: str, at: str, source_ip: str, document_version: str) -> Contract:
+    """Record the Master's acceptance: who, when, from where, and which version of the contract."""
+    ensure_acceptable(contract)
+    contract.status = ACTIVE
+    contract.accepted_at = at
+    contract.accepted_by = user_id
+    contract.accepted_from_ip = source_ip
+    contract.accepted_version = document_version
+    return contract

@@ -1,0 +1,70 @@
+"""Profiles and what each may do: PRODUCT.md's permission matrix, as data.
+
+Every route declares one capability; `ROLE_CAPABILITIES` says which profiles hold it. Nothing else
+in the code compares role names.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import FrozenSet, Iterable
+
+
+class Role(str, Enum):
+    MASTER = "master"
+    ADM = "adm"
+    COBRANCA = "cobranca"
+    SUPORTE = "suporte"
+    OPERATOR = "operator"
+
+
+# Profiles a customer's Master may grant. Operators are the reseller's staff: only operators
+# create operators, and never inside a customer organisation.
+CUSTOMER_ROLES: FrozenSet[Role] = frozenset({Role.MASTER, Role.ADM, Role.COBRANCA, Role.SUPORTE})
+
+
+class Capability(str, Enum):
+    USE_PORTAL = "use_portal"  # any signed-in profile: /me, /contract, catalog
+    ACCEPT_CONTRACT = "accept_contract"
+    MANAGE_USERS = "manage_users"
+    VIEW_LICENCES = "view_licences"
+    CHANGE_QUANTITIES = "change_quantities"
+    BUY_PRODUCTS = "buy_products"
+    CANCEL_SERVICES = "cancel_services"
+    BILLING = "billing"  # invoices, boletos, notas fiscais, financial data, second copy
+    SUPPORT_TICKETS = "support_tickets"
+    READ_AUDIT = "read_audit"
+    BACK_OFFICE = "back_office"
+
+
+_ALL_CUSTOMER = {Role.MASTER, Role.ADM, Role.COBRANCA, Role.SUPORTE}
+
+ROLE_CAPABILITIES = {
+    Capability.USE_PORTAL: frozenset(_ALL_CUSTOMER | {Role.OPERATOR}),
+    Capability.ACCEPT_CONTRACT: frozenset({Role.MASTER}),
+    Capability.MANAGE_USERS: frozenset({Role.MASTER, Role.OPERATOR}),
+    Capability.VIEW_LICENCES: frozenset(_ALL_CUSTOMER | {Role.OPERATOR}),
+    Capability.CHANGE_QUANTITIES: frozenset({Role.MASTER, Role.ADM}),
+    Capability.BUY_PRODUCTS: frozenset({Role.MASTER, Role.ADM}),
+    Capability.CANCEL_SERVICES: frozenset({Role.MASTER, Role.ADM}),
+    Capability.BILLING: frozenset({Role.MASTER, Role.COBRANCA, Role.OPERATOR}),
+    Capability.SUPPORT_TICKETS: frozenset({Role.MASTER, Role.SUPORTE, Role.OPERATOR}),
+    Capability.READ_AUDIT: frozenset({Role.MASTER, Role.OPERATOR}),
+    Capability.BACK_OFFICE: frozenset({Role.OPERATOR}),
+}
+
+
+def roles_allowed(capability: Capability) -> FrozenSet[Role]:
+    return ROLE_CAPABILITIES[capability]
+
+
+def can(roles: Iterable[Role], capability: Capability) -> bool:
+    return any(role in ROLE_CAPABILITIES[capability] for role in roles)
+
+
+def capabilities_of(roles: Iterable[Role]) -> FrozenSet[Capability]:
+    return frozenset(cap for cap in Capability if can(roles, cap))
+
+
+def parse_roles(values: Iterable[str]) -> FrozenSet[Role]:
+    """Role names from storage or input; unknown names raise ValueError."""
+    return frozenset(Role(value) for value in values)

@@ -1,0 +1,1 @@
+"""Event handlers (schedules, SQS): decode the event, call a service. Registered in app.py."""

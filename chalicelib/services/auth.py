@@ -1,0 +1,55 @@
+"""Sign-in through the identity provider, and turning a verified token into a Caller."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from ..adapters.identity import NewPasswordRequired, Tokens
+from ..domain import users as user_rules
+from ..domain.errors import NotAuthenticated, NotFound
+from ..domain.users import RESELLER_ORGANIZATION_ID
+from .caller import Caller
+
+
+def tokens_view(tokens: Tokens) -> Dict[str, Any]:
+    return {"access_token": tokens.access_token, "id_token": tokens.id_token,
+            "refresh_token": tokens.refresh_token, "expires_in": tokens.expires_in, "token_type": "Bearer"}
+
+
+def login(deps, *, email: str, password: str) -> Dict[str, Any]:
+    result = deps.identity.login(user_rules.normalize_email(email), password)
+    if isinstance(result, NewPasswordRequired):
+        return {"challenge": "NEW_PASSWORD_REQUIRED", "session": result.session}
+    return tokens_view(result)
+
+
+def set_first_password(deps, *, email: str, session: str, new_password: str) -> Dict[str, Any]:
+    tokens = deps.identity.complete_new_password(user_rules.normalize_email(email), session, new_password)
+    user = deps.users.get(deps.verifier.verify(tokens.access_token).subject)
+    if user is not None:
+        deps.users.activate(user)
+    return tokens_view(tokens)
+
+
+def refresh(deps, *, refresh_token: str) -> Dict[str, Any]:
+    return tokens_view(deps.identity.refresh(refresh_token))
+
+
+def authenticate(deps, *, access_token: Optional[str], acting_organization_id: Optional[str],
+                 source_ip: Optional[str]) -> Caller:
+    """A Caller from a bearer token: verified, and still a user of the portal."""
+    if not access_token:
+        raise NotAuthenticated("Autenticação necessária.", code="missing_token")
+    verified = deps.verifier.verify(access_token)
+    user = deps.users.get(verified.subject)
+    if user is None:
+        # A valid token of a removed user opens nothing.
+        raise NotAuthenticated("Usuário sem acesso ao portal.", code="unknown_user")
+    organization_id = user.organization_id
+    if acting_organization_id and acting_organization_id != organization_id:
+        # Only the reseller's operators act on behalf of a customer organisation.
+        if user.organization_id != RESELLER_ORGANIZATION_ID or not user.is_operator:
+            raise NotFound("Organização não encontrada.", code="organization_not_found")
+        deps.organizations.get(acting_organization_id)  # 404 when it does not exist
+        organization_id = acting_organization_id
+    return Caller(user=user, organization_id=organization_id, source_ip=source_ip)
+

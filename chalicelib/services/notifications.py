@@ -1,0 +1,38 @@
+"""Emails: queued by the use cases, rendered and sent once by the email worker.
+
+A queued message names its template, recipients, a context and a delivery key. The worker claims
+the delivery key with a conditional write before sending, so a message delivered twice by SQS
+sends one email. If sending fails, the claim is released and SQS retries (then the DLQ).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any, Dict, List
+
+from ..adapters.mail import OutgoingEmail
+from ..domain.clock import iso
+from ..rendering.environment import render_email
+
+DELIVERY_MEMORY = timedelta(days=30)
+
+
+def queue_email(deps, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str) -> None:
+    deps.email_queue.send({"kind": "email", "template": template, "to": to, "context": context,
+                           "delivery_key": delivery_key})
+
+
+def deliver_email(deps, message: Dict[str, Any]) -> bool:
+    """Render and send one queued email; False when it had been sent already."""
+    now = deps.clock()
+    if not deps.email_deliveries.claim(message["delivery_key"], iso(now), now + DELIVERY_MEMORY):
+        return False
+    context = dict(message["context"])
+    context.setdefault("support", asdict(deps.settings.support))
+    subject, html, text = render_email(message["template"], context)
+    try:
+        deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html))
+    except Exception:
+        deps.email_deliveries.release(message["delivery_key"])
+        raise
+    return True

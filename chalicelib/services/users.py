@@ -1,0 +1,116 @@
+"""Portal users: who am I, and the Master's management of the organisation's users."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from ..domain import users as user_rules
+from ..domain.clock import iso
+from ..domain.errors import StaleVersion
+from ..domain.roles import Role, capabilities_of
+from ..domain.users import User
+from . import audit, notifications
+from .caller import Caller
+
+ROLE_LABELS = {
+    Role.MASTER: "Master",
+    Role.ADM: "Adm",
+    Role.COBRANCA: "Cobrança",
+    Role.SUPORTE: "Suporte",
+    Role.OPERATOR: "Operador",
+}
+
+
+def user_view(user: User) -> Dict[str, Any]:
+    return {
+        "id": user.id, "email": user.email, "name": user.name, "organization_id": user.organization_id,
+        "roles": sorted(r.value for r in user.roles), "status": user.status,
+        "created_at": user.created_at, "version": user.version,
+    }
+
+
+def me(deps, caller: Caller) -> Dict[str, Any]:
+    organization = deps.organizations.get(caller.organization_id)
+    return {
+        "user": user_view(caller.user),
+        "organization": {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj},
+        "roles": sorted(r.value for r in caller.roles),
+        "capabilities": sorted(c.value for c in capabilities_of(caller.roles)),
+    }
+
+
+def list_users(deps, caller: Caller, *, limit: int, next_token: Optional[str]) -> Tuple[List[User], Optional[str]]:
+    return deps.users.list(caller.organization_id, limit=limit, next_token=next_token)
+
+
+def get_user(deps, caller: Caller, user_id: str) -> User:
+    return deps.users.get_in_organization(caller.organization_id, user_id)
+
+
+def invite_user(deps, caller: Caller, *, email: str, name: str, roles: Iterable[str]) -> User:
+    """Create the identity, the user and its audit entry, then queue the welcome email."""
+    organization_id = caller.organization_id
+    email = user_rules.normalize_email(email)
+    granted = user_rules.validate_roles(roles, organization_id)
+    organization = deps.organizations.get(organization_id)
+    password = deps.new_temporary_password()
+    user_id = deps.identity.create_user(email, name, password)
+    user = User(id=user_id, organization_id=organization_id, email=email, name=name.strip(),
+                roles=granted, status="invited", created_at=iso(deps.clock()))
+    try:
+        deps.users.create(user, audit.entry(deps, caller.actor, organization_id, "user.invited",
+                                            f"user:{user.id}", after=user_view(user)))
+    except Exception:
+        # No half-made users: without the record, the identity must not linger either.
+        deps.identity.delete_user(email)
+        raise
+    queue_welcome_email(deps, user, organization, password)
+    return user
+
+
+def queue_welcome_email(deps, user: User, organization, temporary_password: str) -> None:
+    contract_items = []
+    if user.organization_id != user_rules.RESELLER_ORGANIZATION_ID:
+        contract = deps.contracts.get(user.organization_id)
+        contract_items = [{"name": i.name, "quantity": i.quantity} for i in contract.items]
+    notifications.queue_email(
+        deps, template="user_invited", to=[user.email], delivery_key=f"user_invited#{user.id}",
+        context={
+            "user": {"name": user.name, "email": user.email},
+            "organization": {"name": organization.name},
+            "role_labels": [ROLE_LABELS[r] for r in sorted(user.roles, key=lambda r: r.value)],
+            "is_master": user.is_master,
+            "temporary_password": temporary_password,
+            "contract_items": contract_items,
+            "portal_url": deps.settings.portal_url,
+            "office365_admin_url": deps.settings.office365_admin_url,
+        },
+    )
+
+
+def change_roles(deps, caller: Caller, user_id: str, *, roles: Iterable[str],
+                 expected_version: Optional[int]) -> User:
+    user = deps.users.get_in_organization(caller.organization_id, user_id)
+    if expected_version is not None and expected_version != user.version:
+        raise StaleVersion("O usuário foi alterado por outra pessoa; recarregue e tente de novo.")
+    granted = user_rules.validate_roles(roles, caller.organization_id)
+    organization = deps.organizations.get(caller.organization_id)
+    user_rules.ensure_not_removing_last_master(user, granted, organization.masters_count)
+    before = user_view(user)
+    changed = User(**{**user.__dict__, "roles": granted, "version": user.version + 1})
+    deps.users.save_roles(
+        changed, expected_version=user.version, masters_delta=user_rules.master_delta(user.roles, granted),
+        audit=audit.entry(deps, caller.actor, caller.organization_id, "user.roles_changed",
+                          f"user:{user.id}", before=before, after=user_view(changed)),
+    )
+    return changed
+
+
+def remove_user(deps, caller: Caller, user_id: str) -> None:
+    user = deps.users.get_in_organization(caller.organization_id, user_id)
+    organization = deps.organizations.get(caller.organization_id)
+    user_rules.ensure_not_removing_last_master(user, None, organization.masters_count)
+    deps.users.delete(user, masters_delta=user_rules.master_delta(user.roles, None),
+                      audit=audit.entry(deps, caller.actor, caller.organization_id, "user.removed",
+                                        f"user:{user.id}", before=user_view(user)))
+    # After the record is gone the token no longer opens anything; then the identity goes too.
+    deps.identity.delete_user(user.email)

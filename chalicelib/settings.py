@@ -1,0 +1,86 @@
+"""Every setting of csp-portal, read from the environment in one place.
+
+The Lambda gets these from `.chalice/config.json` (per stage) and the CloudFormation in `infra/`;
+`make run` and the tests set them for the embedded moto server. Nothing else reads `os.environ`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Mapping, Optional
+
+
+@dataclass(frozen=True)
+class SupportContacts:
+    phone: str
+    email: str
+    service_desk_url: str
+    specialists_phone: str
+    specialists_email: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_name: str
+    documents_bucket: str
+    email_queue_name: str
+    provisioning_queue_name: str
+    billing_queue_name: str
+    user_pool_id: str
+    user_pool_client_id: str
+    # Cognito's issuer is always the AWS form; the JWKS may live elsewhere (moto locally).
+    jwks_url: str
+    mail_sender: str
+    portal_url: str
+    office365_admin_url: str
+    contract_version: str
+    # When set, every email sent is also written there as a .eml file (local runs, debugging).
+    mail_copy_dir: Optional[str]
+    max_body_bytes: int
+    support: SupportContacts = field(repr=False)
+
+    @property
+    def token_issuer(self) -> str:
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+
+def from_environ(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from an environment mapping (os.environ in production)."""
+    stage = environ.get("CSP_STAGE", "dev")
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "sa-east-1"
+    user_pool_id = environ.get("USER_POOL_ID", "")
+    issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+    return Settings(
+        stage=stage,
+        region=region,
+        table_name=environ.get("TABLE_NAME", f"csp-portal-{stage}"),
+        documents_bucket=environ.get("DOCUMENTS_BUCKET", f"csp-portal-{stage}-documents"),
+        email_queue_name=environ.get("EMAIL_QUEUE_NAME", "csp-portal-email"),
+        provisioning_queue_name=environ.get("PROVISIONING_QUEUE_NAME", "csp-portal-provisioning"),
+        billing_queue_name=environ.get("BILLING_QUEUE_NAME", "csp-portal-billing"),
+        user_pool_id=user_pool_id,
+        user_pool_client_id=environ.get("USER_POOL_CLIENT_ID", ""),
+        jwks_url=environ.get("JWKS_URL") or f"{issuer}/.well-known/jwks.json",
+        mail_sender=environ.get("MAIL_SENDER", "Brasoftware Cloud <nao-responda@brasoftware.com.br>"),
+        portal_url=environ.get("PORTAL_URL", "https://portal.brasoftwarecloud.com.br"),
+        office365_admin_url=environ.get("OFFICE365_ADMIN_URL", "https://admin.microsoft.com"),
+        contract_version=environ.get("CONTRACT_VERSION", "2026.1"),
+        mail_copy_dir=environ.get("MAIL_COPY_DIR") or None,
+        max_body_bytes=int(environ.get("MAX_BODY_BYTES", "65536")),
+        support=SupportContacts(
+            phone=environ.get("SUPPORT_PHONE", "(11) 3179-6869"),
+            email=environ.get("SUPPORT_EMAIL", "contato@suporte.brasoftware.com.br"),
+            service_desk_url=environ.get("SUPPORT_SERVICE_DESK_URL", "https://sgbrasoftware.maxdesk.us"),
+            specialists_phone=environ.get("SPECIALISTS_PHONE", "(11) 3179-6900"),
+            specialists_email=environ.get("SPECIALISTS_EMAIL", "brasoftwarecloud@brasoftware.com.br"),
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def current() -> Settings:
+    """The settings of this process, read once (tests call `current.cache_clear()`)."""
+    return from_environ(os.environ)

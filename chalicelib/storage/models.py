@@ -1,0 +1,167 @@
+"""PynamoDB models, all on the one table. See `chalicelib.storage` for the access patterns.
+
+Items of different kinds share partitions only where their sort keys keep them apart, so a
+query always reads one kind of item.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    TTLAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+GSI1_NAME = "gsi1"
+
+
+class Gsi1(GlobalSecondaryIndex):
+    """The overloaded secondary index: organisations by name, users by organisation."""
+
+    class Meta:
+        index_name = GSI1_NAME
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class TableItem(Model):
+    """Base of every item: the table's name and region are bound at start-up (`bind_table`)."""
+
+    class Meta:
+        table_name = "csp-portal"
+        region = "sa-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class OrganizationItem(TableItem):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_name = Gsi1()
+
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    cnpj = UnicodeAttribute(null=True)
+    tenant_domain = UnicodeAttribute(null=True)
+    # Kept in the same transaction as every profile change: the "one Master at least" invariant.
+    masters_count = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+
+
+class ContractItemMap(MapAttribute):
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    quantity = NumberAttribute()
+
+
+class ContractItem(TableItem):
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    payment_method = UnicodeAttribute()
+    closing_day = NumberAttribute()
+    billing_contacts = ListAttribute(of=UnicodeAttribute, default=list)
+    items = ListAttribute(of=ContractItemMap, default=list)
+    accepted_at = UnicodeAttribute(null=True)
+    accepted_by = UnicodeAttribute(null=True)
+    accepted_from_ip = UnicodeAttribute(null=True)
+    accepted_version = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
+class UserItem(TableItem):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_organization = Gsi1()
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    name = UnicodeAttribute()
+    roles = UnicodeSetAttribute()
+    status = UnicodeAttribute(default="invited")
+    created_at = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+
+
+class AuditItem(TableItem):
+    """One entry of the append-only audit trail. Written only with attribute_not_exists."""
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    at = UnicodeAttribute()
+    actor_id = UnicodeAttribute()
+    actor_email = UnicodeAttribute(null=True)
+    action = UnicodeAttribute()
+    target = UnicodeAttribute()
+    before = JSONAttribute(null=True)
+    after = JSONAttribute(null=True)
+    source_ip = UnicodeAttribute(null=True)
+
+
+class IdempotencyItem(TableItem):
+    status = UnicodeAttribute()  # in_progress | completed
+    request_hash = UnicodeAttribute()
+    response_status = NumberAttribute(null=True)
+    response_body = JSONAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+class ProductItem(TableItem):
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    family = UnicodeAttribute()
+    unit_price_cents = NumberAttribute()
+    term = UnicodeAttribute()
+    billing_frequency = UnicodeAttribute()
+    active = BooleanAttribute(default=True)
+
+
+class EmailDeliveryItem(TableItem):
+    """Marks an email as sent, so a redelivered queue message never sends it twice."""
+
+    sent_at = UnicodeAttribute()
+    message_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+ALL_MODELS = (TableItem, OrganizationItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
+              ProductItem, EmailDeliveryItem)
+
+
+def bind_table(table_name: str, region: str) -> None:
+    """Point every model at the deployed table (they share one Meta)."""
+    TableItem.Meta.table_name = table_name
+    TableItem.Meta.region = region
+    for model in ALL_MODELS:
+        model._connection = None
+
+
+# The table as CloudFormation and the local bootstrap create it (a test keeps infra/ in step).
+TABLE_KEY_SCHEMA = [
+    {"AttributeName": "pk", "KeyType": "HASH"},
+    {"AttributeName": "sk", "KeyType": "RANGE"},
+]
+TABLE_ATTRIBUTES = [
+    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+]
+TABLE_GSIS = [
+    {
+        "IndexName": GSI1_NAME,
+        "KeySchema": [
+            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+            {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+]
+TTL_ATTRIBUTE = "expires_at"

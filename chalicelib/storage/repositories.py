@@ -1,0 +1,395 @@
+"""Repositories: the only code that reads and writes the table. They speak domain values.
+
+Writes that change state go in one DynamoDB transaction with their audit entry, so an action
+and its record in the trail exist together or not at all.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import asdict
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from ..domain import contract as contract_rules
+from ..domain.audit import AuditEntry
+from ..domain.catalog import Product
+from ..domain.contract import Contract, ContractItem as ContractLine
+from ..domain.errors import Conflict, InvalidInput, NotFound, RuleViolation, StaleVersion
+from ..domain.organizations import Organization
+from ..domain.roles import parse_roles
+from ..domain.users import User
+from . import keys
+from .models import (
+    AuditItem,
+    ContractItem,
+    ContractItemMap,
+    EmailDeliveryItem,
+    IdempotencyItem,
+    OrganizationItem,
+    ProductItem,
+    TableItem,
+    UserItem,
+)
+
+Page = Tuple[List[Any], Optional[str]]
+
+
+class AuditOverwriteRefused(Conflict):
+    """An audit entry with this key exists already: the trail is append-only."""
+
+    code = "audit_overwrite_refused"
+
+
+# --- pagination tokens -------------------------------------------------------------------------
+
+def encode_token(last_key: Optional[Dict[str, Any]]) -> Optional[str]:
+    if not last_key:
+        return None
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: Optional[str], expected_partition: Tuple[str, str]) -> Optional[Dict[str, Any]]:
+    """The start key of a page, refusing tokens that are malformed or point at another partition."""
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        attribute, value = expected_partition
+        if key[attribute]["S"] != value:
+            raise ValueError("foreign partition")
+        return key
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidInput("Token de paginação inválido.", code="invalid_next_token",
+                           details={"field": "next_token"})
+
+
+def _page(results, limit: int) -> Page:
+    items = list(results)
+    token = encode_token(results.last_evaluated_key) if len(items) >= limit else None
+    return items, token
+
+
+# --- converters ---------------------------------------------------------------------------------
+
+def _audit_item(entry: AuditEntry) -> AuditItem:
+    return AuditItem(
+        keys.audit_pk(entry.organization_id), keys.audit_sk(entry.at, entry.id),
+        id=entry.id, organization_id=entry.organization_id, at=entry.at, actor_id=entry.actor_id,
+        actor_email=entry.actor_email, action=entry.action, target=entry.target,
+        before=entry.before, after=entry.after, source_ip=entry.source_ip,
+    )
+
+
+def _audit_entry(item: AuditItem) -> AuditEntry:
+    return AuditEntry(
+        id=item.id, organization_id=item.organization_id, at=item.at, actor_id=item.actor_id,
+        actor_email=item.actor_email, action=item.action, target=item.target,
+        before=item.before, after=item.after, source_ip=item.source_ip,
+    )
+
+
+def _user_item(user: User) -> UserItem:
+    return UserItem(
+        keys.user_pk(user.id), keys.USER_SK,
+        gsi1pk=keys.org_users_pk(user.organization_id), gsi1sk=keys.user_email_sk(user.email),
+        id=user.id, organization_id=user.organization_id, email=user.email, name=user.name,
+        roles={r.value for r in user.roles}, status=user.status, created_at=user.created_at,
+        version=user.version,
+    )
+
+
+def _user(item: UserItem) -> User:
+    return User(
+        id=item.id, organization_id=item.organization_id, email=item.email, name=item.name,
+        roles=parse_roles(item.roles), status=item.status, created_at=item.created_at,
+        version=int(item.version),
+    )
+
+
+def _contract_item(contract: Contract) -> ContractItem:
+    return ContractItem(
+        keys.org_pk(contract.organization_id), keys.CONTRACT_SK,
+        id=contract.id, organization_id=contract.organization_id, status=contract.status,
+        payment_method=contract.payment_method, closing_day=contract.closing_day,
+        billing_contacts=list(contract.billing_contacts),
+        items=[ContractItemMap(sku=i.sku, name=i.name, quantity=i.quantity) for i in contract.items],
+        accepted_at=contract.accepted_at, accepted_by=contract.accepted_by,
+        accepted_from_ip=contract.accepted_from_ip, accepted_version=contract.accepted_version,
+        version=contract.version,
+    )
+
+
+def _contract(item: ContractItem) -> Contract:
+    return Contract(
+        id=item.id, organization_id=item.organization_id, status=item.status,
+        payment_method=item.payment_method, closing_day=int(item.closing_day),
+        billing_contacts=list(item.billing_contacts or []),
+        items=[ContractLine(sku=i.sku, name=i.name, quantity=int(i.quantity)) for i in (item.items or [])],
+        accepted_at=item.accepted_at, accepted_by=item.accepted_by,
+        accepted_from_ip=item.accepted_from_ip, accepted_version=item.accepted_version,
+        version=int(item.version),
+    )
+
+
+def _organization(item: OrganizationItem) -> Organization:
+    return Organization(id=item.id, name=item.name, cnpj=item.cnpj, tenant_domain=item.tenant_domain,
+                        masters_count=int(item.masters_count), created_at=item.created_at)
+
+
+def _product(item: ProductItem) -> Product:
+    return Product(sku=item.sku, name=item.name, family=item.family,
+                   unit_price_cents=int(item.unit_price_cents), term=item.term,
+                   billing_frequency=item.billing_frequency, active=item.active)
+
+
+def _is_condition_failure(exc: Exception) -> bool:
+    return "ConditionalCheckFailed" in (getattr(exc, "cause_response_code", "") or "") or \
+        "ConditionalCheckFailed" in str(exc)
+
+
+class Transaction:
+    """A DynamoDB transaction over the table, with the audit entry written beside the change."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    def run(self, build, *, on_conflict: Conflict) -> None:
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                build(tx)
+        except TransactWriteError as exc:
+            if _is_condition_failure(exc):
+                raise on_conflict from exc
+            raise
+
+
+def append_audit(tx: TransactWrite, entry: AuditEntry) -> None:
+    tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist())
+
+
+# --- repositories -------------------------------------------------------------------------------
+
+class AuditRepository:
+    """The append-only trail: `append` and `list`, nothing that edits or deletes."""
+
+    def append(self, entry: AuditEntry) -> None:
+        try:
+            _audit_item(entry).save(condition=AuditItem.pk.does_not_exist())
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise AuditOverwriteRefused("Registro de auditoria já existe.") from exc
+            raise
+
+    def list(self, organization_id: str, *, since: str, until: str, limit: int,
+             next_token: Optional[str]) -> Tuple[List[AuditEntry], Optional[str]]:
+        pk = keys.audit_pk(organization_id)
+        results = AuditItem.query(
+            pk, AuditItem.sk.between(since, until), limit=limit, scan_index_forward=False,
+            last_evaluated_key=decode_token(next_token, ("pk", pk)),
+        )
+        items, token = _page(results, limit)
+        return [_audit_entry(i) for i in items], token
+
+
+class UserRepository:
+    def __init__(self, transaction: Transaction):
+        self._tx = transaction
+
+    def get(self, user_id: str) -> Optional[User]:
+        try:
+            return _user(UserItem.get(keys.user_pk(user_id), keys.USER_SK, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def get_in_organization(self, organization_id: str, user_id: str) -> User:
+        """A user of this organisation; another organisation's user is simply not found."""
+        user = self.get(user_id)
+        if user is None or user.organization_id != organization_id:
+            raise NotFound("Usuário não encontrado.", code="user_not_found")
+        return user
+
+    def list(self, organization_id: str, *, limit: int, next_token: Optional[str]) -> Page:
+        gpk = keys.org_users_pk(organization_id)
+        results = UserItem.by_organization.query(
+            gpk, limit=limit, last_evaluated_key=decode_token(next_token, ("gsi1pk", gpk)),
+        )
+        items, token = _page(results, limit)
+        return [_user(i) for i in items], token
+
+    def create(self, user: User, audit: AuditEntry) -> None:
+        def build(tx):
+            tx.save(_user_item(user), condition=UserItem.pk.does_not_exist())
+            _change_masters(tx, user.organization_id, +1 if user.is_master else 0)
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=Conflict("Usuário já existe.", code="user_exists"))
+
+    def save_roles(self, user: User, expected_version: int, masters_delta: int, audit: AuditEntry) -> None:
+        def build(tx):
+            tx.save(_user_item(user), condition=UserItem.version == expected_version)
+            _change_masters(tx, user.organization_id, masters_delta)
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=_version_or_master_conflict(masters_delta))
+
+    def activate(self, user: User) -> None:
+        """First password set: invited → active. Repeat-safe."""
+        UserItem(keys.user_pk(user.id), keys.USER_SK).update(
+            actions=[UserItem.status.set("active")], condition=UserItem.pk.exists(),
+        )
+
+    def delete(self, user: User, masters_delta: int, audit: AuditEntry) -> None:
+        def build(tx):
+            tx.delete(UserItem(keys.user_pk(user.id), keys.USER_SK), condition=UserItem.version == user.version)
+            _change_masters(tx, user.organization_id, masters_delta)
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=_version_or_master_conflict(masters_delta))
+
+
+def _version_or_master_conflict(masters_delta: int) -> Conflict:
+    if masters_delta < 0:
+        # Either a concurrent edit or the last Master: both say "look again", the rule says which.
+        return RuleViolation("A organização precisa manter ao menos um usuário Master.", code="last_master")
+    return StaleVersion("O usuário foi alterado por outra pessoa; recarregue e tente de novo.")
+
+
+def _change_masters(tx: TransactWrite, organization_id: str, delta: int) -> None:
+    """Move the Master count in the same transaction; never let it fall below one."""
+    if delta == 0:
+        return
+    org = OrganizationItem(keys.org_pk(organization_id), keys.ORGANIZATION_SK)
+    condition = OrganizationItem.pk.exists()
+    if delta < 0:
+        condition &= OrganizationItem.masters_count > -delta
+    tx.update(org, actions=[OrganizationItem.masters_count.add(delta)], condition=condition)
+
+
+class OrganizationRepository:
+    def __init__(self, transaction: Transaction):
+        self._tx = transaction
+
+    def get(self, organization_id: str) -> Organization:
+        try:
+            return _organization(OrganizationItem.get(keys.org_pk(organization_id), keys.ORGANIZATION_SK))
+        except DoesNotExist:
+            raise NotFound("Organização não encontrada.", code="organization_not_found")
+
+    def list(self, *, limit: int, next_token: Optional[str]) -> Page:
+        results = OrganizationItem.by_name.query(
+            keys.ORGANIZATIONS_INDEX_PK, limit=limit,
+            last_evaluated_key=decode_token(next_token, ("gsi1pk", keys.ORGANIZATIONS_INDEX_PK)),
+        )
+        items, token = _page(results, limit)
+        return [_organization(i) for i in items], token
+
+    def create(self, organization: Organization, contract: Optional[Contract], master: Optional[User],
+               audit: Sequence[AuditEntry]) -> None:
+        """Organisation, its contract and first Master, all or nothing."""
+        masters = 1 if master is not None and master.is_master else 0
+
+        def build(tx):
+            tx.save(OrganizationItem(
+                keys.org_pk(organization.id), keys.ORGANIZATION_SK,
+                gsi1pk=keys.ORGANIZATIONS_INDEX_PK, gsi1sk=keys.org_name_sk(organization.name, organization.id),
+                id=organization.id, name=organization.name, cnpj=organization.cnpj,
+                tenant_domain=organization.tenant_domain, masters_count=masters,
+                created_at=organization.created_at,
+            ), condition=OrganizationItem.pk.does_not_exist())
+            if contract is not None:
+                tx.save(_contract_item(contract), condition=ContractItem.pk.does_not_exist())
+            if master is not None:
+                tx.save(_user_item(master), condition=UserItem.pk.does_not_exist())
+            for entry in audit:
+                append_audit(tx, entry)
+
+        self._tx.run(build, on_conflict=Conflict("Organização já existe.", code="organization_exists"))
+
+
+class ContractRepository:
+    def __init__(self, transaction: Transaction):
+        self._tx = transaction
+
+    def get(self, organization_id: str) -> Contract:
+        try:
+            return _contract(ContractItem.get(keys.org_pk(organization_id), keys.CONTRACT_SK,
+                                              consistent_read=True))
+        except DoesNotExist:
+            raise NotFound("Contrato não encontrado.", code="contract_not_found")
+
+    def save(self, contract: Contract, expected_version: int, audit: AuditEntry) -> None:
+        def build(tx):
+            tx.save(_contract_item(contract), condition=ContractItem.version == expected_version)
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=StaleVersion(
+            "O contrato foi alterado por outra pessoa; recarregue e tente de novo."))
+
+
+class CatalogRepository:
+    """The product catalog: one small partition, read whole."""
+
+    def list(self) -> List[Product]:
+        return [_product(i) for i in ProductItem.query(keys.CATALOG_PK, ProductItem.sk.startswith("PRODUCT#"))]
+
+    def get(self, sku: str) -> Optional[Product]:
+        try:
+            return _product(ProductItem.get(keys.CATALOG_PK, keys.product_sk(sku)))
+        except DoesNotExist:
+            return None
+
+    def put(self, product: Product) -> None:
+        ProductItem(keys.CATALOG_PK, keys.product_sk(product.sku), **asdict(product)).save()
+
+
+class IdempotencyStore:
+    """Request idempotency as a conditional write on (scope, key); powertools' shape."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+    def claim(self, scope: str, key: str, request_hash: str, expires_at) -> Optional[IdempotencyItem]:
+        """Claim the key; returns None when claimed now, else the existing record."""
+        item = IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key),
+                               status=self.IN_PROGRESS, request_hash=request_hash, expires_at=expires_at)
+        try:
+            item.save(condition=IdempotencyItem.pk.does_not_exist())
+            return None
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        return IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk(key), consistent_read=True)
+
+    def complete(self, scope: str, key: str, status: int, body: Any) -> None:
+        IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key)).update(actions=[
+            IdempotencyItem.status.set(self.COMPLETED),
+            IdempotencyItem.response_status.set(status),
+            IdempotencyItem.response_body.set(body),
+        ])
+
+    def release(self, scope: str, key: str) -> None:
+        """The first attempt failed: let a retry with the same key run again."""
+        IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key)).delete()
+
+
+class EmailDeliveries:
+    def claim(self, delivery_key: str, sent_at: str, expires_at) -> bool:
+        """True when this delivery is new; False when it was claimed already."""
+        try:
+            EmailDeliveryItem(keys.email_delivery_pk(delivery_key), "EMAIL", sent_at=sent_at,
+                              expires_at=expires_at).save(condition=EmailDeliveryItem.pk.does_not_exist())
+            return True
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+
+    def release(self, delivery_key: str) -> None:
+        EmailDeliveryItem(keys.email_delivery_pk(delivery_key), "EMAIL").delete()

@@ -1,0 +1,1 @@
+"""The embedded local stack behind `make run` (never imported by chalicelib)."""

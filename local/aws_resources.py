@@ -1,0 +1,71 @@
+"""Creates, on the embedded moto server, what `infra/` creates on AWS: the table, the documents
+bucket, the queues with their dead-letter queues, the user pool and its app client, and the SES
+sender identity. Returns the environment the app needs to find them."""
+from __future__ import annotations
+
+import json
+from typing import Dict
+
+import boto3
+
+from chalicelib.settings import Settings
+from chalicelib.storage.models import TABLE_ATTRIBUTES, TABLE_GSIS, TABLE_KEY_SCHEMA, TTL_ATTRIBUTE
+
+# As in infra/: a message that failed this many times moves to the queue's DLQ.
+MAX_RECEIVE_COUNT = 5
+
+
+def create_table(settings: Settings) -> None:
+    dynamodb = boto3.client("dynamodb", region_name=settings.region)
+    dynamodb.create_table(
+        TableName=settings.table_name, KeySchema=TABLE_KEY_SCHEMA, AttributeDefinitions=TABLE_ATTRIBUTES,
+        GlobalSecondaryIndexes=TABLE_GSIS, BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(TableName=settings.table_name,
+                                 TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+
+
+def create_queues(settings: Settings) -> Dict[str, str]:
+    sqs = boto3.client("sqs", region_name=settings.region)
+    urls = {}
+    for name in (settings.email_queue_name, settings.provisioning_queue_name, settings.billing_queue_name):
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        urls[name] = sqs.create_queue(QueueName=name, Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+        })["QueueUrl"]
+        urls[f"{name}-dlq"] = dlq_url
+    return urls
+
+
+def create_user_pool(region: str) -> Dict[str, str]:
+    cognito = boto3.client("cognito-idp", region_name=region)
+    pool = cognito.create_user_pool(
+        PoolName="csp-portal-users",
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+        Policies={"PasswordPolicy": {"MinimumLength": 10, "RequireUppercase": True, "RequireLowercase": True,
+                                     "RequireNumbers": True, "RequireSymbols": True,
+                                     "TemporaryPasswordValidityDays": 7}},
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+    )["UserPool"]
+    app_client = cognito.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName="csp-portal-web", GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]
+    return {"USER_POOL_ID": pool["Id"], "USER_POOL_CLIENT_ID": app_client["ClientId"]}
+
+
+def create_all(settings: Settings, endpoint_url: str) -> Dict[str, str]:
+    """Everything the product needs; returns the environment variables that locate it."""
+    create_table(settings)
+    boto3.client("s3", region_name=settings.region).create_bucket(
+        Bucket=settings.documents_bucket, CreateBucketConfiguration={"LocationConstraint": settings.region})
+    create_queues(settings)
+    sender_address = settings.mail_sender.split("<")[-1].rstrip(">").strip()
+    boto3.client("sesv2", region_name=settings.region).create_email_identity(
+        EmailIdentity=sender_address.split("@")[1])
+    pool = create_user_pool(settings.region)
+    pool["JWKS_URL"] = f"{endpoint_url}/{pool['USER_POOL_ID']}/.well-known/jwks.json"
+    return pool

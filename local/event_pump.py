@@ -1,0 +1,104 @@
+"""Delivers SQS messages to the same handlers Lambda would run, as Lambda's event source does.
+
+`chalice local` serves HTTP only; this pump polls every queue the app subscribes to and calls the
+handler with an SQS event. A handler that raises leaves its messages on the queue: they come back
+after the visibility timeout and, after the redrive count, land in the dead-letter queue.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Dict, List, Optional
+
+import boto3
+from chalice.app import SQSEventConfig
+
+log = logging.getLogger("csp_portal.local.pump")
+
+
+class LambdaContext:
+    """Enough of Lambda's context object for the handlers."""
+
+    def __init__(self, function_name: str):
+        self.function_name = function_name
+        self.aws_request_id = "local"
+        self.memory_limit_in_mb = 512
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def sqs_subscriptions(app) -> Dict[str, Callable]:
+    """queue name → the handler Chalice registered for it."""
+    return {config.queue: app.handler_map[config.name]
+            for config in app.event_sources if isinstance(config, SQSEventConfig)}
+
+
+class EventPump:
+    def __init__(self, app, region: str, wait_seconds: int = 1):
+        self._subscriptions = sqs_subscriptions(app)
+        self._sqs = boto3.client("sqs", region_name=region)
+        self._region = region
+        self._wait = wait_seconds
+        self._urls: Dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _url(self, queue: str) -> str:
+        if queue not in self._urls:
+            self._urls[queue] = self._sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        return self._urls[queue]
+
+    def pump_once(self, queue: str, wait_seconds: int = 0) -> int:
+        """Receive one batch from `queue` and hand it to its handler; returns how many it handled."""
+        url = self._url(queue)
+        messages: List[dict] = self._sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{self._region}:123456789012:{queue}",
+            "awsRegion": self._region,
+        } for m in messages]}
+        handler = self._subscriptions[queue]
+        try:
+            handler(event, LambdaContext(queue))
+        except Exception:  # noqa: BLE001 - as Lambda: the batch stays on the queue and is retried
+            log.exception("handler for %s failed; %d message(s) will be retried", queue, len(messages))
+            return 0
+        self._sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        return len(messages)
+
+    def drain(self, max_rounds: int = 50) -> int:
+        """Deliver until every queue is empty (tests); returns the number of messages handled."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = sum(self.pump_once(queue) for queue in self._subscriptions)
+            total += handled
+            if handled == 0:
+                break
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for queue in self._subscriptions:
+                if self._stop.is_set():
+                    break
+                try:
+                    self.pump_once(queue, wait_seconds=self._wait)
+                except Exception:  # noqa: BLE001 - keep pumping; the server may be shutting down
+                    log.exception("event pump error on %s", queue)
+                    self._stop.wait(1)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="event-pump", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,135 @@
+"""Demo data for `make run` (and tests that want a populated world).
+
+A catalog of Microsoft CSP products with BRL prices, the reseller's operator, and one customer
+organisation (valid CNPJ) whose contract awaits acceptance, with a Master and one user for each
+other profile. Demo users get a known, permanent password so they can log in straight away.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List
+
+import boto3
+
+from chalicelib.bootstrap import Container
+from chalicelib.domain.audit import Actor
+from chalicelib.domain.catalog import Product
+from chalicelib.domain.clock import iso
+from chalicelib.domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.organizations import Organization, normalize_cnpj
+from chalicelib.domain.roles import Role
+from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
+from chalicelib.services import audit
+
+SEED_ACTOR = Actor(user_id="seed", email=None)
+
+# (sku, name, family, monthly price in centavos, term, billing frequency)
+CATALOG = [
+    ("MS365-BUSINESS-BASIC", "Microsoft 365 Business Basic", "Microsoft 365", 3300, "P1Y", "monthly"),
+    ("MS365-BUSINESS-BASIC-M", "Microsoft 365 Business Basic (mensal)", "Microsoft 365", 3960, "P1M", "monthly"),
+    ("MS365-BUSINESS-STANDARD", "Microsoft 365 Business Standard", "Microsoft 365", 6890, "P1Y", "monthly"),
+    ("MS365-BUSINESS-PREMIUM", "Microsoft 365 Business Premium", "Microsoft 365", 12120, "P1Y", "monthly"),
+    ("MS365-E3", "Microsoft 365 E3", "Microsoft 365", 20710, "P1Y", "monthly"),
+    ("MS365-E5", "Microsoft 365 E5", "Microsoft 365", 32870, "P1Y", "annual"),
+    ("O365-E1", "Office 365 E1", "Microsoft 365", 5550, "P1Y", "monthly"),
+    ("EXO-PLAN1", "Exchange Online (Plano 1)", "Microsoft 365", 2210, "P1Y", "monthly"),
+    ("D365-SALES-PRO", "Dynamics 365 Sales Professional", "Dynamics 365", 35880, "P1Y", "monthly"),
+    ("D365-CUSTOMER-SERVICE-ENT", "Dynamics 365 Customer Service Enterprise", "Dynamics 365", 57970, "P1Y", "monthly"),
+    ("D365-BC-ESSENTIALS", "Dynamics 365 Business Central Essentials", "Dynamics 365", 38640, "P1Y", "monthly"),
+    ("AZ-DEVOPS-BASIC", "Azure DevOps Basic", "Azure", 3310, "P1M", "monthly"),
+    ("AZ-VIRTUAL-DESKTOP", "Azure Virtual Desktop (por usuário)", "Azure", 5500, "P1M", "monthly"),
+    ("WIN11-ENT-E3", "Windows 11 Enterprise E3", "Windows", 3860, "P1Y", "monthly"),
+    ("W365-BUSINESS-2V8G", "Windows 365 Business 2 vCPU / 8 GB", "Windows", 21300, "P1Y", "monthly"),
+    ("ENTRA-ID-P1", "Microsoft Entra ID P1", "Segurança", 3310, "P1Y", "monthly"),
+    ("DEFENDER-BUSINESS", "Microsoft Defender for Business", "Segurança", 1660, "P1Y", "monthly"),
+    ("INTUNE-P1", "Microsoft Intune Plano 1", "Segurança", 4410, "P1Y", "monthly"),
+    ("POWERBI-PRO", "Power BI Pro", "Power Platform", 7730, "P1Y", "monthly"),
+    ("POWERAPPS-PREMIUM", "Power Apps Premium", "Power Platform", 11040, "P1Y", "monthly"),
+]
+
+DEMO_ORGANIZATION = {
+    "name": "Padaria Pão de Mel Ltda",
+    "cnpj": "11.222.333/0001-81",
+    "tenant_domain": "paodemel.onmicrosoft.com",
+}
+DEMO_CONTRACT_ITEMS = [("MS365-BUSINESS-STANDARD", 12), ("EXO-PLAN1", 5), ("DEFENDER-BUSINESS", 12)]
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    password: str
+    name: str
+    roles: List[str]
+    organization_id: str
+
+
+DEMO_PASSWORD = "Demo#2026portal"
+
+DEMO_USERS = [
+    ("operador@brasoftware.example", "Olga Operadora", [Role.OPERATOR], RESELLER_ORGANIZATION_ID),
+    ("master@paodemel.example", "Marta Master", [Role.MASTER], "demo"),
+    ("adm@paodemel.example", "André Adm", [Role.ADM], "demo"),
+    ("cobranca@paodemel.example", "Cíntia Cobrança", [Role.COBRANCA], "demo"),
+    ("suporte@paodemel.example", "Sérgio Suporte", [Role.SUPORTE], "demo"),
+]
+
+
+def seed_catalog(deps: Container) -> None:
+    for sku, name, family, price, term, frequency in CATALOG:
+        deps.catalog.put(Product(sku=sku, name=name, family=family, unit_price_cents=price, term=term,
+                                 billing_frequency=frequency))
+
+
+def _identity(deps: Container, email: str, name: str) -> str:
+    """A Cognito user with the demo password already permanent (local demo only)."""
+    user_id = deps.identity.create_user(email, name, DEMO_PASSWORD)
+    boto3.client("cognito-idp", region_name=deps.settings.region).admin_set_user_password(
+        UserPoolId=deps.settings.user_pool_id, Username=email, Password=DEMO_PASSWORD, Permanent=True)
+    return user_id
+
+
+def _user(deps: Container, email: str, name: str, roles, organization_id: str) -> User:
+    return User(id=_identity(deps, email, name), organization_id=organization_id, email=email, name=name,
+                roles=frozenset(roles), status="active", created_at=iso(deps.clock()))
+
+
+def _create_organization(deps: Container, organization: Organization, contract, users: List[User]) -> None:
+    masters = [u for u in users if u.is_master][:1]
+    entries = [audit.entry(deps, SEED_ACTOR, organization.id, "organization.created",
+                           f"organization:{organization.id}", after=organization)]
+    deps.organizations.create(organization, contract, masters[0] if masters else None, entries)
+    for user in users:
+        if masters and user is masters[0]:
+            continue
+        deps.users.create(user, audit.entry(deps, SEED_ACTOR, organization.id, "user.invited",
+                                            f"user:{user.id}", after={"email": user.email}))
+
+
+def seed(deps: Container) -> List[DemoAccount]:
+    seed_catalog(deps)
+    now = iso(deps.clock())
+    customer_id = new_id()
+    organization_ids = {RESELLER_ORGANIZATION_ID: RESELLER_ORGANIZATION_ID, "demo": customer_id}
+    by_org: Dict[str, List[User]] = {RESELLER_ORGANIZATION_ID: [], customer_id: []}
+    accounts = []
+    for email, name, roles, org_key in DEMO_USERS:
+        org_id = organization_ids[org_key]
+        by_org[org_id].append(_user(deps, email, name, roles, org_id))
+        accounts.append(DemoAccount(email=email, password=DEMO_PASSWORD, name=name,
+                                    roles=[r.value for r in roles], organization_id=org_id))
+
+    _create_organization(deps, Organization(id=RESELLER_ORGANIZATION_ID, name="Brasoftware Cloud",
+                                            cnpj=None, created_at=now), None, by_org[RESELLER_ORGANIZATION_ID])
+    products = {p[0]: p[1] for p in CATALOG}
+    contract = Contract(
+        id=new_id(), organization_id=customer_id, status=AWAITING_ACCEPTANCE, payment_method="boleto",
+        closing_day=20, billing_contacts=["cobranca@paodemel.example", "financeiro@paodemel.example"],
+        items=[ContractItem(sku=sku, name=products[sku], quantity=qty) for sku, qty in DEMO_CONTRACT_ITEMS],
+    )
+    _create_organization(deps, Organization(id=customer_id, name=DEMO_ORGANIZATION["name"],
+                                            cnpj=normalize_cnpj(DEMO_ORGANIZATION["cnpj"]),
+                                            tenant_domain=DEMO_ORGANIZATION["tenant_domain"], created_at=now),
+                         contract, by_org[customer_id])
+    return accounts

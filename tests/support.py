@@ -1,0 +1,143 @@
+"""Small factories that build test worlds: organisations, users with tokens, requests."""
+from __future__ import annotations
+
+import email
+import json
+import os
+from dataclasses import dataclass
+from email import policy
+from typing import Any, Dict, Iterable, List, Optional
+
+import boto3
+
+from chalicelib.domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.organizations import Organization
+from chalicelib.domain.roles import Role
+from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
+from local import seed as seed_module
+
+PASSWORD = "Test#2026senha"
+
+# Valid CNPJs (check digits verified by the domain's tests).
+CNPJS = ["11222333000181", "11444777000161", "45997418000153", "04252011000110"]
+
+
+@dataclass
+class Account:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+
+@dataclass
+class Org:
+    organization: Organization
+    contract: Contract
+    master: Account
+
+    @property
+    def id(self) -> str:
+        return self.organization.id
+
+
+class World:
+    def __init__(self, deps, client, app):
+        self.deps = deps
+        self.client = client
+        self.app = app
+        self._count = 0
+
+    # --- building ---------------------------------------------------------------------------
+    def _next(self) -> int:
+        self._count += 1
+        return self._count
+
+    def identity(self, email_address: str, name: str, password: str = PASSWORD) -> str:
+        user_id = self.deps.identity.create_user(email_address, name, password)
+        boto3.client("cognito-idp", region_name=self.deps.settings.region).admin_set_user_password(
+            UserPoolId=self.deps.settings.user_pool_id, Username=email_address, Password=password,
+            Permanent=True)
+        return user_id
+
+    def login(self, email_address: str, password: str = PASSWORD) -> str:
+        return self.deps.identity.login(email_address, password).access_token
+
+    def organization(self, name: Optional[str] = None, closing_day: int = 10) -> Org:
+        n = self._next()
+        org = Organization(id=new_id(), name=name or f"Empresa {n} Ltda", cnpj=CNPJS[n % len(CNPJS)],
+                           created_at="2026-11-01T12:00:00+00:00")
+        contract = Contract(id=new_id(), organization_id=org.id, status=AWAITING_ACCEPTANCE,
+                            payment_method="boleto", closing_day=closing_day,
+                            billing_contacts=[f"financeiro{n}@empresa{n}.example"],
+                            items=[ContractItem(sku="MS365-E3", name="Microsoft 365 E3", quantity=10)])
+        master_email = f"master{n}@empresa{n}.example"
+        master = User(id=self.identity(master_email, f"Master {n}"), organization_id=org.id, email=master_email,
+                      name=f"Master {n}", roles=frozenset({Role.MASTER}), status="active",
+                      created_at="2026-11-01T12:00:00+00:00")
+        self.deps.organizations.create(org, contract, master, [])
+        return Org(organization=org, contract=contract, master=Account(master, self.login(master_email)))
+
+    def user(self, org_id: str, roles: Iterable[Role], email_address: Optional[str] = None) -> Account:
+        from chalicelib.services import audit
+
+        n = self._next()
+        email_address = email_address or f"user{n}@org.example"
+        user = User(id=self.identity(email_address, f"Usuário {n}"), organization_id=org_id, email=email_address,
+                    name=f"Usuário {n}", roles=frozenset(roles), status="active",
+                    created_at="2026-11-01T12:00:00+00:00")
+        self.deps.users.create(user, audit.entry(self.deps, seed_module.SEED_ACTOR, org_id, "user.invited",
+                                                 f"user:{user.id}"))
+        return Account(user, self.login(email_address))
+
+    def operator(self) -> Account:
+        try:
+            self.deps.organizations.get(RESELLER_ORGANIZATION_ID)
+        except Exception:
+            self.deps.organizations.create(Organization(id=RESELLER_ORGANIZATION_ID, name="Brasoftware Cloud",
+                                                        cnpj=None, created_at="2026-11-01T12:00:00+00:00"),
+                                           None, None, [])
+        return self.user(RESELLER_ORGANIZATION_ID, [Role.OPERATOR])
+
+    def profiles(self, org: Org) -> Dict[Role, Account]:
+        """One account per profile: the org's Master, one user per other customer profile, an operator."""
+        accounts = {Role.MASTER: org.master}
+        for role in (Role.ADM, Role.COBRANCA, Role.SUPORTE):
+            accounts[role] = self.user(org.id, [role])
+        accounts[Role.OPERATOR] = self.operator()
+        return accounts
+
+    # --- requests ---------------------------------------------------------------------------
+    def call(self, method: str, path: str, account: Optional[Account] = None, body: Any = None,
+             headers: Optional[Dict[str, str]] = None):
+        all_headers = dict(account.headers if account else {"Content-Type": "application/json"})
+        all_headers.update(headers or {})
+        raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+        return self.client.http.request(method, path, headers=all_headers, body=raw or b"")
+
+    # --- events and mail --------------------------------------------------------------------
+    def drain_queues(self) -> int:
+        from local.event_pump import EventPump
+
+        return EventPump(self.app, self.deps.settings.region).drain()
+
+    def outbox(self) -> List[email.message.EmailMessage]:
+        folder = self.deps.settings.mail_copy_dir
+        if not folder or not os.path.isdir(folder):
+            return []
+        messages = []
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name), "rb") as fh:
+                messages.append(email.message_from_binary_file(fh, policy=policy.default))
+        return messages
+
+
+def body_text(message: email.message.EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def body_html(message: email.message.EmailMessage) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()

@@ -5,6 +5,7 @@ for real), through the Chalice test client. Unit tests need none of this.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -14,6 +15,9 @@ PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_DIR)
 
 REGION = "sa-east-1"
+
+# moto's embedded server logs every request; the tests' failures are easier to read without.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 class ScanForbidden(AssertionError):

@@ -15,7 +15,8 @@ import sys
 from dataclasses import asdict
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VAR_DIR = os.path.join(PROJECT_DIR, "var")
+# Where demo logins and emails land; tests point it elsewhere.
+VAR_DIR = os.environ.get("CSP_VAR_DIR") or os.path.join(PROJECT_DIR, "var")
 
 
 def _port_free(port: int) -> bool:

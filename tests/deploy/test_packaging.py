@@ -1,0 +1,96 @@
+"""`chalice package` produces a deployable template: the functions, the table with its index,
+the queues with their dead-letter queues, the bucket and the user pool; templates travel in the zip."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from chalicelib.settings import from_environ
+from chalicelib.storage.models import TABLE_ATTRIBUTES, TABLE_GSIS, TABLE_KEY_SCHEMA
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "sa-east-1"}
+    result = subprocess.run(
+        [os.path.join(BIN, "chalice"), "package", "--stage", "prod", "--merge-template", "infra/resources.json",
+         str(out)], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    with open(out / "sam.json") as fh:
+        template = json.load(fh)
+    return out, template
+
+
+def resources_of_type(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_the_template_has_the_api_and_the_email_worker_functions(package):
+    _, template = package
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert {"APIHandler", "DeliverEmails"} <= set(functions)
+    worker = functions["DeliverEmails"]["Properties"]
+    [event] = worker["Events"].values()
+    assert event["Type"] == "SQS" and event["Properties"]["Queue"]["Fn::Sub"].endswith(":csp-portal-email")
+    assert worker["Handler"] == "chalicelib.jobs.email.deliver_emails"
+
+
+def test_every_function_finds_the_resources_through_its_environment(package):
+    _, template = package
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["TABLE_NAME"] == {"Ref": "PortalTable"}
+    assert variables["USER_POOL_ID"] == {"Ref": "UserPool"}
+    assert variables["USER_POOL_CLIENT_ID"] == {"Ref": "UserPoolWebClient"}
+    assert variables["DOCUMENTS_BUCKET"] == {"Ref": "DocumentsBucket"}
+
+
+def test_the_table_is_the_one_the_storage_layer_describes(package):
+    _, template = package
+    table = template["Resources"]["PortalTable"]["Properties"]
+    assert table["KeySchema"] == TABLE_KEY_SCHEMA
+    assert sorted(table["AttributeDefinitions"], key=str) == sorted(TABLE_ATTRIBUTES, key=str)
+    assert table["GlobalSecondaryIndexes"] == TABLE_GSIS
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_each_queue_the_app_uses_exists_with_a_dead_letter_queue(package):
+    _, template = package
+    queues = {r["Properties"]["QueueName"]: (name, r) for name, r in
+              resources_of_type(template, "AWS::SQS::Queue").items()}
+    settings = from_environ({})
+    for queue in (settings.email_queue_name, settings.provisioning_queue_name, settings.billing_queue_name):
+        _, resource = queues[queue]
+        dlq_logical = resource["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert template["Resources"][dlq_logical]["Properties"]["QueueName"] == f"{queue}-dlq"
+
+
+def test_bucket_and_user_pool_are_created(package):
+    _, template = package
+    assert resources_of_type(template, "AWS::S3::Bucket")
+    [pool] = resources_of_type(template, "AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["UsernameAttributes"] == ["email"]
+    [client] = resources_of_type(template, "AWS::Cognito::UserPoolClient").values()
+    assert "ALLOW_USER_PASSWORD_AUTH" in client["Properties"]["ExplicitAuthFlows"]
+
+
+def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
+    out, _ = package
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        names = set(archive.namelist())
+    assert "app.py" in names and "chalicelib/api/http.py" in names
+    assert {"templates/email/user_invited.html", "templates/email/user_invited.txt",
+            "templates/email/_layout.html"} <= names
+    assert not any(name.startswith(("tests/", "local/", ".venv/")) for name in names)
+
+
+def test_the_template_passes_cfn_lint(package):
+    out, _ = package
+    result = subprocess.run([os.path.join(BIN, "cfn-lint"), str(out / "sam.json")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

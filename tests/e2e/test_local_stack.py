@@ -1,0 +1,96 @@
+"""`make run` as a newcomer uses it: the stack starts, every demo login works over HTTP, an
+invitation's email lands in the outbox, and Ctrl-C stops everything."""
+import email
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from email import policy
+
+import pytest
+import requests
+
+from local.run import PROJECT_DIR, free_port
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("var")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "USER_POOL", "JWKS", "MAIL_COPY"))}
+    env.update({"CSP_VAR_DIR": str(var_dir), "PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=PROJECT_DIR, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    api = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{api}/support/contacts", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                pytest.fail("make run exited early:\n" + process.stdout.read())
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("make run did not serve within 90 s")
+    yield api, var_dir, process
+    if process.poll() is None:
+        process.kill()
+
+
+def login(api, account):
+    response = requests.post(f"{api}/auth/login", json={"email": account["email"], "password": account["password"]})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_every_demo_profile_logs_in_and_sees_its_roles(stack):
+    api, var_dir, _ = stack
+    demo = json.loads((var_dir / "demo-accounts.json").read_text())
+    assert demo["api"] == api
+    roles = {role for account in demo["accounts"] for role in account["roles"]}
+    assert roles == {"master", "adm", "cobranca", "suporte", "operator"}
+    for account in demo["accounts"]:
+        me = requests.get(f"{api}/me", headers=login(api, account)).json()
+        assert me["roles"] == account["roles"]
+        assert me["organization"]["id"] == account["organization_id"]
+
+
+def test_the_demo_organisation_awaits_acceptance_and_the_catalog_is_seeded(stack):
+    api, var_dir, _ = stack
+    demo = json.loads((var_dir / "demo-accounts.json").read_text())
+    master = next(a for a in demo["accounts"] if a["roles"] == ["master"])
+    contract = requests.get(f"{api}/contract", headers=login(api, master)).json()
+    assert contract["status"] == "awaiting_acceptance"
+    assert contract["items"]
+
+
+def test_an_invited_users_welcome_email_lands_in_the_outbox_in_ptbr(stack):
+    api, var_dir, _ = stack
+    demo = json.loads((var_dir / "demo-accounts.json").read_text())
+    master = next(a for a in demo["accounts"] if a["roles"] == ["master"])
+    created = requests.post(f"{api}/users", headers=login(api, master),
+                            json={"email": "convidada@paodemel.example", "name": "Clara Convidada", "roles": ["adm"]})
+    assert created.status_code == 201, created.text
+    outbox = var_dir / "outbox"
+    deadline = time.time() + 20
+    found = []
+    while time.time() < deadline and not found:
+        found = [p for p in outbox.glob("*.eml") if "convidada" in p.name] if outbox.exists() else []
+        time.sleep(0.3)
+    assert found, "the welcome email never reached var/outbox"
+    message = email.message_from_bytes(found[0].read_bytes(), policy=policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Olá, Clara Convidada!" in text and "senha temporária" in text
+    assert "Padaria Pão de Mel Ltda" in message["Subject"]
+
+
+def test_ctrl_c_stops_everything_cleanly(stack):
+    api, _, process = stack
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{api}/support/contacts", timeout=1)

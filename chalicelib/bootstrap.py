@@ -31,6 +31,10 @@ class Container:
     catalog: Any
     idempotency: Any
     email_deliveries: Any
+    subscriptions: Any
+    cart: Any
+    prices: Any
+    licence_provider: Any
     new_temporary_password: Callable[[], str]
 
 
@@ -40,6 +44,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .adapters.identity import CognitoIdentity, TokenVerifier, temporary_password
     from .adapters.mail import SesMailer
     from .adapters.queue import SqsQueue
+    from .storage import licences as licence_repos
     from .storage import repositories as repos
     from .storage.models import bind_table
 
@@ -61,10 +66,25 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         catalog=repos.CatalogRepository(),
         idempotency=repos.IdempotencyStore(),
         email_deliveries=repos.EmailDeliveries(),
+        subscriptions=licence_repos.SubscriptionRepository(transaction),
+        cart=licence_repos.CartRepository(),
+        prices=licence_repos.PriceRepository(),
+        licence_provider=_licence_provider(settings),
         new_temporary_password=temporary_password,
     )
     parts.update(overrides)
     return Container(**parts)
+
+
+def _licence_provider(settings: Settings):
+    if settings.licence_provider != "simulated":
+        # Partner Center needs the reseller's app credentials; until they exist, refuse to start
+        # rather than pretend (README, "Deploying").
+        raise RuntimeError(f"unknown licence provider {settings.licence_provider!r}")
+    from .adapters.licence_provider import SimulatedLicenseProvider
+
+    return SimulatedLicenseProvider(failure_rate=settings.simulated_provider_failure_rate,
+                                    delay_seconds=settings.simulated_provider_delay_seconds)
 
 
 _container: Optional[Container] = None

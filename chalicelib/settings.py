@@ -40,6 +40,14 @@ class Settings:
     # When set, every email sent is also written there as a .eml file (local runs, debugging).
     mail_copy_dir: Optional[str]
     max_body_bytes: int
+    max_quantity: int
+    cancellation_window_days: int
+    provisioning_max_attempts: int
+    provisioning_backoff_seconds: int
+    # "simulated" locally; Partner Center needs credentials this repo does not hold (see README).
+    licence_provider: str
+    simulated_provider_failure_rate: float
+    simulated_provider_delay_seconds: float
     support: SupportContacts = field(repr=False)
 
     @property
@@ -70,6 +78,13 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         contract_version=environ.get("CONTRACT_VERSION", "2026.1"),
         mail_copy_dir=environ.get("MAIL_COPY_DIR") or None,
         max_body_bytes=int(environ.get("MAX_BODY_BYTES", "65536")),
+        max_quantity=int(environ.get("MAX_QUANTITY", "10000")),
+        cancellation_window_days=int(environ.get("CANCELLATION_WINDOW_DAYS", "7")),
+        provisioning_max_attempts=int(environ.get("PROVISIONING_MAX_ATTEMPTS", "5")),
+        provisioning_backoff_seconds=int(environ.get("PROVISIONING_BACKOFF_SECONDS", "30")),
+        licence_provider=environ.get("LICENCE_PROVIDER", "simulated"),
+        simulated_provider_failure_rate=float(environ.get("SIMULATED_PROVIDER_FAILURE_RATE", "0")),
+        simulated_provider_delay_seconds=float(environ.get("SIMULATED_PROVIDER_DELAY_SECONDS", "0")),
         support=SupportContacts(
             phone=environ.get("SUPPORT_PHONE", "(11) 3179-6869"),
             email=environ.get("SUPPORT_EMAIL", "contato@suporte.brasoftware.com.br"),

@@ -50,7 +50,7 @@ class EventPump:
         return self._urls[queue]
 
     def pump_once(self, queue: str, wait_seconds: int = 0) -> int:
-        """Receive one batch from `queue` and hand it to its handler; returns how many it handled."""
+        """Receive one batch from `queue` and hand it to its handler; returns how many it received."""
         url = self._url(queue)
         messages: List[dict] = self._sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
@@ -67,19 +67,19 @@ class EventPump:
         try:
             handler(event, LambdaContext(queue))
         except Exception:  # noqa: BLE001 - as Lambda: the batch stays on the queue and is retried
-            log.exception("handler for %s failed; %d message(s) will be retried", queue, len(messages))
-            return 0
+            log.warning("handler for %s failed; %d message(s) will be retried", queue, len(messages), exc_info=True)
+            return len(messages)
         self._sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
         return len(messages)
 
     def drain(self, max_rounds: int = 50) -> int:
-        """Deliver until every queue is empty (tests); returns the number of messages handled."""
+        """Deliver until no queue has a visible message (tests); returns how many deliveries it made."""
         total = 0
         for _ in range(max_rounds):
-            handled = sum(self.pump_once(queue) for queue in self._subscriptions)
-            total += handled
-            if handled == 0:
+            received = sum(self.pump_once(queue) for queue in self._subscriptions)
+            total += received
+            if received == 0:
                 break
         return total
 

@@ -76,7 +76,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if not _port_free(args.port):
         print(f"Port {args.port} is in use: stop what runs there or use PORT=8001 make run", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ other profile. Demo users get a known, permanent password so they can log in str
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Dict, List
 
 import boto3
@@ -21,6 +22,7 @@ from chalicelib.domain.organizations import Organization, normalize_cnpj
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
 from chalicelib.services import audit
+from chalicelib.services.catalog import FIRST_PRICE_DATE
 
 SEED_ACTOR = Actor(user_id="seed", email=None)
 
@@ -77,9 +79,11 @@ DEMO_USERS = [
 
 
 def seed_catalog(deps: Container) -> None:
+    first = date.fromisoformat(FIRST_PRICE_DATE)
     for sku, name, family, price, term, frequency in CATALOG:
         deps.catalog.put(Product(sku=sku, name=name, family=family, unit_price_cents=price, term=term,
-                                 billing_frequency=frequency))
+                                 billing_frequency=frequency, price_effective_from=FIRST_PRICE_DATE))
+        deps.prices.set_price(sku, first, price, SEED_ACTOR.user_id, iso(deps.clock()))
 
 
 def _identity(deps: Container, email: str, name: str) -> str:

@@ -51,6 +51,8 @@ def moto_endpoint(tmp_path_factory):
     server = start_embedded_aws(port, REGION)
     os.environ["MAIL_COPY_DIR"] = str(tmp_path_factory.mktemp("outbox"))
     os.environ["PORTAL_URL"] = "http://portal.test"
+    # Provider retries come back at once instead of after a backoff: tests drain queues in a loop.
+    os.environ["PROVISIONING_BACKOFF_SECONDS"] = "0"
     yield os.environ["AWS_ENDPOINT_URL"]
     server.stop()
 

@@ -15,6 +15,9 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.organizations import Organization
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
+from chalicelib.domain.clock import local_day
+from chalicelib.domain.proration import Segment
+from chalicelib.domain.subscriptions import ACTIVE, SeatWindow, Subscription, renewal_after
 from local import seed as seed_module
 
 PASSWORD = "Test#2026senha"
@@ -109,6 +112,28 @@ class World:
             accounts[role] = self.user(org.id, [role])
         accounts[Role.OPERATOR] = self.operator()
         return accounts
+
+    def seed_catalog(self) -> None:
+        if self.deps.catalog.get("MS365-E3") is None:
+            seed_module.seed_catalog(self.deps)
+
+    def accept_contract(self, org: "Org") -> None:
+        response = self.call("POST", "/contract/accept", org.master)
+        assert response.status_code == 200, response.json_body
+
+    def subscription(self, org: "Org", sku: str, quantity: int, bought_at=None) -> Subscription:
+        """An active subscription, as if bought (and provisioned) at `bought_at` (default: now)."""
+        self.seed_catalog()
+        product = self.deps.catalog.get(sku)
+        bought_at = bought_at or self.deps.clock()
+        day = local_day(bought_at)
+        sub = Subscription(id=new_id(), organization_id=org.id, sku=sku, name=product.name, family=product.family,
+                           term=product.term, billing_frequency=product.billing_frequency, status=ACTIVE,
+                           quantity=quantity, started_on=day, renews_on=renewal_after(day, product.term),
+                           timeline=[Segment(day, quantity)], windows=[SeatWindow(bought_at, quantity)],
+                           provider_subscription_id=f"sim-{new_id()}")
+        self.deps.subscriptions.save([], [], created=[sub], audit=[])
+        return sub
 
     # --- requests ---------------------------------------------------------------------------
     def call(self, method: str, path: str, account: Optional[Account] = None, body: Any = None,

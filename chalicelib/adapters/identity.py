@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from ..domain.errors import Conflict, InvalidInput, NotAuthenticated
+from ..domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
 from .aws import client
 
 
@@ -46,6 +46,13 @@ def temporary_password(length: int = 16) -> str:
     return "".join(chars)
 
 
+_THROTTLED = {"TooManyRequestsException", "LimitExceededException", "TooManyFailedAttemptsException"}
+
+
+def _throttled(exc) -> bool:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code") in _THROTTLED
+
+
 class CognitoIdentity:
     def __init__(self, user_pool_id: str, client_id: str, region: str):
         self._pool = user_pool_id
@@ -65,9 +72,15 @@ class CognitoIdentity:
                 ClientId=self._client_id, AuthFlow="USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": email, "PASSWORD": password},
             )
-        except (cognito.exceptions.NotAuthorizedException, cognito.exceptions.UserNotFoundException) as exc:
+        except (cognito.exceptions.NotAuthorizedException, cognito.exceptions.UserNotFoundException,
+                cognito.exceptions.PasswordResetRequiredException,
+                cognito.exceptions.UserNotConfirmedException) as exc:
             # Same answer for unknown user and wrong password: no account enumeration.
             raise NotAuthenticated("E-mail ou senha incorretos.", code="invalid_credentials") from exc
+        except cognito.exceptions.ClientError as exc:
+            if _throttled(exc):
+                raise TooManyRequests("Muitas tentativas; aguarde um pouco e tente de novo.") from exc
+            raise
         if result.get("ChallengeName") == "NEW_PASSWORD_REQUIRED":
             return NewPasswordRequired(session=result["Session"])
         return _tokens(result["AuthenticationResult"])
@@ -83,9 +96,14 @@ class CognitoIdentity:
             raise InvalidInput("A senha não atende à política de senhas.", code="weak_password",
                                details={"field": "new_password"}) from exc
         except (cognito.exceptions.NotAuthorizedException, cognito.exceptions.CodeMismatchException,
-                cognito.exceptions.UserNotFoundException) as exc:
+                cognito.exceptions.UserNotFoundException, cognito.exceptions.ResourceNotFoundException,
+                cognito.exceptions.InvalidParameterException, cognito.exceptions.ExpiredCodeException) as exc:
             raise NotAuthenticated("Sessão de troca de senha inválida ou expirada.",
                                    code="invalid_session") from exc
+        except cognito.exceptions.ClientError as exc:
+            if _throttled(exc):
+                raise TooManyRequests("Muitas tentativas; aguarde um pouco e tente de novo.") from exc
+            raise
         return _tokens(result["AuthenticationResult"])
 
     def refresh(self, refresh_token: str) -> Tokens:

@@ -24,3 +24,8 @@ class SqsQueue:
             DelaySeconds=delay_seconds,
         )
         return response["MessageId"]
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        """Delay the next delivery of a received message (backoff before a retry)."""
+        client("sqs", self._region).change_message_visibility(
+            QueueUrl=self._queue_url(), ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43200)))

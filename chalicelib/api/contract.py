@@ -2,8 +2,9 @@
 from chalice import Blueprint
 
 from ..domain.roles import Capability
-from ..services import contracts
+from ..services import contracts, licences
 from .http import endpoint
+from .schema import obj, string
 
 bp = Blueprint(__name__)
 
@@ -24,3 +25,10 @@ def get_contract(ctx):
           capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True)
 def accept_contract(ctx):
     return _view(ctx, contracts.accept_contract(ctx.deps, ctx.caller, expected_version=ctx.if_match()))
+
+
+@endpoint(bp, "/contract/terminate", "POST", summary="Rescisão do contrato (todas as assinaturas a zero)",
+          capability=Capability.CANCEL_SERVICES, tag="contract", status=202, idempotent=True,
+          body=obj([], reason_text=string(min_length=0, max_length=1000)))
+def terminate_contract(ctx):
+    return licences.terminate_contract(ctx.deps, ctx.caller, reason_text=ctx.body.get("reason_text"))

@@ -14,6 +14,7 @@ from ..domain.errors import (
     NotFound,
     PayloadTooLarge,
     RuleViolation,
+    TooManyRequests,
 )
 
 
@@ -21,12 +22,6 @@ class UnsupportedMediaType(DomainError):
     """The body is not JSON (415)."""
 
     code = "unsupported_media_type"
-
-
-class TooManyRequests(DomainError):
-    """Rate limit reached (429)."""
-
-    code = "too_many_requests"
 
 
 STATUS_BY_ERROR = {

@@ -31,6 +31,8 @@ log = logging.getLogger("csp_portal.api")
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 IDEMPOTENCY_MEMORY = timedelta(hours=24)
+# An attempt that neither finished nor failed (a Lambda that timed out) frees its key after this.
+IDEMPOTENCY_IN_PROGRESS = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class RequestContext:
         raw = self.query.get("limit")
         if raw is None:
             return DEFAULT_PAGE
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_PAGE:
             raise InvalidInput(f"'limit' deve estar entre 1 e {MAX_PAGE}.", code="invalid_limit",
                                details={"field": "limit", "maximum": MAX_PAGE})
         return int(raw)
@@ -146,7 +148,7 @@ def _parse_body(spec: RouteSpec, request, max_bytes: int) -> Dict[str, Any]:
         raw = b"{}"
     try:
         parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput("Corpo da requisição não é um JSON válido.", code="invalid_json")
     return schemas.validate(parsed, spec.body)
 
@@ -174,27 +176,30 @@ def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> A
                          headers=headers, source_ip=_source_ip(request))
     key = headers.get("idempotency-key")
     if spec.idempotent and key:
-        return _idempotent(spec, ctx, key, request.raw_body or b"", lambda: handler(ctx, **path_params))
+        return _idempotent(spec, ctx, key, request, lambda: handler(ctx, **path_params))
     return handler(ctx, **path_params)
 
 
-def _idempotent(spec: RouteSpec, ctx: RequestContext, key: str, raw_body: bytes, run: Callable[[], Any]) -> Any:
+def _idempotent(spec: RouteSpec, ctx: RequestContext, key: str, request, run: Callable[[], Any]) -> Any:
     if not 1 <= len(key) <= 128:
         raise InvalidInput("Idempotency-Key deve ter de 1 a 128 caracteres.", code="invalid_idempotency_key")
     store = ctx.deps.idempotency
-    who = ctx.caller.user.id if ctx.caller else (ctx.source_ip or "anonymous")
-    scope = f"{who}:{spec.method} {spec.path}"
-    request_hash = hashlib.sha256(raw_body).hexdigest()
-    existing = store.claim(scope, key, request_hash, ctx.deps.clock() + IDEMPOTENCY_MEMORY)
+    # The key is the caller's, for this organisation and this very resource.
+    who = f"{ctx.caller.user.id}@{ctx.caller.organization_id}" if ctx.caller else (ctx.source_ip or "anonymous")
+    resource = re.sub(r"{(\w+)}", lambda m: (request.uri_params or {}).get(m.group(1), ""), spec.path)
+    scope = f"{who}:{spec.method} {resource}"
+    request_hash = hashlib.sha256(request.raw_body or b"").hexdigest()
+    now = ctx.deps.clock()
+    existing = store.claim(scope, key, request_hash, now, now + IDEMPOTENCY_IN_PROGRESS)
     if existing is not None:
         return _replay(existing, request_hash)
     try:
         result = _respond(spec, run())
+        body = result.body if not isinstance(result.body, (bytes, str)) or result.body else None
+        store.complete(scope, key, result.status_code, body, now + IDEMPOTENCY_MEMORY)
     except BaseException:
         store.release(scope, key)
         raise
-    body = result.body if not isinstance(result.body, (bytes, str)) or result.body else None
-    store.complete(scope, key, result.status_code, body)
     return result
 
 

@@ -32,7 +32,8 @@ _ERROR_TEXT = {
 def _parameters(spec: RouteSpec) -> list:
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
               for name in re.findall(r"{(\w+)}", spec.path)]
-    params += [{"name": name, "in": "query", "required": False, "schema": schema}
+    params += [{"name": name, "in": "query", "required": bool(schema.get("required")),
+                "schema": {k: v for k, v in schema.items() if k != "required"}}
                for name, schema in spec.query.items()]
     if spec.paginated:
         params += [

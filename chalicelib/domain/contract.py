@@ -36,6 +36,9 @@ class Contract:
     accepted_by: Optional[str] = None
     accepted_from_ip: Optional[str] = None
     accepted_version: Optional[str] = None
+    terminated_at: Optional[str] = None
+    # Set when the contract closes: billing issues one last pro-rata invoice up to that day.
+    final_invoice_due: bool = False
     version: int = 1
 
 
@@ -59,7 +62,7 @@ def ensure_acceptable(contract: Contract) -> None:
         raise Conflict("Este contrato já foi aceito.", code="contract_already_accepted")
 
 
-def accept(contract: Contract, *, user_id: str, at: str, source_ip: str, document_version: str) -> Contract:
+def accept(contract: Contract, *, user_id: str, at: str, source_ip: Optional[str], document_version: str) -> Contract:
     """Record the Master's acceptance: who, when, from where, and which version of the contract."""
     ensure_acceptable(contract)
     contract.status = ACTIVE

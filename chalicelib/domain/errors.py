@@ -67,3 +67,9 @@ class PayloadTooLarge(DomainError):
     """The body is larger than the API accepts (413)."""
 
     code = "payload_too_large"
+
+
+class TooManyRequests(DomainError):
+    """Rate limit reached, here or at an identity provider (429)."""
+
+    code = "too_many_requests"

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..domain.audit import Actor, AuditEntry
-from ..domain.clock import iso
+from ..domain.clock import SAO_PAULO, iso
 from ..domain.errors import InvalidInput
 from ..domain.ids import new_id
+
+DEFAULT_WINDOW = timedelta(days=90)
 
 
 def snapshot(value: Any) -> Any:
@@ -35,27 +37,30 @@ def entry(deps, actor: Actor, organization_id: str, action: str, target: str,
     )
 
 
-def _instant(raw: Optional[str], field: str, default: datetime) -> str:
+def _bound(raw: Optional[str], field: str, end_of_day: bool) -> Optional[datetime]:
+    """An instant from ISO 8601, or a bare date taken as a whole São Paulo day."""
     if not raw:
-        return iso(default)
+        return None
     try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
+        if "T" not in raw:
+            day = date.fromisoformat(raw)
+            moment = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=SAO_PAULO)
+        else:
+            moment = datetime.fromisoformat(raw)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        moment.astimezone(timezone.utc)  # out-of-range instants fail here, not in DynamoDB
+        return moment
+    except (ValueError, OverflowError):
         raise InvalidInput("Data inválida; use AAAA-MM-DD ou ISO 8601.", code="invalid_date",
                            details={"field": field})
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return iso(value)
 
 
 def list_entries(deps, caller, *, since: Optional[str], until: Optional[str], limit: int,
                  next_token: Optional[str]) -> Tuple[List[AuditEntry], Optional[str]]:
-    now = deps.clock()
-    start = _instant(since, "from", now - timedelta(days=90))
-    # A bare end date means "through that whole day".
-    end_raw = until + "T23:59:59.999999+00:00" if until and "T" not in until else until
-    end = _instant(end_raw, "to", now)
+    """Newest first, between `from` and `to` (default: the 90 days up to `to`, or up to now)."""
+    end = _bound(until, "to", end_of_day=True) or deps.clock()
+    start = _bound(since, "from", end_of_day=False) or end - DEFAULT_WINDOW
     if start > end:
         raise InvalidInput("'from' deve ser anterior a 'to'.", code="invalid_date_range")
-    return deps.audit.list(caller.organization_id, since=start, until=end + "~", limit=limit,
+    return deps.audit.list(caller.organization_id, since=iso(start), until=iso(end), limit=limit,
                            next_token=next_token)

@@ -20,6 +20,7 @@ def contract_view(contract: Contract) -> Dict[str, Any]:
         "items": [{"sku": i.sku, "name": i.name, "quantity": i.quantity} for i in contract.items],
         "accepted_at": contract.accepted_at, "accepted_by": contract.accepted_by,
         "accepted_from_ip": contract.accepted_from_ip, "accepted_version": contract.accepted_version,
+        "terminated_at": contract.terminated_at, "final_invoice_due": contract.final_invoice_due,
         "version": contract.version,
     }
 
@@ -35,7 +36,7 @@ def accept_contract(deps, caller: Caller, *, expected_version: Optional[int]) ->
     before = contract_view(contract)
     accepted = contract_rules.accept(
         replace(contract, version=contract.version + 1), user_id=caller.user.id, at=iso(deps.clock()),
-        source_ip=caller.source_ip or "unknown", document_version=deps.settings.contract_version,
+        source_ip=caller.source_ip, document_version=deps.settings.contract_version,
     )
     deps.contracts.save(accepted, expected_version=contract.version, audit=audit.entry(
         deps, caller.actor, caller.organization_id, "contract.accepted", f"contract:{contract.id}",

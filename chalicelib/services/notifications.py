@@ -24,15 +24,17 @@ def queue_email(deps, *, template: str, to: List[str], context: Dict[str, Any], 
 
 def deliver_email(deps, message: Dict[str, Any]) -> bool:
     """Render and send one queued email; False when it had been sent already."""
-    now = deps.clock()
-    if not deps.email_deliveries.claim(message["delivery_key"], iso(now), now + DELIVERY_MEMORY):
-        return False
+    # Render first: a message that cannot be rendered must fail (and reach the DLQ), not be
+    # marked as sent.
     context = dict(message["context"])
     context.setdefault("support", asdict(deps.settings.support))
     subject, html, text = render_email(message["template"], context)
+    now = deps.clock()
+    if not deps.email_deliveries.claim(message["delivery_key"], iso(now), now + DELIVERY_MEMORY):
+        return False
     try:
         deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html))
-    except Exception:
+    except BaseException:
         deps.email_deliveries.release(message["delivery_key"])
         raise
     return True

@@ -52,6 +52,7 @@ def invite_user(deps, caller: Caller, *, email: str, name: str, roles: Iterable[
     email = user_rules.normalize_email(email)
     granted = user_rules.validate_roles(roles, organization_id)
     organization = deps.organizations.get(organization_id)
+    contract_items = _contract_items(deps, organization_id)  # before anything is created
     password = deps.new_temporary_password()
     user_id = deps.identity.create_user(email, name, password)
     user = User(id=user_id, organization_id=organization_id, email=email, name=name.strip(),
@@ -63,15 +64,18 @@ def invite_user(deps, caller: Caller, *, email: str, name: str, roles: Iterable[
         # No half-made users: without the record, the identity must not linger either.
         deps.identity.delete_user(email)
         raise
-    queue_welcome_email(deps, user, organization, password)
+    queue_welcome_email(deps, user, organization, password, contract_items)
     return user
 
 
-def queue_welcome_email(deps, user: User, organization, temporary_password: str) -> None:
-    contract_items = []
-    if user.organization_id != user_rules.RESELLER_ORGANIZATION_ID:
-        contract = deps.contracts.get(user.organization_id)
-        contract_items = [{"name": i.name, "quantity": i.quantity} for i in contract.items]
+def _contract_items(deps, organization_id: str) -> List[Dict[str, Any]]:
+    if organization_id == user_rules.RESELLER_ORGANIZATION_ID:
+        return []  # operators have no contract
+    return [{"name": i.name, "quantity": i.quantity} for i in deps.contracts.get(organization_id).items]
+
+
+def queue_welcome_email(deps, user: User, organization, temporary_password: str,
+                        contract_items: List[Dict[str, Any]]) -> None:
     notifications.queue_email(
         deps, template="user_invited", to=[user.email], delivery_key=f"user_invited#{user.id}",
         context={

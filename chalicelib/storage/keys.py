@@ -37,6 +37,11 @@ def audit_sk(at_iso: str, entry_id: str) -> str:
     return f"{at_iso}#{entry_id}"
 
 
+def audit_range(since_iso: str, until_iso: str):
+    """Sort-key bounds for entries from `since` to `until`, both inclusive ("~" sorts after "#id")."""
+    return since_iso, f"{until_iso}~"
+
+
 def idempotency_pk(scope: str) -> str:
     return f"IDEMPOTENCY#{scope}"
 
@@ -51,3 +56,44 @@ def product_sk(sku: str) -> str:
 
 def email_delivery_pk(delivery_key: str) -> str:
     return f"EMAIL#{delivery_key}"
+
+
+EMAIL_DELIVERY_SK = "EMAIL"
+PRODUCT_PREFIX = "PRODUCT#"
+
+
+def subscription_sk(subscription_id: str) -> str:
+    return f"SUB#{subscription_id}"
+
+
+SUBSCRIPTION_PREFIX = "SUB#"
+CART_PREFIX = "CART#"
+
+
+def renewal_pk(day_iso: str) -> str:
+    return f"RENEWAL#{day_iso}"
+
+
+def renewal_sk(organization_id: str, subscription_id: str) -> str:
+    return f"ORG#{organization_id}#SUB#{subscription_id}"
+
+
+def changes_pk(organization_id: str, subscription_id: str) -> str:
+    return f"ORG#{organization_id}#SUB#{subscription_id}#CHANGES"
+
+
+def change_sk(change_id: str) -> str:
+    # Change ids are time-ordered, so the history reads in order.
+    return f"CHANGE#{change_id}"
+
+
+def cart_sk(sku: str) -> str:
+    return f"CART#{sku}"
+
+
+def price_pk(sku: str) -> str:
+    return f"PRICE#{sku}"
+
+
+def price_sk(effective_from_iso: str) -> str:
+    return f"FROM#{effective_from_iso}"

@@ -75,6 +75,8 @@ class ContractItem(TableItem):
     accepted_by = UnicodeAttribute(null=True)
     accepted_from_ip = UnicodeAttribute(null=True)
     accepted_version = UnicodeAttribute(null=True)
+    terminated_at = UnicodeAttribute(null=True)
+    final_invoice_due = BooleanAttribute(default=False)
     version = NumberAttribute(default=1)
 
 
@@ -124,6 +126,8 @@ class ProductItem(TableItem):
     term = UnicodeAttribute()
     billing_frequency = UnicodeAttribute()
     active = BooleanAttribute(default=True)
+    previous_price_cents = NumberAttribute(null=True)
+    price_effective_from = UnicodeAttribute(null=True)
 
 
 class EmailDeliveryItem(TableItem):
@@ -134,8 +138,67 @@ class EmailDeliveryItem(TableItem):
     expires_at = TTLAttribute()
 
 
+class SubscriptionItem(TableItem):
+    # Sparse: only subscriptions with a renewal date are in the renewal index.
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_renewal = Gsi1()
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    family = UnicodeAttribute()
+    term = UnicodeAttribute()
+    billing_frequency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    quantity = NumberAttribute()
+    auto_renew = BooleanAttribute(default=True)
+    started_on = UnicodeAttribute(null=True)
+    renews_on = UnicodeAttribute(null=True)
+    timeline = JSONAttribute(default=list)  # [[YYYY-MM-DD, quantity], ...]
+    windows = JSONAttribute(default=list)  # [[ISO instant, seats], ...]
+    pending_change = JSONAttribute(null=True)
+    provider_subscription_id = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
+class ChangeItem(TableItem):
+    id = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    from_quantity = NumberAttribute()
+    to_quantity = NumberAttribute()
+    requested_at = UnicodeAttribute()
+    requested_by = UnicodeAttribute()
+    applies = UnicodeAttribute()
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    reason_text = UnicodeAttribute(null=True)
+    effective_on = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
+    applied_at = UnicodeAttribute(null=True)
+
+
+class CartLineItem(TableItem):
+    sku = UnicodeAttribute()
+    quantity = NumberAttribute()
+    added_at = UnicodeAttribute()
+
+
+class PriceItem(TableItem):
+    sku = UnicodeAttribute()
+    effective_from = UnicodeAttribute()
+    unit_price_cents = NumberAttribute()
+    set_by = UnicodeAttribute(null=True)
+    set_at = UnicodeAttribute(null=True)
+
+
+
 ALL_MODELS = (TableItem, OrganizationItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
-              ProductItem, EmailDeliveryItem)
+              ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem, PriceItem)
 
 
 def bind_table(table_name: str, region: str) -> None:
@@ -165,3 +228,4 @@ TABLE_GSIS = [
     }
 ]
 TTL_ATTRIBUTE = "expires_at"
+

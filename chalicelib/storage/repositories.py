@@ -64,8 +64,12 @@ def decode_token(token: Optional[str], expected_partition: Tuple[str, str]) -> O
         attribute, value = expected_partition
         if key[attribute]["S"] != value:
             raise ValueError("foreign partition")
+        # Exactly the table's and the index's key attributes, all strings: nothing else reaches DynamoDB.
+        expected = {"pk", "sk"} | ({"gsi1pk", "gsi1sk"} if attribute == "gsi1pk" else set())
+        if set(key) != expected or not all(set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+            raise ValueError("malformed key")
         return key
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         raise InvalidInput("Token de paginação inválido.", code="invalid_next_token",
                            details={"field": "next_token"})
 
@@ -122,6 +126,7 @@ def _contract_item(contract: Contract) -> ContractItem:
         items=[ContractItemMap(sku=i.sku, name=i.name, quantity=i.quantity) for i in contract.items],
         accepted_at=contract.accepted_at, accepted_by=contract.accepted_by,
         accepted_from_ip=contract.accepted_from_ip, accepted_version=contract.accepted_version,
+        terminated_at=contract.terminated_at, final_invoice_due=contract.final_invoice_due,
         version=contract.version,
     )
 
@@ -134,6 +139,7 @@ def _contract(item: ContractItem) -> Contract:
         items=[ContractLine(sku=i.sku, name=i.name, quantity=int(i.quantity)) for i in (item.items or [])],
         accepted_at=item.accepted_at, accepted_by=item.accepted_by,
         accepted_from_ip=item.accepted_from_ip, accepted_version=item.accepted_version,
+        terminated_at=item.terminated_at, final_invoice_due=bool(item.final_invoice_due),
         version=int(item.version),
     )
 
@@ -146,7 +152,9 @@ def _organization(item: OrganizationItem) -> Organization:
 def _product(item: ProductItem) -> Product:
     return Product(sku=item.sku, name=item.name, family=item.family,
                    unit_price_cents=int(item.unit_price_cents), term=item.term,
-                   billing_frequency=item.billing_frequency, active=item.active)
+                   billing_frequency=item.billing_frequency, active=item.active,
+                   previous_price_cents=int(item.previous_price_cents) if item.previous_price_cents is not None else None,
+                   price_effective_from=item.price_effective_from)
 
 
 def _is_condition_failure(exc: Exception) -> bool:
@@ -155,18 +163,28 @@ def _is_condition_failure(exc: Exception) -> bool:
 
 
 class Transaction:
-    """A DynamoDB transaction over the table, with the audit entry written beside the change."""
+    """A DynamoDB transaction over the table, with the audit entry written beside the change.
+
+    When a condition fails, `on_conflict` names the error: an error, or a function of the indexes
+    (in the order the items were added) whose conditions failed.
+    """
 
     def __init__(self, connection: Connection):
         self._connection = connection
 
-    def run(self, build, *, on_conflict: Conflict) -> None:
+    def run(self, build, *, on_conflict) -> None:
         try:
             with TransactWrite(connection=self._connection) as tx:
                 build(tx)
         except TransactWriteError as exc:
-            if _is_condition_failure(exc):
-                raise on_conflict from exc
+            reasons = list(getattr(exc, "cancellation_reasons", None) or [])
+            failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
+            if failed:
+                raise (on_conflict(failed) if callable(on_conflict) else on_conflict) from exc
+            if any(r is not None and r.code == "TransactionConflict" for r in reasons) or \
+                    exc.cause_response_code == "TransactionConflictException":
+                # Another transaction touched the same items at the same moment: retryable.
+                raise Conflict("Operação concorrente; tente de novo.", code="concurrent_update") from exc
             raise
 
 
@@ -190,8 +208,9 @@ class AuditRepository:
     def list(self, organization_id: str, *, since: str, until: str, limit: int,
              next_token: Optional[str]) -> Tuple[List[AuditEntry], Optional[str]]:
         pk = keys.audit_pk(organization_id)
+        lower, upper = keys.audit_range(since, until)
         results = AuditItem.query(
-            pk, AuditItem.sk.between(since, until), limit=limit, scan_index_forward=False,
+            pk, AuditItem.sk.between(lower, upper), limit=limit, scan_index_forward=False,
             last_evaluated_key=decode_token(next_token, ("pk", pk)),
         )
         items, token = _page(results, limit)
@@ -242,7 +261,7 @@ class UserRepository:
     def activate(self, user: User) -> None:
         """First password set: invited → active. Repeat-safe."""
         UserItem(keys.user_pk(user.id), keys.USER_SK).update(
-            actions=[UserItem.status.set("active")], condition=UserItem.pk.exists(),
+            actions=[UserItem.status.set("active"), UserItem.version.add(1)], condition=UserItem.pk.exists(),
         )
 
     def delete(self, user: User, masters_delta: int, audit: AuditEntry) -> None:
@@ -254,11 +273,13 @@ class UserRepository:
         self._tx.run(build, on_conflict=_version_or_master_conflict(masters_delta))
 
 
-def _version_or_master_conflict(masters_delta: int) -> Conflict:
-    if masters_delta < 0:
-        # Either a concurrent edit or the last Master: both say "look again", the rule says which.
-        return RuleViolation("A organização precisa manter ao menos um usuário Master.", code="last_master")
-    return StaleVersion("O usuário foi alterado por outra pessoa; recarregue e tente de novo.")
+def _version_or_master_conflict(masters_delta: int):
+    """Item 0 is the user (version), item 1 the Master counter when it moves."""
+    def conflict(failed: List[int]) -> Conflict:
+        if masters_delta < 0 and 1 in failed and 0 not in failed:
+            return RuleViolation("A organização precisa manter ao menos um usuário Master.", code="last_master")
+        return StaleVersion("O usuário foi alterado por outra pessoa; recarregue e tente de novo.")
+    return conflict
 
 
 def _change_masters(tx: TransactWrite, organization_id: str, delta: int) -> None:
@@ -337,7 +358,7 @@ class CatalogRepository:
     """The product catalog: one small partition, read whole."""
 
     def list(self) -> List[Product]:
-        return [_product(i) for i in ProductItem.query(keys.CATALOG_PK, ProductItem.sk.startswith("PRODUCT#"))]
+        return [_product(i) for i in ProductItem.query(keys.CATALOG_PK, ProductItem.sk.startswith(keys.PRODUCT_PREFIX))]
 
     def get(self, sku: str) -> Optional[Product]:
         try:
@@ -355,23 +376,31 @@ class IdempotencyStore:
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
 
-    def claim(self, scope: str, key: str, request_hash: str, expires_at) -> Optional[IdempotencyItem]:
-        """Claim the key; returns None when claimed now, else the existing record."""
+    def claim(self, scope: str, key: str, request_hash: str, now, in_progress_until) -> Optional[IdempotencyItem]:
+        """Claim the key; returns None when claimed now, else the live record found.
+
+        A record past its expiry (a finished one after a day, an abandoned in-progress one after a
+        few minutes: a crashed Lambda) counts as absent, whatever TTL deletion has done yet.
+        """
         item = IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key),
-                               status=self.IN_PROGRESS, request_hash=request_hash, expires_at=expires_at)
+                               status=self.IN_PROGRESS, request_hash=request_hash, expires_at=in_progress_until)
         try:
-            item.save(condition=IdempotencyItem.pk.does_not_exist())
+            item.save(condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now))
             return None
         except PutError as exc:
             if not _is_condition_failure(exc):
                 raise
-        return IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk(key), consistent_read=True)
+        try:
+            return IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk(key), consistent_read=True)
+        except DoesNotExist:  # released between our write and this read: the caller may retry
+            return IdempotencyItem(status=self.IN_PROGRESS, request_hash=request_hash)
 
-    def complete(self, scope: str, key: str, status: int, body: Any) -> None:
+    def complete(self, scope: str, key: str, status: int, body: Any, expires_at) -> None:
         IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key)).update(actions=[
             IdempotencyItem.status.set(self.COMPLETED),
             IdempotencyItem.response_status.set(status),
             IdempotencyItem.response_body.set(body),
+            IdempotencyItem.expires_at.set(expires_at),
         ])
 
     def release(self, scope: str, key: str) -> None:
@@ -383,7 +412,7 @@ class EmailDeliveries:
     def claim(self, delivery_key: str, sent_at: str, expires_at) -> bool:
         """True when this delivery is new; False when it was claimed already."""
         try:
-            EmailDeliveryItem(keys.email_delivery_pk(delivery_key), "EMAIL", sent_at=sent_at,
+            EmailDeliveryItem(keys.email_delivery_pk(delivery_key), keys.EMAIL_DELIVERY_SK, sent_at=sent_at,
                               expires_at=expires_at).save(condition=EmailDeliveryItem.pk.does_not_exist())
             return True
         except PutError as exc:
@@ -392,4 +421,4 @@ class EmailDeliveries:
             raise
 
     def release(self, delivery_key: str) -> None:
-        EmailDeliveryItem(keys.email_delivery_pk(delivery_key), "EMAIL").delete()
+        EmailDeliveryItem(keys.email_delivery_pk(delivery_key), keys.EMAIL_DELIVERY_SK).delete()

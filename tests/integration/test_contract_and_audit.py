@@ -1,6 +1,9 @@
 """Contract acceptance by the Master, and the append-only audit trail of every mutation."""
+from datetime import datetime, timezone
+
 import pytest
 
+from chalicelib.domain.clock import FixedClock, iso, local_day
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.roles import Role
 from chalicelib.storage.repositories import AuditOverwriteRefused
@@ -18,13 +21,14 @@ def test_every_profile_reads_the_contract_awaiting_acceptance(world):
 
 def test_the_master_accepts_and_who_when_where_and_which_version_are_recorded(world):
     org = world.organization()
+    clock = world.deps.clock = FixedClock(datetime(2026, 11, 24, 14, 30, tzinfo=timezone.utc))
     response = world.call("POST", "/contract/accept", org.master)
     assert response.status_code == 200
     contract = response.json_body
     assert contract["status"] == "active"
     assert contract["accepted_by"] == org.master.user.id
-    assert contract["accepted_at"].startswith(world.deps.clock().date().isoformat())
-    assert contract["accepted_from_ip"]  # the caller's source IP
+    assert contract["accepted_at"] == iso(clock.now)
+    assert contract["accepted_from_ip"] == "127.0.0.1"  # the caller's source IP (the test client's)
     assert contract["accepted_version"] == world.deps.settings.contract_version
     assert world.call("GET", "/contract", org.master).json_body == contract
 
@@ -76,15 +80,19 @@ def test_the_audit_trail_filters_by_date_and_pages(world):
     org = world.organization()
     for n in range(3):
         world.call("POST", "/users", org.master, {"email": f"u{n}@e.example", "name": "U", "roles": ["adm"]})
-    today = world.deps.clock().date().isoformat()
+    today = local_day(world.deps.clock()).isoformat()  # a bare date is a São Paulo day
     first = world.call("GET", f"/audit?from={today}&to={today}&limit=2", org.master).json_body
     assert len(first["items"]) == 2 and first["next_token"]
     second = world.call("GET", f"/audit?from={today}&to={today}&limit=2&next_token={first['next_token']}",
                         org.master).json_body
+    assert len(second["items"]) == 1
     assert {e["id"] for e in first["items"]}.isdisjoint(e["id"] for e in second["items"])
     assert world.call("GET", "/audit?from=2020-01-01&to=2020-01-31", org.master).json_body["items"] == []
-    bad = world.call("GET", "/audit?from=ontem", org.master)
-    assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_date"
+    for bad_value in ("ontem", "0001-01-01T00:00:00+05:00", "2026-13-01"):
+        bad = world.call("GET", f"/audit?from={bad_value}", org.master)
+        assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_date", bad_value
+    # `to` alone: the 90 days before it.
+    assert world.call("GET", "/audit?to=2025-01-01", org.master).status_code == 200
 
 
 def test_storage_refuses_to_overwrite_an_audit_entry(world):

@@ -1,38 +1,29 @@
 """The email queue's worker: redelivered messages send once; failures are retried, not lost."""
 import json
 
-import boto3
-
 from chalicelib.services import notifications
 
 
-def queue_welcome(world, delivery_key="user_invited#abc"):
-    notifications.queue_email(world.deps, template="user_invited", to=["pessoa@e.example"], delivery_key=delivery_key,
-                              context={"user": {"name": "Pessoa", "email": "pessoa@e.example"},
-                                       "organization": {"name": "Empresa"}, "role_labels": ["Adm"],
-                                       "is_master": False, "temporary_password": "Temp#1234567",
-                                       "contract_items": [], "portal_url": "http://portal.test",
-                                       "office365_admin_url": "https://admin.microsoft.com"})
-
-
-def sqs_event(world, body):
-    return world.client.events.generate_sqs_event(message_bodies=[json.dumps(body)],
-                                                  queue_name=world.deps.settings.email_queue_name)
+def welcome_message(delivery_key):
+    return {"kind": "email", "template": "user_invited", "to": ["pessoa@e.example"], "delivery_key": delivery_key,
+            "context": {"user": {"name": "Pessoa", "email": "pessoa@e.example"}, "organization": {"name": "Empresa"},
+                        "role_labels": ["Adm"], "is_master": False, "temporary_password": "Temp#1234567",
+                        "contract_items": [], "portal_url": "http://portal.test",
+                        "office365_admin_url": "https://admin.microsoft.com"}}
 
 
 def test_a_message_delivered_twice_sends_one_email(world):
-    message = {"kind": "email", "template": "user_invited", "to": ["p@e.example"], "delivery_key": "dup-1",
-               "context": {"user": {"name": "P", "email": "p@e.example"}, "organization": {"name": "E"},
-                           "role_labels": ["Adm"], "is_master": False, "temporary_password": "Temp#1234567",
-                           "contract_items": [], "portal_url": "http://portal.test",
-                           "office365_admin_url": "https://admin.microsoft.com"}}
+    event = world.client.events.generate_sqs_event(message_bodies=[json.dumps(welcome_message("dup-1"))],
+                                                   queue_name=world.deps.settings.email_queue_name)
     for _ in range(2):
-        world.client.lambda_.invoke("deliver_emails", sqs_event(world, message))
+        world.client.lambda_.invoke("deliver_emails", event)
     assert len(world.outbox()) == 1
 
 
 def test_a_failed_send_is_retried_by_sqs_and_then_sent_once(world, monkeypatch):
-    queue_welcome(world)
+    message = welcome_message("retry-1")
+    notifications.queue_email(world.deps, template=message["template"], to=message["to"],
+                              context=message["context"], delivery_key=message["delivery_key"])
     calls = {"n": 0}
     real_send = world.deps.mailer.send
 
@@ -43,20 +34,29 @@ def test_a_failed_send_is_retried_by_sqs_and_then_sent_once(world, monkeypatch):
         return real_send(email)
 
     monkeypatch.setattr(world.deps.mailer, "send", flaky_send)
-    assert world.drain_queues() == 0  # the first attempt failed: the message stays queued
-    assert world.outbox() == []
-    sqs = boto3.client("sqs", region_name=world.deps.settings.region)
-    url = sqs.get_queue_url(QueueName=world.deps.settings.email_queue_name)["QueueUrl"]
-    # Make the message visible again now instead of after the visibility timeout.
-    _expire_visibility(sqs, url)
-    assert world.drain_queues() == 1
+    world.drain_queues()
+    assert world.outbox() == [] and calls["n"] == 1  # failed: the message stays queued, invisible for a while
+    _expire_visibility(world)  # instead of waiting out the visibility timeout
+    world.drain_queues()
     assert len(world.outbox()) == 1 and calls["n"] == 2
 
 
-def _expire_visibility(sqs, url):
+def test_a_message_whose_template_fails_to_render_is_not_marked_sent(world):
+    broken = welcome_message("broken-1")
+    del broken["context"]["temporary_password"]
+    try:
+        notifications.deliver_email(world.deps, broken)
+    except Exception:
+        pass
+    fixed = welcome_message("broken-1")
+    assert notifications.deliver_email(world.deps, fixed) is True
+    assert len(world.outbox()) == 1
+
+
+def _expire_visibility(world):
+    # moto runs in this process: make the in-flight message visible again now.
     from moto.backends import get_backend
 
-    backend = get_backend("sqs")["123456789012"]["sa-east-1"]
-    queue = backend.get_queue(url.rsplit("/", 1)[-1])
-    for message in queue._messages:
+    backend = get_backend("sqs")["123456789012"][world.deps.settings.region]
+    for message in backend.get_queue(world.deps.settings.email_queue_name)._messages:
         message.change_visibility(0)

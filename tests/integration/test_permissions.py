@@ -39,8 +39,13 @@ def body_for(operation):
     return example(content["schema"]) if content else None
 
 
-def fill(path, values):
-    return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+def fill(path, values, operation=None):
+    """The path with its parameters, plus the operation's required query parameters."""
+    target = re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+    required = [p for p in (operation or {}).get("parameters", []) if p["in"] == "query" and p["required"]]
+    if required:
+        target += "?" + "&".join(f"{p['name']}={example(p['schema'])}" for p in required)
+    return target
 
 
 def test_every_chalice_route_is_described_in_openapi(world):
@@ -65,7 +70,7 @@ def test_each_profile_is_allowed_exactly_what_the_matrix_grants_on_every_route(w
         if operation.get("security") == []:
             continue
         allowed = set(operation["x-allowed-roles"])
-        target = fill(path, {name: UNKNOWN_ID for name in re.findall(r"{(\w+)}", path)})
+        target = fill(path, {name: UNKNOWN_ID for name in re.findall(r"{(\w+)}", path)}, operation)
         for role, account in accounts.items():
             # An empty body: the allowed get past authorisation to validation (4xx but never 403).
             body = {} if "requestBody" in operation else None
@@ -91,25 +96,29 @@ def test_protected_routes_refuse_anonymous_callers(world):
 
 # How to make, in a given organisation, the object each path parameter names. A route with a
 # parameter missing here fails the test below: whoever adds it says how to make one.
+# `None`: the parameter names something shared by every organisation (a catalog SKU).
 OBJECT_FACTORIES = {
     "user_id": lambda world, org: world.user(org.id, [Role.ADM]).user.id,
+    "subscription_id": lambda world, org: world.subscription(org, "MS365-E3", 5).id,
+    "sku": None,
 }
 
 
 def test_another_organisations_objects_are_not_found_on_every_route_and_nothing_changes(world):
     mine = world.organization()
     theirs = world.organization()
-    their_ids = {name: make(world, theirs) for name, make in OBJECT_FACTORIES.items()}
+    their_ids = {name: make(world, theirs) for name, make in OBJECT_FACTORIES.items() if make}
+    their_ids["sku"] = "MS365-E3"
     my_accounts = world.profiles(mine)
     their_before = world.call("GET", "/audit", theirs.master).json_body["items"]
 
     for path, method, operation in operations(world):
         if operation.get("security") == []:
             continue
-        params = re.findall(r"{(\w+)}", path)
+        params = [p for p in re.findall(r"{(\w+)}", path) if OBJECT_FACTORIES.get(p, "?") is not None]
         missing = [p for p in params if p not in their_ids]
         assert not missing, f"add a factory for {missing} ({method} {path}) to OBJECT_FACTORIES"
-        target = fill(path, their_ids)
+        target = fill(path, their_ids, operation)
         allowed = set(operation["x-allowed-roles"])
         for role, account in my_accounts.items():
             if role.value not in allowed:
@@ -119,10 +128,14 @@ def test_another_organisations_objects_are_not_found_on_every_route_and_nothing_
                 assert response.status_code == 404, (method, path, role, response.status_code)
             elif method == "GET":
                 text = json.dumps(response.json_body)
-                for foreign in [theirs.id, theirs.master.user.id, *their_ids.values()]:
+                owned = [v for k, v in their_ids.items() if OBJECT_FACTORIES.get(k)]
+                for foreign in [theirs.id, theirs.master.user.id, *owned]:
                     assert foreign not in text, (method, path, role)
 
     # Nothing of theirs was written: same audit trail, same users, same profiles.
     assert world.call("GET", "/audit", theirs.master).json_body["items"] == their_before
     victim = world.call("GET", f"/users/{their_ids['user_id']}", theirs.master)
     assert victim.status_code == 200 and victim.json_body["roles"] == ["adm"]
+    their_subscription = world.call("GET", f"/subscriptions/{their_ids['subscription_id']}", theirs.master).json_body
+    assert their_subscription["quantity"] == 5 and their_subscription["pending_change"] is None
+    assert their_subscription["auto_renew"] is True

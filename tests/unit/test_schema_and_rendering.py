@@ -1,4 +1,5 @@
 import pytest
+from jinja2.exceptions import UndefinedError
 
 from chalicelib.api.schema import integer, obj, string, validate
 from chalicelib.domain.errors import InvalidInput
@@ -56,5 +57,5 @@ def test_the_welcome_email_has_subject_text_and_escaped_html():
 def test_a_missing_template_variable_is_an_error_not_an_empty_string():
     context = welcome_context()
     del context["temporary_password"]
-    with pytest.raises(Exception):
+    with pytest.raises(UndefinedError):
         render_email("user_invited", context)

@@ -1,0 +1,79 @@
+"""The licence provider: Microsoft Partner Center's subscription operations, behind an interface.
+
+`SimulatedLicenseProvider` stands in for Partner Center locally and in tests: it keeps its
+subscriptions in memory, can be slowed down and made to fail (a rate, or the next N calls), and
+is idempotent per request id as Partner Center is per MS-RequestId.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from typing import Dict, Optional, Protocol
+
+
+class LicenceProviderUnavailable(Exception):
+    """A transient provider failure: try again later."""
+
+
+class LicenceProvider(Protocol):
+    def create_subscription(self, customer_id: str, sku: str, quantity: int, request_id: str) -> str: ...
+
+    def update_quantity(self, provider_subscription_id: str, quantity: int, request_id: str) -> None: ...
+
+    def cancel(self, provider_subscription_id: str, request_id: str) -> None: ...
+
+    def get(self, provider_subscription_id: str) -> Dict: ...
+
+
+class SimulatedLicenseProvider:
+    def __init__(self, failure_rate: float = 0.0, delay_seconds: float = 0.0, seed: Optional[int] = None):
+        self.failure_rate = failure_rate
+        self.delay_seconds = delay_seconds
+        self._random = random.Random(seed)
+        self._failures_left = 0
+        self._subscriptions: Dict[str, Dict] = {}
+        self._done: Dict[str, str] = {}  # request id → provider subscription id
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def fail_next(self, count: int) -> None:
+        """Make the next `count` calls fail (tests drive the retry path with this)."""
+        self._failures_left = count
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        if self._failures_left > 0:
+            self._failures_left -= 1
+            raise LicenceProviderUnavailable("simulated outage")
+        if self.failure_rate and self._random.random() < self.failure_rate:
+            raise LicenceProviderUnavailable("simulated random failure")
+
+    def create_subscription(self, customer_id: str, sku: str, quantity: int, request_id: str) -> str:
+        with self._lock:
+            self._call()
+            if request_id not in self._done:
+                provider_id = str(uuid.uuid4())
+                self._subscriptions[provider_id] = {"id": provider_id, "customer_id": customer_id,
+                                                    "offer_id": sku, "quantity": quantity, "status": "active"}
+                self._done[request_id] = provider_id
+            return self._done[request_id]
+
+    def update_quantity(self, provider_subscription_id: str, quantity: int, request_id: str) -> None:
+        with self._lock:
+            self._call()
+            subscription = self._subscriptions.setdefault(
+                provider_subscription_id, {"id": provider_subscription_id, "status": "active"})
+            subscription["quantity"] = quantity
+            subscription["status"] = "suspended" if quantity == 0 else "active"
+            self._done[request_id] = provider_subscription_id
+
+    def cancel(self, provider_subscription_id: str, request_id: str) -> None:
+        self.update_quantity(provider_subscription_id, 0, request_id)
+
+    def get(self, provider_subscription_id: str) -> Dict:
+        with self._lock:
+            return dict(self._subscriptions[provider_subscription_id])

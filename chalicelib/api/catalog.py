@@ -1,0 +1,60 @@
+"""The catalog ("adicionar novos produtos"), the cart and checkout, and the operators' catalog."""
+from chalice import Blueprint
+
+from ..domain.catalog import BILLING_FREQUENCIES, TERMS
+from ..domain.roles import Capability
+from ..services import catalog, licences
+from .http import endpoint, page
+from .schema import integer, obj, string
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/catalog/families", "GET", summary="Famílias de produtos", capability=Capability.USE_PORTAL,
+          tag="catalog")
+def list_families(ctx):
+    return page(catalog.list_families(ctx.deps), None)
+
+
+@endpoint(bp, "/catalog/products", "GET", summary="Produtos do catálogo (filtro por família e busca por nome)",
+          capability=Capability.USE_PORTAL, tag="catalog",
+          query={"family": {"type": "string"}, "q": {"type": "string"}})
+def list_products(ctx):
+    return page(catalog.list_products(ctx.deps, family=ctx.query.get("family"), query=ctx.query.get("q")), None)
+
+
+@endpoint(bp, "/backoffice/catalog/products/{sku}", "PUT", summary="Criar ou alterar um produto (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice",
+          body=obj(["name", "family", "unit_price_cents", "term", "billing_frequency"],
+                   name=string(max_length=120), family=string(max_length=60),
+                   unit_price_cents=integer(1, 100_000_000),
+                   term={"type": "string", "enum": list(TERMS)},
+                   billing_frequency={"type": "string", "enum": list(BILLING_FREQUENCIES)},
+                   active={"type": "boolean"}))
+def put_product(ctx, sku):
+    return catalog.put_product(ctx.deps, ctx.caller, sku, ctx.body)
+
+
+@endpoint(bp, "/cart", "GET", summary="O carrinho da organização", capability=Capability.BUY_PRODUCTS, tag="cart")
+def get_cart(ctx):
+    return catalog.cart_view(ctx.deps, ctx.caller)
+
+
+@endpoint(bp, "/cart/items/{sku}", "PUT", summary="Colocar um produto no carrinho (ou mudar a quantidade)",
+          capability=Capability.BUY_PRODUCTS, tag="cart", body=obj(["quantity"], quantity=integer(1, 1_000_000)))
+def put_cart_item(ctx, sku):
+    return catalog.put_cart_item(ctx.deps, ctx.caller, sku, ctx.body["quantity"])
+
+
+@endpoint(bp, "/cart/items/{sku}", "DELETE", summary="Tirar um produto do carrinho",
+          capability=Capability.BUY_PRODUCTS, tag="cart")
+def remove_cart_item(ctx, sku):
+    return catalog.remove_cart_item(ctx.deps, ctx.caller, sku)
+
+
+@endpoint(bp, "/cart/checkout", "POST", summary="Fechar o pedido: cria as assinaturas (provisionamento assíncrono)",
+          capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True)
+def checkout(ctx):
+    created = catalog.checkout(ctx.deps, ctx.caller)
+    prices = catalog.prices_today(ctx.deps)
+    return {"subscriptions": [licences.subscription_view(ctx.deps, s, prices) for s in created]}

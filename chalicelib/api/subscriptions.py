@@ -1,0 +1,78 @@
+"""The licence panel: subscriptions, quantity changes with their preview, cancellation."""
+from chalice import Blueprint, Response
+
+from ..domain.errors import InvalidInput
+from ..domain.roles import Capability
+from ..domain.subscriptions import REDUCTION_REASONS
+from ..services import licences
+from .http import endpoint, page
+from .schema import integer, obj, string
+
+bp = Blueprint(__name__)
+
+_REASON = {"type": "string", "enum": list(REDUCTION_REASONS)}
+_REASON_TEXT = string(min_length=0, max_length=1000)
+
+
+def _accepted(change):
+    return Response(body={"change": licences.change_view(change)}, status_code=202,
+                    headers={"Content-Type": "application/json"})
+
+
+@endpoint(bp, "/subscriptions", "GET", summary="Painel de licenças", capability=Capability.VIEW_LICENCES,
+          tag="subscriptions")
+def list_subscriptions(ctx):
+    return page(licences.list_subscriptions(ctx.deps, ctx.caller), None)
+
+
+@endpoint(bp, "/subscriptions/{subscription_id}", "GET", summary="Uma assinatura",
+          capability=Capability.VIEW_LICENCES, tag="subscriptions")
+def get_subscription(ctx, subscription_id):
+    return licences.get_subscription(ctx.deps, ctx.caller, subscription_id)
+
+
+@endpoint(bp, "/subscriptions/{subscription_id}", "PATCH", summary="Ligar ou desligar a renovação automática",
+          capability=Capability.CHANGE_QUANTITIES, tag="subscriptions", if_match=True,
+          body=obj(["auto_renew"], auto_renew={"type": "boolean"}))
+def patch_subscription(ctx, subscription_id):
+    sub = licences.set_auto_renew(ctx.deps, ctx.caller, subscription_id, auto_renew=ctx.body["auto_renew"],
+                                  expected_version=ctx.if_match())
+    return licences.get_subscription(ctx.deps, ctx.caller, sub.id)
+
+
+@endpoint(bp, "/subscriptions/{subscription_id}/changes", "GET", summary="Histórico de alterações",
+          capability=Capability.VIEW_LICENCES, tag="subscriptions", paginated=True)
+def list_changes(ctx, subscription_id):
+    items, token = licences.list_changes(ctx.deps, ctx.caller, subscription_id, limit=ctx.limit(),
+                                         next_token=ctx.next_token())
+    return page([licences.change_view(c) for c in items], token)
+
+
+@endpoint(bp, "/subscriptions/{subscription_id}/quantity-preview", "GET",
+          summary="Prévia do valor de uma alteração de quantidade", capability=Capability.CHANGE_QUANTITIES,
+          tag="subscriptions", query={"quantity": {"type": "integer", "minimum": 0, "required": True}})
+def preview(ctx, subscription_id):
+    raw = ctx.query.get("quantity", "")
+    if not raw.isdigit():
+        raise InvalidInput("Informe a quantidade (inteiro ≥ 0).", code="invalid_quantity",
+                           details={"field": "quantity"})
+    return licences.preview_quantity_change(ctx.deps, ctx.caller, subscription_id, int(raw))
+
+
+@endpoint(bp, "/subscriptions/{subscription_id}/quantity", "POST", summary="Alterar quantidades",
+          capability=Capability.CHANGE_QUANTITIES, tag="subscriptions", status=202, if_match=True,
+          idempotent=True, body=obj(["quantity"], quantity=integer(0, 1_000_000), reason=_REASON,
+                                    reason_text=_REASON_TEXT))
+def change_quantity(ctx, subscription_id):
+    return _accepted(licences.request_quantity_change(
+        ctx.deps, ctx.caller, subscription_id, quantity=ctx.body["quantity"], reason=ctx.body.get("reason"),
+        reason_text=ctx.body.get("reason_text"), expected_version=ctx.if_match()))
+
+
+@endpoint(bp, "/subscriptions/{subscription_id}/cancel", "POST", summary="Cancelar um serviço (quantidade zero)",
+          capability=Capability.CANCEL_SERVICES, tag="subscriptions", status=202, if_match=True, idempotent=True,
+          body=obj(["reason"], reason=_REASON, reason_text=_REASON_TEXT))
+def cancel(ctx, subscription_id):
+    return _accepted(licences.request_quantity_change(
+        ctx.deps, ctx.caller, subscription_id, quantity=0, reason=ctx.body["reason"],
+        reason_text=ctx.body.get("reason_text"), expected_version=ctx.if_match()))

@@ -1,0 +1,38 @@
+"""The provisioning worker (SQS) and the daily renewal job (schedule)."""
+import json
+import logging
+
+from chalice import Blueprint, Cron
+
+from ..bootstrap import container
+from ..domain.clock import local_day
+from ..services import licences
+from ..settings import current as current_settings
+
+bp = Blueprint(__name__)
+log = logging.getLogger("csp_portal.jobs.licences")
+
+
+# One message per invocation: a failure delays only its own change (backoff), nothing else.
+@bp.on_sqs_message(queue=current_settings().provisioning_queue_name, batch_size=1)
+def provision_changes(event):
+    deps = container()
+    for record in event:
+        message = json.loads(record.body)
+        attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            status = licences.apply_queued_change(deps, message, attempt)
+        except licences.RetryLater as retry:
+            log.warning("change %s: provider failed (attempt %d), retry in %ds", message["change_id"], attempt,
+                        retry.delay_seconds)
+            deps.provisioning_queue.change_visibility(record.receipt_handle, retry.delay_seconds)
+            raise
+        log.info("change %s: %s", message["change_id"], status)
+
+
+# 03:00 UTC is midnight in São Paulo: renewals happen on their day, in the customer's calendar.
+@bp.schedule(Cron(0, 3, "*", "*", "?", "*"))
+def renew_subscriptions(event):
+    deps = container()
+    renewed = licences.renew_due(deps, local_day(deps.clock()))
+    log.info("renewed %d subscription(s)", renewed)

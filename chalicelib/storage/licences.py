@@ -1,0 +1,172 @@
+"""Repositories for subscriptions, their change history, carts and price history."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
+
+from ..domain.audit import AuditEntry
+from ..domain.errors import Conflict, NotFound, StaleVersion
+from ..domain.proration import Segment
+from ..domain.subscriptions import PendingChange, QuantityChange, SeatWindow, Subscription
+from . import keys
+from .models import CartLineItem, ChangeItem, PriceItem, SubscriptionItem
+from .repositories import Page, Transaction, _page, append_audit, decode_token
+
+ChangeWrite = Tuple[Subscription, int]  # the new state and the version it replaces
+
+
+# --- converters ---------------------------------------------------------------------------------
+
+def _subscription_item(sub: Subscription) -> SubscriptionItem:
+    renewal = {}
+    if sub.renews_on is not None:
+        renewal = {"gsi1pk": keys.renewal_pk(sub.renews_on.isoformat()),
+                   "gsi1sk": keys.renewal_sk(sub.organization_id, sub.id)}
+    pending = sub.pending_change
+    return SubscriptionItem(
+        keys.org_pk(sub.organization_id), keys.subscription_sk(sub.id), **renewal,
+        id=sub.id, organization_id=sub.organization_id, sku=sub.sku, name=sub.name, family=sub.family,
+        term=sub.term, billing_frequency=sub.billing_frequency, status=sub.status, quantity=sub.quantity,
+        auto_renew=sub.auto_renew,
+        started_on=sub.started_on.isoformat() if sub.started_on else None,
+        renews_on=sub.renews_on.isoformat() if sub.renews_on else None,
+        timeline=[[s.start.isoformat(), s.quantity] for s in sub.timeline],
+        windows=[[w.opened_at.isoformat(), w.seats] for w in sub.windows],
+        pending_change=pending.__dict__ if pending else None,
+        provider_subscription_id=sub.provider_subscription_id, version=sub.version,
+    )
+
+
+def _subscription(item: SubscriptionItem) -> Subscription:
+    return Subscription(
+        id=item.id, organization_id=item.organization_id, sku=item.sku, name=item.name, family=item.family,
+        term=item.term, billing_frequency=item.billing_frequency, status=item.status,
+        quantity=int(item.quantity), auto_renew=bool(item.auto_renew),
+        started_on=date.fromisoformat(item.started_on) if item.started_on else None,
+        renews_on=date.fromisoformat(item.renews_on) if item.renews_on else None,
+        timeline=[Segment(date.fromisoformat(d), int(q)) for d, q in (item.timeline or [])],
+        windows=[SeatWindow(datetime.fromisoformat(t), int(n)) for t, n in (item.windows or [])],
+        pending_change=PendingChange(**item.pending_change) if item.pending_change else None,
+        provider_subscription_id=item.provider_subscription_id, version=int(item.version),
+    )
+
+
+def _change_item(change: QuantityChange) -> ChangeItem:
+    return ChangeItem(
+        keys.changes_pk(change.organization_id, change.subscription_id), keys.change_sk(change.id),
+        id=change.id, subscription_id=change.subscription_id, organization_id=change.organization_id,
+        kind=change.kind, from_quantity=change.from_quantity, to_quantity=change.to_quantity,
+        requested_at=change.requested_at, requested_by=change.requested_by, applies=change.applies,
+        status=change.status, reason=change.reason, reason_text=change.reason_text,
+        effective_on=change.effective_on.isoformat() if change.effective_on else None,
+        attempts=change.attempts, error=change.error, applied_at=change.applied_at,
+    )
+
+
+def _change(item: ChangeItem) -> QuantityChange:
+    return QuantityChange(
+        id=item.id, subscription_id=item.subscription_id, organization_id=item.organization_id, kind=item.kind,
+        from_quantity=int(item.from_quantity), to_quantity=int(item.to_quantity), requested_at=item.requested_at,
+        requested_by=item.requested_by, applies=item.applies, status=item.status, reason=item.reason,
+        reason_text=item.reason_text,
+        effective_on=date.fromisoformat(item.effective_on) if item.effective_on else None,
+        attempts=int(item.attempts or 0), error=item.error, applied_at=item.applied_at,
+    )
+
+
+def _stale() -> StaleVersion:
+    return StaleVersion("A assinatura foi alterada por outra pessoa; recarregue e tente de novo.")
+
+
+class SubscriptionRepository:
+    def __init__(self, transaction: Transaction):
+        self._tx = transaction
+
+    def get(self, organization_id: str, subscription_id: str) -> Subscription:
+        try:
+            return _subscription(SubscriptionItem.get(keys.org_pk(organization_id),
+                                                      keys.subscription_sk(subscription_id), consistent_read=True))
+        except DoesNotExist:
+            raise NotFound("Assinatura não encontrada.", code="subscription_not_found")
+
+    def list(self, organization_id: str) -> List[Subscription]:
+        """The licence panel: every subscription of the organisation, one query."""
+        return [_subscription(i) for i in SubscriptionItem.query(
+            keys.org_pk(organization_id), SubscriptionItem.sk.startswith(keys.SUBSCRIPTION_PREFIX),
+            consistent_read=True)]
+
+    def renewing_on(self, day: date) -> List[Tuple[str, str]]:
+        """(organisation, subscription) ids whose renewal date is `day` (the renewal index)."""
+        return [(i.organization_id, i.id) for i in SubscriptionItem.by_renewal.query(keys.renewal_pk(day.isoformat()))]
+
+    def get_change(self, organization_id: str, subscription_id: str, change_id: str) -> QuantityChange:
+        try:
+            return _change(ChangeItem.get(keys.changes_pk(organization_id, subscription_id),
+                                          keys.change_sk(change_id), consistent_read=True))
+        except DoesNotExist:
+            raise NotFound("Alteração não encontrada.", code="change_not_found")
+
+    def changes(self, organization_id: str, subscription_id: str, *, limit: int, next_token: Optional[str]) -> Page:
+        pk = keys.changes_pk(organization_id, subscription_id)
+        results = ChangeItem.query(pk, limit=limit, scan_index_forward=False,
+                                   last_evaluated_key=decode_token(next_token, ("pk", pk)))
+        items, token = _page(results, limit)
+        return [_change(i) for i in items], token
+
+    def save(self, writes: Sequence[ChangeWrite], changes: Sequence[QuantityChange], audit: Sequence[AuditEntry],
+             *, created: Sequence[Subscription] = (), cart_skus_to_clear: Iterable[Tuple[str, str]] = (),
+             new_changes: Sequence[QuantityChange] = ()) -> None:
+        """One transaction: subscriptions (optimistic lock on their version), their change records and
+        the audit trail. `new_changes` must not exist yet; `changes` are updates of existing ones."""
+        def build(tx: TransactWrite):
+            for sub in created:
+                tx.save(_subscription_item(sub), condition=SubscriptionItem.pk.does_not_exist())
+            for sub, expected_version in writes:
+                tx.save(_subscription_item(sub), condition=SubscriptionItem.version == expected_version)
+            for change in new_changes:
+                tx.save(_change_item(change), condition=ChangeItem.pk.does_not_exist())
+            for change in changes:
+                tx.save(_change_item(change), condition=ChangeItem.pk.exists())
+            for organization_id, sku in cart_skus_to_clear:
+                tx.delete(CartLineItem(keys.org_pk(organization_id), keys.cart_sk(sku)))
+            for entry in audit:
+                append_audit(tx, entry)
+
+        self._tx.run(build, on_conflict=_stale())
+
+    def record_attempt(self, change: QuantityChange) -> None:
+        """A provider attempt failed: keep the count and the error on the change (no lock needed)."""
+        _change_item(change).save(condition=ChangeItem.pk.exists())
+
+
+class CartRepository:
+    def lines(self, organization_id: str) -> List[Tuple[str, int]]:
+        return [(i.sku, int(i.quantity)) for i in CartLineItem.query(
+            keys.org_pk(organization_id), CartLineItem.sk.startswith(keys.CART_PREFIX), consistent_read=True)]
+
+    def put(self, organization_id: str, sku: str, quantity: int, at: str) -> None:
+        CartLineItem(keys.org_pk(organization_id), keys.cart_sk(sku), sku=sku, quantity=quantity, added_at=at).save()
+
+    def remove(self, organization_id: str, sku: str) -> None:
+        CartLineItem(keys.org_pk(organization_id), keys.cart_sk(sku)).delete()
+
+
+class PriceRepository:
+    """Price history per SKU: a price applies to billing periods that start on or after its date."""
+
+    def price_on(self, sku: str, day: date) -> Optional[int]:
+        for item in PriceItem.query(keys.price_pk(sku), PriceItem.sk <= keys.price_sk(day.isoformat()),
+                                    scan_index_forward=False, limit=1):
+            return int(item.unit_price_cents)
+        return None
+
+    def history(self, sku: str) -> List[Tuple[str, int]]:
+        return [(i.effective_from, int(i.unit_price_cents)) for i in PriceItem.query(keys.price_pk(sku))]
+
+    def set_price(self, sku: str, effective_from: date, unit_price_cents: int, set_by: str, set_at: str) -> None:
+        PriceItem(keys.price_pk(sku), keys.price_sk(effective_from.isoformat()), sku=sku,
+                  effective_from=effective_from.isoformat(), unit_price_cents=unit_price_cents,
+                  set_by=set_by, set_at=set_at).save()

@@ -179,8 +179,10 @@ def apply_change(subscription: Subscription, change: QuantityChange, now: dateti
     elif added < 0:
         windows = _consume_windows(windows, -added)
     status = CANCELLED if change.to_quantity == 0 else ACTIVE
-    started_on = subscription.started_on or today
-    renews_on = subscription.renews_on or renewal_after(today, subscription.term)
+    # The term starts when the purchase is provisioned; later changes keep it.
+    purchase = change.kind == "purchase"
+    started_on = today if purchase else subscription.started_on
+    renews_on = renewal_after(today, subscription.term) if purchase else subscription.renews_on
     return replace(subscription, quantity=change.to_quantity, timeline=sorted(timeline, key=lambda s: s.start),
                    windows=windows, pending_change=None, status=status, started_on=started_on,
                    renews_on=renews_on, version=subscription.version + 1)

@@ -27,6 +27,12 @@ def provision_changes(event):
                         retry.delay_seconds)
             deps.provisioning_queue.change_visibility(record.receipt_handle, retry.delay_seconds)
             raise
+        except licences.ProvisioningFailed:
+            # Recorded as failed and the requester told: back to the queue at once, whose redrive
+            # policy moves it to the dead-letter queue for the operators.
+            log.error("change %s failed for good; to the dead-letter queue", message["change_id"])
+            deps.provisioning_queue.change_visibility(record.receipt_handle, 0)
+            raise
         log.info("change %s: %s", message["change_id"], status)
 
 

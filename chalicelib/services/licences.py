@@ -13,7 +13,7 @@ from ..domain.audit import SYSTEM
 from ..domain.clock import SAO_PAULO, iso, local_day
 from ..domain.errors import Conflict, DomainError, StaleVersion
 from ..domain.ids import new_id
-from ..domain.proration import Segment, period_containing, prorated_lines
+from ..domain.proration import Period, ProratedLine, period_containing, prorate
 from ..domain.subscriptions import PendingChange, QuantityChange, Subscription
 from . import audit, catalog, notifications
 from .caller import Caller
@@ -155,14 +155,18 @@ def preview_quantity_change(deps, caller: Caller, subscription_id: str, quantity
     today = local_day(now)
     period = period_containing(today, contract.closing_day)
     price = deps.prices.price_on(sub.sku, period.start) or 0
-    before = prorated_lines(price, sub.timeline, period)
-    after = prorated_lines(price, [s for s in sub.timeline if s.start < today] + [Segment(today, quantity)], period)
-    lines = [_line(l, sub.name, -1) for l in before if l.end >= today] + \
-            [_line(l, sub.name, +1) for l in after if l.end >= today]
+    # The rest of the period, today included, moves from the current quantity to the new one:
+    # the "+" line is exactly the line the invoice will carry for that segment.
+    remainder = Period(today, period.end)
+    removed = ProratedLine(sub.quantity, today, period.end, remainder.days, period.days, price,
+                           prorate(price, sub.quantity, remainder.days, period.days))
+    added = ProratedLine(quantity, today, period.end, remainder.days, period.days, price,
+                         prorate(price, quantity, remainder.days, period.days))
+    lines = [_line(removed, sub.name, -1), _line(added, sub.name, +1)]
     return {"applies": applies, "effective_on": today.isoformat(), "period_start": period.start.isoformat(),
             "period_end": period.end.isoformat(), "currency": "BRL",
-            "amount_cents": sum(l.amount_cents for l in after) - sum(l.amount_cents for l in before),
-            "lines": [l for l in lines if l["amount_cents"]]}
+            "amount_cents": added.amount_cents - removed.amount_cents,
+            "lines": [line for line in lines if line["amount_cents"]]}
 
 
 def _line(line, name: str, sign: int) -> Dict[str, Any]:
@@ -328,7 +332,7 @@ def _renew(deps, sub: Subscription, day: date) -> None:
         pending_change = replace(scheduled, status=rules.CHANGE_PENDING, applies=rules.APPLIES_NOW, effective_on=day)
         changes.append(pending_change)
     renewed = replace(
-        sub, renews_on=rules.renewal_after(day, sub.term) if renews else None,
+        sub, renews_on=rules.renewal_after(day, sub.term) if sub.auto_renew else None,
         windows=sub.windows + [rules.SeatWindow(opened_at=now, seats=sub.quantity)],
         pending_change=None if pending_change is None else PendingChange(
             change_id=pending_change.id, quantity=pending_change.to_quantity,

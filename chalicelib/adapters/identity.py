@@ -136,6 +136,14 @@ class CognitoIdentity:
         attributes = {a["Name"]: a["Value"] for a in result["User"]["Attributes"]}
         return attributes["sub"]
 
+    def set_enabled(self, email: str, enabled: bool) -> None:
+        cognito = self._cognito()
+        operation = cognito.admin_enable_user if enabled else cognito.admin_disable_user
+        try:
+            operation(UserPoolId=self._pool, Username=email)
+        except cognito.exceptions.UserNotFoundException:
+            pass
+
     def delete_user(self, email: str) -> None:
         cognito = self._cognito()
         try:

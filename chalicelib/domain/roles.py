@@ -34,6 +34,7 @@ class Capability(str, Enum):
     SUPPORT_TICKETS = "support_tickets"
     READ_AUDIT = "read_audit"
     BACK_OFFICE = "back_office"
+    ACT_FOR_CUSTOMERS = "act_for_customers"  # X-Organization-Id: work inside a customer's organisation
 
 
 _ALL_CUSTOMER = {Role.MASTER, Role.ADM, Role.COBRANCA, Role.SUPORTE}
@@ -50,6 +51,7 @@ ROLE_CAPABILITIES = {
     Capability.SUPPORT_TICKETS: frozenset({Role.MASTER, Role.SUPORTE, Role.OPERATOR}),
     Capability.READ_AUDIT: frozenset({Role.MASTER, Role.OPERATOR}),
     Capability.BACK_OFFICE: frozenset({Role.OPERATOR}),
+    Capability.ACT_FOR_CUSTOMERS: frozenset({Role.OPERATOR}),
 }
 
 

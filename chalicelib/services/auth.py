@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 from ..adapters.identity import NewPasswordRequired, Tokens
 from ..domain import users as user_rules
 from ..domain.errors import NotAuthenticated, NotFound
+from ..domain.roles import Capability, can
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from .caller import Caller
 
@@ -47,7 +48,7 @@ def authenticate(deps, *, access_token: Optional[str], acting_organization_id: O
     organization_id = user.organization_id
     if acting_organization_id and acting_organization_id != organization_id:
         # Only the reseller's operators act on behalf of a customer organisation.
-        if user.organization_id != RESELLER_ORGANIZATION_ID or not user.is_operator:
+        if user.organization_id != RESELLER_ORGANIZATION_ID or not can(user.roles, Capability.ACT_FOR_CUSTOMERS):
             raise NotFound("Organização não encontrada.", code="organization_not_found")
         deps.organizations.get(acting_organization_id)  # 404 when it does not exist
         organization_id = acting_organization_id

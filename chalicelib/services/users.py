@@ -113,8 +113,14 @@ def remove_user(deps, caller: Caller, user_id: str) -> None:
     user = deps.users.get_in_organization(caller.organization_id, user_id)
     organization = deps.organizations.get(caller.organization_id)
     user_rules.ensure_not_removing_last_master(user, None, organization.masters_count)
-    deps.users.delete(user, masters_delta=user_rules.master_delta(user.roles, None),
-                      audit=audit.entry(deps, caller.actor, caller.organization_id, "user.removed",
-                                        f"user:{user.id}", before=user_view(user)))
-    # After the record is gone the token no longer opens anything; then the identity goes too.
+    # Sign-in is disabled first, so no step of the removal leaves a working login behind; if the
+    # record cannot be removed (a concurrent change), the login comes back as it was.
+    deps.identity.set_enabled(user.email, False)
+    try:
+        deps.users.delete(user, masters_delta=user_rules.master_delta(user.roles, None),
+                          audit=audit.entry(deps, caller.actor, caller.organization_id, "user.removed",
+                                            f"user:{user.id}", before=user_view(user)))
+    except Exception:
+        deps.identity.set_enabled(user.email, True)
+        raise
     deps.identity.delete_user(user.email)

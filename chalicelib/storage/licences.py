@@ -5,7 +5,6 @@ from datetime import date, datetime
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.transactions import TransactWrite
 
 from ..domain.audit import AuditEntry
 from ..domain.errors import Conflict, NotFound, StaleVersion
@@ -121,7 +120,7 @@ class SubscriptionRepository:
              new_changes: Sequence[QuantityChange] = ()) -> None:
         """One transaction: subscriptions (optimistic lock on their version), their change records and
         the audit trail. `new_changes` must not exist yet; `changes` are updates of existing ones."""
-        def build(tx: TransactWrite):
+        def build(tx):
             for sub in created:
                 tx.save(_subscription_item(sub), condition=SubscriptionItem.pk.does_not_exist())
             for sub, expected_version in writes:

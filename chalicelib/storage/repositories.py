@@ -162,23 +162,51 @@ def _is_condition_failure(exc: Exception) -> bool:
         "ConditionalCheckFailed" in str(exc)
 
 
+class _LabelledWrite:
+    """TransactWrite that remembers a label per item, in the order DynamoDB reports failures
+    (PynamoDB sends condition checks, then deletes, then puts, then updates)."""
+
+    def __init__(self, tx: TransactWrite):
+        self._tx = tx
+        self._labels = {"check": [], "delete": [], "put": [], "update": []}
+
+    def save(self, model, condition=None, label: str = "item"):
+        self._labels["put"].append(label)
+        self._tx.save(model, condition=condition)
+
+    def update(self, model, actions, condition=None, label: str = "item"):
+        self._labels["update"].append(label)
+        self._tx.update(model, actions=actions, condition=condition)
+
+    def delete(self, model, condition=None, label: str = "item"):
+        self._labels["delete"].append(label)
+        self._tx.delete(model, condition=condition)
+
+    def labels(self) -> List[str]:
+        return self._labels["check"] + self._labels["delete"] + self._labels["put"] + self._labels["update"]
+
+
 class Transaction:
     """A DynamoDB transaction over the table, with the audit entry written beside the change.
 
-    When a condition fails, `on_conflict` names the error: an error, or a function of the indexes
-    (in the order the items were added) whose conditions failed.
+    When a condition fails, `on_conflict` names the error: an error, or a function of the labels
+    of the items whose conditions failed.
     """
 
     def __init__(self, connection: Connection):
         self._connection = connection
 
     def run(self, build, *, on_conflict) -> None:
+        labelled = None
         try:
             with TransactWrite(connection=self._connection) as tx:
-                build(tx)
+                labelled = _LabelledWrite(tx)
+                build(labelled)
         except TransactWriteError as exc:
             reasons = list(getattr(exc, "cancellation_reasons", None) or [])
-            failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
+            labels = labelled.labels() if labelled else []
+            failed = {labels[i] if i < len(labels) else "item"
+                      for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
             if failed:
                 raise (on_conflict(failed) if callable(on_conflict) else on_conflict) from exc
             if any(r is not None and r.code == "TransactionConflict" for r in reasons) or \
@@ -188,8 +216,8 @@ class Transaction:
             raise
 
 
-def append_audit(tx: TransactWrite, entry: AuditEntry) -> None:
-    tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist())
+def append_audit(tx, entry: AuditEntry) -> None:
+    tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist(), label="audit")
 
 
 # --- repositories -------------------------------------------------------------------------------
@@ -252,7 +280,7 @@ class UserRepository:
 
     def save_roles(self, user: User, expected_version: int, masters_delta: int, audit: AuditEntry) -> None:
         def build(tx):
-            tx.save(_user_item(user), condition=UserItem.version == expected_version)
+            tx.save(_user_item(user), condition=UserItem.version == expected_version, label="user")
             _change_masters(tx, user.organization_id, masters_delta)
             append_audit(tx, audit)
 
@@ -266,7 +294,8 @@ class UserRepository:
 
     def delete(self, user: User, masters_delta: int, audit: AuditEntry) -> None:
         def build(tx):
-            tx.delete(UserItem(keys.user_pk(user.id), keys.USER_SK), condition=UserItem.version == user.version)
+            tx.delete(UserItem(keys.user_pk(user.id), keys.USER_SK), condition=UserItem.version == user.version,
+                      label="user")
             _change_masters(tx, user.organization_id, masters_delta)
             append_audit(tx, audit)
 
@@ -274,15 +303,14 @@ class UserRepository:
 
 
 def _version_or_master_conflict(masters_delta: int):
-    """Item 0 is the user (version), item 1 the Master counter when it moves."""
-    def conflict(failed: List[int]) -> Conflict:
-        if masters_delta < 0 and 1 in failed and 0 not in failed:
+    def conflict(failed) -> Conflict:
+        if masters_delta < 0 and "masters" in failed and "user" not in failed:
             return RuleViolation("A organização precisa manter ao menos um usuário Master.", code="last_master")
         return StaleVersion("O usuário foi alterado por outra pessoa; recarregue e tente de novo.")
     return conflict
 
 
-def _change_masters(tx: TransactWrite, organization_id: str, delta: int) -> None:
+def _change_masters(tx, organization_id: str, delta: int) -> None:
     """Move the Master count in the same transaction; never let it fall below one."""
     if delta == 0:
         return
@@ -290,7 +318,7 @@ def _change_masters(tx: TransactWrite, organization_id: str, delta: int) -> None
     condition = OrganizationItem.pk.exists()
     if delta < 0:
         condition &= OrganizationItem.masters_count > -delta
-    tx.update(org, actions=[OrganizationItem.masters_count.add(delta)], condition=condition)
+    tx.update(org, actions=[OrganizationItem.masters_count.add(delta)], condition=condition, label="masters")
 
 
 class OrganizationRepository:

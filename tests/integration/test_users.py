@@ -161,3 +161,29 @@ def test_users_list_pages_with_next_token(world):
             break
     assert len(seen) == len(set(seen)) == 5
     assert pages >= 3
+
+
+def test_a_concurrent_change_caught_by_the_database_is_409_not_500(world, monkeypatch):
+    """The service's own read saw version 1; the table holds version 2: the condition decides."""
+    org = world.organization()
+    adm = world.user(org.id, [Role.ADM])
+    stale = world.deps.users.get(adm.user.id)
+    assert world.call("PATCH", f"/users/{adm.user.id}", org.master, {"roles": ["cobranca"]}).status_code == 200
+    monkeypatch.setattr(world.deps.users, "get_in_organization", lambda org_id, user_id: stale)
+    response = world.call("PATCH", f"/users/{adm.user.id}", org.master, {"roles": ["suporte"]})
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "version_conflict"
+
+
+def test_two_masters_removing_each_other_at_once_leave_one_master(world, monkeypatch):
+    """Both requests read "two Masters"; the counter's condition lets only one removal through."""
+    from dataclasses import replace
+
+    org = world.organization()
+    second = world.user(org.id, [Role.MASTER])
+    two_masters = world.deps.organizations.get(org.id)
+    assert world.call("DELETE", f"/users/{second.user.id}", org.master).status_code == 204
+    monkeypatch.setattr(world.deps.organizations, "get", lambda org_id: replace(two_masters))
+    response = world.call("DELETE", f"/users/{org.master.user.id}", org.master)
+    assert response.status_code == 422 and response.json_body["error"]["code"] == "last_master"
+    monkeypatch.undo()
+    assert world.call("GET", "/me", org.master).status_code == 200  # still there, login included

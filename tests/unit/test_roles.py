@@ -18,6 +18,7 @@ PRODUCT_MATRIX = {
     Capability.READ_AUDIT: {M, O},
     Capability.BACK_OFFICE: {O},
     Capability.USE_PORTAL: {M, A, C, S, O},
+    Capability.ACT_FOR_CUSTOMERS: {O},  # operators work inside customers' organisations
 }
 
 

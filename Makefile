@@ -19,7 +19,7 @@ run: $(STAMP)
 
 ## test: every test (unit, integration on an embedded moto server, packaging)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto -q
+	$(BIN)/python -m pytest -n auto --dist loadfile -q
 
 ## test-fast: unit tests only
 test-fast: $(STAMP)

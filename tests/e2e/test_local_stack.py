@@ -88,6 +88,63 @@ def test_an_invited_users_welcome_email_lands_in_the_outbox_in_ptbr(stack):
     assert "Padaria Pão de Mel Ltda" in message["Subject"]
 
 
+def wait_for(predicate, seconds=20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    pytest.fail("timed out")
+
+
+def test_the_licence_routes_work_end_to_end_through_the_event_pump(stack):
+    api, var_dir, _ = stack
+    demo = json.loads((var_dir / "demo-accounts.json").read_text())
+    master = login(api, next(a for a in demo["accounts"] if a["roles"] == ["master"]))
+    adm = login(api, next(a for a in demo["accounts"] if a["roles"] == ["adm"]))
+    assert requests.post(f"{api}/contract/accept", headers=master).status_code == 200
+    families = requests.get(f"{api}/catalog/families", headers=adm).json()["items"]
+    assert len(families) >= 5
+    products = requests.get(f"{api}/catalog/products", params={"family": "microsoft-365"}, headers=adm).json()["items"]
+    assert len(products) >= 5 and {p["family"] for p in products} == {"Microsoft 365"}
+    assert requests.put(f"{api}/cart/items/MS365-E3", json={"quantity": 12}, headers=adm).status_code == 200
+    checkout = requests.post(f"{api}/cart/checkout", headers={**adm, "Idempotency-Key": "demo-1"})
+    assert checkout.status_code == 201, checkout.text
+    sub_id = checkout.json()["subscriptions"][0]["id"]
+
+    def subscription():
+        return requests.get(f"{api}/subscriptions/{sub_id}", headers=adm).json()
+
+    assert wait_for(lambda: subscription()["status"] == "active")
+    preview = requests.get(f"{api}/subscriptions/{sub_id}/quantity-preview", params={"quantity": 15}, headers=adm)
+    assert preview.status_code == 200 and preview.json()["amount_cents"] > 0
+    changed = requests.post(f"{api}/subscriptions/{sub_id}/quantity", json={"quantity": 15}, headers=adm)
+    assert changed.status_code == 202, changed.text
+    assert wait_for(lambda: subscription()["quantity"] == 15)
+    history = requests.get(f"{api}/subscriptions/{sub_id}/changes", headers=adm).json()["items"]
+    assert [c["status"] for c in history] == ["applied", "applied"]
+    panel = requests.get(f"{api}/subscriptions", headers=master).json()["items"]
+    assert [s["quantity"] for s in panel] == [15]
+
+    version = subscription()["version"]
+    toggled = requests.patch(f"{api}/subscriptions/{sub_id}", json={"auto_renew": False},
+                             headers={**adm, "If-Match": str(version)})
+    assert toggled.status_code == 200 and toggled.json()["auto_renew"] is False
+    operator = login(api, next(a for a in demo["accounts"] if a["roles"] == ["operator"]))
+    product = requests.put(f"{api}/backoffice/catalog/products/MS365-E3", headers=operator, json={
+        "name": "Microsoft 365 E3", "family": "Microsoft 365", "unit_price_cents": 21990, "term": "P1Y",
+        "billing_frequency": "monthly"})
+    assert product.status_code == 200 and product.json()["next_price"]["unit_price_cents"] == 21990
+
+    # Rescission inside the 7-day window: everything to zero now, the contract closes.
+    terminated = requests.post(f"{api}/contract/terminate", json={"reason_text": "Teste"}, headers=master)
+    assert terminated.status_code == 202, terminated.text
+    assert wait_for(lambda: requests.get(f"{api}/contract", headers=master).json()["status"] == "terminated")
+    assert subscription()["status"] == "cancelled"
+    assert wait_for(lambda: list((var_dir / "outbox").glob("*contrato-encerrado*")))
+
+
 def test_ctrl_c_stops_everything_cleanly(stack):
     api, _, process = stack
     process.send_signal(signal.SIGINT)

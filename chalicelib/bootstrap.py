@@ -35,6 +35,8 @@ class Container:
     cart: Any
     prices: Any
     licence_provider: Any
+    invoices: Any
+    billing_runs: Any
     new_temporary_password: Callable[[], str]
 
 
@@ -44,6 +46,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .adapters.identity import CognitoIdentity, TokenVerifier, temporary_password
     from .adapters.mail import SesMailer
     from .adapters.queue import SqsQueue
+    from .storage import billing as billing_repos
     from .storage import licences as licence_repos
     from .storage import repositories as repos
     from .storage.models import bind_table
@@ -70,6 +73,8 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         cart=licence_repos.CartRepository(),
         prices=licence_repos.PriceRepository(),
         licence_provider=_licence_provider(settings),
+        invoices=billing_repos.InvoiceRepository(transaction),
+        billing_runs=billing_repos.BillingRunRepository(),
         new_temporary_password=temporary_password,
     )
     parts.update(overrides)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class Settings:
     licence_provider: str
     simulated_provider_failure_rate: float
     simulated_provider_delay_seconds: float
+    invoice_due_days: int
+    # Bank holidays beyond the national ones: the state's (holidays' subdivision code) and the
+    # city's, as MM-DD (São Paulo city: 25 January).
+    bank_state: Optional[str]
+    bank_city_holidays: Tuple[str, ...]
     support: SupportContacts = field(repr=False)
 
     @property
@@ -85,6 +90,9 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         licence_provider=environ.get("LICENCE_PROVIDER", "simulated"),
         simulated_provider_failure_rate=float(environ.get("SIMULATED_PROVIDER_FAILURE_RATE", "0")),
         simulated_provider_delay_seconds=float(environ.get("SIMULATED_PROVIDER_DELAY_SECONDS", "0")),
+        invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
+        bank_state=environ.get("BANK_STATE", "SP") or None,
+        bank_city_holidays=tuple(d.strip() for d in environ.get("BANK_CITY_HOLIDAYS", "01-25").split(",") if d.strip()),
         support=SupportContacts(
             phone=environ.get("SUPPORT_PHONE", "(11) 3179-6869"),
             email=environ.get("SUPPORT_EMAIL", "contato@suporte.brasoftware.com.br"),

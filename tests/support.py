@@ -5,6 +5,7 @@ import email
 import json
 import os
 from dataclasses import dataclass
+from datetime import date, timedelta
 from email import policy
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -134,6 +135,24 @@ class World:
                            provider_subscription_id=f"sim-{new_id()}")
         self.deps.subscriptions.save([], [], created=[sub], audit=[])
         return sub
+
+    def last_closing(self, closing_day: int) -> date:
+        today = local_day(self.deps.clock())
+        if today.day >= closing_day:
+            return today.replace(day=closing_day)
+        previous = today.replace(day=1) - timedelta(days=1)
+        return previous.replace(day=closing_day)
+
+    def invoice(self, org: "Org", sku: str = "MS365-E3", quantity: int = 4):
+        """An issued invoice: a subscription bought 45 days ago, billed at the last closing."""
+        from chalicelib.services import billing
+
+        self.subscription(org, sku, quantity, bought_at=self.deps.clock() - timedelta(days=45))
+        closing = self.last_closing(org.contract.closing_day)
+        run_id = billing.start_run(self.deps, seed_module.SEED_ACTOR, period=f"{closing:%Y-%m}", closing_days=[])
+        billing.bill_contract(self.deps, {"run_id": run_id, "organization_id": org.id,
+                                          "closing_date": closing.isoformat()})
+        return self.deps.invoices.invoice_for_period(org.id, closing)
 
     # --- requests ---------------------------------------------------------------------------
     def call(self, method: str, path: str, account: Optional[Account] = None, body: Any = None,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .aws import client
 
@@ -24,6 +24,18 @@ class SqsQueue:
             DelaySeconds=delay_seconds,
         )
         return response["MessageId"]
+
+    def send_batch(self, messages: List[Dict[str, Any]]) -> None:
+        """Send many messages, ten per SQS call (its limit); failures are retried once, then raised."""
+        sqs = client("sqs", self._region)
+        for start in range(0, len(messages), 10):
+            entries = [{"Id": str(i), "MessageBody": json.dumps(m, sort_keys=True)}
+                       for i, m in enumerate(messages[start:start + 10])]
+            failed = sqs.send_message_batch(QueueUrl=self._queue_url(), Entries=entries).get("Failed", [])
+            if failed:
+                retry = [e for e in entries if e["Id"] in {f["Id"] for f in failed}]
+                if sqs.send_message_batch(QueueUrl=self._queue_url(), Entries=retry).get("Failed"):
+                    raise RuntimeError(f"SQS refused {len(failed)} message(s) on {self.queue_name}")
 
     def change_visibility(self, receipt_handle: str, seconds: int) -> None:
         """Delay the next delivery of a received message (backoff before a retry)."""

@@ -6,6 +6,7 @@ the first found, with the field's path, so a client can point at it.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List
 
 from ..domain.errors import InvalidInput
@@ -44,6 +45,8 @@ def _check_string(value: str, schema: Dict[str, Any], path: str) -> None:
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         _fail(path, "too_long", f"Campo '{path}' excede {schema['maxLength']} caracteres.",
               max_length=schema["maxLength"])
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        _fail(path, "invalid_format", f"Campo '{path}' está em formato inválido.", pattern=schema["pattern"])
 
 
 def _check_array(value: List[Any], schema: Dict[str, Any], path: str) -> None:

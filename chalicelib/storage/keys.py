@@ -97,3 +97,46 @@ def price_pk(sku: str) -> str:
 
 def price_sk(effective_from_iso: str) -> str:
     return f"FROM#{effective_from_iso}"
+
+
+def closing_day_pk(day: int) -> str:
+    return f"CLOSING#{day:02d}"
+
+
+def invoice_pk(invoice_id: str) -> str:
+    return f"INVOICE#{invoice_id}"
+
+
+INVOICE_SK = "INVOICE"
+PAYMENT_PREFIX = "PAYMENT#"
+
+
+def payment_sk(payment_id: str) -> str:
+    return f"PAYMENT#{payment_id}"
+
+
+def org_invoices_pk(organization_id: str) -> str:
+    return f"ORG#{organization_id}#INVOICES"
+
+
+def org_invoice_sk(period_end_iso: str, invoice_id: str) -> str:
+    return f"{period_end_iso}#{invoice_id}"
+
+
+def invoice_guard_sk(period_end_iso: str) -> str:
+    return f"INVOICED#{period_end_iso}"
+
+
+def due_pk(day_iso: str) -> str:
+    return f"DUE#{day_iso}"
+
+
+COUNTER_PK = "COUNTER"
+INVOICE_NUMBER_SK = "INVOICE_NUMBER"
+
+
+def billing_run_pk(run_id: str) -> str:
+    return f"BILLING_RUN#{run_id}"
+
+
+BILLING_RUN_SK = "RUN"

@@ -19,6 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 GSI1_NAME = "gsi1"
+GSI2_NAME = "gsi2"
 
 
 class Gsi1(GlobalSecondaryIndex):
@@ -30,6 +31,17 @@ class Gsi1(GlobalSecondaryIndex):
 
     gsi1pk = UnicodeAttribute(hash_key=True)
     gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(GlobalSecondaryIndex):
+    """The second index: open invoices by due date (sparse)."""
+
+    class Meta:
+        index_name = GSI2_NAME
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
 
 
 class TableItem(Model):
@@ -64,6 +76,11 @@ class ContractItemMap(MapAttribute):
 
 
 class ContractItem(TableItem):
+    # Contracts by closing day: what the billing run of a day reads.
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_closing_day = Gsi1()
+
     id = UnicodeAttribute()
     organization_id = UnicodeAttribute()
     status = UnicodeAttribute()
@@ -197,8 +214,67 @@ class PriceItem(TableItem):
 
 
 
+class InvoiceItem(TableItem):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_organization = Gsi1()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_due_date = Gsi2()
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    contract_id = UnicodeAttribute()
+    number = NumberAttribute()
+    period_start = UnicodeAttribute()
+    period_end = UnicodeAttribute()
+    issued_at = UnicodeAttribute()
+    due_date = UnicodeAttribute()
+    lines = JSONAttribute()
+    total_cents = NumberAttribute()
+    payment_method = UnicodeAttribute()
+    status = UnicodeAttribute()
+    paid_cents = NumberAttribute(default=0)
+    final = BooleanAttribute(default=False)
+    email_queued_at = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
+class InvoiceGuardItem(TableItem):
+    """One per (organisation, period end): the natural key that makes a rerun issue nothing."""
+
+    invoice_id = UnicodeAttribute()
+
+
+class CounterItem(TableItem):
+    value = NumberAttribute()
+
+
+class PaymentItem(TableItem):
+    id = UnicodeAttribute()
+    invoice_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    paid_on = UnicodeAttribute()
+    method = UnicodeAttribute()
+    recorded_by = UnicodeAttribute()
+    recorded_at = UnicodeAttribute()
+
+
+class BillingRunItem(TableItem):
+    id = UnicodeAttribute()
+    period = UnicodeAttribute()
+    started_at = UnicodeAttribute()
+    started_by = UnicodeAttribute()
+    contracts_queued = NumberAttribute(default=0)
+    invoices_issued = NumberAttribute(default=0)
+    already_invoiced = NumberAttribute(default=0)
+    nothing_to_bill = NumberAttribute(default=0)
+    not_closed_yet = NumberAttribute(default=0)
+
+
 ALL_MODELS = (TableItem, OrganizationItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
-              ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem, PriceItem)
+              ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem, PriceItem,
+              InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem)
 
 
 def bind_table(table_name: str, region: str) -> None:
@@ -215,7 +291,7 @@ TABLE_KEY_SCHEMA = [
     {"AttributeName": "sk", "KeyType": "RANGE"},
 ]
 TABLE_ATTRIBUTES = [
-    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
 ]
 TABLE_GSIS = [
     {
@@ -225,7 +301,15 @@ TABLE_GSIS = [
             {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},
-    }
+    },
+    {
+        "IndexName": GSI2_NAME,
+        "KeySchema": [
+            {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+            {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
 ]
 TTL_ATTRIBUTE = "expires_at"
 

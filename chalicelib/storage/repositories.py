@@ -118,8 +118,12 @@ def _user(item: UserItem) -> User:
 
 
 def _contract_item(contract: Contract) -> ContractItem:
+    # A contract stays in its closing day's index while it has something left to bill.
+    billable = contract.status in (contract_rules.ACTIVE, contract_rules.TERMINATING) or contract.final_invoice_due
+    closing = {"gsi1pk": keys.closing_day_pk(contract.closing_day), "gsi1sk": keys.org_pk(contract.organization_id)} \
+        if billable else {}
     return ContractItem(
-        keys.org_pk(contract.organization_id), keys.CONTRACT_SK,
+        keys.org_pk(contract.organization_id), keys.CONTRACT_SK, **closing,
         id=contract.id, organization_id=contract.organization_id, status=contract.status,
         payment_method=contract.payment_method, closing_day=contract.closing_day,
         billing_contacts=list(contract.billing_contacts),
@@ -372,6 +376,10 @@ class ContractRepository:
                                               consistent_read=True))
         except DoesNotExist:
             raise NotFound("Contrato não encontrado.", code="contract_not_found")
+
+    def billable_on_closing_day(self, day: int) -> List[str]:
+        """Organisations whose contract closes on `day` and has something to bill."""
+        return [i.organization_id for i in ContractItem.by_closing_day.query(keys.closing_day_pk(day))]
 
     def save(self, contract: Contract, expected_version: int, audit: AuditEntry) -> None:
         def build(tx):

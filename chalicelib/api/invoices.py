@@ -1,0 +1,49 @@
+"""Invoices ("FATURAS") for the customer, and the operators' billing runs and payments."""
+from chalice import Blueprint, Response
+
+from ..domain.billing import PAYMENT_METHODS
+from ..domain.roles import Capability
+from ..services import billing
+from .http import endpoint, page
+from .schema import integer, obj, string
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/invoices", "GET", summary="Faturas da organização", capability=Capability.BILLING, tag="invoices",
+          paginated=True, query={"status": {"type": "string", "enum": ["open", "overdue", "paid", "cancelled"]}})
+def list_invoices(ctx):
+    items, token = billing.list_invoices(ctx.deps, ctx.caller, status=ctx.query.get("status"), limit=ctx.limit(),
+                                         next_token=ctx.next_token())
+    return page([billing.invoice_summary(i) for i in items], token)
+
+
+@endpoint(bp, "/invoices/{invoice_id}", "GET", summary="Uma fatura, com suas linhas", capability=Capability.BILLING,
+          tag="invoices")
+def get_invoice(ctx, invoice_id):
+    return billing.get_invoice(ctx.deps, ctx.caller, invoice_id)
+
+
+@endpoint(bp, "/backoffice/billing-runs", "POST", summary="Iniciar o faturamento de um período (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", status=202, idempotent=True,
+          body=obj(["period"], period=string(min_length=7, max_length=7, pattern=r"^\d{4}-\d{2}$")))
+def start_billing_run(ctx):
+    run_id = billing.start_run(ctx.deps, ctx.caller.actor, period=ctx.body["period"],
+                               closing_days=billing.CLOSING_DAYS)
+    return Response(body={"run_id": run_id}, status_code=202, headers={"Content-Type": "application/json"})
+
+
+@endpoint(bp, "/backoffice/billing-runs/{run_id}", "GET", summary="Progresso de um faturamento (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice")
+def billing_run(ctx, run_id):
+    return billing.run_progress(ctx.deps, run_id)
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/payments", "POST",
+          summary="Registrar um pagamento (depósito ou boleto)", capability=Capability.BACK_OFFICE, tag="backoffice",
+          status=201, idempotent=True,
+          body=obj(["amount_cents", "paid_on", "method"], amount_cents=integer(1, 10_000_000_000),
+                   paid_on=string(min_length=10, max_length=10), method={"type": "string", "enum": list(PAYMENT_METHODS)}))
+def record_payment(ctx, invoice_id):
+    return billing.record_payment(ctx.deps, ctx.caller, invoice_id, amount_cents=ctx.body["amount_cents"],
+                                  paid_on=ctx.body["paid_on"], method=ctx.body["method"])

@@ -1,0 +1,159 @@
+"""Invoices: lines from each subscription's quantity timeline, due dates on bank business days,
+and the states an invoice goes through. Money is integer centavos; each line is rounded once."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+from .errors import Conflict, InvalidInput, RuleViolation
+from .proration import Period, Segment, period_containing, prorated_lines
+
+OPEN = "open"
+OVERDUE = "overdue"
+PAID = "paid"
+CANCELLED = "cancelled"
+
+PAYMENT_METHODS = ("deposito", "boleto")
+
+
+@dataclass(frozen=True)
+class BillableSubscription:
+    sku: str
+    name: str
+    timeline: Sequence[Segment]
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    description: str
+    sku: str
+    quantity: int
+    days: int
+    period_days: int
+    unit_price_cents: int
+    amount_cents: int
+    start: date
+    end: date
+
+
+@dataclass
+class Invoice:
+    id: str
+    organization_id: str
+    contract_id: str
+    number: int
+    period_start: date
+    period_end: date
+    issued_at: str
+    due_date: date
+    lines: List[InvoiceLine]
+    total_cents: int
+    payment_method: str
+    status: str = OPEN
+    paid_cents: int = 0
+    final: bool = False
+    email_queued_at: Optional[str] = None
+    version: int = 1
+
+    @property
+    def balance_cents(self) -> int:
+        return self.total_cents - self.paid_cents
+
+
+def describe(name: str, quantity: int, days: int, period_days: int) -> str:
+    """'Microsoft 365 E3 — 12 licenças × 10/30 dias' (pt-BR, singular for one)."""
+    seats = "licença" if quantity == 1 else "licenças"
+    return f"{name} — {quantity} {seats} × {days}/{period_days} dias"
+
+
+def invoice_lines(subscriptions: Iterable[BillableSubscription], price_of: Callable[[str], int],
+                  period: Period) -> List[InvoiceLine]:
+    """One line per segment of each subscription at a non-zero quantity inside the period."""
+    lines = []
+    for sub in sorted(subscriptions, key=lambda s: (s.name, s.sku)):
+        price = price_of(sub.sku)
+        for line in prorated_lines(price, sub.timeline, period):
+            lines.append(InvoiceLine(
+                description=describe(sub.name, line.quantity, line.days, line.period_days), sku=sub.sku,
+                quantity=line.quantity, days=line.days, period_days=line.period_days,
+                unit_price_cents=line.unit_price_cents, amount_cents=line.amount_cents,
+                start=line.start, end=line.end))
+    return lines
+
+
+def closing_date(period_month: str, closing_day: int) -> date:
+    """'2026-11' with closing day 20 → 20 Nov 2026: the end of the period billed in that month."""
+    try:
+        year, month = (int(part) for part in period_month.split("-"))
+        return date(year, month, closing_day)
+    except (ValueError, TypeError):
+        raise InvalidInput("Período deve ser AAAA-MM.", code="invalid_period", details={"field": "period"})
+
+
+def period_ending(closing: date, closing_day: int) -> Period:
+    return period_containing(closing, closing_day)
+
+
+# --- bank business days -----------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def bank_holidays(year: int, state: Optional[str] = None, city_holidays: Tuple[str, ...] = ()) -> frozenset:
+    """Days banks do not open: national holidays, Carnival Monday and Tuesday, Corpus Christi,
+    31 December (no public service), the state's holidays and the configured city ones ("MM-DD")."""
+    import holidays  # loaded on first use: it is large and only billing needs it
+    from holidays.constants import OPTIONAL, PUBLIC
+
+    national = holidays.Brazil(years=year, categories=(PUBLIC,))
+    optional = holidays.Brazil(years=year, categories=(OPTIONAL,))
+    days = set(national)
+    # Of the optional days, banks close on Carnival and Corpus Christi (not on Ash Wednesday,
+    # Christmas Eve or Public Servants' Day, when they open).
+    days |= {d for d, name in optional.items() if "Carnival" in name or "Corpus Christi" in name}
+    days.add(date(year, 12, 31))
+    if state:
+        days |= set(holidays.Brazil(years=year, subdiv=state, categories=(PUBLIC,)))
+    for month_day in city_holidays:
+        month, day = (int(part) for part in month_day.split("-"))
+        days.add(date(year, month, day))
+    return frozenset(days)
+
+
+def is_bank_business_day(day: date, state: Optional[str] = None, city_holidays: Tuple[str, ...] = ()) -> bool:
+    return day.weekday() < 5 and day not in bank_holidays(day.year, state, tuple(city_holidays))
+
+
+def due_date(closing: date, days_after: int, state: Optional[str] = None,
+             city_holidays: Tuple[str, ...] = ()) -> date:
+    """Closing + N days, moved forward to the next bank business day."""
+    day = closing + timedelta(days=days_after)
+    while not is_bank_business_day(day, state, tuple(city_holidays)):
+        day += timedelta(days=1)
+    return day
+
+
+# --- payments -----------------------------------------------------------------------------------
+
+def validate_payment(invoice: Invoice, amount_cents: int, method: str) -> None:
+    if invoice.status in (PAID, CANCELLED):
+        raise Conflict("Esta fatura não aceita pagamentos.", code="invoice_not_payable",
+                       details={"status": invoice.status})
+    if method not in PAYMENT_METHODS:
+        raise InvalidInput("Forma de pagamento inválida.", code="invalid_payment_method",
+                           details={"field": "method", "allowed": list(PAYMENT_METHODS)})
+    if amount_cents <= 0:
+        raise InvalidInput("Valor deve ser positivo.", code="invalid_amount", details={"field": "amount_cents"})
+    if amount_cents > invoice.balance_cents:
+        raise RuleViolation("Valor maior que o saldo da fatura.", code="overpayment",
+                            details={"balance_cents": invoice.balance_cents})
+
+
+def after_payment(invoice: Invoice, amount_cents: int) -> Tuple[int, str]:
+    """(paid so far, new status): paid in full closes it; a partial payment keeps the balance open."""
+    paid = invoice.paid_cents + amount_cents
+    return paid, PAID if paid >= invoice.total_cents else invoice.status
+
+
+def becomes_overdue(invoice: Invoice, today: date) -> bool:
+    return invoice.status == OPEN and invoice.due_date < today and invoice.balance_cents > 0

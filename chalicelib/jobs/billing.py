@@ -1,0 +1,37 @@
+"""Billing events: the daily closing run (schedule), the per-contract worker (SQS), and the
+daily overdue job (schedule)."""
+import json
+import logging
+
+from chalice import Blueprint, Cron
+
+from ..bootstrap import container
+from ..services import billing
+from ..settings import current as current_settings
+
+bp = Blueprint(__name__)
+log = logging.getLogger("csp_portal.jobs.billing")
+
+
+# 03:10 UTC = 00:10 in São Paulo: the contracts closing today are billed as the day starts.
+@bp.schedule(Cron(10, 3, "*", "*", "?", "*"))
+def start_billing_run(event):
+    run_id = billing.start_daily_run(container())
+    log.info("billing run %s started", run_id)
+
+
+@bp.on_sqs_message(queue=current_settings().billing_queue_name, batch_size=10)
+def bill_contracts(event):
+    # Every message is repeat-safe: if one fails, SQS redelivers the batch and the others find
+    # their invoices already issued.
+    deps = container()
+    for record in event:
+        message = json.loads(record.body)
+        outcome = billing.bill_contract(deps, message)
+        log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)
+
+
+# 12:00 UTC = 09:00 in São Paulo, a business-hours reminder.
+@bp.schedule(Cron(0, 12, "*", "*", "?", "*"))
+def mark_overdue_invoices(event):
+    log.info("%d invoice(s) became overdue", billing.mark_overdue(container()))

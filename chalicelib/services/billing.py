@@ -1,0 +1,230 @@
+"""Monthly billing: the run that fans out one message per contract, the worker that issues one
+invoice per contract and period (repeat-safe), payments, and the overdue job."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any, Dict, Iterable, List, Optional
+
+from ..domain import billing as rules
+from ..domain import contract as contract_rules
+from ..domain.audit import SYSTEM, Actor
+from ..domain.billing import BillableSubscription, Invoice
+from ..domain.clock import iso, local_day
+from ..domain.errors import Conflict, InvalidInput
+from ..domain.ids import new_id
+from ..domain.money import format_brl
+from ..storage.billing import AlreadyInvoiced, NumberTaken
+from . import audit, notifications
+from .caller import Caller
+
+CLOSING_DAYS = range(1, 29)
+MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each retry reads it again
+OVERDUE_LOOKBACK_DAYS = 7  # a skipped daily run is caught up by the next ones
+
+
+# --- views --------------------------------------------------------------------------------------
+
+def invoice_summary(invoice: Invoice) -> Dict[str, Any]:
+    return {"id": invoice.id, "number": invoice.number, "period_start": invoice.period_start.isoformat(),
+            "period_end": invoice.period_end.isoformat(), "issued_at": invoice.issued_at,
+            "due_date": invoice.due_date.isoformat(), "total_cents": invoice.total_cents,
+            "paid_cents": invoice.paid_cents, "balance_cents": invoice.balance_cents, "currency": "BRL",
+            "status": invoice.status, "payment_method": invoice.payment_method, "final": invoice.final,
+            "version": invoice.version}
+
+
+def invoice_view(invoice: Invoice, payments: List[dict]) -> Dict[str, Any]:
+    return {**invoice_summary(invoice),
+            "lines": [{"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
+                       "period_days": l.period_days, "unit_price_cents": l.unit_price_cents,
+                       "amount_cents": l.amount_cents, "start": l.start.isoformat(), "end": l.end.isoformat()}
+                      for l in invoice.lines],
+            "payments": payments}
+
+
+def list_invoices(deps, caller: Caller, *, status: Optional[str], limit: int, next_token: Optional[str]):
+    if status is not None and status not in (rules.OPEN, rules.OVERDUE, rules.PAID, rules.CANCELLED):
+        raise InvalidInput("Status inválido.", code="invalid_status",
+                           details={"field": "status", "allowed": [rules.OPEN, rules.OVERDUE, rules.PAID, rules.CANCELLED]})
+    return deps.invoices.list(caller.organization_id, status=status, limit=limit, next_token=next_token)
+
+
+def get_invoice(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+    invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
+    return invoice_view(invoice, deps.invoices.payments(invoice.id))
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def start_run(deps, actor: Actor, *, period: str, closing_days: Iterable[int]) -> str:
+    """Queue one message per billable contract closing on `closing_days` of `period` (YYYY-MM)."""
+    rules.closing_date(period, 1)  # validates the period
+    run_id = new_id()
+    deps.billing_runs.create(run_id, period, iso(deps.clock()), actor.user_id)
+    queued = 0
+    for day in closing_days:
+        closing = rules.closing_date(period, day).isoformat()
+        messages = [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing}
+                    for org in deps.contracts.billable_on_closing_day(day)]
+        deps.billing_queue.send_batch(messages)
+        queued += len(messages)
+    if queued:
+        deps.billing_runs.count(run_id, "contracts_queued", queued)
+    return run_id
+
+
+def start_daily_run(deps) -> Optional[str]:
+    """The schedule: contracts whose closing day is today (São Paulo) close today."""
+    today = local_day(deps.clock())
+    if today.day not in CLOSING_DAYS:
+        return None  # 29th–31st: no contract closes (closing days are 1..28)
+    return start_run(deps, SYSTEM, period=f"{today:%Y-%m}", closing_days=[today.day])
+
+
+def bill_contract(deps, message: Dict[str, Any]) -> str:
+    """Issue the invoice of one contract for the period ending on `closing_date`. Repeat-safe:
+    a rerun or a duplicate message finds the invoice (and makes sure its email was queued)."""
+    org, run_id = message["organization_id"], message["run_id"]
+    closing = date.fromisoformat(message["closing_date"])
+    if closing > local_day(deps.clock()):
+        deps.billing_runs.count(run_id, "not_closed_yet")
+        return "not_closed_yet"
+    existing = deps.invoices.invoice_for_period(org, closing)
+    if existing is not None:
+        _queue_invoice_email(deps, existing)
+        deps.billing_runs.count(run_id, "already_invoiced")
+        return "already_invoiced"
+    contract = deps.contracts.get(org)
+    period = rules.period_ending(closing, contract.closing_day)
+    subscriptions = deps.subscriptions.list(org)
+    lines = rules.invoice_lines(
+        [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
+        lambda sku: deps.prices.price_on(sku, period.start) or 0, period)
+    final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due
+    if not lines:
+        deps.billing_runs.count(run_id, "nothing_to_bill")
+        if final:
+            _final_invoice_done(deps, contract)
+        return "nothing_to_bill"
+    invoice = _issue(deps, contract, period, closing, lines, final)
+    if invoice is None:
+        deps.billing_runs.count(run_id, "already_invoiced")
+        return "already_invoiced"
+    deps.billing_runs.count(run_id, "invoices_issued")
+    _queue_invoice_email(deps, invoice)
+    if final:
+        _final_invoice_done(deps, contract)
+    return "issued"
+
+
+def _issue(deps, contract, period, closing: date, lines, final: bool) -> Optional[Invoice]:
+    settings = deps.settings
+    due = rules.due_date(closing, settings.invoice_due_days, settings.bank_state, settings.bank_city_holidays)
+    now = deps.clock()
+    for _ in range(MAX_NUMBER_ATTEMPTS):
+        invoice = Invoice(
+            id=new_id(), organization_id=contract.organization_id, contract_id=contract.id,
+            number=deps.invoices.next_number(), period_start=period.start, period_end=period.end,
+            issued_at=iso(now), due_date=due, lines=lines, total_cents=sum(l.amount_cents for l in lines),
+            payment_method=contract.payment_method, final=final)
+        try:
+            deps.invoices.issue(invoice, audit.entry(
+                deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}",
+                after={"number": invoice.number, "total_cents": invoice.total_cents,
+                       "period_end": period.end.isoformat()}))
+            return invoice
+        except NumberTaken:
+            continue
+        except AlreadyInvoiced:
+            return None
+    raise Conflict("Não foi possível numerar a fatura; tente de novo.", code="invoice_number_contention")
+
+
+def _final_invoice_done(deps, contract) -> None:
+    done = replace(contract, final_invoice_due=False, version=contract.version + 1)
+    deps.contracts.save(done, expected_version=contract.version, audit=audit.entry(
+        deps, SYSTEM, contract.organization_id, "contract.final_invoice_issued", f"contract:{contract.id}",
+        before={"final_invoice_due": True}, after={"final_invoice_due": False}))
+
+
+def _queue_invoice_email(deps, invoice: Invoice) -> None:
+    """Queue the invoice email once; the delivery key makes even a second queueing send once."""
+    if invoice.email_queued_at is not None:
+        return
+    contract = deps.contracts.get(invoice.organization_id)
+    organization = deps.organizations.get(invoice.organization_id)
+    if contract.billing_contacts:
+        notifications.queue_email(deps, template="invoice_issued", to=list(contract.billing_contacts),
+                                  delivery_key=f"invoice_issued#{invoice.id}",
+                                  context=_email_context(deps, invoice, organization))
+    marked = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
+    try:
+        deps.invoices.save(marked, expected_version=invoice.version)
+    except Conflict:
+        pass  # marked by a concurrent duplicate: the delivery key still sends one email
+
+
+def _email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
+    return {"organization": {"name": organization.name},
+            "invoice": {"number": invoice.number, "period_start": invoice.period_start.isoformat(),
+                        "period_end": invoice.period_end.isoformat(), "due_date": invoice.due_date.isoformat(),
+                        "total_cents": invoice.total_cents, "payment_method": invoice.payment_method,
+                        "lines": [{"description": l.description, "amount_cents": l.amount_cents}
+                                  for l in invoice.lines]},
+            "portal_url": deps.settings.portal_url}
+
+
+def run_progress(deps, run_id: str) -> Dict[str, Any]:
+    progress = deps.billing_runs.get(run_id)
+    done = sum(progress[c] for c in ("invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet"))
+    return {**progress, "processed": done, "complete": done >= progress["contracts_queued"]}
+
+
+# --- payments and overdue -----------------------------------------------------------------------
+
+def record_payment(deps, caller: Caller, invoice_id: str, *, amount_cents: int, paid_on: str,
+                   method: str) -> Dict[str, Any]:
+    invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
+    rules.validate_payment(invoice, amount_cents, method)
+    try:
+        paid_day = date.fromisoformat(paid_on)
+    except ValueError:
+        raise InvalidInput("Data de pagamento inválida (AAAA-MM-DD).", code="invalid_date", details={"field": "paid_on"})
+    if paid_day > local_day(deps.clock()):
+        raise InvalidInput("Data de pagamento no futuro.", code="invalid_date", details={"field": "paid_on"})
+    paid, status = rules.after_payment(invoice, amount_cents)
+    updated = replace(invoice, paid_cents=paid, status=status, version=invoice.version + 1)
+    payment = {"id": new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents, "paid_on": paid_on,
+               "method": method, "recorded_by": caller.user.id, "recorded_at": iso(deps.clock())}
+    deps.invoices.save(updated, expected_version=invoice.version, payment=payment, audit=audit.entry(
+        deps, caller.actor, invoice.organization_id, "invoice.payment_recorded", f"invoice:{invoice.id}",
+        before={"status": invoice.status, "paid_cents": invoice.paid_cents},
+        after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method}))
+    return invoice_view(updated, deps.invoices.payments(invoice.id))
+
+
+def mark_overdue(deps) -> int:
+    """Open invoices past their due date become overdue, and their billing contacts are reminded."""
+    today = local_day(deps.clock())
+    marked = 0
+    for offset in range(1, OVERDUE_LOOKBACK_DAYS + 1):
+        for invoice_id in deps.invoices.due_on(today - timedelta(days=offset)):
+            invoice = deps.invoices.get(invoice_id)
+            if not rules.becomes_overdue(invoice, today):
+                continue
+            overdue = replace(invoice, status=rules.OVERDUE, version=invoice.version + 1)
+            try:
+                deps.invoices.save(overdue, expected_version=invoice.version, audit=audit.entry(
+                    deps, SYSTEM, invoice.organization_id, "invoice.overdue", f"invoice:{invoice.id}",
+                    before={"status": invoice.status}, after={"status": overdue.status}))
+            except Conflict:
+                continue  # paid or changed meanwhile
+            contract = deps.contracts.get(invoice.organization_id)
+            organization = deps.organizations.get(invoice.organization_id)
+            if contract.billing_contacts:
+                notifications.queue_email(deps, template="invoice_overdue", to=list(contract.billing_contacts),
+                                          delivery_key=f"invoice_overdue#{invoice.id}",
+                                          context=_email_context(deps, overdue, organization))
+            marked += 1
+    return marked

@@ -1,0 +1,176 @@
+"""Invoices, their gapless numbers, payments and billing runs."""
+from __future__ import annotations
+
+from datetime import date
+from typing import List, Optional, Tuple
+
+from pynamodb.exceptions import DoesNotExist
+
+from ..domain.audit import AuditEntry
+from ..domain.billing import OPEN, Invoice, InvoiceLine
+from ..domain.errors import Conflict, NotFound, StaleVersion
+from . import keys
+from .models import BillingRunItem, CounterItem, InvoiceGuardItem, InvoiceItem, PaymentItem
+from .repositories import Page, Transaction, _page, append_audit, decode_token
+
+
+class AlreadyInvoiced(Conflict):
+    """This contract's period has its invoice already (a rerun or a duplicate message)."""
+
+    code = "already_invoiced"
+
+
+class NumberTaken(Conflict):
+    """Another worker took this invoice number first: read the counter again and retry."""
+
+    code = "invoice_number_taken"
+
+
+def _lines_json(lines: List[InvoiceLine]) -> list:
+    return [{"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
+             "period_days": l.period_days, "unit_price_cents": l.unit_price_cents, "amount_cents": l.amount_cents,
+             "start": l.start.isoformat(), "end": l.end.isoformat()} for l in lines]
+
+
+def _lines(raw: list) -> List[InvoiceLine]:
+    return [InvoiceLine(description=l["description"], sku=l["sku"], quantity=int(l["quantity"]), days=int(l["days"]),
+                        period_days=int(l["period_days"]), unit_price_cents=int(l["unit_price_cents"]),
+                        amount_cents=int(l["amount_cents"]), start=date.fromisoformat(l["start"]),
+                        end=date.fromisoformat(l["end"])) for l in raw]
+
+
+def _invoice_item(invoice: Invoice) -> InvoiceItem:
+    # Only unpaid invoices sit in the due-date index: the overdue job reads just those.
+    due = {"gsi2pk": keys.due_pk(invoice.due_date.isoformat()), "gsi2sk": keys.invoice_pk(invoice.id)} \
+        if invoice.status == OPEN else {}
+    return InvoiceItem(
+        keys.invoice_pk(invoice.id), keys.INVOICE_SK,
+        gsi1pk=keys.org_invoices_pk(invoice.organization_id),
+        gsi1sk=keys.org_invoice_sk(invoice.period_end.isoformat(), invoice.id), **due,
+        id=invoice.id, organization_id=invoice.organization_id, contract_id=invoice.contract_id,
+        number=invoice.number, period_start=invoice.period_start.isoformat(),
+        period_end=invoice.period_end.isoformat(), issued_at=invoice.issued_at,
+        due_date=invoice.due_date.isoformat(), lines=_lines_json(invoice.lines), total_cents=invoice.total_cents,
+        payment_method=invoice.payment_method, status=invoice.status, paid_cents=invoice.paid_cents,
+        final=invoice.final, email_queued_at=invoice.email_queued_at, version=invoice.version,
+    )
+
+
+def _invoice(item: InvoiceItem) -> Invoice:
+    return Invoice(
+        id=item.id, organization_id=item.organization_id, contract_id=item.contract_id, number=int(item.number),
+        period_start=date.fromisoformat(item.period_start), period_end=date.fromisoformat(item.period_end),
+        issued_at=item.issued_at, due_date=date.fromisoformat(item.due_date), lines=_lines(item.lines),
+        total_cents=int(item.total_cents), payment_method=item.payment_method, status=item.status,
+        paid_cents=int(item.paid_cents or 0), final=bool(item.final), email_queued_at=item.email_queued_at,
+        version=int(item.version),
+    )
+
+
+class InvoiceRepository:
+    def __init__(self, transaction: Transaction):
+        self._tx = transaction
+
+    def next_number(self) -> int:
+        """The number the next invoice would take (read consistently; the write re-checks it)."""
+        try:
+            return int(CounterItem.get(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, consistent_read=True).value) + 1
+        except DoesNotExist:
+            return 1
+
+    def issue(self, invoice: Invoice, audit: AuditEntry) -> None:
+        """Write the invoice, its (organisation, period) guard and the number counter at once.
+
+        The counter moves from number-1 to number only if nobody else did: numbers are gapless and
+        unique. The guard makes a second invoice for the same period impossible.
+        """
+        def build(tx):
+            tx.save(InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
+                invoice.period_end.isoformat()), invoice_id=invoice.id),
+                condition=InvoiceGuardItem.pk.does_not_exist(), label="guard")
+            tx.save(_invoice_item(invoice), condition=InvoiceItem.pk.does_not_exist(), label="invoice")
+            counter_condition = CounterItem.pk.does_not_exist() if invoice.number == 1 \
+                else CounterItem.value == invoice.number - 1
+            tx.save(CounterItem(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, value=invoice.number),
+                    condition=counter_condition, label="counter")
+            append_audit(tx, audit)
+
+        def conflict(failed):
+            if "guard" in failed:
+                return AlreadyInvoiced("Fatura já emitida para este período.")
+            return NumberTaken("Número de fatura tomado por outro processo.")
+
+        self._tx.run(build, on_conflict=conflict)
+
+    def invoice_for_period(self, organization_id: str, period_end: date) -> Optional[Invoice]:
+        try:
+            guard = InvoiceGuardItem.get(keys.org_pk(organization_id), keys.invoice_guard_sk(period_end.isoformat()),
+                                         consistent_read=True)
+        except DoesNotExist:
+            return None
+        return self.get(guard.invoice_id)
+
+    def get(self, invoice_id: str) -> Invoice:
+        try:
+            return _invoice(InvoiceItem.get(keys.invoice_pk(invoice_id), keys.INVOICE_SK, consistent_read=True))
+        except DoesNotExist:
+            raise NotFound("Fatura não encontrada.", code="invoice_not_found")
+
+    def get_in_organization(self, organization_id: str, invoice_id: str) -> Invoice:
+        invoice = self.get(invoice_id)
+        if invoice.organization_id != organization_id:
+            raise NotFound("Fatura não encontrada.", code="invoice_not_found")
+        return invoice
+
+    def list(self, organization_id: str, *, status: Optional[str], limit: int, next_token: Optional[str]) -> Page:
+        gpk = keys.org_invoices_pk(organization_id)
+        results = InvoiceItem.by_organization.query(
+            gpk, scan_index_forward=False, limit=limit,
+            filter_condition=(InvoiceItem.status == status) if status else None,
+            last_evaluated_key=decode_token(next_token, ("gsi1pk", gpk)))
+        items, token = _page(results, limit)
+        return [_invoice(i) for i in items], token
+
+    def due_on(self, day: date) -> List[str]:
+        return [i.id for i in InvoiceItem.by_due_date.query(keys.due_pk(day.isoformat()))]
+
+    def save(self, invoice: Invoice, expected_version: int, audit: Optional[AuditEntry] = None,
+             payment: Optional[dict] = None) -> None:
+        def build(tx):
+            tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
+            if payment is not None:
+                tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
+                        condition=PaymentItem.pk.does_not_exist(), label="payment")
+            if audit is not None:
+                append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=StaleVersion("A fatura foi alterada; recarregue e tente de novo."))
+
+    def payments(self, invoice_id: str) -> List[dict]:
+        return [{"id": p.id, "amount_cents": int(p.amount_cents), "paid_on": p.paid_on, "method": p.method,
+                 "recorded_by": p.recorded_by, "recorded_at": p.recorded_at}
+                for p in PaymentItem.query(keys.invoice_pk(invoice_id), PaymentItem.sk.startswith(keys.PAYMENT_PREFIX))]
+
+
+class BillingRunRepository:
+    COUNTERS = ("contracts_queued", "invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet")
+
+    def create(self, run_id: str, period: str, started_at: str, started_by: str) -> None:
+        BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, id=run_id, period=period,
+                       started_at=started_at, started_by=started_by).save(
+            condition=BillingRunItem.pk.does_not_exist())
+
+    def count(self, run_id: str, counter: str, by: int = 1) -> None:
+        """Atomic ADD: parallel workers each count their contract."""
+        if counter not in self.COUNTERS:
+            raise ValueError(counter)
+        BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK).update(
+            actions=[getattr(BillingRunItem, counter).add(by)])
+
+    def get(self, run_id: str) -> dict:
+        try:
+            item = BillingRunItem.get(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, consistent_read=True)
+        except DoesNotExist:
+            raise NotFound("Execução de faturamento não encontrada.", code="billing_run_not_found")
+        return {"run_id": item.id, "period": item.period, "started_at": item.started_at,
+                "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS}}

@@ -1,0 +1,223 @@
+"""The billing run end to end: fan-out on SQS, one invoice per contract and period, gapless
+numbers, emails once, reruns and crashes, payments and overdue invoices."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib.domain.audit import SYSTEM
+from chalicelib.domain.clock import SAO_PAULO, FixedClock
+from chalicelib.domain.roles import Role
+from chalicelib.services import billing
+from tests.support import body_text
+
+
+def sp(year, month, day, hour=12):
+    return datetime(year, month, day, hour, tzinfo=SAO_PAULO).astimezone(timezone.utc)
+
+
+@pytest.fixture
+def clock(world):
+    world.deps.clock = FixedClock(sp(2026, 10, 1))
+    return world.deps.clock
+
+
+def active_org(world, closing_day=10, **subscriptions):
+    org = world.organization(closing_day=closing_day)
+    world.seed_catalog()
+    world.accept_contract(org)
+    for sku, quantity in subscriptions.items():
+        world.subscription(org, sku.replace("_", "-"), quantity)
+    return org
+
+
+def start_run(world, operator, period):
+    response = world.call("POST", "/backoffice/billing-runs", operator, {"period": period})
+    assert response.status_code == 202, response.json_body
+    return response.json_body["run_id"]
+
+
+class QueueSpy:
+    """Counts what is queued on the email queue, per delivery key."""
+
+    def __init__(self, queue):
+        self.keys = []
+        self._send = queue.send
+        queue.send = self
+
+    def __call__(self, message, **kwargs):
+        self.keys.append(message["delivery_key"])
+        return self._send(message, **kwargs)
+
+
+def test_an_operator_run_issues_the_invoice_with_pro_rata_lines_and_emails_it(world, clock):
+    org = active_org(world, MS365_E3=10)  # bought 1 Oct; closing day 10
+    clock.now = sp(2026, 10, 20)
+    sub = world.deps.subscriptions.list(org.id)[0]
+    world.call("POST", f"/subscriptions/{sub.id}/quantity", org.master, {"quantity": 15})
+    world.drain_queues()
+    clock.now = sp(2026, 11, 10, 9)  # closing day
+    operator = world.operator()
+    run_id = start_run(world, operator, "2026-11")
+    world.drain_queues()
+    progress = world.call("GET", f"/backoffice/billing-runs/{run_id}", operator).json_body
+    assert (progress["contracts_queued"], progress["invoices_issued"], progress["complete"]) == (1, 1, True)
+
+    [summary] = world.call("GET", "/invoices", org.master).json_body["items"]
+    assert (summary["period_start"], summary["period_end"], summary["status"]) == ("2026-10-11", "2026-11-10", "open")
+    # 10 days after closing is Friday 20 Nov, Black Awareness Day (national since 2024): Monday 23.
+    assert summary["due_date"] == "2026-11-23"
+    invoice = world.call("GET", f"/invoices/{summary['id']}", org.master).json_body
+    assert [(l["description"], l["amount_cents"]) for l in invoice["lines"]] == [
+        ("Microsoft 365 E3 — 10 licenças × 9/31 dias", 60126),   # 207,10 × 10 × 9/31 = 601,258… (11–19 Oct)
+        ("Microsoft 365 E3 — 15 licenças × 22/31 dias", 220461),  # 207,10 × 15 × 22/31 = 2.204,612… (20 Oct – 10 Nov)
+    ]
+    assert invoice["total_cents"] == 60126 + 220461 == summary["total_cents"]
+
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    assert email["To"] == org.contract.billing_contacts[0]
+    text = body_text(email)
+    assert "R$ 2.805,87" in text and "23/11/2026" in text and "15 licenças × 22/31 dias" in text
+
+
+def test_the_daily_schedule_bills_only_contracts_closing_that_day(world, clock):
+    tenth = active_org(world, closing_day=10, MS365_E3=2)
+    twentieth = active_org(world, closing_day=20, MS365_E3=2)
+    clock.now = sp(2026, 11, 10, 0) + timedelta(minutes=10)
+    world.client.lambda_.invoke("start_billing_run", world.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    world.drain_queues()
+    assert len(world.call("GET", "/invoices", tenth.master).json_body["items"]) == 1
+    assert world.call("GET", "/invoices", twentieth.master).json_body["items"] == []
+
+
+def test_a_rerun_and_a_crash_midway_still_give_n_invoices_n_consecutive_numbers_one_email_each(world, clock,
+                                                                                                monkeypatch):
+    orgs = [active_org(world, MS365_E3=n + 1) for n in range(6)]
+    clock.now = sp(2026, 11, 10, 9)
+    operator = world.operator()
+    spy = QueueSpy(world.deps.email_queue)
+
+    # The worker crashes right after its third invoice (before its email is queued).
+    real_issue, issued = world.deps.invoices.issue, []
+
+    def crashing_issue(invoice, audit):
+        real_issue(invoice, audit)
+        issued.append(invoice.id)
+        if len(issued) == 3:
+            raise RuntimeError("Lambda timed out")
+
+    monkeypatch.setattr(world.deps.invoices, "issue", crashing_issue)
+    start_run(world, operator, "2026-11")
+    world.drain_queues()
+    monkeypatch.setattr(world.deps.invoices, "issue", real_issue)
+    start_run(world, operator, "2026-11")  # the operator runs it again
+    start_run(world, operator, "2026-11")  # and once more, for good measure
+    world.drain_queues()
+
+    invoices = [world.call("GET", "/invoices", org.master).json_body["items"] for org in orgs]
+    assert [len(items) for items in invoices] == [1] * 6
+    numbers = sorted(items[0]["number"] for items in invoices)
+    assert numbers == list(range(1, 7))
+    invoice_emails = [k for k in spy.keys if k.startswith("invoice_issued#")]
+    assert sorted(invoice_emails) == sorted(f"invoice_issued#{items[0]['id']}" for items in invoices)
+    assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 6
+
+
+def test_parallel_workers_never_skip_or_repeat_a_number(world, clock):
+    import threading
+
+    orgs = [active_org(world, MS365_E3=1) for _ in range(8)]
+    clock.now = sp(2026, 11, 10, 9)
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[])
+    barrier = threading.Barrier(len(orgs))
+
+    def work(org):
+        barrier.wait()
+        billing.bill_contract(world.deps, {"run_id": run_id, "organization_id": org.id, "closing_date": "2026-11-10"})
+
+    threads = [threading.Thread(target=work, args=(org,)) for org in orgs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    closing = clock.now.astimezone(SAO_PAULO).date()
+    numbers = sorted(world.deps.invoices.invoice_for_period(org.id, closing).number for org in orgs)
+    assert numbers == list(range(1, 9))
+
+
+def test_a_contract_closing_later_this_month_is_not_billed_early(world, clock):
+    org = active_org(world, closing_day=20, MS365_E3=2)
+    clock.now = sp(2026, 11, 12)
+    operator = world.operator()
+    run_id = start_run(world, operator, "2026-11")
+    world.drain_queues()
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}", operator).json_body["not_closed_yet"] == 1
+    assert world.call("GET", "/invoices", org.master).json_body["items"] == []
+
+
+def test_payments_partial_then_full_and_overdue_reminders(world, clock):
+    org = active_org(world, MS365_E3=1)
+    clock.now = sp(2026, 11, 10, 9)
+    operator = world.operator()
+    start_run(world, operator, "2026-11")
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    total = invoice["total_cents"]
+
+    clock.now = sp(2026, 11, 25, 9)  # due 23 Nov: the daily job finds it overdue
+    world.client.lambda_.invoke("mark_overdue_invoices", world.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    world.drain_queues()
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "overdue"
+    assert [m for m in world.outbox() if "Lembrete" in m["Subject"]]
+    assert world.call("GET", "/invoices?status=overdue", org.master).json_body["items"][0]["id"] == invoice["id"]
+
+    pay = f"/backoffice/invoices/{invoice['id']}/payments"
+    partial = world.call("POST", pay, operator, {"amount_cents": 1000, "paid_on": "2026-11-25", "method": "deposito"})
+    assert partial.status_code == 201
+    assert (partial.json_body["status"], partial.json_body["balance_cents"]) == ("overdue", total - 1000)
+    too_much = world.call("POST", pay, operator, {"amount_cents": total, "paid_on": "2026-11-25", "method": "deposito"})
+    assert too_much.status_code == 422 and too_much.json_body["error"]["code"] == "overpayment"
+    rest = world.call("POST", pay, operator, {"amount_cents": total - 1000, "paid_on": "2026-11-25", "method": "boleto"},
+                      headers={"Idempotency-Key": "pg-2"})
+    again = world.call("POST", pay, operator, {"amount_cents": total - 1000, "paid_on": "2026-11-25", "method": "boleto"},
+                       headers={"Idempotency-Key": "pg-2"})
+    assert rest.json_body == again.json_body and rest.json_body["status"] == "paid"
+    paid = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body
+    assert paid["balance_cents"] == 0 and len(paid["payments"]) == 2
+    future = world.call("POST", pay, operator, {"amount_cents": 1, "paid_on": "2030-01-01", "method": "boleto"})
+    assert future.status_code in (400, 409)
+
+
+def test_only_billing_profiles_see_invoices(world, clock):
+    org = active_org(world, MS365_E3=1)
+    clock.now = sp(2026, 11, 10, 9)
+    start_run(world, world.operator(), "2026-11")
+    world.drain_queues()
+    for role, allowed in ((Role.COBRANCA, True), (Role.ADM, False), (Role.SUPORTE, False)):
+        account = world.user(org.id, [role])
+        assert (world.call("GET", "/invoices", account).status_code == 200) is allowed
+
+
+def test_a_terminated_contract_gets_its_final_invoice_up_to_the_termination_day(world, clock):
+    org = active_org(world, MS365_E3=10)  # bought 1 Oct
+    clock.now = sp(2026, 10, 5)  # inside the 7-day window
+    world.call("POST", "/contract/terminate", org.master, {"reason_text": "Encerramento"})
+    world.drain_queues()
+    assert world.call("GET", "/contract", org.master).json_body["final_invoice_due"] is True
+    clock.now = sp(2026, 10, 10, 9)
+    start_run(world, world.operator(), "2026-10")
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    assert invoice["final"] is True
+    lines = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["lines"]
+    # Period 11 Sep – 10 Oct (30 days): 10 seats from 1 Oct to 4 Oct, then zero.
+    assert [l["description"] for l in lines] == ["Microsoft 365 E3 — 10 licenças × 4/30 dias"]
+    assert world.call("GET", "/contract", org.master).json_body["final_invoice_due"] is False
+
+
+def test_bad_billing_run_periods_are_refused(world):
+    operator = world.operator()
+    for period in ("2026-13", "novembro", "2026-1"):
+        response = world.call("POST", "/backoffice/billing-runs", operator, {"period": period})
+        assert response.status_code == 400, period

@@ -7,7 +7,7 @@ other profile. Demo users get a known, permanent password so they can log in str
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Dict, List
 
 import boto3
@@ -111,6 +111,49 @@ def _create_organization(deps: Container, organization: Organization, contract, 
                                             f"user:{user.id}", after={"email": user.email}))
 
 
+# A second customer, active for a few months, so a billing run has something to bill right away.
+BILLED_ORGANIZATION = {"name": "Oficina Digital Ltda", "cnpj": "11.444.777/0001-61", "closing_day": 20,
+                       "master": ("master@oficinadigital.example", "Otávio Master")}
+
+
+def _seed_billed_customer(deps: Container) -> DemoAccount:
+    """Bought 75 days ago, one quantity change 40 days ago: the last closed period has an invoice to issue."""
+    from chalicelib.domain.clock import local_day
+    from chalicelib.domain.contract import ACTIVE
+    from chalicelib.domain.proration import Segment
+    from chalicelib.domain.subscriptions import SeatWindow, Subscription, renewal_after, ACTIVE as SUB_ACTIVE
+
+    now = deps.clock()
+    bought_at, changed_at = now - timedelta(days=75), now - timedelta(days=40)
+    org_id = new_id()
+    email, name = BILLED_ORGANIZATION["master"]
+    master = _user(deps, email, name, [Role.MASTER], org_id)
+    contract = Contract(
+        id=new_id(), organization_id=org_id, status=ACTIVE, payment_method="boleto",
+        closing_day=BILLED_ORGANIZATION["closing_day"], billing_contacts=["financeiro@oficinadigital.example"],
+        items=[ContractItem(sku="MS365-BUSINESS-PREMIUM", name="Microsoft 365 Business Premium", quantity=8)],
+        accepted_at=iso(bought_at), accepted_by=master.id, accepted_from_ip="127.0.0.1",
+        accepted_version=deps.settings.contract_version)
+    _create_organization(deps, Organization(id=org_id, name=BILLED_ORGANIZATION["name"],
+                                            cnpj=normalize_cnpj(BILLED_ORGANIZATION["cnpj"]), created_at=iso(bought_at)),
+                         contract, [master])
+    products = {p[0]: p for p in CATALOG}
+    subscriptions = []
+    for sku, timeline in (("MS365-BUSINESS-PREMIUM", [(bought_at, 8), (changed_at, 10)]),
+                          ("POWERBI-PRO", [(bought_at, 3)])):
+        _, product_name, family, _, term, frequency = products[sku]
+        start = local_day(bought_at)
+        quantity = timeline[-1][1]
+        subscriptions.append(Subscription(
+            id=new_id(), organization_id=org_id, sku=sku, name=product_name, family=family, term=term,
+            billing_frequency=frequency, status=SUB_ACTIVE, quantity=quantity, started_on=start,
+            renews_on=renewal_after(start, term), timeline=[Segment(local_day(at), qty) for at, qty in timeline],
+            windows=[SeatWindow(at, qty) for at, qty in timeline],
+            provider_subscription_id=deps.licence_provider.create_subscription(org_id, sku, quantity, new_id())))
+    deps.subscriptions.save([], [], created=subscriptions, audit=[])
+    return DemoAccount(email=email, password=DEMO_PASSWORD, name=name, roles=["master"], organization_id=org_id)
+
+
 def seed(deps: Container) -> List[DemoAccount]:
     seed_catalog(deps)
     now = iso(deps.clock())
@@ -136,4 +179,5 @@ def seed(deps: Container) -> List[DemoAccount]:
                                             cnpj=normalize_cnpj(DEMO_ORGANIZATION["cnpj"]),
                                             tenant_domain=DEMO_ORGANIZATION["tenant_domain"], created_at=now),
                          contract, by_org[customer_id])
+    accounts.append(_seed_billed_customer(deps))
     return accounts

@@ -3,7 +3,7 @@ invoice per contract and period (repeat-safe), payments, and the overdue job."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Dict, Iterable, List, Optional
 
 from ..domain import billing as rules
@@ -101,7 +101,11 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
     lines = rules.invoice_lines(
         [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
         lambda sku: deps.prices.price_on(sku, period.start) or 0, period)
-    final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due
+    # The final invoice is the one whose period holds the termination day; earlier periods are
+    # ordinary invoices.
+    final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due and \
+        contract.terminated_at is not None and \
+        local_day(datetime.fromisoformat(contract.terminated_at)) <= period.end
     if not lines:
         deps.billing_runs.count(run_id, "nothing_to_bill")
         if final:

@@ -89,13 +89,13 @@ def test_an_invited_users_welcome_email_lands_in_the_outbox_in_ptbr(stack):
 
 
 def wait_for(predicate, seconds=20):
-    deadline = time.time() + seconds
+    deadline, value = time.time() + seconds, None
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.3)
-    pytest.fail("timed out")
+    pytest.fail(f"timed out; last value: {value!r}")
 
 
 def test_the_licence_routes_work_end_to_end_through_the_event_pump(stack):
@@ -143,6 +143,31 @@ def test_the_licence_routes_work_end_to_end_through_the_event_pump(stack):
     assert wait_for(lambda: requests.get(f"{api}/contract", headers=master).json()["status"] == "terminated")
     assert subscription()["status"] == "cancelled"
     assert wait_for(lambda: list((var_dir / "outbox").glob("*contrato-encerrado*")))
+
+
+def test_an_operator_billing_run_issues_the_demo_customers_invoice(stack):
+    from datetime import date, timedelta
+
+    api, var_dir, _ = stack
+    demo = json.loads((var_dir / "demo-accounts.json").read_text())
+    operator = login(api, next(a for a in demo["accounts"] if a["roles"] == ["operator"]))
+    billed = login(api, next(a for a in demo["accounts"] if a["email"] == "master@oficinadigital.example"))
+    today = date.today()  # the closing day is the 20th: bill the last period that has closed
+    closing = today.replace(day=20) if today.day >= 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
+    started = requests.post(f"{api}/backoffice/billing-runs", json={"period": f"{closing:%Y-%m}"}, headers=operator)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    def finished():
+        progress = requests.get(f"{api}/backoffice/billing-runs/{run_id}", headers=operator).json()
+        return progress if progress["complete"] and progress["contracts_queued"] else False
+
+    progress = wait_for(finished)
+    assert progress["invoices_issued"] >= 1
+    [invoice] = requests.get(f"{api}/invoices", headers=billed).json()["items"]
+    assert invoice["period_end"] == closing.isoformat() and invoice["total_cents"] > 0
+    detail = requests.get(f"{api}/invoices/{invoice['id']}", headers=billed).json()
+    assert any("Power BI Pro — 3 licenças" in line["description"] for line in detail["lines"])
+    assert wait_for(lambda: list((var_dir / "outbox").glob("*financeiro@oficinadigital*")))
 
 
 def test_ctrl_c_stops_everything_cleanly(stack):

@@ -221,3 +221,30 @@ def test_bad_billing_run_periods_are_refused(world):
     for period in ("2026-13", "novembro", "2026-1"):
         response = world.call("POST", "/backoffice/billing-runs", operator, {"period": period})
         assert response.status_code == 400, period
+
+
+def test_the_quantity_preview_is_the_line_the_invoice_then_carries(world, clock):
+    org = active_org(world, MS365_E3=10)  # bought 1 Oct, closing day 10
+    sub = world.deps.subscriptions.list(org.id)[0]
+    clock.now = sp(2026, 10, 20)
+    preview = world.call("GET", f"/subscriptions/{sub.id}/quantity-preview?quantity=15", org.master).json_body
+    world.call("POST", f"/subscriptions/{sub.id}/quantity", org.master, {"quantity": 15})
+    world.drain_queues()
+    clock.now = sp(2026, 11, 10, 9)
+    start_run(world, world.operator(), "2026-11")
+    world.drain_queues()
+    [summary] = world.call("GET", "/invoices", org.master).json_body["items"]
+    lines = world.call("GET", f"/invoices/{summary['id']}", org.master).json_body["lines"]
+    added = preview["lines"][-1]
+    assert (lines[-1]["description"], lines[-1]["amount_cents"]) == (added["description"], added["amount_cents"])
+
+
+def test_an_earlier_period_billed_after_a_termination_is_not_the_final_invoice(world, clock):
+    org = active_org(world, MS365_E3=2)  # bought 1 Oct
+    clock.now = sp(2026, 10, 5)
+    world.call("POST", "/contract/terminate", org.master, {})
+    world.drain_queues()
+    clock.now = sp(2026, 10, 6)
+    start_run(world, world.operator(), "2026-09")  # period 11 Aug – 10 Sep: before the termination
+    world.drain_queues()
+    assert world.call("GET", "/contract", org.master).json_body["final_invoice_due"] is True

@@ -6,7 +6,7 @@ build their own `Container` with keyword overrides, or call `reset()` after chan
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import settings as settings_module

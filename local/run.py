@@ -12,7 +12,6 @@ import logging
 import os
 import socket
 import sys
-from dataclasses import asdict
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where demo logins and emails land; tests point it elsewhere.

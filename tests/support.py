@@ -5,7 +5,7 @@ import email
 import json
 import os
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from email import policy
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -22,6 +22,13 @@ from chalicelib.domain.subscriptions import ACTIVE, SeatWindow, Subscription, re
 from local import seed as seed_module
 
 PASSWORD = "Test#2026senha"
+
+
+def sp(year, month, day, hour=12):
+    """An instant at `hour` o'clock in São Paulo (as UTC)."""
+    from chalicelib.domain.clock import SAO_PAULO
+
+    return datetime(year, month, day, hour, tzinfo=SAO_PAULO).astimezone(timezone.utc)
 
 # Valid CNPJs (check digits verified by the domain's tests).
 CNPJS = ["11222333000181", "11444777000161", "45997418000153", "04252011000110"]

@@ -2,7 +2,7 @@
 and the states an invoice goes through. Money is integer centavos; each line is rounded once."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple

@@ -13,7 +13,6 @@ from ..domain.billing import BillableSubscription, Invoice
 from ..domain.clock import iso, local_day
 from ..domain.errors import Conflict, InvalidInput
 from ..domain.ids import new_id
-from ..domain.money import format_brl
 from ..storage.billing import AlreadyInvoiced, NumberTaken
 from . import audit, notifications
 from .caller import Caller
@@ -156,17 +155,23 @@ def _queue_invoice_email(deps, invoice: Invoice) -> None:
     """Queue the invoice email once; the delivery key makes even a second queueing send once."""
     if invoice.email_queued_at is not None:
         return
-    contract = deps.contracts.get(invoice.organization_id)
-    organization = deps.organizations.get(invoice.organization_id)
-    if contract.billing_contacts:
-        notifications.queue_email(deps, template="invoice_issued", to=list(contract.billing_contacts),
-                                  delivery_key=f"invoice_issued#{invoice.id}",
-                                  context=_email_context(deps, invoice, organization))
+    _email_billing_contacts(deps, invoice, "invoice_issued")
     marked = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
     try:
         deps.invoices.save(marked, expected_version=invoice.version)
     except Conflict:
         pass  # marked by a concurrent duplicate: the delivery key still sends one email
+
+
+def _email_billing_contacts(deps, invoice: Invoice, template: str) -> None:
+    """Queue `template` about `invoice` to the contract's billing contacts (FAQ), once per invoice."""
+    contract = deps.contracts.get(invoice.organization_id)
+    if not contract.billing_contacts:
+        return
+    organization = deps.organizations.get(invoice.organization_id)
+    notifications.queue_email(deps, template=template, to=list(contract.billing_contacts),
+                              delivery_key=f"{template}#{invoice.id}",
+                              context=_email_context(deps, invoice, organization))
 
 
 def _email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
@@ -224,11 +229,6 @@ def mark_overdue(deps) -> int:
                     before={"status": invoice.status}, after={"status": overdue.status}))
             except Conflict:
                 continue  # paid or changed meanwhile
-            contract = deps.contracts.get(invoice.organization_id)
-            organization = deps.organizations.get(invoice.organization_id)
-            if contract.billing_contacts:
-                notifications.queue_email(deps, template="invoice_overdue", to=list(contract.billing_contacts),
-                                          delivery_key=f"invoice_overdue#{invoice.id}",
-                                          context=_email_context(deps, overdue, organization))
+            _email_billing_contacts(deps, overdue, "invoice_overdue")
             marked += 1
     return marked

@@ -1,7 +1,7 @@
 """The catalog ("adicionar novos produtos"), the organisation's cart and its checkout."""
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, Dict, List, Optional
 

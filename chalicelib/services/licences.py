@@ -10,8 +10,8 @@ from ..adapters.licence_provider import LicenceProviderUnavailable
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
 from ..domain.audit import SYSTEM
-from ..domain.clock import SAO_PAULO, iso, local_day
-from ..domain.errors import Conflict, DomainError, StaleVersion
+from ..domain.clock import iso, local_day
+from ..domain.errors import Conflict, StaleVersion
 from ..domain.ids import new_id
 from ..domain.proration import Period, ProratedLine, period_containing, prorate
 from ..domain.subscriptions import PendingChange, QuantityChange, Subscription

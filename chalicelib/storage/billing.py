@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 from pynamodb.exceptions import DoesNotExist
 

@@ -7,7 +7,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from pynamodb.exceptions import DoesNotExist
 
 from ..domain.audit import AuditEntry
-from ..domain.errors import Conflict, NotFound, StaleVersion
+from ..domain.errors import NotFound, StaleVersion
 from ..domain.proration import Segment
 from ..domain.subscriptions import PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from dataclasses import asdict
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
@@ -32,7 +32,6 @@ from .models import (
     IdempotencyItem,
     OrganizationItem,
     ProductItem,
-    TableItem,
     UserItem,
 )
 

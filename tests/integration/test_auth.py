@@ -9,7 +9,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
 
-from chalicelib.domain.roles import Role
 from tests.support import PASSWORD
 
 
@@ -175,7 +174,6 @@ def test_login_validates_its_input(world):
 
 
 def test_first_password_that_breaks_the_policy_is_a_clear_400(world):
-    org = world.organization()
     deps = world.deps
     deps.identity.create_user("novo@empresa.example", "Novo", "Temp#2026abcd")
     challenge = world.call("POST", "/auth/login", body={"email": "novo@empresa.example", "password": "Temp#2026abcd"})

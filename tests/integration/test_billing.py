@@ -1,6 +1,6 @@
 """The billing run end to end: fan-out on SQS, one invoice per contract and period, gapless
 numbers, emails once, reruns and crashes, payments and overdue invoices."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -8,11 +8,7 @@ from chalicelib.domain.audit import SYSTEM
 from chalicelib.domain.clock import SAO_PAULO, FixedClock
 from chalicelib.domain.roles import Role
 from chalicelib.services import billing
-from tests.support import body_text
-
-
-def sp(year, month, day, hour=12):
-    return datetime(year, month, day, hour, tzinfo=SAO_PAULO).astimezone(timezone.utc)
+from tests.support import body_text, sp
 
 
 @pytest.fixture

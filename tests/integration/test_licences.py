@@ -1,7 +1,7 @@
 """Catalog → cart → checkout → provisioning → licence panel; quantity changes, the New Commerce
 window, renewals, cancellation and contract termination."""
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -12,12 +12,7 @@ from chalicelib.domain.proration import period_containing, prorated_lines
 from chalicelib.domain.roles import Role
 from chalicelib.services import licences
 from chalicelib.services.caller import Caller
-from tests.support import body_text
-
-
-def sp(year, month, day, hour=12):
-    """An instant at `hour` o'clock in São Paulo."""
-    return datetime(year, month, day, hour, tzinfo=SAO_PAULO).astimezone(timezone.utc)
+from tests.support import body_text, sp
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ new route is covered the day it is added."""
 import json
 import re
 
-import pytest
 
 from chalicelib.domain.roles import ROLE_CAPABILITIES, Capability, Role
 

@@ -37,14 +37,20 @@ class Container:
     licence_provider: Any
     invoices: Any
     billing_runs: Any
+    bank: Any
+    nfse_emitter: Any
+    documents: Any
     new_temporary_password: Callable[[], str]
 
 
 def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any) -> Container:
     from pynamodb.connection import Connection
 
+    from .adapters.bank import SimulatedBank
+    from .adapters.documents import S3DocumentStore
     from .adapters.identity import CognitoIdentity, TokenVerifier, temporary_password
     from .adapters.mail import SesMailer
+    from .adapters.nfse import SimulatedNfseEmitter
     from .adapters.queue import SqsQueue
     from .storage import billing as billing_repos
     from .storage import licences as licence_repos
@@ -75,10 +81,21 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         licence_provider=_licence_provider(settings),
         invoices=billing_repos.InvoiceRepository(transaction),
         billing_runs=billing_repos.BillingRunRepository(),
+        # The bank's cobrança API and the national NFS-e API need the reseller's certificates and
+        # credentials; until they are wired, the simulators stand in (README, "Deploying").
+        bank=_simulated("bank", settings.bank_provider, SimulatedBank),
+        nfse_emitter=_simulated("NFS-e emitter", settings.nfse_provider, SimulatedNfseEmitter),
+        documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )
     parts.update(overrides)
     return Container(**parts)
+
+
+def _simulated(what: str, choice: str, simulator):
+    if choice != "simulated":
+        raise RuntimeError(f"unknown {what} {choice!r}: only the simulator is wired so far")
+    return simulator()
 
 
 def _licence_provider(settings: Settings):

@@ -48,11 +48,31 @@ class Settings:
     licence_provider: str
     simulated_provider_failure_rate: float
     simulated_provider_delay_seconds: float
+    bank_provider: str  # "simulated" until a bank's cobrança API is wired
+    nfse_provider: str  # "simulated" until the national NFS-e API is wired
     invoice_due_days: int
     # Bank holidays beyond the national ones: the state's (holidays' subdivision code) and the
     # city's, as MM-DD (São Paulo city: 25 January).
     bank_state: Optional[str]
     bank_city_holidays: Tuple[str, ...]
+    # Boleto: which bank's layout, and the reseller's account there.
+    boleto_bank: str  # "bb" (convênio de 7 dígitos) or "itau" (carteira 109)
+    boleto_bb_convenio: str
+    boleto_bb_carteira: str
+    boleto_itau_agencia: str
+    boleto_itau_conta: str
+    boleto_itau_carteira: str
+    beneficiary_name: str
+    beneficiary_cnpj: str
+    pix_key: Optional[str]
+    pix_city: str
+    nfse_service_code: str  # national "código de tributação" (1.05.01: software licensing)
+    nfse_service_description: str
+    iss_rate: str  # a decimal, e.g. "0.029"
+    late_fine_rate: str
+    late_monthly_interest: str
+    second_copy_due_days: int
+    document_link_seconds: int
     support: SupportContacts = field(repr=False)
 
     @property
@@ -90,8 +110,28 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         licence_provider=environ.get("LICENCE_PROVIDER", "simulated"),
         simulated_provider_failure_rate=float(environ.get("SIMULATED_PROVIDER_FAILURE_RATE", "0")),
         simulated_provider_delay_seconds=float(environ.get("SIMULATED_PROVIDER_DELAY_SECONDS", "0")),
+        bank_provider=environ.get("BANK_PROVIDER", "simulated"),
+        nfse_provider=environ.get("NFSE_PROVIDER", "simulated"),
         invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
         bank_state=environ.get("BANK_STATE", "SP") or None,
+        boleto_bank=environ.get("BOLETO_BANK", "bb"),
+        boleto_bb_convenio=environ.get("BOLETO_BB_CONVENIO", "1234567"),
+        boleto_bb_carteira=environ.get("BOLETO_BB_CARTEIRA", "18"),
+        boleto_itau_agencia=environ.get("BOLETO_ITAU_AGENCIA", "0293"),
+        boleto_itau_conta=environ.get("BOLETO_ITAU_CONTA", "01328"),
+        boleto_itau_carteira=environ.get("BOLETO_ITAU_CARTEIRA", "109"),
+        beneficiary_name=environ.get("BENEFICIARY_NAME", "Brasoftware Informática Ltda"),
+        beneficiary_cnpj=environ.get("BENEFICIARY_CNPJ", "45997418000153"),
+        pix_key=environ.get("PIX_KEY", "financeiro@brasoftware.com.br") or None,
+        pix_city=environ.get("PIX_CITY", "Sao Paulo"),
+        nfse_service_code=environ.get("NFSE_SERVICE_CODE", "010501"),
+        nfse_service_description=environ.get(
+            "NFSE_SERVICE_DESCRIPTION", "Licenciamento de uso de programas de computação (Microsoft CSP)"),
+        iss_rate=environ.get("ISS_RATE", "0.029"),
+        late_fine_rate=environ.get("LATE_FINE_RATE", "0.02"),
+        late_monthly_interest=environ.get("LATE_MONTHLY_INTEREST", "0.01"),
+        second_copy_due_days=int(environ.get("SECOND_COPY_DUE_DAYS", "3")),
+        document_link_seconds=int(environ.get("DOCUMENT_LINK_SECONDS", "300")),
         bank_city_holidays=tuple(d.strip() for d in environ.get("BANK_CITY_HOLIDAYS", "01-25").split(",") if d.strip()),
         support=SupportContacts(
             phone=environ.get("SUPPORT_PHONE", "(11) 3179-6869"),

@@ -36,6 +36,15 @@ def build_mime(sender: str, email: OutgoingEmail) -> EmailMessage:
     return message
 
 
+class PermanentMailFailure(Exception):
+    """SES refused the message for good (rejected, unverified sender, suspended account)."""
+
+
+# Throttling and service errors are left to raise: the queue retries them.
+PERMANENT_SES_ERRORS = {"MessageRejected", "MailFromDomainNotVerifiedException", "AccountSuspendedException",
+                        "SendingPausedException", "BadRequestException", "NotFoundException"}
+
+
 class SesMailer:
     """Sends with SESv2; with `copy_dir` set, also keeps each message there as a .eml file."""
 
@@ -47,11 +56,15 @@ class SesMailer:
     def send(self, email: OutgoingEmail) -> str:
         mime = build_mime(self._sender, email)
         raw = mime.as_bytes()
-        response = client("sesv2", self._region).send_email(
-            FromEmailAddress=self._sender,
-            Destination={"ToAddresses": email.to},
-            Content={"Raw": {"Data": raw}},
-        )
+        ses = client("sesv2", self._region)
+        try:
+            response = ses.send_email(FromEmailAddress=self._sender, Destination={"ToAddresses": email.to},
+                                      Content={"Raw": {"Data": raw}})
+        except ses.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in PERMANENT_SES_ERRORS:
+                raise PermanentMailFailure(f"SES {code}: {exc.response['Error'].get('Message', '')}") from exc
+            raise
         message_id = response["MessageId"]
         if self._copy_dir:
             self._keep_copy(email, raw)

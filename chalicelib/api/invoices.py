@@ -3,7 +3,7 @@ from chalice import Blueprint, Response
 
 from ..domain.billing import PAYMENT_METHODS
 from ..domain.roles import Capability
-from ..services import billing
+from ..services import billing, documents
 from .http import endpoint, page
 from .schema import integer, obj, string
 
@@ -22,6 +22,25 @@ def list_invoices(ctx):
           tag="invoices")
 def get_invoice(ctx, invoice_id):
     return billing.get_invoice(ctx.deps, ctx.caller, invoice_id)
+
+
+@endpoint(bp, "/invoices/{invoice_id}/boleto", "GET", summary="O boleto da fatura: linha digitável, Pix e PDF",
+          capability=Capability.BILLING, tag="invoices")
+def get_boleto(ctx, invoice_id):
+    return documents.boleto_view(ctx.deps, ctx.caller, invoice_id)
+
+
+@endpoint(bp, "/invoices/{invoice_id}/nfse", "GET", summary="A nota fiscal (NFS-e) da fatura: XML e PDF",
+          capability=Capability.BILLING, tag="invoices")
+def get_nfse(ctx, invoice_id):
+    return documents.nfse_view(ctx.deps, ctx.caller, invoice_id)
+
+
+@endpoint(bp, "/invoices/{invoice_id}/second-copy", "POST",
+          summary="Segunda via do boleto vencido (multa e juros até o novo vencimento)",
+          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True)
+def second_copy(ctx, invoice_id):
+    return documents.second_copy(ctx.deps, ctx.caller, invoice_id)
 
 
 @endpoint(bp, "/backoffice/billing-runs", "POST", summary="Iniciar o faturamento de um período (operador)",

@@ -2,7 +2,7 @@
 and the states an invoice goes through. Money is integer centavos; each line is rounded once."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
@@ -55,7 +55,16 @@ class Invoice:
     paid_cents: int = 0
     final: bool = False
     email_queued_at: Optional[str] = None
+    # Documents: every boleto issued for it (the last active one is payable), the NFS-e, the PDF.
+    boletos: List[dict] = field(default_factory=list)
+    nfse: Optional[dict] = None
+    pdf_key: Optional[str] = None
+    email_error: Optional[str] = None
     version: int = 1
+
+    @property
+    def active_boleto(self) -> Optional[dict]:
+        return next((b for b in reversed(self.boletos) if b["status"] == "active"), None)
 
     @property
     def balance_cents(self) -> int:

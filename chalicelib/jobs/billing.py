@@ -6,7 +6,7 @@ import logging
 from chalice import Blueprint, Cron
 
 from ..bootstrap import container
-from ..services import billing
+from ..services import billing, documents
 from ..settings import current as current_settings
 
 bp = Blueprint(__name__)
@@ -27,6 +27,10 @@ def bill_contracts(event):
     deps = container()
     for record in event:
         message = json.loads(record.body)
+        if message["kind"] == "invoice_documents":
+            invoice = documents.prepare(deps, message["invoice_id"])
+            log.info("invoice %s: documents ready", invoice.number)
+            continue
         outcome = billing.bill_contract(deps, message)
         log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)
 

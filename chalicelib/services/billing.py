@@ -14,7 +14,7 @@ from ..domain.clock import iso, local_day
 from ..domain.errors import Conflict, InvalidInput
 from ..domain.ids import new_id
 from ..storage.billing import AlreadyInvoiced, NumberTaken
-from . import audit, notifications
+from . import audit, documents, notifications
 from .caller import Caller
 
 CLOSING_DAYS = range(1, 29)
@@ -51,7 +51,10 @@ def list_invoices(deps, caller: Caller, *, status: Optional[str], limit: int, ne
 
 def get_invoice(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
-    return invoice_view(invoice, deps.invoices.payments(invoice.id))
+    view = invoice_view(invoice, deps.invoices.payments(invoice.id))
+    view["pdf_url"] = documents.invoice_pdf_url(deps, invoice)
+    view["email_error"] = invoice.email_error
+    return view
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -91,7 +94,8 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
         return "not_closed_yet"
     existing = deps.invoices.invoice_for_period(org, closing)
     if existing is not None:
-        _queue_invoice_email(deps, existing)
+        if existing.email_queued_at is None:
+            queue_documents(deps, existing)  # a crash came between the invoice and its documents
         deps.billing_runs.count(run_id, "already_invoiced")
         return "already_invoiced"
     contract = deps.contracts.get(org)
@@ -115,7 +119,7 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
         deps.billing_runs.count(run_id, "already_invoiced")
         return "already_invoiced"
     deps.billing_runs.count(run_id, "invoices_issued")
-    _queue_invoice_email(deps, invoice)
+    queue_documents(deps, invoice)
     if final:
         _final_invoice_done(deps, contract)
     return "issued"
@@ -151,37 +155,9 @@ def _final_invoice_done(deps, contract) -> None:
         before={"final_invoice_due": True}, after={"final_invoice_due": False}))
 
 
-def _queue_invoice_email(deps, invoice: Invoice) -> None:
-    """Queue the invoice email once; the delivery key makes even a second queueing send once."""
-    if invoice.email_queued_at is not None:
-        return
-    _email_billing_contacts(deps, invoice, "invoice_issued")
-    marked = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
-    try:
-        deps.invoices.save(marked, expected_version=invoice.version)
-    except Conflict:
-        pass  # marked by a concurrent duplicate: the delivery key still sends one email
-
-
-def _email_billing_contacts(deps, invoice: Invoice, template: str) -> None:
-    """Queue `template` about `invoice` to the contract's billing contacts (FAQ), once per invoice."""
-    contract = deps.contracts.get(invoice.organization_id)
-    if not contract.billing_contacts:
-        return
-    organization = deps.organizations.get(invoice.organization_id)
-    notifications.queue_email(deps, template=template, to=list(contract.billing_contacts),
-                              delivery_key=f"{template}#{invoice.id}",
-                              context=_email_context(deps, invoice, organization))
-
-
-def _email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
-    return {"organization": {"name": organization.name},
-            "invoice": {"number": invoice.number, "period_start": invoice.period_start.isoformat(),
-                        "period_end": invoice.period_end.isoformat(), "due_date": invoice.due_date.isoformat(),
-                        "total_cents": invoice.total_cents, "payment_method": invoice.payment_method,
-                        "lines": [{"description": l.description, "amount_cents": l.amount_cents}
-                                  for l in invoice.lines]},
-            "portal_url": deps.settings.portal_url}
+def queue_documents(deps, invoice: Invoice) -> None:
+    """Boleto, NFS-e, PDFs and the email are made by the documents step (same queue, own message)."""
+    deps.billing_queue.send({"kind": "invoice_documents", "invoice_id": invoice.id})
 
 
 def run_progress(deps, run_id: str) -> Dict[str, Any]:
@@ -229,6 +205,15 @@ def mark_overdue(deps) -> int:
                     before={"status": invoice.status}, after={"status": overdue.status}))
             except Conflict:
                 continue  # paid or changed meanwhile
-            _email_billing_contacts(deps, overdue, "invoice_overdue")
+            _remind(deps, overdue)
             marked += 1
     return marked
+
+
+def _remind(deps, invoice: Invoice) -> None:
+    contract = deps.contracts.get(invoice.organization_id)
+    if contract.billing_contacts:
+        organization = deps.organizations.get(invoice.organization_id)
+        notifications.queue_email(deps, template="invoice_overdue", to=list(contract.billing_contacts),
+                                  delivery_key=f"invoice_overdue#{invoice.id}", invoice_id=invoice.id,
+                                  context=documents.email_context(deps, invoice, organization))

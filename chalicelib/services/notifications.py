@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-from ..adapters.mail import OutgoingEmail
+from ..adapters.mail import OutgoingEmail, PermanentMailFailure
 from ..domain.clock import iso
 from ..rendering.environment import render_email
 
 DELIVERY_MEMORY = timedelta(days=30)
 
 
-def queue_email(deps, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str) -> None:
+def queue_email(deps, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
+                attachments: Optional[List[Dict[str, str]]] = None, invoice_id: Optional[str] = None) -> None:
+    """`attachments`: S3 keys with a filename and content type, read when the email is sent (they
+    would not fit in a queue message). `invoice_id`: where a permanent failure is recorded."""
     deps.email_queue.send({"kind": "email", "template": template, "to": to, "context": context,
-                           "delivery_key": delivery_key})
+                           "delivery_key": delivery_key, "attachments": attachments or [],
+                           "invoice_id": invoice_id})
 
 
 def deliver_email(deps, message: Dict[str, Any]) -> bool:
@@ -33,7 +37,16 @@ def deliver_email(deps, message: Dict[str, Any]) -> bool:
     if not deps.email_deliveries.claim(message["delivery_key"], iso(now), now + DELIVERY_MEMORY):
         return False
     try:
-        deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html))
+        files = [(a["filename"], a["content_type"], deps.documents.get(a["key"]))
+                 for a in message.get("attachments") or []]
+        deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
+                                       attachments=files))
+    except PermanentMailFailure as failure:
+        # Retrying will not help (a rejected address, an unverified sender): keep the claim, tell the
+        # operators on the invoice, and let the message go.
+        if message.get("invoice_id"):
+            deps.invoices.record_email_failure(message["invoice_id"], f"{failure} ({message['template']})")
+        return False
     except BaseException:
         deps.email_deliveries.release(message["delivery_key"])
         raise

@@ -52,7 +52,8 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         period_end=invoice.period_end.isoformat(), issued_at=invoice.issued_at,
         due_date=invoice.due_date.isoformat(), lines=_lines_json(invoice.lines), total_cents=invoice.total_cents,
         payment_method=invoice.payment_method, status=invoice.status, paid_cents=invoice.paid_cents,
-        final=invoice.final, email_queued_at=invoice.email_queued_at, version=invoice.version,
+        final=invoice.final, email_queued_at=invoice.email_queued_at, boletos=invoice.boletos, nfse=invoice.nfse,
+        pdf_key=invoice.pdf_key, email_error=invoice.email_error, version=invoice.version,
     )
 
 
@@ -63,6 +64,7 @@ def _invoice(item: InvoiceItem) -> Invoice:
         issued_at=item.issued_at, due_date=date.fromisoformat(item.due_date), lines=_lines(item.lines),
         total_cents=int(item.total_cents), payment_method=item.payment_method, status=item.status,
         paid_cents=int(item.paid_cents or 0), final=bool(item.final), email_queued_at=item.email_queued_at,
+        boletos=list(item.boletos or []), nfse=item.nfse, pdf_key=item.pdf_key, email_error=item.email_error,
         version=int(item.version),
     )
 
@@ -101,6 +103,17 @@ class InvoiceRepository:
             return NumberTaken("Número de fatura tomado por outro processo.")
 
         self._tx.run(build, on_conflict=conflict)
+
+    def next_boleto_sequence(self) -> int:
+        """The next nosso número: an atomic counter (gaps are harmless, repeats impossible)."""
+        counter = CounterItem(keys.COUNTER_PK, keys.BOLETO_SEQUENCE_SK)
+        counter.update(actions=[CounterItem.value.add(1)])
+        return int(counter.value)
+
+    def record_email_failure(self, invoice_id: str, error: str) -> None:
+        """A permanent email failure, for the operators to see on the invoice."""
+        InvoiceItem(keys.invoice_pk(invoice_id), keys.INVOICE_SK).update(
+            actions=[InvoiceItem.email_error.set(error[:500])], condition=InvoiceItem.pk.exists())
 
     def invoice_for_period(self, organization_id: str, period_end: date) -> Optional[Invoice]:
         try:

@@ -133,6 +133,7 @@ def due_pk(day_iso: str) -> str:
 
 COUNTER_PK = "COUNTER"
 INVOICE_NUMBER_SK = "INVOICE_NUMBER"
+BOLETO_SEQUENCE_SK = "BOLETO_SEQUENCE"
 
 
 def billing_run_pk(run_id: str) -> str:

@@ -237,6 +237,10 @@ class InvoiceItem(TableItem):
     paid_cents = NumberAttribute(default=0)
     final = BooleanAttribute(default=False)
     email_queued_at = UnicodeAttribute(null=True)
+    boletos = JSONAttribute(default=list)
+    nfse = JSONAttribute(null=True)
+    pdf_key = UnicodeAttribute(null=True)
+    email_error = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
 
 

@@ -1,0 +1,207 @@
+"""Boleto bancário per FEBRABAN: the 44-digit barcode, the 47-digit linha digitável, their check
+digits, the fator de vencimento (with the 22 Feb 2025 reset) and two banks' "campo livre".
+
+Barcode: bank(3) currency(1) DV(1) fator(4) valor(10) campo livre(25).
+Linha digitável: five fields — bank+currency+livre[0:5]+DV, livre[5:15]+DV, livre[15:25]+DV,
+the barcode's DV, fator+valor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Optional
+
+from .errors import InvalidInput
+from .proration import round_cents
+
+CURRENCY_REAL = "9"
+FACTOR_BASE = date(1997, 10, 7)  # fator 0
+FACTOR_RESET = date(2025, 2, 22)  # fator 9999 + 1 day: back to 1000 (FEBRABAN)
+MAX_AMOUNT_CENTS = 99_999_999_99  # ten digits in the barcode
+
+
+class InvalidBoleto(InvalidInput):
+    """A barcode or linha digitável that does not hold together; `details.reason` says why."""
+
+    code = "invalid_boleto"
+
+
+def _digits(value: str, length: int, what: str) -> str:
+    cleaned = "".join(ch for ch in value if not ch.isspace() and ch != ".")
+    if len(cleaned) != length or not cleaned.isdigit():
+        raise InvalidBoleto(f"{what} deve ter {length} dígitos.", details={"reason": "length", "expected": length})
+    return cleaned
+
+
+def mod10(digits: str) -> int:
+    """FEBRABAN module 10: weights 2,1,2,1… from the right, digits of each product summed."""
+    total = 0
+    for index, ch in enumerate(reversed(digits)):
+        product = int(ch) * (2 if index % 2 == 0 else 1)
+        total += product // 10 + product % 10
+    return (10 - total % 10) % 10
+
+
+def mod11_barcode(digits43: str) -> int:
+    """The barcode's general check digit: module 11, weights 2..9 from the right; 0, 10, 11 → 1."""
+    total = sum(int(ch) * (2 + index % 8) for index, ch in enumerate(reversed(digits43)))
+    digit = 11 - total % 11
+    return 1 if digit in (0, 10, 11) else digit
+
+
+def due_factor(due: date) -> str:
+    """Days since 7 Oct 1997; from 22 Feb 2025 the count restarts at 1000 (and again every 9000 days)."""
+    days = (due - FACTOR_BASE).days
+    if days < 1000:
+        raise InvalidBoleto("Vencimento anterior a 03/07/2000.", details={"reason": "due_date"})
+    if days > 9999:
+        days = (days - 10000) % 9000 + 1000
+    return f"{days:04d}"
+
+
+def due_date_from_factor(factor: str, reference: date) -> Optional[date]:
+    """The due date a fator stands for: of its possible dates, the one nearest `reference`."""
+    value = int(factor)
+    if value == 0:
+        return None  # no due date
+    if value < 1000:
+        raise InvalidBoleto("Fator de vencimento inválido.", details={"reason": "due_factor"})
+    candidates = [FACTOR_BASE + timedelta(days=value)] + [
+        FACTOR_RESET + timedelta(days=value - 1000 + 9000 * cycle) for cycle in range(0, 4)]
+    return min(candidates, key=lambda d: abs((d - reference).days))
+
+
+def _amount_field(amount_cents: int) -> str:
+    if not 0 <= amount_cents <= MAX_AMOUNT_CENTS:
+        raise InvalidBoleto("Valor fora do limite do boleto.", details={"reason": "amount"})
+    return f"{amount_cents:010d}"
+
+
+def barcode(bank_code: str, due: date, amount_cents: int, free_field: str) -> str:
+    free = _digits(free_field, 25, "Campo livre")
+    body = f"{bank_code}{CURRENCY_REAL}{due_factor(due)}{_amount_field(amount_cents)}{free}"
+    return body[:4] + str(mod11_barcode(body)) + body[4:]
+
+
+def digitable_line(code: str) -> str:
+    """The 47 digits of the linha digitável for a 44-digit barcode."""
+    code = _digits(code, 44, "Código de barras")
+    free = code[19:44]
+    first = code[0:4] + free[0:5]
+    second = free[5:15]
+    third = free[15:25]
+    return (first + str(mod10(first)) + second + str(mod10(second)) + third + str(mod10(third))
+            + code[4] + code[5:19])
+
+
+def format_digitable_line(line: str) -> str:
+    """'00190.00009 07777.777009 00087.654182 6 49000000295295'."""
+    line = _digits(line, 47, "Linha digitável")
+    return (f"{line[0:5]}.{line[5:10]} {line[10:15]}.{line[15:21]} {line[21:26]}.{line[26:32]} "
+            f"{line[32]} {line[33:47]}")
+
+
+def barcode_from_line(line: str) -> str:
+    """The barcode of a linha digitável, after checking its three field digits and the general one."""
+    line = _digits(line, 47, "Linha digitável")
+    fields = ((line[0:9], line[9], 1), (line[10:20], line[20], 2), (line[21:31], line[31], 3))
+    for digits, check, number in fields:
+        if mod10(digits) != int(check):
+            raise InvalidBoleto(f"Dígito verificador do campo {number} não confere.",
+                                details={"reason": f"field_{number}_check_digit"})
+    code = line[0:4] + line[32] + line[33:47] + line[4:9] + line[10:20] + line[21:31]
+    validate_barcode(code)
+    return code
+
+
+def validate_barcode(code: str) -> str:
+    code = _digits(code, 44, "Código de barras")
+    if code[3] != CURRENCY_REAL:
+        raise InvalidBoleto("Moeda não é o real.", details={"reason": "currency"})
+    if mod11_barcode(code[:4] + code[5:]) != int(code[4]):
+        raise InvalidBoleto("Dígito verificador geral não confere.", details={"reason": "general_check_digit"})
+    return code
+
+
+@dataclass(frozen=True)
+class ParsedBoleto:
+    bank_code: str
+    due_date: Optional[date]
+    amount_cents: int
+    free_field: str
+
+
+def parse(code_or_line: str, reference: date) -> ParsedBoleto:
+    """Read a barcode (44) or a linha digitável (47), checking every digit."""
+    digits = "".join(ch for ch in code_or_line if ch.isdigit())
+    code = barcode_from_line(digits) if len(digits) == 47 else validate_barcode(code_or_line)
+    return ParsedBoleto(bank_code=code[0:3], due_date=due_date_from_factor(code[5:9], reference),
+                        amount_cents=int(code[9:19]), free_field=code[19:44])
+
+
+# --- campo livre per bank -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BancoDoBrasilConvenio7:
+    """Banco do Brasil, convênio de 7 dígitos (carteiras 17/18): nosso número = convênio + 10 digits."""
+
+    convenio: str
+    carteira: str = "18"
+    bank_code: str = "001"
+
+    def free_field(self, sequence: int) -> str:
+        return f"000000{self.convenio:0>7}{sequence:010d}{self.carteira:0>2}"
+
+    def nosso_numero(self, sequence: int) -> str:
+        return f"{self.convenio:0>7}{sequence:010d}"  # no check digit for 7-digit convênios
+
+
+@dataclass(frozen=True)
+class ItauCarteira109:
+    """Itaú, carteiras 109/175 ("direta"): nosso número of 8 digits with a DAC over agência,
+    conta, carteira and nosso número; then agência, conta and its own DAC."""
+
+    agencia: str
+    conta: str
+    carteira: str = "109"
+    bank_code: str = "341"
+
+    def _dac(self, sequence: int) -> int:
+        return mod10(f"{self.agencia:0>4}{self.conta:0>5}{self.carteira}{sequence:08d}")
+
+    def free_field(self, sequence: int) -> str:
+        account_dac = mod10(f"{self.agencia:0>4}{self.conta:0>5}")
+        return (f"{self.carteira}{sequence:08d}{self._dac(sequence)}{self.agencia:0>4}{self.conta:0>5}"
+                f"{account_dac}000")
+
+    def nosso_numero(self, sequence: int) -> str:
+        return f"{self.carteira}/{sequence:08d}-{self._dac(sequence)}"
+
+
+@dataclass(frozen=True)
+class Boleto:
+    bank_code: str
+    nosso_numero: str
+    due_date: date
+    amount_cents: int
+    barcode: str
+    digitable_line: str
+
+
+def make_boleto(layout, sequence: int, due: date, amount_cents: int) -> Boleto:
+    code = barcode(layout.bank_code, due, amount_cents, layout.free_field(sequence))
+    return Boleto(bank_code=layout.bank_code, nosso_numero=layout.nosso_numero(sequence), due_date=due,
+                  amount_cents=amount_cents, barcode=code, digitable_line=digitable_line(code))
+
+
+# --- second copy --------------------------------------------------------------------------------
+
+def late_amount(amount_cents: int, days_late: int, fine_rate: Decimal = Decimal("0.02"),
+                monthly_interest: Decimal = Decimal("0.01")) -> int:
+    """V + round(V × fine) + round(V × interest / 30 × days late): each part rounded once."""
+    if days_late <= 0:
+        return amount_cents
+    fine = round_cents(Decimal(amount_cents) * fine_rate)
+    interest = round_cents(Decimal(amount_cents) * monthly_interest / 30 * days_late)
+    return amount_cents + fine + interest

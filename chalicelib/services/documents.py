@@ -1,0 +1,261 @@
+"""An invoice's documents — the invoice PDF, the boleto (registered at the bank, with its Pix
+code) and the NFS-e — made once per invoice, kept in S3, emailed to the billing contacts; and the
+second copy of an overdue boleto."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from typing import Any, Dict, List, Optional
+
+from ..domain import billing as billing_rules
+from ..domain import boleto as boleto_rules
+from ..domain import pix
+from ..domain.billing import Invoice
+from ..domain.clock import iso, local_day
+from ..domain.errors import Conflict, NotFound
+from ..domain.organizations import format_cnpj
+from ..domain.proration import round_cents
+from . import audit, notifications
+from .caller import Caller
+
+BANK_NAMES = {"001": "Banco do Brasil", "341": "Itaú"}
+
+
+def boleto_layout(settings):
+    if settings.boleto_bank == "itau":
+        return boleto_rules.ItauCarteira109(settings.boleto_itau_agencia, settings.boleto_itau_conta,
+                                            settings.boleto_itau_carteira)
+    return boleto_rules.BancoDoBrasilConvenio7(settings.boleto_bb_convenio, settings.boleto_bb_carteira)
+
+
+def _prefix(invoice: Invoice) -> str:
+    return f"organizations/{invoice.organization_id}/invoices/{invoice.number:08d}"
+
+
+def _cnpj(value: Optional[str]) -> str:
+    return format_cnpj(value) if value and len(value) == 14 else (value or "")
+
+
+def _parties(deps, invoice: Invoice):
+    organization = deps.organizations.get(invoice.organization_id)
+    settings = deps.settings
+    beneficiary = {"name": settings.beneficiary_name, "document": _cnpj(settings.beneficiary_cnpj)}
+    customer = {"name": organization.name, "document": _cnpj(organization.cnpj)}
+    return beneficiary, customer
+
+
+# --- boleto -------------------------------------------------------------------------------------
+
+def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, customer: dict, kind: str) -> dict:
+    """A boleto registered at the bank, its Pix code and PDF in S3; as the dict kept on the invoice."""
+    settings = deps.settings
+    layout = boleto_layout(settings)
+    made = boleto_rules.make_boleto(layout, deps.invoices.next_boleto_sequence(), due, amount_cents)
+    registration = deps.bank.register(barcode=made.barcode, nosso_numero=made.nosso_numero, due_date=due,
+                                      amount_cents=amount_cents, payer_document=customer["document"],
+                                      payer_name=customer["name"])
+    pix_payload = None
+    if settings.pix_key:
+        pix_payload = pix.payload(key=settings.pix_key, merchant_name=settings.beneficiary_name,
+                                  merchant_city=settings.pix_city, amount_cents=amount_cents,
+                                  txid=f"FAT{invoice.number}N{made.nosso_numero[-8:]}"[:25])
+    from ..rendering.pdf import boleto_pdf
+
+    agency_code = (f"{settings.boleto_itau_agencia} / {settings.boleto_itau_conta}" if layout.bank_code == "341"
+                   else f"Convênio {settings.boleto_bb_convenio}")
+    pdf = boleto_pdf({
+        "bank_code": layout.bank_code, "bank_name": BANK_NAMES.get(layout.bank_code, layout.bank_code),
+        "digitable_line": made.digitable_line, "barcode": made.barcode, "due_date": due.isoformat(),
+        "amount_cents": amount_cents, "nosso_numero": made.nosso_numero,
+        "beneficiary": {**_parties(deps, invoice)[0], "agency_code": agency_code}, "payer": customer,
+        "document_number": f"FAT-{invoice.number}", "issued_on": local_day(deps.clock()).isoformat(),
+        "instructions": _instructions(settings, kind, invoice), "pix_payload": pix_payload})
+    key = deps.documents.put(f"{_prefix(invoice)}/boleto-{made.nosso_numero}.pdf", pdf, "application/pdf")
+    return {"kind": kind, "status": "active", "bank_code": layout.bank_code, "nosso_numero": made.nosso_numero,
+            "barcode": made.barcode, "digitable_line": made.digitable_line, "due_date": due.isoformat(),
+            "amount_cents": amount_cents, "pix_payload": pix_payload, "pdf_key": key,
+            "registration_id": registration.registration_id, "issued_at": iso(deps.clock())}
+
+
+def _instructions(settings, kind: str, invoice: Invoice) -> List[str]:
+    fine = Decimal(settings.late_fine_rate) * 100
+    interest = Decimal(settings.late_monthly_interest) * 100
+    lines = [f"Referente à fatura nº {invoice.number} — período {invoice.period_start:%d/%m/%Y} "
+             f"a {invoice.period_end:%d/%m/%Y}.",
+             f"Após o vencimento: multa de {fine.normalize()}% e juros de {interest.normalize()}% ao mês, pro rata die."]
+    if kind == "second_copy":
+        lines.append(f"Segunda via: substitui o boleto com vencimento em {invoice.due_date:%d/%m/%Y}.")
+    return lines
+
+
+# --- the documents of an issued invoice ---------------------------------------------------------
+
+def prepare(deps, invoice_id: str) -> Invoice:
+    """Make whatever the invoice still lacks (PDF, boleto, NFS-e), then queue its email. Repeat-safe."""
+    invoice = deps.invoices.get(invoice_id)
+    beneficiary, customer = _parties(deps, invoice)
+    changes: Dict[str, Any] = {}
+    if invoice.pdf_key is None:
+        from ..rendering.pdf import invoice_pdf
+
+        pdf = invoice_pdf({
+            "number": invoice.number, "issuer": beneficiary, "customer": customer,
+            "period_start": invoice.period_start.isoformat(), "period_end": invoice.period_end.isoformat(),
+            "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
+            "payment_method": invoice.payment_method, "total_cents": invoice.total_cents,
+            "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+        changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
+                                                "application/pdf")
+    if invoice.payment_method == "boleto" and not invoice.boletos:
+        changes["boletos"] = [_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, customer, "original")]
+    if invoice.nfse is None:
+        changes["nfse"] = _emit_nfse(deps, invoice, beneficiary, customer)
+    if changes:
+        updated = replace(invoice, **changes, version=invoice.version + 1)
+        try:
+            deps.invoices.save(updated, expected_version=invoice.version)
+        except Conflict:
+            # Another delivery of this message got there first; its documents stand, ours are
+            # unreferenced copies (the NFS-e emitter is idempotent per invoice).
+            updated = deps.invoices.get(invoice_id)
+        invoice = updated
+    queue_invoice_email(deps, invoice)
+    return invoice
+
+
+def _emit_nfse(deps, invoice: Invoice, beneficiary: dict, customer: dict) -> dict:
+    settings = deps.settings
+    iss_rate = Decimal(settings.iss_rate)
+    request = {
+        "dps_id": invoice.id, "dps_number": invoice.number, "issued_at": iso(deps.clock()),
+        "competence": invoice.period_end.isoformat(),
+        "provider": {"name": beneficiary["name"], "document": settings.beneficiary_cnpj},
+        "customer": {"name": customer["name"], "document": (customer["document"] or "").replace(".", "")
+                     .replace("/", "").replace("-", "")},
+        "service_code": settings.nfse_service_code, "service_description": settings.nfse_service_description,
+        "total_cents": invoice.total_cents, "iss_rate": str(iss_rate),
+        "iss_cents": round_cents(Decimal(invoice.total_cents) * iss_rate),
+    }
+    issued = deps.nfse_emitter.emit(request)
+    from ..rendering.pdf import nfse_pdf
+
+    xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")
+    pdf = nfse_pdf({**request, "number": issued.number, "verification_code": issued.verification_code,
+                    "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
+                    "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+    pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
+    return {"number": issued.number, "verification_code": issued.verification_code, "issued_at": issued.issued_at,
+            "xml_key": xml_key, "pdf_key": pdf_key}
+
+
+def _attachments(invoice: Invoice, boleto: Optional[dict]) -> List[dict]:
+    attachments = []
+    if boleto is not None:
+        attachments.append({"key": boleto["pdf_key"], "filename": f"boleto-fatura-{invoice.number}.pdf",
+                            "content_type": "application/pdf"})
+    if invoice.nfse is not None:
+        attachments.append({"key": invoice.nfse["pdf_key"], "filename": f"nfse-{invoice.nfse['number']}.pdf",
+                            "content_type": "application/pdf"})
+        attachments.append({"key": invoice.nfse["xml_key"], "filename": f"nfse-{invoice.nfse['number']}.xml",
+                            "content_type": "application/xml"})
+    return attachments
+
+
+def queue_invoice_email(deps, invoice: Invoice) -> None:
+    """The monthly email, once per invoice, to every billing contact, documents attached."""
+    if invoice.email_queued_at is not None:
+        return
+    contract = deps.contracts.get(invoice.organization_id)
+    if contract.billing_contacts:
+        organization = deps.organizations.get(invoice.organization_id)
+        notifications.queue_email(
+            deps, template="invoice_issued", to=list(contract.billing_contacts),
+            delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id,
+            attachments=_attachments(invoice, invoice.active_boleto),
+            context=email_context(deps, invoice, organization))
+    marked = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
+    try:
+        deps.invoices.save(marked, expected_version=invoice.version)
+    except Conflict:
+        pass  # marked by a concurrent duplicate: the delivery key still sends one email
+
+
+def email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
+    boleto = invoice.active_boleto
+    return {"organization": {"name": organization.name},
+            "invoice": {"number": invoice.number, "period_start": invoice.period_start.isoformat(),
+                        "period_end": invoice.period_end.isoformat(), "due_date": invoice.due_date.isoformat(),
+                        "total_cents": invoice.total_cents, "payment_method": invoice.payment_method,
+                        "lines": [{"description": l.description, "amount_cents": l.amount_cents}
+                                  for l in invoice.lines]},
+            "boleto": None if boleto is None else {
+                "digitable_line": boleto_rules.format_digitable_line(boleto["digitable_line"]),
+                "due_date": boleto["due_date"], "amount_cents": boleto["amount_cents"]},
+            "portal_url": deps.settings.portal_url}
+
+
+# --- FATURAS: downloads and second copy --------------------------------------------------------
+
+def boleto_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+    invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
+    boleto = invoice.active_boleto
+    if boleto is None:
+        raise NotFound("Esta fatura não tem boleto (pagamento por depósito ou boleto ainda não emitido).",
+                       code="boleto_not_available")
+    return {"barcode": boleto["barcode"], "digitable_line": boleto["digitable_line"],
+            "digitable_line_formatted": boleto_rules.format_digitable_line(boleto["digitable_line"]),
+            "nosso_numero": boleto["nosso_numero"], "bank_code": boleto["bank_code"], "due_date": boleto["due_date"],
+            "amount_cents": boleto["amount_cents"], "currency": "BRL", "pix_payload": boleto["pix_payload"],
+            "kind": boleto["kind"],
+            "pdf_url": deps.documents.link(boleto["pdf_key"], f"boleto-fatura-{invoice.number}.pdf")}
+
+
+def nfse_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+    invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
+    if invoice.nfse is None:
+        raise NotFound("A nota fiscal desta fatura ainda não foi emitida.", code="nfse_not_available")
+    nfse = invoice.nfse
+    return {"number": nfse["number"], "issued_at": nfse["issued_at"], "verification_code": nfse["verification_code"],
+            "xml_url": deps.documents.link(nfse["xml_key"], f"nfse-{nfse['number']}.xml"),
+            "pdf_url": deps.documents.link(nfse["pdf_key"], f"nfse-{nfse['number']}.pdf")}
+
+
+def invoice_pdf_url(deps, invoice: Invoice) -> Optional[str]:
+    return deps.documents.link(invoice.pdf_key, f"fatura-{invoice.number}.pdf") if invoice.pdf_key else None
+
+
+def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+    """A new boleto for an overdue invoice: a new due date, the fine and interest up to it; the
+    old boleto is superseded (and cancelled at the bank). Emailed to whoever asked."""
+    invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
+    today = local_day(deps.clock())
+    if invoice.payment_method != "boleto":
+        raise Conflict("Esta fatura é paga por depósito; não há boleto.", code="boleto_not_available")
+    if not billing_rules.becomes_overdue(invoice, today) and invoice.status != billing_rules.OVERDUE:
+        raise Conflict("Só faturas vencidas têm segunda via.", code="invoice_not_overdue",
+                       details={"status": invoice.status, "due_date": invoice.due_date.isoformat()})
+    settings = deps.settings
+    due = billing_rules.due_date(today, settings.second_copy_due_days, settings.bank_state,
+                                 settings.bank_city_holidays)
+    amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
+                                      Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
+    _, customer = _parties(deps, invoice)
+    new = _new_boleto(deps, invoice, due, amount, customer, "second_copy")
+    old = invoice.active_boleto
+    boletos = [({**b, "status": "superseded"} if b is old else b) for b in invoice.boletos] + [new]
+    updated = replace(invoice, boletos=boletos, version=invoice.version + 1)
+    deps.invoices.save(updated, expected_version=invoice.version, audit=audit.entry(
+        deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
+        before={"nosso_numero": old["nosso_numero"] if old else None},
+        after={"nosso_numero": new["nosso_numero"], "due_date": new["due_date"], "amount_cents": amount}))
+    if old is not None:
+        deps.bank.cancel(old["nosso_numero"])
+    organization = deps.organizations.get(invoice.organization_id)
+    notifications.queue_email(
+        deps, template="boleto_second_copy", to=[caller.user.email],
+        delivery_key=f"second_copy#{new['nosso_numero']}", invoice_id=invoice.id,
+        attachments=_attachments(replace(updated, nfse=None), new),
+        context={**email_context(deps, updated, organization), "user": {"name": caller.user.name},
+                 "original_amount_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})
+    return boleto_view(deps, caller, invoice.id)

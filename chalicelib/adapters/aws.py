@@ -16,7 +16,13 @@ def client(service: str, region: str) -> Any:
     key = f"{service}:{region}"
     with _lock:
         if key not in _clients:
-            _clients[key] = boto3.session.Session().client(service, region_name=region)
+            # S3: SigV4 everywhere (presigned links included), as every current region requires.
+            config = None
+            if service == "s3":
+                from botocore.config import Config
+
+                config = Config(signature_version="s3v4")
+            _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
         return _clients[key]
 
 

@@ -167,7 +167,17 @@ def test_an_operator_billing_run_issues_the_demo_customers_invoice(stack):
     assert invoice["period_end"] == closing.isoformat() and invoice["total_cents"] > 0
     detail = requests.get(f"{api}/invoices/{invoice['id']}", headers=billed).json()
     assert any("Power BI Pro — 3 licenças" in line["description"] for line in detail["lines"])
-    assert wait_for(lambda: list((var_dir / "outbox").glob("*financeiro@oficinadigital*")))
+    [path] = wait_for(lambda: list((var_dir / "outbox").glob("*financeiro@oficinadigital*")))
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    files = {part.get_filename() for part in message.iter_attachments()}
+    assert {f"boleto-fatura-{invoice['number']}.pdf", "nfse-1.pdf", "nfse-1.xml"} <= files
+
+    # FATURAS: the download links work from outside the API, as a browser would follow them.
+    boleto = requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=billed).json()
+    assert requests.get(boleto["pdf_url"], timeout=10).content.startswith(b"%PDF")
+    nfse = requests.get(f"{api}/invoices/{invoice['id']}/nfse", headers=billed).json()
+    assert "<infDPS" in requests.get(nfse["xml_url"], timeout=10).text
+    assert requests.get(nfse["pdf_url"], timeout=10).content.startswith(b"%PDF")
 
 
 def test_ctrl_c_stops_everything_cleanly(stack):

@@ -1,0 +1,159 @@
+"""FATURAS: the boleto (registered, with Pix), the NFS-e and the invoice PDF made once per invoice,
+attached to the monthly email, downloadable through short-lived links; the second copy."""
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from chalicelib.adapters.mail import PermanentMailFailure
+from chalicelib.domain import boleto, pix
+from chalicelib.domain.clock import FixedClock
+from tests.support import body_text, sp
+
+
+@pytest.fixture
+def clock(world):
+    world.deps.clock = FixedClock(sp(2026, 10, 1))
+    return world.deps.clock
+
+
+def billed(world, clock, payment_method="boleto"):
+    """An organisation with one subscription, billed at its 10 Nov closing."""
+    org = world.organization(closing_day=10)
+    world.seed_catalog()
+    world.accept_contract(org)
+    if payment_method != "boleto":
+        contract = world.deps.contracts.get(org.id)
+        from dataclasses import replace
+        world.deps.contracts.save(replace(contract, payment_method=payment_method, version=contract.version + 1),
+                                  expected_version=contract.version, audit=_entry(world, org))
+    world.subscription(org, "MS365-E3", 10)
+    clock.now = sp(2026, 11, 10, 9)
+    operator = world.operator()
+    world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"})
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    return org, invoice
+
+
+def _entry(world, org):
+    from chalicelib.services import audit
+    from local.seed import SEED_ACTOR
+
+    return audit.entry(world.deps, SEED_ACTOR, org.id, "test.contract_changed", "contract")
+
+
+def attachments(message):
+    return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+
+
+def test_the_monthly_email_carries_the_boleto_and_the_nfse(world, clock):
+    org, invoice = billed(world, clock)
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    files = attachments(email)
+    assert set(files) == {f"boleto-fatura-{invoice['number']}.pdf", "nfse-1.pdf", "nfse-1.xml"}
+    assert files[f"boleto-fatura-{invoice['number']}.pdf"].startswith(b"%PDF")
+    boleto_view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    assert f"Linha digitável do boleto: {boleto_view['digitable_line_formatted']}" in body_text(email)
+    assert "R$ 2.071,00" in body_text(email)  # 10 × R$ 207,10, a full period
+
+
+def test_the_boleto_holds_together_and_matches_the_invoice(world, clock):
+    org, invoice = billed(world, clock)
+    response = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master)
+    assert response.status_code == 200
+    view = response.json_body
+    parsed = boleto.parse(view["digitable_line"], reference=sp(2026, 11, 10).date())
+    assert (parsed.amount_cents, parsed.due_date.isoformat()) == (invoice["total_cents"], invoice["due_date"])
+    assert parsed.bank_code == "001" and boleto.barcode_from_line(view["digitable_line"]) == view["barcode"]
+    assert world.deps.bank.is_registered(view["nosso_numero"])
+    fields = pix.parse(view["pix_payload"])
+    assert fields["54"] == f"{invoice['total_cents'] // 100}.{invoice['total_cents'] % 100:02d}"
+
+
+def test_download_links_work_and_hand_out_the_stored_documents(world, clock):
+    org, invoice = billed(world, clock)
+    view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    pdf = requests.get(view["pdf_url"], timeout=10)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert "X-Amz-Expires=300" in view["pdf_url"]  # short-lived
+    nfse = world.call("GET", f"/invoices/{invoice['id']}/nfse", org.master)
+    assert nfse.status_code == 200
+    xml = requests.get(nfse.json_body["xml_url"], timeout=10).text
+    assert "<infDPS" in xml and f"<nNFSe>{nfse.json_body['number']}</nNFSe>" in xml
+    assert f"<CNPJ>{org.organization.cnpj}</CNPJ>" in xml and "<cTribNac>010501</cTribNac>" in xml
+    detail = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body
+    assert requests.get(detail["pdf_url"], timeout=10).content.startswith(b"%PDF")
+
+
+@pytest.mark.skipif(not (shutil.which("pdftoppm") and shutil.which("zbarimg")),
+                    reason="needs pdftoppm (poppler-utils) and zbarimg (zbar-tools): .ci/run installs them")
+def test_the_boleto_pdf_barcode_scans_back_to_the_44_digits_the_api_returns(world, clock, tmp_path):
+    org, invoice = billed(world, clock)
+    view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    (tmp_path / "boleto.pdf").write_bytes(requests.get(view["pdf_url"], timeout=10).content)
+    subprocess.run(["pdftoppm", "-r", "200", "-png", "-singlefile", str(tmp_path / "boleto.pdf"),
+                    str(tmp_path / "boleto")], check=True)
+    scanned = subprocess.run(["zbarimg", "-q", "--raw", "-Sdisable", "-Si25.enable", "-Sqrcode.enable",
+                              str(tmp_path / "boleto.png")], capture_output=True, text=True).stdout.splitlines()
+    assert view["barcode"] in scanned
+    assert view["pix_payload"] in scanned
+
+
+def test_deposit_contracts_get_the_nfse_but_no_boleto(world, clock):
+    org, invoice = billed(world, clock, payment_method="deposito")
+    response = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master)
+    assert response.status_code == 404 and response.json_body["error"]["code"] == "boleto_not_available"
+    assert world.call("GET", f"/invoices/{invoice['id']}/nfse", org.master).status_code == 200
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    assert set(attachments(email)) == {"nfse-1.pdf", "nfse-1.xml"}
+
+
+def test_a_documents_message_delivered_twice_makes_one_boleto_one_nfse_one_email(world, clock):
+    org, invoice = billed(world, clock)
+    from chalicelib.services import documents
+
+    before = world.deps.invoices.get(invoice["id"])
+    documents.prepare(world.deps, invoice["id"])
+    world.drain_queues()
+    after = world.deps.invoices.get(invoice["id"])
+    assert after.boletos == before.boletos and after.nfse == before.nfse
+    assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 1
+
+
+def test_second_copy_of_an_overdue_boleto_adds_fine_and_interest_and_supersedes_the_old_one(world, clock):
+    org, invoice = billed(world, clock)
+    early = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert early.status_code == 409 and early.json_body["error"]["code"] == "invoice_not_overdue"
+    old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+
+    clock.now = sp(2026, 12, 1, 10)  # due 23 Nov (20 Nov is Black Awareness Day); now a week late
+    response = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert response.status_code == 201
+    new = response.json_body
+    # New due date: 3 days on, a business day (Friday 4 Dec); fine and interest to that day.
+    assert new["due_date"] == "2026-12-04" and new["kind"] == "second_copy"
+    days_late = 11  # 23 Nov → 4 Dec
+    total = invoice["total_cents"]
+    assert new["amount_cents"] == total + round(total * 0.02) + round(total * 0.01 / 30 * days_late)
+    assert new["amount_cents"] == boleto.late_amount(total, days_late)
+    assert new["nosso_numero"] != old["nosso_numero"]
+    assert world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body["barcode"] == new["barcode"]
+    assert not world.deps.bank.is_registered(old["nosso_numero"]) and world.deps.bank.is_registered(new["nosso_numero"])
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if "Segunda via" in m["Subject"]]
+    assert email["To"] == org.master.user.email
+    assert set(attachments(email)) == {f"boleto-fatura-{invoice['number']}.pdf"}
+    assert "Novo vencimento: 04/12/2026" in body_text(email)
+
+
+def test_a_permanent_email_failure_is_recorded_on_the_invoice_for_the_operators(world, clock, monkeypatch):
+    def rejecting(email):
+        raise PermanentMailFailure("SES MessageRejected: address blacklisted")
+
+    monkeypatch.setattr(world.deps.mailer, "send", rejecting)
+    org, invoice = billed(world, clock)
+    operator = world.operator()
+    seen = world.call("GET", f"/invoices/{invoice['id']}", operator, headers={"X-Organization-Id": org.id})
+    assert "MessageRejected" in seen.json_body["email_error"]

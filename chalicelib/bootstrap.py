@@ -40,6 +40,9 @@ class Container:
     bank: Any
     nfse_emitter: Any
     documents: Any
+    leads: Any
+    rate_limiter: Any
+    tickets: Any
     new_temporary_password: Callable[[], str]
 
 
@@ -55,6 +58,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import billing as billing_repos
     from .storage import licences as licence_repos
     from .storage import repositories as repos
+    from .storage import support as support_repos
     from .storage.models import bind_table
 
     bind_table(settings.table_name, settings.region)
@@ -85,6 +89,9 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         # credentials; until they are wired, the simulators stand in (README, "Deploying").
         bank=_simulated("bank", settings.bank_provider, SimulatedBank),
         nfse_emitter=_simulated("NFS-e emitter", settings.nfse_provider, SimulatedNfseEmitter),
+        leads=support_repos.LeadRepository(),
+        rate_limiter=support_repos.RateLimiter(),
+        tickets=support_repos.TicketRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

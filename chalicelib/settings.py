@@ -73,6 +73,8 @@ class Settings:
     late_monthly_interest: str
     second_copy_due_days: int
     document_link_seconds: int
+    lead_rate_limit_per_hour: int
+    operators_email: str  # where new contract requests are announced
     support: SupportContacts = field(repr=False)
 
     @property
@@ -132,6 +134,8 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         late_monthly_interest=environ.get("LATE_MONTHLY_INTEREST", "0.01"),
         second_copy_due_days=int(environ.get("SECOND_COPY_DUE_DAYS", "3")),
         document_link_seconds=int(environ.get("DOCUMENT_LINK_SECONDS", "300")),
+        lead_rate_limit_per_hour=int(environ.get("LEAD_RATE_LIMIT_PER_HOUR", "5")),
+        operators_email=environ.get("OPERATORS_EMAIL", "comercial@brasoftware.com.br"),
         bank_city_holidays=tuple(d.strip() for d in environ.get("BANK_CITY_HOLIDAYS", "01-25").split(",") if d.strip()),
         support=SupportContacts(
             phone=environ.get("SUPPORT_PHONE", "(11) 3179-6869"),

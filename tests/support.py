@@ -161,6 +161,14 @@ class World:
                                           "closing_date": closing.isoformat()})
         return self.deps.invoices.invoice_for_period(org.id, closing)
 
+    def ticket(self, org: "Org"):
+        from chalicelib.services import support
+        from chalicelib.services.caller import Caller
+
+        return support.open_ticket(self.deps, Caller(user=org.master.user, organization_id=org.id),
+                                   subject="Não consigo acessar o Teams", category="acesso", severity="alta",
+                                   description="Desde ontem o Teams pede senha de novo.")
+
     # --- requests ---------------------------------------------------------------------------
     def call(self, method: str, path: str, account: Optional[Account] = None, body: Any = None,
              headers: Optional[Dict[str, str]] = None):

@@ -141,3 +141,48 @@ def billing_run_pk(run_id: str) -> str:
 
 
 BILLING_RUN_SK = "RUN"
+
+
+def lead_pk(cnpj: str) -> str:
+    # One lead per CNPJ: the key itself deduplicates the form.
+    return f"LEAD#{cnpj}"
+
+
+LEAD_SK = "LEAD"
+LEADS_INDEX_PK = "LEADS"
+
+
+def rate_pk(scope: str, window: str) -> str:
+    return f"RATE#{scope}#{window}"
+
+
+RATE_SK = "RATE"
+
+
+def ticket_pk(ticket_id: str) -> str:
+    return f"TICKET#{ticket_id}"
+
+
+TICKET_SK = "TICKET"
+TICKETS_INDEX_PK = "TICKETS"
+TICKET_MESSAGE_PREFIX = "MSG#"
+TICKET_NUMBER_SK = "TICKET_NUMBER"
+
+
+def ticket_message_sk(at_iso: str, message_id: str) -> str:
+    return f"MSG#{at_iso}#{message_id}"
+
+
+def org_tickets_pk(organization_id: str) -> str:
+    return f"ORG#{organization_id}#TICKETS"
+
+
+def created_sk(at_iso: str, item_id: str) -> str:
+    return f"{at_iso}#{item_id}"
+
+
+def cnpj_pk(cnpj: str) -> str:
+    return f"CNPJ#{cnpj}"
+
+
+CNPJ_SK = "ORGANIZATION"

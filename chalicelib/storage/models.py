@@ -69,6 +69,12 @@ class OrganizationItem(TableItem):
     created_at = UnicodeAttribute()
 
 
+class CnpjGuardItem(TableItem):
+    """One organisation per CNPJ."""
+
+    organization_id = UnicodeAttribute()
+
+
 class ContractItemMap(MapAttribute):
     sku = UnicodeAttribute()
     name = UnicodeAttribute()
@@ -276,9 +282,69 @@ class BillingRunItem(TableItem):
     not_closed_yet = NumberAttribute(default=0)
 
 
-ALL_MODELS = (TableItem, OrganizationItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
+class LeadItem(TableItem):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_created = Gsi1()
+
+    id = UnicodeAttribute()
+    cnpj = UnicodeAttribute()
+    company_name = UnicodeAttribute()
+    contact_name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    products_of_interest = ListAttribute(of=UnicodeAttribute, default=list)
+    existing_microsoft_customer = BooleanAttribute(default=False)
+    tenant_domain = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    source_ip = UnicodeAttribute(null=True)
+    organization_id = UnicodeAttribute(null=True)
+    converted_by = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
+class RateItem(TableItem):
+    count = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+class TicketItem(TableItem):
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_organization = Gsi1()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    all_tickets = Gsi2()
+
+    id = UnicodeAttribute()
+    number = NumberAttribute()
+    organization_id = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    category = UnicodeAttribute()
+    severity = UnicodeAttribute()
+    status = UnicodeAttribute()
+    opened_by = UnicodeAttribute()
+    opened_by_email = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    messages_count = NumberAttribute(default=0)
+    version = NumberAttribute(default=1)
+
+
+class TicketMessageItem(TableItem):
+    id = UnicodeAttribute()
+    author_id = UnicodeAttribute()
+    author_name = UnicodeAttribute()
+    author_side = UnicodeAttribute()  # customer | operator
+    body = UnicodeAttribute()
+    at = UnicodeAttribute()
+
+
+ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
               ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem, PriceItem,
-              InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem)
+              InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
+              TicketItem, TicketMessageItem)
 
 
 def bind_table(table_name: str, region: str) -> None:

@@ -26,6 +26,7 @@ from ..domain.users import User
 from . import keys
 from .models import (
     AuditItem,
+    CnpjGuardItem,
     ContractItem,
     ContractItemMap,
     EmailDeliveryItem,
@@ -354,7 +355,10 @@ class OrganizationRepository:
                 id=organization.id, name=organization.name, cnpj=organization.cnpj,
                 tenant_domain=organization.tenant_domain, masters_count=masters,
                 created_at=organization.created_at,
-            ), condition=OrganizationItem.pk.does_not_exist())
+            ), condition=OrganizationItem.pk.does_not_exist(), label="organization")
+            if organization.cnpj:
+                tx.save(CnpjGuardItem(keys.cnpj_pk(organization.cnpj), keys.CNPJ_SK, organization_id=organization.id),
+                        condition=CnpjGuardItem.pk.does_not_exist(), label="cnpj")
             if contract is not None:
                 tx.save(_contract_item(contract), condition=ContractItem.pk.does_not_exist())
             if master is not None:
@@ -362,7 +366,12 @@ class OrganizationRepository:
             for entry in audit:
                 append_audit(tx, entry)
 
-        self._tx.run(build, on_conflict=Conflict("Organização já existe.", code="organization_exists"))
+        def conflict(failed):
+            if "cnpj" in failed:
+                return Conflict("Já existe um cliente com este CNPJ.", code="cnpj_in_use", details={"field": "cnpj"})
+            return Conflict("Organização já existe.", code="organization_exists")
+
+        self._tx.run(build, on_conflict=conflict)
 
 
 class ContractRepository:

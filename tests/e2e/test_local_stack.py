@@ -180,6 +180,52 @@ def test_an_operator_billing_run_issues_the_demo_customers_invoice(stack):
     assert requests.get(nfse["pdf_url"], timeout=10).content.startswith(b"%PDF")
 
 
+def _first_login(api, address, message):
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    password = text.split("senha temporária: ")[1].split()[0]
+    challenge = requests.post(f"{api}/auth/login", json={"email": address, "password": password}).json()
+    tokens = requests.post(f"{api}/auth/new-password", json={
+        "email": address, "session": challenge["session"], "new_password": "Minha#Senha2026"}).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def test_contract_request_to_customer_to_answered_ticket_over_http(stack):
+    api, var_dir, _ = stack
+    demo = json.loads((var_dir / "demo-accounts.json").read_text())
+    operator = login(api, next(a for a in demo["accounts"] if a["roles"] == ["operator"]))
+    lead = requests.post(f"{api}/leads", json={
+        "cnpj": "04.252.011/0001-10", "company_name": "Clínica Bem Estar Ltda", "contact_name": "Beatriz",
+        "email": "beatriz@bemestar.example", "phone": "+55 11 3333-4444", "products_of_interest": ["MS365-E3"],
+        "existing_microsoft_customer": False})
+    assert lead.status_code == 201, lead.text
+    converted = requests.post(f"{api}/backoffice/leads/{lead.json()['id']}/convert", headers=operator, json={
+        "closing_day": 5, "payment_method": "boleto", "master": {"email": "beatriz@bemestar.example",
+                                                                  "name": "Beatriz"}})
+    assert converted.status_code == 201, converted.text
+    master = _first_login(api, "beatriz@bemestar.example",
+                          wait_for(lambda: _welcome(var_dir, "beatriz@bemestar.example")))
+    assert requests.post(f"{api}/contract/accept", headers=master).json()["status"] == "active"
+    invited = requests.post(f"{api}/users", headers=master,
+                            json={"email": "suporte@bemestar.example", "name": "Sérgio", "roles": ["suporte"]})
+    assert invited.status_code == 201
+    support = _first_login(api, "suporte@bemestar.example",
+                           wait_for(lambda: _welcome(var_dir, "suporte@bemestar.example")))
+    ticket = requests.post(f"{api}/tickets", headers=support, json={
+        "subject": "E-mail fora do ar", "category": "tecnico", "severity": "critica",
+        "description": "Ninguém recebe e-mails."}).json()
+    answered = requests.post(f"{api}/backoffice/tickets/{ticket['id']}/messages", headers=operator,
+                             json={"body": "Estamos verificando."})
+    assert answered.status_code == 201
+    assert wait_for(lambda: [p for p in (var_dir / "outbox").glob("*suporte@bemestar.example*resposta-do-suporte*")])
+    assert wait_for(lambda: [p for p in (var_dir / "outbox").glob("*contato@suporte.brasoftware.com.br*")])
+
+
+def _welcome(var_dir, address):
+    for path in (var_dir / "outbox").glob(f"*{address}*seu-acesso*"):
+        return email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    return None
+
+
 def test_ctrl_c_stops_everything_cleanly(stack):
     api, _, process = stack
     process.send_signal(signal.SIGINT)

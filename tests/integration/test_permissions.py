@@ -100,6 +100,8 @@ OBJECT_FACTORIES = {
     "user_id": lambda world, org: world.user(org.id, [Role.ADM]).user.id,
     "subscription_id": lambda world, org: world.subscription(org, "MS365-E3", 5).id,
     "invoice_id": lambda world, org: world.invoice(org).id,
+    "ticket_id": lambda world, org: world.ticket(org).id,
+    "lead_id": None,  # leads are the reseller's, before any organisation exists
     "sku": None,
     "run_id": None,  # billing runs belong to the reseller (operators only)
 }

@@ -1,0 +1,68 @@
+"""The public contract request form, and the operators' back office for leads and customers."""
+from chalice import Blueprint, Response
+
+from ..domain.contract import PAYMENT_METHODS
+from ..domain.roles import Capability
+from ..services import onboarding
+from .http import endpoint, page
+from .schema import integer, obj, string
+
+bp = Blueprint(__name__)
+
+_EMAIL = string(max_length=254)
+_CONTACTS = {"type": "array", "items": _EMAIL, "maxItems": 10, "uniqueItems": True}
+_ITEMS = {"type": "array", "maxItems": 25,
+          "items": obj(["sku", "quantity"], sku=string(max_length=60), quantity=integer(1, 10_000))}
+_MASTER = obj(["email", "name"], email=_EMAIL, name=string(max_length=120))
+_TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enum": list(PAYMENT_METHODS)},
+              billing_contacts=_CONTACTS, items=_ITEMS, master=_MASTER)
+
+
+@endpoint(bp, "/leads", "POST", summary="Formulário de contratação (público)", capability=None, tag="public",
+          status=201, body=obj(
+              ["cnpj", "company_name", "contact_name", "email", "phone", "existing_microsoft_customer"],
+              cnpj=string(min_length=14, max_length=18), company_name=string(max_length=150),
+              contact_name=string(max_length=120), email=_EMAIL, phone=string(min_length=8, max_length=25),
+              products_of_interest={"type": "array", "items": string(max_length=60), "maxItems": 30},
+              existing_microsoft_customer={"type": "boolean"}, tenant_domain=string(min_length=0, max_length=253),
+              website=string(min_length=0, max_length=200)))
+def submit_lead(ctx):
+    status, body = onboarding.submit_lead(ctx.deps, ctx.body, ctx.source_ip)
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+@endpoint(bp, "/backoffice/leads", "GET", summary="Solicitações de contratação (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", paginated=True)
+def list_leads(ctx):
+    items, token = onboarding.list_leads(ctx.deps, limit=ctx.limit(), next_token=ctx.next_token())
+    return page([onboarding.lead_view(lead) for lead in items], token)
+
+
+@endpoint(bp, "/backoffice/leads/{lead_id}/convert", "POST",
+          summary="Converter a solicitação em cliente: organização, contrato e Master",
+          capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
+          body=obj(["closing_day", "payment_method", "master"], **_TERMS))
+def convert_lead(ctx, lead_id):
+    return onboarding.convert_lead(ctx.deps, ctx.caller, lead_id, closing_day=ctx.body["closing_day"],
+                                   payment_method=ctx.body["payment_method"], master=ctx.body["master"],
+                                   billing_contacts=ctx.body.get("billing_contacts"), items=ctx.body.get("items"))
+
+
+@endpoint(bp, "/backoffice/organizations", "GET", summary="Clientes (operador)", capability=Capability.BACK_OFFICE,
+          tag="backoffice", paginated=True)
+def list_organizations(ctx):
+    items, token = ctx.deps.organizations.list(limit=ctx.limit(), next_token=ctx.next_token())
+    return page([onboarding.organization_view(o) for o in items], token)
+
+
+@endpoint(bp, "/backoffice/organizations", "POST", summary="Cadastrar um cliente diretamente (executivo de contas)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
+          body=obj(["cnpj", "company_name", "closing_day", "payment_method", "master"],
+                   cnpj=string(min_length=14, max_length=18), company_name=string(max_length=150),
+                   tenant_domain=string(min_length=0, max_length=253), **_TERMS))
+def create_organization(ctx):
+    body = ctx.body
+    return onboarding.create_customer(
+        ctx.deps, ctx.caller, name=body["company_name"], cnpj=body["cnpj"], closing_day=body["closing_day"],
+        payment_method=body["payment_method"], billing_contacts=body.get("billing_contacts") or [],
+        master=body["master"], items=body.get("items") or [], tenant_domain=body.get("tenant_domain") or None)

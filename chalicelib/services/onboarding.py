@@ -1,0 +1,184 @@
+"""Contracting: the public request form (leads), and the operators' onboarding of a customer —
+organisation, contract and first Master, who gets the welcome email."""
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from datetime import timedelta
+from typing import Any, Dict, List, Optional
+
+from ..domain import contract as contract_rules
+from ..domain import leads as lead_rules
+from ..domain import users as user_rules
+from ..domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
+from ..domain.errors import Conflict, InvalidInput, TooManyRequests
+from ..domain.ids import new_id
+from ..domain.leads import Lead
+from ..domain.organizations import Organization, format_cnpj, normalize_cnpj
+from ..domain.roles import Role
+from ..domain.users import User
+from ..domain.clock import iso
+from . import audit, notifications, users as user_service
+from .caller import Caller
+
+RATE_WINDOW = timedelta(hours=1)
+
+
+# --- the public form ----------------------------------------------------------------------------
+
+def lead_view(lead: Lead) -> Dict[str, Any]:
+    return {"id": lead.id, "cnpj": lead.cnpj, "company_name": lead.company_name, "contact_name": lead.contact_name,
+            "email": lead.email, "phone": lead.phone, "products_of_interest": lead.products_of_interest,
+            "existing_microsoft_customer": lead.existing_microsoft_customer, "tenant_domain": lead.tenant_domain,
+            "status": lead.status, "created_at": lead.created_at, "organization_id": lead.organization_id}
+
+
+def _next_steps(deps, lead: Lead) -> Dict[str, Any]:
+    support = deps.settings.support
+    if lead.status == lead_rules.SPECIALISTS:
+        return {"message": "Como você já utiliza serviços online da Microsoft, nosso time de especialistas "
+                           "entrará em contato. Se preferir, fale com eles agora.",
+                "specialists_phone": support.specialists_phone, "specialists_email": support.specialists_email}
+    return {"message": "Recebemos sua solicitação. Um executivo de contas entrará em contato em até 2 dias úteis "
+                       "para concluir a contratação.",
+            "specialists_phone": None, "specialists_email": None}
+
+
+def _check_rate(deps, source_ip: Optional[str]) -> None:
+    now = deps.clock()
+    window = now.strftime("%Y%m%d%H")
+    count = deps.rate_limiter.hit(f"leads:{source_ip or 'unknown'}", window, now + 2 * RATE_WINDOW)
+    if count > deps.settings.lead_rate_limit_per_hour:
+        raise TooManyRequests("Muitas solicitações deste endereço; tente novamente mais tarde.",
+                              details={"retry_after_seconds": 3600 - now.minute * 60 - now.second})
+
+
+def _products(deps, skus: List[str]) -> List[str]:
+    known = {p.sku for p in deps.catalog.list() if p.active}
+    unknown = sorted(set(skus) - known)
+    if unknown:
+        raise InvalidInput("Produto(s) fora do catálogo.", code="invalid_product",
+                           details={"field": "products_of_interest", "unknown": unknown})
+    return list(dict.fromkeys(skus))
+
+
+def submit_lead(deps, body: Dict[str, Any], source_ip: Optional[str]):
+    """(status, view): 201 for a new request, 200 for a CNPJ that asked before (one lead per CNPJ)."""
+    _check_rate(deps, source_ip)
+    if body.get("website"):
+        # The honeypot field is invisible to people: only a bot fills it. It gets a normal-looking
+        # answer and nothing is stored or sent.
+        return 201, {"id": new_id(), "status": lead_rules.NEW, "next_steps": _next_steps(deps, replace(
+            _blank_lead(), status=lead_rules.NEW))}
+    existing_customer = bool(body["existing_microsoft_customer"])
+    cnpj = normalize_cnpj(body["cnpj"])
+    lead = Lead(
+        id=cnpj, cnpj=cnpj, company_name=body["company_name"].strip(), contact_name=body["contact_name"].strip(),
+        email=user_rules.normalize_email(body["email"]), phone=lead_rules.normalize_phone(body["phone"]),
+        products_of_interest=_products(deps, body.get("products_of_interest") or []),
+        existing_microsoft_customer=existing_customer,
+        tenant_domain=lead_rules.normalize_tenant_domain(body.get("tenant_domain"), existing_customer),
+        status=lead_rules.status_for(existing_customer), created_at=iso(deps.clock()), source_ip=source_ip)
+    existing = deps.leads.add(lead)
+    if existing is not None:
+        return 200, {"id": existing.id, "status": existing.status, "duplicate": True,
+                     "next_steps": _next_steps(deps, existing)}
+    _notify_new_lead(deps, lead)
+    return 201, {"id": lead.id, "status": lead.status, "duplicate": False, "next_steps": _next_steps(deps, lead)}
+
+
+def _blank_lead() -> Lead:
+    return Lead(id="", cnpj="", company_name="", contact_name="", email="", phone="", products_of_interest=[],
+                existing_microsoft_customer=False, tenant_domain=None, status=lead_rules.NEW, created_at="")
+
+
+def _notify_new_lead(deps, lead: Lead) -> None:
+    names = {p.sku: p.name for p in deps.catalog.list()}
+    context = {"lead": {**lead_view(lead), "cnpj": format_cnpj(lead.cnpj),
+                        "products": [names.get(sku, sku) for sku in lead.products_of_interest]},
+               "next_steps": _next_steps(deps, lead), "portal_url": deps.settings.portal_url}
+    notifications.queue_email(deps, template="lead_received", to=[lead.email], context=context,
+                              delivery_key=f"lead_received#{lead.cnpj}")
+    notifications.queue_email(deps, template="lead_for_operators", to=[deps.settings.operators_email],
+                              context=context, delivery_key=f"lead_for_operators#{lead.cnpj}")
+
+
+# --- the back office ----------------------------------------------------------------------------
+
+def list_leads(deps, *, limit: int, next_token: Optional[str]):
+    return deps.leads.list(limit=limit, next_token=next_token)
+
+
+def organization_view(organization: Organization) -> Dict[str, Any]:
+    return {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj,
+            "tenant_domain": organization.tenant_domain, "masters_count": organization.masters_count,
+            "created_at": organization.created_at}
+
+
+def _contract_items(deps, items: List[Dict[str, Any]]) -> List[ContractItem]:
+    products = {p.sku: p for p in deps.catalog.list() if p.active}
+    lines = []
+    for index, item in enumerate(items):
+        product = products.get(item["sku"])
+        if product is None:
+            raise InvalidInput("Produto fora do catálogo.", code="invalid_product",
+                               details={"field": f"items[{index}].sku"})
+        lines.append(ContractItem(sku=product.sku, name=product.name, quantity=item["quantity"]))
+    return lines
+
+
+def create_customer(deps, caller: Caller, *, name: str, cnpj: str, closing_day: int, payment_method: str,
+                    billing_contacts: List[str], master: Dict[str, str], items: List[Dict[str, Any]] = (),
+                    tenant_domain: Optional[str] = None) -> Dict[str, Any]:
+    """Organisation + contract awaiting acceptance + first Master (welcome email), all or nothing."""
+    cnpj = normalize_cnpj(cnpj)
+    contract_rules.validate_closing_day(closing_day)
+    contract_rules.validate_payment_method(payment_method)
+    contacts = [user_rules.normalize_email(e) for e in billing_contacts]
+    master_email = user_rules.normalize_email(master["email"])
+    lines = _contract_items(deps, list(items))
+    now = iso(deps.clock())
+    organization = Organization(id=new_id(), name=name.strip(), cnpj=cnpj, tenant_domain=tenant_domain,
+                                masters_count=1, created_at=now)
+    contract = Contract(id=new_id(), organization_id=organization.id, status=AWAITING_ACCEPTANCE,
+                        payment_method=payment_method, closing_day=closing_day,
+                        billing_contacts=contacts or [master_email], items=lines)
+    password = deps.new_temporary_password()
+    master_id = deps.identity.create_user(master_email, master["name"].strip(), password)
+    first_master = User(id=master_id, organization_id=organization.id, email=master_email,
+                        name=master["name"].strip(), roles=frozenset({Role.MASTER}), status="invited", created_at=now)
+    actor = caller.actor
+    entries = [
+        audit.entry(deps, actor, organization.id, "organization.created", f"organization:{organization.id}",
+                    after=organization_view(organization)),
+        audit.entry(deps, actor, organization.id, "contract.created", f"contract:{contract.id}",
+                    after={"closing_day": closing_day, "payment_method": payment_method,
+                           "items": [asdict(i) for i in lines]}),
+        audit.entry(deps, actor, organization.id, "user.invited", f"user:{master_id}",
+                    after=user_service.user_view(first_master)),
+    ]
+    try:
+        deps.organizations.create(organization, contract, first_master, entries)
+    except Exception:
+        deps.identity.delete_user(master_email)
+        raise
+    user_service.queue_welcome_email(deps, first_master, organization, password,
+                                     [{"name": i.name, "quantity": i.quantity} for i in lines])
+    return {"organization": organization_view(organization), "contract_id": contract.id,
+            "master": user_service.user_view(first_master)}
+
+
+def convert_lead(deps, caller: Caller, lead_id: str, *, closing_day: int, payment_method: str,
+                 master: Dict[str, str], billing_contacts: Optional[List[str]] = None,
+                 items: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    lead, version = deps.leads.by_cnpj(normalize_cnpj(lead_id))
+    if lead.status == lead_rules.CONVERTED:
+        raise Conflict("Esta solicitação já virou cliente.", code="lead_already_converted",
+                       details={"organization_id": lead.organization_id})
+    created = create_customer(
+        deps, caller, name=lead.company_name, cnpj=lead.cnpj, closing_day=closing_day, payment_method=payment_method,
+        billing_contacts=billing_contacts or [lead.email], master=master, tenant_domain=lead.tenant_domain,
+        items=items if items is not None else [{"sku": sku, "quantity": 1} for sku in lead.products_of_interest])
+    deps.leads.mark_converted(replace(lead, status=lead_rules.CONVERTED,
+                                      organization_id=created["organization"]["id"], converted_by=caller.user.id),
+                              version)
+    return created

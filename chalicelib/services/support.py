@@ -1,0 +1,122 @@
+"""Support tickets: customers (Suporte, Master) open and follow them; operators answer and move
+their status; both sides are emailed on every update."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Dict, Optional
+
+from ..domain import tickets as rules
+from ..domain.clock import iso
+from ..domain.errors import InvalidInput
+from ..domain.ids import new_id
+from ..domain.tickets import Ticket
+from . import audit, notifications
+from .caller import Caller
+
+CUSTOMER, OPERATOR = "customer", "operator"
+
+
+def ticket_view(ticket: Ticket, messages: Optional[list] = None) -> Dict[str, Any]:
+    view = {"id": ticket.id, "number": ticket.number, "organization_id": ticket.organization_id,
+            "subject": ticket.subject, "category": ticket.category, "severity": ticket.severity,
+            "status": ticket.status, "status_label": rules.STATUS_LABELS[ticket.status],
+            "opened_by": ticket.opened_by, "created_at": ticket.created_at, "updated_at": ticket.updated_at,
+            "messages_count": ticket.messages_count, "version": ticket.version}
+    if messages is not None:
+        view["messages"] = messages
+    return view
+
+
+def _message(caller: Caller, body: str, side: str, at: str) -> dict:
+    text = body.strip()
+    if not text:
+        raise InvalidInput("A mensagem não pode ficar vazia.", code="required", details={"field": "body"})
+    return {"id": new_id(), "author_id": caller.user.id, "author_name": caller.user.name, "author_side": side,
+            "body": text, "at": at}
+
+
+def _email(deps, ticket: Ticket, template: str, to: str, message: Optional[dict], key: str) -> None:
+    organization = deps.organizations.get(ticket.organization_id)
+    notifications.queue_email(deps, template=template, to=[to], delivery_key=key, context={
+        "ticket": {**ticket_view(ticket), "category": ticket.category, "severity": ticket.severity},
+        "organization": {"name": organization.name}, "message": message, "portal_url": deps.settings.portal_url})
+
+
+def open_ticket(deps, caller: Caller, *, subject: str, category: str, severity: str, description: str) -> Ticket:
+    now = iso(deps.clock())
+    message = _message(caller, description, CUSTOMER, now)
+    ticket = Ticket(id=new_id(), number=deps.tickets.next_number(), organization_id=caller.organization_id,
+                    subject=subject.strip(), category=category, severity=severity, status=rules.OPEN,
+                    opened_by=caller.user.id, opened_by_email=caller.user.email, created_at=now, updated_at=now,
+                    messages_count=1)
+    deps.tickets.save(ticket, None, message=message, audit=audit.entry(
+        deps, caller.actor, caller.organization_id, "ticket.opened", f"ticket:{ticket.id}",
+        after={"number": ticket.number, "subject": ticket.subject, "severity": severity}))
+    _email(deps, ticket, "ticket_opened", deps.settings.support.email, message, f"ticket_opened#{ticket.id}")
+    _email(deps, ticket, "ticket_received", ticket.opened_by_email, message, f"ticket_received#{ticket.id}")
+    return ticket
+
+
+def list_tickets(deps, caller: Caller, *, limit: int, next_token: Optional[str]):
+    return deps.tickets.list_for_organization(caller.organization_id, limit=limit, next_token=next_token)
+
+
+def get_ticket(deps, caller: Caller, ticket_id: str) -> Dict[str, Any]:
+    ticket = deps.tickets.get_in_organization(caller.organization_id, ticket_id)
+    return ticket_view(ticket, deps.tickets.messages(ticket.id))
+
+
+def add_customer_message(deps, caller: Caller, ticket_id: str, body: str) -> Dict[str, Any]:
+    ticket = deps.tickets.get_in_organization(caller.organization_id, ticket_id)
+    rules.ensure_open_for_messages(ticket)
+    message = _message(caller, body, CUSTOMER, iso(deps.clock()))
+    status = rules.status_after_customer_message(ticket.status) or ticket.status
+    updated = replace(ticket, status=status, updated_at=message["at"], messages_count=ticket.messages_count + 1,
+                      version=ticket.version + 1)
+    deps.tickets.save(updated, ticket.version, message=message, audit=audit.entry(
+        deps, caller.actor, ticket.organization_id, "ticket.customer_message", f"ticket:{ticket.id}",
+        before={"status": ticket.status}, after={"status": status}))
+    _email(deps, updated, "ticket_customer_message", deps.settings.support.email, message,
+           f"ticket_message#{message['id']}")
+    return ticket_view(updated, deps.tickets.messages(ticket.id))
+
+
+# --- operators ----------------------------------------------------------------------------------
+
+def list_all_tickets(deps, *, status: Optional[str], limit: int, next_token: Optional[str]):
+    if status is not None and status not in rules.STATUSES:
+        raise InvalidInput("Status inválido.", code="invalid_status",
+                           details={"field": "status", "allowed": list(rules.STATUSES)})
+    return deps.tickets.list_all(status=status, limit=limit, next_token=next_token)
+
+
+def operator_view(deps, ticket_id: str) -> Dict[str, Any]:
+    ticket = deps.tickets.get(ticket_id)
+    return ticket_view(ticket, deps.tickets.messages(ticket.id))
+
+
+def answer(deps, caller: Caller, ticket_id: str, body: str) -> Dict[str, Any]:
+    """An operator's answer: the customer is emailed; a new ticket moves to in progress."""
+    ticket = deps.tickets.get(ticket_id)
+    rules.ensure_open_for_messages(ticket)
+    message = _message(caller, body, OPERATOR, iso(deps.clock()))
+    status = rules.IN_PROGRESS if ticket.status == rules.OPEN else ticket.status
+    updated = replace(ticket, status=status, updated_at=message["at"], messages_count=ticket.messages_count + 1,
+                      version=ticket.version + 1)
+    deps.tickets.save(updated, ticket.version, message=message, audit=audit.entry(
+        deps, caller.actor, ticket.organization_id, "ticket.operator_message", f"ticket:{ticket.id}",
+        before={"status": ticket.status}, after={"status": status}))
+    _email(deps, updated, "ticket_answered", ticket.opened_by_email, message, f"ticket_message#{message['id']}")
+    return ticket_view(updated, deps.tickets.messages(ticket.id))
+
+
+def set_status(deps, caller: Caller, ticket_id: str, status: str) -> Dict[str, Any]:
+    ticket = deps.tickets.get(ticket_id)
+    rules.ensure_transition(ticket.status, status)
+    updated = replace(ticket, status=status, updated_at=iso(deps.clock()), version=ticket.version + 1)
+    deps.tickets.save(updated, ticket.version, audit=audit.entry(
+        deps, caller.actor, ticket.organization_id, "ticket.status_changed", f"ticket:{ticket.id}",
+        before={"status": ticket.status}, after={"status": status}))
+    _email(deps, updated, "ticket_status_changed", ticket.opened_by_email, None,
+           f"ticket_status#{ticket.id}#{updated.version}")
+    return ticket_view(updated)

@@ -1,0 +1,146 @@
+"""Leads from the public form, per-IP rate limits, and support tickets with their messages."""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from ..domain.audit import AuditEntry
+from ..domain.errors import NotFound, StaleVersion
+from ..domain.leads import Lead
+from ..domain.tickets import Ticket
+from . import keys
+from .models import CounterItem, LeadItem, RateItem, TicketItem, TicketMessageItem
+from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
+
+
+def _lead_item(lead: Lead, version: int) -> LeadItem:
+    return LeadItem(keys.lead_pk(lead.cnpj), keys.LEAD_SK, gsi1pk=keys.LEADS_INDEX_PK,
+                    gsi1sk=keys.created_sk(lead.created_at, lead.id), id=lead.id, cnpj=lead.cnpj,
+                    company_name=lead.company_name, contact_name=lead.contact_name, email=lead.email,
+                    phone=lead.phone, products_of_interest=lead.products_of_interest,
+                    existing_microsoft_customer=lead.existing_microsoft_customer, tenant_domain=lead.tenant_domain,
+                    status=lead.status, created_at=lead.created_at, source_ip=lead.source_ip,
+                    organization_id=lead.organization_id, converted_by=lead.converted_by, version=version)
+
+
+def _lead(item: LeadItem) -> Tuple[Lead, int]:
+    return Lead(id=item.id, cnpj=item.cnpj, company_name=item.company_name, contact_name=item.contact_name,
+                email=item.email, phone=item.phone, products_of_interest=list(item.products_of_interest or []),
+                existing_microsoft_customer=bool(item.existing_microsoft_customer), tenant_domain=item.tenant_domain,
+                status=item.status, created_at=item.created_at, source_ip=item.source_ip,
+                organization_id=item.organization_id, converted_by=item.converted_by), int(item.version)
+
+
+class LeadRepository:
+    def add(self, lead: Lead) -> Optional[Lead]:
+        """Store a new lead; returns the existing one when this CNPJ has asked before."""
+        try:
+            _lead_item(lead, 1).save(condition=LeadItem.pk.does_not_exist())
+            return None
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        return self.by_cnpj(lead.cnpj)[0]
+
+    def by_cnpj(self, cnpj: str) -> Tuple[Lead, int]:
+        try:
+            return _lead(LeadItem.get(keys.lead_pk(cnpj), keys.LEAD_SK, consistent_read=True))
+        except DoesNotExist:
+            raise NotFound("Solicitação não encontrada.", code="lead_not_found")
+
+    def list(self, *, limit: int, next_token: Optional[str]) -> Page:
+        results = LeadItem.by_created.query(keys.LEADS_INDEX_PK, scan_index_forward=False, limit=limit,
+                                            last_evaluated_key=decode_token(next_token, ("gsi1pk", keys.LEADS_INDEX_PK)))
+        items, token = _page(results, limit)
+        return [_lead(i)[0] for i in items], token
+
+    def mark_converted(self, lead: Lead, version: int) -> None:
+        try:
+            _lead_item(lead, version + 1).save(condition=LeadItem.version == version)
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise StaleVersion("A solicitação foi alterada; recarregue.") from exc
+            raise
+
+
+class RateLimiter:
+    def hit(self, scope: str, window: str, expires_at) -> int:
+        """Count one more request in (scope, window); returns the count so far (atomic ADD)."""
+        item = RateItem(keys.rate_pk(scope, window), keys.RATE_SK)
+        item.update(actions=[RateItem.count.add(1), RateItem.expires_at.set(expires_at)])
+        return int(item.count)
+
+
+def _ticket_item(ticket: Ticket) -> TicketItem:
+    return TicketItem(keys.ticket_pk(ticket.id), keys.TICKET_SK,
+                      gsi1pk=keys.org_tickets_pk(ticket.organization_id),
+                      gsi1sk=keys.created_sk(ticket.created_at, ticket.id),
+                      gsi2pk=keys.TICKETS_INDEX_PK, gsi2sk=keys.created_sk(ticket.created_at, ticket.id),
+                      **{k: getattr(ticket, k) for k in (
+                          "id", "number", "organization_id", "subject", "category", "severity", "status",
+                          "opened_by", "opened_by_email", "created_at", "updated_at", "messages_count", "version")})
+
+
+def _ticket(item: TicketItem) -> Ticket:
+    return Ticket(id=item.id, number=int(item.number), organization_id=item.organization_id, subject=item.subject,
+                  category=item.category, severity=item.severity, status=item.status, opened_by=item.opened_by,
+                  opened_by_email=item.opened_by_email, created_at=item.created_at, updated_at=item.updated_at,
+                  messages_count=int(item.messages_count or 0), version=int(item.version))
+
+
+class TicketRepository:
+    def __init__(self, transaction: Transaction):
+        self._tx = transaction
+
+    def next_number(self) -> int:
+        counter = CounterItem(keys.COUNTER_PK, keys.TICKET_NUMBER_SK)
+        counter.update(actions=[CounterItem.value.add(1)])
+        return int(counter.value)
+
+    def get(self, ticket_id: str) -> Ticket:
+        try:
+            return _ticket(TicketItem.get(keys.ticket_pk(ticket_id), keys.TICKET_SK, consistent_read=True))
+        except DoesNotExist:
+            raise NotFound("Chamado não encontrado.", code="ticket_not_found")
+
+    def get_in_organization(self, organization_id: str, ticket_id: str) -> Ticket:
+        ticket = self.get(ticket_id)
+        if ticket.organization_id != organization_id:
+            raise NotFound("Chamado não encontrado.", code="ticket_not_found")
+        return ticket
+
+    def list_for_organization(self, organization_id: str, *, limit: int, next_token: Optional[str]) -> Page:
+        gpk = keys.org_tickets_pk(organization_id)
+        results = TicketItem.by_organization.query(gpk, scan_index_forward=False, limit=limit,
+                                                   last_evaluated_key=decode_token(next_token, ("gsi1pk", gpk)))
+        items, token = _page(results, limit)
+        return [_ticket(i) for i in items], token
+
+    def list_all(self, *, status: Optional[str], limit: int, next_token: Optional[str]) -> Page:
+        results = TicketItem.all_tickets.query(
+            keys.TICKETS_INDEX_PK, scan_index_forward=False, limit=limit,
+            filter_condition=(TicketItem.status == status) if status else None,
+            last_evaluated_key=decode_token(next_token, ("gsi2pk", keys.TICKETS_INDEX_PK)))
+        items, token = _page(results, limit)
+        return [_ticket(i) for i in items], token
+
+    def messages(self, ticket_id: str) -> List[dict]:
+        return [{"id": m.id, "author_id": m.author_id, "author_name": m.author_name, "author_side": m.author_side,
+                 "body": m.body, "at": m.at}
+                for m in TicketMessageItem.query(keys.ticket_pk(ticket_id),
+                                                 TicketMessageItem.sk.startswith(keys.TICKET_MESSAGE_PREFIX))]
+
+    def save(self, ticket: Ticket, expected_version: Optional[int], audit: AuditEntry,
+             message: Optional[dict] = None) -> None:
+        """The ticket (new when `expected_version` is None) with its new message and audit entry."""
+        def build(tx):
+            condition = TicketItem.pk.does_not_exist() if expected_version is None \
+                else TicketItem.version == expected_version
+            tx.save(_ticket_item(ticket), condition=condition, label="ticket")
+            if message is not None:
+                tx.save(TicketMessageItem(keys.ticket_pk(ticket.id), keys.ticket_message_sk(message["at"], message["id"]),
+                                          **message), condition=TicketMessageItem.pk.does_not_exist(), label="message")
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=StaleVersion("O chamado foi atualizado por outra pessoa; recarregue."))

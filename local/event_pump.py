@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import boto3
 from chalice.app import SQSEventConfig
@@ -28,9 +28,9 @@ class LambdaContext:
         return 60_000
 
 
-def sqs_subscriptions(app) -> Dict[str, Callable]:
-    """queue name → the handler Chalice registered for it."""
-    return {config.queue: app.handler_map[config.name]
+def sqs_subscriptions(app) -> Dict[str, Tuple[Callable, int]]:
+    """queue name → (the handler Chalice registered for it, its batch size)."""
+    return {config.queue: (app.handler_map[config.name], config.batch_size)
             for config in app.event_sources if isinstance(config, SQSEventConfig)}
 
 
@@ -52,8 +52,9 @@ class EventPump:
     def pump_once(self, queue: str, wait_seconds: int = 0) -> int:
         """Receive one batch from `queue` and hand it to its handler; returns how many it received."""
         url = self._url(queue)
+        handler, batch_size = self._subscriptions[queue]
         messages: List[dict] = self._sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+            QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"]).get("Messages", [])
         if not messages:
             return 0
@@ -63,7 +64,6 @@ class EventPump:
             "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{self._region}:123456789012:{queue}",
             "awsRegion": self._region,
         } for m in messages]}
-        handler = self._subscriptions[queue]
         try:
             handler(event, LambdaContext(queue))
         except Exception:  # noqa: BLE001 - as Lambda: the batch stays on the queue and is retried

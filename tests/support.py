@@ -30,8 +30,13 @@ def sp(year, month, day, hour=12):
 
     return datetime(year, month, day, hour, tzinfo=SAO_PAULO).astimezone(timezone.utc)
 
-# Valid CNPJs (check digits verified by the domain's tests).
-CNPJS = ["11222333000181", "11444777000161", "45997418000153", "04252011000110"]
+def make_cnpj(n: int) -> str:
+    """A valid CNPJ for the n-th test organisation (one organisation per CNPJ)."""
+    from chalicelib.domain.organizations import _CNPJ_WEIGHTS_1, _CNPJ_WEIGHTS_2, _cnpj_digit
+
+    body = f"{70_000_000 + n:08d}0001"
+    first = _cnpj_digit(body, _CNPJ_WEIGHTS_1)
+    return f"{body}{first}{_cnpj_digit(body + str(first), _CNPJ_WEIGHTS_2)}"
 
 
 @dataclass
@@ -79,7 +84,7 @@ class World:
 
     def organization(self, name: Optional[str] = None, closing_day: int = 10) -> Org:
         n = self._next()
-        org = Organization(id=new_id(), name=name or f"Empresa {n} Ltda", cnpj=CNPJS[n % len(CNPJS)],
+        org = Organization(id=new_id(), name=name or f"Empresa {n} Ltda", cnpj=make_cnpj(n),
                            created_at="2026-11-01T12:00:00+00:00")
         contract = Contract(id=new_id(), organization_id=org.id, status=AWAITING_ACCEPTANCE,
                             payment_method="boleto", closing_day=closing_day,
@@ -145,7 +150,7 @@ class World:
 
     def last_closing(self, closing_day: int) -> date:
         today = local_day(self.deps.clock())
-        if today.day >= closing_day:
+        if today.day > closing_day:  # the closing day itself is billed once it is over
             return today.replace(day=closing_day)
         previous = today.replace(day=1) - timedelta(days=1)
         return previous.replace(day=closing_day)

@@ -69,8 +69,10 @@ def _check_object(value: Dict[str, Any], schema: Dict[str, Any], path: str) -> N
         for name in value:
             if name not in properties:
                 _fail(_join(path, name), "unknown_field", f"Campo '{_join(path, name)}' não é aceito.")
+    for name in [n for n in value if value[n] is None and n not in schema.get("required", [])]:
+        del value[name]  # an optional field sent as null is an absent field
     for name, sub in properties.items():
-        if name in value and value[name] is not None:
+        if name in value:
             validate(value[name], sub, _join(path, name))
 
 

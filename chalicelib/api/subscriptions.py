@@ -1,4 +1,6 @@
 """The licence panel: subscriptions, quantity changes with their preview, cancellation."""
+import re
+
 from chalice import Blueprint, Response
 
 from ..domain.errors import InvalidInput
@@ -53,7 +55,7 @@ def list_changes(ctx, subscription_id):
           tag="subscriptions", query={"quantity": {"type": "integer", "minimum": 0, "required": True}})
 def preview(ctx, subscription_id):
     raw = ctx.query.get("quantity", "")
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]{1,7}", raw):
         raise InvalidInput("Informe a quantidade (inteiro ≥ 0).", code="invalid_quantity",
                            details={"field": "quantity"})
     return licences.preview_quantity_change(ctx.deps, ctx.caller, subscription_id, int(raw))

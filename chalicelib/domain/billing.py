@@ -68,7 +68,8 @@ class Invoice:
 
     @property
     def balance_cents(self) -> int:
-        return self.total_cents - self.paid_cents
+        # A paid second copy brings in fine and interest on top of the total: nothing is left owed.
+        return max(0, self.total_cents - self.paid_cents)
 
 
 def describe(name: str, quantity: int, days: int, period_days: int) -> str:
@@ -153,9 +154,16 @@ def validate_payment(invoice: Invoice, amount_cents: int, method: str) -> None:
                            details={"field": "method", "allowed": list(PAYMENT_METHODS)})
     if amount_cents <= 0:
         raise InvalidInput("Valor deve ser positivo.", code="invalid_amount", details={"field": "amount_cents"})
-    if amount_cents > invoice.balance_cents:
+    if amount_cents > payable_cents(invoice):
         raise RuleViolation("Valor maior que o saldo da fatura.", code="overpayment",
-                            details={"balance_cents": invoice.balance_cents})
+                            details={"balance_cents": invoice.balance_cents, "payable_cents": payable_cents(invoice)})
+
+
+def payable_cents(invoice: Invoice) -> int:
+    """The balance, or the amount of a second-copy boleto in force (the balance plus fine and interest)."""
+    boleto = invoice.active_boleto
+    late_charges = boleto["amount_cents"] - invoice.balance_cents if boleto and boleto.get("kind") == "second_copy" else 0
+    return invoice.balance_cents + max(0, late_charges)
 
 
 def after_payment(invoice: Invoice, amount_cents: int) -> Tuple[int, str]:

@@ -149,6 +149,8 @@ class BancoDoBrasilConvenio7:
     convenio: str
     carteira: str = "18"
     bank_code: str = "001"
+    # Nosso número of an invoice's first boleto = its invoice number; second copies count from here.
+    second_copy_base: int = 5_000_000_000
 
     def free_field(self, sequence: int) -> str:
         return f"000000{self.convenio:0>7}{sequence:010d}{self.carteira:0>2}"
@@ -166,6 +168,7 @@ class ItauCarteira109:
     conta: str
     carteira: str = "109"
     bank_code: str = "341"
+    second_copy_base: int = 50_000_000
 
     def _dac(self, sequence: int) -> int:
         return mod10(f"{self.agencia:0>4}{self.conta:0>5}{self.carteira}{sequence:08d}")
@@ -203,5 +206,6 @@ def late_amount(amount_cents: int, days_late: int, fine_rate: Decimal = Decimal(
     if days_late <= 0:
         return amount_cents
     fine = round_cents(Decimal(amount_cents) * fine_rate)
-    interest = round_cents(Decimal(amount_cents) * monthly_interest / 30 * days_late)
+    # One division, last: exact half-centavos stay exact until the one rounding.
+    interest = round_cents(Decimal(amount_cents) * monthly_interest * days_late / 30)
     return amount_cents + fine + interest

@@ -13,17 +13,17 @@ bp = Blueprint(__name__)
 log = logging.getLogger("csp_portal.jobs.billing")
 
 
-# 03:10 UTC = 00:10 in São Paulo: the contracts closing today are billed as the day starts.
+# 03:10 UTC = 00:10 in São Paulo: the contracts that closed yesterday are billed as the day starts.
 @bp.schedule(Cron(10, 3, "*", "*", "?", "*"))
 def start_billing_run(event):
     run_id = billing.start_daily_run(container())
     log.info("billing run %s started", run_id)
 
 
-@bp.on_sqs_message(queue=current_settings().billing_queue_name, batch_size=10)
+# One message per invocation: a failing contract is retried (then dead-lettered) on its own, and
+# the others are neither held back nor counted twice. Every message is repeat-safe anyway.
+@bp.on_sqs_message(queue=current_settings().billing_queue_name, batch_size=1)
 def bill_contracts(event):
-    # Every message is repeat-safe: if one fails, SQS redelivers the batch and the others find
-    # their invoices already issued.
     deps = container()
     for record in event:
         message = json.loads(record.body)

@@ -36,6 +36,11 @@ def provision_changes(event):
         log.info("change %s: %s", message["change_id"], status)
 
 
+@bp.schedule(Cron("0/15", "*", "*", "*", "?", "*"))
+def requeue_stuck_changes(event):
+    log.info("re-queued %d stuck change(s)", licences.requeue_stuck_changes(container()))
+
+
 # 03:00 UTC is midnight in São Paulo: renewals happen on their day, in the customer's calendar.
 @bp.schedule(Cron(0, 3, "*", "*", "?", "*"))
 def renew_subscriptions(event):

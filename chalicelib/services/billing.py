@@ -3,6 +3,8 @@ invoice per contract and period (repeat-safe), payments, and the overdue job."""
 from __future__ import annotations
 
 from dataclasses import replace
+import random
+import time
 from datetime import date, datetime, timedelta
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -77,11 +79,11 @@ def start_run(deps, actor: Actor, *, period: str, closing_days: Iterable[int]) -
 
 
 def start_daily_run(deps) -> Optional[str]:
-    """The schedule: contracts whose closing day is today (São Paulo) close today."""
-    today = local_day(deps.clock())
-    if today.day not in CLOSING_DAYS:
-        return None  # 29th–31st: no contract closes (closing days are 1..28)
-    return start_run(deps, SYSTEM, period=f"{today:%Y-%m}", closing_days=[today.day])
+    """The schedule, just after midnight in São Paulo: contracts whose closing day was yesterday."""
+    yesterday = local_day(deps.clock()) - timedelta(days=1)
+    if yesterday.day not in CLOSING_DAYS:
+        return None  # the 29th–31st: no contract closes then (closing days are 1..28)
+    return start_run(deps, SYSTEM, period=f"{yesterday:%Y-%m}", closing_days=[yesterday.day])
 
 
 def bill_contract(deps, message: Dict[str, Any]) -> str:
@@ -89,7 +91,8 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
     a rerun or a duplicate message finds the invoice (and makes sure its email was queued)."""
     org, run_id = message["organization_id"], message["run_id"]
     closing = date.fromisoformat(message["closing_date"])
-    if closing > local_day(deps.clock()):
+    # The closing day belongs to the period: it is billed once that day is over.
+    if closing >= local_day(deps.clock()):
         deps.billing_runs.count(run_id, "not_closed_yet")
         return "not_closed_yet"
     existing = deps.invoices.invoice_for_period(org, closing)
@@ -145,6 +148,11 @@ def _issue(deps, contract, period, closing: date, lines, final: bool) -> Optiona
             continue
         except AlreadyInvoiced:
             return None
+        except Conflict as conflict:
+            if conflict.code != "concurrent_update":
+                raise
+            # Two workers wrote the counter at the same instant: back off a little and read it again.
+            time.sleep(random.uniform(0.005, 0.05))
     raise Conflict("Não foi possível numerar a fatura; tente de novo.", code="invoice_number_contention")
 
 

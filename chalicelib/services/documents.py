@@ -48,10 +48,15 @@ def _parties(deps, invoice: Invoice):
 # --- boleto -------------------------------------------------------------------------------------
 
 def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, customer: dict, kind: str) -> dict:
-    """A boleto registered at the bank, its Pix code and PDF in S3; as the dict kept on the invoice."""
+    """A boleto registered at the bank, its Pix code and PDF in S3; as the dict kept on the invoice.
+
+    The first boleto's nosso número is the invoice number, so a retried documents step registers
+    the same boleto again (the bank answers with the same registration) instead of a second one.
+    """
     settings = deps.settings
     layout = boleto_layout(settings)
-    made = boleto_rules.make_boleto(layout, deps.invoices.next_boleto_sequence(), due, amount_cents)
+    sequence = invoice.number if kind == "original" else layout.second_copy_base + deps.invoices.next_boleto_sequence()
+    made = boleto_rules.make_boleto(layout, sequence, due, amount_cents)
     registration = deps.bank.register(barcode=made.barcode, nosso_numero=made.nosso_numero, due_date=due,
                                       amount_cents=amount_cents, payer_document=customer["document"],
                                       payer_name=customer["name"])
@@ -59,7 +64,7 @@ def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, customer: 
     if settings.pix_key:
         pix_payload = pix.payload(key=settings.pix_key, merchant_name=settings.beneficiary_name,
                                   merchant_city=settings.pix_city, amount_cents=amount_cents,
-                                  txid=f"FAT{invoice.number}N{made.nosso_numero[-8:]}"[:25])
+                                  txid=f"FAT{invoice.number}S{sequence}"[:25])
     from ..rendering.pdf import boleto_pdf
 
     agency_code = (f"{settings.boleto_itau_agencia} / {settings.boleto_itau_conta}" if layout.bank_code == "341"
@@ -91,9 +96,30 @@ def _instructions(settings, kind: str, invoice: Invoice) -> List[str]:
 
 # --- the documents of an issued invoice ---------------------------------------------------------
 
-def prepare(deps, invoice_id: str) -> Invoice:
-    """Make whatever the invoice still lacks (PDF, boleto, NFS-e), then queue its email. Repeat-safe."""
+def prepare(deps, invoice_id: str, attempts: int = 3) -> Invoice:
+    """Make whatever the invoice still lacks (PDF, boleto, NFS-e), then queue its email. Repeat-safe:
+    every step is idempotent (fixed S3 keys, the boleto's nosso número is the invoice number, the
+    NFS-e emitter answers once per invoice), so a concurrent writer only means doing it again."""
+    for _ in range(attempts):
+        invoice = deps.invoices.get(invoice_id)
+        changes = _missing_documents(deps, invoice)
+        if not changes:
+            break
+        try:
+            deps.invoices.save(replace(invoice, **changes, version=invoice.version + 1),
+                               expected_version=invoice.version)
+            break
+        except Conflict:
+            continue  # a payment, the overdue job or a duplicate delivery wrote first: look again
+    else:
+        raise Conflict("A fatura mudou durante a emissão dos documentos; nova tentativa pela fila.",
+                       code="concurrent_update")
     invoice = deps.invoices.get(invoice_id)
+    queue_invoice_email(deps, invoice)
+    return invoice
+
+
+def _missing_documents(deps, invoice: Invoice) -> Dict[str, Any]:
     beneficiary, customer = _parties(deps, invoice)
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
@@ -111,17 +137,7 @@ def prepare(deps, invoice_id: str) -> Invoice:
         changes["boletos"] = [_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, customer, "original")]
     if invoice.nfse is None:
         changes["nfse"] = _emit_nfse(deps, invoice, beneficiary, customer)
-    if changes:
-        updated = replace(invoice, **changes, version=invoice.version + 1)
-        try:
-            deps.invoices.save(updated, expected_version=invoice.version)
-        except Conflict:
-            # Another delivery of this message got there first; its documents stand, ours are
-            # unreferenced copies (the NFS-e emitter is idempotent per invoice).
-            updated = deps.invoices.get(invoice_id)
-        invoice = updated
-    queue_invoice_email(deps, invoice)
-    return invoice
+    return changes
 
 
 def _emit_nfse(deps, invoice: Invoice, beneficiary: dict, customer: dict) -> dict:

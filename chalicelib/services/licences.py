@@ -85,9 +85,11 @@ def list_changes(deps, caller: Caller, subscription_id: str, *, limit: int, next
 
 # --- changes ------------------------------------------------------------------------------------
 
-def _active_contract(deps, organization_id: str):
+def _active_contract(deps, organization_id: str, *, to_zero: bool = False):
     contract = deps.contracts.get(organization_id)
-    if contract.status != contract_rules.ACTIVE:
+    # While a rescission runs, cancelling what is left is still allowed.
+    allowed = (contract_rules.ACTIVE, contract_rules.TERMINATING) if to_zero else (contract_rules.ACTIVE,)
+    if contract.status not in allowed:
         raise Conflict("O contrato não está ativo (aceite o contrato antes).", code="contract_not_active",
                        details={"status": contract.status})
     return contract
@@ -106,6 +108,11 @@ def _plan_change(deps, caller: Caller, sub: Subscription, quantity: int, reason:
         effective_on=local_day(now) if applies == rules.APPLIES_NOW else sub.renews_on,
     )
     superseded = []
+    if sub.pending_change is not None and quantity > sub.quantity:
+        raise Conflict("Há uma redução agendada para a renovação. Para comprar mais licenças agora, cancele a "
+                       "redução antes (altere para a quantidade atual) ou agende outra quantidade.",
+                       code="scheduled_reduction_pending",
+                       details={"scheduled_quantity": sub.pending_change.quantity})
     if sub.pending_change is not None:  # a scheduled change: the newer request replaces it
         old = deps.subscriptions.get_change(sub.organization_id, sub.id, sub.pending_change.change_id)
         superseded.append(replace(old, status=rules.CHANGE_SUPERSEDED))
@@ -122,7 +129,7 @@ def request_quantity_change(deps, caller: Caller, subscription_id: str, *, quant
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
     quantity = rules.validate_quantity(quantity, deps.settings.max_quantity)
     reason = rules.validate_reason(quantity, reason)
-    _active_contract(deps, caller.organization_id)
+    _active_contract(deps, caller.organization_id, to_zero=quantity == 0)
     if expected_version is not None and expected_version != sub.version:
         raise StaleVersion("A assinatura foi alterada por outra pessoa; recarregue e tente de novo.")
     change, planned, superseded = _plan_change(deps, caller, sub, quantity, reason, reason_text, deps.clock())
@@ -192,7 +199,11 @@ def terminate_contract(deps, caller: Caller, *, reason_text: Optional[str]) -> D
     the last one reaches zero (at once inside the window, at renewal outside it)."""
     contract = _active_contract(deps, caller.organization_id)
     now = deps.clock()
-    subs = [s for s in deps.subscriptions.list(caller.organization_id) if s.status == rules.ACTIVE and s.quantity > 0]
+    all_subs = deps.subscriptions.list(caller.organization_id)
+    if any(s.status == rules.PENDING for s in all_subs):
+        raise Conflict("Há uma compra em provisionamento; aguarde a conclusão para rescindir o contrato.",
+                       code="purchase_in_progress")
+    subs = [s for s in all_subs if s.status == rules.ACTIVE and s.quantity > 0]
     planned = [_plan_change(deps, caller, s, 0, rules.TERMINATION_REASON, reason_text, now) + (s,) for s in subs]
     terminating = replace(contract, status=contract_rules.TERMINATING, version=contract.version + 1)
     deps.contracts.save(terminating, expected_version=contract.version, audit=audit.entry(
@@ -210,9 +221,12 @@ def terminate_contract(deps, caller: Caller, *, reason_text: Optional[str]) -> D
     return {"status": terminating.status, "changes": [change_view(p[0]) for p in planned]}
 
 
-def close_contract_if_all_zero(deps, organization_id: str) -> bool:
+def close_contract_if_all_zero(deps, organization_id: str, rescission: bool = False) -> bool:
+    """Close a contract under rescission once nothing is left. Reducing every subscription to zero
+    with the reason "rescisão de contrato", one by one, is a rescission too (FAQ)."""
     contract = deps.contracts.get(organization_id)
-    if contract.status != contract_rules.TERMINATING:
+    closable = contract.status == contract_rules.TERMINATING or (rescission and contract.status == contract_rules.ACTIVE)
+    if not closable:
         return False
     subs = deps.subscriptions.list(organization_id)
     if any(s.quantity > 0 or s.pending_change is not None for s in subs):
@@ -243,6 +257,9 @@ def apply_queued_change(deps, message: Dict[str, Any], attempt: int) -> str:
     org, sub_id = message["organization_id"], message["subscription_id"]
     change = deps.subscriptions.get_change(org, sub_id, message["change_id"])
     if change.status != rules.CHANGE_PENDING:
+        if change.status == rules.CHANGE_APPLIED and change.to_quantity == 0:
+            # A redelivery after a crash between applying and closing: close now if it is due.
+            close_contract_if_all_zero(deps, org, rescission=change.reason == rules.TERMINATION_REASON)
         return change.status
     sub = deps.subscriptions.get(org, sub_id)
     try:
@@ -258,7 +275,7 @@ def apply_queued_change(deps, message: Dict[str, Any], attempt: int) -> str:
         before={"quantity": sub.quantity, "status": sub.status},
         after={"quantity": applied.quantity, "status": applied.status, "change_id": change.id})])
     if change.to_quantity == 0:
-        close_contract_if_all_zero(deps, org)
+        close_contract_if_all_zero(deps, org, rescission=change.reason == rules.TERMINATION_REASON)
     return done.status
 
 
@@ -294,20 +311,33 @@ def _provider_failed(deps, sub: Subscription, change: QuantityChange, attempt: i
 
 # --- the renewal job ----------------------------------------------------------------------------
 
+RENEWAL_LOOKBACK_DAYS = 7  # a missed or deferred renewal is picked up by the following runs
+
+
 def renew_due(deps, day: date) -> int:
-    """Renew every subscription whose renewal date is `day`: apply the scheduled change (or let a
-    non-renewing one lapse to zero) and start the next term. Repeat-safe per subscription."""
+    """Renew every subscription whose renewal date is `day` or a recent day still unrenewed: apply
+    the scheduled change (or let a non-renewing one lapse to zero) and start the next term.
+    Repeat-safe per subscription."""
     renewed = 0
-    for org, sub_id in deps.subscriptions.renewing_on(day):
-        sub = deps.subscriptions.get(org, sub_id)
-        if sub.renews_on != day or sub.status != rules.ACTIVE:
-            continue  # already renewed (the index lags) or not renewable
-        try:
-            _renew(deps, sub, day)
-            renewed += 1
-        except StaleVersion:
-            continue  # changed meanwhile: the next run sees it again
+    for offset in range(RENEWAL_LOOKBACK_DAYS):
+        for org, sub_id in deps.subscriptions.renewing_on(day - timedelta(days=offset)):
+            renewed += _renew_with_retry(deps, org, sub_id, day)
     return renewed
+
+
+def _renew_with_retry(deps, org: str, sub_id: str, today: date, attempts: int = 3) -> int:
+    for _ in range(attempts):
+        sub = deps.subscriptions.get(org, sub_id)
+        if sub.renews_on is None or sub.renews_on > today or sub.status != rules.ACTIVE:
+            return 0  # already renewed (the index lags), not due, or not renewable
+        if sub.pending_change is not None and sub.pending_change.applies == rules.APPLIES_NOW:
+            return 0  # a change is in flight: renew once it has settled (a later run)
+        try:
+            _renew(deps, sub, sub.renews_on)
+            return 1
+        except StaleVersion:
+            continue  # changed meanwhile: read it again
+    return 0
 
 
 def _renew(deps, sub: Subscription, day: date) -> None:
@@ -346,3 +376,20 @@ def _renew(deps, sub: Subscription, day: date) -> None:
                "scheduled_quantity": pending_change.to_quantity if pending_change else None})])
     if pending_change is not None:
         queue_provisioning(deps, pending_change)
+
+
+# --- the sweeper --------------------------------------------------------------------------------
+
+STUCK_AFTER = timedelta(minutes=15)
+
+
+def requeue_stuck_changes(deps) -> int:
+    """Queue again the changes saved but never tried (the queue message was lost between the write
+    and the send). The worker is repeat-safe, so a change queued twice is applied once."""
+    before = iso(deps.clock() - STUCK_AFTER)
+    stuck = [(org, sub, change) for org, sub, change, attempts in deps.subscriptions.stale_pending_changes(before)
+             if attempts == 0]
+    for org, sub, change in stuck:
+        deps.provisioning_queue.send({"kind": "apply_change", "organization_id": org, "subscription_id": sub,
+                                      "change_id": change})
+    return len(stuck)

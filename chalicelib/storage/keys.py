@@ -186,3 +186,5 @@ def cnpj_pk(cnpj: str) -> str:
 
 
 CNPJ_SK = "ORGANIZATION"
+
+PENDING_CHANGES_PK = "PENDING_CHANGES"

@@ -4,15 +4,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..domain.audit import AuditEntry
 from ..domain.errors import NotFound, StaleVersion
 from ..domain.proration import Segment
-from ..domain.subscriptions import PendingChange, QuantityChange, SeatWindow, Subscription
+from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys
 from .models import CartLineItem, ChangeItem, PriceItem, SubscriptionItem
-from .repositories import Page, Transaction, _page, append_audit, decode_token
+from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 ChangeWrite = Tuple[Subscription, int]  # the new state and the version it replaces
 
@@ -54,8 +54,10 @@ def _subscription(item: SubscriptionItem) -> Subscription:
 
 
 def _change_item(change: QuantityChange) -> ChangeItem:
+    pending = {"gsi2pk": keys.PENDING_CHANGES_PK, "gsi2sk": keys.created_sk(change.requested_at, change.id)} \
+        if change.status == CHANGE_PENDING else {}
     return ChangeItem(
-        keys.changes_pk(change.organization_id, change.subscription_id), keys.change_sk(change.id),
+        keys.changes_pk(change.organization_id, change.subscription_id), keys.change_sk(change.id), **pending,
         id=change.id, subscription_id=change.subscription_id, organization_id=change.organization_id,
         kind=change.kind, from_quantity=change.from_quantity, to_quantity=change.to_quantity,
         requested_at=change.requested_at, requested_by=change.requested_by, applies=change.applies,
@@ -137,8 +139,18 @@ class SubscriptionRepository:
         self._tx.run(build, on_conflict=_stale())
 
     def record_attempt(self, change: QuantityChange) -> None:
-        """A provider attempt failed: keep the count and the error on the change (no lock needed)."""
-        _change_item(change).save(condition=ChangeItem.pk.exists())
+        """A provider attempt failed: keep the count and the error, unless another delivery of the
+        same message has settled the change meanwhile (then nothing is overwritten)."""
+        try:
+            _change_item(change).save(condition=ChangeItem.pk.exists() & (ChangeItem.status == CHANGE_PENDING))
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    def stale_pending_changes(self, requested_before: str) -> List[Tuple[str, str, str, int]]:
+        """(organisation, subscription, change, attempts) of changes still pending since before then."""
+        return [(i.organization_id, i.subscription_id, i.id, int(i.attempts or 0))
+                for i in ChangeItem.pending.query(keys.PENDING_CHANGES_PK, ChangeItem.gsi2sk < requested_before)]
 
 
 class CartRepository:

@@ -187,6 +187,11 @@ class SubscriptionItem(TableItem):
 
 
 class ChangeItem(TableItem):
+    # Sparse: only pending changes are in this index; the sweeper re-queues any that got stuck.
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    pending = Gsi2()
+
     id = UnicodeAttribute()
     subscription_id = UnicodeAttribute()
     organization_id = UnicodeAttribute()

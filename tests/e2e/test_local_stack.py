@@ -153,7 +153,7 @@ def test_an_operator_billing_run_issues_the_demo_customers_invoice(stack):
     operator = login(api, next(a for a in demo["accounts"] if a["roles"] == ["operator"]))
     billed = login(api, next(a for a in demo["accounts"] if a["email"] == "master@oficinadigital.example"))
     today = date.today()  # the closing day is the 20th: bill the last period that has closed
-    closing = today.replace(day=20) if today.day >= 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
+    closing = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
     started = requests.post(f"{api}/backoffice/billing-runs", json={"period": f"{closing:%Y-%m}"}, headers=operator)
     assert started.status_code == 202, started.text
     run_id = started.json()["run_id"]

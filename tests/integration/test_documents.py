@@ -29,7 +29,7 @@ def billed(world, clock, payment_method="boleto"):
         world.deps.contracts.save(replace(contract, payment_method=payment_method, version=contract.version + 1),
                                   expected_version=contract.version, audit=_entry(world, org))
     world.subscription(org, "MS365-E3", 10)
-    clock.now = sp(2026, 11, 10, 9)
+    clock.now = sp(2026, 11, 11, 9)
     operator = world.operator()
     world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"})
     world.drain_queues()

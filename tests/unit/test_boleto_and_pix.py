@@ -91,6 +91,8 @@ def test_late_payment_adds_2_percent_fine_and_1_percent_a_month_pro_rata_die():
     assert boleto.late_amount(33333, 7) == 33333 + 667 + 78
     assert boleto.late_amount(33333, 0) == 33333
     assert boleto.late_amount(10000, 30, Decimal("0.10"), Decimal("0.03")) == 10000 + 1000 + 300
+    # R$ 1.015,00 × 1% × 27 / 30 = 9,135 exactly: half to even → 9,14 (dividing first would drift).
+    assert boleto.late_amount(101500, 27) == 101500 + 2030 + 914
 
 
 def test_the_central_banks_example_br_code_is_reproduced():

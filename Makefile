@@ -20,7 +20,7 @@ run: $(STAMP)
 ## test: every test (unit, integration on an embedded moto server, packaging)
 test: $(STAMP)
 	$(BIN)/ruff check chalicelib local tests app.py
-	$(BIN)/python -m pytest -n auto --dist loadfile -q
+	$(BIN)/python -m pytest -n auto --dist loadgroup -q
 
 ## test-fast: unit tests only
 test-fast: $(STAMP)

@@ -14,6 +14,9 @@ import requests
 
 from local.run import PROJECT_DIR, free_port
 
+# One stack for the module, on one worker: the last test stops it.
+pytestmark = pytest.mark.xdist_group("local_stack")
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):

@@ -11,6 +11,9 @@ import pytest
 from chalicelib.settings import from_environ
 from chalicelib.storage.models import TABLE_ATTRIBUTES, TABLE_GSIS, TABLE_KEY_SCHEMA
 
+# One worker packages: chalice caches the zip under .chalice/deployments, one writer at a time.
+pytestmark = pytest.mark.xdist_group("chalice_package")
+
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 

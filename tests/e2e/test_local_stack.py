@@ -2,46 +2,16 @@
 invitation's email lands in the outbox, and Ctrl-C stops everything."""
 import email
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from email import policy
 
 import pytest
 import requests
 
-from local.run import PROJECT_DIR, free_port
 
 # One stack for the module, on one worker: the last test stops it.
 pytestmark = pytest.mark.xdist_group("local_stack")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    var_dir = tmp_path_factory.mktemp("var")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "USER_POOL", "JWKS", "MAIL_COPY"))}
-    env.update({"CSP_VAR_DIR": str(var_dir), "PORT": str(port), "PYTHONUNBUFFERED": "1"})
-    process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=PROJECT_DIR, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    api = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{api}/support/contacts", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail("make run exited early:\n" + process.stdout.read())
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("make run did not serve within 90 s")
-    yield api, var_dir, process
-    if process.poll() is None:
-        process.kill()
 
 
 def login(api, account):

@@ -1,0 +1,490 @@
+// Portal Brasoftware Cloud — the browser client of the csp-portal API. No build step: one module.
+// Every text from the API goes in with textContent (never innerHTML), so nothing it says runs.
+
+const state = { token: sessionStorage.getItem("token"), me: null };
+const main = () => document.getElementById("conteudo");
+
+// --- small helpers ------------------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === false || value == null) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "text") el.textContent = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child == null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+const brl = (cents) => (cents / 100).toLocaleString("pt-BR", { style: "currency", currency: "BRL" });
+const dateBR = (iso) => {
+  if (!iso) return "—";
+  if (iso.length === 10) { const [y, m, d] = iso.split("-"); return `${d}/${m}/${y}`; }
+  return new Date(iso).toLocaleString("pt-BR", { timeZone: "America/Sao_Paulo" });
+};
+const can = (capability) => state.me && state.me.capabilities.includes(capability);
+
+function notify(message) {
+  const box = document.getElementById("aviso");
+  box.textContent = message;
+  box.classList.add("visivel");
+  clearTimeout(notify.timer);
+  notify.timer = setTimeout(() => box.classList.remove("visivel"), 4000);
+}
+
+class ApiError extends Error {
+  constructor(status, error) { super(error.message); this.status = status; this.code = error.code; this.details = error.details; }
+}
+
+async function api(method, path, body, extraHeaders = {}) {
+  const headers = { ...extraHeaders };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (response.status === 401 && state.token) { logout(); throw new ApiError(401, data.error); }
+  if (!response.ok) throw new ApiError(response.status, (data && data.error) || { message: "Erro inesperado." });
+  return data;
+}
+
+function errorBox(error) { return h("p", { class: "erro", role: "alert", text: error.message }); }
+
+async function guarded(form, action) {
+  const button = form.querySelector("button[type=submit]");
+  form.querySelectorAll(".erro").forEach((e) => e.remove());
+  if (button) button.disabled = true;
+  try { await action(); } catch (error) { form.append(errorBox(error)); } finally { if (button) button.disabled = false; }
+}
+
+function field(label, input, hint) {
+  const id = input.id || `campo-${Math.random().toString(36).slice(2)}`;
+  input.id = id;
+  return h("div", {}, h("label", { for: id, text: label }), input, hint ? h("p", { class: "dica", text: hint }) : null);
+}
+
+function table(headers, rows, { responsive = true } = {}) {
+  return h("table", { class: responsive ? "responsiva" : "" },
+    h("thead", {}, h("tr", {}, headers.map(([text, cls]) => h("th", { class: cls || "", scope: "col", text })))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) =>
+      h("td", { class: headers[i][1] || "", "data-rotulo": headers[i][0] }, cell))))));
+}
+
+function dialog(title, build) {
+  const box = h("dialog", { "aria-labelledby": "dialogo-titulo" });
+  const close = () => { box.close(); box.remove(); };
+  box.append(h("h2", { id: "dialogo-titulo", text: title }), build(close));
+  document.body.append(box);
+  box.addEventListener("close", () => box.remove());
+  box.showModal();
+  return box;
+}
+
+// --- session ------------------------------------------------------------------------------------
+
+function logout() {
+  state.token = null; state.me = null;
+  sessionStorage.removeItem("token");
+  location.hash = "#/entrar";
+  render();
+}
+
+function loginScreen() {
+  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
+  const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+  const form = h("form", { class: "cartao login", "aria-labelledby": "titulo-login" },
+    h("h1", { id: "titulo-login", text: "Entrar no portal" }),
+    field("E-mail", email), field("Senha", password),
+    h("div", { class: "acoes" }, h("button", { type: "submit", text: "Entrar" })));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(form, async () => {
+      const result = await api("POST", "/auth/login", { email: email.value, password: password.value });
+      if (result.challenge === "NEW_PASSWORD_REQUIRED") return newPasswordScreen(email.value, result.session);
+      await signedIn(result.access_token);
+    });
+  });
+  return form;
+}
+
+function newPasswordScreen(email, session) {
+  const password = h("input", { type: "password", autocomplete: "new-password", required: true, minlength: 10 });
+  const form = h("form", { class: "cartao login" },
+    h("h1", { text: "Defina sua senha" }),
+    h("p", { text: "No primeiro acesso, troque a senha temporária recebida por e-mail." }),
+    field("Nova senha", password, "Mínimo de 10 caracteres, com maiúscula, minúscula, número e símbolo."),
+    h("div", { class: "acoes" }, h("button", { type: "submit", text: "Salvar e entrar" })));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(form, async () => {
+      const tokens = await api("POST", "/auth/new-password", { email, session, new_password: password.value });
+      await signedIn(tokens.access_token);
+    });
+  });
+  main().replaceChildren(form);
+  password.focus();
+}
+
+async function signedIn(token) {
+  state.token = token;
+  sessionStorage.setItem("token", token);
+  state.me = await api("GET", "/me");
+  location.hash = can("view_licences") && !can("back_office") ? "#/painel" : "#/contrato";
+  render();
+}
+
+// --- screens ------------------------------------------------------------------------------------
+
+const SCREENS = [
+  { path: "painel", label: "Licenças", capability: "view_licences", render: licencePanel },
+  { path: "produtos", label: "Adicionar novos produtos", capability: "buy_products", render: catalogScreen },
+  { path: "faturas", label: "Faturas", capability: "billing", render: invoicesScreen },
+  { path: "chamados", label: "Suporte", capability: "support_tickets", render: ticketsScreen },
+  { path: "usuarios", label: "Usuários", capability: "manage_users", render: usersScreen },
+  { path: "contrato", label: "Contrato", capability: "use_portal", render: contractScreen },
+];
+
+async function licencePanel() {
+  const { items } = await api("GET", "/subscriptions");
+  const actions = h("div", { class: "acoes" },
+    can("buy_products") ? h("a", { class: "botao", href: "#/produtos", text: "Adicionar novos produtos" }) : null,
+    can("cancel_services") && items.some((s) => s.quantity > 0)
+      ? h("button", { type: "button", class: "perigo", onclick: terminateDialog, text: "Rescindir contrato" }) : null);
+  const families = [...new Set(items.map((s) => s.family))].sort();
+  const sections = families.map((family) => h("section", { class: "cartao", "aria-label": family },
+    h("h2", { text: family }),
+    table([["Produto"], ["Quantidade", "num"], ["Preço unitário", "num"], ["Situação"], ["Renovação"], [""]],
+      items.filter((s) => s.family === family).map((s) => [
+        s.name, String(s.quantity), s.unit_price_cents == null ? "—" : brl(s.unit_price_cents),
+        statusCell(s), renewalCell(s),
+        can("change_quantities") && s.status === "active"
+          ? h("button", { type: "button", class: "secundario", onclick: () => quantityDialog(s),
+                          "aria-label": `Alterar quantidades de ${s.name}`, text: "Alterar quantidades" }) : "",
+      ]))));
+  return [h("h1", { text: "Painel de licenças" }), actions,
+          items.length ? sections : h("p", { class: "cartao", text: "Nenhuma assinatura ainda." })];
+}
+
+function statusCell(s) {
+  const labels = { pending: "Em provisionamento", active: "Ativa", cancelled: "Cancelada", failed: "Falhou" };
+  const parts = [h("span", { class: `etiqueta ${s.status === "active" ? "ok" : s.status === "failed" ? "erro" : "pendente"}`,
+                             text: labels[s.status] || s.status })];
+  if (s.pending_change) {
+    const when = s.pending_change.applies === "now" ? "em processamento" : `na renovação (${dateBR(s.renews_on)})`;
+    parts.push(h("div", { class: "dica pendente-alteracao", text: `Alteração para ${s.pending_change.quantity}: ${when}` }));
+  }
+  return h("div", {}, parts);
+}
+
+function renewalCell(s) {
+  return h("div", {}, h("div", { text: s.renews_on ? dateBR(s.renews_on) : "—" }),
+    s.cancellation_allowed_until ? h("div", { class: "dica", text: `Redução imediata até ${dateBR(s.cancellation_allowed_until)}` }) : null,
+    h("div", { class: "dica", text: s.auto_renew ? "Renovação automática" : "Sem renovação automática" }));
+}
+
+const REASONS = [["rescisao_contrato", "Rescisão de contrato"], ["reducao_de_custos", "Redução de custos"],
+                 ["migracao", "Migração"], ["insatisfacao", "Insatisfação"], ["outro", "Outro"]];
+
+function quantityDialog(sub) {
+  dialog(`Alterar quantidades — ${sub.name}`, (close) => {
+    const quantity = h("input", { type: "number", min: 0, max: 10000, step: 1, value: sub.quantity, required: true });
+    const reason = h("select", {}, h("option", { value: "", text: "Selecione…" }),
+                     REASONS.map(([value, text]) => h("option", { value, text })));
+    const reasonText = h("textarea", { rows: 2, maxlength: 1000 });
+    const reasonBox = h("div", { hidden: true }, field("Motivo da redução a zero", reason), field("Detalhes (opcional)", reasonText));
+    const preview = h("div", { class: "dica", "aria-live": "polite" });
+    const refresh = async () => {
+      reasonBox.hidden = Number(quantity.value) !== 0;
+      if (quantity.value === "" || Number(quantity.value) === sub.quantity) { preview.textContent = ""; return; }
+      try {
+        const p = await api("GET", `/subscriptions/${sub.id}/quantity-preview?quantity=${Number(quantity.value)}`);
+        preview.textContent = p.applies === "now"
+          ? `Efeito nesta fatura: ${brl(p.amount_cents)} (pró-rata a partir de ${dateBR(p.effective_on)}).`
+          : `Fora do prazo de 7 dias: a redução será feita na renovação, em ${dateBR(p.effective_on)}.`;
+      } catch (error) { preview.textContent = error.message; }
+    };
+    quantity.addEventListener("input", refresh);
+    const form = h("form", {}, field("Nova quantidade", quantity), reasonBox, preview,
+      h("div", { class: "acoes" }, h("button", { type: "submit", text: "Confirmar" }),
+        h("button", { type: "button", class: "secundario", onclick: close, text: "Cancelar" })));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      guarded(form, async () => {
+        const body = { quantity: Number(quantity.value) };
+        if (body.quantity === 0) { body.reason = reason.value || null; body.reason_text = reasonText.value || null; }
+        await api("POST", `/subscriptions/${sub.id}/quantity`, body, { "If-Match": String(sub.version) });
+        close(); notify("Alteração registrada. O painel reflete a mudança em até 30 minutos."); render();
+      });
+    });
+    return form;
+  });
+}
+
+function terminateDialog() {
+  dialog("Rescindir contrato", (close) => {
+    const text = h("textarea", { rows: 3, maxlength: 1000 });
+    const form = h("form", {},
+      h("p", { text: "Todas as licenças serão reduzidas a zero com o motivo “rescisão de contrato”. Reduções fora do prazo de 7 dias acontecem na renovação." }),
+      field("Motivo (opcional)", text),
+      h("div", { class: "acoes" }, h("button", { type: "submit", class: "perigo", text: "Rescindir" }),
+        h("button", { type: "button", class: "secundario", onclick: close, text: "Voltar" })));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      guarded(form, async () => {
+        await api("POST", "/contract/terminate", { reason_text: text.value || null });
+        close(); notify("Rescisão registrada."); render();
+      });
+    });
+    return form;
+  });
+}
+
+async function catalogScreen() {
+  const [{ items: families }, cart] = await Promise.all([api("GET", "/catalog/families"), api("GET", "/cart")]);
+  const family = h("select", { id: "filtro-familia" }, h("option", { value: "", text: "Todas as famílias" }),
+                   families.map((f) => h("option", { value: f.id, text: f.name })));
+  const search = h("input", { type: "search", id: "busca", placeholder: "Ex.: E3, Teams, Power BI" });
+  const results = h("div", { class: "grade", "aria-live": "polite" });
+  const load = async () => {
+    const params = new URLSearchParams();
+    if (family.value) params.set("family", family.value);
+    if (search.value) params.set("q", search.value);
+    const { items } = await api("GET", `/catalog/products?${params}`);
+    results.replaceChildren(...items.map(productCard));
+  };
+  family.addEventListener("change", load);
+  search.addEventListener("input", load);
+  await load();
+  return [h("h1", { text: "Adicionar novos produtos" }),
+          h("div", { class: "cartao" }, h("div", { class: "grade" }, field("Família de produtos", family), field("Buscar", search))),
+          results, cartSection(cart)];
+}
+
+function productCard(product) {
+  const quantity = h("input", { type: "number", min: 1, max: 10000, value: 1, "aria-label": `Quantidade de ${product.name}` });
+  return h("article", { class: "cartao produto" },
+    h("h2", { text: product.name }), h("p", { class: "dica", text: `${product.family} · ${product.term === "P1M" ? "mensal" : product.term === "P1Y" ? "anual" : "3 anos"}` }),
+    h("p", { text: `${brl(product.unit_price_cents)} por licença/mês` }),
+    h("div", { class: "acoes" }, quantity,
+      h("button", { type: "button", onclick: async () => {
+        try { await api("PUT", `/cart/items/${encodeURIComponent(product.sku)}`, { quantity: Number(quantity.value) });
+              notify(`${product.name} no carrinho.`); render(); } catch (error) { notify(error.message); }
+      }, text: "Adicionar ao carrinho" })));
+}
+
+function cartSection(cart) {
+  if (!cart.items.length) return h("section", { class: "cartao", "aria-label": "Carrinho" }, h("h2", { text: "Carrinho" }), h("p", { text: "Seu carrinho está vazio." }));
+  const checkout = async (event) => {
+    event.target.disabled = true;
+    try {
+      await api("POST", "/cart/checkout", undefined, { "Idempotency-Key": `checkout-${Date.now()}` });
+      notify("Pedido recebido. As licenças aparecem no painel assim que provisionadas.");
+      location.hash = "#/painel";
+    } catch (error) { notify(error.message); event.target.disabled = false; }
+  };
+  return h("section", { class: "cartao", "aria-label": "Carrinho" }, h("h2", { text: "Carrinho" }),
+    table([["Produto"], ["Quantidade", "num"], ["Mensal", "num"], [""]], cart.items.map((item) => [
+      item.name, String(item.quantity), brl(item.monthly_total_cents),
+      h("button", { type: "button", class: "link", "aria-label": `Remover ${item.name}`, onclick: async () => {
+        await api("DELETE", `/cart/items/${encodeURIComponent(item.sku)}`); render(); }, text: "Remover" })])),
+    h("p", { text: `Total mensal: ${brl(cart.monthly_total_cents)} (o primeiro mês é cobrado pró-rata)` }),
+    h("div", { class: "acoes" }, h("button", { type: "button", onclick: checkout, text: "Finalizar pedido" })));
+}
+
+const INVOICE_STATUS = { open: "Em aberto", overdue: "Vencida", paid: "Paga", cancelled: "Cancelada" };
+
+async function invoicesScreen(id) {
+  if (id) return invoiceDetail(id);
+  const { items } = await api("GET", "/invoices");
+  return [h("h1", { text: "Faturas" }), items.length
+    ? table([["Nº"], ["Período"], ["Vencimento"], ["Total", "num"], ["Situação"], [""]], items.map((i) => [
+        String(i.number), `${dateBR(i.period_start)} a ${dateBR(i.period_end)}`, dateBR(i.due_date), brl(i.total_cents),
+        h("span", { class: `etiqueta ${i.status === "paid" ? "ok" : i.status === "overdue" ? "erro" : ""}`, text: INVOICE_STATUS[i.status] }),
+        h("a", { href: `#/faturas/${i.id}`, text: "Abrir" })]))
+    : h("p", { class: "cartao", text: "Nenhuma fatura ainda." })];
+}
+
+async function invoiceDetail(id) {
+  const invoice = await api("GET", `/invoices/${id}`);
+  const docs = h("div", { class: "acoes" });
+  if (invoice.pdf_url) docs.append(h("a", { class: "botao secundario", href: invoice.pdf_url, text: "Baixar fatura (PDF)" }));
+  const boletoBox = h("div");
+  if (invoice.payment_method === "boleto") {
+    try {
+      const boleto = await api("GET", `/invoices/${id}/boleto`);
+      boletoBox.append(h("h2", { text: "Boleto" }),
+        h("p", { class: "linha-digitavel", id: "linha-digitavel", text: boleto.digitable_line_formatted }),
+        h("p", { text: `Vencimento ${dateBR(boleto.due_date)} · ${brl(boleto.amount_cents)}` }),
+        h("div", { class: "acoes" },
+          h("a", { class: "botao", id: "baixar-boleto", href: boleto.pdf_url, text: "Baixar boleto" }),
+          h("button", { type: "button", class: "secundario", onclick: async () => {
+            try { await navigator.clipboard.writeText(boleto.digitable_line); notify("Linha digitável copiada."); }
+            catch { notify("Não foi possível copiar; selecione a linha e copie."); } }, text: "Copiar linha digitável" }),
+          invoice.status === "overdue" ? h("button", { type: "button", onclick: async () => {
+            try { await api("POST", `/invoices/${id}/second-copy`, undefined, { "Idempotency-Key": `2via-${id}-${Date.now()}` });
+                  notify("Segunda via emitida e enviada por e-mail."); render(); } catch (error) { notify(error.message); } },
+            text: "Emitir segunda via" }) : null));
+    } catch (error) { boletoBox.append(h("p", { class: "dica", text: error.message })); }
+  }
+  try {
+    const nfse = await api("GET", `/invoices/${id}/nfse`);
+    docs.append(h("a", { class: "botao secundario", href: nfse.pdf_url, text: `Nota fiscal nº ${nfse.number} (PDF)` }),
+                h("a", { class: "botao secundario", href: nfse.xml_url, text: "Nota fiscal (XML)" }));
+  } catch { /* not issued yet */ }
+  return [h("p", {}, h("a", { href: "#/faturas", text: "← Faturas" })),
+    h("h1", { text: `Fatura nº ${invoice.number}` }),
+    h("section", { class: "cartao" },
+      h("p", { text: `Período ${dateBR(invoice.period_start)} a ${dateBR(invoice.period_end)} · vencimento ${dateBR(invoice.due_date)} · ${INVOICE_STATUS[invoice.status]}` }),
+      table([["Descrição"], ["Valor", "num"]], invoice.lines.map((l) => [l.description, brl(l.amount_cents)])),
+      h("p", {}, h("strong", { text: `Total: ${brl(invoice.total_cents)}` })), docs),
+    h("section", { class: "cartao" }, boletoBox)];
+}
+
+const CATEGORIES = [["licencas", "Licenças"], ["faturamento", "Faturamento"], ["acesso", "Acesso"], ["tecnico", "Técnico"], ["outro", "Outro"]];
+const SEVERITIES = [["baixa", "Baixa"], ["media", "Média"], ["alta", "Alta"], ["critica", "Crítica"]];
+
+async function ticketsScreen(id) {
+  if (id) return ticketDetail(id);
+  const { items } = await api("GET", "/tickets");
+  const subject = h("input", { required: true, maxlength: 150 });
+  const category = h("select", {}, CATEGORIES.map(([value, text]) => h("option", { value, text })));
+  const severity = h("select", {}, SEVERITIES.map(([value, text]) => h("option", { value, text })));
+  const description = h("textarea", { rows: 4, required: true });
+  const form = h("form", { class: "cartao", "aria-labelledby": "novo-chamado" }, h("h2", { id: "novo-chamado", text: "Abrir chamado" }),
+    field("Assunto", subject), h("div", { class: "grade" }, field("Categoria", category), field("Severidade", severity)),
+    field("Descrição", description), h("div", { class: "acoes" }, h("button", { type: "submit", text: "Abrir chamado" })));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(form, async () => {
+      const ticket = await api("POST", "/tickets", { subject: subject.value, category: category.value,
+                                                     severity: severity.value, description: description.value });
+      notify(`Chamado #${ticket.number} aberto.`); location.hash = `#/chamados/${ticket.id}`;
+    });
+  });
+  return [h("h1", { text: "Suporte" }), form, items.length
+    ? table([["Nº"], ["Assunto"], ["Situação"], ["Atualizado"], [""]], items.map((t) => [
+        `#${t.number}`, t.subject, t.status_label, dateBR(t.updated_at), h("a", { href: `#/chamados/${t.id}`, text: "Abrir" })]))
+    : h("p", { class: "dica", text: "Nenhum chamado aberto." })];
+}
+
+async function ticketDetail(id) {
+  const ticket = await api("GET", `/tickets/${id}`);
+  const body = h("textarea", { rows: 3, required: true });
+  const form = h("form", { class: "cartao" }, field("Responder", body), h("div", { class: "acoes" }, h("button", { type: "submit", text: "Enviar" })));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(form, async () => { await api("POST", `/tickets/${id}/messages`, { body: body.value }); render(); });
+  });
+  return [h("p", {}, h("a", { href: "#/chamados", text: "← Chamados" })),
+    h("h1", { text: `Chamado #${ticket.number}: ${ticket.subject}` }),
+    h("p", { text: `Situação: ${ticket.status_label}` }),
+    ticket.messages.map((m) => h("div", { class: `mensagem ${m.author_side}` },
+      h("p", { class: "dica", text: `${m.author_side === "operator" ? "Suporte" : m.author_name} · ${dateBR(m.at)}` }), h("p", { text: m.body }))),
+    ticket.status === "closed" ? h("p", { class: "dica", text: "Chamado fechado." }) : form];
+}
+
+const ROLE_LABELS = { master: "Master", adm: "Adm", cobranca: "Cobrança", suporte: "Suporte" };
+
+async function usersScreen() {
+  const { items } = await api("GET", "/users");
+  const email = h("input", { type: "email", required: true });
+  const name = h("input", { required: true, maxlength: 120 });
+  const roles = h("fieldset", { class: "opcoes" }, h("legend", { text: "Perfis" }),
+    Object.entries(ROLE_LABELS).map(([value, text]) => h("label", {}, h("input", { type: "checkbox", value }), text)));
+  const form = h("form", { class: "cartao" }, h("h2", { text: "Convidar usuário" }), field("E-mail", email), field("Nome", name), roles,
+    h("div", { class: "acoes" }, h("button", { type: "submit", text: "Convidar" })));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(form, async () => {
+      const chosen = [...roles.querySelectorAll("input:checked")].map((i) => i.value);
+      await api("POST", "/users", { email: email.value, name: name.value, roles: chosen });
+      notify("Convite enviado por e-mail."); render();
+    });
+  });
+  return [h("h1", { text: "Usuários e perfis" }), form,
+    table([["Nome"], ["E-mail"], ["Perfis"], ["Situação"], [""]], items.map((u) => [
+      u.name, u.email, u.roles.map((r) => ROLE_LABELS[r] || r).join(", "), u.status === "active" ? "Ativo" : "Convidado",
+      u.id === state.me.user.id ? "" : h("div", { class: "acoes" },
+        h("button", { type: "button", class: "secundario", onclick: () => rolesDialog(u), text: "Perfis" }),
+        h("button", { type: "button", class: "link", onclick: async () => {
+          if (!confirm(`Remover ${u.name}?`)) return;
+          try { await api("DELETE", `/users/${u.id}`); notify("Usuário removido."); render(); } catch (error) { notify(error.message); } },
+          text: "Remover" }))]))];
+}
+
+function rolesDialog(user) {
+  dialog(`Perfis de ${user.name}`, (close) => {
+    const roles = h("fieldset", { class: "opcoes" }, h("legend", { text: "Perfis" }),
+      Object.entries(ROLE_LABELS).map(([value, text]) => h("label", {}, h("input", { type: "checkbox", value, checked: user.roles.includes(value) }), text)));
+    const form = h("form", {}, roles, h("div", { class: "acoes" }, h("button", { type: "submit", text: "Salvar" }),
+      h("button", { type: "button", class: "secundario", onclick: close, text: "Cancelar" })));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      guarded(form, async () => {
+        await api("PATCH", `/users/${user.id}`, { roles: [...roles.querySelectorAll("input:checked")].map((i) => i.value) },
+                  { "If-Match": String(user.version) });
+        close(); render();
+      });
+    });
+    return form;
+  });
+}
+
+async function contractScreen() {
+  const [contract, contacts] = await Promise.all([api("GET", "/contract"), api("GET", "/support/contacts")]);
+  const waiting = contract.status === "awaiting_acceptance";
+  const labels = { awaiting_acceptance: "Aguardando aceite", active: "Ativo", terminating: "Em rescisão", terminated: "Encerrado" };
+  return [h("h1", { text: "Contrato" }),
+    h("section", { class: "cartao" },
+      h("p", {}, "Situação: ", h("strong", { id: "situacao-contrato", text: labels[contract.status] || contract.status })),
+      h("p", { text: `Fechamento todo dia ${contract.closing_day} · pagamento por ${contract.payment_method === "boleto" ? "boleto" : "depósito"}` }),
+      contract.items.length ? table([["Item contratado"], ["Quantidade", "num"]], contract.items.map((i) => [i.name, String(i.quantity)])) : null,
+      contract.accepted_at ? h("p", { class: "dica", text: `Aceito em ${dateBR(contract.accepted_at)} (versão ${contract.accepted_version})` }) : null,
+      waiting && can("accept_contract") ? h("div", { class: "acoes" }, h("button", { type: "button", id: "aceitar-contrato", onclick: async (event) => {
+        event.target.disabled = true;
+        try { await api("POST", "/contract/accept", undefined, { "If-Match": String(contract.version) }); notify("Contrato aceito."); render(); }
+        catch (error) { notify(error.message); event.target.disabled = false; } }, text: "Aceitar contrato" })) : null,
+      waiting && !can("accept_contract") ? h("p", { class: "dica", text: "O aceite do contrato é feito pelo usuário Master." }) : null),
+    h("section", { class: "cartao" }, h("h2", { text: "Contatos" }),
+      h("p", { text: `Suporte técnico: ${contacts.phone} · ${contacts.email}` }),
+      h("p", {}, h("a", { href: contacts.service_desk_url, rel: "noopener", text: "Abrir o service desk" })),
+      h("p", { text: `Especialistas: ${contacts.specialists_phone} · ${contacts.specialists_email}` }))];
+}
+
+// --- the router ---------------------------------------------------------------------------------
+
+function renderMenu() {
+  const menu = document.getElementById("menu");
+  const session = document.getElementById("sessao");
+  if (!state.me) { menu.hidden = true; session.hidden = true; return; }
+  const current = location.hash.split("/")[1];
+  menu.replaceChildren(...SCREENS.filter((s) => can(s.capability)).map((s) =>
+    h("a", { href: `#/${s.path}`, "aria-current": s.path === current ? "page" : false, text: s.label })));
+  menu.hidden = false;
+  session.hidden = false;
+  document.getElementById("usuario").textContent = `${state.me.user.name} · ${state.me.organization.name}`;
+}
+
+async function render() {
+  const [, path, id] = location.hash.split("/");
+  if (!state.token) { renderMenu(); main().replaceChildren(loginScreen()); return; }
+  try {
+    if (!state.me) state.me = await api("GET", "/me");
+    const screen = SCREENS.find((s) => s.path === path && can(s.capability)) || SCREENS.find((s) => can(s.capability));
+    renderMenu();
+    const content = await screen.render(id);
+    main().replaceChildren(...[content].flat(Infinity).filter((node) => node != null && node !== false));
+    document.title = `${screen.label} — Portal Brasoftware Cloud`;
+  } catch (error) {
+    if (error.status !== 401) main().replaceChildren(errorBox(error));
+  }
+}
+
+document.getElementById("sair").addEventListener("click", logout);
+window.addEventListener("hashchange", render);
+render();

@@ -1,0 +1,40 @@
+"""The local stack as `make run` starts it, for the end-to-end tests."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from local.run import PROJECT_DIR, free_port
+
+
+def start_stack(var_dir):
+    """`python -m local.run` on free ports, writing under `var_dir`; returns (api url, process)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "USER_POOL", "JWKS", "MAIL_COPY"))}
+    env.update({"CSP_VAR_DIR": str(var_dir), "PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=PROJECT_DIR, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    api = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{api}/support/contacts", timeout=1).status_code == 200:
+                return api, process
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                pytest.fail("make run exited early:\n" + process.stdout.read())
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail("make run did not serve within 90 s")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("var")
+    api, process = start_stack(var_dir)
+    yield api, var_dir, process
+    if process.poll() is None:
+        process.kill()

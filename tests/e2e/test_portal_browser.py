@@ -1,0 +1,210 @@
+"""The portal in a real browser (Debian's Chromium, headless, driven by Playwright) against the
+local stack: what a customer's staff do every day. Screenshots land in var/screenshots/."""
+import email
+import json
+import shutil
+from datetime import date, timedelta
+from email import policy
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.run import PROJECT_DIR
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by requirements-dev.txt")
+pytestmark = [
+    pytest.mark.xdist_group("portal_browser"),
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it"),
+]
+SCREENSHOTS = Path(PROJECT_DIR) / "var" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def demo(stack):
+    api, var_dir, _ = stack
+    return json.loads((var_dir / "demo-accounts.json").read_text())
+
+
+def account(demo, email_address):
+    return next(a for a in demo["accounts"] if a["email"] == email_address)
+
+
+@pytest.fixture
+def page_for(browser, stack):
+    api = stack[0]
+    pages = []
+
+    def open_page(width=1200, height=900):
+        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.errors = errors
+        page.goto(api + "/")
+        pages.append(page)
+        return page
+
+    yield open_page
+    for page in pages:
+        assert page.errors == [], page.errors  # no script error on any screen
+        page.context.close()
+
+
+def login(page, who):
+    page.get_by_label("E-mail").fill(who["email"])
+    page.get_by_label("Senha").fill(who["password"])
+    page.get_by_role("button", name="Entrar").click()
+
+
+def nav(page, name):
+    return page.get_by_role("navigation", name="Menu principal").get_by_role("link", name=name, exact=True)
+
+
+def shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, demo):
+    page = page_for()
+    shot(page, "01-login")
+    login(page, account(demo, "master@paodemel.example"))
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+
+    nav(page, "Contrato").click()
+    page.get_by_role("button", name="Aceitar contrato").click()
+    page.locator("#situacao-contrato", has_text="Ativo").wait_for()
+    shot(page, "06-contrato")
+
+    nav(page, "Adicionar novos produtos").click()
+    page.get_by_label("Família de produtos").select_option("seguranca")
+    card = page.locator("article", has_text="Microsoft Intune Plano 1")
+    card.get_by_label("Quantidade de Microsoft Intune Plano 1").fill("8")
+    card.get_by_role("button", name="Adicionar ao carrinho").click()
+    page.locator("section[aria-label=Carrinho]", has_text="Microsoft Intune Plano 1").wait_for()
+    shot(page, "02-produtos-carrinho")
+    page.get_by_role("button", name="Finalizar pedido").click()
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+
+    row = page.locator("tr", has_text="Microsoft Intune Plano 1")
+    _reload_until(page, lambda: row.get_by_text("Ativa").count() == 1)
+    row.get_by_role("button", name="Alterar quantidades de Microsoft Intune Plano 1").click()
+    page.get_by_label("Nova quantidade").fill("10")
+    page.get_by_text("Efeito nesta fatura").wait_for()
+    page.get_by_role("button", name="Confirmar").click()
+    page.locator(".pendente-alteracao", has_text="Alteração para 10").wait_for()  # pending
+    shot(page, "03-painel-pendente")
+    _reload_until(page, lambda: row.locator("td").nth(1).inner_text() == "10")  # applied
+    assert row.locator(".pendente-alteracao").count() == 0
+    shot(page, "03-painel")
+
+    nav(page, "Suporte").click()
+    page.get_by_label("Assunto").fill("Licenças do Intune não aparecem")
+    page.get_by_label("Categoria").select_option("licencas")
+    page.get_by_label("Severidade").select_option("alta")
+    page.get_by_label("Descrição").fill("Compramos 8 licenças hoje.")
+    page.get_by_role("button", name="Abrir chamado").click()
+    page.get_by_text("Compramos 8 licenças hoje.").wait_for()
+    shot(page, "05-chamado")
+
+    nav(page, "Usuários").click()
+    page.get_by_role("heading", name="Usuários e perfis").wait_for()
+    shot(page, "07-usuarios")
+
+
+def test_an_invoice_opens_and_its_boleto_downloads(page_for, demo, stack):
+    api, _, _ = stack
+    operator = account(demo, "operador@brasoftware.example")
+    token = requests.post(f"{api}/auth/login", json={"email": operator["email"],
+                                                     "password": operator["password"]}).json()["access_token"]
+    today = date.today()
+    closing = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
+    requests.post(f"{api}/backoffice/billing-runs", json={"period": f"{closing:%Y-%m}"},
+                  headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+
+    page = page_for()
+    login(page, account(demo, "master@oficinadigital.example"))
+    nav(page, "Faturas").click()
+    _reload_until(page, lambda: page.get_by_role("link", name="Abrir").count() > 0)
+    shot(page, "04-faturas")
+    page.get_by_role("link", name="Abrir").first.click()
+    page.get_by_role("heading", name="Fatura nº").wait_for()
+    _reload_until(page, lambda: page.locator("#linha-digitavel").count() == 1)  # documents are made right after
+    assert len("".join(ch for ch in page.locator("#linha-digitavel").inner_text() if ch.isdigit())) == 47
+    shot(page, "04-fatura")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Baixar boleto").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+
+
+def test_cobranca_sees_invoices_but_no_licence_buttons(page_for, demo):
+    page = page_for()
+    login(page, account(demo, "cobranca@paodemel.example"))
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    assert page.get_by_role("button", name="Alterar quantidades").count() == 0 or \
+        page.get_by_role("button", name="Alterar quantidades").first.is_hidden()
+    assert page.locator("button", has_text="Alterar quantidades").count() == 0
+    assert page.get_by_role("link", name="Adicionar novos produtos").count() == 0
+    assert page.get_by_role("button", name="Rescindir contrato").count() == 0
+    assert nav(page, "Faturas").count() == 1
+    assert nav(page, "Usuários").count() == 0
+
+
+def test_first_login_asks_for_a_new_password(page_for, demo, stack):
+    api, var_dir, _ = stack
+    master = account(demo, "master@paodemel.example")
+    token = requests.post(f"{api}/auth/login", json={"email": master["email"], "password": master["password"]}).json()
+    requests.post(f"{api}/users", headers={"Authorization": f"Bearer {token['access_token']}"},
+                  json={"email": "nova.cobranca@paodemel.example", "name": "Nina", "roles": ["cobranca"]}
+                  ).raise_for_status()
+    welcome = _wait_for_file(var_dir / "outbox", "nova.cobranca@paodemel.example")
+    text = email.message_from_bytes(welcome.read_bytes(), policy=policy.default) \
+        .get_body(preferencelist=("plain",)).get_content()
+    password = text.split("senha temporária: ")[1].split()[0]
+
+    page = page_for(width=390, height=844)  # a phone
+    login(page, {"email": "nova.cobranca@paodemel.example", "password": password})
+    page.get_by_role("heading", name="Defina sua senha").wait_for()
+    page.get_by_label("Nova senha").fill("Minha#Senha2026")
+    page.get_by_role("button", name="Salvar e entrar").click()
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    shot(page, "08-celular-painel")
+    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("heading", name="Entrar no portal").wait_for()
+
+
+def _reload_until(page, condition, seconds=20):
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        page.wait_for_timeout(400)
+        if condition():
+            return
+        page.evaluate("window.dispatchEvent(new HashChangeEvent('hashchange'))")  # re-render the screen
+    shot(page, "zz-failure")
+    pytest.fail("the portal never showed the expected state")
+
+
+def _wait_for_file(folder, fragment, seconds=20):
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        found = [p for p in folder.glob("*.eml") if fragment in p.name] if folder.exists() else []
+        if found:
+            return found[0]
+        time.sleep(0.3)
+    pytest.fail(f"no email for {fragment}")

@@ -2,6 +2,7 @@
 the queues with their dead-letter queues, the bucket and the user pool; templates travel in the zip."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,13 +19,27 @@ PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__
 BIN = os.path.dirname(sys.executable)
 
 
+def project_copy(target):
+    """What `chalice package` reads, copied apart: other test workers writing __pycache__ files in
+    the working tree must not end up half-written in the zip."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "deployed")
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy2(os.path.join(PROJECT_DIR, name), target / name)
+    for name in ("chalicelib", "templates", "infra", ".chalice"):
+        shutil.copytree(os.path.join(PROJECT_DIR, name), target / name, ignore=ignore)
+    (target / "vendor").mkdir()
+    os.symlink("../templates", target / "vendor" / "templates")
+    return target
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
+    source = project_copy(tmp_path_factory.mktemp("project"))
     out = tmp_path_factory.mktemp("package")
-    env = {**os.environ, "AWS_DEFAULT_REGION": "sa-east-1"}
+    env = {**os.environ, "AWS_DEFAULT_REGION": "sa-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(
         [os.path.join(BIN, "chalice"), "package", "--stage", "prod", "--merge-template", "infra/resources.json",
-         str(out)], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+         str(out)], cwd=source, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     with open(out / "sam.json") as fh:
         template = json.load(fh)
@@ -88,6 +103,7 @@ def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
     with zipfile.ZipFile(out / "deployment.zip") as archive:
         names = set(archive.namelist())
     assert "app.py" in names and "chalicelib/api/http.py" in names
+    assert {"templates/portal/index.html", "templates/portal/app.js", "templates/portal/app.css"} <= names
     assert {"templates/email/user_invited.html", "templates/email/user_invited.txt",
             "templates/email/_layout.html"} <= names
     assert not any(name.startswith(("tests/", "local/", ".venv/")) for name in names)

@@ -19,12 +19,16 @@ run: $(STAMP)
 
 ## test: every test (unit, integration on an embedded moto server, packaging)
 test: $(STAMP)
-	$(BIN)/ruff check chalicelib local tests app.py
+	$(BIN)/ruff check chalicelib local tests bench app.py
 	$(BIN)/python -m pytest -n auto --dist loadgroup -q
 
 ## test-fast: unit tests only
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
+
+## bench: benchmarks with ratios measured in the same run (var/bench/*.json); BENCH_CONTRACTS=10000 for the full run
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 ## package: the CloudFormation/SAM template and Lambda zip under build/
 package: $(STAMP)

@@ -399,10 +399,23 @@ class ContractRepository:
 
 
 class CatalogRepository:
-    """The product catalog: one small partition, read whole."""
+    """The product catalog: one small partition, read whole, and kept for a minute in the process
+    (the licence panel needs prices on every request; a price or product change made elsewhere
+    shows within `ttl_seconds`, one made here at once)."""
+
+    def __init__(self, ttl_seconds: float = 60.0):
+        self._ttl = ttl_seconds
+        self._cached: Optional[Tuple[float, List[Product]]] = None
 
     def list(self) -> List[Product]:
-        return [_product(i) for i in ProductItem.query(keys.CATALOG_PK, ProductItem.sk.startswith(keys.PRODUCT_PREFIX))]
+        import time
+
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > self._ttl:
+            products = [_product(i) for i in
+                        ProductItem.query(keys.CATALOG_PK, ProductItem.sk.startswith(keys.PRODUCT_PREFIX))]
+            self._cached = (now, products)
+        return list(self._cached[1])
 
     def get(self, sku: str) -> Optional[Product]:
         try:
@@ -412,6 +425,7 @@ class CatalogRepository:
 
     def put(self, product: Product) -> None:
         ProductItem(keys.CATALOG_PK, keys.product_sk(product.sku), **asdict(product)).save()
+        self._cached = None
 
 
 class IdempotencyStore:

@@ -15,8 +15,11 @@ def start_stack(var_dir):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "USER_POOL", "JWKS", "MAIL_COPY"))}
     env.update({"CSP_VAR_DIR": str(var_dir), "PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    # Output goes to a file: an unread pipe fills up after a few thousand log lines and then
+    # blocks the server mid-request.
+    log = open(var_dir / "stack.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=PROJECT_DIR, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
     api = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -25,7 +28,7 @@ def start_stack(var_dir):
                 return api, process
         except requests.ConnectionError:
             if process.poll() is not None:
-                pytest.fail("make run exited early:\n" + process.stdout.read())
+                pytest.fail("make run exited early:\n" + (var_dir / "stack.log").read_text())
             time.sleep(0.3)
     process.kill()
     pytest.fail("make run did not serve within 90 s")

@@ -188,6 +188,16 @@ class World:
 
         return EventPump(self.app, self.deps.settings.region).drain()
 
+    def make_visible(self) -> None:
+        """Every in-flight queue message visible again now, instead of after its visibility timeout
+        (moto runs in this process)."""
+        from moto.backends import get_backend
+
+        backend = get_backend("sqs")["123456789012"][self.deps.settings.region]
+        for queue in backend.queues.values():
+            for message in queue._messages:
+                message.change_visibility(0)
+
     def outbox(self) -> List[email.message.EmailMessage]:
         folder = self.deps.settings.mail_copy_dir
         if not folder or not os.path.isdir(folder):

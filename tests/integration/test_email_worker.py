@@ -36,7 +36,7 @@ def test_a_failed_send_is_retried_by_sqs_and_then_sent_once(world, monkeypatch):
     monkeypatch.setattr(world.deps.mailer, "send", flaky_send)
     world.drain_queues()
     assert world.outbox() == [] and calls["n"] == 1  # failed: the message stays queued, invisible for a while
-    _expire_visibility(world)  # instead of waiting out the visibility timeout
+    world.make_visible()  # instead of waiting out the visibility timeout
     world.drain_queues()
     assert len(world.outbox()) == 1 and calls["n"] == 2
 
@@ -52,11 +52,3 @@ def test_a_message_whose_template_fails_to_render_is_not_marked_sent(world):
     assert notifications.deliver_email(world.deps, fixed) is True
     assert len(world.outbox()) == 1
 
-
-def _expire_visibility(world):
-    # moto runs in this process: make the in-flight message visible again now.
-    from moto.backends import get_backend
-
-    backend = get_backend("sqs")["123456789012"][world.deps.settings.region]
-    for message in backend.get_queue(world.deps.settings.email_queue_name)._messages:
-        message.change_visibility(0)

@@ -38,19 +38,9 @@ def run_period(world):
     billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
 
 
-def make_visible(world):
-    """Every in-flight message visible again now (instead of waiting out visibility timeouts)."""
-    from moto.backends import get_backend
-
-    backend = get_backend("sqs")["123456789012"][world.deps.settings.region]
-    for queue in backend.queues.values():
-        for message in queue._messages:
-            message.change_visibility(0)
-
-
 def settle(world, rounds=8):
     for _ in range(rounds):
-        make_visible(world)
+        world.make_visible()
         if world.drain_queues() == 0:
             break
 

@@ -98,20 +98,13 @@ def test_a_documents_step_retried_after_an_nfse_failure_registers_one_boleto(wor
 
     monkeypatch.setattr(world.deps.nfse_emitter, "emit", flaky_emit)
     invoice = invoice_for(world, org, clock)  # the first documents attempt fails, SQS retries it
-    _visible_again(world)  # instead of waiting out the visibility timeout
+    world.make_visible()  # instead of waiting out the visibility timeout
     world.drain_queues()
     stored = world.deps.invoices.get(invoice["id"])
     assert len(stored.boletos) == 1 and stored.nfse is not None
     assert len(world.deps.bank._registrations) == 1
     assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 1
 
-
-def _visible_again(world):
-    from moto.backends import get_backend
-
-    backend = get_backend("sqs")["123456789012"][world.deps.settings.region]
-    for message in backend.get_queue(world.deps.settings.billing_queue_name)._messages:
-        message.change_visibility(0)
 
 
 def test_itau_boletos_work_end_to_end(world, org, clock):

@@ -34,6 +34,7 @@ bench: $(STAMP)
 package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-sa-east-1} $(BIN)/chalice package --stage prod \
 	  --merge-template infra/resources.json build/
+	$(BIN)/python infra/slim_package.py build/deployment.zip
 
 clean:
 	rm -rf $(VENV) var build .pytest_cache

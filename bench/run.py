@@ -66,6 +66,10 @@ def package_size() -> dict:
         subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", "prod",
                         "--merge-template", "infra/resources.json", str(out)], cwd=source, check=True,
                        env={**os.environ, "AWS_DEFAULT_REGION": "sa-east-1"}, capture_output=True)
+        raw_size = (out / "deployment.zip").stat().st_size
+        from infra.slim_package import slim
+
+        slim(str(out / "deployment.zip"))  # as `make package` ships it
         size = (out / "deployment.zip").stat().st_size
         import zipfile
 
@@ -73,7 +77,9 @@ def package_size() -> dict:
         with zipfile.ZipFile(out / "deployment.zip") as archive:
             for info in archive.infolist():
                 by_top[info.filename.split("/")[0]] += info.compress_size
-    return record("package", {"deployment.zip (MB)": round(size / 1e6, 2), "target": "≤ 10 MB",
+    return record("package", {"chalice package zip (MB)": round(raw_size / 1e6, 2),
+                              "shipped zip, runtime-provided packages left out (MB)": round(size / 1e6, 2),
+                              "target": "≤ 10 MB",
                               "met": size <= 10e6,
                               "largest parts (MB, compressed)": {k: round(v / 1e6, 2) for k, v in by_top.most_common(6)}})
 

@@ -115,12 +115,15 @@ def bank_holidays(year: int, state: Optional[str] = None, city_holidays: Tuple[s
     import holidays  # loaded on first use: it is large and only billing needs it
     from holidays.constants import OPTIONAL, PUBLIC
 
-    national = holidays.Brazil(years=year, categories=(PUBLIC,))
-    optional = holidays.Brazil(years=year, categories=(OPTIONAL,))
-    days = set(national)
-    # Of the optional days, banks close on Carnival and Corpus Christi (not on Ash Wednesday,
-    # Christmas Eve or Public Servants' Day, when they open).
-    days |= {d for d, name in optional.items() if "Carnival" in name or "Corpus Christi" in name}
+    from dateutil.easter import easter  # a dependency of holidays (and part of the Lambda runtime)
+
+    days = set(holidays.Brazil(years=year, categories=(PUBLIC,)))
+    # Of the optional days, banks close on Carnival Monday and Tuesday and on Corpus Christi (not on
+    # Ash Wednesday, Christmas Eve or Public Servants' Day). Picked by date, not by name: holiday
+    # names follow the process's locale.
+    sunday = easter(year)
+    optional = set(holidays.Brazil(years=year, categories=(OPTIONAL,)))
+    days |= optional & {sunday - timedelta(days=48), sunday - timedelta(days=47), sunday + timedelta(days=60)}
     days.add(date(year, 12, 31))
     if state:
         days |= set(holidays.Brazil(years=year, subdiv=state, categories=(PUBLIC,)))

@@ -109,6 +109,20 @@ def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
     assert not any(name.startswith(("tests/", "local/", ".venv/")) for name in names)
 
 
+def test_the_slimmed_zip_leaves_out_only_what_the_lambda_runtime_provides(package, tmp_path):
+    from infra.slim_package import slim
+
+    copy = tmp_path / "deployment.zip"
+    shutil.copy2(package[0] / "deployment.zip", copy)
+    before, after = slim(str(copy))
+    with zipfile.ZipFile(copy) as archive:
+        names = set(archive.namelist())
+    tops = {name.split("/")[0] for name in names}
+    assert not tops & {"botocore", "boto3", "s3transfer", "jmespath", "urllib3"}
+    assert {"pynamodb", "jinja2", "jwt", "cryptography", "reportlab", "holidays", "chalicelib", "templates"} <= tops
+    assert "app.py" in names and after < before
+
+
 def test_the_template_passes_cfn_lint(package):
     out, _ = package
     result = subprocess.run([os.path.join(BIN, "cfn-lint"), str(out / "sam.json")], capture_output=True, text=True)

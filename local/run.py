@@ -38,6 +38,9 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1"):
     """Start moto on loopback and point boto3 and PynamoDB at it (through AWS_ENDPOINT_URL)."""
     from moto.server import ThreadedMotoServer
 
+    from local.moto_locks import serialize_dynamodb
+
+    serialize_dynamodb()  # the API's threads and the event pump share this moto
     os.environ.update({
         "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",

@@ -44,27 +44,13 @@ def forbid_dynamodb_scan():
 
 @pytest.fixture(scope="session", autouse=True)
 def serializable_moto_writes():
-    """DynamoDB applies each write and each transaction atomically; moto's in-memory tables do not
-    when requests arrive on several threads at once. A lock restores DynamoDB's guarantee, so the
-    concurrency tests exercise our optimistic locking rather than moto's dictionaries."""
-    import threading
+    """DynamoDB's atomic writes and transactions, restored on moto when threads share it (the
+    concurrency tests exercise our optimistic locking, not moto's dictionaries)."""
+    from local.moto_locks import restore, serialize_dynamodb
 
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    originals = {}
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query"):
-        original = getattr(DynamoDBBackend, name)
-        originals[name] = original
-
-        def locked(self, *args, __original=original, **kwargs):
-            with lock:
-                return __original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, locked)
+    serialize_dynamodb()
     yield
-    for name, original in originals.items():
-        setattr(DynamoDBBackend, name, original)
+    restore()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 Table `csp-portal-<stage>`: partition key `pk`, sort key `sk` (strings); index `gsi1`
 (`gsi1pk`, `gsi1sk`, all attributes projected); TTL on `expires_at`.
 
-Access patterns (every one is a GetItem, a Query or a transactional write: no Scan anywhere):
+Access patterns (every one is a GetItem, a Query or a transactional write; the table is never scanned):
 
 | # | pattern                                   | key condition                                              |
 |---|-------------------------------------------|------------------------------------------------------------|

@@ -130,6 +130,13 @@ class World:
         if self.deps.catalog.get("MS365-E3") is None:
             seed_module.seed_catalog(self.deps)
 
+    def active_organization(self, closing_day: int = 10) -> "Org":
+        """An organisation whose Master has accepted the contract, with the catalog seeded."""
+        org = self.organization(closing_day=closing_day)
+        self.seed_catalog()
+        self.accept_contract(org)
+        return org
+
     def accept_contract(self, org: "Org") -> None:
         response = self.call("POST", "/contract/accept", org.master)
         assert response.status_code == 200, response.json_body
@@ -207,6 +214,18 @@ class World:
             with open(os.path.join(folder, name), "rb") as fh:
                 messages.append(email.message_from_binary_file(fh, policy=policy.default))
         return messages
+
+
+def failing_first(real, times: int, error: Exception):
+    """`real`, except that its first `times` calls raise `error`; `.calls` counts every call."""
+    def wrapper(*args, **kwargs):
+        wrapper.calls += 1
+        if wrapper.calls <= times:
+            raise error
+        return real(*args, **kwargs)
+
+    wrapper.calls = 0
+    return wrapper
 
 
 def body_text(message: email.message.EmailMessage) -> str:

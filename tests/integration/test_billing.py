@@ -18,9 +18,7 @@ def clock(world):
 
 
 def active_org(world, closing_day=10, **subscriptions):
-    org = world.organization(closing_day=closing_day)
-    world.seed_catalog()
-    world.accept_contract(org)
+    org = world.active_organization(closing_day)
     for sku, quantity in subscriptions.items():
         world.subscription(org, sku.replace("_", "-"), quantity)
     return org

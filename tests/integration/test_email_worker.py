@@ -2,6 +2,7 @@
 import json
 
 from chalicelib.services import notifications
+from tests.support import failing_first
 
 
 def welcome_message(delivery_key):
@@ -24,21 +25,13 @@ def test_a_failed_send_is_retried_by_sqs_and_then_sent_once(world, monkeypatch):
     message = welcome_message("retry-1")
     notifications.queue_email(world.deps, template=message["template"], to=message["to"],
                               context=message["context"], delivery_key=message["delivery_key"])
-    calls = {"n": 0}
-    real_send = world.deps.mailer.send
-
-    def flaky_send(email):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("SES throttled")
-        return real_send(email)
-
+    flaky_send = failing_first(world.deps.mailer.send, 1, RuntimeError("SES throttled"))
     monkeypatch.setattr(world.deps.mailer, "send", flaky_send)
     world.drain_queues()
-    assert world.outbox() == [] and calls["n"] == 1  # failed: the message stays queued, invisible for a while
+    assert world.outbox() == [] and flaky_send.calls == 1  # failed: the message stays queued, invisible for a while
     world.make_visible()  # instead of waiting out the visibility timeout
     world.drain_queues()
-    assert len(world.outbox()) == 1 and calls["n"] == 2
+    assert len(world.outbox()) == 1 and flaky_send.calls == 2
 
 
 def test_a_message_whose_template_fails_to_render_is_not_marked_sent(world):

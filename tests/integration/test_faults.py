@@ -23,11 +23,9 @@ def clock(world):
 
 
 def billable_orgs(world, clock, count=CONTRACTS):
-    world.seed_catalog()
     orgs = []
     for n in range(count):
-        org = world.organization(closing_day=10)
-        world.accept_contract(org)
+        org = world.active_organization()
         world.subscription(org, "MS365-E3", n + 1)
         orgs.append(org)
     clock.now = sp(2026, 11, 11, 9)

@@ -23,10 +23,7 @@ def clock(world):
 
 @pytest.fixture
 def org(world, clock):
-    org = world.organization(closing_day=10)
-    world.seed_catalog()
-    world.accept_contract(org)
-    return org
+    return world.active_organization()
 
 
 def panel(world, account):

@@ -7,7 +7,7 @@ import pytest
 from chalicelib.domain import boleto
 from chalicelib.domain.clock import FixedClock
 from chalicelib.services import licences
-from tests.support import sp
+from tests.support import failing_first, sp
 
 
 @pytest.fixture
@@ -18,10 +18,7 @@ def clock(world):
 
 @pytest.fixture
 def org(world, clock):
-    org = world.organization(closing_day=10)
-    world.seed_catalog()
-    world.accept_contract(org)
-    return org
+    return world.active_organization()
 
 
 def invoice_for(world, org, clock):
@@ -87,16 +84,8 @@ def test_rescission_waits_for_a_purchase_being_provisioned(world, org, clock):
 
 def test_a_documents_step_retried_after_an_nfse_failure_registers_one_boleto(world, org, clock, monkeypatch):
     world.subscription(org, "MS365-E3", 3)
-    real_emit = world.deps.nfse_emitter.emit
-    calls = {"n": 0}
-
-    def flaky_emit(request):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("prefeitura fora do ar")
-        return real_emit(request)
-
-    monkeypatch.setattr(world.deps.nfse_emitter, "emit", flaky_emit)
+    monkeypatch.setattr(world.deps.nfse_emitter, "emit",
+                        failing_first(world.deps.nfse_emitter.emit, 1, RuntimeError("prefeitura fora do ar")))
     invoice = invoice_for(world, org, clock)  # the first documents attempt fails, SQS retries it
     world.make_visible()  # instead of waiting out the visibility timeout
     world.drain_queues()

@@ -38,7 +38,7 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1"):
     """Start moto on loopback and point boto3 and PynamoDB at it (through AWS_ENDPOINT_URL)."""
     from moto.server import ThreadedMotoServer
 
-    from local.moto_locks import serialize_dynamodb
+    from local.moto_fixes import serialize_dynamodb
 
     serialize_dynamodb()  # the API's threads and the event pump share this moto
     os.environ.update({

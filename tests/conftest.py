@@ -46,7 +46,7 @@ def forbid_dynamodb_scan():
 def serializable_moto_writes():
     """DynamoDB's atomic writes and transactions, restored on moto when threads share it (the
     concurrency tests exercise our optimistic locking, not moto's dictionaries)."""
-    from local.moto_locks import restore, serialize_dynamodb
+    from local.moto_fixes import restore, serialize_dynamodb
 
     serialize_dynamodb()
     yield

@@ -1,0 +1,117 @@
+"""Two local fixes to moto's DynamoDB so the embedded AWS behaves like DynamoDB where we rely on it.
+
+1. **Atomicity under threads.** DynamoDB applies each write and each transaction atomically. moto's
+   in-memory tables do not when several threads call it at once (the API server's threads and the
+   event pump): a transaction iterates the tables while another request writes, and fails with
+   "dictionary changed size during iteration". One lock around moto's DynamoDB operations restores
+   DynamoDB's guarantee locally.
+2. **Transaction cost.** Before each TransactWriteItems moto deep-copies every table it touches so it
+   can roll back: the cost of one transaction grows with the table, and a billing run over N
+   contracts costs O(N²) (300 contracts took 11 GB and minutes). DynamoDB's own cost does not grow
+   with the table, so we snapshot only the items the transaction names and put those back on
+   failure — the same all-or-nothing result.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+
+_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query")
+_installed: dict = {}
+
+
+class _CopyKeepingTables:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: a deep copy of a whole Table
+    (moto's transaction backup) returns the table itself; item-level rollback replaces it."""
+
+    def __init__(self, table_type):
+        self._table_type = table_type
+
+    def deepcopy(self, obj, memo=None):
+        if isinstance(obj, self._table_type):
+            return obj
+        return copy.deepcopy(obj, memo)
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+
+def _item_location(table, op: dict):
+    """(hash, range) of the item one transaction entry writes, as moto keys its items; None when the
+    entry is malformed (moto then refuses it before writing anything for it)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        attrs = op.get("Key") or op["Item"]
+        hash_value = DynamoType(attrs[table.hash_key_attr])
+        range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+        return hash_value, range_value
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _restore(table, hash_value, range_value, before) -> None:
+    if range_value is None:
+        if before is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = before
+        return
+    if before is None:
+        table.items.get(hash_value, {}).pop(range_value, None)
+    else:
+        table.items[hash_value][range_value] = before
+
+
+def _transact_with_item_rollback(original):
+    def transact_write_items(self, transact_items, *args, **kwargs):
+        snapshots = []
+        for entry in transact_items if isinstance(transact_items, list) else []:
+            op = next(iter(entry.values()), None) if isinstance(entry, dict) else None
+            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            location = _item_location(table, op) if table is not None else None
+            if location is not None:
+                before = table.get_item(*location) if table.range_key_attr is None or location[1] else None
+                snapshots.append((table, *location, copy.deepcopy(before)))
+        try:
+            return original(self, transact_items, *args, **kwargs)
+        except Exception:
+            for table, hash_value, range_value, before in reversed(snapshots):
+                _restore(table, hash_value, range_value, before)
+            raise
+
+    return transact_write_items
+
+
+def serialize_dynamodb() -> None:
+    """Install both fixes (idempotent)."""
+    import moto.dynamodb.models as backend_module
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    if _installed:
+        return
+    _installed["copy"] = backend_module.copy
+    backend_module.copy = _CopyKeepingTables(Table)
+    lock = threading.RLock()
+    for name in _OPERATIONS:
+        original = getattr(DynamoDBBackend, name)
+        _installed[name] = original
+        if name == "transact_write_items":
+            original = _transact_with_item_rollback(original)
+
+        def locked(self, *args, __original=original, **kwargs):
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+
+def restore() -> None:
+    import moto.dynamodb.models as backend_module
+    from moto.dynamodb.models import DynamoDBBackend
+
+    backend_module.copy = _installed.pop("copy", backend_module.copy)
+    for name, original in _installed.items():
+        setattr(DynamoDBBackend, name, original)
+    _installed.clear()

@@ -1,0 +1,66 @@
+"""The embedded AWS's DynamoDB keeps TransactWriteItems all-or-nothing after local/moto_fixes.py
+replaced moto's whole-table backup with item snapshots: a transaction that fails on its last entry
+leaves every item it named exactly as it was, and a successful one writes all of them."""
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+
+@pytest.fixture
+def table(deps):
+    return deps.settings.table_name
+
+
+@pytest.fixture
+def dynamodb(deps):
+    return boto3.client("dynamodb", region_name=deps.settings.region)
+
+
+def _item(dynamodb, table, pk):
+    return dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": "X"}}).get("Item")
+
+
+def test_a_failed_transaction_undoes_its_puts_updates_and_deletes(dynamodb, table):
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "UPDATED"}, "sk": {"S": "X"}, "n": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "DELETED"}, "sk": {"S": "X"}, "n": {"N": "7"}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "GUARD"}, "sk": {"S": "X"}})
+
+    with pytest.raises(ClientError) as refused:
+        dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "NEW"}, "sk": {"S": "X"}}}},
+            {"Update": {"TableName": table, "Key": {"pk": {"S": "UPDATED"}, "sk": {"S": "X"}},
+                        "UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": "DELETED"}, "sk": {"S": "X"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "GUARD"}, "sk": {"S": "X"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _item(dynamodb, table, "NEW") is None
+    assert _item(dynamodb, table, "UPDATED")["n"] == {"N": "1"}
+    assert _item(dynamodb, table, "DELETED")["n"] == {"N": "7"}
+
+
+def test_a_successful_transaction_writes_every_entry(dynamodb, table):
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "UPDATED"}, "sk": {"S": "X"}, "n": {"N": "1"}})
+
+    dynamodb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "NEW"}, "sk": {"S": "X"}}}},
+        {"Update": {"TableName": table, "Key": {"pk": {"S": "UPDATED"}, "sk": {"S": "X"}},
+                    "UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+    ])
+
+    assert _item(dynamodb, table, "NEW") is not None
+    assert _item(dynamodb, table, "UPDATED")["n"] == {"N": "2"}
+
+
+def test_two_entries_on_one_item_are_refused_without_writing(dynamodb, table):
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "TWICE"}, "sk": {"S": "X"}, "n": {"N": "1"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "TWICE"}, "sk": {"S": "X"}, "n": {"N": "2"}}}},
+        ])
+
+    assert _item(dynamodb, table, "TWICE") is None

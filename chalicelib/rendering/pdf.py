@@ -29,6 +29,34 @@ def _box(pdf, x, y, width, height, label: str, value: str, size: int = 9, bold: 
     pdf.drawString(x + 1.5 * MM, y + 1.8 * MM, value)
 
 
+def _draw_qr(pdf, payload: str, x: float, y: float, size: float, quiet_modules: int = 4) -> None:
+    """A QR code (error correction M) drawn straight on the canvas, one filled rectangle per run of
+    dark modules in a row. reportlab's QrCodeWidget builds a validated shape per run and took ~70% of
+    a boleto's rendering time."""
+    from itertools import groupby
+
+    from reportlab.graphics.barcode import qrencoder
+
+    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    code.addData(payload)
+    code.make()
+    count = code.getModuleCount()
+    module = size / (count + 2 * quiet_modules)
+    path = pdf.beginPath()
+    for row_index, row in enumerate(code.modules):
+        top = y + size - (row_index + quiet_modules + 1) * module
+        column = 0
+        for dark, run in groupby(bool(cell) for cell in row):
+            length = sum(1 for _ in run)
+            if dark:
+                path.rect(x + (column + quiet_modules) * module, top, length * module, module)
+            column += length
+    pdf.saveState()
+    pdf.setFillColorRGB(0, 0, 0)
+    pdf.drawPath(path, stroke=0, fill=1)
+    pdf.restoreState()
+
+
 def boleto_pdf(data: Dict[str, Any]) -> bytes:
     """A boleto in the FEBRABAN layout: the payer's receipt and the "ficha de compensação".
 
@@ -36,10 +64,7 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     beneficiary {name, document, agency_code}, payer {name, document}, document_number,
     issued_on, instructions [str], pix_payload (optional).
     """
-    from reportlab.graphics import renderPDF
     from reportlab.graphics.barcode.common import I2of5
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
 
     buffer, pdf, (page_width, page_height) = _canvas()
     left, width = 12 * MM, page_width - 24 * MM
@@ -97,12 +122,8 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
         pdf.drawString(left + 1.5 * MM, row + instructions_height - (7 + 4 * index) * MM, text)
     if data.get("pix_payload"):
         # Boleto híbrido: the same charge as a Pix QR code.
-        qr = QrCodeWidget(data["pix_payload"], barLevel="M")
-        x0, y0, x1, y1 = qr.getBounds()
         size = instructions_height - 4 * MM
-        drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-        drawing.add(qr)
-        renderPDF.draw(drawing, pdf, left + main + (side - size) / 2, row + 2 * MM)
+        _draw_qr(pdf, data["pix_payload"], left + main + (side - size) / 2, row + 2 * MM, size)
         pdf.setFont("Helvetica", 6)
         pdf.drawCentredString(left + main + side / 2, row + 0.8 * MM, "Pague com Pix")
     row -= 11 * MM

@@ -1,4 +1,4 @@
-"""Two local fixes to moto's DynamoDB so the embedded AWS behaves like DynamoDB where we rely on it.
+"""Local fixes to moto's DynamoDB so the embedded AWS behaves like DynamoDB where we rely on it.
 
 1. **Atomicity under threads.** DynamoDB applies each write and each transaction atomically. moto's
    in-memory tables do not when several threads call it at once (the API server's threads and the
@@ -10,6 +10,9 @@
    contracts costs O(N²) (300 contracts took 11 GB and minutes). DynamoDB's own cost does not grow
    with the table, so we snapshot only the items the transaction names and put those back on
    failure — the same all-or-nothing result.
+3. **Query cost.** A Query on the table's own key walks and sorts every item of the table to find
+   one partition; DynamoDB reads that partition only. The query is given that partition's items
+   (moto still applies its key condition, order, limit and filters to them).
 """
 from __future__ import annotations
 
@@ -83,8 +86,27 @@ def _transact_with_item_rollback(original):
     return transact_write_items
 
 
+def _query_one_partition(original):
+    def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+              projection_expressions, index_name=None, *args, **kwargs):
+        if index_name is not None or hash_key is None:
+            return original(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                            scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+        partition = self.items.get(hash_key) if self.range_key_attr else None
+        items = list(partition.values()) if isinstance(partition, dict) else \
+            ([self.items[hash_key]] if not self.range_key_attr and hash_key in self.items else [])
+        self.all_items = lambda: items  # an instance attribute, removed below: only this call sees it
+        try:
+            return original(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                            scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    return query
+
+
 def serialize_dynamodb() -> None:
-    """Install both fixes (idempotent)."""
+    """Install the fixes (idempotent)."""
     import moto.dynamodb.models as backend_module
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
@@ -93,6 +115,8 @@ def serialize_dynamodb() -> None:
         return
     _installed["copy"] = backend_module.copy
     backend_module.copy = _CopyKeepingTables(Table)
+    _installed["table_query"] = Table.query
+    Table.query = _query_one_partition(Table.query)
     lock = threading.RLock()
     for name in _OPERATIONS:
         original = getattr(DynamoDBBackend, name)
@@ -111,7 +135,10 @@ def restore() -> None:
     import moto.dynamodb.models as backend_module
     from moto.dynamodb.models import DynamoDBBackend
 
+    from moto.dynamodb.models.table import Table
+
     backend_module.copy = _installed.pop("copy", backend_module.copy)
+    Table.query = _installed.pop("table_query", Table.query)
     for name, original in _installed.items():
         setattr(DynamoDBBackend, name, original)
     _installed.clear()

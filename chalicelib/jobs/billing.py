@@ -28,7 +28,8 @@ def bill_contracts(event):
     for record in event:
         message = json.loads(record.body)
         if message["kind"] == "invoice_documents":
-            invoice = documents.prepare(deps, message["invoice_id"])
+            # Documents are made by the billing worker itself now; kept for messages already queued.
+            invoice = documents.prepare(deps, deps.invoices.get(message["invoice_id"]))
             log.info("invoice %s: documents ready", invoice.number)
             continue
         outcome = billing.bill_contract(deps, message)

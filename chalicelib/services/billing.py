@@ -98,7 +98,7 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
     existing = deps.invoices.invoice_for_period(org, closing)
     if existing is not None:
         if existing.email_queued_at is None:
-            queue_documents(deps, existing)  # a crash came between the invoice and its documents
+            documents.prepare(deps, existing)  # a crash came between the invoice and its documents
         deps.billing_runs.count(run_id, "already_invoiced")
         return "already_invoiced"
     contract = deps.contracts.get(org)
@@ -106,7 +106,7 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
     subscriptions = deps.subscriptions.list(org)
     lines = rules.invoice_lines(
         [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
-        lambda sku: deps.prices.price_on(sku, period.start) or 0, period)
+        lambda sku: deps.prices.settled_price_on(sku, period.start, local_day(deps.clock())) or 0, period)
     # The final invoice is the one whose period holds the termination day; earlier periods are
     # ordinary invoices.
     final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due and \
@@ -122,9 +122,9 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
         deps.billing_runs.count(run_id, "already_invoiced")
         return "already_invoiced"
     deps.billing_runs.count(run_id, "invoices_issued")
-    queue_documents(deps, invoice)
     if final:
-        _final_invoice_done(deps, contract)
+        _final_invoice_done(deps, contract)  # before the documents, which may fail and be retried
+    documents.prepare(deps, invoice, contract)
     return "issued"
 
 
@@ -161,11 +161,6 @@ def _final_invoice_done(deps, contract) -> None:
     deps.contracts.save(done, expected_version=contract.version, audit=audit.entry(
         deps, SYSTEM, contract.organization_id, "contract.final_invoice_issued", f"contract:{contract.id}",
         before={"final_invoice_due": True}, after={"final_invoice_due": False}))
-
-
-def queue_documents(deps, invoice: Invoice) -> None:
-    """Boleto, NFS-e, PDFs and the email are made by the documents step (same queue, own message)."""
-    deps.billing_queue.send({"kind": "invoice_documents", "invoice_id": invoice.id})
 
 
 def run_progress(deps, run_id: str) -> Dict[str, Any]:

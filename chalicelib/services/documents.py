@@ -37,9 +37,7 @@ def _cnpj(value: Optional[str]) -> str:
     return format_cnpj(value) if value and len(value) == 14 else (value or "")
 
 
-def _parties(deps, invoice: Invoice):
-    organization = deps.organizations.get(invoice.organization_id)
-    settings = deps.settings
+def _parties(settings, organization):
     beneficiary = {"name": settings.beneficiary_name, "document": _cnpj(settings.beneficiary_cnpj)}
     customer = {"name": organization.name, "document": _cnpj(organization.cnpj)}
     return beneficiary, customer
@@ -47,13 +45,14 @@ def _parties(deps, invoice: Invoice):
 
 # --- boleto -------------------------------------------------------------------------------------
 
-def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, customer: dict, kind: str) -> dict:
+def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, kind: str) -> dict:
     """A boleto registered at the bank, its Pix code and PDF in S3; as the dict kept on the invoice.
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
     the same boleto again (the bank answers with the same registration) instead of a second one.
     """
     settings = deps.settings
+    beneficiary, customer = parties
     layout = boleto_layout(settings)
     sequence = invoice.number if kind == "original" else layout.second_copy_base + deps.invoices.next_boleto_sequence()
     made = boleto_rules.make_boleto(layout, sequence, due, amount_cents)
@@ -73,7 +72,7 @@ def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, customer: 
         "bank_code": layout.bank_code, "bank_name": BANK_NAMES.get(layout.bank_code, layout.bank_code),
         "digitable_line": made.digitable_line, "barcode": made.barcode, "due_date": due.isoformat(),
         "amount_cents": amount_cents, "nosso_numero": made.nosso_numero,
-        "beneficiary": {**_parties(deps, invoice)[0], "agency_code": agency_code}, "payer": customer,
+        "beneficiary": {**beneficiary, "agency_code": agency_code}, "payer": customer,
         "document_number": f"FAT-{invoice.number}", "issued_on": local_day(deps.clock()).isoformat(),
         "instructions": _instructions(settings, kind, invoice), "pix_payload": pix_payload})
     key = deps.documents.put(f"{_prefix(invoice)}/boleto-{made.nosso_numero}.pdf", pdf, "application/pdf")
@@ -96,31 +95,36 @@ def _instructions(settings, kind: str, invoice: Invoice) -> List[str]:
 
 # --- the documents of an issued invoice ---------------------------------------------------------
 
-def prepare(deps, invoice_id: str, attempts: int = 3) -> Invoice:
-    """Make whatever the invoice still lacks (PDF, boleto, NFS-e), then queue its email. Repeat-safe:
-    every step is idempotent (fixed S3 keys, the boleto's nosso número is the invoice number, the
-    NFS-e emitter answers once per invoice), so a concurrent writer only means doing it again."""
+def prepare(deps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice:
+    """Make whatever the invoice still lacks (PDF, boleto, NFS-e), queue its email, and record both
+    in one write. The billing worker calls it right after issuing, with the contract in hand.
+
+    Repeat-safe: every step is idempotent (fixed S3 keys, the boleto's nosso número is the invoice
+    number, the NFS-e emitter answers once per invoice, the email has a delivery key), so a crash
+    or a concurrent writer only means doing it again. The email is queued before the invoice says
+    so: a crash in between queues it again, never loses it."""
+    contract = contract or deps.contracts.get(invoice.organization_id)
+    organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
-        invoice = deps.invoices.get(invoice_id)
-        changes = _missing_documents(deps, invoice)
+        changes = _missing_documents(deps, invoice, _parties(deps.settings, organization))
+        if invoice.email_queued_at is None:
+            _queue_invoice_email(deps, replace(invoice, **changes), contract, organization)
+            changes["email_queued_at"] = iso(deps.clock())
         if not changes:
-            break
+            return invoice
+        ready = replace(invoice, **changes, version=invoice.version + 1)
         try:
-            deps.invoices.save(replace(invoice, **changes, version=invoice.version + 1),
-                               expected_version=invoice.version)
-            break
+            deps.invoices.save(ready, expected_version=invoice.version)
+            return ready
         except Conflict:
-            continue  # a payment, the overdue job or a duplicate delivery wrote first: look again
-    else:
-        raise Conflict("A fatura mudou durante a emissão dos documentos; nova tentativa pela fila.",
-                       code="concurrent_update")
-    invoice = deps.invoices.get(invoice_id)
-    queue_invoice_email(deps, invoice)
-    return invoice
+            # A payment, the overdue job or a duplicate delivery wrote first: look again.
+            invoice = deps.invoices.get(invoice.id)
+    raise Conflict("A fatura mudou durante a emissão dos documentos; nova tentativa pela fila.",
+                   code="concurrent_update")
 
 
-def _missing_documents(deps, invoice: Invoice) -> Dict[str, Any]:
-    beneficiary, customer = _parties(deps, invoice)
+def _missing_documents(deps, invoice: Invoice, parties) -> Dict[str, Any]:
+    beneficiary, customer = parties
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
         from ..rendering.pdf import invoice_pdf
@@ -134,7 +138,7 @@ def _missing_documents(deps, invoice: Invoice) -> Dict[str, Any]:
         changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
                                                 "application/pdf")
     if invoice.payment_method == "boleto" and not invoice.boletos:
-        changes["boletos"] = [_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, customer, "original")]
+        changes["boletos"] = [_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties, "original")]
     if invoice.nfse is None:
         changes["nfse"] = _emit_nfse(deps, invoice, beneficiary, customer)
     return changes
@@ -178,23 +182,15 @@ def _attachments(invoice: Invoice, boleto: Optional[dict]) -> List[dict]:
     return attachments
 
 
-def queue_invoice_email(deps, invoice: Invoice) -> None:
-    """The monthly email, once per invoice, to every billing contact, documents attached."""
-    if invoice.email_queued_at is not None:
-        return
-    contract = deps.contracts.get(invoice.organization_id)
+def _queue_invoice_email(deps, invoice: Invoice, contract, organization) -> None:
+    """The monthly email to every billing contact, documents attached; its delivery key makes it
+    one email per invoice however often it is queued."""
     if contract.billing_contacts:
-        organization = deps.organizations.get(invoice.organization_id)
         notifications.queue_email(
             deps, template="invoice_issued", to=list(contract.billing_contacts),
             delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id,
             attachments=_attachments(invoice, invoice.active_boleto),
             context=email_context(deps, invoice, organization))
-    marked = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
-    try:
-        deps.invoices.save(marked, expected_version=invoice.version)
-    except Conflict:
-        pass  # marked by a concurrent duplicate: the delivery key still sends one email
 
 
 def email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
@@ -256,8 +252,8 @@ def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
                                  settings.bank_city_holidays)
     amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
                                       Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
-    _, customer = _parties(deps, invoice)
-    new = _new_boleto(deps, invoice, due, amount, customer, "second_copy")
+    organization = deps.organizations.get(invoice.organization_id)
+    new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), "second_copy")
     old = invoice.active_boleto
     boletos = [({**b, "status": "superseded"} if b is old else b) for b in invoice.boletos] + [new]
     updated = replace(invoice, boletos=boletos, version=invoice.version + 1)
@@ -267,7 +263,6 @@ def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
         after={"nosso_numero": new["nosso_numero"], "due_date": new["due_date"], "amount_cents": amount}))
     if old is not None:
         deps.bank.cancel(old["nosso_numero"])
-    organization = deps.organizations.get(invoice.organization_id)
     notifications.queue_email(
         deps, template="boleto_second_copy", to=[caller.user.email],
         delivery_key=f"second_copy#{new['nosso_numero']}", invoice_id=invoice.id,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
@@ -167,6 +167,22 @@ class CartRepository:
 
 class PriceRepository:
     """Price history per SKU: a price applies to billing periods that start on or after its date."""
+
+    def __init__(self):
+        self._settled: Dict[Tuple[str, date], int] = {}
+
+    def settled_price_on(self, sku: str, day: date, today: date) -> Optional[int]:
+        """`price_on` for a day before today, remembered while this container lives: a new price
+        takes effect tomorrow at the earliest, so the price of a day gone by never changes. A billing
+        run then reads each SKU's price once, not once per contract."""
+        if day >= today:
+            return self.price_on(sku, day)
+        if (sku, day) not in self._settled:
+            price = self.price_on(sku, day)
+            if price is None:
+                return None  # not priced yet: nothing to remember
+            self._settled[(sku, day)] = price
+        return self._settled[(sku, day)]
 
     def price_on(self, sku: str, day: date) -> Optional[int]:
         for item in PriceItem.query(keys.price_pk(sku), PriceItem.sk <= keys.price_sk(day.isoformat()),

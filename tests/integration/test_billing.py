@@ -242,3 +242,20 @@ def test_an_earlier_period_billed_after_a_termination_is_not_the_final_invoice(w
     start_run(world, world.operator(), "2026-09")  # period 11 Aug – 10 Sep: before the termination
     world.drain_queues()
     assert world.call("GET", "/contract", org.master).json_body["final_invoice_due"] is True
+
+
+def test_a_past_days_price_is_read_once_and_a_new_price_still_applies_from_tomorrow(world, monkeypatch):
+    prices, today = world.deps.prices, date(2026, 11, 11)
+    prices.set_price("BENCH-SKU", date(2026, 1, 1), 1000, "op", "2026-01-01T00:00:00+00:00")
+    reads = []
+    real_price_on = prices.price_on
+    monkeypatch.setattr(prices, "price_on", lambda sku, day: reads.append(day) or real_price_on(sku, day))
+
+    assert prices.settled_price_on("BENCH-SKU", date(2026, 10, 11), today) == 1000
+    prices.set_price("BENCH-SKU", today + timedelta(days=1), 1500, "op", "2026-11-11T10:00:00+00:00")
+    assert prices.settled_price_on("BENCH-SKU", date(2026, 10, 11), today) == 1000
+    assert prices.settled_price_on("BENCH-SKU", today + timedelta(days=1), today) == 1500
+    assert reads == [date(2026, 10, 11), today + timedelta(days=1)]
+    assert prices.settled_price_on("UNPRICED", date(2026, 10, 11), today) is None
+    prices.set_price("UNPRICED", date(2026, 1, 1), 700, "op", "2026-11-11T10:00:00+00:00")
+    assert prices.settled_price_on("UNPRICED", date(2026, 10, 11), today) == 700

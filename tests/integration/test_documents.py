@@ -115,7 +115,7 @@ def test_a_documents_message_delivered_twice_makes_one_boleto_one_nfse_one_email
     from chalicelib.services import documents
 
     before = world.deps.invoices.get(invoice["id"])
-    documents.prepare(world.deps, invoice["id"])
+    documents.prepare(world.deps, world.deps.invoices.get(invoice["id"]))
     world.drain_queues()
     after = world.deps.invoices.get(invoice["id"])
     assert after.boletos == before.boletos and after.nfse == before.nfse

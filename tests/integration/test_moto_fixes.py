@@ -1,6 +1,7 @@
-"""The embedded AWS's DynamoDB keeps TransactWriteItems all-or-nothing after local/moto_fixes.py
-replaced moto's whole-table backup with item snapshots: a transaction that fails on its last entry
-leaves every item it named exactly as it was, and a successful one writes all of them."""
+"""The embedded AWS's DynamoDB after local/moto_fixes.py. TransactWriteItems stays all-or-nothing
+with item snapshots instead of whole-table copies: a transaction that fails on its last entry leaves
+every item it named as it was, and a successful one writes all of them. A Query that reads only its
+partition still honours key conditions, order, limits and pages."""
 from __future__ import annotations
 
 import boto3
@@ -64,3 +65,23 @@ def test_two_entries_on_one_item_are_refused_without_writing(dynamodb, table):
         ])
 
     assert _item(dynamodb, table, "TWICE") is None
+
+
+def test_a_query_reads_its_partition_in_key_order_with_conditions_limits_and_pages(dynamodb, table):
+    for pk in ("A", "B"):
+        for n in (3, 1, 2, 5, 4):
+            dynamodb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": f"{pk}#{n}"}, "n": {"N": str(n)}})
+
+    def query(**extra):
+        return dynamodb.query(TableName=table, KeyConditionExpression="pk = :p" + extra.pop("condition", ""),
+                              ExpressionAttributeValues={":p": {"S": "B"}, **extra.pop("values", {})}, **extra)
+
+    assert [i["sk"]["S"] for i in query()["Items"]] == ["B#1", "B#2", "B#3", "B#4", "B#5"]
+    assert [i["sk"]["S"] for i in query(ScanIndexForward=False, Limit=2)["Items"]] == ["B#5", "B#4"]
+    assert [i["sk"]["S"] for i in query(condition=" AND sk <= :s", values={":s": {"S": "B#3"}})["Items"]] \
+        == ["B#1", "B#2", "B#3"]
+    first = query(Limit=3)
+    rest = query(Limit=3, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert [i["n"]["N"] for i in first["Items"] + rest["Items"]] == ["1", "2", "3", "4", "5"]
+    assert dynamodb.query(TableName=table, KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": {"S": "NONE"}})["Items"] == []

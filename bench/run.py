@@ -130,23 +130,6 @@ def _phase(path: str, method: str) -> int:
     return {"GET": 0, "DELETE": 2}.get(method, 1)
 
 
-def _route_objects(world, org) -> dict:
-    """A real object for every path parameter, in the measured organisation."""
-    from chalicelib.domain.audit import SYSTEM
-    from chalicelib.domain.roles import Role
-    from chalicelib.services import billing
-    from tests.support import make_cnpj
-
-    lead = world.call("POST", "/leads", None, {
-        "cnpj": make_cnpj(9001), "company_name": "Bench Ltda", "contact_name": "Bench", "phone": "11999990000",
-        "email": "bench@bench.example", "existing_microsoft_customer": False}).json_body
-    return {"user_id": world.user(org.id, [Role.ADM]).user.id,
-            "subscription_id": world.subscription(org, "MS365-E3", 5).id,
-            "invoice_id": world.invoice(org).id, "ticket_id": world.ticket(org).id, "sku": "MS365-E3",
-            "run_id": billing.start_run(world.deps, SYSTEM, period=time.strftime("%Y-%m"), closing_days=[]),
-            "lead_id": lead["id"], "name": "app.js"}
-
-
 def requests_per_route(deps) -> None:
     """Every operation in /openapi.json once, as the profile that may call it, with real objects:
     how many DynamoDB requests it makes."""
@@ -155,13 +138,13 @@ def requests_per_route(deps) -> None:
     from chalice.test import Client
 
     from app import app
-    from tests.openapi_requests import body_for, fill, operations
+    from tests.openapi_requests import body_for, fill, operations, route_objects
     from tests.support import PASSWORD, World
 
     with Client(app) as client:
         world = World(deps, client, app)
         org, operator = world.active_organization(), world.operator()
-        objects = _route_objects(world, org)
+        objects = route_objects(world, org)
         overrides = {("/auth/login", "POST"): {"email": org.master.user.email, "password": PASSWORD}}
         counter = CallCounter()
         rows = {}

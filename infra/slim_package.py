@@ -1,5 +1,5 @@
-"""Drop from the Lambda zip what the Python 3.11 Lambda runtime already provides (and data the
-product never reads).
+"""Drop from the Lambda zip what the Python 3.11 Lambda runtime already provides (and data and
+countries the product never reads).
 
 `chalice package` bundles botocore (about 16 MB compressed) because pynamodb depends on it, though
 the runtime ships boto3, botocore and their dependencies. `make package` runs this on its output.
@@ -18,6 +18,26 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 # Translations of holiday names into ~160 languages: the product uses dates only.
 UNUSED_DATA = ("holidays/locale/",)
 
+# The holidays package carries ~250 countries and markets; the product asks for Brazil only (and
+# the package loads countries lazily, by name). Each package's __init__ imports every module, so
+# it is rewritten to import the kept ones.
+KEPT_HOLIDAY_MODULES = {
+    "holidays/countries/": ("brazil.py",),
+    "holidays/financial/": (),
+}
+REWRITTEN_INITS = {
+    "holidays/countries/__init__.py": b"# Slimmed by infra/slim_package.py: Brazil only.\n"
+                                      b"from holidays.countries.brazil import Brazil, BR, BRA  # noqa: F401\n",
+    "holidays/financial/__init__.py": b"# Slimmed by infra/slim_package.py: no financial markets.\n",
+}
+
+
+def unused_holiday_module(name: str) -> bool:
+    for folder, kept in KEPT_HOLIDAY_MODULES.items():
+        if name.startswith(folder) and name not in REWRITTEN_INITS:
+            return name[len(folder):] not in kept
+    return False
+
 
 def provided_by_runtime(name: str) -> bool:
     top = name.split("/", 1)[0]
@@ -31,8 +51,10 @@ def slim(path: str) -> tuple:
     temporary = path + ".slim"
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
-            if not provided_by_runtime(info.filename) and not info.filename.startswith(UNUSED_DATA):
-                target.writestr(info, source.read(info.filename))
+            name = info.filename
+            if provided_by_runtime(name) or name.startswith(UNUSED_DATA) or unused_holiday_module(name):
+                continue
+            target.writestr(info, REWRITTEN_INITS.get(name) or source.read(name))
     os.replace(temporary, path)
     return before, os.path.getsize(path)
 

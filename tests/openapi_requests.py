@@ -1,7 +1,11 @@
 """Requests built from /openapi.json: every operation, the smallest valid body for it, its path with
 parameters filled in. The permission tests and the per-route benchmark walk the API with these, so
 a new route is covered the day it is described."""
+import itertools
 import re
+from datetime import date
+
+from tests.support import make_cnpj
 
 
 def operations(world):
@@ -11,20 +15,43 @@ def operations(world):
             yield path, method.upper(), operation
 
 
-def example(schema):
-    """A valid value for one of our request schemas (the smallest that passes validation)."""
+_SERIAL = itertools.count(1)
+
+# Free-text fields whose content the API checks: a plausible value by the field's name.
+_PLAUSIBLE = {
+    "cnpj": lambda n: make_cnpj(7000 + n),
+    "phone": lambda n: "11987654321",
+    "tenant_domain": lambda n: f"empresa{n}.onmicrosoft.com",
+    "website": lambda n: f"https://empresa{n}.example",
+    "paid_on": lambda n: date.today().isoformat(),
+    "new_password": lambda n: "Nova#Senha2026",
+    "password": lambda n: "Nova#Senha2026",
+    "sku": lambda n: "MS365-E3",
+}
+# Numbers whose smallest valid value the domain treats specially (1 licence is a reduction).
+_PLAUSIBLE_NUMBERS = {"quantity": 6}
+
+
+def example(schema, name: str = ""):
+    """A valid value for one of our request schemas: required fields only, each the smallest that
+    passes validation (emails unique, so that a new user is new)."""
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")
     if kind == "object":
-        return {name: example(schema["properties"][name]) for name in schema.get("required", [])}
+        return {field: example(schema["properties"][field], field) for field in schema.get("required", [])}
     if kind == "array":
-        return [example(schema["items"])] * max(schema.get("minItems", 1), 1)
+        return [example(schema["items"], name) for _ in range(max(schema.get("minItems", 1), 1))]
     if kind == "integer":
-        return schema.get("minimum", 1)
+        return _PLAUSIBLE_NUMBERS.get(name, schema.get("minimum", 1))
     if kind == "boolean":
-        return True
-    return "teste@exemplo.example" if schema.get("maxLength") == 254 else "Teste"
+        return False
+    serial = next(_SERIAL)
+    if name in _PLAUSIBLE:
+        return _PLAUSIBLE[name](serial)
+    if "email" in name or schema.get("maxLength") == 254:
+        return f"teste{serial}@exemplo.example"
+    return "Teste".ljust(schema.get("minLength", 1), "x")
 
 
 def body_for(operation):
@@ -39,3 +66,21 @@ def fill(path, values, operation=None):
     if required:
         target += "?" + "&".join(f"{p['name']}={example(p['schema'])}" for p in required)
     return target
+
+
+def route_objects(world, org) -> dict:
+    """A real object for every path parameter, in `org` (an active organisation)."""
+    import time
+
+    from chalicelib.domain.audit import SYSTEM
+    from chalicelib.domain.roles import Role
+    from chalicelib.services import billing
+
+    lead = world.call("POST", "/leads", None, {
+        "cnpj": make_cnpj(9001), "company_name": "Lead Ltda", "contact_name": "Lead", "phone": "11999990000",
+        "email": "lead@lead.example", "existing_microsoft_customer": False}).json_body
+    return {"user_id": world.user(org.id, [Role.ADM]).user.id,
+            "subscription_id": world.subscription(org, "MS365-E3", 5).id,
+            "invoice_id": world.invoice(org).id, "ticket_id": world.ticket(org).id, "sku": "MS365-E3",
+            "run_id": billing.start_run(world.deps, SYSTEM, period=time.strftime("%Y-%m"), closing_days=[]),
+            "lead_id": lead["id"], "name": "app.js"}

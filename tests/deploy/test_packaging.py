@@ -127,3 +127,43 @@ def test_the_template_passes_cfn_lint(package):
     out, _ = package
     result = subprocess.run([os.path.join(BIN, "cfn-lint"), str(out / "sam.json")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What the Lambda Python runtime provides next to the zip (boto3 and its dependency tree).
+LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
+    """The shipped zip plus the runtime's own packages, nothing from this machine's virtualenv:
+    the app imports, Brazilian bank holidays come out as the full library computes them, and a
+    boleto PDF renders (reportlab and its image library came along)."""
+    from chalicelib.domain.billing import bank_holidays
+    from infra.slim_package import slim
+
+    shipped = tmp_path / "deployment.zip"
+    shutil.copy2(package[0] / "deployment.zip", shipped)
+    slim(str(shipped))
+    task, runtime = tmp_path / "task", tmp_path / "runtime"
+    with zipfile.ZipFile(shipped) as archive:
+        archive.extractall(task)
+    runtime.mkdir()
+    venv_site = next(p for p in sys.path if p.endswith("site-packages") and os.path.isdir(os.path.join(p, "botocore")))
+    for name in LAMBDA_RUNTIME_PACKAGES:
+        os.symlink(os.path.join(venv_site, name), runtime / name)
+    script = (
+        "import json, app\n"
+        "from chalicelib.domain.billing import bank_holidays\n"
+        "from chalicelib.rendering.pdf import invoice_pdf\n"
+        "pdf = invoice_pdf({'number': 1, 'issuer': {'name': 'A', 'document': '1'}, 'customer': {'name': 'B',"
+        " 'document': '2'}, 'period_start': '2026-10-11', 'period_end': '2026-11-10', 'issued_on': '2026-11-11',"
+        " 'due_date': '2026-11-21', 'payment_method': 'boleto', 'total_cents': 100, 'lines': []})\n"
+        "print(json.dumps({'pdf': pdf[:5].decode(), 'holidays': sorted(d.isoformat() for d in"
+        " bank_holidays(2027, 'SP', ('01-25', '11-20')))}))\n")
+    env = {"PYTHONPATH": f"{task}{os.pathsep}{runtime}", "AWS_DEFAULT_REGION": "sa-east-1", "PATH": os.environ["PATH"],
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, "-S", "-c", script], cwd=task, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    shipped_run = json.loads(result.stdout.strip().splitlines()[-1])
+    assert shipped_run["pdf"] == "%PDF-"
+    assert shipped_run["holidays"] == sorted(d.isoformat() for d in bank_holidays(2027, "SP", ("01-25", "11-20")))

@@ -14,10 +14,19 @@ log = logging.getLogger("csp_portal.jobs.email")
 
 @bp.on_sqs_message(queue=current_settings().email_queue_name, batch_size=10)
 def deliver_emails(event):
-    # Raising makes SQS redeliver the whole batch; already-sent emails are skipped by their
+    # One email's failure must not hold back the others in its batch: each is tried, then the batch
+    # fails if any did. SQS redelivers the whole batch; the emails already sent are skipped by their
     # delivery key, so only the failed ones go out again (and, in the end, to the DLQ).
     deps = container()
+    failures = []
     for record in event:
         message = json.loads(record.body)
-        sent = notifications.deliver_email(deps, message)
+        try:
+            sent = notifications.deliver_email(deps, message)
+        except Exception as error:  # noqa: BLE001 - re-raised below, after the rest of the batch
+            log.warning("email %s not sent: %s", message.get("delivery_key"), error)
+            failures.append(error)
+            continue
         log.info("email %s %s", message["delivery_key"], "sent" if sent else "already sent")
+    if failures:
+        raise failures[0]

@@ -1,8 +1,10 @@
 """Emails: queued by the use cases, rendered and sent once by the email worker.
 
 A queued message names its template, recipients, a context and a delivery key. The worker claims
-the delivery key with a conditional write before sending, so a message delivered twice by SQS
-sends one email. If sending fails, the claim is released and SQS retries (then the DLQ).
+the delivery key with a conditional write before sending and marks it sent after, so a message
+delivered twice by SQS sends one email. If sending fails, the claim is released and SQS retries
+(then the DLQ). A worker killed mid-send leaves a claim that expires after SENDING_CLAIM; until
+then, a redelivery waits its turn instead of sending.
 """
 from __future__ import annotations
 
@@ -15,6 +17,13 @@ from ..domain.clock import iso
 from ..rendering.environment import render_email
 
 DELIVERY_MEMORY = timedelta(days=30)
+# Longer than the email Lambda can live (60 s timeout), shorter than the queue's visibility timeout
+# (360 s): the first redelivery after a killed worker finds the claim expired (a test checks both).
+SENDING_CLAIM = timedelta(minutes=2)
+
+
+class DeliveryInProgress(Exception):
+    """Another worker holds this email's claim: the message is retried after its visibility timeout."""
 
 
 def queue_email(deps, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
@@ -34,20 +43,27 @@ def deliver_email(deps, message: Dict[str, Any]) -> bool:
     context.setdefault("support", asdict(deps.settings.support))
     subject, html, text = render_email(message["template"], context)
     now = deps.clock()
-    if not deps.email_deliveries.claim(message["delivery_key"], iso(now), now + DELIVERY_MEMORY):
+    deliveries, key = deps.email_deliveries, message["delivery_key"]
+    claim = deliveries.claim(key, now, now + SENDING_CLAIM)
+    if claim == deliveries.SENDING:
+        raise DeliveryInProgress(f"email {key} is being sent by another worker")
+    if claim != deliveries.CLAIMED:
         return False
     try:
         files = [(a["filename"], a["content_type"], deps.documents.get(a["key"]))
                  for a in message.get("attachments") or []]
-        deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
-                                       attachments=files))
+        message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
+                                                    attachments=files))
     except PermanentMailFailure as failure:
-        # Retrying will not help (a rejected address, an unverified sender): keep the claim, tell the
-        # operators on the invoice, and let the message go.
+        # Retrying will not help (a rejected address, an unverified sender): remember it as failed,
+        # tell the operators on the invoice, and let the message go.
+        deliveries.finish(key, deliveries.FAILED, iso(now), now + DELIVERY_MEMORY)
         if message.get("invoice_id"):
             deps.invoices.record_email_failure(message["invoice_id"], f"{failure} ({message['template']})")
         return False
     except BaseException:
-        deps.email_deliveries.release(message["delivery_key"])
+        deliveries.release(key)
         raise
+    deliveries.finish(key, deliveries.SENT, iso(deps.clock()), now + DELIVERY_MEMORY,
+                      message_id if isinstance(message_id, str) else None)
     return True

@@ -154,9 +154,13 @@ class ProductItem(TableItem):
 
 
 class EmailDeliveryItem(TableItem):
-    """Marks an email as sent, so a redelivered queue message never sends it twice."""
+    """One email's delivery: "sending" while a worker holds it (until `expires_at`: a killed worker's
+    claim is taken over then), "sent" or "failed" once done, so a redelivered queue message never
+    sends it twice. Items written before `status` existed are sent ones."""
 
-    sent_at = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)
+    claimed_at = UnicodeAttribute(null=True)
+    sent_at = UnicodeAttribute(null=True)
     message_id = UnicodeAttribute(null=True)
     expires_at = TTLAttribute()
 

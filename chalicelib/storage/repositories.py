@@ -467,16 +467,39 @@ class IdempotencyStore:
 
 
 class EmailDeliveries:
-    def claim(self, delivery_key: str, sent_at: str, expires_at) -> bool:
-        """True when this delivery is new; False when it was claimed already."""
+    """At most one worker sends an email at a time, and a sent email is never sent again.
+
+    A claim is "sending" until `sending_until`: a worker killed between its claim and the mail
+    server's answer (a Lambda timeout, say) leaves a claim that the next delivery of the message
+    takes over once it has expired, so the email is neither lost nor sent by two workers at once."""
+
+    CLAIMED, SENDING, SENT, FAILED = "claimed", "sending", "sent", "failed"
+
+    def claim(self, delivery_key: str, now, sending_until) -> str:
+        """CLAIMED (send it now), SENDING (a live claim elsewhere: try later) or SENT/FAILED (done)."""
+        pk, sk = keys.email_delivery_pk(delivery_key), keys.EMAIL_DELIVERY_SK
+        abandoned = (EmailDeliveryItem.status == self.SENDING) & (EmailDeliveryItem.expires_at < now)
         try:
-            EmailDeliveryItem(keys.email_delivery_pk(delivery_key), keys.EMAIL_DELIVERY_SK, sent_at=sent_at,
-                              expires_at=expires_at).save(condition=EmailDeliveryItem.pk.does_not_exist())
-            return True
+            EmailDeliveryItem(pk, sk, status=self.SENDING, claimed_at=now.isoformat(), expires_at=sending_until).save(
+                condition=EmailDeliveryItem.pk.does_not_exist() | abandoned)
+            return self.CLAIMED
         except PutError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
+            if not _is_condition_failure(exc):
+                raise
+        try:
+            found = EmailDeliveryItem.get(pk, sk, consistent_read=True)
+        except DoesNotExist:
+            return self.SENDING  # released between our write and this read: the next try claims it
+        return found.status or self.SENT
+
+    def finish(self, delivery_key: str, status: str, at: str, remember_until, message_id: Optional[str] = None) -> None:
+        """The email went out (SENT) or never will (FAILED): remember it until `remember_until`."""
+        actions = [EmailDeliveryItem.status.set(status), EmailDeliveryItem.sent_at.set(at),
+                   EmailDeliveryItem.expires_at.set(remember_until)]
+        if message_id:
+            actions.append(EmailDeliveryItem.message_id.set(message_id))
+        EmailDeliveryItem(keys.email_delivery_pk(delivery_key), keys.EMAIL_DELIVERY_SK).update(actions=actions)
 
     def release(self, delivery_key: str) -> None:
+        """Sending failed in a way worth retrying: the next delivery of the message claims it again."""
         EmailDeliveryItem(keys.email_delivery_pk(delivery_key), keys.EMAIL_DELIVERY_SK).delete()

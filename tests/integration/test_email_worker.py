@@ -45,3 +45,29 @@ def test_a_message_whose_template_fails_to_render_is_not_marked_sent(world):
     assert notifications.deliver_email(world.deps, fixed) is True
     assert len(world.outbox()) == 1
 
+
+
+def test_a_worker_killed_between_claim_and_send_loses_no_email_and_sends_it_once(world):
+    from datetime import timedelta
+
+    import pytest
+
+    from chalicelib.domain.clock import FixedClock
+
+    clock = world.deps.clock = FixedClock(world.deps.clock())
+    message = welcome_message("killed-1")
+    # What a worker killed by its timeout leaves: a claim, and no email.
+    assert world.deps.email_deliveries.claim("killed-1", clock(), clock() + notifications.SENDING_CLAIM) == "claimed"
+
+    # Redelivered while that claim may still be live: nothing is sent and the message is kept.
+    with pytest.raises(notifications.DeliveryInProgress):
+        notifications.deliver_email(world.deps, message)
+    assert world.outbox() == []
+
+    # Once the claim has expired, the next delivery takes it over and sends; later ones do not.
+    clock.now = clock() + notifications.SENDING_CLAIM + timedelta(seconds=1)
+    assert notifications.deliver_email(world.deps, message) is True
+    assert notifications.deliver_email(world.deps, message) is False
+    clock.now = clock() + notifications.SENDING_CLAIM * 10  # a sent email is remembered far longer
+    assert notifications.deliver_email(world.deps, message) is False
+    assert len(world.outbox()) == 1

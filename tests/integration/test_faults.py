@@ -1,9 +1,11 @@
 """The fault suite: crashes at random points, throttled email, a flaky provider, every queue message
 delivered twice, two runs of one period at once — and each time every invoice once, every email
 once, no invoice number skipped or repeated."""
+import json
 import random
 import threading
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -14,6 +16,9 @@ from chalicelib.services import billing
 from tests.support import sp
 
 CONTRACTS = 5
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+EMAIL_VISIBILITY_TIMEOUT = json.loads((PROJECT_DIR / "infra" / "resources.json").read_text())[
+    "Resources"]["EmailQueue"]["Properties"]["VisibilityTimeout"]
 
 
 @pytest.fixture
@@ -99,6 +104,38 @@ def test_ses_throttling_delays_emails_but_sends_each_once(world, clock, monkeypa
     settle(world)
     assert throttled["left"] == 0
     assert_each_invoice_and_email_once(world, orgs)
+
+
+def test_email_workers_killed_mid_send_still_send_each_email_once(world, clock, monkeypatch):
+    """A hard kill (a Lambda timeout) runs no cleanup: the delivery's claim stays behind, unsent."""
+    orgs = billable_orgs(world, clock)
+    deliveries, real_send, real_release = world.deps.email_deliveries, world.deps.mailer.send, \
+        world.deps.email_deliveries.release
+    kills = {"left": 2}
+
+    def send(email):
+        if kills["left"] > 0:
+            kills["left"] -= 1
+            monkeypatch.setattr(deliveries, "release", lambda key: None)  # the process is gone
+            raise RuntimeError("Task timed out after 60.00 seconds")
+        monkeypatch.setattr(deliveries, "release", real_release)
+        return real_send(email)
+
+    monkeypatch.setattr(world.deps.mailer, "send", send)
+    run_period(world)
+    world.drain_queues()
+    assert kills["left"] == 0
+    assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == len(orgs) - 2
+    clock.advance(seconds=EMAIL_VISIBILITY_TIMEOUT)  # SQS shows the failed batch again
+    settle(world)
+    assert_each_invoice_and_email_once(world, orgs)
+
+
+def test_a_killed_email_workers_claim_expires_before_sqs_redelivers_its_message():
+    from chalicelib.services.notifications import SENDING_CLAIM
+
+    lambda_timeout = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())["stages"]["prod"]["lambda_timeout"]
+    assert lambda_timeout < SENDING_CLAIM.total_seconds() < EMAIL_VISIBILITY_TIMEOUT
 
 
 def test_every_message_delivered_twice_changes_nothing(world, clock, monkeypatch):

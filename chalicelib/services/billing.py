@@ -97,10 +97,7 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
         return "not_closed_yet"
     existing = deps.invoices.invoice_for_period(org, closing)
     if existing is not None:
-        if existing.email_queued_at is None:
-            documents.prepare(deps, existing)  # a crash came between the invoice and its documents
-        deps.billing_runs.count(run_id, "already_invoiced")
-        return "already_invoiced"
+        return _finish_existing(deps, run_id, existing)
     contract = deps.contracts.get(org)
     period = rules.period_ending(closing, contract.closing_day)
     subscriptions = deps.subscriptions.list(org)
@@ -118,14 +115,28 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
             _final_invoice_done(deps, contract)
         return "nothing_to_bill"
     invoice = _issue(deps, contract, period, closing, lines, final)
-    if invoice is None:
-        deps.billing_runs.count(run_id, "already_invoiced")
-        return "already_invoiced"
-    deps.billing_runs.count(run_id, "invoices_issued")
+    if invoice is None:  # another worker issued it between our read and our write
+        return _finish_existing(deps, run_id, deps.invoices.invoice_for_period(org, closing))
     if final:
-        _final_invoice_done(deps, contract)  # before the documents, which may fail and be retried
+        _final_invoice_done(deps, contract)
     documents.prepare(deps, invoice, contract)
+    # Counted once its documents are done: when they fail, the retry finishes and counts it.
+    deps.billing_runs.count(run_id, "invoices_issued")
     return "issued"
+
+
+def _finish_existing(deps, run_id: str, invoice: Invoice) -> str:
+    """A rerun, a duplicate message or a retry after a failure: finish what the invoice lacks."""
+    if invoice.final:
+        contract = deps.contracts.get(invoice.organization_id)
+        if contract.final_invoice_due:
+            _final_invoice_done(deps, contract)
+    if invoice.email_queued_at is None:
+        documents.prepare(deps, invoice)
+        deps.billing_runs.count(run_id, "invoices_issued")  # the attempt that issued it did not count it
+        return "issued"
+    deps.billing_runs.count(run_id, "already_invoiced")
+    return "already_invoiced"
 
 
 def _issue(deps, contract, period, closing: date, lines, final: bool) -> Optional[Invoice]:

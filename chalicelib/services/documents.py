@@ -96,31 +96,39 @@ def _instructions(settings, kind: str, invoice: Invoice) -> List[str]:
 # --- the documents of an issued invoice ---------------------------------------------------------
 
 def prepare(deps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice:
-    """Make whatever the invoice still lacks (PDF, boleto, NFS-e), queue its email, and record both
-    in one write. The billing worker calls it right after issuing, with the contract in hand.
+    """Make whatever the invoice still lacks (PDF, boleto, NFS-e) and record it, then queue its email
+    from what was recorded. The billing worker calls it right after issuing, contract in hand.
 
     Repeat-safe: every step is idempotent (fixed S3 keys, the boleto's nosso número is the invoice
-    number, the NFS-e emitter answers once per invoice, the email has a delivery key), so a crash
-    or a concurrent writer only means doing it again. The email is queued before the invoice says
-    so: a crash in between queues it again, never loses it."""
-    contract = contract or deps.contracts.get(invoice.organization_id)
+    number, the NFS-e is requested once per invoice id, the email has a delivery key), so a crash or
+    a concurrent writer only means doing it again; a concurrent worker's documents win, and the
+    email always carries the documents the invoice records."""
     organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
         changes = _missing_documents(deps, invoice, _parties(deps.settings, organization))
-        if invoice.email_queued_at is None:
-            _queue_invoice_email(deps, replace(invoice, **changes), contract, organization)
-            changes["email_queued_at"] = iso(deps.clock())
         if not changes:
-            return invoice
+            break
         ready = replace(invoice, **changes, version=invoice.version + 1)
         try:
             deps.invoices.save(ready, expected_version=invoice.version)
-            return ready
+            invoice = ready
+            break
         except Conflict:
             # A payment, the overdue job or a duplicate delivery wrote first: look again.
             invoice = deps.invoices.get(invoice.id)
-    raise Conflict("A fatura mudou durante a emissão dos documentos; nova tentativa pela fila.",
-                   code="concurrent_update")
+    else:
+        raise Conflict("A fatura mudou durante a emissão dos documentos; nova tentativa pela fila.",
+                       code="concurrent_update")
+    if invoice.email_queued_at is None:
+        # Queued before the invoice says so: a crash in between queues it again, never loses it.
+        _queue_invoice_email(deps, invoice, contract or deps.contracts.get(invoice.organization_id), organization)
+        queued = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
+        try:
+            deps.invoices.save(queued, expected_version=invoice.version)
+            invoice = queued
+        except Conflict:
+            pass  # marked by a concurrent duplicate, or a payment came: the delivery key still sends one email
+    return invoice
 
 
 def _missing_documents(deps, invoice: Invoice, parties) -> Dict[str, Any]:

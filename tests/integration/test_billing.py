@@ -259,3 +259,24 @@ def test_a_past_days_price_is_read_once_and_a_new_price_still_applies_from_tomor
     assert prices.settled_price_on("UNPRICED", date(2026, 10, 11), today) is None
     prices.set_price("UNPRICED", date(2026, 1, 1), 700, "op", "2026-11-11T10:00:00+00:00")
     assert prices.settled_price_on("UNPRICED", date(2026, 10, 11), today) == 700
+
+
+def test_a_bank_outage_during_the_documents_is_retried_and_the_run_counts_the_contract_once(world, clock):
+    org = active_org(world, MS365_E3=10)
+    clock.now = sp(2026, 10, 5)
+    world.call("POST", "/contract/terminate", org.master, {"reason_text": "Encerramento"})
+    world.drain_queues()
+    clock.now = sp(2026, 10, 11, 9)
+    world.deps.bank.fail_next(1)
+    run_id = start_run(world, world.operator(), "2026-10")
+    world.drain_queues()
+    world.make_visible()  # the failed contract message comes back
+    world.drain_queues()
+
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    assert invoice["final"] is True
+    assert world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).status_code == 200
+    assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 1
+    assert world.call("GET", "/contract", org.master).json_body["final_invoice_due"] is False
+    progress = world.call("GET", f"/backoffice/billing-runs/{run_id}", world.operator()).json_body
+    assert (progress["invoices_issued"], progress["already_invoiced"], progress["complete"]) == (1, 0, True)

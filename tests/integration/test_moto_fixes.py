@@ -85,3 +85,27 @@ def test_a_query_reads_its_partition_in_key_order_with_conditions_limits_and_pag
     assert [i["n"]["N"] for i in first["Items"] + rest["Items"]] == ["1", "2", "3", "4", "5"]
     assert dynamodb.query(TableName=table, KeyConditionExpression="pk = :p",
                           ExpressionAttributeValues={":p": {"S": "NONE"}})["Items"] == []
+
+
+def test_the_fixes_are_what_runs(dynamodb, table, monkeypatch):
+    """The results above would be the same without the fixes: here, a partition query must not walk
+    the whole table, and a transaction must not deep-copy it."""
+    import copy
+
+    from moto.dynamodb.models.table import Table
+
+    def whole_table(self):
+        raise AssertionError("a partition query walked the whole table")
+
+    real_deepcopy = copy.deepcopy
+
+    def no_table_copies(value, memo=None):
+        assert not isinstance(value, Table), "a transaction deep-copied the whole table"
+        return real_deepcopy(value, memo)
+
+    monkeypatch.setattr(Table, "all_items", whole_table)
+    monkeypatch.setattr(copy, "deepcopy", no_table_copies)
+    dynamodb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "P"}, "sk": {"S": "1"}}}}])
+    assert len(dynamodb.query(TableName=table, KeyConditionExpression="pk = :p",
+                              ExpressionAttributeValues={":p": {"S": "P"}})["Items"]) == 1

@@ -111,9 +111,11 @@ class InvoiceRepository:
         return int(counter.value)
 
     def record_email_failure(self, invoice_id: str, error: str) -> None:
-        """A permanent email failure, for the operators to see on the invoice."""
+        """A permanent email failure, for the operators to see on the invoice. The version moves too,
+        so that a writer holding the invoice as it was cannot save over the error."""
         InvoiceItem(keys.invoice_pk(invoice_id), keys.INVOICE_SK).update(
-            actions=[InvoiceItem.email_error.set(error[:500])], condition=InvoiceItem.pk.exists())
+            actions=[InvoiceItem.email_error.set(error[:500]), InvoiceItem.version.add(1)],
+            condition=InvoiceItem.pk.exists())
 
     def invoice_for_period(self, organization_id: str, period_end: date) -> Optional[Invoice]:
         try:

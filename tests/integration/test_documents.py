@@ -157,3 +157,16 @@ def test_a_permanent_email_failure_is_recorded_on_the_invoice_for_the_operators(
     operator = world.operator()
     seen = world.call("GET", f"/invoices/{invoice['id']}", operator, headers={"X-Organization-Id": org.id})
     assert "MessageRejected" in seen.json_body["email_error"]
+
+
+def test_a_writer_holding_the_invoice_from_before_an_email_failure_cannot_erase_it(world, clock):
+    from dataclasses import replace
+
+    from chalicelib.domain.errors import Conflict
+
+    org, invoice = billed(world, clock)
+    held = world.deps.invoices.get(invoice["id"])
+    world.deps.invoices.record_email_failure(invoice["id"], "SES MessageRejected")
+    with pytest.raises(Conflict):
+        world.deps.invoices.save(replace(held, version=held.version + 1), expected_version=held.version)
+    assert world.deps.invoices.get(invoice["id"]).email_error == "SES MessageRejected"

@@ -16,7 +16,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 7 | idempotency record of a request           | GetItem/conditional Put pk=IDEMPOTENCY#<scope> sk=KEY#<k>  |
 | 8 | catalog (all products)                    | Query pk=CATALOG sk begins_with PRODUCT#                   |
 | 9 | product by SKU                            | GetItem pk=CATALOG sk=PRODUCT#<sku>                        |
-|10 | email delivery marker                     | conditional Put pk=EMAIL#<delivery key> sk=EMAIL           |
+|10 | email delivery claim, then sent/failed     | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL  |
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
 as the user change (never below 1); every mutation writes its audit entry in the same transaction,

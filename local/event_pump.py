@@ -34,6 +34,16 @@ def sqs_subscriptions(app) -> Dict[str, Tuple[Callable, int]]:
             for config in app.event_sources if isinstance(config, SQSEventConfig)}
 
 
+def sqs_event(queue: str, region: str, messages: List[dict]) -> dict:
+    """The event Lambda hands an SQS handler, from messages as ReceiveMessage returns them."""
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{region}:123456789012:{queue}",
+        "awsRegion": region,
+    } for m in messages]}
+
+
 class EventPump:
     def __init__(self, app, region: str, wait_seconds: int = 1):
         self._subscriptions = sqs_subscriptions(app)
@@ -58,12 +68,7 @@ class EventPump:
             AttributeNames=["All"]).get("Messages", [])
         if not messages:
             return 0
-        event = {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{self._region}:123456789012:{queue}",
-            "awsRegion": self._region,
-        } for m in messages]}
+        event = sqs_event(queue, self._region, messages)
         try:
             handler(event, LambdaContext(queue))
         except Exception:  # noqa: BLE001 - as Lambda: the batch stays on the queue and is retried

@@ -3,11 +3,13 @@ code) and the NFS-e — made once per invoice, kept in S3, emailed to the billin
 second copy of an overdue boleto."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Dict, List, Optional
 
+from ..adapters.bank import BankUnavailable
 from ..domain import billing as billing_rules
 from ..domain import boleto as boleto_rules
 from ..domain import pix
@@ -20,6 +22,7 @@ from . import audit, notifications
 from .caller import Caller
 
 BANK_NAMES = {"001": "Banco do Brasil", "341": "Itaú"}
+log = logging.getLogger("csp_portal.documents")
 
 
 def boleto_layout(settings):
@@ -245,6 +248,20 @@ def invoice_pdf_url(deps, invoice: Invoice) -> Optional[str]:
     return deps.documents.link(invoice.pdf_key, f"fatura-{invoice.number}.pdf") if invoice.pdf_key else None
 
 
+def _cancel_superseded(deps, caller: Caller, invoice: Invoice, old: dict) -> None:
+    """Cancel the superseded boleto at the bank. If the bank is down, the second copy still stands
+    (it is saved and registered): answering with an error would only make the user ask for a third.
+    The old boleto stays registered, so the audit trail tells the operators to cancel it."""
+    try:
+        deps.bank.cancel(old["nosso_numero"])
+    except BankUnavailable as outage:
+        log.warning("invoice %s: boleto %s superseded but not cancelled at the bank: %s",
+                    invoice.number, old["nosso_numero"], outage)
+        deps.audit.append(audit.entry(
+            deps, caller.actor, invoice.organization_id, "boleto.cancel_failed", f"invoice:{invoice.id}",
+            after={"nosso_numero": old["nosso_numero"], "error": str(outage)[:200]}))
+
+
 def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     """A new boleto for an overdue invoice: a new due date, the fine and interest up to it; the
     old boleto is superseded (and cancelled at the bank). Emailed to whoever asked."""
@@ -270,7 +287,7 @@ def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
         before={"nosso_numero": old["nosso_numero"] if old else None},
         after={"nosso_numero": new["nosso_numero"], "due_date": new["due_date"], "amount_cents": amount}))
     if old is not None:
-        deps.bank.cancel(old["nosso_numero"])
+        _cancel_superseded(deps, caller, updated, old)
     notifications.queue_email(
         deps, template="boleto_second_copy", to=[caller.user.email],
         delivery_key=f"second_copy#{new['nosso_numero']}", invoice_id=invoice.id,

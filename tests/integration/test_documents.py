@@ -170,3 +170,24 @@ def test_a_writer_holding_the_invoice_from_before_an_email_failure_cannot_erase_
     with pytest.raises(Conflict):
         world.deps.invoices.save(replace(held, version=held.version + 1), expected_version=held.version)
     assert world.deps.invoices.get(invoice["id"]).email_error == "SES MessageRejected"
+
+
+def test_a_bank_outage_while_cancelling_the_old_boleto_still_gives_the_second_copy_and_tells_the_operators(
+        world, clock, monkeypatch):
+    from chalicelib.adapters.bank import BankUnavailable
+    from tests.support import failing_first
+
+    org, invoice = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    monkeypatch.setattr(world.deps.bank, "cancel", failing_first(world.deps.bank.cancel, 1, BankUnavailable("down")))
+    clock.now = sp(2026, 12, 1, 10)
+
+    response = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+
+    assert response.status_code == 201, response.json_body
+    assert world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body["nosso_numero"] == \
+        response.json_body["nosso_numero"] != old["nosso_numero"]
+    trail = world.call("GET", "/audit", org.master).json_body["items"]
+    [failed] = [e for e in trail if e["action"] == "boleto.cancel_failed"]
+    assert failed["after"]["nosso_numero"] == old["nosso_numero"]
+    assert world.deps.bank.is_registered(old["nosso_numero"])  # still there, for an operator to cancel

@@ -196,19 +196,26 @@ def set_auto_renew(deps, caller: Caller, subscription_id: str, *, auto_renew: bo
 
 def terminate_contract(deps, caller: Caller, *, reason_text: Optional[str]) -> Dict[str, Any]:
     """Rescission: every subscription to zero with "rescisao_contrato"; the contract closes when
-    the last one reaches zero (at once inside the window, at renewal outside it)."""
-    contract = _active_contract(deps, caller.organization_id)
+    the last one reaches zero (at once inside the window, at renewal outside it).
+
+    The contract and each subscription are separate writes (a contract can hold more subscriptions
+    than one transaction takes). A rescission a failure cut short is finished by asking again: it
+    changes the subscriptions not yet on their way to zero."""
+    contract = _active_contract(deps, caller.organization_id, to_zero=True)
     now = deps.clock()
     all_subs = deps.subscriptions.list(caller.organization_id)
     if any(s.status == rules.PENDING for s in all_subs):
         raise Conflict("Há uma compra em provisionamento; aguarde a conclusão para rescindir o contrato.",
                        code="purchase_in_progress")
-    subs = [s for s in all_subs if s.status == rules.ACTIVE and s.quantity > 0]
+    subs = [s for s in all_subs if s.status == rules.ACTIVE and s.quantity > 0
+            and not (s.pending_change is not None and s.pending_change.quantity == 0)]
     planned = [_plan_change(deps, caller, s, 0, rules.TERMINATION_REASON, reason_text, now) + (s,) for s in subs]
-    terminating = replace(contract, status=contract_rules.TERMINATING, version=contract.version + 1)
-    deps.contracts.save(terminating, expected_version=contract.version, audit=audit.entry(
-        deps, caller.actor, caller.organization_id, "contract.termination_requested", f"contract:{contract.id}",
-        before={"status": contract.status}, after={"status": terminating.status, "reason_text": reason_text}))
+    terminating = contract
+    if contract.status != contract_rules.TERMINATING:
+        terminating = replace(contract, status=contract_rules.TERMINATING, version=contract.version + 1)
+        deps.contracts.save(terminating, expected_version=contract.version, audit=audit.entry(
+            deps, caller.actor, caller.organization_id, "contract.termination_requested", f"contract:{contract.id}",
+            before={"status": contract.status}, after={"status": terminating.status, "reason_text": reason_text}))
     for change, sub_after, superseded, sub_before in planned:
         deps.subscriptions.save([(sub_after, sub_before.version)], superseded, new_changes=[change], audit=[
             audit.entry(deps, caller.actor, caller.organization_id, "subscription.quantity_requested",

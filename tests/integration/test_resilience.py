@@ -115,3 +115,30 @@ def test_a_paid_second_copy_settles_the_invoice_with_its_fine_and_interest(world
     assert paid.status_code == 201, paid.json_body
     assert (paid.json_body["status"], paid.json_body["balance_cents"]) == ("paid", 0)
     assert paid.json_body["paid_cents"] == second["amount_cents"] > invoice["total_cents"]
+
+
+def test_a_rescission_cut_short_by_a_failure_is_finished_by_asking_again(world, org, clock, monkeypatch):
+    subs = [world.subscription(org, sku, 2, bought_at=clock.now) for sku in ("MS365-E3", "POWERBI-PRO", "EXO-PLAN1")]
+    real_save = world.deps.subscriptions.save
+    saves = {"n": 0}
+
+    def failing_second_save(*args, **kwargs):
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise RuntimeError("Lambda killed")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(world.deps.subscriptions, "save", failing_second_save)
+    assert world.call("POST", "/contract/terminate", org.master, {"reason_text": "Fim"}).status_code == 500
+    assert world.call("GET", "/contract", org.master).json_body["status"] == "terminating"
+    monkeypatch.setattr(world.deps.subscriptions, "save", real_save)
+
+    again = world.call("POST", "/contract/terminate", org.master, {"reason_text": "Fim"})
+    assert again.status_code < 300, again.json_body
+    assert len(again.json_body["changes"]) == 2  # the one changed before the failure is not asked twice
+    world.drain_queues()
+    assert all(world.deps.subscriptions.get(org.id, s.id).quantity == 0 for s in subs)
+    contract = world.call("GET", "/contract", org.master).json_body
+    assert contract["status"] == "terminated" and contract["final_invoice_due"] is True
+    trail = [e["action"] for e in world.call("GET", "/audit", org.master).json_body["items"]]
+    assert trail.count("contract.termination_requested") == 1

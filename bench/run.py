@@ -316,7 +316,7 @@ class DirectEventSource:
     Lambda would, in batches of the handler's size. Receiving and deleting are Lambda's calls, not
     our functions', and moto's ReceiveMessage and DeleteMessage scan the whole queue: with 10 000
     contract messages queued at once, each took over a second. Since nothing receives from moto's
-    queues here, they are purged as delivery goes (moto's SendMessage slows as a queue grows too)."""
+    queues here, they are emptied as messages go: moto's SendMessage recounts the whole queue too."""
 
     def __init__(self, app, deps):
         from local.event_pump import sqs_subscriptions
@@ -329,8 +329,7 @@ class DirectEventSource:
         for queue in self._queues:
             self._tap(queue, self._pending[queue.queue_name])
 
-    @staticmethod
-    def _tap(queue, pending) -> None:
+    def _tap(self, queue, pending) -> None:
         send, send_batch = queue.send, queue.send_batch
 
         def tapped_send(message, delay_seconds=0):
@@ -339,8 +338,12 @@ class DirectEventSource:
             return message_id
 
         def tapped_send_batch(messages):
-            send_batch(messages)
-            pending.extend(messages)
+            # The same SendMessageBatch calls, a hundred messages at a time, so that moto's copies
+            # can be dropped as they go: moto recounts a queue's messages on every send.
+            for start in range(0, len(messages), 100):
+                send_batch(messages[start:start + 100])
+                pending.extend(messages[start:start + 100])
+                self._purge()
 
         queue.send, queue.send_batch = tapped_send, tapped_send_batch
 

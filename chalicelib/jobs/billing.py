@@ -6,7 +6,7 @@ import logging
 from chalice import Blueprint, Cron
 
 from ..bootstrap import container
-from ..services import billing, documents
+from ..services import billing
 from ..settings import current as current_settings
 
 bp = Blueprint(__name__)
@@ -27,11 +27,6 @@ def bill_contracts(event):
     deps = container()
     for record in event:
         message = json.loads(record.body)
-        if message["kind"] == "invoice_documents":
-            # Documents are made by the billing worker itself now; kept for messages already queued.
-            invoice = documents.prepare(deps, deps.invoices.get(message["invoice_id"]))
-            log.info("invoice %s: documents ready", invoice.number)
-            continue
         outcome = billing.bill_contract(deps, message)
         log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)
 

@@ -64,6 +64,5 @@ def deliver_email(deps, message: Dict[str, Any]) -> bool:
     except BaseException:
         deliveries.release(key)
         raise
-    deliveries.finish(key, deliveries.SENT, iso(deps.clock()), now + DELIVERY_MEMORY,
-                      message_id if isinstance(message_id, str) else None)
+    deliveries.finish(key, deliveries.SENT, iso(deps.clock()), now + DELIVERY_MEMORY, message_id)
     return True

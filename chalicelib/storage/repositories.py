@@ -18,6 +18,7 @@ from pynamodb.transactions import TransactWrite
 from ..domain import contract as contract_rules
 from ..domain.audit import AuditEntry
 from ..domain.catalog import Product
+from ..domain.clock import iso
 from ..domain.contract import Contract, ContractItem as ContractLine
 from ..domain.errors import Conflict, InvalidInput, NotFound, RuleViolation, StaleVersion
 from ..domain.organizations import Organization
@@ -480,7 +481,7 @@ class EmailDeliveries:
         pk, sk = keys.email_delivery_pk(delivery_key), keys.EMAIL_DELIVERY_SK
         abandoned = (EmailDeliveryItem.status == self.SENDING) & (EmailDeliveryItem.expires_at < now)
         try:
-            EmailDeliveryItem(pk, sk, status=self.SENDING, claimed_at=now.isoformat(), expires_at=sending_until).save(
+            EmailDeliveryItem(pk, sk, status=self.SENDING, claimed_at=iso(now), expires_at=sending_until).save(
                 condition=EmailDeliveryItem.pk.does_not_exist() | abandoned)
             return self.CLAIMED
         except PutError as exc:

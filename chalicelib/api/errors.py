@@ -15,13 +15,8 @@ from ..domain.errors import (
     PayloadTooLarge,
     RuleViolation,
     TooManyRequests,
+    UnsupportedMediaType,
 )
-
-
-class UnsupportedMediaType(DomainError):
-    """The body is not JSON (415)."""
-
-    code = "unsupported_media_type"
 
 
 STATUS_BY_ERROR = {

@@ -1,11 +1,17 @@
-"""Named domain errors. Each carries a snake_case `code` that is part of the API.
+"""Named domain errors, and the catalogue of every error code the API answers.
 
-The mapping to HTTP status lives in one place (`chalicelib.api.errors`); the domain only names
-what went wrong, with a pt-BR message a user can read.
+An error has a *kind* (a class: invalid input, not found, conflict…) and a *code* (a snake_case
+name that is part of the API). Each code is declared once, in `chalicelib.domain.error_codes`,
+with its kind and its pt-BR message; raise sites call the declared code
+(`raise codes.CONTRACT_NOT_ACTIVE(status=contract.status)`), never spell a code or a message of
+their own. The kind decides the HTTP status, in one place (`chalicelib.api.errors`), so one code
+can never mean two statuses.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import string
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Type
 
 
 class DomainError(Exception):
@@ -22,7 +28,7 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
-    """The request is malformed or a field breaks a rule (400/422)."""
+    """The request is malformed or a field breaks a rule (400)."""
 
     code = "invalid_input"
 
@@ -69,7 +75,45 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(DomainError):
+    """The body is not JSON (415)."""
+
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(DomainError):
     """Rate limit reached, here or at an identity provider (429)."""
 
     code = "too_many_requests"
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+CATALOGUE: Dict[str, "ErrorCode"] = {}
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One code of the API: its kind (hence its status) and its pt-BR message.
+
+    The message may name `{placeholders}`; calling the code fills them from the details it is
+    given, and the details travel in the error JSON so a client can point at the field."""
+
+    code: str
+    kind: Type[DomainError]
+    message: str
+
+    def __call__(self, **details: Any) -> DomainError:
+        return self.kind(self.message.format_map(details), code=self.code, details=details)
+
+    def placeholders(self) -> set:
+        return {name for _, name, _, _ in string.Formatter().parse(self.message) if name}
+
+
+def declare(code: str, kind: Type[DomainError], message: str) -> ErrorCode:
+    """Add a code to the catalogue; a code declared twice is a programming error, caught at import."""
+    if code in CATALOGUE:
+        raise ValueError(f"error code {code!r} is declared twice")
+    declared = ErrorCode(code, kind, message)
+    CATALOGUE[code] = declared
+    return declared

@@ -33,7 +33,6 @@ class Container:
     email_deliveries: Any
     subscriptions: Any
     cart: Any
-    prices: Any
     licence_provider: Any
     invoices: Any
     billing_runs: Any
@@ -81,7 +80,6 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         email_deliveries=repos.EmailDeliveries(),
         subscriptions=licence_repos.SubscriptionRepository(transaction),
         cart=licence_repos.CartRepository(),
-        prices=licence_repos.PriceRepository(),
         licence_provider=_licence_provider(settings),
         invoices=billing_repos.InvoiceRepository(transaction),
         billing_runs=billing_repos.BillingRunRepository(),

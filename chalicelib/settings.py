@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from typing import Mapping, Optional, Tuple
+
+from .domain.subscriptions import QuantityLimits
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,8 @@ class Settings:
     # When set, every email sent is also written there as a .eml file (local runs, debugging).
     mail_copy_dir: Optional[str]
     max_body_bytes: int
-    max_quantity: int
-    cancellation_window_days: int
+    # Seat bounds and Microsoft's cancellation window (MAX_QUANTITY, CANCELLATION_WINDOW_DAYS).
+    quantity_limits: QuantityLimits
     provisioning_max_attempts: int
     provisioning_backoff_seconds: int
     # "simulated" locally; Partner Center needs credentials this repo does not hold (see README).
@@ -105,8 +108,9 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         contract_version=environ.get("CONTRACT_VERSION", "2026.1"),
         mail_copy_dir=environ.get("MAIL_COPY_DIR") or None,
         max_body_bytes=int(environ.get("MAX_BODY_BYTES", "65536")),
-        max_quantity=int(environ.get("MAX_QUANTITY", "10000")),
-        cancellation_window_days=int(environ.get("CANCELLATION_WINDOW_DAYS", "7")),
+        quantity_limits=QuantityLimits(
+            maximum=int(environ.get("MAX_QUANTITY", "10000")),
+            cancellation_window=timedelta(days=int(environ.get("CANCELLATION_WINDOW_DAYS", "7")))),
         provisioning_max_attempts=int(environ.get("PROVISIONING_MAX_ATTEMPTS", "5")),
         provisioning_backoff_seconds=int(environ.get("PROVISIONING_BACKOFF_SECONDS", "30")),
         licence_provider=environ.get("LICENCE_PROVIDER", "simulated"),

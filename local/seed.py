@@ -7,22 +7,21 @@ other profile. Demo users get a known, permanent password so they can log in str
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Dict, List
 
 import boto3
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.audit import Actor
-from chalicelib.domain.catalog import Product
-from chalicelib.domain.clock import iso
+from chalicelib.domain.catalog import Product, with_price
+from chalicelib.domain.clock import iso, local_day
 from chalicelib.domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.organizations import Organization, normalize_cnpj
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
 from chalicelib.services import audit
-from chalicelib.services.catalog import FIRST_PRICE_DATE
 
 SEED_ACTOR = Actor(user_id="seed", email=None)
 
@@ -79,11 +78,10 @@ DEMO_USERS = [
 
 
 def seed_catalog(deps: Container) -> None:
-    first = date.fromisoformat(FIRST_PRICE_DATE)
+    today = local_day(deps.clock())
     for sku, name, family, price, term, frequency in CATALOG:
-        deps.catalog.put(Product(sku=sku, name=name, family=family, unit_price_cents=price, term=term,
-                                 billing_frequency=frequency, price_effective_from=FIRST_PRICE_DATE))
-        deps.prices.set_price(sku, first, price, SEED_ACTOR.user_id, iso(deps.clock()))
+        product = Product(sku=sku, name=name, family=family, term=term, billing_frequency=frequency)
+        deps.catalog.put(with_price(product, price, today))
 
 
 def _identity(deps: Container, email: str, name: str) -> str:
@@ -118,7 +116,6 @@ BILLED_ORGANIZATION = {"name": "Oficina Digital Ltda", "cnpj": "11.444.777/0001-
 
 def _seed_billed_customer(deps: Container) -> DemoAccount:
     """Bought 75 days ago, one quantity change 40 days ago: the last closed period has an invoice to issue."""
-    from chalicelib.domain.clock import local_day
     from chalicelib.domain.contract import ACTIVE
     from chalicelib.domain.proration import Segment
     from chalicelib.domain.subscriptions import SeatWindow, Subscription, renewal_after, ACTIVE as SUB_ACTIVE

@@ -3,7 +3,7 @@ from chalice import Blueprint
 
 from ..domain.catalog import BILLING_FREQUENCIES, TERMS
 from ..domain.roles import Capability
-from ..services import catalog, licences
+from ..services import catalog, subscriptions
 from .http import endpoint, page
 from .schema import integer, obj, string
 
@@ -56,5 +56,5 @@ def remove_cart_item(ctx, sku):
           capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True)
 def checkout(ctx):
     created = catalog.checkout(ctx.deps, ctx.caller)
-    prices = catalog.prices_today(ctx.deps)
-    return {"subscriptions": [licences.subscription_view(ctx.deps, s, prices) for s in created]}
+    prices = subscriptions.prices_today(ctx.deps)
+    return {"subscriptions": [subscriptions.subscription_view(ctx.deps, s, prices) for s in created]}

@@ -2,7 +2,7 @@
 from chalice import Blueprint
 
 from ..domain.roles import Capability
-from ..services import contracts, licences
+from ..services import contracts, rescission
 from .http import endpoint
 from .schema import obj, string
 
@@ -31,4 +31,4 @@ def accept_contract(ctx):
           capability=Capability.CANCEL_SERVICES, tag="contract", status=202, idempotent=True,
           body=obj([], reason_text=string(min_length=0, max_length=1000)))
 def terminate_contract(ctx):
-    return licences.terminate_contract(ctx.deps, ctx.caller, reason_text=ctx.body.get("reason_text"))
+    return rescission.terminate_contract(ctx.deps, ctx.caller, reason_text=ctx.body.get("reason_text"))

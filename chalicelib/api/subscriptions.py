@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 from ..domain.errors import InvalidInput
 from ..domain.roles import Capability
 from ..domain.subscriptions import REDUCTION_REASONS
-from ..services import licences
+from ..services import subscriptions
 from .http import endpoint, page
 from .schema import integer, obj, string
 
@@ -17,37 +17,37 @@ _REASON_TEXT = string(min_length=0, max_length=1000)
 
 
 def _accepted(change):
-    return Response(body={"change": licences.change_view(change)}, status_code=202,
+    return Response(body={"change": subscriptions.change_view(change)}, status_code=202,
                     headers={"Content-Type": "application/json"})
 
 
 @endpoint(bp, "/subscriptions", "GET", summary="Painel de licenças", capability=Capability.VIEW_LICENCES,
           tag="subscriptions")
 def list_subscriptions(ctx):
-    return page(licences.list_subscriptions(ctx.deps, ctx.caller), None)
+    return page(subscriptions.list_subscriptions(ctx.deps, ctx.caller), None)
 
 
 @endpoint(bp, "/subscriptions/{subscription_id}", "GET", summary="Uma assinatura",
           capability=Capability.VIEW_LICENCES, tag="subscriptions")
 def get_subscription(ctx, subscription_id):
-    return licences.get_subscription(ctx.deps, ctx.caller, subscription_id)
+    return subscriptions.get_subscription(ctx.deps, ctx.caller, subscription_id)
 
 
 @endpoint(bp, "/subscriptions/{subscription_id}", "PATCH", summary="Ligar ou desligar a renovação automática",
           capability=Capability.CHANGE_QUANTITIES, tag="subscriptions", if_match=True,
           body=obj(["auto_renew"], auto_renew={"type": "boolean"}))
 def patch_subscription(ctx, subscription_id):
-    sub = licences.set_auto_renew(ctx.deps, ctx.caller, subscription_id, auto_renew=ctx.body["auto_renew"],
+    sub = subscriptions.set_auto_renew(ctx.deps, ctx.caller, subscription_id, auto_renew=ctx.body["auto_renew"],
                                   expected_version=ctx.if_match())
-    return licences.get_subscription(ctx.deps, ctx.caller, sub.id)
+    return subscriptions.get_subscription(ctx.deps, ctx.caller, sub.id)
 
 
 @endpoint(bp, "/subscriptions/{subscription_id}/changes", "GET", summary="Histórico de alterações",
           capability=Capability.VIEW_LICENCES, tag="subscriptions", paginated=True)
 def list_changes(ctx, subscription_id):
-    items, token = licences.list_changes(ctx.deps, ctx.caller, subscription_id, limit=ctx.limit(),
+    items, token = subscriptions.list_changes(ctx.deps, ctx.caller, subscription_id, limit=ctx.limit(),
                                          next_token=ctx.next_token())
-    return page([licences.change_view(c) for c in items], token)
+    return page([subscriptions.change_view(c) for c in items], token)
 
 
 @endpoint(bp, "/subscriptions/{subscription_id}/quantity-preview", "GET",
@@ -58,7 +58,7 @@ def preview(ctx, subscription_id):
     if not re.fullmatch(r"[0-9]{1,7}", raw):
         raise InvalidInput("Informe a quantidade (inteiro ≥ 0).", code="invalid_quantity",
                            details={"field": "quantity"})
-    return licences.preview_quantity_change(ctx.deps, ctx.caller, subscription_id, int(raw))
+    return subscriptions.preview_quantity_change(ctx.deps, ctx.caller, subscription_id, int(raw))
 
 
 @endpoint(bp, "/subscriptions/{subscription_id}/quantity", "POST", summary="Alterar quantidades",
@@ -66,7 +66,7 @@ def preview(ctx, subscription_id):
           idempotent=True, body=obj(["quantity"], quantity=integer(0, 1_000_000), reason=_REASON,
                                     reason_text=_REASON_TEXT))
 def change_quantity(ctx, subscription_id):
-    return _accepted(licences.request_quantity_change(
+    return _accepted(subscriptions.request_quantity_change(
         ctx.deps, ctx.caller, subscription_id, quantity=ctx.body["quantity"], reason=ctx.body.get("reason"),
         reason_text=ctx.body.get("reason_text"), expected_version=ctx.if_match()))
 
@@ -75,6 +75,6 @@ def change_quantity(ctx, subscription_id):
           capability=Capability.CANCEL_SERVICES, tag="subscriptions", status=202, if_match=True, idempotent=True,
           body=obj(["reason"], reason=_REASON, reason_text=_REASON_TEXT))
 def cancel(ctx, subscription_id):
-    return _accepted(licences.request_quantity_change(
+    return _accepted(subscriptions.request_quantity_change(
         ctx.deps, ctx.caller, subscription_id, quantity=0, reason=ctx.body["reason"],
         reason_text=ctx.body.get("reason_text"), expected_version=ctx.if_match()))

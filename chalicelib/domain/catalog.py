@@ -1,19 +1,32 @@
 """CSP products as the reseller sells them. Prices are integer centavos per licence per month.
 
 A price change never touches the past: the new price applies to billing periods that start on or
-after its effective date (the next day), and the history keeps every price (billing reads it).
+after its effective date (the next day). Each product keeps every price it has had, and `price_on`
+over that history is the only way anything (panel, cart, preview, invoice) learns a price.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from datetime import date
-from typing import Iterable, List, Optional
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Iterable, List, Optional, Tuple
 
 TERMS = ("P1M", "P1Y", "P3Y")  # Microsoft New Commerce commitment terms
 BILLING_FREQUENCIES = ("monthly", "annual")
 MAX_CART_LINES = 25  # one checkout is one DynamoDB transaction
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """A price per licence per month, in force from `effective_from` until the next point."""
+
+    effective_from: date
+    unit_price_cents: int
+
+
+# A product's first price has always been in force: there is no day without a price.
+ALWAYS = date(1, 1, 1)
 
 
 @dataclass
@@ -21,18 +34,42 @@ class Product:
     sku: str
     name: str
     family: str
-    unit_price_cents: int  # the latest price set, in force from `price_effective_from`
     term: str
     billing_frequency: str
+    # Every price the product has had, oldest first: the one source of "the price on a day".
+    prices: Tuple[PricePoint, ...] = ()
     active: bool = True
-    previous_price_cents: Optional[int] = None  # in force before `price_effective_from`
-    price_effective_from: Optional[str] = None  # YYYY-MM-DD
 
-    def price_on(self, day: date) -> int:
-        if self.price_effective_from and day.isoformat() < self.price_effective_from \
-                and self.previous_price_cents is not None:
-            return self.previous_price_cents
-        return self.unit_price_cents
+
+def price_on(product: Optional[Product], day: date) -> Optional[int]:
+    """The price in force on `day`: the panel, the cart, the preview and the invoice all ask this.
+    None for an unknown product (or one not priced yet on that day)."""
+    if product is None:
+        return None
+    in_force = [p for p in product.prices if p.effective_from <= day]
+    return in_force[-1].unit_price_cents if in_force else None
+
+
+def next_price(product: Product, today: date) -> Optional[PricePoint]:
+    """A price set to take effect after today, if any (the catalog shows it as "next price")."""
+    later = [p for p in product.prices if p.effective_from > today]
+    return later[-1] if later else None
+
+
+def with_price(product: Product, unit_price_cents: int, today: date) -> Product:
+    """The product after an operator sets its price today. A new product's first price has always
+    been in force; a change applies from tomorrow (São Paulo), i.e. to billing periods that start
+    after today, so an issued invoice or a day gone by never changes. A second change on the same
+    day replaces the first one's."""
+    if not product.prices:
+        return replace(product, prices=(PricePoint(ALWAYS, unit_price_cents),))
+    tomorrow = today + timedelta(days=1)
+    if unit_price_cents == price_on(product, tomorrow):
+        return product
+    kept = tuple(p for p in product.prices if p.effective_from < tomorrow)
+    if unit_price_cents == price_on(replace(product, prices=kept), today):
+        return replace(product, prices=kept)  # back to today's price: the scheduled change is undone
+    return replace(product, prices=kept + (PricePoint(tomorrow, unit_price_cents),))
 
 
 def family_id(family: str) -> str:

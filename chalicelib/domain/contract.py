@@ -1,7 +1,7 @@
 """The customer's contract with the reseller and its acceptance ("aceite do contrato")."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
 from .errors import Conflict, InvalidInput
@@ -65,9 +65,36 @@ def ensure_acceptable(contract: Contract) -> None:
 def accept(contract: Contract, *, user_id: str, at: str, source_ip: Optional[str], document_version: str) -> Contract:
     """Record the Master's acceptance: who, when, from where, and which version of the contract."""
     ensure_acceptable(contract)
-    contract.status = ACTIVE
-    contract.accepted_at = at
-    contract.accepted_by = user_id
-    contract.accepted_from_ip = source_ip
-    contract.accepted_version = document_version
-    return contract
+    return replace(contract, status=ACTIVE, accepted_at=at, accepted_by=user_id, accepted_from_ip=source_ip,
+                   accepted_version=document_version)
+
+
+def ensure_open_for_changes(contract: Contract, *, to_zero: bool = False) -> None:
+    """Licences change only under an active contract; while a rescission runs, cancelling what is
+    left (going to zero) is still allowed."""
+    allowed = (ACTIVE, TERMINATING) if to_zero else (ACTIVE,)
+    if contract.status not in allowed:
+        raise Conflict("O contrato não está ativo (aceite o contrato antes).", code="contract_not_active",
+                       details={"status": contract.status})
+
+
+def begin_termination(contract: Contract) -> Contract:
+    """A rescission asked for: the contract is `terminating` until its last licence reaches zero.
+    Asking again (to finish one a failure cut short) leaves it as it is."""
+    ensure_open_for_changes(contract, to_zero=True)
+    if contract.status == TERMINATING:
+        return contract
+    return replace(contract, status=TERMINATING, version=contract.version + 1)
+
+
+def under_rescission(contract: Contract, *, rescission: bool = False) -> bool:
+    """A contract that closes once its last licence reaches zero: one being terminated, or an
+    active one whose subscriptions are each being reduced to zero with the reason "rescisão de
+    contrato" (`rescission`), which is a rescission too (FAQ)."""
+    return contract.status == TERMINATING or (rescission and contract.status == ACTIVE)
+
+
+def close(contract: Contract, at: str) -> Contract:
+    """The contract ends: billing issues one last pro-rata invoice up to that day."""
+    return replace(contract, status=TERMINATED, terminated_at=at, final_invoice_due=True,
+                   version=contract.version + 1)

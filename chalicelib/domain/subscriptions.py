@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
-from .clock import SAO_PAULO, local_day
+from .audit import SYSTEM
+from .clock import SAO_PAULO, iso, local_day
 from .errors import Conflict, InvalidInput, RuleViolation
 from .proration import Segment
 
@@ -32,8 +33,26 @@ APPLIES_AT_RENEWAL = "at_renewal"
 
 REDUCTION_REASONS = ("rescisao_contrato", "reducao_de_custos", "migracao", "insatisfacao", "outro")
 TERMINATION_REASON = "rescisao_contrato"
+LAPSE_REASON_TEXT = "Renovação automática desativada"
+
+# Quantity bounds: a change may go to zero (a cancellation), a purchase buys at least one seat.
+# The maximum is the reseller's setting (`MAX_QUANTITY`); `QuantityLimits` carries all of them.
+MIN_QUANTITY = 0
+MIN_PURCHASE_QUANTITY = 1
 
 TERM_MONTHS = {"P1M": 1, "P1Y": 12, "P3Y": 36}
+
+
+@dataclass(frozen=True)
+class QuantityLimits:
+    """The rules on seat counts, declared once and served to the portal (`GET /me`)."""
+
+    maximum: int
+    cancellation_window: timedelta
+
+    @property
+    def cancellation_window_days(self) -> int:
+        return self.cancellation_window.days
 
 
 @dataclass(frozen=True)
@@ -111,10 +130,11 @@ def renewal_after(start: date, term: str) -> date:
     return add_months(start, TERM_MONTHS[term])
 
 
-def validate_quantity(quantity: int, maximum: int) -> int:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 <= quantity <= maximum:
-        raise InvalidInput(f"Quantidade deve ser um inteiro entre 0 e {maximum}.", code="invalid_quantity",
-                           details={"field": "quantity", "minimum": 0, "maximum": maximum})
+def validate_quantity(quantity: int, maximum: int, minimum: int = MIN_QUANTITY) -> int:
+    """A quantity for a change (0 cancels) or, with `minimum=MIN_PURCHASE_QUANTITY`, a purchase."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not minimum <= quantity <= maximum:
+        raise InvalidInput(f"Quantidade deve ser um inteiro entre {minimum} e {maximum}.", code="invalid_quantity",
+                           details={"field": "quantity", "minimum": minimum, "maximum": maximum})
     return quantity
 
 
@@ -198,3 +218,160 @@ def _consume_windows(windows: List[SeatWindow], seats: int) -> List[SeatWindow]:
         if window.seats - taken > 0:
             kept.append(SeatWindow(window.opened_at, window.seats - taken))
     return sorted(kept, key=lambda w: w.opened_at)
+
+
+# --- transitions --------------------------------------------------------------------------------
+# Each takes the current values and returns the new ones; services only load, call and save.
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A requested change as it will be stored: the change record, the subscription showing it as
+    pending, and a scheduled change it replaces (if any)."""
+
+    change: QuantityChange
+    subscription: Subscription
+    superseded: List[QuantityChange]
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A subscription at its renewal: its new term, the changes that moved, the change to send to
+    the provider (a scheduled reduction, or the lapse to zero), if any."""
+
+    subscription: Subscription
+    updated_changes: List[QuantityChange]
+    new_changes: List[QuantityChange]
+    to_provision: Optional[QuantityChange]
+
+
+def pending(change: QuantityChange) -> PendingChange:
+    """What the panel shows of a change in flight or scheduled."""
+    return PendingChange(change_id=change.id, quantity=change.to_quantity, requested_at=change.requested_at,
+                         requested_by=change.requested_by, applies=change.applies)
+
+
+def supersede(change: QuantityChange) -> QuantityChange:
+    return replace(change, status=CHANGE_SUPERSEDED)
+
+
+def plan_change(subscription: Subscription, quantity: int, *, change_id: str, now: datetime, requested_by: str,
+                reason: Optional[str], reason_text: Optional[str], window: timedelta,
+                scheduled: Optional[QuantityChange] = None) -> PlannedChange:
+    """A quantity change asked for now. Increases and in-window reductions apply now; other
+    reductions wait for the renewal. A newer request replaces a scheduled one (`scheduled`, the
+    change the subscription shows as pending), but buying more while a reduction is scheduled is
+    refused: the customer undoes the reduction first."""
+    ensure_changeable(subscription, quantity)
+    applies = decide_applies(subscription, quantity, now, window)
+    change = QuantityChange(
+        id=change_id, subscription_id=subscription.id, organization_id=subscription.organization_id,
+        kind="quantity", from_quantity=subscription.quantity, to_quantity=quantity, requested_at=iso(now),
+        requested_by=requested_by, applies=applies, reason=reason, reason_text=(reason_text or "").strip() or None,
+        status=CHANGE_PENDING if applies == APPLIES_NOW else CHANGE_SCHEDULED,
+        effective_on=local_day(now) if applies == APPLIES_NOW else subscription.renews_on)
+    if subscription.pending_change is not None and quantity > subscription.quantity:
+        raise Conflict("Há uma redução agendada para a renovação. Para comprar mais licenças agora, cancele a "
+                       "redução antes (altere para a quantidade atual) ou agende outra quantidade.",
+                       code="scheduled_reduction_pending",
+                       details={"scheduled_quantity": subscription.pending_change.quantity})
+    superseded = []
+    if subscription.pending_change is not None:  # a scheduled change: the newer request replaces it
+        if scheduled is None or scheduled.id != subscription.pending_change.change_id:
+            raise ValueError("plan_change needs the scheduled change the subscription shows as pending")
+        superseded.append(supersede(scheduled))
+    planned = replace(subscription, pending_change=pending(change), version=subscription.version + 1)
+    return PlannedChange(change, planned, superseded)
+
+
+def purchase(*, subscription_id: str, change_id: str, organization_id: str, sku: str, name: str, family: str,
+             term: str, billing_frequency: str, quantity: int, now: datetime,
+             requested_by: str) -> Tuple[Subscription, QuantityChange]:
+    """A bought product: a subscription `pending` until the provider confirms the purchase change."""
+    change = QuantityChange(id=change_id, subscription_id=subscription_id, organization_id=organization_id,
+                            kind="purchase", from_quantity=0, to_quantity=quantity, requested_at=iso(now),
+                            requested_by=requested_by, applies=APPLIES_NOW, status=CHANGE_PENDING,
+                            effective_on=local_day(now))
+    subscription = Subscription(id=subscription_id, organization_id=organization_id, sku=sku, name=name,
+                                family=family, term=term, billing_frequency=billing_frequency, status=PENDING,
+                                quantity=0, pending_change=pending(change))
+    return subscription, change
+
+
+def apply(subscription: Subscription, change: QuantityChange, now: datetime, *, attempt: int,
+          provider_subscription_id: Optional[str]) -> Tuple[Subscription, QuantityChange]:
+    """The provider confirmed the change: the subscription as `apply_change` makes it, and the
+    change recorded as applied today."""
+    applied = replace(apply_change(subscription, change, now), provider_subscription_id=provider_subscription_id)
+    done = replace(change, status=CHANGE_APPLIED, applied_at=iso(now), effective_on=local_day(now), attempts=attempt)
+    return applied, done
+
+
+def record_attempt(change: QuantityChange, attempt: int, error: str) -> QuantityChange:
+    """A provider attempt failed and will be retried: the change keeps the count and the error."""
+    return replace(change, attempts=attempt, error=error)
+
+
+def fail(subscription: Subscription, change: QuantityChange, attempt: int,
+         error: str) -> Tuple[Subscription, QuantityChange]:
+    """The last attempt failed: the change is failed and no longer pending; a purchase that never
+    reached the provider leaves its subscription failed, any other change leaves it as it was."""
+    failed = replace(record_attempt(change, attempt, error), status=CHANGE_FAILED)
+    after = replace(subscription, pending_change=None, version=subscription.version + 1,
+                    status=FAILED if change.kind == "purchase" else subscription.status)
+    return after, failed
+
+
+def nothing_left(subscriptions: List[Subscription]) -> bool:
+    """Every subscription at zero with no change in flight or scheduled: a rescission is complete."""
+    return not any(s.quantity > 0 or s.pending_change is not None for s in subscriptions)
+
+
+def set_auto_renew(subscription: Subscription, auto_renew: bool) -> Subscription:
+    return replace(subscription, auto_renew=auto_renew, version=subscription.version + 1)
+
+
+def due_for_renewal(subscription: Subscription, today: date) -> bool:
+    """Renewable now: active, its renewal day reached, and no change in flight (that one settles
+    first; a later run renews it)."""
+    if subscription.renews_on is None or subscription.renews_on > today or subscription.status != ACTIVE:
+        return False
+    return not (subscription.pending_change is not None and subscription.pending_change.applies == APPLIES_NOW)
+
+
+def renew(subscription: Subscription, day: date, now: datetime,
+          scheduled: Optional[QuantityChange] = None) -> Renewal:
+    """An auto-renewing subscription starts its next term on `day`: a reduction scheduled for the
+    renewal is sent to the provider now, and every seat of the new term opens a window."""
+    updated, to_provision = [], None
+    if scheduled is not None:
+        to_provision = replace(scheduled, status=CHANGE_PENDING, applies=APPLIES_NOW, effective_on=day)
+        updated.append(to_provision)
+    return Renewal(_next_term(subscription, day, now, to_provision, renews=True), updated, [], to_provision)
+
+
+def lapse(subscription: Subscription, day: date, now: datetime, *, change_id: str,
+          scheduled: Optional[QuantityChange] = None) -> Renewal:
+    """A subscription that does not renew goes to zero on its renewal day, whatever was scheduled."""
+    expiry = QuantityChange(
+        id=change_id, subscription_id=subscription.id, organization_id=subscription.organization_id, kind="expiry",
+        from_quantity=subscription.quantity, to_quantity=0, requested_at=iso(now), requested_by=SYSTEM.user_id,
+        applies=APPLIES_NOW, status=CHANGE_PENDING, reason="outro", reason_text=LAPSE_REASON_TEXT,
+        effective_on=day)
+    updated = [supersede(scheduled)] if scheduled is not None else []
+    return Renewal(_next_term(subscription, day, now, expiry, renews=False), updated, [expiry], expiry)
+
+
+def renew_or_lapse(subscription: Subscription, day: date, now: datetime, *, change_id: str,
+                   scheduled: Optional[QuantityChange] = None) -> Renewal:
+    if subscription.auto_renew:
+        return renew(subscription, day, now, scheduled)
+    return lapse(subscription, day, now, change_id=change_id, scheduled=scheduled)
+
+
+def _next_term(subscription: Subscription, day: date, now: datetime, to_provision: Optional[QuantityChange],
+               *, renews: bool) -> Subscription:
+    return replace(
+        subscription, renews_on=renewal_after(day, subscription.term) if renews else None,
+        windows=subscription.windows + [SeatWindow(opened_at=now, seats=subscription.quantity)],
+        pending_change=None if to_provision is None else pending(to_provision),
+        version=subscription.version + 1)

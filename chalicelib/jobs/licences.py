@@ -6,7 +6,7 @@ from chalice import Blueprint, Cron
 
 from ..bootstrap import container
 from ..domain.clock import local_day
-from ..services import licences
+from ..services import provisioning, renewals
 from ..settings import current as current_settings
 
 bp = Blueprint(__name__)
@@ -21,13 +21,13 @@ def provision_changes(event):
         message = json.loads(record.body)
         attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
-            status = licences.apply_queued_change(deps, message, attempt)
-        except licences.RetryLater as retry:
+            status = provisioning.apply_queued_change(deps, message, attempt)
+        except provisioning.RetryLater as retry:
             log.warning("change %s: provider failed (attempt %d), retry in %ds", message["change_id"], attempt,
                         retry.delay_seconds)
             deps.provisioning_queue.change_visibility(record.receipt_handle, retry.delay_seconds)
             raise
-        except licences.ProvisioningFailed:
+        except provisioning.ProvisioningFailed:
             # Recorded as failed and the requester told: back to the queue at once, whose redrive
             # policy moves it to the dead-letter queue for the operators.
             log.error("change %s failed for good; to the dead-letter queue", message["change_id"])
@@ -38,12 +38,12 @@ def provision_changes(event):
 
 @bp.schedule(Cron("0/15", "*", "*", "*", "?", "*"))
 def requeue_stuck_changes(event):
-    log.info("re-queued %d stuck change(s)", licences.requeue_stuck_changes(container()))
+    log.info("re-queued %d stuck change(s)", provisioning.requeue_stuck_changes(container()))
 
 
 # 03:00 UTC is midnight in São Paulo: renewals happen on their day, in the customer's calendar.
 @bp.schedule(Cron(0, 3, "*", "*", "?", "*"))
 def renew_subscriptions(event):
     deps = container()
-    renewed = licences.renew_due(deps, local_day(deps.clock()))
+    renewed = renewals.renew_due(deps, local_day(deps.clock()))
     log.info("renewed %d subscription(s)", renewed)

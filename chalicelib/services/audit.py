@@ -23,6 +23,8 @@ def snapshot(value: Any) -> Any:
         return sorted(snapshot(v) for v in value)
     if isinstance(value, (list, tuple)):
         return [snapshot(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
     if hasattr(value, "value") and not isinstance(value, (str, int, float, bool)):
         return value.value
     return value

@@ -12,6 +12,7 @@ from ..domain import billing as rules
 from ..domain import contract as contract_rules
 from ..domain.audit import SYSTEM, Actor
 from ..domain.billing import BillableSubscription, Invoice
+from ..domain.catalog import price_on
 from ..domain.clock import iso, local_day
 from ..domain.errors import Conflict, InvalidInput
 from ..domain.ids import new_id
@@ -101,9 +102,12 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
     contract = deps.contracts.get(org)
     period = rules.period_ending(closing, contract.closing_day)
     subscriptions = deps.subscriptions.list(org)
+    # The catalog read for today knows every price of the period's first day (a past day): read
+    # once per container and day, not once per contract.
+    products = deps.catalog.by_sku(local_day(deps.clock()))
     lines = rules.invoice_lines(
         [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
-        lambda sku: deps.prices.settled_price_on(sku, period.start, local_day(deps.clock())) or 0, period)
+        lambda sku: price_on(products.get(sku), period.start) or 0, period)
     # The final invoice is the one whose period holds the termination day; earlier periods are
     # ordinary invoices.
     final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due and \

@@ -1,14 +1,16 @@
-"""The contract and its acceptance by the Master."""
+"""The contract: its view, its acceptance by the Master, and its closing at the end of a rescission."""
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, Dict, Optional
 
 from ..domain import contract as contract_rules
+from ..domain import subscriptions as subscription_rules
+from ..domain.audit import SYSTEM
 from ..domain.clock import iso
 from ..domain.contract import Contract
 from ..domain.errors import StaleVersion
-from . import audit
+from . import audit, notifications
 from .caller import Caller
 
 
@@ -42,3 +44,28 @@ def accept_contract(deps, caller: Caller, *, expected_version: Optional[int]) ->
         deps, caller.actor, caller.organization_id, "contract.accepted", f"contract:{contract.id}",
         before=before, after=contract_view(accepted)))
     return accepted
+
+
+def close_contract_if_all_zero(deps, organization_id: str, rescission: bool = False) -> bool:
+    """Close a contract under rescission once nothing is left, and tell every user of the
+    organisation. Repeat-safe: a contract another worker closed first is left alone."""
+    contract = deps.contracts.get(organization_id)
+    if not contract_rules.under_rescission(contract, rescission=rescission):
+        return False
+    if not subscription_rules.nothing_left(deps.subscriptions.list(organization_id)):
+        return False
+    closed = contract_rules.close(contract, iso(deps.clock()))
+    try:
+        deps.contracts.save(closed, expected_version=contract.version, audit=audit.entry(
+            deps, SYSTEM, organization_id, "contract.terminated", f"contract:{contract.id}",
+            before={"status": contract.status}, after={"status": closed.status, "final_invoice_due": True}))
+    except StaleVersion:
+        return False  # another worker closed it first
+    organization = deps.organizations.get(organization_id)
+    users, _ = deps.users.list(organization_id, limit=100, next_token=None)
+    notifications.queue_email(
+        deps, template="contract_terminated", to=sorted({u.email for u in users}),
+        delivery_key=f"contract_terminated#{contract.id}",
+        context={"organization": {"name": organization.name}, "terminated_at": closed.terminated_at,
+                 "portal_url": deps.settings.portal_url})
+    return True

@@ -91,14 +91,6 @@ def cart_sk(sku: str) -> str:
     return f"CART#{sku}"
 
 
-def price_pk(sku: str) -> str:
-    return f"PRICE#{sku}"
-
-
-def price_sk(effective_from_iso: str) -> str:
-    return f"FROM#{effective_from_iso}"
-
-
 def closing_day_pk(day: int) -> str:
     return f"CLOSING#{day:02d}"
 

@@ -1,8 +1,8 @@
-"""Repositories for subscriptions, their change history, carts and price history."""
+"""Repositories for subscriptions, their change history and carts."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
@@ -11,7 +11,7 @@ from ..domain.errors import NotFound, StaleVersion
 from ..domain.proration import Segment
 from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys
-from .models import CartLineItem, ChangeItem, PriceItem, SubscriptionItem
+from .models import CartLineItem, ChangeItem, SubscriptionItem
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 ChangeWrite = Tuple[Subscription, int]  # the new state and the version it replaces
@@ -163,37 +163,3 @@ class CartRepository:
 
     def remove(self, organization_id: str, sku: str) -> None:
         CartLineItem(keys.org_pk(organization_id), keys.cart_sk(sku)).delete()
-
-
-class PriceRepository:
-    """Price history per SKU: a price applies to billing periods that start on or after its date."""
-
-    def __init__(self):
-        self._settled: Dict[Tuple[str, date], int] = {}
-
-    def settled_price_on(self, sku: str, day: date, today: date) -> Optional[int]:
-        """`price_on` for a day before today, remembered while this container lives: a new price
-        takes effect tomorrow at the earliest, so the price of a day gone by never changes. A billing
-        run then reads each SKU's price once, not once per contract."""
-        if day >= today:
-            return self.price_on(sku, day)
-        if (sku, day) not in self._settled:
-            price = self.price_on(sku, day)
-            if price is None:
-                return None  # not priced yet: nothing to remember
-            self._settled[(sku, day)] = price
-        return self._settled[(sku, day)]
-
-    def price_on(self, sku: str, day: date) -> Optional[int]:
-        for item in PriceItem.query(keys.price_pk(sku), PriceItem.sk <= keys.price_sk(day.isoformat()),
-                                    scan_index_forward=False, limit=1):
-            return int(item.unit_price_cents)
-        return None
-
-    def history(self, sku: str) -> List[Tuple[str, int]]:
-        return [(i.effective_from, int(i.unit_price_cents)) for i in PriceItem.query(keys.price_pk(sku))]
-
-    def set_price(self, sku: str, effective_from: date, unit_price_cents: int, set_by: str, set_at: str) -> None:
-        PriceItem(keys.price_pk(sku), keys.price_sk(effective_from.isoformat()), sku=sku,
-                  effective_from=effective_from.isoformat(), unit_price_cents=unit_price_cents,
-                  set_by=set_by, set_at=set_at).save()

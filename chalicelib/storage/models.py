@@ -141,16 +141,22 @@ class IdempotencyItem(TableItem):
     expires_at = TTLAttribute()
 
 
+class PricePointMap(MapAttribute):
+    effective_from = UnicodeAttribute()  # YYYY-MM-DD
+    unit_price_cents = NumberAttribute()
+
+
 class ProductItem(TableItem):
+    """A product with every price it has had (a handful a year): one read gives the catalog and
+    each product's price on any day."""
+
     sku = UnicodeAttribute()
     name = UnicodeAttribute()
     family = UnicodeAttribute()
-    unit_price_cents = NumberAttribute()
     term = UnicodeAttribute()
     billing_frequency = UnicodeAttribute()
     active = BooleanAttribute(default=True)
-    previous_price_cents = NumberAttribute(null=True)
-    price_effective_from = UnicodeAttribute(null=True)
+    prices = ListAttribute(of=PricePointMap, default=list)
 
 
 class EmailDeliveryItem(TableItem):
@@ -218,15 +224,6 @@ class CartLineItem(TableItem):
     sku = UnicodeAttribute()
     quantity = NumberAttribute()
     added_at = UnicodeAttribute()
-
-
-class PriceItem(TableItem):
-    sku = UnicodeAttribute()
-    effective_from = UnicodeAttribute()
-    unit_price_cents = NumberAttribute()
-    set_by = UnicodeAttribute(null=True)
-    set_at = UnicodeAttribute(null=True)
-
 
 
 class InvoiceItem(TableItem):
@@ -351,7 +348,7 @@ class TicketMessageItem(TableItem):
 
 
 ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
-              ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem, PriceItem,
+              ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem,
               InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
               TicketItem, TicketMessageItem)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import asdict
+from datetime import date
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pynamodb.connection import Connection
@@ -17,7 +17,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..domain import contract as contract_rules
 from ..domain.audit import AuditEntry
-from ..domain.catalog import Product
+from ..domain.catalog import PricePoint, Product
 from ..domain.clock import iso
 from ..domain.contract import Contract, ContractItem as ContractLine
 from ..domain.errors import Conflict, InvalidInput, NotFound, RuleViolation, StaleVersion
@@ -33,6 +33,7 @@ from .models import (
     EmailDeliveryItem,
     IdempotencyItem,
     OrganizationItem,
+    PricePointMap,
     ProductItem,
     UserItem,
 )
@@ -155,11 +156,19 @@ def _organization(item: OrganizationItem) -> Organization:
 
 
 def _product(item: ProductItem) -> Product:
-    return Product(sku=item.sku, name=item.name, family=item.family,
-                   unit_price_cents=int(item.unit_price_cents), term=item.term,
+    prices = sorted((PricePoint(date.fromisoformat(p.effective_from), int(p.unit_price_cents)) for p in item.prices),
+                    key=lambda p: p.effective_from)
+    return Product(sku=item.sku, name=item.name, family=item.family, term=item.term,
                    billing_frequency=item.billing_frequency, active=item.active,
-                   previous_price_cents=int(item.previous_price_cents) if item.previous_price_cents is not None else None,
-                   price_effective_from=item.price_effective_from)
+                   prices=tuple(prices))
+
+
+def _product_item(product: Product) -> ProductItem:
+    return ProductItem(keys.CATALOG_PK, keys.product_sk(product.sku), sku=product.sku, name=product.name,
+                       family=product.family, term=product.term, billing_frequency=product.billing_frequency,
+                       active=product.active,
+                       prices=[PricePointMap(effective_from=p.effective_from.isoformat(),
+                                             unit_price_cents=p.unit_price_cents) for p in product.prices])
 
 
 def _is_condition_failure(exc: Exception) -> bool:
@@ -400,23 +409,34 @@ class ContractRepository:
 
 
 class CatalogRepository:
-    """The product catalog: one small partition, read whole, and kept for a minute in the process
-    (the licence panel needs prices on every request; a price or product change made elsewhere
-    shows within `ttl_seconds`, one made here at once)."""
+    """The product catalog, with each product's price history: one small partition, read whole.
+
+    It is kept in the process for a minute (the licence panel needs prices on every request), and
+    read again when asked for a later São Paulo day than the one it was read for: a price takes
+    effect the day after it is set, so a catalog read today knows every price in force today and
+    on any earlier day — a billing run reads it once, not once per contract. A change made here is seen at once; one made by another
+    process shows within `ttl_seconds`, and only for prices from tomorrow on."""
 
     def __init__(self, ttl_seconds: float = 60.0):
         self._ttl = ttl_seconds
-        self._cached: Optional[Tuple[float, List[Product]]] = None
+        self._cached: Optional[Tuple[float, Optional[date], List[Product]]] = None
 
-    def list(self) -> List[Product]:
+    def list(self, today: Optional[date] = None) -> List[Product]:
+        """Every product. Pass `today` (São Paulo) when prices will be read: a catalog read on an
+        earlier day is read again."""
         import time
 
         now = time.monotonic()
-        if self._cached is None or now - self._cached[0] > self._ttl:
+        stale = self._cached is None or now - self._cached[0] > self._ttl or \
+            (today is not None and (self._cached[1] is None or self._cached[1] < today))
+        if stale:
             products = [_product(i) for i in
                         ProductItem.query(keys.CATALOG_PK, ProductItem.sk.startswith(keys.PRODUCT_PREFIX))]
-            self._cached = (now, products)
-        return list(self._cached[1])
+            self._cached = (now, today, products)
+        return list(self._cached[2])
+
+    def by_sku(self, today: Optional[date] = None) -> Dict[str, Product]:
+        return {p.sku: p for p in self.list(today)}
 
     def get(self, sku: str) -> Optional[Product]:
         try:
@@ -425,7 +445,7 @@ class CatalogRepository:
             return None
 
     def put(self, product: Product) -> None:
-        ProductItem(keys.CATALOG_PK, keys.product_sk(product.sku), **asdict(product)).save()
+        _product_item(product).save()
         self._cached = None
 
 

@@ -245,21 +245,31 @@ def test_an_earlier_period_billed_after_a_termination_is_not_the_final_invoice(w
 
 
 def test_a_past_days_price_is_read_once_and_a_new_price_still_applies_from_tomorrow(world, monkeypatch):
-    prices, today = world.deps.prices, date(2026, 11, 11)
-    prices.set_price("BENCH-SKU", date(2026, 1, 1), 1000, "op", "2026-01-01T00:00:00+00:00")
+    from chalicelib.domain.catalog import Product, price_on, with_price
+    from chalicelib.storage.models import ProductItem
+    from chalicelib.storage.repositories import CatalogRepository
+
+    catalog, today, past = world.deps.catalog, date(2026, 11, 11), date(2026, 10, 11)
+    catalog.put(with_price(Product("BENCH-SKU", "Bench", "Azure", "P1M", "monthly"), 1000, date(2026, 1, 1)))
     reads = []
-    real_price_on = prices.price_on
-    monkeypatch.setattr(prices, "price_on", lambda sku, day: reads.append(day) or real_price_on(sku, day))
+    real_query = ProductItem.query
+    monkeypatch.setattr(ProductItem, "query", lambda *a, **k: reads.append(1) or real_query(*a, **k))
 
-    assert prices.settled_price_on("BENCH-SKU", date(2026, 10, 11), today) == 1000
-    prices.set_price("BENCH-SKU", today + timedelta(days=1), 1500, "op", "2026-11-11T10:00:00+00:00")
-    assert prices.settled_price_on("BENCH-SKU", date(2026, 10, 11), today) == 1000
-    assert prices.settled_price_on("BENCH-SKU", today + timedelta(days=1), today) == 1500
-    assert reads == [date(2026, 10, 11), today + timedelta(days=1)]
-    assert prices.settled_price_on("UNPRICED", date(2026, 10, 11), today) is None
-    prices.set_price("UNPRICED", date(2026, 1, 1), 700, "op", "2026-11-11T10:00:00+00:00")
-    assert prices.settled_price_on("UNPRICED", date(2026, 10, 11), today) == 700
+    assert price_on(catalog.by_sku(today)["BENCH-SKU"], past) == 1000
+    assert price_on(catalog.by_sku(today)["BENCH-SKU"], past) == 1000
+    assert reads == [1]  # a billing run asks once per contract; the catalog is read once
+    catalog.put(with_price(catalog.by_sku(today)["BENCH-SKU"], 1500, today))
+    assert price_on(catalog.by_sku(today)["BENCH-SKU"], past) == 1000
+    assert price_on(catalog.by_sku(today)["BENCH-SKU"], today) == 1000
+    assert price_on(catalog.by_sku(today)["BENCH-SKU"], today + timedelta(days=1)) == 1500
+    assert len(reads) == 2  # a change made here is seen at once
+    assert price_on(catalog.by_sku(today).get("UNPRICED"), past) is None
 
+    # Another container read the catalog yesterday: asked for today, it reads it again.
+    other = CatalogRepository()
+    other.list(today - timedelta(days=1))
+    assert price_on(other.by_sku(today)["BENCH-SKU"], today + timedelta(days=1)) == 1500
+    assert len(reads) == 4
 
 def test_a_bank_outage_during_the_documents_is_retried_and_the_run_counts_the_contract_once(world, clock):
     org = active_org(world, MS365_E3=10)

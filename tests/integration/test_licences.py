@@ -6,11 +6,12 @@ from datetime import timedelta
 import boto3
 import pytest
 
+from chalicelib.domain.catalog import price_on
 from chalicelib.domain.clock import FixedClock, SAO_PAULO
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.proration import period_containing, prorated_lines
 from chalicelib.domain.roles import Role
-from chalicelib.services import licences
+from chalicelib.services import subscriptions
 from chalicelib.services.caller import Caller
 from tests.support import body_text, sp
 
@@ -136,7 +137,7 @@ def test_twenty_concurrent_changes_one_wins_per_version_the_rest_conflict(world,
         def attempt(quantity):
             barrier.wait()
             try:
-                outcomes.append(licences.request_quantity_change(world.deps, caller, sub.id, quantity=quantity))
+                outcomes.append(subscriptions.request_quantity_change(world.deps, caller, sub.id, quantity=quantity))
             except Conflict as conflict:
                 outcomes.append(conflict)
 
@@ -305,8 +306,9 @@ def test_an_operator_price_change_applies_from_tomorrow_and_is_kept_in_history(w
     assert response.json_body["unit_price_cents"] == 20710
     assert response.json_body["next_price"] == {"unit_price_cents": 21990, "from": "2026-11-12"}
     today, tomorrow = clock.now.astimezone(SAO_PAULO).date(), (clock.now + timedelta(days=1)).astimezone(SAO_PAULO).date()
-    assert world.deps.prices.price_on("MS365-E3", today) == 20710
-    assert world.deps.prices.price_on("MS365-E3", tomorrow) == 21990
+    stored = world.deps.catalog.get("MS365-E3")
+    assert price_on(stored, today) == 20710
+    assert price_on(stored, tomorrow) == 21990
     assert world.call("PUT", "/backoffice/catalog/products/MS365-E3", org.master, body).status_code == 403
     new = world.call("PUT", "/backoffice/catalog/products/NOVO-1", operator,
                      {**body, "name": "Produto Novo", "family": "Azure"})

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.domain import boleto
 from chalicelib.domain.clock import FixedClock
-from chalicelib.services import licences
+from chalicelib.services import provisioning, renewals
 from tests.support import failing_first, sp
 
 
@@ -34,12 +34,12 @@ def test_a_change_whose_queue_message_was_lost_is_requeued_by_the_sweeper(world,
     monkeypatch.setattr(world.deps.provisioning_queue, "send", lambda message: None)  # the send is lost
     assert world.call("POST", f"/subscriptions/{sub.id}/quantity", org.master, {"quantity": 12}).status_code == 202
     monkeypatch.setattr(world.deps.provisioning_queue, "send", real_send)
-    assert licences.requeue_stuck_changes(world.deps) == 0  # too recent to call stuck
+    assert provisioning.requeue_stuck_changes(world.deps) == 0  # too recent to call stuck
     clock.advance(minutes=20)
-    assert licences.requeue_stuck_changes(world.deps) == 1
+    assert provisioning.requeue_stuck_changes(world.deps) == 1
     world.drain_queues()
     assert world.deps.subscriptions.get(org.id, sub.id).quantity == 12
-    assert licences.requeue_stuck_changes(world.deps) == 0
+    assert provisioning.requeue_stuck_changes(world.deps) == 0
 
 
 def test_a_renewal_missed_on_its_day_is_done_the_next_day(world, org, clock):
@@ -47,7 +47,7 @@ def test_a_renewal_missed_on_its_day_is_done_the_next_day(world, org, clock):
     clock.advance(days=10)
     world.call("POST", f"/subscriptions/{sub.id}/quantity", org.master, {"quantity": 6, "reason": "outro"})
     clock.now = sp(2026, 11, 2, 1)  # the job did not run on 1 Nov
-    assert licences.renew_due(world.deps, clock.now.date()) == 1
+    assert renewals.renew_due(world.deps, clock.now.date()) == 1
     world.drain_queues()
     renewed = world.deps.subscriptions.get(org.id, sub.id)
     assert (renewed.quantity, renewed.renews_on.isoformat()) == (6, "2026-12-01")

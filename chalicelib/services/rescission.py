@@ -1,0 +1,43 @@
+"""Rescission ("rescisão de contrato"): every licence to zero, then the contract closes.
+
+The contract closes when the last subscription reaches zero (at once inside the cancellation
+window, at renewal outside it): `contracts.close_contract_if_all_zero`, called by the
+provisioning worker."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from ..domain import contract as contract_rules
+from ..domain import subscriptions as rules
+from ..domain.errors import Conflict
+from . import audit, contracts
+from .caller import Caller
+from .subscriptions import change_view, plan_change, save_planned
+
+
+def terminate_contract(deps, caller: Caller, *, reason_text: Optional[str]) -> Dict[str, Any]:
+    """Every subscription to zero with "rescisao_contrato".
+
+    The contract and each subscription are separate writes (a contract can hold more subscriptions
+    than one transaction takes). A rescission a failure cut short is finished by asking again: it
+    changes the subscriptions not yet on their way to zero."""
+    contract = deps.contracts.get(caller.organization_id)
+    contract_rules.ensure_open_for_changes(contract, to_zero=True)
+    now = deps.clock()
+    all_subs = deps.subscriptions.list(caller.organization_id)
+    if any(s.status == rules.PENDING for s in all_subs):
+        raise Conflict("Há uma compra em provisionamento; aguarde a conclusão para rescindir o contrato.",
+                       code="purchase_in_progress")
+    subs = [s for s in all_subs if s.status == rules.ACTIVE and s.quantity > 0
+            and not (s.pending_change is not None and s.pending_change.quantity == 0)]
+    planned = [(s, plan_change(deps, caller, s, 0, rules.TERMINATION_REASON, reason_text, now)) for s in subs]
+    terminating = contract_rules.begin_termination(contract)
+    if terminating is not contract:
+        deps.contracts.save(terminating, expected_version=contract.version, audit=audit.entry(
+            deps, caller.actor, caller.organization_id, "contract.termination_requested", f"contract:{contract.id}",
+            before={"status": contract.status}, after={"status": terminating.status, "reason_text": reason_text}))
+    for before, plan in planned:
+        save_planned(deps, caller, before, plan)
+    if not planned:
+        contracts.close_contract_if_all_zero(deps, caller.organization_id)
+    return {"status": terminating.status, "changes": [change_view(plan.change) for _, plan in planned]}

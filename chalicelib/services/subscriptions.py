@@ -1,0 +1,164 @@
+"""The licence panel: subscriptions and their changes as the customer sees them, a quantity
+change (now or at renewal) with its preview, and auto-renewal on or off.
+
+The rules live in `domain.subscriptions`; this module loads, calls a transition, saves with its
+audit entry, and queues what the provider must do (`provisioning`)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Dict, List, Optional
+
+from ..domain import catalog as catalog_rules
+from ..domain import contract as contract_rules
+from ..domain import subscriptions as rules
+from ..domain.billing import describe
+from ..domain.clock import local_day
+from ..domain.errors import StaleVersion
+from ..domain.ids import new_id
+from ..domain.proration import Period, ProratedLine, period_containing, prorate
+from ..domain.subscriptions import QuantityChange, Subscription
+from . import audit, provisioning
+from .caller import Caller
+
+
+# --- views --------------------------------------------------------------------------------------
+
+def change_view(change: QuantityChange) -> Dict[str, Any]:
+    return {
+        "id": change.id, "subscription_id": change.subscription_id, "kind": change.kind,
+        "from_quantity": change.from_quantity, "quantity": change.to_quantity, "applies": change.applies,
+        "status": change.status, "reason": change.reason, "reason_text": change.reason_text,
+        "requested_at": change.requested_at, "requested_by": change.requested_by,
+        "effective_on": change.effective_on.isoformat() if change.effective_on else None,
+        "attempts": change.attempts, "error": change.error, "applied_at": change.applied_at,
+    }
+
+
+def subscription_view(deps, sub: Subscription, prices: Dict[str, Optional[int]]) -> Dict[str, Any]:
+    now = deps.clock()
+    window = deps.settings.quantity_limits.cancellation_window
+    deadline = rules.cancellation_allowed_until(sub, now, window)
+    pending = sub.pending_change
+    return {
+        "id": sub.id, "sku": sub.sku, "name": sub.name, "family": sub.family, "quantity": sub.quantity,
+        "unit_price_cents": prices.get(sub.sku), "currency": "BRL", "status": sub.status, "term": sub.term,
+        "billing_frequency": sub.billing_frequency, "auto_renew": sub.auto_renew,
+        "started_on": sub.started_on.isoformat() if sub.started_on else None,
+        "renews_on": sub.renews_on.isoformat() if sub.renews_on else None,
+        "cancellation_allowed_until": deadline.isoformat() if deadline else None,
+        "reducible_now": rules.reducible_seats(sub, now, window),
+        "pending_change": None if pending is None else {
+            "id": pending.change_id, "quantity": pending.quantity, "requested_at": pending.requested_at,
+            "requested_by": pending.requested_by, "applies": pending.applies},
+        "timeline": [{"from": s.start.isoformat(), "quantity": s.quantity} for s in sub.timeline],
+        "version": sub.version,
+    }
+
+
+def prices_today(deps) -> Dict[str, Optional[int]]:
+    """Each product's price in force today, as the catalog, the cart and the panel show it."""
+    today = local_day(deps.clock())
+    return {p.sku: catalog_rules.price_on(p, today) for p in deps.catalog.list(today)}
+
+
+def list_subscriptions(deps, caller: Caller) -> List[Dict[str, Any]]:
+    prices = prices_today(deps)
+    return [subscription_view(deps, s, prices) for s in deps.subscriptions.list(caller.organization_id)]
+
+
+def get_subscription(deps, caller: Caller, subscription_id: str) -> Dict[str, Any]:
+    sub = deps.subscriptions.get(caller.organization_id, subscription_id)
+    return subscription_view(deps, sub, prices_today(deps))
+
+
+def list_changes(deps, caller: Caller, subscription_id: str, *, limit: int, next_token: Optional[str]):
+    deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 for another organisation's
+    return deps.subscriptions.changes(caller.organization_id, subscription_id, limit=limit, next_token=next_token)
+
+
+# --- changes ------------------------------------------------------------------------------------
+
+def plan_change(deps, caller: Caller, sub: Subscription, quantity: int, reason: Optional[str],
+                reason_text: Optional[str], now: datetime) -> rules.PlannedChange:
+    """The domain's plan for this request, with the scheduled change it may replace loaded."""
+    scheduled = None
+    if sub.pending_change is not None and sub.pending_change.applies == rules.APPLIES_AT_RENEWAL \
+            and quantity <= sub.quantity:
+        scheduled = deps.subscriptions.get_change(sub.organization_id, sub.id, sub.pending_change.change_id)
+    return rules.plan_change(sub, quantity, change_id=new_id(), now=now, requested_by=caller.user.id,
+                             reason=reason, reason_text=reason_text,
+                             window=deps.settings.quantity_limits.cancellation_window, scheduled=scheduled)
+
+
+def save_planned(deps, caller: Caller, before: Subscription, planned: rules.PlannedChange) -> None:
+    """Store a planned change with its audit entry, then queue it if it applies now."""
+    deps.subscriptions.save(
+        [(planned.subscription, before.version)], planned.superseded, new_changes=[planned.change],
+        audit=[audit.entry(deps, caller.actor, caller.organization_id, "subscription.quantity_requested",
+                           f"subscription:{before.id}", before={"quantity": before.quantity},
+                           after=change_view(planned.change))])
+    if planned.change.applies == rules.APPLIES_NOW:
+        provisioning.queue_change(deps, planned.change)
+
+
+def request_quantity_change(deps, caller: Caller, subscription_id: str, *, quantity: int,
+                            reason: Optional[str] = None, reason_text: Optional[str] = None,
+                            expected_version: Optional[int] = None) -> QuantityChange:
+    sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
+    quantity = rules.validate_quantity(quantity, deps.settings.quantity_limits.maximum)
+    reason = rules.validate_reason(quantity, reason)
+    contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id), to_zero=quantity == 0)
+    if expected_version is not None and expected_version != sub.version:
+        raise StaleVersion("A assinatura foi alterada por outra pessoa; recarregue e tente de novo.")
+    planned = plan_change(deps, caller, sub, quantity, reason, reason_text, deps.clock())
+    save_planned(deps, caller, sub, planned)
+    return planned.change
+
+
+def preview_quantity_change(deps, caller: Caller, subscription_id: str, quantity: int) -> Dict[str, Any]:
+    """What the change adds to (or removes from) the current period's invoice, before confirming."""
+    sub = deps.subscriptions.get(caller.organization_id, subscription_id)
+    limits = deps.settings.quantity_limits
+    quantity = rules.validate_quantity(quantity, limits.maximum)
+    contract = deps.contracts.get(caller.organization_id)
+    now = deps.clock()
+    applies = rules.decide_applies(sub, quantity, now, limits.cancellation_window)
+    window = {"cancellation_window_days": limits.cancellation_window_days}
+    if applies == rules.APPLIES_AT_RENEWAL:
+        # Nothing changes in the current period: the reduction waits for the renewal.
+        return {"applies": applies, "effective_on": sub.renews_on.isoformat() if sub.renews_on else None,
+                "amount_cents": 0, "currency": "BRL", "lines": [], **window}
+    today = local_day(now)
+    period = period_containing(today, contract.closing_day)
+    # The price in force on the first day of the period, as billing reads it.
+    price = catalog_rules.price_on(deps.catalog.by_sku(today).get(sub.sku), period.start) or 0
+    # The rest of the period, today included, moves from the current quantity to the new one:
+    # the "+" line is exactly the line the invoice will carry for that segment.
+    remainder = Period(today, period.end)
+    removed = ProratedLine(sub.quantity, today, period.end, remainder.days, period.days, price,
+                           prorate(price, sub.quantity, remainder.days, period.days))
+    added = ProratedLine(quantity, today, period.end, remainder.days, period.days, price,
+                         prorate(price, quantity, remainder.days, period.days))
+    lines = [_line(removed, sub, -1), _line(added, sub, +1)]
+    return {"applies": applies, "effective_on": today.isoformat(), "period_start": period.start.isoformat(),
+            "period_end": period.end.isoformat(), "currency": "BRL",
+            "amount_cents": added.amount_cents - removed.amount_cents,
+            "lines": [line for line in lines if line["amount_cents"]], **window}
+
+
+def _line(line: ProratedLine, sub: Subscription, sign: int) -> Dict[str, Any]:
+    return {"description": describe(sub.name, line.quantity, line.days, line.period_days), "sku": sub.sku,
+            "quantity": line.quantity, "days": line.days, "period_days": line.period_days,
+            "unit_price_cents": line.unit_price_cents, "amount_cents": sign * line.amount_cents}
+
+
+def set_auto_renew(deps, caller: Caller, subscription_id: str, *, auto_renew: bool,
+                   expected_version: Optional[int]) -> Subscription:
+    sub = deps.subscriptions.get(caller.organization_id, subscription_id)
+    if expected_version is not None and expected_version != sub.version:
+        raise StaleVersion("A assinatura foi alterada por outra pessoa; recarregue e tente de novo.")
+    changed = rules.set_auto_renew(sub, auto_renew)
+    deps.subscriptions.save([(changed, sub.version)], [], audit=[audit.entry(
+        deps, caller.actor, caller.organization_id, "subscription.auto_renew_changed", f"subscription:{sub.id}",
+        before={"auto_renew": sub.auto_renew}, after={"auto_renew": auto_renew})])
+    return changed

@@ -2,10 +2,11 @@
 from chalice import Blueprint
 
 from ..domain.catalog import BILLING_FREQUENCIES, TERMS
+from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
 from ..services import catalog, subscriptions
 from .http import endpoint, page
-from .schema import integer, obj, string
+from .schema import integer, obj, quantity, string
 
 bp = Blueprint(__name__)
 
@@ -20,7 +21,7 @@ def list_families(ctx):
           capability=Capability.USE_PORTAL, tag="catalog",
           query={"family": {"type": "string"}, "q": {"type": "string"}})
 def list_products(ctx):
-    return page(catalog.list_products(ctx.deps, family=ctx.query.get("family"), query=ctx.query.get("q")), None)
+    return page(catalog.list_products(ctx.deps, ctx.caller, family=ctx.query.get("family"), query=ctx.query.get("q")), None)
 
 
 @endpoint(bp, "/backoffice/catalog/products/{sku}", "PUT", summary="Criar ou alterar um produto (operador)",
@@ -41,7 +42,7 @@ def get_cart(ctx):
 
 
 @endpoint(bp, "/cart/items/{sku}", "PUT", summary="Colocar um produto no carrinho (ou mudar a quantidade)",
-          capability=Capability.BUY_PRODUCTS, tag="cart", body=obj(["quantity"], quantity=integer(1, 1_000_000)))
+          capability=Capability.BUY_PRODUCTS, tag="cart", body=obj(["quantity"], quantity=quantity(MIN_PURCHASE_QUANTITY)))
 def put_cart_item(ctx, sku):
     return catalog.put_cart_item(ctx.deps, ctx.caller, sku, ctx.body["quantity"])
 
@@ -56,5 +57,5 @@ def remove_cart_item(ctx, sku):
           capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True)
 def checkout(ctx):
     created = catalog.checkout(ctx.deps, ctx.caller)
-    prices = subscriptions.prices_today(ctx.deps)
+    prices = subscriptions.prices_for(ctx.deps, ctx.caller.organization_id)
     return {"subscriptions": [subscriptions.subscription_view(ctx.deps, s, prices) for s in created]}

@@ -2,17 +2,18 @@
 from chalice import Blueprint, Response
 
 from ..domain.contract import PAYMENT_METHODS
+from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
 from ..services import onboarding
 from .http import endpoint, page
-from .schema import integer, obj, string
+from .schema import integer, obj, quantity, string
 
 bp = Blueprint(__name__)
 
 _EMAIL = string(max_length=254)
 _CONTACTS = {"type": "array", "items": _EMAIL, "maxItems": 10, "uniqueItems": True}
 _ITEMS = {"type": "array", "maxItems": 25,
-          "items": obj(["sku", "quantity"], sku=string(max_length=60), quantity=integer(1, 10_000))}
+          "items": obj(["sku", "quantity"], sku=string(max_length=60), quantity=quantity(MIN_PURCHASE_QUANTITY))}
 _MASTER = obj(["email", "name"], email=_EMAIL, name=string(max_length=120))
 _TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enum": list(PAYMENT_METHODS)},
               billing_contacts=_CONTACTS, items=_ITEMS, master=_MASTER)

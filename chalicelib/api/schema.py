@@ -27,11 +27,13 @@ def _check_integer(value: Any, schema: Dict[str, Any], path: str) -> None:
     # bool is an int in Python; JSON true is not a number.
     if isinstance(value, bool) or not isinstance(value, int):
         _fail(path, "invalid_type", f"Campo '{path}' deve ser um número inteiro.", expected="integer")
+    # A field whose bounds are a business rule keeps that rule's code (e.g. `invalid_quantity`).
+    code = schema.get("x-error-code", "out_of_range")
     if "minimum" in schema and value < schema["minimum"]:
-        _fail(path, "out_of_range", f"Campo '{path}' deve ser no mínimo {schema['minimum']}.",
+        _fail(path, code, f"Campo '{path}' deve ser no mínimo {schema['minimum']}.",
               minimum=schema["minimum"])
     if "maximum" in schema and value > schema["maximum"]:
-        _fail(path, "out_of_range", f"Campo '{path}' deve ser no máximo {schema['maximum']}.",
+        _fail(path, code, f"Campo '{path}' deve ser no máximo {schema['maximum']}.",
               maximum=schema["maximum"])
 
 
@@ -109,3 +111,11 @@ def string(min_length: int = 1, max_length: int = 200, **extra: Any) -> Dict[str
 
 def integer(minimum: int, maximum: int) -> Dict[str, Any]:
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def quantity(minimum: int) -> Dict[str, Any]:
+    """A seat count: from `minimum` (0 for a change, 1 for a purchase) to the reseller's maximum,
+    the bounds `domain.subscriptions` declares; out of them it is `invalid_quantity`."""
+    from ..settings import current
+
+    return {**integer(minimum, current().quantity_limits.maximum), "x-error-code": "invalid_quantity"}

@@ -5,10 +5,10 @@ from chalice import Blueprint, Response
 
 from ..domain.errors import InvalidInput
 from ..domain.roles import Capability
-from ..domain.subscriptions import REDUCTION_REASONS
+from ..domain.subscriptions import MIN_QUANTITY, REDUCTION_REASONS
 from ..services import subscriptions
 from .http import endpoint, page
-from .schema import integer, obj, string
+from .schema import obj, quantity, string
 
 bp = Blueprint(__name__)
 
@@ -63,7 +63,7 @@ def preview(ctx, subscription_id):
 
 @endpoint(bp, "/subscriptions/{subscription_id}/quantity", "POST", summary="Alterar quantidades",
           capability=Capability.CHANGE_QUANTITIES, tag="subscriptions", status=202, if_match=True,
-          idempotent=True, body=obj(["quantity"], quantity=integer(0, 1_000_000), reason=_REASON,
+          idempotent=True, body=obj(["quantity"], quantity=quantity(MIN_QUANTITY), reason=_REASON,
                                     reason_text=_REASON_TEXT))
 def change_quantity(ctx, subscription_id):
     return _accepted(subscriptions.request_quantity_change(

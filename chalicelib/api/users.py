@@ -2,7 +2,7 @@
 from chalice import Blueprint
 
 from ..domain.roles import Capability, Role
-from ..services import users
+from ..services import subscriptions, users
 from .http import endpoint, page
 from .schema import obj, string
 
@@ -15,7 +15,8 @@ _ROLES = {"type": "array", "minItems": 1, "maxItems": 5, "uniqueItems": True,
 @endpoint(bp, "/me", "GET", summary="O usuário autenticado, sua organização e perfis",
           capability=Capability.USE_PORTAL, tag="users")
 def me(ctx):
-    return users.me(ctx.deps, ctx.caller)
+    # The rules the portal applies as the user types are served, not copied into app.js.
+    return {**users.me(ctx.deps, ctx.caller), "limits": subscriptions.limits_view(ctx.deps.settings.quantity_limits)}
 
 
 @endpoint(bp, "/users", "GET", summary="Usuários do portal da organização", capability=Capability.MANAGE_USERS,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Iterable, List, Optional, Tuple
 
+from .proration import period_containing
+
 TERMS = ("P1M", "P1Y", "P3Y")  # Microsoft New Commerce commitment terms
 BILLING_FREQUENCIES = ("monthly", "annual")
 MAX_CART_LINES = 25  # one checkout is one DynamoDB transaction
@@ -54,6 +56,30 @@ def next_price(product: Product, today: date) -> Optional[PricePoint]:
     """A price set to take effect after today, if any (the catalog shows it as "next price")."""
     later = [p for p in product.prices if p.effective_from > today]
     return later[-1] if later else None
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """The price someone sees for a product now, and the next one if a change is on its way."""
+
+    unit_price_cents: Optional[int]
+    next_price: Optional[PricePoint]
+
+
+def quote(product: Product, today: date, closing_day: Optional[int] = None) -> PriceQuote:
+    """What a price is "now". A customer pays, for the whole billing period, the price in force
+    on its first day (billing's rule), so with the contract's `closing_day` the quote is the
+    current period's price and the next one starts with the next period: the catalog, the cart,
+    the panel, the preview and the invoice then agree. Without a contract (the reseller's
+    operators) it is today's price and the next one from its effective day."""
+    if closing_day is None:
+        return PriceQuote(price_on(product, today), next_price(product, today))
+    period = period_containing(today, closing_day)
+    current = price_on(product, period.start)
+    following = period.end + timedelta(days=1)
+    upcoming = price_on(product, following)
+    changes = upcoming is not None and upcoming != current
+    return PriceQuote(current, PricePoint(following, upcoming) if changes else None)
 
 
 def with_price(product: Product, unit_price_cents: int, today: date) -> Product:

@@ -1,7 +1,6 @@
 """The catalog ("adicionar novos produtos"), the organisation's cart and its checkout."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Dict, List, Optional
 
 from ..domain import catalog as rules
@@ -15,25 +14,32 @@ from ..domain.subscriptions import Subscription
 from . import audit, provisioning
 from .caller import Caller
 
-def product_view(product: Product, today: date) -> Dict[str, Any]:
+def product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
     view = {"sku": product.sku, "name": product.name, "family": product.family,
-            "family_id": rules.family_id(product.family), "unit_price_cents": rules.price_on(product, today),
+            "family_id": rules.family_id(product.family), "unit_price_cents": quote.unit_price_cents,
             "currency": "BRL", "term": product.term, "billing_frequency": product.billing_frequency,
             "active": product.active}
-    upcoming = rules.next_price(product, today)
-    if upcoming is not None:
-        view["next_price"] = {"unit_price_cents": upcoming.unit_price_cents,
-                              "from": upcoming.effective_from.isoformat()}
+    if quote.next_price is not None:
+        view["next_price"] = {"unit_price_cents": quote.next_price.unit_price_cents,
+                              "from": quote.next_price.effective_from.isoformat()}
     return view
+
+
+def _quoter(deps, organization_id: str):
+    """Prices as this organisation sees them (`rules.quote`): its contract's period, or today."""
+    today = local_day(deps.clock())
+    contract = deps.contracts.find(organization_id)
+    closing_day = contract.closing_day if contract is not None else None
+    return today, lambda product: rules.quote(product, today, closing_day)
 
 
 def list_families(deps) -> List[Dict[str, str]]:
     return rules.families(p for p in deps.catalog.list() if p.active)
 
 
-def list_products(deps, *, family: Optional[str], query: Optional[str]) -> List[Dict[str, Any]]:
-    today = local_day(deps.clock())
-    return [product_view(p, today) for p in sorted(deps.catalog.list(today), key=lambda p: (p.family, p.name))
+def list_products(deps, caller: Caller, *, family: Optional[str], query: Optional[str]) -> List[Dict[str, Any]]:
+    today, quote = _quoter(deps, caller.organization_id)
+    return [product_view(p, quote(p)) for p in sorted(deps.catalog.list(today), key=lambda p: (p.family, p.name))
             if p.active and rules.matches(p, family, query)]
 
 
@@ -51,22 +57,22 @@ def put_product(deps, caller: Caller, sku: str, fields: Dict[str, Any]) -> Dict[
     deps.audit.append(audit.entry(deps, caller.actor, caller.organization_id,
                                   "catalog.product_created" if existing is None else "catalog.product_updated",
                                   f"product:{sku}", before=existing, after=product))
-    return product_view(product, today)
+    return product_view(product, rules.quote(product, today))  # the operator's view: today's price
 
 
 # --- cart ---------------------------------------------------------------------------------------
 
 def cart_view(deps, caller: Caller) -> Dict[str, Any]:
-    today = local_day(deps.clock())
+    today, quote = _quoter(deps, caller.organization_id)
     products = deps.catalog.by_sku(today)
     items = []
     for sku, quantity in deps.cart.lines(caller.organization_id):
         product = products.get(sku)
         if product is None:
             continue
-        price = rules.price_on(product, today) or 0
-        items.append({**product_view(product, today), "quantity": quantity,
-                      "monthly_total_cents": price * quantity})
+        price = quote(product)
+        items.append({**product_view(product, price), "quantity": quantity,
+                      "monthly_total_cents": (price.unit_price_cents or 0) * quantity})
     return {"items": items, "monthly_total_cents": sum(i["monthly_total_cents"] for i in items), "currency": "BRL"}
 
 

@@ -12,6 +12,7 @@ from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
 from ..domain.billing import describe
+from ..domain.contract import Contract
 from ..domain.clock import local_day
 from ..domain.errors import StaleVersion
 from ..domain.ids import new_id
@@ -55,20 +56,35 @@ def subscription_view(deps, sub: Subscription, prices: Dict[str, Optional[int]])
     }
 
 
-def prices_today(deps) -> Dict[str, Optional[int]]:
-    """Each product's price in force today, as the catalog, the cart and the panel show it."""
+def limits_view(limits: rules.QuantityLimits) -> Dict[str, Any]:
+    """The seat rules as the portal applies them while the user types."""
+    return {"quantity": {"minimum": rules.MIN_QUANTITY, "maximum": limits.maximum},
+            "purchase_quantity": {"minimum": rules.MIN_PURCHASE_QUANTITY, "maximum": limits.maximum},
+            "cancellation_window_days": limits.cancellation_window_days,
+            "cart_max_lines": catalog_rules.MAX_CART_LINES}
+
+
+def prices_for(deps, organization_id: str) -> Dict[str, Optional[int]]:
+    return prices_now(deps, deps.contracts.find(organization_id))
+
+
+def prices_now(deps, contract: Optional[Contract]) -> Dict[str, Optional[int]]:
+    """Each product's price as this customer pays it now (`catalog_rules.quote`): the price of
+    their current billing period; today's price for the reseller's own staff (no contract)."""
     today = local_day(deps.clock())
-    return {p.sku: catalog_rules.price_on(p, today) for p in deps.catalog.list(today)}
+    closing_day = contract.closing_day if contract is not None else None
+    return {p.sku: catalog_rules.quote(p, today, closing_day).unit_price_cents for p in deps.catalog.list(today)}
 
 
 def list_subscriptions(deps, caller: Caller) -> List[Dict[str, Any]]:
-    prices = prices_today(deps)
-    return [subscription_view(deps, s, prices) for s in deps.subscriptions.list(caller.organization_id)]
+    contract, subs = deps.subscriptions.panel(caller.organization_id)
+    prices = prices_now(deps, contract)
+    return [subscription_view(deps, s, prices) for s in subs]
 
 
 def get_subscription(deps, caller: Caller, subscription_id: str) -> Dict[str, Any]:
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
-    return subscription_view(deps, sub, prices_today(deps))
+    return subscription_view(deps, sub, prices_for(deps, caller.organization_id))
 
 
 def list_changes(deps, caller: Caller, subscription_id: str, *, limit: int, next_token: Optional[str]):
@@ -130,8 +146,8 @@ def preview_quantity_change(deps, caller: Caller, subscription_id: str, quantity
                 "amount_cents": 0, "currency": "BRL", "lines": [], **window}
     today = local_day(now)
     period = period_containing(today, contract.closing_day)
-    # The price in force on the first day of the period, as billing reads it.
-    price = catalog_rules.price_on(deps.catalog.by_sku(today).get(sub.sku), period.start) or 0
+    # The price of the period (in force on its first day), as the panel shows it and billing charges it.
+    price = prices_now(deps, contract).get(sub.sku) or 0
     # The rest of the period, today included, moves from the current quantity to the new one:
     # the "+" line is exactly the line the invoice will carry for that segment.
     remainder = Period(today, period.end)

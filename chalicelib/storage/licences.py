@@ -7,14 +7,28 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..domain.audit import AuditEntry
+from ..domain.contract import Contract
 from ..domain.errors import NotFound, StaleVersion
 from ..domain.proration import Segment
 from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys
-from .models import CartLineItem, ChangeItem, SubscriptionItem
-from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
+from .models import CartLineItem, ChangeItem, ContractItem, SubscriptionItem
+from .repositories import (Page, Transaction, _contract, _is_condition_failure, _page, append_audit,
+                           decode_token)
 
 ChangeWrite = Tuple[Subscription, int]  # the new state and the version it replaces
+
+
+def _item_collection(pk: str, first_sk: str, last_sk: str) -> Iterable[dict]:
+    """Raw items of one partition between two sort keys (consistent), every page."""
+    connection, start = SubscriptionItem._get_connection(), None
+    while True:
+        page = connection.query(pk, range_key_condition=SubscriptionItem.sk.between(first_sk, last_sk),
+                                consistent_read=True, exclusive_start_key=start)
+        yield from page.get("Items", [])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
 
 
 # --- converters ---------------------------------------------------------------------------------
@@ -94,10 +108,23 @@ class SubscriptionRepository:
             raise NotFound("Assinatura não encontrada.", code="subscription_not_found")
 
     def list(self, organization_id: str) -> List[Subscription]:
-        """The licence panel: every subscription of the organisation, one query."""
+        """Every subscription of the organisation, one query."""
         return [_subscription(i) for i in SubscriptionItem.query(
             keys.org_pk(organization_id), SubscriptionItem.sk.startswith(keys.SUBSCRIPTION_PREFIX),
             consistent_read=True)]
+
+    def panel(self, organization_id: str) -> Tuple[Optional[Contract], List[Subscription]]:
+        """The licence panel: the contract (whose closing day sets the prices shown) and every
+        subscription, in one query over the organisation's item collection, from `CONTRACT` to the
+        last `SUB#` (the few small items sorted between them are skipped)."""
+        contract, subscriptions = None, []
+        for raw in _item_collection(keys.org_pk(organization_id), keys.CONTRACT_SK, keys.SUBSCRIPTION_PREFIX + "\uffff"):
+            sk = raw["sk"]["S"]
+            if sk == keys.CONTRACT_SK:
+                contract = _contract(ContractItem.from_raw_data(raw))
+            elif sk.startswith(keys.SUBSCRIPTION_PREFIX):
+                subscriptions.append(_subscription(SubscriptionItem.from_raw_data(raw)))
+        return contract, subscriptions
 
     def renewing_on(self, day: date) -> List[Tuple[str, str]]:
         """(organisation, subscription) ids whose renewal date is `day` (the renewal index)."""

@@ -388,6 +388,14 @@ class ContractRepository:
     def __init__(self, transaction: Transaction):
         self._tx = transaction
 
+    def find(self, organization_id: str) -> Optional[Contract]:
+        """The organisation's contract, or None (the reseller's own organisation has none)."""
+        try:
+            return _contract(ContractItem.get(keys.org_pk(organization_id), keys.CONTRACT_SK,
+                                              consistent_read=True))
+        except DoesNotExist:
+            return None
+
     def get(self, organization_id: str) -> Contract:
         try:
             return _contract(ContractItem.get(keys.org_pk(organization_id), keys.CONTRACT_SK,

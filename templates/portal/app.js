@@ -192,7 +192,8 @@ const REASONS = [["rescisao_contrato", "Rescisão de contrato"], ["reducao_de_cu
 
 function quantityDialog(sub) {
   dialog(`Alterar quantidades — ${sub.name}`, (close) => {
-    const quantity = h("input", { type: "number", min: 0, max: 10000, step: 1, value: sub.quantity, required: true });
+    const bounds = state.me.limits.quantity;
+    const quantity = h("input", { type: "number", min: bounds.minimum, max: bounds.maximum, step: 1, value: sub.quantity, required: true });
     const reason = h("select", {}, h("option", { value: "", text: "Selecione…" }),
                      REASONS.map(([value, text]) => h("option", { value, text })));
     const reasonText = h("textarea", { rows: 2, maxlength: 1000 });
@@ -205,7 +206,7 @@ function quantityDialog(sub) {
         const p = await api("GET", `/subscriptions/${sub.id}/quantity-preview?quantity=${Number(quantity.value)}`);
         preview.textContent = p.applies === "now"
           ? `Efeito nesta fatura: ${brl(p.amount_cents)} (pró-rata a partir de ${dateBR(p.effective_on)}).`
-          : `Fora do prazo de 7 dias: a redução será feita na renovação, em ${dateBR(p.effective_on)}.`;
+          : `Fora do prazo de ${p.cancellation_window_days} dias: a redução será feita na renovação, em ${dateBR(p.effective_on)}.`;
       } catch (error) { preview.textContent = error.message; }
     };
     quantity.addEventListener("input", refresh);
@@ -229,7 +230,7 @@ function terminateDialog() {
   dialog("Rescindir contrato", (close) => {
     const text = h("textarea", { rows: 3, maxlength: 1000 });
     const form = h("form", {},
-      h("p", { text: "Todas as licenças serão reduzidas a zero com o motivo “rescisão de contrato”. Reduções fora do prazo de 7 dias acontecem na renovação." }),
+      h("p", { text: `Todas as licenças serão reduzidas a zero com o motivo “rescisão de contrato”. Reduções fora do prazo de ${state.me.limits.cancellation_window_days} dias acontecem na renovação.` }),
       field("Motivo (opcional)", text),
       h("div", { class: "acoes" }, h("button", { type: "submit", class: "perigo", text: "Rescindir" }),
         h("button", { type: "button", class: "secundario", onclick: close, text: "Voltar" })));
@@ -266,7 +267,8 @@ async function catalogScreen() {
 }
 
 function productCard(product) {
-  const quantity = h("input", { type: "number", min: 1, max: 10000, value: 1, "aria-label": `Quantidade de ${product.name}` });
+  const bounds = state.me.limits.purchase_quantity;
+  const quantity = h("input", { type: "number", min: bounds.minimum, max: bounds.maximum, value: 1, "aria-label": `Quantidade de ${product.name}` });
   return h("article", { class: "cartao produto" },
     h("h2", { text: product.name }), h("p", { class: "dica", text: `${product.family} · ${product.term === "P1M" ? "mensal" : product.term === "P1Y" ? "anual" : "3 anos"}` }),
     h("p", { text: `${brl(product.unit_price_cents)} por licença/mês` }),

@@ -313,3 +313,24 @@ def test_an_operator_price_change_applies_from_tomorrow_and_is_kept_in_history(w
     new = world.call("PUT", "/backoffice/catalog/products/NOVO-1", operator,
                      {**body, "name": "Produto Novo", "family": "Azure"})
     assert new.status_code == 200 and new.json_body["unit_price_cents"] == 21990
+
+
+def test_the_limits_the_portal_is_served_are_the_ones_the_api_enforces(world, org, clock):
+    limits = world.call("GET", "/me", org.master).json_body["limits"]
+    assert limits["cancellation_window_days"] == 7 and limits["cart_max_lines"] == 25
+    maximum = limits["purchase_quantity"]["maximum"]
+    assert limits["quantity"] == {"minimum": 0, "maximum": maximum}
+    assert limits["purchase_quantity"]["minimum"] == 1
+
+    def cart(quantity):
+        return world.call("PUT", "/cart/items/MS365-E3", org.master, {"quantity": quantity})
+
+    assert cart(maximum).status_code == 200
+    for refused in (maximum + 1, 0):
+        response = cart(refused)
+        assert response.status_code == 400 and response.json_body["error"]["code"] == "invalid_quantity"
+    sub = world.subscription(org, "MS365-E3", 10)
+    assert change_quantity(world, org.master, sub.id, maximum + 1).json_body["error"]["code"] == "invalid_quantity"
+    assert change_quantity(world, org.master, sub.id, maximum).status_code == 202
+    shown = panel(world, org.master)["MS365-E3"]["cancellation_allowed_until"]
+    assert shown == (clock.now + timedelta(days=limits["cancellation_window_days"])).astimezone(SAO_PAULO).isoformat()

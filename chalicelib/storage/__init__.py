@@ -5,18 +5,37 @@ Table `csp-portal-<stage>`: partition key `pk`, sort key `sk` (strings); index `
 
 Access patterns (every one is a GetItem, a Query or a transactional write; the table is never scanned):
 
-| # | pattern                                   | key condition                                              |
-|---|-------------------------------------------|------------------------------------------------------------|
-| 1 | organisation by id                        | GetItem pk=ORG#<org> sk=ORG                                |
-| 2 | organisations by name (back office)       | Query gsi1 gsi1pk=ORGS (gsi1sk=NAME#<name>#<org>)          |
-| 3 | contract of an organisation               | GetItem pk=ORG#<org> sk=CONTRACT (consistent)              |
-| 4 | user by id (every authenticated request)  | GetItem pk=USER#<sub> sk=USER (consistent)                 |
-| 5 | users of an organisation                  | Query gsi1 gsi1pk=ORG#<org>#USERS (gsi1sk=EMAIL#<email>)   |
-| 6 | audit trail of an organisation, by time   | Query pk=ORG#<org>#AUDIT sk BETWEEN <from> AND <to>        |
-| 7 | idempotency record of a request           | GetItem/conditional Put pk=IDEMPOTENCY#<scope> sk=KEY#<k>  |
-| 8 | catalog (all products)                    | Query pk=CATALOG sk begins_with PRODUCT#                   |
-| 9 | product by SKU                            | GetItem pk=CATALOG sk=PRODUCT#<sku>                        |
-|10 | email delivery claim, then sent/failed     | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL  |
+| #  | pattern                                        | key condition                                                   |
+|----|------------------------------------------------|-----------------------------------------------------------------|
+| 1  | organisation by id                             | GetItem pk=ORG#<org> sk=ORG                                     |
+| 2  | organisations by name (back office)            | Query gsi1 gsi1pk=ORGS (gsi1sk=NAME#<name>#<org>)               |
+| 3  | contract of an organisation                    | GetItem pk=ORG#<org> sk=CONTRACT (consistent)                   |
+| 4  | user by id (every authenticated request)       | GetItem pk=USER#<sub> sk=USER (consistent)                      |
+| 5  | users of an organisation                       | Query gsi1 gsi1pk=ORG#<org>#USERS (gsi1sk=EMAIL#<email>)        |
+| 6  | audit trail of an organisation, by time        | Query pk=ORG#<org>#AUDIT sk BETWEEN <from> AND <to>             |
+| 7  | idempotency record of a request                | GetItem/conditional Put pk=IDEMPOTENCY#<scope> sk=KEY#<k>       |
+| 8  | catalog: every product with its price history  | Query pk=CATALOG sk begins_with PRODUCT#                        |
+| 9  | product by SKU                                 | GetItem pk=CATALOG sk=PRODUCT#<sku>                             |
+| 10 | email delivery claim, then sent/failed         | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL       |
+| 11 | subscriptions of an organisation              | Query pk=ORG#<org> sk begins_with SUB# (consistent)             |
+| 12 | licence panel: contract + subscriptions        | Query pk=ORG#<org> sk BETWEEN CONTRACT AND SUB#\uffff (consistent; the few items sorted between are skipped) |
+| 13 | subscription by id                             | GetItem pk=ORG#<org> sk=SUB#<id> (consistent)                   |
+| 14 | subscriptions renewing on a day                | Query gsi1 gsi1pk=RENEWAL#<day>                                 |
+| 15 | changes of a subscription, newest first        | Query pk=ORG#<org>#SUB#<id>#CHANGES (sk=CHANGE#<time-ordered id>) |
+| 16 | changes pending since before an instant        | Query gsi2 gsi2pk=PENDING_CHANGES gsi2sk < <instant>            |
+| 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
+| 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd>                                  |
+| 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |
+| 20 | invoices of an organisation, newest first      | Query gsi1 gsi1pk=ORG#<org>#INVOICES (gsi1sk=<period end>#<id>) |
+| 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
+| 22 | invoices due on a day                          | Query gsi2 gsi2pk=DUE#<day>                                     |
+| 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…        |
+| 24 | billing run progress                           | GetItem pk=BILLING_RUN#<run> sk=RUN                             |
+| 25 | lead by CNPJ; leads newest first               | GetItem pk=LEAD#<cnpj> sk=LEAD; Query gsi1 gsi1pk=LEADS         |
+| 26 | rate-limit window of a source                  | conditional Update pk=RATE#<scope>#<window> sk=RATE             |
+| 27 | ticket by id, its messages                     | GetItem pk=TICKET#<id> sk=TICKET; Query sk begins_with MSG#     |
+| 28 | tickets of an organisation / all tickets       | Query gsi1 gsi1pk=ORG#<org>#TICKETS; Query gsi2 gsi2pk=TICKETS  |
+| 29 | organisation by CNPJ (one per CNPJ)            | conditional Put pk=CNPJ#<cnpj> sk=ORGANIZATION                  |
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
 as the user change (never below 1); every mutation writes its audit entry in the same transaction,

@@ -5,9 +5,9 @@ from dataclasses import replace
 from typing import Any, Dict, Optional
 
 from ..domain import contract as contract_rules
+from ..domain import error_codes as codes
 from ..domain.clock import iso
 from ..domain.contract import Contract
-from ..domain.errors import StaleVersion
 from . import audit
 from .caller import Caller
 
@@ -32,7 +32,7 @@ def get_contract(deps, caller: Caller) -> Contract:
 def accept_contract(deps, caller: Caller, *, expected_version: Optional[int]) -> Contract:
     contract = deps.contracts.get(caller.organization_id)
     if expected_version is not None and expected_version != contract.version:
-        raise StaleVersion("O contrato foi alterado por outra pessoa; recarregue e tente de novo.")
+        raise codes.VERSION_CONFLICT()
     before = contract_view(contract)
     accepted = contract_rules.accept(
         replace(contract, version=contract.version + 1), user_id=caller.user.id, at=iso(deps.clock()),

@@ -132,3 +132,13 @@ def test_a_code_fills_its_message_from_the_details_it_carries():
 def test_a_code_declared_with_a_narrower_kind_stays_catchable_by_that_class():
     with pytest.raises(AlreadyInvoiced):
         raise error_codes.ALREADY_INVOICED()
+
+
+def test_the_api_description_publishes_every_code_with_its_status_and_message():
+    from chalicelib.api.openapi import document
+
+    published = document()["x-error-codes"]
+    assert set(published) == set(CATALOGUE)
+    assert published["boleto_not_available"] == {
+        "status": 404, "message": error_codes.BOLETO_NOT_AVAILABLE.message}
+    assert published["second_copy_not_applicable"]["status"] == 409

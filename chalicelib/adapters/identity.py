@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from ..domain.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
+from ..domain import error_codes as codes
 from .aws import client
 
 
@@ -76,10 +76,10 @@ class CognitoIdentity:
                 cognito.exceptions.PasswordResetRequiredException,
                 cognito.exceptions.UserNotConfirmedException) as exc:
             # Same answer for unknown user and wrong password: no account enumeration.
-            raise NotAuthenticated("E-mail ou senha incorretos.", code="invalid_credentials") from exc
+            raise codes.INVALID_CREDENTIALS() from exc
         except cognito.exceptions.ClientError as exc:
             if _throttled(exc):
-                raise TooManyRequests("Muitas tentativas; aguarde um pouco e tente de novo.") from exc
+                raise codes.TOO_MANY_REQUESTS() from exc
             raise
         if result.get("ChallengeName") == "NEW_PASSWORD_REQUIRED":
             return NewPasswordRequired(session=result["Session"])
@@ -93,16 +93,14 @@ class CognitoIdentity:
                 ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": new_password},
             )
         except cognito.exceptions.InvalidPasswordException as exc:
-            raise InvalidInput("A senha não atende à política de senhas.", code="weak_password",
-                               details={"field": "new_password"}) from exc
+            raise codes.WEAK_PASSWORD(field="new_password") from exc
         except (cognito.exceptions.NotAuthorizedException, cognito.exceptions.CodeMismatchException,
                 cognito.exceptions.UserNotFoundException, cognito.exceptions.ResourceNotFoundException,
                 cognito.exceptions.InvalidParameterException, cognito.exceptions.ExpiredCodeException) as exc:
-            raise NotAuthenticated("Sessão de troca de senha inválida ou expirada.",
-                                   code="invalid_session") from exc
+            raise codes.INVALID_SESSION() from exc
         except cognito.exceptions.ClientError as exc:
             if _throttled(exc):
-                raise TooManyRequests("Muitas tentativas; aguarde um pouco e tente de novo.") from exc
+                raise codes.TOO_MANY_REQUESTS() from exc
             raise
         return _tokens(result["AuthenticationResult"])
 
@@ -114,7 +112,7 @@ class CognitoIdentity:
                 AuthParameters={"REFRESH_TOKEN": refresh_token},
             )
         except cognito.exceptions.NotAuthorizedException as exc:
-            raise NotAuthenticated("Token de renovação inválido ou expirado.", code="invalid_refresh_token") from exc
+            raise codes.INVALID_REFRESH_TOKEN() from exc
         return _tokens(result["AuthenticationResult"], refresh_token=refresh_token)
 
     def create_user(self, email: str, name: str, password: str) -> str:
@@ -131,8 +129,7 @@ class CognitoIdentity:
                 ],
             )
         except cognito.exceptions.UsernameExistsException as exc:
-            raise Conflict("Já existe um usuário com este e-mail.", code="email_in_use",
-                           details={"field": "email"}) from exc
+            raise codes.EMAIL_IN_USE(field="email") from exc
         attributes = {a["Name"]: a["Value"] for a in result["User"]["Attributes"]}
         return attributes["sub"]
 
@@ -181,7 +178,7 @@ class TokenVerifier:
     def verify(self, token: str) -> VerifiedToken:
         import jwt
 
-        invalid = NotAuthenticated("Token inválido ou expirado.", code="invalid_token")
+        invalid = codes.INVALID_TOKEN()
         try:
             key = self._signing_key(token)
             claims = jwt.decode(

@@ -1,7 +1,7 @@
 """The one place where errors become HTTP: status by error class, and the error JSON of API.md."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Type
 
 from chalice import Response
 
@@ -32,11 +32,15 @@ STATUS_BY_ERROR = {
 }
 
 
-def status_of(error: DomainError) -> int:
-    for klass in type(error).__mro__:
+def status_of_kind(kind: Type[DomainError]) -> int:
+    for klass in kind.__mro__:
         if klass in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[klass]
     return 400
+
+
+def status_of(error: DomainError) -> int:
+    return status_of_kind(type(error))
 
 
 def error_response(error: Optional[DomainError]) -> Response:

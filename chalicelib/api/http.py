@@ -19,12 +19,13 @@ from typing import Any, Callable, Dict, List, Optional
 from chalice import Response
 
 from ..bootstrap import container
-from ..domain.errors import DomainError, Forbidden, InvalidInput, PayloadTooLarge
+from ..domain import error_codes as codes
+from ..domain.errors import DomainError
 from ..domain.roles import Capability, can
 from ..services import auth
 from ..services.caller import Caller
 from . import schema as schemas
-from .errors import UnsupportedMediaType, error_response
+from .errors import error_response
 
 log = logging.getLogger("csp_portal.api")
 
@@ -67,8 +68,7 @@ class RequestContext:
         if raw is None:
             return DEFAULT_PAGE
         if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_PAGE:
-            raise InvalidInput(f"'limit' deve estar entre 1 e {MAX_PAGE}.", code="invalid_limit",
-                               details={"field": "limit", "maximum": MAX_PAGE})
+            raise codes.INVALID_LIMIT(field="limit", maximum=MAX_PAGE)
         return int(raw)
 
     def next_token(self) -> Optional[str]:
@@ -81,8 +81,7 @@ class RequestContext:
             return None
         match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,12})"?\s*', raw)
         if not match:
-            raise InvalidInput("Cabeçalho If-Match deve ser a versão do objeto.", code="invalid_if_match",
-                               details={"field": "If-Match"})
+            raise codes.INVALID_IF_MATCH(field="If-Match")
         return int(match.group(1))
 
 
@@ -137,19 +136,18 @@ def _source_ip(request) -> Optional[str]:
 def _parse_body(spec: RouteSpec, request, max_bytes: int) -> Dict[str, Any]:
     raw = request.raw_body or b""
     if len(raw) > max_bytes:
-        raise PayloadTooLarge("Corpo da requisição grande demais.", details={"max_bytes": max_bytes})
+        raise codes.PAYLOAD_TOO_LARGE(max_bytes=max_bytes)
     if spec.body is None:
         return {}
     content_type = (request.headers or {}).get("content-type", "application/json")
     if content_type.split(";")[0].strip().lower() != "application/json":
-        raise UnsupportedMediaType("Envie o corpo como application/json.",
-                                   details={"content_type": content_type})
+        raise codes.UNSUPPORTED_MEDIA_TYPE(content_type=content_type)
     if not raw.strip():
         raw = b"{}"
     try:
         parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("Corpo da requisição não é um JSON válido.", code="invalid_json")
+        raise codes.INVALID_JSON()
     return schemas.validate(parsed, spec.body)
 
 
@@ -161,8 +159,7 @@ def _authorize(spec: RouteSpec, deps, request, headers: Dict[str, str]) -> Optio
     caller = auth.authenticate(deps, access_token=token, acting_organization_id=headers.get("x-organization-id"),
                                source_ip=_source_ip(request))
     if not can(caller.roles, spec.capability):
-        raise Forbidden("Seu perfil não permite esta ação.", code="forbidden",
-                        details={"required_capability": spec.capability.value})
+        raise codes.FORBIDDEN(required_capability=spec.capability.value)
     return caller
 
 
@@ -182,7 +179,7 @@ def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> A
 
 def _idempotent(spec: RouteSpec, ctx: RequestContext, key: str, request, run: Callable[[], Any]) -> Any:
     if not 1 <= len(key) <= 128:
-        raise InvalidInput("Idempotency-Key deve ter de 1 a 128 caracteres.", code="invalid_idempotency_key")
+        raise codes.INVALID_IDEMPOTENCY_KEY()
     store = ctx.deps.idempotency
     # The key is the caller's, for this organisation and this very resource.
     who = f"{ctx.caller.user.id}@{ctx.caller.organization_id}" if ctx.caller else (ctx.source_ip or "anonymous")
@@ -204,14 +201,10 @@ def _idempotent(spec: RouteSpec, ctx: RequestContext, key: str, request, run: Ca
 
 
 def _replay(existing, request_hash: str) -> Response:
-    from ..domain.errors import Conflict, RuleViolation
-
     if existing.request_hash != request_hash:
-        raise RuleViolation("Idempotency-Key já usada com outro corpo de requisição.",
-                            code="idempotency_key_reused")
+        raise codes.IDEMPOTENCY_KEY_REUSED()
     if existing.status != "completed":
-        raise Conflict("Uma requisição com esta Idempotency-Key ainda está em andamento.",
-                       code="idempotency_in_progress")
+        raise codes.IDEMPOTENCY_IN_PROGRESS()
     return Response(body=existing.response_body if existing.response_body is not None else "",
                     status_code=int(existing.response_status),
                     headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"})

@@ -28,8 +28,13 @@ _TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enu
               existing_microsoft_customer={"type": "boolean"}, tenant_domain=string(min_length=0, max_length=253),
               website=string(min_length=0, max_length=200)))
 def submit_lead(ctx):
-    status, body = onboarding.submit_lead(ctx.deps, ctx.body, ctx.source_ip)
-    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+    submitted = onboarding.submit_lead(ctx.deps, ctx.body, ctx.source_ip)
+    lead = submitted.lead
+    body = {"id": lead.id, "status": lead.status, "duplicate": submitted.duplicate,
+            "next_steps": submitted.next_steps}
+    # A CNPJ that asked before gets its first request back: nothing new was created.
+    return Response(body=body, status_code=200 if submitted.duplicate else 201,
+                    headers={"Content-Type": "application/json"})
 
 
 @endpoint(bp, "/backoffice/leads", "GET", summary="Solicitações de contratação (operador)",
@@ -52,7 +57,7 @@ def convert_lead(ctx, lead_id):
 @endpoint(bp, "/backoffice/organizations", "GET", summary="Clientes (operador)", capability=Capability.BACK_OFFICE,
           tag="backoffice", paginated=True)
 def list_organizations(ctx):
-    items, token = ctx.deps.organizations.list(limit=ctx.limit(), next_token=ctx.next_token())
+    items, token = onboarding.list_organizations(ctx.deps, limit=ctx.limit(), next_token=ctx.next_token())
     return page([onboarding.organization_view(o) for o in items], token)
 
 

@@ -1,14 +1,19 @@
 """`GET /openapi.json`: OpenAPI 3.1, built from the routes registered through `endpoint`.
 
 Each operation names the capability it needs (`x-required-capability`) and the profiles that hold
-it (`x-allowed-roles`), so clients and the permission tests read one source.
+it (`x-allowed-roles`), so clients and the permission tests read one source. `x-error-codes` lists
+every error code of the catalogue with its status and its message (`{placeholders}` are filled
+from the error's details).
 """
 import re
 from typing import Any, Dict
 
 from chalice import Blueprint
 
+from ..domain import error_codes as _declared  # noqa: F401 - importing it declares every code in CATALOGUE
+from ..domain.errors import CATALOGUE
 from ..domain.roles import roles_allowed
+from .errors import status_of_kind
 from .http import ROUTES, RouteSpec, endpoint
 
 bp = Blueprint(__name__)
@@ -92,6 +97,8 @@ def document() -> Dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": dict(sorted(paths.items())),
+        "x-error-codes": {code: {"status": status_of_kind(error.kind), "message": error.message}
+                          for code, error in sorted(CATALOGUE.items())},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {"Error": ERROR_SCHEMA},

@@ -4,7 +4,7 @@ import re
 
 from chalice import Blueprint, Response
 
-from ..domain.errors import NotFound
+from ..domain import error_codes as codes
 from ..rendering.environment import TEMPLATES_DIR, environment
 from .http import endpoint
 
@@ -34,10 +34,10 @@ def portal(ctx):
 def asset(ctx, name):
     extension = os.path.splitext(name)[1]
     if not re.fullmatch(r"[a-z0-9-]+\.(js|css|svg)", name) or extension not in ASSET_TYPES:
-        raise NotFound("Arquivo não encontrado.", code="asset_not_found")
+        raise codes.ASSET_NOT_FOUND()
     path = os.path.join(PORTAL_DIR, name)
     if not os.path.isfile(path):
-        raise NotFound("Arquivo não encontrado.", code="asset_not_found")
+        raise codes.ASSET_NOT_FOUND()
     with open(path, encoding="utf-8") as fh:
         body = fh.read()
     return Response(body=body, status_code=200,

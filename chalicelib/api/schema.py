@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List
 
-from ..domain.errors import InvalidInput
+from ..domain import error_codes as codes
+from ..domain.errors import CATALOGUE, ErrorCode
 
 _TYPES = {
     "object": dict,
@@ -19,45 +20,41 @@ _TYPES = {
 }
 
 
-def _fail(path: str, code: str, message: str, **details: Any) -> None:
-    raise InvalidInput(message, code=code, details={"field": path or "body", **details})
+def _fail(path: str, error: ErrorCode, **details: Any) -> None:
+    raise error(field=path or "body", **details)
 
 
 def _check_integer(value: Any, schema: Dict[str, Any], path: str) -> None:
     # bool is an int in Python; JSON true is not a number.
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail(path, "invalid_type", f"Campo '{path}' deve ser um número inteiro.", expected="integer")
-    # A field whose bounds are a business rule keeps that rule's code (e.g. `invalid_quantity`).
-    code = schema.get("x-error-code", "out_of_range")
-    if "minimum" in schema and value < schema["minimum"]:
-        _fail(path, code, f"Campo '{path}' deve ser no mínimo {schema['minimum']}.",
-              minimum=schema["minimum"])
-    if "maximum" in schema and value > schema["maximum"]:
-        _fail(path, code, f"Campo '{path}' deve ser no máximo {schema['maximum']}.",
-              maximum=schema["maximum"])
+        _fail(path, codes.INVALID_TYPE, expected="integer")
+    # A field whose bounds are a business rule keeps that rule's code (e.g. `invalid_quantity`),
+    # with both bounds in the details.
+    error = CATALOGUE[schema["x-error-code"]] if "x-error-code" in schema else codes.OUT_OF_RANGE
+    bounds = {name: schema[name] for name in ("minimum", "maximum") if name in schema}
+    if ("minimum" in schema and value < schema["minimum"]) or ("maximum" in schema and value > schema["maximum"]):
+        _fail(path, error, **bounds)
 
 
 def _check_string(value: str, schema: Dict[str, Any], path: str) -> None:
     if "\x00" in value:
-        _fail(path, "invalid_characters", f"Campo '{path}' contém caracteres inválidos.")
+        _fail(path, codes.INVALID_CHARACTERS)
     stripped = value.strip()
     if len(stripped) < schema.get("minLength", 0):
-        _fail(path, "required" if not stripped else "too_short", f"Campo '{path}' é obrigatório."
-              if not stripped else f"Campo '{path}' é curto demais.")
+        _fail(path, codes.TOO_SHORT if stripped else codes.REQUIRED)
     if "maxLength" in schema and len(value) > schema["maxLength"]:
-        _fail(path, "too_long", f"Campo '{path}' excede {schema['maxLength']} caracteres.",
-              max_length=schema["maxLength"])
+        _fail(path, codes.TOO_LONG, max_length=schema["maxLength"])
     if "pattern" in schema and not re.search(schema["pattern"], value):
-        _fail(path, "invalid_format", f"Campo '{path}' está em formato inválido.", pattern=schema["pattern"])
+        _fail(path, codes.INVALID_FORMAT, pattern=schema["pattern"])
 
 
 def _check_array(value: List[Any], schema: Dict[str, Any], path: str) -> None:
     if len(value) < schema.get("minItems", 0):
-        _fail(path, "too_few_items", f"Campo '{path}' precisa de ao menos {schema['minItems']} item(ns).")
+        _fail(path, codes.TOO_FEW_ITEMS, min_items=schema["minItems"])
     if "maxItems" in schema and len(value) > schema["maxItems"]:
-        _fail(path, "too_many_items", f"Campo '{path}' aceita no máximo {schema['maxItems']} itens.")
+        _fail(path, codes.TOO_MANY_ITEMS, max_items=schema["maxItems"])
     if schema.get("uniqueItems") and len({repr(v) for v in value}) != len(value):
-        _fail(path, "duplicate_items", f"Campo '{path}' tem itens repetidos.")
+        _fail(path, codes.DUPLICATE_ITEMS)
     for index, item in enumerate(value):
         validate(item, schema.get("items", {}), f"{path}[{index}]")
 
@@ -66,11 +63,11 @@ def _check_object(value: Dict[str, Any], schema: Dict[str, Any], path: str) -> N
     properties = schema.get("properties", {})
     for name in schema.get("required", []):
         if name not in value or value[name] is None:
-            _fail(_join(path, name), "required", f"Campo '{_join(path, name)}' é obrigatório.")
+            _fail(_join(path, name), codes.REQUIRED)
     if schema.get("additionalProperties") is False:
         for name in value:
             if name not in properties:
-                _fail(_join(path, name), "unknown_field", f"Campo '{_join(path, name)}' não é aceito.")
+                _fail(_join(path, name), codes.UNKNOWN_FIELD)
     for name in [n for n in value if value[n] is None and n not in schema.get("required", [])]:
         del value[name]  # an optional field sent as null is an absent field
     for name, sub in properties.items():
@@ -88,7 +85,7 @@ def validate(value: Any, schema: Dict[str, Any], path: str = "") -> Any:
         _check_integer(value, schema, path)
     elif kind in _TYPES:
         if not isinstance(value, _TYPES[kind]):
-            _fail(path, "invalid_type", f"Campo '{path or 'corpo'}' deve ser do tipo {kind}.", expected=kind)
+            _fail(path, codes.INVALID_TYPE, expected=kind)
         if kind == "string":
             _check_string(value, schema, path)
         elif kind == "array":
@@ -96,7 +93,7 @@ def validate(value: Any, schema: Dict[str, Any], path: str = "") -> Any:
         elif kind == "object":
             _check_object(value, schema, path)
     if "enum" in schema and value not in schema["enum"]:
-        _fail(path, "invalid_value", f"Valor inválido para '{path}'.", allowed=list(schema["enum"]))
+        _fail(path, codes.INVALID_VALUE, allowed=list(schema["enum"]))
     return value
 
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-from .errors import Conflict, InvalidInput, RuleViolation
+from . import error_codes as codes
 from .proration import Period, Segment, period_containing, prorated_lines
 
 OPEN = "open"
@@ -99,7 +99,7 @@ def closing_date(period_month: str, closing_day: int) -> date:
         year, month = (int(part) for part in period_month.split("-"))
         return date(year, month, closing_day)
     except (ValueError, TypeError):
-        raise InvalidInput("Período deve ser AAAA-MM.", code="invalid_period", details={"field": "period"})
+        raise codes.INVALID_PERIOD(field="period")
 
 
 def period_ending(closing: date, closing_day: int) -> Period:
@@ -150,16 +150,13 @@ def due_date(closing: date, days_after: int, state: Optional[str] = None,
 
 def validate_payment(invoice: Invoice, amount_cents: int, method: str) -> None:
     if invoice.status in (PAID, CANCELLED):
-        raise Conflict("Esta fatura não aceita pagamentos.", code="invoice_not_payable",
-                       details={"status": invoice.status})
+        raise codes.INVOICE_NOT_PAYABLE(status=invoice.status)
     if method not in PAYMENT_METHODS:
-        raise InvalidInput("Forma de pagamento inválida.", code="invalid_payment_method",
-                           details={"field": "method", "allowed": list(PAYMENT_METHODS)})
+        raise codes.INVALID_PAYMENT_METHOD(field="method", allowed=list(PAYMENT_METHODS))
     if amount_cents <= 0:
-        raise InvalidInput("Valor deve ser positivo.", code="invalid_amount", details={"field": "amount_cents"})
+        raise codes.INVALID_AMOUNT(field="amount_cents")
     if amount_cents > payable_cents(invoice):
-        raise RuleViolation("Valor maior que o saldo da fatura.", code="overpayment",
-                            details={"balance_cents": invoice.balance_cents, "payable_cents": payable_cents(invoice)})
+        raise codes.OVERPAYMENT(balance_cents=invoice.balance_cents, payable_cents=payable_cents(invoice))
 
 
 def payable_cents(invoice: Invoice) -> int:

@@ -12,7 +12,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Optional
 
-from .errors import InvalidInput
+from . import error_codes as codes
+from .errors import InvalidBoleto  # noqa: F401 - callers catch it from here
 from .proration import round_cents
 
 CURRENCY_REAL = "9"
@@ -21,16 +22,10 @@ FACTOR_RESET = date(2025, 2, 22)  # fator 9999 + 1 day: back to 1000 (FEBRABAN)
 MAX_AMOUNT_CENTS = 99_999_999_99  # ten digits in the barcode
 
 
-class InvalidBoleto(InvalidInput):
-    """A barcode or linha digitável that does not hold together; `details.reason` says why."""
-
-    code = "invalid_boleto"
-
-
-def _digits(value: str, length: int, what: str) -> str:
+def _digits(value: str, length: int) -> str:
     cleaned = "".join(ch for ch in value if not ch.isspace() and ch != ".")
     if len(cleaned) != length or not cleaned.isdigit():
-        raise InvalidBoleto(f"{what} deve ter {length} dígitos.", details={"reason": "length", "expected": length})
+        raise codes.INVALID_BOLETO(reason="length", expected=length)
     return cleaned
 
 
@@ -54,7 +49,7 @@ def due_factor(due: date) -> str:
     """Days since 7 Oct 1997; from 22 Feb 2025 the count restarts at 1000 (and again every 9000 days)."""
     days = (due - FACTOR_BASE).days
     if days < 1000:
-        raise InvalidBoleto("Vencimento anterior a 03/07/2000.", details={"reason": "due_date"})
+        raise codes.INVALID_BOLETO(reason="due_date")
     if days > 9999:
         days = (days - 10000) % 9000 + 1000
     return f"{days:04d}"
@@ -66,7 +61,7 @@ def due_date_from_factor(factor: str, reference: date) -> Optional[date]:
     if value == 0:
         return None  # no due date
     if value < 1000:
-        raise InvalidBoleto("Fator de vencimento inválido.", details={"reason": "due_factor"})
+        raise codes.INVALID_BOLETO(reason="due_factor")
     candidates = [FACTOR_BASE + timedelta(days=value)] + [
         FACTOR_RESET + timedelta(days=value - 1000 + 9000 * cycle) for cycle in range(0, 4)]
     return min(candidates, key=lambda d: abs((d - reference).days))
@@ -74,19 +69,19 @@ def due_date_from_factor(factor: str, reference: date) -> Optional[date]:
 
 def _amount_field(amount_cents: int) -> str:
     if not 0 <= amount_cents <= MAX_AMOUNT_CENTS:
-        raise InvalidBoleto("Valor fora do limite do boleto.", details={"reason": "amount"})
+        raise codes.INVALID_BOLETO(reason="amount")
     return f"{amount_cents:010d}"
 
 
 def barcode(bank_code: str, due: date, amount_cents: int, free_field: str) -> str:
-    free = _digits(free_field, 25, "Campo livre")
+    free = _digits(free_field, 25)
     body = f"{bank_code}{CURRENCY_REAL}{due_factor(due)}{_amount_field(amount_cents)}{free}"
     return body[:4] + str(mod11_barcode(body)) + body[4:]
 
 
 def digitable_line(code: str) -> str:
     """The 47 digits of the linha digitável for a 44-digit barcode."""
-    code = _digits(code, 44, "Código de barras")
+    code = _digits(code, 44)
     free = code[19:44]
     first = code[0:4] + free[0:5]
     second = free[5:15]
@@ -97,30 +92,29 @@ def digitable_line(code: str) -> str:
 
 def format_digitable_line(line: str) -> str:
     """'00190.00009 07777.777009 00087.654182 6 49000000295295'."""
-    line = _digits(line, 47, "Linha digitável")
+    line = _digits(line, 47)
     return (f"{line[0:5]}.{line[5:10]} {line[10:15]}.{line[15:21]} {line[21:26]}.{line[26:32]} "
             f"{line[32]} {line[33:47]}")
 
 
 def barcode_from_line(line: str) -> str:
     """The barcode of a linha digitável, after checking its three field digits and the general one."""
-    line = _digits(line, 47, "Linha digitável")
+    line = _digits(line, 47)
     fields = ((line[0:9], line[9], 1), (line[10:20], line[20], 2), (line[21:31], line[31], 3))
     for digits, check, number in fields:
         if mod10(digits) != int(check):
-            raise InvalidBoleto(f"Dígito verificador do campo {number} não confere.",
-                                details={"reason": f"field_{number}_check_digit"})
+            raise codes.INVALID_BOLETO(reason=f"field_{number}_check_digit")
     code = line[0:4] + line[32] + line[33:47] + line[4:9] + line[10:20] + line[21:31]
     validate_barcode(code)
     return code
 
 
 def validate_barcode(code: str) -> str:
-    code = _digits(code, 44, "Código de barras")
+    code = _digits(code, 44)
     if code[3] != CURRENCY_REAL:
-        raise InvalidBoleto("Moeda não é o real.", details={"reason": "currency"})
+        raise codes.INVALID_BOLETO(reason="currency")
     if mod11_barcode(code[:4] + code[5:]) != int(code[4]):
-        raise InvalidBoleto("Dígito verificador geral não confere.", details={"reason": "general_check_digit"})
+        raise codes.INVALID_BOLETO(reason="general_check_digit")
     return code
 
 

@@ -33,6 +33,12 @@ class InvalidInput(DomainError):
     code = "invalid_input"
 
 
+class InvalidBoleto(InvalidInput):
+    """A barcode or linha digitável that does not hold together; `details.reason` says why."""
+
+    code = "invalid_boleto"
+
+
 class NotAuthenticated(DomainError):
     """No valid token (401)."""
 
@@ -61,6 +67,26 @@ class StaleVersion(Conflict):
     """If-Match or the optimistic lock saw a newer version (409)."""
 
     code = "version_conflict"
+
+
+# Conflicts a caller catches by class to decide what to do next (retry, skip, refuse).
+
+class AlreadyInvoiced(Conflict):
+    """This contract's period has its invoice already (a rerun or a duplicate message)."""
+
+    code = "already_invoiced"
+
+
+class NumberTaken(Conflict):
+    """Another worker took this invoice number first: read the counter again and retry."""
+
+    code = "invoice_number_taken"
+
+
+class AuditOverwriteRefused(Conflict):
+    """An audit entry with this key exists already: the trail is append-only."""
+
+    code = "audit_overwrite_refused"
 
 
 class RuleViolation(DomainError):

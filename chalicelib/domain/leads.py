@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from .errors import InvalidInput
+from . import error_codes as codes
 
 NEW = "new"
 CONVERTED = "converted"
@@ -43,7 +43,7 @@ def normalize_phone(raw: str) -> str:
     valid = len(digits) in (10, 11) and digits[0] != "0" and digits[1] != "0" and \
         (len(digits) == 10 or digits[2] == "9")
     if not valid:
-        raise InvalidInput("Telefone inválido; informe DDD e número.", code="invalid_phone", details={"field": "phone"})
+        raise codes.INVALID_PHONE(field="phone")
     return f"+55{digits}"
 
 
@@ -53,8 +53,7 @@ def normalize_tenant_domain(raw: Optional[str], existing_customer: bool) -> Opti
         return None
     domain = (raw or "").strip().lower().rstrip(".")
     if not _DOMAIN.match(domain):
-        raise InvalidInput("Informe o domínio do tenant Microsoft (ex.: empresa.onmicrosoft.com).",
-                           code="invalid_tenant_domain", details={"field": "tenant_domain"})
+        raise codes.INVALID_TENANT_DOMAIN(field="tenant_domain")
     return domain
 
 

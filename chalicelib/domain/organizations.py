@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import InvalidInput
+from . import error_codes as codes
 
 
 @dataclass
@@ -34,12 +34,11 @@ def normalize_cnpj(raw: str) -> str:
     """The 14-character CNPJ without punctuation, check digits verified; else InvalidInput."""
     cnpj = re.sub(r"[.\-/\s]", "", (raw or "")).upper()
     if not re.fullmatch(r"[0-9A-Z]{12}[0-9]{2}", cnpj) or len(set(cnpj)) == 1:
-        raise InvalidInput("CNPJ inválido.", code="invalid_cnpj", details={"field": "cnpj"})
+        raise codes.INVALID_CNPJ(field="cnpj")
     first = _cnpj_digit(cnpj[:12], _CNPJ_WEIGHTS_1)
     second = _cnpj_digit(cnpj[:12] + str(first), _CNPJ_WEIGHTS_2)
     if cnpj[12:] != f"{first}{second}":
-        raise InvalidInput("CNPJ inválido: dígitos verificadores não conferem.", code="invalid_cnpj",
-                           details={"field": "cnpj"})
+        raise codes.INVALID_CNPJ(field="cnpj")
     return cnpj
 
 

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import List, Tuple
 
-from .errors import InvalidInput
+from . import error_codes as codes
 
 PIX_GUI = "br.gov.bcb.pix"
 
@@ -24,7 +24,7 @@ def crc16_ccitt(data: bytes) -> str:
 
 def _field(tag: str, value: str) -> str:
     if len(value) > 99:
-        raise InvalidInput(f"Campo {tag} do Pix grande demais.", code="invalid_pix")
+        raise codes.INVALID_PIX(reason="field_too_long", tag=tag)
     return f"{tag}{len(value):02d}{value}"
 
 
@@ -37,7 +37,7 @@ def _ascii(text: str, limit: int) -> str:
 def payload(*, key: str, merchant_name: str, merchant_city: str, amount_cents: int = 0, txid: str = "***") -> str:
     """The BR Code for a payment of `amount_cents` (0: the payer types the amount) to `key`."""
     if not re.fullmatch(r"[A-Za-z0-9]{1,25}|\*\*\*", txid):
-        raise InvalidInput("txid do Pix deve ter até 25 letras e números.", code="invalid_pix")
+        raise codes.INVALID_PIX(reason="txid")
     fields: List[Tuple[str, str]] = [
         ("00", "01"),
         ("26", _field("00", PIX_GUI) + _field("01", key)),
@@ -55,7 +55,7 @@ def payload(*, key: str, merchant_name: str, merchant_city: str, amount_cents: i
 def parse(code: str) -> dict:
     """The top-level fields of a BR Code, after checking its CRC (for tests and support)."""
     if len(code) < 8 or crc16_ccitt(code[:-4].encode("utf-8")) != code[-4:].upper():
-        raise InvalidInput("BR Code com CRC inválido.", code="invalid_pix")
+        raise codes.INVALID_PIX(reason="crc")
     fields, position = {}, 0
     while position < len(code):
         tag, size = code[position:position + 2], int(code[position + 2:position + 4])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import Conflict
+from . import error_codes as codes
 
 CATEGORIES = ("licencas", "faturamento", "acesso", "tecnico", "outro")
 SEVERITIES = ("baixa", "media", "alta", "critica")
@@ -48,13 +48,13 @@ class Ticket:
 
 def ensure_transition(current: str, new: str) -> None:
     if new not in TRANSITIONS[current]:
-        raise Conflict(f"Um chamado '{STATUS_LABELS[current]}' não pode passar a '{STATUS_LABELS.get(new, new)}'.",
-                       code="invalid_status_transition", details={"from": current, "to": new})
+        raise codes.INVALID_STATUS_TRANSITION(**{"from": current, "to": new}, from_label=STATUS_LABELS[current],
+                                              to_label=STATUS_LABELS.get(new, new))
 
 
 def ensure_open_for_messages(ticket: Ticket) -> None:
     if ticket.status == CLOSED:
-        raise Conflict("Este chamado está fechado; abra um novo chamado.", code="ticket_closed")
+        raise codes.TICKET_CLOSED()
 
 
 def status_after_customer_message(status: str) -> Optional[str]:

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import FrozenSet, Iterable, List, Optional
 
-from .errors import InvalidInput, RuleViolation
+from . import error_codes as codes
 from .roles import CUSTOMER_ROLES, Role, parse_roles
 
 # Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is SES's job.
@@ -38,7 +38,7 @@ class User:
 def normalize_email(raw: str) -> str:
     email = (raw or "").strip().lower()
     if len(email) > 254 or not _EMAIL.match(email):
-        raise InvalidInput("E-mail inválido.", code="invalid_email", details={"field": "email"})
+        raise codes.INVALID_EMAIL(field="email")
     return email
 
 
@@ -48,18 +48,12 @@ def validate_roles(raw: Iterable[str], organization_id: str) -> FrozenSet[Role]:
     try:
         roles = parse_roles(values)
     except ValueError:
-        raise InvalidInput(
-            "Perfil desconhecido.", code="invalid_roles",
-            details={"field": "roles", "allowed": sorted(r.value for r in Role)},
-        )
+        raise codes.INVALID_ROLES(field="roles", allowed=sorted(r.value for r in Role))
     if not roles:
-        raise InvalidInput("Informe ao menos um perfil.", code="invalid_roles", details={"field": "roles"})
+        raise codes.INVALID_ROLES(field="roles", allowed=sorted(r.value for r in Role))
     allowed = {Role.OPERATOR} if organization_id == RESELLER_ORGANIZATION_ID else CUSTOMER_ROLES
     if not roles <= allowed:
-        raise RuleViolation(
-            "Perfil não permitido para esta organização.", code="role_not_allowed",
-            details={"field": "roles", "allowed": sorted(r.value for r in allowed)},
-        )
+        raise codes.ROLE_NOT_ALLOWED(field="roles", allowed=sorted(r.value for r in allowed))
     return roles
 
 
@@ -67,9 +61,7 @@ def ensure_not_removing_last_master(user: User, new_roles: Optional[FrozenSet[Ro
     """An organisation always keeps one Master: the one who answers for the contract."""
     loses_master = user.is_master and (new_roles is None or Role.MASTER not in new_roles)
     if loses_master and masters_count <= 1:
-        raise RuleViolation(
-            "A organização precisa manter ao menos um usuário Master.", code="last_master",
-        )
+        raise codes.LAST_MASTER()
 
 
 def master_delta(before: FrozenSet[Role], after: Optional[FrozenSet[Role]]) -> int:

@@ -5,9 +5,9 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, List, Optional, Tuple
 
+from ..domain import error_codes as codes
 from ..domain.audit import Actor, AuditEntry
 from ..domain.clock import SAO_PAULO, iso
-from ..domain.errors import InvalidInput
 from ..domain.ids import new_id
 
 DEFAULT_WINDOW = timedelta(days=90)
@@ -53,8 +53,7 @@ def _bound(raw: Optional[str], field: str, end_of_day: bool) -> Optional[datetim
         moment.astimezone(timezone.utc)  # out-of-range instants fail here, not in DynamoDB
         return moment
     except (ValueError, OverflowError):
-        raise InvalidInput("Data inválida; use AAAA-MM-DD ou ISO 8601.", code="invalid_date",
-                           details={"field": field})
+        raise codes.INVALID_DATE(field=field)
 
 
 def list_entries(deps, caller, *, since: Optional[str], until: Optional[str], limit: int,
@@ -63,6 +62,6 @@ def list_entries(deps, caller, *, since: Optional[str], until: Optional[str], li
     end = _bound(until, "to", end_of_day=True) or deps.clock()
     start = _bound(since, "from", end_of_day=False) or end - DEFAULT_WINDOW
     if start > end:
-        raise InvalidInput("'from' deve ser anterior a 'to'.", code="invalid_date_range")
+        raise codes.INVALID_DATE_RANGE()
     return deps.audit.list(caller.organization_id, since=iso(start), until=iso(end), limit=limit,
                            next_token=next_token)

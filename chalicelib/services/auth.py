@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from ..adapters.identity import NewPasswordRequired, Tokens
+from ..domain import error_codes as codes
 from ..domain import users as user_rules
-from ..domain.errors import NotAuthenticated, NotFound
 from ..domain.roles import Capability, can
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from .caller import Caller
@@ -39,17 +39,17 @@ def authenticate(deps, *, access_token: Optional[str], acting_organization_id: O
                  source_ip: Optional[str]) -> Caller:
     """A Caller from a bearer token: verified, and still a user of the portal."""
     if not access_token:
-        raise NotAuthenticated("Autenticação necessária.", code="missing_token")
+        raise codes.MISSING_TOKEN()
     verified = deps.verifier.verify(access_token)
     user = deps.users.get(verified.subject)
     if user is None:
         # A valid token of a removed user opens nothing.
-        raise NotAuthenticated("Usuário sem acesso ao portal.", code="unknown_user")
+        raise codes.UNKNOWN_USER()
     organization_id = user.organization_id
     if acting_organization_id and acting_organization_id != organization_id:
         # Only the reseller's operators act on behalf of a customer organisation.
         if user.organization_id != RESELLER_ORGANIZATION_ID or not can(user.roles, Capability.ACT_FOR_CUSTOMERS):
-            raise NotFound("Organização não encontrada.", code="organization_not_found")
+            raise codes.ORGANIZATION_NOT_FOUND()
         deps.organizations.get(acting_organization_id)  # 404 when it does not exist
         organization_id = acting_organization_id
     return Caller(user=user, organization_id=organization_id, source_ip=source_ip)

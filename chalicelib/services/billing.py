@@ -10,13 +10,13 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from ..domain import billing as rules
 from ..domain import contract as contract_rules
+from ..domain import error_codes as codes
 from ..domain.audit import SYSTEM, Actor
 from ..domain.billing import BillableSubscription, Invoice
 from ..domain.catalog import price_on
 from ..domain.clock import iso, local_day
-from ..domain.errors import Conflict, InvalidInput
+from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken
 from ..domain.ids import new_id
-from ..storage.billing import AlreadyInvoiced, NumberTaken
 from . import audit, documents, notifications
 from .caller import Caller
 
@@ -47,8 +47,7 @@ def invoice_view(invoice: Invoice, payments: List[dict]) -> Dict[str, Any]:
 
 def list_invoices(deps, caller: Caller, *, status: Optional[str], limit: int, next_token: Optional[str]):
     if status is not None and status not in (rules.OPEN, rules.OVERDUE, rules.PAID, rules.CANCELLED):
-        raise InvalidInput("Status inválido.", code="invalid_status",
-                           details={"field": "status", "allowed": [rules.OPEN, rules.OVERDUE, rules.PAID, rules.CANCELLED]})
+        raise codes.INVALID_STATUS(field="status", allowed=[rules.OPEN, rules.OVERDUE, rules.PAID, rules.CANCELLED])
     return deps.invoices.list(caller.organization_id, status=status, limit=limit, next_token=next_token)
 
 
@@ -164,11 +163,11 @@ def _issue(deps, contract, period, closing: date, lines, final: bool) -> Optiona
         except AlreadyInvoiced:
             return None
         except Conflict as conflict:
-            if conflict.code != "concurrent_update":
+            if conflict.code != codes.CONCURRENT_UPDATE.code:
                 raise
             # Two workers wrote the counter at the same instant: back off a little and read it again.
             time.sleep(random.uniform(0.005, 0.05))
-    raise Conflict("Não foi possível numerar a fatura; tente de novo.", code="invoice_number_contention")
+    raise codes.INVOICE_NUMBER_CONTENTION()
 
 
 def _final_invoice_done(deps, contract) -> None:
@@ -193,9 +192,10 @@ def record_payment(deps, caller: Caller, invoice_id: str, *, amount_cents: int, 
     try:
         paid_day = date.fromisoformat(paid_on)
     except ValueError:
-        raise InvalidInput("Data de pagamento inválida (AAAA-MM-DD).", code="invalid_date", details={"field": "paid_on"})
-    if paid_day > local_day(deps.clock()):
-        raise InvalidInput("Data de pagamento no futuro.", code="invalid_date", details={"field": "paid_on"})
+        raise codes.INVALID_DATE(field="paid_on")
+    today = local_day(deps.clock())
+    if paid_day > today:
+        raise codes.INVALID_DATE(field="paid_on", latest=today.isoformat())
     paid, status = rules.after_payment(invoice, amount_cents)
     updated = replace(invoice, paid_cents=paid, status=status, version=invoice.version + 1)
     payment = {"id": new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents, "paid_on": paid_on,

@@ -5,6 +5,7 @@ from dataclasses import replace
 from typing import Any, Dict, Optional
 
 from ..domain import contract as contract_rules
+from ..domain import error_codes as codes
 from ..domain import subscriptions as subscription_rules
 from ..domain.audit import SYSTEM
 from ..domain.clock import iso
@@ -34,7 +35,7 @@ def get_contract(deps, caller: Caller) -> Contract:
 def accept_contract(deps, caller: Caller, *, expected_version: Optional[int]) -> Contract:
     contract = deps.contracts.get(caller.organization_id)
     if expected_version is not None and expected_version != contract.version:
-        raise StaleVersion("O contrato foi alterado por outra pessoa; recarregue e tente de novo.")
+        raise codes.VERSION_CONFLICT()
     before = contract_view(contract)
     accepted = contract_rules.accept(
         replace(contract, version=contract.version + 1), user_id=caller.user.id, at=iso(deps.clock()),

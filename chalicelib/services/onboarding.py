@@ -2,15 +2,15 @@
 organisation, contract and first Master, who gets the welcome email."""
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any, Dict, List, Optional
 
 from ..domain import contract as contract_rules
+from ..domain import error_codes as codes
 from ..domain import leads as lead_rules
 from ..domain import users as user_rules
 from ..domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
-from ..domain.errors import Conflict, InvalidInput, TooManyRequests
 from ..domain.ids import new_id
 from ..domain.leads import Lead
 from ..domain.organizations import Organization, format_cnpj, normalize_cnpj
@@ -48,27 +48,34 @@ def _check_rate(deps, source_ip: Optional[str]) -> None:
     window = now.strftime("%Y%m%d%H")
     count = deps.rate_limiter.hit(f"leads:{source_ip or 'unknown'}", window, now + 2 * RATE_WINDOW)
     if count > deps.settings.lead_rate_limit_per_hour:
-        raise TooManyRequests("Muitas solicitações deste endereço; tente novamente mais tarde.",
-                              details={"retry_after_seconds": 3600 - now.minute * 60 - now.second})
+        raise codes.TOO_MANY_REQUESTS(retry_after_seconds=3600 - now.minute * 60 - now.second)
 
 
 def _products(deps, skus: List[str]) -> List[str]:
     known = {p.sku for p in deps.catalog.list() if p.active}
     unknown = sorted(set(skus) - known)
     if unknown:
-        raise InvalidInput("Produto(s) fora do catálogo.", code="invalid_product",
-                           details={"field": "products_of_interest", "unknown": unknown})
+        raise codes.INVALID_PRODUCT(field="products_of_interest", unknown=unknown)
     return list(dict.fromkeys(skus))
 
 
-def submit_lead(deps, body: Dict[str, Any], source_ip: Optional[str]):
-    """(status, view): 201 for a new request, 200 for a CNPJ that asked before (one lead per CNPJ)."""
+@dataclass(frozen=True)
+class LeadSubmission:
+    """What the form's sender is told: their request (`duplicate` when the CNPJ asked before: one
+    lead per CNPJ) and what happens next."""
+
+    lead: Lead
+    duplicate: bool
+    next_steps: Dict[str, Any]
+
+
+def submit_lead(deps, body: Dict[str, Any], source_ip: Optional[str]) -> LeadSubmission:
     _check_rate(deps, source_ip)
     if body.get("website"):
         # The honeypot field is invisible to people: only a bot fills it. It gets a normal-looking
         # answer and nothing is stored or sent.
-        return 201, {"id": new_id(), "status": lead_rules.NEW, "next_steps": _next_steps(deps, replace(
-            _blank_lead(), status=lead_rules.NEW))}
+        decoy = replace(_blank_lead(), id=new_id(), status=lead_rules.NEW)
+        return LeadSubmission(decoy, duplicate=False, next_steps=_next_steps(deps, decoy))
     existing_customer = bool(body["existing_microsoft_customer"])
     cnpj = normalize_cnpj(body["cnpj"])
     lead = Lead(
@@ -80,10 +87,9 @@ def submit_lead(deps, body: Dict[str, Any], source_ip: Optional[str]):
         status=lead_rules.status_for(existing_customer), created_at=iso(deps.clock()), source_ip=source_ip)
     existing = deps.leads.add(lead)
     if existing is not None:
-        return 200, {"id": existing.id, "status": existing.status, "duplicate": True,
-                     "next_steps": _next_steps(deps, existing)}
+        return LeadSubmission(existing, duplicate=True, next_steps=_next_steps(deps, existing))
     _notify_new_lead(deps, lead)
-    return 201, {"id": lead.id, "status": lead.status, "duplicate": False, "next_steps": _next_steps(deps, lead)}
+    return LeadSubmission(lead, duplicate=False, next_steps=_next_steps(deps, lead))
 
 
 def _blank_lead() -> Lead:
@@ -108,6 +114,11 @@ def list_leads(deps, *, limit: int, next_token: Optional[str]):
     return deps.leads.list(limit=limit, next_token=next_token)
 
 
+def list_organizations(deps, *, limit: int, next_token: Optional[str]):
+    """The customers, by name."""
+    return deps.organizations.list(limit=limit, next_token=next_token)
+
+
 def organization_view(organization: Organization) -> Dict[str, Any]:
     return {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj,
             "tenant_domain": organization.tenant_domain, "masters_count": organization.masters_count,
@@ -120,8 +131,7 @@ def _contract_items(deps, items: List[Dict[str, Any]]) -> List[ContractItem]:
     for index, item in enumerate(items):
         product = products.get(item["sku"])
         if product is None:
-            raise InvalidInput("Produto fora do catálogo.", code="invalid_product",
-                               details={"field": f"items[{index}].sku"})
+            raise codes.INVALID_PRODUCT(field=f"items[{index}].sku")
         lines.append(ContractItem(sku=product.sku, name=product.name, quantity=item["quantity"]))
     return lines
 
@@ -172,8 +182,7 @@ def convert_lead(deps, caller: Caller, lead_id: str, *, closing_day: int, paymen
                  items: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     lead, version = deps.leads.by_cnpj(normalize_cnpj(lead_id))
     if lead.status == lead_rules.CONVERTED:
-        raise Conflict("Esta solicitação já virou cliente.", code="lead_already_converted",
-                       details={"organization_id": lead.organization_id})
+        raise codes.LEAD_ALREADY_CONVERTED(organization_id=lead.organization_id)
     created = create_customer(
         deps, caller, name=lead.company_name, cnpj=lead.cnpj, closing_day=closing_day, payment_method=payment_method,
         billing_contacts=billing_contacts or [lead.email], master=master, tenant_domain=lead.tenant_domain,

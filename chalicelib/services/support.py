@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Dict, Optional
 
+from ..domain import error_codes as codes
 from ..domain import tickets as rules
 from ..domain.clock import iso
-from ..domain.errors import InvalidInput
 from ..domain.ids import new_id
 from ..domain.tickets import Ticket
 from . import audit, notifications
@@ -30,7 +30,7 @@ def ticket_view(ticket: Ticket, messages: Optional[list] = None) -> Dict[str, An
 def _message(caller: Caller, body: str, side: str, at: str) -> dict:
     text = body.strip()
     if not text:
-        raise InvalidInput("A mensagem não pode ficar vazia.", code="required", details={"field": "body"})
+        raise codes.REQUIRED(field="body")
     return {"id": new_id(), "author_id": caller.user.id, "author_name": caller.user.name, "author_side": side,
             "body": text, "at": at}
 
@@ -85,8 +85,7 @@ def add_customer_message(deps, caller: Caller, ticket_id: str, body: str) -> Dic
 
 def list_all_tickets(deps, *, status: Optional[str], limit: int, next_token: Optional[str]):
     if status is not None and status not in rules.STATUSES:
-        raise InvalidInput("Status inválido.", code="invalid_status",
-                           details={"field": "status", "allowed": list(rules.STATUSES)})
+        raise codes.INVALID_STATUS(field="status", allowed=list(rules.STATUSES))
     return deps.tickets.list_all(status=status, limit=limit, next_token=next_token)
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ..domain import error_codes as codes
 from ..domain import users as user_rules
 from ..domain.clock import iso
-from ..domain.errors import StaleVersion
 from ..domain.roles import Role, capabilities_of
 from ..domain.users import User
 from . import audit, notifications
@@ -95,7 +95,7 @@ def change_roles(deps, caller: Caller, user_id: str, *, roles: Iterable[str],
                  expected_version: Optional[int]) -> User:
     user = deps.users.get_in_organization(caller.organization_id, user_id)
     if expected_version is not None and expected_version != user.version:
-        raise StaleVersion("O usuário foi alterado por outra pessoa; recarregue e tente de novo.")
+        raise codes.VERSION_CONFLICT()
     granted = user_rules.validate_roles(roles, caller.organization_id)
     organization = deps.organizations.get(caller.organization_id)
     user_rules.ensure_not_removing_last_master(user, granted, organization.masters_count)

@@ -6,24 +6,12 @@ from typing import List, Optional
 
 from pynamodb.exceptions import DoesNotExist
 
+from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.billing import OPEN, Invoice, InvoiceLine
-from ..domain.errors import Conflict, NotFound, StaleVersion
 from . import keys
 from .models import BillingRunItem, CounterItem, InvoiceGuardItem, InvoiceItem, PaymentItem
 from .repositories import Page, Transaction, _page, append_audit, decode_token
-
-
-class AlreadyInvoiced(Conflict):
-    """This contract's period has its invoice already (a rerun or a duplicate message)."""
-
-    code = "already_invoiced"
-
-
-class NumberTaken(Conflict):
-    """Another worker took this invoice number first: read the counter again and retry."""
-
-    code = "invoice_number_taken"
 
 
 def _lines_json(lines: List[InvoiceLine]) -> list:
@@ -99,8 +87,8 @@ class InvoiceRepository:
 
         def conflict(failed):
             if "guard" in failed:
-                return AlreadyInvoiced("Fatura já emitida para este período.")
-            return NumberTaken("Número de fatura tomado por outro processo.")
+                return codes.ALREADY_INVOICED()
+            return codes.INVOICE_NUMBER_TAKEN()
 
         self._tx.run(build, on_conflict=conflict)
 
@@ -129,12 +117,12 @@ class InvoiceRepository:
         try:
             return _invoice(InvoiceItem.get(keys.invoice_pk(invoice_id), keys.INVOICE_SK, consistent_read=True))
         except DoesNotExist:
-            raise NotFound("Fatura não encontrada.", code="invoice_not_found")
+            raise codes.INVOICE_NOT_FOUND()
 
     def get_in_organization(self, organization_id: str, invoice_id: str) -> Invoice:
         invoice = self.get(invoice_id)
         if invoice.organization_id != organization_id:
-            raise NotFound("Fatura não encontrada.", code="invoice_not_found")
+            raise codes.INVOICE_NOT_FOUND()
         return invoice
 
     def list(self, organization_id: str, *, status: Optional[str], limit: int, next_token: Optional[str]) -> Page:
@@ -159,7 +147,7 @@ class InvoiceRepository:
             if audit is not None:
                 append_audit(tx, audit)
 
-        self._tx.run(build, on_conflict=StaleVersion("A fatura foi alterada; recarregue e tente de novo."))
+        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
 
     def payments(self, invoice_id: str) -> List[dict]:
         return [{"id": p.id, "amount_cents": int(p.amount_cents), "paid_on": p.paid_on, "method": p.method,
@@ -186,6 +174,6 @@ class BillingRunRepository:
         try:
             item = BillingRunItem.get(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, consistent_read=True)
         except DoesNotExist:
-            raise NotFound("Execução de faturamento não encontrada.", code="billing_run_not_found")
+            raise codes.BILLING_RUN_NOT_FOUND()
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,
                 "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS}}

@@ -16,11 +16,13 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from ..domain import contract as contract_rules
+from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.catalog import PricePoint, Product
 from ..domain.clock import iso
 from ..domain.contract import Contract, ContractItem as ContractLine
-from ..domain.errors import Conflict, InvalidInput, NotFound, RuleViolation, StaleVersion
+from ..domain.errors import AuditOverwriteRefused  # noqa: F401 - callers catch it from here
+from ..domain.errors import DomainError
 from ..domain.organizations import Organization
 from ..domain.roles import parse_roles
 from ..domain.users import User
@@ -39,12 +41,6 @@ from .models import (
 )
 
 Page = Tuple[List[Any], Optional[str]]
-
-
-class AuditOverwriteRefused(Conflict):
-    """An audit entry with this key exists already: the trail is append-only."""
-
-    code = "audit_overwrite_refused"
 
 
 # --- pagination tokens -------------------------------------------------------------------------
@@ -72,8 +68,7 @@ def decode_token(token: Optional[str], expected_partition: Tuple[str, str]) -> O
             raise ValueError("malformed key")
         return key
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        raise InvalidInput("Token de paginação inválido.", code="invalid_next_token",
-                           details={"field": "next_token"})
+        raise codes.INVALID_NEXT_TOKEN(field="next_token")
 
 
 def _page(results, limit: int) -> Page:
@@ -226,7 +221,7 @@ class Transaction:
             if any(r is not None and r.code == "TransactionConflict" for r in reasons) or \
                     exc.cause_response_code == "TransactionConflictException":
                 # Another transaction touched the same items at the same moment: retryable.
-                raise Conflict("Operação concorrente; tente de novo.", code="concurrent_update") from exc
+                raise codes.CONCURRENT_UPDATE() from exc
             raise
 
 
@@ -244,7 +239,7 @@ class AuditRepository:
             _audit_item(entry).save(condition=AuditItem.pk.does_not_exist())
         except PutError as exc:
             if _is_condition_failure(exc):
-                raise AuditOverwriteRefused("Registro de auditoria já existe.") from exc
+                raise codes.AUDIT_OVERWRITE_REFUSED() from exc
             raise
 
     def list(self, organization_id: str, *, since: str, until: str, limit: int,
@@ -273,7 +268,7 @@ class UserRepository:
         """A user of this organisation; another organisation's user is simply not found."""
         user = self.get(user_id)
         if user is None or user.organization_id != organization_id:
-            raise NotFound("Usuário não encontrado.", code="user_not_found")
+            raise codes.USER_NOT_FOUND()
         return user
 
     def list(self, organization_id: str, *, limit: int, next_token: Optional[str]) -> Page:
@@ -290,7 +285,7 @@ class UserRepository:
             _change_masters(tx, user.organization_id, +1 if user.is_master else 0)
             append_audit(tx, audit)
 
-        self._tx.run(build, on_conflict=Conflict("Usuário já existe.", code="user_exists"))
+        self._tx.run(build, on_conflict=codes.USER_EXISTS())
 
     def save_roles(self, user: User, expected_version: int, masters_delta: int, audit: AuditEntry) -> None:
         def build(tx):
@@ -317,10 +312,10 @@ class UserRepository:
 
 
 def _version_or_master_conflict(masters_delta: int):
-    def conflict(failed) -> Conflict:
+    def conflict(failed) -> DomainError:
         if masters_delta < 0 and "masters" in failed and "user" not in failed:
-            return RuleViolation("A organização precisa manter ao menos um usuário Master.", code="last_master")
-        return StaleVersion("O usuário foi alterado por outra pessoa; recarregue e tente de novo.")
+            return codes.LAST_MASTER()
+        return codes.VERSION_CONFLICT()
     return conflict
 
 
@@ -343,7 +338,7 @@ class OrganizationRepository:
         try:
             return _organization(OrganizationItem.get(keys.org_pk(organization_id), keys.ORGANIZATION_SK))
         except DoesNotExist:
-            raise NotFound("Organização não encontrada.", code="organization_not_found")
+            raise codes.ORGANIZATION_NOT_FOUND()
 
     def list(self, *, limit: int, next_token: Optional[str]) -> Page:
         results = OrganizationItem.by_name.query(
@@ -378,8 +373,8 @@ class OrganizationRepository:
 
         def conflict(failed):
             if "cnpj" in failed:
-                return Conflict("Já existe um cliente com este CNPJ.", code="cnpj_in_use", details={"field": "cnpj"})
-            return Conflict("Organização já existe.", code="organization_exists")
+                return codes.CNPJ_IN_USE(field="cnpj")
+            return codes.ORGANIZATION_EXISTS()
 
         self._tx.run(build, on_conflict=conflict)
 
@@ -401,7 +396,7 @@ class ContractRepository:
             return _contract(ContractItem.get(keys.org_pk(organization_id), keys.CONTRACT_SK,
                                               consistent_read=True))
         except DoesNotExist:
-            raise NotFound("Contrato não encontrado.", code="contract_not_found")
+            raise codes.CONTRACT_NOT_FOUND()
 
     def billable_on_closing_day(self, day: int) -> List[str]:
         """Organisations whose contract closes on `day` and has something to bill."""
@@ -412,8 +407,7 @@ class ContractRepository:
             tx.save(_contract_item(contract), condition=ContractItem.version == expected_version)
             append_audit(tx, audit)
 
-        self._tx.run(build, on_conflict=StaleVersion(
-            "O contrato foi alterado por outra pessoa; recarregue e tente de novo."))
+        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
 
 
 class CatalogRepository:

@@ -5,8 +5,8 @@ from typing import List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
-from ..domain.errors import NotFound, StaleVersion
 from ..domain.leads import Lead
 from ..domain.tickets import Ticket
 from . import keys
@@ -47,7 +47,7 @@ class LeadRepository:
         try:
             return _lead(LeadItem.get(keys.lead_pk(cnpj), keys.LEAD_SK, consistent_read=True))
         except DoesNotExist:
-            raise NotFound("Solicitação não encontrada.", code="lead_not_found")
+            raise codes.LEAD_NOT_FOUND()
 
     def list(self, *, limit: int, next_token: Optional[str]) -> Page:
         results = LeadItem.by_created.query(keys.LEADS_INDEX_PK, scan_index_forward=False, limit=limit,
@@ -60,7 +60,7 @@ class LeadRepository:
             _lead_item(lead, version + 1).save(condition=LeadItem.version == version)
         except PutError as exc:
             if _is_condition_failure(exc):
-                raise StaleVersion("A solicitação foi alterada; recarregue.") from exc
+                raise codes.VERSION_CONFLICT() from exc
             raise
 
 
@@ -102,12 +102,12 @@ class TicketRepository:
         try:
             return _ticket(TicketItem.get(keys.ticket_pk(ticket_id), keys.TICKET_SK, consistent_read=True))
         except DoesNotExist:
-            raise NotFound("Chamado não encontrado.", code="ticket_not_found")
+            raise codes.TICKET_NOT_FOUND()
 
     def get_in_organization(self, organization_id: str, ticket_id: str) -> Ticket:
         ticket = self.get(ticket_id)
         if ticket.organization_id != organization_id:
-            raise NotFound("Chamado não encontrado.", code="ticket_not_found")
+            raise codes.TICKET_NOT_FOUND()
         return ticket
 
     def list_for_organization(self, organization_id: str, *, limit: int, next_token: Optional[str]) -> Page:
@@ -143,4 +143,4 @@ class TicketRepository:
                                           **message), condition=TicketMessageItem.pk.does_not_exist(), label="message")
             append_audit(tx, audit)
 
-        self._tx.run(build, on_conflict=StaleVersion("O chamado foi atualizado por outra pessoa; recarregue."))
+        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())

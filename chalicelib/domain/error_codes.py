@@ -1,0 +1,179 @@
+"""The catalogue: every error code the API answers, declared once with its kind (hence its HTTP
+status) and its pt-BR message.
+
+Raise sites call the code with its details: `raise codes.INVALID_EMAIL(field="email")`. A message's
+`{placeholders}` are filled from those details, which also reach the client in the error JSON.
+"""
+from __future__ import annotations
+
+from .errors import (
+    AlreadyInvoiced,
+    AuditOverwriteRefused,
+    Conflict,
+    Forbidden,
+    InvalidBoleto,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    NumberTaken,
+    PayloadTooLarge,
+    RuleViolation,
+    StaleVersion,
+    TooManyRequests,
+    UnsupportedMediaType,
+    declare,
+)
+
+# --- requests: body, headers, paging, idempotency -----------------------------------------------
+
+PAYLOAD_TOO_LARGE = declare("payload_too_large", PayloadTooLarge, "Corpo da requisição grande demais.")
+UNSUPPORTED_MEDIA_TYPE = declare("unsupported_media_type", UnsupportedMediaType,
+                                 "Envie o corpo como application/json.")
+INVALID_JSON = declare("invalid_json", InvalidInput, "Corpo da requisição não é um JSON válido.")
+INVALID_LIMIT = declare("invalid_limit", InvalidInput, "'limit' deve estar entre 1 e {maximum}.")
+INVALID_NEXT_TOKEN = declare("invalid_next_token", InvalidInput, "Token de paginação inválido.")
+INVALID_IF_MATCH = declare("invalid_if_match", InvalidInput, "Cabeçalho If-Match deve ser a versão do objeto.")
+INVALID_IDEMPOTENCY_KEY = declare("invalid_idempotency_key", InvalidInput,
+                                  "Idempotency-Key deve ter de 1 a 128 caracteres.")
+IDEMPOTENCY_KEY_REUSED = declare("idempotency_key_reused", RuleViolation,
+                                 "Idempotency-Key já usada com outro corpo de requisição.")
+IDEMPOTENCY_IN_PROGRESS = declare("idempotency_in_progress", Conflict,
+                                  "Uma requisição com esta Idempotency-Key ainda está em andamento.")
+
+# --- fields, as the schema validator names them (`field` is the field's path) --------------------
+
+REQUIRED = declare("required", InvalidInput, "Campo '{field}' é obrigatório.")
+UNKNOWN_FIELD = declare("unknown_field", InvalidInput, "Campo '{field}' não é aceito.")
+INVALID_TYPE = declare("invalid_type", InvalidInput, "Campo '{field}' deve ser do tipo {expected}.")
+INVALID_VALUE = declare("invalid_value", InvalidInput, "Valor inválido para '{field}'.")
+INVALID_CHARACTERS = declare("invalid_characters", InvalidInput, "Campo '{field}' contém caracteres inválidos.")
+INVALID_FORMAT = declare("invalid_format", InvalidInput, "Campo '{field}' está em formato inválido.")
+TOO_SHORT = declare("too_short", InvalidInput, "Campo '{field}' é curto demais.")
+TOO_LONG = declare("too_long", InvalidInput, "Campo '{field}' excede {max_length} caracteres.")
+OUT_OF_RANGE = declare("out_of_range", InvalidInput, "Campo '{field}' está fora do intervalo permitido.")
+TOO_FEW_ITEMS = declare("too_few_items", InvalidInput, "Campo '{field}' precisa de ao menos {min_items} item(ns).")
+TOO_MANY_ITEMS = declare("too_many_items", InvalidInput, "Campo '{field}' aceita no máximo {max_items} itens.")
+DUPLICATE_ITEMS = declare("duplicate_items", InvalidInput, "Campo '{field}' tem itens repetidos.")
+INVALID_DATE = declare("invalid_date", InvalidInput, "Data inválida no campo '{field}'.")
+INVALID_DATE_RANGE = declare("invalid_date_range", InvalidInput, "'from' deve ser anterior a 'to'.")
+INVALID_STATUS = declare("invalid_status", InvalidInput, "Status inválido.")
+
+# --- sign-in, tokens, permissions ----------------------------------------------------------------
+
+MISSING_TOKEN = declare("missing_token", NotAuthenticated, "Autenticação necessária.")
+INVALID_TOKEN = declare("invalid_token", NotAuthenticated, "Token inválido ou expirado.")
+UNKNOWN_USER = declare("unknown_user", NotAuthenticated, "Usuário sem acesso ao portal.")
+INVALID_CREDENTIALS = declare("invalid_credentials", NotAuthenticated, "E-mail ou senha incorretos.")
+INVALID_SESSION = declare("invalid_session", NotAuthenticated, "Sessão de troca de senha inválida ou expirada.")
+INVALID_REFRESH_TOKEN = declare("invalid_refresh_token", NotAuthenticated,
+                                "Token de renovação inválido ou expirado.")
+WEAK_PASSWORD = declare("weak_password", InvalidInput, "A senha não atende à política de senhas.")
+FORBIDDEN = declare("forbidden", Forbidden, "Seu perfil não permite esta ação.")
+TOO_MANY_REQUESTS = declare("too_many_requests", TooManyRequests,
+                            "Muitas solicitações; aguarde um pouco e tente de novo.")
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+VERSION_CONFLICT = declare("version_conflict", StaleVersion,
+                           "Este registro foi alterado por outra pessoa; recarregue e tente de novo.")
+CONCURRENT_UPDATE = declare("concurrent_update", Conflict, "Operação concorrente; tente de novo.")
+
+# --- organisations and users ---------------------------------------------------------------------
+
+ORGANIZATION_NOT_FOUND = declare("organization_not_found", NotFound, "Organização não encontrada.")
+ORGANIZATION_EXISTS = declare("organization_exists", Conflict, "Organização já existe.")
+INVALID_CNPJ = declare("invalid_cnpj", InvalidInput,
+                       "CNPJ inválido: confira os 14 caracteres e os dígitos verificadores.")
+CNPJ_IN_USE = declare("cnpj_in_use", Conflict, "Já existe um cliente com este CNPJ.")
+USER_NOT_FOUND = declare("user_not_found", NotFound, "Usuário não encontrado.")
+USER_EXISTS = declare("user_exists", Conflict, "Usuário já existe.")
+EMAIL_IN_USE = declare("email_in_use", Conflict, "Já existe um usuário com este e-mail.")
+INVALID_EMAIL = declare("invalid_email", InvalidInput, "E-mail inválido.")
+INVALID_ROLES = declare("invalid_roles", InvalidInput, "Perfis inválidos: informe ao menos um dos perfis existentes.")
+ROLE_NOT_ALLOWED = declare("role_not_allowed", RuleViolation, "Perfil não permitido para esta organização.")
+LAST_MASTER = declare("last_master", RuleViolation, "A organização precisa manter ao menos um usuário Master.")
+
+# --- leads and onboarding ------------------------------------------------------------------------
+
+LEAD_NOT_FOUND = declare("lead_not_found", NotFound, "Solicitação não encontrada.")
+LEAD_ALREADY_CONVERTED = declare("lead_already_converted", Conflict, "Esta solicitação já virou cliente.")
+INVALID_PHONE = declare("invalid_phone", InvalidInput, "Telefone inválido; informe DDD e número.")
+INVALID_TENANT_DOMAIN = declare("invalid_tenant_domain", InvalidInput,
+                                "Informe o domínio do tenant Microsoft (ex.: empresa.onmicrosoft.com).")
+INVALID_PRODUCT = declare("invalid_product", InvalidInput, "Produto(s) fora do catálogo.")
+
+# --- contract ------------------------------------------------------------------------------------
+
+CONTRACT_NOT_FOUND = declare("contract_not_found", NotFound, "Contrato não encontrado.")
+CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict, "O contrato não está ativo (aceite o contrato antes).")
+CONTRACT_ALREADY_ACCEPTED = declare("contract_already_accepted", Conflict, "Este contrato já foi aceito.")
+INVALID_CLOSING_DAY = declare("invalid_closing_day", InvalidInput, "Dia de fechamento deve estar entre 1 e 28.")
+INVALID_PAYMENT_METHOD = declare("invalid_payment_method", InvalidInput, "Forma de pagamento inválida.")
+
+# --- catalog and cart ----------------------------------------------------------------------------
+
+PRODUCT_NOT_FOUND = declare("product_not_found", NotFound, "Produto não encontrado no catálogo.")
+PRODUCT_UNAVAILABLE = declare("product_unavailable", Conflict, "O produto {sku} não está mais disponível.")
+CART_ITEM_NOT_FOUND = declare("cart_item_not_found", NotFound, "Produto não está no carrinho.")
+CART_FULL = declare("cart_full", RuleViolation, "O carrinho aceita até {max_lines} produtos.")
+CART_EMPTY = declare("cart_empty", RuleViolation, "O carrinho está vazio.")
+
+# --- subscriptions and their changes -------------------------------------------------------------
+
+SUBSCRIPTION_NOT_FOUND = declare("subscription_not_found", NotFound, "Assinatura não encontrada.")
+CHANGE_NOT_FOUND = declare("change_not_found", NotFound, "Alteração não encontrada.")
+INVALID_QUANTITY = declare("invalid_quantity", InvalidInput,
+                           "Quantidade deve ser um número inteiro entre {minimum} e {maximum}.")
+INVALID_REASON = declare("invalid_reason", InvalidInput, "Motivo inválido.")
+REASON_REQUIRED = declare("reason_required", InvalidInput, "Informe o motivo para reduzir a zero.")
+SUBSCRIPTION_NOT_ACTIVE = declare("subscription_not_active", Conflict,
+                                  "Esta assinatura não pode ser alterada no estado atual.")
+CHANGE_IN_PROGRESS = declare("change_in_progress", Conflict,
+                             "Já existe uma alteração em andamento para esta assinatura.")
+QUANTITY_UNCHANGED = declare("quantity_unchanged", RuleViolation, "A quantidade informada é a atual.")
+SCHEDULED_REDUCTION_PENDING = declare(
+    "scheduled_reduction_pending", Conflict,
+    "Há uma redução agendada para a renovação. Para comprar mais licenças agora, cancele a redução antes "
+    "(altere para a quantidade atual) ou agende outra quantidade.")
+PURCHASE_IN_PROGRESS = declare("purchase_in_progress", Conflict,
+                               "Há uma compra em provisionamento; aguarde a conclusão para rescindir o contrato.")
+
+# --- invoices, payments and billing runs ---------------------------------------------------------
+
+INVOICE_NOT_FOUND = declare("invoice_not_found", NotFound, "Fatura não encontrada.")
+INVOICE_NOT_PAYABLE = declare("invoice_not_payable", Conflict, "Esta fatura não aceita pagamentos.")
+INVALID_AMOUNT = declare("invalid_amount", InvalidInput, "Valor deve ser positivo.")
+OVERPAYMENT = declare("overpayment", RuleViolation, "Valor maior que o saldo da fatura.")
+INVALID_PERIOD = declare("invalid_period", InvalidInput, "Período deve ser AAAA-MM.")
+BILLING_RUN_NOT_FOUND = declare("billing_run_not_found", NotFound, "Execução de faturamento não encontrada.")
+INVOICE_NUMBER_CONTENTION = declare("invoice_number_contention", Conflict,
+                                    "Não foi possível numerar a fatura; tente de novo.")
+# Caught by class inside the billing worker: a rerun skips, a taken number is tried again.
+ALREADY_INVOICED = declare("already_invoiced", AlreadyInvoiced, "Fatura já emitida para este período.")
+INVOICE_NUMBER_TAKEN = declare("invoice_number_taken", NumberTaken, "Número de fatura tomado por outro processo.")
+
+# --- invoice documents: boleto, Pix, NFS-e -------------------------------------------------------
+
+BOLETO_NOT_AVAILABLE = declare("boleto_not_available", NotFound,
+                               "Esta fatura não tem boleto (pagamento por depósito ou boleto ainda não emitido).")
+# A second copy asked for an invoice paid by deposit: the invoice exists, the request does not fit it.
+SECOND_COPY_NOT_APPLICABLE = declare("second_copy_not_applicable", Conflict,
+                                     "Esta fatura é paga por depósito; não há boleto.")
+INVOICE_NOT_OVERDUE = declare("invoice_not_overdue", Conflict, "Só faturas vencidas têm segunda via.")
+NFSE_NOT_AVAILABLE = declare("nfse_not_available", NotFound, "A nota fiscal desta fatura ainda não foi emitida.")
+INVALID_BOLETO = declare("invalid_boleto", InvalidBoleto,
+                         "Boleto inválido: o código de barras ou a linha digitável não confere.")
+INVALID_PIX = declare("invalid_pix", InvalidInput, "Código Pix (BR Code) inválido.")
+
+# --- support -------------------------------------------------------------------------------------
+
+TICKET_NOT_FOUND = declare("ticket_not_found", NotFound, "Chamado não encontrado.")
+TICKET_CLOSED = declare("ticket_closed", Conflict, "Este chamado está fechado; abra um novo chamado.")
+INVALID_STATUS_TRANSITION = declare("invalid_status_transition", Conflict,
+                                    "Um chamado '{from_label}' não pode passar a '{to_label}'.")
+
+# --- audit trail and portal files ----------------------------------------------------------------
+
+AUDIT_OVERWRITE_REFUSED = declare("audit_overwrite_refused", AuditOverwriteRefused,
+                                  "Registro de auditoria já existe.")
+ASSET_NOT_FOUND = declare("asset_not_found", NotFound, "Arquivo não encontrado.")

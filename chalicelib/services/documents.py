@@ -4,6 +4,7 @@ second copy of an overdue boleto."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -48,6 +49,18 @@ def _parties(settings, organization):
     return beneficiary, customer
 
 
+def _render(deps, document: str, data: Dict[str, Any]) -> bytes:
+    """One of the PDFs (`invoice`, `boleto`, `nfse`), timed for the container's render observer."""
+    from ..rendering import pdf  # its builders import reportlab on first use
+
+    build = {"invoice": pdf.invoice_pdf, "boleto": pdf.boleto_pdf, "nfse": pdf.nfse_pdf}[document]
+    started = time.perf_counter()
+    try:
+        return build(data)
+    finally:
+        deps.on_render(document, time.perf_counter() - started)
+
+
 # --- boleto -------------------------------------------------------------------------------------
 
 def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind) -> Boleto:
@@ -70,11 +83,9 @@ def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, k
         pix_payload = pix.payload(key=settings.pix_key, merchant_name=settings.beneficiary_name,
                                   merchant_city=settings.pix_city, amount_cents=amount_cents,
                                   txid=f"FAT{invoice.number}S{sequence}"[:25])
-    from ..rendering.pdf import boleto_pdf
-
     agency_code = (f"{settings.boleto_itau_agencia} / {settings.boleto_itau_conta}" if layout.bank_code == "341"
                    else f"Convênio {settings.boleto_bb_convenio}")
-    pdf = boleto_pdf({
+    pdf = _render(deps, "boleto", {
         "bank_code": layout.bank_code, "bank_name": BANK_NAMES.get(layout.bank_code, layout.bank_code),
         "digitable_line": made.digitable_line, "barcode": made.barcode, "due_date": due.isoformat(),
         "amount_cents": amount_cents, "nosso_numero": made.nosso_numero,
@@ -139,9 +150,7 @@ def _missing_documents(deps, invoice: Invoice, parties) -> Dict[str, Any]:
     beneficiary, customer = parties
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
-        from ..rendering.pdf import invoice_pdf
-
-        pdf = invoice_pdf({
+        pdf = _render(deps, "invoice", {
             "number": invoice.number, "issuer": beneficiary, "customer": customer,
             "period_start": invoice.period_start.isoformat(), "period_end": invoice.period_end.isoformat(),
             "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
@@ -171,12 +180,11 @@ def _emit_nfse(deps, invoice: Invoice, beneficiary: dict, customer: dict) -> Nfs
         "iss_cents": round_cents(Decimal(invoice.total_cents) * iss_rate),
     }
     issued = deps.nfse_emitter.emit(request)
-    from ..rendering.pdf import nfse_pdf
-
     xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")
-    pdf = nfse_pdf({**request, "number": issued.number, "verification_code": issued.verification_code,
-                    "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
-                    "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+    pdf = _render(deps, "nfse", {
+        **request, "number": issued.number, "verification_code": issued.verification_code,
+        "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
+        "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
     pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
     return Nfse(number=issued.number, verification_code=issued.verification_code, issued_at=issued.issued_at,
                 xml_key=xml_key, pdf_key=pdf_key)

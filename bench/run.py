@@ -11,6 +11,11 @@ run, printed and written to var/bench/*.json. Not part of `make test` (timings a
                   issued raw with boto3 against the same moto                           (target ≤ 2.0)
 
 BENCH_CONTRACTS (default 300; the issue's figure is 10 000) sets N.
+
+The billing run reaches the product only through seams that tests keep working
+(tests/integration/test_bench_seams.py runs it small): the world from `tests.support.billable_organizations`;
+PDF time from the container's render observer (`Container.on_render`); queued messages from the
+container's queue adapters, swapped for tapped ones; the I/O floor's keys from `chalicelib.storage.keys`.
 """
 from __future__ import annotations
 
@@ -233,35 +238,18 @@ def handler_overhead(deps, accounts) -> None:
                                 "note": "the panel's time is its 2 DynamoDB requests to moto over HTTP"})
 
 
-def _bench_contracts(deps, contracts: int) -> list:
-    """N active contracts closing on the 10th, each with 3 subscriptions that grew mid-period."""
-    from datetime import date
-
-    from chalicelib.domain.contract import ACTIVE, Contract
-    from chalicelib.domain.ids import new_id
-    from chalicelib.domain.organizations import Organization
-    from chalicelib.domain.proration import Segment
-    from chalicelib.domain.subscriptions import Subscription
-
-    organization_ids = []
-    for n in range(contracts):
-        org = Organization(id=new_id(), name=f"Bench {n}", cnpj=None, created_at="2026-09-01T00:00:00+00:00")
-        contract = Contract(id=new_id(), organization_id=org.id, status=ACTIVE, payment_method="boleto",
-                            closing_day=10, billing_contacts=[f"financeiro{n}@bench.example"])
-        deps.organizations.create(org, contract, None, [])
-        deps.subscriptions.save([], [], audit=[], created=[Subscription(
-            id=new_id(), organization_id=org.id, sku=sku, name=sku, family="Bench", term="P1Y",
-            billing_frequency="monthly", status="active", quantity=5,
-            timeline=[Segment(date(2026, 9, 1), 4), Segment(date(2026, 10, 25), 5)]) for sku in
-            ("MS365-E3", "POWERBI-PRO", "EXO-PLAN1")])
-        organization_ids.append(org.id)
-    return organization_ids
+class FloorMissed(AssertionError):
+    """The I/O floor's reads found nothing: the keys it reads by are not where the product keeps
+    the contract and its subscriptions any more, and the floor would time misses."""
 
 
-def _io_floor(deps, organization_ids: list) -> float:
+def _io_floor(deps, organization_ids: list, subscriptions_each: int) -> float:
     """The minimum calls one invoice needs, raw boto3 on the same moto: read the contract, query its
     subscriptions, one transaction (invoice + period guard + number counter), one email. (Prices are
-    read once per run, so none per invoice.)"""
+    read once per run, so none per invoice.) The reads are the storage's documented access patterns
+    (`chalicelib.storage`: the table's `pk`/`sk`; the contract at pk=ORG#<org> sk=CONTRACT, the
+    subscriptions by sk prefix), keyed by its named key builders, and checked to find what billing
+    reads."""
     import boto3
 
     from chalicelib.storage import keys
@@ -272,9 +260,13 @@ def _io_floor(deps, organization_ids: list) -> float:
     start = time.perf_counter()
     for n, organization_id in enumerate(organization_ids):
         pk = {"S": keys.org_pk(organization_id)}
-        dynamodb.get_item(TableName=table, Key={"pk": pk, "sk": {"S": keys.CONTRACT_SK}}, ConsistentRead=True)
-        dynamodb.query(TableName=table, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-                       ExpressionAttributeValues={":p": pk, ":s": {"S": keys.SUBSCRIPTION_PREFIX}})
+        contract = dynamodb.get_item(TableName=table, Key={"pk": pk, "sk": {"S": keys.CONTRACT_SK}},
+                                     ConsistentRead=True)
+        subscriptions = dynamodb.query(TableName=table, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                                       ExpressionAttributeValues={":p": pk, ":s": {"S": keys.SUBSCRIPTION_PREFIX}})
+        if "Item" not in contract or subscriptions["Count"] != subscriptions_each:
+            raise FloorMissed(f"organisation {organization_id}: contract found {'Item' in contract}, "
+                              f"{subscriptions['Count']} of {subscriptions_each} subscriptions")
         dynamodb.transact_write_items(TransactItems=[
             {"Put": {"TableName": table, "Item": {"pk": {"S": f"FLOOR#{n}"}, "sk": {"S": "INVOICE"}}}},
             {"Put": {"TableName": table, "Item": {"pk": pk, "sk": {"S": "FLOORGUARD"}}}},
@@ -285,29 +277,46 @@ def _io_floor(deps, organization_ids: list) -> float:
     return time.perf_counter() - start
 
 
-class _PdfTimer:
-    """Time spent rendering PDFs (the builders are looked up on the module at each call)."""
+class RenderTimer:
+    """Seconds spent rendering PDFs, per document, as the documents service reports them to the
+    container's render observer (`Container.on_render`)."""
 
-    def __init__(self):
-        from chalicelib.rendering import pdf
+    def __init__(self, deps):
+        self.seconds, self.count = Counter(), Counter()
+        self._deps, self._previous = deps, deps.on_render
+        deps.on_render = self
 
-        self.seconds, self._module = 0.0, pdf
-        self._originals = {name: getattr(pdf, name) for name in ("boleto_pdf", "invoice_pdf", "nfse_pdf")}
-        for name, original in self._originals.items():
-            setattr(pdf, name, self._timed(original))
+    def __call__(self, document: str, seconds: float) -> None:
+        self.seconds[document] += seconds
+        self.count[document] += 1
 
-    def _timed(self, original):
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - start
-        return timed
+    def close(self) -> None:
+        self._deps.on_render = self._previous
 
-    def close(self):
-        for name, original in self._originals.items():
-            setattr(self._module, name, original)
+
+class _TappedQueue:
+    """A queue adapter that sends as the real one does and also keeps each message for the
+    direct event source."""
+
+    def __init__(self, queue, pending: deque, purge):
+        self._queue, self._pending, self._purge = queue, pending, purge
+        self.queue_name = queue.queue_name
+
+    def send(self, message, delay_seconds=0):
+        message_id = self._queue.send(message, delay_seconds)
+        self._pending.append(message)
+        return message_id
+
+    def send_batch(self, messages):
+        # The same SendMessageBatch calls, a hundred messages at a time, so that moto's copies can
+        # be dropped as they go: moto recounts a queue's messages on every send.
+        for start in range(0, len(messages), 100):
+            self._queue.send_batch(messages[start:start + 100])
+            self._pending.extend(messages[start:start + 100])
+            self._purge()
+
+    def change_visibility(self, receipt_handle, seconds):
+        self._queue.change_visibility(receipt_handle, seconds)
 
 
 class DirectEventSource:
@@ -318,34 +327,21 @@ class DirectEventSource:
     contract messages queued at once, each took over a second. Since nothing receives from moto's
     queues here, they are emptied as messages go: moto's SendMessage recounts the whole queue too."""
 
+    QUEUES = ("billing_queue", "email_queue")  # the container's queues the billing run sends to
+
     def __init__(self, app, deps):
         from local.event_pump import sqs_subscriptions
 
         self._handlers = sqs_subscriptions(app)
         self._region = deps.settings.region
         self._pending = {name: deque() for name in self._handlers}
-        self._queues = [deps.billing_queue, deps.email_queue]
+        self._deps = deps
+        self._queues = [getattr(deps, name) for name in self.QUEUES]
         self.failed_batches = 0
-        for queue in self._queues:
-            self._tap(queue, self._pending[queue.queue_name])
-
-    def _tap(self, queue, pending) -> None:
-        send, send_batch = queue.send, queue.send_batch
-
-        def tapped_send(message, delay_seconds=0):
-            message_id = send(message, delay_seconds)
-            pending.append(message)
-            return message_id
-
-        def tapped_send_batch(messages):
-            # The same SendMessageBatch calls, a hundred messages at a time, so that moto's copies
-            # can be dropped as they go: moto recounts a queue's messages on every send.
-            for start in range(0, len(messages), 100):
-                send_batch(messages[start:start + 100])
-                pending.extend(messages[start:start + 100])
-                self._purge()
-
-        queue.send, queue.send_batch = tapped_send, tapped_send_batch
+        # Swapped in the composition root, as a test overrides an adapter: the services send
+        # through the container's queues.
+        for name, queue in zip(self.QUEUES, self._queues):
+            setattr(deps, name, _TappedQueue(queue, self._pending[queue.queue_name], self._purge))
 
     def drain(self) -> int:
         import hashlib
@@ -382,11 +378,11 @@ class DirectEventSource:
                 moto_queue._messages = []
 
     def close(self) -> None:
-        for queue in self._queues:
-            del queue.send, queue.send_batch
+        for name, queue in zip(self.QUEUES, self._queues):
+            setattr(self._deps, name, queue)
 
 
-def billing_run(deps, contracts: int) -> None:
+def billing_run(deps, contracts: int) -> dict:
     import resource
     from datetime import datetime, timezone
 
@@ -394,12 +390,14 @@ def billing_run(deps, contracts: int) -> None:
     from chalicelib.domain.audit import SYSTEM
     from chalicelib.domain.clock import FixedClock, SAO_PAULO
     from chalicelib.services import billing
+    from tests.support import BILLABLE_SKUS, billable_organizations
+
     deps.clock = FixedClock(datetime(2026, 11, 11, 12, tzinfo=SAO_PAULO).astimezone(timezone.utc))
     setup_start = time.perf_counter()
-    organization_ids = _bench_contracts(deps, contracts)
+    organization_ids = billable_organizations(deps, contracts, closing_day=10, skus=BILLABLE_SKUS)
     setup = time.perf_counter() - setup_start
     events = DirectEventSource(app, deps)
-    pdfs = _PdfTimer()
+    pdfs = RenderTimer(deps)
     COUNTER.reset()
     start = time.perf_counter()
     run_id = billing.start_run(deps, SYSTEM, period="2026-11", closing_days=[10])
@@ -409,11 +407,11 @@ def billing_run(deps, contracts: int) -> None:
     events.close()
     calls, seconds = COUNTER.by_service()
     progress = billing.run_progress(deps, run_id)
-    floor = _io_floor(deps, organization_ids)
+    floor = _io_floor(deps, organization_ids, subscriptions_each=len(BILLABLE_SKUS))
     per_invoice_ms = 1000 * elapsed / contracts
     aws_ms = {service: round(1000 * seconds[service] / contracts, 1) for service in sorted(calls)}
-    pdf_ms = 1000 * pdfs.seconds / contracts
-    record("billing_run", {
+    pdf_ms = 1000 * sum(pdfs.seconds.values()) / contracts
+    return record("billing_run", {
         "contracts": contracts, "invoices issued": progress["invoices_issued"],
         "setup of the contracts (s)": round(setup, 1), "seconds": round(elapsed, 2),
         "invoices per second": round(contracts / elapsed, 2), "failed handler batches": events.failed_batches,
@@ -422,6 +420,8 @@ def billing_run(deps, contracts: int) -> None:
         "per invoice (ms)": round(per_invoice_ms, 1),
         "per invoice: AWS calls": {service: round(n / contracts, 1) for service, n in sorted(calls.items())},
         "per invoice: ms in AWS calls": aws_ms,
+        "per invoice: PDFs rendered": {document: round(n / contracts, 2)
+                                       for document, n in sorted(pdfs.count.items())},
         "per invoice: ms rendering 3 PDFs": round(pdf_ms, 1),
         "per invoice: ms in our Python and the rest": round(per_invoice_ms - sum(aws_ms.values()) - pdf_ms, 1),
         "floor per invoice: calls (ms)": f"dynamodb 3, sesv2 1 ({1000 * floor / contracts:.1f} ms)",

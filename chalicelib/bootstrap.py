@@ -14,6 +14,10 @@ from .domain.clock import Clock, system_clock
 from .settings import Settings
 
 
+def ignore_render(document: str, seconds: float) -> None:
+    """The default render observer: nobody is watching PDF rendering."""
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -43,6 +47,9 @@ class Container:
     rate_limiter: Any
     tickets: Any
     new_temporary_password: Callable[[], str]
+    # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
+    # (the bench times rendering with it; tests count documents).
+    on_render: Callable[[str, float], None] = ignore_render
 
 
 def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any) -> Container:

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import boto3
 
+from chalicelib.domain.contract import ACTIVE as CONTRACT_ACTIVE
 from chalicelib.domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.organizations import Organization
@@ -37,6 +38,33 @@ def make_cnpj(n: int) -> str:
     body = f"{70_000_000 + n:08d}0001"
     first = _cnpj_digit(body, _CNPJ_WEIGHTS_1)
     return f"{body}{first}{_cnpj_digit(body + str(first), _CNPJ_WEIGHTS_2)}"
+
+
+BILLABLE_SKUS = ("MS365-E3", "POWERBI-PRO", "EXO-PLAN1")
+
+
+def billable_organizations(deps, count: int, closing_day: int = 10, skus: Iterable[str] = BILLABLE_SKUS,
+                           grew_on: date = date(2026, 10, 25)) -> List[str]:
+    """`count` organisations with an accepted contract (boleto, one billing contact
+    `financeiro<n>@bench.example`) closing on `closing_day`, each with one subscription per SKU that
+    went from 4 to 5 seats on `grew_on`: written through the repositories, without users or a
+    login, so that thousands are quick to make. The catalog is seeded if it is not. The billing
+    benchmark bills these (bench/run.py); tests/integration/test_bench_seams.py bills a few."""
+    if deps.catalog.get(BILLABLE_SKUS[0]) is None:
+        seed_module.seed_catalog(deps)
+    skus = tuple(skus)
+    organization_ids = []
+    for n in range(count):
+        org = Organization(id=new_id(), name=f"Bench {n}", cnpj=None, created_at="2026-09-01T00:00:00+00:00")
+        contract = Contract(id=new_id(), organization_id=org.id, status=CONTRACT_ACTIVE, payment_method="boleto",
+                            closing_day=closing_day, billing_contacts=[f"financeiro{n}@bench.example"])
+        deps.organizations.create(org, contract, None, [])
+        deps.subscriptions.save([], [], audit=[], created=[Subscription(
+            id=new_id(), organization_id=org.id, sku=sku, name=sku, family="Bench", term="P1Y",
+            billing_frequency="monthly", status=ACTIVE, quantity=5,
+            timeline=[Segment(date(2026, 9, 1), 4), Segment(grew_on, 5)]) for sku in skus])
+        organization_ids.append(org.id)
+    return organization_ids
 
 
 @dataclass

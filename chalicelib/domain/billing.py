@@ -2,12 +2,13 @@
 and the states an invoice goes through. Money is integer centavos; each line is rounded once."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from . import error_codes as codes
+from .documents import Boleto, BoletoKind, Nfse, current_boleto
 from .proration import Period, Segment, period_containing, prorated_lines
 
 OPEN = "open"
@@ -56,15 +57,15 @@ class Invoice:
     final: bool = False
     email_queued_at: Optional[str] = None
     # Documents: every boleto issued for it (the last active one is payable), the NFS-e, the PDF.
-    boletos: List[dict] = field(default_factory=list)
-    nfse: Optional[dict] = None
+    boletos: Tuple[Boleto, ...] = ()
+    nfse: Optional[Nfse] = None
     pdf_key: Optional[str] = None
     email_error: Optional[str] = None
     version: int = 1
 
     @property
-    def active_boleto(self) -> Optional[dict]:
-        return next((b for b in reversed(self.boletos) if b["status"] == "active"), None)
+    def active_boleto(self) -> Optional[Boleto]:
+        return current_boleto(self.boletos)
 
     @property
     def balance_cents(self) -> int:
@@ -162,7 +163,8 @@ def validate_payment(invoice: Invoice, amount_cents: int, method: str) -> None:
 def payable_cents(invoice: Invoice) -> int:
     """The balance, or the amount of a second-copy boleto in force (the balance plus fine and interest)."""
     boleto = invoice.active_boleto
-    late_charges = boleto["amount_cents"] - invoice.balance_cents if boleto and boleto.get("kind") == "second_copy" else 0
+    late_charges = boleto.amount_cents - invoice.balance_cents \
+        if boleto is not None and boleto.kind is BoletoKind.SECOND_COPY else 0
     return invoice.balance_cents + max(0, late_charges)
 
 

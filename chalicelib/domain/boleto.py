@@ -177,7 +177,11 @@ class ItauCarteira109:
 
 
 @dataclass(frozen=True)
-class Boleto:
+class BoletoCodes:
+    """What a boleto's numbers say: the bank, the nosso número, the due date and amount, and the
+    barcode and linha digitável that encode them. (The boleto issued for an invoice, with its
+    status, is `domain.documents.Boleto`.)"""
+
     bank_code: str
     nosso_numero: str
     due_date: date
@@ -186,10 +190,10 @@ class Boleto:
     digitable_line: str
 
 
-def make_boleto(layout, sequence: int, due: date, amount_cents: int) -> Boleto:
+def make_boleto(layout, sequence: int, due: date, amount_cents: int) -> BoletoCodes:
     code = barcode(layout.bank_code, due, amount_cents, layout.free_field(sequence))
-    return Boleto(bank_code=layout.bank_code, nosso_numero=layout.nosso_numero(sequence), due_date=due,
-                  amount_cents=amount_cents, barcode=code, digitable_line=digitable_line(code))
+    return BoletoCodes(bank_code=layout.bank_code, nosso_numero=layout.nosso_numero(sequence), due_date=due,
+                       amount_cents=amount_cents, barcode=code, digitable_line=digitable_line(code))
 
 
 # --- second copy --------------------------------------------------------------------------------

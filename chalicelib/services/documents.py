@@ -4,6 +4,7 @@ second copy of an overdue boleto."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -13,8 +14,10 @@ from ..adapters.bank import BankUnavailable
 from ..domain import billing as billing_rules
 from ..domain import boleto as boleto_rules
 from ..domain import pix
+from ..domain import documents as document_rules
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
+from ..domain.documents import Boleto, BoletoKind, Nfse
 from ..domain.errors import Conflict, NotFound
 from ..domain.organizations import format_cnpj
 from ..domain.proration import round_cents
@@ -46,10 +49,22 @@ def _parties(settings, organization):
     return beneficiary, customer
 
 
+def _render(deps, document: str, data: Dict[str, Any]) -> bytes:
+    """One of the PDFs (`invoice`, `boleto`, `nfse`), timed for the container's render observer."""
+    from ..rendering import pdf  # its builders import reportlab on first use
+
+    build = {"invoice": pdf.invoice_pdf, "boleto": pdf.boleto_pdf, "nfse": pdf.nfse_pdf}[document]
+    started = time.perf_counter()
+    try:
+        return build(data)
+    finally:
+        deps.on_render(document, time.perf_counter() - started)
+
+
 # --- boleto -------------------------------------------------------------------------------------
 
-def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, kind: str) -> dict:
-    """A boleto registered at the bank, its Pix code and PDF in S3; as the dict kept on the invoice.
+def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind) -> Boleto:
+    """A boleto registered at the bank, its Pix code and PDF in S3; as kept on the invoice.
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
     the same boleto again (the bank answers with the same registration) instead of a second one.
@@ -57,7 +72,8 @@ def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, k
     settings = deps.settings
     beneficiary, customer = parties
     layout = boleto_layout(settings)
-    sequence = invoice.number if kind == "original" else layout.second_copy_base + deps.invoices.next_boleto_sequence()
+    sequence = invoice.number if kind is BoletoKind.ORIGINAL \
+        else layout.second_copy_base + deps.invoices.next_boleto_sequence()
     made = boleto_rules.make_boleto(layout, sequence, due, amount_cents)
     registration = deps.bank.register(barcode=made.barcode, nosso_numero=made.nosso_numero, due_date=due,
                                       amount_cents=amount_cents, payer_document=customer["document"],
@@ -67,11 +83,9 @@ def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, k
         pix_payload = pix.payload(key=settings.pix_key, merchant_name=settings.beneficiary_name,
                                   merchant_city=settings.pix_city, amount_cents=amount_cents,
                                   txid=f"FAT{invoice.number}S{sequence}"[:25])
-    from ..rendering.pdf import boleto_pdf
-
     agency_code = (f"{settings.boleto_itau_agencia} / {settings.boleto_itau_conta}" if layout.bank_code == "341"
                    else f"Convênio {settings.boleto_bb_convenio}")
-    pdf = boleto_pdf({
+    pdf = _render(deps, "boleto", {
         "bank_code": layout.bank_code, "bank_name": BANK_NAMES.get(layout.bank_code, layout.bank_code),
         "digitable_line": made.digitable_line, "barcode": made.barcode, "due_date": due.isoformat(),
         "amount_cents": amount_cents, "nosso_numero": made.nosso_numero,
@@ -79,19 +93,17 @@ def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, k
         "document_number": f"FAT-{invoice.number}", "issued_on": local_day(deps.clock()).isoformat(),
         "instructions": _instructions(settings, kind, invoice), "pix_payload": pix_payload})
     key = deps.documents.put(f"{_prefix(invoice)}/boleto-{made.nosso_numero}.pdf", pdf, "application/pdf")
-    return {"kind": kind, "status": "active", "bank_code": layout.bank_code, "nosso_numero": made.nosso_numero,
-            "barcode": made.barcode, "digitable_line": made.digitable_line, "due_date": due.isoformat(),
-            "amount_cents": amount_cents, "pix_payload": pix_payload, "pdf_key": key,
-            "registration_id": registration.registration_id, "issued_at": iso(deps.clock())}
+    return document_rules.issued_boleto(made, kind, pix_payload=pix_payload, pdf_key=key,
+                                        registration_id=registration.registration_id, issued_at=iso(deps.clock()))
 
 
-def _instructions(settings, kind: str, invoice: Invoice) -> List[str]:
+def _instructions(settings, kind: BoletoKind, invoice: Invoice) -> List[str]:
     fine = Decimal(settings.late_fine_rate) * 100
     interest = Decimal(settings.late_monthly_interest) * 100
     lines = [f"Referente à fatura nº {invoice.number} — período {invoice.period_start:%d/%m/%Y} "
              f"a {invoice.period_end:%d/%m/%Y}.",
              f"Após o vencimento: multa de {fine.normalize()}% e juros de {interest.normalize()}% ao mês, pro rata die."]
-    if kind == "second_copy":
+    if kind is BoletoKind.SECOND_COPY:
         lines.append(f"Segunda via: substitui o boleto com vencimento em {invoice.due_date:%d/%m/%Y}.")
     return lines
 
@@ -138,9 +150,7 @@ def _missing_documents(deps, invoice: Invoice, parties) -> Dict[str, Any]:
     beneficiary, customer = parties
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
-        from ..rendering.pdf import invoice_pdf
-
-        pdf = invoice_pdf({
+        pdf = _render(deps, "invoice", {
             "number": invoice.number, "issuer": beneficiary, "customer": customer,
             "period_start": invoice.period_start.isoformat(), "period_end": invoice.period_end.isoformat(),
             "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
@@ -149,13 +159,14 @@ def _missing_documents(deps, invoice: Invoice, parties) -> Dict[str, Any]:
         changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
                                                 "application/pdf")
     if invoice.payment_method == "boleto" and not invoice.boletos:
-        changes["boletos"] = [_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties, "original")]
+        changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
+                                          BoletoKind.ORIGINAL),)
     if invoice.nfse is None:
         changes["nfse"] = _emit_nfse(deps, invoice, beneficiary, customer)
     return changes
 
 
-def _emit_nfse(deps, invoice: Invoice, beneficiary: dict, customer: dict) -> dict:
+def _emit_nfse(deps, invoice: Invoice, beneficiary: dict, customer: dict) -> Nfse:
     settings = deps.settings
     iss_rate = Decimal(settings.iss_rate)
     request = {
@@ -169,26 +180,26 @@ def _emit_nfse(deps, invoice: Invoice, beneficiary: dict, customer: dict) -> dic
         "iss_cents": round_cents(Decimal(invoice.total_cents) * iss_rate),
     }
     issued = deps.nfse_emitter.emit(request)
-    from ..rendering.pdf import nfse_pdf
-
     xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")
-    pdf = nfse_pdf({**request, "number": issued.number, "verification_code": issued.verification_code,
-                    "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
-                    "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+    pdf = _render(deps, "nfse", {
+        **request, "number": issued.number, "verification_code": issued.verification_code,
+        "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
+        "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
     pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
-    return {"number": issued.number, "verification_code": issued.verification_code, "issued_at": issued.issued_at,
-            "xml_key": xml_key, "pdf_key": pdf_key}
+    return Nfse(number=issued.number, verification_code=issued.verification_code, issued_at=issued.issued_at,
+                xml_key=xml_key, pdf_key=pdf_key)
 
 
-def _attachments(invoice: Invoice, boleto: Optional[dict]) -> List[dict]:
+def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
     attachments = []
     if boleto is not None:
-        attachments.append({"key": boleto["pdf_key"], "filename": f"boleto-fatura-{invoice.number}.pdf",
+        attachments.append({"key": boleto.pdf_key, "filename": f"boleto-fatura-{invoice.number}.pdf",
                             "content_type": "application/pdf"})
-    if invoice.nfse is not None:
-        attachments.append({"key": invoice.nfse["pdf_key"], "filename": f"nfse-{invoice.nfse['number']}.pdf",
+    nfse = invoice.nfse
+    if nfse is not None:
+        attachments.append({"key": nfse.pdf_key, "filename": f"nfse-{nfse.number}.pdf",
                             "content_type": "application/pdf"})
-        attachments.append({"key": invoice.nfse["xml_key"], "filename": f"nfse-{invoice.nfse['number']}.xml",
+        attachments.append({"key": nfse.xml_key, "filename": f"nfse-{nfse.number}.xml",
                             "content_type": "application/xml"})
     return attachments
 
@@ -213,8 +224,8 @@ def email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
                         "lines": [{"description": l.description, "amount_cents": l.amount_cents}
                                   for l in invoice.lines]},
             "boleto": None if boleto is None else {
-                "digitable_line": boleto_rules.format_digitable_line(boleto["digitable_line"]),
-                "due_date": boleto["due_date"], "amount_cents": boleto["amount_cents"]},
+                "digitable_line": boleto_rules.format_digitable_line(boleto.digitable_line),
+                "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents},
             "portal_url": deps.settings.portal_url}
 
 
@@ -226,12 +237,12 @@ def boleto_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     if boleto is None:
         raise NotFound("Esta fatura não tem boleto (pagamento por depósito ou boleto ainda não emitido).",
                        code="boleto_not_available")
-    return {"barcode": boleto["barcode"], "digitable_line": boleto["digitable_line"],
-            "digitable_line_formatted": boleto_rules.format_digitable_line(boleto["digitable_line"]),
-            "nosso_numero": boleto["nosso_numero"], "bank_code": boleto["bank_code"], "due_date": boleto["due_date"],
-            "amount_cents": boleto["amount_cents"], "currency": "BRL", "pix_payload": boleto["pix_payload"],
-            "kind": boleto["kind"],
-            "pdf_url": deps.documents.link(boleto["pdf_key"], f"boleto-fatura-{invoice.number}.pdf")}
+    return {"barcode": boleto.barcode, "digitable_line": boleto.digitable_line,
+            "digitable_line_formatted": boleto_rules.format_digitable_line(boleto.digitable_line),
+            "nosso_numero": boleto.nosso_numero, "bank_code": boleto.bank_code,
+            "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents, "currency": "BRL",
+            "pix_payload": boleto.pix_payload, "kind": boleto.kind.value,
+            "pdf_url": deps.documents.link(boleto.pdf_key, f"boleto-fatura-{invoice.number}.pdf")}
 
 
 def nfse_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -239,27 +250,27 @@ def nfse_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     if invoice.nfse is None:
         raise NotFound("A nota fiscal desta fatura ainda não foi emitida.", code="nfse_not_available")
     nfse = invoice.nfse
-    return {"number": nfse["number"], "issued_at": nfse["issued_at"], "verification_code": nfse["verification_code"],
-            "xml_url": deps.documents.link(nfse["xml_key"], f"nfse-{nfse['number']}.xml"),
-            "pdf_url": deps.documents.link(nfse["pdf_key"], f"nfse-{nfse['number']}.pdf")}
+    return {"number": nfse.number, "issued_at": nfse.issued_at, "verification_code": nfse.verification_code,
+            "xml_url": deps.documents.link(nfse.xml_key, f"nfse-{nfse.number}.xml"),
+            "pdf_url": deps.documents.link(nfse.pdf_key, f"nfse-{nfse.number}.pdf")}
 
 
 def invoice_pdf_url(deps, invoice: Invoice) -> Optional[str]:
     return deps.documents.link(invoice.pdf_key, f"fatura-{invoice.number}.pdf") if invoice.pdf_key else None
 
 
-def _cancel_superseded(deps, caller: Caller, invoice: Invoice, old: dict) -> None:
+def _cancel_superseded(deps, caller: Caller, invoice: Invoice, old: Boleto) -> None:
     """Cancel the superseded boleto at the bank. If the bank is down, the second copy still stands
     (it is saved and registered): answering with an error would only make the user ask for a third.
     The old boleto stays registered, so the audit trail tells the operators to cancel it."""
     try:
-        deps.bank.cancel(old["nosso_numero"])
+        deps.bank.cancel(old.nosso_numero)
     except BankUnavailable as outage:
         log.warning("invoice %s: boleto %s superseded but not cancelled at the bank: %s",
-                    invoice.number, old["nosso_numero"], outage)
+                    invoice.number, old.nosso_numero, outage)
         deps.audit.append(audit.entry(
             deps, caller.actor, invoice.organization_id, "boleto.cancel_failed", f"invoice:{invoice.id}",
-            after={"nosso_numero": old["nosso_numero"], "error": str(outage)[:200]}))
+            after={"nosso_numero": old.nosso_numero, "error": str(outage)[:200]}))
 
 
 def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -278,19 +289,19 @@ def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
                                       Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
     organization = deps.organizations.get(invoice.organization_id)
-    new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), "second_copy")
+    new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY)
     old = invoice.active_boleto
-    boletos = [({**b, "status": "superseded"} if b is old else b) for b in invoice.boletos] + [new]
-    updated = replace(invoice, boletos=boletos, version=invoice.version + 1)
+    updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
+                      version=invoice.version + 1)
     deps.invoices.save(updated, expected_version=invoice.version, audit=audit.entry(
         deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
-        before={"nosso_numero": old["nosso_numero"] if old else None},
-        after={"nosso_numero": new["nosso_numero"], "due_date": new["due_date"], "amount_cents": amount}))
+        before={"nosso_numero": old.nosso_numero if old else None},
+        after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(), "amount_cents": amount}))
     if old is not None:
         _cancel_superseded(deps, caller, updated, old)
     notifications.queue_email(
         deps, template="boleto_second_copy", to=[caller.user.email],
-        delivery_key=f"second_copy#{new['nosso_numero']}", invoice_id=invoice.id,
+        delivery_key=f"second_copy#{new.nosso_numero}", invoice_id=invoice.id,
         attachments=_attachments(replace(updated, nfse=None), new),
         context={**email_context(deps, updated, organization), "user": {"name": caller.user.name},
                  "original_amount_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})

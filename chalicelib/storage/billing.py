@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.billing import OPEN, Invoice, InvoiceLine
+from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
 from . import keys
 from .models import BillingRunItem, CounterItem, InvoiceGuardItem, InvoiceItem, PaymentItem
 from .repositories import Page, Transaction, _page, append_audit, decode_token
@@ -27,6 +28,39 @@ def _lines(raw: list) -> List[InvoiceLine]:
                         end=date.fromisoformat(l["end"])) for l in raw]
 
 
+# Boletos and the NFS-e are kept as JSON on the invoice item, in the shape (keys, their order, ISO
+# dates, enum values as strings) they have always been stored in: old items read back unchanged.
+
+def boleto_attribute(boleto: Boleto) -> dict:
+    return {"kind": boleto.kind.value, "status": boleto.status.value, "bank_code": boleto.bank_code,
+            "nosso_numero": boleto.nosso_numero, "barcode": boleto.barcode, "digitable_line": boleto.digitable_line,
+            "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents,
+            "pix_payload": boleto.pix_payload, "pdf_key": boleto.pdf_key, "registration_id": boleto.registration_id,
+            "issued_at": boleto.issued_at}
+
+
+def boleto_from_attribute(raw: dict) -> Boleto:
+    return Boleto(kind=BoletoKind(raw["kind"]), status=BoletoStatus(raw["status"]), bank_code=raw["bank_code"],
+                  nosso_numero=raw["nosso_numero"], barcode=raw["barcode"], digitable_line=raw["digitable_line"],
+                  due_date=date.fromisoformat(raw["due_date"]), amount_cents=int(raw["amount_cents"]),
+                  pix_payload=raw["pix_payload"], pdf_key=raw["pdf_key"], registration_id=raw["registration_id"],
+                  issued_at=raw["issued_at"])
+
+
+def nfse_attribute(nfse: Optional[Nfse]) -> Optional[dict]:
+    if nfse is None:
+        return None
+    return {"number": nfse.number, "verification_code": nfse.verification_code, "issued_at": nfse.issued_at,
+            "xml_key": nfse.xml_key, "pdf_key": nfse.pdf_key}
+
+
+def nfse_from_attribute(raw: Optional[dict]) -> Optional[Nfse]:
+    if raw is None:
+        return None
+    return Nfse(number=raw["number"], verification_code=raw["verification_code"], issued_at=raw["issued_at"],
+                xml_key=raw["xml_key"], pdf_key=raw["pdf_key"])
+
+
 def _invoice_item(invoice: Invoice) -> InvoiceItem:
     # Only unpaid invoices sit in the due-date index: the overdue job reads just those.
     due = {"gsi2pk": keys.due_pk(invoice.due_date.isoformat()), "gsi2sk": keys.invoice_pk(invoice.id)} \
@@ -40,7 +74,8 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         period_end=invoice.period_end.isoformat(), issued_at=invoice.issued_at,
         due_date=invoice.due_date.isoformat(), lines=_lines_json(invoice.lines), total_cents=invoice.total_cents,
         payment_method=invoice.payment_method, status=invoice.status, paid_cents=invoice.paid_cents,
-        final=invoice.final, email_queued_at=invoice.email_queued_at, boletos=invoice.boletos, nfse=invoice.nfse,
+        final=invoice.final, email_queued_at=invoice.email_queued_at,
+        boletos=[boleto_attribute(b) for b in invoice.boletos], nfse=nfse_attribute(invoice.nfse),
         pdf_key=invoice.pdf_key, email_error=invoice.email_error, version=invoice.version,
     )
 
@@ -52,8 +87,8 @@ def _invoice(item: InvoiceItem) -> Invoice:
         issued_at=item.issued_at, due_date=date.fromisoformat(item.due_date), lines=_lines(item.lines),
         total_cents=int(item.total_cents), payment_method=item.payment_method, status=item.status,
         paid_cents=int(item.paid_cents or 0), final=bool(item.final), email_queued_at=item.email_queued_at,
-        boletos=list(item.boletos or []), nfse=item.nfse, pdf_key=item.pdf_key, email_error=item.email_error,
-        version=int(item.version),
+        boletos=tuple(boleto_from_attribute(b) for b in item.boletos or []), nfse=nfse_from_attribute(item.nfse),
+        pdf_key=item.pdf_key, email_error=item.email_error, version=int(item.version),
     )
 
 

@@ -1,0 +1,84 @@
+"""An invoice's fiscal documents as values: the boletos issued for it (the original and any second
+copies, each active or superseded) and its NFS-e; which boleto is payable, and the second copy's
+transition (the boleto in force is superseded, the new one appended). Pure: the documents service
+makes them, the invoice repository stores them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import Enum
+from typing import Optional, Sequence, Tuple
+
+from .boleto import BoletoCodes
+
+
+class BoletoKind(str, Enum):
+    """Why the boleto was issued. The values are the strings stored and shown by the API."""
+
+    ORIGINAL = "original"  # with the invoice: its due date and total, nosso número = invoice number
+    SECOND_COPY = "second_copy"  # for an overdue invoice: a new due date, fine and interest
+
+
+class BoletoStatus(str, Enum):
+    """Whether the boleto can still be paid. The values are the strings stored on the invoice."""
+
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"  # replaced by a second copy (and cancelled at the bank)
+
+
+@dataclass(frozen=True)
+class Boleto:
+    """A boleto issued for an invoice: registered at the bank, with its Pix code and its PDF in S3."""
+
+    kind: BoletoKind
+    status: BoletoStatus
+    bank_code: str
+    nosso_numero: str
+    barcode: str
+    digitable_line: str
+    due_date: date
+    amount_cents: int
+    pix_payload: Optional[str]  # None when no Pix key is configured
+    pdf_key: str
+    registration_id: str  # the bank's registration
+    issued_at: str  # ISO instant, UTC
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is BoletoStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class Nfse:
+    """The invoice's NFS-e as the emitter numbered it, its XML and DANFSe PDF in S3."""
+
+    number: str
+    verification_code: str
+    issued_at: str  # as the emitter stamped it
+    xml_key: str
+    pdf_key: str
+
+
+def issued_boleto(codes: BoletoCodes, kind: BoletoKind, *, pix_payload: Optional[str], pdf_key: str,
+                  registration_id: str, issued_at: str) -> Boleto:
+    """A boleto just registered at the bank: active until a second copy supersedes it."""
+    return Boleto(kind=kind, status=BoletoStatus.ACTIVE, bank_code=codes.bank_code,
+                  nosso_numero=codes.nosso_numero, barcode=codes.barcode, digitable_line=codes.digitable_line,
+                  due_date=codes.due_date, amount_cents=codes.amount_cents, pix_payload=pix_payload,
+                  pdf_key=pdf_key, registration_id=registration_id, issued_at=issued_at)
+
+
+def current_boleto(boletos: Sequence[Boleto]) -> Optional[Boleto]:
+    """The boleto payable now: the last active one (None for deposit invoices, or before issue)."""
+    return next((b for b in reversed(boletos) if b.is_active), None)
+
+
+def supersede(boleto: Boleto) -> Boleto:
+    """The boleto once a second copy replaces it: kept on the invoice, no longer payable."""
+    return replace(boleto, status=BoletoStatus.SUPERSEDED)
+
+
+def with_second_copy(boletos: Sequence[Boleto], second_copy: Boleto) -> Tuple[Boleto, ...]:
+    """The invoice's boletos after a second copy: the one in force superseded, the new one last."""
+    current = current_boleto(boletos)
+    return tuple(supersede(b) if b is current else b for b in boletos) + (second_copy,)

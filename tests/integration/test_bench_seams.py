@@ -1,0 +1,65 @@
+"""The seams `make bench` measures through (bench/run.py), so that a change that keeps the tests
+green keeps the bench working: the render observer, the world builder the billing run bills, and
+the billing run itself on a small world."""
+import pytest
+
+from chalicelib.bootstrap import ignore_render
+from chalicelib.domain.audit import SYSTEM
+from chalicelib.domain.clock import FixedClock
+from chalicelib.services import billing
+from tests.support import BILLABLE_SKUS, billable_organizations, sp
+
+
+@pytest.fixture
+def clock(world):
+    world.deps.clock = FixedClock(sp(2026, 11, 11, 9))  # the day after the 10 Nov closing
+    return world.deps.clock
+
+
+def bill_november(world):
+    billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
+    world.drain_queues()
+
+
+def test_the_world_builder_makes_contracts_that_billing_invoices_with_their_documents(world, clock):
+    organization_ids = billable_organizations(world.deps, 2)
+
+    bill_november(world)
+
+    for organization_id in organization_ids:
+        invoice = world.deps.invoices.invoice_for_period(organization_id, sp(2026, 11, 10).date())
+        assert invoice is not None
+        # Each subscription went from 4 to 5 seats on 25 Oct: two lines each in the 11 Oct – 10 Nov period.
+        assert sorted((line.sku, line.quantity) for line in invoice.lines) == sorted(
+            (sku, quantity) for sku in BILLABLE_SKUS for quantity in (4, 5))
+        assert invoice.active_boleto is not None and invoice.nfse is not None and invoice.pdf_key
+    assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 2
+
+
+def test_the_render_observer_hears_each_pdf_of_an_invoice_once_by_name(world, clock):
+    heard = []
+    world.deps.on_render = lambda document, seconds: heard.append((document, seconds))
+    billable_organizations(world.deps, 1)
+
+    bill_november(world)
+
+    assert sorted(document for document, _ in heard) == ["boleto", "invoice", "nfse"]
+    assert all(seconds > 0 for _, seconds in heard)
+
+
+def test_the_billing_bench_runs_on_a_small_world_and_reports_pdf_time(world, monkeypatch, tmp_path):
+    from bench import run as bench
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    real_queues = (world.deps.billing_queue, world.deps.email_queue)
+
+    figures = bench.billing_run(world.deps, 2)
+
+    assert figures["invoices issued"] == 2 and figures["failed handler batches"] == 0
+    assert figures["per invoice: PDFs rendered"] == {"boleto": 1, "invoice": 1, "nfse": 1}
+    assert figures["per invoice: ms rendering 3 PDFs"] > 0
+    assert "per invoice: AWS calls" in figures and figures["I/O floor (s)"] >= 0
+    assert (tmp_path / "billing_run.json").exists()
+    # The bench hands the container back as it found it.
+    assert (world.deps.billing_queue, world.deps.email_queue) == real_queues
+    assert world.deps.on_render is ignore_render

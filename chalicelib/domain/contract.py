@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
-from .errors import Conflict, InvalidInput
+from . import error_codes as codes
 
 AWAITING_ACCEPTANCE = "awaiting_acceptance"
 ACTIVE = "active"
@@ -45,21 +45,19 @@ class Contract:
 def validate_closing_day(day: int) -> int:
     # 1..28 so that every month has the day: no "31st of February" closings.
     if not isinstance(day, int) or isinstance(day, bool) or not 1 <= day <= 28:
-        raise InvalidInput("Dia de fechamento deve estar entre 1 e 28.", code="invalid_closing_day",
-                           details={"field": "closing_day"})
+        raise codes.INVALID_CLOSING_DAY(field="closing_day")
     return day
 
 
 def validate_payment_method(method: str) -> str:
     if method not in PAYMENT_METHODS:
-        raise InvalidInput("Forma de pagamento inválida.", code="invalid_payment_method",
-                           details={"field": "payment_method", "allowed": list(PAYMENT_METHODS)})
+        raise codes.INVALID_PAYMENT_METHOD(field="payment_method", allowed=list(PAYMENT_METHODS))
     return method
 
 
 def ensure_acceptable(contract: Contract) -> None:
     if contract.status != AWAITING_ACCEPTANCE:
-        raise Conflict("Este contrato já foi aceito.", code="contract_already_accepted")
+        raise codes.CONTRACT_ALREADY_ACCEPTED()
 
 
 def accept(contract: Contract, *, user_id: str, at: str, source_ip: Optional[str], document_version: str) -> Contract:
@@ -74,8 +72,7 @@ def ensure_open_for_changes(contract: Contract, *, to_zero: bool = False) -> Non
     left (going to zero) is still allowed."""
     allowed = (ACTIVE, TERMINATING) if to_zero else (ACTIVE,)
     if contract.status not in allowed:
-        raise Conflict("O contrato não está ativo (aceite o contrato antes).", code="contract_not_active",
-                       details={"status": contract.status})
+        raise codes.CONTRACT_NOT_ACTIVE(status=contract.status)
 
 
 def begin_termination(contract: Contract) -> Contract:

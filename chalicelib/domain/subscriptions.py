@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 
 from .audit import SYSTEM
 from .clock import SAO_PAULO, iso, local_day
-from .errors import Conflict, InvalidInput, RuleViolation
+from . import error_codes as codes
 from .proration import Segment
 
 # Subscription states
@@ -133,19 +133,16 @@ def renewal_after(start: date, term: str) -> date:
 def validate_quantity(quantity: int, maximum: int, minimum: int = MIN_QUANTITY) -> int:
     """A quantity for a change (0 cancels) or, with `minimum=MIN_PURCHASE_QUANTITY`, a purchase."""
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not minimum <= quantity <= maximum:
-        raise InvalidInput(f"Quantidade deve ser um inteiro entre {minimum} e {maximum}.", code="invalid_quantity",
-                           details={"field": "quantity", "minimum": minimum, "maximum": maximum})
+        raise codes.INVALID_QUANTITY(field="quantity", minimum=minimum, maximum=maximum)
     return quantity
 
 
 def validate_reason(quantity: int, reason: Optional[str]) -> Optional[str]:
     """Going to zero is a cancellation: it must say why (FAQ, compliance)."""
     if reason is not None and reason not in REDUCTION_REASONS:
-        raise InvalidInput("Motivo inválido.", code="invalid_reason",
-                           details={"field": "reason", "allowed": list(REDUCTION_REASONS)})
+        raise codes.INVALID_REASON(field="reason", allowed=list(REDUCTION_REASONS))
     if quantity == 0 and reason is None:
-        raise InvalidInput("Informe o motivo para reduzir a zero.", code="reason_required",
-                           details={"field": "reason", "allowed": list(REDUCTION_REASONS)})
+        raise codes.REASON_REQUIRED(field="reason", allowed=list(REDUCTION_REASONS))
     return reason
 
 
@@ -176,13 +173,12 @@ def decide_applies(subscription: Subscription, new_quantity: int, now: datetime,
 
 def ensure_changeable(subscription: Subscription, new_quantity: int) -> None:
     if subscription.status not in (ACTIVE,):
-        raise Conflict("Esta assinatura não pode ser alterada no estado atual.", code="subscription_not_active",
-                       details={"status": subscription.status})
+        raise codes.SUBSCRIPTION_NOT_ACTIVE(status=subscription.status)
     pending = subscription.pending_change
     if pending is not None and pending.applies == APPLIES_NOW:
-        raise Conflict("Já existe uma alteração em andamento para esta assinatura.", code="change_in_progress")
+        raise codes.CHANGE_IN_PROGRESS()
     if new_quantity == subscription.quantity and (pending is None):
-        raise RuleViolation("A quantidade informada é a atual.", code="quantity_unchanged")
+        raise codes.QUANTITY_UNCHANGED()
 
 
 def apply_change(subscription: Subscription, change: QuantityChange, now: datetime) -> Subscription:
@@ -270,10 +266,7 @@ def plan_change(subscription: Subscription, quantity: int, *, change_id: str, no
         status=CHANGE_PENDING if applies == APPLIES_NOW else CHANGE_SCHEDULED,
         effective_on=local_day(now) if applies == APPLIES_NOW else subscription.renews_on)
     if subscription.pending_change is not None and quantity > subscription.quantity:
-        raise Conflict("Há uma redução agendada para a renovação. Para comprar mais licenças agora, cancele a "
-                       "redução antes (altere para a quantidade atual) ou agende outra quantidade.",
-                       code="scheduled_reduction_pending",
-                       details={"scheduled_quantity": subscription.pending_change.quantity})
+        raise codes.SCHEDULED_REDUCTION_PENDING(scheduled_quantity=subscription.pending_change.quantity)
     superseded = []
     if subscription.pending_change is not None:  # a scheduled change: the newer request replaces it
         if scheduled is None or scheduled.id != subscription.pending_change.change_id:

@@ -8,7 +8,7 @@ from ..domain import contract as contract_rules
 from ..domain import subscriptions as subs
 from ..domain.catalog import Product
 from ..domain.clock import iso, local_day
-from ..domain.errors import Conflict, NotFound, RuleViolation
+from ..domain import error_codes as codes
 from ..domain.ids import new_id
 from ..domain.subscriptions import Subscription
 from . import audit, provisioning
@@ -80,17 +80,17 @@ def put_cart_item(deps, caller: Caller, sku: str, quantity: int) -> Dict[str, An
     subs.validate_quantity(quantity, deps.settings.quantity_limits.maximum, minimum=subs.MIN_PURCHASE_QUANTITY)
     product = deps.catalog.get(sku)
     if product is None or not product.active:
-        raise NotFound("Produto não encontrado no catálogo.", code="product_not_found")
+        raise codes.PRODUCT_NOT_FOUND()
     lines = dict(deps.cart.lines(caller.organization_id))
     if sku not in lines and len(lines) >= rules.MAX_CART_LINES:
-        raise RuleViolation(f"O carrinho aceita até {rules.MAX_CART_LINES} produtos.", code="cart_full")
+        raise codes.CART_FULL(max_lines=rules.MAX_CART_LINES)
     deps.cart.put(caller.organization_id, sku, quantity, iso(deps.clock()))
     return cart_view(deps, caller)
 
 
 def remove_cart_item(deps, caller: Caller, sku: str) -> Dict[str, Any]:
     if sku not in dict(deps.cart.lines(caller.organization_id)):
-        raise NotFound("Produto não está no carrinho.", code="cart_item_not_found")
+        raise codes.CART_ITEM_NOT_FOUND()
     deps.cart.remove(caller.organization_id, sku)
     return cart_view(deps, caller)
 
@@ -100,14 +100,13 @@ def checkout(deps, caller: Caller) -> List[Subscription]:
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id))
     lines = deps.cart.lines(caller.organization_id)
     if not lines:
-        raise RuleViolation("O carrinho está vazio.", code="cart_empty")
+        raise codes.CART_EMPTY()
     now = deps.clock()
     created, changes = [], []
     for sku, quantity in lines:
         product = deps.catalog.get(sku)
         if product is None or not product.active:
-            raise Conflict(f"O produto {sku} não está mais disponível.", code="product_unavailable",
-                           details={"sku": sku})
+            raise codes.PRODUCT_UNAVAILABLE(sku=sku)
         subscription, change = subs.purchase(
             subscription_id=new_id(), change_id=new_id(), organization_id=caller.organization_id, sku=sku,
             name=product.name, family=product.family, term=product.term, billing_frequency=product.billing_frequency,

@@ -18,7 +18,8 @@ from ..domain import documents as document_rules
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.documents import Boleto, BoletoKind, Nfse
-from ..domain.errors import Conflict, NotFound
+from ..domain import error_codes as codes
+from ..domain.errors import Conflict
 from ..domain.organizations import format_cnpj
 from ..domain.proration import round_cents
 from . import audit, notifications
@@ -132,8 +133,7 @@ def prepare(deps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice
             # A payment, the overdue job or a duplicate delivery wrote first: look again.
             invoice = deps.invoices.get(invoice.id)
     else:
-        raise Conflict("A fatura mudou durante a emissão dos documentos; nova tentativa pela fila.",
-                       code="concurrent_update")
+        raise codes.CONCURRENT_UPDATE()
     if invoice.email_queued_at is None:
         # Queued before the invoice says so: a crash in between queues it again, never loses it.
         _queue_invoice_email(deps, invoice, contract or deps.contracts.get(invoice.organization_id), organization)
@@ -235,8 +235,7 @@ def boleto_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     boleto = invoice.active_boleto
     if boleto is None:
-        raise NotFound("Esta fatura não tem boleto (pagamento por depósito ou boleto ainda não emitido).",
-                       code="boleto_not_available")
+        raise codes.BOLETO_NOT_AVAILABLE()
     return {"barcode": boleto.barcode, "digitable_line": boleto.digitable_line,
             "digitable_line_formatted": boleto_rules.format_digitable_line(boleto.digitable_line),
             "nosso_numero": boleto.nosso_numero, "bank_code": boleto.bank_code,
@@ -248,7 +247,7 @@ def boleto_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
 def nfse_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     if invoice.nfse is None:
-        raise NotFound("A nota fiscal desta fatura ainda não foi emitida.", code="nfse_not_available")
+        raise codes.NFSE_NOT_AVAILABLE()
     nfse = invoice.nfse
     return {"number": nfse.number, "issued_at": nfse.issued_at, "verification_code": nfse.verification_code,
             "xml_url": deps.documents.link(nfse.xml_key, f"nfse-{nfse.number}.xml"),
@@ -279,10 +278,9 @@ def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     today = local_day(deps.clock())
     if invoice.payment_method != "boleto":
-        raise Conflict("Esta fatura é paga por depósito; não há boleto.", code="boleto_not_available")
+        raise codes.SECOND_COPY_NOT_APPLICABLE()
     if not billing_rules.becomes_overdue(invoice, today) and invoice.status != billing_rules.OVERDUE:
-        raise Conflict("Só faturas vencidas têm segunda via.", code="invoice_not_overdue",
-                       details={"status": invoice.status, "due_date": invoice.due_date.isoformat()})
+        raise codes.INVOICE_NOT_OVERDUE(status=invoice.status, due_date=invoice.due_date.isoformat())
     settings = deps.settings
     due = billing_rules.due_date(today, settings.second_copy_due_days, settings.bank_state,
                                  settings.bank_city_holidays)

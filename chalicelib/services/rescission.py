@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
-from ..domain.errors import Conflict
+from ..domain import error_codes as codes
 from . import audit, contracts
 from .caller import Caller
 from .subscriptions import change_view, plan_change, save_planned
@@ -26,8 +26,7 @@ def terminate_contract(deps, caller: Caller, *, reason_text: Optional[str]) -> D
     now = deps.clock()
     all_subs = deps.subscriptions.list(caller.organization_id)
     if any(s.status == rules.PENDING for s in all_subs):
-        raise Conflict("Há uma compra em provisionamento; aguarde a conclusão para rescindir o contrato.",
-                       code="purchase_in_progress")
+        raise codes.PURCHASE_IN_PROGRESS()
     subs = [s for s in all_subs if s.status == rules.ACTIVE and s.quantity > 0
             and not (s.pending_change is not None and s.pending_change.quantity == 0)]
     planned = [(s, plan_change(deps, caller, s, 0, rules.TERMINATION_REASON, reason_text, now)) for s in subs]

@@ -14,7 +14,7 @@ from ..domain import subscriptions as rules
 from ..domain.billing import describe
 from ..domain.contract import Contract
 from ..domain.clock import local_day
-from ..domain.errors import StaleVersion
+from ..domain import error_codes as codes
 from ..domain.ids import new_id
 from ..domain.proration import Period, ProratedLine, period_containing, prorate
 from ..domain.subscriptions import QuantityChange, Subscription
@@ -125,7 +125,7 @@ def request_quantity_change(deps, caller: Caller, subscription_id: str, *, quant
     reason = rules.validate_reason(quantity, reason)
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id), to_zero=quantity == 0)
     if expected_version is not None and expected_version != sub.version:
-        raise StaleVersion("A assinatura foi alterada por outra pessoa; recarregue e tente de novo.")
+        raise codes.VERSION_CONFLICT()
     planned = plan_change(deps, caller, sub, quantity, reason, reason_text, deps.clock())
     save_planned(deps, caller, sub, planned)
     return planned.change
@@ -172,7 +172,7 @@ def set_auto_renew(deps, caller: Caller, subscription_id: str, *, auto_renew: bo
                    expected_version: Optional[int]) -> Subscription:
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
     if expected_version is not None and expected_version != sub.version:
-        raise StaleVersion("A assinatura foi alterada por outra pessoa; recarregue e tente de novo.")
+        raise codes.VERSION_CONFLICT()
     changed = rules.set_auto_renew(sub, auto_renew)
     deps.subscriptions.save([(changed, sub.version)], [], audit=[audit.entry(
         deps, caller.actor, caller.organization_id, "subscription.auto_renew_changed", f"subscription:{sub.id}",

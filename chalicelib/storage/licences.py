@@ -8,7 +8,8 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..domain.audit import AuditEntry
 from ..domain.contract import Contract
-from ..domain.errors import NotFound, StaleVersion
+from ..domain import error_codes as codes
+from ..domain.errors import DomainError
 from ..domain.proration import Segment
 from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys
@@ -92,8 +93,8 @@ def _change(item: ChangeItem) -> QuantityChange:
     )
 
 
-def _stale() -> StaleVersion:
-    return StaleVersion("A assinatura foi alterada por outra pessoa; recarregue e tente de novo.")
+def _stale() -> DomainError:
+    return codes.VERSION_CONFLICT()
 
 
 class SubscriptionRepository:
@@ -105,7 +106,7 @@ class SubscriptionRepository:
             return _subscription(SubscriptionItem.get(keys.org_pk(organization_id),
                                                       keys.subscription_sk(subscription_id), consistent_read=True))
         except DoesNotExist:
-            raise NotFound("Assinatura não encontrada.", code="subscription_not_found")
+            raise codes.SUBSCRIPTION_NOT_FOUND()
 
     def list(self, organization_id: str) -> List[Subscription]:
         """Every subscription of the organisation, one query."""
@@ -135,7 +136,7 @@ class SubscriptionRepository:
             return _change(ChangeItem.get(keys.changes_pk(organization_id, subscription_id),
                                           keys.change_sk(change_id), consistent_read=True))
         except DoesNotExist:
-            raise NotFound("Alteração não encontrada.", code="change_not_found")
+            raise codes.CHANGE_NOT_FOUND()
 
     def changes(self, organization_id: str, subscription_id: str, *, limit: int, next_token: Optional[str]) -> Page:
         pk = keys.changes_pk(organization_id, subscription_id)

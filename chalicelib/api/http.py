@@ -2,9 +2,9 @@
 
 `endpoint(...)` registers a Chalice route and wraps its handler so that, in this order:
 the bearer token is verified and the caller loaded, the route's capability is checked against the
-role matrix, body size and JSON are checked, the body is validated against its schema, the query
-string against the route's declared parameters (`query.py`), an `Idempotency-Key` is honoured, and
-any domain error becomes the API's error JSON.
+role matrix, the query string is validated against the route's declared parameters (`query.py`),
+body size and JSON are checked, the body is validated against its schema, an `Idempotency-Key` is
+honoured, and any domain error becomes the API's error JSON.
 Each route also lands in `ROUTES`, from which `/openapi.json` is built.
 """
 from __future__ import annotations
@@ -173,8 +173,8 @@ def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> A
     headers = _headers(request)
     # Authentication first: an anonymous caller learns nothing from validation errors.
     caller = _authorize(spec, deps, request, headers)
-    body = _parse_body(spec, request, deps.settings.max_body_bytes)
     query = queries.validate(request.query_params or {}, spec.query, ignore_unknown=spec.ignore_unknown_query)
+    body = _parse_body(spec, request, deps.settings.max_body_bytes)
     ctx = RequestContext(deps=deps, caller=caller, body=body, query=query, headers=headers,
                          source_ip=_source_ip(request))
     key = headers.get("idempotency-key")

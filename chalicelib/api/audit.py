@@ -9,7 +9,8 @@ from .http import endpoint, page
 
 bp = Blueprint(__name__)
 
-_DATE = {"type": "string", "description": "AAAA-MM-DD ou instante ISO 8601"}
+_DATE = {"type": "string", "maxLength": 40, "description": "AAAA-MM-DD ou instante ISO 8601",
+         "x-error-code": "invalid_date"}
 
 
 @endpoint(bp, "/audit", "GET", summary="Trilha de auditoria (quem, quando, o quê, antes → depois)",

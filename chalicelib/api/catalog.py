@@ -19,7 +19,7 @@ def list_families(ctx):
 
 @endpoint(bp, "/catalog/products", "GET", summary="Produtos do catálogo (filtro por família e busca por nome)",
           capability=Capability.USE_PORTAL, tag="catalog",
-          query={"family": {"type": "string"}, "q": {"type": "string"}})
+          query={"family": string(min_length=0, max_length=60), "q": string(min_length=0, max_length=200)})
 def list_products(ctx):
     return page(catalog.list_products(ctx.deps, ctx.caller, family=ctx.query.get("family"), query=ctx.query.get("q")), None)
 

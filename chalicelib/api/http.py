@@ -1,9 +1,10 @@
 """The one mechanism every route goes through.
 
 `endpoint(...)` registers a Chalice route and wraps its handler so that, in this order:
-body size and JSON are checked, the body is validated against its schema, the bearer token is
-verified and the caller loaded, the route's capability is checked against the role matrix,
-an `Idempotency-Key` is honoured, and any domain error becomes the API's error JSON.
+the bearer token is verified and the caller loaded, the route's capability is checked against the
+role matrix, the query string is validated against the route's declared parameters (`query.py`),
+body size and JSON are checked, the body is validated against its schema, an `Idempotency-Key` is
+honoured, and any domain error becomes the API's error JSON.
 Each route also lands in `ROUTES`, from which `/openapi.json` is built.
 """
 from __future__ import annotations
@@ -24,13 +25,12 @@ from ..domain.errors import DomainError
 from ..domain.roles import Capability, can
 from ..services import auth
 from ..services.caller import Caller
+from . import query as queries
 from . import schema as schemas
 from .errors import error_response
 
 log = logging.getLogger("csp_portal.api")
 
-MAX_PAGE = 100
-DEFAULT_PAGE = 50
 IDEMPOTENCY_MEMORY = timedelta(hours=24)
 # An attempt that neither finished nor failed (a Lambda that timed out) frees its key after this.
 IDEMPOTENCY_IN_PROGRESS = timedelta(minutes=5)
@@ -44,11 +44,15 @@ class RouteSpec:
     capability: Optional[Capability]  # None: public
     tag: str
     body: Optional[Dict[str, Any]] = None
+    # Every query parameter the route accepts (a paginated route's `limit` and `next_token` included).
     query: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     status: int = 200
     idempotent: bool = False
     paginated: bool = False
     if_match: bool = False
+    # Pages a browser opens from links we do not write (utm_*, fbclid, cache-busters): other
+    # parameters are ignored there instead of refused.
+    ignore_unknown_query: bool = False
 
 
 ROUTES: List[RouteSpec] = []
@@ -59,17 +63,12 @@ class RequestContext:
     deps: Any
     caller: Optional[Caller]
     body: Dict[str, Any]
-    query: Dict[str, str]
+    query: Dict[str, Any]  # the declared parameters, validated and typed (ints for integers)
     headers: Dict[str, str]
     source_ip: Optional[str]
 
     def limit(self) -> int:
-        raw = self.query.get("limit")
-        if raw is None:
-            return DEFAULT_PAGE
-        if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_PAGE:
-            raise codes.INVALID_LIMIT(field="limit", maximum=MAX_PAGE)
-        return int(raw)
+        return self.query["limit"]  # declared, with its default, on every paginated route
 
     def next_token(self) -> Optional[str]:
         return self.query.get("next_token") or None
@@ -91,10 +90,14 @@ def page(items: List[Any], next_token: Optional[str]) -> Dict[str, Any]:
 
 def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Optional[Capability],
              tag: str, body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Dict[str, Any]]] = None,
-             status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False):
+             status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False,
+             ignore_unknown_query: bool = False):
+    declared = {**(query or {}), **(queries.PAGE if paginated else {})}
+    for name, schema in declared.items():
+        queries.check_declaration(name, schema)
     spec = RouteSpec(path=path, method=method, summary=summary, capability=capability, tag=tag, body=body,
-                     query=dict(query or {}), status=status, idempotent=idempotent, paginated=paginated,
-                     if_match=if_match)
+                     query=declared, status=status, idempotent=idempotent, paginated=paginated,
+                     if_match=if_match, ignore_unknown_query=ignore_unknown_query)
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):
@@ -168,9 +171,10 @@ def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> A
     headers = _headers(request)
     # Authentication first: an anonymous caller learns nothing from validation errors.
     caller = _authorize(spec, deps, request, headers)
+    query = queries.validate(request.query_params or {}, spec.query, ignore_unknown=spec.ignore_unknown_query)
     body = _parse_body(spec, request, deps.settings.max_body_bytes)
-    ctx = RequestContext(deps=deps, caller=caller, body=body, query=dict(request.query_params or {}),
-                         headers=headers, source_ip=_source_ip(request))
+    ctx = RequestContext(deps=deps, caller=caller, body=body, query=query, headers=headers,
+                         source_ip=_source_ip(request))
     key = headers.get("idempotency-key")
     if spec.idempotent and key:
         return _idempotent(spec, ctx, key, request, lambda: handler(ctx, **path_params))

@@ -11,7 +11,8 @@ bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/invoices", "GET", summary="Faturas da organização", capability=Capability.BILLING, tag="invoices",
-          paginated=True, query={"status": {"type": "string", "enum": ["open", "overdue", "paid", "cancelled"]}})
+          paginated=True, query={"status": {"type": "string", "enum": ["open", "overdue", "paid", "cancelled"],
+                                            "x-error-code": "invalid_status"}})
 def list_invoices(ctx):
     items, token = billing.list_invoices(ctx.deps, ctx.caller, status=ctx.query.get("status"), limit=ctx.limit(),
                                          next_token=ctx.next_token())

@@ -3,7 +3,9 @@
 Each operation names the capability it needs (`x-required-capability`) and the profiles that hold
 it (`x-allowed-roles`), so clients and the permission tests read one source. `x-error-codes` lists
 every error code of the catalogue with its status and its message (`{placeholders}` are filled
-from the error's details).
+from the error's details). Query parameters are the very declarations the pipeline validates: a
+parameter not listed is refused (400), except on operations marked
+`x-unknown-query-parameters: ignored`.
 """
 import re
 from typing import Any, Dict
@@ -13,6 +15,7 @@ from chalice import Blueprint
 from ..domain import error_codes as _declared  # noqa: F401 - importing it declares every code in CATALOGUE
 from ..domain.errors import CATALOGUE
 from ..domain.roles import roles_allowed
+from . import query
 from .errors import status_of_kind
 from .http import ROUTES, RouteSpec, endpoint
 
@@ -37,15 +40,7 @@ _ERROR_TEXT = {
 def _parameters(spec: RouteSpec) -> list:
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
               for name in re.findall(r"{(\w+)}", spec.path)]
-    params += [{"name": name, "in": "query", "required": bool(schema.get("required")),
-                "schema": {k: v for k, v in schema.items() if k != "required"}}
-               for name, schema in spec.query.items()]
-    if spec.paginated:
-        params += [
-            {"name": "limit", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
-            {"name": "next_token", "in": "query", "required": False, "schema": {"type": "string"}},
-        ]
+    params += [_query_parameter(name, schema) for name, schema in spec.query.items()]
     if spec.if_match:
         params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
                        "description": "A versão do objeto que o cliente viu; 409 se estiver desatualizada."})
@@ -58,6 +53,14 @@ def _parameters(spec: RouteSpec) -> list:
                        "schema": {"type": "string"},
                        "description": "Somente operadores: a organização cliente sobre a qual agir."})
     return params
+
+
+def _query_parameter(name: str, schema: Dict[str, Any]) -> Dict[str, Any]:
+    parameter = {"name": name, "in": "query", "required": query.is_required(schema),
+                 "schema": query.published(schema)}
+    if query.error_code(schema):
+        parameter["x-error-code"] = query.error_code(schema)  # the code of every 400 for this parameter
+    return parameter
 
 
 def _operation(spec: RouteSpec) -> Dict[str, Any]:
@@ -80,6 +83,8 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
     else:
         operation["x-required-capability"] = spec.capability.value
         operation["x-allowed-roles"] = sorted(r.value for r in roles_allowed(spec.capability))
+    if spec.ignore_unknown_query:
+        operation["x-unknown-query-parameters"] = "ignored"  # elsewhere they are a 400
     if spec.body is not None:
         operation["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": spec.body}}}

@@ -22,7 +22,8 @@ SECURITY_HEADERS = {
 }
 
 
-@endpoint(bp, "/", "GET", summary="Portal Brasoftware Cloud (aplicação web)", capability=None, tag="portal")
+@endpoint(bp, "/", "GET", summary="Portal Brasoftware Cloud (aplicação web)", capability=None, tag="portal",
+          ignore_unknown_query=True)
 def portal(ctx):
     html = environment().get_template("portal/index.html").render(support=ctx.deps.settings.support)
     return Response(body=html, status_code=200,
@@ -30,7 +31,8 @@ def portal(ctx):
                              **SECURITY_HEADERS})
 
 
-@endpoint(bp, "/portal/assets/{name}", "GET", summary="Arquivos do portal (JS, CSS)", capability=None, tag="portal")
+@endpoint(bp, "/portal/assets/{name}", "GET", summary="Arquivos do portal (JS, CSS)", capability=None, tag="portal",
+          ignore_unknown_query=True)
 def asset(ctx, name):
     extension = os.path.splitext(name)[1]
     if not re.fullmatch(r"[a-z0-9-]+\.(js|css|svg)", name) or extension not in ASSET_TYPES:

@@ -1,9 +1,6 @@
 """The licence panel: subscriptions, quantity changes with their preview, cancellation."""
-import re
-
 from chalice import Blueprint, Response
 
-from ..domain.errors import InvalidInput
 from ..domain.roles import Capability
 from ..domain.subscriptions import MIN_QUANTITY, REDUCTION_REASONS
 from ..services import subscriptions
@@ -52,13 +49,10 @@ def list_changes(ctx, subscription_id):
 
 @endpoint(bp, "/subscriptions/{subscription_id}/quantity-preview", "GET",
           summary="Prévia do valor de uma alteração de quantidade", capability=Capability.CHANGE_QUANTITIES,
-          tag="subscriptions", query={"quantity": {"type": "integer", "minimum": 0, "required": True}})
+          tag="subscriptions",
+          query={"quantity": {**quantity(MIN_QUANTITY), "required": True}})
 def preview(ctx, subscription_id):
-    raw = ctx.query.get("quantity", "")
-    if not re.fullmatch(r"[0-9]{1,7}", raw):
-        raise InvalidInput("Informe a quantidade (inteiro ≥ 0).", code="invalid_quantity",
-                           details={"field": "quantity"})
-    return subscriptions.preview_quantity_change(ctx.deps, ctx.caller, subscription_id, int(raw))
+    return subscriptions.preview_quantity_change(ctx.deps, ctx.caller, subscription_id, ctx.query["quantity"])
 
 
 @endpoint(bp, "/subscriptions/{subscription_id}/quantity", "POST", summary="Alterar quantidades",

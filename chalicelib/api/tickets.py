@@ -43,7 +43,8 @@ def add_message(ctx, ticket_id):
 
 
 @endpoint(bp, "/backoffice/tickets", "GET", summary="Todos os chamados (operador)", capability=Capability.BACK_OFFICE,
-          tag="backoffice", paginated=True, query={"status": {"type": "string", "enum": list(STATUSES)}})
+          tag="backoffice", paginated=True,
+          query={"status": {"type": "string", "enum": list(STATUSES), "x-error-code": "invalid_status"}})
 def list_all_tickets(ctx):
     items, token = support.list_all_tickets(ctx.deps, status=ctx.query.get("status"), limit=ctx.limit(),
                                             next_token=ctx.next_token())

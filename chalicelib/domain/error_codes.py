@@ -44,6 +44,7 @@ IDEMPOTENCY_IN_PROGRESS = declare("idempotency_in_progress", Conflict,
 
 REQUIRED = declare("required", InvalidInput, "Campo '{field}' é obrigatório.")
 UNKNOWN_FIELD = declare("unknown_field", InvalidInput, "Campo '{field}' não é aceito.")
+UNKNOWN_PARAMETER = declare("unknown_parameter", InvalidInput, "Parâmetro '{field}' não é aceito nesta rota.")
 INVALID_TYPE = declare("invalid_type", InvalidInput, "Campo '{field}' deve ser do tipo {expected}.")
 INVALID_VALUE = declare("invalid_value", InvalidInput, "Valor inválido para '{field}'.")
 INVALID_CHARACTERS = declare("invalid_characters", InvalidInput, "Campo '{field}' contém caracteres inválidos.")

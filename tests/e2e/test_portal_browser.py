@@ -19,6 +19,24 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it"),
 ]
 SCREENSHOTS = Path(PROJECT_DIR) / "var" / "screenshots"
+# Not the default (10 000): the portal must use the seat limit the API serves, not one of its own.
+SEAT_LIMIT = 500
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from tests.e2e.conftest import start_stack
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MAX_QUANTITY", str(SEAT_LIMIT))
+    try:
+        var_dir = tmp_path_factory.mktemp("var")
+        api, process = start_stack(var_dir)
+    finally:
+        patch.undo()
+    yield api, var_dir, process
+    if process.poll() is None:
+        process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +109,7 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
     nav(page, "Adicionar novos produtos").click()
     page.get_by_label("Família de produtos").select_option("seguranca")
     card = page.locator("article", has_text="Microsoft Intune Plano 1")
+    assert card.get_by_label("Quantidade de Microsoft Intune Plano 1").get_attribute("max") == str(SEAT_LIMIT)
     card.get_by_label("Quantidade de Microsoft Intune Plano 1").fill("8")
     card.get_by_role("button", name="Adicionar ao carrinho").click()
     page.locator("section[aria-label=Carrinho]", has_text="Microsoft Intune Plano 1").wait_for()
@@ -101,6 +120,7 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
     row = page.locator("tr", has_text="Microsoft Intune Plano 1")
     _reload_until(page, lambda: row.get_by_text("Ativa").count() == 1)
     row.get_by_role("button", name="Alterar quantidades de Microsoft Intune Plano 1").click()
+    assert page.get_by_label("Nova quantidade").get_attribute("max") == str(SEAT_LIMIT)
     page.get_by_label("Nova quantidade").fill("10")
     page.get_by_text("Efeito nesta fatura").wait_for()
     page.get_by_role("button", name="Confirmar").click()

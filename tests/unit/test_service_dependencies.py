@@ -6,6 +6,8 @@ them exists at run time. A protocol is a class with `Protocol` among its bases; 
 annotations and those of the protocols it inherits (in its module, imported from another service
 module, or reached as `module.Name`)."""
 import ast
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
@@ -238,6 +240,36 @@ def test_a_protocol_declares_only_what_the_functions_annotated_with_it_use():
         elif key in used and unused:
             offenders.append(f"{where}: none of its functions uses {', '.join(sorted(unused))}")
     assert not offenders, "\n".join(offenders)
+
+
+# Run in a child process: it imports the modules as a type checker reads them (TYPE_CHECKING true),
+# after the third-party packages, whose own TYPE_CHECKING imports are not meant to run.
+TYPE_CHECKED = """
+import importlib, pkgutil, typing
+for name in ("storage.billing", "storage.licences", "storage.repositories", "storage.support", "adapters.bank",
+             "adapters.documents", "adapters.identity", "adapters.licence_provider", "adapters.mail",
+             "adapters.nfse", "adapters.queue", "rendering.environment"):
+    importlib.import_module("chalicelib." + name)
+typing.TYPE_CHECKING = True
+from chalicelib import bootstrap, services
+container = typing.get_type_hints(bootstrap.Container)
+for info in pkgutil.iter_modules(services.__path__):
+    module = importlib.import_module("chalicelib.services." + info.name)
+    for name, value in vars(module).items():
+        if getattr(value, "_is_protocol", False) and value.__module__ == module.__name__:
+            for field, hint in typing.get_type_hints(value).items():
+                if container.get(field) != hint:
+                    print(f"{module.__name__}.{name}.{field}: {hint}, the Container's {container.get(field)}")
+            print("protocol", name)
+"""
+
+
+def test_the_protocols_build_as_a_type_checker_reads_them_and_the_container_satisfies_each():
+    run = subprocess.run([sys.executable, "-c", TYPE_CHECKED], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert not [line for line in lines if not line.startswith("protocol ")], run.stdout
+    assert len(lines) == len(SOURCE.protocols)
 
 
 def test_the_renewal_job_needs_the_clock_the_subscriptions_and_the_provisioning_queue_only():

@@ -7,11 +7,25 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import settings as settings_module
 from .domain.clock import Clock, system_clock
 from .settings import Settings
+
+if TYPE_CHECKING:  # the field types only: `build` imports the implementations when it runs
+    from .adapters.bank import Bank
+    from .adapters.documents import S3DocumentStore
+    from .adapters.identity import CognitoIdentity, TokenVerifier
+    from .adapters.licence_provider import LicenceProvider
+    from .adapters.mail import SesMailer
+    from .adapters.nfse import NfseEmitter
+    from .adapters.queue import Queue
+    from .storage.billing import BillingRunRepository, InvoiceRepository
+    from .storage.licences import CartRepository, SubscriptionRepository
+    from .storage.repositories import (AuditRepository, CatalogRepository, ContractRepository, EmailDeliveries,
+                                       IdempotencyStore, OrganizationRepository, UserRepository)
+    from .storage.support import LeadRepository, RateLimiter, TicketRepository
 
 
 def ignore_render(document: str, seconds: float) -> None:
@@ -20,32 +34,35 @@ def ignore_render(document: str, seconds: float) -> None:
 
 @dataclass
 class Container:
+    """Every repository and adapter. A use case does not take all of it: its `deps` parameter names
+    the few fields it uses (a Protocol in its service module), which this class satisfies."""
+
     settings: Settings
     clock: Clock
-    identity: Any
-    verifier: Any
-    mailer: Any
-    email_queue: Any
-    provisioning_queue: Any
-    billing_queue: Any
-    users: Any
-    organizations: Any
-    contracts: Any
-    audit: Any
-    catalog: Any
-    idempotency: Any
-    email_deliveries: Any
-    subscriptions: Any
-    cart: Any
-    licence_provider: Any
-    invoices: Any
-    billing_runs: Any
-    bank: Any
-    nfse_emitter: Any
-    documents: Any
-    leads: Any
-    rate_limiter: Any
-    tickets: Any
+    identity: CognitoIdentity
+    verifier: TokenVerifier
+    mailer: SesMailer
+    email_queue: Queue
+    provisioning_queue: Queue
+    billing_queue: Queue
+    users: UserRepository
+    organizations: OrganizationRepository
+    contracts: ContractRepository
+    audit: AuditRepository
+    catalog: CatalogRepository
+    idempotency: IdempotencyStore
+    email_deliveries: EmailDeliveries
+    subscriptions: SubscriptionRepository
+    cart: CartRepository
+    licence_provider: LicenceProvider
+    invoices: InvoiceRepository
+    billing_runs: BillingRunRepository
+    bank: Bank
+    nfse_emitter: NfseEmitter
+    documents: S3DocumentStore
+    leads: LeadRepository
+    rate_limiter: RateLimiter
+    tickets: TicketRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).

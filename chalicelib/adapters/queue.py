@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Protocol
 
 from .aws import client
+
+
+class Queue(Protocol):
+    """What the use cases and workers send through; `SqsQueue` in Lambda, a stand-in in tests and the bench."""
+
+    def send(self, message: Dict[str, Any], delay_seconds: int = 0) -> str: ...
+
+    def send_batch(self, messages: List[Dict[str, Any]]) -> None: ...
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None: ...
 
 
 class SqsQueue:

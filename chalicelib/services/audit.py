@@ -3,12 +3,27 @@ from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Protocol, Tuple
 
 from ..domain import error_codes as codes
 from ..domain.audit import Actor, AuditEntry
 from ..domain.clock import SAO_PAULO, iso
 from ..domain.ids import new_id
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..domain.clock import Clock
+    from ..storage.repositories import AuditRepository
+
+    class Clocked(Protocol):
+        """The time: every audit entry is stamped with it (`entry`)."""
+
+        clock: Clock
+
+    class AuditTrailDeps(Clocked, Protocol):
+        """Reading the trail back, by time window."""
+
+        audit: AuditRepository
+
 
 DEFAULT_WINDOW = timedelta(days=90)
 
@@ -30,7 +45,7 @@ def snapshot(value: Any) -> Any:
     return value
 
 
-def entry(deps, actor: Actor, organization_id: str, action: str, target: str,
+def entry(deps: Clocked, actor: Actor, organization_id: str, action: str, target: str,
           before: Any = None, after: Any = None) -> AuditEntry:
     return AuditEntry(
         id=new_id(), organization_id=organization_id, at=iso(deps.clock()),
@@ -56,7 +71,7 @@ def _bound(raw: Optional[str], field: str, end_of_day: bool) -> Optional[datetim
         raise codes.INVALID_DATE(field=field)
 
 
-def list_entries(deps, caller, *, since: Optional[str], until: Optional[str], limit: int,
+def list_entries(deps: AuditTrailDeps, caller, *, since: Optional[str], until: Optional[str], limit: int,
                  next_token: Optional[str]) -> Tuple[List[AuditEntry], Optional[str]]:
     """Newest first, between `from` and `to` (default: the 90 days up to `to`, or up to now)."""
     end = _bound(until, "to", end_of_day=True) or deps.clock()

@@ -1,7 +1,7 @@
 """Sign-in through the identity provider, and turning a verified token into a Caller."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
 from ..adapters.identity import NewPasswordRequired, Tokens
 from ..domain import error_codes as codes
@@ -10,20 +10,42 @@ from ..domain.roles import Capability, can
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from .caller import Caller
 
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.identity import CognitoIdentity, TokenVerifier
+    from ..storage.repositories import OrganizationRepository, UserRepository
+
+    class SignInDeps(Protocol):
+        """The identity provider's sign-in and token refresh."""
+
+        identity: CognitoIdentity
+
+    class FirstPasswordDeps(SignInDeps, Protocol):
+        """The first password, after which the invited user is active."""
+
+        verifier: TokenVerifier
+        users: UserRepository
+
+    class AuthenticationDeps(Protocol):
+        """A bearer token verified, its user still there, the organisation it acts for."""
+
+        verifier: TokenVerifier
+        users: UserRepository
+        organizations: OrganizationRepository
+
 
 def tokens_view(tokens: Tokens) -> Dict[str, Any]:
     return {"access_token": tokens.access_token, "id_token": tokens.id_token,
             "refresh_token": tokens.refresh_token, "expires_in": tokens.expires_in, "token_type": "Bearer"}
 
 
-def login(deps, *, email: str, password: str) -> Dict[str, Any]:
+def login(deps: SignInDeps, *, email: str, password: str) -> Dict[str, Any]:
     result = deps.identity.login(user_rules.normalize_email(email), password)
     if isinstance(result, NewPasswordRequired):
         return {"challenge": "NEW_PASSWORD_REQUIRED", "session": result.session}
     return tokens_view(result)
 
 
-def set_first_password(deps, *, email: str, session: str, new_password: str) -> Dict[str, Any]:
+def set_first_password(deps: FirstPasswordDeps, *, email: str, session: str, new_password: str) -> Dict[str, Any]:
     tokens = deps.identity.complete_new_password(user_rules.normalize_email(email), session, new_password)
     user = deps.users.get(deps.verifier.verify(tokens.access_token).subject)
     if user is not None:
@@ -31,11 +53,11 @@ def set_first_password(deps, *, email: str, session: str, new_password: str) -> 
     return tokens_view(tokens)
 
 
-def refresh(deps, *, refresh_token: str) -> Dict[str, Any]:
+def refresh(deps: SignInDeps, *, refresh_token: str) -> Dict[str, Any]:
     return tokens_view(deps.identity.refresh(refresh_token))
 
 
-def authenticate(deps, *, access_token: Optional[str], acting_organization_id: Optional[str],
+def authenticate(deps: AuthenticationDeps, *, access_token: Optional[str], acting_organization_id: Optional[str],
                  source_ip: Optional[str]) -> Caller:
     """A Caller from a bearer token: verified, and still a user of the portal."""
     if not access_token:

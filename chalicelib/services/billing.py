@@ -6,7 +6,7 @@ from dataclasses import replace
 import random
 import time
 from datetime import date, datetime, timedelta
-from typing import Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Protocol
 
 from ..domain import billing as rules
 from ..domain import contract as contract_rules
@@ -19,6 +19,42 @@ from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken
 from ..domain.ids import new_id
 from . import audit, documents, notifications
 from .caller import Caller
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.queue import Queue
+    from ..storage.billing import BillingRunRepository, InvoiceRepository
+    from ..storage.licences import SubscriptionRepository
+    from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository
+    from .audit import Clocked
+    from .documents import Configured, DocumentsDeps, InvoiceFilesDeps
+    from .notifications import QueuesEmails
+
+    class BillingRunDeps(Clocked, Protocol):
+        """A run: one message per contract closing on the day, and its progress."""
+
+        billing_queue: Queue
+        billing_runs: BillingRunRepository
+        contracts: ContractRepository
+
+    class BillingDeps(DocumentsDeps, Protocol):
+        """The worker: a contract's invoice for the period, priced from the catalog, and its documents."""
+
+        billing_runs: BillingRunRepository
+        catalog: CatalogRepository
+        subscriptions: SubscriptionRepository
+
+    class PaymentDeps(Clocked, Protocol):
+        """A payment recorded on an invoice."""
+
+        invoices: InvoiceRepository
+
+    class OverdueDeps(Clocked, Configured, QueuesEmails, Protocol):
+        """Invoices past due marked overdue, their billing contacts reminded."""
+
+        invoices: InvoiceRepository
+        contracts: ContractRepository
+        organizations: OrganizationRepository
+
 
 CLOSING_DAYS = range(1, 29)
 MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each retry reads it again
@@ -45,13 +81,13 @@ def invoice_view(invoice: Invoice, payments: List[dict]) -> Dict[str, Any]:
             "payments": payments}
 
 
-def list_invoices(deps, caller: Caller, *, status: Optional[str], limit: int, next_token: Optional[str]):
-    if status is not None and status not in (rules.OPEN, rules.OVERDUE, rules.PAID, rules.CANCELLED):
-        raise codes.INVALID_STATUS(field="status", allowed=[rules.OPEN, rules.OVERDUE, rules.PAID, rules.CANCELLED])
+def list_invoices(deps: InvoiceFilesDeps, caller: Caller, *, status: Optional[str], limit: int,
+                  next_token: Optional[str]):
+    """`status` is one of the invoice statuses: the route declares them (api/invoices.py)."""
     return deps.invoices.list(caller.organization_id, status=status, limit=limit, next_token=next_token)
 
 
-def get_invoice(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def get_invoice(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     view = invoice_view(invoice, deps.invoices.payments(invoice.id))
     view["pdf_url"] = documents.invoice_pdf_url(deps, invoice)
@@ -61,7 +97,7 @@ def get_invoice(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
 
 # --- the run ------------------------------------------------------------------------------------
 
-def start_run(deps, actor: Actor, *, period: str, closing_days: Iterable[int]) -> str:
+def start_run(deps: BillingRunDeps, actor: Actor, *, period: str, closing_days: Iterable[int]) -> str:
     """Queue one message per billable contract closing on `closing_days` of `period` (YYYY-MM)."""
     rules.closing_date(period, 1)  # validates the period
     run_id = new_id()
@@ -78,7 +114,7 @@ def start_run(deps, actor: Actor, *, period: str, closing_days: Iterable[int]) -
     return run_id
 
 
-def start_daily_run(deps) -> Optional[str]:
+def start_daily_run(deps: BillingRunDeps) -> Optional[str]:
     """The schedule, just after midnight in São Paulo: contracts whose closing day was yesterday."""
     yesterday = local_day(deps.clock()) - timedelta(days=1)
     if yesterday.day not in CLOSING_DAYS:
@@ -86,7 +122,7 @@ def start_daily_run(deps) -> Optional[str]:
     return start_run(deps, SYSTEM, period=f"{yesterday:%Y-%m}", closing_days=[yesterday.day])
 
 
-def bill_contract(deps, message: Dict[str, Any]) -> str:
+def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
     """Issue the invoice of one contract for the period ending on `closing_date`. Repeat-safe:
     a rerun or a duplicate message finds the invoice (and makes sure its email was queued)."""
     org, run_id = message["organization_id"], message["run_id"]
@@ -128,7 +164,7 @@ def bill_contract(deps, message: Dict[str, Any]) -> str:
     return "issued"
 
 
-def _finish_existing(deps, run_id: str, invoice: Invoice) -> str:
+def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
     """A rerun, a duplicate message or a retry after a failure: finish what the invoice lacks."""
     if invoice.final:
         contract = deps.contracts.get(invoice.organization_id)
@@ -142,7 +178,7 @@ def _finish_existing(deps, run_id: str, invoice: Invoice) -> str:
     return "already_invoiced"
 
 
-def _issue(deps, contract, period, closing: date, lines, final: bool) -> Optional[Invoice]:
+def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: bool) -> Optional[Invoice]:
     settings = deps.settings
     due = rules.due_date(closing, settings.invoice_due_days, settings.bank_state, settings.bank_city_holidays)
     now = deps.clock()
@@ -170,14 +206,14 @@ def _issue(deps, contract, period, closing: date, lines, final: bool) -> Optiona
     raise codes.INVOICE_NUMBER_CONTENTION()
 
 
-def _final_invoice_done(deps, contract) -> None:
+def _final_invoice_done(deps: BillingDeps, contract) -> None:
     done = replace(contract, final_invoice_due=False, version=contract.version + 1)
     deps.contracts.save(done, expected_version=contract.version, audit=audit.entry(
         deps, SYSTEM, contract.organization_id, "contract.final_invoice_issued", f"contract:{contract.id}",
         before={"final_invoice_due": True}, after={"final_invoice_due": False}))
 
 
-def run_progress(deps, run_id: str) -> Dict[str, Any]:
+def run_progress(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:
     progress = deps.billing_runs.get(run_id)
     done = sum(progress[c] for c in ("invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet"))
     return {**progress, "processed": done, "complete": done >= progress["contracts_queued"]}
@@ -185,7 +221,7 @@ def run_progress(deps, run_id: str) -> Dict[str, Any]:
 
 # --- payments and overdue -----------------------------------------------------------------------
 
-def record_payment(deps, caller: Caller, invoice_id: str, *, amount_cents: int, paid_on: str,
+def record_payment(deps: PaymentDeps, caller: Caller, invoice_id: str, *, amount_cents: int, paid_on: str,
                    method: str) -> Dict[str, Any]:
     invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
     rules.validate_payment(invoice, amount_cents, method)
@@ -207,7 +243,7 @@ def record_payment(deps, caller: Caller, invoice_id: str, *, amount_cents: int, 
     return invoice_view(updated, deps.invoices.payments(invoice.id))
 
 
-def mark_overdue(deps) -> int:
+def mark_overdue(deps: OverdueDeps) -> int:
     """Open invoices past their due date become overdue, and their billing contacts are reminded."""
     today = local_day(deps.clock())
     marked = 0
@@ -228,7 +264,7 @@ def mark_overdue(deps) -> int:
     return marked
 
 
-def _remind(deps, invoice: Invoice) -> None:
+def _remind(deps: OverdueDeps, invoice: Invoice) -> None:
     contract = deps.contracts.get(invoice.organization_id)
     if contract.billing_contacts:
         organization = deps.organizations.get(invoice.organization_id)

@@ -1,7 +1,7 @@
 """The catalog ("adicionar novos produtos"), the organisation's cart and its checkout."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
 from ..domain import catalog as rules
 from ..domain import contract as contract_rules
@@ -14,6 +14,38 @@ from ..domain.subscriptions import Subscription
 from . import audit, provisioning
 from .caller import Caller
 
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..settings import Settings
+    from ..storage.licences import CartRepository, SubscriptionRepository
+    from ..storage.repositories import AuditRepository, CatalogRepository, ContractRepository
+    from .audit import Clocked
+    from .provisioning import QueuesChanges
+
+    class CatalogDeps(Clocked, Protocol):
+        """The products, priced for the organisation's billing period (its contract)."""
+
+        catalog: CatalogRepository
+        contracts: ContractRepository
+
+    class CatalogEditDeps(Clocked, Protocol):
+        """Operators writing a product, with its audit entry."""
+
+        catalog: CatalogRepository
+        audit: AuditRepository
+
+    class CartDeps(CatalogDeps, Protocol):
+        """The cart's lines, within the seat rules (settings)."""
+
+        cart: CartRepository
+        settings: Settings
+
+    class CheckoutDeps(CatalogDeps, QueuesChanges, Protocol):
+        """The cart's lines become subscriptions whose purchases are queued for the provider."""
+
+        cart: CartRepository
+        subscriptions: SubscriptionRepository
+
+
 def product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
     view = {"sku": product.sku, "name": product.name, "family": product.family,
             "family_id": rules.family_id(product.family), "unit_price_cents": quote.unit_price_cents,
@@ -25,7 +57,7 @@ def product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
     return view
 
 
-def _quoter(deps, organization_id: str):
+def _quoter(deps: CatalogDeps, organization_id: str):
     """Prices as this organisation sees them (`rules.quote`): its contract's period, or today."""
     today = local_day(deps.clock())
     contract = deps.contracts.find(organization_id)
@@ -33,17 +65,18 @@ def _quoter(deps, organization_id: str):
     return today, lambda product: rules.quote(product, today, closing_day)
 
 
-def list_families(deps) -> List[Dict[str, str]]:
+def list_families(deps: CatalogDeps) -> List[Dict[str, str]]:
     return rules.families(p for p in deps.catalog.list() if p.active)
 
 
-def list_products(deps, caller: Caller, *, family: Optional[str], query: Optional[str]) -> List[Dict[str, Any]]:
+def list_products(deps: CatalogDeps, caller: Caller, *, family: Optional[str],
+                  query: Optional[str]) -> List[Dict[str, Any]]:
     today, quote = _quoter(deps, caller.organization_id)
     return [product_view(p, quote(p)) for p in sorted(deps.catalog.list(today), key=lambda p: (p.family, p.name))
             if p.active and rules.matches(p, family, query)]
 
 
-def put_product(deps, caller: Caller, sku: str, fields: Dict[str, Any]) -> Dict[str, Any]:
+def put_product(deps: CatalogEditDeps, caller: Caller, sku: str, fields: Dict[str, Any]) -> Dict[str, Any]:
     """Operators create or update a product. A new price applies from tomorrow (São Paulo), i.e.
     to every billing period that starts after today; issued invoices are never touched."""
     today = local_day(deps.clock())
@@ -62,7 +95,7 @@ def put_product(deps, caller: Caller, sku: str, fields: Dict[str, Any]) -> Dict[
 
 # --- cart ---------------------------------------------------------------------------------------
 
-def cart_view(deps, caller: Caller) -> Dict[str, Any]:
+def cart_view(deps: CartDeps, caller: Caller) -> Dict[str, Any]:
     today, quote = _quoter(deps, caller.organization_id)
     products = deps.catalog.by_sku(today)
     items = []
@@ -76,7 +109,7 @@ def cart_view(deps, caller: Caller) -> Dict[str, Any]:
     return {"items": items, "monthly_total_cents": sum(i["monthly_total_cents"] for i in items), "currency": "BRL"}
 
 
-def put_cart_item(deps, caller: Caller, sku: str, quantity: int) -> Dict[str, Any]:
+def put_cart_item(deps: CartDeps, caller: Caller, sku: str, quantity: int) -> Dict[str, Any]:
     subs.validate_quantity(quantity, deps.settings.quantity_limits.maximum, minimum=subs.MIN_PURCHASE_QUANTITY)
     product = deps.catalog.get(sku)
     if product is None or not product.active:
@@ -88,14 +121,14 @@ def put_cart_item(deps, caller: Caller, sku: str, quantity: int) -> Dict[str, An
     return cart_view(deps, caller)
 
 
-def remove_cart_item(deps, caller: Caller, sku: str) -> Dict[str, Any]:
+def remove_cart_item(deps: CartDeps, caller: Caller, sku: str) -> Dict[str, Any]:
     if sku not in dict(deps.cart.lines(caller.organization_id)):
         raise codes.CART_ITEM_NOT_FOUND()
     deps.cart.remove(caller.organization_id, sku)
     return cart_view(deps, caller)
 
 
-def checkout(deps, caller: Caller) -> List[Subscription]:
+def checkout(deps: CheckoutDeps, caller: Caller) -> List[Subscription]:
     """Each cart line becomes a subscription `pending` provisioning; all in one transaction."""
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id))
     lines = deps.cart.lines(caller.organization_id)

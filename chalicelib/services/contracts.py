@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
@@ -13,6 +13,26 @@ from ..domain.contract import Contract
 from ..domain.errors import StaleVersion
 from . import audit, notifications
 from .caller import Caller
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..settings import Settings
+    from ..storage.licences import SubscriptionRepository
+    from ..storage.repositories import ContractRepository, OrganizationRepository, UserRepository
+    from .audit import Clocked
+    from .notifications import QueuesEmails
+
+    class ContractDeps(Clocked, Protocol):
+        """The contract and its acceptance (the settings name the contract's current version)."""
+
+        contracts: ContractRepository
+        settings: Settings
+
+    class ContractClosingDeps(ContractDeps, QueuesEmails, Protocol):
+        """Closing a rescinded contract once no subscription is left, and telling its users."""
+
+        subscriptions: SubscriptionRepository
+        organizations: OrganizationRepository
+        users: UserRepository
 
 
 def contract_view(contract: Contract) -> Dict[str, Any]:
@@ -28,11 +48,11 @@ def contract_view(contract: Contract) -> Dict[str, Any]:
     }
 
 
-def get_contract(deps, caller: Caller) -> Contract:
+def get_contract(deps: ContractDeps, caller: Caller) -> Contract:
     return deps.contracts.get(caller.organization_id)
 
 
-def accept_contract(deps, caller: Caller, *, expected_version: Optional[int]) -> Contract:
+def accept_contract(deps: ContractDeps, caller: Caller, *, expected_version: Optional[int]) -> Contract:
     contract = deps.contracts.get(caller.organization_id)
     if expected_version is not None and expected_version != contract.version:
         raise codes.VERSION_CONFLICT()
@@ -47,7 +67,7 @@ def accept_contract(deps, caller: Caller, *, expected_version: Optional[int]) ->
     return accepted
 
 
-def close_contract_if_all_zero(deps, organization_id: str, rescission: bool = False) -> bool:
+def close_contract_if_all_zero(deps: ContractClosingDeps, organization_id: str, rescission: bool = False) -> bool:
     """Close a contract under rescission once nothing is left, and tell every user of the
     organisation. Repeat-safe: a contract another worker closed first is left alone."""
     contract = deps.contracts.get(organization_id)

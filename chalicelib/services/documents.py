@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
 from ..adapters.bank import BankUnavailable
 from ..domain import billing as billing_rules
@@ -24,6 +24,55 @@ from ..domain.organizations import format_cnpj
 from ..domain.proration import round_cents
 from . import audit, notifications
 from .caller import Caller
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.bank import Bank
+    from ..adapters.documents import S3DocumentStore
+    from ..adapters.nfse import NfseEmitter
+    from ..settings import Settings
+    from ..storage.billing import InvoiceRepository
+    from ..storage.repositories import AuditRepository, ContractRepository, OrganizationRepository
+    from .audit import Clocked
+    from .notifications import QueuesEmails
+
+    class Configured(Protocol):
+        """The settings: the beneficiary, the bank's layout, the portal's address."""
+
+        settings: Settings
+
+    class StoredDocuments(Protocol):
+        """The documents' store in S3, and its download links."""
+
+        documents: S3DocumentStore
+
+    class TimesRendering(Protocol):
+        """The render observer, told how long each PDF took."""
+
+        on_render: Callable[[str, float], None]
+
+    class InvoiceFilesDeps(StoredDocuments, Protocol):
+        """An invoice and the links to its files."""
+
+        invoices: InvoiceRepository
+
+    class BoletoDeps(Clocked, Configured, TimesRendering, InvoiceFilesDeps, Protocol):
+        """A boleto registered at the bank, rendered and stored."""
+
+        bank: Bank
+
+    class DocumentsDeps(BoletoDeps, QueuesEmails, Protocol):
+        """An issued invoice's documents (PDF, boleto, NFS-e) and its email to the billing contacts."""
+
+        nfse_emitter: NfseEmitter
+        contracts: ContractRepository
+        organizations: OrganizationRepository
+
+    class SecondCopyDeps(BoletoDeps, QueuesEmails, Protocol):
+        """A second boleto for an overdue invoice; the old one cancelled at the bank (or the failure audited)."""
+
+        organizations: OrganizationRepository
+        audit: AuditRepository
+
 
 BANK_NAMES = {"001": "Banco do Brasil", "341": "Itaú"}
 log = logging.getLogger("csp_portal.documents")
@@ -50,7 +99,7 @@ def _parties(settings, organization):
     return beneficiary, customer
 
 
-def _render(deps, document: str, data: Dict[str, Any]) -> bytes:
+def _render(deps: TimesRendering, document: str, data: Dict[str, Any]) -> bytes:
     """One of the PDFs (`invoice`, `boleto`, `nfse`), timed for the container's render observer."""
     from ..rendering import pdf  # its builders import reportlab on first use
 
@@ -64,7 +113,7 @@ def _render(deps, document: str, data: Dict[str, Any]) -> bytes:
 
 # --- boleto -------------------------------------------------------------------------------------
 
-def _new_boleto(deps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind) -> Boleto:
+def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind) -> Boleto:
     """A boleto registered at the bank, its Pix code and PDF in S3; as kept on the invoice.
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
@@ -111,7 +160,7 @@ def _instructions(settings, kind: BoletoKind, invoice: Invoice) -> List[str]:
 
 # --- the documents of an issued invoice ---------------------------------------------------------
 
-def prepare(deps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice:
+def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice:
     """Make whatever the invoice still lacks (PDF, boleto, NFS-e) and record it, then queue its email
     from what was recorded. The billing worker calls it right after issuing, contract in hand.
 
@@ -146,7 +195,7 @@ def prepare(deps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice
     return invoice
 
 
-def _missing_documents(deps, invoice: Invoice, parties) -> Dict[str, Any]:
+def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[str, Any]:
     beneficiary, customer = parties
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
@@ -166,7 +215,7 @@ def _missing_documents(deps, invoice: Invoice, parties) -> Dict[str, Any]:
     return changes
 
 
-def _emit_nfse(deps, invoice: Invoice, beneficiary: dict, customer: dict) -> Nfse:
+def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, customer: dict) -> Nfse:
     settings = deps.settings
     iss_rate = Decimal(settings.iss_rate)
     request = {
@@ -204,7 +253,7 @@ def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
     return attachments
 
 
-def _queue_invoice_email(deps, invoice: Invoice, contract, organization) -> None:
+def _queue_invoice_email(deps: DocumentsDeps, invoice: Invoice, contract, organization) -> None:
     """The monthly email to every billing contact, documents attached; its delivery key makes it
     one email per invoice however often it is queued."""
     if contract.billing_contacts:
@@ -215,7 +264,7 @@ def _queue_invoice_email(deps, invoice: Invoice, contract, organization) -> None
             context=email_context(deps, invoice, organization))
 
 
-def email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
+def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str, Any]:
     boleto = invoice.active_boleto
     return {"organization": {"name": organization.name},
             "invoice": {"number": invoice.number, "period_start": invoice.period_start.isoformat(),
@@ -231,7 +280,7 @@ def email_context(deps, invoice: Invoice, organization) -> Dict[str, Any]:
 
 # --- FATURAS: downloads and second copy --------------------------------------------------------
 
-def boleto_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def boleto_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     boleto = invoice.active_boleto
     if boleto is None:
@@ -244,7 +293,7 @@ def boleto_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
             "pdf_url": deps.documents.link(boleto.pdf_key, f"boleto-fatura-{invoice.number}.pdf")}
 
 
-def nfse_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def nfse_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     if invoice.nfse is None:
         raise codes.NFSE_NOT_AVAILABLE()
@@ -254,11 +303,11 @@ def nfse_view(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
             "pdf_url": deps.documents.link(nfse.pdf_key, f"nfse-{nfse.number}.pdf")}
 
 
-def invoice_pdf_url(deps, invoice: Invoice) -> Optional[str]:
+def invoice_pdf_url(deps: StoredDocuments, invoice: Invoice) -> Optional[str]:
     return deps.documents.link(invoice.pdf_key, f"fatura-{invoice.number}.pdf") if invoice.pdf_key else None
 
 
-def _cancel_superseded(deps, caller: Caller, invoice: Invoice, old: Boleto) -> None:
+def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, old: Boleto) -> None:
     """Cancel the superseded boleto at the bank. If the bank is down, the second copy still stands
     (it is saved and registered): answering with an error would only make the user ask for a third.
     The old boleto stays registered, so the audit trail tells the operators to cancel it."""
@@ -272,7 +321,7 @@ def _cancel_superseded(deps, caller: Caller, invoice: Invoice, old: Boleto) -> N
             after={"nosso_numero": old.nosso_numero, "error": str(outage)[:200]}))
 
 
-def second_copy(deps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     """A new boleto for an overdue invoice: a new due date, the fine and interest up to it; the
     old boleto is superseded (and cancelled at the bank). Emailed to whoever asked."""
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)

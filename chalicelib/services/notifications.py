@@ -10,11 +10,36 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
 from ..adapters.mail import OutgoingEmail, PermanentMailFailure
 from ..domain.clock import iso
 from ..rendering.environment import render_email
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.documents import S3DocumentStore
+    from ..adapters.mail import SesMailer
+    from ..adapters.queue import Queue
+    from ..settings import Settings
+    from ..storage.billing import InvoiceRepository
+    from ..storage.repositories import EmailDeliveries
+    from .audit import Clocked
+
+    class QueuesEmails(Protocol):
+        """The email queue: every use case that writes to someone queues it (`queue_email`)."""
+
+        email_queue: Queue
+
+    class EmailWorkerDeps(Clocked, Protocol):
+        """The worker: renders, claims the delivery, reads the attachments, sends, and records a
+        permanent failure on the invoice."""
+
+        settings: Settings
+        email_deliveries: EmailDeliveries
+        documents: S3DocumentStore
+        mailer: SesMailer
+        invoices: InvoiceRepository
+
 
 DELIVERY_MEMORY = timedelta(days=30)
 # Longer than the email Lambda can live (60 s timeout), shorter than the queue's visibility timeout
@@ -26,7 +51,7 @@ class DeliveryInProgress(Exception):
     """Another worker holds this email's claim: the message is retried after its visibility timeout."""
 
 
-def queue_email(deps, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
+def queue_email(deps: QueuesEmails, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
                 attachments: Optional[List[Dict[str, str]]] = None, invoice_id: Optional[str] = None) -> None:
     """`attachments`: S3 keys with a filename and content type, read when the email is sent (they
     would not fit in a queue message). `invoice_id`: where a permanent failure is recorded."""
@@ -35,7 +60,7 @@ def queue_email(deps, *, template: str, to: List[str], context: Dict[str, Any], 
                            "invoice_id": invoice_id})
 
 
-def deliver_email(deps, message: Dict[str, Any]) -> bool:
+def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
     """Render and send one queued email; False when it had been sent already."""
     # Render first: a message that cannot be rendered must fail (and reach the DLQ), not be
     # marked as sent.

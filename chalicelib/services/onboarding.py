@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
@@ -20,6 +20,44 @@ from ..domain.clock import iso
 from . import audit, notifications, users as user_service
 from .caller import Caller
 
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.identity import CognitoIdentity
+    from ..settings import Settings
+    from ..storage.repositories import CatalogRepository, OrganizationRepository
+    from ..storage.support import LeadRepository, RateLimiter
+    from .audit import Clocked
+    from .notifications import QueuesEmails
+    from .users import WelcomeEmailDeps
+
+    class LeadFormDeps(Clocked, QueuesEmails, Protocol):
+        """The public form: rate-limited per address, products checked against the catalog, one lead
+        per CNPJ, the sender and the operators emailed."""
+
+        settings: Settings
+        catalog: CatalogRepository
+        leads: LeadRepository
+        rate_limiter: RateLimiter
+
+    class BackOfficeListDeps(Protocol):
+        """The operators' lists of leads and customers."""
+
+        leads: LeadRepository
+        organizations: OrganizationRepository
+
+    class CustomerCreationDeps(Clocked, WelcomeEmailDeps, Protocol):
+        """A new customer: organisation, contract (items from the catalog) and first Master."""
+
+        catalog: CatalogRepository
+        organizations: OrganizationRepository
+        identity: CognitoIdentity
+        new_temporary_password: Callable[[], str]
+
+    class LeadConversionDeps(CustomerCreationDeps, Protocol):
+        """A lead turned into a customer, and marked converted."""
+
+        leads: LeadRepository
+
+
 RATE_WINDOW = timedelta(hours=1)
 
 
@@ -32,7 +70,7 @@ def lead_view(lead: Lead) -> Dict[str, Any]:
             "status": lead.status, "created_at": lead.created_at, "organization_id": lead.organization_id}
 
 
-def _next_steps(deps, lead: Lead) -> Dict[str, Any]:
+def _next_steps(deps: LeadFormDeps, lead: Lead) -> Dict[str, Any]:
     support = deps.settings.support
     if lead.status == lead_rules.SPECIALISTS:
         return {"message": "Como você já utiliza serviços online da Microsoft, nosso time de especialistas "
@@ -43,7 +81,7 @@ def _next_steps(deps, lead: Lead) -> Dict[str, Any]:
             "specialists_phone": None, "specialists_email": None}
 
 
-def _check_rate(deps, source_ip: Optional[str]) -> None:
+def _check_rate(deps: LeadFormDeps, source_ip: Optional[str]) -> None:
     now = deps.clock()
     window = now.strftime("%Y%m%d%H")
     count = deps.rate_limiter.hit(f"leads:{source_ip or 'unknown'}", window, now + 2 * RATE_WINDOW)
@@ -51,7 +89,7 @@ def _check_rate(deps, source_ip: Optional[str]) -> None:
         raise codes.TOO_MANY_REQUESTS(retry_after_seconds=3600 - now.minute * 60 - now.second)
 
 
-def _products(deps, skus: List[str]) -> List[str]:
+def _products(deps: LeadFormDeps, skus: List[str]) -> List[str]:
     known = {p.sku for p in deps.catalog.list() if p.active}
     unknown = sorted(set(skus) - known)
     if unknown:
@@ -69,7 +107,7 @@ class LeadSubmission:
     next_steps: Dict[str, Any]
 
 
-def submit_lead(deps, body: Dict[str, Any], source_ip: Optional[str]) -> LeadSubmission:
+def submit_lead(deps: LeadFormDeps, body: Dict[str, Any], source_ip: Optional[str]) -> LeadSubmission:
     _check_rate(deps, source_ip)
     if body.get("website"):
         # The honeypot field is invisible to people: only a bot fills it. It gets a normal-looking
@@ -97,7 +135,7 @@ def _blank_lead() -> Lead:
                 existing_microsoft_customer=False, tenant_domain=None, status=lead_rules.NEW, created_at="")
 
 
-def _notify_new_lead(deps, lead: Lead) -> None:
+def _notify_new_lead(deps: LeadFormDeps, lead: Lead) -> None:
     names = {p.sku: p.name for p in deps.catalog.list()}
     context = {"lead": {**lead_view(lead), "cnpj": format_cnpj(lead.cnpj),
                         "products": [names.get(sku, sku) for sku in lead.products_of_interest]},
@@ -110,11 +148,11 @@ def _notify_new_lead(deps, lead: Lead) -> None:
 
 # --- the back office ----------------------------------------------------------------------------
 
-def list_leads(deps, *, limit: int, next_token: Optional[str]):
+def list_leads(deps: BackOfficeListDeps, *, limit: int, next_token: Optional[str]):
     return deps.leads.list(limit=limit, next_token=next_token)
 
 
-def list_organizations(deps, *, limit: int, next_token: Optional[str]):
+def list_organizations(deps: BackOfficeListDeps, *, limit: int, next_token: Optional[str]):
     """The customers, by name."""
     return deps.organizations.list(limit=limit, next_token=next_token)
 
@@ -125,7 +163,7 @@ def organization_view(organization: Organization) -> Dict[str, Any]:
             "created_at": organization.created_at}
 
 
-def _contract_items(deps, items: List[Dict[str, Any]]) -> List[ContractItem]:
+def _contract_items(deps: CustomerCreationDeps, items: List[Dict[str, Any]]) -> List[ContractItem]:
     products = {p.sku: p for p in deps.catalog.list() if p.active}
     lines = []
     for index, item in enumerate(items):
@@ -136,9 +174,9 @@ def _contract_items(deps, items: List[Dict[str, Any]]) -> List[ContractItem]:
     return lines
 
 
-def create_customer(deps, caller: Caller, *, name: str, cnpj: str, closing_day: int, payment_method: str,
-                    billing_contacts: List[str], master: Dict[str, str], items: List[Dict[str, Any]] = (),
-                    tenant_domain: Optional[str] = None) -> Dict[str, Any]:
+def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cnpj: str, closing_day: int,
+                    payment_method: str, billing_contacts: List[str], master: Dict[str, str],
+                    items: List[Dict[str, Any]] = (), tenant_domain: Optional[str] = None) -> Dict[str, Any]:
     """Organisation + contract awaiting acceptance + first Master (welcome email), all or nothing."""
     cnpj = normalize_cnpj(cnpj)
     contract_rules.validate_closing_day(closing_day)
@@ -177,7 +215,7 @@ def create_customer(deps, caller: Caller, *, name: str, cnpj: str, closing_day: 
             "master": user_service.user_view(first_master)}
 
 
-def convert_lead(deps, caller: Caller, lead_id: str, *, closing_day: int, payment_method: str,
+def convert_lead(deps: LeadConversionDeps, caller: Caller, lead_id: str, *, closing_day: int, payment_method: str,
                  master: Dict[str, str], billing_contacts: Optional[List[str]] = None,
                  items: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     lead, version = deps.leads.by_cnpj(normalize_cnpj(lead_id))

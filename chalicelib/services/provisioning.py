@@ -6,7 +6,7 @@ message was lost."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict, Protocol
 
 from ..adapters.licence_provider import LicenceProviderUnavailable
 from ..domain import subscriptions as rules
@@ -14,6 +14,30 @@ from ..domain.audit import SYSTEM
 from ..domain.clock import iso
 from ..domain.subscriptions import QuantityChange, Subscription
 from . import audit, contracts, notifications
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.licence_provider import LicenceProvider
+    from ..adapters.queue import Queue
+    from ..storage.licences import SubscriptionRepository
+    from .audit import Clocked
+    from .contracts import ContractClosingDeps
+
+    class QueuesChanges(Protocol):
+        """The provisioning queue, written by `queue_change` only."""
+
+        provisioning_queue: Queue
+
+    class ProvisioningDeps(ContractClosingDeps, Protocol):
+        """The worker: the change and its subscription, the provider, the attempts allowed (settings),
+        the requester to tell of a failure, and the contract to close after a rescission."""
+
+        licence_provider: LicenceProvider
+
+    class SweeperDeps(Clocked, QueuesChanges, Protocol):
+        """Re-queueing the changes whose message was lost."""
+
+        subscriptions: SubscriptionRepository
+
 
 APPLY_CHANGE = "apply_change"
 # A change still untried after this long lost its queue message (the write and the send are not atomic).
@@ -38,13 +62,13 @@ def change_message(organization_id: str, subscription_id: str, change_id: str) -
             "change_id": change_id}
 
 
-def queue_change(deps, change: QuantityChange) -> None:
+def queue_change(deps: QueuesChanges, change: QuantityChange) -> None:
     deps.provisioning_queue.send(change_message(change.organization_id, change.subscription_id, change.id))
 
 
 # --- the worker ---------------------------------------------------------------------------------
 
-def apply_queued_change(deps, message: Dict[str, Any], attempt: int) -> str:
+def apply_queued_change(deps: ProvisioningDeps, message: Dict[str, Any], attempt: int) -> str:
     """Send one change to the licence provider and record the result. Repeat-safe: a change
     already applied, failed or superseded is left alone. Returns the change's final status."""
     org, sub_id = message["organization_id"], message["subscription_id"]
@@ -69,7 +93,7 @@ def apply_queued_change(deps, message: Dict[str, Any], attempt: int) -> str:
     return done.status
 
 
-def _call_provider(deps, sub: Subscription, change: QuantityChange) -> str:
+def _call_provider(deps: ProvisioningDeps, sub: Subscription, change: QuantityChange) -> str:
     # The change id is the provider's request id: a retried call is not applied twice.
     if change.kind == "purchase":
         return deps.licence_provider.create_subscription(sub.organization_id, sub.sku, change.to_quantity, change.id)
@@ -77,7 +101,8 @@ def _call_provider(deps, sub: Subscription, change: QuantityChange) -> str:
     return sub.provider_subscription_id
 
 
-def _provider_failed(deps, sub: Subscription, change: QuantityChange, attempt: int, error: str) -> str:
+def _provider_failed(deps: ProvisioningDeps, sub: Subscription, change: QuantityChange, attempt: int,
+                     error: str) -> str:
     if attempt < deps.settings.provisioning_max_attempts:
         deps.subscriptions.record_attempt(rules.record_attempt(change, attempt, error))
         raise RetryLater(deps.settings.provisioning_backoff_seconds * 2 ** (attempt - 1), error)
@@ -98,7 +123,7 @@ def _provider_failed(deps, sub: Subscription, change: QuantityChange, attempt: i
 
 # --- the sweeper --------------------------------------------------------------------------------
 
-def requeue_stuck_changes(deps) -> int:
+def requeue_stuck_changes(deps: SweeperDeps) -> int:
     """Queue again the changes saved but never tried (the queue message was lost between the write
     and the send). The worker is repeat-safe, so a change queued twice is applied once."""
     before = iso(deps.clock() - STUCK_AFTER)

@@ -3,6 +3,7 @@ reduction scheduled for it; those that do not renew lapse to zero (`domain.subsc
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from ..domain import subscriptions as rules
 from ..domain.audit import SYSTEM
@@ -11,10 +12,21 @@ from ..domain.ids import new_id
 from ..domain.subscriptions import Subscription
 from . import audit, provisioning
 
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..storage.licences import SubscriptionRepository
+    from .audit import Clocked
+    from .provisioning import QueuesChanges
+
+    class RenewalDeps(Clocked, QueuesChanges, Protocol):
+        """The subscriptions due, the day, and the queue for the reductions scheduled for renewal."""
+
+        subscriptions: SubscriptionRepository
+
+
 RENEWAL_LOOKBACK_DAYS = 7  # a missed or deferred renewal is picked up by the following runs
 
 
-def renew_due(deps, day: date) -> int:
+def renew_due(deps: RenewalDeps, day: date) -> int:
     """Renew every subscription whose renewal date is `day` or a recent day still unrenewed.
     Repeat-safe per subscription."""
     renewed = 0
@@ -24,7 +36,7 @@ def renew_due(deps, day: date) -> int:
     return renewed
 
 
-def _renew_with_retry(deps, org: str, sub_id: str, today: date, attempts: int = 3) -> int:
+def _renew_with_retry(deps: RenewalDeps, org: str, sub_id: str, today: date, attempts: int = 3) -> int:
     for _ in range(attempts):
         sub = deps.subscriptions.get(org, sub_id)
         if not rules.due_for_renewal(sub, today):
@@ -37,7 +49,7 @@ def _renew_with_retry(deps, org: str, sub_id: str, today: date, attempts: int = 
     return 0
 
 
-def _renew(deps, sub: Subscription) -> None:
+def _renew(deps: RenewalDeps, sub: Subscription) -> None:
     scheduled = None
     if sub.pending_change is not None and sub.pending_change.applies == rules.APPLIES_AT_RENEWAL:
         scheduled = deps.subscriptions.get_change(sub.organization_id, sub.id, sub.pending_change.change_id)

@@ -5,7 +5,7 @@ window, at renewal outside it): `contracts.close_contract_if_all_zero`, called b
 provisioning worker."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
@@ -14,8 +14,15 @@ from . import audit, contracts
 from .caller import Caller
 from .subscriptions import change_view, plan_change, save_planned
 
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from .contracts import ContractClosingDeps
+    from .subscriptions import SubscriptionChangeDeps
 
-def terminate_contract(deps, caller: Caller, *, reason_text: Optional[str]) -> Dict[str, Any]:
+    class RescissionDeps(SubscriptionChangeDeps, ContractClosingDeps, Protocol):
+        """Every subscription's change to zero, and the contract closed when none is left."""
+
+
+def terminate_contract(deps: RescissionDeps, caller: Caller, *, reason_text: Optional[str]) -> Dict[str, Any]:
     """Every subscription to zero with "rescisao_contrato".
 
     The contract and each subscription are separate writes (a contract can hold more subscriptions

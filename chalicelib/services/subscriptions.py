@@ -6,7 +6,7 @@ audit entry, and queues what the provider must do (`provisioning`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
 from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
@@ -20,6 +20,37 @@ from ..domain.proration import Period, ProratedLine, period_containing, prorate
 from ..domain.subscriptions import QuantityChange, Subscription
 from . import audit, provisioning
 from .caller import Caller
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..settings import Settings
+    from ..storage.licences import SubscriptionRepository
+    from ..storage.repositories import CatalogRepository, ContractRepository
+    from .audit import Clocked
+    from .provisioning import QueuesChanges
+
+    class PricesDeps(Clocked, Protocol):
+        """Prices as the customer pays them today: the catalog, and the contract's billing period."""
+
+        catalog: CatalogRepository
+        contracts: ContractRepository
+
+    class PanelDeps(PricesDeps, Protocol):
+        """The licence panel: subscriptions with their prices and seat rules, the preview of a change."""
+
+        settings: Settings
+        subscriptions: SubscriptionRepository
+
+    class SubscriptionChangeDeps(Clocked, QueuesChanges, Protocol):
+        """Planning a change by the seat rules (settings), saving it with its audit entry, and
+        queueing it for the provider; the rescission makes its changes with these too."""
+
+        settings: Settings
+        subscriptions: SubscriptionRepository
+
+    class QuantityChangeDeps(SubscriptionChangeDeps, Protocol):
+        """A customer's quantity change: only while the contract is open for changes."""
+
+        contracts: ContractRepository
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -35,7 +66,7 @@ def change_view(change: QuantityChange) -> Dict[str, Any]:
     }
 
 
-def subscription_view(deps, sub: Subscription, prices: Dict[str, Optional[int]]) -> Dict[str, Any]:
+def subscription_view(deps: PanelDeps, sub: Subscription, prices: Dict[str, Optional[int]]) -> Dict[str, Any]:
     now = deps.clock()
     window = deps.settings.quantity_limits.cancellation_window
     deadline = rules.cancellation_allowed_until(sub, now, window)
@@ -64,11 +95,11 @@ def limits_view(limits: rules.QuantityLimits) -> Dict[str, Any]:
             "cart_max_lines": catalog_rules.MAX_CART_LINES}
 
 
-def prices_for(deps, organization_id: str) -> Dict[str, Optional[int]]:
+def prices_for(deps: PricesDeps, organization_id: str) -> Dict[str, Optional[int]]:
     return prices_now(deps, deps.contracts.find(organization_id))
 
 
-def prices_now(deps, contract: Optional[Contract]) -> Dict[str, Optional[int]]:
+def prices_now(deps: PricesDeps, contract: Optional[Contract]) -> Dict[str, Optional[int]]:
     """Each product's price as this customer pays it now (`catalog_rules.quote`): the price of
     their current billing period; today's price for the reseller's own staff (no contract)."""
     today = local_day(deps.clock())
@@ -76,25 +107,25 @@ def prices_now(deps, contract: Optional[Contract]) -> Dict[str, Optional[int]]:
     return {p.sku: catalog_rules.quote(p, today, closing_day).unit_price_cents for p in deps.catalog.list(today)}
 
 
-def list_subscriptions(deps, caller: Caller) -> List[Dict[str, Any]]:
+def list_subscriptions(deps: PanelDeps, caller: Caller) -> List[Dict[str, Any]]:
     contract, subs = deps.subscriptions.panel(caller.organization_id)
     prices = prices_now(deps, contract)
     return [subscription_view(deps, s, prices) for s in subs]
 
 
-def get_subscription(deps, caller: Caller, subscription_id: str) -> Dict[str, Any]:
+def get_subscription(deps: PanelDeps, caller: Caller, subscription_id: str) -> Dict[str, Any]:
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
     return subscription_view(deps, sub, prices_for(deps, caller.organization_id))
 
 
-def list_changes(deps, caller: Caller, subscription_id: str, *, limit: int, next_token: Optional[str]):
+def list_changes(deps: PanelDeps, caller: Caller, subscription_id: str, *, limit: int, next_token: Optional[str]):
     deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 for another organisation's
     return deps.subscriptions.changes(caller.organization_id, subscription_id, limit=limit, next_token=next_token)
 
 
 # --- changes ------------------------------------------------------------------------------------
 
-def plan_change(deps, caller: Caller, sub: Subscription, quantity: int, reason: Optional[str],
+def plan_change(deps: SubscriptionChangeDeps, caller: Caller, sub: Subscription, quantity: int, reason: Optional[str],
                 reason_text: Optional[str], now: datetime) -> rules.PlannedChange:
     """The domain's plan for this request, with the scheduled change it may replace loaded."""
     scheduled = None
@@ -106,7 +137,8 @@ def plan_change(deps, caller: Caller, sub: Subscription, quantity: int, reason: 
                              window=deps.settings.quantity_limits.cancellation_window, scheduled=scheduled)
 
 
-def save_planned(deps, caller: Caller, before: Subscription, planned: rules.PlannedChange) -> None:
+def save_planned(deps: SubscriptionChangeDeps, caller: Caller, before: Subscription,
+                 planned: rules.PlannedChange) -> None:
     """Store a planned change with its audit entry, then queue it if it applies now."""
     deps.subscriptions.save(
         [(planned.subscription, before.version)], planned.superseded, new_changes=[planned.change],
@@ -117,7 +149,7 @@ def save_planned(deps, caller: Caller, before: Subscription, planned: rules.Plan
         provisioning.queue_change(deps, planned.change)
 
 
-def request_quantity_change(deps, caller: Caller, subscription_id: str, *, quantity: int,
+def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscription_id: str, *, quantity: int,
                             reason: Optional[str] = None, reason_text: Optional[str] = None,
                             expected_version: Optional[int] = None) -> QuantityChange:
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
@@ -131,7 +163,7 @@ def request_quantity_change(deps, caller: Caller, subscription_id: str, *, quant
     return planned.change
 
 
-def preview_quantity_change(deps, caller: Caller, subscription_id: str, quantity: int) -> Dict[str, Any]:
+def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: str, quantity: int) -> Dict[str, Any]:
     """What the change adds to (or removes from) the current period's invoice, before confirming."""
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
     limits = deps.settings.quantity_limits
@@ -168,7 +200,7 @@ def _line(line: ProratedLine, sub: Subscription, sign: int) -> Dict[str, Any]:
             "unit_price_cents": line.unit_price_cents, "amount_cents": sign * line.amount_cents}
 
 
-def set_auto_renew(deps, caller: Caller, subscription_id: str, *, auto_renew: bool,
+def set_auto_renew(deps: SubscriptionChangeDeps, caller: Caller, subscription_id: str, *, auto_renew: bool,
                    expected_version: Optional[int]) -> Subscription:
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
     if expected_version is not None and expected_version != sub.version:

@@ -1,7 +1,7 @@
 """Portal users: who am I, and the Master's management of the organisation's users."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Protocol, Tuple
 
 from ..domain import error_codes as codes
 from ..domain import users as user_rules
@@ -10,6 +10,37 @@ from ..domain.roles import Role, capabilities_of
 from ..domain.users import User
 from . import audit, notifications
 from .caller import Caller
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.identity import CognitoIdentity
+    from ..settings import Settings
+    from ..storage.repositories import ContractRepository, OrganizationRepository, UserRepository
+    from .audit import Clocked
+    from .notifications import QueuesEmails
+
+    class UserDirectoryDeps(Protocol):
+        """The organisation's users, as read."""
+
+        users: UserRepository
+        organizations: OrganizationRepository
+
+    class UserAdminDeps(UserDirectoryDeps, Clocked, Protocol):
+        """The Master's changes to a user: roles, removal (the sign-in too), each audited."""
+
+        identity: CognitoIdentity
+
+    class WelcomeEmailDeps(QueuesEmails, Protocol):
+        """The welcome email (the settings give the portal's addresses)."""
+
+        settings: Settings
+
+    class InviteDeps(UserAdminDeps, WelcomeEmailDeps, Protocol):
+        """A new user: an identity with a temporary password, the record, the welcome email with the
+        contract's items."""
+
+        contracts: ContractRepository
+        new_temporary_password: Callable[[], str]
+
 
 ROLE_LABELS = {
     Role.MASTER: "Master",
@@ -28,7 +59,7 @@ def user_view(user: User) -> Dict[str, Any]:
     }
 
 
-def me(deps, caller: Caller) -> Dict[str, Any]:
+def me(deps: UserDirectoryDeps, caller: Caller) -> Dict[str, Any]:
     organization = deps.organizations.get(caller.organization_id)
     return {
         "user": user_view(caller.user),
@@ -38,15 +69,16 @@ def me(deps, caller: Caller) -> Dict[str, Any]:
     }
 
 
-def list_users(deps, caller: Caller, *, limit: int, next_token: Optional[str]) -> Tuple[List[User], Optional[str]]:
+def list_users(deps: UserDirectoryDeps, caller: Caller, *, limit: int,
+               next_token: Optional[str]) -> Tuple[List[User], Optional[str]]:
     return deps.users.list(caller.organization_id, limit=limit, next_token=next_token)
 
 
-def get_user(deps, caller: Caller, user_id: str) -> User:
+def get_user(deps: UserDirectoryDeps, caller: Caller, user_id: str) -> User:
     return deps.users.get_in_organization(caller.organization_id, user_id)
 
 
-def invite_user(deps, caller: Caller, *, email: str, name: str, roles: Iterable[str]) -> User:
+def invite_user(deps: InviteDeps, caller: Caller, *, email: str, name: str, roles: Iterable[str]) -> User:
     """Create the identity, the user and its audit entry, then queue the welcome email."""
     organization_id = caller.organization_id
     email = user_rules.normalize_email(email)
@@ -68,13 +100,13 @@ def invite_user(deps, caller: Caller, *, email: str, name: str, roles: Iterable[
     return user
 
 
-def _contract_items(deps, organization_id: str) -> List[Dict[str, Any]]:
+def _contract_items(deps: InviteDeps, organization_id: str) -> List[Dict[str, Any]]:
     if organization_id == user_rules.RESELLER_ORGANIZATION_ID:
         return []  # operators have no contract
     return [{"name": i.name, "quantity": i.quantity} for i in deps.contracts.get(organization_id).items]
 
 
-def queue_welcome_email(deps, user: User, organization, temporary_password: str,
+def queue_welcome_email(deps: WelcomeEmailDeps, user: User, organization, temporary_password: str,
                         contract_items: List[Dict[str, Any]]) -> None:
     notifications.queue_email(
         deps, template="user_invited", to=[user.email], delivery_key=f"user_invited#{user.id}",
@@ -91,7 +123,7 @@ def queue_welcome_email(deps, user: User, organization, temporary_password: str,
     )
 
 
-def change_roles(deps, caller: Caller, user_id: str, *, roles: Iterable[str],
+def change_roles(deps: UserAdminDeps, caller: Caller, user_id: str, *, roles: Iterable[str],
                  expected_version: Optional[int]) -> User:
     user = deps.users.get_in_organization(caller.organization_id, user_id)
     if expected_version is not None and expected_version != user.version:
@@ -109,7 +141,7 @@ def change_roles(deps, caller: Caller, user_id: str, *, roles: Iterable[str],
     return changed
 
 
-def remove_user(deps, caller: Caller, user_id: str) -> None:
+def remove_user(deps: UserAdminDeps, caller: Caller, user_id: str) -> None:
     user = deps.users.get_in_organization(caller.organization_id, user_id)
     organization = deps.organizations.get(caller.organization_id)
     user_rules.ensure_not_removing_last_master(user, None, organization.masters_count)

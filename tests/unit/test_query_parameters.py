@@ -81,3 +81,21 @@ def test_the_published_schema_keeps_json_schema_keys_only():
 def test_a_type_a_query_string_cannot_carry_is_refused_when_the_route_is_declared():
     with pytest.raises(ValueError):
         query.check_declaration("ids", {"type": "array", "items": {"type": "string"}})
+
+
+@pytest.mark.parametrize("path, statuses", [
+    ("/invoices", ("open", "overdue", "paid", "cancelled")),
+    ("/backoffice/tickets", ("open", "in_progress", "waiting_customer", "resolved", "closed")),
+])
+def test_a_status_filter_is_checked_by_its_route_alone_against_the_domain_statuses(path, statuses):
+    """The services list what they are given: the route refuses any other status, as invalid_status."""
+    from chalicelib.api import invoices, tickets  # noqa: F401 - importing them declares their routes
+    from chalicelib.api.http import ROUTES
+    from chalicelib.domain import billing, tickets as ticket_rules
+
+    declared = next(spec.query for spec in ROUTES if (spec.path, spec.method) == (path, "GET"))
+    domain = {"/invoices": (billing.OPEN, billing.OVERDUE, billing.PAID, billing.CANCELLED),
+              "/backoffice/tickets": ticket_rules.STATUSES}[path]
+    assert tuple(declared["status"]["enum"]) == statuses == tuple(domain)
+    assert refusal({"status": "draft"}, declared) == ("invalid_status", "status")
+    assert query.validate({"status": statuses[-1]}, declared)["status"] == statuses[-1]

@@ -2,6 +2,7 @@
 from chalice import Blueprint, Response
 
 from ..domain.billing import PAYMENT_METHODS
+from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.roles import Capability
 from ..services import billing, documents
 from .http import endpoint, page
@@ -11,7 +12,7 @@ bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/invoices", "GET", summary="Faturas da organização", capability=Capability.BILLING, tag="invoices",
-          paginated=True, query={"status": {"type": "string", "enum": ["open", "overdue", "paid", "cancelled"],
+          paginated=True, query={"status": {"type": "string", "enum": list(INVOICE_STATUSES),
                                             "x-error-code": "invalid_status"}})
 def list_invoices(ctx):
     items, token = billing.list_invoices(ctx.deps, ctx.caller, status=ctx.query.get("status"), limit=ctx.limit(),

@@ -15,6 +15,7 @@ OPEN = "open"
 OVERDUE = "overdue"
 PAID = "paid"
 CANCELLED = "cancelled"
+STATUSES = (OPEN, OVERDUE, PAID, CANCELLED)
 
 PAYMENT_METHODS = ("deposito", "boleto")
 

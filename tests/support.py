@@ -18,6 +18,7 @@ from chalicelib.domain.organizations import Organization
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
 from chalicelib.domain.clock import local_day
+from tests.contract import check_response
 from chalicelib.domain.proration import Segment
 from chalicelib.domain.subscriptions import ACTIVE, SeatWindow, Subscription, renewal_after
 from local import seed as seed_module
@@ -215,7 +216,12 @@ class World:
         all_headers = dict(account.headers if account else {"Content-Type": "application/json"})
         all_headers.update(headers or {})
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
-        return self.client.http.request(method, path, headers=all_headers, body=raw or b"")
+        response = self.client.http.request(method, path, headers=all_headers, body=raw or b"")
+        # Every answer is held to the contract /openapi.json publishes (tests/contract.py).
+        content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type")
+        check_response(method, path, response.status_code, content_type,
+                       response.json_body if (content_type or "").startswith("application/json") else response.body)
+        return response
 
     # --- events and mail --------------------------------------------------------------------
     def drain_queues(self) -> int:

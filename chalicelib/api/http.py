@@ -53,6 +53,8 @@ class RouteSpec:
     # Pages a browser opens from links we do not write (utm_*, fbclid, cache-busters): other
     # parameters are ignored there instead of refused.
     ignore_unknown_query: bool = False
+    # What a success answers, by media type (`chalicelib.schemas`); empty for a 204.
+    responses: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 ROUTES: List[RouteSpec] = []
@@ -91,13 +93,17 @@ def page(items: List[Any], next_token: Optional[str]) -> Dict[str, Any]:
 def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Optional[Capability],
              tag: str, body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Dict[str, Any]]] = None,
              status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False,
-             ignore_unknown_query: bool = False):
+             ignore_unknown_query: bool = False, response: Optional[Dict[str, Any]] = None,
+             media: Optional[Dict[str, Dict[str, Any]]] = None):
+    """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
+    shapes by media type of a route that does not answer JSON."""
     declared = {**(query or {}), **(queries.PAGE if paginated else {})}
     for name, schema in declared.items():
         queries.check_declaration(name, schema)
     spec = RouteSpec(path=path, method=method, summary=summary, capability=capability, tag=tag, body=body,
                      query=declared, status=status, idempotent=idempotent, paginated=paginated,
-                     if_match=if_match, ignore_unknown_query=ignore_unknown_query)
+                     if_match=if_match, ignore_unknown_query=ignore_unknown_query,
+                     responses=dict(media or {}) if response is None else {"application/json": response})
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):

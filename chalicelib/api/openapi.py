@@ -15,6 +15,7 @@ from chalice import Blueprint
 from ..domain import error_codes as _declared  # noqa: F401 - importing it declares every code in CATALOGUE
 from ..domain.errors import CATALOGUE
 from ..domain.roles import roles_allowed
+from ..schemas import COMPONENTS
 from . import query
 from .errors import status_of_kind
 from .http import ROUTES, RouteSpec, endpoint
@@ -63,6 +64,12 @@ def _query_parameter(name: str, schema: Dict[str, Any]) -> Dict[str, Any]:
     return parameter
 
 
+def _success(spec: RouteSpec) -> Dict[str, Any]:
+    if not spec.responses:
+        return {"description": "Sem conteúdo"}
+    return {"description": "OK", "content": {media: {"schema": schema} for media, schema in spec.responses.items()}}
+
+
 def _operation(spec: RouteSpec) -> Dict[str, Any]:
     error_codes = ["400", "413"] + (["415"] if spec.body is not None else [])
     if spec.capability is not None:
@@ -72,7 +79,7 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
         "summary": spec.summary,
         "tags": [spec.tag],
         "parameters": _parameters(spec),
-        "responses": {str(spec.status): {"description": "OK"}} | {
+        "responses": {str(spec.status): _success(spec)} | {
             code: {"description": _ERROR_TEXT[code],
                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             for code in sorted(set(error_codes))
@@ -106,7 +113,7 @@ def document() -> Dict[str, Any]:
                           for code, error in sorted(CATALOGUE.items())},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, **dict(sorted(COMPONENTS.items()))},
         },
     }
 

@@ -29,6 +29,12 @@ def _contract() -> Tuple[Dict[str, Any], List[Tuple[str, "re.Pattern[str]", str,
     return spec, operations
 
 
+def describes(method: str, path: str) -> bool:
+    """Whether /openapi.json has an operation for this request (the local stack's S3 links do not)."""
+    _, operations = _contract()
+    return any(m == method.upper() and pattern.match(path) for m, pattern, _, _ in operations)
+
+
 def _operation(method: str, path: str) -> Dict[str, Any]:
     _, operations = _contract()
     found = [(template, op) for m, pattern, template, op in operations
@@ -42,7 +48,8 @@ def _operation(method: str, path: str) -> Dict[str, Any]:
 def check_response(method: str, path: str, status: int, content_type: Optional[str], body: Any) -> None:
     """Fail if a success answer is not what the contract says. `body` is the parsed JSON for JSON
     answers, the raw text otherwise."""
-    if not 200 <= status < 300:
+    if status >= 300:
+        _check_error(method, path, status, content_type, body)
         return
     operation = _operation(method, path.split("?")[0])
     response = operation["responses"].get(str(status))
@@ -63,6 +70,17 @@ def check_response(method: str, path: str, status: int, content_type: Optional[s
     schema = content[media].get("schema")
     if schema is None:
         raise ContractBroken(f"{method} {path}: no schema for its {status} answer")
+    _validate(method, path, status, schema, body)
+
+
+def _check_error(method: str, path: str, status: int, content_type: Optional[str], body: Any) -> None:
+    """Every error the product answers (JSON) is the one `Error` shape, with a catalogued code."""
+    if not (content_type or "").startswith("application/json") or status == 304:
+        return
+    _validate(method, path, status, {"$ref": "#/components/schemas/Error"}, body)
+
+
+def _validate(method: str, path: str, status: int, schema: Dict[str, Any], body: Any) -> None:
     spec, _ = _contract()
     # The answer's schema under a root that also holds the components its "#/components/…" refs name.
     root = {"$ref": "#/x-answer", "x-answer": schema, "components": spec["components"]}

@@ -32,6 +32,9 @@ STATUS_BY_ERROR = {
 }
 
 
+# The one code outside the catalogue: an unexpected failure (500), never a rule.
+INTERNAL_ERROR = "internal_error"
+
 def status_of_kind(kind: Type[DomainError]) -> int:
     for klass in kind.__mro__:
         if klass in STATUS_BY_ERROR:
@@ -46,7 +49,7 @@ def status_of(error: DomainError) -> int:
 def error_response(error: Optional[DomainError]) -> Response:
     """The error JSON; `None` stands for an unexpected failure (500, no details leaked)."""
     if error is None:
-        status, code, message, details = 500, "internal_error", "Erro interno. Tente novamente mais tarde.", {}
+        status, code, message, details = 500, INTERNAL_ERROR, "Erro interno. Tente novamente mais tarde.", {}
     else:
         status, code, message, details = status_of(error), error.code, error.message, error.details
     headers = {"Content-Type": "application/json"}

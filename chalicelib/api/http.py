@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chalice import Response
 
@@ -55,6 +55,8 @@ class RouteSpec:
     ignore_unknown_query: bool = False
     # What a success answers, by media type (`chalicelib.schemas`); empty for a 204.
     responses: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # Other success statuses answering the same shape (a repeated lead: 200 instead of 201).
+    also_status: Tuple[int, ...] = ()
 
 
 ROUTES: List[RouteSpec] = []
@@ -94,7 +96,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              tag: str, body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Dict[str, Any]]] = None,
              status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False,
              ignore_unknown_query: bool = False, response: Optional[Dict[str, Any]] = None,
-             media: Optional[Dict[str, Dict[str, Any]]] = None):
+             media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = ()):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON."""
     declared = {**(query or {}), **(queries.PAGE if paginated else {})}
@@ -103,7 +105,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
     spec = RouteSpec(path=path, method=method, summary=summary, capability=capability, tag=tag, body=body,
                      query=declared, status=status, idempotent=idempotent, paginated=paginated,
                      if_match=if_match, ignore_unknown_query=ignore_unknown_query,
-                     responses=dict(media or {}) if response is None else {"application/json": response})
+                     responses=dict(media or {}) if response is None else {"application/json": response},
+                     also_status=tuple(also_status))
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):

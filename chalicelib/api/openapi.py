@@ -17,24 +17,29 @@ from ..domain.errors import CATALOGUE
 from ..domain.roles import roles_allowed
 from ..schemas import COMPONENTS
 from . import query
-from .errors import status_of_kind
+from .errors import INTERNAL_ERROR, status_of_kind
 from .http import ROUTES, RouteSpec, endpoint
 
 bp = Blueprint(__name__)
 
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}},
-    }},
-}
+def _error_schema() -> Dict[str, Any]:
+    """The one error shape; `code` is one of the catalogue's, so a client can switch on it."""
+    return {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message", "details"], "additionalProperties": False,
+            "properties": {"code": {"type": "string", "enum": sorted([*CATALOGUE, INTERNAL_ERROR])},
+                           "message": {"type": "string", "description": "pt-BR, para mostrar ao usuário"},
+                           "details": {"type": "object", "description": "o campo e os limites em questão"}},
+        }},
+    }
+
 
 _ERROR_TEXT = {
     "400": "Entrada inválida", "401": "Não autenticado", "403": "Perfil sem permissão",
     "404": "Não encontrado (inclui objetos de outra organização)", "409": "Conflito de versão ou estado",
     "413": "Corpo grande demais", "415": "Tipo de conteúdo não suportado", "422": "Regra de negócio",
+    "429": "Muitas requisições (limite da rota ou do API Gateway); tente de novo mais tarde",
 }
 
 
@@ -71,7 +76,7 @@ def _success(spec: RouteSpec) -> Dict[str, Any]:
 
 
 def _operation(spec: RouteSpec) -> Dict[str, Any]:
-    error_codes = ["400", "413"] + (["415"] if spec.body is not None else [])
+    error_codes = ["400", "413", "429"] + (["415"] if spec.body is not None else [])
     if spec.capability is not None:
         error_codes += ["401", "403", "404", "409", "422"]
     operation: Dict[str, Any] = {
@@ -79,7 +84,7 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
         "summary": spec.summary,
         "tags": [spec.tag],
         "parameters": _parameters(spec),
-        "responses": {str(spec.status): _success(spec)} | {
+        "responses": {str(status): _success(spec) for status in (spec.status, *spec.also_status)} | {
             code: {"description": _ERROR_TEXT[code],
                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             for code in sorted(set(error_codes))
@@ -113,7 +118,7 @@ def document() -> Dict[str, Any]:
                           for code, error in sorted(CATALOGUE.items())},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"Error": ERROR_SCHEMA, **dict(sorted(COMPONENTS.items()))},
+            "schemas": {"Error": _error_schema(), **dict(sorted(COMPONENTS.items()))},
         },
     }
 

@@ -41,3 +41,25 @@ def stack(tmp_path_factory):
     yield api, var_dir, process
     if process.poll() is None:
         process.kill()
+
+
+@pytest.fixture(autouse=True)
+def answers_held_to_the_contract(monkeypatch):
+    """Every answer the local stack gives these tests is checked against /openapi.json, as the
+    in-process test client's are (tests/contract.py)."""
+    from tests.contract import check_response, describes
+
+    real_request = requests.sessions.Session.request
+
+    def checked(session, method, url, *args, **kwargs):
+        response = real_request(session, method, url, *args, **kwargs)
+        path = requests.utils.urlparse(response.url).path
+        # The API's answers; not the embedded AWS's (a presigned S3 link, moto's own endpoints).
+        if requests.utils.urlparse(response.url).hostname == "127.0.0.1" and describes(method, path):
+            content_type = response.headers.get("Content-Type")
+            is_json = (content_type or "").startswith("application/json")
+            check_response(method, path, response.status_code, content_type,
+                           response.json() if is_json and response.content else response.text)
+        return response
+
+    monkeypatch.setattr(requests.sessions.Session, "request", checked)

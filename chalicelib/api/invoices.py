@@ -4,16 +4,20 @@ from chalice import Blueprint, Response
 from ..domain.billing import PAYMENT_METHODS
 from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.roles import Capability
+from ..schemas import page as page_shape
+from ..schemas import shape, text
 from ..services import billing, documents
 from .http import endpoint, page
 from .schema import integer, obj, string
 
 bp = Blueprint(__name__)
 
+INVOICE_SUMMARY_PAGE = page_shape(billing.INVOICE_SUMMARY, "InvoiceSummary")
+
 
 @endpoint(bp, "/invoices", "GET", summary="Faturas da organização", capability=Capability.BILLING, tag="invoices",
-          paginated=True, query={"status": {"type": "string", "enum": list(INVOICE_STATUSES),
-                                            "x-error-code": "invalid_status"}})
+          paginated=True, response=INVOICE_SUMMARY_PAGE,
+          query={"status": {"type": "string", "enum": list(INVOICE_STATUSES), "x-error-code": "invalid_status"}})
 def list_invoices(ctx):
     items, token = billing.list_invoices(ctx.deps, ctx.caller, status=ctx.query.get("status"), limit=ctx.limit(),
                                          next_token=ctx.next_token())
@@ -21,32 +25,37 @@ def list_invoices(ctx):
 
 
 @endpoint(bp, "/invoices/{invoice_id}", "GET", summary="Uma fatura, com suas linhas", capability=Capability.BILLING,
-          tag="invoices")
+          tag="invoices", response=billing.INVOICE)
 def get_invoice(ctx, invoice_id):
     return billing.get_invoice(ctx.deps, ctx.caller, invoice_id)
 
 
 @endpoint(bp, "/invoices/{invoice_id}/boleto", "GET", summary="O boleto da fatura: linha digitável, Pix e PDF",
-          capability=Capability.BILLING, tag="invoices")
+          capability=Capability.BILLING, tag="invoices", response=documents.BOLETO)
 def get_boleto(ctx, invoice_id):
     return documents.boleto_view(ctx.deps, ctx.caller, invoice_id)
 
 
 @endpoint(bp, "/invoices/{invoice_id}/nfse", "GET", summary="A nota fiscal (NFS-e) da fatura: XML e PDF",
-          capability=Capability.BILLING, tag="invoices")
+          capability=Capability.BILLING, tag="invoices", response=documents.NFSE)
 def get_nfse(ctx, invoice_id):
     return documents.nfse_view(ctx.deps, ctx.caller, invoice_id)
 
 
 @endpoint(bp, "/invoices/{invoice_id}/second-copy", "POST",
           summary="Segunda via do boleto vencido (multa e juros até o novo vencimento)",
-          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True)
+          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=documents.BOLETO)
 def second_copy(ctx, invoice_id):
     return documents.second_copy(ctx.deps, ctx.caller, invoice_id)
 
 
+BILLING_RUN_STARTED = shape("BillingRunStarted", description="O faturamento aceito: acompanhe-o por `run_id`.",
+                            run_id=text())
+
+
 @endpoint(bp, "/backoffice/billing-runs", "POST", summary="Iniciar o faturamento de um período (operador)",
           capability=Capability.BACK_OFFICE, tag="backoffice", status=202, idempotent=True,
+          response=BILLING_RUN_STARTED,
           body=obj(["period"], period=string(min_length=7, max_length=7, pattern=r"^\d{4}-\d{2}$")))
 def start_billing_run(ctx):
     run_id = billing.start_run(ctx.deps, ctx.caller.actor, period=ctx.body["period"],
@@ -55,14 +64,14 @@ def start_billing_run(ctx):
 
 
 @endpoint(bp, "/backoffice/billing-runs/{run_id}", "GET", summary="Progresso de um faturamento (operador)",
-          capability=Capability.BACK_OFFICE, tag="backoffice")
+          capability=Capability.BACK_OFFICE, tag="backoffice", response=billing.BILLING_RUN)
 def billing_run(ctx, run_id):
     return billing.run_progress(ctx.deps, run_id)
 
 
 @endpoint(bp, "/backoffice/invoices/{invoice_id}/payments", "POST",
           summary="Registrar um pagamento (depósito ou boleto)", capability=Capability.BACK_OFFICE, tag="backoffice",
-          status=201, idempotent=True,
+          status=201, idempotent=True, response=billing.PAYMENT_RECORDED,
           body=obj(["amount_cents", "paid_on", "method"], amount_cents=integer(1, 10_000_000_000),
                    paid_on=string(min_length=10, max_length=10), method={"type": "string", "enum": list(PAYMENT_METHODS)}))
 def record_payment(ctx, invoice_id):

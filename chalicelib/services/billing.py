@@ -17,6 +17,9 @@ from ..domain.catalog import price_on
 from ..domain.clock import iso, local_day
 from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken
 from ..domain.ids import new_id
+from ..schemas import (array, boolean, cents, closed, component, currency, date_time, enum, integer, nullable,
+                       shape, text)
+from ..schemas import date as date_schema
 from . import audit, documents, notifications
 from .caller import Caller
 
@@ -63,6 +66,15 @@ OVERDUE_LOOKBACK_DAYS = 7  # a skipped daily run is caught up by the next ones
 
 # --- views --------------------------------------------------------------------------------------
 
+_SUMMARY_FIELDS = dict(
+    id=text(), number=integer(minimum=1), period_start=date_schema(), period_end=date_schema(),
+    issued_at=date_time(), due_date=date_schema(), total_cents=cents(), paid_cents=cents(), balance_cents=cents(),
+    currency=currency(), status=enum(rules.STATUSES), payment_method=enum(rules.PAYMENT_METHODS), final=boolean(),
+    version=integer(minimum=1))
+INVOICE_SUMMARY = shape("InvoiceSummary", description="Uma fatura na lista, sem linhas nem pagamentos.",
+                        **_SUMMARY_FIELDS)
+
+
 def invoice_summary(invoice: Invoice) -> Dict[str, Any]:
     return {"id": invoice.id, "number": invoice.number, "period_start": invoice.period_start.isoformat(),
             "period_end": invoice.period_end.isoformat(), "issued_at": invoice.issued_at,
@@ -70,6 +82,19 @@ def invoice_summary(invoice: Invoice) -> Dict[str, Any]:
             "paid_cents": invoice.paid_cents, "balance_cents": invoice.balance_cents, "currency": "BRL",
             "status": invoice.status, "payment_method": invoice.payment_method, "final": invoice.final,
             "version": invoice.version}
+
+
+# `closed` rather than `shape`: a line has a property named `description`, `shape`'s own keyword.
+INVOICE_LINE = component("InvoiceLine", closed(
+    {"description": text(), "sku": text(), "quantity": integer(minimum=1), "days": integer(minimum=1),
+     "period_days": integer(minimum=1), "unit_price_cents": cents(), "amount_cents": cents(),
+     "start": date_schema(), "end": date_schema()},
+    description="Uma linha da fatura: um trecho de uma assinatura a uma quantidade, pro rata dos dias."))
+# Built by the invoice repository (`InvoiceRepository.payments`), answered inside the invoice.
+PAYMENT = shape("Payment", description="Um pagamento registrado na fatura.",
+                id=text(), amount_cents=cents(), paid_on=date_schema(), method=enum(rules.PAYMENT_METHODS),
+                recorded_by=text(), recorded_at=date_time())
+_INVOICE_VIEW_FIELDS = dict(_SUMMARY_FIELDS, lines=array(INVOICE_LINE), payments=array(PAYMENT))
 
 
 def invoice_view(invoice: Invoice, payments: List[dict]) -> Dict[str, Any]:
@@ -85,6 +110,12 @@ def list_invoices(deps: InvoiceFilesDeps, caller: Caller, *, status: Optional[st
                   next_token: Optional[str]):
     """`status` is one of the invoice statuses: the route declares them (api/invoices.py)."""
     return deps.invoices.list(caller.organization_id, status=status, limit=limit, next_token=next_token)
+
+
+INVOICE = shape(
+    "Invoice", description="Uma fatura com suas linhas e pagamentos, o link do PDF (ainda null enquanto os "
+                           "documentos não foram gerados) e o erro do último envio por email, se houve.",
+    **_INVOICE_VIEW_FIELDS, pdf_url=nullable(text(format="uri")), email_error=nullable(text()))
 
 
 def get_invoice(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -213,13 +244,27 @@ def _final_invoice_done(deps: BillingDeps, contract) -> None:
         before={"final_invoice_due": True}, after={"final_invoice_due": False}))
 
 
+# What became of each queued contract: the run's counters besides `contracts_queued`.
+RUN_OUTCOMES = ("invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet")
+BILLING_RUN = shape(
+    "BillingRun", description="O progresso de um faturamento: contratos enfileirados e o que cada um deu.",
+    run_id=text(), period=text(pattern=r"^\d{4}-\d{2}$"), started_at=date_time(), started_by=text(),
+    **{counter: integer(minimum=0) for counter in ("contracts_queued", *RUN_OUTCOMES, "processed")},
+    complete=boolean())
+
+
 def run_progress(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:
     progress = deps.billing_runs.get(run_id)
-    done = sum(progress[c] for c in ("invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet"))
+    done = sum(progress[c] for c in RUN_OUTCOMES)
     return {**progress, "processed": done, "complete": done >= progress["contracts_queued"]}
 
 
 # --- payments and overdue -----------------------------------------------------------------------
+
+# The invoice as `invoice_view` builds it: without the PDF link and email error `GET /invoices/{id}` adds.
+PAYMENT_RECORDED = shape("PaymentRecorded", description="A fatura depois do pagamento, com suas linhas e pagamentos.",
+                         **_INVOICE_VIEW_FIELDS)
+
 
 def record_payment(deps: PaymentDeps, caller: Caller, invoice_id: str, *, amount_cents: int, paid_on: str,
                    method: str) -> Dict[str, Any]:

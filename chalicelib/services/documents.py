@@ -22,6 +22,8 @@ from ..domain import error_codes as codes
 from ..domain.errors import Conflict
 from ..domain.organizations import format_cnpj
 from ..domain.proration import round_cents
+from ..schemas import cents, currency, date_time, enum, nullable, shape, text
+from ..schemas import date as date_schema
 from . import audit, notifications
 from .caller import Caller
 
@@ -280,6 +282,15 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
 
 # --- FATURAS: downloads and second copy --------------------------------------------------------
 
+BOLETO = shape(
+    "Boleto", description="O boleto em vigor da fatura (o original ou a segunda via): códigos, Pix e PDF. "
+                          "`pix_payload` é null quando não há chave Pix configurada.",
+    barcode=text(pattern=r"^\d{44}$"), digitable_line=text(pattern=r"^\d{47}$"), digitable_line_formatted=text(),
+    nosso_numero=text(), bank_code=text(pattern=r"^\d{3}$"), due_date=date_schema(), amount_cents=cents(),
+    currency=currency(), pix_payload=nullable(text()), kind=enum([kind.value for kind in BoletoKind]),
+    pdf_url=text(format="uri"))
+
+
 def boleto_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     boleto = invoice.active_boleto
@@ -291,6 +302,11 @@ def boleto_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict
             "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents, "currency": "BRL",
             "pix_payload": boleto.pix_payload, "kind": boleto.kind.value,
             "pdf_url": deps.documents.link(boleto.pdf_key, f"boleto-fatura-{invoice.number}.pdf")}
+
+
+NFSE = shape("Nfse", description="A NFS-e da fatura como o emissor a numerou, com links do XML e do PDF.",
+             number=text(), issued_at=date_time(), verification_code=text(), xml_url=text(format="uri"),
+             pdf_url=text(format="uri"))
 
 
 def nfse_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -323,7 +339,8 @@ def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, o
 
 def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     """A new boleto for an overdue invoice: a new due date, the fine and interest up to it; the
-    old boleto is superseded (and cancelled at the bank). Emailed to whoever asked."""
+    old boleto is superseded (and cancelled at the bank). Emailed to whoever asked. Answers the new
+    boleto as `GET …/boleto` shows it (`BOLETO`)."""
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     today = local_day(deps.clock())
     if invoice.payment_method != "boleto":

@@ -2,6 +2,7 @@
 attached to the monthly email, downloadable through short-lived links; the second copy."""
 import shutil
 import subprocess
+from dataclasses import replace
 
 import pytest
 import requests
@@ -9,7 +10,7 @@ import requests
 from chalicelib.adapters.mail import PermanentMailFailure
 from chalicelib.domain import boleto, pix
 from chalicelib.domain.clock import FixedClock
-from tests.support import body_text, sp
+from tests.support import body_text, failing_first, sp
 
 
 @pytest.fixture
@@ -99,6 +100,23 @@ def test_the_boleto_pdf_barcode_scans_back_to_the_44_digits_the_api_returns(worl
                               str(tmp_path / "boleto.png")], capture_output=True, text=True).stdout.splitlines()
     assert view["barcode"] in scanned
     assert view["pix_payload"] in scanned
+
+
+def test_an_invoice_before_its_documents_and_a_boleto_without_pix_answer_their_nulls(world, clock, monkeypatch):
+    # The published shapes allow these nulls (World.call holds every answer to them): no PDF link
+    # before the documents step succeeds, no Pix code when no Pix key is configured.
+    world.deps.settings = replace(world.deps.settings, pix_key=None)
+    monkeypatch.setattr(world.deps.nfse_emitter, "emit",
+                        failing_first(world.deps.nfse_emitter.emit, 1, RuntimeError("prefeitura fora do ar")))
+    org, invoice = billed(world, clock)  # the first documents attempt fails, SQS retries it
+    detail = world.call("GET", f"/invoices/{invoice['id']}", org.master)
+    assert detail.status_code == 200 and detail.json_body["pdf_url"] is None
+    assert world.call("GET", f"/invoices/{invoice['id']}/nfse", org.master).status_code == 404
+    world.make_visible()  # instead of waiting out the visibility timeout
+    world.drain_queues()
+    view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master)
+    assert view.status_code == 200 and view.json_body["pix_payload"] is None
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["pdf_url"] is not None
 
 
 def test_deposit_contracts_get_the_nfse_but_no_boleto(world, clock):

@@ -279,7 +279,7 @@ def record_payment(deps: PaymentDeps, caller: Caller, invoice_id: str, *, amount
         raise codes.INVALID_DATE(field="paid_on", latest=today.isoformat())
     paid, status = rules.after_payment(invoice, amount_cents)
     updated = replace(invoice, paid_cents=paid, status=status, version=invoice.version + 1)
-    payment = {"id": new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents, "paid_on": paid_on,
+    payment = {"id": new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents, "paid_on": paid_day.isoformat(),
                "method": method, "recorded_by": caller.user.id, "recorded_at": iso(deps.clock())}
     deps.invoices.save(updated, expected_version=invoice.version, payment=payment, audit=audit.entry(
         deps, caller.actor, invoice.organization_id, "invoice.payment_recorded", f"invoice:{invoice.id}",

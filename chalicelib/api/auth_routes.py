@@ -2,6 +2,7 @@
 from chalice import Blueprint
 
 from ..services import auth
+from ..services.auth import NEW_PASSWORD_CHALLENGE, TOKENS
 from .http import endpoint
 from .schema import obj, string
 
@@ -12,20 +13,22 @@ _PASSWORD = string(max_length=256)
 
 
 @endpoint(bp, "/auth/login", "POST", summary="Entrar com e-mail e senha", capability=None, tag="auth",
-          body=obj(["email", "password"], email=_EMAIL, password=_PASSWORD))
+          body=obj(["email", "password"], email=_EMAIL, password=_PASSWORD),
+          response={"oneOf": [TOKENS, NEW_PASSWORD_CHALLENGE]})
 def login(ctx):
     return auth.login(ctx.deps, email=ctx.body["email"], password=ctx.body["password"])
 
 
 @endpoint(bp, "/auth/new-password", "POST", summary="Definir a senha no primeiro acesso", capability=None,
           tag="auth", body=obj(["email", "session", "new_password"], email=_EMAIL,
-                               session=string(min_length=20, max_length=4096), new_password=_PASSWORD))
+                               session=string(min_length=20, max_length=4096), new_password=_PASSWORD),
+          response=TOKENS)
 def new_password(ctx):
     return auth.set_first_password(ctx.deps, email=ctx.body["email"], session=ctx.body["session"],
                                    new_password=ctx.body["new_password"])
 
 
 @endpoint(bp, "/auth/refresh", "POST", summary="Renovar os tokens", capability=None, tag="auth",
-          body=obj(["refresh_token"], refresh_token=string(min_length=20, max_length=8192)))
+          body=obj(["refresh_token"], refresh_token=string(min_length=20, max_length=8192)), response=TOKENS)
 def refresh(ctx):
     return auth.refresh(ctx.deps, refresh_token=ctx.body["refresh_token"])

@@ -4,22 +4,31 @@ from chalice import Blueprint
 from ..domain.catalog import BILLING_FREQUENCIES, TERMS
 from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
+from ..schemas import array
+from ..schemas import page as page_of
+from ..schemas import shape
 from ..services import catalog, subscriptions
+from ..services.catalog import CART, FAMILY, PRODUCT
+from ..services.subscriptions import SUBSCRIPTION
 from .http import endpoint, page
 from .schema import integer, obj, quantity, string
 
 bp = Blueprint(__name__)
 
+FAMILY_PAGE = page_of(FAMILY, "Family")
+PRODUCT_PAGE = page_of(PRODUCT, "Product")
+
 
 @endpoint(bp, "/catalog/families", "GET", summary="Famílias de produtos", capability=Capability.USE_PORTAL,
-          tag="catalog")
+          tag="catalog", response=FAMILY_PAGE)
 def list_families(ctx):
     return page(catalog.list_families(ctx.deps), None)
 
 
 @endpoint(bp, "/catalog/products", "GET", summary="Produtos do catálogo (filtro por família e busca por nome)",
           capability=Capability.USE_PORTAL, tag="catalog",
-          query={"family": string(min_length=0, max_length=60), "q": string(min_length=0, max_length=200)})
+          query={"family": string(min_length=0, max_length=60), "q": string(min_length=0, max_length=200)},
+          response=PRODUCT_PAGE)
 def list_products(ctx):
     return page(catalog.list_products(ctx.deps, ctx.caller, family=ctx.query.get("family"), query=ctx.query.get("q")), None)
 
@@ -31,30 +40,36 @@ def list_products(ctx):
                    unit_price_cents=integer(1, 100_000_000),
                    term={"type": "string", "enum": list(TERMS)},
                    billing_frequency={"type": "string", "enum": list(BILLING_FREQUENCIES)},
-                   active={"type": "boolean"}))
+                   active={"type": "boolean"}), response=PRODUCT)
 def put_product(ctx, sku):
     return catalog.put_product(ctx.deps, ctx.caller, sku, ctx.body)
 
 
-@endpoint(bp, "/cart", "GET", summary="O carrinho da organização", capability=Capability.BUY_PRODUCTS, tag="cart")
+@endpoint(bp, "/cart", "GET", summary="O carrinho da organização", capability=Capability.BUY_PRODUCTS, tag="cart",
+          response=CART)
 def get_cart(ctx):
     return catalog.cart_view(ctx.deps, ctx.caller)
 
 
 @endpoint(bp, "/cart/items/{sku}", "PUT", summary="Colocar um produto no carrinho (ou mudar a quantidade)",
-          capability=Capability.BUY_PRODUCTS, tag="cart", body=obj(["quantity"], quantity=quantity(MIN_PURCHASE_QUANTITY)))
+          capability=Capability.BUY_PRODUCTS, tag="cart", body=obj(["quantity"], quantity=quantity(MIN_PURCHASE_QUANTITY)),
+          response=CART)
 def put_cart_item(ctx, sku):
     return catalog.put_cart_item(ctx.deps, ctx.caller, sku, ctx.body["quantity"])
 
 
 @endpoint(bp, "/cart/items/{sku}", "DELETE", summary="Tirar um produto do carrinho",
-          capability=Capability.BUY_PRODUCTS, tag="cart")
+          capability=Capability.BUY_PRODUCTS, tag="cart", response=CART)
 def remove_cart_item(ctx, sku):
     return catalog.remove_cart_item(ctx.deps, ctx.caller, sku)
 
 
+CHECKOUT = shape("Checkout", description="As assinaturas criadas pelo pedido, `pending` até o provedor confirmar.",
+                 subscriptions=array(SUBSCRIPTION))
+
+
 @endpoint(bp, "/cart/checkout", "POST", summary="Fechar o pedido: cria as assinaturas (provisionamento assíncrono)",
-          capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True)
+          capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True, response=CHECKOUT)
 def checkout(ctx):
     created = catalog.checkout(ctx.deps, ctx.caller)
     prices = subscriptions.prices_for(ctx.deps, ctx.caller.organization_id)

@@ -3,6 +3,8 @@ from chalice import Blueprint
 
 from ..domain.roles import Capability
 from ..services import contracts, rescission
+from ..services.contracts import CONTRACT
+from ..services.rescission import TERMINATION
 from .http import endpoint
 from .schema import obj, string
 
@@ -16,19 +18,19 @@ def _view(ctx, contract):
 
 
 @endpoint(bp, "/contract", "GET", summary="O contrato da organização", capability=Capability.USE_PORTAL,
-          tag="contract")
+          tag="contract", response=CONTRACT)
 def get_contract(ctx):
     return _view(ctx, contracts.get_contract(ctx.deps, ctx.caller))
 
 
 @endpoint(bp, "/contract/accept", "POST", summary="Aceite do contrato (Master)",
-          capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True)
+          capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True, response=CONTRACT)
 def accept_contract(ctx):
     return _view(ctx, contracts.accept_contract(ctx.deps, ctx.caller, expected_version=ctx.if_match()))
 
 
 @endpoint(bp, "/contract/terminate", "POST", summary="Rescisão do contrato (todas as assinaturas a zero)",
           capability=Capability.CANCEL_SERVICES, tag="contract", status=202, idempotent=True,
-          body=obj([], reason_text=string(min_length=0, max_length=1000)))
+          body=obj([], reason_text=string(min_length=0, max_length=1000)), response=TERMINATION)
 def terminate_contract(ctx):
     return rescission.terminate_contract(ctx.deps, ctx.caller, reason_text=ctx.body.get("reason_text"))

@@ -123,6 +123,7 @@ def document() -> Dict[str, Any]:
     }
 
 
-@endpoint(bp, "/openapi.json", "GET", summary="Esta descrição da API (OpenAPI 3.1)", capability=None, tag="meta")
+@endpoint(bp, "/openapi.json", "GET", summary="Esta descrição da API (OpenAPI 3.1)", capability=None, tag="meta",
+          response={"type": "object", "description": "Um documento OpenAPI 3.1."})
 def openapi(ctx):
     return document()

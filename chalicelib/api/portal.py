@@ -23,7 +23,7 @@ SECURITY_HEADERS = {
 
 
 @endpoint(bp, "/", "GET", summary="Portal Brasoftware Cloud (aplicação web)", capability=None, tag="portal",
-          ignore_unknown_query=True)
+          ignore_unknown_query=True, media={"text/html": {"type": "string"}})
 def portal(ctx):
     html = environment().get_template("portal/index.html").render(support=ctx.deps.settings.support)
     return Response(body=html, status_code=200,
@@ -32,7 +32,8 @@ def portal(ctx):
 
 
 @endpoint(bp, "/portal/assets/{name}", "GET", summary="Arquivos do portal (JS, CSS)", capability=None, tag="portal",
-          ignore_unknown_query=True)
+          ignore_unknown_query=True,
+          media={content_type.split(";")[0]: {"type": "string"} for content_type in ASSET_TYPES.values()})
 def asset(ctx, name):
     extension = os.path.splitext(name)[1]
     if not re.fullmatch(r"[a-z0-9-]+\.(js|css|svg)", name) or extension not in ASSET_TYPES:

@@ -10,6 +10,7 @@ AWAITING_ACCEPTANCE = "awaiting_acceptance"
 ACTIVE = "active"
 TERMINATING = "terminating"
 TERMINATED = "terminated"
+STATUSES = (AWAITING_ACCEPTANCE, ACTIVE, TERMINATING, TERMINATED)
 
 PAYMENT_METHODS = ("boleto", "deposito")
 

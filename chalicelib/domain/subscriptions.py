@@ -20,6 +20,7 @@ PENDING = "pending"  # bought, being provisioned
 ACTIVE = "active"
 CANCELLED = "cancelled"  # at zero seats
 FAILED = "failed"  # the purchase could not be provisioned
+STATUSES = (PENDING, ACTIVE, CANCELLED, FAILED)
 
 # Change states
 CHANGE_PENDING = "pending"  # queued for the licence provider
@@ -27,9 +28,11 @@ CHANGE_SCHEDULED = "scheduled"  # waits for the renewal
 CHANGE_APPLIED = "applied"
 CHANGE_FAILED = "failed"
 CHANGE_SUPERSEDED = "superseded"  # a scheduled change replaced by a newer request
+CHANGE_STATUSES = (CHANGE_PENDING, CHANGE_SCHEDULED, CHANGE_APPLIED, CHANGE_FAILED, CHANGE_SUPERSEDED)
 
 APPLIES_NOW = "now"
 APPLIES_AT_RENEWAL = "at_renewal"
+APPLIES = (APPLIES_NOW, APPLIES_AT_RENEWAL)
 
 REDUCTION_REASONS = ("rescisao_contrato", "reducao_de_custos", "migracao", "insatisfacao", "outro")
 TERMINATION_REASON = "rescisao_contrato"

@@ -14,6 +14,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The reseller's own organisation: where operators (back-office staff) belong.
 RESELLER_ORGANIZATION_ID = "reseller"
 
+# User states: invited until the first password is set, then active.
+INVITED = "invited"
+ACTIVE = "active"
+STATUSES = (INVITED, ACTIVE)
+
 
 @dataclass
 class User:
@@ -22,7 +27,7 @@ class User:
     email: str
     name: str
     roles: FrozenSet[Role]
-    status: str = "invited"  # invited → active (first password set)
+    status: str = INVITED  # invited → active (first password set)
     created_at: Optional[str] = None
     version: int = 1
 

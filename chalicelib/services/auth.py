@@ -8,6 +8,7 @@ from ..domain import error_codes as codes
 from ..domain import users as user_rules
 from ..domain.roles import Capability, can
 from ..domain.users import RESELLER_ORGANIZATION_ID
+from ..schemas import enum, integer, shape, text
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -33,6 +34,20 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         organizations: OrganizationRepository
 
 
+NEW_PASSWORD_REQUIRED = "NEW_PASSWORD_REQUIRED"
+
+# Login, the first password and a refresh all answer this. A refresh answers the refresh token it
+# was given (Cognito does not rotate it: `identity.refresh`), so the client keeps one either way.
+TOKENS = shape("Tokens", description="Os tokens da sessão (Bearer `access_token`; `expires_in` em segundos).",
+               access_token=text(), id_token=text(), refresh_token=text(), expires_in=integer(minimum=0),
+               token_type=enum(["Bearer"]))
+
+NEW_PASSWORD_CHALLENGE = shape(
+    "NewPasswordChallenge", description="Primeiro acesso: defina a senha em `POST /auth/new-password` com esta "
+                                        "`session`.",
+    challenge=enum([NEW_PASSWORD_REQUIRED]), session=text())
+
+
 def tokens_view(tokens: Tokens) -> Dict[str, Any]:
     return {"access_token": tokens.access_token, "id_token": tokens.id_token,
             "refresh_token": tokens.refresh_token, "expires_in": tokens.expires_in, "token_type": "Bearer"}
@@ -41,7 +56,7 @@ def tokens_view(tokens: Tokens) -> Dict[str, Any]:
 def login(deps: SignInDeps, *, email: str, password: str) -> Dict[str, Any]:
     result = deps.identity.login(user_rules.normalize_email(email), password)
     if isinstance(result, NewPasswordRequired):
-        return {"challenge": "NEW_PASSWORD_REQUIRED", "session": result.session}
+        return {"challenge": NEW_PASSWORD_REQUIRED, "session": result.session}
     return tokens_view(result)
 
 

@@ -11,6 +11,7 @@ from ..domain.clock import iso, local_day
 from ..domain import error_codes as codes
 from ..domain.ids import new_id
 from ..domain.subscriptions import Subscription
+from ..schemas import array, boolean, cents, closed, component, currency, date, enum, integer, nullable, shape, text
 from . import audit, provisioning
 from .caller import Caller
 
@@ -46,6 +47,19 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         subscriptions: SubscriptionRepository
 
 
+NEXT_PRICE = shape("NextPrice", description="Um novo preço já marcado e o dia em que passa a valer.",
+                   unit_price_cents=cents(), **{"from": date()})
+
+# A product as the catalog lists it; a cart line is the same with its quantity and monthly total.
+# (`component(…, closed(…))` where a property is called "name", which `shape` takes as its own.)
+_PRODUCT = {"sku": text(), "name": text(), "family": text(), "family_id": text(),
+            "unit_price_cents": nullable(cents()), "currency": currency(), "term": enum(rules.TERMS),
+            "billing_frequency": enum(rules.BILLING_FREQUENCIES), "active": boolean(), "next_price": NEXT_PRICE}
+
+PRODUCT = component("Product", closed(_PRODUCT, optional=["next_price"], description=(
+    "Um produto com o preço que o cliente paga agora (`next_price` só quando um novo preço já está marcado).")))
+
+
 def product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
     view = {"sku": product.sku, "name": product.name, "family": product.family,
             "family_id": rules.family_id(product.family), "unit_price_cents": quote.unit_price_cents,
@@ -63,6 +77,9 @@ def _quoter(deps: CatalogDeps, organization_id: str):
     contract = deps.contracts.find(organization_id)
     closing_day = contract.closing_day if contract is not None else None
     return today, lambda product: rules.quote(product, today, closing_day)
+
+
+FAMILY = component("Family", closed({"id": text(), "name": text()}))
 
 
 def list_families(deps: CatalogDeps) -> List[Dict[str, str]]:
@@ -94,6 +111,13 @@ def put_product(deps: CatalogEditDeps, caller: Caller, sku: str, fields: Dict[st
 
 
 # --- cart ---------------------------------------------------------------------------------------
+
+CART_ITEM = component("CartItem", closed(
+    {**_PRODUCT, "quantity": integer(minimum=subs.MIN_PURCHASE_QUANTITY), "monthly_total_cents": cents()},
+    optional=["next_price"], description="Um produto no carrinho, com a quantidade e o total por mês."))
+
+CART = shape("Cart", items=array(CART_ITEM), monthly_total_cents=cents(), currency=currency())
+
 
 def cart_view(deps: CartDeps, caller: Caller) -> Dict[str, Any]:
     today, quote = _quoter(deps, caller.organization_id)

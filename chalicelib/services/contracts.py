@@ -11,6 +11,7 @@ from ..domain.audit import SYSTEM
 from ..domain.clock import iso
 from ..domain.contract import Contract
 from ..domain.errors import StaleVersion
+from ..schemas import array, boolean, closed, component, date_time, enum, integer, nullable, shape, text
 from . import audit, notifications
 from .caller import Caller
 
@@ -33,6 +34,22 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         subscriptions: SubscriptionRepository
         organizations: OrganizationRepository
         users: UserRepository
+
+
+# (`component(…, closed(…))`: a property is called "name", which `shape` takes as its own.)
+CONTRACT_ITEM = component("ContractItem", closed({"sku": text(), "name": text(), "quantity": integer(minimum=0)},
+                                                 description="Um item contratado, como vendido."))
+
+# What `GET /contract` and its acceptance answer: this view, with the version of the contract's
+# text the portal shows now (`current_document_version`, from settings: `api/contract.py` adds it).
+CONTRACT = shape(
+    "Contract", description="O contrato da organização e o seu aceite.",
+    id=text(), organization_id=text(), status=enum(contract_rules.STATUSES),
+    payment_method=enum(contract_rules.PAYMENT_METHODS), closing_day=integer(minimum=1, maximum=28),
+    billing_contacts=array(text(format="email")), items=array(CONTRACT_ITEM),
+    accepted_at=nullable(date_time()), accepted_by=nullable(text()), accepted_from_ip=nullable(text()),
+    accepted_version=nullable(text()), terminated_at=nullable(date_time()), final_invoice_due=boolean(),
+    version=integer(minimum=1), current_document_version=text())
 
 
 def contract_view(contract: Contract) -> Dict[str, Any]:

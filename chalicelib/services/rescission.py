@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
 from ..domain import error_codes as codes
+from ..schemas import array, enum, shape
 from . import audit, contracts
 from .caller import Caller
-from .subscriptions import change_view, plan_change, save_planned
+from .subscriptions import QUANTITY_CHANGE, change_view, plan_change, save_planned
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from .contracts import ContractClosingDeps
@@ -20,6 +21,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
     class RescissionDeps(SubscriptionChangeDeps, ContractClosingDeps, Protocol):
         """Every subscription's change to zero, and the contract closed when none is left."""
+
+
+TERMINATION = shape("Termination", description="A rescisão pedida: o estado do contrato e a alteração a zero de "
+                    "cada assinatura (agora ou na renovação).",
+                    status=enum(contract_rules.STATUSES), changes=array(QUANTITY_CHANGE))
 
 
 def terminate_contract(deps: RescissionDeps, caller: Caller, *, reason_text: Optional[str]) -> Dict[str, Any]:

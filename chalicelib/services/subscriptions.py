@@ -18,6 +18,8 @@ from ..domain import error_codes as codes
 from ..domain.ids import new_id
 from ..domain.proration import Period, ProratedLine, period_containing, prorate
 from ..domain.subscriptions import QuantityChange, Subscription
+from ..schemas import (array, boolean, cents, closed, component, currency, date, date_time, enum, integer, nullable,
+                       shape, text)
 from . import audit, provisioning
 from .caller import Caller
 
@@ -55,6 +57,20 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 # --- views --------------------------------------------------------------------------------------
 
+# `nullable(enum(…))` would keep null out of the enum's values: a null reason is its own branch.
+_NULLABLE_REASON = {"anyOf": [enum(rules.REDUCTION_REASONS), {"type": "null"}]}
+
+QUANTITY_CHANGE = shape(
+    "QuantityChange", description="Uma alteração de quantidade (compra, alteração, cancelamento ou expiração).",
+    id=text(), subscription_id=text(),
+    kind=text(description="purchase (compra), quantity (alteração pedida), expiry (fim sem renovação)"),
+    from_quantity=integer(minimum=0), quantity=integer(minimum=0), applies=enum(rules.APPLIES),
+    status=enum(rules.CHANGE_STATUSES), reason=_NULLABLE_REASON,
+    reason_text=nullable(text()), requested_at=date_time(), requested_by=text(),
+    effective_on=nullable(date()), attempts=integer(minimum=0), error=nullable(text()),
+    applied_at=nullable(date_time()))
+
+
 def change_view(change: QuantityChange) -> Dict[str, Any]:
     return {
         "id": change.id, "subscription_id": change.subscription_id, "kind": change.kind,
@@ -64,6 +80,25 @@ def change_view(change: QuantityChange) -> Dict[str, Any]:
         "effective_on": change.effective_on.isoformat() if change.effective_on else None,
         "attempts": change.attempts, "error": change.error, "applied_at": change.applied_at,
     }
+
+
+PENDING_CHANGE = shape(
+    "PendingChange", description="A alteração em andamento (now) ou agendada para a renovação (at_renewal).",
+    id=text(), quantity=integer(minimum=0), requested_at=date_time(), requested_by=text(),
+    applies=enum(rules.APPLIES))
+
+TIMELINE_SEGMENT = shape("TimelineSegment", description="A quantidade a partir de um dia (São Paulo).",
+                         **{"from": date()}, quantity=integer(minimum=0))
+
+# (`component(…, closed(…))`: a property is called "name", which `shape` takes as its own.)
+SUBSCRIPTION = component("Subscription", closed({
+    "id": text(), "sku": text(), "name": text(), "family": text(), "quantity": integer(minimum=0),
+    "unit_price_cents": nullable(cents()), "currency": currency(), "status": enum(rules.STATUSES),
+    "term": enum(catalog_rules.TERMS), "billing_frequency": enum(catalog_rules.BILLING_FREQUENCIES),
+    "auto_renew": boolean(), "started_on": nullable(date()), "renews_on": nullable(date()),
+    "cancellation_allowed_until": nullable(date_time()), "reducible_now": integer(minimum=0),
+    "pending_change": nullable(PENDING_CHANGE), "timeline": array(TIMELINE_SEGMENT), "version": integer(minimum=1),
+}, description="Uma assinatura como o painel de licenças a mostra."))
 
 
 def subscription_view(deps: PanelDeps, sub: Subscription, prices: Dict[str, Optional[int]]) -> Dict[str, Any]:
@@ -85,6 +120,13 @@ def subscription_view(deps: PanelDeps, sub: Subscription, prices: Dict[str, Opti
         "timeline": [{"from": s.start.isoformat(), "quantity": s.quantity} for s in sub.timeline],
         "version": sub.version,
     }
+
+
+QUANTITY_BOUNDS = shape("QuantityBounds", minimum=integer(minimum=0), maximum=integer(minimum=1))
+
+LIMITS = shape("Limits", description="As regras de quantidade que o portal aplica enquanto o usuário digita.",
+               quantity=QUANTITY_BOUNDS, purchase_quantity=QUANTITY_BOUNDS,
+               cancellation_window_days=integer(minimum=0), cart_max_lines=integer(minimum=1))
 
 
 def limits_view(limits: rules.QuantityLimits) -> Dict[str, Any]:
@@ -161,6 +203,20 @@ def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscripti
     planned = plan_change(deps, caller, sub, quantity, reason, reason_text, deps.clock())
     save_planned(deps, caller, sub, planned)
     return planned.change
+
+
+# `closed`, not `shape`: one of the line's properties is itself called "description".
+PREVIEW_LINE = component("PreviewLine", closed(
+    {"description": text(), "sku": text(), "quantity": integer(minimum=0), "days": integer(minimum=0),
+     "period_days": integer(minimum=1), "unit_price_cents": cents(), "amount_cents": cents()},
+    description="Uma linha pró-rata da fatura do período (negativa: a quantidade que sai)."))
+
+QUANTITY_PREVIEW = shape(
+    "QuantityPreview", optional=["period_start", "period_end"],
+    description="O que a alteração soma à (ou tira da) fatura do período corrente. Uma redução para a "
+                "renovação (at_renewal) não muda o período: sem `period_start`/`period_end`, sem linhas.",
+    applies=enum(rules.APPLIES), effective_on=nullable(date()), period_start=date(), period_end=date(),
+    currency=currency(), amount_cents=cents(), lines=array(PREVIEW_LINE), cancellation_window_days=integer(minimum=0))
 
 
 def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: str, quantity: int) -> Dict[str, Any]:

@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from ..domain import error_codes as codes
 from ..domain import users as user_rules
 from ..domain.clock import iso
-from ..domain.roles import Role, capabilities_of
+from ..domain.roles import Capability, Role, capabilities_of
 from ..domain.users import User
+from ..schemas import array, closed, component, date_time, enum, integer, nullable, shape, text
 from . import audit, notifications
 from .caller import Caller
+from .subscriptions import LIMITS
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.identity import CognitoIdentity
@@ -51,12 +53,32 @@ ROLE_LABELS = {
 }
 
 
+_ROLES = array(enum([r.value for r in Role]))
+
+# (`component(…, closed(…))`: a property is called "name", which `shape` takes as its own.)
+USER = component("User", closed({
+    "id": text(), "email": text(format="email"), "name": text(), "organization_id": text(), "roles": _ROLES,
+    "status": enum(user_rules.STATUSES), "created_at": date_time(), "version": integer(minimum=1),
+}, description="Um usuário do portal."))
+
+
 def user_view(user: User) -> Dict[str, Any]:
     return {
         "id": user.id, "email": user.email, "name": user.name, "organization_id": user.organization_id,
         "roles": sorted(r.value for r in user.roles), "status": user.status,
         "created_at": user.created_at, "version": user.version,
     }
+
+
+ME_ORGANIZATION = component("MeOrganization", closed(
+    {"id": text(), "name": text(), "cnpj": nullable(text())},
+    description="A organização em que o usuário age (`cnpj` nulo: a própria revenda)."))
+
+# What `GET /me` answers: this view, with the seat rules the portal applies as the user types
+# (`limits`, `subscriptions.limits_view`: `api/users.py` adds them).
+ME = shape("Me", description="O usuário autenticado, sua organização, perfis e permissões.",
+           user=USER, organization=ME_ORGANIZATION, roles=_ROLES,
+           capabilities=array(enum([c.value for c in Capability])), limits=LIMITS)
 
 
 def me(deps: UserDirectoryDeps, caller: Caller) -> Dict[str, Any]:
@@ -88,7 +110,7 @@ def invite_user(deps: InviteDeps, caller: Caller, *, email: str, name: str, role
     password = deps.new_temporary_password()
     user_id = deps.identity.create_user(email, name, password)
     user = User(id=user_id, organization_id=organization_id, email=email, name=name.strip(),
-                roles=granted, status="invited", created_at=iso(deps.clock()))
+                roles=granted, status=user_rules.INVITED, created_at=iso(deps.clock()))
     try:
         deps.users.create(user, audit.entry(deps, caller.actor, organization_id, "user.invited",
                                             f"user:{user.id}", after=user_view(user)))

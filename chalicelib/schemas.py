@@ -41,7 +41,7 @@ def closed(properties: Dict[str, Schema], optional: Iterable[str] = (), descript
     return schema
 
 
-def shape(name: str, *, optional: Iterable[str] = (), description: Optional[str] = None, **properties: Schema) -> Schema:
+def shape(name: str, /, *, optional: Iterable[str] = (), description: Optional[str] = None, **properties: Schema) -> Schema:
     """A named closed object: `shape("Nfse", number=text(), issued_at=date_time(), …)`."""
     return component(name, closed(properties, optional, description))
 
@@ -53,7 +53,8 @@ def page(item: Schema, name: str) -> Schema:
 
 
 def nullable(schema: Schema) -> Schema:
-    if "$ref" in schema:
+    # A named shape or an enum (whose list of values would have to hold null) becomes "this or null".
+    if "$ref" in schema or "enum" in schema:
         return {"anyOf": [schema, {"type": "null"}]}
     kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
     return {**schema, "type": [*kinds, "null"]}

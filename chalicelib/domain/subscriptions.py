@@ -30,6 +30,12 @@ CHANGE_FAILED = "failed"
 CHANGE_SUPERSEDED = "superseded"  # a scheduled change replaced by a newer request
 CHANGE_STATUSES = (CHANGE_PENDING, CHANGE_SCHEDULED, CHANGE_APPLIED, CHANGE_FAILED, CHANGE_SUPERSEDED)
 
+# What a change is: a purchase, a quantity the customer asked for, a lapse at a renewal not made.
+PURCHASE = "purchase"
+QUANTITY = "quantity"
+EXPIRY = "expiry"
+CHANGE_KINDS = (PURCHASE, QUANTITY, EXPIRY)
+
 APPLIES_NOW = "now"
 APPLIES_AT_RENEWAL = "at_renewal"
 APPLIES = (APPLIES_NOW, APPLIES_AT_RENEWAL)
@@ -101,7 +107,7 @@ class QuantityChange:
     id: str
     subscription_id: str
     organization_id: str
-    kind: str  # purchase | quantity | renewal
+    kind: str  # CHANGE_KINDS
     from_quantity: int
     to_quantity: int
     requested_at: str
@@ -191,7 +197,7 @@ def apply_change(subscription: Subscription, change: QuantityChange, now: dateti
     added = change.to_quantity - change.from_quantity
     timeline = [s for s in subscription.timeline if s.start != today] + [Segment(today, change.to_quantity)]
     windows = list(subscription.windows)
-    if change.kind in ("purchase", "renewal"):
+    if change.kind == PURCHASE:
         windows.append(SeatWindow(opened_at=now, seats=change.to_quantity))
     elif added > 0:
         windows.append(SeatWindow(opened_at=now, seats=added))
@@ -199,7 +205,7 @@ def apply_change(subscription: Subscription, change: QuantityChange, now: dateti
         windows = _consume_windows(windows, -added)
     status = CANCELLED if change.to_quantity == 0 else ACTIVE
     # The term starts when the purchase is provisioned; later changes keep it.
-    purchase = change.kind == "purchase"
+    purchase = change.kind == PURCHASE
     started_on = today if purchase else subscription.started_on
     renews_on = renewal_after(today, subscription.term) if purchase else subscription.renews_on
     return replace(subscription, quantity=change.to_quantity, timeline=sorted(timeline, key=lambda s: s.start),
@@ -264,7 +270,7 @@ def plan_change(subscription: Subscription, quantity: int, *, change_id: str, no
     applies = decide_applies(subscription, quantity, now, window)
     change = QuantityChange(
         id=change_id, subscription_id=subscription.id, organization_id=subscription.organization_id,
-        kind="quantity", from_quantity=subscription.quantity, to_quantity=quantity, requested_at=iso(now),
+        kind=QUANTITY, from_quantity=subscription.quantity, to_quantity=quantity, requested_at=iso(now),
         requested_by=requested_by, applies=applies, reason=reason, reason_text=(reason_text or "").strip() or None,
         status=CHANGE_PENDING if applies == APPLIES_NOW else CHANGE_SCHEDULED,
         effective_on=local_day(now) if applies == APPLIES_NOW else subscription.renews_on)
@@ -284,7 +290,7 @@ def purchase(*, subscription_id: str, change_id: str, organization_id: str, sku:
              requested_by: str) -> Tuple[Subscription, QuantityChange]:
     """A bought product: a subscription `pending` until the provider confirms the purchase change."""
     change = QuantityChange(id=change_id, subscription_id=subscription_id, organization_id=organization_id,
-                            kind="purchase", from_quantity=0, to_quantity=quantity, requested_at=iso(now),
+                            kind=PURCHASE, from_quantity=0, to_quantity=quantity, requested_at=iso(now),
                             requested_by=requested_by, applies=APPLIES_NOW, status=CHANGE_PENDING,
                             effective_on=local_day(now))
     subscription = Subscription(id=subscription_id, organization_id=organization_id, sku=sku, name=name,
@@ -313,7 +319,7 @@ def fail(subscription: Subscription, change: QuantityChange, attempt: int,
     reached the provider leaves its subscription failed, any other change leaves it as it was."""
     failed = replace(record_attempt(change, attempt, error), status=CHANGE_FAILED)
     after = replace(subscription, pending_change=None, version=subscription.version + 1,
-                    status=FAILED if change.kind == "purchase" else subscription.status)
+                    status=FAILED if change.kind == PURCHASE else subscription.status)
     return after, failed
 
 
@@ -349,7 +355,7 @@ def lapse(subscription: Subscription, day: date, now: datetime, *, change_id: st
           scheduled: Optional[QuantityChange] = None) -> Renewal:
     """A subscription that does not renew goes to zero on its renewal day, whatever was scheduled."""
     expiry = QuantityChange(
-        id=change_id, subscription_id=subscription.id, organization_id=subscription.organization_id, kind="expiry",
+        id=change_id, subscription_id=subscription.id, organization_id=subscription.organization_id, kind=EXPIRY,
         from_quantity=subscription.quantity, to_quantity=0, requested_at=iso(now), requested_by=SYSTEM.user_id,
         applies=APPLIES_NOW, status=CHANGE_PENDING, reason="outro", reason_text=LAPSE_REASON_TEXT,
         effective_on=day)

@@ -95,7 +95,7 @@ def apply_queued_change(deps: ProvisioningDeps, message: Dict[str, Any], attempt
 
 def _call_provider(deps: ProvisioningDeps, sub: Subscription, change: QuantityChange) -> str:
     # The change id is the provider's request id: a retried call is not applied twice.
-    if change.kind == "purchase":
+    if change.kind == rules.PURCHASE:
         return deps.licence_provider.create_subscription(sub.organization_id, sub.sku, change.to_quantity, change.id)
     deps.licence_provider.update_quantity(sub.provider_subscription_id, change.to_quantity, change.id)
     return sub.provider_subscription_id

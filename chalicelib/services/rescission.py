@@ -50,6 +50,7 @@ def terminate_contract(deps: RescissionDeps, caller: Caller, *, reason_text: Opt
             before={"status": contract.status}, after={"status": terminating.status, "reason_text": reason_text}))
     for before, plan in planned:
         save_planned(deps, caller, before, plan)
-    if not planned:
-        contracts.close_contract_if_all_zero(deps, caller.organization_id)
-    return {"status": terminating.status, "changes": [change_view(plan.change) for _, plan in planned]}
+    status = terminating.status
+    if not planned and contracts.close_contract_if_all_zero(deps, caller.organization_id):
+        status = contract_rules.TERMINATED  # nothing was left: it closed at once
+    return {"status": status, "changes": [change_view(plan.change) for _, plan in planned]}

@@ -57,13 +57,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 # --- views --------------------------------------------------------------------------------------
 
-# `nullable(enum(…))` would keep null out of the enum's values: a null reason is its own branch.
-_NULLABLE_REASON = {"anyOf": [enum(rules.REDUCTION_REASONS), {"type": "null"}]}
+_NULLABLE_REASON = nullable(enum(rules.REDUCTION_REASONS))
 
 QUANTITY_CHANGE = shape(
     "QuantityChange", description="Uma alteração de quantidade (compra, alteração, cancelamento ou expiração).",
     id=text(), subscription_id=text(),
-    kind=text(description="purchase (compra), quantity (alteração pedida), expiry (fim sem renovação)"),
+    kind=enum(rules.CHANGE_KINDS),
     from_quantity=integer(minimum=0), quantity=integer(minimum=0), applies=enum(rules.APPLIES),
     status=enum(rules.CHANGE_STATUSES), reason=_NULLABLE_REASON,
     reason_text=nullable(text()), requested_at=date_time(), requested_by=text(),

@@ -110,6 +110,8 @@ def test_lead_to_customer_to_ticket_answered_with_every_email(world, catalog):
         "master": {"email": "helena@horizonte.example", "name": "Helena Souza"}})
     assert converted.status_code == 201, converted.json_body
     org_id = converted.json_body["organization"]["id"]
+    [lead] = world.call("GET", "/backoffice/leads", operator).json_body["items"]
+    assert (lead["status"], lead["organization_id"]) == ("converted", org_id)
     again = world.call("POST", "/backoffice/leads/45997418000153/convert", operator, {
         "closing_day": 15, "payment_method": "boleto", "master": {"email": "x@horizonte.example", "name": "X"}})
     assert again.status_code == 409 and again.json_body["error"]["code"] == "lead_already_converted"

@@ -2,9 +2,12 @@
 from chalice import Blueprint, Response
 
 from ..domain.contract import PAYMENT_METHODS
+from ..domain.leads import STATUSES as LEAD_STATUSES
 from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
+from ..schemas import boolean, enum, shape, text
 from ..services import onboarding
+from ..services.onboarding import CUSTOMER_CREATED, LEAD_PAGE, NEXT_STEPS, ORGANIZATION_PAGE
 from .http import endpoint, page
 from .schema import integer, obj, quantity, string
 
@@ -18,6 +21,10 @@ _MASTER = obj(["email", "name"], email=_EMAIL, name=string(max_length=120))
 _TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enum": list(PAYMENT_METHODS)},
               billing_contacts=_CONTACTS, items=_ITEMS, master=_MASTER)
 
+# 201 for a new request; 200, `duplicate` true, when the CNPJ asked before (its first request, unchanged).
+LEAD_SUBMISSION = shape("LeadSubmission", description="A solicitação recebida e o que acontece agora.",
+                        id=text(), status=enum(LEAD_STATUSES), duplicate=boolean(), next_steps=NEXT_STEPS)
+
 
 @endpoint(bp, "/leads", "POST", summary="Formulário de contratação (público)", capability=None, tag="public",
           status=201, body=obj(
@@ -26,7 +33,8 @@ _TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enu
               contact_name=string(max_length=120), email=_EMAIL, phone=string(min_length=8, max_length=25),
               products_of_interest={"type": "array", "items": string(max_length=60), "maxItems": 30},
               existing_microsoft_customer={"type": "boolean"}, tenant_domain=string(min_length=0, max_length=253),
-              website=string(min_length=0, max_length=200)))
+              website=string(min_length=0, max_length=200)),
+          response=LEAD_SUBMISSION)
 def submit_lead(ctx):
     submitted = onboarding.submit_lead(ctx.deps, ctx.body, ctx.source_ip)
     lead = submitted.lead
@@ -38,7 +46,7 @@ def submit_lead(ctx):
 
 
 @endpoint(bp, "/backoffice/leads", "GET", summary="Solicitações de contratação (operador)",
-          capability=Capability.BACK_OFFICE, tag="backoffice", paginated=True)
+          capability=Capability.BACK_OFFICE, tag="backoffice", paginated=True, response=LEAD_PAGE)
 def list_leads(ctx):
     items, token = onboarding.list_leads(ctx.deps, limit=ctx.limit(), next_token=ctx.next_token())
     return page([onboarding.lead_view(lead) for lead in items], token)
@@ -47,7 +55,7 @@ def list_leads(ctx):
 @endpoint(bp, "/backoffice/leads/{lead_id}/convert", "POST",
           summary="Converter a solicitação em cliente: organização, contrato e Master",
           capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
-          body=obj(["closing_day", "payment_method", "master"], **_TERMS))
+          body=obj(["closing_day", "payment_method", "master"], **_TERMS), response=CUSTOMER_CREATED)
 def convert_lead(ctx, lead_id):
     return onboarding.convert_lead(ctx.deps, ctx.caller, lead_id, closing_day=ctx.body["closing_day"],
                                    payment_method=ctx.body["payment_method"], master=ctx.body["master"],
@@ -55,7 +63,7 @@ def convert_lead(ctx, lead_id):
 
 
 @endpoint(bp, "/backoffice/organizations", "GET", summary="Clientes (operador)", capability=Capability.BACK_OFFICE,
-          tag="backoffice", paginated=True)
+          tag="backoffice", paginated=True, response=ORGANIZATION_PAGE)
 def list_organizations(ctx):
     items, token = onboarding.list_organizations(ctx.deps, limit=ctx.limit(), next_token=ctx.next_token())
     return page([onboarding.organization_view(o) for o in items], token)
@@ -65,7 +73,8 @@ def list_organizations(ctx):
           capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
           body=obj(["cnpj", "company_name", "closing_day", "payment_method", "master"],
                    cnpj=string(min_length=14, max_length=18), company_name=string(max_length=150),
-                   tenant_domain=string(min_length=0, max_length=253), **_TERMS))
+                   tenant_domain=string(min_length=0, max_length=253), **_TERMS),
+          response=CUSTOMER_CREATED)
 def create_organization(ctx):
     body = ctx.body
     return onboarding.create_customer(

@@ -10,6 +10,7 @@ from . import error_codes as codes
 NEW = "new"
 CONVERTED = "converted"
 SPECIALISTS = "specialists"  # an existing Microsoft online customer: the specialists call them (FAQ)
+STATUSES = (NEW, SPECIALISTS, CONVERTED)
 
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Any, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
 from ..domain import error_codes as codes
 from ..domain.audit import Actor, AuditEntry
 from ..domain.clock import SAO_PAULO, iso
 from ..domain.ids import new_id
+from ..schemas import array, date_time, free_form, nullable, page, shape, text
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..domain.clock import Clock
@@ -69,6 +70,23 @@ def _bound(raw: Optional[str], field: str, end_of_day: bool) -> Optional[datetim
         return moment
     except (ValueError, OverflowError):
         raise codes.INVALID_DATE(field=field)
+
+
+# What `snapshot` makes of what was changed: an object (a view, a few fields), a list of them (the
+# lines of a cart checked out), or nothing (no before for a creation, no after for a removal).
+_PICTURE = {"anyOf": [free_form("Os campos do objeto, como estavam."),
+                      array(free_form("Um dos objetos afetados.")), {"type": "null"}]}
+AUDIT_ENTRY = shape("AuditEntry", description="Quem, quando, o quê, antes → depois; nunca editada.",
+                    id=text(), organization_id=text(), at=date_time(),
+                    actor_id=text(description="O usuário, ou `system`/`seed` para rotinas."),
+                    actor_email=nullable(text(format="email")), action=text(description="p.ex. `user.invited`"),
+                    target=text(description="p.ex. `user:<id>`"), before=_PICTURE, after=_PICTURE,
+                    source_ip=nullable(text()))
+AUDIT_ENTRY_PAGE = page(AUDIT_ENTRY, "AuditEntry")
+
+
+def entry_view(entry: AuditEntry) -> Dict[str, Any]:
+    return asdict(entry)
 
 
 def list_entries(deps: AuditTrailDeps, caller, *, since: Optional[str], until: Optional[str], limit: int,

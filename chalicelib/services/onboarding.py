@@ -17,6 +17,7 @@ from ..domain.organizations import Organization, format_cnpj, normalize_cnpj
 from ..domain.roles import Role
 from ..domain.users import User
 from ..domain.clock import iso
+from ..schemas import array, boolean, closed, component, date_time, enum, integer, nullable, page, ref, shape, text
 from . import audit, notifications, users as user_service
 from .caller import Caller
 
@@ -63,11 +64,25 @@ RATE_WINDOW = timedelta(hours=1)
 
 # --- the public form ----------------------------------------------------------------------------
 
+LEAD = shape("Lead", description="Uma solicitação do formulário de contratação; `id` é o CNPJ.",
+             id=text(), cnpj=text(), company_name=text(), contact_name=text(), email=text(format="email"),
+             phone=text(description="E.164, +55…"), products_of_interest=array(text()),
+             existing_microsoft_customer=boolean(), tenant_domain=nullable(text()),
+             status=enum(lead_rules.STATUSES), created_at=date_time(),
+             organization_id=nullable(text(description="O cliente criado na conversão.")))
+LEAD_PAGE = page(LEAD, "Lead")
+
+
 def lead_view(lead: Lead) -> Dict[str, Any]:
     return {"id": lead.id, "cnpj": lead.cnpj, "company_name": lead.company_name, "contact_name": lead.contact_name,
             "email": lead.email, "phone": lead.phone, "products_of_interest": lead.products_of_interest,
             "existing_microsoft_customer": lead.existing_microsoft_customer, "tenant_domain": lead.tenant_domain,
             "status": lead.status, "created_at": lead.created_at, "organization_id": lead.organization_id}
+
+
+NEXT_STEPS = shape("NextSteps", description="O que acontece agora; os contatos dos especialistas quando são eles "
+                   "que ligam.", message=text(), specialists_phone=nullable(text()),
+                   specialists_email=nullable(text(format="email")))
 
 
 def _next_steps(deps: LeadFormDeps, lead: Lead) -> Dict[str, Any]:
@@ -157,6 +172,13 @@ def list_organizations(deps: BackOfficeListDeps, *, limit: int, next_token: Opti
     return deps.organizations.list(limit=limit, next_token=next_token)
 
 
+# `component(closed(...))`, not `shape(...)`: a property called `name` collides with shape's own `name`.
+ORGANIZATION = component("Organization", closed(dict(
+    id=text(), name=text(description="Razão social."), cnpj=nullable(text()), tenant_domain=nullable(text()),
+    masters_count=integer(minimum=0), created_at=date_time()), description="Um cliente."))
+ORGANIZATION_PAGE = page(ORGANIZATION, "Organization")
+
+
 def organization_view(organization: Organization) -> Dict[str, Any]:
     return {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj,
             "tenant_domain": organization.tenant_domain, "masters_count": organization.masters_count,
@@ -172,6 +194,11 @@ def _contract_items(deps: CustomerCreationDeps, items: List[Dict[str, Any]]) -> 
             raise codes.INVALID_PRODUCT(field=f"items[{index}].sku")
         lines.append(ContractItem(sku=product.sku, name=product.name, quantity=item["quantity"]))
     return lines
+
+
+CUSTOMER_CREATED = shape("CustomerCreated", description="O cliente criado: organização, contrato aguardando aceite "
+                         "e o primeiro Master (convidado).", organization=ORGANIZATION, contract_id=text(),
+                         master=ref("User"))
 
 
 def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cnpj: str, closing_day: int,

@@ -10,6 +10,7 @@ from ..domain import tickets as rules
 from ..domain.clock import iso
 from ..domain.ids import new_id
 from ..domain.tickets import Ticket
+from ..schemas import array, date_time, enum, integer, page, shape, text
 from . import audit, notifications
 from .caller import Caller
 
@@ -38,6 +39,31 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 CUSTOMER, OPERATOR = "customer", "operator"
 
 
+TICKET_MESSAGE = shape(
+    "TicketMessage", description="Uma mensagem do chamado, do cliente ou do suporte (a primeira é a descrição).",
+    id=text(), author_id=text(), author_name=text(), author_side=enum((CUSTOMER, OPERATOR)), body=text(),
+    at=date_time())
+
+
+def _message(caller: Caller, body: str, side: str, at: str) -> dict:
+    text = body.strip()
+    if not text:
+        raise codes.REQUIRED(field="body")
+    return {"id": new_id(), "author_id": caller.user.id, "author_name": caller.user.name, "author_side": side,
+            "body": text, "at": at}
+
+
+_TICKET = dict(
+    id=text(), number=integer(minimum=1), organization_id=text(), subject=text(), category=enum(rules.CATEGORIES),
+    severity=enum(rules.SEVERITIES), status=enum(rules.STATUSES), status_label=text(),
+    opened_by=text(description="O usuário que abriu o chamado."), created_at=date_time(), updated_at=date_time(),
+    messages_count=integer(minimum=0), version=integer(minimum=1))
+TICKET = shape("Ticket", description="Um chamado (sem as mensagens).", **_TICKET)
+TICKET_WITH_MESSAGES = shape("TicketWithMessages", description="Um chamado com suas mensagens, da mais antiga à "
+                             "mais recente.", **_TICKET, messages=array(TICKET_MESSAGE))
+TICKET_PAGE = page(TICKET, "Ticket")
+
+
 def ticket_view(ticket: Ticket, messages: Optional[list] = None) -> Dict[str, Any]:
     view = {"id": ticket.id, "number": ticket.number, "organization_id": ticket.organization_id,
             "subject": ticket.subject, "category": ticket.category, "severity": ticket.severity,
@@ -47,14 +73,6 @@ def ticket_view(ticket: Ticket, messages: Optional[list] = None) -> Dict[str, An
     if messages is not None:
         view["messages"] = messages
     return view
-
-
-def _message(caller: Caller, body: str, side: str, at: str) -> dict:
-    text = body.strip()
-    if not text:
-        raise codes.REQUIRED(field="body")
-    return {"id": new_id(), "author_id": caller.user.id, "author_name": caller.user.name, "author_side": side,
-            "body": text, "at": at}
 
 
 def _email(deps: TicketEmailDeps, ticket: Ticket, template: str, to: str, message: Optional[dict], key: str) -> None:

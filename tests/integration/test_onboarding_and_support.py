@@ -110,6 +110,8 @@ def test_lead_to_customer_to_ticket_answered_with_every_email(world, catalog):
         "master": {"email": "helena@horizonte.example", "name": "Helena Souza"}})
     assert converted.status_code == 201, converted.json_body
     org_id = converted.json_body["organization"]["id"]
+    [lead] = world.call("GET", "/backoffice/leads", operator).json_body["items"]
+    assert (lead["status"], lead["organization_id"]) == ("converted", org_id)
     again = world.call("POST", "/backoffice/leads/45997418000153/convert", operator, {
         "closing_day": 15, "payment_method": "boleto", "master": {"email": "x@horizonte.example", "name": "X"}})
     assert again.status_code == 409 and again.json_body["error"]["code"] == "lead_already_converted"
@@ -165,6 +167,24 @@ def test_ticket_status_moves_by_the_rules_and_a_customer_answer_reopens(world, c
     assert late.status_code == 409 and late.json_body["error"]["code"] == "ticket_closed"
     closed = world.call("GET", "/backoffice/tickets?status=closed", operator).json_body["items"]
     assert [t["id"] for t in closed] == [ticket["id"]]
+
+
+def test_the_customer_and_the_operator_read_the_same_ticket_with_its_messages(world):
+    org = world.organization()
+    support_account = world.user(org.id, [Role.SUPORTE])
+    opened = world.call("POST", "/tickets", support_account, {
+        "subject": "Teams pede senha", "category": "acesso", "severity": "baixa",
+        "description": "Desde ontem o Teams pede senha de novo."}).json_body
+    operator = world.operator()
+    world.call("POST", f"/backoffice/tickets/{opened['id']}/messages", operator, {"body": "Vamos verificar."})
+    listed = world.call("GET", "/tickets", support_account).json_body
+    assert [t["id"] for t in listed["items"]] == [opened["id"]] and listed["next_token"] is None
+    assert "messages" not in listed["items"][0]
+    mine = world.call("GET", f"/tickets/{opened['id']}", support_account).json_body
+    theirs = world.call("GET", f"/backoffice/tickets/{opened['id']}", operator).json_body
+    assert mine == theirs
+    assert [m["author_side"] for m in mine["messages"]] == ["customer", "operator"]
+    assert (mine["status"], mine["messages_count"]) == ("in_progress", 2)
 
 
 def test_bad_tickets_are_refused_per_field(world, catalog):

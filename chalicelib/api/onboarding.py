@@ -27,7 +27,7 @@ LEAD_SUBMISSION = shape("LeadSubmission", description="A solicitação recebida 
 
 
 @endpoint(bp, "/leads", "POST", summary="Formulário de contratação (público)", capability=None, tag="public",
-          status=201, body=obj(
+          status=201, also_status=(200,), body=obj(  # 200: the CNPJ asked before
               ["cnpj", "company_name", "contact_name", "email", "phone", "existing_microsoft_customer"],
               cnpj=string(min_length=14, max_length=18), company_name=string(max_length=150),
               contact_name=string(max_length=120), email=_EMAIL, phone=string(min_length=8, max_length=25),

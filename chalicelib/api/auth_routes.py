@@ -12,7 +12,7 @@ _EMAIL = string(max_length=254)
 _PASSWORD = string(max_length=256)
 
 
-@endpoint(bp, "/auth/login", "POST", summary="Entrar com e-mail e senha", capability=None, tag="auth",
+@endpoint(bp, "/auth/login", "POST", summary="Entrar com e-mail e senha", capability=None, tag="auth", errors=(401,),
           body=obj(["email", "password"], email=_EMAIL, password=_PASSWORD),
           response={"oneOf": [TOKENS, NEW_PASSWORD_CHALLENGE]})
 def login(ctx):
@@ -20,7 +20,7 @@ def login(ctx):
 
 
 @endpoint(bp, "/auth/new-password", "POST", summary="Definir a senha no primeiro acesso", capability=None,
-          tag="auth", body=obj(["email", "session", "new_password"], email=_EMAIL,
+          tag="auth", errors=(401,), body=obj(["email", "session", "new_password"], email=_EMAIL,
                                session=string(min_length=20, max_length=4096), new_password=_PASSWORD),
           response=TOKENS)
 def new_password(ctx):
@@ -28,7 +28,7 @@ def new_password(ctx):
                                    new_password=ctx.body["new_password"])
 
 
-@endpoint(bp, "/auth/refresh", "POST", summary="Renovar os tokens", capability=None, tag="auth",
+@endpoint(bp, "/auth/refresh", "POST", summary="Renovar os tokens", capability=None, tag="auth", errors=(401,),
           body=obj(["refresh_token"], refresh_token=string(min_length=20, max_length=8192)), response=TOKENS)
 def refresh(ctx):
     return auth.refresh(ctx.deps, refresh_token=ctx.body["refresh_token"])

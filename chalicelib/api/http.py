@@ -57,6 +57,8 @@ class RouteSpec:
     responses: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     # Other success statuses answering the same shape (a repeated lead: 200 instead of 201).
     also_status: Tuple[int, ...] = ()
+    # Error statuses a public route answers beyond the shared ones (a sign-in refused: 401).
+    errors: Tuple[int, ...] = ()
 
 
 ROUTES: List[RouteSpec] = []
@@ -96,7 +98,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              tag: str, body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Dict[str, Any]]] = None,
              status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False,
              ignore_unknown_query: bool = False, response: Optional[Dict[str, Any]] = None,
-             media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = ()):
+             media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = (),
+             errors: Tuple[int, ...] = ()):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON."""
     declared = {**(query or {}), **(queries.PAGE if paginated else {})}
@@ -106,7 +109,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
                      query=declared, status=status, idempotent=idempotent, paginated=paginated,
                      if_match=if_match, ignore_unknown_query=ignore_unknown_query,
                      responses=dict(media or {}) if response is None else {"application/json": response},
-                     also_status=tuple(also_status))
+                     also_status=tuple(also_status), errors=tuple(errors))
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):

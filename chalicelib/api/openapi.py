@@ -79,6 +79,7 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
     error_codes = ["400", "413", "429"] + (["415"] if spec.body is not None else [])
     if spec.capability is not None:
         error_codes += ["401", "403", "404", "409", "422"]
+    error_codes += [str(status) for status in spec.errors]
     operation: Dict[str, Any] = {
         "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}",
         "summary": spec.summary,

@@ -32,6 +32,7 @@ def portal(ctx):
 
 
 @endpoint(bp, "/portal/assets/{name}", "GET", summary="Arquivos do portal (JS, CSS)", capability=None, tag="portal",
+          errors=(404,),
           ignore_unknown_query=True,
           media={content_type.split(";")[0]: {"type": "string"} for content_type in ASSET_TYPES.values()})
 def asset(ctx, name):

@@ -139,13 +139,38 @@ def is_bank_business_day(day: date, state: Optional[str] = None, city_holidays: 
     return day.weekday() < 5 and day not in bank_holidays(day.year, state, tuple(city_holidays))
 
 
-def due_date(closing: date, days_after: int, state: Optional[str] = None,
-             city_holidays: Tuple[str, ...] = ()) -> date:
-    """Closing + N days, moved forward to the next bank business day."""
-    day = closing + timedelta(days=days_after)
+def next_bank_business_day(day: date, state: Optional[str] = None, city_holidays: Tuple[str, ...] = ()) -> date:
+    """`day` itself when banks open on it, else the first day after it that they do."""
     while not is_bank_business_day(day, state, tuple(city_holidays)):
         day += timedelta(days=1)
     return day
+
+
+def add_bank_business_days(day: date, count: int, state: Optional[str] = None,
+                           city_holidays: Tuple[str, ...] = ()) -> date:
+    """The `count`-th bank business day after `day` (`day` itself not counted; 0 → `day`)."""
+    for _ in range(count):
+        day = next_bank_business_day(day + timedelta(days=1), state, city_holidays)
+    return day
+
+
+def due_date(closing: date, days_after: int, state: Optional[str] = None,
+             city_holidays: Tuple[str, ...] = (), *, issued_on: Optional[date] = None,
+             business_days_after_issue: int = 0) -> date:
+    """The later of closing + N days and `issued_on` + M bank business days, moved forward to the
+    next bank business day. The floor on the issue day is why a late run, a rerun or a final
+    invoice never issues a boleto already overdue: the customer always has M bank days to pay it."""
+    day = closing + timedelta(days=days_after)
+    if issued_on is not None:
+        day = max(day, add_bank_business_days(issued_on, business_days_after_issue, state, city_holidays))
+    return next_bank_business_day(day, state, city_holidays)
+
+
+def second_copy_due_date(requested_on: date, business_days: int, state: Optional[str] = None,
+                         city_holidays: Tuple[str, ...] = ()) -> date:
+    """A second copy is due `business_days` bank business days after the day it is asked for."""
+    return next_bank_business_day(add_bank_business_days(requested_on, business_days, state, city_holidays),
+                                  state, city_holidays)
 
 
 # --- payments -----------------------------------------------------------------------------------

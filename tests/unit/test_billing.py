@@ -1,7 +1,8 @@
 """Invoice lines worked out by hand, due dates on bank business days, payments and states."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from chalicelib.domain import billing
 from chalicelib.domain.billing import BillableSubscription, Invoice
@@ -97,6 +98,70 @@ def test_due_dates_move_to_the_next_bank_business_day(closing, expected, why):
 def test_state_and_city_holidays_only_count_where_configured():
     assert billing.due_date(date(2026, 6, 29), 10) == date(2026, 7, 9)
     assert billing.due_date(date(2027, 1, 15), 10, state="SP") == date(2027, 1, 25)
+
+
+SP = {"state": "SP", "city_holidays": ("01-25",)}
+
+
+def bank_days_between(after: date, up_to: date) -> int:
+    """Bank business days in (after, up_to], counted one by one."""
+    return sum(billing.is_bank_business_day(after + timedelta(days=n), **SP)
+               for n in range(1, (up_to - after).days + 1))
+
+
+def test_an_invoice_issued_on_time_keeps_the_closing_plus_n_days_due_date():
+    # Closing 10 Nov, issued 11 Nov: 3 bank days later is 16 Nov, before closing + 10 (20 Nov, a holiday → 23).
+    assert billing.due_date(date(2026, 11, 10), 10, **SP, issued_on=date(2026, 11, 11),
+                            business_days_after_issue=3) == date(2026, 11, 23)
+
+
+@pytest.mark.parametrize("issued_on, expected, why", [
+    (date(2026, 11, 29), date(2026, 12, 2), "the October run started on Sunday 29 Nov: Mon, Tue, Wed"),
+    (date(2026, 11, 19), date(2026, 11, 25), "Fri 20 Nov (Black Awareness Day) does not count: Mon, Tue, Wed"),
+    (date(2027, 2, 5), date(2027, 2, 12), "Friday; Carnival Monday and Tuesday (8–9 Feb) do not count: Wed, Thu, Fri"),
+    (date(2026, 12, 29), date(2027, 1, 5), "31 Dec, 1 Jan and the weekend do not count"),
+])
+def test_a_late_run_is_due_m_bank_business_days_after_the_issue_day_never_already_overdue(issued_on, expected, why):
+    closing = date(2026, 10, 20)  # closing + 10 = 30 Oct: long gone when these runs happen
+    assert billing.due_date(closing, 10, **SP, issued_on=issued_on, business_days_after_issue=3) == expected, why
+
+
+@given(closing=st.dates(date(2025, 1, 1), date(2028, 12, 1)), late=st.integers(0, 120),
+       days_after=st.integers(0, 30), business_days=st.integers(0, 10))
+@settings(max_examples=200, deadline=None)
+def test_the_due_date_is_a_bank_business_day_after_both_floors_and_the_first_such_day(
+        closing, late, days_after, business_days):
+    issued_on = closing + timedelta(days=1 + late)  # a period is billed once its closing day is over
+    due = billing.due_date(closing, days_after, **SP, issued_on=issued_on, business_days_after_issue=business_days)
+
+    def meets_both_floors(day):
+        return day >= max(closing + timedelta(days=days_after), issued_on) and \
+            bank_days_between(issued_on, day) >= business_days
+
+    assert billing.is_bank_business_day(due, **SP)
+    assert meets_both_floors(due)
+    previous = due - timedelta(days=1)
+    while not billing.is_bank_business_day(previous, **SP):
+        previous -= timedelta(days=1)
+    assert not meets_both_floors(previous)  # the earliest bank business day that meets both
+
+
+@pytest.mark.parametrize("requested_on, expected, why", [
+    (date(2026, 12, 1), date(2026, 12, 4), "Tuesday: Wed, Thu, Fri"),
+    (date(2026, 12, 4), date(2026, 12, 9), "Friday: the weekend does not count (Mon, Tue, Wed), not Mon 7"),
+    (date(2026, 11, 19), date(2026, 11, 25), "Thursday before Black Awareness Day: Mon, Tue, Wed, not Mon 23"),
+    (date(2026, 12, 29), date(2027, 1, 5), "30 Dec, then 4 and 5 Jan"),
+])
+def test_a_second_copy_is_due_in_bank_business_days_not_calendar_days(requested_on, expected, why):
+    assert billing.second_copy_due_date(requested_on, 3, **SP) == expected, why
+
+
+@given(requested_on=st.dates(date(2025, 1, 1), date(2028, 12, 31)), business_days=st.integers(1, 10))
+@settings(max_examples=200, deadline=None)
+def test_a_second_copy_leaves_exactly_n_bank_business_days_to_pay(requested_on, business_days):
+    due = billing.second_copy_due_date(requested_on, business_days, **SP)
+    assert billing.is_bank_business_day(due, **SP)
+    assert bank_days_between(requested_on, due) == business_days
 
 
 def an_invoice(total=10000, paid=0, status=billing.OPEN):

@@ -54,6 +54,9 @@ class Settings:
     bank_provider: str  # "simulated" until a bank's cobrança API is wired
     nfse_provider: str  # "simulated" until the national NFS-e API is wired
     invoice_due_days: int
+    # The floor under a due date: a boleto leaves at least this many bank business days after the
+    # day it is issued, so a late run, a rerun or a final invoice never issues one already overdue.
+    invoice_min_business_days_after_issue: int
     # Bank holidays beyond the national ones: the state's (holidays' subdivision code) and the
     # city's, as MM-DD (São Paulo city: 25 January).
     bank_state: Optional[str]
@@ -119,6 +122,8 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         bank_provider=environ.get("BANK_PROVIDER", "simulated"),
         nfse_provider=environ.get("NFSE_PROVIDER", "simulated"),
         invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
+        # 3, as a second copy: time for the email to arrive and the boleto to be paid and cleared.
+        invoice_min_business_days_after_issue=int(environ.get("INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE", "3")),
         bank_state=environ.get("BANK_STATE", "SP") or None,
         boleto_bank=environ.get("BOLETO_BANK", "bb"),
         boleto_bb_convenio=environ.get("BOLETO_BB_CONVENIO", "1234567"),

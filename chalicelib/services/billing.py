@@ -211,8 +211,12 @@ def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
 
 def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: bool) -> Optional[Invoice]:
     settings = deps.settings
-    due = rules.due_date(closing, settings.invoice_due_days, settings.bank_state, settings.bank_city_holidays)
     now = deps.clock()
+    # Issued late (an operator's run for an old period, a retry, a final invoice), the closing +
+    # N days may be past: the issue day's floor keeps the invoice payable, never born overdue.
+    due = rules.due_date(closing, settings.invoice_due_days, settings.bank_state, settings.bank_city_holidays,
+                         issued_on=local_day(now),
+                         business_days_after_issue=settings.invoice_min_business_days_after_issue)
     for _ in range(MAX_NUMBER_ATTEMPTS):
         invoice = Invoice(
             id=new_id(), organization_id=contract.organization_id, contract_id=contract.id,

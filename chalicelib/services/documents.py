@@ -348,8 +348,8 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     if not billing_rules.becomes_overdue(invoice, today) and invoice.status != billing_rules.OVERDUE:
         raise codes.INVOICE_NOT_OVERDUE(status=invoice.status, due_date=invoice.due_date.isoformat())
     settings = deps.settings
-    due = billing_rules.due_date(today, settings.second_copy_due_days, settings.bank_state,
-                                 settings.bank_city_holidays)
+    due = billing_rules.second_copy_due_date(today, settings.second_copy_due_days, settings.bank_state,
+                                             settings.bank_city_holidays)
     amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
                                       Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
     organization = deps.organizations.get(invoice.organization_id)

@@ -183,6 +183,57 @@ def test_payments_partial_then_full_and_overdue_reminders(world, clock):
     assert future.status_code in (400, 409)
 
 
+def run_overdue_job(world):
+    world.client.lambda_.invoke("mark_overdue_invoices", world.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    world.drain_queues()
+
+
+def test_a_run_started_late_issues_an_invoice_due_after_the_issue_day_never_already_overdue(world, clock):
+    from chalicelib.domain import boleto
+
+    org = active_org(world, closing_day=20, MS365_E3=2)  # bought 1 Oct; the October period closes 20 Oct
+    # The October run starts on Sunday 29 Nov: closing + 10 days (30 Oct) is a month gone.
+    clock.now = sp(2026, 11, 29, 9)
+    start_run(world, world.operator(), "2026-10")
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    # Three bank business days after the issue day: Mon 30 Nov, Tue 1 Dec, Wed 2 Dec.
+    assert (invoice["due_date"], invoice["status"]) == ("2026-12-02", "open")
+    view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    parsed = boleto.parse(view["digitable_line"], reference=sp(2026, 11, 29).date())
+    assert view["due_date"] == parsed.due_date.isoformat() == "2026-12-02"
+    assert parsed.amount_cents == invoice["total_cents"]
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    assert "02/12/2026" in body_text(email) and "30/10/2026" not in body_text(email)
+
+    # Asked for a second copy right away: nothing is late, so no fine and no interest.
+    early = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert early.status_code == 409 and early.json_body["error"]["code"] == "invoice_not_overdue"
+    assert world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body == view
+
+    # The daily overdue job agrees: still open on its due day, overdue the day after.
+    clock.now = sp(2026, 12, 2, 9)
+    run_overdue_job(world)
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "open"
+    clock.now = sp(2026, 12, 3, 9)
+    run_overdue_job(world)
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "overdue"
+
+
+def test_a_final_invoice_issued_late_is_due_after_its_issue_day_too(world, clock):
+    org = active_org(world, MS365_E3=10)  # bought 1 Oct, closing day 10
+    clock.now = sp(2026, 10, 5)
+    world.call("POST", "/contract/terminate", org.master, {"reason_text": "Encerramento"})
+    world.drain_queues()
+    clock.now = sp(2026, 11, 19, 9)  # the period closed 10 Oct; closing + 10 was 20 Oct
+    start_run(world, world.operator(), "2026-10")
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    # Fri 20 Nov is Black Awareness Day: Mon 23, Tue 24, Wed 25.
+    assert (invoice["final"], invoice["due_date"], invoice["status"]) == (True, "2026-11-25", "open")
+
+
 def test_only_billing_profiles_see_invoices(world, clock):
     org = active_org(world, MS365_E3=1)
     clock.now = sp(2026, 11, 11, 9)

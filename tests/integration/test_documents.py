@@ -166,6 +166,16 @@ def test_second_copy_of_an_overdue_boleto_adds_fine_and_interest_and_supersedes_
     assert "Novo vencimento: 04/12/2026" in body_text(email)
 
 
+def test_a_second_copy_asked_on_a_friday_is_due_three_bank_business_days_later(world, clock):
+    org, invoice = billed(world, clock)  # due Mon 23 Nov
+    clock.now = sp(2026, 12, 4, 10)  # Friday
+    response = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert response.status_code == 201
+    # Mon 7, Tue 8, Wed 9 Dec (3 calendar days would give Mon 7); interest runs to that day.
+    assert response.json_body["due_date"] == "2026-12-09"
+    assert response.json_body["amount_cents"] == boleto.late_amount(invoice["total_cents"], 16)  # 23 Nov → 9 Dec
+
+
 def test_a_permanent_email_failure_is_recorded_on_the_invoice_for_the_operators(world, clock, monkeypatch):
     def rejecting(email):
         raise PermanentMailFailure("SES MessageRejected: address blacklisted")

@@ -118,6 +118,9 @@ PRODUCT_UNAVAILABLE = declare("product_unavailable", Conflict, "O produto {sku} 
 CART_ITEM_NOT_FOUND = declare("cart_item_not_found", NotFound, "Produto não está no carrinho.")
 CART_FULL = declare("cart_full", RuleViolation, "O carrinho aceita até {max_lines} produtos.")
 CART_EMPTY = declare("cart_empty", RuleViolation, "O carrinho está vazio.")
+# Another checkout of the same cart (or an edit of it) committed first: this one bought nothing.
+CART_CHANGED = declare("cart_changed", Conflict,
+                       "O carrinho mudou durante a finalização (outra finalização ou edição); confira o carrinho.")
 
 # --- subscriptions and their changes -------------------------------------------------------------
 

@@ -317,3 +317,27 @@ def test_a_bank_outage_while_registering_a_second_copy_frees_the_claim_at_once(w
     assert again.status_code == 201, again.json_body
     calls["registered"] = calls["registered"][1:]  # the one the bank refused registered nothing
     _one_second_copy(world, org, invoice, old, again.json_body, calls)
+
+
+def test_a_second_copy_that_cannot_be_saved_withdraws_its_boleto_from_the_bank_and_frees_the_claim(
+        world, clock, monkeypatch):
+    from chalicelib.domain import error_codes as codes
+
+    org, invoice = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    clock.now = sp(2026, 12, 1, 10)
+    calls = _bank_calls(world, monkeypatch)
+    monkeypatch.setattr(world.deps.invoices, "save", failing_first(world.deps.invoices.save, 1,
+                                                                   codes.VERSION_CONFLICT()))
+
+    lost = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert lost.status_code == 409 and lost.json_body["error"]["code"] == "version_conflict"
+    [orphan] = calls["registered"]
+    assert calls["cancelled"] == [orphan] and not world.deps.bank.is_registered(orphan)  # never payable
+    assert world.deps.bank.is_registered(old["nosso_numero"])
+    assert [b.nosso_numero for b in world.deps.invoices.get(invoice["id"]).boletos] == [old["nosso_numero"]]
+
+    calls.update(registered=[], cancelled=[])
+    again = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)  # no wait for an expiry
+    assert again.status_code == 201, again.json_body
+    _one_second_copy(world, org, invoice, old, again.json_body, calls)

@@ -118,6 +118,9 @@ PRODUCT_UNAVAILABLE = declare("product_unavailable", Conflict, "O produto {sku} 
 CART_ITEM_NOT_FOUND = declare("cart_item_not_found", NotFound, "Produto não está no carrinho.")
 CART_FULL = declare("cart_full", RuleViolation, "O carrinho aceita até {max_lines} produtos.")
 CART_EMPTY = declare("cart_empty", RuleViolation, "O carrinho está vazio.")
+# Another checkout of the same cart (or an edit of it) committed first: this one bought nothing.
+CART_CHANGED = declare("cart_changed", Conflict,
+                       "O carrinho mudou durante a finalização (outra finalização ou edição); confira o carrinho.")
 
 # --- subscriptions and their changes -------------------------------------------------------------
 
@@ -160,6 +163,10 @@ BOLETO_NOT_AVAILABLE = declare("boleto_not_available", NotFound,
 # A second copy asked for an invoice paid by deposit: the invoice exists, the request does not fit it.
 SECOND_COPY_NOT_APPLICABLE = declare("second_copy_not_applicable", Conflict,
                                      "Esta fatura é paga por depósito; não há boleto.")
+# Another request is registering this invoice's second copy at the bank right now.
+SECOND_COPY_IN_PROGRESS = declare("second_copy_in_progress", Conflict,
+                                  "Uma segunda via desta fatura já está sendo emitida; consulte o boleto da fatura "
+                                  "em instantes.")
 INVOICE_NOT_OVERDUE = declare("invoice_not_overdue", Conflict, "Só faturas vencidas têm segunda via.")
 NFSE_NOT_AVAILABLE = declare("nfse_not_available", NotFound, "A nota fiscal desta fatura ainda não foi emitida.")
 INVALID_BOLETO = declare("invalid_boleto", InvalidBoleto,

@@ -172,7 +172,7 @@ def checkout(deps: CheckoutDeps, caller: Caller) -> List[Subscription]:
         changes.append(change)
     deps.subscriptions.save(
         [], [], created=created, new_changes=changes,
-        cart_skus_to_clear=[(caller.organization_id, sku) for sku, _ in lines],
+        cart_lines_to_clear=[(caller.organization_id, sku, quantity) for sku, quantity in lines],
         audit=[audit.entry(deps, caller.actor, caller.organization_id, "cart.checked_out",
                            f"organization:{caller.organization_id}",
                            after=[{"sku": c.sku, "quantity": ch.to_quantity, "subscription_id": c.id}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
@@ -78,6 +78,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 BANK_NAMES = {"001": "Banco do Brasil", "341": "Itaú"}
 log = logging.getLogger("csp_portal.documents")
+# How long a second copy's claim holds: longer than a request can take (bank, PDF, save), short
+# enough that a request killed mid-way does not block the next for long.
+SECOND_COPY_CLAIM = timedelta(minutes=2)
 
 
 def boleto_layout(settings):
@@ -337,6 +340,14 @@ def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, o
             after={"nosso_numero": old.nosso_numero, "error": str(outage)[:200]}))
 
 
+def _withdraw_unsaved(deps: SecondCopyDeps, new: Boleto) -> None:
+    """A boleto registered but never saved on the invoice would be payable and unknown to us."""
+    try:
+        deps.bank.cancel(new.nosso_numero)
+    except BankUnavailable:
+        log.exception("could not cancel the unsaved boleto %s at the bank", new.nosso_numero)
+
+
 def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     """A new boleto for an overdue invoice: a new due date, the fine and interest up to it; the
     old boleto is superseded (and cancelled at the bank). Emailed to whoever asked. Answers the new
@@ -353,14 +364,25 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
                                       Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
     organization = deps.organizations.get(invoice.organization_id)
-    new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY)
     old = invoice.active_boleto
-    updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
-                      version=invoice.version + 1)
-    deps.invoices.save(updated, expected_version=invoice.version, audit=audit.entry(
-        deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
-        before={"nosso_numero": old.nosso_numero if old else None},
-        after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(), "amount_cents": amount}))
+    # Claim before calling the bank: of requests at once, one registers a boleto, the others are 409.
+    now = deps.clock()
+    claim_until = now + SECOND_COPY_CLAIM
+    claimed_version = deps.invoices.claim_second_copy(invoice.id, invoice.version, now, claim_until)
+    new = None
+    try:
+        new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY)
+        updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
+                          version=claimed_version + 1)
+        deps.invoices.save(updated, expected_version=claimed_version, audit=audit.entry(
+            deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
+            before={"nosso_numero": old.nosso_numero if old else None},
+            after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(), "amount_cents": amount}))
+    except BaseException:
+        deps.invoices.release_second_copy(invoice.id, claim_until)
+        if new is not None:
+            _withdraw_unsaved(deps, new)
+        raise
     if old is not None:
         _cancel_superseded(deps, caller, updated, old)
     notifications.queue_email(

@@ -1,10 +1,10 @@
 """Invoices, their gapless numbers, payments and billing runs."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import List, Optional
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
@@ -12,7 +12,7 @@ from ..domain.billing import OPEN, Invoice, InvoiceLine
 from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
 from . import keys
 from .models import BillingRunItem, CounterItem, InvoiceGuardItem, InvoiceItem, PaymentItem
-from .repositories import Page, Transaction, _page, append_audit, decode_token
+from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
 def _lines_json(lines: List[InvoiceLine]) -> list:
@@ -132,6 +132,40 @@ class InvoiceRepository:
         counter = CounterItem(keys.COUNTER_PK, keys.BOLETO_SEQUENCE_SK)
         counter.update(actions=[CounterItem.value.add(1)])
         return int(counter.value)
+
+    def claim_second_copy(self, invoice_id: str, expected_version: int, now: datetime, until: datetime) -> int:
+        """Make this request the one that registers the invoice's next boleto at the bank, until
+        `until`: the invoice as read (its version), with no live claim. Returns the version the
+        claim wrote, which the invoice is then saved over (a writer holding the older one fails).
+        A claim left by a request that died expires, and the next request takes over."""
+        pk, sk = keys.invoice_pk(invoice_id), keys.INVOICE_SK
+        free = InvoiceItem.second_copy_until.does_not_exist() | (InvoiceItem.second_copy_until < now.timestamp())
+        try:
+            InvoiceItem(pk, sk).update(
+                actions=[InvoiceItem.second_copy_until.set(until.timestamp()), InvoiceItem.version.add(1)],
+                condition=(InvoiceItem.version == expected_version) & free)
+            return expected_version + 1
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        try:
+            current = InvoiceItem.get(pk, sk, consistent_read=True)
+        except DoesNotExist:
+            raise codes.INVOICE_NOT_FOUND()
+        if current.second_copy_until is not None and current.second_copy_until >= now.timestamp():
+            raise codes.SECOND_COPY_IN_PROGRESS()
+        raise codes.VERSION_CONFLICT()
+
+    def release_second_copy(self, invoice_id: str, until: datetime) -> None:
+        """The claim's holder failed before saving: the next request may try at once. Only our own
+        claim is dropped (one that expired and was taken over is the new holder's)."""
+        try:
+            InvoiceItem(keys.invoice_pk(invoice_id), keys.INVOICE_SK).update(
+                actions=[InvoiceItem.second_copy_until.remove()],
+                condition=InvoiceItem.second_copy_until == until.timestamp())
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
 
     def record_email_failure(self, invoice_id: str, error: str) -> None:
         """A permanent email failure, for the operators to see on the invoice. The version moves too,

@@ -93,8 +93,9 @@ def _change(item: ChangeItem) -> QuantityChange:
     )
 
 
-def _stale() -> DomainError:
-    return codes.VERSION_CONFLICT()
+def _stale_or_cart_changed(failed) -> DomainError:
+    # A cart line gone or changed under a checkout: another checkout (or an edit) got there first.
+    return codes.CART_CHANGED() if "cart" in failed else codes.VERSION_CONFLICT()
 
 
 class SubscriptionRepository:
@@ -146,10 +147,14 @@ class SubscriptionRepository:
         return [_change(i) for i in items], token
 
     def save(self, writes: Sequence[ChangeWrite], changes: Sequence[QuantityChange], audit: Sequence[AuditEntry],
-             *, created: Sequence[Subscription] = (), cart_skus_to_clear: Iterable[Tuple[str, str]] = (),
+             *, created: Sequence[Subscription] = (), cart_lines_to_clear: Iterable[Tuple[str, str, int]] = (),
              new_changes: Sequence[QuantityChange] = ()) -> None:
         """One transaction: subscriptions (optimistic lock on their version), their change records and
-        the audit trail. `new_changes` must not exist yet; `changes` are updates of existing ones."""
+        the audit trail. `new_changes` must not exist yet; `changes` are updates of existing ones.
+
+        `cart_lines_to_clear` are (organisation, sku, quantity) as the checkout read them: each is
+        deleted only if it is still there with that quantity, so of two checkouts of one cart at once
+        only one commits (the other's transaction fails as CART_CHANGED and buys nothing)."""
         def build(tx):
             for sub in created:
                 tx.save(_subscription_item(sub), condition=SubscriptionItem.pk.does_not_exist())
@@ -159,12 +164,13 @@ class SubscriptionRepository:
                 tx.save(_change_item(change), condition=ChangeItem.pk.does_not_exist())
             for change in changes:
                 tx.save(_change_item(change), condition=ChangeItem.pk.exists())
-            for organization_id, sku in cart_skus_to_clear:
-                tx.delete(CartLineItem(keys.org_pk(organization_id), keys.cart_sk(sku)))
+            for organization_id, sku, quantity in cart_lines_to_clear:
+                tx.delete(CartLineItem(keys.org_pk(organization_id), keys.cart_sk(sku)),
+                          condition=CartLineItem.pk.exists() & (CartLineItem.quantity == quantity), label="cart")
             for entry in audit:
                 append_audit(tx, entry)
 
-        self._tx.run(build, on_conflict=_stale())
+        self._tx.run(build, on_conflict=_stale_or_cart_changed)
 
     def record_attempt(self, change: QuantityChange) -> None:
         """A provider attempt failed: keep the count and the error, unless another delivery of the

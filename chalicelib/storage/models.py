@@ -253,6 +253,9 @@ class InvoiceItem(TableItem):
     nfse = JSONAttribute(null=True)
     pdf_key = UnicodeAttribute(null=True)
     email_error = UnicodeAttribute(null=True)
+    # A second copy being made (epoch seconds until which the claim holds): set by the one request
+    # that may register the new boleto at the bank; dropped when the invoice is saved with it.
+    second_copy_until = NumberAttribute(null=True)
     version = NumberAttribute(default=1)
 
 

@@ -219,3 +219,135 @@ def test_a_bank_outage_while_cancelling_the_old_boleto_still_gives_the_second_co
     [failed] = [e for e in trail if e["action"] == "boleto.cancel_failed"]
     assert failed["after"]["nosso_numero"] == old["nosso_numero"]
     assert world.deps.bank.is_registered(old["nosso_numero"])  # still there, for an operator to cancel
+
+
+def _bank_calls(world, monkeypatch):
+    """What reached the bank: registrations and cancellations, by nosso número."""
+    calls = {"registered": [], "cancelled": []}
+    bank, register, cancel = world.deps.bank, world.deps.bank.register, world.deps.bank.cancel
+    monkeypatch.setattr(bank, "register",
+                        lambda **kw: calls["registered"].append(kw["nosso_numero"]) or register(**kw))
+    monkeypatch.setattr(bank, "cancel", lambda nosso_numero: calls["cancelled"].append(nosso_numero) or cancel(nosso_numero))
+    return calls
+
+
+def _second_copies_read_the_invoice_together(world, monkeypatch, parties):
+    """The first `parties` reads of the invoice all happen before any second copy goes on: the race, every time."""
+    import threading
+
+    barrier, real, readers = threading.Barrier(parties, timeout=10), world.deps.invoices.get_in_organization, \
+        iter(range(parties))
+
+    def get_in_organization(organization_id, invoice_id):
+        found = real(organization_id, invoice_id)
+        if next(readers, None) is not None:
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(world.deps.invoices, "get_in_organization", get_in_organization)
+
+
+def _raw_invoice(invoice_id):
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import InvoiceItem
+
+    return InvoiceItem.get(keys.invoice_pk(invoice_id), keys.INVOICE_SK, consistent_read=True)
+
+
+def _one_second_copy(world, org, invoice, old, new, calls):
+    """Every effect of exactly one second copy, and nothing of the requests that lost."""
+    assert calls == {"registered": [new["nosso_numero"]], "cancelled": [old["nosso_numero"]]}
+    boletos = world.deps.invoices.get(invoice["id"]).boletos
+    assert [(b.nosso_numero, b.kind.value, b.status.value) for b in boletos] == [
+        (old["nosso_numero"], "original", "superseded"), (new["nosso_numero"], "second_copy", "active")]
+    assert _raw_invoice(invoice["id"]).second_copy_until is None  # the claim went with the save
+    assert world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body["nosso_numero"] == \
+        new["nosso_numero"]
+    assert world.deps.bank.is_registered(new["nosso_numero"]) and not world.deps.bank.is_registered(old["nosso_numero"])
+    trail = world.call("GET", "/audit", org.master).json_body["items"]
+    assert [e["after"]["nosso_numero"] for e in trail if e["action"] == "invoice.second_copy"] == [new["nosso_numero"]]
+    assert not [e for e in trail if e["action"] == "boleto.cancel_failed"]
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if "Segunda via" in m["Subject"]]
+    assert email["To"] == org.master.user.email
+
+
+def test_six_second_copies_of_one_invoice_at_once_register_one_boleto_at_the_bank(world, clock, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    org, invoice = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    clock.now = sp(2026, 12, 1, 10)
+    calls = _bank_calls(world, monkeypatch)
+    _second_copies_read_the_invoice_together(world, monkeypatch, 6)
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master),
+                                  range(6)))
+
+    [made] = [r for r in responses if r.status_code == 201]
+    losers = [r for r in responses if r is not made]
+    # Most find the claim live; one that looks after the winner saved finds a newer invoice.
+    assert all(r.status_code == 409 and r.json_body["error"]["code"] in ("second_copy_in_progress", "version_conflict")
+               for r in losers) and len(losers) == 5
+    _one_second_copy(world, org, invoice, old, made.json_body, calls)
+
+
+def test_a_second_copy_claim_left_by_a_dead_request_expires_and_the_next_request_proceeds(world, clock, monkeypatch):
+    from datetime import timedelta
+
+    org, invoice = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    clock.now = sp(2026, 12, 1, 10)
+    held = world.deps.invoices.get(invoice["id"])
+    # A request claimed, then died (a Lambda timeout) before reaching the bank.
+    world.deps.invoices.claim_second_copy(held.id, held.version, clock.now, clock.now + timedelta(minutes=2))
+    calls = _bank_calls(world, monkeypatch)
+
+    blocked = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert blocked.status_code == 409 and blocked.json_body["error"]["code"] == "second_copy_in_progress"
+    assert calls == {"registered": [], "cancelled": []}
+
+    clock.advance(minutes=3)
+    response = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert response.status_code == 201, response.json_body
+    _one_second_copy(world, org, invoice, old, response.json_body, calls)
+
+
+def test_a_bank_outage_while_registering_a_second_copy_frees_the_claim_at_once(world, clock, monkeypatch):
+    org, invoice = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    clock.now = sp(2026, 12, 1, 10)
+    world.deps.bank.fail_next(1)
+    calls = _bank_calls(world, monkeypatch)
+
+    failed = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert failed.status_code == 500  # the bank's outage is not mapped to an answer of its own (yet)
+    again = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)  # no wait for an expiry
+    assert again.status_code == 201, again.json_body
+    calls["registered"] = calls["registered"][1:]  # the one the bank refused registered nothing
+    _one_second_copy(world, org, invoice, old, again.json_body, calls)
+
+
+def test_a_second_copy_that_cannot_be_saved_withdraws_its_boleto_from_the_bank_and_frees_the_claim(
+        world, clock, monkeypatch):
+    from chalicelib.domain import error_codes as codes
+
+    org, invoice = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    clock.now = sp(2026, 12, 1, 10)
+    calls = _bank_calls(world, monkeypatch)
+    monkeypatch.setattr(world.deps.invoices, "save", failing_first(world.deps.invoices.save, 1,
+                                                                   codes.VERSION_CONFLICT()))
+
+    lost = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
+    assert lost.status_code == 409 and lost.json_body["error"]["code"] == "version_conflict"
+    [orphan] = calls["registered"]
+    assert calls["cancelled"] == [orphan] and not world.deps.bank.is_registered(orphan)  # never payable
+    assert world.deps.bank.is_registered(old["nosso_numero"])
+    assert [b.nosso_numero for b in world.deps.invoices.get(invoice["id"]).boletos] == [old["nosso_numero"]]
+
+    calls.update(registered=[], cancelled=[])
+    again = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)  # no wait for an expiry
+    assert again.status_code == 201, again.json_body
+    _one_second_copy(world, org, invoice, old, again.json_body, calls)

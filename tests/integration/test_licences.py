@@ -11,7 +11,7 @@ from chalicelib.domain.clock import FixedClock, SAO_PAULO
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.proration import period_containing, prorated_lines
 from chalicelib.domain.roles import Role
-from chalicelib.services import subscriptions
+from chalicelib.services import catalog, subscriptions
 from chalicelib.services.caller import Caller
 from tests.support import body_text, sp
 
@@ -94,6 +94,105 @@ def test_a_repeated_checkout_with_the_same_idempotency_key_buys_once(world, org)
     again = world.call("POST", "/cart/checkout", org.master, headers={"Idempotency-Key": "pedido-1"})
     assert first.status_code == again.status_code == 201 and first.json_body == again.json_body
     assert len(world.call("GET", "/subscriptions", org.master).json_body["items"]) == 1
+
+
+def _checkouts_read_the_cart_together(world, monkeypatch, parties):
+    """The first `parties` reads of the cart all happen before any checkout writes: the race, every time."""
+    barrier, real, readers = threading.Barrier(parties, timeout=10), world.deps.cart.lines, iter(range(parties))
+
+    def lines(organization_id):
+        found = real(organization_id)
+        if next(readers, None) is not None:
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(world.deps.cart, "lines", lines)
+
+
+def _recording_queued_changes(world, monkeypatch):
+    sent, real = [], world.deps.provisioning_queue.send
+    monkeypatch.setattr(world.deps.provisioning_queue, "send",
+                        lambda message, *a, **k: sent.append(message) or real(message, *a, **k))
+    return sent
+
+
+def _in_parallel(count, work):
+    outcomes, threads = [], [threading.Thread(target=lambda n=n: outcomes.append(work(n))) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def _bought_once(world, org, queued, outcomes_bought):
+    """Every effect of one checkout of E3 × 7 + Power BI × 2, and nothing of the others."""
+    subs = world.call("GET", "/subscriptions", org.master).json_body["items"]
+    assert sorted((s["sku"], s["pending_change"]["quantity"]) for s in subs) == [("MS365-E3", 7), ("POWERBI-PRO", 2)]
+    assert sorted(s["id"] for s in subs) == sorted(outcomes_bought)
+    for sub in subs:
+        changes = world.call("GET", f"/subscriptions/{sub['id']}/changes", org.master).json_body["items"]
+        assert [(c["kind"], c["quantity"]) for c in changes] == [("purchase", sub["pending_change"]["quantity"])]
+    assert sorted(m["subscription_id"] for m in queued) == sorted(outcomes_bought)
+    assert world.call("GET", "/cart", org.master).json_body["items"] == []
+    trail = world.call("GET", "/audit", org.master).json_body["items"]
+    assert len([e for e in trail if e["action"] == "cart.checked_out"]) == 1
+    world.drain_queues()
+    assert {s["sku"]: s["quantity"] for s in world.call("GET", "/subscriptions", org.master).json_body["items"]} \
+        == {"MS365-E3": 7, "POWERBI-PRO": 2}
+
+
+def _fill_cart(world, org):
+    for sku, quantity in (("MS365-E3", 7), ("POWERBI-PRO", 2)):
+        assert world.call("PUT", f"/cart/items/{sku}", org.master, {"quantity": quantity}).status_code == 200
+
+
+def test_five_checkouts_of_one_cart_at_once_buy_once_and_the_others_are_told_the_cart_changed(
+        world, org, monkeypatch):
+    _fill_cart(world, org)
+    queued = _recording_queued_changes(world, monkeypatch)
+    _checkouts_read_the_cart_together(world, monkeypatch, 5)
+    caller = Caller(user=org.master.user, organization_id=org.id, source_ip="127.0.0.1")
+
+    def attempt(_):
+        try:
+            return catalog.checkout(world.deps, caller)
+        except Conflict as conflict:
+            return conflict
+
+    outcomes = _in_parallel(5, attempt)
+    [bought] = [o for o in outcomes if not isinstance(o, Exception)]
+    assert sorted(o.code for o in outcomes if isinstance(o, Exception)) == ["cart_changed"] * 4
+    _bought_once(world, org, queued, [s.id for s in bought])
+
+
+@pytest.mark.parametrize("keys", [[None] * 5, [f"pedido-{n}" for n in range(5)]], ids=["no-key", "own-keys"])
+def test_five_checkouts_of_one_cart_over_http_at_once_buy_once_and_the_others_get_409(world, org, monkeypatch, keys):
+    _fill_cart(world, org)
+    queued = _recording_queued_changes(world, monkeypatch)
+    _checkouts_read_the_cart_together(world, monkeypatch, 5)
+
+    def attempt(n):
+        return world.call("POST", "/cart/checkout", org.master,
+                          headers={"Idempotency-Key": keys[n]} if keys[n] else None)
+
+    responses = _in_parallel(5, attempt)
+    [bought] = [r for r in responses if r.status_code == 201]
+    assert sorted((r.status_code, r.json_body["error"]["code"]) for r in responses if r is not bought) == \
+        [(409, "cart_changed")] * 4
+    _bought_once(world, org, queued, [s["id"] for s in bought.json_body["subscriptions"]])
+
+
+def test_five_checkouts_with_one_idempotency_key_at_once_buy_once(world, org, monkeypatch):
+    _fill_cart(world, org)
+    queued = _recording_queued_changes(world, monkeypatch)
+    responses = _in_parallel(5, lambda _: world.call("POST", "/cart/checkout", org.master,
+                                                      headers={"Idempotency-Key": "pedido-unico"}))
+    created = [r for r in responses if r.status_code == 201]
+    assert created and all(r.json_body == created[0].json_body for r in created)  # the answer, or its replay
+    assert all(r.json_body["error"]["code"] == "idempotency_in_progress"
+               for r in responses if r.status_code != 201)
+    _bought_once(world, org, queued, [s["id"] for s in created[0].json_body["subscriptions"]])
 
 
 def test_a_provider_failing_twice_then_succeeding_applies_the_change_once(world, org, clock):

@@ -37,7 +37,7 @@ class FakeSubscriptions:
     def get_change(self, organization_id: str, subscription_id: str, change_id: str) -> QuantityChange:
         return self.changes[change_id]
 
-    def save(self, writes, changes, audit, *, new_changes=(), created=(), cart_skus_to_clear=()) -> None:
+    def save(self, writes, changes, audit, *, new_changes=(), created=(), cart_lines_to_clear=()) -> None:
         for sub, expected_version in writes:
             if self.subscriptions[(sub.organization_id, sub.id)].version != expected_version:
                 raise codes.VERSION_CONFLICT()

@@ -26,6 +26,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
 | 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd>                                  |
 | 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |
+| 19b| second-copy claim on an invoice                | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim) |
 | 20 | invoices of an organisation, newest first      | Query gsi1 gsi1pk=ORG#<org>#INVOICES (gsi1sk=<period end>#<id>) |
 | 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
 | 22 | invoices due on a day                          | Query gsi2 gsi2pk=DUE#<day>                                     |

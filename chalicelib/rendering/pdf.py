@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..domain.boleto import format_digitable_line
+from ..domain.boleto import bank_code_with_digit, format_digitable_line
 from ..domain.money import format_brl
 from .environment import format_date_br
 
@@ -76,7 +76,7 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     # Recibo do pagador
     top = page_height - 20 * MM
     pdf.setFont("Helvetica-Bold", 12)
-    pdf.drawString(left, top, f"{data['bank_name']}  |  {data['bank_code']}-9")
+    pdf.drawString(left, top, f"{data['bank_name']}  |  {bank_code_with_digit(data['bank_code'])}")
     pdf.setFont("Helvetica", 8)
     pdf.drawRightString(left + width, top, "Recibo do Pagador")
     row = top - 12 * MM
@@ -96,7 +96,7 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     # Ficha de compensação
     top = row - 16 * MM
     pdf.setFont("Helvetica-Bold", 12)
-    pdf.drawString(left, top, f"{data['bank_name']}  |  {data['bank_code']}-9")
+    pdf.drawString(left, top, f"{data['bank_name']}  |  {bank_code_with_digit(data['bank_code'])}")
     pdf.setFont("Helvetica-Bold", 11)
     pdf.drawRightString(left + width, top, line)
     row = top - 12 * MM

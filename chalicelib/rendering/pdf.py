@@ -6,7 +6,7 @@ import io
 from typing import Any, Dict, List, Sequence, Tuple
 
 from ..domain.boleto import bank_code_with_digit, format_digitable_line
-from ..domain.money import format_brl
+from ..domain.money import format_brl, format_percent_br
 from .environment import format_date_br
 
 MM = 72 / 25.4  # points per millimetre
@@ -209,5 +209,5 @@ def nfse_pdf(data: Dict[str, Any]) -> bytes:
          ("Serviço", data["service_description"]), ("Código de tributação", data["service_code"])],
         [(line["description"], format_brl(line["amount_cents"])) for line in data["lines"]],
         format_brl(data["total_cents"]),
-        [f"ISS: {format_brl(data['iss_cents'])} (alíquota {data['iss_rate']})",
+        [f"ISS: {format_brl(data['iss_cents'])} (alíquota {format_percent_br(data['iss_rate'])})",
          "NFS-e emitida por simulador (ambiente local)" if data.get("simulated") else ""])

@@ -60,6 +60,15 @@ def test_the_monthly_email_carries_the_boleto_and_the_nfse(world, clock):
     assert "R$ 2.071,00" in body_text(email)  # 10 × R$ 207,10, a full period
 
 
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext (poppler-utils) is not installed")
+def test_the_nfse_pdf_prints_the_iss_rate_as_a_ptbr_percent(world, clock):
+    org, invoice = billed(world, clock)
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    document = attachments(email)["nfse-1.pdf"]
+    text = subprocess.run(["pdftotext", "-", "-"], input=document, capture_output=True, check=True).stdout.decode()
+    assert "(alíquota 2,90 %)" in text and "0.029" not in text
+
+
 def test_the_boleto_holds_together_and_matches_the_invoice(world, clock):
     org, invoice = billed(world, clock)
     response = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master)

@@ -368,5 +368,5 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
         delivery_key=f"second_copy#{new.nosso_numero}", invoice_id=invoice.id,
         attachments=_attachments(replace(updated, nfse=None), new),
         context={**email_context(deps, updated, organization), "user": {"name": caller.user.name},
-                 "original_amount_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})
+                 "open_balance_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})
     return boleto_view(deps, caller, invoice.id)

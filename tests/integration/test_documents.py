@@ -10,7 +10,8 @@ import requests
 from chalicelib.adapters.mail import PermanentMailFailure
 from chalicelib.domain import boleto, pix
 from chalicelib.domain.clock import FixedClock
-from tests.support import body_text, failing_first, sp
+from chalicelib.domain.money import format_brl
+from tests.support import body_html, body_text, failing_first, sp
 
 
 @pytest.fixture
@@ -173,6 +174,22 @@ def test_second_copy_of_an_overdue_boleto_adds_fine_and_interest_and_supersedes_
     assert email["To"] == org.master.user.email
     assert set(attachments(email)) == {f"boleto-fatura-{invoice['number']}.pdf"}
     assert "Novo vencimento: 04/12/2026" in body_text(email)
+
+
+def test_the_second_copy_email_calls_the_open_balance_by_its_name(world, clock):
+    org, invoice = billed(world, clock)
+    operator = world.operator()
+    clock.now = sp(2026, 11, 20, 10)
+    paid = world.call("POST", f"/backoffice/invoices/{invoice['id']}/payments", operator,
+                      {"amount_cents": 50000, "paid_on": "2026-11-20", "method": "deposito"})
+    assert paid.status_code == 201
+    clock.now = sp(2026, 12, 1, 10)
+    assert world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master).status_code == 201
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if "Segunda via" in m["Subject"]]
+    balance = format_brl(invoice["total_cents"] - 50000)
+    assert f"Saldo em aberto: {balance} (vencimento em 23/11/2026)" in body_text(email)
+    assert "Saldo em aberto" in body_html(email) and "Valor original" not in body_text(email) + body_html(email)
 
 
 def test_a_permanent_email_failure_is_recorded_on_the_invoice_for_the_operators(world, clock, monkeypatch):

@@ -271,7 +271,8 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
     return {"organization": {"name": organization.name},
             "invoice": {"number": invoice.number, "period_start": invoice.period_start.isoformat(),
                         "period_end": invoice.period_end.isoformat(), "due_date": invoice.due_date.isoformat(),
-                        "total_cents": invoice.total_cents, "payment_method": invoice.payment_method,
+                        "total_cents": invoice.total_cents, "balance_cents": invoice.balance_cents,
+                        "payment_method": invoice.payment_method,
                         "lines": [{"description": l.description, "amount_cents": l.amount_cents}
                                   for l in invoice.lines]},
             "boleto": None if boleto is None else {

@@ -42,6 +42,14 @@ def test_a_new_lead_is_stored_normalised_confirmed_and_announced(world, catalog)
     assert to == {"helena@horizonte.example", world.deps.settings.operators_email}
 
 
+def test_the_lead_confirmation_says_it_was_received_once(world, catalog):
+    assert submit(world).status_code == 201
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if m["To"] == "helena@horizonte.example"]
+    assert body_text(email).count("Recebemos") == 1 and body_html(email).count("Recebemos") == 2  # <title> + body
+    assert "Um executivo de contas entrará em contato em até 2 dias úteis" in body_text(email)
+
+
 def test_an_existing_microsoft_customer_is_routed_to_the_specialists(world, catalog):
     response = submit(world, existing_microsoft_customer=True, tenant_domain="Horizonte.onmicrosoft.com")
     body = response.json_body

@@ -45,6 +45,19 @@ def mod11_barcode(digits43: str) -> int:
     return 1 if digit in (0, 10, 11) else digit
 
 
+def bank_code_check_digit(bank_code: str) -> str:
+    """The "dígito do banco" printed after the bank code (341-7, 001-9): module 11, weights 2..9
+    from the right; a result of 10 or 11 prints as 0 (Caixa 104-0, Sicoob 756-0)."""
+    code = _digits(bank_code, 3)
+    digit = 11 - sum(int(ch) * (2 + index % 8) for index, ch in enumerate(reversed(code))) % 11
+    return "0" if digit in (10, 11) else str(digit)
+
+
+def bank_code_with_digit(bank_code: str) -> str:
+    """'341' → '341-7', as the boleto's header prints it."""
+    return f"{bank_code}-{bank_code_check_digit(bank_code)}"
+
+
 def due_factor(due: date) -> str:
     """Days since 7 Oct 1997; from 22 Feb 2025 the count restarts at 1000 (and again every 9000 days)."""
     days = (due - FACTOR_BASE).days

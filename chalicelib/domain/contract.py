@@ -12,6 +12,13 @@ TERMINATING = "terminating"
 TERMINATED = "terminated"
 STATUSES = (AWAITING_ACCEPTANCE, ACTIVE, TERMINATING, TERMINATED)
 
+# Why a contract refuses a licence change, in words that fit its status (the error's message).
+NOT_ACTIVE_SITUATIONS = {
+    AWAITING_ACCEPTANCE: "o contrato aguarda o aceite do Master; aceite o contrato antes",
+    TERMINATING: "o contrato está em rescisão; só é possível cancelar as licenças restantes",
+    TERMINATED: "o contrato foi encerrado; fale com o atendimento para contratar novamente",
+}
+
 PAYMENT_METHODS = ("boleto", "deposito")
 
 
@@ -73,7 +80,8 @@ def ensure_open_for_changes(contract: Contract, *, to_zero: bool = False) -> Non
     left (going to zero) is still allowed."""
     allowed = (ACTIVE, TERMINATING) if to_zero else (ACTIVE,)
     if contract.status not in allowed:
-        raise codes.CONTRACT_NOT_ACTIVE(status=contract.status)
+        raise codes.CONTRACT_NOT_ACTIVE(status=contract.status,
+                                        situation=NOT_ACTIVE_SITUATIONS.get(contract.status, contract.status))
 
 
 def begin_termination(contract: Contract) -> Contract:

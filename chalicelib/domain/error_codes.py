@@ -106,7 +106,9 @@ INVALID_PRODUCT = declare("invalid_product", InvalidInput, "Produto(s) fora do c
 # --- contract ------------------------------------------------------------------------------------
 
 CONTRACT_NOT_FOUND = declare("contract_not_found", NotFound, "Contrato não encontrado.")
-CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict, "O contrato não está ativo (aceite o contrato antes).")
+# `situation` is the contract's own words for its status (contract.NOT_ACTIVE_SITUATIONS).
+CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict,
+                              "Esta operação exige um contrato ativo: {situation}.")
 CONTRACT_ALREADY_ACCEPTED = declare("contract_already_accepted", Conflict, "Este contrato já foi aceito.")
 INVALID_CLOSING_DAY = declare("invalid_closing_day", InvalidInput, "Dia de fechamento deve estar entre 1 e 28.")
 INVALID_PAYMENT_METHOD = declare("invalid_payment_method", InvalidInput, "Forma de pagamento inválida.")

@@ -34,6 +34,20 @@ class Lead:
     history: List[str] = field(default_factory=list)
 
 
+# The area codes (DDD) in use, per ANATEL's national numbering plan.
+DDDS = frozenset({11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 24, 27, 28, 31, 32, 33, 34, 35, 37, 38,
+                  41, 42, 43, 44, 45, 46, 47, 48, 49, 51, 53, 54, 55, 61, 62, 63, 64, 65, 66, 67, 68, 69,
+                  71, 73, 74, 75, 77, 79, 81, 82, 83, 84, 85, 86, 87, 88, 89, 91, 92, 93, 94, 95, 96, 97, 98, 99})
+
+
+def is_valid_national_phone(digits: str) -> bool:
+    """DDD + 8 digits starting 2–5 (a landline) or DDD + 9 digits starting with 9 (a mobile)."""
+    if not digits.isdigit() or int(digits[:2] or 0) not in DDDS:
+        return False
+    number = digits[2:]
+    return (len(number) == 8 and number[0] in "2345") or (len(number) == 9 and number[0] == "9")
+
+
 def normalize_phone(raw: str) -> str:
     """A Brazilian phone in E.164: '(11) 3179-6900' → '+551131796900'; mobiles have 9 digits."""
     digits = re.sub(r"\D", "", raw or "")
@@ -41,9 +55,7 @@ def normalize_phone(raw: str) -> str:
         digits = digits[2:]
     if digits.startswith("0") and len(digits) in (11, 12):
         digits = digits[1:]  # a trunk prefix: 0 11 3179-6900
-    valid = len(digits) in (10, 11) and digits[0] != "0" and digits[1] != "0" and \
-        (len(digits) == 10 or digits[2] == "9")
-    if not valid:
+    if not is_valid_national_phone(digits):
         raise codes.INVALID_PHONE(field="phone")
     return f"+55{digits}"
 

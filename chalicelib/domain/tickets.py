@@ -8,6 +8,9 @@ from . import error_codes as codes
 
 CATEGORIES = ("licencas", "faturamento", "acesso", "tecnico", "outro")
 SEVERITIES = ("baixa", "media", "alta", "critica")
+CATEGORY_LABELS = {"licencas": "Licenças", "faturamento": "Faturamento", "acesso": "Acesso", "tecnico": "Técnico",
+                   "outro": "Outro"}
+SEVERITY_LABELS = {"baixa": "Baixa", "media": "Média", "alta": "Alta", "critica": "Crítica"}
 
 OPEN = "open"
 IN_PROGRESS = "in_progress"

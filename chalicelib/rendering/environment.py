@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any, Dict, Tuple
 
 from ..domain.clock import SAO_PAULO
-from ..domain.money import format_brl
+from ..domain.money import format_brl, format_percent_br
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                              "templates")
@@ -40,6 +40,7 @@ def environment():
     )
     env.filters["brl"] = format_brl
     env.filters["date_br"] = format_date_br
+    env.filters["percent_br"] = format_percent_br
     return env
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..domain.boleto import format_digitable_line
-from ..domain.money import format_brl
+from ..domain.boleto import bank_code_with_digit, format_digitable_line
+from ..domain.money import format_brl, format_percent_br
 from .environment import format_date_br
 
 MM = 72 / 25.4  # points per millimetre
@@ -76,7 +76,7 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     # Recibo do pagador
     top = page_height - 20 * MM
     pdf.setFont("Helvetica-Bold", 12)
-    pdf.drawString(left, top, f"{data['bank_name']}  |  {data['bank_code']}-9")
+    pdf.drawString(left, top, f"{data['bank_name']}  |  {bank_code_with_digit(data['bank_code'])}")
     pdf.setFont("Helvetica", 8)
     pdf.drawRightString(left + width, top, "Recibo do Pagador")
     row = top - 12 * MM
@@ -96,7 +96,7 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     # Ficha de compensação
     top = row - 16 * MM
     pdf.setFont("Helvetica-Bold", 12)
-    pdf.drawString(left, top, f"{data['bank_name']}  |  {data['bank_code']}-9")
+    pdf.drawString(left, top, f"{data['bank_name']}  |  {bank_code_with_digit(data['bank_code'])}")
     pdf.setFont("Helvetica-Bold", 11)
     pdf.drawRightString(left + width, top, line)
     row = top - 12 * MM
@@ -209,5 +209,5 @@ def nfse_pdf(data: Dict[str, Any]) -> bytes:
          ("Serviço", data["service_description"]), ("Código de tributação", data["service_code"])],
         [(line["description"], format_brl(line["amount_cents"])) for line in data["lines"]],
         format_brl(data["total_cents"]),
-        [f"ISS: {format_brl(data['iss_cents'])} (alíquota {data['iss_rate']})",
+        [f"ISS: {format_brl(data['iss_cents'])} (alíquota {format_percent_br(data['iss_rate'])})",
          "NFS-e emitida por simulador (ambiente local)" if data.get("simulated") else ""])

@@ -274,7 +274,8 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
     return {"organization": {"name": organization.name},
             "invoice": {"number": invoice.number, "period_start": invoice.period_start.isoformat(),
                         "period_end": invoice.period_end.isoformat(), "due_date": invoice.due_date.isoformat(),
-                        "total_cents": invoice.total_cents, "payment_method": invoice.payment_method,
+                        "total_cents": invoice.total_cents, "balance_cents": invoice.balance_cents,
+                        "payment_method": invoice.payment_method,
                         "lines": [{"description": l.description, "amount_cents": l.amount_cents}
                                   for l in invoice.lines]},
             "boleto": None if boleto is None else {
@@ -390,5 +391,5 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
         delivery_key=f"second_copy#{new.nosso_numero}", invoice_id=invoice.id,
         attachments=_attachments(replace(updated, nfse=None), new),
         context={**email_context(deps, updated, organization), "user": {"name": caller.user.name},
-                 "original_amount_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})
+                 "open_balance_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})
     return boleto_view(deps, caller, invoice.id)

@@ -91,8 +91,8 @@ def _next_steps(deps: LeadFormDeps, lead: Lead) -> Dict[str, Any]:
         return {"message": "Como você já utiliza serviços online da Microsoft, nosso time de especialistas "
                            "entrará em contato. Se preferir, fale com eles agora.",
                 "specialists_phone": support.specialists_phone, "specialists_email": support.specialists_email}
-    return {"message": "Recebemos sua solicitação. Um executivo de contas entrará em contato em até 2 dias úteis "
-                       "para concluir a contratação.",
+    # What comes next, not a receipt: the email and the form already say the request was received.
+    return {"message": "Um executivo de contas entrará em contato em até 2 dias úteis para concluir a contratação.",
             "specialists_phone": None, "specialists_email": None}
 
 

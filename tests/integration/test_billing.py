@@ -8,7 +8,8 @@ from chalicelib.domain.audit import SYSTEM
 from chalicelib.domain.clock import FixedClock
 from chalicelib.domain.roles import Role
 from chalicelib.services import billing
-from tests.support import body_text, sp
+from chalicelib.domain.money import format_brl
+from tests.support import body_html, body_text, sp
 
 
 @pytest.fixture
@@ -232,6 +233,27 @@ def test_a_final_invoice_issued_late_is_due_after_its_issue_day_too(world, clock
     [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
     # Fri 20 Nov is Black Awareness Day: Mon 23, Tue 24, Wed 25.
     assert (invoice["final"], invoice["due_date"], invoice["status"]) == (True, "2026-11-25", "open")
+
+
+def test_the_overdue_reminder_of_a_partly_paid_invoice_shows_its_balance(world, clock):
+    org = active_org(world, MS365_E3=1)
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    start_run(world, operator, "2026-11")
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    paid = world.call("POST", f"/backoffice/invoices/{invoice['id']}/payments", operator,
+                      {"amount_cents": 1000, "paid_on": "2026-11-11", "method": "deposito"})
+    assert paid.status_code == 201 and paid.json_body["status"] == "open"
+
+    clock.now = sp(2026, 11, 25, 9)
+    world.client.lambda_.invoke("mark_overdue_invoices", world.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    world.drain_queues()
+    [reminder] = [m for m in world.outbox() if "Lembrete" in m["Subject"]]
+    balance, total = format_brl(invoice["total_cents"] - 1000), format_brl(invoice["total_cents"])
+    assert f"com saldo em aberto de {balance} (total da fatura: {total})" in body_text(reminder)
+    assert balance in body_html(reminder)
 
 
 def test_only_billing_profiles_see_invoices(world, clock):

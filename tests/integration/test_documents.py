@@ -10,7 +10,8 @@ import requests
 from chalicelib.adapters.mail import PermanentMailFailure
 from chalicelib.domain import boleto, pix
 from chalicelib.domain.clock import FixedClock
-from tests.support import body_text, failing_first, sp
+from chalicelib.domain.money import format_brl
+from tests.support import body_html, body_text, failing_first, sp
 
 
 @pytest.fixture
@@ -58,6 +59,15 @@ def test_the_monthly_email_carries_the_boleto_and_the_nfse(world, clock):
     boleto_view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
     assert f"Linha digitável do boleto: {boleto_view['digitable_line_formatted']}" in body_text(email)
     assert "R$ 2.071,00" in body_text(email)  # 10 × R$ 207,10, a full period
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext (poppler-utils) is not installed")
+def test_the_nfse_pdf_prints_the_iss_rate_as_a_ptbr_percent(world, clock):
+    org, invoice = billed(world, clock)
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    document = attachments(email)["nfse-1.pdf"]
+    text = subprocess.run(["pdftotext", "-", "-"], input=document, capture_output=True, check=True).stdout.decode()
+    assert "(alíquota 2,90 %)" in text and "0.029" not in text
 
 
 def test_the_boleto_holds_together_and_matches_the_invoice(world, clock):
@@ -174,6 +184,22 @@ def test_a_second_copy_asked_on_a_friday_is_due_three_bank_business_days_later(w
     # Mon 7, Tue 8, Wed 9 Dec (3 calendar days would give Mon 7); interest runs to that day.
     assert response.json_body["due_date"] == "2026-12-09"
     assert response.json_body["amount_cents"] == boleto.late_amount(invoice["total_cents"], 16)  # 23 Nov → 9 Dec
+
+
+def test_the_second_copy_email_calls_the_open_balance_by_its_name(world, clock):
+    org, invoice = billed(world, clock)
+    operator = world.operator()
+    clock.now = sp(2026, 11, 20, 10)
+    paid = world.call("POST", f"/backoffice/invoices/{invoice['id']}/payments", operator,
+                      {"amount_cents": 50000, "paid_on": "2026-11-20", "method": "deposito"})
+    assert paid.status_code == 201
+    clock.now = sp(2026, 12, 1, 10)
+    assert world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master).status_code == 201
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if "Segunda via" in m["Subject"]]
+    balance = format_brl(invoice["total_cents"] - 50000)
+    assert f"Saldo em aberto: {balance} (vencimento em 23/11/2026)" in body_text(email)
+    assert "Saldo em aberto" in body_html(email) and "Valor original" not in body_text(email) + body_html(email)
 
 
 def test_a_permanent_email_failure_is_recorded_on_the_invoice_for_the_operators(world, clock, monkeypatch):

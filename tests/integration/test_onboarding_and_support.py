@@ -2,7 +2,7 @@
 import pytest
 
 from chalicelib.domain.roles import Role
-from tests.support import body_text
+from tests.support import body_html, body_text
 
 LEAD = {"cnpj": "45.997.418/0001-53", "company_name": "Construtora Horizonte Ltda", "contact_name": "Helena Souza",
         "email": "helena@horizonte.example", "phone": "(11) 98765-4321", "products_of_interest": ["MS365-E3"],
@@ -40,6 +40,14 @@ def test_a_new_lead_is_stored_normalised_confirmed_and_announced(world, catalog)
     world.drain_queues()
     to = {m["To"] for m in world.outbox()}
     assert to == {"helena@horizonte.example", world.deps.settings.operators_email}
+
+
+def test_the_lead_confirmation_says_it_was_received_once(world, catalog):
+    assert submit(world).status_code == 201
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if m["To"] == "helena@horizonte.example"]
+    assert body_text(email).count("Recebemos") == 1 and body_html(email).count("Recebemos") == 2  # <title> + body
+    assert "Um executivo de contas entrará em contato em até 2 dias úteis" in body_text(email)
 
 
 def test_an_existing_microsoft_customer_is_routed_to_the_specialists(world, catalog):
@@ -147,6 +155,18 @@ def test_lead_to_customer_to_ticket_answered_with_every_email(world, catalog):
                         ("ti@horizonte.example", "Resposta do suporte")}
     seen = world.client.http.get(f"/tickets/{ticket['id']}", headers=support_user).json_body
     assert [m["author_side"] for m in seen["messages"]] == ["customer", "operator"]
+
+
+def test_the_new_ticket_email_names_its_category_and_severity_in_words(world):
+    org = world.organization()
+    support_account = world.user(org.id, [Role.SUPORTE])
+    world.call("POST", "/tickets", support_account, {
+        "subject": "Licença some", "category": "licencas", "severity": "critica",
+        "description": "A licença sumiu do usuário."})
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if "Licença some" in m["Subject"] and "Recebemos" not in m["Subject"]]
+    assert "Categoria: Licenças · Severidade: Crítica" in body_text(email)
+    assert "Categoria: Licenças · Severidade: Crítica" in body_html(email)
 
 
 def test_ticket_status_moves_by_the_rules_and_a_customer_answer_reopens(world, catalog):

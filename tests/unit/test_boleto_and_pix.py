@@ -3,6 +3,7 @@
 The bank vectors are the worked examples of the pyboleto project's test suite (which follow the
 banks' layout manuals); the fator dates are FEBRABAN's; the Pix payload is the Banco Central's
 own example from the "Manual de Padrões para Iniciação do Pix"."""
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -110,3 +111,33 @@ def test_a_br_code_with_an_amount_and_txid_parses_back_and_its_crc_is_checked():
     assert fields["62"] == "0509FAT000123"
     with pytest.raises(InvalidInput):
         pix.parse(code[:-1] + ("0" if code[-1] != "0" else "1"))
+
+
+@pytest.mark.parametrize("bank_code, printed", [
+    ("341", "341-7"), ("001", "001-9"), ("237", "237-2"), ("104", "104-0"), ("033", "033-7"),
+    ("756", "756-0"), ("041", "041-8"),
+])
+def test_the_bank_code_is_printed_with_its_module_11_digit_as_the_banks_publish_it(bank_code, printed):
+    assert boleto.bank_code_with_digit(bank_code) == printed
+
+
+@pytest.mark.parametrize("layout, printed", [(ItauCarteira109("0293", "01328", "109"), "341-7"),
+                                             (BancoDoBrasilConvenio7("7777777", "18"), "001-9")])
+def test_the_boleto_pdf_header_prints_the_banks_own_digit(layout, printed):
+    import shutil
+    import subprocess
+
+    from chalicelib.rendering import pdf
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    made = boleto.make_boleto(layout, 157, date(2026, 12, 10), 207100)
+    document = pdf.boleto_pdf({
+        "bank_code": made.bank_code, "bank_name": "Banco", "digitable_line": made.digitable_line,
+        "barcode": made.barcode, "due_date": "2026-12-10", "amount_cents": 207100, "nosso_numero": made.nosso_numero,
+        "beneficiary": {"name": "Brasoftware", "document": "00.000.000/0001-91", "agency_code": "0293 / 01328"},
+        "payer": {"name": "Cliente", "document": "11.222.333/0001-81"}, "document_number": "FAT-1",
+        "issued_on": "2026-11-11", "instructions": [], "pix_payload": None})
+    text = subprocess.run(["pdftotext", "-", "-"], input=document, capture_output=True, check=True).stdout.decode()
+    # the payer's receipt and the ficha de compensação both print "<bank name> | <code>-<digit>"
+    assert len(re.findall(rf"\|\s+{printed}\b", text)) == 2

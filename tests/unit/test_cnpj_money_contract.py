@@ -1,9 +1,10 @@
+from decimal import Decimal
 import pytest
 
 from chalicelib.domain import contract as rules
 from chalicelib.domain.contract import AWAITING_ACCEPTANCE, Contract
 from chalicelib.domain.errors import Conflict, InvalidInput
-from chalicelib.domain.money import format_brl
+from chalicelib.domain.money import format_brl, format_percent_br
 from chalicelib.domain.organizations import format_cnpj, normalize_cnpj
 
 
@@ -55,3 +56,9 @@ def test_acceptance_records_who_when_where_and_the_version():
 def test_closing_day_must_exist_in_every_month(day):
     with pytest.raises(InvalidInput):
         rules.validate_closing_day(day)
+
+
+@pytest.mark.parametrize("rate, text", [("0.029", "2,90 %"), (Decimal("0.05"), "5,00 %"), ("0.02125", "2,12 %"),
+                                        ("0", "0,00 %"), ("12.5", "1.250,00 %")])
+def test_rates_are_shown_as_ptbr_percents_with_two_decimals(rate, text):
+    assert format_percent_br(rate) == text

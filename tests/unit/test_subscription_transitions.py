@@ -174,6 +174,18 @@ def test_licences_change_only_under_an_active_contract_but_a_rescission_may_stil
         assert refused.value.code == "contract_not_active"
 
 
+@pytest.mark.parametrize("status, says, never", [
+    (contract_rules.AWAITING_ACCEPTANCE, "aceite o contrato antes", "encerrado"),
+    (contract_rules.TERMINATING, "em rescisão", "aceite"),
+    (contract_rules.TERMINATED, "foi encerrado", "aceite"),
+])
+def test_a_refused_change_says_why_in_words_that_fit_the_contracts_status(status, says, never):
+    with pytest.raises(Conflict) as refused:
+        contract_rules.ensure_open_for_changes(contract(status))
+    assert refused.value.code == "contract_not_active" and refused.value.details["status"] == status
+    assert says in str(refused.value) and never not in str(refused.value)
+
+
 def test_beginning_a_termination_moves_an_active_contract_once():
     terminating = contract_rules.begin_termination(contract())
     assert (terminating.status, terminating.version) == (contract_rules.TERMINATING, 3)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from . import error_codes as codes
+from .errors import InvalidInput
+from .users import normalize_email
 
 AWAITING_ACCEPTANCE = "awaiting_acceptance"
 ACTIVE = "active"
@@ -20,6 +22,7 @@ NOT_ACTIVE_SITUATIONS = {
 }
 
 PAYMENT_METHODS = ("boleto", "deposito")
+BILLING_CONTACTS_FIELD = "billing_contacts"
 
 
 @dataclass
@@ -104,3 +107,36 @@ def close(contract: Contract, at: str) -> Contract:
     """The contract ends: billing issues one last pro-rata invoice up to that day."""
     return replace(contract, status=TERMINATED, terminated_at=at, final_invoice_due=True,
                    version=contract.version + 1)
+
+
+def normalize_billing_contacts(raw: Iterable[str]) -> List[str]:
+    """The addresses that receive invoices and boletos: valid, normalised, at least one, none twice."""
+    contacts: List[str] = []
+    for index, value in enumerate(raw):
+        field_path = f"{BILLING_CONTACTS_FIELD}[{index}]"
+        try:
+            email = normalize_email(value)
+        except InvalidInput:
+            raise codes.INVALID_EMAIL(field=field_path) from None
+        if email in contacts:
+            raise codes.DUPLICATE_ITEMS(field=BILLING_CONTACTS_FIELD)
+        contacts.append(email)
+    if not contacts:
+        raise codes.TOO_FEW_ITEMS(field=BILLING_CONTACTS_FIELD, min_items=1)
+    return contacts
+
+
+def with_billing_contacts(contract: Contract, contacts: Iterable[str]) -> Contract:
+    """New billing contacts, until the contract ends. The same contacts again leave it as it is."""
+    if contract.status == TERMINATED:
+        raise codes.CONTRACT_TERMINATED()
+    normalized = normalize_billing_contacts(contacts)
+    if normalized == contract.billing_contacts:
+        return contract
+    return replace(contract, billing_contacts=normalized, version=contract.version + 1)
+
+
+def told_of_contact_change(before: Contract, after: Contract) -> List[str]:
+    """Who hears of a change of billing contacts: the old ones (a change they did not expect is
+    how a hijack shows) and the new ones, each once."""
+    return sorted({email.strip().lower() for email in before.billing_contacts} | set(after.billing_contacts))

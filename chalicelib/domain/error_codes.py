@@ -110,6 +110,10 @@ CONTRACT_NOT_FOUND = declare("contract_not_found", NotFound, "Contrato não enco
 CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict,
                               "Esta operação exige um contrato ativo: {situation}.")
 CONTRACT_ALREADY_ACCEPTED = declare("contract_already_accepted", Conflict, "Este contrato já foi aceito.")
+# Billing contacts stay editable until the contract ends: while it awaits acceptance, is active or
+# is being rescinded (its last invoice still goes to them).
+CONTRACT_TERMINATED = declare("contract_terminated", Conflict,
+                              "O contrato foi encerrado; para alterar os contatos de cobrança, fale com o atendimento.")
 INVALID_CLOSING_DAY = declare("invalid_closing_day", InvalidInput, "Dia de fechamento deve estar entre 1 e 28.")
 INVALID_PAYMENT_METHOD = declare("invalid_payment_method", InvalidInput, "Forma de pagamento inválida.")
 

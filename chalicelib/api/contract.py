@@ -1,4 +1,4 @@
-"""The organisation's contract and the Master's acceptance."""
+"""The organisation's contract: its view, the Master's acceptance, its billing contacts, its rescission."""
 from chalice import Blueprint
 
 from ..domain.roles import Capability
@@ -7,6 +7,10 @@ from ..services.contracts import CONTRACT
 from ..services.rescission import TERMINATION
 from .http import endpoint
 from .schema import obj, string
+
+# Who receives invoices and boletos: addresses the domain normalises and checks (contract.py).
+BILLING_CONTACTS = {"type": "array", "items": string(max_length=254, format="email"), "minItems": 1, "maxItems": 10,
+                    "uniqueItems": True}
 
 bp = Blueprint(__name__)
 
@@ -27,6 +31,14 @@ def get_contract(ctx):
           capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True, response=CONTRACT)
 def accept_contract(ctx):
     return _view(ctx, contracts.accept_contract(ctx.deps, ctx.caller, expected_version=ctx.if_match()))
+
+
+@endpoint(bp, "/contract", "PATCH", summary="Altera os contatos de cobrança (Master, Cobrança)",
+          capability=Capability.BILLING, tag="contract", if_match=True,
+          body=obj(["billing_contacts"], billing_contacts=BILLING_CONTACTS), response=CONTRACT)
+def change_contract(ctx):
+    return _view(ctx, contracts.change_billing_contacts(ctx.deps, ctx.caller, contacts=ctx.body["billing_contacts"],
+                                                        expected_version=ctx.if_match()))
 
 
 @endpoint(bp, "/contract/terminate", "POST", summary="Rescisão do contrato (todas as assinaturas a zero)",

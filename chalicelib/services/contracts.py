@@ -1,8 +1,9 @@
-"""The contract: its view, its acceptance by the Master, and its closing at the end of a rescission."""
+"""The contract: its view, its acceptance by the Master, its billing contacts, and its closing at the
+end of a rescission."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
@@ -27,6 +28,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         contracts: ContractRepository
         settings: Settings
+
+    class BillingContactsDeps(ContractDeps, QueuesEmails, Protocol):
+        """Changing who receives invoices and boletos, and telling the old and the new contacts."""
+
+        organizations: OrganizationRepository
 
     class ContractClosingDeps(ContractDeps, QueuesEmails, Protocol):
         """Closing a rescinded contract once no subscription is left, and telling its users."""
@@ -82,6 +88,31 @@ def accept_contract(deps: ContractDeps, caller: Caller, *, expected_version: Opt
         deps, caller.actor, caller.organization_id, "contract.accepted", f"contract:{contract.id}",
         before=before, after=contract_view(accepted)))
     return accepted
+
+
+def change_billing_contacts(deps: BillingContactsDeps, caller: Caller, *, contacts: List[str],
+                            expected_version: Optional[int]) -> Contract:
+    """New billing contacts, audited; the old and the new contacts are told. Sending the same
+    contacts again changes nothing and tells no one."""
+    contract = deps.contracts.get(caller.organization_id)
+    if expected_version is not None and expected_version != contract.version:
+        raise codes.VERSION_CONFLICT()
+    changed = contract_rules.with_billing_contacts(contract, contacts)
+    if changed is contract:
+        return contract
+    deps.contracts.save(changed, expected_version=contract.version, audit=audit.entry(
+        deps, caller.actor, caller.organization_id, "contract.billing_contacts_changed", f"contract:{contract.id}",
+        before={"billing_contacts": list(contract.billing_contacts)},
+        after={"billing_contacts": list(changed.billing_contacts)}))
+    organization = deps.organizations.get(caller.organization_id)
+    notifications.queue_email(
+        deps, template="billing_contacts_changed", to=contract_rules.told_of_contact_change(contract, changed),
+        # One email per version of the contract: a replayed message is sent once.
+        delivery_key=f"billing_contacts_changed#{contract.id}#{changed.version}",
+        context={"organization": {"name": organization.name}, "before": list(contract.billing_contacts),
+                 "after": list(changed.billing_contacts), "changed_by": caller.user.name,
+                 "changed_at": iso(deps.clock()), "portal_url": deps.settings.portal_url})
+    return changed
 
 
 def close_contract_if_all_zero(deps: ContractClosingDeps, organization_id: str, rescission: bool = False) -> bool:

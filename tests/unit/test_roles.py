@@ -46,5 +46,7 @@ def test_the_foundation_routes_require_the_capability_product_md_gives_them():
                          ("DELETE", "/users/{user_id}")]:
         assert required[(method, path)] == Capability.MANAGE_USERS
     assert required[("GET", "/audit")] == Capability.READ_AUDIT
+    # Billing contacts are the financial data Master and Cobrança look after.
+    assert required[("PATCH", "/contract")] == Capability.BILLING
     assert required[("GET", "/me")] == required[("GET", "/contract")] == Capability.USE_PORTAL
     assert required[("POST", "/auth/login")] is None and required[("GET", "/support/contacts")] is None

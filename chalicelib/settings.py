@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Mapping, Optional, Tuple
 
+from .domain.organizations import format_cnpj
 from .domain.subscriptions import QuantityLimits
 
 
@@ -21,6 +22,18 @@ class SupportContacts:
     service_desk_url: str
     specialists_phone: str
     specialists_email: str
+
+
+@dataclass(frozen=True)
+class DepositAccount:
+    """Where a `deposito` invoice is paid: the reseller's account, its holder (favorecido) and Pix key."""
+
+    bank: str  # e.g. "Banco do Brasil (001)"
+    agency: str
+    account: str
+    beneficiary: str  # the favorecido: BENEFICIARY_NAME
+    cnpj: str  # BENEFICIARY_CNPJ, formatted (45.997.418/0001-53)
+    pix_key: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,8 @@ class Settings:
     beneficiary_cnpj: str
     pix_key: Optional[str]
     pix_city: str
+    # Built from DEPOSIT_BANK/AGENCY/ACCOUNT and the beneficiary's name, CNPJ and Pix key above.
+    deposit_account: DepositAccount
     nfse_service_code: str  # national "código de tributação" (1.05.01: software licensing)
     nfse_service_description: str
     iss_rate: str  # a decimal, e.g. "0.029"
@@ -93,6 +108,9 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     stage = environ.get("CSP_STAGE", "dev")
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "sa-east-1"
     user_pool_id = environ.get("USER_POOL_ID", "")
+    beneficiary_name = environ.get("BENEFICIARY_NAME", "Brasoftware Informática Ltda")
+    beneficiary_cnpj = environ.get("BENEFICIARY_CNPJ", "45997418000153")
+    pix_key = environ.get("PIX_KEY", "financeiro@brasoftware.com.br") or None
     issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
     return Settings(
         stage=stage,
@@ -131,10 +149,17 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         boleto_itau_agencia=environ.get("BOLETO_ITAU_AGENCIA", "0293"),
         boleto_itau_conta=environ.get("BOLETO_ITAU_CONTA", "01328"),
         boleto_itau_carteira=environ.get("BOLETO_ITAU_CARTEIRA", "109"),
-        beneficiary_name=environ.get("BENEFICIARY_NAME", "Brasoftware Informática Ltda"),
-        beneficiary_cnpj=environ.get("BENEFICIARY_CNPJ", "45997418000153"),
-        pix_key=environ.get("PIX_KEY", "financeiro@brasoftware.com.br") or None,
+        beneficiary_name=beneficiary_name,
+        beneficiary_cnpj=beneficiary_cnpj,
+        pix_key=pix_key,
         pix_city=environ.get("PIX_CITY", "Sao Paulo"),
+        deposit_account=DepositAccount(
+            bank=environ.get("DEPOSIT_BANK", "Banco do Brasil (001)"),
+            agency=environ.get("DEPOSIT_AGENCY", "3064-7"),
+            account=environ.get("DEPOSIT_ACCOUNT", "12345-6"),
+            beneficiary=beneficiary_name,
+            cnpj=format_cnpj(beneficiary_cnpj) if len(beneficiary_cnpj) == 14 else beneficiary_cnpj,
+            pix_key=pix_key),
         nfse_service_code=environ.get("NFSE_SERVICE_CODE", "010501"),
         nfse_service_description=environ.get(
             "NFSE_SERVICE_DESCRIPTION", "Licenciamento de uso de programas de computação (Microsoft CSP)"),

@@ -186,14 +186,22 @@ def _table_pdf(title: str, header: Sequence[str], meta: Sequence[Tuple[str, str]
 
 
 def invoice_pdf(data: Dict[str, Any]) -> bytes:
-    """The invoice ("fatura"): its number, period, due date and one row per line."""
+    """The invoice ("fatura"): its number, period, due date and one row per line; for a deposit,
+    the account to pay into (`deposit`: bank, agency, account, beneficiary, cnpj, pix_key)."""
+    deposit = data.get("deposit")
+    payment = [("Forma de pagamento", "Boleto bancário" if data["payment_method"] == "boleto" else "Depósito bancário")]
+    if deposit:
+        payment += [("Banco", deposit["bank"]), ("Agência", deposit["agency"]), ("Conta", deposit["account"]),
+                    ("Favorecido", deposit["beneficiary"]), ("CNPJ do favorecido", deposit["cnpj"])]
+        if deposit.get("pix_key"):
+            payment.append(("Chave Pix", deposit["pix_key"]))
     return _table_pdf(
         f"Fatura nº {data['number']}",
         [data["issuer"]["name"], f"CNPJ {data['issuer']['document']}"],
         [("Cliente", data["customer"]["name"]), ("CNPJ", data["customer"]["document"]),
          ("Período", f"{format_date_br(data['period_start'])} a {format_date_br(data['period_end'])}"),
          ("Emissão", format_date_br(data["issued_on"])), ("Vencimento", format_date_br(data["due_date"])),
-         ("Forma de pagamento", "Boleto bancário" if data["payment_method"] == "boleto" else "Depósito bancário")],
+         *payment],
         [(line["description"], format_brl(line["amount_cents"])) for line in data["lines"]],
         format_brl(data["total_cents"]))
 

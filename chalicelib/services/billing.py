@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from .documents import Configured, DocumentsDeps, InvoiceFilesDeps
     from .notifications import QueuesEmails
 
+    class InvoiceViewDeps(InvoiceFilesDeps, Configured, Protocol):
+        """An invoice, the links to its files and, for a deposit, the account in the settings."""
+
     class BillingRunDeps(Clocked, Protocol):
         """A run: one message per contract closing on the day, and its progress."""
 
@@ -112,17 +115,24 @@ def list_invoices(deps: InvoiceFilesDeps, caller: Caller, *, status: Optional[st
     return deps.invoices.list(caller.organization_id, status=status, limit=limit, next_token=next_token)
 
 
+DEPOSIT = shape("Deposit", description="A conta para pagar uma fatura por depósito: banco, agência, conta, "
+                                         "favorecido, seu CNPJ formatado e a chave Pix (null se não houver).",
+                bank=text(), agency=text(), account=text(), beneficiary=text(), cnpj=text(),
+                pix_key=nullable(text()))
 INVOICE = shape(
     "Invoice", description="Uma fatura com suas linhas e pagamentos, o link do PDF (ainda null enquanto os "
-                           "documentos não foram gerados) e o erro do último envio por email, se houve.",
-    **_INVOICE_VIEW_FIELDS, pdf_url=nullable(text(format="uri")), email_error=nullable(text()))
+                           "documentos não foram gerados), o erro do último envio por email, se houve, e os "
+                           "dados para depósito (null numa fatura por boleto).",
+    **_INVOICE_VIEW_FIELDS, pdf_url=nullable(text(format="uri")), email_error=nullable(text()),
+    deposit=nullable(DEPOSIT))
 
 
-def get_invoice(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     view = invoice_view(invoice, deps.invoices.payments(invoice.id))
     view["pdf_url"] = documents.invoice_pdf_url(deps, invoice)
     view["email_error"] = invoice.email_error
+    view["deposit"] = documents.deposit_details(deps.settings, invoice)
     return view
 
 

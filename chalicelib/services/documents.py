@@ -98,6 +98,16 @@ def _cnpj(value: Optional[str]) -> str:
     return format_cnpj(value) if value and len(value) == 14 else (value or "")
 
 
+def deposit_details(settings: Settings, invoice: Invoice) -> Optional[Dict[str, Any]]:
+    """Where a `deposito` invoice is paid (bank, agency, account, favorecido, CNPJ, Pix key); None
+    for a boleto invoice. The same dict goes to the invoice email, its PDF and `GET /invoices/{id}`."""
+    if invoice.payment_method != "deposito":
+        return None
+    account = settings.deposit_account
+    return {"bank": account.bank, "agency": account.agency, "account": account.account,
+            "beneficiary": account.beneficiary, "cnpj": account.cnpj, "pix_key": account.pix_key}
+
+
 def _parties(settings, organization):
     beneficiary = {"name": settings.beneficiary_name, "document": _cnpj(settings.beneficiary_cnpj)}
     customer = {"name": organization.name, "document": _cnpj(organization.cnpj)}
@@ -209,6 +219,7 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[s
             "period_start": invoice.period_start.isoformat(), "period_end": invoice.period_end.isoformat(),
             "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
             "payment_method": invoice.payment_method, "total_cents": invoice.total_cents,
+            "deposit": deposit_details(deps.settings, invoice),
             "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
         changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
                                                 "application/pdf")
@@ -281,6 +292,7 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
             "boleto": None if boleto is None else {
                 "digitable_line": boleto_rules.format_digitable_line(boleto.digitable_line),
                 "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents},
+            "deposit": deposit_details(deps.settings, invoice),
             "portal_url": deps.settings.portal_url}
 
 

@@ -332,6 +332,12 @@ async function invoiceDetail(id) {
                   notify("Segunda via emitida e enviada por e-mail."); render(); } catch (error) { notify(error.message); } },
             text: "Emitir segunda via" }) : null));
     } catch (error) { boletoBox.append(h("p", { class: "dica", text: error.message })); }
+  } else if (invoice.deposit) {
+    const d = invoice.deposit;
+    boletoBox.append(h("h2", { text: "Depósito bancário" }),
+      h("dl", { id: "dados-deposito" }, [["Banco", d.bank], ["Agência", d.agency], ["Conta", d.account],
+        ["Favorecido", d.beneficiary], ["CNPJ", d.cnpj], ["Chave Pix", d.pix_key]]
+        .filter(([, value]) => value).flatMap(([label, value]) => [h("dt", { text: label }), h("dd", { text: value })])));
   }
   try {
     const nfse = await api("GET", `/invoices/${id}/nfse`);

@@ -138,6 +138,45 @@ def test_deposit_contracts_get_the_nfse_but_no_boleto(world, clock):
     assert set(attachments(email)) == {"nfse-1.pdf", "nfse-1.xml"}
 
 
+DEPOSIT_DETAILS = ("Banco do Brasil (001)", "Agência: 3064-7", "Conta: 12345-6",
+                   "Favorecido: Brasoftware Informática Ltda", "CNPJ: 45.997.418/0001-53",
+                   "Chave Pix: financeiro@brasoftware.com.br")
+
+
+def test_a_deposit_invoice_email_shows_the_account_to_pay_into(world, clock):
+    billed(world, clock, payment_method="deposito")
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    text, html = body_text(email), body_html(email)
+    for detail in DEPOSIT_DETAILS:
+        assert detail in text and detail in html, detail
+    assert "Forma de pagamento: Depósito bancário" in text
+
+
+def test_a_boleto_invoice_shows_no_deposit_account(world, clock):
+    org, invoice = billed(world, clock)
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["deposit"] is None
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    body = body_text(email) + body_html(email)
+    assert "Dados para depósito" not in body and "Agência: 3064-7" not in body and "Chave Pix" not in body
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext (poppler-utils) is not installed")
+def test_a_deposit_invoice_pdf_and_view_show_the_account_to_pay_into(world, clock):
+    org, invoice = billed(world, clock, payment_method="deposito")
+    detail = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body
+    document = requests.get(detail["pdf_url"], timeout=10).content
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=document, capture_output=True,
+                          check=True).stdout.decode()
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert detail["deposit"] == {"bank": "Banco do Brasil (001)", "agency": "3064-7", "account": "12345-6",
+                                 "beneficiary": "Brasoftware Informática Ltda", "cnpj": "45.997.418/0001-53",
+                                 "pix_key": "financeiro@brasoftware.com.br"}
+    for expected in ("Banco: Banco do Brasil (001)", "Agência: 3064-7", "Conta: 12345-6",
+                     "Favorecido: Brasoftware Informática Ltda", "CNPJ do favorecido: 45.997.418/0001-53",
+                     "Chave Pix: financeiro@brasoftware.com.br"):
+        assert expected in lines, (expected, lines)
+
+
 def test_a_documents_message_delivered_twice_makes_one_boleto_one_nfse_one_email(world, clock):
     org, invoice = billed(world, clock)
     from chalicelib.services import documents

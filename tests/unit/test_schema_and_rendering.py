@@ -72,3 +72,15 @@ def test_the_portal_names_ticket_categories_and_severities_as_the_domain_declare
     for name, labels in (("CATEGORIES", tickets.CATEGORY_LABELS), ("SEVERITIES", tickets.SEVERITY_LABELS)):
         declared = json.loads(re.search(rf"const {name} = (\[.*?\]\]);", script).group(1))
         assert dict(declared) == labels
+
+
+def test_an_invoice_email_queued_before_the_deposit_details_existed_still_renders():
+    # The context travels in the email queue: a message queued by the previous release has no `deposit`.
+    context = {"organization": {"name": "Escola Aprender"},
+               "invoice": {"number": 7, "period_start": "2026-10-11", "period_end": "2026-11-10",
+                           "due_date": "2026-11-23", "total_cents": 2071_00, "balance_cents": 2071_00,
+                           "payment_method": "deposito", "lines": []},
+               "boleto": None, "portal_url": "https://portal.example",
+               "support": {"phone": "(11) 3179-6869", "email": "s@example", "service_desk_url": "https://sd.example"}}
+    subject, html, text = render_email("invoice_issued", context)
+    assert "Depósito bancário" in text and "Dados para depósito" not in text + html

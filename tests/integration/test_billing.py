@@ -150,13 +150,19 @@ def test_a_contract_closing_later_this_month_is_not_billed_early(world, clock):
     assert world.call("GET", "/invoices", org.master).json_body["items"] == []
 
 
-def test_payments_partial_then_full_and_overdue_reminders(world, clock):
+def issued_invoice(world, clock):
+    """An organisation with one E3 seat, billed for November on the 11th: (org, operator, invoice)."""
     org = active_org(world, MS365_E3=1)
     clock.now = sp(2026, 11, 11, 9)
     operator = world.operator()
     start_run(world, operator, "2026-11")
     world.drain_queues()
     [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    return org, operator, invoice
+
+
+def test_payments_partial_then_full_and_overdue_reminders(world, clock):
+    org, operator, invoice = issued_invoice(world, clock)
     total = invoice["total_cents"]
 
     clock.now = sp(2026, 11, 25, 9)  # due 23 Nov: the daily job finds it overdue
@@ -236,20 +242,13 @@ def test_a_final_invoice_issued_late_is_due_after_its_issue_day_too(world, clock
 
 
 def test_the_overdue_reminder_of_a_partly_paid_invoice_shows_its_balance(world, clock):
-    org = active_org(world, MS365_E3=1)
-    clock.now = sp(2026, 11, 11, 9)
-    operator = world.operator()
-    start_run(world, operator, "2026-11")
-    world.drain_queues()
-    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    org, operator, invoice = issued_invoice(world, clock)
     paid = world.call("POST", f"/backoffice/invoices/{invoice['id']}/payments", operator,
                       {"amount_cents": 1000, "paid_on": "2026-11-11", "method": "deposito"})
     assert paid.status_code == 201 and paid.json_body["status"] == "open"
 
     clock.now = sp(2026, 11, 25, 9)
-    world.client.lambda_.invoke("mark_overdue_invoices", world.client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
-    world.drain_queues()
+    run_overdue_job(world)
     [reminder] = [m for m in world.outbox() if "Lembrete" in m["Subject"]]
     balance, total = format_brl(invoice["total_cents"] - 1000), format_brl(invoice["total_cents"])
     assert f"com saldo em aberto de {balance} (total da fatura: {total})" in body_text(reminder)

@@ -1,12 +1,14 @@
 """The organisation's contract: its view, the Master's acceptance, its billing contacts, its rescission."""
 from chalice import Blueprint
 
+from ..domain.contract import PAYMENT_METHODS
 from ..domain.roles import Capability
 from ..services import contracts, rescission
 from ..services.contracts import CONTRACT
 from ..services.rescission import TERMINATION
 from .http import endpoint
-from .schema import obj, string
+from .onboarding import CONTRACT_ITEMS
+from .schema import integer, obj, string
 
 # Who receives invoices and boletos: addresses the domain normalises and checks (contract.py).
 BILLING_CONTACTS = {"type": "array", "items": string(max_length=254, format="email"), "minItems": 1, "maxItems": 10,
@@ -46,3 +48,19 @@ def change_contract(ctx):
           body=obj([], reason_text=string(min_length=0, max_length=1000)), response=TERMINATION)
 def terminate_contract(ctx):
     return rescission.terminate_contract(ctx.deps, ctx.caller, reason_text=ctx.body.get("reason_text"))
+
+
+@endpoint(bp, "/backoffice/organizations/{organization_id}/contract", "PATCH",
+          summary="Altera forma de pagamento, dia de fechamento (a partir do próximo período) e itens (até o aceite) "
+                  "de um contrato (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", if_match=True,
+          body=obj([], payment_method={"type": "string", "enum": list(PAYMENT_METHODS)},
+                   closing_day=integer(1, 28), items=CONTRACT_ITEMS, expected_version=integer(1, 2 ** 31)),
+          response=CONTRACT)
+def change_contract_terms(ctx, organization_id):
+    body = ctx.body
+    expected = body.get("expected_version")
+    return _view(ctx, contracts.change_terms(
+        ctx.deps, ctx.caller, organization_id, payment_method=body.get("payment_method"),
+        closing_day=body.get("closing_day"), items=body.get("items"),
+        expected_version=expected if expected is not None else ctx.if_match()))

@@ -15,11 +15,11 @@ bp = Blueprint(__name__)
 
 _EMAIL = string(max_length=254)
 _CONTACTS = {"type": "array", "items": _EMAIL, "maxItems": 10, "uniqueItems": True}
-_ITEMS = {"type": "array", "maxItems": 25,
+CONTRACT_ITEMS = {"type": "array", "maxItems": 25,
           "items": obj(["sku", "quantity"], sku=string(max_length=60), quantity=quantity(MIN_PURCHASE_QUANTITY))}
 _MASTER = obj(["email", "name"], email=_EMAIL, name=string(max_length=120))
 _TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enum": list(PAYMENT_METHODS)},
-              billing_contacts=_CONTACTS, items=_ITEMS, master=_MASTER)
+              billing_contacts=_CONTACTS, items=CONTRACT_ITEMS, master=_MASTER)
 
 # 201 for a new request; 200, `duplicate` true, when the CNPJ asked before (its first request, unchanged).
 LEAD_SUBMISSION = shape("LeadSubmission", description="A solicitação recebida e o que acontece agora.",

@@ -104,8 +104,14 @@ def closing_date(period_month: str, closing_day: int) -> date:
         raise codes.INVALID_PERIOD(field="period")
 
 
-def period_ending(closing: date, closing_day: int) -> Period:
-    return period_containing(closing, closing_day)
+def period_ending(closing: date, closing_day: int, starts_on: Optional[date] = None) -> Period:
+    """The period ending on `closing`; when the closing day took effect after that period's natural
+    start (`starts_on`, the contract's `terms_from`), the period starts then and its days are still
+    fractions of the natural period: no day is billed twice, none is left out."""
+    natural = period_containing(closing, closing_day)
+    if starts_on is None or starts_on <= natural.start:
+        return natural
+    return Period(start=starts_on, end=natural.end, basis_days=natural.days)
 
 
 # --- bank business days -----------------------------------------------------------------------

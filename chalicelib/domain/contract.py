@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import Iterable, List, Optional
 
 from . import error_codes as codes
 from .errors import InvalidInput
+from .proration import period_containing
 from .users import normalize_email
 
 AWAITING_ACCEPTANCE = "awaiting_acceptance"
@@ -34,6 +36,16 @@ class ContractItem:
     quantity: int
 
 
+@dataclass(frozen=True)
+class ScheduledChange:
+    """New billing terms of an active contract, from `effective_from` (the day after the current
+    period's end): the period being used up keeps the terms it started with."""
+
+    payment_method: str
+    closing_day: int
+    effective_from: date
+
+
 @dataclass
 class Contract:
     id: str
@@ -51,6 +63,11 @@ class Contract:
     # Set when the contract closes: billing issues one last pro-rata invoice up to that day.
     final_invoice_due: bool = False
     version: int = 1
+    # Payment method and closing day from the next period (see `change_terms`), until applied.
+    scheduled_change: Optional[ScheduledChange] = None
+    # The day the current closing day and payment method took effect, when they were changed on an
+    # active contract: the first period under them starts that day (shorter than a natural period).
+    terms_from: Optional[date] = None
 
 
 def validate_closing_day(day: int) -> int:
@@ -140,3 +157,83 @@ def told_of_contact_change(before: Contract, after: Contract) -> List[str]:
     """Who hears of a change of billing contacts: the old ones (a change they did not expect is
     how a hijack shows) and the new ones, each once."""
     return sorted({email.strip().lower() for email in before.billing_contacts} | set(after.billing_contacts))
+
+
+# --- the operator's changes of payment method, closing day and items --------------------------
+
+def change_terms(contract: Contract, *, today: date, payment_method: Optional[str] = None,
+                 closing_day: Optional[int] = None, items: Optional[List[ContractItem]] = None) -> Contract:
+    """The operator changes the contract's billing terms and, until it is accepted, its items.
+
+    Awaiting acceptance nothing has been billed: everything changes at once. On an active contract
+    the items are the Master's (the licence panel changes them), and payment method and closing
+    day change from the next period: the period being used up is billed as it started. Asking for
+    the terms in force cancels a scheduled change. Nothing changes on a contract being rescinded
+    or closed. The same values again leave the contract as it is (the same object)."""
+    if contract.status in (TERMINATING, TERMINATED):
+        raise codes.CONTRACT_TERMS_FROZEN(status=contract.status)
+    if payment_method is not None:
+        validate_payment_method(payment_method)
+    if closing_day is not None:
+        validate_closing_day(closing_day)
+    if contract.status == AWAITING_ACCEPTANCE:
+        changed = replace(contract, payment_method=payment_method or contract.payment_method,
+                          closing_day=closing_day or contract.closing_day,
+                          items=list(items) if items is not None else contract.items)
+        if (changed.payment_method, changed.closing_day, changed.items) == \
+                (contract.payment_method, contract.closing_day, contract.items):
+            return contract
+        return replace(changed, version=contract.version + 1)
+    if items is not None and list(items) != contract.items:
+        raise codes.CONTRACT_ITEMS_LOCKED()
+    pending = contract.scheduled_change
+    base_method = pending.payment_method if pending else contract.payment_method
+    base_day = pending.closing_day if pending else contract.closing_day
+    method, day = payment_method or base_method, closing_day or base_day
+    if (method, day) == (base_method, base_day):
+        return contract
+    if (method, day) == (contract.payment_method, contract.closing_day):
+        return replace(contract, scheduled_change=None, version=contract.version + 1)
+    return replace(contract, scheduled_change=ScheduledChange(method, day, next_terms_start(contract, today)),
+                   version=contract.version + 1)
+
+
+def next_terms_start(contract: Contract, today: date) -> date:
+    """The day new terms take effect: the day after the end of the current period. While a change
+    already due waits for its period's invoice (the run at the start of its day), its day stands:
+    that period has not been billed yet."""
+    pending = contract.scheduled_change
+    if pending is not None and pending.effective_from <= today:
+        return pending.effective_from
+    return period_containing(today, contract.closing_day).end + timedelta(days=1)
+
+
+def change_due(contract: Contract, closing: date) -> bool:
+    """A scheduled change is due once the last period under the old terms (the one ending the day
+    before it takes effect) is billed: when billing reaches that period or a later one."""
+    pending = contract.scheduled_change
+    return pending is not None and closing >= pending.effective_from - timedelta(days=1)
+
+
+def change_overdue(contract: Contract, closing: date) -> bool:
+    """Billing reached a period that starts on or after a scheduled change while the change still
+    waits: the last period under the old terms was not billed (its run was missed)."""
+    pending = contract.scheduled_change
+    return pending is not None and closing >= pending.effective_from
+
+
+def apply_scheduled_change(contract: Contract) -> Contract:
+    """The new terms in force: the closing day (hence the billing run that finds the contract)
+    and the payment method of the invoices from `effective_from` on."""
+    pending = contract.scheduled_change
+    if pending is None:
+        return contract
+    return replace(contract, payment_method=pending.payment_method, closing_day=pending.closing_day,
+                   terms_from=pending.effective_from, scheduled_change=None, version=contract.version + 1)
+
+
+def billed_under_earlier_terms(contract: Contract, closing: date) -> bool:
+    """A closing before the current terms took effect, or on a closing day the contract no longer
+    has: a message queued before a change was applied. That period was billed under the old terms."""
+    return contract.terms_from is not None and \
+        (closing < contract.terms_from or closing.day != contract.closing_day)

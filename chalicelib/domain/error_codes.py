@@ -116,6 +116,15 @@ CONTRACT_TERMINATED = declare("contract_terminated", Conflict,
                               "O contrato foi encerrado; para alterar os contatos de cobrança, fale com o atendimento.")
 INVALID_CLOSING_DAY = declare("invalid_closing_day", InvalidInput, "Dia de fechamento deve estar entre 1 e 28.")
 INVALID_PAYMENT_METHOD = declare("invalid_payment_method", InvalidInput, "Forma de pagamento inválida.")
+# The operator's PATCH of a contract: at least one of its fields.
+NOTHING_TO_CHANGE = declare("nothing_to_change", InvalidInput, "Informe ao menos um campo a alterar: {fields}.")
+# Once accepted, the contracted items are subscriptions the Master changes on the licence panel.
+CONTRACT_ITEMS_LOCKED = declare("contract_items_locked", Conflict,
+                                "Os itens só podem ser alterados até o aceite do contrato; depois do aceite, as "
+                                "quantidades são alteradas no painel de licenças.")
+CONTRACT_TERMS_FROZEN = declare("contract_terms_frozen", Conflict,
+                                "O contrato está em rescisão ou encerrado; forma de pagamento, dia de fechamento e "
+                                "itens não podem mais ser alterados.")
 
 # --- catalog and cart ----------------------------------------------------------------------------
 

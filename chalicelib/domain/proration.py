@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,21 @@ class Segment:
 
 @dataclass(frozen=True)
 class Period:
-    """A billing period: `start` to `end`, both inclusive."""
+    """A billing period: `start` to `end`, both inclusive. `basis_days`, when set, is the length a
+    day is a fraction of, for a period shorter than its natural one (the first period after a
+    change of closing day): each day still costs 1/(days of the natural period) of the month."""
 
     start: date
     end: date
+    basis_days: Optional[int] = None
 
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+    @property
+    def basis(self) -> int:
+        return self.basis_days or self.days
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,9 @@ def segments_in(timeline: Sequence[Segment], start: date, end: date) -> List[Tup
 def prorated_lines(unit_price_cents: int, timeline: Sequence[Segment], period: Period) -> List[ProratedLine]:
     """One line per run at a non-zero quantity inside the period."""
     return [
-        ProratedLine(quantity=qty, start=first, end=last, days=(last - first).days + 1, period_days=period.days,
+        ProratedLine(quantity=qty, start=first, end=last, days=(last - first).days + 1, period_days=period.basis,
                      unit_price_cents=unit_price_cents,
-                     amount_cents=prorate(unit_price_cents, qty, (last - first).days + 1, period.days))
+                     amount_cents=prorate(unit_price_cents, qty, (last - first).days + 1, period.basis))
         for first, last, qty in segments_in(timeline, period.start, period.end)
         if qty > 0
     ]

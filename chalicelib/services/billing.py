@@ -15,7 +15,7 @@ from ..domain.audit import SYSTEM, Actor
 from ..domain.billing import BillableSubscription, Invoice
 from ..domain.catalog import price_on
 from ..domain.clock import iso, local_day
-from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken
+from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken, StaleVersion
 from ..domain.ids import new_id
 from ..schemas import (array, boolean, cents, closed, component, currency, date_time, enum, integer, nullable,
                        shape, text)
@@ -174,9 +174,19 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
         return "not_closed_yet"
     existing = deps.invoices.invoice_for_period(org, closing)
     if existing is not None:
-        return _finish_existing(deps, run_id, existing)
+        outcome = _finish_existing(deps, run_id, existing)
+        _apply_scheduled_change(deps, deps.contracts.get(org), closing)
+        return outcome
     contract = deps.contracts.get(org)
-    period = rules.period_ending(closing, contract.closing_day)
+    if contract_rules.change_overdue(contract, closing):
+        # The run of the last period under the old terms was missed: bill that period (which
+        # applies the change); the periods under the new terms are billed by their own day's runs.
+        last = contract.scheduled_change.effective_from - timedelta(days=1)
+        return bill_contract(deps, {**message, "closing_date": last.isoformat()})
+    if contract_rules.billed_under_earlier_terms(contract, closing):
+        deps.billing_runs.count(run_id, "nothing_to_bill")  # queued before a change of closing day
+        return "nothing_to_bill"
+    period = rules.period_ending(closing, contract.closing_day, starts_on=contract.terms_from)
     subscriptions = deps.subscriptions.list(org)
     # The catalog read for today knows every price of the period's first day (a past day): read
     # once per container and day, not once per contract.
@@ -192,17 +202,40 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
     if not lines:
         deps.billing_runs.count(run_id, "nothing_to_bill")
         if final:
-            _final_invoice_done(deps, contract)
+            contract = _final_invoice_done(deps, contract)
+        _apply_scheduled_change(deps, contract, closing)
         return "nothing_to_bill"
     invoice = _issue(deps, contract, period, closing, lines, final)
     if invoice is None:  # another worker issued it between our read and our write
         return _finish_existing(deps, run_id, deps.invoices.invoice_for_period(org, closing))
     if final:
-        _final_invoice_done(deps, contract)
+        contract = _final_invoice_done(deps, contract)
     documents.prepare(deps, invoice, contract)
     # Counted once its documents are done: when they fail, the retry finishes and counts it.
     deps.billing_runs.count(run_id, "invoices_issued")
+    _apply_scheduled_change(deps, contract, closing)
     return "issued"
+
+
+def _apply_scheduled_change(deps: BillingDeps, contract, closing: date) -> None:
+    """A payment method and closing day scheduled "from the next period" take effect once the last
+    period under the old terms (ending the day before) is billed — here, right after its invoice
+    (or its empty run). The contract moves to its new closing day's index, so that day's run finds
+    it, from `terms_from`; the old day's runs no longer do. Repeat-safe: applied once, by version."""
+    for _ in range(3):
+        if not contract_rules.change_due(contract, closing):
+            return
+        applied = contract_rules.apply_scheduled_change(contract)
+        try:
+            deps.contracts.save(applied, expected_version=contract.version, audit=audit.entry(
+                deps, SYSTEM, contract.organization_id, "contract.scheduled_change_applied",
+                f"contract:{contract.id}",
+                before={"payment_method": contract.payment_method, "closing_day": contract.closing_day},
+                after={"payment_method": applied.payment_method, "closing_day": applied.closing_day,
+                       "terms_from": applied.terms_from.isoformat()}))
+            return
+        except StaleVersion:
+            contract = deps.contracts.get(contract.organization_id)  # changed meanwhile: look again
 
 
 def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
@@ -251,11 +284,12 @@ def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: boo
     raise codes.INVOICE_NUMBER_CONTENTION()
 
 
-def _final_invoice_done(deps: BillingDeps, contract) -> None:
+def _final_invoice_done(deps: BillingDeps, contract):
     done = replace(contract, final_invoice_due=False, version=contract.version + 1)
     deps.contracts.save(done, expected_version=contract.version, audit=audit.entry(
         deps, SYSTEM, contract.organization_id, "contract.final_invoice_issued", f"contract:{contract.id}",
         before={"final_invoice_due": True}, after={"final_invoice_due": False}))
+    return done
 
 
 # What became of each queued contract: the run's counters besides `contracts_queued`.

@@ -9,11 +9,12 @@ from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
 from ..domain import subscriptions as subscription_rules
 from ..domain.audit import SYSTEM
-from ..domain.clock import iso
-from ..domain.contract import Contract
+from ..domain.clock import iso, local_day
+from ..domain.contract import Contract, ScheduledChange
 from ..domain.errors import StaleVersion
-from ..schemas import array, boolean, closed, component, date_time, enum, integer, nullable, shape, text
+from ..schemas import array, boolean, closed, component, date, date_time, enum, integer, nullable, shape, text
 from . import audit, notifications
+from .onboarding import contract_items
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.repositories import ContractRepository, OrganizationRepository, UserRepository
     from .audit import Clocked
     from .notifications import QueuesEmails
+    from .onboarding import ContractItemsDeps
 
     class ContractDeps(Clocked, Protocol):
         """The contract and its acceptance (the settings name the contract's current version)."""
@@ -33,6 +35,10 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """Changing who receives invoices and boletos, and telling the old and the new contacts."""
 
         organizations: OrganizationRepository
+
+    class ContractTermsDeps(BillingContactsDeps, ContractItemsDeps, Protocol):
+        """The operator's change of payment method, closing day and items, told to the billing
+        contacts (items checked against the catalog)."""
 
     class ContractClosingDeps(ContractDeps, QueuesEmails, Protocol):
         """Closing a rescinded contract once no subscription is left, and telling its users."""
@@ -46,6 +52,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 CONTRACT_ITEM = component("ContractItem", closed({"sku": text(), "name": text(), "quantity": integer(minimum=0)},
                                                  description="Um item contratado, como vendido."))
 
+SCHEDULED_CHANGE = shape(
+    "ScheduledChange", description="Forma de pagamento e dia de fechamento que valem a partir do próximo período "
+                                   "(`effective_from`, o dia seguinte ao fim do período corrente).",
+    payment_method=enum(contract_rules.PAYMENT_METHODS), closing_day=integer(minimum=1, maximum=28),
+    effective_from=date())
+
 # What `GET /contract` and its acceptance answer: this view, with the version of the contract's
 # text the portal shows now (`current_document_version`, from settings: `api/contract.py` adds it).
 CONTRACT = shape(
@@ -55,7 +67,7 @@ CONTRACT = shape(
     billing_contacts=array(text(format="email")), items=array(CONTRACT_ITEM),
     accepted_at=nullable(date_time()), accepted_by=nullable(text()), accepted_from_ip=nullable(text()),
     accepted_version=nullable(text()), terminated_at=nullable(date_time()), final_invoice_due=boolean(),
-    version=integer(minimum=1), current_document_version=text())
+    scheduled_change=nullable(SCHEDULED_CHANGE), version=integer(minimum=1), current_document_version=text())
 
 
 def contract_view(contract: Contract) -> Dict[str, Any]:
@@ -67,8 +79,16 @@ def contract_view(contract: Contract) -> Dict[str, Any]:
         "accepted_at": contract.accepted_at, "accepted_by": contract.accepted_by,
         "accepted_from_ip": contract.accepted_from_ip, "accepted_version": contract.accepted_version,
         "terminated_at": contract.terminated_at, "final_invoice_due": contract.final_invoice_due,
+        "scheduled_change": _scheduled_view(contract.scheduled_change),
         "version": contract.version,
     }
+
+
+def _scheduled_view(pending: Optional[ScheduledChange]) -> Optional[Dict[str, Any]]:
+    if pending is None:
+        return None
+    return {"payment_method": pending.payment_method, "closing_day": pending.closing_day,
+            "effective_from": pending.effective_from.isoformat()}
 
 
 def get_contract(deps: ContractDeps, caller: Caller) -> Contract:
@@ -113,6 +133,70 @@ def change_billing_contacts(deps: BillingContactsDeps, caller: Caller, *, contac
                  "after": list(changed.billing_contacts), "changed_by": caller.user.name,
                  "changed_at": iso(deps.clock()), "portal_url": deps.settings.portal_url})
     return changed
+
+
+TERMS_FIELDS = ("payment_method", "closing_day", "items")
+
+
+def _terms(contract: Contract) -> Dict[str, Any]:
+    return {"payment_method": contract.payment_method, "closing_day": contract.closing_day,
+            "items": [{"sku": i.sku, "name": i.name, "quantity": i.quantity} for i in contract.items],
+            "scheduled_change": _scheduled_view(contract.scheduled_change)}
+
+
+def change_terms(deps: ContractTermsDeps, caller: Caller, organization_id: str, *, payment_method: Optional[str],
+                 closing_day: Optional[int], items: Optional[List[Dict[str, Any]]],
+                 expected_version: Optional[int]) -> Contract:
+    """The operator changes payment method, closing day and (until acceptance) items
+    (`contract_rules.change_terms`): audited, and the billing contacts are told what changes and
+    from when. The same values again change nothing and tell no one."""
+    if payment_method is None and closing_day is None and items is None:
+        raise codes.NOTHING_TO_CHANGE(fields=", ".join(TERMS_FIELDS))
+    contract = deps.contracts.get(organization_id)
+    if expected_version is not None and expected_version != contract.version:
+        raise codes.VERSION_CONFLICT()
+    lines = contract_items(deps, items) if items is not None else None
+    today = local_day(deps.clock())
+    changed = contract_rules.change_terms(contract, today=today, payment_method=payment_method,
+                                          closing_day=closing_day, items=lines)
+    if changed is contract:
+        return contract
+    deps.contracts.save(changed, expected_version=contract.version, audit=audit.entry(
+        deps, caller.actor, organization_id, "contract.terms_changed", f"contract:{contract.id}",
+        before=_terms(contract), after=_terms(changed)))
+    _tell_terms_change(deps, caller, contract, changed, today)
+    return changed
+
+
+def _tell_terms_change(deps: ContractTermsDeps, caller: Caller, before: Contract, after: Contract, today) -> None:
+    """One email to the billing contacts per version of the contract: the terms before and after,
+    and the day the new ones take effect (today while the contract awaits acceptance)."""
+    pending = after.scheduled_change
+    if pending is not None:
+        new = {"payment_method": pending.payment_method, "closing_day": pending.closing_day,
+               "effective_from": pending.effective_from.isoformat()}
+    elif before.scheduled_change is not None and before.status == contract_rules.ACTIVE:
+        new = {"payment_method": after.payment_method, "closing_day": after.closing_day, "effective_from": None}
+    else:
+        new = {"payment_method": after.payment_method, "closing_day": after.closing_day,
+               "effective_from": today.isoformat()}
+    organization = deps.organizations.get(after.organization_id)
+    items_changed = before.items != after.items
+    notifications.queue_email(
+        deps, template="contract_terms_changed", to=list(after.billing_contacts),
+        delivery_key=f"contract_terms_changed#{after.id}#{after.version}",
+        context={"organization": {"name": organization.name},
+                 "before": {"payment_method": PAYMENT_METHOD_NAMES[before.payment_method],
+                            "closing_day": before.closing_day},
+                 "after": {**new, "payment_method": PAYMENT_METHOD_NAMES[new["payment_method"]]},
+                 "cancelled": before.scheduled_change is not None and pending is None
+                 and before.status == contract_rules.ACTIVE,
+                 "awaiting_acceptance": after.status == contract_rules.AWAITING_ACCEPTANCE,
+                 "items": [{"name": i.name, "quantity": i.quantity} for i in after.items] if items_changed else None,
+                 "changed_at": iso(deps.clock()), "portal_url": deps.settings.portal_url})
+
+
+PAYMENT_METHOD_NAMES = {"boleto": "boleto bancário", "deposito": "depósito bancário"}
 
 
 def close_contract_if_all_zero(deps: ContractClosingDeps, organization_id: str, rescission: bool = False) -> bool:

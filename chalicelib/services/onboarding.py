@@ -45,10 +45,14 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         leads: LeadRepository
         organizations: OrganizationRepository
 
-    class CustomerCreationDeps(Clocked, WelcomeEmailDeps, Protocol):
-        """A new customer: organisation, contract (items from the catalog) and first Master."""
+    class ContractItemsDeps(Protocol):
+        """A contract's items, checked against the catalog's active products."""
 
         catalog: CatalogRepository
+
+    class CustomerCreationDeps(Clocked, WelcomeEmailDeps, ContractItemsDeps, Protocol):
+        """A new customer: organisation, contract (items from the catalog) and first Master."""
+
         organizations: OrganizationRepository
         identity: CognitoIdentity
         new_temporary_password: Callable[[], str]
@@ -185,13 +189,17 @@ def organization_view(organization: Organization) -> Dict[str, Any]:
             "created_at": organization.created_at}
 
 
-def _contract_items(deps: CustomerCreationDeps, items: List[Dict[str, Any]]) -> List[ContractItem]:
+def contract_items(deps: ContractItemsDeps, items: List[Dict[str, Any]]) -> List[ContractItem]:
+    """The contracted items: active products of the catalog, each SKU once (the route's schema
+    bounds the quantities). Used at creation and by the operator's changes before acceptance."""
     products = {p.sku: p for p in deps.catalog.list() if p.active}
-    lines = []
+    lines: List[ContractItem] = []
     for index, item in enumerate(items):
         product = products.get(item["sku"])
         if product is None:
             raise codes.INVALID_PRODUCT(field=f"items[{index}].sku")
+        if any(line.sku == product.sku for line in lines):
+            raise codes.DUPLICATE_ITEMS(field="items")
         lines.append(ContractItem(sku=product.sku, name=product.name, quantity=item["quantity"]))
     return lines
 
@@ -210,7 +218,7 @@ def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cn
     contract_rules.validate_payment_method(payment_method)
     contacts = [user_rules.normalize_email(e) for e in billing_contacts]
     master_email = user_rules.normalize_email(master["email"])
-    lines = _contract_items(deps, list(items))
+    lines = contract_items(deps, list(items))
     now = iso(deps.clock())
     organization = Organization(id=new_id(), name=name.strip(), cnpj=cnpj, tenant_domain=tenant_domain,
                                 masters_count=1, created_at=now)

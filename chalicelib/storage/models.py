@@ -81,6 +81,12 @@ class ContractItemMap(MapAttribute):
     quantity = NumberAttribute()
 
 
+class ScheduledChangeMap(MapAttribute):
+    payment_method = UnicodeAttribute()
+    closing_day = NumberAttribute()
+    effective_from = UnicodeAttribute()  # ISO date
+
+
 class ContractItem(TableItem):
     # Contracts by closing day: what the billing run of a day reads.
     gsi1pk = UnicodeAttribute(null=True)
@@ -101,6 +107,8 @@ class ContractItem(TableItem):
     terminated_at = UnicodeAttribute(null=True)
     final_invoice_due = BooleanAttribute(default=False)
     version = NumberAttribute(default=1)
+    scheduled_change = ScheduledChangeMap(null=True)
+    terms_from = UnicodeAttribute(null=True)  # ISO date
 
 
 class UserItem(TableItem):

@@ -20,7 +20,7 @@ from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.catalog import PricePoint, Product
 from ..domain.clock import iso
-from ..domain.contract import Contract, ContractItem as ContractLine
+from ..domain.contract import Contract, ContractItem as ContractLine, ScheduledChange
 from ..domain.errors import AuditOverwriteRefused  # noqa: F401 - callers catch it from here
 from ..domain.errors import DomainError
 from ..domain.organizations import Organization
@@ -37,6 +37,7 @@ from .models import (
     OrganizationItem,
     PricePointMap,
     ProductItem,
+    ScheduledChangeMap,
     UserItem,
 )
 
@@ -129,6 +130,11 @@ def _contract_item(contract: Contract) -> ContractItem:
         accepted_from_ip=contract.accepted_from_ip, accepted_version=contract.accepted_version,
         terminated_at=contract.terminated_at, final_invoice_due=contract.final_invoice_due,
         version=contract.version,
+        scheduled_change=None if contract.scheduled_change is None else ScheduledChangeMap(
+            payment_method=contract.scheduled_change.payment_method,
+            closing_day=contract.scheduled_change.closing_day,
+            effective_from=contract.scheduled_change.effective_from.isoformat()),
+        terms_from=contract.terms_from.isoformat() if contract.terms_from else None,
     )
 
 
@@ -142,6 +148,11 @@ def _contract(item: ContractItem) -> Contract:
         accepted_from_ip=item.accepted_from_ip, accepted_version=item.accepted_version,
         terminated_at=item.terminated_at, final_invoice_due=bool(item.final_invoice_due),
         version=int(item.version),
+        scheduled_change=None if item.scheduled_change is None else ScheduledChange(
+            payment_method=item.scheduled_change.payment_method,
+            closing_day=int(item.scheduled_change.closing_day),
+            effective_from=date.fromisoformat(item.scheduled_change.effective_from)),
+        terms_from=date.fromisoformat(item.terms_from) if item.terms_from else None,
     )
 
 

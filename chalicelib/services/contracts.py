@@ -10,20 +10,19 @@ from ..domain import error_codes as codes
 from ..domain import subscriptions as subscription_rules
 from ..domain.audit import SYSTEM
 from ..domain.clock import iso, local_day
-from ..domain.contract import Contract, ScheduledChange
+from ..domain.contract import Contract, ContractItem, ScheduledChange
 from ..domain.errors import StaleVersion
 from ..schemas import array, boolean, closed, component, date, date_time, enum, integer, nullable, shape, text
 from . import audit, notifications
-from .onboarding import contract_items
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..settings import Settings
     from ..storage.licences import SubscriptionRepository
-    from ..storage.repositories import ContractRepository, OrganizationRepository, UserRepository
+    from ..storage.repositories import (CatalogRepository, ContractRepository, OrganizationRepository,
+                                        UserRepository)
     from .audit import Clocked
     from .notifications import QueuesEmails
-    from .onboarding import ContractItemsDeps
 
     class ContractDeps(Clocked, Protocol):
         """The contract and its acceptance (the settings name the contract's current version)."""
@@ -35,6 +34,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """Changing who receives invoices and boletos, and telling the old and the new contacts."""
 
         organizations: OrganizationRepository
+
+    class ContractItemsDeps(Protocol):
+        """A contract's items, checked against the catalog's active products."""
+
+        catalog: CatalogRepository
 
     class ContractTermsDeps(BillingContactsDeps, ContractItemsDeps, Protocol):
         """The operator's change of payment method, closing day and items, told to the billing
@@ -133,6 +137,21 @@ def change_billing_contacts(deps: BillingContactsDeps, caller: Caller, *, contac
                  "after": list(changed.billing_contacts), "changed_by": caller.user.name,
                  "changed_at": iso(deps.clock()), "portal_url": deps.settings.portal_url})
     return changed
+
+
+def contract_items(deps: ContractItemsDeps, items: List[Dict[str, Any]]) -> List[ContractItem]:
+    """The contracted items: active products of the catalog, each SKU once (the route's schema
+    bounds the quantities). Used at creation and by the operator's changes before acceptance."""
+    products = {p.sku: p for p in deps.catalog.list() if p.active}
+    lines: List[ContractItem] = []
+    for index, item in enumerate(items):
+        product = products.get(item["sku"])
+        if product is None:
+            raise codes.INVALID_PRODUCT(field=f"items[{index}].sku")
+        if any(line.sku == product.sku for line in lines):
+            raise codes.DUPLICATE_ITEMS(field="items")
+        lines.append(ContractItem(sku=product.sku, name=product.name, quantity=item["quantity"]))
+    return lines
 
 
 TERMS_FIELDS = ("payment_method", "closing_day", "items")

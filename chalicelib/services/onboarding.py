@@ -10,7 +10,7 @@ from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
 from ..domain import leads as lead_rules
 from ..domain import users as user_rules
-from ..domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
+from ..domain.contract import AWAITING_ACCEPTANCE, Contract
 from ..domain.ids import new_id
 from ..domain.leads import Lead
 from ..domain.organizations import Organization, format_cnpj, normalize_cnpj
@@ -19,6 +19,7 @@ from ..domain.users import User
 from ..domain.clock import iso
 from ..schemas import array, boolean, closed, component, date_time, enum, integer, nullable, page, ref, shape, text
 from . import audit, notifications, users as user_service
+from .contracts import contract_items
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.repositories import CatalogRepository, OrganizationRepository
     from ..storage.support import LeadRepository, RateLimiter
     from .audit import Clocked
+    from .contracts import ContractItemsDeps
     from .notifications import QueuesEmails
     from .users import WelcomeEmailDeps
 
@@ -44,11 +46,6 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         leads: LeadRepository
         organizations: OrganizationRepository
-
-    class ContractItemsDeps(Protocol):
-        """A contract's items, checked against the catalog's active products."""
-
-        catalog: CatalogRepository
 
     class CustomerCreationDeps(Clocked, WelcomeEmailDeps, ContractItemsDeps, Protocol):
         """A new customer: organisation, contract (items from the catalog) and first Master."""
@@ -187,21 +184,6 @@ def organization_view(organization: Organization) -> Dict[str, Any]:
     return {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj,
             "tenant_domain": organization.tenant_domain, "masters_count": organization.masters_count,
             "created_at": organization.created_at}
-
-
-def contract_items(deps: ContractItemsDeps, items: List[Dict[str, Any]]) -> List[ContractItem]:
-    """The contracted items: active products of the catalog, each SKU once (the route's schema
-    bounds the quantities). Used at creation and by the operator's changes before acceptance."""
-    products = {p.sku: p for p in deps.catalog.list() if p.active}
-    lines: List[ContractItem] = []
-    for index, item in enumerate(items):
-        product = products.get(item["sku"])
-        if product is None:
-            raise codes.INVALID_PRODUCT(field=f"items[{index}].sku")
-        if any(line.sku == product.sku for line in lines):
-            raise codes.DUPLICATE_ITEMS(field="items")
-        lines.append(ContractItem(sku=product.sku, name=product.name, quantity=item["quantity"]))
-    return lines
 
 
 CUSTOMER_CREATED = shape("CustomerCreated", description="O cliente criado: organização, contrato aguardando aceite "

@@ -55,11 +55,14 @@ def list_leads(ctx):
 @endpoint(bp, "/backoffice/leads/{lead_id}/convert", "POST",
           summary="Converter a solicitação em cliente: organização, contrato e Master",
           capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
-          body=obj(["closing_day", "payment_method", "master"], **_TERMS), response=CUSTOMER_CREATED)
+          # The billing contacts are the operator's to confirm: the lead's email is whoever filled the
+          # form, not necessarily the company (its view offers that email as a suggestion).
+          body=obj(["closing_day", "payment_method", "master", "billing_contacts"],
+                   **dict(_TERMS, billing_contacts=dict(_CONTACTS, minItems=1))), response=CUSTOMER_CREATED)
 def convert_lead(ctx, lead_id):
     return onboarding.convert_lead(ctx.deps, ctx.caller, lead_id, closing_day=ctx.body["closing_day"],
                                    payment_method=ctx.body["payment_method"], master=ctx.body["master"],
-                                   billing_contacts=ctx.body.get("billing_contacts"), items=ctx.body.get("items"))
+                                   billing_contacts=ctx.body["billing_contacts"], items=ctx.body.get("items"))
 
 
 @endpoint(bp, "/backoffice/organizations", "GET", summary="Clientes (operador)", capability=Capability.BACK_OFFICE,

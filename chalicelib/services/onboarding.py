@@ -233,14 +233,18 @@ def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cn
 
 
 def convert_lead(deps: LeadConversionDeps, caller: Caller, lead_id: str, *, closing_day: int, payment_method: str,
-                 master: Dict[str, str], billing_contacts: Optional[List[str]] = None,
+                 master: Dict[str, str], billing_contacts: List[str],
                  items: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """The lead becomes a customer with the billing contacts the operator confirmed. Never the
+    lead's email by default: a form filed by a stranger for someone else's CNPJ must not route
+    that company's invoices to the stranger."""
+    contacts = contract_rules.normalize_billing_contacts(billing_contacts)  # at least one, before anything
     lead, version = deps.leads.by_cnpj(normalize_cnpj(lead_id))
     if lead.status == lead_rules.CONVERTED:
         raise codes.LEAD_ALREADY_CONVERTED(organization_id=lead.organization_id)
     created = create_customer(
         deps, caller, name=lead.company_name, cnpj=lead.cnpj, closing_day=closing_day, payment_method=payment_method,
-        billing_contacts=billing_contacts or [lead.email], master=master, tenant_domain=lead.tenant_domain,
+        billing_contacts=contacts, master=master, tenant_domain=lead.tenant_domain,
         items=items if items is not None else [{"sku": sku, "quantity": 1} for sku in lead.products_of_interest])
     deps.leads.mark_converted(replace(lead, status=lead_rules.CONVERTED,
                                       organization_id=created["organization"]["id"], converted_by=caller.user.id),

@@ -2,6 +2,7 @@
 import pytest
 
 from chalicelib.domain.roles import Role
+from chalicelib.domain.users import RESELLER_ORGANIZATION_ID
 from tests.support import body_html, body_text
 
 LEAD = {"cnpj": "45.997.418/0001-53", "company_name": "Construtora Horizonte Ltda", "contact_name": "Helena Souza",
@@ -121,7 +122,8 @@ def test_lead_to_customer_to_ticket_answered_with_every_email(world, catalog):
     [lead] = world.call("GET", "/backoffice/leads", operator).json_body["items"]
     assert (lead["status"], lead["organization_id"]) == ("converted", org_id)
     again = world.call("POST", "/backoffice/leads/45997418000153/convert", operator, {
-        "closing_day": 15, "payment_method": "boleto", "master": {"email": "x@horizonte.example", "name": "X"}})
+        "closing_day": 15, "payment_method": "boleto", "billing_contacts": ["financeiro@horizonte.example"],
+        "master": {"email": "x@horizonte.example", "name": "X"}})
     assert again.status_code == 409 and again.json_body["error"]["code"] == "lead_already_converted"
     world.drain_queues()
     [welcome] = [m for m in world.outbox() if "Seu acesso" in m["Subject"]]
@@ -234,3 +236,44 @@ def test_direct_onboarding_refuses_a_cnpj_already_a_customer(world, catalog):
     org_id = created.json_body["organization"]["id"]
     audit = world.call("GET", "/audit", operator, headers={"X-Organization-Id": org_id}).json_body["items"]
     assert {e["actor_email"] for e in audit} == {operator.user.email}
+
+
+CONVERSION = {"closing_day": 15, "payment_method": "boleto",
+              "master": {"email": "diretoria@horizonte.example", "name": "Diretoria"}}
+
+
+@pytest.mark.parametrize("contacts, code, field", [
+    (None, "required", "billing_contacts"),
+    ([], "too_few_items", "billing_contacts"),
+    (["sem-arroba"], "invalid_email", "billing_contacts[0]"),
+    (["a@horizonte.example", "A@horizonte.example"], "duplicate_items", "billing_contacts"),
+])
+def test_converting_a_lead_needs_the_billing_contacts_confirmed_and_a_refusal_writes_nothing(
+        world, catalog, contacts, code, field):
+    submit(world)
+    world.drain_queues()
+    sent = len(world.outbox())
+    operator = world.operator()
+    body = dict(CONVERSION, **({} if contacts is None else {"billing_contacts": contacts}))
+    response = world.call("POST", "/backoffice/leads/45997418000153/convert", operator, body)
+    assert response.status_code == 400 and response.json_body["error"]["code"] == code
+    assert response.json_body["error"]["details"]["field"] == field
+    assert "{" not in response.json_body["error"]["message"]
+    [lead] = world.call("GET", "/backoffice/leads", operator).json_body["items"]
+    # The lead view still offers the requester's email, for the operator to confirm or not.
+    assert (lead["status"], lead["organization_id"], lead["email"]) == ("new", None, "helena@horizonte.example")
+    assert [o["id"] for o in world.call("GET", "/backoffice/organizations", operator).json_body["items"]] == \
+        [RESELLER_ORGANIZATION_ID]
+    world.drain_queues()
+    assert len(world.outbox()) == sent
+
+
+def test_a_converted_lead_bills_the_confirmed_contacts_not_the_requester(world, catalog):
+    submit(world)  # filed by helena@horizonte.example, who may not be the company at all
+    operator = world.operator()
+    converted = world.call("POST", "/backoffice/leads/45997418000153/convert", operator,
+                           dict(CONVERSION, billing_contacts=[" Contas@Horizonte.example "]))
+    assert converted.status_code == 201, converted.json_body
+    org_id = converted.json_body["organization"]["id"]
+    contract = world.call("GET", "/contract", operator, headers={"X-Organization-Id": org_id}).json_body
+    assert contract["billing_contacts"] == ["contas@horizonte.example"]

@@ -120,6 +120,17 @@ class QuantityChange:
     attempts: int = 0
     error: Optional[str] = None
     applied_at: Optional[str] = None
+    # A cancellation's protocol number (`cancellation_protocol`): what the customer is told, and
+    # quotes; every change of one rescission carries the rescission's.
+    protocol: Optional[str] = None
+
+
+def cancellation_protocol(requested_on: date, request_id: str) -> str:
+    """'CANC-20261129-7K3MQX2A': the São Paulo day of the request and the last 8 characters of its
+    id (random bits of a ULID-like id), upper case. Derived once when the request is made and stored
+    with its change(s) and in the audit trail, so it never changes; unique in practice (40 random
+    bits per day), readable over the phone."""
+    return f"CANC-{requested_on:%Y%m%d}-{request_id[-8:].upper()}"
 
 
 def add_months(day: date, months: int) -> date:

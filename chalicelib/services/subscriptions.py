@@ -5,29 +5,32 @@ The rules live in `domain.subscriptions`; this module loads, calls a transition,
 audit entry, and queues what the provider must do (`provisioning`)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
 from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
 from ..domain.billing import describe
 from ..domain.contract import Contract
-from ..domain.clock import local_day
+from ..domain.clock import iso, local_day
 from ..domain import error_codes as codes
 from ..domain.ids import new_id
+from ..domain.roles import Role
 from ..domain.proration import Period, ProratedLine, period_containing, prorate
 from ..domain.subscriptions import QuantityChange, Subscription
 from ..schemas import (array, boolean, cents, closed, component, currency, date, date_time, enum, integer, nullable,
                        shape, text)
-from . import audit, provisioning
+from . import audit, notifications, provisioning
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..settings import Settings
     from ..storage.licences import SubscriptionRepository
-    from ..storage.repositories import CatalogRepository, ContractRepository
+    from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository, UserRepository
     from .audit import Clocked
+    from .notifications import QueuesEmails
     from .provisioning import QueuesChanges
 
     class PricesDeps(Clocked, Protocol):
@@ -49,8 +52,16 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         settings: Settings
         subscriptions: SubscriptionRepository
 
-    class QuantityChangeDeps(SubscriptionChangeDeps, Protocol):
-        """A customer's quantity change: only while the contract is open for changes."""
+    class CancellationNoticeDeps(Clocked, QueuesEmails, Protocol):
+        """A cancellation's email to the organisation's Masters and administrators."""
+
+        settings: Settings
+        users: UserRepository
+        organizations: OrganizationRepository
+
+    class QuantityChangeDeps(SubscriptionChangeDeps, CancellationNoticeDeps, Protocol):
+        """A customer's quantity change: only while the contract is open for changes; a cancellation
+        (to zero) is told to the Masters and administrators."""
 
         contracts: ContractRepository
 
@@ -67,7 +78,8 @@ QUANTITY_CHANGE = shape(
     status=enum(rules.CHANGE_STATUSES), reason=_NULLABLE_REASON,
     reason_text=nullable(text()), requested_at=date_time(), requested_by=text(),
     effective_on=nullable(date()), attempts=integer(minimum=0), error=nullable(text()),
-    applied_at=nullable(date_time()))
+    applied_at=nullable(date_time()),
+    protocol=nullable(text(description="O protocolo de um cancelamento (quantidade zero) ou de uma rescisão.")))
 
 
 def change_view(change: QuantityChange) -> Dict[str, Any]:
@@ -78,6 +90,7 @@ def change_view(change: QuantityChange) -> Dict[str, Any]:
         "requested_at": change.requested_at, "requested_by": change.requested_by,
         "effective_on": change.effective_on.isoformat() if change.effective_on else None,
         "attempts": change.attempts, "error": change.error, "applied_at": change.applied_at,
+        "protocol": change.protocol,
     }
 
 
@@ -199,9 +212,45 @@ def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscripti
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id), to_zero=quantity == 0)
     if expected_version is not None and expected_version != sub.version:
         raise codes.VERSION_CONFLICT()
-    planned = plan_change(deps, caller, sub, quantity, reason, reason_text, deps.clock())
+    now = deps.clock()
+    planned = plan_change(deps, caller, sub, quantity, reason, reason_text, now)
+    if quantity == 0:
+        planned = with_protocol(planned, rules.cancellation_protocol(local_day(now), planned.change.id))
     save_planned(deps, caller, sub, planned)
+    if quantity == 0:
+        notify_cancellation(deps, caller, planned.change.protocol, [(sub, planned.change)], rescission=False)
     return planned.change
+
+
+def with_protocol(planned: rules.PlannedChange, protocol: str) -> rules.PlannedChange:
+    """A cancellation's change, carrying its protocol number (stored with it, shown in the answer
+    and in the audit entry)."""
+    return replace(planned, change=replace(planned.change, protocol=protocol))
+
+
+def notify_cancellation(deps: CancellationNoticeDeps, caller: Caller, protocol: str,
+                        changes: List[Tuple[Subscription, QuantityChange]], *, rescission: bool) -> None:
+    """One email per cancellation or rescission request to the organisation's Masters and
+    administrators (the profiles that may cancel): what was cancelled, from when — today, or the
+    renewal when the reduction waits for it — and the protocol number (the FAQ: a cancellation is
+    "efetivada e documentada" in the portal). The delivery key is the protocol: sent once."""
+    organization = deps.organizations.get(caller.organization_id)
+    recipients, token = set(), None
+    while True:
+        users, token = deps.users.list(caller.organization_id, limit=100, next_token=token)
+        recipients |= {u.email for u in users if u.roles & {Role.MASTER, Role.ADM}}
+        if token is None:
+            break
+    items = [{"name": sub.name, "from_quantity": change.from_quantity, "applies": change.applies,
+              "effective_on": change.effective_on.isoformat() if change.effective_on else None}
+             for sub, change in changes]
+    days = [item["effective_on"] for item in items if item["effective_on"]]
+    notifications.queue_email(
+        deps, template="cancellation_registered", to=sorted(recipients), delivery_key=f"cancellation#{protocol}",
+        context={"organization": {"name": organization.name}, "protocol": protocol, "rescission": rescission,
+                 "items": items, "effective_until": max(days) if days else None,
+                 "requested_by": caller.user.name, "requested_at": iso(deps.clock()),
+                 "portal_url": deps.settings.portal_url})
 
 
 # `closed`, not `shape`: one of the line's properties is itself called "description".

@@ -78,7 +78,7 @@ def _change_item(change: QuantityChange) -> ChangeItem:
         requested_at=change.requested_at, requested_by=change.requested_by, applies=change.applies,
         status=change.status, reason=change.reason, reason_text=change.reason_text,
         effective_on=change.effective_on.isoformat() if change.effective_on else None,
-        attempts=change.attempts, error=change.error, applied_at=change.applied_at,
+        attempts=change.attempts, error=change.error, applied_at=change.applied_at, protocol=change.protocol,
     )
 
 
@@ -89,7 +89,7 @@ def _change(item: ChangeItem) -> QuantityChange:
         requested_by=item.requested_by, applies=item.applies, status=item.status, reason=item.reason,
         reason_text=item.reason_text,
         effective_on=date.fromisoformat(item.effective_on) if item.effective_on else None,
-        attempts=int(item.attempts or 0), error=item.error, applied_at=item.applied_at,
+        attempts=int(item.attempts or 0), error=item.error, applied_at=item.applied_at, protocol=item.protocol,
     )
 
 

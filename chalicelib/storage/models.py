@@ -226,6 +226,7 @@ class ChangeItem(TableItem):
     attempts = NumberAttribute(default=0)
     error = UnicodeAttribute(null=True)
     applied_at = UnicodeAttribute(null=True)
+    protocol = UnicodeAttribute(null=True)
 
 
 class CartLineItem(TableItem):

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from chalicelib.domain import billing as rules
 from chalicelib.domain.audit import SYSTEM
 from chalicelib.domain.clock import FixedClock
 from chalicelib.domain.roles import Role
@@ -362,3 +363,38 @@ def test_a_bank_outage_during_the_documents_is_retried_and_the_run_counts_the_co
     assert world.call("GET", "/contract", org.master).json_body["final_invoice_due"] is False
     progress = world.call("GET", f"/backoffice/billing-runs/{run_id}", world.operator()).json_body
     assert (progress["invoices_issued"], progress["already_invoiced"], progress["complete"]) == (1, 0, True)
+
+
+@pytest.mark.parametrize("today, period, closing_days, expected, why", [
+    # Sunday 29 Nov, 40 days after the 20 Oct closing: every October closing is billed at once,
+    # due Mon 30 Nov, Tue 1, Wed 2 Dec.
+    ((2026, 11, 29), "2026-10", (1, 10, 15, 20), date(2026, 12, 2), "issued on a Sunday"),
+    # Wednesday 30 Dec, 40 days after 20 Nov: 31 Dec (banks closed), 1 Jan and the weekend are not
+    # counted: Mon 4, Tue 5, Wed 6 Jan.
+    ((2026, 12, 30), "2026-11", (5, 20), date(2027, 1, 6), "issued before the year-end bank holidays"),
+])
+def test_a_run_started_40_days_late_issues_every_invoice_payable_after_the_issue_day(
+        world, clock, today, period, closing_days, expected, why):
+    orgs = [active_org(world, closing_day=day, MS365_E3=2) for day in closing_days]  # bought 1 Oct
+    clock.now = sp(*today, 9)
+    issued_on = date(*today)
+    start_run(world, world.operator(), period)
+    world.drain_queues()
+    settings = world.deps.settings
+    bank = dict(state=settings.bank_state, city_holidays=tuple(settings.bank_city_holidays))
+    floor = rules.add_bank_business_days(issued_on, settings.invoice_min_business_days_after_issue, **bank)
+    invoices = []
+    for org in orgs:
+        [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+        due = date.fromisoformat(invoice["due_date"])
+        assert due >= floor and rules.is_bank_business_day(due, **bank), (why, invoice)
+        assert due == expected, why
+        assert date.fromisoformat(invoice["period_end"]) <= issued_on - timedelta(days=40), why
+        invoices.append((org, invoice))
+    # The overdue job the next day (and on the due day) leaves every one open.
+    for day in (issued_on + timedelta(days=1), floor):
+        clock.now = sp(day.year, day.month, day.day, 9)
+        run_overdue_job(world)
+        for org, invoice in invoices:
+            assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "open", day
+    assert not [m for m in world.outbox() if "Lembrete" in m["Subject"]]

@@ -126,6 +126,21 @@ def test_a_late_run_is_due_m_bank_business_days_after_the_issue_day_never_alread
     assert billing.due_date(closing, 10, **SP, issued_on=issued_on, business_days_after_issue=3) == expected, why
 
 
+@pytest.mark.parametrize("closing, issued_on, expected, why", [
+    (date(2026, 5, 20), date(2026, 7, 8), date(2026, 7, 14),
+     "40+ days late on Wed 8 Jul: 9 July (São Paulo state) does not count: Fri 10, Mon 13, Tue 14"),
+    (date(2027, 4, 15), date(2027, 5, 25), date(2027, 5, 31),
+     "40 days late on Tue 25 May 2027: Corpus Christi (Thu 27 May) does not count: Wed 26, Fri 28, Mon 31"),
+    (date(2026, 12, 15), date(2027, 1, 24), date(2027, 1, 28),
+     "40 days late on Sunday 24 Jan 2027: 25 January (São Paulo city) does not count: Tue 26, Wed 27, Thu 28"),
+    (date(2026, 3, 8), date(2026, 4, 17), date(2026, 4, 23),
+     "40 days late on Fri 17 Apr 2026: the weekend and Tiradentes (Tue 21) do not count: Mon 20, Wed 22, Thu 23"),
+])
+def test_worked_examples_of_a_run_40_days_late_around_holidays(closing, issued_on, expected, why):
+    assert billing.due_date(closing, 10, **SP, issued_on=issued_on, business_days_after_issue=3) == expected, why
+    assert bank_days_between(issued_on, expected) == 3
+
+
 @given(closing=st.dates(date(2025, 1, 1), date(2028, 12, 1)), late=st.integers(0, 120),
        days_after=st.integers(0, 30), business_days=st.integers(0, 10))
 @settings(max_examples=200, deadline=None)

@@ -24,7 +24,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 15 | changes of a subscription, newest first        | Query pk=ORG#<org>#SUB#<id>#CHANGES (sk=CHANGE#<time-ordered id>) |
 | 16 | changes pending since before an instant        | Query gsi2 gsi2pk=PENDING_CHANGES gsi2sk < <instant>            |
 | 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
-| 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd>                                  |
+| 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd> (the closing day in force: a scheduled change moves it when applied) |
 | 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |
 | 19b| second-copy claim on an invoice                | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim) |
 | 20 | invoices of an organisation, newest first      | Query gsi1 gsi1pk=ORG#<org>#INVOICES (gsi1sk=<period end>#<id>) |

@@ -47,8 +47,9 @@ def test_the_terms_in_force_cancel_a_scheduled_change_and_the_same_values_change
     assert rules.change_terms(pending, today=date(2026, 11, 24), closing_day=5) is pending
     cancelled = rules.change_terms(pending, today=date(2026, 11, 24), closing_day=20)
     assert cancelled.scheduled_change is None and cancelled.version == pending.version + 1
-    assert rules.change_terms(contract(), today=date(2026, 11, 24), closing_day=20, payment_method="boleto") \
-        is not None
+    unchanged = contract()
+    assert rules.change_terms(unchanged, today=date(2026, 11, 24), closing_day=20, payment_method="boleto") \
+        is unchanged
 
 
 def test_items_are_locked_after_acceptance_and_nothing_changes_under_rescission():

@@ -16,3 +16,17 @@ def new_id() -> str:
         value, rem = divmod(value, 32)
         chars.append(_ALPHABET[rem])
     return "".join(reversed(chars))
+
+
+def derived_id(*parts: str) -> str:
+    """A 26-character id that is always the same for the same parts: for what must exist once per
+    natural key (the subscription a contract orders for a SKU), so that a second write of it is
+    refused by the table (`attribute_not_exists`) rather than made twice."""
+    import hashlib
+
+    value = int.from_bytes(hashlib.sha256("\x1f".join(parts).encode()).digest()[:17], "big") >> 6
+    chars = []
+    for _ in range(26):
+        value, rem = divmod(value, 32)
+        chars.append(_ALPHABET[rem])
+    return "".join(reversed(chars))

@@ -101,9 +101,11 @@ def ordered_subscription_id(contract: Contract, sku: str) -> str:
     return derived_id("contract-subscription", contract.id, sku)
 
 
-def ordered_change_id(contract: Contract, sku: str) -> str:
-    """Its purchase change, also the licence provider's request id: one purchase per item."""
-    return derived_id("contract-purchase", contract.id, sku)
+def ordered_change_id(contract: Contract, sku: str, at: datetime) -> str:
+    """Its purchase change, also the licence provider's request id. A subscription's changes are
+    listed by id, newest first, so this id sorts by the acceptance's instant like any other change
+    id; the subscription's own id is what makes the order happen once."""
+    return derived_id("contract-purchase", contract.id, sku, at=at)
 
 
 def order_items(contract: Contract, products: Mapping[str, Product], *, now: datetime,
@@ -122,7 +124,7 @@ def order_items(contract: Contract, products: Mapping[str, Product], *, now: dat
         product = products[line.sku]
         orders.append(subscription_rules.purchase(
             subscription_id=ordered_subscription_id(contract, line.sku),
-            change_id=ordered_change_id(contract, line.sku), organization_id=contract.organization_id,
+            change_id=ordered_change_id(contract, line.sku, now), organization_id=contract.organization_id,
             sku=product.sku, name=product.name, family=product.family, term=product.term,
             billing_frequency=product.billing_frequency, quantity=line.quantity, now=now,
             requested_by=requested_by))

@@ -18,11 +18,11 @@ from . import audit, notifications, provisioning
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.queue import Queue
     from ..settings import Settings
     from ..storage.licences import SubscriptionRepository
     from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository, UserRepository
     from .audit import Clocked
-    from ..adapters.queue import Queue
     from .notifications import QueuesEmails
 
     class ContractReadDeps(Protocol):
@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         subscriptions: SubscriptionRepository
         organizations: OrganizationRepository
         users: UserRepository
+
 
 log = logging.getLogger("csp_portal.services.contracts")
 

@@ -111,14 +111,21 @@ class World:
     def login(self, email_address: str, password: str = PASSWORD) -> str:
         return self.deps.identity.login(email_address, password).access_token
 
-    def organization(self, name: Optional[str] = None, closing_day: int = 10) -> Org:
+    def organization(self, name: Optional[str] = None, closing_day: int = 10,
+                     items: Iterable[tuple] = (("MS365-E3", 10),)) -> Org:
+        """An organisation whose contract awaits acceptance, selling `items` ((sku, quantity)):
+        accepting it orders them, so the catalog that sells them is seeded."""
+        items = list(items)
+        if items:
+            self.seed_catalog()
         n = self._next()
         org = Organization(id=new_id(), name=name or f"Empresa {n} Ltda", cnpj=make_cnpj(n),
                            created_at="2026-11-01T12:00:00+00:00")
         contract = Contract(id=new_id(), organization_id=org.id, status=AWAITING_ACCEPTANCE,
                             payment_method="boleto", closing_day=closing_day,
                             billing_contacts=[f"financeiro{n}@empresa{n}.example"],
-                            items=[ContractItem(sku="MS365-E3", name="Microsoft 365 E3", quantity=10)])
+                            items=[ContractItem(sku=sku, name=self._product_name(sku), quantity=quantity)
+                                   for sku, quantity in items])
         master_email = f"master{n}@empresa{n}.example"
         master = User(id=self.identity(master_email, f"Master {n}"), organization_id=org.id, email=master_email,
                       name=f"Master {n}", roles=frozenset({Role.MASTER}), status="active",
@@ -155,13 +162,19 @@ class World:
         accounts[Role.OPERATOR] = self.operator()
         return accounts
 
+    def _product_name(self, sku: str) -> str:
+        product = self.deps.catalog.get(sku)
+        return product.name if product is not None else sku
+
     def seed_catalog(self) -> None:
         if self.deps.catalog.get("MS365-E3") is None:
             seed_module.seed_catalog(self.deps)
 
-    def active_organization(self, closing_day: int = 10) -> "Org":
-        """An organisation whose Master has accepted the contract, with the catalog seeded."""
-        org = self.organization(closing_day=closing_day)
+    def active_organization(self, closing_day: int = 10, items: Iterable[tuple] = ()) -> "Org":
+        """An organisation whose Master has accepted the contract, with the catalog seeded. Its
+        contract sells nothing up front unless `items` say so (accepting orders them): the test
+        makes the subscriptions it needs."""
+        org = self.organization(closing_day=closing_day, items=items)
         self.seed_catalog()
         self.accept_contract(org)
         return org

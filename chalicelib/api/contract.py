@@ -29,7 +29,7 @@ def get_contract(ctx):
     return _view(ctx, contracts.get_contract(ctx.deps, ctx.caller))
 
 
-@endpoint(bp, "/contract/accept", "POST", summary="Aceite do contrato (Master)",
+@endpoint(bp, "/contract/accept", "POST", summary="Aceite do contrato (Master): contrata os itens do contrato",
           capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True, response=CONTRACT)
 def accept_contract(ctx):
     return _view(ctx, contracts.accept_contract(ctx.deps, ctx.caller, expected_version=ctx.if_match()))

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
-from typing import Iterable, List, Optional
+from datetime import date, datetime, timedelta
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import error_codes as codes
+from . import subscriptions as subscription_rules
+from .catalog import Product
 from .errors import InvalidInput
+from .ids import derived_id
 from .proration import period_containing
+from .subscriptions import QuantityChange, Subscription
 from .users import normalize_email
 
 AWAITING_ACCEPTANCE = "awaiting_acceptance"
@@ -93,6 +97,54 @@ def accept(contract: Contract, *, user_id: str, at: str, source_ip: Optional[str
     ensure_acceptable(contract)
     return replace(contract, status=ACTIVE, accepted_at=at, accepted_by=user_id, accepted_from_ip=source_ip,
                    accepted_version=document_version)
+
+
+def items_to_order(contract: Contract) -> List[ContractItem]:
+    """What accepting the contract orders: each contracted SKU once, in the contract's order (a SKU
+    listed twice is one order of both quantities), items at zero left out."""
+    quantities: Dict[str, ContractItem] = {}
+    for item in contract.items:
+        if item.quantity <= 0:
+            continue
+        known = quantities.get(item.sku)
+        quantities[item.sku] = item if known is None else replace(known, quantity=known.quantity + item.quantity)
+    return list(quantities.values())
+
+
+def ordered_subscription_id(contract: Contract, sku: str) -> str:
+    """The one subscription a contract orders for a SKU: the same id however often the acceptance
+    is retried, replayed or raced, so the table refuses a second one (`attribute_not_exists`)."""
+    return derived_id("contract-subscription", contract.id, sku)
+
+
+def ordered_change_id(contract: Contract, sku: str, at: datetime) -> str:
+    """Its purchase change, also the licence provider's request id. A subscription's changes are
+    listed by id, newest first, so this id sorts by the acceptance's instant like any other change
+    id; the subscription's own id is what makes the order happen once."""
+    return derived_id("contract-purchase", contract.id, sku, at=at)
+
+
+def order_items(contract: Contract, products: Mapping[str, Product], *, now: datetime,
+                requested_by: str) -> List[Tuple[Subscription, QuantityChange]]:
+    """Every contracted item as a purchase on the checkout's path: a subscription `pending` and its
+    purchase change, with the product's term and billing frequency from the catalog, requested by
+    the accepting Master. A contracted SKU the catalog no longer sells refuses the whole
+    acceptance: nothing is ordered until the operator corrects the contract's items."""
+    lines = items_to_order(contract)
+    missing = [line for line in lines if products.get(line.sku) is None or not products[line.sku].active]
+    if missing:
+        raise codes.CONTRACT_ITEMS_UNAVAILABLE(skus=[line.sku for line in missing],
+                                               items=", ".join(f"{line.name} ({line.sku})" for line in missing))
+    orders = []
+    for line in lines:
+        product = products[line.sku]
+        orders.append(subscription_rules.purchase(
+            subscription_id=ordered_subscription_id(contract, line.sku),
+            change_id=ordered_change_id(contract, line.sku, now), organization_id=contract.organization_id,
+            sku=product.sku, name=product.name, family=product.family, term=product.term,
+            billing_frequency=product.billing_frequency, quantity=line.quantity, now=now,
+            requested_by=requested_by))
+    return orders
 
 
 def ensure_open_for_changes(contract: Contract, *, to_zero: bool = False) -> None:

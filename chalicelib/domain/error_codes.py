@@ -110,6 +110,12 @@ CONTRACT_NOT_FOUND = declare("contract_not_found", NotFound, "Contrato não enco
 CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict,
                               "Esta operação exige um contrato ativo: {situation}.")
 CONTRACT_ALREADY_ACCEPTED = declare("contract_already_accepted", Conflict, "Este contrato já foi aceito.")
+# Accepting orders every contracted item: one the catalog no longer sells stops the acceptance
+# (nothing is ordered) until the reseller corrects the contract's items.
+CONTRACT_ITEMS_UNAVAILABLE = declare(
+    "contract_items_unavailable", Conflict,
+    "O contrato não pode ser aceito agora: item(ns) contratado(s) fora do catálogo: {items}. "
+    "Fale com o atendimento para corrigir os itens do contrato; nada foi contratado.")
 # Billing contacts stay editable until the contract ends: while it awaits acceptance, is active or
 # is being rescinded (its last invoice still goes to them).
 CONTRACT_TERMINATED = declare("contract_terminated", Conflict,

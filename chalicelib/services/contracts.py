@@ -1,7 +1,8 @@
-"""The contract: its view, its acceptance by the Master, its billing contacts, and its closing at the
-end of a rescission."""
+"""The contract: its view, its acceptance by the Master (which orders every contracted item), its
+billing contacts, and its closing at the end of a rescission."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
@@ -13,22 +14,36 @@ from ..domain.clock import iso, local_day
 from ..domain.contract import Contract, ContractItem, ScheduledChange
 from ..domain.errors import StaleVersion
 from ..schemas import array, boolean, closed, component, date, date_time, enum, integer, nullable, shape, text
-from . import audit, notifications
+from . import audit, notifications, provisioning
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..adapters.queue import Queue
     from ..settings import Settings
     from ..storage.licences import SubscriptionRepository
-    from ..storage.repositories import (CatalogRepository, ContractRepository, OrganizationRepository,
-                                        UserRepository)
+    from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository, UserRepository
     from .audit import Clocked
     from .notifications import QueuesEmails
 
-    class ContractDeps(Clocked, Protocol):
-        """The contract and its acceptance (the settings name the contract's current version)."""
+    class ContractReadDeps(Protocol):
+        """Reading the contract."""
 
         contracts: ContractRepository
+
+    class ContractDeps(ContractReadDeps, Clocked, Protocol):
+        """Writing the contract (the settings name the contract's current version)."""
+
         settings: Settings
+
+    class AcceptanceDeps(ContractDeps, Protocol):
+        """The Master's acceptance: the contracted items ordered from the catalog's products as
+        subscriptions, saved with the acceptance, their purchases queued for the provider
+        (`provisioning.queue_change`; its `QueuesChanges` cannot be named here: provisioning's
+        protocols import this module's)."""
+
+        catalog: CatalogRepository
+        subscriptions: SubscriptionRepository
+        provisioning_queue: Queue
 
     class BillingContactsDeps(ContractDeps, QueuesEmails, Protocol):
         """Changing who receives invoices and boletos, and telling the old and the new contacts."""
@@ -51,6 +66,8 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         organizations: OrganizationRepository
         users: UserRepository
 
+
+log = logging.getLogger("csp_portal.services.contracts")
 
 # (`component(…, closed(…))`: a property is called "name", which `shape` takes as its own.)
 CONTRACT_ITEM = component("ContractItem", closed({"sku": text(), "name": text(), "quantity": integer(minimum=0)},
@@ -95,22 +112,49 @@ def _scheduled_view(pending: Optional[ScheduledChange]) -> Optional[Dict[str, An
             "effective_from": pending.effective_from.isoformat()}
 
 
-def get_contract(deps: ContractDeps, caller: Caller) -> Contract:
+def get_contract(deps: ContractReadDeps, caller: Caller) -> Contract:
     return deps.contracts.get(caller.organization_id)
 
 
-def accept_contract(deps: ContractDeps, caller: Caller, *, expected_version: Optional[int]) -> Contract:
+def accept_contract(deps: AcceptanceDeps, caller: Caller, *, expected_version: Optional[int]) -> Contract:
+    """The Master accepts: who, when, from where, which version — and every contracted item is
+    ordered on the checkout's path (a subscription `pending`, its purchase queued for the licence
+    provider, the accepting Master its requester). The acceptance, the subscriptions, their
+    purchases and the audit entries are one transaction on the contract's version, and the ids
+    are the contract's and the SKU's: an acceptance retried, replayed or raced orders each item
+    once, and the one that loses is refused with nothing written. The purchases are queued after
+    the commit; a message lost in between is queued again by the sweeper."""
     contract = deps.contracts.get(caller.organization_id)
     if expected_version is not None and expected_version != contract.version:
         raise codes.VERSION_CONFLICT()
-    before = contract_view(contract)
+    contract_rules.ensure_acceptable(contract)
+    now = deps.clock()
+    orders = contract_rules.order_items(contract, deps.catalog.by_sku(), now=now, requested_by=caller.user.id)
     accepted = contract_rules.accept(
-        replace(contract, version=contract.version + 1), user_id=caller.user.id, at=iso(deps.clock()),
+        replace(contract, version=contract.version + 1), user_id=caller.user.id, at=iso(now),
         source_ip=caller.source_ip, document_version=deps.settings.contract_version,
     )
-    deps.contracts.save(accepted, expected_version=contract.version, audit=audit.entry(
-        deps, caller.actor, caller.organization_id, "contract.accepted", f"contract:{contract.id}",
-        before=before, after=contract_view(accepted)))
+    entries = [audit.entry(deps, caller.actor, caller.organization_id, "contract.accepted", f"contract:{contract.id}",
+                           before=contract_view(contract), after=contract_view(accepted))]
+    if orders:
+        entries.append(audit.entry(
+            deps, caller.actor, caller.organization_id, "contract.items_ordered", f"contract:{contract.id}",
+            after=[{"sku": sub.sku, "quantity": change.to_quantity, "subscription_id": sub.id}
+                   for sub, change in orders]))
+    try:
+        deps.subscriptions.save([], [], created=[sub for sub, _ in orders],
+                                new_changes=[change for _, change in orders], audit=entries,
+                                contract=(accepted, contract.version))
+    except StaleVersion:
+        # Another acceptance committed first (a double click, a retry): say so, as a replay hears.
+        contract_rules.ensure_acceptable(deps.contracts.get(caller.organization_id))
+        raise
+    for _, change in orders:
+        try:
+            provisioning.queue_change(deps, change)
+        except Exception:  # noqa: BLE001 - the acceptance is committed; the sweeper sends it later
+            log.exception("contract %s: purchase %s saved but not queued; the sweeper re-queues it",
+                          contract.id, change.id)
     return accepted
 
 

@@ -115,8 +115,8 @@ def _provider_failed(deps: ProvisioningDeps, sub: Subscription, change: Quantity
         notifications.queue_email(
             deps, template="change_failed", to=[requester.email], delivery_key=f"change_failed#{change.id}",
             context={"user": {"name": requester.name}, "subscription": {"name": sub.name},
-                     "change": {"from_quantity": change.from_quantity, "to_quantity": change.to_quantity,
-                                "requested_at": change.requested_at},
+                     "change": {"kind": change.kind, "from_quantity": change.from_quantity,
+                                "to_quantity": change.to_quantity, "requested_at": change.requested_at},
                      "portal_url": deps.settings.portal_url})
     raise ProvisioningFailed(f"change {change.id} failed after {attempt} attempts: {error}")
 

@@ -40,5 +40,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
 as the user change (never below 1); every mutation writes its audit entry in the same transaction,
-with `attribute_not_exists(pk)` so the trail refuses overwrites.
+with `attribute_not_exists(pk)` so the trail refuses overwrites. A contract's acceptance writes the
+contract (on its version), the subscriptions it orders (ids derived from contract and SKU,
+`attribute_not_exists`), their purchase changes and the audit entries in one transaction
+(`SubscriptionRepository.save(contract=…)`): an acceptance is made, and its items ordered, once.
 """

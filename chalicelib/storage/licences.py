@@ -14,8 +14,8 @@ from ..domain.proration import Segment
 from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys
 from .models import CartLineItem, ChangeItem, ContractItem, SubscriptionItem
-from .repositories import (Page, Transaction, _contract, _is_condition_failure, _page, append_audit,
-                           decode_token)
+from .repositories import (Page, Transaction, _contract, _contract_item, _is_condition_failure, _page,
+                           append_audit, decode_token)
 
 ChangeWrite = Tuple[Subscription, int]  # the new state and the version it replaces
 
@@ -95,6 +95,7 @@ def _change(item: ChangeItem) -> QuantityChange:
 
 def _stale_or_cart_changed(failed) -> DomainError:
     # A cart line gone or changed under a checkout: another checkout (or an edit) got there first.
+    # Anything else (a subscription's or the contract's version, an id already taken) is stale.
     return codes.CART_CHANGED() if "cart" in failed else codes.VERSION_CONFLICT()
 
 
@@ -148,14 +149,23 @@ class SubscriptionRepository:
 
     def save(self, writes: Sequence[ChangeWrite], changes: Sequence[QuantityChange], audit: Sequence[AuditEntry],
              *, created: Sequence[Subscription] = (), cart_lines_to_clear: Iterable[Tuple[str, str, int]] = (),
-             new_changes: Sequence[QuantityChange] = ()) -> None:
+             new_changes: Sequence[QuantityChange] = (), contract: Optional[Tuple[Contract, int]] = None) -> None:
         """One transaction: subscriptions (optimistic lock on their version), their change records and
-        the audit trail. `new_changes` must not exist yet; `changes` are updates of existing ones.
+        the audit trail. `created` and `new_changes` must not exist yet; `changes` are updates of
+        existing ones.
 
         `cart_lines_to_clear` are (organisation, sku, quantity) as the checkout read them: each is
         deleted only if it is still there with that quantity, so of two checkouts of one cart at once
-        only one commits (the other's transaction fails as CART_CHANGED and buys nothing)."""
+        only one commits (the other's transaction fails as CART_CHANGED and buys nothing).
+
+        `contract` is (the new contract, the version it replaces), written on that version: the
+        acceptance and what it orders commit together, so of two acceptances at once one orders
+        and the other writes nothing (VERSION_CONFLICT)."""
         def build(tx):
+            if contract is not None:
+                accepted, expected_version = contract
+                tx.save(_contract_item(accepted), condition=ContractItem.version == expected_version,
+                        label="contract")
             for sub in created:
                 tx.save(_subscription_item(sub), condition=SubscriptionItem.pk.does_not_exist())
             for sub, expected_version in writes:

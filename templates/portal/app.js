@@ -166,8 +166,23 @@ async function licencePanel() {
           ? h("button", { type: "button", class: "secundario", onclick: () => quantityDialog(s),
                           "aria-label": `Alterar quantidades de ${s.name}`, text: "Alterar quantidades" }) : "",
       ]))));
-  return [h("h1", { text: "Painel de licenças" }), actions,
-          items.length ? sections : h("p", { class: "cartao", text: "Nenhuma assinatura ainda." })];
+  // Purchases and changes in flight settle within seconds to minutes: look again while any is.
+  if (items.some((s) => s.status === "pending" || (s.pending_change && s.pending_change.applies === "now"))) {
+    clearTimeout(licencePanel.refresh);
+    licencePanel.refresh = setTimeout(() => {
+      if (location.hash.startsWith("#/painel") && !document.querySelector("dialog[open]")) render();
+    }, 5000);
+  }
+  return [h("h1", { text: "Painel de licenças" }), actions, items.length ? sections : await emptyPanel()];
+}
+
+async function emptyPanel() {
+  const contract = await api("GET", "/contract").catch(() => null);
+  if (contract && contract.status === "awaiting_acceptance" && contract.items.length) {
+    return h("p", { class: "cartao" }, "Nenhuma assinatura ainda. As licenças contratadas são provisionadas assim que o Master aceita o ",
+             h("a", { href: "#/contrato", text: "contrato" }), ".");
+  }
+  return h("p", { class: "cartao", text: "Nenhuma assinatura ainda." });
 }
 
 function statusCell(s) {
@@ -176,7 +191,8 @@ function statusCell(s) {
                              text: labels[s.status] || s.status })];
   if (s.pending_change) {
     const when = s.pending_change.applies === "now" ? "em processamento" : `na renovação (${dateBR(s.renews_on)})`;
-    parts.push(h("div", { class: "dica pendente-alteracao", text: `Alteração para ${s.pending_change.quantity}: ${when}` }));
+    const what = s.status === "pending" ? `Compra de ${s.pending_change.quantity} licenças` : `Alteração para ${s.pending_change.quantity}`;
+    parts.push(h("div", { class: "dica pendente-alteracao", text: `${what}: ${when}` }));
   }
   return h("div", {}, parts);
 }
@@ -455,7 +471,12 @@ async function contractScreen() {
       contract.accepted_at ? h("p", { class: "dica", text: `Aceito em ${dateBR(contract.accepted_at)} (versão ${contract.accepted_version})` }) : null,
       waiting && can("accept_contract") ? h("div", { class: "acoes" }, h("button", { type: "button", id: "aceitar-contrato", onclick: async (event) => {
         event.target.disabled = true;
-        try { await api("POST", "/contract/accept", undefined, { "If-Match": String(contract.version) }); notify("Contrato aceito."); render(); }
+        try {
+          await api("POST", "/contract/accept", undefined, { "If-Match": String(contract.version) });
+          // Accepting orders the contracted licences: the panel shows them while they are provisioned.
+          notify(contract.items.length ? "Contrato aceito. As licenças contratadas estão em provisionamento." : "Contrato aceito.");
+          if (contract.items.length && can("view_licences")) location.hash = "#/painel"; else render();
+        }
         catch (error) { notify(error.message); event.target.disabled = false; } }, text: "Aceitar contrato" })) : null,
       waiting && !can("accept_contract") ? h("p", { class: "dica", text: "O aceite do contrato é feito pelo usuário Master." }) : null),
     h("section", { class: "cartao" }, h("h2", { text: "Contatos" }),

@@ -71,12 +71,39 @@ def wait_for(predicate, seconds=20):
     pytest.fail(f"timed out; last value: {value!r}")
 
 
+def test_the_demo_master_accepts_and_every_contracted_item_is_provisioned_within_a_minute(stack):
+    api, var_dir, _ = stack
+    demo = json.loads((var_dir / "demo-accounts.json").read_text())
+    master = login(api, next(a for a in demo["accounts"] if a["roles"] == ["master"]))
+    contract = requests.get(f"{api}/contract", headers=master).json()
+    contracted = sorted((i["sku"], i["quantity"]) for i in contract["items"])
+    assert contracted == [("DEFENDER-BUSINESS", 12), ("EXO-PLAN1", 5), ("MS365-BUSINESS-STANDARD", 12)]
+    accepted = requests.post(f"{api}/contract/accept", headers={**master, "If-Match": str(contract["version"])})
+    assert accepted.status_code == 200 and accepted.json()["status"] == "active"
+    # At once, each contracted SKU is on the panel, being provisioned (or already done).
+    ordered = requests.get(f"{api}/subscriptions", headers=master).json()["items"]
+    assert sorted(s["sku"] for s in ordered) == [sku for sku, _ in contracted]
+    assert {s["status"] for s in ordered} <= {"pending", "active"}
+
+    def provisioned():
+        panel = requests.get(f"{api}/subscriptions", headers=master).json()["items"]
+        return panel if all(s["status"] == "active" for s in panel) else False
+
+    panel = wait_for(provisioned, seconds=60)
+    assert sorted((s["sku"], s["quantity"]) for s in panel) == contracted
+    assert all(s["term"] == "P1Y" and s["started_on"] and s["timeline"][0]["quantity"] == s["quantity"]
+               for s in panel)
+    replayed = requests.post(f"{api}/contract/accept", headers=master)
+    assert replayed.status_code == 409 and replayed.json()["error"]["code"] == "contract_already_accepted"
+    assert len(requests.get(f"{api}/subscriptions", headers=master).json()["items"]) == len(contracted)
+
+
 def test_the_licence_routes_work_end_to_end_through_the_event_pump(stack):
     api, var_dir, _ = stack
     demo = json.loads((var_dir / "demo-accounts.json").read_text())
     master = login(api, next(a for a in demo["accounts"] if a["roles"] == ["master"]))
     adm = login(api, next(a for a in demo["accounts"] if a["roles"] == ["adm"]))
-    assert requests.post(f"{api}/contract/accept", headers=master).status_code == 200
+    assert requests.get(f"{api}/contract", headers=master).json()["status"] == "active"  # accepted above
     families = requests.get(f"{api}/catalog/families", headers=adm).json()["items"]
     assert len(families) >= 5
     products = requests.get(f"{api}/catalog/products", params={"family": "microsoft-365"}, headers=adm).json()["items"]
@@ -98,7 +125,8 @@ def test_the_licence_routes_work_end_to_end_through_the_event_pump(stack):
     history = requests.get(f"{api}/subscriptions/{sub_id}/changes", headers=adm).json()["items"]
     assert [c["status"] for c in history] == ["applied", "applied"]
     panel = requests.get(f"{api}/subscriptions", headers=master).json()["items"]
-    assert [s["quantity"] for s in panel] == [15]
+    assert [s["quantity"] for s in panel if s["id"] == sub_id] == [15]
+    assert len(panel) == 4  # with the three the contract ordered
 
     version = subscription()["version"]
     toggled = requests.patch(f"{api}/subscriptions/{sub_id}", json={"auto_renew": False},

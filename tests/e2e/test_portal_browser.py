@@ -101,8 +101,17 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
     login(page, account(demo, "master@paodemel.example"))
     page.get_by_role("heading", name="Painel de licenças").wait_for()
 
-    nav(page, "Contrato").click()
+    page.get_by_role("link", name="contrato", exact=True).click()  # the empty panel says where to go
     page.get_by_role("button", name="Aceitar contrato").click()
+    # Accepting orders the contracted licences: the portal leads to the panel, where they are
+    # provisioned (the panel looks again by itself while any is) and then active.
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    contracted = page.locator("tr", has_text="Microsoft 365 Business Standard")
+    contracted.wait_for()
+    _reload_until(page, lambda: contracted.get_by_text("Ativa").count() == 1)
+    assert contracted.locator("td").nth(1).inner_text() == "12"
+    shot(page, "06-painel-contratado")
+    nav(page, "Contrato").click()
     page.locator("#situacao-contrato", has_text="Ativo").wait_for()
     shot(page, "06-contrato")
 

@@ -44,7 +44,8 @@ def get_nfse(ctx, invoice_id):
 
 @endpoint(bp, "/invoices/{invoice_id}/second-copy", "POST",
           summary="Segunda via do boleto vencido (multa e juros até o novo vencimento)",
-          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=documents.BOLETO)
+          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=documents.BOLETO,
+          errors=(503,))
 def second_copy(ctx, invoice_id):
     return documents.second_copy(ctx.deps, ctx.caller, invoice_id)
 

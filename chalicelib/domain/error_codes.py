@@ -18,6 +18,7 @@ from .errors import (
     NumberTaken,
     PayloadTooLarge,
     RuleViolation,
+    ServiceUnavailable,
     StaleVersion,
     TooManyRequests,
     UnsupportedMediaType,
@@ -178,6 +179,12 @@ NFSE_NOT_AVAILABLE = declare("nfse_not_available", NotFound, "A nota fiscal dest
 INVALID_BOLETO = declare("invalid_boleto", InvalidBoleto,
                          "Boleto inválido: o código de barras ou a linha digitável não confere.")
 INVALID_PIX = declare("invalid_pix", InvalidInput, "Código Pix (BR Code) inválido.")
+# The bank's cobrança API did not answer: nothing was registered or cancelled, the claim was released.
+BANK_UNAVAILABLE = declare("bank_unavailable", ServiceUnavailable,
+                           "O banco não respondeu; nada foi alterado. Tente de novo em alguns minutos.")
+NFSE_EMITTER_UNAVAILABLE = declare("nfse_emitter_unavailable", ServiceUnavailable,
+                                   "O emissor de notas fiscais não respondeu; a fatura não foi cancelada. "
+                                   "Tente de novo em alguns minutos.")
 
 # --- support -------------------------------------------------------------------------------------
 

@@ -391,10 +391,13 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
             deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
             before={"nosso_numero": old.nosso_numero if old else None},
             after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(), "amount_cents": amount}))
-    except BaseException:
+    except BaseException as failure:
         deps.invoices.release_second_copy(invoice.id, claim_until)
         if new is not None:
             _withdraw_unsaved(deps, new)
+        if isinstance(failure, BankUnavailable):
+            # Nothing was registered or saved and the claim is gone: the customer may retry at once.
+            raise codes.BANK_UNAVAILABLE() from failure
         raise
     if old is not None:
         _cancel_superseded(deps, caller, updated, old)

@@ -126,12 +126,30 @@ DEPOSIT = shape("Deposit", description="A conta para pagar uma fatura por depós
                                          "favorecido, seu CNPJ formatado e a chave Pix (null se não houver).",
                 bank=text(), agency=text(), account=text(), beneficiary=text(), cnpj=text(),
                 pix_key=nullable(text()))
+CANCELLATION = shape(
+    "InvoiceCancellation", description="Por que e por quem a fatura foi cancelada; o protocolo do evento de "
+                                       "cancelamento da NFS-e (null se não havia nota); a fatura emitida no "
+                                       "lugar dela, se houve.",
+    cancelled_at=date_time(), cancelled_by=text(), reason=text(), nfse_protocol=nullable(text()),
+    reissued_invoice_id=nullable(text()), reissued_number=nullable(integer(minimum=1)))
+
+
+def cancellation_view(cancellation) -> Optional[Dict[str, Any]]:
+    if cancellation is None:
+        return None
+    return {"cancelled_at": cancellation.cancelled_at, "cancelled_by": cancellation.cancelled_by,
+            "reason": cancellation.reason, "nfse_protocol": cancellation.nfse_protocol,
+            "reissued_invoice_id": cancellation.reissued_invoice_id,
+            "reissued_number": cancellation.reissued_number}
+
+
 INVOICE = shape(
     "Invoice", description="Uma fatura com suas linhas e pagamentos, o link do PDF (ainda null enquanto os "
-                           "documentos não foram gerados), o erro do último envio por email, se houve, e os "
-                           "dados para depósito (null numa fatura por boleto).",
+                           "documentos não foram gerados), o erro do último envio por email, se houve, os "
+                           "dados para depósito (null numa fatura por boleto) e, se cancelada, o cancelamento "
+                           "(null se não).",
     **_INVOICE_VIEW_FIELDS, pdf_url=nullable(text(format="uri")), email_error=nullable(text()),
-    deposit=nullable(DEPOSIT))
+    deposit=nullable(DEPOSIT), cancellation=nullable(CANCELLATION))
 
 
 def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -140,6 +158,7 @@ def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[
     view["pdf_url"] = documents.invoice_pdf_url(deps, invoice)
     view["email_error"] = invoice.email_error
     view["deposit"] = documents.deposit_details(deps.settings, invoice)
+    view["cancellation"] = cancellation_view(invoice.cancellation)
     return view
 
 

@@ -72,27 +72,10 @@ def _reason(reason: str) -> str:
 
 # --- views --------------------------------------------------------------------------------------
 
-CANCELLATION = shape(
-    "InvoiceCancellation", description="Por que e por quem a fatura foi cancelada; o protocolo do evento de "
-                                       "cancelamento da NFS-e (null se não havia nota); a fatura emitida no "
-                                       "lugar dela, se houve.",
-    cancelled_at=date_time(), cancelled_by=text(), reason=text(), nfse_protocol=nullable(text()),
-    reissued_invoice_id=nullable(text()), reissued_number=nullable(integer(minimum=1)))
-
-
-def cancellation_view(cancellation: Optional[Cancellation]) -> Optional[Dict[str, Any]]:
-    if cancellation is None:
-        return None
-    return {"cancelled_at": cancellation.cancelled_at, "cancelled_by": cancellation.cancelled_by,
-            "reason": cancellation.reason, "nfse_protocol": cancellation.nfse_protocol,
-            "reissued_invoice_id": cancellation.reissued_invoice_id,
-            "reissued_number": cancellation.reissued_number}
-
-
 CANCELLED = shape(
     "CancelledInvoice", description="A fatura cancelada (mantém o número, status `cancelled`) e, se pedida e "
                                     "houver o que faturar, a que a substitui, com o número seguinte.",
-    invoice=billing.INVOICE_SUMMARY, cancellation=CANCELLATION, reissued_invoice=nullable(billing.INVOICE_SUMMARY))
+    invoice=billing.INVOICE_SUMMARY, cancellation=billing.CANCELLATION, reissued_invoice=nullable(billing.INVOICE_SUMMARY))
 
 CREDIT_NOTE = shape(
     "CreditNote", description="Uma nota de crédito sobre uma fatura: abatida das próximas faturas da organização "
@@ -144,7 +127,7 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
     if replacement is not None:
         replacement = _prepare_replacement(deps, replacement, contract)
     _email_cancellation(deps, cancelled, replacement, contract)
-    return {"invoice": billing.invoice_summary(cancelled), "cancellation": cancellation_view(cancelled.cancellation),
+    return {"invoice": billing.invoice_summary(cancelled), "cancellation": billing.cancellation_view(cancelled.cancellation),
             "reissued_invoice": billing.invoice_summary(replacement) if replacement is not None else None}
 
 

@@ -119,7 +119,10 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
             except BankUnavailable as outage:
                 raise codes.BANK_UNAVAILABLE() from outage
         protocol = _cancel_nfse(deps, invoice, reason, reissue)
-        cancelled, replacement = _record(deps, caller, invoice, claimed_version, reason, reissue, protocol)
+        cancelled_at = iso(deps.clock())
+        pdf_key = documents.cancelled_invoice_pdf(deps, invoice, cancelled_at, reason)
+        cancelled, replacement = _record(deps, caller, replace(invoice, pdf_key=pdf_key), claimed_version, reason,
+                                         reissue, protocol, cancelled_at)
     except BaseException:
         deps.invoices.release_cancellation(invoice.id, claim_until)
         raise
@@ -161,10 +164,10 @@ def _given_back(deps: CancelDeps, invoice: Invoice) -> List[tuple]:
 
 
 def _record(deps: CancelDeps, caller: Caller, invoice: Invoice, claimed_version: int, reason: str, reissue: bool,
-            protocol: Optional[str]):
+            protocol: Optional[str], cancelled_at: str):
     """Save the invoice cancelled over the claim; with `reissue`, in the same transaction as its replacement."""
     given_back = _given_back(deps, invoice)
-    cancellation = Cancellation(cancelled_at=iso(deps.clock()), cancelled_by=caller.user.id, reason=reason,
+    cancellation = Cancellation(cancelled_at=cancelled_at, cancelled_by=caller.user.id, reason=reason,
                                 nfse_protocol=protocol)
     boleto = invoice.active_boleto
 

@@ -2,11 +2,14 @@
 the NFS-e through the emitter's cancellation event, the contacts emailed, the trail), re-issue with
 the next number, credit notes applied to the next invoices; and what a rerun of the billing does
 after them."""
+import shutil
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+import requests
 
 from chalicelib.domain.clock import FixedClock
 from chalicelib.domain.ids import new_id
@@ -160,6 +163,22 @@ def test_a_cancelled_period_without_reissue_is_left_alone_by_a_rerun(world, cloc
     [only] = world.call("GET", "/invoices", org.master).json_body["items"]
     assert (only["id"], only["status"]) == (invoice["id"], "cancelled")
     assert world.deps.bank.calls == [] and _sent(world, outbox) == []
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext (poppler-utils) is not installed")
+def test_a_cancelled_invoice_links_to_its_pdf_marked_cancelled(world, clock):
+    org, operator, invoice = billed(world, clock)
+    original = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["pdf_url"]
+    assert _cancel(world, operator, invoice["id"]).status_code == 200
+
+    detail = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body
+
+    assert detail["pdf_url"] != original
+    document = requests.get(detail["pdf_url"], timeout=10).content
+    text = " ".join(subprocess.run(["pdftotext", "-layout", "-", "-"], input=document, capture_output=True,
+                                   check=True).stdout.decode().split())
+    assert f"Fatura nº {invoice['number']} — CANCELADA" in text
+    assert "CANCELADA em 12/11/2026" in text and REASON in text
 
 
 def test_five_cancellations_at_once_cancel_once_at_the_bank_and_the_emitter(world, clock, monkeypatch):

@@ -241,17 +241,16 @@ def grant_credit_note(deps: CreditNoteDeps, caller: Caller, invoice_id: str, *, 
     for _ in range(MAX_CREDIT_ATTEMPTS):
         invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
         credit_rules.check_credit(invoice, amount_cents)
-        now = iso(deps.clock())
         credit = CreditNote(id=new_id(), organization_id=invoice.organization_id, invoice_id=invoice.id,
                             invoice_number=invoice.number, amount_cents=amount_cents, reason=reason,
-                            created_at=now, created_by=caller.user.id, remaining_cents=amount_cents)
+                            created_at=iso(deps.clock()), created_by=caller.user.id, remaining_cents=amount_cents)
         credited = replace(invoice, credited_cents=invoice.credited_cents + amount_cents, version=invoice.version + 1)
         try:
             deps.invoices.grant_credit(credited, invoice.version, credit, audit.entry(
                 deps, caller.actor, invoice.organization_id, "invoice.credit_note_granted", f"invoice:{invoice.id}",
                 before={"credited_cents": invoice.credited_cents},
                 after={"credit_note_id": credit.id, "amount_cents": amount_cents, "reason": reason,
-                       "credited_cents": credited.credited_cents}))
+                       "credited_cents": credited.credited_cents}), now=deps.clock())
             break
         except Conflict as conflict:
             if conflict.code not in (codes.VERSION_CONFLICT.code, codes.CONCURRENT_UPDATE.code):

@@ -271,15 +271,26 @@ class InvoiceRepository:
 
     # --- credit notes --------------------------------------------------------------------------
 
-    def grant_credit(self, invoice: Invoice, expected_version: int, credit: CreditNote, audit: AuditEntry) -> None:
+    def grant_credit(self, invoice: Invoice, expected_version: int, credit: CreditNote, audit: AuditEntry,
+                     now: datetime) -> None:
         """The credit note and the invoice's credited total at once, over the invoice as read: of two
-        notes granted together, the second reads the first's total (or fails and reads again)."""
+        notes granted together, the second reads the first's total (or fails and reads again). Not
+        while a cancellation holds the invoice (a credit on an invoice being cancelled would give
+        the money back twice)."""
         def build(tx):
-            tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
+            free = InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp())
+            tx.save(_invoice_item(invoice), condition=(InvoiceItem.version == expected_version) & free,
+                    label="invoice")
             tx.save(_credit_item(credit), condition=CreditNoteItem.pk.does_not_exist(), label="credit")
             append_audit(tx, audit)
 
-        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
+        def conflict(failed):
+            current = InvoiceItem.get(keys.invoice_pk(invoice.id), keys.INVOICE_SK, consistent_read=True)
+            if current.cancel_until is not None and current.cancel_until >= now.timestamp():
+                return codes.CANCELLATION_IN_PROGRESS()
+            return codes.VERSION_CONFLICT()
+
+        self._tx.run(build, on_conflict=conflict)
 
     def credit_notes(self, invoice_id: str) -> List[CreditNote]:
         """An invoice's credit notes, oldest first."""

@@ -316,6 +316,20 @@ def test_a_second_copy_waits_while_a_cancellation_holds_the_invoice(world, clock
     assert world.deps.bank.calls == []
 
 
+def test_no_credit_note_while_a_cancellation_holds_the_invoice(world, clock):
+    from datetime import timedelta
+
+    org, operator, invoice = billed(world, clock)
+    held = world.deps.invoices.get(invoice["id"])
+    world.deps.invoices.claim_cancellation(held.id, held.version, clock.now, clock.now + timedelta(minutes=2))
+
+    blocked = _credit(world, operator, invoice["id"], 1000)
+
+    assert (blocked.status_code, blocked.json_body["error"]["code"]) == (409, "cancellation_in_progress")
+    assert world.deps.invoices.credit_notes(invoice["id"]) == []
+    assert world.deps.invoices.get(invoice["id"]).credited_cents == 0
+
+
 # --- credit notes ----------------------------------------------------------------------------------
 
 def _credit(world, operator, invoice_id, amount_cents, reason="Desconto comercial de novembro"):

@@ -10,7 +10,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Dict, Protocol
+from typing import Dict, List, Protocol, Tuple
 
 from ..domain import boleto as boleto_rules
 
@@ -39,13 +39,26 @@ class SimulatedBank:
         self._cancelled: set = set()
         self._lock = threading.Lock()
         self._failures_left = 0
+        self._cancel_failures_left = 0
+        # Every call that reached the bank, in order: ("register" | "cancel", nosso número). Tests
+        # count them (one registration per second copy, one cancellation per cancelled invoice).
+        self.calls: List[Tuple[str, str]] = []
 
     def fail_next(self, count: int) -> None:
+        """The next `count` registrations fail as an outage would."""
         self._failures_left = count
+
+    def fail_next_cancel(self, count: int) -> None:
+        """The next `count` cancellations fail as an outage would."""
+        self._cancel_failures_left = count
+
+    def calls_of(self, kind: str) -> List[str]:
+        return [nosso_numero for call, nosso_numero in self.calls if call == kind]
 
     def register(self, *, barcode: str, nosso_numero: str, due_date: date, amount_cents: int,
                  payer_document: str, payer_name: str) -> Registration:
         with self._lock:
+            self.calls.append(("register", nosso_numero))
             if self._failures_left > 0:
                 self._failures_left -= 1
                 raise BankUnavailable("simulated bank outage")
@@ -58,6 +71,10 @@ class SimulatedBank:
 
     def cancel(self, nosso_numero: str) -> None:
         with self._lock:
+            self.calls.append(("cancel", nosso_numero))
+            if self._cancel_failures_left > 0:
+                self._cancel_failures_left -= 1
+                raise BankUnavailable("simulated bank outage")
             self._cancelled.add(nosso_numero)
 
     def is_registered(self, nosso_numero: str) -> bool:

@@ -2,14 +2,17 @@
 
 `SimulatedNfseEmitter` stands in for the national NFS-e API locally: it numbers notes in sequence,
 answers with a verification code and an XML that follows the national DPS layout (infDPS with
-prestador, tomador, serviço and valores), and is idempotent per DPS id (our invoice id).
+prestador, tomador, serviço and valores), and is idempotent per DPS id (our invoice id). It also
+takes a note's cancellation as the national API does, through an event: a pedRegEvento carrying an
+e101101 ("Cancelamento de NFS-e") with a reason code and text, refused for an unknown note or for
+one cancelled already.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Dict, Protocol
+from typing import Dict, List, Protocol
 from xml.sax.saxutils import escape
 
 
@@ -21,8 +24,41 @@ class IssuedNfse:
     xml: str
 
 
+@dataclass(frozen=True)
+class NfseCancellation:
+    """The emitter's record of a cancellation event: its protocol and the event's XML."""
+
+    number: str  # the note cancelled
+    protocol: str
+    registered_at: str
+    xml: str
+
+
+class NfseUnavailable(Exception):
+    """A transient failure at the emitter: try again later."""
+
+
+class NfseCancellationRefused(Exception):
+    """The emitter refused the event: `reason` is "unknown_note" or "already_cancelled"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# The national layout's cancellation reasons (cMotivo of the e101101 event).
+CANCEL_ISSUE_ERROR = "1"  # erro na emissão: a corrected note replaces it
+CANCEL_SERVICE_NOT_PROVIDED = "2"
+CANCEL_OTHER = "9"
+
+
 class NfseEmitter(Protocol):
     def emit(self, request: dict) -> IssuedNfse: ...
+
+    def cancel(self, request: dict) -> NfseCancellation:
+        """`request`: number, provider_document, reason_code, reason_text, requested_at. Raises
+        NfseCancellationRefused (unknown note, cancelled already) or NfseUnavailable."""
+        ...
 
 
 def dps_xml(request: dict, number: str, verification_code: str) -> str:
@@ -53,11 +89,60 @@ def dps_xml(request: dict, number: str, verification_code: str) -> str:
     )
 
 
+def cancellation_event_xml(request: dict, protocol: str) -> str:
+    """The pedRegEvento of a note's cancellation (event e101101) as the national layout shapes it."""
+    def tag(name: str, value) -> str:
+        return f"<{name}>{escape(str(value))}</{name}>"
+
+    event_id = f"PRE{request['number']}101101"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<pedRegEvento xmlns="http://www.sped.fazenda.gov.br/nfse" versao="1.00">'
+        f'<infPedReg Id="{escape(event_id)}">'
+        + tag("tpAmb", request.get("environment", "2")) + tag("verAplic", "csp-portal")
+        + tag("dhEvento", request["requested_at"]) + tag("CNPJAutor", request["provider_document"])
+        + tag("chNFSe", request["number"]) + tag("nPedRegEvento", "1")
+        + "<e101101>" + tag("xDesc", "Cancelamento de NFS-e") + tag("cMotivo", request["reason_code"])
+        + tag("xMotivo", request["reason_text"]) + "</e101101>"
+        + "</infPedReg></pedRegEvento>"
+        + f"<!-- protocolo {escape(protocol)} -->"
+    )
+
+
 class SimulatedNfseEmitter:
     def __init__(self, first_number: int = 1):
         self._next = first_number
         self._issued: Dict[str, IssuedNfse] = {}
+        self._cancelled: Dict[str, NfseCancellation] = {}
         self._lock = threading.Lock()
+        self._cancel_failures_left = 0
+        # Every cancellation event received, refused ones too (tests count them).
+        self.cancel_requests: List[dict] = []
+
+    def fail_next_cancel(self, count: int) -> None:
+        """The next `count` cancellation events fail as an outage would."""
+        self._cancel_failures_left = count
+
+    def cancel(self, request: dict) -> NfseCancellation:
+        with self._lock:
+            self.cancel_requests.append(dict(request))
+            if self._cancel_failures_left > 0:
+                self._cancel_failures_left -= 1
+                raise NfseUnavailable("simulated NFS-e emitter outage")
+            number = str(request["number"])
+            if not any(note.number == number for note in self._issued.values()):
+                raise NfseCancellationRefused("unknown_note")
+            if number in self._cancelled:
+                raise NfseCancellationRefused("already_cancelled")
+            protocol = hashlib.sha256(f"cancel:{number}".encode()).hexdigest()[:15].upper()
+            self._cancelled[number] = NfseCancellation(
+                number=number, protocol=protocol, registered_at=request["requested_at"],
+                xml=cancellation_event_xml(request, protocol))
+            return self._cancelled[number]
+
+    def cancellation(self, number: str):
+        """The cancellation event recorded for a note, or None."""
+        return self._cancelled.get(str(number))
 
     def emit(self, request: dict) -> IssuedNfse:
         with self._lock:

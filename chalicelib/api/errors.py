@@ -14,6 +14,7 @@ from ..domain.errors import (
     NotFound,
     PayloadTooLarge,
     RuleViolation,
+    ServiceUnavailable,
     TooManyRequests,
     UnsupportedMediaType,
 )
@@ -29,6 +30,7 @@ STATUS_BY_ERROR = {
     UnsupportedMediaType: 415,
     RuleViolation: 422,
     TooManyRequests: 429,
+    ServiceUnavailable: 503,
 }
 
 
@@ -53,6 +55,8 @@ def error_response(error: Optional[DomainError]) -> Response:
     else:
         status, code, message, details = status_of(error), error.code, error.message, error.details
     headers = {"Content-Type": "application/json"}
+    if status == 503:
+        headers["Retry-After"] = "60"  # an outside party's outage: worth trying again in a minute
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="csp-portal"'
     return Response(body={"error": {"code": code, "message": message, "details": details}},

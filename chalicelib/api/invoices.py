@@ -6,7 +6,7 @@ from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.roles import Capability
 from ..schemas import page as page_shape
 from ..schemas import shape, text
-from ..services import billing, documents
+from ..services import billing, corrections, documents
 from .http import endpoint, page
 from .schema import integer, obj, string
 
@@ -44,7 +44,8 @@ def get_nfse(ctx, invoice_id):
 
 @endpoint(bp, "/invoices/{invoice_id}/second-copy", "POST",
           summary="Segunda via do boleto vencido (multa e juros até o novo vencimento)",
-          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=documents.BOLETO)
+          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=documents.BOLETO,
+          errors=(503,))
 def second_copy(ctx, invoice_id):
     return documents.second_copy(ctx.deps, ctx.caller, invoice_id)
 
@@ -78,3 +79,32 @@ def billing_run(ctx, run_id):
 def record_payment(ctx, invoice_id):
     return billing.record_payment(ctx.deps, ctx.caller, invoice_id, amount_cents=ctx.body["amount_cents"],
                                   paid_on=ctx.body["paid_on"], method=ctx.body["method"])
+
+
+_REASON = string(min_length=corrections.REASON_MIN, max_length=corrections.REASON_MAX)
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/cancel", "POST",
+          summary="Cancelar uma fatura emitida: boleto no banco, NFS-e no emissor; opcionalmente reemitir (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", idempotent=True, response=corrections.CANCELLED,
+          body=obj(["reason"], reason=_REASON, reissue={"type": "boolean"}), errors=(503,))
+def cancel_invoice(ctx, invoice_id):
+    return corrections.cancel_invoice(ctx.deps, ctx.caller, invoice_id, reason=ctx.body["reason"],
+                                      reissue=ctx.body.get("reissue", False))
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/credit-notes", "POST",
+          summary="Conceder uma nota de crédito sobre a fatura, abatida da próxima (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
+          response=corrections.CREDIT_NOTE,
+          body=obj(["amount_cents", "reason"], amount_cents=integer(1, 10_000_000_000), reason=_REASON))
+def grant_credit_note(ctx, invoice_id):
+    return corrections.grant_credit_note(ctx.deps, ctx.caller, invoice_id, amount_cents=ctx.body["amount_cents"],
+                                         reason=ctx.body["reason"])
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/credit-notes", "GET",
+          summary="As notas de crédito de uma fatura (operador)", capability=Capability.BACK_OFFICE,
+          tag="backoffice", response=corrections.CREDIT_NOTE_LIST)
+def list_credit_notes(ctx, invoice_id):
+    return corrections.list_credit_notes(ctx.deps, invoice_id)

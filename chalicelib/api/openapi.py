@@ -40,6 +40,7 @@ _ERROR_TEXT = {
     "404": "Não encontrado (inclui objetos de outra organização)", "409": "Conflito de versão ou estado",
     "413": "Corpo grande demais", "415": "Tipo de conteúdo não suportado", "422": "Regra de negócio",
     "429": "Muitas requisições (limite da rota ou do API Gateway); tente de novo mais tarde",
+    "503": "Banco ou emissor de NFS-e fora do ar: nada foi alterado; tente de novo mais tarde",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from . import error_codes as codes
 from .documents import Boleto, BoletoKind, Nfse, current_boleto
+from .money import format_brl
 from .proration import Period, Segment, period_containing, prorated_lines
 
 OPEN = "open"
@@ -18,6 +19,9 @@ CANCELLED = "cancelled"
 STATUSES = (OPEN, OVERDUE, PAID, CANCELLED)
 
 PAYMENT_METHODS = ("deposito", "boleto")
+# As users read them (the portal's own labels: templates/portal/app.js INVOICE_STATUS).
+STATUS_LABELS = {OPEN: "em aberto", OVERDUE: "vencida", PAID: "paga", CANCELLED: "cancelada"}
+CANCELLABLE = (OPEN, OVERDUE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,20 @@ class InvoiceLine:
     amount_cents: int
     start: date
     end: date
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """Why and by whom an invoice was cancelled; the NFS-e cancellation event's protocol (None when
+    the invoice had no NFS-e, or when the emitter had already registered the event on a first
+    attempt whose answer was lost); the invoice issued in its place, if any."""
+
+    cancelled_at: str
+    cancelled_by: str
+    reason: str
+    nfse_protocol: Optional[str] = None
+    reissued_invoice_id: Optional[str] = None
+    reissued_number: Optional[int] = None
 
 
 @dataclass
@@ -62,6 +80,9 @@ class Invoice:
     nfse: Optional[Nfse] = None
     pdf_key: Optional[str] = None
     email_error: Optional[str] = None
+    # Credit notes granted against this invoice so far: never more than its total.
+    credited_cents: int = 0
+    cancellation: Optional[Cancellation] = None
     version: int = 1
 
     @property
@@ -204,6 +225,23 @@ def after_payment(invoice: Invoice, amount_cents: int) -> Tuple[int, str]:
     """(paid so far, new status): paid in full closes it; a partial payment keeps the balance open."""
     paid = invoice.paid_cents + amount_cents
     return paid, PAID if paid >= invoice.total_cents else invoice.status
+
+
+def check_cancellable(invoice: Invoice) -> None:
+    """Only an open or overdue invoice nobody has paid anything of: a paid one needs a refund,
+    which is not done through the portal. Its documents must be made (the issue's documents step
+    would otherwise register a boleto for a cancelled invoice)."""
+    if invoice.status not in CANCELLABLE:
+        raise codes.INVOICE_NOT_CANCELLABLE(number=invoice.number, status=invoice.status,
+                                            status_label=STATUS_LABELS.get(invoice.status, invoice.status))
+    if invoice.paid_cents > 0:
+        raise codes.INVOICE_HAS_PAYMENTS(number=invoice.number, paid_cents=invoice.paid_cents,
+                                         paid=format_brl(invoice.paid_cents))
+    if invoice.credited_cents > 0:
+        raise codes.INVOICE_HAS_CREDIT_NOTES(number=invoice.number, credited_cents=invoice.credited_cents,
+                                             credited=format_brl(invoice.credited_cents))
+    if invoice.email_queued_at is None:
+        raise codes.INVOICE_DOCUMENTS_PENDING(number=invoice.number)
 
 
 def becomes_overdue(invoice: Invoice, today: date) -> bool:

@@ -24,6 +24,7 @@ class BoletoStatus(str, Enum):
 
     ACTIVE = "active"
     SUPERSEDED = "superseded"  # replaced by a second copy (and cancelled at the bank)
+    CANCELLED = "cancelled"  # its invoice was cancelled (and the boleto at the bank with it)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,12 @@ def current_boleto(boletos: Sequence[Boleto]) -> Optional[Boleto]:
 def supersede(boleto: Boleto) -> Boleto:
     """The boleto once a second copy replaces it: kept on the invoice, no longer payable."""
     return replace(boleto, status=BoletoStatus.SUPERSEDED)
+
+
+def with_active_cancelled(boletos: Sequence[Boleto]) -> Tuple[Boleto, ...]:
+    """The invoice's boletos once the invoice is cancelled: the one in force no longer payable."""
+    current = current_boleto(boletos)
+    return tuple(replace(b, status=BoletoStatus.CANCELLED) if b is current else b for b in boletos)
 
 
 def with_second_copy(boletos: Sequence[Boleto], second_copy: Boleto) -> Tuple[Boleto, ...]:

@@ -18,6 +18,7 @@ from .errors import (
     NumberTaken,
     PayloadTooLarge,
     RuleViolation,
+    ServiceUnavailable,
     StaleVersion,
     TooManyRequests,
     UnsupportedMediaType,
@@ -173,6 +174,34 @@ INVALID_PERIOD = declare("invalid_period", InvalidInput, "Período deve ser AAAA
 BILLING_RUN_NOT_FOUND = declare("billing_run_not_found", NotFound, "Execução de faturamento não encontrada.")
 INVOICE_NUMBER_CONTENTION = declare("invoice_number_contention", Conflict,
                                     "Não foi possível numerar a fatura; tente de novo.")
+# Corrections: cancelling an invoice, credit notes.
+INVOICE_NOT_CANCELLABLE = declare("invoice_not_cancellable", Conflict,
+                                  "A fatura nº {number} está {status_label}; só faturas em aberto ou vencidas "
+                                  "podem ser canceladas.")
+INVOICE_HAS_PAYMENTS = declare("invoice_has_payments", RuleViolation,
+                               "A fatura nº {number} já recebeu pagamentos ({paid}) e não pode ser cancelada: "
+                               "estornos não são feitos pelo portal. Conceda uma nota de crédito ou fale com o "
+                               "financeiro.")
+INVOICE_DOCUMENTS_PENDING = declare("invoice_documents_pending", Conflict,
+                                    "A fatura nº {number} ainda está sendo emitida (boleto, nota fiscal, e-mail); "
+                                    "tente de novo em instantes.")
+INVOICE_HAS_CREDIT_NOTES = declare("invoice_has_credit_notes", RuleViolation,
+                                   "A fatura nº {number} já tem notas de crédito ({credited}); cancelá-la "
+                                   "devolveria o valor duas vezes.")
+NFSE_CANCELLATION_REFUSED = declare("nfse_cancellation_refused", Conflict,
+                                    "O emissor recusou o cancelamento da nota fiscal nº {number} ({reason}); "
+                                    "a fatura não foi cancelada.")
+CANCELLATION_IN_PROGRESS = declare("cancellation_in_progress", Conflict,
+                                   "O cancelamento desta fatura já está em andamento.")
+INVOICE_NOT_CREDITABLE = declare("invoice_not_creditable", Conflict,
+                                 "A fatura nº {number} está cancelada; uma fatura cancelada não recebe nota de "
+                                 "crédito.")
+CREDIT_EXCEEDS_INVOICE = declare("credit_exceeds_invoice", RuleViolation,
+                                 "O crédito excede o que resta creditar na fatura nº {number}: no máximo "
+                                 "{available}.")
+# A credit note was used by another invoice between our read and our write: the worker retries.
+CREDITS_CHANGED = declare("credits_changed", Conflict,
+                          "Os créditos da organização mudaram durante a emissão; tente de novo.")
 # Caught by class inside the billing worker: a rerun skips, a taken number is tried again.
 ALREADY_INVOICED = declare("already_invoiced", AlreadyInvoiced, "Fatura já emitida para este período.")
 INVOICE_NUMBER_TAKEN = declare("invoice_number_taken", NumberTaken, "Número de fatura tomado por outro processo.")
@@ -193,6 +222,12 @@ NFSE_NOT_AVAILABLE = declare("nfse_not_available", NotFound, "A nota fiscal dest
 INVALID_BOLETO = declare("invalid_boleto", InvalidBoleto,
                          "Boleto inválido: o código de barras ou a linha digitável não confere.")
 INVALID_PIX = declare("invalid_pix", InvalidInput, "Código Pix (BR Code) inválido.")
+# The bank's cobrança API did not answer: nothing was registered or cancelled, the claim was released.
+BANK_UNAVAILABLE = declare("bank_unavailable", ServiceUnavailable,
+                           "O banco não respondeu; nada foi alterado. Tente de novo em alguns minutos.")
+NFSE_EMITTER_UNAVAILABLE = declare("nfse_emitter_unavailable", ServiceUnavailable,
+                                   "O emissor de notas fiscais não respondeu; a fatura não foi cancelada. "
+                                   "Tente de novo em alguns minutos.")
 
 # --- support -------------------------------------------------------------------------------------
 

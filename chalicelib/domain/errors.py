@@ -113,6 +113,13 @@ class TooManyRequests(DomainError):
     code = "too_many_requests"
 
 
+class ServiceUnavailable(DomainError):
+    """An outside party we depend on (the bank, the NFS-e emitter) is down: nothing was changed,
+    try again later (503)."""
+
+    code = "service_unavailable"
+
+
 # --- the catalogue ------------------------------------------------------------------------------
 
 CATALOGUE: Dict[str, "ErrorCode"] = {}

@@ -187,7 +187,8 @@ def _table_pdf(title: str, header: Sequence[str], meta: Sequence[Tuple[str, str]
 
 def invoice_pdf(data: Dict[str, Any]) -> bytes:
     """The invoice ("fatura"): its number, period, due date and one row per line; for a deposit,
-    the account to pay into (`deposit`: bank, agency, account, beneficiary, cnpj, pix_key)."""
+    the account to pay into (`deposit`: bank, agency, account, beneficiary, cnpj, pix_key); once
+    cancelled (`cancellation`: cancelled_at, reason), marked "CANCELADA" with the day and reason."""
     deposit = data.get("deposit")
     payment = [("Forma de pagamento", "Boleto bancário" if data["payment_method"] == "boleto" else "Depósito bancário")]
     if deposit:
@@ -195,13 +196,16 @@ def invoice_pdf(data: Dict[str, Any]) -> bytes:
                     ("Favorecido", deposit["beneficiary"]), ("CNPJ do favorecido", deposit["cnpj"])]
         if deposit.get("pix_key"):
             payment.append(("Chave Pix", deposit["pix_key"]))
+    cancellation = data.get("cancellation")
+    status = [("Situação", f"CANCELADA em {format_date_br(cancellation['cancelled_at'])} — {cancellation['reason']}")] \
+        if cancellation else []
     return _table_pdf(
-        f"Fatura nº {data['number']}",
+        f"Fatura nº {data['number']}" + (" — CANCELADA" if cancellation else ""),
         [data["issuer"]["name"], f"CNPJ {data['issuer']['document']}"],
         [("Cliente", data["customer"]["name"]), ("CNPJ", data["customer"]["document"]),
          ("Período", f"{format_date_br(data['period_start'])} a {format_date_br(data['period_end'])}"),
          ("Emissão", format_date_br(data["issued_on"])), ("Vencimento", format_date_br(data["due_date"])),
-         *payment],
+         *status, *payment],
         [(line["description"], format_brl(line["amount_cents"])) for line in data["lines"]],
         format_brl(data["total_cents"]))
 

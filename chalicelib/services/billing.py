@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Protocol
 
 from ..domain import billing as rules
 from ..domain import contract as contract_rules
+from ..domain import credits as credit_rules
 from ..domain import error_codes as codes
 from ..domain.audit import SYSTEM, Actor
 from ..domain.billing import BillableSubscription, Invoice
@@ -42,12 +43,17 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         billing_runs: BillingRunRepository
         contracts: ContractRepository
 
-    class BillingDeps(DocumentsDeps, Protocol):
+    class IssueDeps(Clocked, Configured, Protocol):
+        """An invoice for a period, priced from the catalog, numbered, the credits left applied."""
+
+        invoices: InvoiceRepository
+        catalog: CatalogRepository
+        subscriptions: SubscriptionRepository
+
+    class BillingDeps(IssueDeps, DocumentsDeps, Protocol):
         """The worker: a contract's invoice for the period, priced from the catalog, and its documents."""
 
         billing_runs: BillingRunRepository
-        catalog: CatalogRepository
-        subscriptions: SubscriptionRepository
 
     class PaymentDeps(Clocked, Protocol):
         """A payment recorded on an invoice."""
@@ -119,12 +125,30 @@ DEPOSIT = shape("Deposit", description="A conta para pagar uma fatura por depós
                                          "favorecido, seu CNPJ formatado e a chave Pix (null se não houver).",
                 bank=text(), agency=text(), account=text(), beneficiary=text(), cnpj=text(),
                 pix_key=nullable(text()))
+CANCELLATION = shape(
+    "InvoiceCancellation", description="Por que e por quem a fatura foi cancelada; o protocolo do evento de "
+                                       "cancelamento da NFS-e (null se não havia nota); a fatura emitida no "
+                                       "lugar dela, se houve.",
+    cancelled_at=date_time(), cancelled_by=text(), reason=text(), nfse_protocol=nullable(text()),
+    reissued_invoice_id=nullable(text()), reissued_number=nullable(integer(minimum=1)))
+
+
+def cancellation_view(cancellation) -> Optional[Dict[str, Any]]:
+    if cancellation is None:
+        return None
+    return {"cancelled_at": cancellation.cancelled_at, "cancelled_by": cancellation.cancelled_by,
+            "reason": cancellation.reason, "nfse_protocol": cancellation.nfse_protocol,
+            "reissued_invoice_id": cancellation.reissued_invoice_id,
+            "reissued_number": cancellation.reissued_number}
+
+
 INVOICE = shape(
     "Invoice", description="Uma fatura com suas linhas e pagamentos, o link do PDF (ainda null enquanto os "
-                           "documentos não foram gerados), o erro do último envio por email, se houve, e os "
-                           "dados para depósito (null numa fatura por boleto).",
+                           "documentos não foram gerados), o erro do último envio por email, se houve, os "
+                           "dados para depósito (null numa fatura por boleto) e, se cancelada, o cancelamento "
+                           "(null se não).",
     **_INVOICE_VIEW_FIELDS, pdf_url=nullable(text(format="uri")), email_error=nullable(text()),
-    deposit=nullable(DEPOSIT))
+    deposit=nullable(DEPOSIT), cancellation=nullable(CANCELLATION))
 
 
 def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -133,6 +157,7 @@ def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[
     view["pdf_url"] = documents.invoice_pdf_url(deps, invoice)
     view["email_error"] = invoice.email_error
     view["deposit"] = documents.deposit_details(deps.settings, invoice)
+    view["cancellation"] = cancellation_view(invoice.cancellation)
     return view
 
 
@@ -187,13 +212,7 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
         deps.billing_runs.count(run_id, "nothing_to_bill")  # queued before a change of closing day
         return "nothing_to_bill"
     period = rules.period_ending(closing, contract.closing_day, starts_on=contract.terms_from)
-    subscriptions = deps.subscriptions.list(org)
-    # The catalog read for today knows every price of the period's first day (a past day): read
-    # once per container and day, not once per contract.
-    products = deps.catalog.by_sku(local_day(deps.clock()))
-    lines = rules.invoice_lines(
-        [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
-        lambda sku: price_on(products.get(sku), period.start) or 0, period)
+    lines = period_lines(deps, org, period)
     # The final invoice is the one whose period holds the termination day; earlier periods are
     # ordinary invoices.
     final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due and \
@@ -238,6 +257,37 @@ def _apply_scheduled_change(deps: BillingDeps, contract, closing: date) -> None:
             contract = deps.contracts.get(contract.organization_id)  # changed meanwhile: look again
 
 
+def period_lines(deps: IssueDeps, organization_id: str, period) -> List[rules.InvoiceLine]:
+    """The lines of an organisation's period from its subscriptions and the catalog, as they are
+    now: the billing worker's, and a corrected invoice's (services/corrections.py)."""
+    subscriptions = deps.subscriptions.list(organization_id)
+    # The catalog read for today knows every price of the period's first day (a past day): read
+    # once per container and day, not once per contract.
+    products = deps.catalog.by_sku(local_day(deps.clock()))
+    return rules.invoice_lines(
+        [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
+        lambda sku: price_on(products.get(sku), period.start) or 0, period)
+
+
+def issue_replacement(deps: IssueDeps, contract, old: Invoice, cancelling, given_back=()) -> Optional[Invoice]:
+    """The invoice that replaces `old`, cancelled in the same transaction: the same period, the
+    lines computed again from the current data, the next number, the period's guard moved to it.
+    `cancelling(new invoice)` → (old as cancelled, its version as claimed, its audit entry);
+    `given_back`: the credit notes `old` had used, (as read, given back), usable again at once.
+    None (and nothing written) when the period has nothing left to bill."""
+    # The period as it was billed: its closing day is its last day's, and a first period after a
+    # change of closing day keeps its natural length as the basis of its fractions.
+    period = rules.period_ending(old.period_end, old.period_end.day, starts_on=old.period_start)
+    lines = period_lines(deps, contract.organization_id, period)
+    if not lines:
+        return None
+    invoice = _issue(deps, contract, period, old.period_end, lines, old.final, replacing=cancelling,
+                     given_back=given_back)
+    if invoice is None:  # the guard moved: another correction of this period won
+        raise codes.VERSION_CONFLICT()
+    return invoice
+
+
 def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
     """A rerun, a duplicate message or a retry after a failure: finish what the invoice lacks."""
     if invoice.final:
@@ -252,7 +302,8 @@ def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
     return "already_invoiced"
 
 
-def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: bool) -> Optional[Invoice]:
+def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
+           replacing=None, given_back=()) -> Optional[Invoice]:
     settings = deps.settings
     now = deps.clock()
     # Issued late (an operator's run for an old period, a retry, a final invoice), the closing +
@@ -260,28 +311,59 @@ def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: boo
     due = rules.due_date(closing, settings.invoice_due_days, settings.bank_state, settings.bank_city_holidays,
                          issued_on=local_day(now),
                          business_days_after_issue=settings.invoice_min_business_days_after_issue)
+    credits = deps.invoices.credits_left(contract.organization_id)
     for _ in range(MAX_NUMBER_ATTEMPTS):
+        invoice_id, number = new_id(), deps.invoices.next_number()
+        # Credit notes left become negative lines; each is written back, used, in the issue's
+        # transaction and only as read: a credit is never applied twice, even by two workers.
+        all_lines, used = credit_rules.apply_credits(
+            lines, _credit_pool(credits, given_back), period, invoice_id, number)
+        total = sum(l.amount_cents for l in all_lines)
         invoice = Invoice(
-            id=new_id(), organization_id=contract.organization_id, contract_id=contract.id,
-            number=deps.invoices.next_number(), period_start=period.start, period_end=period.end,
-            issued_at=iso(now), due_date=due, lines=lines, total_cents=sum(l.amount_cents for l in lines),
-            payment_method=contract.payment_method, final=final)
+            id=invoice_id, organization_id=contract.organization_id, contract_id=contract.id,
+            number=number, period_start=period.start, period_end=period.end,
+            issued_at=iso(now), due_date=due, lines=all_lines, total_cents=total,
+            payment_method=contract.payment_method, final=final,
+            status=rules.OPEN if total > 0 else rules.PAID)  # credits covered it all: nothing to pay
+        after = {"number": invoice.number, "total_cents": invoice.total_cents, "period_end": period.end.isoformat()}
+        if used:
+            after["credit_notes"] = {before.id: before.remaining_cents - now_left.remaining_cents
+                                     for before, now_left in used}
         try:
             deps.invoices.issue(invoice, audit.entry(
-                deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}",
-                after={"number": invoice.number, "total_cents": invoice.total_cents,
-                       "period_end": period.end.isoformat()}))
+                deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}", after=after),
+                credits=_credit_writes(used, given_back),
+                replacing=replacing(invoice) if replacing is not None else None)
             return invoice
         except NumberTaken:
             continue
         except AlreadyInvoiced:
             return None
         except Conflict as conflict:
+            if conflict.code == codes.CREDITS_CHANGED.code:
+                credits = deps.invoices.credits_left(contract.organization_id)  # used meanwhile: read again
+                continue
             if conflict.code != codes.CONCURRENT_UPDATE.code:
                 raise
             # Two workers wrote the counter at the same instant: back off a little and read it again.
             time.sleep(random.uniform(0.005, 0.05))
     raise codes.INVOICE_NUMBER_CONTENTION()
+
+
+def _credit_pool(credits, given_back):
+    """The credits left, with those a cancelled invoice gives back in the same transaction."""
+    pool = {c.id: c for c in credits}
+    pool.update({after.id: after for _, after in given_back})
+    return list(pool.values())
+
+
+def _credit_writes(used, given_back):
+    """One write per credit note (a transaction touches an item once): a note given back and used
+    again is written as used, on the condition of the version first read."""
+    writes = {before.id: (before, after) for before, after in given_back}
+    for before, after in used:
+        writes[before.id] = (writes[before.id][0], after) if before.id in writes else (before, after)
+    return list(writes.values())
 
 
 def _final_invoice_done(deps: BillingDeps, contract):

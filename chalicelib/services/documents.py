@@ -69,6 +69,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
         organizations: OrganizationRepository
 
+    class CancelledPdfDeps(Configured, TimesRendering, StoredDocuments, Protocol):
+        """A cancelled invoice's PDF, marked as such."""
+
+        organizations: OrganizationRepository
+
     class SecondCopyDeps(BoletoDeps, QueuesEmails, Protocol):
         """A second boleto for an overdue invoice; the old one cancelled at the bank (or the failure audited)."""
 
@@ -210,20 +215,37 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
     return invoice
 
 
+def _invoice_pdf_data(deps: Configured, invoice: Invoice, parties) -> Dict[str, Any]:
+    beneficiary, customer = parties
+    return {
+        "number": invoice.number, "issuer": beneficiary, "customer": customer,
+        "period_start": invoice.period_start.isoformat(), "period_end": invoice.period_end.isoformat(),
+        "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
+        "payment_method": invoice.payment_method, "total_cents": invoice.total_cents,
+        "deposit": deposit_details(deps.settings, invoice),
+        "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]}
+
+
+def cancelled_invoice_pdf(deps: CancelledPdfDeps, invoice: Invoice, cancelled_at: str, reason: str) -> str:
+    """The invoice's PDF again, marked "CANCELADA" with the day and the reason, stored beside the
+    original (kept: it is what was sent); the key the cancelled invoice links to."""
+    organization = deps.organizations.get(invoice.organization_id)
+    data = {**_invoice_pdf_data(deps, invoice, _parties(deps.settings, organization)),
+            # No account to pay into on a cancelled invoice.
+            "cancellation": {"cancelled_at": cancelled_at, "reason": reason}, "deposit": None}
+    pdf = _render(deps, "invoice", data)
+    return deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}-cancelada.pdf", pdf, "application/pdf")
+
+
 def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[str, Any]:
     beneficiary, customer = parties
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
-        pdf = _render(deps, "invoice", {
-            "number": invoice.number, "issuer": beneficiary, "customer": customer,
-            "period_start": invoice.period_start.isoformat(), "period_end": invoice.period_end.isoformat(),
-            "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
-            "payment_method": invoice.payment_method, "total_cents": invoice.total_cents,
-            "deposit": deposit_details(deps.settings, invoice),
-            "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+        pdf = _render(deps, "invoice", _invoice_pdf_data(deps, invoice, parties))
         changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
                                                 "application/pdf")
-    if invoice.payment_method == "boleto" and not invoice.boletos:
+    # An invoice the credit notes paid in full (total zero) has nothing for a boleto to collect.
+    if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0:
         changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
                                           BoletoKind.ORIGINAL),)
     if invoice.nfse is None:
@@ -391,10 +413,13 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
             deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
             before={"nosso_numero": old.nosso_numero if old else None},
             after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(), "amount_cents": amount}))
-    except BaseException:
+    except BaseException as failure:
         deps.invoices.release_second_copy(invoice.id, claim_until)
         if new is not None:
             _withdraw_unsaved(deps, new)
+        if isinstance(failure, BankUnavailable):
+            # Nothing was registered or saved and the claim is gone: the customer may retry at once.
+            raise codes.BANK_UNAVAILABLE() from failure
         raise
     if old is not None:
         _cancel_superseded(deps, caller, updated, old)

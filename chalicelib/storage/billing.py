@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
-from ..domain.billing import OPEN, Invoice, InvoiceLine
+from ..domain.billing import OPEN, Cancellation, Invoice, InvoiceLine
+from ..domain.credits import CreditApplication, CreditNote
 from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
 from . import keys
-from .models import BillingRunItem, CounterItem, InvoiceGuardItem, InvoiceItem, PaymentItem
+from .models import BillingRunItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem, PaymentItem
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -61,6 +62,53 @@ def nfse_from_attribute(raw: Optional[dict]) -> Optional[Nfse]:
                 xml_key=raw["xml_key"], pdf_key=raw["pdf_key"])
 
 
+def cancellation_attribute(cancellation: Optional[Cancellation]) -> Optional[dict]:
+    if cancellation is None:
+        return None
+    return {"cancelled_at": cancellation.cancelled_at, "cancelled_by": cancellation.cancelled_by,
+            "reason": cancellation.reason, "nfse_protocol": cancellation.nfse_protocol,
+            "reissued_invoice_id": cancellation.reissued_invoice_id, "reissued_number": cancellation.reissued_number}
+
+
+def cancellation_from_attribute(raw: Optional[dict]) -> Optional[Cancellation]:
+    if raw is None:
+        return None
+    number = raw.get("reissued_number")
+    return Cancellation(cancelled_at=raw["cancelled_at"], cancelled_by=raw["cancelled_by"], reason=raw["reason"],
+                        nfse_protocol=raw.get("nfse_protocol"), reissued_invoice_id=raw.get("reissued_invoice_id"),
+                        reissued_number=int(number) if number is not None else None)
+
+
+def _credit_item(credit: CreditNote) -> CreditNoteItem:
+    # Only a note with something left sits in the organisation's index: the next invoice reads just those.
+    left = {"gsi1pk": keys.org_credits_pk(credit.organization_id),
+            "gsi1sk": keys.org_credit_sk(credit.created_at, credit.id)} if credit.remaining_cents > 0 else {}
+    return CreditNoteItem(
+        keys.invoice_pk(credit.invoice_id), keys.credit_note_sk(credit.id), **left, id=credit.id,
+        organization_id=credit.organization_id, invoice_id=credit.invoice_id, invoice_number=credit.invoice_number,
+        amount_cents=credit.amount_cents, remaining_cents=credit.remaining_cents, reason=credit.reason,
+        created_at=credit.created_at, created_by=credit.created_by,
+        applications=[{"invoice_id": a.invoice_id, "invoice_number": a.invoice_number,
+                       "amount_cents": a.amount_cents} for a in credit.applications],
+        version=credit.version)
+
+
+def _credit(item: CreditNoteItem) -> CreditNote:
+    return CreditNote(
+        id=item.id, organization_id=item.organization_id, invoice_id=item.invoice_id,
+        invoice_number=int(item.invoice_number), amount_cents=int(item.amount_cents), reason=item.reason,
+        created_at=item.created_at, created_by=item.created_by, remaining_cents=int(item.remaining_cents),
+        applications=tuple(CreditApplication(a["invoice_id"], int(a["invoice_number"]), int(a["amount_cents"]))
+                           for a in item.applications or []),
+        version=int(item.version))
+
+
+def _save_credits(tx, changed: Sequence[Tuple[CreditNote, CreditNote]]) -> None:
+    """Credit notes used or given back: each only as it was read, so two invoices never use one twice."""
+    for before, after in changed:
+        tx.save(_credit_item(after), condition=CreditNoteItem.version == before.version, label="credit")
+
+
 def _invoice_item(invoice: Invoice) -> InvoiceItem:
     # Only unpaid invoices sit in the due-date index: the overdue job reads just those.
     due = {"gsi2pk": keys.due_pk(invoice.due_date.isoformat()), "gsi2sk": keys.invoice_pk(invoice.id)} \
@@ -76,7 +124,8 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         payment_method=invoice.payment_method, status=invoice.status, paid_cents=invoice.paid_cents,
         final=invoice.final, email_queued_at=invoice.email_queued_at,
         boletos=[boleto_attribute(b) for b in invoice.boletos], nfse=nfse_attribute(invoice.nfse),
-        pdf_key=invoice.pdf_key, email_error=invoice.email_error, version=invoice.version,
+        pdf_key=invoice.pdf_key, email_error=invoice.email_error, credited_cents=invoice.credited_cents,
+        cancellation=cancellation_attribute(invoice.cancellation), version=invoice.version,
     )
 
 
@@ -88,7 +137,8 @@ def _invoice(item: InvoiceItem) -> Invoice:
         total_cents=int(item.total_cents), payment_method=item.payment_method, status=item.status,
         paid_cents=int(item.paid_cents or 0), final=bool(item.final), email_queued_at=item.email_queued_at,
         boletos=tuple(boleto_from_attribute(b) for b in item.boletos or []), nfse=nfse_from_attribute(item.nfse),
-        pdf_key=item.pdf_key, email_error=item.email_error, version=int(item.version),
+        pdf_key=item.pdf_key, email_error=item.email_error, credited_cents=int(item.credited_cents or 0),
+        cancellation=cancellation_from_attribute(item.cancellation), version=int(item.version),
     )
 
 
@@ -103,16 +153,29 @@ class InvoiceRepository:
         except DoesNotExist:
             return 1
 
-    def issue(self, invoice: Invoice, audit: AuditEntry) -> None:
+    def issue(self, invoice: Invoice, audit: AuditEntry, *,
+              credits: Sequence[Tuple[CreditNote, CreditNote]] = (),
+              replacing: Optional[Tuple[Invoice, int, AuditEntry]] = None) -> None:
         """Write the invoice, its (organisation, period) guard and the number counter at once.
 
         The counter moves from number-1 to number only if nobody else did: numbers are gapless and
-        unique. The guard makes a second invoice for the same period impossible.
+        unique. The guard makes a second invoice for the same period impossible. `credits`: the
+        credit notes this invoice uses (as read, after), each written only if unchanged since.
+        `replacing`: an invoice cancelled in the same transaction (its version as read, its audit
+        entry), whose period guard moves to this one: a rerun then finds the new invoice.
         """
         def build(tx):
-            tx.save(InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
-                invoice.period_end.isoformat()), invoice_id=invoice.id),
-                condition=InvoiceGuardItem.pk.does_not_exist(), label="guard")
+            guard = InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
+                invoice.period_end.isoformat()), invoice_id=invoice.id)
+            if replacing is None:
+                tx.save(guard, condition=InvoiceGuardItem.pk.does_not_exist(), label="guard")
+            else:
+                cancelled, expected_version, cancel_audit = replacing
+                tx.save(guard, condition=InvoiceGuardItem.invoice_id == cancelled.id, label="guard")
+                tx.save(_invoice_item(cancelled), condition=InvoiceItem.version == expected_version,
+                        label="replaced")
+                append_audit(tx, cancel_audit)
+            _save_credits(tx, credits)
             tx.save(_invoice_item(invoice), condition=InvoiceItem.pk.does_not_exist(), label="invoice")
             counter_condition = CounterItem.pk.does_not_exist() if invoice.number == 1 \
                 else CounterItem.value == invoice.number - 1
@@ -121,8 +184,12 @@ class InvoiceRepository:
             append_audit(tx, audit)
 
         def conflict(failed):
+            if "replaced" in failed:
+                return codes.VERSION_CONFLICT()
             if "guard" in failed:
                 return codes.ALREADY_INVOICED()
+            if "credit" in failed:
+                return codes.CREDITS_CHANGED()
             return codes.INVOICE_NUMBER_TAKEN()
 
         self._tx.run(build, on_conflict=conflict)
@@ -138,11 +205,21 @@ class InvoiceRepository:
         `until`: the invoice as read (its version), with no live claim. Returns the version the
         claim wrote, which the invoice is then saved over (a writer holding the older one fails).
         A claim left by a request that died expires, and the next request takes over."""
+        return self._claim(invoice_id, expected_version, now, InvoiceItem.second_copy_until, until)
+
+    def claim_cancellation(self, invoice_id: str, expected_version: int, now: datetime, until: datetime) -> int:
+        """Make this request the one that cancels the invoice at the bank and the NFS-e emitter, as
+        `claim_second_copy` does for a second copy (and excluding one: a second copy registered
+        while the old boleto is cancelled would be payable on a cancelled invoice)."""
+        return self._claim(invoice_id, expected_version, now, InvoiceItem.cancel_until, until)
+
+    def _claim(self, invoice_id: str, expected_version: int, now: datetime, attribute, until: datetime) -> int:
         pk, sk = keys.invoice_pk(invoice_id), keys.INVOICE_SK
-        free = InvoiceItem.second_copy_until.does_not_exist() | (InvoiceItem.second_copy_until < now.timestamp())
+        free = (InvoiceItem.second_copy_until.does_not_exist() | (InvoiceItem.second_copy_until < now.timestamp())) \
+            & (InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp()))
         try:
             InvoiceItem(pk, sk).update(
-                actions=[InvoiceItem.second_copy_until.set(until.timestamp()), InvoiceItem.version.add(1)],
+                actions=[attribute.set(until.timestamp()), InvoiceItem.version.add(1)],
                 condition=(InvoiceItem.version == expected_version) & free)
             return expected_version + 1
         except UpdateError as exc:
@@ -152,6 +229,8 @@ class InvoiceRepository:
             current = InvoiceItem.get(pk, sk, consistent_read=True)
         except DoesNotExist:
             raise codes.INVOICE_NOT_FOUND()
+        if current.cancel_until is not None and current.cancel_until >= now.timestamp():
+            raise codes.CANCELLATION_IN_PROGRESS()
         if current.second_copy_until is not None and current.second_copy_until >= now.timestamp():
             raise codes.SECOND_COPY_IN_PROGRESS()
         raise codes.VERSION_CONFLICT()
@@ -166,6 +245,78 @@ class InvoiceRepository:
         except UpdateError as exc:
             if not _is_condition_failure(exc):
                 raise
+
+    def release_cancellation(self, invoice_id: str, until: datetime) -> None:
+        """The cancellation's holder failed (the bank or the emitter is down): the invoice may be
+        cancelled again at once. Only our own claim is dropped."""
+        try:
+            InvoiceItem(keys.invoice_pk(invoice_id), keys.INVOICE_SK).update(
+                actions=[InvoiceItem.cancel_until.remove()],
+                condition=InvoiceItem.cancel_until == until.timestamp())
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    def cancel(self, invoice: Invoice, expected_version: int, audit: AuditEntry,
+               restored: Sequence[Tuple[CreditNote, CreditNote]] = ()) -> None:
+        """Save the invoice cancelled (over the claim's version: the claim goes with it), giving back
+        the credit notes it had used."""
+        def build(tx):
+            tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
+            _save_credits(tx, restored)
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=lambda failed: codes.CREDITS_CHANGED() if "credit" in failed
+                     else codes.VERSION_CONFLICT())
+
+    # --- credit notes --------------------------------------------------------------------------
+
+    def grant_credit(self, invoice: Invoice, expected_version: int, credit: CreditNote, audit: AuditEntry,
+                     now: datetime) -> None:
+        """The credit note and the invoice's credited total at once, over the invoice as read: of two
+        notes granted together, the second reads the first's total (or fails and reads again). Not
+        while a cancellation holds the invoice (a credit on an invoice being cancelled would give
+        the money back twice)."""
+        def build(tx):
+            free = InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp())
+            tx.save(_invoice_item(invoice), condition=(InvoiceItem.version == expected_version) & free,
+                    label="invoice")
+            tx.save(_credit_item(credit), condition=CreditNoteItem.pk.does_not_exist(), label="credit")
+            append_audit(tx, audit)
+
+        def conflict(failed):
+            current = InvoiceItem.get(keys.invoice_pk(invoice.id), keys.INVOICE_SK, consistent_read=True)
+            if current.cancel_until is not None and current.cancel_until >= now.timestamp():
+                return codes.CANCELLATION_IN_PROGRESS()
+            return codes.VERSION_CONFLICT()
+
+        self._tx.run(build, on_conflict=conflict)
+
+    def credit_notes(self, invoice_id: str) -> List[CreditNote]:
+        """An invoice's credit notes, oldest first."""
+        found = [_credit(i) for i in CreditNoteItem.query(
+            keys.invoice_pk(invoice_id), CreditNoteItem.sk.startswith(keys.CREDIT_NOTE_PREFIX), consistent_read=True)]
+        return sorted(found, key=lambda c: (c.created_at, c.id))
+
+    def credits_left(self, organization_id: str) -> List[CreditNote]:
+        """The organisation's credit notes with something left, oldest first. The index is read
+        eventually; each is read again by key (and written back only as read) before it is used."""
+        found = []
+        for item in CreditNoteItem.by_organization.query(keys.org_credits_pk(organization_id)):
+            try:
+                current = _credit(CreditNoteItem.get(item.pk, item.sk, consistent_read=True))
+            except DoesNotExist:
+                continue
+            if current.remaining_cents > 0:
+                found.append(current)
+        return sorted(found, key=lambda c: (c.created_at, c.id))
+
+    def credit_note(self, invoice_id: str, credit_note_id: str) -> Optional[CreditNote]:
+        try:
+            return _credit(CreditNoteItem.get(keys.invoice_pk(invoice_id), keys.credit_note_sk(credit_note_id),
+                                              consistent_read=True))
+        except DoesNotExist:
+            return None
 
     def record_email_failure(self, invoice_id: str, error: str) -> None:
         """A permanent email failure, for the operators to see on the invoice. The version moves too,

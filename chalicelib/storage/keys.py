@@ -115,6 +115,22 @@ def org_invoice_sk(period_end_iso: str, invoice_id: str) -> str:
     return f"{period_end_iso}#{invoice_id}"
 
 
+CREDIT_NOTE_PREFIX = "CREDIT#"
+
+
+def credit_note_sk(credit_note_id: str) -> str:
+    return f"CREDIT#{credit_note_id}"
+
+
+def org_credits_pk(organization_id: str) -> str:
+    """Credit notes with something left to apply (sparse: a used-up note leaves the index)."""
+    return f"ORG#{organization_id}#CREDITS"
+
+
+def org_credit_sk(created_at: str, credit_note_id: str) -> str:
+    return f"{created_at}#{credit_note_id}"
+
+
 def invoice_guard_sk(period_end_iso: str) -> str:
     return f"INVOICED#{period_end_iso}"
 

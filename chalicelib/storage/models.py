@@ -265,6 +265,31 @@ class InvoiceItem(TableItem):
     # A second copy being made (epoch seconds until which the claim holds): set by the one request
     # that may register the new boleto at the bank; dropped when the invoice is saved with it.
     second_copy_until = NumberAttribute(null=True)
+    # A cancellation being made (epoch seconds): the one request that calls the bank and the NFS-e
+    # emitter; dropped when the invoice is saved cancelled, or released when they fail.
+    cancel_until = NumberAttribute(null=True)
+    credited_cents = NumberAttribute(default=0)
+    cancellation = JSONAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
+class CreditNoteItem(TableItem):
+    """A credit note, under its invoice; in gsi1 (ORG#<org>#CREDITS) while some of it is left."""
+
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_organization = Gsi1()
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    invoice_id = UnicodeAttribute()
+    invoice_number = NumberAttribute()
+    amount_cents = NumberAttribute()
+    remaining_cents = NumberAttribute()
+    reason = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    applications = JSONAttribute(default=list)
     version = NumberAttribute(default=1)
 
 

@@ -332,7 +332,16 @@ async function invoiceDetail(id) {
   const docs = h("div", { class: "acoes" });
   if (invoice.pdf_url) docs.append(h("a", { class: "botao secundario", href: invoice.pdf_url, text: "Baixar fatura (PDF)" }));
   const boletoBox = h("div");
-  if (invoice.payment_method === "boleto") {
+  const cancellation = invoice.cancellation;
+  if (cancellation) {
+    // A cancelled invoice keeps its number; its boleto was cancelled at the bank: nothing to pay.
+    boletoBox.append(h("h2", { text: "Fatura cancelada" }), h("p", { id: "cancelamento",
+      text: `Cancelada em ${dateBR(cancellation.cancelled_at)}. Motivo: ${cancellation.reason}` }));
+    if (cancellation.reissued_invoice_id) {
+      boletoBox.append(h("p", {}, h("a", { href: `#/faturas/${cancellation.reissued_invoice_id}`,
+        text: `Substituída pela fatura nº ${cancellation.reissued_number}` })));
+    }
+  } else if (invoice.payment_method === "boleto") {
     try {
       const boleto = await api("GET", `/invoices/${id}/boleto`);
       boletoBox.append(h("h2", { text: "Boleto" }),

@@ -96,8 +96,8 @@ def test_a_rerun_and_a_crash_midway_still_give_n_invoices_n_consecutive_numbers_
     # The worker crashes right after its third invoice (before its email is queued).
     real_issue, issued = world.deps.invoices.issue, []
 
-    def crashing_issue(invoice, audit):
-        real_issue(invoice, audit)
+    def crashing_issue(invoice, audit, **extra):
+        real_issue(invoice, audit, **extra)
         issued.append(invoice.id)
         if len(issued) == 3:
             raise RuntimeError("Lambda timed out")

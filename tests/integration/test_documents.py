@@ -387,7 +387,12 @@ def test_a_bank_outage_while_registering_a_second_copy_frees_the_claim_at_once(w
     calls = _bank_calls(world, monkeypatch)
 
     failed = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)
-    assert failed.status_code == 500  # the bank's outage is not mapped to an answer of its own (yet)
+    assert failed.status_code == 503 and failed.json_body["error"]["code"] == "bank_unavailable"
+    assert failed.headers["Retry-After"] == "60"
+    assert _raw_invoice(invoice["id"]).second_copy_until is None  # released, not left to expire
+    assert [b.nosso_numero for b in world.deps.invoices.get(invoice["id"]).boletos] == [old["nosso_numero"]]
+    world.drain_queues()
+    assert not [m for m in world.outbox() if "Segunda via" in m["Subject"]]
     again = world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master)  # no wait for an expiry
     assert again.status_code == 201, again.json_body
     calls["registered"] = calls["registered"][1:]  # the one the bank refused registered nothing

@@ -75,7 +75,8 @@ def test_workers_crashing_at_any_point_then_rerunning_bill_everyone_once(world, 
     real_register = world.deps.bank.register
     real_send = world.deps.mailer.send
     monkeypatch.setattr(world.deps.invoices, "issue",
-                        lambda invoice, audit: (real_issue(invoice, audit), maybe_crash("after_issue"))[0])
+                        lambda invoice, audit, **extra: (real_issue(invoice, audit, **extra),
+                                                         maybe_crash("after_issue"))[0])
     monkeypatch.setattr(world.deps.bank, "register",
                         lambda **kw: (lambda r: (maybe_crash("after_boleto"), r)[1])(real_register(**kw)))
     monkeypatch.setattr(world.deps.mailer, "send", lambda email: (maybe_crash("before_email_send"), real_send(email))[1])

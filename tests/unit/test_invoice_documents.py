@@ -80,7 +80,7 @@ def test_a_second_copy_in_force_makes_its_fine_and_interest_payable():
 
 
 def test_statuses_and_kinds_are_the_strings_stored_and_shown():
-    assert [s.value for s in BoletoStatus] == ["active", "superseded"]
+    assert [s.value for s in BoletoStatus] == ["active", "superseded", "cancelled"]
     assert [k.value for k in BoletoKind] == ["original", "second_copy"]
 
 

@@ -1,0 +1,109 @@
+"""Credit notes: an amount granted back against an issued invoice, applied to the organisation's
+next invoices as negative lines until it is used up. Pure: the corrections service grants them,
+the billing worker applies them (inside the next invoice's issue transaction), the credit-note
+repository stores them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import List, Optional, Sequence, Tuple
+
+from . import error_codes as codes
+from .billing import CANCELLED, Invoice, InvoiceLine
+from .money import format_brl
+from .proration import Period
+
+# The `sku` of a credit line: the credit note's id follows, so the line names what it consumed.
+CREDIT_SKU_PREFIX = "CREDITO:"
+
+
+@dataclass(frozen=True)
+class CreditApplication:
+    invoice_id: str
+    invoice_number: int
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    id: str
+    organization_id: str
+    invoice_id: str
+    invoice_number: int
+    amount_cents: int
+    reason: str
+    created_at: str
+    created_by: str
+    remaining_cents: int
+    applications: Tuple[CreditApplication, ...] = ()
+    version: int = 1
+
+    @property
+    def applied_to_invoice_id(self) -> Optional[str]:
+        """The first invoice it was (partly) applied to; None until then."""
+        return self.applications[0].invoice_id if self.applications else None
+
+
+def creditable_cents(invoice: Invoice) -> int:
+    """What may still be credited on an invoice: its total less the credits already granted."""
+    return max(0, invoice.total_cents - invoice.credited_cents)
+
+
+def check_credit(invoice: Invoice, amount_cents: int) -> None:
+    if invoice.status == CANCELLED:
+        raise codes.INVOICE_NOT_CREDITABLE(number=invoice.number)
+    if amount_cents <= 0:
+        raise codes.INVALID_AMOUNT(field="amount_cents")
+    available = creditable_cents(invoice)
+    if amount_cents > available:
+        raise codes.CREDIT_EXCEEDS_INVOICE(number=invoice.number, available_cents=available,
+                                           available=format_brl(available))
+
+
+def credit_sku(credit: CreditNote) -> str:
+    """A credit line's `sku`: where the note is kept (its invoice) and its id, to give it back if
+    the invoice that used it is cancelled."""
+    return f"{CREDIT_SKU_PREFIX}{credit.invoice_id}:{credit.id}"
+
+
+def credits_used_by(invoice: Invoice) -> List[Tuple[str, str, int]]:
+    """(credit's invoice id, credit id, amount) of each credit line on an invoice."""
+    used = []
+    for line in invoice.lines:
+        if line.sku.startswith(CREDIT_SKU_PREFIX):
+            credit_invoice_id, _, credit_id = line.sku[len(CREDIT_SKU_PREFIX):].partition(":")
+            used.append((credit_invoice_id, credit_id, -line.amount_cents))
+    return used
+
+
+def given_back(credit: CreditNote, invoice_id: str) -> CreditNote:
+    """A credit note once the invoice that used (part of) it is cancelled: that part is left again."""
+    mine = [a for a in credit.applications if a.invoice_id == invoice_id]
+    return replace(credit, remaining_cents=credit.remaining_cents + sum(a.amount_cents for a in mine),
+                   applications=tuple(a for a in credit.applications if a.invoice_id != invoice_id),
+                   version=credit.version + 1)
+
+
+def credit_description(credit: CreditNote) -> str:
+    return f"Crédito — nota de crédito sobre a fatura nº {credit.invoice_number}: {credit.reason}"
+
+
+def apply_credits(lines: Sequence[InvoiceLine], credits: Sequence[CreditNote], period: Period,
+                  invoice_id: str, invoice_number: int) -> Tuple[List[InvoiceLine], List[Tuple[CreditNote, CreditNote]]]:
+    """The invoice's lines with one negative line per credit it uses (oldest credit first), and
+    each credit used as (as read, after): the total never goes below zero, what is left of a credit
+    stays for the next invoice. No lines, no credit used: credits reduce a bill, they never make one."""
+    total = sum(l.amount_cents for l in lines)
+    result, used = list(lines), []
+    for credit in sorted(credits, key=lambda c: (c.created_at, c.id)):
+        take = min(credit.remaining_cents, total)
+        if take <= 0:
+            continue
+        total -= take
+        result.append(InvoiceLine(
+            description=credit_description(credit), sku=credit_sku(credit), quantity=1,
+            days=period.days, period_days=period.days, unit_price_cents=-take, amount_cents=-take,
+            start=period.start, end=period.end))
+        used.append((credit, replace(
+            credit, remaining_cents=credit.remaining_cents - take, version=credit.version + 1,
+            applications=credit.applications + (CreditApplication(invoice_id, invoice_number, take),))))
+    return result, used

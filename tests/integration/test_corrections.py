@@ -44,7 +44,7 @@ def _run(world, operator, period):
 
 def billed(world, clock):
     """An organisation with one subscription (10 seats since 1 Oct), billed at its 10 Nov closing."""
-    org = world.organization(closing_day=10)
+    org = world.organization(closing_day=10, items=())
     world.seed_catalog()
     world.accept_contract(org)
     world.subscription(org, "MS365-E3", 10)
@@ -374,7 +374,7 @@ def test_a_credit_note_is_applied_to_the_next_invoice_as_a_negative_line(world, 
 
 
 def test_a_credit_larger_than_the_next_invoice_leaves_the_rest_for_the_one_after(world, clock):
-    org = world.organization(closing_day=10)
+    org = world.organization(closing_day=10, items=())
     world.seed_catalog()
     world.accept_contract(org)
     operator = world.operator()

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Protocol
 
 from ..domain import billing as rules
 from ..domain import contract as contract_rules
+from ..domain import subscriptions as subscription_rules
 from ..domain import error_codes as codes
 from ..domain.audit import SYSTEM, Actor
 from ..domain.billing import BillableSubscription, Invoice
-from ..domain.catalog import price_on
+from ..domain.catalog import BILLING_FREQUENCIES, TERMS, price_on
 from ..domain.clock import iso, local_day
 from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken
 from ..domain.ids import new_id
@@ -91,22 +92,38 @@ def invoice_summary(invoice: Invoice) -> Dict[str, Any]:
 INVOICE_LINE = component("InvoiceLine", closed(
     {"description": text(), "sku": text(), "quantity": integer(minimum=1), "days": integer(minimum=1),
      "period_days": integer(minimum=1), "unit_price_cents": cents(), "amount_cents": cents(),
-     "start": date_schema(), "end": date_schema()},
-    description="Uma linha da fatura: um trecho de uma assinatura a uma quantidade, pro rata dos dias."))
+     "start": date_schema(), "end": date_schema(),
+     "term": nullable(enum(TERMS)), "billing_frequency": nullable(enum(BILLING_FREQUENCIES)),
+     "term_start": nullable(date_schema()), "term_end": nullable(date_schema()),
+     "months": nullable(integer(minimum=1))},
+    description="Uma linha da fatura: um trecho de uma assinatura a uma quantidade, pro rata dos dias; ou, "
+                "num plano pago antecipadamente, o bloco do prazo (`months` meses por licença, de `start` a `end`) "
+                "ou as licenças acrescentadas (negativa: retiradas, um crédito) pro rata até o fim do bloco. "
+                "`term`…`months` são null em faturas emitidas antes de as linhas os dizerem."))
 # Built by the invoice repository (`InvoiceRepository.payments`), answered inside the invoice.
 PAYMENT = shape("Payment", description="Um pagamento registrado na fatura.",
                 id=text(), amount_cents=cents(), paid_on=date_schema(), method=enum(rules.PAYMENT_METHODS),
                 recorded_by=text(), recorded_at=date_time())
-_INVOICE_VIEW_FIELDS = dict(_SUMMARY_FIELDS, lines=array(INVOICE_LINE), payments=array(PAYMENT))
+_INVOICE_VIEW_FIELDS = dict(_SUMMARY_FIELDS, lines=array(INVOICE_LINE), payments=array(PAYMENT),
+                            credit_applied_cents=cents(), credit_carried_cents=cents())
+
+
+def _optional_iso(day: Optional[date]) -> Optional[str]:
+    return day.isoformat() if day is not None else None
+
+
+def line_view(l: rules.InvoiceLine) -> Dict[str, Any]:
+    return {"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
+            "period_days": l.period_days, "unit_price_cents": l.unit_price_cents, "amount_cents": l.amount_cents,
+            "start": l.start.isoformat(), "end": l.end.isoformat(), "term": l.term,
+            "billing_frequency": l.billing_frequency, "term_start": _optional_iso(l.term_start),
+            "term_end": _optional_iso(l.term_end), "months": l.months}
 
 
 def invoice_view(invoice: Invoice, payments: List[dict]) -> Dict[str, Any]:
-    return {**invoice_summary(invoice),
-            "lines": [{"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
-                       "period_days": l.period_days, "unit_price_cents": l.unit_price_cents,
-                       "amount_cents": l.amount_cents, "start": l.start.isoformat(), "end": l.end.isoformat()}
-                      for l in invoice.lines],
-            "payments": payments}
+    return {**invoice_summary(invoice), "lines": [line_view(l) for l in invoice.lines], "payments": payments,
+            "credit_applied_cents": invoice.credit_applied_cents,
+            "credit_carried_cents": invoice.credit_carried_cents}
 
 
 def list_invoices(deps: InvoiceFilesDeps, caller: Caller, *, status: Optional[str], limit: int,
@@ -182,8 +199,11 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
     # once per container and day, not once per contract.
     products = deps.catalog.by_sku(local_day(deps.clock()))
     lines = rules.invoice_lines(
-        [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
-        lambda sku: price_on(products.get(sku), period.start) or 0, period)
+        [BillableSubscription(s.sku, s.name, s.timeline, term=s.term, billing_frequency=s.billing_frequency,
+                              started_on=s.started_on, renews_on=s.renews_on,
+                              renewing=s.status == subscription_rules.ACTIVE and s.auto_renew)
+         for s in subscriptions],
+        lambda sku, day: price_on(products.get(sku), day) or 0, period)
     # The final invoice is the one whose period holds the termination day; earlier periods are
     # ordinary invoices.
     final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due and \
@@ -228,16 +248,24 @@ def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: boo
                          issued_on=local_day(now),
                          business_days_after_issue=settings.invoice_min_business_days_after_issue)
     for _ in range(MAX_NUMBER_ATTEMPTS):
+        # Credits (seats removed from a term paid up front) never make a total negative: what the
+        # invoice cannot absorb is carried to the next one (`rules.settle`).
+        credit = deps.invoices.credit_balance(contract.organization_id)
+        settled = rules.settle(lines, credit)
         invoice = Invoice(
             id=new_id(), organization_id=contract.organization_id, contract_id=contract.id,
             number=deps.invoices.next_number(), period_start=period.start, period_end=period.end,
-            issued_at=iso(now), due_date=due, lines=lines, total_cents=sum(l.amount_cents for l in lines),
-            payment_method=contract.payment_method, final=final)
+            issued_at=iso(now), due_date=due, lines=lines, total_cents=settled.total_cents,
+            payment_method=contract.payment_method, final=final,
+            credit_applied_cents=settled.credit_applied_cents, credit_carried_cents=settled.credit_carried_cents,
+            # Nothing to pay: settled at once, never overdue, no boleto.
+            status=rules.PAID if settled.total_cents == 0 else rules.OPEN)
         try:
             deps.invoices.issue(invoice, audit.entry(
                 deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}",
                 after={"number": invoice.number, "total_cents": invoice.total_cents,
-                       "period_end": period.end.isoformat()}))
+                       "period_end": period.end.isoformat(), "credit_applied_cents": settled.credit_applied_cents,
+                       "credit_carried_cents": settled.credit_carried_cents}), credit_before=credit)
             return invoice
         except NumberTaken:
             continue

@@ -223,7 +223,7 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[s
             "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
         changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
                                                 "application/pdf")
-    if invoice.payment_method == "boleto" and not invoice.boletos:
+    if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0:  # 0: nothing to pay
         changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
                                           BoletoKind.ORIGINAL),)
     if invoice.nfse is None:

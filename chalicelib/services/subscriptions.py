@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
+from ..domain import terms
 from ..domain.billing import describe
 from ..domain.contract import Contract
 from ..domain.clock import local_day
@@ -94,7 +95,7 @@ SUBSCRIPTION = component("Subscription", closed({
     "id": text(), "sku": text(), "name": text(), "family": text(), "quantity": integer(minimum=0),
     "unit_price_cents": nullable(cents()), "currency": currency(), "status": enum(rules.STATUSES),
     "term": enum(catalog_rules.TERMS), "billing_frequency": enum(catalog_rules.BILLING_FREQUENCIES),
-    "auto_renew": boolean(), "started_on": nullable(date()), "renews_on": nullable(date()),
+    "plan_label": text(), "auto_renew": boolean(), "started_on": nullable(date()), "renews_on": nullable(date()),
     "cancellation_allowed_until": nullable(date_time()), "reducible_now": integer(minimum=0),
     "pending_change": nullable(PENDING_CHANGE), "timeline": array(TIMELINE_SEGMENT), "version": integer(minimum=1),
 }, description="Uma assinatura como o painel de licenças a mostra."))
@@ -108,7 +109,8 @@ def subscription_view(deps: PanelDeps, sub: Subscription, prices: Dict[str, Opti
     return {
         "id": sub.id, "sku": sub.sku, "name": sub.name, "family": sub.family, "quantity": sub.quantity,
         "unit_price_cents": prices.get(sub.sku), "currency": "BRL", "status": sub.status, "term": sub.term,
-        "billing_frequency": sub.billing_frequency, "auto_renew": sub.auto_renew,
+        "billing_frequency": sub.billing_frequency, "plan_label": terms.plan_label(sub.term, sub.billing_frequency),
+        "auto_renew": sub.auto_renew,
         "started_on": sub.started_on.isoformat() if sub.started_on else None,
         "renews_on": sub.renews_on.isoformat() if sub.renews_on else None,
         "cancellation_allowed_until": deadline.isoformat() if deadline else None,

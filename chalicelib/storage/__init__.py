@@ -31,6 +31,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
 | 22 | invoices due on a day                          | Query gsi2 gsi2pk=DUE#<day>                                     |
 | 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…        |
+| 23b| an organisation's credit carried to its next invoice | GetItem pk=ORG#<org> sk=BALANCE#CREDIT; conditional Put in the invoice's transaction |
 | 24 | billing run progress                           | GetItem pk=BILLING_RUN#<run> sk=RUN                             |
 | 25 | lead by CNPJ; leads newest first               | GetItem pk=LEAD#<cnpj> sk=LEAD; Query gsi1 gsi1pk=LEADS         |
 | 26 | rate-limit window of a source                  | conditional Update pk=RATE#<scope>#<window> sk=RATE             |
@@ -40,5 +41,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
 as the user change (never below 1); every mutation writes its audit entry in the same transaction,
-with `attribute_not_exists(pk)` so the trail refuses overwrites.
+with `attribute_not_exists(pk)` so the trail refuses overwrites. An invoice that uses or leaves a
+credit moves the organisation's credit balance from the value it read to the new one in its own
+transaction, so no credit is used twice or lost.
 """

@@ -15,17 +15,36 @@ from .models import BillingRunItem, CounterItem, InvoiceGuardItem, InvoiceItem, 
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
+def _line_json(l: InvoiceLine) -> dict:
+    raw = {"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
+           "period_days": l.period_days, "unit_price_cents": l.unit_price_cents, "amount_cents": l.amount_cents,
+           "start": l.start.isoformat(), "end": l.end.isoformat()}
+    # Term fields only when known: lines stored before them read back as they were.
+    for name in ("term", "billing_frequency", "months"):
+        if getattr(l, name) is not None:
+            raw[name] = getattr(l, name)
+    for name in ("term_start", "term_end"):
+        if getattr(l, name) is not None:
+            raw[name] = getattr(l, name).isoformat()
+    return raw
+
+
 def _lines_json(lines: List[InvoiceLine]) -> list:
-    return [{"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
-             "period_days": l.period_days, "unit_price_cents": l.unit_price_cents, "amount_cents": l.amount_cents,
-             "start": l.start.isoformat(), "end": l.end.isoformat()} for l in lines]
+    return [_line_json(l) for l in lines]
+
+
+def _optional_day(raw: Optional[str]) -> Optional[date]:
+    return date.fromisoformat(raw) if raw else None
 
 
 def _lines(raw: list) -> List[InvoiceLine]:
     return [InvoiceLine(description=l["description"], sku=l["sku"], quantity=int(l["quantity"]), days=int(l["days"]),
                         period_days=int(l["period_days"]), unit_price_cents=int(l["unit_price_cents"]),
                         amount_cents=int(l["amount_cents"]), start=date.fromisoformat(l["start"]),
-                        end=date.fromisoformat(l["end"])) for l in raw]
+                        end=date.fromisoformat(l["end"]), term=l.get("term"),
+                        billing_frequency=l.get("billing_frequency"), term_start=_optional_day(l.get("term_start")),
+                        term_end=_optional_day(l.get("term_end")),
+                        months=int(l["months"]) if l.get("months") is not None else None) for l in raw]
 
 
 # Boletos and the NFS-e are kept as JSON on the invoice item, in the shape (keys, their order, ISO
@@ -74,6 +93,7 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         period_end=invoice.period_end.isoformat(), issued_at=invoice.issued_at,
         due_date=invoice.due_date.isoformat(), lines=_lines_json(invoice.lines), total_cents=invoice.total_cents,
         payment_method=invoice.payment_method, status=invoice.status, paid_cents=invoice.paid_cents,
+        credit_applied_cents=invoice.credit_applied_cents, credit_carried_cents=invoice.credit_carried_cents,
         final=invoice.final, email_queued_at=invoice.email_queued_at,
         boletos=[boleto_attribute(b) for b in invoice.boletos], nfse=nfse_attribute(invoice.nfse),
         pdf_key=invoice.pdf_key, email_error=invoice.email_error, version=invoice.version,
@@ -86,7 +106,8 @@ def _invoice(item: InvoiceItem) -> Invoice:
         period_start=date.fromisoformat(item.period_start), period_end=date.fromisoformat(item.period_end),
         issued_at=item.issued_at, due_date=date.fromisoformat(item.due_date), lines=_lines(item.lines),
         total_cents=int(item.total_cents), payment_method=item.payment_method, status=item.status,
-        paid_cents=int(item.paid_cents or 0), final=bool(item.final), email_queued_at=item.email_queued_at,
+        paid_cents=int(item.paid_cents or 0), credit_applied_cents=int(item.credit_applied_cents or 0),
+        credit_carried_cents=int(item.credit_carried_cents or 0), final=bool(item.final), email_queued_at=item.email_queued_at,
         boletos=tuple(boleto_from_attribute(b) for b in item.boletos or []), nfse=nfse_from_attribute(item.nfse),
         pdf_key=item.pdf_key, email_error=item.email_error, version=int(item.version),
     )
@@ -103,13 +124,30 @@ class InvoiceRepository:
         except DoesNotExist:
             return 1
 
-    def issue(self, invoice: Invoice, audit: AuditEntry) -> None:
+    def credit_balance(self, organization_id: str) -> int:
+        """The credit the organisation's next invoice may use (read consistently; `issue` re-checks it)."""
+        try:
+            return int(CounterItem.get(keys.org_pk(organization_id), keys.CREDIT_BALANCE_SK,
+                                       consistent_read=True).value)
+        except DoesNotExist:
+            return 0
+
+    def issue(self, invoice: Invoice, audit: AuditEntry, credit_before: int = 0) -> None:
         """Write the invoice, its (organisation, period) guard and the number counter at once.
 
         The counter moves from number-1 to number only if nobody else did: numbers are gapless and
-        unique. The guard makes a second invoice for the same period impossible.
+        unique. The guard makes a second invoice for the same period impossible. An invoice that
+        uses or leaves a credit moves the organisation's credit balance from `credit_before` (what
+        it was priced with) to `invoice.credit_carried_cents`, only if nobody moved it meanwhile.
         """
         def build(tx):
+            if invoice.credit_carried_cents != credit_before:
+                credit = CounterItem(keys.org_pk(invoice.organization_id), keys.CREDIT_BALANCE_SK,
+                                     value=invoice.credit_carried_cents)
+                unchanged = CounterItem.value == credit_before
+                if credit_before == 0:
+                    unchanged = CounterItem.pk.does_not_exist() | unchanged
+                tx.save(credit, condition=unchanged, label="credit")
             tx.save(InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
                 invoice.period_end.isoformat()), invoice_id=invoice.id),
                 condition=InvoiceGuardItem.pk.does_not_exist(), label="guard")
@@ -123,6 +161,8 @@ class InvoiceRepository:
         def conflict(failed):
             if "guard" in failed:
                 return codes.ALREADY_INVOICED()
+            if "credit" in failed:
+                return codes.CONCURRENT_UPDATE()  # another invoice moved the credit: price it again
             return codes.INVOICE_NUMBER_TAKEN()
 
         self._tx.run(build, on_conflict=conflict)

@@ -123,6 +123,10 @@ def due_pk(day_iso: str) -> str:
     return f"DUE#{day_iso}"
 
 
+# An organisation's credit carried from invoice to invoice (pk=ORG#<org>); sorted before CONTRACT,
+# outside the licence panel's range.
+CREDIT_BALANCE_SK = "BALANCE#CREDIT"
+
 COUNTER_PK = "COUNTER"
 INVOICE_NUMBER_SK = "INVOICE_NUMBER"
 BOLETO_SEQUENCE_SK = "BOLETO_SEQUENCE"

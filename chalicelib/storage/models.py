@@ -247,6 +247,8 @@ class InvoiceItem(TableItem):
     payment_method = UnicodeAttribute()
     status = UnicodeAttribute()
     paid_cents = NumberAttribute(default=0)
+    credit_applied_cents = NumberAttribute(null=True)
+    credit_carried_cents = NumberAttribute(null=True)
     final = BooleanAttribute(default=False)
     email_queued_at = UnicodeAttribute(null=True)
     boletos = JSONAttribute(default=list)

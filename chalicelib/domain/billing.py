@@ -13,6 +13,7 @@ from . import error_codes as codes
 from . import terms
 from .documents import Boleto, BoletoKind, Nfse, current_boleto
 from .proration import Period, Segment, period_containing, prorated_lines, round_cents
+from .subscriptions import ACTIVE, Subscription, add_months, renewal_after
 
 OPEN = "open"
 OVERDUE = "overdue"
@@ -38,6 +39,12 @@ class BillableSubscription:
     # Renews at `renews_on` (active, auto-renewing): a renewal the daily job has not made yet when
     # the period is billed is billed as the renewal it will be.
     renewing: bool = False
+
+
+def billable(sub: Subscription) -> BillableSubscription:
+    return BillableSubscription(sub.sku, sub.name, sub.timeline, term=sub.term,
+                                billing_frequency=sub.billing_frequency, started_on=sub.started_on,
+                                renews_on=sub.renews_on, renewing=sub.status == ACTIVE and sub.auto_renew)
 
 
 @dataclass(frozen=True)
@@ -165,8 +172,6 @@ def _term_starts(sub: BillableSubscription, until: date) -> List[date]:
     renewal on the previous term's renewal day (`renewal_after`, as the renewal job chains them).
     A term begins only while the subscription renews: before `renews_on`, or at it if it is about to
     renew; once lapsed (no `renews_on`), up to the term in which its quantity went to zero."""
-    from .subscriptions import renewal_after  # subscriptions imports billing's neighbours; keep it lazy
-
     first = sub.started_on or (min(s.start for s in sub.timeline) if sub.timeline else None)
     if first is None:
         return []
@@ -190,8 +195,6 @@ def _term_starts(sub: BillableSubscription, until: date) -> List[date]:
 
 def blocks(sub: BillableSubscription, until: date) -> List[Block]:
     """The up-front blocks of the terms begun by `until` (none for a monthly plan)."""
-    from .subscriptions import add_months, renewal_after
-
     months = terms.upfront_months(sub.term, sub.billing_frequency)
     if months is None:
         return []

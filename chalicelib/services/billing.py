@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Protocol
 
 from ..domain import billing as rules
 from ..domain import contract as contract_rules
-from ..domain import subscriptions as subscription_rules
 from ..domain import error_codes as codes
 from ..domain.audit import SYSTEM, Actor
-from ..domain.billing import BillableSubscription, Invoice
+from ..domain.billing import Invoice
 from ..domain.catalog import BILLING_FREQUENCIES, TERMS, price_on
 from ..domain.clock import iso, local_day
 from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken
@@ -199,10 +198,7 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
     # once per container and day, not once per contract.
     products = deps.catalog.by_sku(local_day(deps.clock()))
     lines = rules.invoice_lines(
-        [BillableSubscription(s.sku, s.name, s.timeline, term=s.term, billing_frequency=s.billing_frequency,
-                              started_on=s.started_on, renews_on=s.renews_on,
-                              renewing=s.status == subscription_rules.ACTIVE and s.auto_renew)
-         for s in subscriptions],
+        [rules.billable(s) for s in subscriptions],
         lambda sku, day: price_on(products.get(sku), day) or 0, period)
     # The final invoice is the one whose period holds the termination day; earlier periods are
     # ordinary invoices.

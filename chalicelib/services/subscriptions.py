@@ -5,6 +5,8 @@ The rules live in `domain.subscriptions`; this module loads, calls a transition,
 audit entry, and queues what the provider must do (`provisioning`)."""
 from __future__ import annotations
 
+from dataclasses import replace
+import datetime as dt
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
@@ -12,12 +14,13 @@ from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
 from ..domain import terms
+from ..domain import billing as billing_rules
 from ..domain.billing import describe
 from ..domain.contract import Contract
 from ..domain.clock import local_day
 from ..domain import error_codes as codes
 from ..domain.ids import new_id
-from ..domain.proration import Period, ProratedLine, period_containing, prorate
+from ..domain.proration import Period, ProratedLine, Segment, period_containing, prorate
 from ..domain.subscriptions import QuantityChange, Subscription
 from ..schemas import (array, boolean, cents, closed, component, currency, date, date_time, enum, integer, nullable,
                        shape, text)
@@ -235,6 +238,10 @@ def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: st
                 "amount_cents": 0, "currency": "BRL", "lines": [], **window}
     today = local_day(now)
     period = period_containing(today, contract.closing_day)
+    if terms.upfront_months(sub.term, sub.billing_frequency) is not None:
+        return {"applies": applies, "effective_on": today.isoformat(), "period_start": period.start.isoformat(),
+                "period_end": period.end.isoformat(), "currency": "BRL", **window,
+                **_upfront_preview(deps, sub, quantity, today)}
     # The price of the period (in force on its first day), as the panel shows it and billing charges it.
     price = prices_now(deps, contract).get(sub.sku) or 0
     # The rest of the period, today included, moves from the current quantity to the new one:
@@ -251,8 +258,30 @@ def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: st
             "lines": [line for line in lines if line["amount_cents"]], **window}
 
 
+def _upfront_preview(deps: PanelDeps, sub: Subscription, quantity: int, today: dt.date) -> Dict[str, Any]:
+    """A term paid up front: what the change adds to (or credits on) the invoice, i.e. the
+    difference between the invoice's own lines for today with the quantity as it is and as it
+    would be — seats added or removed pro rata to the end of the term (or of its year)."""
+    product = deps.catalog.get(sub.sku)
+    changed = replace(sub, timeline=[s for s in sub.timeline if s.start != today] + [Segment(today, quantity)])
+    today_only = Period(today, today)
+
+    def lines_of(subscription: Subscription):
+        return billing_rules.invoice_lines([billing_rules.billable(subscription)],
+                                           lambda sku, day: catalog_rules.price_on(product, day) or 0, today_only)
+
+    before, after = lines_of(sub), lines_of(changed)
+    shown = [(line, -1) for line in before if line not in after] + [(line, +1) for line in after if line not in before]
+    return {"amount_cents": sum(l.amount_cents for l in after) - sum(l.amount_cents for l in before),
+            "lines": [{"description": line.description, "sku": line.sku, "quantity": line.quantity,
+                       "days": line.days, "period_days": line.period_days,
+                       "unit_price_cents": line.unit_price_cents, "amount_cents": sign * line.amount_cents}
+                      for line, sign in shown if line.amount_cents]}
+
+
 def _line(line: ProratedLine, sub: Subscription, sign: int) -> Dict[str, Any]:
-    return {"description": describe(sub.name, line.quantity, line.days, line.period_days), "sku": sub.sku,
+    return {"description": describe(sub.name, line.quantity, line.days, line.period_days, terms.monthly_note(sub.term)),
+            "sku": sub.sku,
             "quantity": line.quantity, "days": line.days, "period_days": line.period_days,
             "unit_price_cents": line.unit_price_cents, "amount_cents": sign * line.amount_cents}
 

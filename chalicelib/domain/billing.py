@@ -286,6 +286,19 @@ def settle(lines: Sequence[InvoiceLine], credit_cents: int) -> Settlement:
                       credit_carried_cents=credit_cents - applied + max(-subtotal, 0))
 
 
+def document_lines(invoice: Invoice) -> List[Tuple[str, int]]:
+    """(description, amount) of the invoice as its PDF and email show it: its lines, then the
+    credit used from earlier invoices and the credit moved on to the next one, so that the rows
+    always add up to the total."""
+    rows = [(line.description, line.amount_cents) for line in invoice.lines]
+    if invoice.credit_applied_cents:
+        rows.append(("Crédito de faturas anteriores", -invoice.credit_applied_cents))
+    moved = invoice.total_cents - sum(amount for _, amount in rows)
+    if moved > 0:
+        rows.append(("Crédito transportado para a próxima fatura", moved))
+    return rows
+
+
 def closing_date(period_month: str, closing_day: int) -> date:
     """'2026-11' with closing day 20 → 20 Nov 2026: the end of the period billed in that month."""
     try:

@@ -108,6 +108,12 @@ def deposit_details(settings: Settings, invoice: Invoice) -> Optional[Dict[str, 
             "beneficiary": account.beneficiary, "cnpj": account.cnpj, "pix_key": account.pix_key}
 
 
+def _document_lines(invoice: Invoice) -> List[Dict[str, Any]]:
+    """The rows the PDF, the NFS-e and the email show: the lines and any credit (they add up to the total)."""
+    return [{"description": description, "amount_cents": amount}
+            for description, amount in billing_rules.document_lines(invoice)]
+
+
 def _parties(settings, organization):
     beneficiary = {"name": settings.beneficiary_name, "document": _cnpj(settings.beneficiary_cnpj)}
     customer = {"name": organization.name, "document": _cnpj(organization.cnpj)}
@@ -220,7 +226,7 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[s
             "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
             "payment_method": invoice.payment_method, "total_cents": invoice.total_cents,
             "deposit": deposit_details(deps.settings, invoice),
-            "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+            "lines": _document_lines(invoice)})
         changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
                                                 "application/pdf")
     if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0:  # 0: nothing to pay
@@ -249,7 +255,7 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, custome
     pdf = _render(deps, "nfse", {
         **request, "number": issued.number, "verification_code": issued.verification_code,
         "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
-        "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+        "lines": _document_lines(invoice)})
     pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
     return Nfse(number=issued.number, verification_code=issued.verification_code, issued_at=issued.issued_at,
                 xml_key=xml_key, pdf_key=pdf_key)
@@ -287,8 +293,7 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
                         "period_end": invoice.period_end.isoformat(), "due_date": invoice.due_date.isoformat(),
                         "total_cents": invoice.total_cents, "balance_cents": invoice.balance_cents,
                         "payment_method": invoice.payment_method,
-                        "lines": [{"description": l.description, "amount_cents": l.amount_cents}
-                                  for l in invoice.lines]},
+                        "lines": _document_lines(invoice)},
             "boleto": None if boleto is None else {
                 "digitable_line": boleto_rules.format_digitable_line(boleto.digitable_line),
                 "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents},

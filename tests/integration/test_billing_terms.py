@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.domain.clock import FixedClock
 from chalicelib.services import renewals
-from tests.support import sp
+from tests.support import body_text, sp
 
 E5, E3 = 32870, 20710  # R$ 328,70 and R$ 207,10 per licence per month
 
@@ -122,6 +122,18 @@ def test_seats_removed_inside_the_window_are_credited_and_a_credit_larger_than_t
     assert sum(l["amount_cents"] for l in used["lines"]) == 828400
     assert (used["total_cents"], used["credit_applied_cents"], used["credit_carried_cents"]) == (52488, 775912, 0)
     assert world.deps.invoices.credit_balance(org.id) == 0
+
+    # The emails (and PDFs) show the credit moved, so that their rows add up to the total.
+    def email_of(invoice):
+        [message] = [m for m in world.outbox() if m["Subject"].startswith(f"Fatura nº {invoice['number']} ")]
+        return body_text(message)
+
+    text = email_of(credited)
+    assert "- Microsoft 365 E5 — −2 licenças × 359/365 dias, anual, 21/09/2026 a 14/09/2027 (crédito): -R$ 7.759,12" \
+        in text
+    assert "- Crédito transportado para a próxima fatura: R$ 7.759,12" in text and "Total: R$ 0,00" in text
+    text = email_of(used)
+    assert "- Crédito de faturas anteriores: -R$ 7.759,12" in text and "Total: R$ 524,88" in text
 
     # A rerun of either period changes nothing: the credit is used once.
     bill(world, clock, "2026-11", sp(2026, 11, 22, 9))

@@ -121,6 +121,8 @@ INVALID_PAYMENT_METHOD = declare("invalid_payment_method", InvalidInput, "Forma 
 
 PRODUCT_NOT_FOUND = declare("product_not_found", NotFound, "Produto não encontrado no catálogo.")
 PRODUCT_UNAVAILABLE = declare("product_unavailable", Conflict, "O produto {sku} não está mais disponível.")
+CREDIT_CHANGED = declare("credit_changed", Conflict,
+                         "O crédito da organização mudou durante a emissão da fatura; tente de novo.")
 INVALID_BILLING_PLAN = declare("invalid_billing_plan", RuleViolation,
                                "O prazo {term} não aceita a cobrança '{billing_frequency}' "
                                "(veja em 'allowed' as cobranças aceitas para esse prazo).")

@@ -243,10 +243,11 @@ def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: boo
     due = rules.due_date(closing, settings.invoice_due_days, settings.bank_state, settings.bank_city_holidays,
                          issued_on=local_day(now),
                          business_days_after_issue=settings.invoice_min_business_days_after_issue)
+    # Credits (seats removed from a term paid up front) never make a total negative: what the
+    # invoice cannot absorb is carried to the next one (`rules.settle`). Most organisations have
+    # none: priced without one, the write checks that and we read it only when there is one.
+    credit = 0
     for _ in range(MAX_NUMBER_ATTEMPTS):
-        # Credits (seats removed from a term paid up front) never make a total negative: what the
-        # invoice cannot absorb is carried to the next one (`rules.settle`).
-        credit = deps.invoices.credit_balance(contract.organization_id)
         settled = rules.settle(lines, credit)
         invoice = Invoice(
             id=new_id(), organization_id=contract.organization_id, contract_id=contract.id,
@@ -268,6 +269,9 @@ def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: boo
         except AlreadyInvoiced:
             return None
         except Conflict as conflict:
+            if conflict.code == codes.CREDIT_CHANGED.code:
+                credit = deps.invoices.credit_balance(contract.organization_id)
+                continue
             if conflict.code != codes.CONCURRENT_UPDATE.code:
                 raise
             # Two workers wrote the counter at the same instant: back off a little and read it again.

@@ -136,18 +136,23 @@ class InvoiceRepository:
         """Write the invoice, its (organisation, period) guard and the number counter at once.
 
         The counter moves from number-1 to number only if nobody else did: numbers are gapless and
-        unique. The guard makes a second invoice for the same period impossible. An invoice that
-        uses or leaves a credit moves the organisation's credit balance from `credit_before` (what
-        it was priced with) to `invoice.credit_carried_cents`, only if nobody moved it meanwhile.
+        unique. The guard makes a second invoice for the same period impossible. The invoice was
+        priced with the organisation's credit at `credit_before`: it is written only if the credit
+        is still that, and moves it to `invoice.credit_carried_cents` (else `credit_changed`).
         """
+        credit_pk, credit_sk = keys.org_pk(invoice.organization_id), keys.CREDIT_BALANCE_SK
+        unchanged = CounterItem.value == credit_before
+        if credit_before == 0:
+            unchanged = CounterItem.pk.does_not_exist() | unchanged
+
         def build(tx):
+            # Always conditioned on the credit it was priced with, so a credit is never skipped
+            # (the common case, none, costs no request: a check inside this transaction).
             if invoice.credit_carried_cents != credit_before:
-                credit = CounterItem(keys.org_pk(invoice.organization_id), keys.CREDIT_BALANCE_SK,
-                                     value=invoice.credit_carried_cents)
-                unchanged = CounterItem.value == credit_before
-                if credit_before == 0:
-                    unchanged = CounterItem.pk.does_not_exist() | unchanged
-                tx.save(credit, condition=unchanged, label="credit")
+                tx.save(CounterItem(credit_pk, credit_sk, value=invoice.credit_carried_cents), condition=unchanged,
+                        label="credit")
+            else:
+                tx.check(CounterItem, credit_pk, credit_sk, unchanged, label="credit")
             tx.save(InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
                 invoice.period_end.isoformat()), invoice_id=invoice.id),
                 condition=InvoiceGuardItem.pk.does_not_exist(), label="guard")
@@ -162,7 +167,7 @@ class InvoiceRepository:
             if "guard" in failed:
                 return codes.ALREADY_INVOICED()
             if "credit" in failed:
-                return codes.CONCURRENT_UPDATE()  # another invoice moved the credit: price it again
+                return codes.CREDIT_CHANGED()  # the organisation has (another) credit: price it again
             return codes.INVOICE_NUMBER_TAKEN()
 
         self._tx.run(build, on_conflict=conflict)

@@ -4,8 +4,11 @@ from datetime import date
 
 import pytest
 
+from chalicelib.domain.audit import SYSTEM
 from chalicelib.domain.clock import FixedClock
-from chalicelib.services import renewals
+from chalicelib.services import billing, renewals
+from chalicelib.storage import keys
+from chalicelib.storage.models import CounterItem
 from tests.support import body_text, sp
 
 E5, E3 = 32870, 20710  # R$ 328,70 and R$ 207,10 per licence per month
@@ -168,3 +171,29 @@ def test_products_are_written_only_with_a_plan_their_term_allows(world):
     assert (listed["MS365-E5"]["billing_frequency"], listed["MS365-E5"]["plan_label"]) == \
         ("annual", "Anual · pagamento antecipado")
     assert listed["MS365-E5-P3Y"]["billing_frequency"] == "triennial"
+
+
+def test_two_invoices_issued_at_once_use_a_credit_once(world, clock):
+    import threading
+
+    org = world.active_organization(closing_day=20)
+    world.subscription(org, "MS365-E3", 10, bought_at=sp(2026, 9, 1))  # R$ 2.071,00 a month
+    clock.now = sp(2026, 11, 25)
+    # A credit of R$ 1.000,00 left by an earlier invoice, and two periods billed by two workers at once.
+    CounterItem(keys.org_pk(org.id), keys.CREDIT_BALANCE_SK, value=100000).save()
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-10", closing_days=[])
+    barrier = threading.Barrier(2)
+
+    def work(closing):
+        barrier.wait()
+        billing.bill_contract(world.deps, {"run_id": run_id, "organization_id": org.id, "closing_date": closing})
+
+    threads = [threading.Thread(target=work, args=(closing,)) for closing in ("2026-10-20", "2026-11-20")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    issued = [world.deps.invoices.invoice_for_period(org.id, date(2026, month, 20)) for month in (10, 11)]
+    assert sorted(i.credit_applied_cents for i in issued) == [0, 100000]
+    assert sum(i.total_cents for i in issued) == sum(sum(l.amount_cents for l in i.lines) for i in issued) - 100000
+    assert world.deps.invoices.credit_balance(org.id) == 0

@@ -31,7 +31,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
 | 22 | invoices due on a day                          | Query gsi2 gsi2pk=DUE#<day>                                     |
 | 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…        |
-| 23b| an organisation's credit carried to its next invoice | GetItem pk=ORG#<org> sk=BALANCE#CREDIT; conditional Put in the invoice's transaction |
+| 23b| credit carried to the next invoice             | ConditionCheck or conditional Put pk=ORG#<org> sk=BALANCE#CREDIT in the invoice's transaction; GetItem when the check fails |
 | 24 | billing run progress                           | GetItem pk=BILLING_RUN#<run> sk=RUN                             |
 | 25 | lead by CNPJ; leads newest first               | GetItem pk=LEAD#<cnpj> sk=LEAD; Query gsi1 gsi1pk=LEADS         |
 | 26 | rate-limit window of a source                  | conditional Update pk=RATE#<scope>#<window> sk=RATE             |

@@ -197,3 +197,23 @@ def test_two_invoices_issued_at_once_use_a_credit_once(world, clock):
     assert sorted(i.credit_applied_cents for i in issued) == [0, 100000]
     assert sum(i.total_cents for i in issued) == sum(sum(l.amount_cents for l in i.lines) for i in issued) - 100000
     assert world.deps.invoices.credit_balance(org.id) == 0
+
+
+def test_an_invoice_stored_before_lines_said_their_term_still_reads_and_answers_its_shape(world, clock):
+    from chalicelib.storage.models import InvoiceItem
+
+    org = world.active_organization()
+    invoice = world.invoice(org)  # E3, billed monthly
+    item = InvoiceItem.get(keys.invoice_pk(invoice.id), keys.INVOICE_SK)
+    assert item.lines[0]["term"] == "P1Y"
+    old_fields = ("description", "sku", "quantity", "days", "period_days", "unit_price_cents", "amount_cents",
+                  "start", "end")
+    item.lines = [{k: v for k, v in line.items() if k in old_fields} for line in item.lines]
+    item.credit_applied_cents = item.credit_carried_cents = None
+    item.save()
+
+    body = world.call("GET", f"/invoices/{invoice.id}", org.master).json_body  # held to the published shape
+    assert [(l["term"], l["billing_frequency"], l["term_start"], l["months"]) for l in body["lines"]] == \
+        [(None, None, None, None)]
+    assert (body["credit_applied_cents"], body["credit_carried_cents"]) == (0, 0)
+    assert body["total_cents"] == invoice.total_cents

@@ -262,7 +262,8 @@ def _issue(deps: BillingDeps, contract, period, closing: date, lines, final: boo
                 deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}",
                 after={"number": invoice.number, "total_cents": invoice.total_cents,
                        "period_end": period.end.isoformat(), "credit_applied_cents": settled.credit_applied_cents,
-                       "credit_carried_cents": settled.credit_carried_cents}), credit_before=credit)
+                       "credit_carried_cents": settled.credit_carried_cents}),
+                **({"credit_before": credit} if credit else {}))  # none: the plain call, as before credits
             return invoice
         except NumberTaken:
             continue

@@ -7,10 +7,14 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
+from decimal import Decimal
+
 from . import error_codes as codes
+from . import terms
 from .documents import Boleto, BoletoKind, Nfse, current_boleto
 from .money import format_brl
-from .proration import Period, Segment, period_containing, prorated_lines
+from .proration import Period, Segment, period_containing, prorated_lines, round_cents
+from .subscriptions import ACTIVE, Subscription, add_months, renewal_after
 
 OPEN = "open"
 OVERDUE = "overdue"
@@ -26,9 +30,25 @@ CANCELLABLE = (OPEN, OVERDUE)
 
 @dataclass(frozen=True)
 class BillableSubscription:
+    """What billing needs of a subscription: its quantity timeline and, for an up-front plan, where
+    its terms start (`started_on`, chained by `renewal_after`) and whether the next one will."""
+
     sku: str
     name: str
     timeline: Sequence[Segment]
+    term: str = terms.P1M
+    billing_frequency: str = terms.MONTHLY
+    started_on: Optional[date] = None
+    renews_on: Optional[date] = None
+    # Renews at `renews_on` (active, auto-renewing): a renewal the daily job has not made yet when
+    # the period is billed is billed as the renewal it will be.
+    renewing: bool = False
+
+
+def billable(sub: Subscription) -> BillableSubscription:
+    return BillableSubscription(sub.sku, sub.name, sub.timeline, term=sub.term,
+                                billing_frequency=sub.billing_frequency, started_on=sub.started_on,
+                                renews_on=sub.renews_on, renewing=sub.status == ACTIVE and sub.auto_renew)
 
 
 @dataclass(frozen=True)
@@ -38,10 +58,18 @@ class InvoiceLine:
     quantity: int
     days: int
     period_days: int
-    unit_price_cents: int
-    amount_cents: int
+    unit_price_cents: int  # per licence per month, as the catalog prices it
+    amount_cents: int  # negative: a credit (seats removed from a term paid up front)
     start: date
     end: date
+    # The subscription's term and plan; `term_start`/`term_end` the commitment term the line
+    # belongs to, `months` the months charged per licence by an up-front line. None on invoices
+    # issued before lines said so.
+    term: Optional[str] = None
+    billing_frequency: Optional[str] = None
+    term_start: Optional[date] = None
+    term_end: Optional[date] = None
+    months: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -95,24 +123,164 @@ class Invoice:
         return max(0, self.total_cents - self.paid_cents)
 
 
-def describe(name: str, quantity: int, days: int, period_days: int) -> str:
-    """'Microsoft 365 E3 — 12 licenças × 10/30 dias' (pt-BR, singular for one)."""
+def describe(name: str, quantity: int, days: int, period_days: int, note: str = "") -> str:
+    """'Microsoft 365 E3 — 12 licenças × 10/30 dias' (pt-BR, singular for one), and the term's note
+    for a longer term billed monthly (' (anual, cobrança mensal)')."""
     seats = "licença" if quantity == 1 else "licenças"
-    return f"{name} — {quantity} {seats} × {days}/{period_days} dias"
+    return f"{name} — {quantity} {seats} × {days}/{period_days} dias{note}"
 
 
-def invoice_lines(subscriptions: Iterable[BillableSubscription], price_of: Callable[[str], int],
+def _br(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _term_words(term: str, block: int, blocks: int) -> str:
+    """'anual', '3 anos', '3 anos (ano 2 de 3)' for a 3-year term billed a year at a time."""
+    words = terms.TERM_LABELS.get(term, term)
+    return f"{words} (ano {block + 1} de {blocks})" if blocks > 1 else words
+
+
+def describe_upfront(name: str, quantity: int, term_words: str, start: date, end: date) -> str:
+    """'Microsoft 365 E5 — 10 licenças, anual, 15/09/2026 a 14/09/2027': a term paid up front."""
+    seats = "licença" if quantity == 1 else "licenças"
+    return f"{name} — {quantity} {seats}, {term_words}, {_br(start)} a {_br(end)}"
+
+
+def describe_upfront_change(name: str, added: int, days: int, block_days: int, term_words: str, start: date,
+                            end: date) -> str:
+    """'Microsoft 365 E5 — +2 licenças × 184/365 dias, anual, 15/03/2027 a 14/09/2027': seats added
+    to (or, '−2 … (crédito)', removed from) a term paid up front, pro rata to its end."""
+    seats = "licença" if abs(added) == 1 else "licenças"
+    sign = "+" if added > 0 else "−"
+    credit = " (crédito)" if added < 0 else ""
+    return (f"{name} — {sign}{abs(added)} {seats} × {days}/{block_days} dias, {term_words}, "
+            f"{_br(start)} a {_br(end)}{credit}")
+
+
+def quantity_on(timeline: Sequence[Segment], day: date) -> int:
+    """The quantity in force on `day` (0 before the first segment)."""
+    quantity = 0
+    for segment in sorted(timeline, key=lambda s: s.start):
+        if segment.start > day:
+            break
+        quantity = segment.quantity
+    return quantity
+
+
+@dataclass(frozen=True)
+class Block:
+    """A stretch of a term paid at once: the whole term, or one year of a 3-year term."""
+
+    term_start: date
+    term_end: date  # inclusive
+    start: date
+    end: date  # inclusive
+    index: int
+    count: int
+    months: int
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def _term_starts(sub: BillableSubscription, until: date) -> List[date]:
+    """The first days of the terms the subscription has begun by `until`: from its start, each
+    renewal on the previous term's renewal day (`renewal_after`, as the renewal job chains them).
+    A term begins only while the subscription renews: before `renews_on`, or at it if it is about to
+    renew; once lapsed (no `renews_on`), up to the term in which its quantity went to zero."""
+    first = sub.started_on or (min(s.start for s in sub.timeline) if sub.timeline else None)
+    if first is None:
+        return []
+    if sub.renews_on is not None:
+        limit = sub.renews_on + timedelta(days=1) if sub.renewing else sub.renews_on
+    else:
+        ordered = sorted(sub.timeline, key=lambda s: s.start)
+        if not ordered or ordered[-1].quantity != 0:
+            return [first] if first <= until else []  # no renewal on record: only its first term
+        # Lapsed: the terms begun before the renewal day it lapsed on (its expiry may have been
+        # provisioned a day or two later, which begins no term).
+        limit = ordered[-1].start + timedelta(days=1)
+    starts, start = [], first
+    while start < limit:
+        starts.append(start)
+        start = renewal_after(start, sub.term)
+    if sub.renews_on is None and len(starts) > 1:
+        starts.pop()  # the lapse's renewal day
+    return [s for s in starts if s <= until]
+
+
+def blocks(sub: BillableSubscription, until: date) -> List[Block]:
+    """The up-front blocks of the terms begun by `until` (none for a monthly plan)."""
+    months = terms.upfront_months(sub.term, sub.billing_frequency)
+    if months is None:
+        return []
+    found = []
+    for term_start in _term_starts(sub, until):
+        term_end = renewal_after(term_start, sub.term) - timedelta(days=1)
+        count = max(1, terms.TERM_MONTHS[sub.term] // months)
+        for index in range(count):
+            start = add_months(term_start, index * months)
+            end = term_end if index == count - 1 else add_months(term_start, (index + 1) * months) - timedelta(days=1)
+            found.append(Block(term_start, term_end, start, end, index, count, months))
+    return found
+
+
+def upfront_lines(sub: BillableSubscription, price_on: Callable[[date], int], period: Period) -> List[InvoiceLine]:
+    """An up-front plan's lines in the period: each block starting in it, charged whole for the
+    quantity on its first day (monthly price × months, the price in force on the term's first
+    day); and each change of quantity in it, inside a block, charged (or credited) pro rata to the
+    block's end: seats added × monthly price × months × days to the end / days in the block."""
+    lines = []
+    for block in blocks(sub, period.end):
+        price = price_on(block.term_start)
+        words = _term_words(sub.term, block.index, block.count)
+        extra = dict(sku=sub.sku, unit_price_cents=price, term=sub.term, billing_frequency=sub.billing_frequency,
+                     term_start=block.term_start, term_end=block.term_end, months=block.months)
+        quantity = quantity_on(sub.timeline, block.start)
+        if period.start <= block.start <= period.end and quantity > 0:
+            lines.append(InvoiceLine(
+                description=describe_upfront(sub.name, quantity, words, block.start, block.end), quantity=quantity,
+                days=block.days, period_days=block.days, amount_cents=price * quantity * block.months,
+                start=block.start, end=block.end, **extra))
+        for segment in sorted(sub.timeline, key=lambda s: s.start):
+            day = segment.start
+            if not (block.start < day <= block.end and period.start <= day <= period.end):
+                continue
+            added = quantity_on(sub.timeline, day) - quantity_on(sub.timeline, day - timedelta(days=1))
+            if added == 0:
+                continue
+            days = (block.end - day).days + 1
+            amount = round_cents(Decimal(price) * added * block.months * days / block.days)
+            lines.append(InvoiceLine(
+                description=describe_upfront_change(sub.name, added, days, block.days, words, day, block.end),
+                quantity=abs(added), days=days, period_days=block.days, amount_cents=amount, start=day,
+                end=block.end, **extra))
+    return lines
+
+
+def monthly_lines(sub: BillableSubscription, price: int, period: Period) -> List[InvoiceLine]:
+    """A monthly plan: one line per segment at a non-zero quantity, pro rata by day (`proration`)."""
+    note = terms.monthly_note(sub.term)
+    return [InvoiceLine(
+        description=describe(sub.name, line.quantity, line.days, line.period_days, note), sku=sub.sku,
+        quantity=line.quantity, days=line.days, period_days=line.period_days,
+        unit_price_cents=line.unit_price_cents, amount_cents=line.amount_cents, start=line.start, end=line.end,
+        term=sub.term, billing_frequency=sub.billing_frequency)
+        for line in prorated_lines(price, sub.timeline, period)]
+
+
+def invoice_lines(subscriptions: Iterable[BillableSubscription], price_of: Callable[[str, date], int],
                   period: Period) -> List[InvoiceLine]:
-    """One line per segment of each subscription at a non-zero quantity inside the period."""
+    """Every line of the period, subscription by subscription (by name): a monthly plan's segments
+    at the price of the period's first day, an up-front plan's blocks and changes at the price of
+    the term's first day. `price_of(sku, day)` is the catalog's price in force on that day."""
     lines = []
     for sub in sorted(subscriptions, key=lambda s: (s.name, s.sku)):
-        price = price_of(sub.sku)
-        for line in prorated_lines(price, sub.timeline, period):
-            lines.append(InvoiceLine(
-                description=describe(sub.name, line.quantity, line.days, line.period_days), sku=sub.sku,
-                quantity=line.quantity, days=line.days, period_days=line.period_days,
-                unit_price_cents=line.unit_price_cents, amount_cents=line.amount_cents,
-                start=line.start, end=line.end))
+        if terms.upfront_months(sub.term, sub.billing_frequency) is None:
+            lines.extend(monthly_lines(sub, price_of(sub.sku, period.start), period))
+        else:
+            lines.extend(upfront_lines(sub, lambda day, sku=sub.sku: price_of(sku, day), period))
     return lines
 
 

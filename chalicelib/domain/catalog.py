@@ -13,9 +13,7 @@ from datetime import date, timedelta
 from typing import Iterable, List, Optional, Tuple
 
 from .proration import period_containing
-
-TERMS = ("P1M", "P1Y", "P3Y")  # Microsoft New Commerce commitment terms
-BILLING_FREQUENCIES = ("monthly", "annual")
+from .terms import BILLING_FREQUENCIES, TERMS  # noqa: F401 - the catalog's vocabulary (domain.terms owns it)
 MAX_CART_LINES = 25  # one checkout is one DynamoDB transaction
 
 

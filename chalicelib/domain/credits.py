@@ -107,3 +107,30 @@ def apply_credits(lines: Sequence[InvoiceLine], credits: Sequence[CreditNote], p
             credit, remaining_cents=credit.remaining_cents - take, version=credit.version + 1,
             applications=credit.applications + (CreditApplication(invoice_id, invoice_number, take),))))
     return result, used
+
+
+# A credit an invoice leaves when its own lines sum below zero (seats removed from a term paid up
+# front): a credit note against that invoice, created by the system.
+REDUCTION_REASON = "Crédito de licenças reduzidas no período"
+# The `sku` of the line that carries it: the note's invoice and id follow, as on a credit line.
+CARRIED_SKU_PREFIX = "CREDITO-TRANSPORTADO:"
+
+
+def credit_left_by(lines: Sequence[InvoiceLine], period: Period, *, credit_id: str, organization_id: str,
+                   invoice_id: str, invoice_number: int, created_at: str,
+                   created_by: str) -> Tuple[List[InvoiceLine], Optional[CreditNote]]:
+    """An invoice whose lines sum below zero closes at zero: the rest becomes a credit note against
+    it (the next invoices use it as they use any credit note), and one line moves that amount to
+    the note, so the invoice's lines still add up to its total. No money made or lost: the note is
+    exactly what the lines left below zero. Otherwise the lines as they are and no note."""
+    total = sum(l.amount_cents for l in lines)
+    if total >= 0:
+        return list(lines), None
+    note = CreditNote(id=credit_id, organization_id=organization_id, invoice_id=invoice_id,
+                      invoice_number=invoice_number, amount_cents=-total, reason=REDUCTION_REASON,
+                      created_at=created_at, created_by=created_by, remaining_cents=-total)
+    carried = InvoiceLine(
+        description=f"Crédito transportado para as próximas faturas (nota de crédito): {REDUCTION_REASON}",
+        sku=f"{CARRIED_SKU_PREFIX}{invoice_id}:{credit_id}", quantity=1, days=period.days,
+        period_days=period.days, unit_price_cents=-total, amount_cents=-total, start=period.start, end=period.end)
+    return list(lines) + [carried], note

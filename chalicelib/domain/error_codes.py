@@ -137,6 +137,9 @@ CONTRACT_TERMS_FROZEN = declare("contract_terms_frozen", Conflict,
 
 PRODUCT_NOT_FOUND = declare("product_not_found", NotFound, "Produto não encontrado no catálogo.")
 PRODUCT_UNAVAILABLE = declare("product_unavailable", Conflict, "O produto {sku} não está mais disponível.")
+INVALID_BILLING_PLAN = declare("invalid_billing_plan", RuleViolation,
+                               "O prazo {term} não aceita a cobrança '{billing_frequency}' "
+                               "(veja em 'allowed' as cobranças aceitas para esse prazo).")
 CART_ITEM_NOT_FOUND = declare("cart_item_not_found", NotFound, "Produto não está no carrinho.")
 CART_FULL = declare("cart_full", RuleViolation, "O carrinho aceita até {max_lines} produtos.")
 CART_EMPTY = declare("cart_empty", RuleViolation, "O carrinho está vazio.")

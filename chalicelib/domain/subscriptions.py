@@ -14,6 +14,7 @@ from .audit import SYSTEM
 from .clock import SAO_PAULO, iso, local_day
 from . import error_codes as codes
 from .proration import Segment
+from . import terms
 
 # Subscription states
 PENDING = "pending"  # bought, being provisioned
@@ -49,7 +50,7 @@ LAPSE_REASON_TEXT = "Renovação automática desativada"
 MIN_QUANTITY = 0
 MIN_PURCHASE_QUANTITY = 1
 
-TERM_MONTHS = {"P1M": 1, "P1Y": 12, "P3Y": 36}
+TERM_MONTHS = terms.TERM_MONTHS
 
 
 @dataclass(frozen=True)

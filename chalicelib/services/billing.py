@@ -13,8 +13,8 @@ from ..domain import contract as contract_rules
 from ..domain import credits as credit_rules
 from ..domain import error_codes as codes
 from ..domain.audit import SYSTEM, Actor
-from ..domain.billing import BillableSubscription, Invoice
-from ..domain.catalog import price_on
+from ..domain.billing import Invoice
+from ..domain.catalog import BILLING_FREQUENCIES, TERMS, price_on
 from ..domain.clock import iso, local_day
 from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken, StaleVersion
 from ..domain.ids import new_id
@@ -97,8 +97,14 @@ def invoice_summary(invoice: Invoice) -> Dict[str, Any]:
 INVOICE_LINE = component("InvoiceLine", closed(
     {"description": text(), "sku": text(), "quantity": integer(minimum=1), "days": integer(minimum=1),
      "period_days": integer(minimum=1), "unit_price_cents": cents(), "amount_cents": cents(),
-     "start": date_schema(), "end": date_schema()},
-    description="Uma linha da fatura: um trecho de uma assinatura a uma quantidade, pro rata dos dias."))
+     "start": date_schema(), "end": date_schema(),
+     "term": nullable(enum(TERMS)), "billing_frequency": nullable(enum(BILLING_FREQUENCIES)),
+     "term_start": nullable(date_schema()), "term_end": nullable(date_schema()),
+     "months": nullable(integer(minimum=1))},
+    description="Uma linha da fatura: um trecho de uma assinatura a uma quantidade, pro rata dos dias; ou, "
+                "num plano pago antecipadamente, o bloco do prazo (`months` meses por licença, de `start` a `end`) "
+                "ou as licenças acrescentadas (negativa: retiradas, um crédito) pro rata até o fim do bloco. "
+                "`term`…`months` são null em faturas emitidas antes de as linhas os dizerem."))
 # Built by the invoice repository (`InvoiceRepository.payments`), answered inside the invoice.
 PAYMENT = shape("Payment", description="Um pagamento registrado na fatura.",
                 id=text(), amount_cents=cents(), paid_on=date_schema(), method=enum(rules.PAYMENT_METHODS),
@@ -106,13 +112,20 @@ PAYMENT = shape("Payment", description="Um pagamento registrado na fatura.",
 _INVOICE_VIEW_FIELDS = dict(_SUMMARY_FIELDS, lines=array(INVOICE_LINE), payments=array(PAYMENT))
 
 
+def _optional_iso(day: Optional[date]) -> Optional[str]:
+    return day.isoformat() if day is not None else None
+
+
+def line_view(l: rules.InvoiceLine) -> Dict[str, Any]:
+    return {"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
+            "period_days": l.period_days, "unit_price_cents": l.unit_price_cents, "amount_cents": l.amount_cents,
+            "start": l.start.isoformat(), "end": l.end.isoformat(), "term": l.term,
+            "billing_frequency": l.billing_frequency, "term_start": _optional_iso(l.term_start),
+            "term_end": _optional_iso(l.term_end), "months": l.months}
+
+
 def invoice_view(invoice: Invoice, payments: List[dict]) -> Dict[str, Any]:
-    return {**invoice_summary(invoice),
-            "lines": [{"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
-                       "period_days": l.period_days, "unit_price_cents": l.unit_price_cents,
-                       "amount_cents": l.amount_cents, "start": l.start.isoformat(), "end": l.end.isoformat()}
-                      for l in invoice.lines],
-            "payments": payments}
+    return {**invoice_summary(invoice), "lines": [line_view(l) for l in invoice.lines], "payments": payments}
 
 
 def list_invoices(deps: InvoiceFilesDeps, caller: Caller, *, status: Optional[str], limit: int,
@@ -264,9 +277,10 @@ def period_lines(deps: IssueDeps, organization_id: str, period) -> List[rules.In
     # The catalog read for today knows every price of the period's first day (a past day): read
     # once per container and day, not once per contract.
     products = deps.catalog.by_sku(local_day(deps.clock()))
+    # A monthly plan is priced on the period's first day, an up-front one on its term's first day.
     return rules.invoice_lines(
-        [BillableSubscription(s.sku, s.name, s.timeline) for s in subscriptions],
-        lambda sku: price_on(products.get(sku), period.start) or 0, period)
+        [rules.billable(s) for s in subscriptions],
+        lambda sku, day: price_on(products.get(sku), day) or 0, period)
 
 
 def issue_replacement(deps: IssueDeps, contract, old: Invoice, cancelling, given_back=()) -> Optional[Invoice]:
@@ -318,6 +332,11 @@ def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
         # transaction and only as read: a credit is never applied twice, even by two workers.
         all_lines, used = credit_rules.apply_credits(
             lines, _credit_pool(credits, given_back), period, invoice_id, number)
+        # Lines below zero (seats removed from a term paid up front): the invoice closes at zero and
+        # the rest becomes a credit note written with it, which the next invoices use as any other.
+        all_lines, left = credit_rules.credit_left_by(
+            all_lines, period, credit_id=new_id(), organization_id=contract.organization_id,
+            invoice_id=invoice_id, invoice_number=number, created_at=iso(now), created_by=SYSTEM.user_id)
         total = sum(l.amount_cents for l in all_lines)
         invoice = Invoice(
             id=invoice_id, organization_id=contract.organization_id, contract_id=contract.id,
@@ -329,11 +348,13 @@ def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
         if used:
             after["credit_notes"] = {before.id: before.remaining_cents - now_left.remaining_cents
                                      for before, now_left in used}
+        if left is not None:
+            after["credit_note_left"] = {"id": left.id, "amount_cents": left.amount_cents}
         try:
             deps.invoices.issue(invoice, audit.entry(
                 deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}", after=after),
                 credits=_credit_writes(used, given_back),
-                replacing=replacing(invoice) if replacing is not None else None)
+                replacing=replacing(invoice) if replacing is not None else None, new_credit=left)
             return invoice
         except NumberTaken:
             continue

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 from ..domain import catalog as rules
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as subs
+from ..domain import terms
 from ..domain.catalog import Product
 from ..domain.clock import iso, local_day
 from ..domain import error_codes as codes
@@ -54,7 +55,8 @@ NEXT_PRICE = shape("NextPrice", description="Um novo preço já marcado e o dia 
 # (`component(…, closed(…))` where a property is called "name", which `shape` takes as its own.)
 _PRODUCT = {"sku": text(), "name": text(), "family": text(), "family_id": text(),
             "unit_price_cents": nullable(cents()), "currency": currency(), "term": enum(rules.TERMS),
-            "billing_frequency": enum(rules.BILLING_FREQUENCIES), "active": boolean(), "next_price": NEXT_PRICE}
+            "billing_frequency": enum(rules.BILLING_FREQUENCIES), "plan_label": text(), "active": boolean(),
+            "next_price": NEXT_PRICE}
 
 PRODUCT = component("Product", closed(_PRODUCT, optional=["next_price"], description=(
     "Um produto com o preço que o cliente paga agora (`next_price` só quando um novo preço já está marcado).")))
@@ -64,7 +66,7 @@ def product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
     view = {"sku": product.sku, "name": product.name, "family": product.family,
             "family_id": rules.family_id(product.family), "unit_price_cents": quote.unit_price_cents,
             "currency": "BRL", "term": product.term, "billing_frequency": product.billing_frequency,
-            "active": product.active}
+            "plan_label": terms.plan_label(product.term, product.billing_frequency), "active": product.active}
     if quote.next_price is not None:
         view["next_price"] = {"unit_price_cents": quote.next_price.unit_price_cents,
                               "from": quote.next_price.effective_from.isoformat()}
@@ -95,7 +97,9 @@ def list_products(deps: CatalogDeps, caller: Caller, *, family: Optional[str],
 
 def put_product(deps: CatalogEditDeps, caller: Caller, sku: str, fields: Dict[str, Any]) -> Dict[str, Any]:
     """Operators create or update a product. A new price applies from tomorrow (São Paulo), i.e.
-    to every billing period that starts after today; issued invoices are never touched."""
+    to every billing period that starts after today; issued invoices are never touched. The term
+    and billing plan must be a combination `domain.terms` allows (422, nothing written)."""
+    terms.validate_plan(fields["term"], fields["billing_frequency"])
     today = local_day(deps.clock())
     existing = deps.catalog.get(sku)
     described = Product(sku=sku, name=fields["name"].strip(), family=fields["family"].strip(), term=fields["term"],

@@ -113,6 +113,12 @@ def deposit_details(settings: Settings, invoice: Invoice) -> Optional[Dict[str, 
             "beneficiary": account.beneficiary, "cnpj": account.cnpj, "pix_key": account.pix_key}
 
 
+def _document_lines(invoice: Invoice) -> List[Dict[str, Any]]:
+    """The rows the PDF, the NFS-e and the email show: the invoice's lines, which add up to its total
+    (credit notes used are negative lines; a credit left for the next invoices is a line too)."""
+    return [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]
+
+
 def _parties(settings, organization):
     beneficiary = {"name": settings.beneficiary_name, "document": _cnpj(settings.beneficiary_cnpj)}
     customer = {"name": organization.name, "document": _cnpj(organization.cnpj)}
@@ -223,7 +229,7 @@ def _invoice_pdf_data(deps: Configured, invoice: Invoice, parties) -> Dict[str, 
         "issued_on": invoice.issued_at, "due_date": invoice.due_date.isoformat(),
         "payment_method": invoice.payment_method, "total_cents": invoice.total_cents,
         "deposit": deposit_details(deps.settings, invoice),
-        "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]}
+        "lines": _document_lines(invoice)}
 
 
 def cancelled_invoice_pdf(deps: CancelledPdfDeps, invoice: Invoice, cancelled_at: str, reason: str) -> str:
@@ -271,7 +277,7 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, custome
     pdf = _render(deps, "nfse", {
         **request, "number": issued.number, "verification_code": issued.verification_code,
         "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
-        "lines": [{"description": l.description, "amount_cents": l.amount_cents} for l in invoice.lines]})
+        "lines": _document_lines(invoice)})
     pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
     return Nfse(number=issued.number, verification_code=issued.verification_code, issued_at=issued.issued_at,
                 xml_key=xml_key, pdf_key=pdf_key)
@@ -309,8 +315,7 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
                         "period_end": invoice.period_end.isoformat(), "due_date": invoice.due_date.isoformat(),
                         "total_cents": invoice.total_cents, "balance_cents": invoice.balance_cents,
                         "payment_method": invoice.payment_method,
-                        "lines": [{"description": l.description, "amount_cents": l.amount_cents}
-                                  for l in invoice.lines]},
+                        "lines": _document_lines(invoice)},
             "boleto": None if boleto is None else {
                 "digitable_line": boleto_rules.format_digitable_line(boleto.digitable_line),
                 "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents},

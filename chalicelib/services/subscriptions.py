@@ -6,19 +6,22 @@ audit entry, and queues what the provider must do (`provisioning`)."""
 from __future__ import annotations
 
 from dataclasses import replace
+import datetime as dt
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
 from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as rules
+from ..domain import terms
+from ..domain import billing as billing_rules
 from ..domain.billing import describe
 from ..domain.contract import Contract
 from ..domain.clock import iso, local_day
 from ..domain import error_codes as codes
 from ..domain.ids import new_id
 from ..domain.roles import Role
-from ..domain.proration import Period, ProratedLine, period_containing, prorate
+from ..domain.proration import Period, ProratedLine, Segment, period_containing, prorate
 from ..domain.subscriptions import QuantityChange, Subscription
 from ..schemas import (array, boolean, cents, closed, component, currency, date, date_time, enum, integer, nullable,
                        shape, text)
@@ -107,7 +110,7 @@ SUBSCRIPTION = component("Subscription", closed({
     "id": text(), "sku": text(), "name": text(), "family": text(), "quantity": integer(minimum=0),
     "unit_price_cents": nullable(cents()), "currency": currency(), "status": enum(rules.STATUSES),
     "term": enum(catalog_rules.TERMS), "billing_frequency": enum(catalog_rules.BILLING_FREQUENCIES),
-    "auto_renew": boolean(), "started_on": nullable(date()), "renews_on": nullable(date()),
+    "plan_label": text(), "auto_renew": boolean(), "started_on": nullable(date()), "renews_on": nullable(date()),
     "cancellation_allowed_until": nullable(date_time()), "reducible_now": integer(minimum=0),
     "pending_change": nullable(PENDING_CHANGE), "timeline": array(TIMELINE_SEGMENT), "version": integer(minimum=1),
 }, description="Uma assinatura como o painel de licenças a mostra."))
@@ -121,7 +124,8 @@ def subscription_view(deps: PanelDeps, sub: Subscription, prices: Dict[str, Opti
     return {
         "id": sub.id, "sku": sub.sku, "name": sub.name, "family": sub.family, "quantity": sub.quantity,
         "unit_price_cents": prices.get(sub.sku), "currency": "BRL", "status": sub.status, "term": sub.term,
-        "billing_frequency": sub.billing_frequency, "auto_renew": sub.auto_renew,
+        "billing_frequency": sub.billing_frequency, "plan_label": terms.plan_label(sub.term, sub.billing_frequency),
+        "auto_renew": sub.auto_renew,
         "started_on": sub.started_on.isoformat() if sub.started_on else None,
         "renews_on": sub.renews_on.isoformat() if sub.renews_on else None,
         "cancellation_allowed_until": deadline.isoformat() if deadline else None,
@@ -282,6 +286,10 @@ def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: st
                 "amount_cents": 0, "currency": "BRL", "lines": [], **window}
     today = local_day(now)
     period = period_containing(today, contract.closing_day)
+    if terms.upfront_months(sub.term, sub.billing_frequency) is not None:
+        return {"applies": applies, "effective_on": today.isoformat(), "period_start": period.start.isoformat(),
+                "period_end": period.end.isoformat(), "currency": "BRL", **window,
+                **_upfront_preview(deps, sub, quantity, today)}
     # The price of the period (in force on its first day), as the panel shows it and billing charges it.
     price = prices_now(deps, contract).get(sub.sku) or 0
     # The rest of the period, today included, moves from the current quantity to the new one:
@@ -298,8 +306,30 @@ def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: st
             "lines": [line for line in lines if line["amount_cents"]], **window}
 
 
+def _upfront_preview(deps: PanelDeps, sub: Subscription, quantity: int, today: dt.date) -> Dict[str, Any]:
+    """A term paid up front: what the change adds to (or credits on) the invoice, i.e. the
+    difference between the invoice's own lines for today with the quantity as it is and as it
+    would be — seats added or removed pro rata to the end of the term (or of its year)."""
+    product = deps.catalog.get(sub.sku)
+    changed = replace(sub, timeline=[s for s in sub.timeline if s.start != today] + [Segment(today, quantity)])
+    today_only = Period(today, today)
+
+    def lines_of(subscription: Subscription):
+        return billing_rules.invoice_lines([billing_rules.billable(subscription)],
+                                           lambda sku, day: catalog_rules.price_on(product, day) or 0, today_only)
+
+    before, after = lines_of(sub), lines_of(changed)
+    shown = [(line, -1) for line in before if line not in after] + [(line, +1) for line in after if line not in before]
+    return {"amount_cents": sum(l.amount_cents for l in after) - sum(l.amount_cents for l in before),
+            "lines": [{"description": line.description, "sku": line.sku, "quantity": line.quantity,
+                       "days": line.days, "period_days": line.period_days,
+                       "unit_price_cents": line.unit_price_cents, "amount_cents": sign * line.amount_cents}
+                      for line, sign in shown if line.amount_cents]}
+
+
 def _line(line: ProratedLine, sub: Subscription, sign: int) -> Dict[str, Any]:
-    return {"description": describe(sub.name, line.quantity, line.days, line.period_days), "sku": sub.sku,
+    return {"description": describe(sub.name, line.quantity, line.days, line.period_days, terms.monthly_note(sub.term)),
+            "sku": sub.sku,
             "quantity": line.quantity, "days": line.days, "period_days": line.period_days,
             "unit_price_cents": line.unit_price_cents, "amount_cents": sign * line.amount_cents}
 

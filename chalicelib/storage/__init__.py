@@ -30,6 +30,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 19c| cancellation claim on an invoice               | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of either kind) |
 | 19d| credit notes of an invoice                     | Query pk=INVOICE#<id> sk begins_with CREDIT#                     |
 | 19e| credit notes left to apply, oldest first       | Query gsi1 gsi1pk=ORG#<org>#CREDITS (gsi1sk=<created at>#<id>; sparse) |
+| 19f| credit note left by an invoice below zero      | conditional Put pk=INVOICE#<id> sk=CREDIT#<id> (attribute_not_exists) in the invoice's issue transaction |
 | 20 | invoices of an organisation, newest first      | Query gsi1 gsi1pk=ORG#<org>#INVOICES (gsi1sk=<period end>#<id>) |
 | 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
 | 22 | invoices due on a day                          | Query gsi2 gsi2pk=DUE#<day>                                     |
@@ -47,4 +48,6 @@ with `attribute_not_exists(pk)` so the trail refuses overwrites. A contract's ac
 contract (on its version), the subscriptions it orders (ids derived from contract and SKU,
 `attribute_not_exists`), their purchase changes and the audit entries in one transaction
 (`SubscriptionRepository.save(contract=…)`): an acceptance is made, and its items ordered, once.
+An invoice is issued in one transaction with the credit notes it uses (each on the version read)
+and the credit note it leaves when its own lines sum below zero: no credit is used twice or lost.
 """

@@ -16,17 +16,36 @@ from .models import BillingRunItem, CounterItem, CreditNoteItem, InvoiceGuardIte
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
+def _line_json(l: InvoiceLine) -> dict:
+    raw = {"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
+           "period_days": l.period_days, "unit_price_cents": l.unit_price_cents, "amount_cents": l.amount_cents,
+           "start": l.start.isoformat(), "end": l.end.isoformat()}
+    # Term fields only when known: lines stored before them read back as they were.
+    for name in ("term", "billing_frequency", "months"):
+        if getattr(l, name) is not None:
+            raw[name] = getattr(l, name)
+    for name in ("term_start", "term_end"):
+        if getattr(l, name) is not None:
+            raw[name] = getattr(l, name).isoformat()
+    return raw
+
+
 def _lines_json(lines: List[InvoiceLine]) -> list:
-    return [{"description": l.description, "sku": l.sku, "quantity": l.quantity, "days": l.days,
-             "period_days": l.period_days, "unit_price_cents": l.unit_price_cents, "amount_cents": l.amount_cents,
-             "start": l.start.isoformat(), "end": l.end.isoformat()} for l in lines]
+    return [_line_json(l) for l in lines]
+
+
+def _optional_day(raw: Optional[str]) -> Optional[date]:
+    return date.fromisoformat(raw) if raw else None
 
 
 def _lines(raw: list) -> List[InvoiceLine]:
     return [InvoiceLine(description=l["description"], sku=l["sku"], quantity=int(l["quantity"]), days=int(l["days"]),
                         period_days=int(l["period_days"]), unit_price_cents=int(l["unit_price_cents"]),
                         amount_cents=int(l["amount_cents"]), start=date.fromisoformat(l["start"]),
-                        end=date.fromisoformat(l["end"])) for l in raw]
+                        end=date.fromisoformat(l["end"]), term=l.get("term"),
+                        billing_frequency=l.get("billing_frequency"), term_start=_optional_day(l.get("term_start")),
+                        term_end=_optional_day(l.get("term_end")),
+                        months=int(l["months"]) if l.get("months") is not None else None) for l in raw]
 
 
 # Boletos and the NFS-e are kept as JSON on the invoice item, in the shape (keys, their order, ISO
@@ -155,7 +174,8 @@ class InvoiceRepository:
 
     def issue(self, invoice: Invoice, audit: AuditEntry, *,
               credits: Sequence[Tuple[CreditNote, CreditNote]] = (),
-              replacing: Optional[Tuple[Invoice, int, AuditEntry]] = None) -> None:
+              replacing: Optional[Tuple[Invoice, int, AuditEntry]] = None,
+              new_credit: Optional[CreditNote] = None) -> None:
         """Write the invoice, its (organisation, period) guard and the number counter at once.
 
         The counter moves from number-1 to number only if nobody else did: numbers are gapless and
@@ -163,6 +183,9 @@ class InvoiceRepository:
         credit notes this invoice uses (as read, after), each written only if unchanged since.
         `replacing`: an invoice cancelled in the same transaction (its version as read, its audit
         entry), whose period guard moves to this one: a rerun then finds the new invoice.
+        `new_credit`: the credit note this invoice leaves when its own lines sum below zero (seats
+        removed from a term paid up front), written with it or not at all: a rerun that finds the
+        invoice leaves no second note.
         """
         def build(tx):
             guard = InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
@@ -176,6 +199,8 @@ class InvoiceRepository:
                         label="replaced")
                 append_audit(tx, cancel_audit)
             _save_credits(tx, credits)
+            if new_credit is not None:
+                tx.save(_credit_item(new_credit), condition=CreditNoteItem.pk.does_not_exist(), label="new_credit")
             tx.save(_invoice_item(invoice), condition=InvoiceItem.pk.does_not_exist(), label="invoice")
             counter_condition = CounterItem.pk.does_not_exist() if invoice.number == 1 \
                 else CounterItem.value == invoice.number - 1

@@ -160,7 +160,7 @@ async function licencePanel() {
     h("h2", { text: family }),
     table([["Produto"], ["Quantidade", "num"], ["Preço unitário", "num"], ["Situação"], ["Renovação"], [""]],
       items.filter((s) => s.family === family).map((s) => [
-        s.name, String(s.quantity), s.unit_price_cents == null ? "—" : brl(s.unit_price_cents),
+        productCell(s), String(s.quantity), s.unit_price_cents == null ? "—" : brl(s.unit_price_cents),
         statusCell(s), renewalCell(s),
         can("change_quantities") && s.status === "active"
           ? h("button", { type: "button", class: "secundario", onclick: () => quantityDialog(s),
@@ -183,6 +183,11 @@ async function emptyPanel() {
              h("a", { href: "#/contrato", text: "contrato" }), ".");
   }
   return h("p", { class: "cartao", text: "Nenhuma assinatura ainda." });
+}
+
+// The name and the term with its billing plan ("Anual · pagamento antecipado"), as the API labels it.
+function productCell(s) {
+  return h("div", {}, h("div", { text: s.name }), h("div", { class: "dica plano", text: s.plan_label }));
 }
 
 function statusCell(s) {
@@ -221,7 +226,8 @@ function quantityDialog(sub) {
       try {
         const p = await api("GET", `/subscriptions/${sub.id}/quantity-preview?quantity=${Number(quantity.value)}`);
         preview.textContent = p.applies === "now"
-          ? `Efeito nesta fatura: ${brl(p.amount_cents)} (pró-rata a partir de ${dateBR(p.effective_on)}).`
+          ? `Efeito nesta fatura: ${brl(p.amount_cents)} (pró-rata a partir de ${dateBR(p.effective_on)}${
+              sub.billing_frequency === "monthly" ? "" : " até o fim do prazo pago antecipadamente"}).`
           : `Fora do prazo de ${p.cancellation_window_days} dias: a redução será feita na renovação, em ${dateBR(p.effective_on)}.`;
       } catch (error) { preview.textContent = error.message; }
     };
@@ -286,13 +292,19 @@ function productCard(product) {
   const bounds = state.me.limits.purchase_quantity;
   const quantity = h("input", { type: "number", min: bounds.minimum, max: bounds.maximum, value: 1, "aria-label": `Quantidade de ${product.name}` });
   return h("article", { class: "cartao produto" },
-    h("h2", { text: product.name }), h("p", { class: "dica", text: `${product.family} · ${product.term === "P1M" ? "mensal" : product.term === "P1Y" ? "anual" : "3 anos"}` }),
+    h("h2", { text: product.name }), h("p", { class: "dica plano", text: `${product.family} · ${product.plan_label}` }),
     h("p", { text: `${brl(product.unit_price_cents)} por licença/mês` }),
     h("div", { class: "acoes" }, quantity,
       h("button", { type: "button", onclick: async () => {
         try { await api("PUT", `/cart/items/${encodeURIComponent(product.sku)}`, { quantity: Number(quantity.value) });
               notify(`${product.name} no carrinho.`); render(); } catch (error) { notify(error.message); }
       }, text: "Adicionar ao carrinho" })));
+}
+
+// The invoice's lines: they add up to the total, as on its PDF and email (credit notes used are
+// negative lines; a credit left for the next invoices is a line moving it to a credit note).
+function invoiceRows(invoice) {
+  return invoice.lines.map((l) => [l.description, l.amount_cents]);
 }
 
 function cartSection(cart) {
@@ -373,7 +385,7 @@ async function invoiceDetail(id) {
     h("h1", { text: `Fatura nº ${invoice.number}` }),
     h("section", { class: "cartao" },
       h("p", { text: `Período ${dateBR(invoice.period_start)} a ${dateBR(invoice.period_end)} · vencimento ${dateBR(invoice.due_date)} · ${INVOICE_STATUS[invoice.status]}` }),
-      table([["Descrição"], ["Valor", "num"]], invoice.lines.map((l) => [l.description, brl(l.amount_cents)])),
+      table([["Descrição"], ["Valor", "num"]], invoiceRows(invoice).map(([text, cents]) => [text, brl(cents)])),
       h("p", {}, h("strong", { text: `Total: ${brl(invoice.total_cents)}` })), docs),
     h("section", { class: "cartao" }, boletoBox)];
 }

@@ -118,6 +118,7 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
     nav(page, "Adicionar novos produtos").click()
     page.get_by_label("Família de produtos").select_option("seguranca")
     card = page.locator("article", has_text="Microsoft Intune Plano 1")
+    card.locator(".plano", has_text="Segurança · Anual · cobrança mensal").wait_for()  # term and billing plan
     assert card.get_by_label("Quantidade de Microsoft Intune Plano 1").get_attribute("max") == str(SEAT_LIMIT)
     card.get_by_label("Quantidade de Microsoft Intune Plano 1").fill("8")
     card.get_by_role("button", name="Adicionar ao carrinho").click()
@@ -127,6 +128,7 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
     page.get_by_role("heading", name="Painel de licenças").wait_for()
 
     row = page.locator("tr", has_text="Microsoft Intune Plano 1")
+    row.locator(".plano", has_text="Anual · cobrança mensal").wait_for()
     _reload_until(page, lambda: row.get_by_text("Ativa").count() == 1)
     row.get_by_role("button", name="Alterar quantidades de Microsoft Intune Plano 1").click()
     assert page.get_by_label("Nova quantidade").get_attribute("max") == str(SEAT_LIMIT)

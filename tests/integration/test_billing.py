@@ -64,8 +64,8 @@ def test_an_operator_run_issues_the_invoice_with_pro_rata_lines_and_emails_it(wo
     assert summary["due_date"] == "2026-11-23"
     invoice = world.call("GET", f"/invoices/{summary['id']}", org.master).json_body
     assert [(l["description"], l["amount_cents"]) for l in invoice["lines"]] == [
-        ("Microsoft 365 E3 — 10 licenças × 9/31 dias", 60126),   # 207,10 × 10 × 9/31 = 601,258… (11–19 Oct)
-        ("Microsoft 365 E3 — 15 licenças × 22/31 dias", 220461),  # 207,10 × 15 × 22/31 = 2.204,612… (20 Oct – 10 Nov)
+        ("Microsoft 365 E3 — 10 licenças × 9/31 dias (anual, cobrança mensal)", 60126),   # 207,10 × 10 × 9/31 = 601,258… (11–19 Oct)
+        ("Microsoft 365 E3 — 15 licenças × 22/31 dias (anual, cobrança mensal)", 220461),  # 207,10 × 15 × 22/31 = 2.204,612… (20 Oct – 10 Nov)
     ]
     assert invoice["total_cents"] == 60126 + 220461 == summary["total_cents"]
 
@@ -282,7 +282,7 @@ def test_a_terminated_contract_gets_its_final_invoice_up_to_the_termination_day(
     assert invoice["final"] is True
     lines = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["lines"]
     # Period 11 Sep – 10 Oct (30 days): 10 seats from 1 Oct to 4 Oct, then zero.
-    assert [l["description"] for l in lines] == ["Microsoft 365 E3 — 10 licenças × 4/30 dias"]
+    assert [l["description"] for l in lines] == ["Microsoft 365 E3 — 10 licenças × 4/30 dias (anual, cobrança mensal)"]
     assert world.call("GET", "/contract", org.master).json_body["final_invoice_due"] is False
 
 

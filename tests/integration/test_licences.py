@@ -315,8 +315,8 @@ def test_the_preview_shows_the_pro_rata_the_invoice_will_carry(world, org, clock
     assert preview["applies"] == "now" and preview["period_start"] == "2026-11-11"
     # By hand: R$ 207,10 × 5 licenças × 21/30 = R$ 724,85
     assert preview["amount_cents"] == 72485
-    assert [l["description"] for l in preview["lines"]] == ["Microsoft 365 E3 — 10 licenças × 21/30 dias",
-                                                           "Microsoft 365 E3 — 15 licenças × 21/30 dias"]
+    assert [l["description"] for l in preview["lines"]] == ["Microsoft 365 E3 — 10 licenças × 21/30 dias (anual, cobrança mensal)",
+                                                           "Microsoft 365 E3 — 15 licenças × 21/30 dias (anual, cobrança mensal)"]
     change_quantity(world, org.master, sub.id, 15)
     world.drain_queues()
     # The billing domain, over the timeline as stored, produces the previewed "+" line.

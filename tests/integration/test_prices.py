@@ -53,15 +53,15 @@ def test_catalog_cart_panel_preview_and_invoice_show_one_price_on_the_day_a_new_
     assert "next_price" not in catalog
     removed, added = preview["lines"]
     assert removed["unit_price_cents"] == added["unit_price_cents"] == NEW
-    assert removed["description"] == "Microsoft 365 E3 — 1 licença × 30/30 dias"
-    assert added["description"] == "Microsoft 365 E3 — 3 licenças × 30/30 dias"
+    assert removed["description"] == "Microsoft 365 E3 — 1 licença × 30/30 dias (anual, cobrança mensal)"
+    assert added["description"] == "Microsoft 365 E3 — 3 licenças × 30/30 dias (anual, cobrança mensal)"
 
     catalog, cart, panel, preview = what_the_customer_sees(world, midway, 2)
     assert catalog["unit_price_cents"] == cart["unit_price_cents"] == panel["unit_price_cents"] == OLD
     assert catalog["next_price"] == {"unit_price_cents": NEW, "from": "2026-11-21"}
     assert [line["unit_price_cents"] for line in preview["lines"]] == [OLD, OLD]
     midway_added = preview["lines"][-1]
-    assert midway_added["description"] == "Microsoft 365 E3 — 2 licenças × 10/31 dias"
+    assert midway_added["description"] == "Microsoft 365 E3 — 2 licenças × 10/31 dias (anual, cobrança mensal)"
 
     for org, quantity in ((starting, 3), (midway, 2)):
         [sub] = world.call("GET", "/subscriptions", org.master).json_body["items"]

@@ -13,7 +13,7 @@ E3 = 20710  # R$ 207,10
 
 
 def lines_for(timeline, period, price=E3, name="Microsoft 365 E3"):
-    return billing.invoice_lines([BillableSubscription("MS365-E3", name, timeline)], lambda sku: price, period)
+    return billing.invoice_lines([BillableSubscription("MS365-E3", name, timeline)], lambda sku, day: price, period)
 
 
 def table(lines):

@@ -59,7 +59,10 @@ class InvoiceLine:
     days: int
     period_days: int
     unit_price_cents: int  # per licence per month, as the catalog prices it
-    amount_cents: int  # negative: a credit (seats removed from a term paid up front)
+    # Negative: a credit (seats removed from a term paid up front, a credit note used). The lines
+    # always add up to the invoice's total: below zero, a last positive line moves the rest to a
+    # credit note (`credits.credit_left_by`).
+    amount_cents: int
     start: date
     end: date
     # The subscription's term and plan; `term_start`/`term_end` the commitment term the line
@@ -108,7 +111,8 @@ class Invoice:
     nfse: Optional[Nfse] = None
     pdf_key: Optional[str] = None
     email_error: Optional[str] = None
-    # Credit notes granted against this invoice so far: never more than its total.
+    # Credit notes the operators granted against this invoice so far: never more than its total. A
+    # credit note the invoice itself left (its lines below zero) is not counted: it was never in it.
     credited_cents: int = 0
     cancellation: Optional[Cancellation] = None
     version: int = 1

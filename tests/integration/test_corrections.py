@@ -472,3 +472,20 @@ def test_cancelling_an_invoice_that_used_a_credit_gives_the_credit_back_to_its_r
     assert new["total_cents"] == december["total_cents"]  # the credit applied again, once
     [listed] = world.call("GET", credited_path, operator).json_body["items"]
     assert (listed["remaining_cents"], listed["applied_to_invoice_id"]) == (0, new["id"])
+
+
+def test_a_reissue_computes_the_lines_again_with_the_terms_rules(world, clock):
+    org, operator, invoice = billed(world, clock)
+    # Corrected data: 5 seats of Microsoft 365 E5 (a year paid up front) since 20 Oct were missing.
+    _subscription(world, org, "MS365-E5", [Segment(date(2026, 10, 20), 5)])
+
+    response = _cancel(world, operator, invoice["id"], reissue=True)
+
+    assert response.status_code == 200, response.json_body
+    new = world.call("GET", f"/invoices/{response.json_body['reissued_invoice']['id']}", org.master).json_body
+    lines = [(l["sku"], l["description"], l["amount_cents"], l["months"]) for l in new["lines"]]
+    # The term starts in the period: billed whole, 5 × 328,70 × 12; the monthly line names its term.
+    assert ("MS365-E5", "Microsoft 365 E5 — 5 licenças, anual, 20/10/2026 a 19/10/2027", 1972200, 12) in lines
+    [e3] = [line for line in lines if line[0] == "MS365-E3"]
+    assert e3[1].endswith(" (anual, cobrança mensal)")
+    assert new["total_cents"] == sum(line[2] for line in lines) == invoice["total_cents"] + 1972200

@@ -107,9 +107,9 @@ def test_the_billing_run_bills_the_contracted_items_pro_rata_from_the_day_they_b
     invoice = world.call("GET", f"/invoices/{summary['id']}", org.master).json_body
     # 22 Nov – 10 Dec is 19 of the period's 30 days.
     assert sorted((l["description"], l["amount_cents"]) for l in invoice["lines"]) == sorted([
-        ("Microsoft 365 Business Standard — 12 licenças × 19/30 dias", 52364),  # 68,90 × 12 × 19/30
-        ("Exchange Online (Plano 1) — 5 licenças × 19/30 dias", 6998),  # 22,10 × 5 × 19/30 = 69,983…
-        ("Microsoft Defender for Business — 12 licenças × 19/30 dias", 12616),  # 16,60 × 12 × 19/30
+        ("Microsoft 365 Business Standard — 12 licenças × 19/30 dias (anual, cobrança mensal)", 52364),  # 68,90 × 12 × 19/30
+        ("Exchange Online (Plano 1) — 5 licenças × 19/30 dias (anual, cobrança mensal)", 6998),  # 22,10 × 5 × 19/30 = 69,983…
+        ("Microsoft Defender for Business — 12 licenças × 19/30 dias (anual, cobrança mensal)", 12616),  # 16,60 × 12 × 19/30
     ])
     assert invoice["total_cents"] == 52364 + 6998 + 12616
 

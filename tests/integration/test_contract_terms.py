@@ -174,7 +174,7 @@ def test_on_an_active_contract_the_terms_change_from_the_next_period_and_every_d
     price = line["unit_price_cents"]
     assert (line["days"], line["period_days"], line["quantity"]) == (15, 31, 3)
     assert line["amount_cents"] == round(price * 3 * 15 / 31)
-    assert line["description"].endswith("× 15/31 dias")
+    assert line["description"].endswith("× 15/31 dias (anual, cobrança mensal)")  # MS365-E3: P1Y, monthly
     assert (december["period_start"], december["period_end"]) == ("2026-11-26", "2026-12-25")
     assert [(l["days"], l["period_days"]) for l in december["lines"]] == [(30, 30)]
     # No gap, no overlap: each period starts the day after the previous one ends.

@@ -104,6 +104,9 @@ INVOICE_LINE = component("InvoiceLine", closed(
     description="Uma linha da fatura: um trecho de uma assinatura a uma quantidade, pro rata dos dias; ou, "
                 "num plano pago antecipadamente, o bloco do prazo (`months` meses por licença, de `start` a `end`) "
                 "ou as licenças acrescentadas (negativa: retiradas, um crédito) pro rata até o fim do bloco. "
+                "Uma nota de crédito usada é uma linha negativa (`sku` CREDITO:…); numa fatura cujas linhas "
+                "ficariam abaixo de zero, a última linha (`sku` CREDITO-TRANSPORTADO:…) leva o restante a uma nota "
+                "de crédito: as linhas somam sempre o total. "
                 "`term`…`months` são null em faturas emitidas antes de as linhas os dizerem."))
 # Built by the invoice repository (`InvoiceRepository.payments`), answered inside the invoice.
 PAYMENT = shape("Payment", description="Um pagamento registrado na fatura.",

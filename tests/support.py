@@ -4,6 +4,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from email import policy
@@ -261,6 +262,31 @@ class World:
             with open(os.path.join(folder, name), "rb") as fh:
                 messages.append(email.message_from_binary_file(fh, policy=policy.default))
         return messages
+
+
+def reading_together(monkeypatch, owner, method: str, parties: int) -> None:
+    """The first `parties` calls of `owner.method` (a read) all return only once every one of them has
+    read: the requests racing after it read the same state, every time, not only when the scheduler
+    happens to interleave them."""
+    barrier, real, readers = threading.Barrier(parties, timeout=10), getattr(owner, method), iter(range(parties))
+
+    def read(*args, **kwargs):
+        found = real(*args, **kwargs)
+        if next(readers, None) is not None:
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(owner, method, read)
+
+
+def in_parallel(count: int, work) -> list:
+    """`work(n)` for n in 0..count-1, each on its own thread; the outcomes in the order they ended."""
+    outcomes, threads = [], [threading.Thread(target=lambda n=n: outcomes.append(work(n))) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
 
 
 def failing_first(real, times: int, error: Exception):

@@ -1,7 +1,6 @@
 """Accepting the contract orders every contracted item: subscriptions `pending` at once, active
 once the licence provider confirms, billed from that day; once, however the acceptance is
 retried, replayed or raced; refused whole when the catalog no longer sells an item."""
-import threading
 from dataclasses import replace
 
 import pytest
@@ -12,7 +11,7 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.services import contracts, provisioning
 from chalicelib.services.caller import Caller
 from local.seed import DEMO_CONTRACT_ITEMS
-from tests.support import body_text, sp
+from tests.support import body_text, in_parallel, reading_together, sp
 
 # The demo contract (12 + 5 + 12 licences) and a monthly-term product, whose term differs.
 ITEMS = DEMO_CONTRACT_ITEMS + [("MS365-BUSINESS-BASIC-M", 3)]
@@ -133,31 +132,13 @@ def test_a_replayed_acceptance_is_409_and_orders_nothing_more(world, org, monkey
     assert len(accepted) == 1
 
 
-def _acceptances_read_the_contract_together(world, monkeypatch, parties):
-    """The first `parties` reads of the contract all happen before any acceptance writes: the race, every time."""
-    barrier, real, readers = threading.Barrier(parties, timeout=10), world.deps.contracts.get, iter(range(parties))
-
-    def get(organization_id):
-        found = real(organization_id)
-        if next(readers, None) is not None:
-            barrier.wait()
-        return found
-
-    monkeypatch.setattr(world.deps.contracts, "get", get)
 
 
-def _in_parallel(count, work):
-    outcomes, threads = [], [threading.Thread(target=lambda n=n: outcomes.append(work(n))) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def test_five_acceptances_at_once_order_one_set_and_the_others_are_told_it_is_accepted(world, org, monkeypatch):
     queued = recording_queued_changes(world, monkeypatch)
-    _acceptances_read_the_contract_together(world, monkeypatch, 5)
+    reading_together(monkeypatch, world.deps.contracts, "get", 5)
     caller = Caller(user=org.master.user, organization_id=org.id, source_ip="127.0.0.1")
 
     def attempt(_):
@@ -166,7 +147,7 @@ def test_five_acceptances_at_once_order_one_set_and_the_others_are_told_it_is_ac
         except Conflict as conflict:
             return conflict
 
-    outcomes = _in_parallel(5, attempt)
+    outcomes = in_parallel(5, attempt)
     [won] = [o for o in outcomes if not isinstance(o, Exception)]
     assert won.status == "active"
     assert sorted(o.code for o in outcomes if isinstance(o, Exception)) == ["contract_already_accepted"] * 4
@@ -178,8 +159,8 @@ def test_five_acceptances_at_once_order_one_set_and_the_others_are_told_it_is_ac
 
 def test_five_acceptances_over_http_at_once_one_200_four_409_one_set(world, org, monkeypatch):
     queued = recording_queued_changes(world, monkeypatch)
-    _acceptances_read_the_contract_together(world, monkeypatch, 5)
-    responses = _in_parallel(5, lambda _: accept(world, org))
+    reading_together(monkeypatch, world.deps.contracts, "get", 5)
+    responses = in_parallel(5, lambda _: accept(world, org))
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409]
     assert len(queued) == len(ITEMS)
     assert sorted(s["sku"] for s in panel(world, org.master)) == sorted(sku for sku, _ in ITEMS)

@@ -4,7 +4,6 @@ the next number, credit notes applied to the next invoices; and what a rerun of 
 after them."""
 import shutil
 import subprocess
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -15,7 +14,7 @@ from chalicelib.domain.clock import FixedClock
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.proration import Segment
 from chalicelib.domain.subscriptions import ACTIVE, Subscription
-from tests.support import body_text, sp
+from tests.support import body_text, reading_together, sp
 
 REASON = "Quantidade de licenças faturada a mais por engano"
 
@@ -187,15 +186,7 @@ def test_five_cancellations_at_once_cancel_once_at_the_bank_and_the_emitter(worl
     bank.calls.clear()
     outbox = len(world.outbox())
     # The five read the invoice before any claims it: the race, every time.
-    barrier, real, readers = threading.Barrier(5, timeout=10), world.deps.invoices.get, iter(range(5))
-
-    def get(invoice_id):
-        found = real(invoice_id)
-        if next(readers, None) is not None:
-            barrier.wait()
-        return found
-
-    monkeypatch.setattr(world.deps.invoices, "get", get)
+    reading_together(monkeypatch, world.deps.invoices, "get", 5)
     with ThreadPoolExecutor(5) as pool:
         responses = list(pool.map(lambda _: _cancel(world, operator, invoice["id"], reissue=True), range(5)))
 
@@ -413,15 +404,7 @@ def test_a_credit_larger_than_the_next_invoice_leaves_the_rest_for_the_one_after
 def test_two_credit_notes_at_once_never_exceed_the_invoice_total(world, clock, monkeypatch):
     org, operator, invoice = billed(world, clock)
     share = invoice["total_cents"] * 6 // 10
-    barrier, real, readers = threading.Barrier(2, timeout=10), world.deps.invoices.get, iter(range(2))
-
-    def get(invoice_id):
-        found = real(invoice_id)
-        if next(readers, None) is not None:
-            barrier.wait()
-        return found
-
-    monkeypatch.setattr(world.deps.invoices, "get", get)
+    reading_together(monkeypatch, world.deps.invoices, "get", 2)
     with ThreadPoolExecutor(2) as pool:
         responses = list(pool.map(lambda n: _credit(world, operator, invoice["id"], share, f"Crédito {n}"), range(2)))
 

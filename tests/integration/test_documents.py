@@ -11,7 +11,7 @@ from chalicelib.adapters.mail import PermanentMailFailure
 from chalicelib.domain import boleto, pix
 from chalicelib.domain.clock import FixedClock
 from chalicelib.domain.money import format_brl
-from tests.support import body_html, body_text, failing_first, sp
+from tests.support import body_html, body_text, failing_first, reading_together, sp
 
 
 @pytest.fixture
@@ -296,20 +296,6 @@ def _bank_calls(world, monkeypatch):
     return calls
 
 
-def _second_copies_read_the_invoice_together(world, monkeypatch, parties):
-    """The first `parties` reads of the invoice all happen before any second copy goes on: the race, every time."""
-    import threading
-
-    barrier, real, readers = threading.Barrier(parties, timeout=10), world.deps.invoices.get_in_organization, \
-        iter(range(parties))
-
-    def get_in_organization(organization_id, invoice_id):
-        found = real(organization_id, invoice_id)
-        if next(readers, None) is not None:
-            barrier.wait()
-        return found
-
-    monkeypatch.setattr(world.deps.invoices, "get_in_organization", get_in_organization)
 
 
 def _raw_invoice(invoice_id):
@@ -344,7 +330,7 @@ def test_six_second_copies_of_one_invoice_at_once_register_one_boleto_at_the_ban
     old = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
     clock.now = sp(2026, 12, 1, 10)
     calls = _bank_calls(world, monkeypatch)
-    _second_copies_read_the_invoice_together(world, monkeypatch, 6)
+    reading_together(monkeypatch, world.deps.invoices, "get_in_organization", 6)
 
     with ThreadPoolExecutor(6) as pool:
         responses = list(pool.map(lambda _: world.call("POST", f"/invoices/{invoice['id']}/second-copy", org.master),

@@ -13,7 +13,7 @@ from chalicelib.domain.proration import period_containing, prorated_lines
 from chalicelib.domain.roles import Role
 from chalicelib.services import catalog, subscriptions
 from chalicelib.services.caller import Caller
-from tests.support import body_text, sp
+from tests.support import body_text, in_parallel, reading_together, sp
 
 
 @pytest.fixture
@@ -96,17 +96,6 @@ def test_a_repeated_checkout_with_the_same_idempotency_key_buys_once(world, org)
     assert len(world.call("GET", "/subscriptions", org.master).json_body["items"]) == 1
 
 
-def _checkouts_read_the_cart_together(world, monkeypatch, parties):
-    """The first `parties` reads of the cart all happen before any checkout writes: the race, every time."""
-    barrier, real, readers = threading.Barrier(parties, timeout=10), world.deps.cart.lines, iter(range(parties))
-
-    def lines(organization_id):
-        found = real(organization_id)
-        if next(readers, None) is not None:
-            barrier.wait()
-        return found
-
-    monkeypatch.setattr(world.deps.cart, "lines", lines)
 
 
 def _recording_queued_changes(world, monkeypatch):
@@ -116,13 +105,6 @@ def _recording_queued_changes(world, monkeypatch):
     return sent
 
 
-def _in_parallel(count, work):
-    outcomes, threads = [], [threading.Thread(target=lambda n=n: outcomes.append(work(n))) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def _bought_once(world, org, queued, outcomes_bought):
@@ -151,7 +133,7 @@ def test_five_checkouts_of_one_cart_at_once_buy_once_and_the_others_are_told_the
         world, org, monkeypatch):
     _fill_cart(world, org)
     queued = _recording_queued_changes(world, monkeypatch)
-    _checkouts_read_the_cart_together(world, monkeypatch, 5)
+    reading_together(monkeypatch, world.deps.cart, "lines", 5)
     caller = Caller(user=org.master.user, organization_id=org.id, source_ip="127.0.0.1")
 
     def attempt(_):
@@ -160,7 +142,7 @@ def test_five_checkouts_of_one_cart_at_once_buy_once_and_the_others_are_told_the
         except Conflict as conflict:
             return conflict
 
-    outcomes = _in_parallel(5, attempt)
+    outcomes = in_parallel(5, attempt)
     [bought] = [o for o in outcomes if not isinstance(o, Exception)]
     assert sorted(o.code for o in outcomes if isinstance(o, Exception)) == ["cart_changed"] * 4
     _bought_once(world, org, queued, [s.id for s in bought])
@@ -170,13 +152,13 @@ def test_five_checkouts_of_one_cart_at_once_buy_once_and_the_others_are_told_the
 def test_five_checkouts_of_one_cart_over_http_at_once_buy_once_and_the_others_get_409(world, org, monkeypatch, keys):
     _fill_cart(world, org)
     queued = _recording_queued_changes(world, monkeypatch)
-    _checkouts_read_the_cart_together(world, monkeypatch, 5)
+    reading_together(monkeypatch, world.deps.cart, "lines", 5)
 
     def attempt(n):
         return world.call("POST", "/cart/checkout", org.master,
                           headers={"Idempotency-Key": keys[n]} if keys[n] else None)
 
-    responses = _in_parallel(5, attempt)
+    responses = in_parallel(5, attempt)
     [bought] = [r for r in responses if r.status_code == 201]
     assert sorted((r.status_code, r.json_body["error"]["code"]) for r in responses if r is not bought) == \
         [(409, "cart_changed")] * 4
@@ -186,7 +168,7 @@ def test_five_checkouts_of_one_cart_over_http_at_once_buy_once_and_the_others_ge
 def test_five_checkouts_with_one_idempotency_key_at_once_buy_once(world, org, monkeypatch):
     _fill_cart(world, org)
     queued = _recording_queued_changes(world, monkeypatch)
-    responses = _in_parallel(5, lambda _: world.call("POST", "/cart/checkout", org.master,
+    responses = in_parallel(5, lambda _: world.call("POST", "/cart/checkout", org.master,
                                                       headers={"Idempotency-Key": "pedido-unico"}))
     created = [r for r in responses if r.status_code == 201]
     assert created and all(r.json_body == created[0].json_body for r in created)  # the answer, or its replay

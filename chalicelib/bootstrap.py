@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.licences import CartRepository, SubscriptionRepository
     from .storage.repositories import (AuditRepository, CatalogRepository, ContractRepository, EmailDeliveries,
                                        IdempotencyStore, OrganizationRepository, UserRepository)
-    from .storage.support import LeadRepository, RateLimiter, TicketRepository
+    from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
 
 
 def ignore_render(document: str, seconds: float) -> None:
@@ -62,6 +62,7 @@ class Container:
     documents: S3DocumentStore
     leads: LeadRepository
     rate_limiter: RateLimiter
+    sign_in_challenges: SignInChallenges
     tickets: TicketRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
@@ -113,6 +114,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         nfse_emitter=_simulated("NFS-e emitter", settings.nfse_provider, SimulatedNfseEmitter),
         leads=support_repos.LeadRepository(),
         rate_limiter=support_repos.RateLimiter(),
+        sign_in_challenges=support_repos.SignInChallenges(),
         tickets=support_repos.TicketRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,

@@ -1,6 +1,7 @@
 """Sign-in through the identity provider, and turning a verified token into a Caller."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
 from ..adapters.identity import NewPasswordRequired, Tokens
@@ -14,14 +15,21 @@ from .caller import Caller
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.identity import CognitoIdentity, TokenVerifier
     from ..storage.repositories import OrganizationRepository, UserRepository
+    from ..storage.support import SignInChallenges
+    from .audit import Clocked
 
     class SignInDeps(Protocol):
         """The identity provider's sign-in and token refresh."""
 
         identity: CognitoIdentity
 
-    class FirstPasswordDeps(SignInDeps, Protocol):
-        """The first password, after which the invited user is active."""
+    class LoginDeps(SignInDeps, Clocked, Protocol):
+        """A login; a first-password challenge is remembered as the user's who logged in."""
+
+        sign_in_challenges: SignInChallenges
+
+    class FirstPasswordDeps(LoginDeps, Protocol):
+        """The first password, for the user the challenge was issued to, after which it is active."""
 
         verifier: TokenVerifier
         users: UserRepository
@@ -35,6 +43,8 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 
 NEW_PASSWORD_REQUIRED = "NEW_PASSWORD_REQUIRED"
+# Cognito's challenge session lives 3 to 15 minutes (the app client's setting): the binding outlives it.
+CHALLENGE_BINDING_LIFETIME = timedelta(minutes=15)
 
 # Login, the first password and a refresh all answer this. A refresh answers the refresh token it
 # was given (Cognito does not rotate it: `identity.refresh`), so the client keeps one either way.
@@ -53,15 +63,24 @@ def tokens_view(tokens: Tokens) -> Dict[str, Any]:
             "refresh_token": tokens.refresh_token, "expires_in": tokens.expires_in, "token_type": "Bearer"}
 
 
-def login(deps: SignInDeps, *, email: str, password: str) -> Dict[str, Any]:
-    result = deps.identity.login(user_rules.normalize_email(email), password)
+def login(deps: LoginDeps, *, email: str, password: str) -> Dict[str, Any]:
+    email = user_rules.normalize_email(email)
+    result = deps.identity.login(email, password)
     if isinstance(result, NewPasswordRequired):
+        deps.sign_in_challenges.bind(result.session, email, deps.clock() + CHALLENGE_BINDING_LIFETIME)
         return {"challenge": NEW_PASSWORD_REQUIRED, "session": result.session}
     return tokens_view(result)
 
 
 def set_first_password(deps: FirstPasswordDeps, *, email: str, session: str, new_password: str) -> Dict[str, Any]:
-    tokens = deps.identity.complete_new_password(user_rules.normalize_email(email), session, new_password)
+    """The first password of the user whose login started `session`, and no one else's: a session
+    answered with another email is refused before the identity provider hears of it (the local
+    Cognito would let it set that user's password and hand over its tokens)."""
+    email = user_rules.normalize_email(email)
+    if deps.sign_in_challenges.email_for(session, deps.clock()) != email:
+        raise codes.INVALID_SESSION()
+    tokens = deps.identity.complete_new_password(email, session, new_password)
+    deps.sign_in_challenges.forget(session)
     user = deps.users.get(deps.verifier.verify(tokens.access_token).subject)
     if user is not None:
         deps.users.activate(user)

@@ -41,6 +41,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 27 | ticket by id, its messages                     | GetItem pk=TICKET#<id> sk=TICKET; Query sk begins_with MSG#     |
 | 28 | tickets of an organisation / all tickets       | Query gsi1 gsi1pk=ORG#<org>#TICKETS; Query gsi2 gsi2pk=TICKETS  |
 | 29 | organisation by CNPJ (one per CNPJ)            | conditional Put pk=CNPJ#<cnpj> sk=ORGANIZATION                  |
+| 30 | whose first-password challenge a session is    | Put / GetItem (consistent) / Delete pk=SIGNIN#<sha256 of the session> sk=CHALLENGE (TTL) |
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
 as the user change (never below 1); every mutation writes its audit entry in the same transaction,

@@ -167,6 +167,13 @@ def rate_pk(scope: str, window: str) -> str:
 RATE_SK = "RATE"
 
 
+def sign_in_challenge_pk(session_hash: str) -> str:
+    return f"SIGNIN#{session_hash}"
+
+
+SIGN_IN_CHALLENGE_SK = "CHALLENGE"
+
+
 def ticket_pk(ticket_id: str) -> str:
     return f"TICKET#{ticket_id}"
 

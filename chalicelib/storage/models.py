@@ -141,6 +141,13 @@ class AuditItem(TableItem):
     source_ip = UnicodeAttribute(null=True)
 
 
+class SignInChallengeItem(TableItem):
+    """Whose first-password challenge a Cognito session is: written at the login that started it."""
+
+    email = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
 class IdempotencyItem(TableItem):
     status = UnicodeAttribute()  # in_progress | completed
     request_hash = UnicodeAttribute()

@@ -1,6 +1,8 @@
 """Leads from the public form, per-IP rate limits, and support tickets with their messages."""
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
 from typing import List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -10,7 +12,7 @@ from ..domain.audit import AuditEntry
 from ..domain.leads import Lead
 from ..domain.tickets import Ticket
 from . import keys
-from .models import CounterItem, LeadItem, RateItem, TicketItem, TicketMessageItem
+from .models import CounterItem, LeadItem, RateItem, SignInChallengeItem, TicketItem, TicketMessageItem
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -62,6 +64,33 @@ class LeadRepository:
             if _is_condition_failure(exc):
                 raise codes.VERSION_CONFLICT() from exc
             raise
+
+
+def _session_hash(session: str) -> str:
+    # The key holds a digest, not the session: a table reader learns nothing it could answer with.
+    return hashlib.sha256(session.encode()).hexdigest()
+
+
+class SignInChallenges:
+    """The user a first-password challenge belongs to. The local Cognito does not tie its session
+    to the user who logged in, so the product keeps that tie itself (real Cognito does too)."""
+
+    def bind(self, session: str, email: str, expires_at: datetime) -> None:
+        SignInChallengeItem(keys.sign_in_challenge_pk(_session_hash(session)), keys.SIGN_IN_CHALLENGE_SK,
+                            email=email, expires_at=expires_at).save()
+
+    def email_for(self, session: str, now: datetime) -> Optional[str]:
+        """The email the session was issued to, or None (never issued, or expired: DynamoDB's TTL
+        deletes late, so the expiry is checked here)."""
+        try:
+            item = SignInChallengeItem.get(keys.sign_in_challenge_pk(_session_hash(session)),
+                                           keys.SIGN_IN_CHALLENGE_SK, consistent_read=True)
+        except SignInChallengeItem.DoesNotExist:
+            return None
+        return item.email if item.expires_at > now else None
+
+    def forget(self, session: str) -> None:
+        SignInChallengeItem(keys.sign_in_challenge_pk(_session_hash(session)), keys.SIGN_IN_CHALLENGE_SK).delete()
 
 
 class RateLimiter:

@@ -9,7 +9,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
 
-from tests.support import PASSWORD
+from datetime import timedelta
+
+from chalicelib.domain.clock import FixedClock
+from tests.support import PASSWORD, sp
 
 
 def moto_signing_key():
@@ -181,3 +184,50 @@ def test_first_password_that_breaks_the_policy_is_a_clear_400(world):
     weak = world.call("POST", "/auth/new-password", body={
         "email": "novo@empresa.example", "session": challenge.json_body["session"], "new_password": "curta"})
     assert weak.status_code == 400 and weak.json_body["error"]["code"] == "weak_password"
+
+
+def _first_password(world, email, session, new_password):
+    return world.call("POST", "/auth/new-password", body={"email": email, "session": session,
+                                                          "new_password": new_password})
+
+
+def _login(world, email, password):
+    return world.call("POST", "/auth/login", body={"email": email, "password": password})
+
+
+def test_a_first_password_session_answers_only_for_the_user_whose_login_started_it(world, monkeypatch):
+    identity = world.deps.identity
+    identity.create_user("vitima@empresa.example", "Vítima", "Temp#2026vitima")
+    own = _login(world, "vitima@empresa.example", "Temp#2026vitima").json_body["session"]
+    assert _first_password(world, "vitima@empresa.example", own, "Vitima#Senha2026").status_code == 200
+    identity.create_user("novo@outra.example", "Novo", "Temp#2026novo")
+    session = _login(world, "novo@outra.example", "Temp#2026novo").json_body["session"]
+    asked = []
+    real = identity.complete_new_password
+    monkeypatch.setattr(identity, "complete_new_password", lambda *a, **k: asked.append(a) or real(*a, **k))
+
+    # The invited user's session, sent with someone else's email: refused before Cognito is asked.
+    takeover = _first_password(world, "Vitima@Empresa.example", session, "Hack#Senha2026")
+    assert (takeover.status_code, takeover.json_body["error"]["code"]) == (401, "invalid_session")
+    assert set(takeover.json_body) == {"error"} and asked == []
+    # Nothing changed for the victim: its password still works, the attacker's does not.
+    assert _login(world, "vitima@empresa.example", "Vitima#Senha2026").status_code == 200
+    assert _login(world, "vitima@empresa.example", "Hack#Senha2026").status_code == 401
+    # A session no login issued is refused too.
+    forged = _first_password(world, "novo@outra.example", "x" * 40, "Nova#Senha2026")
+    assert (forged.status_code, forged.json_body["error"]["code"]) == (401, "invalid_session") and asked == []
+
+    # The session still serves the user it was issued to, once.
+    done = _first_password(world, "novo@outra.example", session, "Nova#Senha2026")
+    assert done.status_code == 200 and "access_token" in done.json_body
+    again = _first_password(world, "novo@outra.example", session, "Outra#Senha2026")
+    assert (again.status_code, again.json_body["error"]["code"]) == (401, "invalid_session")
+
+
+def test_a_first_password_challenge_expires_with_its_binding(world):
+    clock = world.deps.clock = FixedClock(sp(2026, 11, 11))
+    world.deps.identity.create_user("tarde@empresa.example", "Tarde", "Temp#2026tarde")
+    session = _login(world, "tarde@empresa.example", "Temp#2026tarde").json_body["session"]
+    clock.now = clock.now + timedelta(minutes=16)
+    late = _first_password(world, "tarde@empresa.example", session, "Nova#Senha2026")
+    assert (late.status_code, late.json_body["error"]["code"]) == (401, "invalid_session")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.licences import CartRepository, SubscriptionRepository
     from .storage.repositories import (AuditRepository, CatalogRepository, ContractRepository, EmailDeliveries,
                                        IdempotencyStore, OrganizationRepository, UserRepository)
+    from .storage.sessions import LoginFailures, Sessions, UserSessions
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
 
 
@@ -63,6 +64,10 @@ class Container:
     leads: LeadRepository
     rate_limiter: RateLimiter
     sign_in_challenges: SignInChallenges
+    # Failed logins, the sessions handed out, the sessions of a user that ended (services/sessions.py).
+    login_failures: LoginFailures
+    sessions: Sessions
+    user_sessions: UserSessions
     tickets: TicketRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
@@ -82,6 +87,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import billing as billing_repos
     from .storage import licences as licence_repos
     from .storage import repositories as repos
+    from .storage import sessions as session_repos
     from .storage import support as support_repos
     from .storage.models import bind_table
 
@@ -115,6 +121,9 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         leads=support_repos.LeadRepository(),
         rate_limiter=support_repos.RateLimiter(),
         sign_in_challenges=support_repos.SignInChallenges(),
+        login_failures=session_repos.LoginFailures(),
+        sessions=session_repos.Sessions(),
+        user_sessions=session_repos.UserSessions(transaction),
         tickets=support_repos.TicketRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,

@@ -12,7 +12,21 @@ from functools import lru_cache
 from typing import Mapping, Optional, Tuple
 
 from .domain.organizations import format_cnpj
+from .domain.sign_in import ThrottlePolicy
 from .domain.subscriptions import QuantityLimits
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """Failed-login limits (domain/sign_in.py) and the lifetimes of the app client's tokens
+    (infra/resources.json: AccessTokenValidity, RefreshTokenValidity), which decide how long the
+    product remembers a session and a logged-out one."""
+
+    email: ThrottlePolicy = ThrottlePolicy()
+    # A source IP is shared by a whole office behind one NAT: it slows down and locks later.
+    ip: ThrottlePolicy = ThrottlePolicy(failures_before_delay=20, failures_before_lock=50)
+    access_token_lifetime: timedelta = timedelta(minutes=60)
+    refresh_token_lifetime: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,7 @@ class Settings:
     lead_rate_limit_per_hour: int
     operators_email: str  # where new contract requests are announced
     support: SupportContacts = field(repr=False)
+    sign_in: SignInSettings = field(default_factory=SignInSettings)
 
     @property
     def token_issuer(self) -> str:
@@ -171,6 +186,15 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         lead_rate_limit_per_hour=int(environ.get("LEAD_RATE_LIMIT_PER_HOUR", "5")),
         operators_email=environ.get("OPERATORS_EMAIL", "comercial@brasoftware.com.br"),
         bank_city_holidays=tuple(d.strip() for d in environ.get("BANK_CITY_HOLIDAYS", "01-25").split(",") if d.strip()),
+        sign_in=SignInSettings(
+            email=ThrottlePolicy(failures_before_delay=int(environ.get("LOGIN_FAILURES_BEFORE_DELAY", "5")),
+                                 failures_before_lock=int(environ.get("LOGIN_FAILURES_BEFORE_LOCK", "10")),
+                                 lock=timedelta(minutes=int(environ.get("LOGIN_LOCK_MINUTES", "30")))),
+            ip=ThrottlePolicy(failures_before_delay=int(environ.get("LOGIN_IP_FAILURES_BEFORE_DELAY", "20")),
+                              failures_before_lock=int(environ.get("LOGIN_IP_FAILURES_BEFORE_LOCK", "50")),
+                              lock=timedelta(minutes=int(environ.get("LOGIN_LOCK_MINUTES", "30")))),
+            access_token_lifetime=timedelta(minutes=int(environ.get("ACCESS_TOKEN_MINUTES", "60"))),
+            refresh_token_lifetime=timedelta(days=int(environ.get("REFRESH_TOKEN_DAYS", "30")))),
         support=SupportContacts(
             phone=environ.get("SUPPORT_PHONE", "(11) 3179-6869"),
             email=environ.get("SUPPORT_EMAIL", "contato@suporte.brasoftware.com.br"),

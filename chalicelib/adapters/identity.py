@@ -6,6 +6,7 @@ verified here, in our code, so local runs and tests enforce exactly what product
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 import threading
@@ -14,6 +15,8 @@ from typing import Any, Dict, Optional
 
 from ..domain import error_codes as codes
 from .aws import client
+
+log = logging.getLogger("csp_portal.identity")
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,53 @@ class CognitoIdentity:
                 ClientId=self._client_id, AuthFlow="REFRESH_TOKEN_AUTH",
                 AuthParameters={"REFRESH_TOKEN": refresh_token},
             )
-        except cognito.exceptions.NotAuthorizedException as exc:
+        except (cognito.exceptions.NotAuthorizedException, cognito.exceptions.UserNotFoundException) as exc:
             raise codes.INVALID_REFRESH_TOKEN() from exc
         return _tokens(result["AuthenticationResult"], refresh_token=refresh_token)
+
+    # --- ending sessions (the product also remembers them: services/sessions.py) ---------------
+
+    def revoke(self, refresh_token: str) -> None:
+        """RevokeToken: the refresh token, and the access tokens it issued, die at Cognito too.
+        Best effort: the product refuses the session whether or not Cognito heard of it (the local
+        Cognito does not implement RevokeToken)."""
+        cognito = self._cognito()
+        try:
+            cognito.revoke_token(Token=refresh_token, ClientId=self._client_id)
+        except Exception:  # noqa: BLE001 - logged; the product's own revocation is what is enforced
+            log.warning("Cognito RevokeToken failed; the session is refused by the product", exc_info=True)
+
+    def change_password(self, access_token: str, current_password: str, new_password: str) -> None:
+        cognito = self._cognito()
+        try:
+            cognito.change_password(AccessToken=access_token, PreviousPassword=current_password,
+                                    ProposedPassword=new_password)
+        except cognito.exceptions.InvalidPasswordException as exc:
+            raise codes.WEAK_PASSWORD(field="new_password") from exc
+        except cognito.exceptions.NotAuthorizedException as exc:
+            raise codes.WRONG_CURRENT_PASSWORD(field="current_password") from exc
+        except cognito.exceptions.ClientError as exc:
+            if _throttled(exc):
+                raise codes.TOO_MANY_REQUESTS() from exc
+            raise
+
+    def sign_out_everywhere(self, email: str) -> None:
+        """AdminUserGlobalSignOut: every refresh token of the user stops working at Cognito."""
+        cognito = self._cognito()
+        try:
+            cognito.admin_user_global_sign_out(UserPoolId=self._pool, Username=email)
+        except cognito.exceptions.UserNotFoundException:
+            pass  # no identity, no session
+
+    def display_name(self, email: str) -> Optional[str]:
+        """The name of the identity signing in with this email, or None when there is none."""
+        cognito = self._cognito()
+        try:
+            user = cognito.admin_get_user(UserPoolId=self._pool, Username=email)
+        except cognito.exceptions.UserNotFoundException:
+            return None
+        attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+        return attributes.get("name") or email
 
     def create_user(self, email: str, name: str, password: str) -> str:
         """Create an invited identity; returns its `sub`, our user id. We send the email ourselves."""

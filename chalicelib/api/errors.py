@@ -57,6 +57,8 @@ def error_response(error: Optional[DomainError]) -> Response:
     headers = {"Content-Type": "application/json"}
     if status == 503:
         headers["Retry-After"] = "60"  # an outside party's outage: worth trying again in a minute
+    if status == 429 and isinstance(details.get("retry_after_seconds"), int):
+        headers["Retry-After"] = str(details["retry_after_seconds"])  # a rate limit says how long it holds
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="csp-portal"'
     return Response(body={"error": {"code": code, "message": message, "details": details}},

@@ -73,6 +73,16 @@ WEAK_PASSWORD = declare("weak_password", InvalidInput, "A senha não atende à p
 FORBIDDEN = declare("forbidden", Forbidden, "Seu perfil não permite esta ação.")
 TOO_MANY_REQUESTS = declare("too_many_requests", TooManyRequests,
                             "Muitas solicitações; aguarde um pouco e tente de novo.")
+# Failed logins of an email or a source IP (domain/sign_in.py): the same answers whether the email
+# has a user or not. `retry_after_seconds` also goes out as the Retry-After header.
+LOGIN_DELAYED = declare("login_delayed", TooManyRequests,
+                        "Muitas tentativas de entrada com senha incorreta. Aguarde {retry_after_seconds} "
+                        "segundo(s) e tente de novo.")
+LOGIN_LOCKED = declare("login_locked", TooManyRequests,
+                       "Bloqueamos temporariamente o acesso depois de muitas tentativas com senha incorreta. "
+                       "Tente de novo em {retry_after_minutes} minuto(s).")
+SESSION_ENDED = declare("session_ended", NotAuthenticated, "Sua sessão foi encerrada; entre novamente.")
+WRONG_CURRENT_PASSWORD = declare("wrong_current_password", InvalidInput, "A senha atual não confere.")
 
 # --- concurrency ---------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import FrozenSet, Iterable, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Iterable, List, Optional
 
 from . import error_codes as codes
 from .roles import CUSTOMER_ROLES, Role, parse_roles
@@ -30,6 +30,10 @@ class User:
     status: str = INVITED  # invited → active (first password set)
     created_at: Optional[str] = None
     version: int = 1
+    # Its sessions (domain/sign_in.py): every one started before this instant has ended (ISO), and
+    # those logged out, by origin_jti, with the epoch second their last access token expires.
+    sessions_valid_after: Optional[str] = None
+    ended_sessions: Dict[str, int] = field(default_factory=dict)
 
     @property
     def is_master(self) -> bool:

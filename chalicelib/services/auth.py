@@ -10,25 +10,29 @@ from ..domain import users as user_rules
 from ..domain.roles import Capability, can
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from ..schemas import enum, integer, shape, text
+from . import sessions
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.identity import CognitoIdentity, TokenVerifier
     from ..storage.repositories import OrganizationRepository, UserRepository
     from ..storage.support import SignInChallenges
-    from .audit import Clocked
 
     class SignInDeps(Protocol):
         """The identity provider's sign-in and token refresh."""
 
         identity: CognitoIdentity
 
-    class LoginDeps(SignInDeps, Clocked, Protocol):
-        """A login; a first-password challenge is remembered as the user's who logged in."""
+    class ChallengeDeps(SignInDeps, sessions.SessionStartDeps, Protocol):
+        """A first-password challenge remembered as the user's who logged in; a session handed out
+        remembered by its refresh token."""
 
         sign_in_challenges: SignInChallenges
 
-    class FirstPasswordDeps(LoginDeps, Protocol):
+    class LoginDeps(ChallengeDeps, sessions.ThrottleDeps, Protocol):
+        """A login, throttled per email and source IP."""
+
+    class FirstPasswordDeps(ChallengeDeps, Protocol):
         """The first password, for the user the challenge was issued to, after which it is active."""
 
         verifier: TokenVerifier
@@ -63,13 +67,15 @@ def tokens_view(tokens: Tokens) -> Dict[str, Any]:
             "refresh_token": tokens.refresh_token, "expires_in": tokens.expires_in, "token_type": "Bearer"}
 
 
-def login(deps: LoginDeps, *, email: str, password: str) -> Dict[str, Any]:
+def login(deps: LoginDeps, *, email: str, password: str, source_ip: Optional[str] = None) -> Dict[str, Any]:
     email = user_rules.normalize_email(email)
-    result = deps.identity.login(email, password)
+    # Refused before Cognito while the email or the source IP is throttled; a wrong password counted.
+    result = sessions.throttled(deps, email=email, source_ip=source_ip, wrong_code=codes.INVALID_CREDENTIALS.code,
+                                attempt=lambda: deps.identity.login(email, password))
     if isinstance(result, NewPasswordRequired):
         deps.sign_in_challenges.bind(result.session, email, deps.clock() + CHALLENGE_BINDING_LIFETIME)
         return {"challenge": NEW_PASSWORD_REQUIRED, "session": result.session}
-    return tokens_view(result)
+    return tokens_view(sessions.start(deps, result))
 
 
 def set_first_password(deps: FirstPasswordDeps, *, email: str, session: str, new_password: str) -> Dict[str, Any]:
@@ -84,11 +90,12 @@ def set_first_password(deps: FirstPasswordDeps, *, email: str, session: str, new
     user = deps.users.get(deps.verifier.verify(tokens.access_token).subject)
     if user is not None:
         deps.users.activate(user)
-    return tokens_view(tokens)
+    return tokens_view(sessions.start(deps, tokens))
 
 
-def refresh(deps: SignInDeps, *, refresh_token: str) -> Dict[str, Any]:
-    return tokens_view(deps.identity.refresh(refresh_token))
+def refresh(deps: sessions.RefreshDeps, *, refresh_token: str) -> Dict[str, Any]:
+    """New tokens for a session the product handed out and has not seen end (`sessions.refresh`)."""
+    return tokens_view(sessions.refresh(deps, refresh_token=refresh_token))
 
 
 def authenticate(deps: AuthenticationDeps, *, access_token: Optional[str], acting_organization_id: Optional[str],
@@ -101,6 +108,8 @@ def authenticate(deps: AuthenticationDeps, *, access_token: Optional[str], actin
     if user is None:
         # A valid token of a removed user opens nothing.
         raise codes.UNKNOWN_USER()
+    # Logged out, or ended by a password change: checked on the user item just read, no extra call.
+    sessions.ensure_open(user, verified.claims)
     organization_id = user.organization_id
     if acting_organization_id and acting_organization_id != organization_id:
         # Only the reseller's operators act on behalf of a customer organisation.

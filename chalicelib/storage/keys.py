@@ -174,6 +174,21 @@ def sign_in_challenge_pk(session_hash: str) -> str:
 SIGN_IN_CHALLENGE_SK = "CHALLENGE"
 
 
+def login_failures_pk(scope_hash: str) -> str:
+    # A digest of "email:<email>" or "ip:<address>": emails nobody has are not kept in clear.
+    return f"LOGINFAIL#{scope_hash}"
+
+
+LOGIN_FAILURES_SK = "FAILURES"
+
+
+def session_pk(refresh_hash: str) -> str:
+    return f"SESSION#{refresh_hash}"
+
+
+SESSION_SK = "SESSION"
+
+
 def ticket_pk(ticket_id: str) -> str:
     return f"TICKET#{ticket_id}"
 

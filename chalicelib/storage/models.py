@@ -124,6 +124,11 @@ class UserItem(TableItem):
     status = UnicodeAttribute(default="invited")
     created_at = UnicodeAttribute()
     version = NumberAttribute(default=1)
+    # Sessions (storage/sessions.py), never written by a whole-item put: every session of the user
+    # ended before this instant (a password change); sessions logged out, as "<origin_jti> <expiry>"
+    # until their last access token expires.
+    sessions_valid_after = UnicodeAttribute(null=True)
+    ended_sessions = UnicodeSetAttribute(null=True)
 
 
 class AuditItem(TableItem):
@@ -145,6 +150,23 @@ class SignInChallengeItem(TableItem):
     """Whose first-password challenge a Cognito session is: written at the login that started it."""
 
     email = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class LoginFailuresItem(TableItem):
+    """Failed logins of one email or one source IP (domain/sign_in.py)."""
+
+    failures = NumberAttribute(default=0)
+    last_failure_at = NumberAttribute()  # epoch seconds: conditions compare it
+    expires_at = TTLAttribute()
+
+
+class SessionItem(TableItem):
+    """A session the product handed out, keyed by a digest of its refresh token."""
+
+    user_id = UnicodeAttribute()
+    origin_jti = UnicodeAttribute(null=True)
+    started_at = UnicodeAttribute()
     expires_at = TTLAttribute()
 
 

@@ -107,11 +107,22 @@ def _user_item(user: User) -> UserItem:
     )
 
 
+def ended_sessions_of(item: UserItem) -> Dict[str, int]:
+    """The logged-out sessions kept on a user item ("<origin_jti> <expiry epoch>"), by origin_jti."""
+    ended = {}
+    for entry in item.ended_sessions or ():
+        jti, _, until = entry.rpartition(" ")
+        if jti and until.isdigit():
+            ended[jti] = int(until)
+    return ended
+
+
 def _user(item: UserItem) -> User:
     return User(
         id=item.id, organization_id=item.organization_id, email=item.email, name=item.name,
         roles=parse_roles(item.roles), status=item.status, created_at=item.created_at,
-        version=int(item.version),
+        version=int(item.version), sessions_valid_after=item.sessions_valid_after,
+        ended_sessions=ended_sessions_of(item),
     )
 
 
@@ -300,7 +311,11 @@ class UserRepository:
 
     def save_roles(self, user: User, expected_version: int, masters_delta: int, audit: AuditEntry) -> None:
         def build(tx):
-            tx.save(_user_item(user), condition=UserItem.version == expected_version, label="user")
+            # An update of what changes, not a put of the whole item: the user's sessions
+            # (storage/sessions.py) change beside it and must not be written back as they were read.
+            tx.update(UserItem(keys.user_pk(user.id), keys.USER_SK),
+                      actions=[UserItem.roles.set({r.value for r in user.roles}), UserItem.version.set(user.version)],
+                      condition=UserItem.version == expected_version, label="user")
             _change_masters(tx, user.organization_id, masters_delta)
             append_audit(tx, audit)
 

@@ -274,3 +274,15 @@ def test_a_removed_users_refresh_token_is_401_not_500(world, monkeypatch):
     assert code(refresh(world, session["refresh_token"])) == (401, "invalid_refresh_token")
     assert refreshing == []
     assert code(me(world, session["access_token"])) == (401, "unknown_user")
+
+
+def test_a_role_change_after_a_logout_does_not_bring_the_session_back(world):
+    org = world.organization()
+    adm = world.user(org.id, [Role.ADM])
+    session = tokens_of(world, adm.user.email)
+    assert world.call("POST", "/auth/logout", body={"refresh_token": session["refresh_token"]}).status_code == 204
+    changed = world.call("PATCH", f"/users/{adm.user.id}", org.master, {"roles": ["adm", "suporte"]})
+    assert changed.status_code == 200 and changed.json_body["version"] == 2
+    assert code(me(world, session["access_token"])) == (401, "session_ended")
+    assert me(world, adm.token).status_code == 200  # its other session, with the new roles
+    assert me(world, adm.token).json_body["roles"] == ["adm", "suporte"]

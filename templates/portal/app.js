@@ -1,7 +1,7 @@
 // Portal Brasoftware Cloud — the browser client of the csp-portal API. No build step: one module.
 // Every text from the API goes in with textContent (never innerHTML), so nothing it says runs.
 
-const state = { token: sessionStorage.getItem("token"), me: null };
+const state = { token: sessionStorage.getItem("token"), refresh: sessionStorage.getItem("refresh"), me: null };
 const main = () => document.getElementById("conteudo");
 
 // --- small helpers ------------------------------------------------------------------------------
@@ -87,11 +87,44 @@ function dialog(title, build) {
 
 // --- session ------------------------------------------------------------------------------------
 
-function logout() {
-  state.token = null; state.me = null;
+// "Sair" (and a session the API no longer accepts): the session ends at the API too, so its refresh
+// token and access tokens stop working everywhere, not only in this tab.
+async function logout() {
+  const refresh = state.refresh;
+  state.token = null; state.refresh = null; state.me = null;
   sessionStorage.removeItem("token");
+  sessionStorage.removeItem("refresh");
+  if (refresh) {
+    await fetch("/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" },
+                                  body: JSON.stringify({ refresh_token: refresh }) }).catch(() => {});
+  }
   location.hash = "#/entrar";
   render();
+}
+
+function passwordDialog() {
+  dialog("Trocar senha", (close) => {
+    const current = h("input", { type: "password", autocomplete: "current-password", required: true });
+    const fresh = h("input", { type: "password", autocomplete: "new-password", required: true, minlength: 10 });
+    const form = h("form", {},
+      field("Senha atual", current),
+      field("Nova senha", fresh, "Mínimo de 10 caracteres, com maiúscula, minúscula, número e símbolo."),
+      h("p", { class: "dica", text: "Ao trocar a senha, todas as suas sessões são encerradas, inclusive esta." }),
+      h("div", { class: "acoes" },
+        h("button", { type: "button", class: "secundario", onclick: close, text: "Cancelar" }),
+        h("button", { type: "submit", text: "Trocar senha" })));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      guarded(form, async () => {
+        await api("POST", "/auth/password", { current_password: current.value, new_password: fresh.value });
+        close();
+        state.refresh = null;  // already ended with every other session of the user
+        await logout();
+        notify("Senha alterada. Entre novamente com a nova senha.");
+      });
+    });
+    return form;
+  });
 }
 
 function loginScreen() {
@@ -106,7 +139,7 @@ function loginScreen() {
     guarded(form, async () => {
       const result = await api("POST", "/auth/login", { email: email.value, password: password.value });
       if (result.challenge === "NEW_PASSWORD_REQUIRED") return newPasswordScreen(email.value, result.session);
-      await signedIn(result.access_token);
+      await signedIn(result.access_token, result.refresh_token);
     });
   });
   return form;
@@ -123,16 +156,17 @@ function newPasswordScreen(email, session) {
     event.preventDefault();
     guarded(form, async () => {
       const tokens = await api("POST", "/auth/new-password", { email, session, new_password: password.value });
-      await signedIn(tokens.access_token);
+      await signedIn(tokens.access_token, tokens.refresh_token);
     });
   });
   main().replaceChildren(form);
   password.focus();
 }
 
-async function signedIn(token) {
+async function signedIn(token, refresh) {
   state.token = token;
   sessionStorage.setItem("token", token);
+  if (refresh) { state.refresh = refresh; sessionStorage.setItem("refresh", refresh); }
   state.me = await api("GET", "/me");
   location.hash = can("view_licences") && !can("back_office") ? "#/painel" : "#/contrato";
   render();
@@ -536,5 +570,6 @@ async function render() {
 }
 
 document.getElementById("sair").addEventListener("click", logout);
+document.getElementById("trocar-senha").addEventListener("click", passwordDialog);
 window.addEventListener("hashchange", render);
 render();

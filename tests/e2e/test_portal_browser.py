@@ -239,3 +239,46 @@ def _wait_for_file(folder, fragment, seconds=20):
             return found[0]
         time.sleep(0.3)
     pytest.fail(f"no email for {fragment}")
+
+
+def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_password(page_for, demo, stack):
+    api, var_dir, _ = stack
+    master = account(demo, "master@paodemel.example")
+    token = requests.post(f"{api}/auth/login", json={"email": master["email"], "password": master["password"]}).json()
+    requests.post(f"{api}/users", headers={"Authorization": f"Bearer {token['access_token']}"},
+                  json={"email": "sessoes@paodemel.example", "name": "Sara", "roles": ["suporte"]}).raise_for_status()
+    welcome = _wait_for_file(var_dir / "outbox", "sessoes@paodemel.example")
+    temporary = email.message_from_bytes(welcome.read_bytes(), policy=policy.default) \
+        .get_body(preferencelist=("plain",)).get_content().split("senha temporária: ")[1].split()[0]
+    challenge = requests.post(f"{api}/auth/login", json={"email": "sessoes@paodemel.example",
+                                                          "password": temporary}).json()
+    requests.post(f"{api}/auth/new-password", json={"email": "sessoes@paodemel.example", "session": challenge["session"],
+                                                     "new_password": "Sara#Senha2026"}).raise_for_status()
+    sara = {"email": "sessoes@paodemel.example", "password": "Sara#Senha2026"}
+
+    page = page_for()
+    login(page, sara)
+    page.get_by_role("button", name="Sair").wait_for()
+    refresh_token = page.evaluate("sessionStorage.getItem('refresh')")
+    access_token = page.evaluate("sessionStorage.getItem('token')")
+    assert requests.post(f"{api}/auth/refresh", json={"refresh_token": refresh_token}).status_code == 200
+    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("heading", name="Entrar no portal").wait_for()
+    # Not only forgotten by the tab: the API refuses the session's tokens.
+    assert requests.post(f"{api}/auth/refresh", json={"refresh_token": refresh_token}).status_code == 401
+    assert requests.get(f"{api}/me", headers={"Authorization": f"Bearer {access_token}"}).status_code == 401
+
+    login(page, sara)
+    page.get_by_role("button", name="Trocar senha").click()
+    page.get_by_label("Senha atual").fill("Errada#2026senha")
+    page.get_by_label("Nova senha").fill("Sara#Nova2026x")
+    page.get_by_role("dialog").get_by_role("button", name="Trocar senha").click()
+    page.get_by_role("alert").filter(has_text="A senha atual não confere").wait_for()
+    page.get_by_label("Senha atual").fill("Sara#Senha2026")
+    page.get_by_role("dialog").get_by_role("button", name="Trocar senha").click()
+    page.get_by_role("heading", name="Entrar no portal").wait_for()
+    page.get_by_text("Senha alterada. Entre novamente com a nova senha.").wait_for()
+    shot(page, "09-senha-trocada")
+    page.wait_for_timeout(1100)  # token times are whole seconds: a login in the second of the change is refused
+    login(page, {"email": "sessoes@paodemel.example", "password": "Sara#Nova2026x"})
+    page.get_by_role("button", name="Sair").wait_for()

@@ -61,6 +61,7 @@ class CognitoIdentity:
         self._pool = user_pool_id
         self._client_id = client_id
         self._region = region
+        self._revoker = None
 
     def _cognito(self):
         return client("cognito-idp", self._region)
@@ -124,9 +125,15 @@ class CognitoIdentity:
         """RevokeToken: the refresh token, and the access tokens it issued, die at Cognito too.
         Best effort: the product refuses the session whether or not Cognito heard of it (the local
         Cognito does not implement RevokeToken)."""
-        cognito = self._cognito()
+        if self._revoker is None:
+            import boto3
+            from botocore.config import Config
+
+            # Tried once: a failure is logged, not worth holding the user's "Sair" for retries.
+            self._revoker = boto3.session.Session().client("cognito-idp", region_name=self._region,
+                                                           config=Config(retries={"total_max_attempts": 1}))
         try:
-            cognito.revoke_token(Token=refresh_token, ClientId=self._client_id)
+            self._revoker.revoke_token(Token=refresh_token, ClientId=self._client_id)
         except Exception:  # noqa: BLE001 - logged; the product's own revocation is what is enforced
             log.warning("Cognito RevokeToken failed; the session is refused by the product", exc_info=True)
 

@@ -38,12 +38,15 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1"):
     """Start moto on loopback and point boto3 and PynamoDB at it (through AWS_ENDPOINT_URL)."""
     from moto.server import ThreadedMotoServer
 
-    from local.moto_fixes import serialize_dynamodb
+    from local.moto_fixes import serialize_dynamodb, strong_totp_secret
 
     serialize_dynamodb()  # the API's threads and the event pump share this moto
+    strong_totp_secret()
     os.environ.update({
         "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        # The local Cognito checks TOTP codes (against ONE secret for every user: moto_fixes, README).
+        "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
     })
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     server.start()

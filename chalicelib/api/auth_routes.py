@@ -3,6 +3,7 @@ from chalice import Blueprint
 
 from ..services import auth
 from ..services.auth import NEW_PASSWORD_CHALLENGE, TOKENS
+from ..services.mfa import MFA_CHALLENGE
 from .http import endpoint
 from .schema import obj, string
 
@@ -14,7 +15,7 @@ _PASSWORD = string(max_length=256)
 
 @endpoint(bp, "/auth/login", "POST", summary="Entrar com e-mail e senha", capability=None, tag="auth", errors=(401,),
           body=obj(["email", "password"], email=_EMAIL, password=_PASSWORD),
-          response={"oneOf": [TOKENS, NEW_PASSWORD_CHALLENGE]})
+          response={"oneOf": [TOKENS, NEW_PASSWORD_CHALLENGE, MFA_CHALLENGE]})
 def login(ctx):
     return auth.login(ctx.deps, email=ctx.body["email"], password=ctx.body["password"])
 

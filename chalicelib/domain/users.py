@@ -30,6 +30,8 @@ class User:
     status: str = INVITED  # invited → active (first password set)
     created_at: Optional[str] = None
     version: int = 1
+    # When the user confirmed its authenticator app (TOTP); None: not enrolled, or reset since.
+    mfa_enrolled_at: Optional[str] = None
 
     @property
     def is_master(self) -> bool:
@@ -38,6 +40,10 @@ class User:
     @property
     def is_operator(self) -> bool:
         return Role.OPERATOR in self.roles
+
+    @property
+    def mfa_enrolled(self) -> bool:
+        return self.mfa_enrolled_at is not None
 
 
 def normalize_email(raw: str) -> str:

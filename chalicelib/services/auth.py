@@ -4,27 +4,28 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
-from ..adapters.identity import NewPasswordRequired, Tokens
+from ..adapters.identity import MfaRequired, NewPasswordRequired, Tokens
 from ..domain import error_codes as codes
 from ..domain import users as user_rules
 from ..domain.roles import Capability, can
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from ..schemas import enum, integer, shape, text
+from . import mfa
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.identity import CognitoIdentity, TokenVerifier
     from ..storage.repositories import OrganizationRepository, UserRepository
     from ..storage.support import SignInChallenges
-    from .audit import Clocked
+    from .mfa import MfaChallengeDeps, UnchallengedLoginDeps
 
     class SignInDeps(Protocol):
         """The identity provider's sign-in and token refresh."""
 
         identity: CognitoIdentity
 
-    class LoginDeps(SignInDeps, Clocked, Protocol):
-        """A login; a first-password challenge is remembered as the user's who logged in."""
+    class LoginDeps(SignInDeps, MfaChallengeDeps, UnchallengedLoginDeps, Protocol):
+        """A login; a first-password or TOTP challenge is remembered as the user's who logged in."""
 
         sign_in_challenges: SignInChallenges
 
@@ -69,6 +70,9 @@ def login(deps: LoginDeps, *, email: str, password: str) -> Dict[str, Any]:
     if isinstance(result, NewPasswordRequired):
         deps.sign_in_challenges.bind(result.session, email, deps.clock() + CHALLENGE_BINDING_LIFETIME)
         return {"challenge": NEW_PASSWORD_REQUIRED, "session": result.session}
+    if isinstance(result, MfaRequired):
+        return mfa.challenge(deps, email, result.session)
+    mfa.refuse_unchallenged(deps, result)
     return tokens_view(result)
 
 
@@ -77,7 +81,7 @@ def set_first_password(deps: FirstPasswordDeps, *, email: str, session: str, new
     answered with another email is refused before the identity provider hears of it (the local
     Cognito would let it set that user's password and hand over its tokens)."""
     email = user_rules.normalize_email(email)
-    if deps.sign_in_challenges.email_for(session, deps.clock()) != email:
+    if deps.sign_in_challenges.email_for(session, deps.clock(), challenge=NEW_PASSWORD_REQUIRED) != email:
         raise codes.INVALID_SESSION()
     tokens = deps.identity.complete_new_password(email, session, new_password)
     deps.sign_in_challenges.forget(session)

@@ -124,6 +124,7 @@ class UserItem(TableItem):
     status = UnicodeAttribute(default="invited")
     created_at = UnicodeAttribute()
     version = NumberAttribute(default=1)
+    mfa_enrolled_at = UnicodeAttribute(null=True)  # TOTP confirmed; absent: not enrolled (or reset)
 
 
 class AuditItem(TableItem):
@@ -142,9 +143,11 @@ class AuditItem(TableItem):
 
 
 class SignInChallengeItem(TableItem):
-    """Whose first-password challenge a Cognito session is: written at the login that started it."""
+    """Whose challenge (first password, TOTP code) a Cognito session is: written at the login that
+    started it."""
 
     email = UnicodeAttribute()
+    challenge = UnicodeAttribute(default="NEW_PASSWORD_REQUIRED")
     expires_at = TTLAttribute()
 
 

@@ -70,7 +70,7 @@ def write_demo_accounts(api_url: str, accounts) -> str:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump({"api": api_url, "accounts": [
             {"email": a.email, "password": a.password, "name": a.name, "roles": a.roles,
-             "organization_id": a.organization_id} for a in accounts]}, fh, ensure_ascii=False, indent=2)
+             "organization_id": a.organization_id, "mfa_secret": a.mfa_secret} for a in accounts]}, fh, ensure_ascii=False, indent=2)
     return path
 
 
@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, PROJECT_DIR)
 
     moto = start_embedded_aws(moto_port)
+    from local.moto_fixes import LOCAL_TOTP_SECRET
+
     pump = server = None
     try:
         _, accounts = provision_and_seed(os.environ["AWS_ENDPOINT_URL"])
@@ -115,6 +117,8 @@ def main(argv=None) -> int:
         print(f"  Demo logins:  {accounts_file}")
         for account in accounts:
             print(f"    {account.email:<32} {account.password}   {', '.join(account.roles)}")
+        print("  MFA code (operator, Masters): "
+              f"python -c \"import pyotp; print(pyotp.TOTP('{LOCAL_TOTP_SECRET}').now())\"")
         print("Ctrl-C stops everything.\n", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:

@@ -162,12 +162,15 @@ class CognitoIdentity:
                                         SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
 
     def reset_mfa(self, email: str) -> None:
-        """TOTP off for this user (an operator's recovery): its next login asks no code."""
+        """TOTP off for this user (an operator's recovery): its next login asks no code. Its sessions
+        end too (global sign-out: refresh tokens revoked, and Cognito refuses the old access tokens
+        for its own calls, enrolment included), so only a new login with the password enrols again."""
         cognito = self._cognito()
         try:
             cognito.admin_set_user_mfa_preference(UserPoolId=self._pool, Username=email,
                                                   SoftwareTokenMfaSettings={"Enabled": False,
                                                                             "PreferredMfa": False})
+            cognito.admin_user_global_sign_out(UserPoolId=self._pool, Username=email)
         except cognito.exceptions.UserNotFoundException:
             pass  # no identity left: nothing asks it a code
 

@@ -156,6 +156,8 @@ def test_an_operator_resets_a_lost_authenticator_audited_and_the_user_is_told(wo
     org = world.organization(mfa_enrolled=False)
     master = org.master
     world.enrol(master.headers)
+    old_session = _answer(world, master.user.email, _login(world, master.user.email).json_body["session"],
+                          totp_code(LOCAL_TOTP_SECRET)).json_body
     before = world.deps.users.get(master.user.id)
     operator = world.operator()
 
@@ -170,6 +172,11 @@ def test_an_operator_resets_a_lost_authenticator_audited_and_the_user_is_told(wo
     [told] = [m for m in world.outbox() if "redefinida" in m["Subject"]]
     assert told["To"] == master.user.email
 
+    # The sessions it had are over: no refresh, and no enrolment of another phone with them.
+    assert _error(world.call("POST", "/auth/refresh", body={"refresh_token": old_session["refresh_token"]})) == \
+        (401, "invalid_refresh_token")
+    assert _error(world.call("POST", "/auth/mfa/setup", headers=_bearer(old_session["access_token"]))) == \
+        (401, "invalid_token")
     # The next login asks no code, and the user must enrol again before anything else.
     tokens = _login(world, master.user.email)
     assert tokens.status_code == 200 and "access_token" in tokens.json_body

@@ -199,7 +199,9 @@ async function accountScreen() {
   const section = h("section", { class: "cartao" }, h("h2", { text: "Verificação em duas etapas" }), status,
     mfa.enrolled_at ? h("p", { class: "dica", text: "Trocou de celular? Peça ao atendimento para redefinir a verificação." })
       : h("div", { class: "acoes" }, h("button", { type: "button", onclick: async () => {
-          try { main().replaceChildren(await mfaEnrolment()); } catch (error) { notify(error.message); } },
+          const turn = (render.turn = (render.turn || 0) + 1);  // a render still under way does not replace it
+          try { const form = await mfaEnrolment(); if (turn === render.turn) main().replaceChildren(form); }
+          catch (error) { notify(error.message); } },
         text: "Ativar verificação em duas etapas" })));
   return [h("h1", { text: "Minha conta" }),
     h("section", { class: "cartao" }, h("p", { text: `${user.name} · ${user.email}` })), section];
@@ -599,21 +601,28 @@ function renderMenu() {
 
 async function render() {
   const [, path, id] = location.hash.split("/");
+  // Only the latest render shows: a slower one started before (a screen still loading when the user
+  // moved on, or signed out) must not replace what the user went to.
+  const turn = (render.turn = (render.turn || 0) + 1);
   if (!state.token) { renderMenu(); main().replaceChildren(loginScreen()); return; }
   try {
     if (!state.me) state.me = await api("GET", "/me");
     if (mfaPending()) {
+      const form = await mfaEnrolment();
+      if (turn !== render.turn) return;
       renderMenu();
-      main().replaceChildren(await mfaEnrolment());
+      main().replaceChildren(form);
       document.title = "Verificação em duas etapas — Portal Brasoftware Cloud";
       return;
     }
     const screen = SCREENS.find((s) => s.path === path && can(s.capability)) || SCREENS.find((s) => can(s.capability));
     renderMenu();
     const content = await screen.render(id);
+    if (turn !== render.turn) return;
     main().replaceChildren(...[content].flat(Infinity).filter((node) => node != null && node !== false));
     document.title = `${screen.label} — Portal Brasoftware Cloud`;
   } catch (error) {
+    if (turn !== render.turn) return;
     // The API stops an un-enrolled Master or operator at enrolment: read who we are again, and go there.
     if (error.code === "mfa_enrolment_required" && !render.again) {
       render.again = true; state.me = null;

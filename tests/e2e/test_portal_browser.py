@@ -271,6 +271,7 @@ def test_a_new_master_enrols_in_mfa_and_then_logs_in_with_its_code(page_for, dem
 def test_an_optional_profile_turns_mfa_on_from_its_account_page(page_for, demo):
     page = page_for()
     login(page, account(demo, "suporte@paodemel.example"))
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
     nav(page, "Minha conta").click()
     page.locator("#situacao-mfa", has_text="desativada").wait_for()
     page.get_by_role("button", name="Ativar verificação em duas etapas").click()

@@ -49,7 +49,11 @@ def create_user_pool(region: str) -> Dict[str, str]:
                                      "RequireNumbers": True, "RequireSymbols": True,
                                      "TemporaryPasswordValidityDays": 7}},
         AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+        # As in infra/: TOTP available to every user; who must use it is the product's rule (domain/mfa.py).
+        MfaConfiguration="OPTIONAL",
     )["UserPool"]
+    cognito.set_user_pool_mfa_config(UserPoolId=pool["Id"], MfaConfiguration="OPTIONAL",
+                                      SoftwareTokenMfaConfiguration={"Enabled": True})
     app_client = cognito.create_user_pool_client(
         UserPoolId=pool["Id"], ClientName="csp-portal-web", GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],

@@ -13,6 +13,11 @@
 3. **Query cost.** A Query on the table's own key walks and sorts every item of the table to find
    one partition; DynamoDB reads that partition only. The query is given that partition's items
    (moto still applies its key condition, order, limit and filters to them).
+
+And one to its Cognito: **a TOTP secret an authenticator accepts.** moto gives every user one
+secret, `asdfasdfasdf` (60 bits), which pyotp and authenticator apps refuse (at least 112 bits,
+NIST SP 800-63B). The local pool hands out `LOCAL_TOTP_SECRET` instead: still ONE secret for every
+user (README, "Security"), 160 bits as Cognito's are.
 """
 from __future__ import annotations
 
@@ -21,6 +26,16 @@ import threading
 
 _OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query")
 _installed: dict = {}
+
+LOCAL_TOTP_SECRET = "LOCALSTACKTOTPSECRETFORDEMOUSERS"
+
+
+def strong_totp_secret() -> None:
+    """The local Cognito's one TOTP secret, long enough for an authenticator app (read by moto's
+    functions from its module at each call)."""
+    from moto.cognitoidp import models
+
+    models.COGNITO_TOTP_MFA_SECRET = LOCAL_TOTP_SECRET
 
 
 class _CopyKeepingTables:

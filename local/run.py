@@ -38,12 +38,15 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1"):
     """Start moto on loopback and point boto3 and PynamoDB at it (through AWS_ENDPOINT_URL)."""
     from moto.server import ThreadedMotoServer
 
-    from local.moto_fixes import serialize_dynamodb
+    from local.moto_fixes import serialize_dynamodb, strong_totp_secret
 
     serialize_dynamodb()  # the API's threads and the event pump share this moto
+    strong_totp_secret()
     os.environ.update({
         "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        # The local Cognito checks TOTP codes (against ONE secret for every user: moto_fixes, README).
+        "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
     })
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     server.start()
@@ -67,7 +70,7 @@ def write_demo_accounts(api_url: str, accounts) -> str:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump({"api": api_url, "accounts": [
             {"email": a.email, "password": a.password, "name": a.name, "roles": a.roles,
-             "organization_id": a.organization_id} for a in accounts]}, fh, ensure_ascii=False, indent=2)
+             "organization_id": a.organization_id, "mfa_secret": a.mfa_secret} for a in accounts]}, fh, ensure_ascii=False, indent=2)
     return path
 
 
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, PROJECT_DIR)
 
     moto = start_embedded_aws(moto_port)
+    from local.moto_fixes import LOCAL_TOTP_SECRET
+
     pump = server = None
     try:
         _, accounts = provision_and_seed(os.environ["AWS_ENDPOINT_URL"])
@@ -112,6 +117,8 @@ def main(argv=None) -> int:
         print(f"  Demo logins:  {accounts_file}")
         for account in accounts:
             print(f"    {account.email:<32} {account.password}   {', '.join(account.roles)}")
+        print("  MFA code (operator, Masters): "
+              f"python -c \"import pyotp; print(pyotp.TOTP('{LOCAL_TOTP_SECRET}').now())\"")
         print("Ctrl-C stops everything.\n", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:

@@ -2,13 +2,15 @@
 
 A catalog of Microsoft CSP products with BRL prices, the reseller's operator, and one customer
 organisation (valid CNPJ) whose contract awaits acceptance, with a Master and one user for each
-other profile. Demo users get a known, permanent password so they can log in straight away.
+other profile. Demo users get a known, permanent password so they can log in straight away; the
+profiles that require MFA (operator, Masters) are enrolled already, with the local Cognito's one
+TOTP secret (`local.moto_fixes.LOCAL_TOTP_SECRET`, written to demo-accounts.json and the README).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import boto3
 
@@ -18,6 +20,7 @@ from chalicelib.domain.catalog import Product, with_price
 from chalicelib.domain.clock import iso, local_day
 from chalicelib.domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.mfa import required_for
 from chalicelib.domain.organizations import Organization, normalize_cnpj
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
@@ -64,6 +67,8 @@ class DemoAccount:
     name: str
     roles: List[str]
     organization_id: str
+    # The TOTP secret of an account enrolled in MFA (its login answers a code): None when not enrolled.
+    mfa_secret: Optional[str] = None
 
 
 DEMO_PASSWORD = "Demo#2026portal"
@@ -92,9 +97,35 @@ def _identity(deps: Container, email: str, name: str) -> str:
     return user_id
 
 
+def _enrol_in_mfa(deps: Container, email: str) -> str:
+    """TOTP on for a demo user, through the identity adapter as the portal's enrolment does; returns
+    the secret (the local Cognito's one secret)."""
+    import time
+
+    import pyotp
+
+    token = deps.identity.login(email, DEMO_PASSWORD).access_token
+    secret = deps.identity.start_mfa_enrolment(token)
+    if 30 - time.time() % 30 < 2:  # the local Cognito takes the current 30-second step only
+        time.sleep(2.1)
+    deps.identity.confirm_mfa_enrolment(token, pyotp.TOTP(secret).now())
+    return secret
+
+
 def _user(deps: Container, email: str, name: str, roles, organization_id: str) -> User:
-    return User(id=_identity(deps, email, name), organization_id=organization_id, email=email, name=name,
-                roles=frozenset(roles), status="active", created_at=iso(deps.clock()))
+    user_id = _identity(deps, email, name)
+    enrolled = required_for(roles)
+    if enrolled:
+        _enrol_in_mfa(deps, email)
+    return User(id=user_id, organization_id=organization_id, email=email, name=name,
+                roles=frozenset(roles), status="active", created_at=iso(deps.clock()),
+                mfa_enrolled_at=iso(deps.clock()) if enrolled else None)
+
+
+def _mfa_secret(roles) -> Optional[str]:
+    from local.moto_fixes import LOCAL_TOTP_SECRET
+
+    return LOCAL_TOTP_SECRET if required_for(roles) else None
 
 
 def _create_organization(deps: Container, organization: Organization, contract, users: List[User]) -> None:
@@ -148,7 +179,8 @@ def _seed_billed_customer(deps: Container) -> DemoAccount:
             windows=[SeatWindow(at, qty) for at, qty in timeline],
             provider_subscription_id=deps.licence_provider.create_subscription(org_id, sku, quantity, new_id())))
     deps.subscriptions.save([], [], created=subscriptions, audit=[])
-    return DemoAccount(email=email, password=DEMO_PASSWORD, name=name, roles=["master"], organization_id=org_id)
+    return DemoAccount(email=email, password=DEMO_PASSWORD, name=name, roles=["master"], organization_id=org_id,
+                       mfa_secret=_mfa_secret([Role.MASTER]))
 
 
 def seed(deps: Container) -> List[DemoAccount]:
@@ -162,7 +194,8 @@ def seed(deps: Container) -> List[DemoAccount]:
         org_id = organization_ids[org_key]
         by_org[org_id].append(_user(deps, email, name, roles, org_id))
         accounts.append(DemoAccount(email=email, password=DEMO_PASSWORD, name=name,
-                                    roles=[r.value for r in roles], organization_id=org_id))
+                                    roles=[r.value for r in roles], organization_id=org_id,
+                                    mfa_secret=_mfa_secret(roles)))
 
     _create_organization(deps, Organization(id=RESELLER_ORGANIZATION_ID, name="Brasoftware Cloud",
                                             cnpj=None, created_at=now), None, by_org[RESELLER_ORGANIZATION_ID])

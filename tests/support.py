@@ -25,6 +25,27 @@ from chalicelib.domain.subscriptions import ACTIVE, SeatWindow, Subscription, re
 from local import seed as seed_module
 
 PASSWORD = "Test#2026senha"
+# What World's Masters and operators carry: enrolled in MFA (on their user item only; their logins
+# go through the identity adapter, not /auth/login, so no code is asked of hundreds of tests).
+ENROLLED_AT = "2026-11-01T12:00:00+00:00"
+
+
+def totp_code(secret: str) -> str:
+    """The code an authenticator app shows now for `secret`, never one about to expire: the local
+    Cognito accepts only the current 30-second step."""
+    import time
+
+    import pyotp
+
+    if 30 - time.time() % 30 < 2:
+        time.sleep(2.1)
+    return pyotp.TOTP(secret).now()
+
+
+def _enrolled(roles, mfa_enrolled: Optional[bool]) -> Optional[str]:
+    from chalicelib.domain.mfa import required_for
+
+    return ENROLLED_AT if (required_for(roles) if mfa_enrolled is None else mfa_enrolled) else None
 
 
 def sp(year, month, day, hour=12):
@@ -113,9 +134,10 @@ class World:
         return self.deps.identity.login(email_address, password).access_token
 
     def organization(self, name: Optional[str] = None, closing_day: int = 10,
-                     items: Iterable[tuple] = (("MS365-E3", 10),)) -> Org:
+                     items: Iterable[tuple] = (("MS365-E3", 10),), mfa_enrolled: bool = True) -> Org:
         """An organisation whose contract awaits acceptance, selling `items` ((sku, quantity)):
-        accepting it orders them, so the catalog that sells them is seeded."""
+        accepting it orders them, so the catalog that sells them is seeded. Its Master is enrolled
+        in MFA (on its record) unless `mfa_enrolled` is False."""
         items = list(items)
         if items:
             self.seed_catalog()
@@ -130,30 +152,35 @@ class World:
         master_email = f"master{n}@empresa{n}.example"
         master = User(id=self.identity(master_email, f"Master {n}"), organization_id=org.id, email=master_email,
                       name=f"Master {n}", roles=frozenset({Role.MASTER}), status="active",
-                      created_at="2026-11-01T12:00:00+00:00")
+                      created_at="2026-11-01T12:00:00+00:00", mfa_enrolled_at=ENROLLED_AT if mfa_enrolled else None)
         self.deps.organizations.create(org, contract, master, [])
         return Org(organization=org, contract=contract, master=Account(master, self.login(master_email)))
 
-    def user(self, org_id: str, roles: Iterable[Role], email_address: Optional[str] = None) -> Account:
+    def user(self, org_id: str, roles: Iterable[Role], email_address: Optional[str] = None,
+             mfa_enrolled: Optional[bool] = None) -> Account:
+        """A user with `roles`; enrolled in MFA (on its record) when its roles require it, unless
+        `mfa_enrolled` says otherwise."""
         from chalicelib.services import audit
+
+        roles = frozenset(roles)
 
         n = self._next()
         email_address = email_address or f"user{n}@org.example"
         user = User(id=self.identity(email_address, f"Usuário {n}"), organization_id=org_id, email=email_address,
                     name=f"Usuário {n}", roles=frozenset(roles), status="active",
-                    created_at="2026-11-01T12:00:00+00:00")
+                    created_at="2026-11-01T12:00:00+00:00", mfa_enrolled_at=_enrolled(roles, mfa_enrolled))
         self.deps.users.create(user, audit.entry(self.deps, seed_module.SEED_ACTOR, org_id, "user.invited",
                                                  f"user:{user.id}"))
         return Account(user, self.login(email_address))
 
-    def operator(self) -> Account:
+    def operator(self, mfa_enrolled: bool = True) -> Account:
         try:
             self.deps.organizations.get(RESELLER_ORGANIZATION_ID)
         except Exception:
             self.deps.organizations.create(Organization(id=RESELLER_ORGANIZATION_ID, name="Brasoftware Cloud",
                                                         cnpj=None, created_at="2026-11-01T12:00:00+00:00"),
                                            None, None, [])
-        return self.user(RESELLER_ORGANIZATION_ID, [Role.OPERATOR])
+        return self.user(RESELLER_ORGANIZATION_ID, [Role.OPERATOR], mfa_enrolled=mfa_enrolled)
 
     def profiles(self, org: Org) -> Dict[Role, Account]:
         """One account per profile: the org's Master, one user per other customer profile, an operator."""
@@ -236,6 +263,14 @@ class World:
         check_response(method, path, response.status_code, content_type,
                        response.json_body if (content_type or "").startswith("application/json") else response.body)
         return response
+
+    def enrol(self, headers: Dict[str, str]) -> str:
+        """Enrol the caller of `headers` in MFA through the API, as the portal does (the secret the
+        setup answers, then its current code); returns the secret."""
+        secret = self.call("POST", "/auth/mfa/setup", headers=headers).json_body["secret"]
+        verified = self.call("POST", "/auth/mfa/verify", headers=headers, body={"code": totp_code(secret)})
+        assert verified.status_code == 200, verified.json_body
+        return secret
 
     # --- events and mail --------------------------------------------------------------------
     def drain_queues(self) -> int:

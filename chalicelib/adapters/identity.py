@@ -32,6 +32,13 @@ class NewPasswordRequired:
     session: str
 
 
+@dataclass(frozen=True)
+class MfaRequired:
+    """The password was right; the user's TOTP code is asked next (`answer_mfa`, with this session)."""
+
+    session: str
+
+
 def _tokens(result: Dict[str, Any], refresh_token: Optional[str] = None) -> Tokens:
     return Tokens(
         access_token=result["AccessToken"], id_token=result["IdToken"],
@@ -87,6 +94,8 @@ class CognitoIdentity:
             raise
         if result.get("ChallengeName") == "NEW_PASSWORD_REQUIRED":
             return NewPasswordRequired(session=result["Session"])
+        if result.get("ChallengeName") == "SOFTWARE_TOKEN_MFA":
+            return MfaRequired(session=result["Session"])
         return _tokens(result["AuthenticationResult"])
 
     def complete_new_password(self, email: str, session: str, new_password: str) -> Tokens:
@@ -107,6 +116,67 @@ class CognitoIdentity:
                 raise codes.TOO_MANY_REQUESTS() from exc
             raise
         return _tokens(result["AuthenticationResult"])
+
+    # --- two-step sign-in: Cognito's software token (TOTP) ------------------------------------
+    def answer_mfa(self, email: str, session: str, code: str) -> Tokens:
+        """The code of a login's SOFTWARE_TOKEN_MFA challenge."""
+        cognito = self._cognito()
+        try:
+            result = cognito.respond_to_auth_challenge(
+                ClientId=self._client_id, ChallengeName="SOFTWARE_TOKEN_MFA", Session=session,
+                ChallengeResponses={"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": code},
+            )
+        except (cognito.exceptions.CodeMismatchException, cognito.exceptions.EnableSoftwareTokenMFAException) \
+                as exc:
+            raise codes.MFA_CODE_MISMATCH() from exc
+        except (cognito.exceptions.NotAuthorizedException, cognito.exceptions.UserNotFoundException,
+                cognito.exceptions.ResourceNotFoundException, cognito.exceptions.InvalidParameterException,
+                cognito.exceptions.ExpiredCodeException) as exc:
+            raise codes.INVALID_MFA_SESSION() from exc
+        except cognito.exceptions.ClientError as exc:
+            if _throttled(exc):
+                raise codes.TOO_MANY_REQUESTS() from exc
+            raise
+        return _tokens(result["AuthenticationResult"])
+
+    def start_mfa_enrolment(self, access_token: str) -> str:
+        """A new TOTP secret for the token's user (AssociateSoftwareToken): shown once, to be
+        confirmed with a code by `confirm_mfa_enrolment`."""
+        cognito = self._cognito()
+        try:
+            return cognito.associate_software_token(AccessToken=access_token)["SecretCode"]
+        except cognito.exceptions.NotAuthorizedException as exc:
+            raise codes.INVALID_TOKEN() from exc
+
+    def confirm_mfa_enrolment(self, access_token: str, code: str) -> None:
+        """The first code from the app (VerifySoftwareToken), then TOTP on and preferred: every later
+        login of this user answers SOFTWARE_TOKEN_MFA."""
+        cognito = self._cognito()
+        try:
+            verified = cognito.verify_software_token(AccessToken=access_token, UserCode=code,
+                                                     FriendlyDeviceName="Portal")
+        except (cognito.exceptions.CodeMismatchException, cognito.exceptions.EnableSoftwareTokenMFAException,
+                cognito.exceptions.InvalidParameterException) as exc:
+            raise codes.INVALID_MFA_CODE(field="code") from exc
+        except cognito.exceptions.NotAuthorizedException as exc:
+            raise codes.INVALID_TOKEN() from exc
+        if verified.get("Status", "SUCCESS") != "SUCCESS":
+            raise codes.INVALID_MFA_CODE(field="code")
+        cognito.set_user_mfa_preference(AccessToken=access_token,
+                                        SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+
+    def reset_mfa(self, email: str) -> None:
+        """TOTP off for this user (an operator's recovery): its next login asks no code. Its sessions
+        end too (global sign-out: refresh tokens revoked, and Cognito refuses the old access tokens
+        for its own calls, enrolment included), so only a new login with the password enrols again."""
+        cognito = self._cognito()
+        try:
+            cognito.admin_set_user_mfa_preference(UserPoolId=self._pool, Username=email,
+                                                  SoftwareTokenMfaSettings={"Enabled": False,
+                                                                            "PreferredMfa": False})
+            cognito.admin_user_global_sign_out(UserPoolId=self._pool, Username=email)
+        except cognito.exceptions.UserNotFoundException:
+            pass  # no identity left: nothing asks it a code
 
     def refresh(self, refresh_token: str) -> Tokens:
         cognito = self._cognito()

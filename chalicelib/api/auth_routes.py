@@ -4,6 +4,7 @@ from chalice import Blueprint
 from ..domain.roles import Capability
 from ..services import auth, sessions
 from ..services.auth import NEW_PASSWORD_CHALLENGE, TOKENS
+from ..services.mfa import MFA_CHALLENGE
 from .http import endpoint
 from .schema import obj, string
 
@@ -15,7 +16,7 @@ _PASSWORD = string(max_length=256)
 
 @endpoint(bp, "/auth/login", "POST", summary="Entrar com e-mail e senha", capability=None, tag="auth", errors=(401,),
           body=obj(["email", "password"], email=_EMAIL, password=_PASSWORD),
-          response={"oneOf": [TOKENS, NEW_PASSWORD_CHALLENGE]})
+          response={"oneOf": [TOKENS, NEW_PASSWORD_CHALLENGE, MFA_CHALLENGE]})
 def login(ctx):
     return auth.login(ctx.deps, email=ctx.body["email"], password=ctx.body["password"], source_ip=ctx.source_ip)
 
@@ -44,7 +45,7 @@ def logout(ctx):
 
 
 @endpoint(bp, "/auth/password", "POST", summary="Trocar a própria senha", capability=Capability.USE_PORTAL,
-          tag="auth", status=204, body=obj(["current_password", "new_password"], current_password=_PASSWORD,
+          tag="auth", status=204, before_mfa_enrolment=True, body=obj(["current_password", "new_password"], current_password=_PASSWORD,
                                             new_password=_PASSWORD))
 def change_password(ctx):
     """Every session of the user ends, this one too: the portal asks for the new password."""

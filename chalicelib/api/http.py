@@ -21,6 +21,7 @@ from chalice import Response
 
 from ..bootstrap import container
 from ..domain import error_codes as codes
+from ..domain import mfa as mfa_rules
 from ..domain.errors import DomainError
 from ..domain.roles import Capability, can
 from ..services import auth
@@ -59,6 +60,9 @@ class RouteSpec:
     also_status: Tuple[int, ...] = ()
     # Error statuses a public route answers beyond the shared ones (a sign-in refused: 401).
     errors: Tuple[int, ...] = ()
+    # Open to a user whose profile requires MFA and who has not enrolled (enrolment, /me): every
+    # other authenticated route answers it 403 mfa_enrolment_required.
+    before_mfa_enrolment: bool = False
 
 
 ROUTES: List[RouteSpec] = []
@@ -78,6 +82,11 @@ class RequestContext:
 
     def next_token(self) -> Optional[str]:
         return self.query.get("next_token") or None
+
+    def access_token(self) -> Optional[str]:
+        """The bearer token the caller was authenticated with (the identity provider's own calls
+        about that user, such as TOTP enrolment, take it)."""
+        return _bearer(self.headers)
 
     def if_match(self) -> Optional[int]:
         """The version the client last saw (If-Match: 3, "3" or W/"3")."""
@@ -99,7 +108,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False,
              ignore_unknown_query: bool = False, response: Optional[Dict[str, Any]] = None,
              media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = (),
-             errors: Tuple[int, ...] = ()):
+             errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON."""
     declared = {**(query or {}), **(queries.PAGE if paginated else {})}
@@ -109,7 +118,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
                      query=declared, status=status, idempotent=idempotent, paginated=paginated,
                      if_match=if_match, ignore_unknown_query=ignore_unknown_query,
                      responses=dict(media or {}) if response is None else {"application/json": response},
-                     also_status=tuple(also_status), errors=tuple(errors))
+                     also_status=tuple(also_status), errors=tuple(errors),
+                     before_mfa_enrolment=before_mfa_enrolment)
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):
@@ -166,13 +176,20 @@ def _parse_body(spec: RouteSpec, request, max_bytes: int) -> Dict[str, Any]:
     return schemas.validate(parsed, spec.body)
 
 
+def _bearer(headers: Dict[str, str]) -> Optional[str]:
+    authorization = headers.get("authorization", "")
+    return authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
+
+
 def _authorize(spec: RouteSpec, deps, request, headers: Dict[str, str]) -> Optional[Caller]:
     if spec.capability is None:
         return None
-    authorization = headers.get("authorization", "")
-    token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
-    caller = auth.authenticate(deps, access_token=token, acting_organization_id=headers.get("x-organization-id"),
+    caller = auth.authenticate(deps, access_token=_bearer(headers),
+                               acting_organization_id=headers.get("x-organization-id"),
                                source_ip=_source_ip(request))
+    # From the user item authenticate() read: no extra read per request.
+    if not spec.before_mfa_enrolment and mfa_rules.enrolment_pending(caller.user):
+        raise codes.MFA_ENROLMENT_REQUIRED()
     if not can(caller.roles, spec.capability):
         raise codes.FORBIDDEN(required_capability=spec.capability.value)
     return caller

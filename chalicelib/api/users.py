@@ -17,7 +17,7 @@ USER_PAGE = page_of(USER, "User")
 
 
 @endpoint(bp, "/me", "GET", summary="O usuário autenticado, sua organização e perfis",
-          capability=Capability.USE_PORTAL, tag="users", response=ME)
+          capability=Capability.USE_PORTAL, tag="users", response=ME, before_mfa_enrolment=True)
 def me(ctx):
     # The rules the portal applies as the user types are served, not copied into app.js.
     return {**users.me(ctx.deps, ctx.caller), "limits": subscriptions.limits_view(ctx.deps.settings.quantity_limits)}

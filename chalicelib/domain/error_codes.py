@@ -83,6 +83,27 @@ LOGIN_LOCKED = declare("login_locked", TooManyRequests,
                        "Tente de novo em {retry_after_minutes} minuto(s).")
 SESSION_ENDED = declare("session_ended", NotAuthenticated, "Sua sessão foi encerrada; entre novamente.")
 WRONG_CURRENT_PASSWORD = declare("wrong_current_password", InvalidInput, "A senha atual não confere.")
+# Two-step sign-in (TOTP, domain/mfa.py).
+MFA_ENROLMENT_REQUIRED = declare("mfa_enrolment_required", Forbidden,
+                                 "Seu perfil exige verificação em duas etapas: cadastre um aplicativo autenticador "
+                                 "para continuar.")
+INVALID_MFA_SESSION = declare("invalid_mfa_session", NotAuthenticated,
+                              "Sessão de verificação inválida ou expirada; entre de novo com e-mail e senha.")
+MFA_CODE_MISMATCH = declare("mfa_code_mismatch", NotAuthenticated,
+                            "Código de verificação incorreto ou expirado; confira o aplicativo autenticador.")
+INVALID_MFA_CODE = declare("invalid_mfa_code", InvalidInput,
+                           "Código incorreto: informe os 6 dígitos que o aplicativo autenticador mostra agora.")
+# The pool let an enrolled user in without a code (its MFA was turned off outside the portal).
+MFA_NOT_IN_FORCE = declare("mfa_not_in_force", NotAuthenticated,
+                           "A verificação em duas etapas desta conta não está ativa; peça ao atendimento para "
+                           "redefini-la.")
+MFA_ALREADY_ENROLLED = declare("mfa_already_enrolled", Conflict,
+                               "A verificação em duas etapas já está ativa; para trocar de aparelho, peça ao "
+                               "atendimento para redefini-la.")
+MFA_NOT_ENROLLED = declare("mfa_not_enrolled", Conflict,
+                           "Este usuário não tem verificação em duas etapas ativa.")
+MFA_RESET_OF_SELF = declare("mfa_reset_of_self", RuleViolation,
+                            "Outro operador precisa redefinir a sua verificação em duas etapas.")
 
 # --- concurrency ---------------------------------------------------------------------------------
 

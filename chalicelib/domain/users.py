@@ -34,6 +34,8 @@ class User:
     # those logged out, by origin_jti, with the epoch second their last access token expires.
     sessions_valid_after: Optional[str] = None
     ended_sessions: Dict[str, int] = field(default_factory=dict)
+    # When the user confirmed its authenticator app (TOTP); None: not enrolled, or reset since.
+    mfa_enrolled_at: Optional[str] = None
 
     @property
     def is_master(self) -> bool:
@@ -42,6 +44,10 @@ class User:
     @property
     def is_operator(self) -> bool:
         return Role.OPERATOR in self.roles
+
+    @property
+    def mfa_enrolled(self) -> bool:
+        return self.mfa_enrolled_at is not None
 
 
 def normalize_email(raw: str) -> str:

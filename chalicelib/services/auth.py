@@ -4,19 +4,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
-from ..adapters.identity import NewPasswordRequired, Tokens
+from ..adapters.identity import MfaRequired, NewPasswordRequired, Tokens
 from ..domain import error_codes as codes
 from ..domain import users as user_rules
 from ..domain.roles import Capability, can
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from ..schemas import enum, integer, shape, text
-from . import sessions
+from . import mfa, sessions
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.identity import CognitoIdentity, TokenVerifier
     from ..storage.repositories import OrganizationRepository, UserRepository
     from ..storage.support import SignInChallenges
+    from .mfa import MfaChallengeDeps, UnchallengedLoginDeps
 
     class SignInDeps(Protocol):
         """The identity provider's sign-in and token refresh."""
@@ -29,8 +30,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         sign_in_challenges: SignInChallenges
 
-    class LoginDeps(ChallengeDeps, sessions.ThrottleDeps, Protocol):
-        """A login, throttled per email and source IP."""
+    class LoginDeps(ChallengeDeps, sessions.ThrottleDeps, MfaChallengeDeps, UnchallengedLoginDeps, Protocol):
+        """A login, throttled per email and source IP; a first-password or TOTP challenge is
+        remembered as the user's who logged in."""
+
+    class MfaLoginDeps(ChallengeDeps, sessions.ThrottleDeps, MfaChallengeDeps, Protocol):
+        """The login's code, throttled like its password; the session handed out remembered."""
 
     class FirstPasswordDeps(ChallengeDeps, Protocol):
         """The first password, for the user the challenge was issued to, after which it is active."""
@@ -71,11 +76,28 @@ def login(deps: LoginDeps, *, email: str, password: str, source_ip: Optional[str
     email = user_rules.normalize_email(email)
     # Refused before Cognito while the email or the source IP is throttled; a wrong password counted.
     result = sessions.throttled(deps, email=email, source_ip=source_ip, wrong_code=codes.INVALID_CREDENTIALS.code,
-                                attempt=lambda: deps.identity.login(email, password))
+                                attempt=lambda: deps.identity.login(email, password), forget=False)
     if isinstance(result, NewPasswordRequired):
+        sessions.forget_failures(deps, email=email)
         deps.sign_in_challenges.bind(result.session, email, deps.clock() + CHALLENGE_BINDING_LIFETIME)
         return {"challenge": NEW_PASSWORD_REQUIRED, "session": result.session}
+    if isinstance(result, MfaRequired):
+        # The password was right, but the login is not done: the email's failures are forgotten only
+        # when the code is (a password known to an attacker must not reset the count of wrong codes).
+        return mfa.challenge(deps, email, result.session)
+    mfa.refuse_unchallenged(deps, result)
+    sessions.forget_failures(deps, email=email)
     return tokens_view(sessions.start(deps, result))
+
+
+def answer_mfa(deps: MfaLoginDeps, *, email: str, session: str, code: str, source_ip: Optional[str] = None
+               ) -> Dict[str, Any]:
+    """The login's second step: a wrong code counts as a failed login of the email and the source
+    IP (the same waits and lock as a wrong password, so six digits cannot be guessed)."""
+    email = user_rules.normalize_email(email)
+    tokens = sessions.throttled(deps, email=email, source_ip=source_ip, wrong_code=codes.MFA_CODE_MISMATCH.code,
+                                attempt=lambda: mfa.answer_challenge(deps, email=email, session=session, code=code))
+    return tokens_view(sessions.start(deps, tokens))
 
 
 def set_first_password(deps: FirstPasswordDeps, *, email: str, session: str, new_password: str) -> Dict[str, Any]:
@@ -83,7 +105,7 @@ def set_first_password(deps: FirstPasswordDeps, *, email: str, session: str, new
     answered with another email is refused before the identity provider hears of it (the local
     Cognito would let it set that user's password and hand over its tokens)."""
     email = user_rules.normalize_email(email)
-    if deps.sign_in_challenges.email_for(session, deps.clock()) != email:
+    if deps.sign_in_challenges.email_for(session, deps.clock(), challenge=NEW_PASSWORD_REQUIRED) != email:
         raise codes.INVALID_SESSION()
     tokens = deps.identity.complete_new_password(email, session, new_password)
     deps.sign_in_challenges.forget(session)

@@ -131,9 +131,10 @@ def forget_failures(deps: ThrottleDeps, *, email: str) -> None:
     deps.login_failures.forget(f"email:{email}")
 
 
-def throttled(deps: ThrottleDeps, *, email: str, source_ip: Optional[str], attempt, wrong_code: str):
+def throttled(deps: ThrottleDeps, *, email: str, source_ip: Optional[str], attempt, wrong_code: str,
+              forget: bool = True):
     """`attempt()` unless throttled; a failure with `wrong_code` is counted, a success forgets the
-    email's failures."""
+    email's failures (unless `forget` is False: a login that still asks for a code is not done)."""
     refuse_while_throttled(deps, email=email, source_ip=source_ip)
     try:
         result = attempt()
@@ -141,7 +142,8 @@ def throttled(deps: ThrottleDeps, *, email: str, source_ip: Optional[str], attem
         if exc.code == wrong_code:
             count_failure(deps, email=email, source_ip=source_ip)
         raise
-    forget_failures(deps, email=email)
+    if forget:
+        forget_failures(deps, email=email)
     return result
 
 

@@ -9,8 +9,9 @@ from ..domain.clock import iso
 from ..domain.roles import Capability, Role, capabilities_of
 from ..domain.users import User
 from ..schemas import array, closed, component, date_time, enum, integer, nullable, shape, text
-from . import audit, notifications
+from . import audit, mfa, notifications
 from .caller import Caller
+from .mfa import MFA_STATUS
 from .subscriptions import LIMITS
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -59,14 +60,16 @@ _ROLES = array(enum([r.value for r in Role]))
 USER = component("User", closed({
     "id": text(), "email": text(format="email"), "name": text(), "organization_id": text(), "roles": _ROLES,
     "status": enum(user_rules.STATUSES), "created_at": date_time(), "version": integer(minimum=1),
-}, description="Um usuário do portal."))
+    "mfa_enrolled_at": nullable(date_time()),
+}, description="Um usuário do portal (`mfa_enrolled_at`: desde quando usa a verificação em duas etapas; "
+               "nulo: não cadastrada)."))
 
 
 def user_view(user: User) -> Dict[str, Any]:
     return {
         "id": user.id, "email": user.email, "name": user.name, "organization_id": user.organization_id,
         "roles": sorted(r.value for r in user.roles), "status": user.status,
-        "created_at": user.created_at, "version": user.version,
+        "created_at": user.created_at, "version": user.version, "mfa_enrolled_at": user.mfa_enrolled_at,
     }
 
 
@@ -78,7 +81,7 @@ ME_ORGANIZATION = component("MeOrganization", closed(
 # (`limits`, `subscriptions.limits_view`: `api/users.py` adds them).
 ME = shape("Me", description="O usuário autenticado, sua organização, perfis e permissões.",
            user=USER, organization=ME_ORGANIZATION, roles=_ROLES,
-           capabilities=array(enum([c.value for c in Capability])), limits=LIMITS)
+           capabilities=array(enum([c.value for c in Capability])), limits=LIMITS, mfa=MFA_STATUS)
 
 
 def me(deps: UserDirectoryDeps, caller: Caller) -> Dict[str, Any]:
@@ -88,6 +91,7 @@ def me(deps: UserDirectoryDeps, caller: Caller) -> Dict[str, Any]:
         "organization": {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj},
         "roles": sorted(r.value for r in caller.roles),
         "capabilities": sorted(c.value for c in capabilities_of(caller.roles)),
+        "mfa": mfa.status_view(caller.user),
     }
 
 

@@ -42,6 +42,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 28 | tickets of an organisation / all tickets       | Query gsi1 gsi1pk=ORG#<org>#TICKETS; Query gsi2 gsi2pk=TICKETS  |
 | 29 | organisation by CNPJ (one per CNPJ)            | conditional Put pk=CNPJ#<cnpj> sk=ORGANIZATION                  |
 | 30 | whose first-password challenge a session is    | Put / GetItem (consistent) / Delete pk=SIGNIN#<sha256 of the session> sk=CHALLENGE (TTL) |
+| 31 | whose TOTP challenge a session is              | the item of 30, its `challenge` SOFTWARE_TOKEN_MFA: a session answers only the challenge it was issued for |
+| 32 | a user's MFA enrolment / reset                 | transactional Update pk=USER#<sub> sk=USER (`mfa_enrolled_at`, on its version) with the audit entry |
 | 33 | failed logins of an email / of a source IP     | GetItem (consistent); Update ADD failures on `last_failure_at > now-15min`, else SET 1 on its opposite; Delete pk=LOGINFAIL#<sha256 of "email:<e>" / "ip:<a>"> sk=FAILURES (TTL) |
 | 34 | session the product handed out                 | Put / GetItem (consistent) / Delete pk=SESSION#<sha256 of the refresh token> sk=SESSION (TTL: the refresh token's lifetime) |
 | 35 | ended sessions of a user                       | Update pk=USER#<sub> sk=USER: ADD / DELETE `ended_sessions` ("<origin_jti> <expiry>"); SET `sessions_valid_after` (with its audit entry); read with pattern 4 |

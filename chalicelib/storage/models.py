@@ -129,6 +129,7 @@ class UserItem(TableItem):
     # until their last access token expires.
     sessions_valid_after = UnicodeAttribute(null=True)
     ended_sessions = UnicodeSetAttribute(null=True)
+    mfa_enrolled_at = UnicodeAttribute(null=True)  # TOTP confirmed; absent: not enrolled (or reset)
 
 
 class AuditItem(TableItem):
@@ -147,9 +148,11 @@ class AuditItem(TableItem):
 
 
 class SignInChallengeItem(TableItem):
-    """Whose first-password challenge a Cognito session is: written at the login that started it."""
+    """Whose challenge (first password, TOTP code) a Cognito session is: written at the login that
+    started it."""
 
     email = UnicodeAttribute()
+    challenge = UnicodeAttribute(default="NEW_PASSWORD_REQUIRED")
     expires_at = TTLAttribute()
 
 

@@ -103,7 +103,7 @@ def _user_item(user: User) -> UserItem:
         gsi1pk=keys.org_users_pk(user.organization_id), gsi1sk=keys.user_email_sk(user.email),
         id=user.id, organization_id=user.organization_id, email=user.email, name=user.name,
         roles={r.value for r in user.roles}, status=user.status, created_at=user.created_at,
-        version=user.version,
+        version=user.version, mfa_enrolled_at=user.mfa_enrolled_at,
     )
 
 
@@ -122,7 +122,7 @@ def _user(item: UserItem) -> User:
         id=item.id, organization_id=item.organization_id, email=item.email, name=item.name,
         roles=parse_roles(item.roles), status=item.status, created_at=item.created_at,
         version=int(item.version), sessions_valid_after=item.sessions_valid_after,
-        ended_sessions=ended_sessions_of(item),
+        ended_sessions=ended_sessions_of(item), mfa_enrolled_at=item.mfa_enrolled_at,
     )
 
 
@@ -326,6 +326,23 @@ class UserRepository:
         UserItem(keys.user_pk(user.id), keys.USER_SK).update(
             actions=[UserItem.status.set("active"), UserItem.version.add(1)], condition=UserItem.pk.exists(),
         )
+
+    def save_mfa(self, user: User, expected_version: int, audit: AuditEntry) -> None:
+        """The user's MFA enrolment (`user.mfa_enrolled_at`, None after a reset), on the version read,
+        with its audit entry; a reset also ends every session started before it
+        (`user.sessions_valid_after`, as a password change does)."""
+        item = UserItem(keys.user_pk(user.id), keys.USER_SK)
+        actions = [UserItem.mfa_enrolled_at.set(user.mfa_enrolled_at) if user.mfa_enrolled_at
+                   else UserItem.mfa_enrolled_at.remove(), UserItem.version.set(user.version)]
+        if user.sessions_valid_after:
+            actions.append(UserItem.sessions_valid_after.set(user.sessions_valid_after))
+
+        def build(tx):
+            tx.update(item, actions=actions,
+                      condition=UserItem.version == expected_version, label="user")
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
 
     def delete(self, user: User, masters_delta: int, audit: AuditEntry) -> None:
         def build(tx):

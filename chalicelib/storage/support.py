@@ -72,22 +72,25 @@ def _session_hash(session: str) -> str:
 
 
 class SignInChallenges:
-    """The user a first-password challenge belongs to. The local Cognito does not tie its session
-    to the user who logged in, so the product keeps that tie itself (real Cognito does too)."""
+    """The user a sign-in challenge (first password, TOTP code) belongs to, and which challenge it
+    is. The local Cognito does not tie its session to the user who logged in, nor to the challenge
+    it answered (an MFA session sent as a first password would set the password and skip the code),
+    so the product keeps both ties itself (real Cognito does too)."""
 
-    def bind(self, session: str, email: str, expires_at: datetime) -> None:
+    def bind(self, session: str, email: str, expires_at: datetime,
+             challenge: str = "NEW_PASSWORD_REQUIRED") -> None:
         SignInChallengeItem(keys.sign_in_challenge_pk(_session_hash(session)), keys.SIGN_IN_CHALLENGE_SK,
-                            email=email, expires_at=expires_at).save()
+                            email=email, challenge=challenge, expires_at=expires_at).save()
 
-    def email_for(self, session: str, now: datetime) -> Optional[str]:
-        """The email the session was issued to, or None (never issued, or expired: DynamoDB's TTL
-        deletes late, so the expiry is checked here)."""
+    def email_for(self, session: str, now: datetime, challenge: str = "NEW_PASSWORD_REQUIRED") -> Optional[str]:
+        """The email the session was issued to for `challenge`, or None (never issued, issued for
+        another challenge, or expired: DynamoDB's TTL deletes late, so the expiry is checked here)."""
         try:
             item = SignInChallengeItem.get(keys.sign_in_challenge_pk(_session_hash(session)),
                                            keys.SIGN_IN_CHALLENGE_SK, consistent_read=True)
         except SignInChallengeItem.DoesNotExist:
             return None
-        return item.email if item.expires_at > now else None
+        return item.email if item.expires_at > now and item.challenge == challenge else None
 
     def forget(self, session: str) -> None:
         SignInChallengeItem(keys.sign_in_challenge_pk(_session_hash(session)), keys.SIGN_IN_CHALLENGE_SK).delete()

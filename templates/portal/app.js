@@ -91,7 +91,7 @@ function dialog(title, build) {
 // token and access tokens stop working everywhere, not only in this tab.
 async function logout() {
   const refresh = state.refresh;
-  state.token = null; state.refresh = null; state.me = null;
+  state.token = null; state.refresh = null; state.me = null; state.mfaSetup = null;
   sessionStorage.removeItem("token");
   sessionStorage.removeItem("refresh");
   if (refresh) {
@@ -139,6 +139,7 @@ function loginScreen() {
     guarded(form, async () => {
       const result = await api("POST", "/auth/login", { email: email.value, password: password.value });
       if (result.challenge === "NEW_PASSWORD_REQUIRED") return newPasswordScreen(email.value, result.session);
+      if (result.challenge === "SOFTWARE_TOKEN_MFA") return mfaCodeScreen(email.value, result.session);
       await signedIn(result.access_token, result.refresh_token);
     });
   });
@@ -163,6 +164,82 @@ function newPasswordScreen(email, session) {
   password.focus();
 }
 
+function codeInput() {
+  return h("input", { inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: 6,
+                      required: true, placeholder: "000000" });
+}
+
+// Second step of the login of a user enrolled in MFA: the code its authenticator app shows now.
+function mfaCodeScreen(email, session) {
+  const code = codeInput();
+  const form = h("form", { class: "cartao login" },
+    h("h1", { text: "Verificação em duas etapas" }),
+    h("p", { text: "Abra o aplicativo autenticador e digite o código de 6 dígitos do Portal Brasoftware Cloud." }),
+    field("Código de verificação", code),
+    h("div", { class: "acoes" }, h("button", { type: "submit", text: "Verificar" })));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(form, async () => {
+      const tokens = await api("POST", "/auth/mfa", { email, session, code: code.value.trim() });
+      await signedIn(tokens.access_token, tokens.refresh_token);
+    });
+  });
+  main().replaceChildren(form);
+  code.focus();
+}
+
+const mfaPending = () => state.me && state.me.mfa.required && !state.me.mfa.enrolled_at;
+
+// Enrolment: the secret (as text, and as an otpauth:// link the phone's app opens), then its first code.
+// Masters and operators are brought here until they enrol; other profiles come from "Minha conta".
+async function mfaEnrolment() {
+  // One secret per visit: two renders at once (a hash change and a render) must not ask for two, since
+  // each request replaces the secret the identity provider will check.
+  state.mfaSetup = state.mfaSetup || api("POST", "/auth/mfa/setup");
+  let setup;
+  try { setup = await state.mfaSetup; } catch (error) { state.mfaSetup = null; throw error; }
+  const code = codeInput();
+  const form = h("form", { class: "cartao", "aria-labelledby": "titulo-mfa" },
+    h("h1", { id: "titulo-mfa", text: "Ative a verificação em duas etapas" }),
+    mfaPending() ? h("p", { text: "Seu perfil exige a verificação em duas etapas: cadastre um aplicativo autenticador para continuar." }) : null,
+    h("ol", {},
+      h("li", { text: "Instale um aplicativo autenticador no celular (Microsoft Authenticator, Google Authenticator ou outro)." }),
+      h("li", {}, "No aplicativo, adicione uma conta com a chave abaixo (ou ",
+        h("a", { href: setup.otpauth_uri, text: "abra este link no celular" }), "):"),
+      h("li", { text: "Digite o código de 6 dígitos que o aplicativo mostra." })),
+    h("p", {}, "Chave: ", h("code", { id: "segredo-mfa", class: "segredo", text: setup.secret })),
+    field("Código do aplicativo", code),
+    h("div", { class: "acoes" }, h("button", { type: "submit", text: "Ativar" })));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    guarded(form, async () => {
+      await api("POST", "/auth/mfa/verify", { code: code.value.trim() });
+      state.mfaSetup = null;
+      state.me = await api("GET", "/me");
+      notify("Verificação em duas etapas ativada.");
+      location.hash = can("view_licences") && !can("back_office") ? "#/painel" : "#/contrato";
+      render();
+    });
+  });
+  return form;
+}
+
+async function accountScreen() {
+  const { user, mfa } = state.me;
+  const status = mfa.enrolled_at
+    ? h("p", { id: "situacao-mfa", text: `Verificação em duas etapas ativa desde ${dateBR(mfa.enrolled_at)}.` })
+    : h("p", { id: "situacao-mfa", text: "Verificação em duas etapas desativada." });
+  const section = h("section", { class: "cartao" }, h("h2", { text: "Verificação em duas etapas" }), status,
+    mfa.enrolled_at ? h("p", { class: "dica", text: "Trocou de celular? Peça ao atendimento para redefinir a verificação." })
+      : h("div", { class: "acoes" }, h("button", { type: "button", onclick: async () => {
+          const turn = (render.turn = (render.turn || 0) + 1);  // a render still under way does not replace it
+          try { const form = await mfaEnrolment(); if (turn === render.turn) main().replaceChildren(form); }
+          catch (error) { notify(error.message); } },
+        text: "Ativar verificação em duas etapas" })));
+  return [h("h1", { text: "Minha conta" }),
+    h("section", { class: "cartao" }, h("p", { text: `${user.name} · ${user.email}` })), section];
+}
+
 async function signedIn(token, refresh) {
   state.token = token;
   sessionStorage.setItem("token", token);
@@ -181,6 +258,7 @@ const SCREENS = [
   { path: "chamados", label: "Suporte", capability: "support_tickets", render: ticketsScreen },
   { path: "usuarios", label: "Usuários", capability: "manage_users", render: usersScreen },
   { path: "contrato", label: "Contrato", capability: "use_portal", render: contractScreen },
+  { path: "conta", label: "Minha conta", capability: "use_portal", render: accountScreen },
 ];
 
 async function licencePanel() {
@@ -547,7 +625,8 @@ function renderMenu() {
   const session = document.getElementById("sessao");
   if (!state.me) { menu.hidden = true; session.hidden = true; return; }
   const current = location.hash.split("/")[1];
-  menu.replaceChildren(...SCREENS.filter((s) => can(s.capability)).map((s) =>
+  // Until a user who must use MFA enrols, nothing but the enrolment is open to it.
+  menu.replaceChildren(...SCREENS.filter((s) => can(s.capability) && !mfaPending()).map((s) =>
     h("a", { href: `#/${s.path}`, "aria-current": s.path === current ? "page" : false, text: s.label })));
   menu.hidden = false;
   session.hidden = false;
@@ -556,15 +635,34 @@ function renderMenu() {
 
 async function render() {
   const [, path, id] = location.hash.split("/");
+  // Only the latest render shows: a slower one started before (a screen still loading when the user
+  // moved on, or signed out) must not replace what the user went to.
+  const turn = (render.turn = (render.turn || 0) + 1);
   if (!state.token) { renderMenu(); main().replaceChildren(loginScreen()); return; }
   try {
     if (!state.me) state.me = await api("GET", "/me");
+    if (mfaPending()) {
+      const form = await mfaEnrolment();
+      if (turn !== render.turn) return;
+      renderMenu();
+      main().replaceChildren(form);
+      document.title = "Verificação em duas etapas — Portal Brasoftware Cloud";
+      return;
+    }
     const screen = SCREENS.find((s) => s.path === path && can(s.capability)) || SCREENS.find((s) => can(s.capability));
     renderMenu();
     const content = await screen.render(id);
+    if (turn !== render.turn) return;
     main().replaceChildren(...[content].flat(Infinity).filter((node) => node != null && node !== false));
     document.title = `${screen.label} — Portal Brasoftware Cloud`;
   } catch (error) {
+    if (turn !== render.turn) return;
+    // The API stops an un-enrolled Master or operator at enrolment: read who we are again, and go there.
+    if (error.code === "mfa_enrolment_required" && !render.again) {
+      render.again = true; state.me = null;
+      try { await render(); } finally { render.again = false; }
+      return;
+    }
     if (error.status !== 401) main().replaceChildren(errorBox(error));
   }
 }

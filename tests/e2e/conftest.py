@@ -10,6 +10,22 @@ import requests
 from local.run import PROJECT_DIR, free_port
 
 
+def api_login(api, account):
+    """The demo account's tokens over HTTP: its password, then, for an account enrolled in MFA, the
+    code its TOTP secret gives now (demo-accounts.json carries it)."""
+    from tests.support import totp_code
+
+    answer = requests.post(f"{api}/auth/login", json={"email": account["email"], "password": account["password"]})
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    if tokens.get("challenge") == "SOFTWARE_TOKEN_MFA":
+        answer = requests.post(f"{api}/auth/mfa", json={"email": account["email"], "session": tokens["session"],
+                                                        "code": totp_code(account["mfa_secret"])})
+        assert answer.status_code == 200, answer.text
+        tokens = answer.json()
+    return tokens
+
+
 def start_stack(var_dir):
     """`python -m local.run` on free ports, writing under `var_dir`; returns (api url, process)."""
     port = free_port()

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.xdist_group("local_stack")
 
 
 def login(api, account):
-    response = requests.post(f"{api}/auth/login", json={"email": account["email"], "password": account["password"]})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    from tests.e2e.conftest import api_login
+
+    return {"Authorization": f"Bearer {api_login(api, account)['access_token']}"}
 
 
 def test_every_demo_profile_logs_in_and_sees_its_roles(stack):
@@ -200,7 +200,14 @@ def _first_login(api, address, message):
     challenge = requests.post(f"{api}/auth/login", json={"email": address, "password": password}).json()
     tokens = requests.post(f"{api}/auth/new-password", json={
         "email": address, "session": challenge["session"], "new_password": "Minha#Senha2026"}).json()
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    if requests.get(f"{api}/me", headers=headers).json()["mfa"]["required"]:
+        # A Master enrols first: the secret the setup answers, then its code (tests.support.totp_code).
+        from tests.support import totp_code
+
+        secret = requests.post(f"{api}/auth/mfa/setup", headers=headers).json()["secret"]
+        requests.post(f"{api}/auth/mfa/verify", headers=headers, json={"code": totp_code(secret)}).raise_for_status()
+    return headers
 
 
 def test_contract_request_to_customer_to_answered_ticket_over_http(stack):

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from local.run import PROJECT_DIR
+from tests.e2e.conftest import api_login
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by requirements-dev.txt")
@@ -84,6 +85,16 @@ def login(page, who):
     page.get_by_label("E-mail").fill(who["email"])
     page.get_by_label("Senha").fill(who["password"])
     page.get_by_role("button", name="Entrar").click()
+    if who.get("mfa_secret"):  # Masters and operators: the code of their authenticator app
+        type_code(page, who["mfa_secret"])
+
+
+def type_code(page, secret):
+    from tests.support import totp_code
+
+    page.get_by_role("heading", name="Verificação em duas etapas").wait_for()
+    page.get_by_label("Código de verificação").fill(totp_code(secret))
+    page.get_by_role("button", name="Verificar").click()
 
 
 def nav(page, name):
@@ -158,8 +169,7 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
 def test_an_invoice_opens_and_its_boleto_downloads(page_for, demo, stack):
     api, _, _ = stack
     operator = account(demo, "operador@brasoftware.example")
-    token = requests.post(f"{api}/auth/login", json={"email": operator["email"],
-                                                     "password": operator["password"]}).json()["access_token"]
+    token = api_login(api, operator)["access_token"]
     today = date.today()
     closing = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
     requests.post(f"{api}/backoffice/billing-runs", json={"period": f"{closing:%Y-%m}"},
@@ -196,7 +206,7 @@ def test_cobranca_sees_invoices_but_no_licence_buttons(page_for, demo):
 def test_first_login_asks_for_a_new_password(page_for, demo, stack):
     api, var_dir, _ = stack
     master = account(demo, "master@paodemel.example")
-    token = requests.post(f"{api}/auth/login", json={"email": master["email"], "password": master["password"]}).json()
+    token = api_login(api, master)
     requests.post(f"{api}/users", headers={"Authorization": f"Bearer {token['access_token']}"},
                   json={"email": "nova.cobranca@paodemel.example", "name": "Nina", "roles": ["cobranca"]}
                   ).raise_for_status()
@@ -214,6 +224,66 @@ def test_first_login_asks_for_a_new_password(page_for, demo, stack):
     shot(page, "08-celular-painel")
     page.get_by_role("button", name="Sair").click()
     page.get_by_role("heading", name="Entrar no portal").wait_for()
+
+
+def test_a_new_master_enrols_in_mfa_and_then_logs_in_with_its_code(page_for, demo, stack):
+    api, var_dir, _ = stack
+    operator = account(demo, "operador@brasoftware.example")
+    organization_id = account(demo, "master@paodemel.example")["organization_id"]
+    token = api_login(api, operator)["access_token"]
+    requests.post(f"{api}/users", headers={"Authorization": f"Bearer {token}", "X-Organization-Id": organization_id},
+                  json={"email": "nova.master@paodemel.example", "name": "Nara Master", "roles": ["master"]}
+                  ).raise_for_status()
+    welcome = _wait_for_file(var_dir / "outbox", "nova.master@paodemel.example")
+    text = email.message_from_bytes(welcome.read_bytes(), policy=policy.default) \
+        .get_body(preferencelist=("plain",)).get_content()
+    temporary = text.split("senha temporária: ")[1].split()[0]
+
+    page = page_for()
+    login(page, {"email": "nova.master@paodemel.example", "password": temporary})
+    page.get_by_role("heading", name="Defina sua senha").wait_for()
+    page.get_by_label("Nova senha").fill("Nara#Senha2026")
+    page.get_by_role("button", name="Salvar e entrar").click()
+    # A Master must enrol before anything else: the portal shows the secret, and nothing else is open.
+    page.get_by_role("heading", name="Ative a verificação em duas etapas").wait_for()
+    assert nav(page, "Contrato").count() == 0
+    secret = page.locator("#segredo-mfa").inner_text().strip()
+    link = page.get_by_role("link", name="abra este link no celular").get_attribute("href")
+    assert link.startswith("otpauth://totp/") and f"secret={secret}" in link
+    shot(page, "09-mfa-cadastro")
+    from tests.support import totp_code
+
+    page.get_by_label("Código do aplicativo").fill("000000" if totp_code(secret) != "000000" else "111111")
+    page.get_by_role("button", name="Ativar").click()
+    page.get_by_role("alert").wait_for()  # a wrong code: told, still here
+    page.get_by_label("Código do aplicativo").fill(totp_code(secret))
+    page.get_by_role("button", name="Ativar").click()
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    nav(page, "Minha conta").click()
+    page.locator("#situacao-mfa", has_text="ativa desde").wait_for()
+    page.get_by_role("button", name="Sair").click()
+
+    login(page, {"email": "nova.master@paodemel.example", "password": "Nara#Senha2026", "mfa_secret": secret})
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    shot(page, "09-mfa-entrou")
+
+
+def test_an_optional_profile_turns_mfa_on_from_its_account_page(page_for, demo):
+    page = page_for()
+    login(page, account(demo, "suporte@paodemel.example"))
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    nav(page, "Minha conta").click()
+    page.locator("#situacao-mfa", has_text="desativada").wait_for()
+    page.get_by_role("button", name="Ativar verificação em duas etapas").click()
+    secret = page.locator("#segredo-mfa").inner_text().strip()
+    from tests.support import totp_code
+
+    page.get_by_label("Código do aplicativo").fill(totp_code(secret))
+    page.get_by_role("button", name="Ativar").click()
+    page.get_by_text("Verificação em duas etapas ativada.").wait_for()
+    page.get_by_role("button", name="Sair").click()
+    login(page, {**account(demo, "suporte@paodemel.example"), "mfa_secret": secret})
+    nav(page, "Minha conta").wait_for()
 
 
 def _reload_until(page, condition, seconds=20):

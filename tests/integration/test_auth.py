@@ -51,7 +51,7 @@ def me_with(world, token):
 
 
 def test_login_returns_cognito_tokens_that_open_the_api(world):
-    org = world.organization()
+    org = world.organization(mfa_enrolled=False)  # /me is open before enrolment
     response = world.call("POST", "/auth/login", body={"email": org.master.user.email, "password": PASSWORD})
     assert response.status_code == 200
     tokens = response.json_body
@@ -69,7 +69,7 @@ def test_a_wrong_password_and_an_unknown_email_get_the_same_401(world):
 
 
 def test_refresh_gives_a_new_working_access_token(world):
-    org = world.organization()
+    org = world.organization(mfa_enrolled=False)
     tokens = world.call("POST", "/auth/login", body={"email": org.master.user.email, "password": PASSWORD}).json_body
     refreshed = world.call("POST", "/auth/refresh", body={"refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 200

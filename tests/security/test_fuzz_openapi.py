@@ -8,7 +8,6 @@ edge-case bodies, paths, queries and headers), so the run is bounded and its siz
 import json
 
 import pytest
-import requests
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is installed by requirements-dev.txt")
@@ -37,8 +36,9 @@ def fuzz_target(tmp_path_factory):
     api, process = start_stack(var_dir)
     demo = json.loads((var_dir / "demo-accounts.json").read_text())
     master = next(a for a in demo["accounts"] if a["roles"] == ["master"])
-    token = requests.post(f"{api}/auth/login", json={"email": master["email"],
-                                                     "password": master["password"]}).json()["access_token"]
+    from tests.e2e.conftest import api_login
+
+    token = api_login(api, master)["access_token"]
     yield api, token
     process.kill()
 

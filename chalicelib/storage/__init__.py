@@ -42,6 +42,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 28 | tickets of an organisation / all tickets       | Query gsi1 gsi1pk=ORG#<org>#TICKETS; Query gsi2 gsi2pk=TICKETS  |
 | 29 | organisation by CNPJ (one per CNPJ)            | conditional Put pk=CNPJ#<cnpj> sk=ORGANIZATION                  |
 | 30 | whose first-password challenge a session is    | Put / GetItem (consistent) / Delete pk=SIGNIN#<sha256 of the session> sk=CHALLENGE (TTL) |
+| 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
 as the user change (never below 1); every mutation writes its audit entry in the same transaction,
@@ -49,6 +50,8 @@ with `attribute_not_exists(pk)` so the trail refuses overwrites. A contract's ac
 contract (on its version), the subscriptions it orders (ids derived from contract and SKU,
 `attribute_not_exists`), their purchase changes and the audit entries in one transaction
 (`SubscriptionRepository.save(contract=…)`): an acceptance is made, and its items ordered, once.
-An invoice is issued in one transaction with the credit notes it uses (each on the version read)
+An operator's edit of a product writes the product, its price history and its audit entry in one
+transaction, on the product as read (a new SKU with `attribute_not_exists`): two edits at once
+cannot both pass. An invoice is issued in one transaction with the credit notes it uses (each on the version read)
 and the credit note it leaves when its own lines sum below zero: no credit is used twice or lost.
 """

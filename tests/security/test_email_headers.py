@@ -118,3 +118,22 @@ def test_an_email_that_cannot_be_built_fails_for_good_is_logged_and_does_not_hol
     # Nothing is left on the queue to be retried: a later drain sends and logs nothing more.
     world.make_visible()
     assert world.drain_queues() == 0
+
+
+def test_a_line_break_typed_into_a_subject_stays_in_the_subject_and_out_of_the_body(world, monkeypatch):
+    queued = spy_on_queued_emails(world, monkeypatch)
+    org = world.organization()
+    ticket = world.call("POST", "/tickets", org.master, {
+        "subject": "linha 1\r\nBcc: intruso@evil.example\r\n\r\nlinha 3", "category": "acesso",
+        "severity": "alta", "description": "Primeira linha.\nSegunda linha."})
+    assert ticket.status_code == 201, ticket.json_body
+    deliver_everything(world)
+    assert [delivery_status(world, m) for m in queued] == ["sent"] * len(queued) and len(queued) == 2
+    [received] = [m for m in world.outbox() if m["To"] == org.master.user.email]
+    number = ticket.json_body["number"]
+    assert received["Subject"].strip() == \
+        f"[Chamado #{number}] Recebemos seu chamado: linha 1 Bcc: intruso@evil.example linha 3"
+    assert received["Bcc"] is None
+    text = body_text(received)
+    # The body is the template's, from its first line on, and a value's own line breaks are kept.
+    assert text.startswith("Olá.") and "(linha 1\nBcc: intruso@evil.example\n\nlinha 3)" in text.replace("\r", "")

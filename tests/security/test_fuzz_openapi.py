@@ -35,7 +35,7 @@ def profile_for(operation) -> str:
 
 CALLS = [(profile_for(operation), operation) for operation in OPERATIONS]
 EXAMPLES_PER_OPERATION = 60
-SENT = {"count": 0, "server_errors": [], "operator_successes": 0}
+SENT = {"count": 0, "server_errors": []}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,11 @@ def fuzz_target(tmp_path_factory):
         account = next(a for a in demo["accounts"] if a["roles"] == [profile])
         tokens[profile] = requests.post(f"{api}/auth/login", json={
             "email": account["email"], "password": account["password"]}).json()["access_token"]
+    # Each token reaches its routes' code, not only their refusals (a fuzz answered 401/403 throughout
+    # would prove nothing).
+    for profile, path in (("master", "/users"), ("operator", "/backoffice/organizations")):
+        answer = requests.get(f"{api}{path}", headers={"Authorization": f"Bearer {tokens[profile]}"})
+        assert answer.status_code == 200, (profile, path, answer.text[:300])
     yield api, tokens
     process.kill()
 
@@ -66,7 +71,6 @@ def test_every_generated_request_is_answered_as_documented(profile, operation, d
     headers = {**(case.headers or {}), "Authorization": f"Bearer {tokens[profile]}"}
     response = case.call(base_url=api, headers=headers, timeout=30)
     SENT["count"] += 1
-    SENT["operator_successes"] += profile == "operator" and response.status_code < 300
     if response.status_code >= 500:
         SENT["server_errors"].append((case.method, case.formatted_path, response.text[:300]))
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
@@ -77,6 +81,4 @@ def test_at_least_a_thousand_requests_were_sent_and_none_failed():
     # Runs after the generated ones: same module, same worker, file order.
     print(f"\n{SENT['count']} generated requests, none answered with a server error")
     assert SENT["count"] >= 1000, SENT["count"]
-    # The operator's token reached the back office's code, not only its refusals.
-    assert SENT["operator_successes"] >= 50, SENT["operator_successes"]
     assert SENT["server_errors"] == []

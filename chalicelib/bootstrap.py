@@ -106,7 +106,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         organizations=repos.OrganizationRepository(transaction),
         contracts=repos.ContractRepository(transaction),
         audit=repos.AuditRepository(),
-        catalog=repos.CatalogRepository(),
+        catalog=repos.CatalogRepository(transaction=transaction),
         idempotency=repos.IdempotencyStore(),
         email_deliveries=repos.EmailDeliveries(),
         subscriptions=licence_repos.SubscriptionRepository(transaction),

@@ -254,6 +254,10 @@ class CognitoIdentity:
             )
         except cognito.exceptions.UsernameExistsException as exc:
             raise codes.EMAIL_IN_USE(field="email") from exc
+        except cognito.exceptions.InvalidParameterException as exc:
+            # Cognito's own rules on usernames and attributes (an email with a comma, say) are
+            # stricter than ours: its refusal is the caller's input, a 400, not a server error.
+            raise codes.IDENTITY_REJECTED(field="email") from exc
         attributes = {a["Name"]: a["Value"] for a in result["User"]["Attributes"]}
         return attributes["sub"]
 

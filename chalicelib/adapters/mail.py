@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formataddr, make_msgid, parseaddr
 from typing import List, Optional, Tuple
 
 from .aws import client
@@ -22,22 +23,44 @@ class OutgoingEmail:
     attachments: List[Tuple[str, str, bytes]] = field(default_factory=list)
 
 
+# Line and paragraph separators are not control characters (Cc) in Unicode, but Python's email
+# package splits header lines on them (str.splitlines) and refuses the header.
+_LINE_BREAKING = {"Zl", "Zp", "Cc"}
+
+
+def header_text(value: str) -> str:
+    """A value fit for one header line: every control character (\\r, \\n, \\v, \\f, NUL, U+0085
+    NEL, tabs), line or paragraph separator (U+2028, U+2029) becomes a space; runs of spaces are
+    collapsed and the ends stripped. Customers' text (a ticket's subject, a company's name) reaches
+    subjects: one such character would otherwise make the email impossible to build, for ever."""
+    spaced = "".join(" " if unicodedata.category(ch) in _LINE_BREAKING else ch for ch in value or "")
+    return " ".join(spaced.split())
+
+
+def _address(value: str) -> str:
+    """`Name <address>` with its display name made one header line (the address is validated
+    where it is taken in)."""
+    name, address = parseaddr(header_text(value))
+    return formataddr((header_text(name), address)) if address else header_text(value)
+
+
 def build_mime(sender: str, email: OutgoingEmail) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(email.to)
-    message["Subject"] = email.subject
+    message["From"] = _address(sender)
+    message["To"] = ", ".join(_address(to) for to in email.to)
+    message["Subject"] = header_text(email.subject)
     message["Message-ID"] = make_msgid(domain="csp-portal")
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     for filename, content_type, data in email.attachments:
         maintype, subtype = content_type.split("/", 1)
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=header_text(filename))
     return message
 
 
 class PermanentMailFailure(Exception):
-    """SES refused the message for good (rejected, unverified sender, suspended account)."""
+    """SES refused the message for good (rejected, unverified sender, suspended account), or the
+    message cannot be built at all: retrying will not help."""
 
 
 # Throttling and service errors are left to raise: the queue retries them.
@@ -54,8 +77,12 @@ class SesMailer:
         self._copy_dir = copy_dir
 
     def send(self, email: OutgoingEmail) -> str:
-        mime = build_mime(self._sender, email)
-        raw = mime.as_bytes()
+        try:
+            raw = build_mime(self._sender, email).as_bytes()
+        except (ValueError, TypeError, LookupError, UnicodeError) as exc:
+            # Headers are normalised above, so this is a bug or an input never seen: the same
+            # message would fail the same way on every retry and hold its queue for nothing.
+            raise PermanentMailFailure(f"MIME: {type(exc).__name__}: {exc}") from exc
         ses = client("sesv2", self._region)
         try:
             response = ses.send_email(FromEmailAddress=self._sender, Destination={"ToAddresses": email.to},
@@ -72,7 +99,7 @@ class SesMailer:
 
     def _keep_copy(self, email: OutgoingEmail, raw: bytes) -> None:
         os.makedirs(self._copy_dir, exist_ok=True)
-        slug = re.sub(r"[^a-z0-9]+", "-", email.subject.lower())[:40].strip("-")
+        slug = re.sub(r"[^a-z0-9]+", "-", header_text(email.subject).lower())[:40].strip("-")
         recipient = re.sub(r"[^a-z0-9@.]+", "-", email.to[0].lower())
         # A UTC timestamp first, so a folder listing reads in sending order.
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")

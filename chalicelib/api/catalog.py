@@ -11,7 +11,7 @@ from ..services import catalog, subscriptions
 from ..services.catalog import CART, FAMILY, PRODUCT
 from ..services.subscriptions import SUBSCRIPTION
 from .http import endpoint, page
-from .schema import integer, obj, quantity, string
+from .schema import integer, obj, quantity, sku, string
 
 bp = Blueprint(__name__)
 
@@ -34,7 +34,7 @@ def list_products(ctx):
 
 
 @endpoint(bp, "/backoffice/catalog/products/{sku}", "PUT", summary="Criar ou alterar um produto (operador)",
-          capability=Capability.BACK_OFFICE, tag="backoffice",
+          capability=Capability.BACK_OFFICE, tag="backoffice", path_params={"sku": sku()},
           body=obj(["name", "family", "unit_price_cents", "term", "billing_frequency"],
                    name=string(max_length=120), family=string(max_length=60),
                    unit_price_cents=integer(1, 100_000_000),
@@ -52,14 +52,15 @@ def get_cart(ctx):
 
 
 @endpoint(bp, "/cart/items/{sku}", "PUT", summary="Colocar um produto no carrinho (ou mudar a quantidade)",
-          capability=Capability.BUY_PRODUCTS, tag="cart", body=obj(["quantity"], quantity=quantity(MIN_PURCHASE_QUANTITY)),
+          capability=Capability.BUY_PRODUCTS, tag="cart", path_params={"sku": sku()},
+          body=obj(["quantity"], quantity=quantity(MIN_PURCHASE_QUANTITY)),
           response=CART)
 def put_cart_item(ctx, sku):
     return catalog.put_cart_item(ctx.deps, ctx.caller, sku, ctx.body["quantity"])
 
 
 @endpoint(bp, "/cart/items/{sku}", "DELETE", summary="Tirar um produto do carrinho",
-          capability=Capability.BUY_PRODUCTS, tag="cart", response=CART)
+          capability=Capability.BUY_PRODUCTS, tag="cart", path_params={"sku": sku()}, response=CART)
 def remove_cart_item(ctx, sku):
     return catalog.remove_cart_item(ctx.deps, ctx.caller, sku)
 

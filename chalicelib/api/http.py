@@ -63,6 +63,9 @@ class RouteSpec:
     # Open to a user whose profile requires MFA and who has not enrolled (enrolment, /me): every
     # other authenticated route answers it 403 mfa_enrolment_required.
     before_mfa_enrolment: bool = False
+    # Path parameters with a rule (a SKU): validated like a body field, before the handler; the
+    # others are plain strings the service looks up.
+    path_params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 ROUTES: List[RouteSpec] = []
@@ -108,7 +111,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              status: int = 200, idempotent: bool = False, paginated: bool = False, if_match: bool = False,
              ignore_unknown_query: bool = False, response: Optional[Dict[str, Any]] = None,
              media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = (),
-             errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False):
+             errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False,
+             path_params: Optional[Dict[str, Dict[str, Any]]] = None):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON."""
     declared = {**(query or {}), **(queries.PAGE if paginated else {})}
@@ -119,7 +123,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
                      if_match=if_match, ignore_unknown_query=ignore_unknown_query,
                      responses=dict(media or {}) if response is None else {"application/json": response},
                      also_status=tuple(also_status), errors=tuple(errors),
-                     before_mfa_enrolment=before_mfa_enrolment)
+                     before_mfa_enrolment=before_mfa_enrolment, path_params=dict(path_params or {}))
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):
@@ -201,6 +205,8 @@ def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> A
     # Authentication first: an anonymous caller learns nothing from validation errors.
     caller = _authorize(spec, deps, request, headers)
     query = queries.validate(request.query_params or {}, spec.query, ignore_unknown=spec.ignore_unknown_query)
+    for name, schema in spec.path_params.items():
+        schemas.validate(path_params[name], schema, name)
     body = _parse_body(spec, request, deps.settings.max_body_bytes)
     ctx = RequestContext(deps=deps, caller=caller, body=body, query=query, headers=headers,
                          source_ip=_source_ip(request))

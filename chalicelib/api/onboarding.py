@@ -1,48 +1,46 @@
 """The public contract request form, and the operators' back office for leads and customers."""
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from ..domain.contract import PAYMENT_METHODS
+from ..domain.leads import CONVERTED as LEAD_CONVERTED
 from ..domain.leads import STATUSES as LEAD_STATUSES
 from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
-from ..schemas import boolean, enum, shape, text
+from ..schemas import enum, shape, text
 from ..services import onboarding
 from ..services.onboarding import CUSTOMER_CREATED, LEAD_PAGE, NEXT_STEPS, ORGANIZATION_PAGE
 from .http import endpoint, page
-from .schema import integer, obj, quantity, string
+from .schema import integer, obj, quantity, sku, string
 
 bp = Blueprint(__name__)
 
 _EMAIL = string(max_length=254)
 _CONTACTS = {"type": "array", "items": _EMAIL, "maxItems": 10, "uniqueItems": True}
 CONTRACT_ITEMS = {"type": "array", "maxItems": 25,
-          "items": obj(["sku", "quantity"], sku=string(max_length=60), quantity=quantity(MIN_PURCHASE_QUANTITY))}
+          "items": obj(["sku", "quantity"], sku=sku(), quantity=quantity(MIN_PURCHASE_QUANTITY))}
 _MASTER = obj(["email", "name"], email=_EMAIL, name=string(max_length=120))
 _TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enum": list(PAYMENT_METHODS)},
               billing_contacts=_CONTACTS, items=CONTRACT_ITEMS, master=_MASTER)
 
-# 201 for a new request; 200, `duplicate` true, when the CNPJ asked before (its first request, unchanged).
+# 201, the same shape and the same confirmation email, whether the CNPJ is new, asked before or is
+# already a customer: the public form reveals nothing about a CNPJ (its first request is kept).
 LEAD_SUBMISSION = shape("LeadSubmission", description="A solicitação recebida e o que acontece agora.",
-                        id=text(), status=enum(LEAD_STATUSES), duplicate=boolean(), next_steps=NEXT_STEPS)
+                        id=text(), status=enum([s for s in LEAD_STATUSES if s != LEAD_CONVERTED]),
+                        next_steps=NEXT_STEPS)
 
 
 @endpoint(bp, "/leads", "POST", summary="Formulário de contratação (público)", capability=None, tag="public",
-          status=201, also_status=(200,), body=obj(  # 200: the CNPJ asked before
+          status=201, body=obj(
               ["cnpj", "company_name", "contact_name", "email", "phone", "existing_microsoft_customer"],
               cnpj=string(min_length=14, max_length=18), company_name=string(max_length=150),
               contact_name=string(max_length=120), email=_EMAIL, phone=string(min_length=8, max_length=25),
-              products_of_interest={"type": "array", "items": string(max_length=60), "maxItems": 30},
+              products_of_interest={"type": "array", "items": sku(), "maxItems": 30},
               existing_microsoft_customer={"type": "boolean"}, tenant_domain=string(min_length=0, max_length=253),
               website=string(min_length=0, max_length=200)),
           response=LEAD_SUBMISSION)
 def submit_lead(ctx):
     submitted = onboarding.submit_lead(ctx.deps, ctx.body, ctx.source_ip)
-    lead = submitted.lead
-    body = {"id": lead.id, "status": lead.status, "duplicate": submitted.duplicate,
-            "next_steps": submitted.next_steps}
-    # A CNPJ that asked before gets its first request back: nothing new was created.
-    return Response(body=body, status_code=200 if submitted.duplicate else 201,
-                    headers={"Content-Type": "application/json"})
+    return {"id": submitted.lead.id, "status": submitted.lead.status, "next_steps": submitted.next_steps}
 
 
 @endpoint(bp, "/backoffice/leads", "GET", summary="Solicitações de contratação (operador)",

@@ -45,7 +45,8 @@ _ERROR_TEXT = {
 
 
 def _parameters(spec: RouteSpec) -> list:
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": spec.path_params.get(name, {"type": "string"})}
               for name in re.findall(r"{(\w+)}", spec.path)]
     params += [_query_parameter(name, schema) for name, schema in spec.query.items()]
     if spec.if_match:

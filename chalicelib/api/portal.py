@@ -5,7 +5,7 @@ import re
 from chalice import Blueprint, Response
 
 from ..domain import error_codes as codes
-from ..rendering.environment import TEMPLATES_DIR, environment
+from ..rendering.environment import TEMPLATES_DIR, render
 from .http import endpoint
 
 bp = Blueprint(__name__)
@@ -25,7 +25,7 @@ SECURITY_HEADERS = {
 @endpoint(bp, "/", "GET", summary="Portal Brasoftware Cloud (aplicação web)", capability=None, tag="portal",
           ignore_unknown_query=True, media={"text/html": {"type": "string"}})
 def portal(ctx):
-    html = environment().get_template("portal/index.html").render(support=ctx.deps.settings.support)
+    html = render("portal/index.html", support=ctx.deps.settings.support)
     return Response(body=html, status_code=200,
                     headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache",
                              **SECURITY_HEADERS})

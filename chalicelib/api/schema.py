@@ -39,6 +39,11 @@ def _check_integer(value: Any, schema: Dict[str, Any], path: str) -> None:
 def _check_string(value: str, schema: Dict[str, Any], path: str) -> None:
     if "\x00" in value:
         _fail(path, codes.INVALID_CHARACTERS)
+    if "x-error-code" in schema and value and (
+            len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value))
+            or ("pattern" in schema and not re.search(schema["pattern"], value))):
+        # A field whose format is a business rule (a SKU) keeps that rule's code, whatever part of it fails.
+        _fail(path, CATALOGUE[schema["x-error-code"]], rule=schema.get("pattern"))
     stripped = value.strip()
     if len(stripped) < schema.get("minLength", 0):
         _fail(path, codes.TOO_SHORT if stripped else codes.REQUIRED)
@@ -108,6 +113,13 @@ def string(min_length: int = 1, max_length: int = 200, **extra: Any) -> Dict[str
 
 def integer(minimum: int, maximum: int) -> Dict[str, Any]:
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def sku() -> Dict[str, Any]:
+    """A SKU, by the domain's one rule (`domain.catalog.SKU_RULE`); out of it, `invalid_sku`."""
+    from ..domain.catalog import SKU_RULE
+
+    return {"type": "string", "minLength": 2, "maxLength": 64, "pattern": SKU_RULE, "x-error-code": "invalid_sku"}
 
 
 def quantity(minimum: int) -> Dict[str, Any]:

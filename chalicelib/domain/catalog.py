@@ -14,7 +14,20 @@ from typing import Iterable, List, Optional, Tuple
 
 from .proration import period_containing
 from .terms import BILLING_FREQUENCIES, TERMS  # noqa: F401 - the catalog's vocabulary (domain.terms owns it)
+from . import error_codes as codes
+
 MAX_CART_LINES = 25  # one checkout is one DynamoDB transaction
+
+# The one SKU rule, for every route that takes one (path, body, filter): Microsoft's product ids
+# and ours fit it, and a key built from it stays far below DynamoDB's key size limit.
+SKU_RULE = r"^[A-Z0-9][A-Z0-9-]{1,63}$"
+_SKU = re.compile(SKU_RULE)
+
+
+def validate_sku(sku: str, field: str = "sku") -> str:
+    if not isinstance(sku, str) or not _SKU.fullmatch(sku):
+        raise codes.INVALID_SKU(field=field, rule=SKU_RULE)
+    return sku
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,10 @@ INVALID_EMAIL = declare("invalid_email", InvalidInput, "E-mail inválido.")
 INVALID_ROLES = declare("invalid_roles", InvalidInput, "Perfis inválidos: informe ao menos um dos perfis existentes.")
 ROLE_NOT_ALLOWED = declare("role_not_allowed", RuleViolation, "Perfil não permitido para esta organização.")
 LAST_MASTER = declare("last_master", RuleViolation, "A organização precisa manter ao menos um usuário Master.")
+# Cognito refused the user's email or name (InvalidParameterException): nothing was created.
+IDENTITY_REJECTED = declare("identity_rejected", InvalidInput,
+                            "O serviço de login recusou o e-mail ou o nome informado; confira o e-mail (sem "
+                            "vírgulas, espaços ou caracteres especiais) e o nome.")
 
 # --- leads and onboarding ------------------------------------------------------------------------
 
@@ -177,6 +181,10 @@ CART_EMPTY = declare("cart_empty", RuleViolation, "O carrinho está vazio.")
 # Another checkout of the same cart (or an edit of it) committed first: this one bought nothing.
 CART_CHANGED = declare("cart_changed", Conflict,
                        "O carrinho mudou durante a finalização (outra finalização ou edição); confira o carrinho.")
+# `rule` is domain.catalog.SKU_RULE, in the error's details for a client to check before sending.
+INVALID_SKU = declare("invalid_sku", InvalidInput,
+                      "SKU inválido em '{field}': de 2 a 64 caracteres, só letras maiúsculas, dígitos e hífen, "
+                      "começando por letra ou dígito.")
 
 # --- subscriptions and their changes -------------------------------------------------------------
 

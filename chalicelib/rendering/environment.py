@@ -27,6 +27,17 @@ def format_date_br(value: Any) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+# While an email renders, a line break inside a value ("{{ ticket.subject }}") stands as this
+# private-use character, so that the text template's first line — the subject — ends where the
+# template ends it, not where a customer typed Enter; it is a line break again in the bodies and a
+# space in the subject.
+_VALUE_BREAK = "\ue000"
+
+
+def _keep_value_breaks(value: Any) -> Any:
+    return value.replace(_VALUE_BREAK, "").replace("\n", _VALUE_BREAK) if isinstance(value, str) else value
+
+
 @lru_cache(maxsize=1)
 def environment():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -37,11 +48,17 @@ def environment():
         undefined=StrictUndefined,  # a missing variable is a bug, not an empty string in an email
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_keep_value_breaks,
     )
     env.filters["brl"] = format_brl
     env.filters["date_br"] = format_date_br
     env.filters["percent_br"] = format_percent_br
     return env
+
+
+def render(name: str, **context: Any) -> str:
+    """Any template but an email's: the text as rendered, line breaks in values restored."""
+    return environment().get_template(name).render(**context).replace(_VALUE_BREAK, "\n")
 
 
 def render_email(name: str, context: Dict[str, Any]) -> Tuple[str, str, str]:
@@ -51,7 +68,7 @@ def render_email(name: str, context: Dict[str, Any]) -> Tuple[str, str, str]:
     """
     env = environment()
     text = env.get_template(f"email/{name}.txt").render(**context)
-    html = env.get_template(f"email/{name}.html").render(**context)
+    html = env.get_template(f"email/{name}.html").render(**context).replace(_VALUE_BREAK, "\n")
     first_line, _, body = text.partition("\n")
-    subject = first_line.removeprefix("Assunto:").strip()
-    return subject, html, body.lstrip("\n")
+    subject = first_line.removeprefix("Assunto:").replace(_VALUE_BREAK, " ").strip()
+    return subject, html, body.lstrip("\n").replace(_VALUE_BREAK, "\n")

@@ -19,7 +19,7 @@ from .caller import Caller
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..settings import Settings
     from ..storage.licences import CartRepository, SubscriptionRepository
-    from ..storage.repositories import AuditRepository, CatalogRepository, ContractRepository
+    from ..storage.repositories import CatalogRepository, ContractRepository
     from .audit import Clocked
     from .provisioning import QueuesChanges
 
@@ -30,10 +30,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
 
     class CatalogEditDeps(Clocked, Protocol):
-        """Operators writing a product, with its audit entry."""
+        """Operators writing a product, its prices and its audit entry in one transaction."""
 
         catalog: CatalogRepository
-        audit: AuditRepository
 
     class CartDeps(CatalogDeps, Protocol):
         """The cart's lines, within the seat rules (settings)."""
@@ -99,6 +98,7 @@ def put_product(deps: CatalogEditDeps, caller: Caller, sku: str, fields: Dict[st
     """Operators create or update a product. A new price applies from tomorrow (São Paulo), i.e.
     to every billing period that starts after today; issued invoices are never touched. The term
     and billing plan must be a combination `domain.terms` allows (422, nothing written)."""
+    rules.validate_sku(sku)
     terms.validate_plan(fields["term"], fields["billing_frequency"])
     today = local_day(deps.clock())
     existing = deps.catalog.get(sku)
@@ -107,10 +107,10 @@ def put_product(deps: CatalogEditDeps, caller: Caller, sku: str, fields: Dict[st
                         prices=existing.prices if existing else (),
                         active=fields.get("active", existing.active if existing else True))
     product = rules.with_price(described, fields["unit_price_cents"], today)
-    deps.catalog.put(product)
-    deps.audit.append(audit.entry(deps, caller.actor, caller.organization_id,
-                                  "catalog.product_created" if existing is None else "catalog.product_updated",
-                                  f"product:{sku}", before=existing, after=product))
+    deps.catalog.save(product, previous=existing, audit=audit.entry(
+        deps, caller.actor, caller.organization_id,
+        "catalog.product_created" if existing is None else "catalog.product_updated",
+        f"product:{sku}", before=existing, after=product))
     return product_view(product, rules.quote(product, today))  # the operator's view: today's price
 
 

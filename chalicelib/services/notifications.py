@@ -8,6 +8,7 @@ then, a redelivery waits its turn instead of sending.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
@@ -40,6 +41,8 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         mailer: SesMailer
         invoices: InvoiceRepository
 
+
+log = logging.getLogger("csp_portal.services.notifications")
 
 DELIVERY_MEMORY = timedelta(days=30)
 # Longer than the email Lambda can live (60 s timeout), shorter than the queue's visibility timeout
@@ -80,8 +83,10 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
                                                     attachments=files))
     except PermanentMailFailure as failure:
-        # Retrying will not help (a rejected address, an unverified sender): remember it as failed,
-        # tell the operators on the invoice, and let the message go.
+        # Retrying will not help (a rejected address, an unverified sender, a message that cannot
+        # be built): remember it as failed, tell the operators on the invoice and in the log, and
+        # let the message go, so it never holds the queue.
+        log.error("email %s (%s) failed for good: %s", key, message["template"], failure)
         deliveries.finish(key, deliveries.FAILED, iso(now), now + DELIVERY_MEMORY)
         if message.get("invoice_id"):
             deps.invoices.record_email_failure(message["invoice_id"], f"{failure} ({message['template']})")

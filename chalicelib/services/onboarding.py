@@ -115,21 +115,16 @@ def _products(deps: LeadFormDeps, skus: List[str]) -> List[str]:
 
 @dataclass(frozen=True)
 class LeadSubmission:
-    """What the form's sender is told: their request (`duplicate` when the CNPJ asked before: one
-    lead per CNPJ) and what happens next."""
+    """What the form's sender is told: their request as they sent it, and what happens next. The
+    same whether the CNPJ asked before, became a customer or is new: the public form tells nobody
+    what the reseller knows about a CNPJ."""
 
     lead: Lead
-    duplicate: bool
     next_steps: Dict[str, Any]
 
 
 def submit_lead(deps: LeadFormDeps, body: Dict[str, Any], source_ip: Optional[str]) -> LeadSubmission:
     _check_rate(deps, source_ip)
-    if body.get("website"):
-        # The honeypot field is invisible to people: only a bot fills it. It gets a normal-looking
-        # answer and nothing is stored or sent.
-        decoy = replace(_blank_lead(), id=new_id(), status=lead_rules.NEW)
-        return LeadSubmission(decoy, duplicate=False, next_steps=_next_steps(deps, decoy))
     existing_customer = bool(body["existing_microsoft_customer"])
     cnpj = normalize_cnpj(body["cnpj"])
     lead = Lead(
@@ -139,27 +134,36 @@ def submit_lead(deps: LeadFormDeps, body: Dict[str, Any], source_ip: Optional[st
         existing_microsoft_customer=existing_customer,
         tenant_domain=lead_rules.normalize_tenant_domain(body.get("tenant_domain"), existing_customer),
         status=lead_rules.status_for(existing_customer), created_at=iso(deps.clock()), source_ip=source_ip)
-    existing = deps.leads.add(lead)
-    if existing is not None:
-        return LeadSubmission(existing, duplicate=True, next_steps=_next_steps(deps, existing))
-    _notify_new_lead(deps, lead)
-    return LeadSubmission(lead, duplicate=False, next_steps=_next_steps(deps, lead))
-
-
-def _blank_lead() -> Lead:
-    return Lead(id="", cnpj="", company_name="", contact_name="", email="", phone="", products_of_interest=[],
-                existing_microsoft_customer=False, tenant_domain=None, status=lead_rules.NEW, created_at="")
-
-
-def _notify_new_lead(deps: LeadFormDeps, lead: Lead) -> None:
+    answer = LeadSubmission(lead, next_steps=_next_steps(deps, lead))
+    if body.get("website"):
+        # The honeypot field is invisible to people: only a bot fills it. It gets the normal
+        # answer and nothing is stored or sent.
+        return answer
+    if deps.leads.add(lead) is not None:
+        # The CNPJ asked before (or is a customer): its first request stays as it was, for the
+        # operators; the sender gets the same answer and the same confirmation as a new one.
+        _confirm(deps, lead, delivery_key=f"lead_received#{lead.cnpj}#{new_id()}")
+        return answer
+    _confirm(deps, lead, delivery_key=f"lead_received#{lead.cnpj}")
     names = {p.sku: p.name for p in deps.catalog.list()}
-    context = {"lead": {**lead_view(lead), "cnpj": format_cnpj(lead.cnpj),
-                        "products": [names.get(sku, sku) for sku in lead.products_of_interest]},
+    notifications.queue_email(deps, template="lead_for_operators", to=[deps.settings.operators_email],
+                              delivery_key=f"lead_for_operators#{lead.cnpj}", context={
+                                  "lead": {**lead_view(lead), "cnpj": format_cnpj(lead.cnpj),
+                                           "products": [names.get(sku, sku) for sku in lead.products_of_interest]},
+                                  "next_steps": _next_steps(deps, lead), "portal_url": deps.settings.portal_url})
+    return answer
+
+
+def _confirm(deps: LeadFormDeps, lead: Lead, delivery_key: str) -> None:
+    """The sender's confirmation carries nothing they typed but their name: anyone can type any
+    address into a public form, and an email that echoed a company name or a message back would
+    carry a stranger's text to it. Product names come from the catalog, not from the form."""
+    names = {p.sku: p.name for p in deps.catalog.list()}
+    context = {"lead": {"contact_name": lead.contact_name,
+                        "products": [names[sku] for sku in lead.products_of_interest if sku in names]},
                "next_steps": _next_steps(deps, lead), "portal_url": deps.settings.portal_url}
     notifications.queue_email(deps, template="lead_received", to=[lead.email], context=context,
-                              delivery_key=f"lead_received#{lead.cnpj}")
-    notifications.queue_email(deps, template="lead_for_operators", to=[deps.settings.operators_email],
-                              context=context, delivery_key=f"lead_for_operators#{lead.cnpj}")
+                              delivery_key=delivery_key)
 
 
 # --- the back office ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from ..domain import error_codes as codes
 from ..domain import users as user_rules
 from ..domain.clock import iso
+from ..domain.errors import DomainError
+from ..domain.ids import new_id
 from ..domain.roles import Capability, Role, capabilities_of
 from ..domain.users import User
 from ..schemas import array, closed, component, date_time, enum, integer, nullable, shape, text
@@ -17,7 +19,7 @@ from .subscriptions import LIMITS
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.identity import CognitoIdentity
     from ..settings import Settings
-    from ..storage.repositories import ContractRepository, OrganizationRepository, UserRepository
+    from ..storage.repositories import AuditRepository, ContractRepository, OrganizationRepository, UserRepository
     from .audit import Clocked
     from .notifications import QueuesEmails
 
@@ -39,10 +41,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
     class InviteDeps(UserAdminDeps, WelcomeEmailDeps, Protocol):
         """A new user: an identity with a temporary password, the record, the welcome email with the
-        contract's items."""
+        contract's items; an email another organisation holds goes to the operators (their trail
+        and their address) instead."""
 
         contracts: ContractRepository
         new_temporary_password: Callable[[], str]
+        audit: AuditRepository
 
 
 ROLE_LABELS = {
@@ -112,7 +116,12 @@ def invite_user(deps: InviteDeps, caller: Caller, *, email: str, name: str, role
     organization = deps.organizations.get(organization_id)
     contract_items = _contract_items(deps, organization_id)  # before anything is created
     password = deps.new_temporary_password()
-    user_id = deps.identity.create_user(email, name, password)
+    try:
+        user_id = deps.identity.create_user(email, name, password)
+    except DomainError as taken:
+        if taken.code != "email_in_use" or deps.users.in_organization_by_email(organization_id, email):
+            raise  # the caller's own users are theirs to see: 409
+        return _hand_conflict_to_operators(deps, caller, email=email, name=name.strip(), roles=granted)
     user = User(id=user_id, organization_id=organization_id, email=email, name=name.strip(),
                 roles=granted, status=user_rules.INVITED, created_at=iso(deps.clock()))
     try:
@@ -124,6 +133,26 @@ def invite_user(deps: InviteDeps, caller: Caller, *, email: str, name: str, role
         raise
     queue_welcome_email(deps, user, organization, password, contract_items)
     return user
+
+
+def _hand_conflict_to_operators(deps: InviteDeps, caller: Caller, *, email: str, name: str, roles) -> User:
+    """The email is a login of another organisation (or the reseller's). Saying so would tell the
+    caller who is whose customer, so the answer is that of any invitation, while nothing is created,
+    no welcome email goes to that address, and the operators get the conflict to sort out: an entry
+    in their trail and an email to their address."""
+    held = User(id=new_id(), organization_id=caller.organization_id, email=email, name=name, roles=roles,
+                status=user_rules.INVITED, created_at=iso(deps.clock()))
+    organization = deps.organizations.get(caller.organization_id)
+    deps.audit.append(audit.entry(deps, caller.actor, user_rules.RESELLER_ORGANIZATION_ID, "user.invite_conflict",
+                                  f"organization:{caller.organization_id}", after=user_view(held)))
+    notifications.queue_email(
+        deps, template="user_invite_conflict", to=[deps.settings.operators_email],
+        delivery_key=f"user_invite_conflict#{held.id}",
+        context={"organization": {"id": organization.id, "name": organization.name},
+                 "invited": {"email": email, "name": name,
+                             "roles": [ROLE_LABELS[r] for r in sorted(roles, key=lambda r: r.value)]},
+                 "invited_by": caller.user.email, "portal_url": deps.settings.portal_url})
+    return held
 
 
 def _contract_items(deps: InviteDeps, organization_id: str) -> List[Dict[str, Any]]:

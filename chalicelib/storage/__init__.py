@@ -47,6 +47,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 33 | failed logins of an email / of a source IP     | GetItem (consistent); Update ADD failures on `last_failure_at > now-15min`, else SET 1 on its opposite; Delete pk=LOGINFAIL#<sha256 of "email:<e>" / "ip:<a>"> sk=FAILURES (TTL) |
 | 34 | session the product handed out                 | Put / GetItem (consistent) / Delete pk=SESSION#<sha256 of the refresh token> sk=SESSION (TTL: the refresh token's lifetime) |
 | 35 | ended sessions of a user                       | Update pk=USER#<sub> sk=USER: ADD / DELETE `ended_sessions` ("<origin_jti> <expiry>"); SET `sessions_valid_after` (with its audit entry); read with pattern 4 |
+| 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.
@@ -57,6 +58,8 @@ with `attribute_not_exists(pk)` so the trail refuses overwrites. A contract's ac
 contract (on its version), the subscriptions it orders (ids derived from contract and SKU,
 `attribute_not_exists`), their purchase changes and the audit entries in one transaction
 (`SubscriptionRepository.save(contract=…)`): an acceptance is made, and its items ordered, once.
-An invoice is issued in one transaction with the credit notes it uses (each on the version read)
+An operator's edit of a product writes the product, its price history and its audit entry in one
+transaction, on the product as read (a new SKU with `attribute_not_exists`): two edits at once
+cannot both pass. An invoice is issued in one transaction with the credit notes it uses (each on the version read)
 and the credit note it leaves when its own lines sum below zero: no credit is used twice or lost.
 """

@@ -301,6 +301,12 @@ class UserRepository:
         items, token = _page(results, limit)
         return [_user(i) for i in items], token
 
+    def in_organization_by_email(self, organization_id: str, email: str) -> Optional[User]:
+        """The organisation's user with this (normalised) email, if any (access pattern 37)."""
+        found = UserItem.by_organization.query(keys.org_users_pk(organization_id),
+                                               UserItem.gsi1sk == keys.user_email_sk(email), limit=1)
+        return next((_user(item) for item in found), None)
+
     def create(self, user: User, audit: AuditEntry) -> None:
         def build(tx):
             tx.save(_user_item(user), condition=UserItem.pk.does_not_exist())
@@ -462,8 +468,9 @@ class CatalogRepository:
     on any earlier day — a billing run reads it once, not once per contract. A change made here is seen at once; one made by another
     process shows within `ttl_seconds`, and only for prices from tomorrow on."""
 
-    def __init__(self, ttl_seconds: float = 60.0):
+    def __init__(self, ttl_seconds: float = 60.0, transaction: Optional[Transaction] = None):
         self._ttl = ttl_seconds
+        self._tx = transaction
         self._cached: Optional[Tuple[float, Optional[date], List[Product]]] = None
 
     def list(self, today: Optional[date] = None) -> List[Product]:
@@ -490,8 +497,30 @@ class CatalogRepository:
             return None
 
     def put(self, product: Product) -> None:
+        """Write a product as is, unaudited (the seed, tests): the operators' edits go through `save`."""
         _product_item(product).save()
         self._cached = None
+
+    def save(self, product: Product, *, previous: Optional[Product], audit: AuditEntry) -> None:
+        """The product, its prices and its audit entry in one transaction, on the product as it was
+        read (`previous`, None for a new SKU): two edits at once cannot both pass, and the trail's
+        `before` is what the edit replaced."""
+        def build(tx):
+            item = _product_item(product)
+            if previous is None:
+                condition = ProductItem.pk.does_not_exist()
+            else:
+                read = _product_item(previous)
+                condition = (ProductItem.prices == read.prices) & (ProductItem.name == read.name) & \
+                    (ProductItem.family == read.family) & (ProductItem.term == read.term) & \
+                    (ProductItem.billing_frequency == read.billing_frequency) & (ProductItem.active == read.active)
+            tx.save(item, condition=condition, label="product")
+            append_audit(tx, audit)
+
+        try:
+            self._tx.run(build, on_conflict=codes.CONCURRENT_UPDATE())
+        finally:
+            self._cached = None
 
 
 class IdempotencyStore:

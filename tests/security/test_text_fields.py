@@ -3,11 +3,13 @@
 Each string field (nested ones and arrays of strings included) gets each hostile string in an
 otherwise valid body, sent by a profile allowed to call the route, on real objects. No answer may
 be a server error; a refusal is the API's error JSON and writes nothing (the audit trail, which
-every write appends to, stays as it was); and the emails the accepted ones cause still render."""
+every write appends to, stays as it was); and every email the accepted ones queue is sent, with
+the user's text as text."""
 import re
 from dataclasses import replace
 
 
+from tests.security.test_email_headers import delivery_status, spy_on_queued_emails
 from tests.support import body_text
 from tests.openapi_requests import body_for, example, fill, operations, route_objects
 
@@ -22,6 +24,8 @@ HOSTILE = [
     "\u202egnp.exe\u200b\u200d\ufeff",
     "linha 1\r\nBcc: intruso@evil.example\r\n\r\nlinha 3",
     "NUL\u0000no meio",
+    # Line-breaking characters that are not \n: headers (subjects, display names) take them as spaces.
+    "Empresa\u2028Nova\u2029Ltda\x85 e\rcia\vfilial\fsul",
 ]
 
 
@@ -70,6 +74,7 @@ def latest_audit(world, *accounts):
 def test_every_text_field_takes_unicode_and_injection_strings_without_a_server_error(world, monkeypatch):
     # The public form's rate limit has its own test; here it would only hide the fields behind 429s.
     monkeypatch.setattr(world.deps, "settings", replace(world.deps.settings, lead_rate_limit_per_hour=10_000))
+    queued = spy_on_queued_emails(world, monkeypatch)
     org, operator = world.active_organization(), world.operator()
     objects = route_objects(world, org)
     sent = refused = 0
@@ -97,7 +102,13 @@ def test_every_text_field_takes_unicode_and_injection_strings_without_a_server_e
     world.drain_queues()
     world.make_visible()
     world.drain_queues()
-    bodies = [body_text(message) for message in world.outbox()]
+    # Every email queued was sent, not merely some: one a header could not carry would stay unsent.
+    keys = {message["delivery_key"]: message for message in queued}
+    unsent = [(key, message["template"]) for key, message in keys.items() if delivery_status(world, message) != "sent"]
+    assert len(keys) >= 50 and unsent == [], (len(keys), unsent)
+    outbox = world.outbox()
+    assert len(outbox) == len(keys), (len(outbox), len(keys))
+    bodies = [body_text(message) for message in outbox]
     # The user's text reached emails as text: the template syntax in it was not evaluated.
     assert any("x{{7*7}}y" in body for body in bodies)
     assert not any("x49y" in body for body in bodies)

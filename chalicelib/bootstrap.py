@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.licences import CartRepository, SubscriptionRepository
     from .storage.repositories import (AuditRepository, CatalogRepository, ContractRepository, EmailDeliveries,
                                        IdempotencyStore, OrganizationRepository, UserRepository)
+    from .storage.privacy import PrivacyRepository
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
 
 
@@ -64,6 +65,7 @@ class Container:
     rate_limiter: RateLimiter
     sign_in_challenges: SignInChallenges
     tickets: TicketRepository
+    privacy: PrivacyRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -81,6 +83,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .adapters.queue import SqsQueue
     from .storage import billing as billing_repos
     from .storage import licences as licence_repos
+    from .storage import privacy as privacy_repos
     from .storage import repositories as repos
     from .storage import support as support_repos
     from .storage.models import bind_table
@@ -116,6 +119,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         rate_limiter=support_repos.RateLimiter(),
         sign_in_challenges=support_repos.SignInChallenges(),
         tickets=support_repos.TicketRepository(transaction),
+        privacy=privacy_repos.PrivacyRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

@@ -42,6 +42,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 28 | tickets of an organisation / all tickets       | Query gsi1 gsi1pk=ORG#<org>#TICKETS; Query gsi2 gsi2pk=TICKETS  |
 | 29 | organisation by CNPJ (one per CNPJ)            | conditional Put pk=CNPJ#<cnpj> sk=ORGANIZATION                  |
 | 30 | whose first-password challenge a session is    | Put / GetItem (consistent) / Delete pk=SIGNIN#<sha256 of the session> sk=CHALLENGE (TTL) |
+| 39 | data export of an organisation (LGPD)          | conditional Put (with its audit entry) / GetItem (consistent) pk=ORG#<org>#EXPORTS sk=EXPORT#<id> (TTL) |
+| 40 | terminated contracts waiting for anonymisation | Query gsi2 gsi2pk=RETENTION gsi2sk < <cutoff> (gsi2sk=<terminated at>#<org>; sparse: an anonymised contract leaves) |
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
 as the user change (never below 1); every mutation writes its audit entry in the same transaction,

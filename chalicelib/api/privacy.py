@@ -14,10 +14,11 @@ def privacy_notice(ctx):
     return privacy.privacy_notice(ctx.deps)
 
 
+# Not idempotent by key on purpose: a replay would keep the signed link in the table for a day; a
+# second export is harmless (another zip, another audit entry).
 @endpoint(bp, "/privacy/exports", "POST",
           summary="Exportar os dados da organização (zip de JSON e CSV) com um link de curta duração",
-          capability=Capability.EXPORT_DATA, tag="privacy", status=201, idempotent=True,
-          response=privacy.DATA_EXPORT)
+          capability=Capability.EXPORT_DATA, tag="privacy", status=201, response=privacy.DATA_EXPORT)
 def export_data(ctx):
     return privacy.export_data(ctx.deps, ctx.caller)
 

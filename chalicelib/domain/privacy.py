@@ -18,6 +18,11 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 EXPORT_TABLES = ("organization", "contract", "users", "subscriptions", "subscription_changes", "invoices",
                  "payments", "credit_notes", "tickets", "ticket_messages", "audit")
 
+# The bucket's lifecycle rule (infra/resources.json, local/aws_resources.py) deletes what is under it
+# after a day: an export's file outlives its link by hours, not years.
+EXPORTS_PREFIX = "exports/"
+EXPORTS_LIFETIME_DAYS = 1
+
 ANONYMISED_NAME = "Titular anonimizado"
 ANONYMISED_TEXT = "[dado pessoal removido]"
 ANONYMISED_DOMAIN = "anonimizado.invalid"
@@ -39,7 +44,7 @@ class DataExport:
 
 def export_key(organization_id: str, export_id: str) -> str:
     # Under the organisation's own prefix, in a folder the bucket's lifecycle rule empties.
-    return f"exports/{organization_id}/{export_id}.zip"
+    return f"{EXPORTS_PREFIX}{organization_id}/{export_id}.zip"
 
 
 def export_filename(organization_id: str, at: datetime) -> str:

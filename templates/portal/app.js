@@ -534,7 +534,7 @@ async function privacyScreen() {
     h("section", { class: "cartao" }, h("h2", { text: "Seus direitos (LGPD, art. 18)" }),
       h("p", { text: "Confirmação e acesso aos dados, correção, anonimização, bloqueio ou eliminação do que for desnecessário, portabilidade, informação sobre compartilhamento e revogação do consentimento." }),
       h("p", {}, "Para exercê-los, escreva ao encarregado em ", h("a", { href: `mailto:${notice.dpo_email}`, text: notice.dpo_email }),
-        ". O Master da organização corrige nomes e e-mails em Usuários e pode exportar todos os dados da organização aqui mesmo."))];
+        ". O Master da organização gerencia os usuários em Usuários e pode exportar todos os dados da organização aqui mesmo."))];
   if (state.me && can("export_data")) sections.push(exportSection(notice));
   if (!state.me) sections.push(h("p", {}, h("a", { href: "#/entrar", text: "Voltar para o login" })));
   return sections;

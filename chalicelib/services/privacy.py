@@ -138,6 +138,10 @@ def _redactions(deps: AnonymisationDeps, organization_id: str, users, contract, 
                     redactions.add(picture.get("email") if isinstance(picture.get("email"), str) else None)
                     redactions.add(picture.get("name") if isinstance(picture.get("name"), str) else None,
                                    rules.ANONYMISED_NAME)
+        # Billing contacts the contract had before: the trail's snapshots of the contract keep them.
+        for picture in (entry.before, entry.after):
+            if isinstance(picture, dict) and isinstance(picture.get("billing_contacts"), list):
+                redactions.extend(c for c in picture["billing_contacts"] if isinstance(c, str))
     if contract is not None:
         redactions.extend(contract.billing_contacts or [])
     cnpj = deps.privacy.organization_cnpj(organization_id)

@@ -274,6 +274,8 @@ def test_after_retention_the_organisation_keeps_its_invoices_and_no_personal_dat
         leaks = [key for key, (_, text) in after_a.items() if email.lower() in text.lower() or name in text]
         assert not leaks, (email, name, leaks)
         assert not _cognito_user_exists(world, email)
+    [contact] = a.contract.billing_contacts  # not a user, but a person's address all the same
+    assert not [key for key, (_, text) in after_a.items() if contact in text]
     # The invoices, with what the tax law requires, are untouched: every attribute as it was.
     for key in before_a:
         if key[0].startswith("INVOICE#"):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.licences import CartRepository, SubscriptionRepository
     from .storage.repositories import (AuditRepository, CatalogRepository, ContractRepository, EmailDeliveries,
                                        IdempotencyStore, OrganizationRepository, UserRepository)
+    from .storage.privacy import PrivacyRepository
     from .storage.sessions import LoginFailures, Sessions, UserSessions
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
 
@@ -69,6 +70,7 @@ class Container:
     sessions: Sessions
     user_sessions: UserSessions
     tickets: TicketRepository
+    privacy: PrivacyRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -86,6 +88,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .adapters.queue import SqsQueue
     from .storage import billing as billing_repos
     from .storage import licences as licence_repos
+    from .storage import privacy as privacy_repos
     from .storage import repositories as repos
     from .storage import sessions as session_repos
     from .storage import support as support_repos
@@ -125,6 +128,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         sessions=session_repos.Sessions(),
         user_sessions=session_repos.UserSessions(transaction),
         tickets=support_repos.TicketRepository(transaction),
+        privacy=privacy_repos.PrivacyRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

@@ -39,6 +39,18 @@ class SupportContacts:
 
 
 @dataclass(frozen=True)
+class PrivacyContacts:
+    """LGPD: who controls the personal data (the reseller) and its DPO ("encarregado", art. 41)."""
+
+    controller_name: str
+    controller_cnpj: str  # formatted (45.997.418/0001-53)
+    controller_address: str
+    dpo_name: str
+    dpo_email: str
+    dpo_phone: str
+
+
+@dataclass(frozen=True)
 class DepositAccount:
     """Where a `deposito` invoice is paid: the reseller's account, its holder (favorecido) and Pix key."""
 
@@ -111,6 +123,11 @@ class Settings:
     lead_rate_limit_per_hour: int
     operators_email: str  # where new contract requests are announced
     support: SupportContacts = field(repr=False)
+    privacy: PrivacyContacts = field(repr=False)
+    # LGPD: how long an export's link answers (EXPORT_LINK_SECONDS), and the years fiscal documents are
+    # kept after a contract ends before its users' personal data is anonymised (FISCAL_RETENTION_YEARS).
+    export_link_seconds: int
+    fiscal_retention_years: int
     sign_in: SignInSettings = field(default_factory=SignInSettings)
 
     @property
@@ -127,6 +144,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     beneficiary_cnpj = environ.get("BENEFICIARY_CNPJ", "45997418000153")
     pix_key = environ.get("PIX_KEY", "financeiro@brasoftware.com.br") or None
     issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+    controller_cnpj = environ.get("PRIVACY_CONTROLLER_CNPJ", beneficiary_cnpj)
     return Settings(
         stage=stage,
         region=region,
@@ -202,6 +220,17 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
             specialists_phone=environ.get("SPECIALISTS_PHONE", "(11) 3179-6900"),
             specialists_email=environ.get("SPECIALISTS_EMAIL", "brasoftwarecloud@brasoftware.com.br"),
         ),
+        privacy=PrivacyContacts(
+            controller_name=environ.get("PRIVACY_CONTROLLER_NAME", beneficiary_name),
+            controller_cnpj=format_cnpj(controller_cnpj) if len(controller_cnpj) == 14 else controller_cnpj,
+            controller_address=environ.get("PRIVACY_CONTROLLER_ADDRESS",
+                                           "Av. Paulista, 1000, Bela Vista, São Paulo - SP, 01310-100"),
+            dpo_name=environ.get("PRIVACY_DPO_NAME", "Encarregado de Proteção de Dados"),
+            dpo_email=environ.get("PRIVACY_DPO_EMAIL", "privacidade@brasoftware.com.br"),
+            dpo_phone=environ.get("PRIVACY_DPO_PHONE", "(11) 3179-6869"),
+        ),
+        export_link_seconds=int(environ.get("EXPORT_LINK_SECONDS", "900")),
+        fiscal_retention_years=int(environ.get("FISCAL_RETENTION_YEARS", "5")),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Dict
 
 import boto3
 
+from chalicelib.domain.privacy import EXPORTS_LIFETIME_DAYS, EXPORTS_PREFIX
 from chalicelib.settings import Settings
 from chalicelib.storage.models import TABLE_ATTRIBUTES, TABLE_GSIS, TABLE_KEY_SCHEMA, TTL_ATTRIBUTE
 
@@ -64,8 +65,11 @@ def create_user_pool(region: str) -> Dict[str, str]:
 def create_all(settings: Settings, endpoint_url: str) -> Dict[str, str]:
     """Everything the product needs; returns the environment variables that locate it."""
     create_table(settings)
-    boto3.client("s3", region_name=settings.region).create_bucket(
-        Bucket=settings.documents_bucket, CreateBucketConfiguration={"LocationConstraint": settings.region})
+    s3 = boto3.client("s3", region_name=settings.region)
+    s3.create_bucket(Bucket=settings.documents_bucket, CreateBucketConfiguration={"LocationConstraint": settings.region})
+    s3.put_bucket_lifecycle_configuration(Bucket=settings.documents_bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "lgpd-exports-expire", "Status": "Enabled", "Filter": {"Prefix": EXPORTS_PREFIX},
+        "Expiration": {"Days": EXPORTS_LIFETIME_DAYS}}]})
     create_queues(settings)
     sender_address = settings.mail_sender.split("<")[-1].rstrip(">").strip()
     boto3.client("sesv2", region_name=settings.region).create_email_identity(

@@ -90,6 +90,10 @@ def main(argv=None) -> int:
     api_url = f"http://127.0.0.1:{args.port}"
     os.environ.setdefault("MAIL_COPY_DIR", os.path.join(VAR_DIR, "outbox"))
     os.environ.setdefault("PORTAL_URL", api_url)
+    # LGPD: the privacy page's controller and DPO (demo values; the real ones come from the stage).
+    os.environ.setdefault("PRIVACY_CONTROLLER_NAME", "Brasoftware Informática Ltda (demonstração)")
+    os.environ.setdefault("PRIVACY_DPO_NAME", "Encarregada de Dados (demonstração)")
+    os.environ.setdefault("PRIVACY_DPO_EMAIL", "privacidade@brasoftware.com.br")
     sys.path.insert(0, PROJECT_DIR)
 
     moto = start_embedded_aws(moto_port)

@@ -2,6 +2,8 @@
 through short-lived presigned links."""
 from __future__ import annotations
 
+from typing import Optional
+
 from .aws import client
 
 
@@ -19,8 +21,9 @@ class S3DocumentStore:
     def get(self, key: str) -> bytes:
         return client("s3", self._region).get_object(Bucket=self._bucket, Key=key)["Body"].read()
 
-    def link(self, key: str, filename: str) -> str:
+    def link(self, key: str, filename: str, seconds: Optional[int] = None) -> str:
+        """A presigned GET of `key`, valid `seconds` (default: the documents' link lifetime)."""
         return client("s3", self._region).generate_presigned_url(
-            "get_object", ExpiresIn=self._link_seconds,
+            "get_object", ExpiresIn=seconds or self._link_seconds,
             Params={"Bucket": self._bucket, "Key": key,
                     "ResponseContentDisposition": f'attachment; filename="{filename}"'})

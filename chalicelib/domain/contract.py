@@ -72,6 +72,8 @@ class Contract:
     # The day the current closing day and payment method took effect, when they were changed on an
     # active contract: the first period under them starts that day (shorter than a natural period).
     terms_from: Optional[date] = None
+    # LGPD: when its users' personal data was anonymised, after the fiscal retention (`services/privacy`).
+    anonymised_at: Optional[str] = None
 
 
 def validate_closing_day(day: int) -> int:

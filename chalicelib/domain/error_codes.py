@@ -283,3 +283,9 @@ INVALID_STATUS_TRANSITION = declare("invalid_status_transition", Conflict,
 AUDIT_OVERWRITE_REFUSED = declare("audit_overwrite_refused", AuditOverwriteRefused,
                                   "Registro de auditoria já existe.")
 ASSET_NOT_FOUND = declare("asset_not_found", NotFound, "Arquivo não encontrado.")
+
+# --- privacy (LGPD) ------------------------------------------------------------------------------
+
+EXPORT_NOT_FOUND = declare("export_not_found", NotFound, "Exportação não encontrada.")
+# The export's link lived its minutes: the product hands out no other (S3 keeps the file only a day).
+EXPORT_EXPIRED = declare("export_expired", NotFound, "O link desta exportação expirou; gere uma nova exportação.")

@@ -35,6 +35,7 @@ class Capability(str, Enum):
     READ_AUDIT = "read_audit"
     BACK_OFFICE = "back_office"
     ACT_FOR_CUSTOMERS = "act_for_customers"  # X-Organization-Id: work inside a customer's organisation
+    EXPORT_DATA = "export_data"  # LGPD: the organisation's data as a zip (an operator acting for it, too)
 
 
 _ALL_CUSTOMER = {Role.MASTER, Role.ADM, Role.COBRANCA, Role.SUPORTE}
@@ -52,6 +53,7 @@ ROLE_CAPABILITIES = {
     Capability.READ_AUDIT: frozenset({Role.MASTER, Role.OPERATOR}),
     Capability.BACK_OFFICE: frozenset({Role.OPERATOR}),
     Capability.ACT_FOR_CUSTOMERS: frozenset({Role.OPERATOR}),
+    Capability.EXPORT_DATA: frozenset({Role.MASTER, Role.OPERATOR}),
 }
 
 

@@ -48,6 +48,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 34 | session the product handed out                 | Put / GetItem (consistent) / Delete pk=SESSION#<sha256 of the refresh token> sk=SESSION (TTL: the refresh token's lifetime) |
 | 35 | ended sessions of a user                       | Update pk=USER#<sub> sk=USER: ADD / DELETE `ended_sessions` ("<origin_jti> <expiry>"); SET `sessions_valid_after` (with its audit entry); read with pattern 4 |
 | 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
+| 39 | data export of an organisation (LGPD)          | conditional Put (with its audit entry) / GetItem (consistent) pk=ORG#<org>#EXPORTS sk=EXPORT#<id> (TTL) |
+| 40 | terminated contracts waiting for anonymisation | Query gsi2 gsi2pk=RETENTION gsi2sk < <cutoff> (gsi2sk=<terminated at>#<org>; sparse: an anonymised contract leaves) |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

@@ -218,3 +218,19 @@ def cnpj_pk(cnpj: str) -> str:
 CNPJ_SK = "ORGANIZATION"
 
 PENDING_CHANGES_PK = "PENDING_CHANGES"
+
+
+def org_exports_pk(organization_id: str) -> str:
+    return f"ORG#{organization_id}#EXPORTS"
+
+
+def export_sk(export_id: str) -> str:
+    return f"EXPORT#{export_id}"
+
+
+# Terminated contracts waiting for the end of the fiscal retention (sparse: anonymised ones leave).
+RETENTION_PK = "RETENTION"
+
+
+def retention_sk(terminated_at: str, organization_id: str) -> str:
+    return f"{terminated_at}#{organization_id}"

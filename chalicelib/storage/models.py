@@ -92,6 +92,10 @@ class ContractItem(TableItem):
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     by_closing_day = Gsi1()
+    # Terminated contracts by the day they ended, until their users' personal data is anonymised.
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_retention = Gsi2()
 
     id = UnicodeAttribute()
     organization_id = UnicodeAttribute()
@@ -109,6 +113,7 @@ class ContractItem(TableItem):
     version = NumberAttribute(default=1)
     scheduled_change = ScheduledChangeMap(null=True)
     terms_from = UnicodeAttribute(null=True)  # ISO date
+    anonymised_at = UnicodeAttribute(null=True)
 
 
 class UserItem(TableItem):
@@ -170,6 +175,19 @@ class SessionItem(TableItem):
     user_id = UnicodeAttribute()
     origin_jti = UnicodeAttribute(null=True)
     started_at = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class DataExportItem(TableItem):
+    """An export of an organisation's data (LGPD): its zip in S3, and until when its link is handed out."""
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    key = UnicodeAttribute()
+    requested_by = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    size_bytes = NumberAttribute()
+    rows = NumberAttribute()
     expires_at = TTLAttribute()
 
 
@@ -419,7 +437,7 @@ class TicketMessageItem(TableItem):
 ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
               ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem,
               InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
-              TicketItem, TicketMessageItem)
+              TicketItem, TicketMessageItem, DataExportItem)
 
 
 def bind_table(table_name: str, region: str) -> None:

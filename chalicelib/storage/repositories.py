@@ -131,8 +131,12 @@ def _contract_item(contract: Contract) -> ContractItem:
     billable = contract.status in (contract_rules.ACTIVE, contract_rules.TERMINATING) or contract.final_invoice_due
     closing = {"gsi1pk": keys.closing_day_pk(contract.closing_day), "gsi1sk": keys.org_pk(contract.organization_id)} \
         if billable else {}
+    # A terminated contract waits in the retention index until its personal data is anonymised.
+    retained = contract.status == contract_rules.TERMINATED and contract.terminated_at and not contract.anonymised_at
+    retention = {"gsi2pk": keys.RETENTION_PK,
+                 "gsi2sk": keys.retention_sk(contract.terminated_at, contract.organization_id)} if retained else {}
     return ContractItem(
-        keys.org_pk(contract.organization_id), keys.CONTRACT_SK, **closing,
+        keys.org_pk(contract.organization_id), keys.CONTRACT_SK, **closing, **retention,
         id=contract.id, organization_id=contract.organization_id, status=contract.status,
         payment_method=contract.payment_method, closing_day=contract.closing_day,
         billing_contacts=list(contract.billing_contacts),
@@ -146,6 +150,7 @@ def _contract_item(contract: Contract) -> ContractItem:
             closing_day=contract.scheduled_change.closing_day,
             effective_from=contract.scheduled_change.effective_from.isoformat()),
         terms_from=contract.terms_from.isoformat() if contract.terms_from else None,
+        anonymised_at=contract.anonymised_at,
     )
 
 
@@ -164,6 +169,7 @@ def _contract(item: ContractItem) -> Contract:
             closing_day=int(item.scheduled_change.closing_day),
             effective_from=date.fromisoformat(item.scheduled_change.effective_from)),
         terms_from=date.fromisoformat(item.terms_from) if item.terms_from else None,
+        anonymised_at=item.anonymised_at,
     )
 
 

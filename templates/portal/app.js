@@ -133,7 +133,8 @@ function loginScreen() {
   const form = h("form", { class: "cartao login", "aria-labelledby": "titulo-login" },
     h("h1", { id: "titulo-login", text: "Entrar no portal" }),
     field("E-mail", email), field("Senha", password),
-    h("div", { class: "acoes" }, h("button", { type: "submit", text: "Entrar" })));
+    h("div", { class: "acoes" }, h("button", { type: "submit", text: "Entrar" })),
+    h("p", { class: "dica" }, h("a", { href: "#/privacidade", id: "link-privacidade", text: "Privacidade e proteção de dados (LGPD)" })));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     guarded(form, async () => {
@@ -259,6 +260,7 @@ const SCREENS = [
   { path: "usuarios", label: "Usuários", capability: "manage_users", render: usersScreen },
   { path: "contrato", label: "Contrato", capability: "use_portal", render: contractScreen },
   { path: "conta", label: "Minha conta", capability: "use_portal", render: accountScreen },
+  { path: "privacidade", label: "Privacidade", capability: "use_portal", render: privacyScreen },
 ];
 
 async function licencePanel() {
@@ -618,6 +620,56 @@ async function contractScreen() {
       h("p", { text: `Especialistas: ${contacts.specialists_phone} · ${contacts.specialists_email}` }))];
 }
 
+// --- privacy (LGPD): open to everyone; the export for who may make it ---------------------------
+
+async function privacyScreen() {
+  const notice = await api("GET", "/privacy");
+  const item = (title, text) => h("li", {}, h("strong", { text: `${title}: ` }), text);
+  const sections = [h("h1", { id: "titulo-privacidade", text: "Privacidade e proteção de dados" }),
+    h("section", { class: "cartao", "aria-labelledby": "privacidade-controlador" },
+      h("h2", { id: "privacidade-controlador", text: "Quem trata os seus dados" }),
+      h("p", { text: `Controlador: ${notice.controller_name} (CNPJ ${notice.controller_cnpj}), ${notice.controller_address}.` }),
+      h("p", {}, `Encarregado pelo tratamento de dados pessoais (DPO): ${notice.dpo_name} · `,
+        h("a", { href: `mailto:${notice.dpo_email}`, id: "email-encarregado", text: notice.dpo_email }), ` · ${notice.dpo_phone}`)),
+    h("section", { class: "cartao" }, h("h2", { text: "O que coletamos e por quê" }),
+      h("ul", {},
+        item("Usuários do portal", "nome, e-mail e perfis, para dar acesso ao portal (execução do contrato, LGPD art. 7º, V)."),
+        item("Empresa e contrato", "razão social, CNPJ, endereço, domínio Microsoft, e-mails de cobrança e o aceite do contrato (data, usuário e IP), para contratar, provisionar licenças e faturar (art. 7º, V)."),
+        item("Faturas e notas fiscais", "os dados que a lei fiscal exige (art. 7º, II)."),
+        item("Chamados de suporte", "as mensagens e quem as escreveu, para atender você (art. 7º, V)."),
+        item("Trilha de auditoria", "quem fez o quê, quando e de qual IP, para a segurança da conta (legítimo interesse, art. 7º, IX)."),
+        item("Formulário de interesse", "nome, e-mail e telefone de contato, para a proposta comercial (art. 7º, V)."))),
+    h("section", { class: "cartao" }, h("h2", { text: "Com quem compartilhamos" }),
+      h("p", { text: "Microsoft (licenças, como revenda CSP), Amazon Web Services (hospedagem), o banco emissor dos boletos e a prefeitura (NFS-e). Não vendemos dados." })),
+    h("section", { class: "cartao" }, h("h2", { text: "Por quanto tempo" }),
+      h("p", { text: `Enquanto o contrato estiver ativo. Depois do encerramento, os documentos fiscais são guardados por ${notice.fiscal_retention_years} anos; passado esse prazo, os dados pessoais dos usuários e dos chamados são anonimizados automaticamente, e as faturas guardam apenas o que a lei fiscal exige.` })),
+    h("section", { class: "cartao" }, h("h2", { text: "Seus direitos (LGPD, art. 18)" }),
+      h("p", { text: "Confirmação e acesso aos dados, correção, anonimização, bloqueio ou eliminação do que for desnecessário, portabilidade, informação sobre compartilhamento e revogação do consentimento." }),
+      h("p", {}, "Para exercê-los, escreva ao encarregado em ", h("a", { href: `mailto:${notice.dpo_email}`, text: notice.dpo_email }),
+        ". O Master da organização gerencia os usuários em Usuários e pode exportar todos os dados da organização aqui mesmo."))];
+  if (state.me && can("export_data")) sections.push(exportSection(notice));
+  if (!state.me) sections.push(h("p", {}, h("a", { href: "#/entrar", text: "Voltar para o login" })));
+  return sections;
+}
+
+function exportSection(notice) {
+  const result = h("div", { id: "resultado-exportacao", "aria-live": "polite" });
+  const button = h("button", { type: "button", id: "exportar-dados", text: "Exportar dados da organização" });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    result.replaceChildren(h("p", { class: "dica", text: "Preparando o arquivo…" }));
+    try {
+      const made = await api("POST", "/privacy/exports");
+      result.replaceChildren(h("p", {}, h("a", { class: "botao", href: made.url, id: "baixar-exportacao", text: "Baixar o arquivo (.zip)" }),
+        h("span", { class: "dica", text: ` Link válido até ${dateBR(made.expires_at)} (${made.rows} registros).` })));
+    } catch (error) { result.replaceChildren(errorBox(error)); } finally { button.disabled = false; }
+  });
+  return h("section", { class: "cartao", "aria-labelledby": "titulo-exportacao" },
+    h("h2", { id: "titulo-exportacao", text: "Exportar os dados da organização" }),
+    h("p", { text: `Um arquivo .zip com usuários, contrato, assinaturas e alterações, faturas, pagamentos, notas de crédito, chamados e a trilha de auditoria, em JSON e CSV. O link vale ${notice.export_link_minutes} minutos; a exportação fica registrada na auditoria.` }),
+    h("div", { class: "acoes" }, button), result);
+}
+
 // --- the router ---------------------------------------------------------------------------------
 
 function renderMenu() {
@@ -638,6 +690,12 @@ async function render() {
   // Only the latest render shows: a slower one started before (a screen still loading when the user
   // moved on, or signed out) must not replace what the user went to.
   const turn = (render.turn = (render.turn || 0) + 1);
+  if (!state.token && path === "privacidade") {
+    renderMenu();
+    try { main().replaceChildren(...await privacyScreen()); } catch (error) { main().replaceChildren(errorBox(error)); }
+    document.title = "Privacidade — Portal Brasoftware Cloud";
+    return;
+  }
   if (!state.token) { renderMenu(); main().replaceChildren(loginScreen()); return; }
   try {
     if (!state.me) state.me = await api("GET", "/me");

@@ -3,6 +3,7 @@ local stack: what a customer's staff do every day. Screenshots land in var/scree
 import email
 import json
 import shutil
+import zipfile
 from datetime import date, timedelta
 from email import policy
 from pathlib import Path
@@ -201,6 +202,27 @@ def test_cobranca_sees_invoices_but_no_licence_buttons(page_for, demo):
     assert page.get_by_role("button", name="Rescindir contrato").count() == 0
     assert nav(page, "Faturas").count() == 1
     assert nav(page, "Usuários").count() == 0
+
+
+def test_the_privacy_page_opens_before_login_and_the_master_downloads_the_organisations_data(page_for, demo):
+    page = page_for()
+    page.get_by_role("link", name="Privacidade e proteção de dados (LGPD)").click()
+    page.get_by_role("heading", name="Privacidade e proteção de dados").wait_for()
+    page.locator("#email-encarregado", has_text="privacidade@brasoftware.com.br").wait_for()
+    assert page.get_by_role("button", name="Exportar dados da organização").count() == 0  # nobody signed in
+    shot(page, "08-privacidade")
+    page.get_by_role("link", name="Voltar para o login").click()
+    login(page, account(demo, "master@oficinadigital.example"))
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    nav(page, "Privacidade").click()
+    page.get_by_role("button", name="Exportar dados da organização").click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Baixar o arquivo (.zip)").click()
+    archive = zipfile.ZipFile(download.value.path())
+    users = json.loads(archive.read("users.json"))
+    assert "master@oficinadigital.example" in {u["email"] for u in users}
+    assert len({u["organization_id"] for u in users}) == 1
+    shot(page, "08-privacidade-exportacao")
 
 
 def test_first_login_asks_for_a_new_password(page_for, demo, stack):

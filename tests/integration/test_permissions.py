@@ -68,6 +68,7 @@ OBJECT_FACTORIES = {
     "lead_id": None,  # leads are the reseller's, before any organisation exists
     "sku": None,
     "run_id": None,  # billing runs belong to the reseller (operators only)
+    "export_id": lambda world, org: world.call("POST", "/privacy/exports", org.master).json_body["id"],
 }
 
 

@@ -19,6 +19,7 @@ PRODUCT_MATRIX = {
     Capability.BACK_OFFICE: {O},
     Capability.USE_PORTAL: {M, A, C, S, O},
     Capability.ACT_FOR_CUSTOMERS: {O},  # operators work inside customers' organisations
+    Capability.EXPORT_DATA: {M, O},  # LGPD export: the Master, or an operator acting for the organisation
 }
 
 

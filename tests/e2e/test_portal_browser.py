@@ -350,7 +350,8 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
 
     page = page_for()
     login(page, sara)
-    page.get_by_role("button", name="Sair").wait_for()
+    # (Not the Sair button: app.css shows the header's session box even while it is `hidden`.)
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
     refresh_token = page.evaluate("sessionStorage.getItem('refresh')")
     access_token = page.evaluate("sessionStorage.getItem('token')")
     assert requests.post(f"{api}/auth/refresh", json={"refresh_token": refresh_token}).status_code == 200
@@ -361,6 +362,7 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
     assert requests.get(f"{api}/me", headers={"Authorization": f"Bearer {access_token}"}).status_code == 401
 
     login(page, sara)
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
     page.get_by_role("button", name="Trocar senha").click()
     page.get_by_label("Senha atual").fill("Errada#2026senha")
     page.get_by_label("Nova senha").fill("Sara#Nova2026x")
@@ -373,4 +375,4 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
     shot(page, "09-senha-trocada")
     page.wait_for_timeout(1100)  # token times are whole seconds: a login in the second of the change is refused
     login(page, {"email": "sessoes@paodemel.example", "password": "Sara#Nova2026x"})
-    page.get_by_role("button", name="Sair").wait_for()
+    page.get_by_role("heading", name="Painel de licenças").wait_for()

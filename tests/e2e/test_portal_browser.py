@@ -336,7 +336,7 @@ def _wait_for_file(folder, fragment, seconds=20):
 def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_password(page_for, demo, stack):
     api, var_dir, _ = stack
     master = account(demo, "master@paodemel.example")
-    token = requests.post(f"{api}/auth/login", json={"email": master["email"], "password": master["password"]}).json()
+    token = api_login(api, master)  # its password, then its TOTP code
     requests.post(f"{api}/users", headers={"Authorization": f"Bearer {token['access_token']}"},
                   json={"email": "sessoes@paodemel.example", "name": "Sara", "roles": ["suporte"]}).raise_for_status()
     welcome = _wait_for_file(var_dir / "outbox", "sessoes@paodemel.example")
@@ -350,7 +350,6 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
 
     page = page_for()
     login(page, sara)
-    # (Not the Sair button: app.css shows the header's session box even while it is `hidden`.)
     page.get_by_role("heading", name="Painel de licenças").wait_for()
     refresh_token = page.evaluate("sessionStorage.getItem('refresh')")
     access_token = page.evaluate("sessionStorage.getItem('token')")

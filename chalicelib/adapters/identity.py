@@ -84,8 +84,8 @@ class CognitoIdentity:
                 AuthParameters={"USERNAME": email, "PASSWORD": password},
             )
         except (cognito.exceptions.NotAuthorizedException, cognito.exceptions.UserNotFoundException,
-                cognito.exceptions.PasswordResetRequiredException,
-                cognito.exceptions.UserNotConfirmedException) as exc:
+                cognito.exceptions.PasswordResetRequiredException, cognito.exceptions.UserNotConfirmedException,
+                cognito.exceptions.InvalidParameterException) as exc:
             # Same answer for unknown user and wrong password: no account enumeration.
             raise codes.INVALID_CREDENTIALS() from exc
         except cognito.exceptions.ClientError as exc:
@@ -234,8 +234,8 @@ class CognitoIdentity:
         cognito = self._cognito()
         try:
             user = cognito.admin_get_user(UserPoolId=self._pool, Username=email)
-        except cognito.exceptions.UserNotFoundException:
-            return None
+        except (cognito.exceptions.UserNotFoundException, cognito.exceptions.InvalidParameterException):
+            return None  # no identity, or an email Cognito would not take as a username: no one to tell
         attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
         return attributes.get("name") or email
 

@@ -36,8 +36,13 @@ def _check_integer(value: Any, schema: Dict[str, Any], path: str) -> None:
         _fail(path, error, **bounds)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_string(value: str, schema: Dict[str, Any], path: str) -> None:
-    if "\x00" in value:
+    # NUL, and a lone UTF-16 surrogate (JSON "\ud800"): no valid text holds one, and one would fail
+    # later when hashed, stored or put in an email.
+    if "\x00" in value or _LONE_SURROGATE.search(value):
         _fail(path, codes.INVALID_CHARACTERS)
     if "x-error-code" in schema and value and (
             len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value))

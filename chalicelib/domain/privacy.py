@@ -63,7 +63,14 @@ def _cell(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        # Text someone typed (a ticket, a name) must not run as a formula when the CSV is opened in
+        # a spreadsheet: a leading apostrophe keeps it text.
+        return "'" + value
     return str(value)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv(rows: List[Dict[str, Any]]) -> str:

@@ -13,8 +13,9 @@ refresh tokens of deleted users, and does not implement RevokeToken).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Protocol, Tuple
 
 from ..domain import error_codes as codes
@@ -24,6 +25,8 @@ from ..domain.errors import DomainError
 from ..domain.users import User
 from . import audit, notifications
 from .caller import Caller
+
+log = logging.getLogger("csp_portal.sessions")
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.identity import CognitoIdentity, Tokens, TokenVerifier
@@ -131,17 +134,29 @@ def forget_failures(deps: ThrottleDeps, *, email: str) -> None:
     deps.login_failures.forget(f"email:{email}")
 
 
+# How long a login attempt may hold its email's turn if it never releases it (a Lambda that died):
+# longer than the identity provider's answer takes, short enough not to be felt.
+ATTEMPT_LEASE = timedelta(seconds=15)
+
+
 def throttled(deps: ThrottleDeps, *, email: str, source_ip: Optional[str], attempt, wrong_code: str,
               forget: bool = True):
     """`attempt()` unless throttled; a failure with `wrong_code` is counted, a success forgets the
     email's failures (unless `forget` is False: a login that still asks for a code is not done)."""
-    refuse_while_throttled(deps, email=email, source_ip=source_ip)
+    # One attempt of an email at a time, and its count read once the turn is taken: a burst of
+    # guesses sent at once is not let through before the first of them is counted.
+    turn = f"email:{email}"
+    if not deps.login_failures.claim_attempt(turn, deps.clock(), ATTEMPT_LEASE):
+        raise codes.LOGIN_DELAYED(retry_after_seconds=1)
     try:
+        refuse_while_throttled(deps, email=email, source_ip=source_ip)
         result = attempt()
     except DomainError as exc:
         if exc.code == wrong_code:
             count_failure(deps, email=email, source_ip=source_ip)
         raise
+    finally:
+        deps.login_failures.release_attempt(turn)
     if forget:
         forget_failures(deps, email=email)
     return result
@@ -203,4 +218,8 @@ def change_password(deps: PasswordChangeDeps, caller: Caller, *, access_token: s
               attempt=lambda: deps.identity.change_password(access_token, current_password, new_password))
     deps.user_sessions.end_all(user.id, deps.clock(), audit.entry(
         deps, caller.actor, user.organization_id, "user.password_changed", f"user:{user.id}"))
-    deps.identity.sign_out_everywhere(user.email)
+    try:
+        deps.identity.sign_out_everywhere(user.email)
+    except Exception:  # noqa: BLE001 - the password changed and the product already ended every session
+        log.warning("Cognito global sign-out after a password change failed; the product refuses the "
+                    "user's old sessions", exc_info=True)

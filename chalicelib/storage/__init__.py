@@ -44,7 +44,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 30 | whose first-password challenge a session is    | Put / GetItem (consistent) / Delete pk=SIGNIN#<sha256 of the session> sk=CHALLENGE (TTL) |
 | 31 | whose TOTP challenge a session is              | the item of 30, its `challenge` SOFTWARE_TOKEN_MFA: a session answers only the challenge it was issued for |
 | 32 | a user's MFA enrolment / reset                 | transactional Update pk=USER#<sub> sk=USER (`mfa_enrolled_at`, on its version) with the audit entry |
-| 33 | failed logins of an email / of a source IP     | GetItem (consistent); Update ADD failures on `last_failure_at > now-15min`, else SET 1 on its opposite; Delete pk=LOGINFAIL#<sha256 of "email:<e>" / "ip:<a>"> sk=FAILURES (TTL) |
+| 33 | failed logins of an email / of a source IP     | conditional Update sk=ATTEMPT (one attempt of an email at a time, a lease), Delete after it; GetItem (consistent); Update ADD failures on `last_failure_at > now-15min`, else SET 1 on its opposite; Delete pk=LOGINFAIL#<sha256 of "email:<e>" / "ip:<a>"> sk=FAILURES (TTL) |
 | 34 | session the product handed out                 | Put / GetItem (consistent) / Delete pk=SESSION#<sha256 of the refresh token> sk=SESSION (TTL: the refresh token's lifetime) |
 | 35 | ended sessions of a user                       | Update pk=USER#<sub> sk=USER: ADD / DELETE `ended_sessions` ("<origin_jti> <expiry>"); SET `sessions_valid_after` (with its audit entry); read with pattern 4 |
 | 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |

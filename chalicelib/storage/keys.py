@@ -180,6 +180,8 @@ def login_failures_pk(scope_hash: str) -> str:
 
 
 LOGIN_FAILURES_SK = "FAILURES"
+# The one login attempt of an email under way (beside its failures): attempts take turns.
+LOGIN_ATTEMPT_SK = "ATTEMPT"
 
 
 def session_pk(refresh_hash: str) -> str:

@@ -74,6 +74,26 @@ class LoginFailures:
     def forget(self, scope: str) -> None:
         LoginFailuresItem(self._pk(scope), keys.LOGIN_FAILURES_SK).delete()
 
+    def claim_attempt(self, scope: str, now: datetime, lease: timedelta) -> bool:
+        """The turn of one attempt of `scope` (an email): False while another holds it. Attempts at
+        once would otherwise all read the count before any failure is added, and a burst of guesses
+        would reach the identity provider before the first wait. The lease ends a turn whose holder
+        died; `release_attempt` ends it at once."""
+        item = LoginFailuresItem(self._pk(scope), keys.LOGIN_ATTEMPT_SK)
+        try:
+            item.update(actions=[LoginFailuresItem.last_failure_at.set(_epoch(now + lease)),
+                                 LoginFailuresItem.expires_at.set(now + lease + timedelta(minutes=5))],
+                        condition=LoginFailuresItem.last_failure_at.does_not_exist()
+                        | (LoginFailuresItem.last_failure_at <= _epoch(now)))
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def release_attempt(self, scope: str) -> None:
+        LoginFailuresItem(self._pk(scope), keys.LOGIN_ATTEMPT_SK).delete()
+
 
 class Sessions:
     """The sessions the product handed out, by a digest of their refresh token. A refresh token

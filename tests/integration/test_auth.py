@@ -231,3 +231,16 @@ def test_a_first_password_challenge_expires_with_its_binding(world):
     clock.now = clock.now + timedelta(minutes=16)
     late = _first_password(world, "tarde@empresa.example", session, "Nova#Senha2026")
     assert (late.status_code, late.json_body["error"]["code"]) == (401, "invalid_session")
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/auth/login", {"email": "\ud800@empresa.example", "password": "x"}),
+    ("/auth/refresh", {"refresh_token": "a" * 30 + "\udfff"}),
+    ("/auth/logout", {"refresh_token": "a" * 30 + "\ud800"}),
+    ("/auth/mfa", {"email": "a@b.example", "session": "s" * 30 + "\ud800", "code": "123456"}),
+])
+def test_a_lone_surrogate_in_a_sign_in_field_is_a_400_not_a_500(world, path, body):
+    """JSON may carry "\\ud800": no text holds it, and hashing or mailing it would fail later."""
+    response = world.call("POST", path, body=body)
+    assert response.status_code == 400
+    assert response.json_body["error"]["code"] == "invalid_characters"

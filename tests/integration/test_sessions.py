@@ -157,15 +157,46 @@ def test_a_source_ip_that_fails_with_many_emails_is_slowed_down_for_every_email(
     assert login(world, org.master.user.email, PASSWORD, ip="203.0.113.10").status_code == 200
 
 
-def test_failures_at_the_same_moment_are_all_counted(world, clock, source_ip, monkeypatch):
+def test_attempts_of_one_email_at_the_same_moment_take_turns(world, clock, source_ip, monkeypatch):
+    """A burst of guesses sent at once must not all reach Cognito before the first is counted: one
+    attempt of an email at a time; the others are told to wait a second."""
+    import threading
+
     org = world.organization(mfa_enrolled=False)  # logs in with its password alone (MFA: test_mfa.py)
     email = org.master.user.email
-    # Five attempts all read "no failures yet" before any is counted, then all fail together.
-    reading_together(monkeypatch, world.deps.login_failures, "get", 5)  # the first read of each: its email
-    outcomes = in_parallel(5, lambda n: login(world, email, WRONG).status_code)
+    answered, others_done = [], threading.Event()
+    real = world.deps.identity.login
+
+    def slow_login(*args, **kwargs):
+        others_done.wait(10)  # Cognito answers only after the other four were refused
+        return real(*args, **kwargs)
+
+    asked = []
+    monkeypatch.setattr(world.deps.identity, "login", lambda *a, **k: asked.append(a) or slow_login(*a, **k))
+
+    def attempt(n):
+        response = login(world, email, WRONG)
+        answered.append(response.status_code)
+        if answered.count(429) == 4:
+            others_done.set()
+        return answer(response)
+
+    outcomes = in_parallel(5, attempt)
+    assert len(asked) == 1
+    assert sorted(o[0] for o in outcomes) == [401, 429, 429, 429, 429]
+    assert {(o[1]["error"]["code"], o[2]) for o in outcomes if o[0] == 429} == {("login_delayed", "1")}
+    # The turn is free again: the next attempt reaches Cognito.
+    assert login(world, email, WRONG).status_code == 401 and len(asked) == 2
+
+
+def test_failures_at_the_same_moment_are_all_counted(world, clock, source_ip, monkeypatch):
+    """Five emails failing at once from one address: the address's count has all five."""
+    orgs = [world.organization(mfa_enrolled=False, items=()) for _ in range(5)]
+    # The five attempts all read "no failures yet" before any is counted, then all fail together.
+    reading_together(monkeypatch, world.deps.login_failures, "get", 5)
+    outcomes = in_parallel(5, lambda n: login(world, orgs[n].master.user.email, WRONG).status_code)
     assert outcomes == [401] * 5
-    refused = login(world, email, WRONG)
-    assert refused.status_code == 429 and refused.headers["Retry-After"] == "15"
+    assert world.deps.login_failures.get("ip:198.51.100.1").failures == 5
 
 
 # --- sessions -------------------------------------------------------------------------------------

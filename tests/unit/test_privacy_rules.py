@@ -55,3 +55,13 @@ def test_a_link_never_outlives_its_export():
     assert link_seconds_left(export, datetime(2026, 11, 20, 12, 10, tzinfo=timezone.utc)) == 300
     assert link_seconds_left(export, datetime(2026, 11, 20, 12, 15, tzinfo=timezone.utc)) == 0
     assert link_seconds_left(export, datetime(2026, 11, 20, 13, tzinfo=timezone.utc)) == 0
+
+
+def test_text_that_a_spreadsheet_would_run_as_a_formula_stays_text_in_the_csv_and_whole_in_the_json():
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "ok"]
+    tables = {"tickets": [{"subject": s, "amount_cents": -500} for s in hostile]}
+    archive = zipfile.ZipFile(io.BytesIO(build_export_zip(tables, {"exported_by": "u1"})))
+    rows = list(csv.DictReader(io.StringIO(archive.read("tickets.csv").decode("utf-8-sig"))))
+    assert [r["subject"] for r in rows] == ["'" + s for s in hostile[:-1]] + ["ok"]
+    assert {r["amount_cents"] for r in rows} == {"-500"}  # numbers are numbers, not text
+    assert [t["subject"] for t in json.loads(archive.read("tickets.json"))] == hostile

@@ -15,6 +15,15 @@ def new_id() -> str:
     return _encode((int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
 
 
+def digest(text: str) -> str:
+    """The hex SHA-256 of `text`: the key under which a secret or a personal value is kept (a
+    refresh token, a challenge session, an email typed at the login), so that a reader of the table
+    learns nothing it could use."""
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def derived_id(*parts: str, at: Optional[datetime] = None) -> str:
     """A 26-character id that is always the same for the same parts: for what must exist once per
     natural key (the subscription a contract orders for a SKU), so that a second write of it is

@@ -12,7 +12,6 @@ refresh tokens of deleted users, and does not implement RevokeToken).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from ..domain import error_codes as codes
 from ..domain import sign_in
 from ..domain.clock import SAO_PAULO
 from ..domain.errors import DomainError
+from ..domain.ids import digest
 from ..domain.users import User
 from . import audit, notifications
 from .caller import Caller
@@ -67,10 +67,6 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """A password change, throttled like a login, ending every session of the user."""
 
         user_sessions: UserSessions
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _instant(raw: Optional[str]) -> Optional[datetime]:
@@ -122,7 +118,7 @@ def _tell_locked(deps: ThrottleDeps, email: str, count: sign_in.FailedLogins,
     notifications.queue_email(
         deps, template="login_locked", to=[email],
         # One email per lock: only the failure that reached the lock sends it, and the key names the lock.
-        delivery_key=f"login_locked#{_digest(email)}#{int(count.last_failure_at.timestamp())}",
+        delivery_key=f"login_locked#{digest(email)}#{int(count.last_failure_at.timestamp())}",
         context={"user": {"name": name, "email": email}, "failures": count.failures,
                  "minutes": int(policy.lock.total_seconds() // 60), "until": until.strftime("%H:%M"),
                  "portal_url": deps.settings.portal_url})

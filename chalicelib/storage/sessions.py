@@ -2,7 +2,6 @@
 the sessions of a user that have ended (patterns 33–35 in the storage docstring)."""
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional, Tuple
 
@@ -10,17 +9,12 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
+from ..domain.ids import digest
 from ..domain.clock import iso
 from ..domain.sign_in import FailedLogins, Session
 from . import keys
 from .models import LoginFailuresItem, SessionItem, UserItem
 from .repositories import Transaction, _is_condition_failure, append_audit
-
-
-def _digest(value: str) -> str:
-    # Keys hold digests: a reader of the table learns no refresh token it could use, and no email
-    # a stranger typed at the login.
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _epoch(instant: datetime) -> float:
@@ -36,7 +30,7 @@ class LoginFailures:
 
     @staticmethod
     def _pk(scope: str) -> str:
-        return keys.login_failures_pk(_digest(scope))
+        return keys.login_failures_pk(digest(scope))
 
     def get(self, scope: str) -> Optional[FailedLogins]:
         try:
@@ -101,7 +95,7 @@ class Sessions:
 
     @staticmethod
     def _pk(refresh_token: str) -> str:
-        return keys.session_pk(_digest(refresh_token))
+        return keys.session_pk(digest(refresh_token))
 
     def start(self, refresh_token: str, session: Session, expires_at: datetime) -> None:
         SessionItem(self._pk(refresh_token), keys.SESSION_SK, user_id=session.user_id,

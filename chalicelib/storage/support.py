@@ -1,7 +1,6 @@
 """Leads from the public form, per-IP rate limits, and support tickets with their messages."""
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import List, Optional, Tuple
 
@@ -9,6 +8,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
+from ..domain.ids import digest
 from ..domain.leads import Lead
 from ..domain.tickets import Ticket
 from . import keys
@@ -66,11 +66,6 @@ class LeadRepository:
             raise
 
 
-def _session_hash(session: str) -> str:
-    # The key holds a digest, not the session: a table reader learns nothing it could answer with.
-    return hashlib.sha256(session.encode()).hexdigest()
-
-
 class SignInChallenges:
     """The user a sign-in challenge (first password, TOTP code) belongs to, and which challenge it
     is. The local Cognito does not tie its session to the user who logged in, nor to the challenge
@@ -79,21 +74,21 @@ class SignInChallenges:
 
     def bind(self, session: str, email: str, expires_at: datetime,
              challenge: str = "NEW_PASSWORD_REQUIRED") -> None:
-        SignInChallengeItem(keys.sign_in_challenge_pk(_session_hash(session)), keys.SIGN_IN_CHALLENGE_SK,
+        SignInChallengeItem(keys.sign_in_challenge_pk(digest(session)), keys.SIGN_IN_CHALLENGE_SK,
                             email=email, challenge=challenge, expires_at=expires_at).save()
 
     def email_for(self, session: str, now: datetime, challenge: str = "NEW_PASSWORD_REQUIRED") -> Optional[str]:
         """The email the session was issued to for `challenge`, or None (never issued, issued for
         another challenge, or expired: DynamoDB's TTL deletes late, so the expiry is checked here)."""
         try:
-            item = SignInChallengeItem.get(keys.sign_in_challenge_pk(_session_hash(session)),
+            item = SignInChallengeItem.get(keys.sign_in_challenge_pk(digest(session)),
                                            keys.SIGN_IN_CHALLENGE_SK, consistent_read=True)
         except SignInChallengeItem.DoesNotExist:
             return None
         return item.email if item.expires_at > now and item.challenge == challenge else None
 
     def forget(self, session: str) -> None:
-        SignInChallengeItem(keys.sign_in_challenge_pk(_session_hash(session)), keys.SIGN_IN_CHALLENGE_SK).delete()
+        SignInChallengeItem(keys.sign_in_challenge_pk(digest(session)), keys.SIGN_IN_CHALLENGE_SK).delete()
 
 
 class RateLimiter:

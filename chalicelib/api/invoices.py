@@ -6,7 +6,7 @@ from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.roles import Capability
 from ..schemas import page as page_shape
 from ..schemas import shape, text
-from ..services import billing, corrections, documents
+from ..services import billing, corrections, documents, payments
 from .http import endpoint, page
 from .schema import integer, obj, string
 
@@ -72,12 +72,12 @@ def billing_run(ctx, run_id):
 
 @endpoint(bp, "/backoffice/invoices/{invoice_id}/payments", "POST",
           summary="Registrar um pagamento (depósito ou boleto)", capability=Capability.BACK_OFFICE, tag="backoffice",
-          status=201, idempotent=True, response=billing.PAYMENT_RECORDED,
+          status=201, idempotent=True, response=payments.PAYMENT_RECORDED,
           body=obj(["amount_cents", "paid_on", "method"], amount_cents=integer(1, 10_000_000_000),
                    paid_on=string(min_length=10, max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$", format="date"),
                    method={"type": "string", "enum": list(PAYMENT_METHODS)}))
 def record_payment(ctx, invoice_id):
-    return billing.record_payment(ctx.deps, ctx.caller, invoice_id, amount_cents=ctx.body["amount_cents"],
+    return payments.record_payment(ctx.deps, ctx.caller, invoice_id, amount_cents=ctx.body["amount_cents"],
                                   paid_on=ctx.body["paid_on"], method=ctx.body["method"])
 
 

@@ -3,7 +3,7 @@ and the states an invoice goes through. Money is integer centavos; each line is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from . import error_codes as codes
 from . import terms
+from .clock import local_day
 from .documents import Boleto, BoletoKind, Nfse, current_boleto
 from .money import format_brl
 from .proration import Period, Segment, period_containing, prorated_lines, round_cents
@@ -89,6 +90,16 @@ class Cancellation:
     reissued_number: Optional[int] = None
 
 
+@dataclass(frozen=True)
+class Dispute:
+    """An operator's flag on an invoice the customer contests: while it stands, the invoice is not
+    marked overdue and no collection step (reminder, block, suspension) counts it."""
+
+    reason: str
+    opened_by: str
+    opened_at: str
+
+
 @dataclass
 class Invoice:
     id: str
@@ -115,6 +126,7 @@ class Invoice:
     # credit note the invoice itself left (its lines below zero) is not counted: it was never in it.
     credited_cents: int = 0
     cancellation: Optional[Cancellation] = None
+    dispute: Optional[Dispute] = None
     version: int = 1
 
     @property
@@ -417,4 +429,15 @@ def check_cancellable(invoice: Invoice) -> None:
 
 
 def becomes_overdue(invoice: Invoice, today: date) -> bool:
-    return invoice.status == OPEN and invoice.due_date < today and invoice.balance_cents > 0
+    return (invoice.status == OPEN and invoice.due_date < today and invoice.balance_cents > 0
+            and invoice.dispute is None)
+
+
+def check_paid_on(invoice: Invoice, paid_on: date, today: date) -> None:
+    """A payment is dated between the invoice's issue and today (São Paulo days): a bank cannot
+    have liquidated a boleto before it existed, nor tomorrow."""
+    issued_on = local_day(datetime.fromisoformat(invoice.issued_at))
+    if paid_on > today:
+        raise codes.INVALID_DATE(field="paid_on", latest=today.isoformat())
+    if paid_on < issued_on:
+        raise codes.INVALID_DATE(field="paid_on", earliest=issued_on.isoformat())

@@ -6,7 +6,7 @@ import logging
 from chalice import Blueprint, Cron
 
 from ..bootstrap import container
-from ..services import billing
+from ..services import billing, dunning
 from ..settings import current as current_settings
 
 bp = Blueprint(__name__)
@@ -34,4 +34,4 @@ def bill_contracts(event):
 # 12:00 UTC = 09:00 in São Paulo, a business-hours reminder.
 @bp.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def mark_overdue_invoices(event):
-    log.info("%d invoice(s) became overdue", billing.mark_overdue(container()))
+    log.info("%d invoice(s) became overdue", dunning.mark_overdue(container()))

@@ -1,5 +1,5 @@
 """Monthly billing: the run that fans out one message per contract, the worker that issues one
-invoice per contract and period (repeat-safe), payments, and the overdue job."""
+invoice per contract and period (repeat-safe), and the invoice views."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -21,17 +21,16 @@ from ..domain.ids import new_id
 from ..schemas import (array, boolean, cents, closed, component, currency, date_time, enum, integer, nullable,
                        shape, text)
 from ..schemas import date as date_schema
-from . import audit, documents, notifications
+from . import audit, documents
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.queue import Queue
     from ..storage.billing import BillingRunRepository, InvoiceRepository
     from ..storage.licences import SubscriptionRepository
-    from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository
+    from ..storage.repositories import CatalogRepository, ContractRepository
     from .audit import Clocked
     from .documents import Configured, DocumentsDeps, InvoiceFilesDeps
-    from .notifications import QueuesEmails
 
     class InvoiceViewDeps(InvoiceFilesDeps, Configured, Protocol):
         """An invoice, the links to its files and, for a deposit, the account in the settings."""
@@ -55,22 +54,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         billing_runs: BillingRunRepository
 
-    class PaymentDeps(Clocked, Protocol):
-        """A payment recorded on an invoice."""
-
-        invoices: InvoiceRepository
-
-    class OverdueDeps(Clocked, Configured, QueuesEmails, Protocol):
-        """Invoices past due marked overdue, their billing contacts reminded."""
-
-        invoices: InvoiceRepository
-        contracts: ContractRepository
-        organizations: OrganizationRepository
-
 
 CLOSING_DAYS = range(1, 29)
 MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each retry reads it again
-OVERDUE_LOOKBACK_DAYS = 7  # a skipped daily run is caught up by the next ones
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -411,62 +397,3 @@ def run_progress(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:
     progress = deps.billing_runs.get(run_id)
     done = sum(progress[c] for c in RUN_OUTCOMES)
     return {**progress, "processed": done, "complete": done >= progress["contracts_queued"]}
-
-
-# --- payments and overdue -----------------------------------------------------------------------
-
-# The invoice as `invoice_view` builds it: without the PDF link and email error `GET /invoices/{id}` adds.
-PAYMENT_RECORDED = shape("PaymentRecorded", description="A fatura depois do pagamento, com suas linhas e pagamentos.",
-                         **_INVOICE_VIEW_FIELDS)
-
-
-def record_payment(deps: PaymentDeps, caller: Caller, invoice_id: str, *, amount_cents: int, paid_on: str,
-                   method: str) -> Dict[str, Any]:
-    invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
-    rules.validate_payment(invoice, amount_cents, method)
-    try:
-        paid_day = date.fromisoformat(paid_on)
-    except ValueError:
-        raise codes.INVALID_DATE(field="paid_on")
-    today = local_day(deps.clock())
-    if paid_day > today:
-        raise codes.INVALID_DATE(field="paid_on", latest=today.isoformat())
-    paid, status = rules.after_payment(invoice, amount_cents)
-    updated = replace(invoice, paid_cents=paid, status=status, version=invoice.version + 1)
-    payment = {"id": new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents, "paid_on": paid_day.isoformat(),
-               "method": method, "recorded_by": caller.user.id, "recorded_at": iso(deps.clock())}
-    deps.invoices.save(updated, expected_version=invoice.version, payment=payment, audit=audit.entry(
-        deps, caller.actor, invoice.organization_id, "invoice.payment_recorded", f"invoice:{invoice.id}",
-        before={"status": invoice.status, "paid_cents": invoice.paid_cents},
-        after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method}))
-    return invoice_view(updated, deps.invoices.payments(invoice.id))
-
-
-def mark_overdue(deps: OverdueDeps) -> int:
-    """Open invoices past their due date become overdue, and their billing contacts are reminded."""
-    today = local_day(deps.clock())
-    marked = 0
-    for offset in range(1, OVERDUE_LOOKBACK_DAYS + 1):
-        for invoice_id in deps.invoices.due_on(today - timedelta(days=offset)):
-            invoice = deps.invoices.get(invoice_id)
-            if not rules.becomes_overdue(invoice, today):
-                continue
-            overdue = replace(invoice, status=rules.OVERDUE, version=invoice.version + 1)
-            try:
-                deps.invoices.save(overdue, expected_version=invoice.version, audit=audit.entry(
-                    deps, SYSTEM, invoice.organization_id, "invoice.overdue", f"invoice:{invoice.id}",
-                    before={"status": invoice.status}, after={"status": overdue.status}))
-            except Conflict:
-                continue  # paid or changed meanwhile
-            _remind(deps, overdue)
-            marked += 1
-    return marked
-
-
-def _remind(deps: OverdueDeps, invoice: Invoice) -> None:
-    contract = deps.contracts.get(invoice.organization_id)
-    if contract.billing_contacts:
-        organization = deps.organizations.get(invoice.organization_id)
-        notifications.queue_email(deps, template="invoice_overdue", to=list(contract.billing_contacts),
-                                  delivery_key=f"invoice_overdue#{invoice.id}", invoice_id=invoice.id,
-                                  context=documents.email_context(deps, invoice, organization))

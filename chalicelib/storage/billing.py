@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
-from ..domain.billing import OPEN, Cancellation, Invoice, InvoiceLine
+from ..domain.billing import Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
 from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
 from . import keys
@@ -128,14 +128,27 @@ def _save_credits(tx, changed: Sequence[Tuple[CreditNote, CreditNote]]) -> None:
         tx.save(_credit_item(after), condition=CreditNoteItem.version == before.version, label="credit")
 
 
+def dispute_attribute(dispute: Optional[Dispute]) -> Optional[dict]:
+    if dispute is None:
+        return None
+    return {"reason": dispute.reason, "opened_by": dispute.opened_by, "opened_at": dispute.opened_at}
+
+
+def dispute_from_attribute(raw: Optional[dict]) -> Optional[Dispute]:
+    if raw is None:
+        return None
+    return Dispute(reason=raw["reason"], opened_by=raw["opened_by"], opened_at=raw["opened_at"])
+
+
 def _invoice_item(invoice: Invoice) -> InvoiceItem:
-    # Only unpaid invoices sit in the due-date index: the overdue job reads just those.
-    due = {"gsi2pk": keys.due_pk(invoice.due_date.isoformat()), "gsi2sk": keys.invoice_pk(invoice.id)} \
-        if invoice.status == OPEN else {}
+    # Every invoice sits in the (status, due date) index: the overdue job reads the open ones due
+    # before today, the receivables read a status between two due dates.
     return InvoiceItem(
         keys.invoice_pk(invoice.id), keys.INVOICE_SK,
         gsi1pk=keys.org_invoices_pk(invoice.organization_id),
-        gsi1sk=keys.org_invoice_sk(invoice.period_end.isoformat(), invoice.id), **due,
+        gsi1sk=keys.org_invoice_sk(invoice.period_end.isoformat(), invoice.id),
+        gsi2pk=keys.invoices_by_status_pk(invoice.status),
+        gsi2sk=keys.due_sk(invoice.due_date.isoformat(), invoice.id),
         id=invoice.id, organization_id=invoice.organization_id, contract_id=invoice.contract_id,
         number=invoice.number, period_start=invoice.period_start.isoformat(),
         period_end=invoice.period_end.isoformat(), issued_at=invoice.issued_at,
@@ -144,7 +157,8 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         final=invoice.final, email_queued_at=invoice.email_queued_at,
         boletos=[boleto_attribute(b) for b in invoice.boletos], nfse=nfse_attribute(invoice.nfse),
         pdf_key=invoice.pdf_key, email_error=invoice.email_error, credited_cents=invoice.credited_cents,
-        cancellation=cancellation_attribute(invoice.cancellation), version=invoice.version,
+        cancellation=cancellation_attribute(invoice.cancellation), dispute=dispute_attribute(invoice.dispute),
+        version=invoice.version,
     )
 
 
@@ -157,7 +171,8 @@ def _invoice(item: InvoiceItem) -> Invoice:
         paid_cents=int(item.paid_cents or 0), final=bool(item.final), email_queued_at=item.email_queued_at,
         boletos=tuple(boleto_from_attribute(b) for b in item.boletos or []), nfse=nfse_from_attribute(item.nfse),
         pdf_key=item.pdf_key, email_error=item.email_error, credited_cents=int(item.credited_cents or 0),
-        cancellation=cancellation_from_attribute(item.cancellation), version=int(item.version),
+        cancellation=cancellation_from_attribute(item.cancellation), dispute=dispute_from_attribute(item.dispute),
+        version=int(item.version),
     )
 
 
@@ -379,8 +394,12 @@ class InvoiceRepository:
         items, token = _page(results, limit)
         return [_invoice(i) for i in items], token
 
-    def due_on(self, day: date) -> List[str]:
-        return [i.id for i in InvoiceItem.by_due_date.query(keys.due_pk(day.isoformat()))]
+    def due_before(self, status: str, day: date) -> Iterator[Invoice]:
+        """Invoices in `status` due before `day`, oldest first, read from the index page by page
+        (eventually consistent: a write on the invoice re-checks its version)."""
+        for item in InvoiceItem.by_status_and_due_date.query(
+                keys.invoices_by_status_pk(status), InvoiceItem.gsi2sk < day.isoformat()):
+            yield _invoice(item)
 
     def save(self, invoice: Invoice, expected_version: int, audit: Optional[AuditEntry] = None,
              payment: Optional[dict] = None) -> None:

@@ -135,8 +135,13 @@ def invoice_guard_sk(period_end_iso: str) -> str:
     return f"INVOICED#{period_end_iso}"
 
 
-def due_pk(day_iso: str) -> str:
-    return f"DUE#{day_iso}"
+def invoices_by_status_pk(status: str) -> str:
+    return f"INVOICES#{status}"
+
+
+def due_sk(due_iso: str, invoice_id: str) -> str:
+    """Sorted by due date: `< <day>` is every invoice due before a day, oldest first."""
+    return f"{due_iso}#{invoice_id}"
 
 
 COUNTER_PK = "COUNTER"

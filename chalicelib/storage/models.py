@@ -291,7 +291,7 @@ class InvoiceItem(TableItem):
     by_organization = Gsi1()
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_due_date = Gsi2()
+    by_status_and_due_date = Gsi2()
 
     id = UnicodeAttribute()
     organization_id = UnicodeAttribute()
@@ -320,6 +320,7 @@ class InvoiceItem(TableItem):
     cancel_until = NumberAttribute(null=True)
     credited_cents = NumberAttribute(default=0)
     cancellation = JSONAttribute(null=True)
+    dispute = JSONAttribute(null=True)
     version = NumberAttribute(default=1)
 
 

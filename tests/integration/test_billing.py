@@ -197,6 +197,48 @@ def run_overdue_job(world):
     world.drain_queues()
 
 
+def test_an_invoice_due_60_days_ago_is_marked_overdue_on_the_next_daily_run(world, clock):
+    # No lookback window: however many daily runs were missed, the next one finds it.
+    org, operator, invoice = issued_invoice(world, clock)
+    clock.now = sp(2027, 1, 22, 9)  # due 23 Nov 2026: 60 days ago
+    run_overdue_job(world)
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "overdue"
+    trail = world.call("GET", "/audit", org.master).json_body["items"]
+    assert [e["action"] for e in trail].count("invoice.overdue") == 1
+    run_overdue_job(world)  # the next day's run: nothing more to mark, no second entry
+    trail = world.call("GET", "/audit", org.master).json_body["items"]
+    assert [e["action"] for e in trail].count("invoice.overdue") == 1
+
+
+def test_a_disputed_invoice_is_not_marked_overdue(world, clock):
+    from dataclasses import replace
+
+    from chalicelib.domain.billing import Dispute
+
+    org, operator, invoice = issued_invoice(world, clock)
+    stored = world.deps.invoices.get(invoice["id"])
+    world.deps.invoices.save(replace(stored, dispute=Dispute("Cliente contesta a quantidade", operator.user.id,
+                                                             "2026-11-12T12:00:00+00:00"), version=stored.version + 1),
+                             expected_version=stored.version)
+    clock.now = sp(2026, 12, 20, 9)
+    run_overdue_job(world)
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "open"
+    assert not [m for m in world.outbox() if "Lembrete" in m["Subject"]]
+
+
+def test_a_payment_dated_before_the_invoice_or_in_the_future_is_refused_and_nothing_is_written(world, clock):
+    org, operator, invoice = issued_invoice(world, clock)  # issued 11 Nov 2026
+    pay = f"/backoffice/invoices/{invoice['id']}/payments"
+    for paid_on, bound in (("2026-11-10", "earliest"), ("2026-11-12", "latest")):
+        answer = world.call("POST", pay, operator, {"amount_cents": 100, "paid_on": paid_on, "method": "deposito"})
+        assert answer.status_code == 400 and answer.json_body["error"]["code"] == "invalid_date"
+        assert bound in answer.json_body["error"]["details"]
+    after = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body
+    assert (after["paid_cents"], after["payments"], after["version"]) == (0, [], invoice["version"])
+    same_day = world.call("POST", pay, operator, {"amount_cents": 100, "paid_on": "2026-11-11", "method": "deposito"})
+    assert same_day.status_code == 201
+
+
 def test_a_run_started_late_issues_an_invoice_due_after_the_issue_day_never_already_overdue(world, clock):
     from chalicelib.domain import boleto
 

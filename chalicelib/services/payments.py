@@ -1,0 +1,64 @@
+"""Payments on an invoice: recorded by an operator (a deposit, a boleto seen paid) and, through
+`settle`, by every other source of payments."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
+
+from ..domain import billing as rules
+from ..domain import error_codes as codes
+from ..domain.audit import Actor
+from ..domain.billing import Invoice
+from ..domain.clock import iso, local_day
+from ..domain.ids import new_id
+from ..schemas import shape
+from . import audit
+from .billing import _INVOICE_VIEW_FIELDS, invoice_view
+from .caller import Caller
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..storage.billing import InvoiceRepository
+    from .audit import Clocked
+
+    class PaymentDeps(Clocked, Protocol):
+        """A payment recorded on an invoice."""
+
+        invoices: InvoiceRepository
+
+
+# The invoice as `invoice_view` builds it: without the PDF link and email error `GET /invoices/{id}` adds.
+PAYMENT_RECORDED = shape("PaymentRecorded", description="A fatura depois do pagamento, com suas linhas e pagamentos.",
+                         **_INVOICE_VIEW_FIELDS)
+
+
+def record_payment(deps: PaymentDeps, caller: Caller, invoice_id: str, *, amount_cents: int, paid_on: str,
+                   method: str) -> Dict[str, Any]:
+    invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
+    try:
+        paid_day = date.fromisoformat(paid_on)
+    except ValueError:
+        raise codes.INVALID_DATE(field="paid_on")
+    updated = settle(deps, caller.actor, invoice, amount_cents=amount_cents, paid_on=paid_day, method=method,
+                     recorded_by=caller.user.id)
+    return invoice_view(updated, deps.invoices.payments(invoice.id))
+
+
+def settle(deps: PaymentDeps, actor: Actor, invoice: Invoice, *, amount_cents: int, paid_on: date, method: str,
+           recorded_by: str, payment_id: Optional[str] = None) -> Invoice:
+    """Record one payment on the invoice as read: its version is the condition, so two payments
+    at once cannot both count on the same balance (the second gets 409 and may retry). A
+    `payment_id` derived from the payment's source (a bank return's line) makes a replay write
+    nothing: the payment item is written with `attribute_not_exists`."""
+    rules.validate_payment(invoice, amount_cents, method)
+    rules.check_paid_on(invoice, paid_on, local_day(deps.clock()))
+    paid, status = rules.after_payment(invoice, amount_cents)
+    updated = replace(invoice, paid_cents=paid, status=status, version=invoice.version + 1)
+    payment = {"id": payment_id or new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents,
+               "paid_on": paid_on.isoformat(), "method": method, "recorded_by": recorded_by,
+               "recorded_at": iso(deps.clock())}
+    deps.invoices.save(updated, expected_version=invoice.version, payment=payment, audit=audit.entry(
+        deps, actor, invoice.organization_id, "invoice.payment_recorded", f"invoice:{invoice.id}",
+        before={"status": invoice.status, "paid_cents": invoice.paid_cents},
+        after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method}))
+    return updated

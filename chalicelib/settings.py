@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Mapping, Optional, Tuple
 
+from .domain.dunning import DunningPolicy
 from .domain.organizations import format_cnpj
 from .domain.sign_in import ThrottlePolicy
 from .domain.subscriptions import QuantityLimits
@@ -129,6 +130,9 @@ class Settings:
     export_link_seconds: int
     fiscal_retention_years: int
     sign_in: SignInSettings = field(default_factory=SignInSettings)
+    # The reseller's dunning policy (DUNNING_REMINDER_DAYS "1,7,15", DUNNING_BLOCK_DAY,
+    # DUNNING_WARNING_DAY, DUNNING_SUSPENSION_DAY); an operator may override it per organisation.
+    dunning: DunningPolicy = field(default_factory=DunningPolicy)
 
     @property
     def token_issuer(self) -> str:
@@ -231,6 +235,11 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         ),
         export_link_seconds=int(environ.get("EXPORT_LINK_SECONDS", "900")),
         fiscal_retention_years=int(environ.get("FISCAL_RETENTION_YEARS", "5")),
+        dunning=DunningPolicy(
+            reminder_days=tuple(int(d) for d in environ.get("DUNNING_REMINDER_DAYS", "1,7,15").split(",") if d.strip()),
+            block_day=int(environ.get("DUNNING_BLOCK_DAY", "30")),
+            warning_day=int(environ.get("DUNNING_WARNING_DAY", "40")),
+            suspension_day=int(environ.get("DUNNING_SUSPENSION_DAY", "45"))),
     )
 
 

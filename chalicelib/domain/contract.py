@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import error_codes as codes
 from . import subscriptions as subscription_rules
@@ -74,6 +74,8 @@ class Contract:
     terms_from: Optional[date] = None
     # LGPD: when its users' personal data was anonymised, after the fiscal retention (`services/privacy`).
     anonymised_at: Optional[str] = None
+    # Dunning: an operator's values over the reseller's policy for this customer (`domain/dunning`).
+    dunning_override: Optional[Dict[str, Any]] = None
 
 
 def validate_closing_day(day: int) -> int:

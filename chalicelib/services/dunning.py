@@ -10,6 +10,7 @@ from ..domain import billing as rules
 from ..domain.audit import SYSTEM
 from ..domain.billing import Invoice
 from ..domain.clock import local_day
+from ..domain.dunning import DunningPolicy, with_override
 from ..domain.errors import Conflict
 from . import audit, documents, notifications
 
@@ -20,12 +21,23 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from .documents import Configured
     from .notifications import QueuesEmails
 
+    class PolicyDeps(Configured, Protocol):
+        """The reseller's dunning policy (settings) and an organisation's override (its contract)."""
+
+        contracts: ContractRepository
+
     class OverdueDeps(Clocked, Configured, QueuesEmails, Protocol):
         """Invoices past due marked overdue, their billing contacts reminded."""
 
         invoices: InvoiceRepository
         contracts: ContractRepository
         organizations: OrganizationRepository
+
+
+def policy_of(deps: PolicyDeps, organization_id: str) -> DunningPolicy:
+    """The reseller's policy with the organisation's override, if an operator set one."""
+    contract = deps.contracts.get(organization_id)
+    return with_override(deps.settings.dunning, contract.dunning_override if contract else None)
 
 
 def mark_overdue(deps: OverdueDeps) -> int:

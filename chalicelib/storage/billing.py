@@ -8,7 +8,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
-from ..domain.billing import Cancellation, Dispute, Invoice, InvoiceLine
+from ..domain.billing import OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
 from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
 from . import keys
@@ -393,6 +393,12 @@ class InvoiceRepository:
             last_evaluated_key=decode_token(next_token, ("gsi1pk", gpk)))
         items, token = _page(results, limit)
         return [_invoice(i) for i in items], token
+
+    def collectable_of(self, organization_id: str) -> List[Invoice]:
+        """The organisation's open and overdue invoices (its invoice index, read whole: a customer
+        has about twelve a year), for the dunning rules."""
+        return [_invoice(i) for i in InvoiceItem.by_organization.query(
+            keys.org_invoices_pk(organization_id), filter_condition=InvoiceItem.status.is_in(OPEN, OVERDUE))]
 
     def due_before(self, status: str, day: date) -> Iterator[Invoice]:
         """Invoices in `status` due before `day`, oldest first, read from the index page by page

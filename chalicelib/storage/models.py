@@ -114,6 +114,7 @@ class ContractItem(TableItem):
     scheduled_change = ScheduledChangeMap(null=True)
     terms_from = UnicodeAttribute(null=True)  # ISO date
     anonymised_at = UnicodeAttribute(null=True)
+    dunning_override = JSONAttribute(null=True)
 
 
 class UserItem(TableItem):

@@ -150,7 +150,7 @@ def _contract_item(contract: Contract) -> ContractItem:
             closing_day=contract.scheduled_change.closing_day,
             effective_from=contract.scheduled_change.effective_from.isoformat()),
         terms_from=contract.terms_from.isoformat() if contract.terms_from else None,
-        anonymised_at=contract.anonymised_at,
+        anonymised_at=contract.anonymised_at, dunning_override=contract.dunning_override,
     )
 
 
@@ -169,7 +169,7 @@ def _contract(item: ContractItem) -> Contract:
             closing_day=int(item.scheduled_change.closing_day),
             effective_from=date.fromisoformat(item.scheduled_change.effective_from)),
         terms_from=date.fromisoformat(item.terms_from) if item.terms_from else None,
-        anonymised_at=item.anonymised_at,
+        anonymised_at=item.anonymised_at, dunning_override=item.dunning_override,
     )
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench package clean
+.PHONY: run run-clean test test-fast bench package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -13,8 +13,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-## run: the whole product on this machine (embedded moto AWS + demo data + API on :8000)
+## run: the whole product on this machine (embedded moto AWS + demo data + API on :8000, the app's
+## schedules on its clock); keeps its data in var/local-state.pickle across restarts.
+## DEMO_DATE=2026-12-21 starts the clock on that day, DEMO_SPEED=3600 runs it an hour per second.
 run: $(STAMP)
+	$(BIN)/python -m local.run
+
+## run-clean: forget the local data (the saved state, the emails, the demo logins), then run afresh
+run-clean: $(STAMP)
+	rm -rf var/local-state.pickle var/outbox var/demo-accounts.json
 	$(BIN)/python -m local.run
 
 ## test: every test (unit, integration on an embedded moto server, packaging)

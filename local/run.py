@@ -1,8 +1,11 @@
 """`make run`: the whole product on this machine.
 
-Starts an embedded moto server (all AWS services) on loopback, creates the table, bucket, queues,
-user pool and SES identity, seeds demo data, starts the event pump, and serves the API with
-Chalice's local server on http://127.0.0.1:8000. Ctrl-C stops everything.
+Starts an embedded moto server (all AWS services) on loopback; loads the data the last run saved
+under var/ (local/persistence.py), or else creates the table, bucket, queues, user pool and SES
+identity and seeds demo data; starts the event pump (SQS) and the scheduler (the app's schedules,
+local/scheduler.py) on the product's clock (the system clock, or the demo clock of DEMO_DATE /
+DEMO_SPEED, local/demo_clock.py); and serves the API with Chalice's local server on
+http://127.0.0.1:8000. Ctrl-C (or SIGTERM) stops everything and saves the data.
 """
 from __future__ import annotations
 
@@ -10,8 +13,12 @@ import argparse
 import json
 import logging
 import os
+import signal
 import socket
 import sys
+from dataclasses import asdict
+from datetime import datetime
+from typing import Callable, Optional
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where demo logins and emails land; tests point it elsewhere.
@@ -34,11 +41,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_embedded_aws(moto_port: int, region: str = "sa-east-1"):
-    """Start moto on loopback and point boto3 and PynamoDB at it (through AWS_ENDPOINT_URL)."""
+# How often `make run` saves its data besides on stop: a kill loses at most this much.
+SAVE_SECONDS = float(os.environ.get("LOCAL_SAVE_SECONDS", "30"))
+
+
+def start_embedded_aws(moto_port: int, region: str = "sa-east-1", gate=None, before_start: Optional[Callable] = None):
+    """Start moto on loopback and point boto3 and PynamoDB at it (through AWS_ENDPOINT_URL). With a
+    `gate` (local.persistence.Gate), every request passes it, so the state can be saved whole;
+    `before_start` runs once moto is patched and before it answers anyone (loading saved state)."""
     from moto.server import ThreadedMotoServer
 
     from local.moto_fixes import serialize_dynamodb, strong_totp_secret
+    from local.persistence import EmbeddedAws
 
     serialize_dynamodb()  # the API's threads and the event pump share this moto
     strong_totp_secret()
@@ -48,20 +62,44 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1"):
         # The local Cognito checks TOTP codes (against ONE secret for every user: moto_fixes, README).
         "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
     })
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    if before_start is not None:
+        before_start()
+    server = EmbeddedAws("127.0.0.1", moto_port, gate) if gate is not None else \
+        ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     server.start()
     return server
 
 
-def provision_and_seed(endpoint_url: str):
-    """Create the AWS resources, bind the app to them, seed demo data. Returns (deps, accounts)."""
+def bind_app(clock=None):
+    """The app's container, built from the environment with the product's clock (the API, the event
+    pump and the scheduler all use it: `bootstrap.container()`)."""
     from chalicelib import bootstrap, settings
+
+    bootstrap.reset()
+    deps = bootstrap.build(settings.current(), clock=clock)
+    bootstrap.use(deps)
+    return deps
+
+
+def provision_and_seed(endpoint_url: str, clock=None):
+    """Create the AWS resources, bind the app to them, seed demo data. Returns (deps, accounts)."""
+    from chalicelib import settings
     from local import aws_resources, seed
 
     os.environ.update(aws_resources.create_all(settings.from_environ(os.environ), endpoint_url))
-    bootstrap.reset()
-    deps = bootstrap.container()
+    deps = bind_app(clock)
     return deps, seed.seed(deps)
+
+
+# What of the environment locates the resources `provision_and_seed` created (saved with the data).
+SAVED_ENVIRONMENT = ("USER_POOL_ID", "USER_POOL_CLIENT_ID")
+
+
+def rebind_saved(endpoint_url: str, saved: dict, clock=None):
+    """After the saved state is loaded: the app pointed at the same resources (the moto port may differ)."""
+    os.environ.update(saved["environment"])
+    os.environ["JWKS_URL"] = f"{endpoint_url}/{saved['environment']['USER_POOL_ID']}/.well-known/jwks.json"
+    return bind_app(clock)
 
 
 def write_demo_accounts(api_url: str, accounts) -> str:
@@ -72,6 +110,14 @@ def write_demo_accounts(api_url: str, accounts) -> str:
             {"email": a.email, "password": a.password, "name": a.name, "roles": a.roles,
              "organization_id": a.organization_id, "mfa_secret": a.mfa_secret} for a in accounts]}, fh, ensure_ascii=False, indent=2)
     return path
+
+
+def _stop_on_sigterm() -> None:
+    """`kill` stops as Ctrl-C does: the data is saved."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def main(argv=None) -> int:
@@ -95,13 +141,41 @@ def main(argv=None) -> int:
     os.environ.setdefault("PRIVACY_DPO_NAME", "Encarregada de Dados (demonstração)")
     os.environ.setdefault("PRIVACY_DPO_EMAIL", "privacidade@brasoftware.com.br")
     sys.path.insert(0, PROJECT_DIR)
+    _stop_on_sigterm()
 
-    moto = start_embedded_aws(moto_port)
+    from local import demo_clock, persistence
     from local.moto_fixes import LOCAL_TOTP_SECRET
+    from local.scheduler import Scheduler, app_schedules, initial_cursor
 
-    pump = server = None
+    state_path = os.path.join(VAR_DIR, persistence.STATE_FILE)
+    gate = persistence.Gate()
+    loaded: dict = {}
+
+    def load_saved_state():
+        try:
+            loaded["state"] = persistence.load(state_path)
+        except persistence.StateError as error:
+            loaded["error"] = error
+
+    moto = start_embedded_aws(moto_port, gate=gate, before_start=load_saved_state)
+    pump = server = scheduler = saver = None
     try:
-        _, accounts = provision_and_seed(os.environ["AWS_ENDPOINT_URL"])
+        if "error" in loaded:
+            print(f"The saved local data cannot be loaded: {loaded['error']}.\n"
+                  "`make run-clean` starts afresh (it deletes var/local-state.pickle and var/outbox).", file=sys.stderr)
+            return 2
+        saved = loaded.get("state")
+        try:
+            choice = demo_clock.choose(os.environ, saved["clock"] if saved else None)
+        except ValueError as error:
+            print(str(error), file=sys.stderr)
+            return 2
+        endpoint = os.environ["AWS_ENDPOINT_URL"]
+        if saved is not None:
+            rebind_saved(endpoint, saved, choice.clock)
+            accounts = [seed_account(a) for a in saved["accounts"]]
+        else:
+            _, accounts = provision_and_seed(endpoint, choice.clock)
         accounts_file = write_demo_accounts(api_url, accounts)
 
         from chalice.cli.factory import CLIFactory
@@ -113,9 +187,25 @@ def main(argv=None) -> int:
         app = config.chalice_app
         server = factory.create_local_server(app, config, "127.0.0.1", args.port)
         pump = EventPump(app, os.environ["AWS_REGION"])
-        pump.start()
+        if isinstance(choice.clock, demo_clock.DemoClock):
+            cursor = saved["scheduler_cursor"] if saved else initial_cursor(choice.start)
+        else:
+            cursor = choice.start  # the system clock: fired from now on, as EventBridge would
+        scheduler = Scheduler(app_schedules(app), choice.clock, os.environ["AWS_REGION"], cursor,
+                              fast_forward_to=choice.fast_forward_to)
 
-        print("\ncsp-portal is running (embedded AWS on %s)" % os.environ["AWS_ENDPOINT_URL"])
+        def local_state() -> dict:
+            return {"clock": choice.clock(), "scheduler_cursor": scheduler.cursor,
+                    "environment": {name: os.environ[name] for name in SAVED_ENVIRONMENT},
+                    "accounts": [asdict(a) for a in accounts], "saved_at": datetime.now().astimezone()}
+
+        saver = persistence.Saver(state_path, gate, local_state, SAVE_SECONDS)
+        saver.save()
+        pump.start()
+        scheduler.start()
+        saver.start()
+
+        print("\ncsp-portal is running (embedded AWS on %s)" % endpoint)
         print(f"  API:          {api_url}   (OpenAPI: {api_url}/openapi.json)")
         print(f"  Emails:       {os.environ['MAIL_COPY_DIR']}/*.eml")
         print(f"  Demo logins:  {accounts_file}")
@@ -123,17 +213,34 @@ def main(argv=None) -> int:
             print(f"    {account.email:<32} {account.password}   {', '.join(account.roles)}")
         print("  MFA code (operator, Masters): "
               f"python -c \"import pyotp; print(pyotp.TOTP('{LOCAL_TOTP_SECRET}').now())\"")
+        print(f"  Clock:        {choice.note}")
+        print(f"  Schedules:    {len(scheduler.schedules)} from the app: "
+              + ", ".join(f"{s.name} {s.expression.text}" for s in scheduler.schedules))
+        print(f"  Data:         {state_path} ({'loaded from the last run' if saved else 'new demo data'}; "
+              f"saved every {SAVE_SECONDS:g} s and on stop). `make run-clean` starts afresh.")
         print("Ctrl-C stops everything.\n", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("\nStopping…")
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if pump is not None:
             pump.stop()
         if server is not None:
             server.server.server_close()
+        if saver is not None:
+            saver.stop()
+            saver.save()
+            print(f"Data saved to {state_path}.", flush=True)
         moto.stop()
     return 0
+
+
+def seed_account(saved: dict):
+    from local.seed import DemoAccount
+
+    return DemoAccount(**saved)
 
 
 if __name__ == "__main__":

@@ -166,15 +166,18 @@ def _backend_dict(module_name: str, class_name: str):
     raise StateError(f"moto has no backends for {module_name}.{class_name}")
 
 
+def pickled(obj: Any) -> bytes:
+    """`obj` pickled, its locks and signing keys included (as new ones, and as the same key)."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
 def dumps(local: Dict[str, Any]) -> bytes:
     """The embedded AWS's state and `local` (call with the gate closed)."""
     import moto
 
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump({
-        "format": FORMAT, "moto": moto.__version__, "local": local,
-        "backends": [(m, c, a, r, b) for m, c, a, r, b in _backends()]})
-    return buffer.getvalue()
+    return pickled({"format": FORMAT, "moto": moto.__version__, "local": local, "backends": _backends()})
 
 
 def write_atomically(path: str, data: bytes) -> None:

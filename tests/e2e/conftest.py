@@ -26,14 +26,16 @@ def api_login(api, account):
     return tokens
 
 
-def start_stack(var_dir):
-    """`python -m local.run` on free ports, writing under `var_dir`; returns (api url, process)."""
+def start_stack(var_dir, extra_env=None, log_name="stack.log"):
+    """`python -m local.run` on free ports, writing under `var_dir` (with `extra_env`, e.g. a demo
+    clock); returns (api url, process)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "USER_POOL", "JWKS", "MAIL_COPY"))}
-    env.update({"CSP_VAR_DIR": str(var_dir), "PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "USER_POOL", "JWKS", "MAIL_COPY", "DEMO_"))}
+    env.update({"CSP_VAR_DIR": str(var_dir), "PORT": str(port), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     # Output goes to a file: an unread pipe fills up after a few thousand log lines and then
     # blocks the server mid-request.
-    log = open(var_dir / "stack.log", "w")
+    log = open(var_dir / log_name, "w")
     process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=PROJECT_DIR, env=env,
                                stdout=log, stderr=subprocess.STDOUT, text=True)
     api = f"http://127.0.0.1:{port}"
@@ -44,7 +46,7 @@ def start_stack(var_dir):
                 return api, process
         except requests.ConnectionError:
             if process.poll() is not None:
-                pytest.fail("make run exited early:\n" + (var_dir / "stack.log").read_text())
+                pytest.fail("make run exited early:\n" + (var_dir / log_name).read_text())
             time.sleep(0.3)
     process.kill()
     pytest.fail("make run did not serve within 90 s")

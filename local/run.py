@@ -112,6 +112,17 @@ def write_demo_accounts(api_url: str, accounts) -> str:
     return path
 
 
+def set_aside_old_emails(outbox: str) -> Optional[str]:
+    """New demo data starts with an empty outbox: emails of data that is gone (a state file deleted
+    by hand, a run from before the data was kept) move aside, so two different "fatura nº 1" never
+    sit side by side. Returns where they went, if anywhere."""
+    if not os.path.isdir(outbox) or not any(name.endswith(".eml") for name in os.listdir(outbox)):
+        return None
+    aside = f"{outbox.rstrip(os.sep)}-before-{datetime.now():%Y%m%d-%H%M%S}"
+    os.rename(outbox, aside)
+    return aside
+
+
 def _stop_on_sigterm() -> None:
     """`kill` stops as Ctrl-C does: the data is saved."""
     def interrupt(signum, frame):
@@ -175,6 +186,9 @@ def main(argv=None) -> int:
             rebind_saved(endpoint, saved, choice.clock)
             accounts = [seed_account(a) for a in saved["accounts"]]
         else:
+            set_aside = set_aside_old_emails(os.environ["MAIL_COPY_DIR"])
+            if set_aside:
+                print(f"No saved data: new demo data. The emails of the data that is gone were moved to {set_aside}.")
             _, accounts = provision_and_seed(endpoint, choice.clock)
         accounts_file = write_demo_accounts(api_url, accounts)
 

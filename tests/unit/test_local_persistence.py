@@ -110,3 +110,17 @@ def test_a_save_waits_for_the_requests_inside_and_holds_back_new_ones():
     for thread in (first, saver, second):
         thread.join(5)
     assert events == ["first in", "first out", "save", "second in", "second out"]
+
+
+def test_new_demo_data_starts_with_an_empty_outbox_and_the_old_emails_set_aside(tmp_path):
+    from local.run import set_aside_old_emails
+
+    outbox = tmp_path / "outbox"
+    assert set_aside_old_emails(str(outbox)) is None  # nothing there yet
+    outbox.mkdir()
+    assert set_aside_old_emails(str(outbox)) is None  # empty: left as is
+    (outbox / "20261221T031000Z-financeiro@oficinadigital.example-fatura-n-1.eml").write_text("old")
+    aside = set_aside_old_emails(str(outbox))
+    assert aside.startswith(str(outbox) + "-before-") and not outbox.exists()
+    assert [p.name for p in (tmp_path / aside).iterdir()] == [
+        "20261221T031000Z-financeiro@oficinadigital.example-fatura-n-1.eml"]

@@ -228,6 +228,9 @@ def main(argv=None) -> int:
         print("  MFA code (operator, Masters): "
               f"python -c \"import pyotp; print(pyotp.TOTP('{LOCAL_TOTP_SECRET}').now())\"")
         print(f"  Clock:        {choice.note}")
+        if getattr(choice.clock, "speed", 1) > 60:
+            print("                sign-in windows run fast too (an MFA step lasts 15 demo minutes): to log in as a "
+                  "Master or the operator, start again without DEMO_SPEED (the data and the clock are kept)")
         print(f"  Schedules:    {len(scheduler.schedules)} from the app: "
               + ", ".join(f"{s.name} {s.expression.text}" for s in scheduler.schedules))
         print(f"  Data:         {state_path} ({'loaded from the last run' if saved else 'new demo data'}; "

@@ -124,3 +124,24 @@ def test_new_demo_data_starts_with_an_empty_outbox_and_the_old_emails_set_aside(
     assert aside.startswith(str(outbox) + "-before-") and not outbox.exists()
     assert [p.name for p in (tmp_path / aside).iterdir()] == [
         "20261221T031000Z-financeiro@oficinadigital.example-fatura-n-1.eml"]
+
+
+def test_the_state_is_saved_every_interval_not_only_on_stop(tmp_path):
+    path = tmp_path / "local-state.pickle"
+    saves = []
+
+    def local_state():
+        saves.append(time.time())
+        return {"clock": "2026-12-21T03:10:00+00:00", "saves": len(saves)}
+
+    saver = persistence.Saver(str(path), persistence.Gate(), local_state, interval=0.05)
+    saver.start()
+    deadline = time.time() + 5
+    while len(saves) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    saver.stop()
+    assert len(saves) >= 2
+    with open(path, "rb") as fh:
+        state = pickle.load(fh)
+    assert state["local"]["clock"] == "2026-12-21T03:10:00+00:00" and state["local"]["saves"] >= 1
+

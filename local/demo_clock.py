@@ -32,16 +32,21 @@ class DemoClock:
 
     def __call__(self) -> datetime:
         with self._lock:
-            now = self._anchor + timedelta(seconds=(self._monotonic() - self._anchor_real) * self.speed)
-            if self._limit is not None and now >= self._limit:
-                # Pinned at the limit; re-anchored there, so it goes on from it (no jump) when let go.
-                self._anchor, self._anchor_real = self._limit, self._monotonic()
-                return self._limit
-            return now
+            return self._read()
+
+    def _read(self) -> datetime:
+        now = self._anchor + timedelta(seconds=(self._monotonic() - self._anchor_real) * self.speed)
+        if self._limit is not None and now >= self._limit:
+            # Pinned at the limit; re-anchored there, so it goes on from it (no jump) when let go.
+            self._anchor, self._anchor_real = self._limit, self._monotonic()
+            return self._limit
+        return now
 
     def hold(self, limit: Optional[datetime]) -> None:
-        """Do not pass `limit` (None: run freely)."""
+        """Do not pass `limit` (None: run freely). The time spent at the old limit (a job running)
+        does not count: the clock goes on from it."""
         with self._lock:
+            self._read()
             self._limit = limit
 
     def jump_to(self, instant: datetime) -> None:

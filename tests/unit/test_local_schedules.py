@@ -147,6 +147,18 @@ def test_the_demo_clock_runs_at_its_speed_from_its_day_and_never_past_what_it_is
         clock.jump_to(utc(2026, 12, 29))
 
 
+def test_the_time_a_job_takes_at_the_held_instant_does_not_make_the_clock_jump_when_let_go():
+    real = FakeMonotonic()
+    clock = DemoClock(utc(2026, 12, 21, 3), speed=3600, monotonic=real)
+    clock.hold(utc(2026, 12, 21, 4))
+    real.now += 1  # reaches 04:00, where it is held …
+    assert clock() == utc(2026, 12, 21, 4)
+    real.now += 30  # … while the job runs, nobody reading the clock
+    clock.hold(utc(2026, 12, 22, 4))
+    real.now += 1
+    assert clock() == utc(2026, 12, 21, 5)  # an hour after 04:00, not 31
+
+
 def test_the_clock_choice_from_demo_date_speed_and_the_saved_position():
     system = demo_clock.choose({}, None)
     assert system.clock is demo_clock.system_clock and system.fast_forward_to is None

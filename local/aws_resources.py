@@ -26,10 +26,14 @@ def create_table(settings: Settings) -> None:
                                  TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
 
 
-def create_queues(settings: Settings) -> Dict[str, str]:
+def queue_names(settings: Settings):
+    return (settings.email_queue_name, settings.provisioning_queue_name, settings.billing_queue_name)
+
+
+def create_queues(settings: Settings, names=None) -> Dict[str, str]:
     sqs = boto3.client("sqs", region_name=settings.region)
     urls = {}
-    for name in (settings.email_queue_name, settings.provisioning_queue_name, settings.billing_queue_name):
+    for name in queue_names(settings) if names is None else names:
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         urls[name] = sqs.create_queue(QueueName=name, Attributes={
@@ -62,14 +66,18 @@ def create_user_pool(region: str) -> Dict[str, str]:
     return {"USER_POOL_ID": pool["Id"], "USER_POOL_CLIENT_ID": app_client["ClientId"]}
 
 
-def create_all(settings: Settings, endpoint_url: str) -> Dict[str, str]:
-    """Everything the product needs; returns the environment variables that locate it."""
-    create_table(settings)
+def create_bucket(settings: Settings) -> None:
     s3 = boto3.client("s3", region_name=settings.region)
     s3.create_bucket(Bucket=settings.documents_bucket, CreateBucketConfiguration={"LocationConstraint": settings.region})
     s3.put_bucket_lifecycle_configuration(Bucket=settings.documents_bucket, LifecycleConfiguration={"Rules": [{
         "ID": "lgpd-exports-expire", "Status": "Enabled", "Filter": {"Prefix": EXPORTS_PREFIX},
         "Expiration": {"Days": EXPORTS_LIFETIME_DAYS}}]})
+
+
+def create_all(settings: Settings, endpoint_url: str) -> Dict[str, str]:
+    """Everything the product needs; returns the environment variables that locate it."""
+    create_table(settings)
+    create_bucket(settings)
     create_queues(settings)
     sender_address = settings.mail_sender.split("<")[-1].rstrip(">").strip()
     boto3.client("sesv2", region_name=settings.region).create_email_identity(
@@ -77,3 +85,29 @@ def create_all(settings: Settings, endpoint_url: str) -> Dict[str, str]:
     pool = create_user_pool(settings.region)
     pool["JWKS_URL"] = f"{endpoint_url}/{pool['USER_POOL_ID']}/.well-known/jwks.json"
     return pool
+
+
+def ensure_all(settings: Settings) -> list:
+    """After saved data is loaded: what this version of the product needs and the saved state lacks
+    (an index, a queue or the bucket added since it was saved) is created, so an old state file
+    still runs; returns what was added. Data itself is not migrated (`make run-clean` for that)."""
+    added = []
+    dynamodb = boto3.client("dynamodb", region_name=settings.region)
+    table = dynamodb.describe_table(TableName=settings.table_name)["Table"]
+    existing = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    for index in TABLE_GSIS:
+        if index["IndexName"] not in existing:
+            dynamodb.update_table(TableName=settings.table_name, AttributeDefinitions=TABLE_ATTRIBUTES,
+                                  GlobalSecondaryIndexUpdates=[{"Create": index}])
+            added.append(f"index {index['IndexName']}")
+    sqs = boto3.client("sqs", region_name=settings.region)
+    present = {url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", [])}
+    missing = [name for name in queue_names(settings) if name not in present]
+    if missing:
+        create_queues(settings, missing)
+        added.extend(f"queue {name}" for name in missing)
+    s3 = boto3.client("s3", region_name=settings.region)
+    if settings.documents_bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        create_bucket(settings)
+        added.append(f"bucket {settings.documents_bucket}")
+    return added

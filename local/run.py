@@ -96,10 +96,15 @@ SAVED_ENVIRONMENT = ("USER_POOL_ID", "USER_POOL_CLIENT_ID")
 
 
 def rebind_saved(endpoint_url: str, saved: dict, clock=None):
-    """After the saved state is loaded: the app pointed at the same resources (the moto port may differ)."""
+    """After the saved state is loaded: the app pointed at the same resources (the moto port may
+    differ), with what this version adds to them (local.aws_resources.ensure_all). Returns (deps, added)."""
+    from chalicelib import settings
+    from local import aws_resources
+
     os.environ.update(saved["environment"])
     os.environ["JWKS_URL"] = f"{endpoint_url}/{saved['environment']['USER_POOL_ID']}/.well-known/jwks.json"
-    return bind_app(clock)
+    added = aws_resources.ensure_all(settings.from_environ(os.environ))
+    return bind_app(clock), added
 
 
 def write_demo_accounts(api_url: str, accounts) -> str:
@@ -183,7 +188,9 @@ def main(argv=None) -> int:
             return 2
         endpoint = os.environ["AWS_ENDPOINT_URL"]
         if saved is not None:
-            rebind_saved(endpoint, saved, choice.clock)
+            _, added = rebind_saved(endpoint, saved, choice.clock)
+            if added:
+                print("The saved data lacked what this version needs; added: " + ", ".join(added))
             accounts = [seed_account(a) for a in saved["accounts"]]
         else:
             set_aside = set_aside_old_emails(os.environ["MAIL_COPY_DIR"])

@@ -152,10 +152,18 @@ class Scheduler:
 
     def _loop(self) -> None:
         if self._fast_forward_to is not None:
-            log.info("fast-forwarding the demo clock to %s: %d firing(s) run", self._fast_forward_to.isoformat(),
-                     self.fast_forward())
+            target = self._fast_forward_to
+            try:
+                log.info("fast-forwarding the demo clock to %s: %d firing(s) run", target.isoformat(),
+                         self.fast_forward())
+            except Exception:  # noqa: BLE001 - the clock then runs on from where it got to
+                log.exception("fast-forwarding the demo clock to %s stopped", target.isoformat())
         while not self._stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - the scheduler outlives a bad moment; handlers' own errors are caught in fire()
+                log.exception("scheduler error")
+                self._stop.wait(1)
         if self._holds_the_clock:
             # Stopped: the clock stays before the next firing (it runs on the next start).
             self._clock.hold(next_firing(self.schedules, self.cursor)[0])

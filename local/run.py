@@ -128,6 +128,23 @@ def set_aside_old_emails(outbox: str) -> Optional[str]:
     return aside
 
 
+_run_lock = None
+
+
+def _one_run_per_var_dir() -> bool:
+    """Holds var/.run.lock for the life of the process (the OS lets it go however the process ends)."""
+    import fcntl
+
+    global _run_lock
+    os.makedirs(VAR_DIR, exist_ok=True)
+    _run_lock = open(os.path.join(VAR_DIR, ".run.lock"), "w")
+    try:
+        fcntl.flock(_run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
 def _stop_on_sigterm() -> None:
     """`kill` stops as Ctrl-C does: the data is saved."""
     def interrupt(signum, frame):
@@ -164,6 +181,10 @@ def main(argv=None) -> int:
     from local.scheduler import Scheduler, app_schedules, initial_cursor
 
     state_path = os.path.join(VAR_DIR, persistence.STATE_FILE)
+    if not _one_run_per_var_dir():
+        print(f"Another `make run` keeps its data in {VAR_DIR}: stop it first (two would overwrite each "
+              "other's saved state).", file=sys.stderr)
+        return 2
     gate = persistence.Gate()
     loaded: dict = {}
 

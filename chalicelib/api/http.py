@@ -66,6 +66,10 @@ class RouteSpec:
     # Path parameters with a rule (a SKU): validated like a body field, before the handler; the
     # others are plain strings the service looks up.
     path_params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # A route taking a file as its body (a bank's return file), not JSON: the media types it
+    # accepts, and its own size limit (`settings.max_body_bytes` otherwise).
+    file_media: Tuple[str, ...] = ()
+    max_body_bytes: Optional[int] = None
 
 
 ROUTES: List[RouteSpec] = []
@@ -79,6 +83,7 @@ class RequestContext:
     query: Dict[str, Any]  # the declared parameters, validated and typed (ints for integers)
     headers: Dict[str, str]
     source_ip: Optional[str]
+    file: bytes = b""  # the body of a route declared with `file_media`
 
     def limit(self) -> int:
         return self.query["limit"]  # declared, with its default, on every paginated route
@@ -112,7 +117,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              ignore_unknown_query: bool = False, response: Optional[Dict[str, Any]] = None,
              media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = (),
              errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False,
-             path_params: Optional[Dict[str, Dict[str, Any]]] = None):
+             path_params: Optional[Dict[str, Dict[str, Any]]] = None, file_media: Tuple[str, ...] = (),
+             max_body_bytes: Optional[int] = None):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON."""
     declared = {**(query or {}), **(queries.PAGE if paginated else {})}
@@ -123,7 +129,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
                      if_match=if_match, ignore_unknown_query=ignore_unknown_query,
                      responses=dict(media or {}) if response is None else {"application/json": response},
                      also_status=tuple(also_status), errors=tuple(errors),
-                     before_mfa_enrolment=before_mfa_enrolment, path_params=dict(path_params or {}))
+                     before_mfa_enrolment=before_mfa_enrolment, path_params=dict(path_params or {}),
+                     file_media=tuple(file_media), max_body_bytes=max_body_bytes)
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):
@@ -164,8 +171,14 @@ def _source_ip(request) -> Optional[str]:
 
 def _parse_body(spec: RouteSpec, request, max_bytes: int) -> Dict[str, Any]:
     raw = request.raw_body or b""
+    max_bytes = spec.max_body_bytes or max_bytes
     if len(raw) > max_bytes:
         raise codes.PAYLOAD_TOO_LARGE(max_bytes=max_bytes)
+    if spec.file_media:
+        content_type = (request.headers or {}).get("content-type", "")
+        if content_type.split(";")[0].strip().lower() not in spec.file_media:
+            raise codes.UNSUPPORTED_FILE_TYPE(content_type=content_type, accepted=" ou ".join(spec.file_media))
+        return {}
     if spec.body is None:
         return {}
     content_type = (request.headers or {}).get("content-type", "application/json")
@@ -209,7 +222,7 @@ def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> A
         schemas.validate(path_params[name], schema, name)
     body = _parse_body(spec, request, deps.settings.max_body_bytes)
     ctx = RequestContext(deps=deps, caller=caller, body=body, query=query, headers=headers,
-                         source_ip=_source_ip(request))
+                         source_ip=_source_ip(request), file=(request.raw_body or b"") if spec.file_media else b"")
     key = headers.get("idempotency-key")
     if spec.idempotent and key:
         return _idempotent(spec, ctx, key, request, lambda: handler(ctx, **path_params))

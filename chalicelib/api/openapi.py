@@ -78,7 +78,7 @@ def _success(spec: RouteSpec) -> Dict[str, Any]:
 
 
 def _operation(spec: RouteSpec) -> Dict[str, Any]:
-    error_codes = ["400", "413", "429"] + (["415"] if spec.body is not None else [])
+    error_codes = ["400", "413", "429"] + (["415"] if spec.body is not None or spec.file_media else [])
     if spec.capability is not None:
         error_codes += ["401", "403", "404", "409", "422"]
     error_codes += [str(status) for status in spec.errors]
@@ -103,6 +103,12 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
     if spec.body is not None:
         operation["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": spec.body}}}
+    if spec.file_media:
+        # The file itself as the body, as the bank wrote it (bytes; Latin-1 text for a CNAB file).
+        operation["requestBody"] = {"required": True, "content": {
+            media: {"schema": {"type": "string", "format": "binary"}} for media in spec.file_media}}
+        if spec.max_body_bytes:
+            operation["x-max-body-bytes"] = spec.max_body_bytes
     return operation
 
 

@@ -40,6 +40,8 @@ IDEMPOTENCY_KEY_REUSED = declare("idempotency_key_reused", RuleViolation,
                                  "Idempotency-Key já usada com outro corpo de requisição.")
 IDEMPOTENCY_IN_PROGRESS = declare("idempotency_in_progress", Conflict,
                                   "Uma requisição com esta Idempotency-Key ainda está em andamento.")
+# A route that takes a file (a bank's return file) as its body, sent as another media type.
+UNSUPPORTED_FILE_TYPE = declare("unsupported_file_type", UnsupportedMediaType, "Envie o arquivo como {accepted}.")
 
 # --- fields, as the schema validator names them (`field` is the field's path) --------------------
 
@@ -247,6 +249,13 @@ CREDITS_CHANGED = declare("credits_changed", Conflict,
 # Caught by class inside the billing worker: a rerun skips, a taken number is tried again.
 ALREADY_INVOICED = declare("already_invoiced", AlreadyInvoiced, "Fatura já emitida para este período.")
 INVOICE_NUMBER_TAKEN = declare("invoice_number_taken", NumberTaken, "Número de fatura tomado por outro processo.")
+# Bank return files (CNAB 240, POST /backoffice/payments/cnab): the file as a whole; its lines are
+# reported one by one in the answer, never as an error.
+CNAB_NOT_A_RETURN_FILE = declare("cnab_not_a_return_file", InvalidInput,
+                                 "O arquivo não é um retorno CNAB 240 de cobrança (linha {line}): {reason}.")
+CNAB_TOO_MANY_TITLES = declare("cnab_too_many_titles", PayloadTooLarge,
+                               "O arquivo tem {titles} títulos; importe no máximo {max_titles} por vez "
+                               "(divida o arquivo).")
 
 # --- invoice documents: boleto, Pix, NFS-e -------------------------------------------------------
 
@@ -270,6 +279,9 @@ BANK_UNAVAILABLE = declare("bank_unavailable", ServiceUnavailable,
 NFSE_EMITTER_UNAVAILABLE = declare("nfse_emitter_unavailable", ServiceUnavailable,
                                    "O emissor de notas fiscais não respondeu; a fatura não foi cancelada. "
                                    "Tente de novo em alguns minutos.")
+# A nosso número already names another invoice's boleto: a return file could not tell them apart.
+BOLETO_NUMBER_TAKEN = declare("boleto_number_taken", Conflict,
+                              "O nosso número {nosso_numero} já pertence ao boleto de outra fatura.")
 
 # --- support -------------------------------------------------------------------------------------
 

@@ -144,6 +144,7 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
     the same boleto again (the bank answers with the same registration) instead of a second one.
+    Its nosso número is recorded against the invoice first, for the bank's return files.
     """
     settings = deps.settings
     beneficiary, customer = parties
@@ -151,6 +152,9 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
     sequence = invoice.number if kind is BoletoKind.ORIGINAL \
         else layout.second_copy_base + deps.invoices.next_boleto_sequence()
     made = boleto_rules.make_boleto(layout, sequence, due, amount_cents)
+    # Before the bank: a boleto that can be paid is always one a bank return file finds (pattern 47).
+    deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
+                                  iso(deps.clock()))
     registration = deps.bank.register(barcode=made.barcode, nosso_numero=made.nosso_numero, due_date=due,
                                       amount_cents=amount_cents, payer_document=customer["document"],
                                       payer_name=customer["name"])

@@ -45,11 +45,13 @@ def record_payment(deps: PaymentDeps, caller: Caller, invoice_id: str, *, amount
 
 
 def settle(deps: PaymentDeps, actor: Actor, invoice: Invoice, *, amount_cents: int, paid_on: date, method: str,
-           recorded_by: str, payment_id: Optional[str] = None) -> Invoice:
+           recorded_by: str, payment_id: Optional[str] = None,
+           source: Optional[Dict[str, Any]] = None) -> Invoice:
     """Record one payment on the invoice as read: its version is the condition, so two payments
     at once cannot both count on the same balance (the second gets 409 and may retry). A
     `payment_id` derived from the payment's source (a bank return's line) makes a replay write
-    nothing: the payment item is written with `attribute_not_exists`."""
+    nothing: the payment item is written with `attribute_not_exists`. `source` (the return file and
+    line it came from) goes into the audit entry."""
     rules.validate_payment(invoice, amount_cents, method)
     rules.check_paid_on(invoice, paid_on, local_day(deps.clock()))
     paid, status = rules.after_payment(invoice, amount_cents)
@@ -60,5 +62,6 @@ def settle(deps: PaymentDeps, actor: Actor, invoice: Invoice, *, amount_cents: i
     deps.invoices.save(updated, expected_version=invoice.version, payment=payment, audit=audit.entry(
         deps, actor, invoice.organization_id, "invoice.payment_recorded", f"invoice:{invoice.id}",
         before={"status": invoice.status, "paid_cents": invoice.paid_cents},
-        after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method}))
+        after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method,
+               **({"source": source} if source else {})}))
     return updated

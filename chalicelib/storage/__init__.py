@@ -50,6 +50,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
 | 39 | data export of an organisation (LGPD)          | conditional Put (with its audit entry) / GetItem (consistent) pk=ORG#<org>#EXPORTS sk=EXPORT#<id> (TTL) |
 | 40 | terminated contracts waiting for anonymisation | Query gsi2 gsi2pk=RETENTION gsi2sk < <cutoff> (gsi2sk=<terminated at>#<org>; sparse: an anonymised contract leaves) |
+| 47 | invoice of a boleto (bank return files)       | conditional Put (attribute_not_exists, or the same invoice: a retried documents step) before the bank registers it / GetItem (consistent) pk=BOLETO#<bank>#<nosso número digits> sk=BOLETO |
+| 48 | payment of a bank return line, by its id       | GetItem (consistent) pk=INVOICE#<id> sk=PAYMENT#<sha256 of bank, nosso número, day paid, amount>; written by 19's transaction with attribute_not_exists |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

@@ -4,15 +4,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
+from ..domain.cnab240 import nosso_numero_key
 from ..domain.billing import OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
 from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
 from . import keys
-from .models import BillingRunItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem, PaymentItem
+from .models import BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem, PaymentItem
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -423,6 +424,39 @@ class InvoiceRepository:
         return [{"id": p.id, "amount_cents": int(p.amount_cents), "paid_on": p.paid_on, "method": p.method,
                  "recorded_by": p.recorded_by, "recorded_at": p.recorded_at}
                 for p in PaymentItem.query(keys.invoice_pk(invoice_id), PaymentItem.sk.startswith(keys.PAYMENT_PREFIX))]
+
+    # --- boletos by nosso número, payments by id: bank return files (patterns 47, 48) ----------
+
+    def register_boleto(self, bank_code: str, nosso_numero: str, invoice_id: str, organization_id: str,
+                        at: str) -> None:
+        """Remember which invoice a boleto is for, before the bank registers it: every boleto the bank
+        can be paid on is found by a return file. A retried documents step writes it again for the
+        same invoice; a nosso número already another invoice's is refused (never re-pointed)."""
+        item = BoletoLookupItem(keys.boleto_pk(bank_code, nosso_numero_key(nosso_numero)), keys.BOLETO_SK,
+                                invoice_id=invoice_id, organization_id=organization_id, nosso_numero=nosso_numero,
+                                registered_at=at)
+        try:
+            item.save(condition=BoletoLookupItem.pk.does_not_exist() | (BoletoLookupItem.invoice_id == invoice_id))
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            raise codes.BOLETO_NUMBER_TAKEN(nosso_numero=nosso_numero) from exc
+
+    def invoice_of_boleto(self, bank_code: str, nosso_numero: str) -> Optional[str]:
+        """The id of the invoice a boleto (bank, nosso número as a return file writes it) is for."""
+        try:
+            return BoletoLookupItem.get(keys.boleto_pk(bank_code, nosso_numero_key(nosso_numero)), keys.BOLETO_SK,
+                                        consistent_read=True).invoice_id
+        except DoesNotExist:
+            return None
+
+    def has_payment(self, invoice_id: str, payment_id: str) -> bool:
+        """Whether a payment with this id is recorded (a return file's line imported before)."""
+        try:
+            PaymentItem.get(keys.invoice_pk(invoice_id), keys.payment_sk(payment_id), consistent_read=True)
+            return True
+        except DoesNotExist:
+            return False
 
 
 class BillingRunRepository:

@@ -144,6 +144,14 @@ def due_sk(due_iso: str, invoice_id: str) -> str:
     return f"{due_iso}#{invoice_id}"
 
 
+def boleto_pk(bank_code: str, nosso_numero_key: str) -> str:
+    """A boleto by its bank and the digits of its nosso número (`domain.cnab240.nosso_numero_key`):
+    how a bank's return file names the invoice it paid."""
+    return f"BOLETO#{bank_code}#{nosso_numero_key}"
+
+
+BOLETO_SK = "BOLETO"
+
 COUNTER_PK = "COUNTER"
 INVOICE_NUMBER_SK = "INVOICE_NUMBER"
 BOLETO_SEQUENCE_SK = "BOLETO_SEQUENCE"

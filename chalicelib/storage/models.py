@@ -365,6 +365,15 @@ class PaymentItem(TableItem):
     recorded_at = UnicodeAttribute()
 
 
+class BoletoLookupItem(TableItem):
+    """Which invoice a registered boleto belongs to (pk=BOLETO#<bank>#<nosso número digits>)."""
+
+    invoice_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    nosso_numero = UnicodeAttribute()
+    registered_at = UnicodeAttribute()
+
+
 class BillingRunItem(TableItem):
     id = UnicodeAttribute()
     period = UnicodeAttribute()

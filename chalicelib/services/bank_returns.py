@@ -8,6 +8,7 @@ is reported with its line number; the rest of the file still applies.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -106,8 +107,13 @@ def import_return_file(deps: BankReturnDeps, caller: Caller, content: bytes) -> 
     if len(content) > MAX_FILE_BYTES:
         raise codes.PAYLOAD_TOO_LARGE(max_bytes=MAX_FILE_BYTES)
     file_digest = hashlib.sha256(content).hexdigest()
-    # Banks write Latin-1; every byte decodes, so a binary file fails as lines, not as a 500.
-    parsed = cnab240.parse(content.decode("latin-1"))
+    # Banks write Latin-1; every byte decodes, so a binary file fails as lines, not as a 500. A file
+    # saved again by an editor as UTF-8 says so with its BOM.
+    if content.startswith(codecs.BOM_UTF8):
+        text = content[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace")
+    else:
+        text = content.decode("latin-1")
+    parsed = cnab240.parse(text)
     if parsed.header is None:
         first = parsed.problems[0]
         raise codes.CNAB_NOT_A_RETURN_FILE(reason=first.message.rstrip("."), line=first.line, problem=first.code)

@@ -254,3 +254,11 @@ def test_hostile_files_are_refused_or_reported_and_nothing_is_written(world, clo
         (2, "invalid", "line_length"), (3, "invalid", "line_length"), (4, "invalid", "bad_characters"),
         (5, "invalid", "unknown_record"), (6, "invalid", "other_bank"), (7, "invalid", "no_file_trailer")]
     assert state(world, [(org, invoice)]) == before
+
+
+def test_a_file_saved_again_as_utf8_with_its_bom_still_reads(world, clock):
+    operator, [(org, invoice, boleto)] = issued_boletos(world, clock, 1)
+    clock.now = sp(2026, 11, 25, 9)
+    content = retorno(boleto["bank_code"], [paid(boleto, invoice["total_cents"], date(2026, 11, 24))])
+    answer = upload(world, operator, b"\xef\xbb\xbf" + content.encode("utf-8"), "application/octet-stream")
+    assert [(l["line"], l["outcome"]) for l in answer.json_body["lines"]] == [(3, "settled")]

@@ -23,7 +23,7 @@ DISPUTABLE = (OPEN, OVERDUE)
 OWED = (OVERDUE, OPEN)  # no status asked: what is owed, the overdue first (the order pages come in)
 
 # Days past due, both ends included; the last band has no end.
-AGE_BANDS = (("1_30", 1, 30), ("31_60", 31, 60), ("61_90", 61, 90), ("90_plus", 91, None))
+AGE_BANDS = (("days_1_30", 1, 30), ("days_31_60", 31, 60), ("days_61_90", 61, 90), ("days_over_90", 91, None))
 
 
 def days_past_due(invoice: Invoice, today: date) -> int:

@@ -60,8 +60,9 @@ _POSITION = re.compile(r"^\d{4}-\d{2}-\d{2}#[A-Za-z0-9_-]{1,64}$")
 # --- views --------------------------------------------------------------------------------------
 
 RECEIVABLE = shape(
-    "Receivable", description="Uma fatura a receber: o resumo da fatura, o cliente (nome e CNPJ, null se não houver), "
-                              "os dias desde o vencimento (0 se no prazo, paga ou cancelada) e se está em contestação.",
+    "Receivable", description="Uma fatura a receber: o resumo da fatura, o cliente (nome e CNPJ, null se não "
+                              "houver), os dias desde o vencimento (0 se no prazo, paga ou cancelada) e se está em "
+                              "contestação.",
     **_SUMMARY_FIELDS, organization_id=text(), organization_name=text(), organization_cnpj=nullable(text()),
     days_overdue=integer(minimum=0), disputed=boolean())
 _SUM = shape("ReceivablesSum", description="Quantas faturas e o saldo delas, em centavos.",

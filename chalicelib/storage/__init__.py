@@ -50,6 +50,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
 | 39 | data export of an organisation (LGPD)          | conditional Put (with its audit entry) / GetItem (consistent) pk=ORG#<org>#EXPORTS sk=EXPORT#<id> (TTL) |
 | 40 | terminated contracts waiting for anonymisation | Query gsi2 gsi2pk=RETENTION gsi2sk < <cutoff> (gsi2sk=<terminated at>#<org>; sparse: an anonymised contract leaves) |
+| 45 | receivables across customers: invoices in a status due between two days, page after page | Query gsi2 gsi2pk=INVOICES#<status> gsi2sk BETWEEN <from> AND <to>\uffff (or one bound, or none), ExclusiveStartKey rebuilt from the token's partition and <due date>#<id>; no status: INVOICES#overdue, then INVOICES#open |
+| 46 | one organisation's receivables                 | Query gsi1 gsi1pk=ORG#<org>#INVOICES, filter status IN (…) AND due_date BETWEEN …, ExclusiveStartKey rebuilt from <period end>#<id> |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

@@ -98,7 +98,7 @@ def expected_totals(invoices):
 
     zero = lambda: {"count": 0, "balance_cents": 0}  # noqa: E731
     result = {"count": 0, "balance_cents": 0, "open": zero(), "overdue": zero(), "disputed": zero(),
-              "overdue_by_age": {"1_30": zero(), "31_60": zero(), "61_90": zero(), "90_plus": zero()}}
+              "overdue_by_age": {band: zero() for band in ("days_1_30", "days_31_60", "days_61_90", "days_over_90")}}
     for invoice in invoices:
         add(result, invoice)
         if invoice.dispute is not None:
@@ -108,7 +108,8 @@ def expected_totals(invoices):
         elif invoice.status == "overdue":
             add(result["overdue"], invoice)
             days = (TODAY - invoice.due_date).days
-            band = "1_30" if days <= 30 else "31_60" if days <= 60 else "61_90" if days <= 90 else "90_plus"
+            band = ("days_1_30" if days <= 30 else "days_31_60" if days <= 60
+                    else "days_61_90" if days <= 90 else "days_over_90")
             add(result["overdue_by_age"][band], invoice)
     return result
 
@@ -366,7 +367,8 @@ def test_customers_see_none_of_it(world, small_clock):
     before = world.deps.invoices.get(invoice["id"])
     for account in (org.master, world.user(org.id, [Role.COBRANCA]), world.user(org.id, [Role.ADM])):
         for method, path, body in (("GET", "/backoffice/invoices", None),
-                                   ("POST", f"/backoffice/invoices/{invoice['id']}/dispute", {"reason": "Não concordo"}),
+                                   ("POST", f"/backoffice/invoices/{invoice['id']}/dispute",
+                                    {"reason": "Não concordo"}),
                                    ("POST", f"/backoffice/invoices/{invoice['id']}/dispute/resolve",
                                     {"note": "Resolvido"})):
             answer = world.call(method, path, account, body, headers={"Accept": "text/csv"} if body is None else None)

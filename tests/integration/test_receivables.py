@@ -200,6 +200,9 @@ def test_bad_filters_are_refused_in_portuguese(world, book):
             {"p": "paid", "k": "2026-11-23#abc"}).encode()).decode().rstrip("="): "invalid_next_token",
         "next_token=" + base64.urlsafe_b64encode(json.dumps(
             {"p": "open", "k": "x\" OR 1=1"}).encode()).decode().rstrip("="): "invalid_next_token",
+        # A key outside the due range asked (DynamoDB would refuse it as a start key).
+        "due_from=2026-12-01&next_token=" + base64.urlsafe_b64encode(json.dumps(
+            {"p": "open", "k": "2026-11-23#abc"}).encode()).decode().rstrip("="): "invalid_next_token",
         "limit=0": "invalid_limit",
         "organisation=x": "unknown_parameter",
     }

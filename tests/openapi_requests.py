@@ -49,6 +49,8 @@ def example(schema, name: str = ""):
     serial = next(_SERIAL)
     if name in _PLAUSIBLE:
         return _PLAUSIBLE[name](serial)
+    if schema.get("format") == "date":  # a day the route then parses (due_from, due_to)
+        return date.today().isoformat()
     if "email" in name or schema.get("maxLength") == 254:
         return f"teste{serial}@exemplo.example"
     return "Teste".ljust(schema.get("minLength", 1), "x")

@@ -91,6 +91,15 @@ class RequestContext:
     def next_token(self) -> Optional[str]:
         return self.query.get("next_token") or None
 
+    def accepts(self, media_type: str) -> bool:
+        """Whether the client's Accept header names `media_type` (not through a wildcard, and not
+        with q=0): a route answering another type besides JSON answers it only when asked by name."""
+        for part in self.headers.get("accept", "").split(","):
+            name, *params = [p.strip() for p in part.split(";")]
+            if name.lower() == media_type and not any(re.fullmatch(r"q=0(\.0*)?", p) for p in params):
+                return True
+        return False
+
     def access_token(self) -> Optional[str]:
         """The bearer token the caller was authenticated with (the identity provider's own calls
         about that user, such as TOTP enrolment, take it)."""
@@ -120,14 +129,15 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              path_params: Optional[Dict[str, Dict[str, Any]]] = None, file_media: Tuple[str, ...] = (),
              max_body_bytes: Optional[int] = None):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
-    shapes by media type of a route that does not answer JSON."""
+    shapes by media type of a route that does not answer JSON, or that also answers another type
+    (the receivables as CSV when the client sends `Accept: text/csv`)."""
     declared = {**(query or {}), **(queries.PAGE if paginated else {})}
     for name, schema in declared.items():
         queries.check_declaration(name, schema)
     spec = RouteSpec(path=path, method=method, summary=summary, capability=capability, tag=tag, body=body,
                      query=declared, status=status, idempotent=idempotent, paginated=paginated,
                      if_match=if_match, ignore_unknown_query=ignore_unknown_query,
-                     responses=dict(media or {}) if response is None else {"application/json": response},
+                     responses={**({"application/json": response} if response is not None else {}), **(media or {})},
                      also_status=tuple(also_status), errors=tuple(errors),
                      before_mfa_enrolment=before_mfa_enrolment, path_params=dict(path_params or {}),
                      file_media=tuple(file_media), max_body_bytes=max_body_bytes)

@@ -256,6 +256,21 @@ CNAB_NOT_A_RETURN_FILE = declare("cnab_not_a_return_file", InvalidInput,
 CNAB_TOO_MANY_TITLES = declare("cnab_too_many_titles", PayloadTooLarge,
                                "O arquivo tem {titles} títulos; importe no máximo {max_titles} por vez "
                                "(divida o arquivo).")
+# The operator's dispute flag (services/receivables.py).
+INVOICE_NOT_DISPUTABLE = declare("invoice_not_disputable", Conflict,
+                                 "A fatura nº {number} está {status_label}; só faturas em aberto ou vencidas podem "
+                                 "ser marcadas em contestação.")
+INVOICE_ALREADY_DISPUTED = declare("invoice_already_disputed", Conflict,
+                                   "A fatura nº {number} já está em contestação desde {opened_on}.")
+INVOICE_NOT_DISPUTED = declare("invoice_not_disputed", Conflict, "A fatura nº {number} não está em contestação.")
+# The operator's receivables (GET /backoffice/invoices).
+INVALID_DUE_DATE = declare("invalid_due_date", InvalidInput,
+                           "Data inválida em '{field}': use AAAA-MM-DD (ex.: 2026-11-30).")
+INVALID_DUE_RANGE = declare("invalid_due_range", InvalidInput,
+                            "'due_from' ({due_from}) deve ser igual ou anterior a 'due_to' ({due_to}).")
+INVALID_INVOICE_STATUS = declare("invalid_invoice_status", InvalidInput,
+                                 "Situação inválida em '{field}': use open, overdue, paid ou cancelled (ou omita "
+                                 "para ver o que há a receber: em aberto e vencidas).")
 
 # --- invoice documents: boleto, Pix, NFS-e -------------------------------------------------------
 

@@ -61,11 +61,14 @@ MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each retry
 
 # --- views --------------------------------------------------------------------------------------
 
+DISPUTE = shape("InvoiceDispute", description="A contestação aberta por um operador: enquanto está aberta, a fatura "
+                                               "não é marcada vencida nem cobrada.",
+                reason=text(), opened_at=date_time())
 _SUMMARY_FIELDS = dict(
     id=text(), number=integer(minimum=1), period_start=date_schema(), period_end=date_schema(),
     issued_at=date_time(), due_date=date_schema(), total_cents=cents(), paid_cents=cents(), balance_cents=cents(),
     currency=currency(), status=enum(rules.STATUSES), payment_method=enum(rules.PAYMENT_METHODS), final=boolean(),
-    version=integer(minimum=1))
+    dispute=nullable(DISPUTE), version=integer(minimum=1))
 INVOICE_SUMMARY = shape("InvoiceSummary", description="Uma fatura na lista, sem linhas nem pagamentos.",
                         **_SUMMARY_FIELDS)
 
@@ -76,6 +79,8 @@ def invoice_summary(invoice: Invoice) -> Dict[str, Any]:
             "due_date": invoice.due_date.isoformat(), "total_cents": invoice.total_cents,
             "paid_cents": invoice.paid_cents, "balance_cents": invoice.balance_cents, "currency": "BRL",
             "status": invoice.status, "payment_method": invoice.payment_method, "final": invoice.final,
+            "dispute": ({"reason": invoice.dispute.reason, "opened_at": invoice.dispute.opened_at}
+                        if invoice.dispute is not None else None),
             "version": invoice.version}
 
 

@@ -50,6 +50,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
 | 39 | data export of an organisation (LGPD)          | conditional Put (with its audit entry) / GetItem (consistent) pk=ORG#<org>#EXPORTS sk=EXPORT#<id> (TTL) |
 | 40 | terminated contracts waiting for anonymisation | Query gsi2 gsi2pk=RETENTION gsi2sk < <cutoff> (gsi2sk=<terminated at>#<org>; sparse: an anonymised contract leaves) |
+| 45 | receivables across customers: invoices in a status due between two days, page after page | Query gsi2 gsi2pk=INVOICES#<status> gsi2sk BETWEEN <from> AND <to>\uffff (or one bound, or none), ExclusiveStartKey rebuilt from the token's partition and <due date>#<id>; no status: INVOICES#overdue, then INVOICES#open |
+| 46 | one organisation's receivables                 | Query gsi1 gsi1pk=ORG#<org>#INVOICES, filter status IN (…) AND due_date BETWEEN …, ExclusiveStartKey rebuilt from <period end>#<id> |
 | 47 | invoice of a boleto (bank return files)       | conditional Put (attribute_not_exists, or the same invoice: a retried documents step) before the bank registers it / GetItem (consistent) pk=BOLETO#<bank>#<nosso número digits> sk=BOLETO |
 | 48 | payment of a bank return line, by its id       | GetItem (consistent) pk=INVOICE#<id> sk=PAYMENT#<sha256 of bank, nosso número, day paid, amount>; written by 19's transaction with attribute_not_exists |
 

@@ -408,6 +408,57 @@ class InvoiceRepository:
                 keys.invoices_by_status_pk(status), InvoiceItem.gsi2sk < day.isoformat()):
             yield _invoice(item)
 
+    @staticmethod
+    def position(invoice: Invoice, *, by_organization: bool) -> str:
+        """The invoice's sort key in the index a receivables page read it from: where the next page
+        starts (`after` below)."""
+        if by_organization:
+            return keys.org_invoice_sk(invoice.period_end.isoformat(), invoice.id)
+        return keys.due_sk(invoice.due_date.isoformat(), invoice.id)
+
+    def in_status_due_between(self, status: str, due_from: Optional[date], due_to: Optional[date], *,
+                              after: Optional[str] = None) -> Iterator[Invoice]:
+        """Invoices in `status` due between two days (both included, either open-ended), oldest due
+        first, every organisation's, read from the index page by page; `after` is the sort key of
+        the last invoice a previous page answered (`<due date>#<id>`, access pattern 45)."""
+        gpk = keys.invoices_by_status_pk(status)
+        low, high = (due_from.isoformat() if due_from else None), (due_to.isoformat() + "\uffff" if due_to else None)
+        if low and high:
+            condition = InvoiceItem.gsi2sk.between(low, high)
+        elif low:
+            condition = InvoiceItem.gsi2sk >= low
+        elif high:
+            condition = InvoiceItem.gsi2sk <= high
+        else:
+            condition = None
+        start = None
+        if after is not None:
+            invoice_id = after.split("#", 1)[1]
+            start = {"pk": {"S": keys.invoice_pk(invoice_id)}, "sk": {"S": keys.INVOICE_SK},
+                     "gsi2pk": {"S": gpk}, "gsi2sk": {"S": after}}
+        for item in InvoiceItem.by_status_and_due_date.query(gpk, condition, last_evaluated_key=start):
+            yield _invoice(item)
+
+    def of_organization_due_between(self, organization_id: str, statuses: Sequence[str], due_from: Optional[date],
+                                    due_to: Optional[date], *, after: Optional[str] = None) -> Iterator[Invoice]:
+        """An organisation's invoices in `statuses` due between two days, by period (oldest first),
+        from its invoice index with a filter (about twelve a year: nothing else to skip);
+        `after` is the index sort key of the last invoice a previous page answered (access
+        pattern 46)."""
+        gpk = keys.org_invoices_pk(organization_id)
+        condition = InvoiceItem.status.is_in(*statuses)
+        if due_from is not None:
+            condition &= InvoiceItem.due_date >= due_from.isoformat()
+        if due_to is not None:
+            condition &= InvoiceItem.due_date <= due_to.isoformat()
+        start = None
+        if after is not None:
+            invoice_id = after.split("#", 1)[1]
+            start = {"pk": {"S": keys.invoice_pk(invoice_id)}, "sk": {"S": keys.INVOICE_SK},
+                     "gsi1pk": {"S": gpk}, "gsi1sk": {"S": after}}
+        for item in InvoiceItem.by_organization.query(gpk, filter_condition=condition, last_evaluated_key=start):
+            yield _invoice(item)
+
     def save(self, invoice: Invoice, expected_version: int, audit: Optional[AuditEntry] = None,
              payment: Optional[dict] = None) -> None:
         def build(tx):

@@ -1,0 +1,54 @@
+"""The operator's receivables across customers (JSON or CSV) and the dispute flag on an invoice."""
+from chalice import Blueprint, Response
+
+from ..domain.billing import STATUSES as INVOICE_STATUSES
+from ..domain.roles import Capability
+from ..services import billing, receivables
+from .http import endpoint
+from .schema import obj, string
+
+bp = Blueprint(__name__)
+
+_DAY = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "format": "date", "x-error-code": "invalid_due_date"}
+CSV = "text/csv"
+
+
+@endpoint(bp, "/backoffice/invoices", "GET",
+          summary="Faturas a receber de todos os clientes, com totais por situação e faixa de atraso (operador); "
+                  "com `Accept: text/csv`, todo o filtro em CSV para o Excel",
+          capability=Capability.BACK_OFFICE, tag="backoffice", paginated=True, response=receivables.RECEIVABLES,
+          media={CSV: {"type": "string", "description": "UTF-8 com BOM, separador `;`, valores 1.234,56, datas "
+                                                       "dd/mm/aaaa; todas as faturas do filtro (sem paginação)."}},
+          query={"status": {"type": "string", "enum": list(INVOICE_STATUSES), "x-error-code": "invalid_invoice_status"},
+                 "due_from": _DAY, "due_to": _DAY,
+                 "organization_id": {"type": "string", "minLength": 1, "maxLength": 64,
+                                     "pattern": r"^[A-Za-z0-9_-]+$"}})
+def list_receivables(ctx):
+    found = receivables.receivables_filter(status=ctx.query.get("status"), due_from=ctx.query.get("due_from"),
+                                           due_to=ctx.query.get("due_to"),
+                                           organization_id=ctx.query.get("organization_id"))
+    if ctx.accepts(CSV):
+        filename, text = receivables.receivables_csv(ctx.deps, found, status=ctx.query.get("status"))
+        return Response(body=text, status_code=200,
+                        headers={"Content-Type": f"{CSV}; charset=utf-8",
+                                 "Content-Disposition": f'attachment; filename="{filename}"'})
+    return receivables.list_receivables(ctx.deps, found, limit=ctx.limit(), next_token=ctx.next_token())
+
+
+_NOTE = string(min_length=receivables.NOTE_MIN, max_length=receivables.NOTE_MAX)
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/dispute", "POST",
+          summary="Marcar a fatura em contestação: não vence nem é cobrada enquanto isso (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", idempotent=True, response=billing.INVOICE_SUMMARY,
+          body=obj(["reason"], reason=_NOTE))
+def open_dispute(ctx, invoice_id):
+    return receivables.open_dispute(ctx.deps, ctx.caller, invoice_id, reason=ctx.body["reason"])
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/dispute/resolve", "POST",
+          summary="Encerrar a contestação da fatura; a cobrança retoma na próxima rotina diária (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", idempotent=True, response=billing.INVOICE_SUMMARY,
+          body=obj(["note"], note=_NOTE))
+def resolve_dispute(ctx, invoice_id):
+    return receivables.resolve_dispute(ctx.deps, ctx.caller, invoice_id, note=ctx.body["note"])

@@ -144,6 +144,14 @@ def due_sk(due_iso: str, invoice_id: str) -> str:
     return f"{due_iso}#{invoice_id}"
 
 
+DUNNING_STEP_PREFIX = "DUNNING#"
+
+
+def dunning_step_sk(step_key: str) -> str:
+    """A dunning step taken on the invoice (pk=INVOICE#<id>): one item per step, written once."""
+    return f"{DUNNING_STEP_PREFIX}{step_key}"
+
+
 COUNTER_PK = "COUNTER"
 INVOICE_NUMBER_SK = "INVOICE_NUMBER"
 BOLETO_SEQUENCE_SK = "BOLETO_SEQUENCE"

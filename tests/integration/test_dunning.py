@@ -72,7 +72,7 @@ def test_reminders_at_d1_d7_d15_are_sent_once_each_with_the_balance_after_a_part
     assert set(first["To"].addresses[i].addr_spec for i in range(len(first["To"].addresses))) == {
         org.contract.billing_contacts[0], world.deps.settings.operators_email}
     text = body_text(first)
-    assert f"Saldo em aberto: {format_brl(total)}" in text and "(1 dia(s) de atraso)" in text
+    assert f"com saldo em aberto de {format_brl(total)}." in text and "(1 dia(s) de atraso)" in text
     assert "a partir de 23/12/2026, novas compras e aumentos de licenças ficarão bloqueados" in text
     assert format_brl(total) in body_html(first)
     assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "overdue"
@@ -84,7 +84,7 @@ def test_reminders_at_d1_d7_d15_are_sent_once_each_with_the_balance_after_a_part
     run_on(world, clock, 30)
     assert len(dunning_emails(world)) == 2
     second = body_text(dunning_emails(world)[1])
-    assert f"Saldo em aberto: {format_brl(total - 1000)} (total da fatura: {format_brl(total)})" in second
+    assert f"com saldo em aberto de {format_brl(total - 1000)} (total da fatura: {format_brl(total)})" in second
     assert "(7 dia(s) de atraso)" in second
 
     # D+15: two runs at once, both reading the steps taken before either writes: one reminder.

@@ -50,6 +50,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
 | 39 | data export of an organisation (LGPD)          | conditional Put (with its audit entry) / GetItem (consistent) pk=ORG#<org>#EXPORTS sk=EXPORT#<id> (TTL) |
 | 40 | terminated contracts waiting for anonymisation | Query gsi2 gsi2pk=RETENTION gsi2sk < <cutoff> (gsi2sk=<terminated at>#<org>; sparse: an anonymised contract leaves) |
+| 41 | dunning steps taken on an invoice             | Query pk=INVOICE#<id> sk begins_with DUNNING# (consistent); conditional Put sk=DUNNING#<step> (`attribute_not_exists`) with a ConditionCheck on the invoice's version and the audit entry, in one transaction |
+| 42 | an organisation's open and overdue invoices (purchase block, billing status) | Query gsi1 gsi1pk=ORG#<org>#INVOICES, filter status IN (open, overdue) (a customer has about twelve a year) |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

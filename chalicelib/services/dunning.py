@@ -88,12 +88,24 @@ def run_daily(deps: DunningRunDeps) -> Dict[str, int]:
             policies[invoice.organization_id] = policy_of(deps, invoice.organization_id)
         policy = policies[invoice.organization_id]
         # Only ask the table what was taken when a step is due at all.
-        if dunning_rules.step_due(policy, invoice, today, ()) is None:
-            continue
-        step = dunning_rules.step_due(policy, invoice, today, deps.dunning_steps.taken(invoice.id))
-        if step is not None and _take(deps, policy, invoice, step, today):
+        if dunning_rules.step_due(policy, invoice, today, ()) is not None and _step(deps, policy, invoice, today):
             taken += 1
     return {"overdue": len(marked), "steps": taken}
+
+
+def _step(deps: DunningRunDeps, policy: DunningPolicy, invoice: Invoice, today: date) -> bool:
+    """Take the invoice's step of the day, if one is due and not taken. When the step's write
+    finds the invoice changed since it was read (a payment, a dispute, a second copy), it looks
+    once more at the invoice as it is now; another run having taken the step, it stops there."""
+    for attempt in range(2):
+        if attempt:
+            invoice = deps.invoices.get(invoice.id)
+        step = dunning_rules.step_due(policy, invoice, today, deps.dunning_steps.taken(invoice.id))
+        if step is None:
+            return False
+        if _take(deps, policy, invoice, step, today):
+            return True
+    return False
 
 
 def mark_overdue(deps: OverdueDeps) -> int:

@@ -98,6 +98,24 @@ def test_reminders_at_d1_d7_d15_are_sent_once_each_with_the_balance_after_a_part
     assert step_actions(world, org) == ["invoice.dunning_reminder"] * 3
 
 
+def test_a_payment_landing_while_the_run_works_stops_the_step(world, clock, monkeypatch):
+    org, operator, invoice, _ = billed(world, clock)
+    run_on(world, clock, 24, 11)  # D+1's reminder
+    clock.now = sp(2026, 11, 30, 9)  # D+7: the run reads the invoice, then the customer pays in full
+    real, paid = world.deps.dunning_steps.taken, []
+
+    def taken_then_paid(invoice_id):
+        found = real(invoice_id)
+        if not paid:
+            paid.append(pay(world, operator, invoice, invoice["total_cents"], "2026-11-30"))
+        return found
+
+    monkeypatch.setattr(world.deps.dunning_steps, "taken", taken_then_paid)
+    assert dunning.run_daily(world.deps)["steps"] == 0
+    world.drain_queues()
+    assert len(dunning_emails(world)) == 1 and step_actions(world, org) == ["invoice.dunning_reminder"]
+
+
 def test_after_missed_runs_only_the_latest_step_due_is_taken(world, clock):
     org, operator, invoice, _ = billed(world, clock)
     run_on(world, clock, 9, 12)  # D+16, the first run since the due date: D+15's reminder only

@@ -63,8 +63,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 
 def policy_of(deps: PolicyDeps, organization_id: str) -> DunningPolicy:
-    """The reseller's policy with the organisation's override, if an operator set one."""
-    contract = deps.contracts.get(organization_id)
+    """The reseller's policy with the organisation's override, if an operator set one (the
+    reseller's own organisation, which has no contract, has the default)."""
+    contract = deps.contracts.find(organization_id)
     return with_override(deps.settings.dunning, contract.dunning_override if contract else None)
 
 

@@ -307,6 +307,8 @@ def test_the_billing_status_is_for_master_and_cobranca(world, clock):
     answers = {role: world.call("GET", "/billing-status", account).status_code for role, account in profiles.items()}
     assert answers[Role.MASTER] == answers[Role.COBRANCA] == 200
     assert answers[Role.ADM] == answers[Role.SUPORTE] == 403
+    reseller = world.call("GET", "/billing-status", profiles[Role.OPERATOR])  # its own organisation: no contract
+    assert (reseller.status_code, reseller.json_body["state"]) == (200, "none")
 
 
 def test_a_suspended_subscription_shows_the_organisation_suspended(world, clock):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .adapters.nfse import NfseEmitter
     from .adapters.queue import Queue
     from .storage.billing import BillingRunRepository, InvoiceRepository
+    from .storage.dunning import DunningStepRepository
     from .storage.licences import CartRepository, SubscriptionRepository
     from .storage.repositories import (AuditRepository, CatalogRepository, ContractRepository, EmailDeliveries,
                                        IdempotencyStore, OrganizationRepository, UserRepository)
@@ -59,6 +60,7 @@ class Container:
     licence_provider: LicenceProvider
     invoices: InvoiceRepository
     billing_runs: BillingRunRepository
+    dunning_steps: DunningStepRepository  # dunning steps taken per invoice (services/dunning.py)
     bank: Bank
     nfse_emitter: NfseEmitter
     documents: S3DocumentStore
@@ -87,6 +89,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .adapters.nfse import SimulatedNfseEmitter
     from .adapters.queue import SqsQueue
     from .storage import billing as billing_repos
+    from .storage import dunning as dunning_repos
     from .storage import licences as licence_repos
     from .storage import privacy as privacy_repos
     from .storage import repositories as repos
@@ -117,6 +120,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         licence_provider=_licence_provider(settings),
         invoices=billing_repos.InvoiceRepository(transaction),
         billing_runs=billing_repos.BillingRunRepository(),
+        dunning_steps=dunning_repos.DunningStepRepository(transaction),
         # The bank's cobrança API and the national NFS-e API need the reseller's certificates and
         # credentials; until they are wired, the simulators stand in (README, "Deploying").
         bank=_simulated("bank", settings.bank_provider, SimulatedBank),

@@ -169,6 +169,15 @@ CONTRACT_ITEMS_LOCKED = declare("contract_items_locked", Conflict,
 CONTRACT_TERMS_FROZEN = declare("contract_terms_frozen", Conflict,
                                 "O contrato está em rescisão ou encerrado; forma de pagamento, dia de fechamento e "
                                 "itens não podem mais ser alterados.")
+# An operator's dunning policy for one organisation (domain/dunning.validate_policy).
+INVALID_DUNNING_DAY = declare("invalid_dunning_day", InvalidInput,
+                              "Campo '{field}': os dias da régua de cobrança contam a partir do vencimento e "
+                              "devem ser positivos (1 = o dia seguinte ao vencimento).")
+DUNNING_REMINDERS_NOT_ASCENDING = declare("dunning_reminders_not_ascending", InvalidInput,
+                                          "Os dias dos lembretes devem estar em ordem crescente e sem repetição "
+                                          "(recebido: {reminder_days}).")
+DUNNING_DAY_NOT_BEFORE_SUSPENSION = declare("dunning_day_not_before_suspension", InvalidInput,
+                                            "'{field}' (D+{day}) deve vir antes da suspensão (D+{suspension_day}).")
 
 # --- catalog and cart ----------------------------------------------------------------------------
 
@@ -207,6 +216,12 @@ SCHEDULED_REDUCTION_PENDING = declare(
     "(altere para a quantidade atual) ou agende outra quantidade.")
 PURCHASE_IN_PROGRESS = declare("purchase_in_progress", Conflict,
                                "Há uma compra em provisionamento; aguarde a conclusão para rescindir o contrato.")
+# Dunning: from the block day of an unpaid invoice (domain/dunning.ensure_purchases_allowed);
+# reductions and payments still go through.
+OVERDUE_BLOCK = declare("overdue_block", RuleViolation,
+                        "Novas compras e aumentos de licenças estão bloqueados: a fatura nº {number}, vencida em "
+                        "{due_date}, tem saldo em aberto de {balance}. Assim que o pagamento for registrado, o "
+                        "bloqueio é retirado; reduções e pagamentos continuam disponíveis.")
 
 # --- invoices, payments and billing runs ---------------------------------------------------------
 

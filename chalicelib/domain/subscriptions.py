@@ -21,6 +21,7 @@ PENDING = "pending"  # bought, being provisioned
 ACTIVE = "active"
 CANCELLED = "cancelled"  # at zero seats
 FAILED = "failed"  # the purchase could not be provisioned
+SUSPENDED = "suspended"
 STATUSES = (PENDING, ACTIVE, CANCELLED, FAILED)
 
 # Change states

@@ -1,5 +1,5 @@
 """Billing events: the daily closing run (schedule), the per-contract worker (SQS), and the
-daily overdue job (schedule)."""
+daily overdue and dunning run (schedule)."""
 import json
 import logging
 
@@ -31,7 +31,9 @@ def bill_contracts(event):
         log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)
 
 
-# 12:00 UTC = 09:00 in São Paulo, a business-hours reminder.
+# 12:00 UTC = 09:00 in São Paulo, a business-hours reminder: invoices past due become overdue, then
+# each one's dunning step of the day (reminder, purchase block, suspension warning) is taken once.
 @bp.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def mark_overdue_invoices(event):
-    log.info("%d invoice(s) became overdue", dunning.mark_overdue(container()))
+    outcome = dunning.run_daily(container())
+    log.info("%d invoice(s) became overdue, %d dunning step(s) taken", outcome["overdue"], outcome["steps"])

@@ -13,7 +13,7 @@ from ..domain import error_codes as codes
 from ..domain.ids import new_id
 from ..domain.subscriptions import Subscription
 from ..schemas import array, boolean, cents, closed, component, currency, date, enum, integer, nullable, shape, text
-from . import audit, provisioning
+from . import audit, dunning, provisioning
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.licences import CartRepository, SubscriptionRepository
     from ..storage.repositories import CatalogRepository, ContractRepository
     from .audit import Clocked
+    from .dunning import PurchaseBlockDeps
     from .provisioning import QueuesChanges
 
     class CatalogDeps(Clocked, Protocol):
@@ -40,8 +41,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         cart: CartRepository
         settings: Settings
 
-    class CheckoutDeps(CatalogDeps, QueuesChanges, Protocol):
-        """The cart's lines become subscriptions whose purchases are queued for the provider."""
+    class CheckoutDeps(CatalogDeps, QueuesChanges, PurchaseBlockDeps, Protocol):
+        """The cart's lines become subscriptions whose purchases are queued for the provider,
+        unless an unpaid invoice blocks purchases (`dunning`)."""
 
         cart: CartRepository
         subscriptions: SubscriptionRepository
@@ -162,6 +164,7 @@ def checkout(deps: CheckoutDeps, caller: Caller) -> List[Subscription]:
     lines = deps.cart.lines(caller.organization_id)
     if not lines:
         raise codes.CART_EMPTY()
+    dunning.ensure_purchases_allowed(deps, caller.organization_id)  # 422 overdue_block, nothing written
     now = deps.clock()
     created, changes = [], []
     for sku, quantity in lines:

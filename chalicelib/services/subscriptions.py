@@ -25,7 +25,7 @@ from ..domain.proration import Period, ProratedLine, Segment, period_containing,
 from ..domain.subscriptions import QuantityChange, Subscription
 from ..schemas import (array, boolean, cents, closed, component, currency, date, date_time, enum, integer, nullable,
                        shape, text)
-from . import audit, notifications, provisioning
+from . import audit, dunning, notifications, provisioning
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.licences import SubscriptionRepository
     from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository, UserRepository
     from .audit import Clocked
+    from .dunning import PurchaseBlockDeps
     from .notifications import QueuesEmails
     from .provisioning import QueuesChanges
 
@@ -62,9 +63,10 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         users: UserRepository
         organizations: OrganizationRepository
 
-    class QuantityChangeDeps(SubscriptionChangeDeps, CancellationNoticeDeps, Protocol):
-        """A customer's quantity change: only while the contract is open for changes; a cancellation
-        (to zero) is told to the Masters and administrators."""
+    class QuantityChangeDeps(SubscriptionChangeDeps, CancellationNoticeDeps, PurchaseBlockDeps, Protocol):
+        """A customer's quantity change: only while the contract is open for changes, an increase
+        only while no unpaid invoice blocks purchases (`dunning`); a cancellation (to zero) is told
+        to the Masters and administrators."""
 
         contracts: ContractRepository
 
@@ -216,6 +218,8 @@ def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscripti
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id), to_zero=quantity == 0)
     if expected_version is not None and expected_version != sub.version:
         raise codes.VERSION_CONFLICT()
+    if quantity > sub.quantity:  # more seats is a purchase: the dunning block applies; a reduction never
+        dunning.ensure_purchases_allowed(deps, caller.organization_id)
     now = deps.clock()
     planned = plan_change(deps, caller, sub, quantity, reason, reason_text, now)
     if quantity == 0:

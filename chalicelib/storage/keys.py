@@ -152,6 +152,15 @@ def boleto_pk(bank_code: str, nosso_numero_key: str) -> str:
 
 BOLETO_SK = "BOLETO"
 
+
+DUNNING_STEP_PREFIX = "DUNNING#"
+
+
+def dunning_step_sk(step_key: str) -> str:
+    """A dunning step taken on the invoice (pk=INVOICE#<id>): one item per step, written once."""
+    return f"{DUNNING_STEP_PREFIX}{step_key}"
+
+
 COUNTER_PK = "COUNTER"
 INVOICE_NUMBER_SK = "INVOICE_NUMBER"
 BOLETO_SEQUENCE_SK = "BOLETO_SEQUENCE"

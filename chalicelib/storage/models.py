@@ -374,6 +374,19 @@ class BoletoLookupItem(TableItem):
     registered_at = UnicodeAttribute()
 
 
+class DunningStepItem(TableItem):
+    """A dunning step taken on an invoice (pk=INVOICE#<id>, sk=DUNNING#<step>): its existence is
+    what makes the step once-only."""
+
+    invoice_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    step = UnicodeAttribute()
+    day = NumberAttribute()
+    days_overdue = NumberAttribute()
+    balance_cents = NumberAttribute()
+    taken_at = UnicodeAttribute()
+
+
 class BillingRunItem(TableItem):
     id = UnicodeAttribute()
     period = UnicodeAttribute()
@@ -448,7 +461,7 @@ class TicketMessageItem(TableItem):
 ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
               ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem,
               InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
-              TicketItem, TicketMessageItem, DataExportItem)
+              TicketItem, TicketMessageItem, DataExportItem, DunningStepItem)
 
 
 def bind_table(table_name: str, region: str) -> None:

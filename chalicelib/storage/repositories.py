@@ -219,6 +219,11 @@ class _LabelledWrite:
         self._labels["delete"].append(label)
         self._tx.delete(model, condition=condition)
 
+    def check(self, model_cls, hash_key, range_key, condition, label: str = "item"):
+        """A condition on an item the transaction does not write (the invoice a step is about)."""
+        self._labels["check"].append(label)
+        self._tx.condition_check(model_cls, hash_key, range_key=range_key, condition=condition)
+
     def labels(self) -> List[str]:
         return self._labels["check"] + self._labels["delete"] + self._labels["put"] + self._labels["update"]
 

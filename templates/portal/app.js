@@ -672,6 +672,18 @@ function exportSection(notice) {
 
 // --- the router ---------------------------------------------------------------------------------
 
+// The collection banner (Master, Cobrança): the sentence the API writes for the organisation's
+// state (overdue, purchases blocked, suspension warning, suspended) and a link to the invoice.
+async function billingBanner() {
+  if (!can("billing") || state.me.user.roles.includes("operator")) return null;
+  let status;
+  try { status = await api("GET", "/billing-status"); } catch (error) { return null; }
+  if (status.state === "none" || !status.message) return null;
+  return h("div", { class: `faixa-cobranca ${status.state}`, role: "alert", "data-state": status.state },
+    h("span", { text: status.message }),
+    status.invoice && h("a", { href: `#/faturas/${status.invoice.id}`, text: `Ver a fatura nº ${status.invoice.number}` }));
+}
+
 function renderMenu() {
   const menu = document.getElementById("menu");
   const session = document.getElementById("sessao");
@@ -709,9 +721,9 @@ async function render() {
     }
     const screen = SCREENS.find((s) => s.path === path && can(s.capability)) || SCREENS.find((s) => can(s.capability));
     renderMenu();
-    const content = await screen.render(id);
+    const [banner, content] = await Promise.all([billingBanner(), screen.render(id)]);
     if (turn !== render.turn) return;
-    main().replaceChildren(...[content].flat(Infinity).filter((node) => node != null && node !== false));
+    main().replaceChildren(...[banner, content].flat(Infinity).filter((node) => node != null && node !== false));
     document.title = `${screen.label} — Portal Brasoftware Cloud`;
   } catch (error) {
     if (turn !== render.turn) return;

@@ -204,6 +204,32 @@ def test_cobranca_sees_invoices_but_no_licence_buttons(page_for, demo):
     assert nav(page, "Usuários").count() == 0
 
 
+def test_the_collection_banner_shows_the_apis_sentence_to_cobranca_with_a_link_to_the_invoice(page_for, demo):
+    # The demo customer owes nothing: the API's answer for an organisation whose purchases are
+    # blocked stands in (tests/integration/test_dunning.py checks the answer itself).
+    blocked = {"state": "blocked", "invoice": {"id": "fatura-2", "number": 2, "due_date": "2026-10-30",
+                                               "balance_cents": 123456, "days_overdue": 31},
+               "purchases_blocked_since": "2026-11-29", "suspension_on": "2026-12-14",
+               "message": "Novas compras e aumentos de licenças estão bloqueados desde 29/11/2026: a fatura nº 2, "
+                          "vencida em 30/10/2026, tem saldo em aberto de R$ 1.234,56."}
+    page = page_for()
+    page.route("**/billing-status", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                                body=json.dumps(blocked)))
+    login(page, account(demo, "cobranca@paodemel.example"))
+    banner = page.locator(".faixa-cobranca")
+    banner.wait_for()
+    assert banner.get_attribute("role") == "alert" and "R$ 1.234,56" in banner.inner_text()
+    assert banner.get_by_role("link", name="Ver a fatura nº 2").get_attribute("href") == "#/faturas/fatura-2"
+    shot(page, "07-aviso-cobranca")
+
+    adm = page_for()  # Adm (no billing profile): never asks, never sees it
+    asked = []
+    adm.on("request", lambda request: asked.append(request.url) if "/billing-status" in request.url else None)
+    login(adm, account(demo, "adm@paodemel.example"))
+    adm.get_by_role("heading", name="Painel de licenças").wait_for()
+    assert adm.locator(".faixa-cobranca").count() == 0 and asked == []
+
+
 def test_the_privacy_page_opens_before_login_and_the_master_downloads_the_organisations_data(page_for, demo):
     page = page_for()
     page.get_by_role("link", name="Privacidade e proteção de dados (LGPD)").click()

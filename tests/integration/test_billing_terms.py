@@ -82,6 +82,10 @@ def test_a_year_paid_up_front_is_billed_whole_then_nothing_monthly_an_addition_t
     assert (preview["applies"], preview["amount_cents"]) == ("now", 397682)
     assert [line["description"] for line in preview["lines"]] == [
         "Microsoft 365 E5 — +2 licenças × 184/365 dias, anual, 15/03/2027 a 14/09/2027"]
+    # The customer has paid what it owes: an invoice unpaid for 30 days blocks increases (dunning).
+    for invoice in invoices(world, org).values():
+        world.call("POST", f"/backoffice/invoices/{invoice['id']}/payments", world.billing_operator,
+                   {"amount_cents": invoice["balance_cents"], "paid_on": "2027-03-15", "method": "deposito"})
     change_quantity(world, org, "MS365-E5", 12)
     bill(world, clock, "2027-03", sp(2027, 3, 21, 9))  # 21 Feb – 20 Mar 2027
     march = invoices(world, org)["2027-03-20"]

@@ -205,6 +205,10 @@ SCHEDULED_REDUCTION_PENDING = declare(
     "(altere para a quantidade atual) ou agende outra quantidade.")
 PURCHASE_IN_PROGRESS = declare("purchase_in_progress", Conflict,
                                "Há uma compra em provisionamento; aguarde a conclusão para rescindir o contrato.")
+# Suspended for an invoice long overdue (services/suspensions.py): reactivated when it is paid.
+SUBSCRIPTION_SUSPENDED = declare("subscription_suspended", Conflict,
+                                 "A assinatura {name} está suspensa por falta de pagamento e sua quantidade não pode "
+                                 "ser alterada. Ela é reativada automaticamente quando a fatura vencida é paga.")
 
 # --- invoices, payments and billing runs ---------------------------------------------------------
 

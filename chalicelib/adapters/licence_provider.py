@@ -47,8 +47,8 @@ class SimulatedLicenseProvider:
         self._done: Dict[str, str] = {}  # request id → provider subscription id
         self._lock = threading.Lock()
         self.calls = 0
-        # Every status PATCH that reached the simulator (subscription, status, request id), repeats
-        # included: what tests count.
+        # Every status PATCH sent to the simulator (subscription, status, request id), repeats and
+        # failed ones included: what tests count.
         self.status_requests: List[Tuple[str, str, str]] = []
 
     def fail_next(self, count: int) -> None:
@@ -97,8 +97,8 @@ class SimulatedLicenseProvider:
 
     def _set_status(self, provider_subscription_id: str, status: str, request_id: str) -> None:
         with self._lock:
-            self._call()
             self.status_requests.append((provider_subscription_id, status, request_id))
+            self._call()
             if request_id in self._done:
                 return  # a repeat of a request already applied: the same answer, nothing done again
             subscription = self._subscriptions.setdefault(

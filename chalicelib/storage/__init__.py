@@ -50,6 +50,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 37 | user of an organisation by email (an invitation to an email Cognito already holds: 409 inside the organisation, else to the operators) | Query gsi1 gsi1pk=ORG#<org>#USERS gsi1sk=EMAIL#<email> |
 | 39 | data export of an organisation (LGPD)          | conditional Put (with its audit entry) / GetItem (consistent) pk=ORG#<org>#EXPORTS sk=EXPORT#<id> (TTL) |
 | 40 | terminated contracts waiting for anonymisation | Query gsi2 gsi2pk=RETENTION gsi2sk < <cutoff> (gsi2sk=<terminated at>#<org>; sparse: an anonymised contract leaves) |
+| 43 | an organisation's suspension at the licence provider; its provider-call claims | GetItem (consistent) / conditional Put (attribute_not_exists, then its version, with its audit entry) pk=ORG#<org> sk=SUSPENSION; claim: conditional Put pk=ORG#<org> sk=SUSPENSION#<number>#<suspend\|reactivate>#<sub> (attribute_not_exists, or not done and its lease over), marked done in the subscription's transaction, deleted on a provider failure (sorted after SUB#\uffff: outside 12) |
+| 44 | organisations with a suspension under way      | Query gsi2 gsi2pk=SUSPENSIONS (gsi2sk=<org>; sparse: a lifted suspension leaves) |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

@@ -27,7 +27,7 @@ from ..domain.audit import SYSTEM
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.dunning import suspending_invoice
-from ..domain.errors import StaleVersion
+from ..domain.errors import DomainError, StaleVersion
 from ..domain.subscriptions import Subscription
 from ..domain.suspensions import Suspension
 from . import audit, notifications
@@ -76,6 +76,10 @@ def suspend_due(deps: SuspensionDeps) -> Dict[str, int]:
         except StaleVersion:
             # Another run moved this suspension meanwhile; whatever is left, the next run sees.
             log.info("suspension of %s moved by another run", organization_id)
+        except DomainError:
+            # A race on one organisation's items (a transaction conflict): its claims expire and
+            # the next run finishes it; the other organisations go on.
+            log.exception("suspension of %s left for the next run", organization_id)
     return outcome
 
 
@@ -161,7 +165,11 @@ def _lift(deps: SuspensionDeps, suspension: Suspension, outcome: Dict[str, int])
             elif done is False:
                 outcome["failed"] += 1
     remaining = [s for s in deps.subscriptions.list(suspension.organization_id) if s.status == rules.SUSPENDED]
-    if remaining:
+    # A run that read the suspension before it began lifting may still be suspending one: closed
+    # now, that subscription would stay suspended with no suspension under way to lift it.
+    in_flight = deps.suspensions.calls_in_flight(suspension.organization_id, suspension.number, states.SUSPEND,
+                                                 iso(deps.clock()))
+    if remaining or in_flight:
         return outcome  # a provider failure or another run's call in flight: the next run finishes it
     closed = states.lifted(suspension, iso(deps.clock()))
     try:

@@ -83,6 +83,14 @@ class SuspensionRepository:
             raise
         return True
 
+    def calls_in_flight(self, organization_id: str, number: int, action: str, now: str) -> int:
+        """Claims of one suspension's `action` still held (not done, lease not over): consistent
+        Query pk=ORG#<org> sk begins_with SUSPENSION#<number>#<action>#."""
+        prefix = keys.suspension_claim_sk(number, action, "")
+        return sum(1 for i in SuspensionClaimItem.query(
+            keys.org_pk(organization_id), SuspensionClaimItem.sk.startswith(prefix), consistent_read=True)
+            if not i.done and i.claimed_until >= now)
+
     def release(self, organization_id: str, number: int, action: str, subscription_id: str,
                 audit: AuditEntry) -> None:
         """The provider failed: the claim goes (the next run calls again, with the same request id),

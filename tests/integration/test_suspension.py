@@ -274,3 +274,24 @@ def test_a_suspended_subscription_keeps_being_billed(world, clock, overdue):
     sub = world.deps.subscriptions.list(org.id)[0]
     assert sub.status == "suspended"
     assert billable(sub).timeline == sub.timeline and billable(sub).renewing == sub.auto_renew
+
+
+def test_a_lift_waits_for_a_suspending_call_still_in_flight_before_it_closes(world, clock, overdue):
+    org, operator, invoice = overdue
+    clock.now = D45
+    provider(world).fail_next(1)
+    run_suspension_job(world)  # one subscription suspended, the other left active by the failure
+    [left] = [s for s in world.deps.subscriptions.list(org.id) if s.status == "active"]
+    # Another run, which read the suspension before the payment, has claimed that call and is in it.
+    assert world.deps.suspensions.claim(org.id, 1, "suspend", left.id, now=iso(D45),
+                                        until=iso(D45 + suspensions.CLAIM_LEASE))
+    assert pay(world, operator, invoice, invoice["total_cents"]).status_code == 201
+    world.drain_queues()
+    assert set(statuses(world, org).values()) == {"active"}
+    assert world.deps.suspensions.get(org.id).state == "lifting" and not mails(world, "reativadas")
+    assert org.id in world.deps.suspensions.under_way()  # the daily run comes back to it
+
+    clock.now = D45 + suspensions.CLAIM_LEASE + timedelta(minutes=1)
+    run_suspension_job(world)
+    assert world.deps.suspensions.get(org.id).state == "lifted" and org.id not in world.deps.suspensions.under_way()
+    assert len(mails(world, "reativadas")) == 1

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.privacy import PrivacyRepository
     from .storage.sessions import LoginFailures, Sessions, UserSessions
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
+    from .storage.suspensions import SuspensionRepository
 
 
 def ignore_render(document: str, seconds: float) -> None:
@@ -73,6 +74,8 @@ class Container:
     user_sessions: UserSessions
     tickets: TicketRepository
     privacy: PrivacyRepository
+    # An organisation's suspension at the licence provider and its claims (services/suspensions.py).
+    suspensions: SuspensionRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -95,6 +98,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import repositories as repos
     from .storage import sessions as session_repos
     from .storage import support as support_repos
+    from .storage import suspensions as suspension_repos
     from .storage.models import bind_table
 
     bind_table(settings.table_name, settings.region)
@@ -133,6 +137,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         user_sessions=session_repos.UserSessions(transaction),
         tickets=support_repos.TicketRepository(transaction),
         privacy=privacy_repos.PrivacyRepository(transaction),
+        suspensions=suspension_repos.SuspensionRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

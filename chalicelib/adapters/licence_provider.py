@@ -10,7 +10,7 @@ import random
 import threading
 import time
 import uuid
-from typing import Dict, Optional, Protocol
+from typing import Dict, List, Optional, Protocol, Tuple
 
 
 class LicenceProviderUnavailable(Exception):
@@ -23,6 +23,16 @@ class LicenceProvider(Protocol):
     def update_quantity(self, provider_subscription_id: str, quantity: int, request_id: str) -> None: ...
 
     def cancel(self, provider_subscription_id: str, request_id: str) -> None: ...
+
+    # Suspension for non-payment and its undoing. The Partner Center adapter will send, for each,
+    # `PATCH {baseURL}/v1/customers/{customer-tenant-id}/subscriptions/{subscription-id}` with the
+    # subscription resource as read by GET, its `status` set to "suspended" (resp. "active"), and
+    # `request_id` as the `MS-RequestId` header, so a retry of the same request is not applied twice
+    # (Partner Center: "Suspend a subscription" / "Reactivate a suspended subscription"). Both are
+    # repeat-safe: suspending a suspended subscription (or reactivating an active one) is a no-op.
+    def suspend(self, provider_subscription_id: str, request_id: str) -> None: ...
+
+    def reactivate(self, provider_subscription_id: str, request_id: str) -> None: ...
 
     def get(self, provider_subscription_id: str) -> Dict: ...
 
@@ -37,6 +47,9 @@ class SimulatedLicenseProvider:
         self._done: Dict[str, str] = {}  # request id → provider subscription id
         self._lock = threading.Lock()
         self.calls = 0
+        # Every status PATCH sent to the simulator (subscription, status, request id), repeats and
+        # failed ones included: what tests count.
+        self.status_requests: List[Tuple[str, str, str]] = []
 
     def fail_next(self, count: int) -> None:
         """Make the next `count` calls fail (tests drive the retry path with this)."""
@@ -68,11 +81,30 @@ class SimulatedLicenseProvider:
             subscription = self._subscriptions.setdefault(
                 provider_subscription_id, {"id": provider_subscription_id, "status": "active"})
             subscription["quantity"] = quantity
-            subscription["status"] = "suspended" if quantity == 0 else "active"
+            # A subscription suspended for non-payment stays so whatever its quantity.
+            subscription["status"] = "suspended" if quantity == 0 or subscription.get("status") == "suspended" \
+                else "active"
             self._done[request_id] = provider_subscription_id
 
     def cancel(self, provider_subscription_id: str, request_id: str) -> None:
         self.update_quantity(provider_subscription_id, 0, request_id)
+
+    def suspend(self, provider_subscription_id: str, request_id: str) -> None:
+        self._set_status(provider_subscription_id, "suspended", request_id)
+
+    def reactivate(self, provider_subscription_id: str, request_id: str) -> None:
+        self._set_status(provider_subscription_id, "active", request_id)
+
+    def _set_status(self, provider_subscription_id: str, status: str, request_id: str) -> None:
+        with self._lock:
+            self.status_requests.append((provider_subscription_id, status, request_id))
+            self._call()
+            if request_id in self._done:
+                return  # a repeat of a request already applied: the same answer, nothing done again
+            subscription = self._subscriptions.setdefault(
+                provider_subscription_id, {"id": provider_subscription_id, "status": "active"})
+            subscription["status"] = status
+            self._done[request_id] = provider_subscription_id
 
     def get(self, provider_subscription_id: str) -> Dict:
         with self._lock:

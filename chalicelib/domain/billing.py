@@ -15,7 +15,7 @@ from .clock import local_day
 from .documents import Boleto, BoletoKind, Nfse, current_boleto
 from .money import format_brl
 from .proration import Period, Segment, period_containing, prorated_lines, round_cents
-from .subscriptions import ACTIVE, Subscription, add_months, renewal_after
+from .subscriptions import BILLED_STATUSES, Subscription, add_months, renewal_after
 
 OPEN = "open"
 OVERDUE = "overdue"
@@ -49,7 +49,7 @@ class BillableSubscription:
 def billable(sub: Subscription) -> BillableSubscription:
     return BillableSubscription(sub.sku, sub.name, sub.timeline, term=sub.term,
                                 billing_frequency=sub.billing_frequency, started_on=sub.started_on,
-                                renews_on=sub.renews_on, renewing=sub.status == ACTIVE and sub.auto_renew)
+                                renews_on=sub.renews_on, renewing=sub.status in BILLED_STATUSES and sub.auto_renew)
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,10 @@ OVERDUE_BLOCK = declare("overdue_block", RuleViolation,
                         "Novas compras e aumentos de licenças estão bloqueados: a fatura nº {number}, vencida em "
                         "{due_date}, tem saldo em aberto de {balance}. Assim que o pagamento for registrado, o "
                         "bloqueio é retirado; reduções e pagamentos continuam disponíveis.")
+# Suspended for an invoice long overdue (services/suspensions.py): reactivated when it is paid.
+SUBSCRIPTION_SUSPENDED = declare("subscription_suspended", Conflict,
+                                 "A assinatura {name} está suspensa por falta de pagamento e sua quantidade não pode "
+                                 "ser alterada. Ela é reativada automaticamente quando a fatura vencida é paga.")
 
 # --- invoices, payments and billing runs ---------------------------------------------------------
 

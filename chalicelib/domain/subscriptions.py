@@ -21,8 +21,16 @@ PENDING = "pending"  # bought, being provisioned
 ACTIVE = "active"
 CANCELLED = "cancelled"  # at zero seats
 FAILED = "failed"  # the purchase could not be provisioned
+# Suspended at the licence provider for an invoice long overdue (services/suspensions.py): the
+# customer cannot use the licences, but the commitment stands, so it is billed as if active, and
+# its quantity cannot change until it is reactivated.
 SUSPENDED = "suspended"
-STATUSES = (PENDING, ACTIVE, CANCELLED, FAILED)
+STATUSES = (PENDING, ACTIVE, CANCELLED, FAILED, SUSPENDED)
+# As users read them (the portal's own labels: templates/portal/app.js statusCell).
+STATUS_LABELS = {PENDING: "em provisionamento", ACTIVE: "ativa", CANCELLED: "cancelada", FAILED: "falhou",
+                 SUSPENDED: "suspensa"}
+# Billed for the days they are held: a suspended subscription keeps its commitment.
+BILLED_STATUSES = (ACTIVE, SUSPENDED)
 
 # Change states
 CHANGE_PENDING = "pending"  # queued for the licence provider
@@ -101,6 +109,9 @@ class Subscription:
     windows: List[SeatWindow] = field(default_factory=list)
     pending_change: Optional[PendingChange] = None
     provider_subscription_id: Optional[str] = None
+    # The number of the organisation's suspension that suspended it (domain/suspensions.py), while
+    # it is suspended.
+    suspension: Optional[int] = None
     version: int = 1
 
 
@@ -194,6 +205,8 @@ def decide_applies(subscription: Subscription, new_quantity: int, now: datetime,
 
 
 def ensure_changeable(subscription: Subscription, new_quantity: int) -> None:
+    if subscription.status == SUSPENDED:
+        raise codes.SUBSCRIPTION_SUSPENDED(name=subscription.name)
     if subscription.status not in (ACTIVE,):
         raise codes.SUBSCRIPTION_NOT_ACTIVE(status=subscription.status)
     pending = subscription.pending_change
@@ -217,6 +230,8 @@ def apply_change(subscription: Subscription, change: QuantityChange, now: dateti
     elif added < 0:
         windows = _consume_windows(windows, -added)
     status = CANCELLED if change.to_quantity == 0 else ACTIVE
+    if status == ACTIVE and subscription.status == SUSPENDED:
+        status = SUSPENDED  # a change in flight (a reduction at renewal) does not lift a suspension
     # The term starts when the purchase is provisioned; later changes keep it.
     purchase = change.kind == PURCHASE
     started_on = today if purchase else subscription.started_on
@@ -341,6 +356,28 @@ def nothing_left(subscriptions: List[Subscription]) -> bool:
     return not any(s.quantity > 0 or s.pending_change is not None for s in subscriptions)
 
 
+def suspendable(subscription: Subscription) -> bool:
+    """What a suspension suspends at the provider: an active subscription with seats, known to the
+    provider, with no change in flight (that one settles first; the next daily run suspends it)."""
+    in_flight = subscription.pending_change is not None and subscription.pending_change.applies == APPLIES_NOW
+    return subscription.status == ACTIVE and subscription.quantity > 0 and not in_flight \
+        and subscription.provider_subscription_id is not None
+
+
+def suspend(subscription: Subscription, suspension: int) -> Subscription:
+    """The provider suspended it for the organisation's suspension number `suspension`."""
+    if subscription.status != ACTIVE:
+        raise ValueError(f"only an active subscription is suspended, not a {subscription.status} one")
+    return replace(subscription, status=SUSPENDED, suspension=suspension, version=subscription.version + 1)
+
+
+def reactivate(subscription: Subscription) -> Subscription:
+    """The provider reactivated it: active again, as it was before the suspension."""
+    if subscription.status != SUSPENDED:
+        raise ValueError(f"only a suspended subscription is reactivated, not a {subscription.status} one")
+    return replace(subscription, status=ACTIVE, suspension=None, version=subscription.version + 1)
+
+
 def set_auto_renew(subscription: Subscription, auto_renew: bool) -> Subscription:
     return replace(subscription, auto_renew=auto_renew, version=subscription.version + 1)
 
@@ -348,7 +385,8 @@ def set_auto_renew(subscription: Subscription, auto_renew: bool) -> Subscription
 def due_for_renewal(subscription: Subscription, today: date) -> bool:
     """Renewable now: active, its renewal day reached, and no change in flight (that one settles
     first; a later run renews it)."""
-    if subscription.renews_on is None or subscription.renews_on > today or subscription.status != ACTIVE:
+    # A suspended subscription renews too: its commitment stands while it is suspended.
+    if subscription.renews_on is None or subscription.renews_on > today or subscription.status not in BILLED_STATUSES:
         return False
     return not (subscription.pending_change is not None and subscription.pending_change.applies == APPLIES_NOW)
 

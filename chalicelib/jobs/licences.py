@@ -1,4 +1,4 @@
-"""The provisioning worker (SQS) and the daily renewal job (schedule)."""
+"""The provisioning worker (SQS), the daily renewal job and the daily suspension job (schedules)."""
 import json
 import logging
 
@@ -6,7 +6,7 @@ from chalice import Blueprint, Cron
 
 from ..bootstrap import container
 from ..domain.clock import local_day
-from ..services import provisioning, renewals
+from ..services import provisioning, renewals, suspensions
 from ..settings import current as current_settings
 
 bp = Blueprint(__name__)
@@ -47,3 +47,12 @@ def renew_subscriptions(event):
     deps = container()
     renewed = renewals.renew_due(deps, local_day(deps.clock()))
     log.info("renewed %d subscription(s)", renewed)
+
+
+# 12:30 UTC = 09:30 in São Paulo: after the overdue run (12:00), so an invoice marked overdue today
+# counts; in business hours, so the operators can answer the customer the same morning.
+@bp.schedule(Cron(30, 12, "*", "*", "?", "*"))
+def suspend_overdue_subscriptions(event):
+    outcome = suspensions.suspend_due(container())
+    log.info("suspensions: %(suspended)d suspended, %(reactivated)d reactivated, %(failed)d left for the next run",
+             outcome)

@@ -13,16 +13,17 @@ from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.ids import new_id
 from ..schemas import shape
-from . import audit
+from . import audit, suspensions
 from .billing import _INVOICE_VIEW_FIELDS, invoice_view
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.billing import InvoiceRepository
-    from .audit import Clocked
+    from .suspensions import SuspensionDeps
 
-    class PaymentDeps(Clocked, Protocol):
-        """A payment recorded on an invoice."""
+    class PaymentDeps(SuspensionDeps, Protocol):
+        """A payment recorded on an invoice, and the organisation's suspension lifted if the
+        payment makes it unwarranted."""
 
         invoices: InvoiceRepository
 
@@ -64,4 +65,6 @@ def settle(deps: PaymentDeps, actor: Actor, invoice: Invoice, *, amount_cents: i
         before={"status": invoice.status, "paid_cents": invoice.paid_cents},
         after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method,
                **({"source": source} if source else {})}))
+    # Recorded: a suspension this payment makes unwarranted is lifted now (never failing the payment).
+    suspensions.after_payment(deps, updated)
     return updated

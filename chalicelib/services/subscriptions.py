@@ -110,7 +110,9 @@ TIMELINE_SEGMENT = shape("TimelineSegment", description="A quantidade a partir d
 # (`component(…, closed(…))`: a property is called "name", which `shape` takes as its own.)
 SUBSCRIPTION = component("Subscription", closed({
     "id": text(), "sku": text(), "name": text(), "family": text(), "quantity": integer(minimum=0),
-    "unit_price_cents": nullable(cents()), "currency": currency(), "status": enum(rules.STATUSES),
+    "unit_price_cents": nullable(cents()), "currency": currency(),
+    "status": {**enum(rules.STATUSES), "description": "`suspended`: suspensa na Microsoft por fatura vencida (continua "
+               "sendo cobrada; a quantidade não muda até ser reativada, o que acontece quando a fatura é paga)."},
     "term": enum(catalog_rules.TERMS), "billing_frequency": enum(catalog_rules.BILLING_FREQUENCIES),
     "plan_label": text(), "auto_renew": boolean(), "started_on": nullable(date()), "renews_on": nullable(date()),
     "cancellation_allowed_until": nullable(date_time()), "reducible_now": integer(minimum=0),

@@ -258,3 +258,13 @@ RETENTION_PK = "RETENTION"
 
 def retention_sk(terminated_at: str, organization_id: str) -> str:
     return f"{terminated_at}#{organization_id}"
+
+
+SUSPENSION_SK = "SUSPENSION"
+SUSPENSIONS_UNDER_WAY_PK = "SUSPENSIONS"
+
+
+def suspension_claim_sk(number: int, action: str, subscription_id: str) -> str:
+    """A provider call of one suspension for one subscription ("SUSPENSION#" sorts after "SUB#":
+    the licence panel's range never reaches these)."""
+    return f"SUSPENSION#{number:06d}#{action}#{subscription_id}"

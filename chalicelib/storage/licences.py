@@ -50,7 +50,7 @@ def _subscription_item(sub: Subscription) -> SubscriptionItem:
         timeline=[[s.start.isoformat(), s.quantity] for s in sub.timeline],
         windows=[[w.opened_at.isoformat(), w.seats] for w in sub.windows],
         pending_change=pending.__dict__ if pending else None,
-        provider_subscription_id=sub.provider_subscription_id, version=sub.version,
+        provider_subscription_id=sub.provider_subscription_id, suspension=sub.suspension, version=sub.version,
     )
 
 
@@ -64,7 +64,8 @@ def _subscription(item: SubscriptionItem) -> Subscription:
         timeline=[Segment(date.fromisoformat(d), int(q)) for d, q in (item.timeline or [])],
         windows=[SeatWindow(datetime.fromisoformat(t), int(n)) for t, n in (item.windows or [])],
         pending_change=PendingChange(**item.pending_change) if item.pending_change else None,
-        provider_subscription_id=item.provider_subscription_id, version=int(item.version),
+        provider_subscription_id=item.provider_subscription_id,
+        suspension=int(item.suspension) if item.suspension is not None else None, version=int(item.version),
     )
 
 

@@ -252,6 +252,7 @@ class SubscriptionItem(TableItem):
     windows = JSONAttribute(default=list)  # [[ISO instant, seats], ...]
     pending_change = JSONAttribute(null=True)
     provider_subscription_id = UnicodeAttribute(null=True)
+    suspension = NumberAttribute(null=True)  # the suspension's number, while suspended
     version = NumberAttribute(default=1)
 
 
@@ -458,10 +459,42 @@ class TicketMessageItem(TableItem):
     at = UnicodeAttribute()
 
 
+class SuspensionItem(TableItem):
+    """An organisation's suspension at the licence provider (domain/suspensions.py)."""
+
+    # Sparse: only a suspension under way (suspended or being lifted) is in this index.
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    under_way = Gsi2()
+
+    organization_id = UnicodeAttribute()
+    number = NumberAttribute()
+    state = UnicodeAttribute()
+    invoice_id = UnicodeAttribute()
+    invoice_number = NumberAttribute()
+    started_at = UnicodeAttribute()
+    lifting_at = UnicodeAttribute(null=True)
+    lifted_at = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
+class SuspensionClaimItem(TableItem):
+    """One provider call (suspend / reactivate) of one suspension for one subscription: claimed
+    before the call, done in the subscription's transaction after it."""
+
+    organization_id = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    number = NumberAttribute()
+    claimed_until = UnicodeAttribute()  # a run that died mid-call leaves it; it expires then
+    done = BooleanAttribute(default=False)
+
+
 ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
               ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem,
               InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
-              TicketItem, TicketMessageItem, DataExportItem, DunningStepItem)
+              TicketItem, TicketMessageItem, DataExportItem, DunningStepItem, SuspensionItem, SuspensionClaimItem,
+              BoletoLookupItem)
 
 
 def bind_table(table_name: str, region: str) -> None:

@@ -305,9 +305,15 @@ function productCell(s) {
 }
 
 function statusCell(s) {
-  const labels = { pending: "Em provisionamento", active: "Ativa", cancelled: "Cancelada", failed: "Falhou" };
-  const parts = [h("span", { class: `etiqueta ${s.status === "active" ? "ok" : s.status === "failed" ? "erro" : "pendente"}`,
-                             text: labels[s.status] || s.status })];
+  const labels = { pending: "Em provisionamento", active: "Ativa", cancelled: "Cancelada", failed: "Falhou",
+                   suspended: "Suspensa" };
+  const tone = s.status === "active" ? "ok" : s.status === "failed" || s.status === "suspended" ? "erro" : "pendente";
+  const parts = [h("span", { class: `etiqueta ${tone}`, text: labels[s.status] || s.status })];
+  if (s.status === "suspended") {
+    // Suspended at Microsoft for an overdue invoice: still billed, reactivated when the invoice is paid.
+    parts.push(h("div", { class: "dica suspensa",
+                          text: "Suspensa por falta de pagamento: reativada assim que a fatura vencida for paga." }));
+  }
   if (s.pending_change) {
     const when = s.pending_change.applies === "now" ? "em processamento" : `na renovação (${dateBR(s.renews_on)})`;
     const what = s.status === "pending" ? `Compra de ${s.pending_change.quantity} licenças` : `Alteração para ${s.pending_change.quantity}`;

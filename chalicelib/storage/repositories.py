@@ -64,7 +64,8 @@ def decode_token(token: Optional[str], expected_partition: Tuple[str, str]) -> O
         if key[attribute]["S"] != value:
             raise ValueError("foreign partition")
         # Exactly the table's and the index's key attributes, all strings: nothing else reaches DynamoDB.
-        expected = {"pk", "sk"} | ({"gsi1pk", "gsi1sk"} if attribute == "gsi1pk" else set())
+        index_keys = {attribute, attribute[:-2] + "sk"} if attribute in ("gsi1pk", "gsi2pk") else set()
+        expected = {"pk", "sk"} | index_keys
         if set(key) != expected or not all(set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
             raise ValueError("malformed key")
         return key

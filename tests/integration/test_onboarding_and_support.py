@@ -284,3 +284,22 @@ def test_a_converted_lead_bills_the_confirmed_contacts_not_the_requester(world, 
     org_id = converted.json_body["organization"]["id"]
     contract = world.call("GET", "/contract", operator, headers={"X-Organization-Id": org_id}).json_body
     assert contract["billing_contacts"] == ["contas@horizonte.example"]
+
+
+def test_the_operators_ticket_list_pages_through_every_ticket_once(world):
+    # Its pages come from the all-tickets index (gsi2): the page token carries that index's keys.
+    org = world.organization()
+    support_account = world.user(org.id, [Role.SUPORTE])
+    opened = {world.call("POST", "/tickets", support_account, {
+        "subject": f"Chamado {n}", "category": "acesso", "severity": "baixa",
+        "description": "Desde ontem o Teams pede senha de novo."}).json_body["id"] for n in range(3)}
+    operator = world.operator()
+    seen, token = [], None
+    for _ in range(5):
+        answer = world.call("GET", "/backoffice/tickets?limit=2" + (f"&next_token={token}" if token else ""), operator)
+        assert answer.status_code == 200, answer.json_body
+        seen += [t["id"] for t in answer.json_body["items"]]
+        token = answer.json_body["next_token"]
+        if token is None:
+            break
+    assert sorted(seen) == sorted(opened)

@@ -109,12 +109,6 @@ def _step(deps: DunningRunDeps, policy: DunningPolicy, invoice: Invoice, today: 
     return False
 
 
-def mark_overdue(deps: OverdueDeps) -> int:
-    """Every open invoice due before today becomes overdue (a disputed one stays as it is). A
-    skipped run is caught up by the next one, however late. The reminders are the run's steps."""
-    return len(_mark(deps, local_day(deps.clock())))
-
-
 def _mark(deps: OverdueDeps, today: date) -> List[Invoice]:
     marked = []
     for invoice in deps.invoices.due_before(rules.OPEN, today):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+from .spreadsheet import as_text
+
 # The tables of an export, in the order the README documents them.
 EXPORT_TABLES = ("organization", "contract", "users", "subscriptions", "subscription_changes", "invoices",
                  "payments", "credit_notes", "tickets", "ticket_messages", "audit")
@@ -63,14 +65,9 @@ def _cell(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
-        # Text someone typed (a ticket, a name) must not run as a formula when the CSV is opened in
-        # a spreadsheet: a leading apostrophe keeps it text.
-        return "'" + value
+    if isinstance(value, str):
+        return as_text(value)
     return str(value)
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv(rows: List[Dict[str, Any]]) -> str:

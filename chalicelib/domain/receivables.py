@@ -18,6 +18,7 @@ from .billing import OPEN, OVERDUE, STATUS_LABELS, Dispute, Invoice
 from .clock import local_day
 from .money import format_brl
 from .organizations import format_cnpj
+from .spreadsheet import as_text
 
 DISPUTABLE = (OPEN, OVERDUE)
 OWED = (OVERDUE, OPEN)  # no status asked: what is owed, the overdue first (the order pages come in)
@@ -143,7 +144,7 @@ def csv_text(rows: Sequence[Row], today: date) -> str:
     for row in rows:
         invoice = row.invoice
         writer.writerow([
-            row.organization_name, format_cnpj(row.cnpj) if row.cnpj else "", invoice.number,
+            as_text(row.organization_name), format_cnpj(row.cnpj) if row.cnpj else "", invoice.number,
             br_date(local_day(datetime.fromisoformat(invoice.issued_at))), br_date(invoice.due_date),
             STATUS_LABELS.get(invoice.status, invoice.status).capitalize(), days_past_due(invoice, today),
             br_decimal(invoice.total_cents), br_decimal(invoice.paid_cents), br_decimal(invoice.balance_cents),

@@ -43,6 +43,11 @@ def terminate_contract(deps: RescissionDeps, caller: Caller, *, reason_text: Opt
     all_subs = deps.subscriptions.list(caller.organization_id)
     if any(s.status == rules.PENDING for s in all_subs):
         raise codes.PURCHASE_IN_PROGRESS()
+    # A suspended subscription cannot change at the provider until it is reactivated (the overdue
+    # invoice paid): skipped, it would leave the contract "terminating" for ever.
+    suspended = [s for s in all_subs if s.status == rules.SUSPENDED]
+    if suspended:
+        raise codes.SUBSCRIPTION_SUSPENDED(name=suspended[0].name)
     subs = [s for s in all_subs if s.status == rules.ACTIVE and s.quantity > 0
             and not (s.pending_change is not None and s.pending_change.quantity == 0)]
     # One protocol for the whole request: every subscription's change carries it.

@@ -221,6 +221,7 @@ def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscripti
     if expected_version is not None and expected_version != sub.version:
         raise codes.VERSION_CONFLICT()
     if quantity > sub.quantity:  # more seats is a purchase: the dunning block applies; a reduction never
+        rules.ensure_changeable(sub, quantity)  # suspended, not active, a change under way: said first
         dunning.ensure_purchases_allowed(deps, caller.organization_id)
     now = deps.clock()
     planned = plan_change(deps, caller, sub, quantity, reason, reason_text, now)

@@ -295,3 +295,18 @@ def test_a_lift_waits_for_a_suspending_call_still_in_flight_before_it_closes(wor
     run_suspension_job(world)
     assert world.deps.suspensions.get(org.id).state == "lifted" and org.id not in world.deps.suspensions.under_way()
     assert len(mails(world, "reativadas")) == 1
+
+
+def test_a_rescission_while_suspended_is_refused_with_nothing_written(world, clock, overdue):
+    # The provider cannot change a suspended subscription: skipped, the contract would stay
+    # "terminating" for ever while its subscriptions renew and are billed.
+    org, operator, invoice = overdue
+    clock.now = D45
+    run_suspension_job(world)
+    world.drain_queues()
+    trail, before = actions(world, org), world.deps.contracts.get(org.id)
+    refused = world.call("POST", "/contract/terminate", org.master, {"reason_text": "Encerramento"})
+    assert refused.status_code == 409 and refused.json_body["error"]["code"] == "subscription_suspended"
+    assert world.deps.contracts.get(org.id) == before and actions(world, org) == trail
+    assert set(statuses(world, org).values()) == {"suspended"}
+    assert world.drain_queues() == 0  # nothing for the provider, no email

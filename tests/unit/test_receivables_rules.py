@@ -74,6 +74,14 @@ def test_the_csv_is_what_excel_in_brazil_opens():
     assert rules.br_decimal(123_456_789) == "1.234.567,89"
 
 
+@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://x.example\";\"Clique\")", "+cmd|' /C calc'!A0", "-1+1", "@SUM(A1)"])
+def test_a_customer_name_never_runs_as_a_formula_in_the_csv(name):
+    # The name comes from the public lead form: whoever typed it must not run code on the accountant's machine.
+    text = rules.csv_text([rules.Row(invoice(1, date(2026, 12, 21)), name, None)], TODAY)
+    [row] = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=";"))[1:]
+    assert row[0] == "'" + name
+
+
 def test_a_dispute_only_on_an_open_or_overdue_invoice_and_only_once():
     flagged = rules.disputed(invoice(1, date(2026, 12, 1)), "Contesta", "op", "2026-12-02T12:00:00+00:00")
     assert flagged.dispute.reason == "Contesta" and flagged.status == OVERDUE and flagged.version == 2

@@ -7,6 +7,9 @@ from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import privacy as privacy_jobs
 
 app = Chalice(app_name="csp-portal")
+# Bank return files arrive as text/plain in Latin-1: as a binary type, API Gateway hands their bytes
+# through (base64) instead of re-reading them as UTF-8, which would break every accented line.
+app.api.binary_types.append("text/plain")
 
 for blueprint in (auth_routes.bp, mfa_routes.bp, users.bp, contract.bp, catalog.bp, subscriptions.bp, invoices.bp,
                   tickets.bp, onboarding.bp, audit.bp, support.bp, privacy.bp, receivables.bp, bank_returns.bp,

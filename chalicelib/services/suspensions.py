@@ -27,7 +27,7 @@ from ..domain.audit import SYSTEM
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.dunning import suspending_invoice
-from ..domain.errors import DomainError, StaleVersion
+from ..domain.errors import StaleVersion
 from ..domain.subscriptions import Subscription
 from ..domain.suspensions import Suspension
 from . import audit, notifications
@@ -76,10 +76,11 @@ def suspend_due(deps: SuspensionDeps) -> Dict[str, int]:
         except StaleVersion:
             # Another run moved this suspension meanwhile; whatever is left, the next run sees.
             log.info("suspension of %s moved by another run", organization_id)
-        except DomainError:
-            # A race on one organisation's items (a transaction conflict): its claims expire and
-            # the next run finishes it; the other organisations go on.
+        except Exception:  # noqa: BLE001 - one organisation's trouble must not stop the others
+            # A race on its items (a transaction conflict), a provider's unexpected answer, a
+            # throttled table: its claims expire and the next run finishes it.
             log.exception("suspension of %s left for the next run", organization_id)
+            outcome["failed"] += 1
     return outcome
 
 

@@ -167,3 +167,12 @@ def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
     shipped_run = json.loads(result.stdout.strip().splitlines()[-1])
     assert shipped_run["pdf"] == "%PDF-"
     assert shipped_run["holidays"] == sorted(d.isoformat() for d in bank_holidays(2027, "SP", ("01-25", "11-20")))
+
+
+def test_api_gateway_passes_a_bank_return_file_through_as_bytes(package):
+    # A CNAB file is Latin-1 text/plain: unless it is a binary media type, API Gateway decodes it as
+    # UTF-8 and every accented payer name turns into a line of the wrong length.
+    _, template = package
+    [api] = resources_of_type(template, "AWS::Serverless::Api").values()
+    media = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-binary-media-types"]
+    assert {"text/plain", "application/octet-stream"} <= set(media)

@@ -310,3 +310,22 @@ def test_a_rescission_while_suspended_is_refused_with_nothing_written(world, clo
     assert world.deps.contracts.get(org.id) == before and actions(world, org) == trail
     assert set(statuses(world, org).values()) == {"suspended"}
     assert world.drain_queues() == 0  # nothing for the provider, no email
+
+
+def test_an_unexpected_provider_error_is_left_for_the_next_run_without_failing_the_job(world, clock, overdue,
+                                                                                      monkeypatch):
+    org, operator, invoice = overdue
+    real = provider(world).suspend
+
+    def broken(provider_subscription_id, request_id):
+        raise RuntimeError("an answer the adapter did not expect")
+
+    monkeypatch.setattr(provider(world), "suspend", broken)
+    clock.now = D45
+    outcome = suspensions.suspend_due(world.deps)
+    assert outcome["suspended"] == 0 and outcome["failed"] == 1
+    assert set(statuses(world, org).values()) == {"active"}
+    monkeypatch.setattr(provider(world), "suspend", real)
+    clock.now = D45 + timedelta(days=1)  # its claim has expired: the next run calls again
+    run_suspension_job(world)
+    assert set(statuses(world, org).values()) == {"suspended"}

@@ -121,10 +121,22 @@ def review(deps: SuspensionDeps, organization_id: str, paid: Optional[Invoice] =
 
 
 def _warranting_invoice(deps: SuspensionDeps, organization_id: str, paid: Optional[Invoice]) -> Optional[Invoice]:
-    invoices = deps.invoices.collectable_of(organization_id)
-    if paid is not None:  # the index may not show the payment yet: the invoice as just saved counts
-        invoices = [i for i in invoices if i.id != paid.id] + [paid]
-    return suspending_invoice(policy_of(deps, organization_id), invoices, local_day(deps.clock()))
+    """The invoice that warrants a suspension today, read again consistently: the index lags its
+    writes, and a payment that landed this morning (or the one just saved) must count before the
+    provider is called."""
+    invoices = {i.id: i for i in deps.invoices.collectable_of(organization_id)}
+    if paid is not None:
+        invoices[paid.id] = paid
+    policy, today = policy_of(deps, organization_id), local_day(deps.clock())
+    for _ in range(len(invoices)):
+        candidate = suspending_invoice(policy, invoices.values(), today)
+        if candidate is None:
+            return None
+        fresh = candidate if paid is not None and candidate.id == paid.id else deps.invoices.get(candidate.id)
+        if suspending_invoice(policy, [fresh], today) is not None:
+            return fresh
+        invoices[fresh.id] = fresh  # paid or disputed since the index was written: look at the next one
+    return None
 
 
 def _open(deps: SuspensionDeps, organization_id: str, previous: Optional[Suspension], invoice: Invoice) -> Suspension:
@@ -150,6 +162,11 @@ def _suspend_all(deps: SuspensionDeps, suspension: Suspension, outcome: Dict[str
                 outcome["suspended"] += 1
             elif done is False:
                 outcome["failed"] += 1
+    # A payment that landed during these calls began lifting the suspension but could not finish
+    # while they were in flight: finished now rather than at tomorrow's run.
+    current = deps.suspensions.get(suspension.organization_id)
+    if current is not None and current.number == suspension.number and current.state == states.LIFTING:
+        return _lift(deps, current, outcome)
     # Told once every subscription is suspended: by the run that suspended the last of them.
     if outcome["suspended"] and not outcome["failed"]:
         _tell(deps, suspension, "subscriptions_suspended",

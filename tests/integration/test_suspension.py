@@ -329,3 +329,16 @@ def test_an_unexpected_provider_error_is_left_for_the_next_run_without_failing_t
     clock.now = D45 + timedelta(days=1)  # its claim has expired: the next run calls again
     run_suspension_job(world)
     assert set(statuses(world, org).values()) == {"suspended"}
+
+
+def test_a_payment_the_index_does_not_show_yet_stops_the_suspension(world, clock, overdue, monkeypatch):
+    # DynamoDB's indexes lag their writes: the run reads the invoice that would warrant the
+    # suspension again, consistently, before calling the provider.
+    org, operator, invoice = overdue
+    stale = world.deps.invoices.collectable_of(org.id)
+    clock.now = D45
+    assert pay(world, operator, invoice, invoice["total_cents"], paid_on="2027-01-07").status_code == 201
+    monkeypatch.setattr(world.deps.invoices, "collectable_of", lambda organization_id: list(stale))
+    run_suspension_job(world)
+    assert provider(world).status_requests == [] and set(statuses(world, org).values()) == {"active"}
+    assert world.deps.suspensions.get(org.id) is None

@@ -336,9 +336,11 @@ def test_a_payment_the_index_does_not_show_yet_stops_the_suspension(world, clock
     # suspension again, consistently, before calling the provider.
     org, operator, invoice = overdue
     stale = world.deps.invoices.collectable_of(org.id)
+    stale_overdue = list(world.deps.invoices.due_before("overdue", D45.date()))
     clock.now = D45
     assert pay(world, operator, invoice, invoice["total_cents"], paid_on="2027-01-07").status_code == 201
     monkeypatch.setattr(world.deps.invoices, "collectable_of", lambda organization_id: list(stale))
+    monkeypatch.setattr(world.deps.invoices, "due_before", lambda status, day: iter(stale_overdue))
     run_suspension_job(world)
     assert provider(world).status_requests == [] and set(statuses(world, org).values()) == {"active"}
     assert world.deps.suspensions.get(org.id) is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 from . import error_codes as codes
 from .billing import OPEN, OVERDUE, Invoice
@@ -109,7 +109,7 @@ def steps(policy: DunningPolicy) -> Tuple[Step, ...]:
 def step_due(policy: DunningPolicy, invoice: Invoice, today: date, taken: Iterable[str]) -> Optional[Step]:
     """The one step to take today for this invoice, or None: the latest step whose day has come,
     unless it (or a step after it) was taken already. After missed runs only that latest step is
-    taken, never a burst of the older ones; a warning is not sent once the suspension day is here."""
+    taken, never a burst of the older ones."""
     if not collectable(invoice):
         return None
     late = days_overdue(invoice, today)
@@ -121,10 +121,9 @@ def step_due(policy: DunningPolicy, invoice: Invoice, today: date, taken: Iterab
     taken = set(taken)
     if any(step.key in taken for step in order[latest:]):
         return None
-    step = order[latest]
-    if step.kind == SUSPENSION_WARNING and late >= policy.suspension_day:
-        return None
-    return step
+    # A warning whose day passed unsent (missed runs, a dispute resolved, a hold removed late) is
+    # still sent: the suspension waits for its notice (`suspension_day_for`).
+    return order[latest]
 
 
 def block_starts(policy: DunningPolicy, invoice: Invoice) -> date:
@@ -134,6 +133,23 @@ def block_starts(policy: DunningPolicy, invoice: Invoice) -> date:
 def suspension_starts(policy: DunningPolicy, invoice: Invoice) -> Optional[date]:
     """The day the subscriptions would be suspended for this invoice; None while held."""
     return None if policy.hold_suspension else invoice.due_date + timedelta(days=policy.suspension_day)
+
+
+def notice_days(policy: DunningPolicy) -> int:
+    """The days between the warning and the suspension the policy promises the customer."""
+    return policy.suspension_day - policy.warning_day
+
+
+def suspension_day_for(policy: DunningPolicy, invoice: Invoice, warned_on: Optional[date],
+                       today: date) -> Optional[date]:
+    """The first day the subscriptions may be suspended for this invoice: the policy's day, but
+    never before the warning's whole notice has run (a warning sent late moves it; one not sent yet
+    is sent today at the earliest). None while held."""
+    planned = suspension_starts(policy, invoice)
+    if planned is None:
+        return None
+    earliest = (warned_on if warned_on is not None else today) + timedelta(days=notice_days(policy))
+    return max(planned, earliest)
 
 
 def next_consequence(policy: DunningPolicy, invoice: Invoice, today: date) -> Optional[Tuple[str, date]]:
@@ -225,14 +241,16 @@ class CollectionState:
 
 
 def collection_state(policy: DunningPolicy, invoices: Iterable[Invoice], today: date,
-                     suspended: bool) -> CollectionState:
+                     suspended: bool, warned_on: Callable[[Invoice], Optional[date]] = lambda invoice: None
+                     ) -> CollectionState:
     """Where the organisation stands: the state, the invoice concerned and the days that matter.
-    `suspended`: some subscription of the organisation is suspended at the provider."""
+    `suspended`: some subscription of the organisation is suspended at the provider; `warned_on`:
+    the day an invoice's suspension warning was sent, if it was."""
     invoices = list(invoices)
     late = oldest_collectable_past(invoices, today, 1)
     blocking = blocking_invoice(policy, invoices, today)
     blocked_since = block_starts(policy, blocking) if blocking is not None else None
-    suspension_on = suspension_starts(policy, late) if late is not None else None
+    suspension_on = suspension_day_for(policy, late, warned_on(late), today) if late is not None else None
     days = days_overdue(late, today) if late is not None else 0
     if suspended:
         state = SUSPENDED_STATE

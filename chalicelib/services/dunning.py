@@ -6,7 +6,7 @@ customer's view of where it stands (the portal's banner)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
 from ..domain import billing as rules
@@ -56,7 +56,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     class PolicyEditDeps(PolicyDeps, Clocked, Protocol):
         """An operator's override, written on the contract's version with its audit entry."""
 
-    class BillingStatusDeps(PurchaseBlockDeps, Protocol):
+    class WarningDeps(Protocol):
+        """The steps taken on an invoice (when its suspension warning was sent)."""
+
+        dunning_steps: DunningStepRepository
+
+    class BillingStatusDeps(PurchaseBlockDeps, WarningDeps, Protocol):
         """The customer's collection state: its invoices, its policy, its subscriptions."""
 
         subscriptions: SubscriptionRepository
@@ -151,7 +156,7 @@ def _take(deps: DunningRunDeps, policy: DunningPolicy, invoice: Invoice, step: S
     organization = deps.organizations.get(invoice.organization_id)
     recipients = list(dict.fromkeys([*contract.billing_contacts, deps.settings.operators_email]))
     following = dunning_rules.next_consequence(policy, invoice, today)
-    suspension_on = dunning_rules.suspension_starts(policy, invoice)
+    suspension_on = dunning_rules.suspension_day_for(policy, invoice, warned_on(deps, invoice), today)
     context = documents.email_context(deps, invoice, organization)
     context["dunning"] = {
         "step": step.kind, "days_overdue": late,
@@ -248,12 +253,19 @@ BILLING_STATUS = shape(
     message=nullable(text(description="A frase do aviso do portal, em português.")))
 
 
+def warned_on(deps: WarningDeps, invoice: Invoice) -> Optional[date]:
+    """The São Paulo day the invoice's suspension warning was sent, if it was."""
+    taken_at = deps.dunning_steps.taken_at(invoice.id, dunning_rules.SUSPENSION_WARNING)
+    return local_day(datetime.fromisoformat(taken_at)) if taken_at else None
+
+
 def billing_status(deps: BillingStatusDeps, caller: Caller) -> Dict[str, Any]:
     organization_id = caller.organization_id
     suspended = any(s.status == subscription_rules.SUSPENDED for s in deps.subscriptions.list(organization_id))
     today = local_day(deps.clock())
     state = dunning_rules.collection_state(policy_of(deps, organization_id),
-                                           deps.invoices.collectable_of(organization_id), today, suspended)
+                                           deps.invoices.collectable_of(organization_id), today, suspended,
+                                           warned_on=lambda invoice: warned_on(deps, invoice))
     invoice = state.invoice
     return {"state": state.state,
             "invoice": None if invoice is None else {

@@ -26,12 +26,12 @@ from ..domain import suspensions as states
 from ..domain.audit import SYSTEM
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
-from ..domain.dunning import suspending_invoice
+from ..domain.dunning import suspending_invoice, suspension_day_for
 from ..domain.errors import StaleVersion
 from ..domain.subscriptions import Subscription
 from ..domain.suspensions import Suspension
 from . import audit, notifications
-from .dunning import policy_of
+from .dunning import policy_of, warned_on
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.licence_provider import LicenceProvider
@@ -40,10 +40,10 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.repositories import OrganizationRepository
     from ..storage.suspensions import SuspensionRepository
     from .audit import Clocked
-    from .dunning import PolicyDeps
+    from .dunning import PolicyDeps, WarningDeps
     from .notifications import QueuesEmails
 
-    class SuspensionDeps(Clocked, PolicyDeps, QueuesEmails, Protocol):
+    class SuspensionDeps(Clocked, PolicyDeps, WarningDeps, QueuesEmails, Protocol):
         """The organisation's collectable invoices and policy, its suspension and subscriptions, the
         provider, and the email to the billing contacts and the operators (settings)."""
 
@@ -134,7 +134,9 @@ def _warranting_invoice(deps: SuspensionDeps, organization_id: str, paid: Option
             return None
         fresh = candidate if paid is not None and candidate.id == paid.id else deps.invoices.get(candidate.id)
         if suspending_invoice(policy, [fresh], today) is not None:
-            return fresh
+            # Never before the warning's notice has run: a warning sent late moves the day.
+            earliest = suspension_day_for(policy, fresh, warned_on(deps, fresh), today)
+            return fresh if earliest is not None and earliest <= today else None
         invoices[fresh.id] = fresh  # paid or disputed since the index was written: look at the next one
     return None
 

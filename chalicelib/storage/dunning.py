@@ -2,7 +2,9 @@
 in the transaction of its audit entry and on the invoice as read."""
 from __future__ import annotations
 
-from typing import Set
+from typing import Optional, Set
+
+from pynamodb.exceptions import DoesNotExist
 
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
@@ -21,6 +23,14 @@ class DunningStepRepository:
         return {item.step for item in DunningStepItem.query(
             keys.invoice_pk(invoice_id), DunningStepItem.sk.startswith(keys.DUNNING_STEP_PREFIX),
             consistent_read=True)}
+
+    def taken_at(self, invoice_id: str, step: str) -> Optional[str]:
+        """When a step was taken on the invoice (its instant, ISO), or None."""
+        try:
+            return DunningStepItem.get(keys.invoice_pk(invoice_id), keys.dunning_step_sk(step),
+                                       consistent_read=True).taken_at
+        except DoesNotExist:
+            return None
 
     def take(self, invoice: Invoice, step: str, *, day: int, days_overdue: int, taken_at: str,
              audit: AuditEntry) -> None:

@@ -35,6 +35,15 @@ def overdue(world, clock):
     return org, operator, invoice
 
 
+@pytest.fixture
+def warned(world, clock, overdue):
+    """`overdue` at D+40 (2 Jan 2027), once the daily run has sent the suspension warning: the
+    suspension waits for its notice (D+45 by default)."""
+    clock.now = sp(2027, 1, 2, 9)
+    run_overdue_job(world)
+    return overdue
+
+
 def run_suspension_job(world):
     world.client.lambda_.invoke("suspend_overdue_subscriptions", world.client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
@@ -69,8 +78,8 @@ def pay(world, operator, invoice, amount_cents, paid_on="2027-01-07"):
                       {"amount_cents": amount_cents, "paid_on": paid_on, "method": "deposito"})
 
 
-def test_at_d45_the_provider_suspends_each_active_subscription_once_and_the_panel_reads_suspended(world, clock, overdue):
-    org, operator, invoice = overdue
+def test_at_d45_the_provider_suspends_each_active_subscription_once_and_the_panel_reads_suspended(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D44
     run_suspension_job(world)
     assert provider(world).status_requests == [] and set(statuses(world, org).values()) == {"active"}
@@ -98,8 +107,8 @@ def test_at_d45_the_provider_suspends_each_active_subscription_once_and_the_pane
     assert actions(world, org).count("subscription.suspended") == 2
 
 
-def test_two_runs_at_once_call_the_provider_once_per_subscription(world, clock, overdue, monkeypatch):
-    org, operator, invoice = overdue
+def test_two_runs_at_once_call_the_provider_once_per_subscription(world, clock, warned, monkeypatch):
+    org, operator, invoice = warned
     clock.now = D45
     # Both runs read the organisation's (unsuspended) subscriptions before either calls the provider.
     reading_together(monkeypatch, world.deps.subscriptions, "list", 2)
@@ -111,29 +120,60 @@ def test_two_runs_at_once_call_the_provider_once_per_subscription(world, clock, 
     assert actions(world, org).count("suspension.opened") == 1 and len(mails(world, "suspensas")) == 1
 
 
-def test_an_operators_hold_suspends_nothing_and_lifting_the_hold_suspends(world, clock, overdue):
+def test_an_operators_hold_suspends_nothing_and_lifting_the_hold_warns_before_it_suspends(world, clock, overdue):
     org, operator, invoice = overdue
     set_override(world, org, {"hold_suspension": True})
+    clock.now = sp(2027, 1, 2, 9)  # D+40: no warning while held, there is nothing to warn of
+    run_overdue_job(world)
     clock.now = D45
+    run_overdue_job(world)
     run_suspension_job(world)
     assert provider(world).status_requests == [] and set(statuses(world, org).values()) == {"active"}
     assert not mails(world, "suspensas") and "suspension.opened" not in actions(world, org)
 
+    # The hold lifted after the suspension day: the warning goes out now, and the customer gets its
+    # whole notice (5 days by default) before anything is suspended.
     set_override(world, org, {"hold_suspension": False})
+    run_overdue_job(world)
+    assert "invoice.suspension_warning" in actions(world, org)
+    run_suspension_job(world)
+    assert set(statuses(world, org).values()) == {"active"}
+    clock.now = D45 + timedelta(days=4)
+    run_suspension_job(world)
+    assert set(statuses(world, org).values()) == {"active"}
+    clock.now = D45 + timedelta(days=5)
     run_suspension_job(world)
     assert set(statuses(world, org).values()) == {"suspended"}
 
 
 def test_an_organisations_own_earlier_suspension_day_is_found_through_the_overdue_index(world, clock, overdue):
     org, operator, invoice = overdue
-    set_override(world, org, {"suspension_day": 20})
+    set_override(world, org, {"warning_day": 15, "suspension_day": 20})
+    clock.now = sp(2026, 12, 8, 9)  # D+15: the warning
+    run_overdue_job(world)
     clock.now = sp(2026, 12, 13, 9)  # D+20
     run_suspension_job(world)
     assert set(statuses(world, org).values()) == {"suspended"}
 
 
-def test_a_payment_in_full_reactivates_at_the_provider_and_a_partial_one_does_not(world, clock, overdue):
+def test_no_suspension_without_the_warning_and_its_notice(world, clock, overdue):
+    # The daily runs were down from D+2 to D+45: the warning goes out at D+45, the suspension at D+50.
     org, operator, invoice = overdue
+    clock.now = D45
+    run_suspension_job(world)
+    assert provider(world).status_requests == [] and set(statuses(world, org).values()) == {"active"}
+    run_overdue_job(world)
+    [warning] = mails(world, "suspensão")
+    assert "12/01/2027" in warning.get_body(preferencelist=("plain",)).get_content()
+    status = world.call("GET", "/billing-status", org.master).json_body
+    assert (status["state"], status["suspension_on"]) == ("suspension_warning", "2027-01-12")
+    clock.now = sp(2027, 1, 12, 9)
+    run_suspension_job(world)
+    assert set(statuses(world, org).values()) == {"suspended"}
+
+
+def test_a_payment_in_full_reactivates_at_the_provider_and_a_partial_one_does_not(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D45
     run_suspension_job(world)
     subs = world.deps.subscriptions.list(org.id)
@@ -166,8 +206,8 @@ def test_a_payment_in_full_reactivates_at_the_provider_and_a_partial_one_does_no
     assert changed.status_code == 202, changed.json_body
 
 
-def test_a_provider_failure_while_suspending_is_retried_by_the_next_run_with_the_same_request(world, clock, overdue):
-    org, operator, invoice = overdue
+def test_a_provider_failure_while_suspending_is_retried_by_the_next_run_with_the_same_request(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D45
     before = {s.id: s for s in world.deps.subscriptions.list(org.id)}
     provider(world).fail_next(1)
@@ -188,8 +228,8 @@ def test_a_provider_failure_while_suspending_is_retried_by_the_next_run_with_the
     assert actions(world, org).count("subscription.suspended") == 2
 
 
-def test_a_run_that_died_after_its_claim_is_taken_over_once_the_claim_expires(world, clock, overdue):
-    org, operator, invoice = overdue
+def test_a_run_that_died_after_its_claim_is_taken_over_once_the_claim_expires(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D45
     sub = world.deps.subscriptions.list(org.id)[0]
     # A run claimed this subscription's call in suspension 1, then died before calling.
@@ -204,8 +244,8 @@ def test_a_run_that_died_after_its_claim_is_taken_over_once_the_claim_expires(wo
 
 
 def test_a_provider_failure_while_reactivating_does_not_fail_the_payment_and_the_next_run_lifts(world, clock,
-                                                                                                overdue):
-    org, operator, invoice = overdue
+                                                                                                warned):
+    org, operator, invoice = warned
     clock.now = D45
     run_suspension_job(world)
     provider(world).fail_next(5)
@@ -222,8 +262,8 @@ def test_a_provider_failure_while_reactivating_does_not_fail_the_payment_and_the
     assert len(mails(world, "reativadas")) == 1
 
 
-def test_a_dispute_lifts_the_suspension_at_the_next_run(world, clock, overdue):
-    org, operator, invoice = overdue
+def test_a_dispute_lifts_the_suspension_at_the_next_run(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D45
     run_suspension_job(world)
     stored = world.deps.invoices.get(invoice["id"])
@@ -235,8 +275,8 @@ def test_a_dispute_lifts_the_suspension_at_the_next_run(world, clock, overdue):
     assert set(statuses(world, org).values()) == {"active"} and len(mails(world, "reativadas")) == 1
 
 
-def test_a_hold_on_an_organisation_already_suspended_reactivates_it_at_the_next_run(world, clock, overdue):
-    org, operator, invoice = overdue
+def test_a_hold_on_an_organisation_already_suspended_reactivates_it_at_the_next_run(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D45
     run_suspension_job(world)
     set_override(world, org, {"hold_suspension": True})
@@ -244,8 +284,8 @@ def test_a_hold_on_an_organisation_already_suspended_reactivates_it_at_the_next_
     assert set(statuses(world, org).values()) == {"active"} and len(mails(world, "reativadas")) == 1
 
 
-def test_the_quantity_of_a_suspended_subscription_cannot_change_and_nothing_is_written(world, clock, overdue):
-    org, operator, invoice = overdue
+def test_the_quantity_of_a_suspended_subscription_cannot_change_and_nothing_is_written(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D45
     run_suspension_job(world)
     sub = world.deps.subscriptions.list(org.id)[0]
@@ -265,10 +305,10 @@ def test_the_quantity_of_a_suspended_subscription_cannot_change_and_nothing_is_w
     assert world.drain_queues() == 0  # nothing queued for the provider, no email
 
 
-def test_a_suspended_subscription_keeps_being_billed(world, clock, overdue):
+def test_a_suspended_subscription_keeps_being_billed(world, clock, warned):
     from chalicelib.domain.billing import billable
 
-    org, operator, invoice = overdue
+    org, operator, invoice = warned
     clock.now = D45
     run_suspension_job(world)
     sub = world.deps.subscriptions.list(org.id)[0]
@@ -276,8 +316,8 @@ def test_a_suspended_subscription_keeps_being_billed(world, clock, overdue):
     assert billable(sub).timeline == sub.timeline and billable(sub).renewing == sub.auto_renew
 
 
-def test_a_lift_waits_for_a_suspending_call_still_in_flight_before_it_closes(world, clock, overdue):
-    org, operator, invoice = overdue
+def test_a_lift_waits_for_a_suspending_call_still_in_flight_before_it_closes(world, clock, warned):
+    org, operator, invoice = warned
     clock.now = D45
     provider(world).fail_next(1)
     run_suspension_job(world)  # one subscription suspended, the other left active by the failure
@@ -297,10 +337,10 @@ def test_a_lift_waits_for_a_suspending_call_still_in_flight_before_it_closes(wor
     assert len(mails(world, "reativadas")) == 1
 
 
-def test_a_rescission_while_suspended_is_refused_with_nothing_written(world, clock, overdue):
+def test_a_rescission_while_suspended_is_refused_with_nothing_written(world, clock, warned):
     # The provider cannot change a suspended subscription: skipped, the contract would stay
     # "terminating" for ever while its subscriptions renew and are billed.
-    org, operator, invoice = overdue
+    org, operator, invoice = warned
     clock.now = D45
     run_suspension_job(world)
     world.drain_queues()
@@ -312,9 +352,9 @@ def test_a_rescission_while_suspended_is_refused_with_nothing_written(world, clo
     assert world.drain_queues() == 0  # nothing for the provider, no email
 
 
-def test_an_unexpected_provider_error_is_left_for_the_next_run_without_failing_the_job(world, clock, overdue,
+def test_an_unexpected_provider_error_is_left_for_the_next_run_without_failing_the_job(world, clock, warned,
                                                                                       monkeypatch):
-    org, operator, invoice = overdue
+    org, operator, invoice = warned
     real = provider(world).suspend
 
     def broken(provider_subscription_id, request_id):
@@ -331,10 +371,10 @@ def test_an_unexpected_provider_error_is_left_for_the_next_run_without_failing_t
     assert set(statuses(world, org).values()) == {"suspended"}
 
 
-def test_a_payment_the_index_does_not_show_yet_stops_the_suspension(world, clock, overdue, monkeypatch):
+def test_a_payment_the_index_does_not_show_yet_stops_the_suspension(world, clock, warned, monkeypatch):
     # DynamoDB's indexes lag their writes: the run reads the invoice that would warrant the
     # suspension again, consistently, before calling the provider.
-    org, operator, invoice = overdue
+    org, operator, invoice = warned
     stale = world.deps.invoices.collectable_of(org.id)
     stale_overdue = list(world.deps.invoices.due_before("overdue", D45.date()))
     clock.now = D45

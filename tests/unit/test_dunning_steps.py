@@ -7,7 +7,7 @@ import pytest
 from chalicelib.domain.billing import OVERDUE, PAID, Dispute, Invoice
 from chalicelib.domain.dunning import (BLOCK, REMINDER, SUSPENSION, SUSPENSION_WARNING, DunningPolicy, Step,
                                        collection_state, ensure_purchases_allowed, next_consequence, override_of,
-                                       step_due, validate_policy, with_override)
+                                       step_due, suspension_day_for, validate_policy, with_override)
 from chalicelib.domain.errors import DomainError
 
 
@@ -44,9 +44,13 @@ def test_after_missed_runs_only_the_latest_step_is_taken_never_an_older_one_afte
     assert step_due(policy, late, day(44), {"suspension_warning"}) is None
 
 
-def test_no_warning_once_the_suspension_day_is_here_nor_while_the_suspension_is_held():
+def test_a_warning_missed_is_still_sent_and_the_suspension_waits_for_its_notice_but_none_while_held():
     late = invoice(1, DUE)
-    assert step_due(DunningPolicy(), late, day(45), {"block"}) is None
+    assert step_due(DunningPolicy(), late, day(45), {"block"}) == Step(SUSPENSION_WARNING, 40)
+    # Sent on D+45: the customer gets its 5 days, the suspension moves to D+50.
+    assert suspension_day_for(DunningPolicy(), late, day(45), day(45)) == day(50)
+    assert suspension_day_for(DunningPolicy(), late, day(40), day(45)) == day(45)  # sent on time
+    assert suspension_day_for(DunningPolicy(), late, None, day(10)) == day(45)  # not due yet: the policy's day
     held = DunningPolicy(hold_suspension=True)
     assert step_due(held, late, day(41), {"block"}) is None
 

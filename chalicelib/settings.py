@@ -235,12 +235,25 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         ),
         export_link_seconds=int(environ.get("EXPORT_LINK_SECONDS", "900")),
         fiscal_retention_years=int(environ.get("FISCAL_RETENTION_YEARS", "5")),
-        dunning=DunningPolicy(
-            reminder_days=tuple(int(d) for d in environ.get("DUNNING_REMINDER_DAYS", "1,7,15").split(",") if d.strip()),
-            block_day=int(environ.get("DUNNING_BLOCK_DAY", "30")),
-            warning_day=int(environ.get("DUNNING_WARNING_DAY", "40")),
-            suspension_day=int(environ.get("DUNNING_SUSPENSION_DAY", "45"))),
+        dunning=_dunning_policy(environ),
     )
+
+
+def _dunning_policy(environ: Mapping[str, str]) -> DunningPolicy:
+    """The reseller's policy, held to the rules an operator's override is held to: a warning day
+    after the suspension day would silently stop the warnings and refuse every override."""
+    from .domain.dunning import validate_policy
+    from .domain.errors import DomainError
+
+    policy = DunningPolicy(
+        reminder_days=tuple(int(d) for d in environ.get("DUNNING_REMINDER_DAYS", "1,7,15").split(",") if d.strip()),
+        block_day=int(environ.get("DUNNING_BLOCK_DAY", "30")),
+        warning_day=int(environ.get("DUNNING_WARNING_DAY", "40")),
+        suspension_day=int(environ.get("DUNNING_SUSPENSION_DAY", "45")))
+    try:
+        return validate_policy(policy)
+    except DomainError as error:
+        raise ValueError(f"DUNNING_* settings: {error.message}") from error
 
 
 @lru_cache(maxsize=1)

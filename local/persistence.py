@@ -183,7 +183,8 @@ def dumps(local: Dict[str, Any]) -> bytes:
 def write_atomically(path: str, data: bytes) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as fh:
+    # Only its owner reads it: the state holds the demo users' passwords and refresh tokens.
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

@@ -290,6 +290,9 @@ INVALID_DUE_RANGE = declare("invalid_due_range", InvalidInput,
 INVALID_INVOICE_STATUS = declare("invalid_invoice_status", InvalidInput,
                                  "Situação inválida em '{field}': use open, overdue, paid ou cancelled (ou omita "
                                  "para ver o que há a receber: em aberto e vencidas).")
+RECEIVABLES_FILTER_TOO_LARGE = declare("receivables_filter_too_large", RuleViolation,
+                                       "O filtro abrange mais de {max_invoices} faturas: restrinja o período de "
+                                       "vencimento (due_from, due_to), a situação ou o cliente.")
 
 # --- invoice documents: boleto, Pix, NFS-e -------------------------------------------------------
 

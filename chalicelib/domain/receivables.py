@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Dict, Iterable, Optional, Sequence
 
 from . import error_codes as codes
-from .billing import OPEN, OVERDUE, STATUS_LABELS, Dispute, Invoice
+from .billing import CANCELLED, OPEN, OVERDUE, STATUS_LABELS, Dispute, Invoice
 from .clock import local_day
 from .money import format_brl
 from .organizations import format_cnpj
@@ -25,6 +25,11 @@ OWED = (OVERDUE, OPEN)  # no status asked: what is owed, the overdue first (the 
 
 # Days past due, both ends included; the last band has no end.
 AGE_BANDS = (("days_1_30", 1, 30), ("days_31_60", 31, 60), ("days_61_90", 61, 90), ("days_over_90", 91, None))
+
+
+def owed_cents(invoice: Invoice) -> int:
+    """What is left to receive: a cancelled invoice owes nothing, whatever was not paid of it."""
+    return 0 if invoice.status == CANCELLED else invoice.balance_cents
 
 
 def days_past_due(invoice: Invoice, today: date) -> int:
@@ -51,7 +56,7 @@ class Sum:
 
     def add(self, invoice: Invoice) -> None:
         self.count += 1
-        self.balance_cents += invoice.balance_cents
+        self.balance_cents += owed_cents(invoice)
 
     def view(self) -> Dict[str, int]:
         return {"count": self.count, "balance_cents": self.balance_cents}
@@ -147,7 +152,7 @@ def csv_text(rows: Sequence[Row], today: date) -> str:
             as_text(row.organization_name), format_cnpj(row.cnpj) if row.cnpj else "", invoice.number,
             br_date(local_day(datetime.fromisoformat(invoice.issued_at))), br_date(invoice.due_date),
             STATUS_LABELS.get(invoice.status, invoice.status).capitalize(), days_past_due(invoice, today),
-            br_decimal(invoice.total_cents), br_decimal(invoice.paid_cents), br_decimal(invoice.balance_cents),
+            br_decimal(invoice.total_cents), br_decimal(invoice.paid_cents), br_decimal(owed_cents(invoice)),
             "Sim" if invoice.dispute is not None else "Não",
         ])
     return "\ufeff" + out.getvalue()

@@ -145,6 +145,19 @@ def test_what_is_owed_across_customers_pages_whole_without_duplicates_with_exact
     assert all(i["days_overdue"] == 0 for i in items if i["status"] == "open")
 
 
+def test_a_filter_too_wide_to_total_is_refused_in_words_and_a_narrower_one_answers(world, book, monkeypatch):
+    from chalicelib.services import receivables
+
+    operator = book["operator"]
+    monkeypatch.setattr(receivables, "MAX_FILTER_INVOICES", 16)  # what is owed is 17 invoices
+    for headers in ({}, {"Accept": "text/csv"}):
+        wide = world.call("GET", "/backoffice/invoices", operator, headers=headers)
+        assert wide.status_code == 422 and wide.json_body["error"]["code"] == "receivables_filter_too_large"
+        assert "16 faturas" in wide.json_body["error"]["message"]
+    narrow = world.call("GET", "/backoffice/invoices?due_from=2026-10-01", operator)
+    assert narrow.status_code == 200 and narrow.json_body["totals"]["count"] < 16
+
+
 def test_by_status_and_due_range(world, book):
     operator = book["operator"]
     invoices = every(book)

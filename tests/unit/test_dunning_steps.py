@@ -107,3 +107,12 @@ def test_the_collection_state_moves_from_overdue_to_blocked_to_the_warning():
     held = collection_state(DunningPolicy(hold_suspension=True), [late], day(41), suspended=False)
     assert (held.state, held.suspension_on) == ("blocked", None)
     assert collection_state(policy, [late], day(46), suspended=True).state == "suspended"
+
+
+def test_the_resellers_policy_from_the_settings_is_held_to_the_same_rules_as_an_override():
+    from chalicelib.settings import from_environ
+
+    assert from_environ({}).dunning == DunningPolicy()
+    assert from_environ({"DUNNING_SUSPENSION_DAY": "60"}).dunning.suspension_day == 60
+    with pytest.raises(ValueError, match="DUNNING_"):
+        from_environ({"DUNNING_WARNING_DAY": "50"})  # after the suspension day: no warning would ever go out

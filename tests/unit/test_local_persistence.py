@@ -76,6 +76,7 @@ def test_the_file_is_replaced_whole(tmp_path):
     persistence.write_atomically(str(path), b"second")
     assert path.read_bytes() == b"second"
     assert [p.name for p in path.parent.iterdir()] == ["local-state.pickle"]
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds the demo users' passwords
 
 
 def test_a_save_waits_for_the_requests_inside_and_holds_back_new_ones():

@@ -106,3 +106,11 @@ def test_due_dates_and_their_range():
     rules.check_range(date(2026, 11, 30), date(2026, 11, 30))
     with pytest.raises(InvalidInput):
         rules.check_range(date(2026, 12, 1), date(2026, 11, 30))
+
+
+def test_a_cancelled_invoice_owes_nothing_in_the_totals_nor_in_the_csv():
+    cancelled = invoice(7, date(2026, 12, 21), status=CANCELLED, total=50_000)
+    assert rules.totals([cancelled], TODAY)["balance_cents"] == 0
+    [row] = list(csv.reader(io.StringIO(rules.csv_text([rules.Row(cancelled, "Cliente", None)], TODAY).lstrip("\ufeff"),
+                                        newline=""), delimiter=";"))[1:]
+    assert (row[5], row[7], row[9]) == ("Cancelada", "500,00", "0,00")

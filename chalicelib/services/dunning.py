@@ -154,7 +154,7 @@ def _take(deps: DunningRunDeps, policy: DunningPolicy, invoice: Invoice, step: S
         return False
     contract = deps.contracts.get(invoice.organization_id)
     organization = deps.organizations.get(invoice.organization_id)
-    recipients = list(dict.fromkeys([*contract.billing_contacts, deps.settings.operators_email]))
+    recipients = notifications.with_operators(contract.billing_contacts, deps.settings.operators_email)
     following = dunning_rules.next_consequence(policy, invoice, today)
     suspension_on = dunning_rules.suspension_day_for(policy, invoice, warned_on(deps, invoice), today)
     context = documents.email_context(deps, invoice, organization)

@@ -54,6 +54,12 @@ class DeliveryInProgress(Exception):
     """Another worker holds this email's claim: the message is retried after its visibility timeout."""
 
 
+def with_operators(billing_contacts: List[str], operators_email: str) -> List[str]:
+    """Who hears of a customer's collection (dunning steps, suspensions): its billing contacts and
+    the operators, each once, in that order."""
+    return list(dict.fromkeys([*billing_contacts, operators_email]))
+
+
 def queue_email(deps: QueuesEmails, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
                 attachments: Optional[List[Dict[str, str]]] = None, invoice_id: Optional[str] = None) -> None:
     """`attachments`: S3 keys with a filename and content type, read when the email is sent (they

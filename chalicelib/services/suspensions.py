@@ -249,7 +249,8 @@ def _tell(deps: SuspensionDeps, suspension: Suspension, template: str, subs: Lis
         return
     contract = deps.contracts.get(suspension.organization_id)
     organization = deps.organizations.get(suspension.organization_id)
-    recipients = sorted(set(contract.billing_contacts if contract else []) | {deps.settings.operators_email})
+    recipients = notifications.with_operators(contract.billing_contacts if contract else [],
+                                              deps.settings.operators_email)
     notifications.queue_email(
         deps, template=template, to=recipients, delivery_key=f"{template}#{suspension.organization_id}#"
                                                              f"{suspension.number}",

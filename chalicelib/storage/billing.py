@@ -1,7 +1,7 @@
 """Invoices, their gapless numbers, payments and billing runs."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -398,15 +398,12 @@ class InvoiceRepository:
     def collectable_of(self, organization_id: str) -> List[Invoice]:
         """The organisation's open and overdue invoices (its invoice index, read whole: a customer
         has about twelve a year), for the dunning rules."""
-        return [_invoice(i) for i in InvoiceItem.by_organization.query(
-            keys.org_invoices_pk(organization_id), filter_condition=InvoiceItem.status.is_in(OPEN, OVERDUE))]
+        return list(self.of_organization_due_between(organization_id, (OPEN, OVERDUE), None, None))
 
     def due_before(self, status: str, day: date) -> Iterator[Invoice]:
         """Invoices in `status` due before `day`, oldest first, read from the index page by page
         (eventually consistent: a write on the invoice re-checks its version)."""
-        for item in InvoiceItem.by_status_and_due_date.query(
-                keys.invoices_by_status_pk(status), InvoiceItem.gsi2sk < day.isoformat()):
-            yield _invoice(item)
+        return self.in_status_due_between(status, None, day - timedelta(days=1))
 
     @staticmethod
     def position(invoice: Invoice, *, by_organization: bool) -> str:

@@ -15,6 +15,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:  # the field types only: `build` imports the implementations when it runs
     from .adapters.bank import Bank
+    from .adapters.certificates import SecretsManagerCertificate
     from .adapters.documents import S3DocumentStore
     from .adapters.identity import CognitoIdentity, TokenVerifier
     from .adapters.licence_provider import LicenceProvider
@@ -64,6 +65,8 @@ class Container:
     dunning_steps: DunningStepRepository  # dunning steps taken per invoice (services/dunning.py)
     bank: Bank
     nfse_emitter: NfseEmitter
+    # The A1 certificate that signs DPSs and events, read from Secrets Manager on first use.
+    nfse_certificate: SecretsManagerCertificate
     documents: S3DocumentStore
     leads: LeadRepository
     rate_limiter: RateLimiter
@@ -86,6 +89,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from pynamodb.connection import Connection
 
     from .adapters.bank import SimulatedBank
+    from .adapters.certificates import SecretsManagerCertificate
     from .adapters.documents import S3DocumentStore
     from .adapters.identity import CognitoIdentity, TokenVerifier, temporary_password
     from .adapters.mail import SesMailer
@@ -129,6 +133,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         # credentials; until they are wired, the simulators stand in (README, "Deploying").
         bank=_simulated("bank", settings.bank_provider, SimulatedBank),
         nfse_emitter=_simulated("NFS-e emitter", settings.nfse_provider, SimulatedNfseEmitter),
+        nfse_certificate=SecretsManagerCertificate(settings.nfse_certificate_secret, settings.region),
         leads=support_repos.LeadRepository(),
         rate_limiter=support_repos.RateLimiter(),
         sign_in_challenges=support_repos.SignInChallenges(),

@@ -11,10 +11,19 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Mapping, Optional, Tuple
 
+from .domain import nfse as nfse_rules
 from .domain.dunning import DunningPolicy
+from .domain.nfse import ProviderRegistration, ServiceTerms
 from .domain.organizations import format_cnpj
 from .domain.sign_in import ThrottlePolicy
 from .domain.subscriptions import QuantityLimits
+
+
+# The Sefin Nacional's API per environment (tpAmb).
+SEFIN_NACIONAL_URLS = {
+    nfse_rules.PRODUCTION: "https://sefin.nfse.gov.br/SefinNacional",
+    nfse_rules.RESTRICTED_PRODUCTION: "https://sefin.producaorestrita.nfse.gov.br/SefinNacional",
+}
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,13 @@ class Settings:
     nfse_service_code: str  # national "código de tributação" (1.05.01: software licensing)
     nfse_service_description: str
     iss_rate: str  # a decimal, e.g. "0.029"
+    # The national NFS-e (README, "NFS-e"): where DPSs go, the certificate that signs them, the
+    # reseller's fiscal registration and the service's terms as data.
+    nfse_environment: str  # tpAmb: "1" produção, "2" produção restrita (the Sefin's test environment)
+    nfse_api_url: str  # the Sefin Nacional's base URL; NFSE_API_URL overrides the environment's
+    nfse_certificate_secret: str  # Secrets Manager id of the A1 certificate (adapters/certificates.py)
+    nfse_registration: ProviderRegistration
+    nfse_terms: ServiceTerms
     late_fine_rate: str
     late_monthly_interest: str
     second_copy_due_days: int
@@ -201,6 +217,26 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         nfse_service_description=environ.get(
             "NFSE_SERVICE_DESCRIPTION", "Licenciamento de uso de programas de computação (Microsoft CSP)"),
         iss_rate=environ.get("ISS_RATE", "0.029"),
+        nfse_environment=environ.get("NFSE_ENVIRONMENT", nfse_rules.RESTRICTED_PRODUCTION),
+        nfse_api_url=environ.get("NFSE_API_URL") or SEFIN_NACIONAL_URLS.get(
+            environ.get("NFSE_ENVIRONMENT", nfse_rules.RESTRICTED_PRODUCTION), ""),
+        nfse_certificate_secret=environ.get("NFSE_CERTIFICATE_SECRET", "csp-portal/nfse-certificate"),
+        nfse_registration=nfse_rules.ProviderRegistration(
+            cnpj=beneficiary_cnpj, name=beneficiary_name,
+            municipal_registration=environ.get("NFSE_MUNICIPAL_REGISTRATION", "12345678") or None,
+            city_code=environ.get("NFSE_CITY_CODE", "3550308"),  # São Paulo
+            simples_nacional=environ.get("NFSE_SIMPLES_NACIONAL", "1"),  # não optante
+            special_regime=environ.get("NFSE_SPECIAL_REGIME", "0")),
+        nfse_terms=nfse_rules.ServiceTerms(
+            national_code=environ.get("NFSE_SERVICE_CODE", "010501"),
+            nbs_code=environ.get("NFSE_NBS_CODE", "") or None,
+            description=environ.get("NFSE_SERVICE_DESCRIPTION",
+                                    "Licenciamento de uso de programas de computação (Microsoft CSP)"),
+            municipal_code=environ.get("NFSE_MUNICIPAL_SERVICE_CODE", "") or None,
+            iss_taxation=environ.get("NFSE_ISS_TAXATION", "1"),
+            iss_withholding=environ.get("NFSE_ISS_WITHHOLDING", "1"),
+            iss_rate=environ.get("ISS_RATE", "0.029") or None,
+            total_taxes_indicator=environ.get("NFSE_TOTAL_TAXES_INDICATOR", "0")),
         late_fine_rate=environ.get("LATE_FINE_RATE", "0.02"),
         late_monthly_interest=environ.get("LATE_MONTHLY_INTEREST", "0.01"),
         second_copy_due_days=int(environ.get("SECOND_COPY_DUE_DAYS", "3")),

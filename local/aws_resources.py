@@ -83,8 +83,20 @@ def create_all(settings: Settings, endpoint_url: str) -> Dict[str, str]:
     boto3.client("sesv2", region_name=settings.region).create_email_identity(
         EmailIdentity=sender_address.split("@")[1])
     pool = create_user_pool(settings.region)
+    create_certificate_secret(settings)
     pool["JWKS_URL"] = f"{endpoint_url}/{pool['USER_POOL_ID']}/.well-known/jwks.json"
     return pool
+
+
+def create_certificate_secret(settings: Settings) -> None:
+    """The A1 certificate's secret, as infra/ creates it, holding the demo certificate (a
+    self-signed stand-in: local/demo_certificate.py) so the local stack signs every DPS."""
+    from chalicelib.adapters.certificates import secret_value
+    from local.demo_certificate import demo_a1
+
+    boto3.client("secretsmanager", region_name=settings.region).create_secret(
+        Name=settings.nfse_certificate_secret,
+        SecretString=secret_value(*demo_a1(settings.beneficiary_cnpj, settings.beneficiary_name.upper())))
 
 
 def ensure_all(settings: Settings) -> list:
@@ -110,4 +122,10 @@ def ensure_all(settings: Settings) -> list:
     if settings.documents_bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         create_bucket(settings)
         added.append(f"bucket {settings.documents_bucket}")
+    secrets = boto3.client("secretsmanager", region_name=settings.region)
+    try:
+        secrets.describe_secret(SecretId=settings.nfse_certificate_secret)
+    except secrets.exceptions.ResourceNotFoundException:
+        create_certificate_secret(settings)
+        added.append(f"secret {settings.nfse_certificate_secret}")
     return added

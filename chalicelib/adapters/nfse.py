@@ -1,11 +1,13 @@
 """NFS-e (nota fiscal de serviço eletrônica) emission, behind an interface.
 
-`SimulatedNfseEmitter` stands in for the national NFS-e API locally: it numbers notes in sequence,
-answers with a verification code and an XML that follows the national DPS layout (infDPS with
-prestador, tomador, serviço and valores), and is idempotent per DPS id (our invoice id). It also
-takes a note's cancellation as the national API does, through an event: a pedRegEvento carrying an
-e101101 ("Cancelamento de NFS-e") with a reason code and text, refused for an unknown note or for
-one cancelled already.
+The product builds and signs the DPS (chalicelib/fiscal); an emitter sends it and answers the
+NFS-e the national system generated, or the reasons it refused it. Cancellation is an event
+(pedRegEvento with an e101101), built and signed the same way.
+
+`SimulatedNfseEmitter` stands in for the Sefin Nacional locally and in tests (to be rewritten by
+the fiscal core task: it refuses a DPS or an event that fails the XSD or whose signature does not
+verify, and answers an NFS-e valid against NFSe_v1.01.xsd). `SefinNacionalEmitter`
+(adapters/sefin_nacional.py) is the real one.
 """
 from __future__ import annotations
 
@@ -15,13 +17,18 @@ from dataclasses import dataclass
 from typing import Dict, List, Protocol
 from xml.sax.saxutils import escape
 
+from ..domain.nfse import Rejections
+
 
 @dataclass(frozen=True)
 class IssuedNfse:
-    number: str
-    verification_code: str
-    issued_at: str
-    xml: str
+    """The NFS-e the national system generated for a DPS."""
+
+    number: str  # nNFSe
+    verification_code: str  # kept for the old simulator's notes; "" for national notes (to remove)
+    issued_at: str  # dhProc, as the emitter stamped it
+    xml: str  # the NFS-e document as the emitter answered it (signed by the emitter)
+    access_key: str = ""  # chave de acesso, 50 digits: what queries and events name the note by
 
 
 @dataclass(frozen=True)
@@ -35,15 +42,26 @@ class NfseCancellation:
 
 
 class NfseUnavailable(Exception):
-    """A transient failure at the emitter: try again later."""
+    """A transient failure at the emitter (timeout, 5xx after retries): try again later."""
+
+
+class NfseRejected(Exception):
+    """The emitter refused the DPS for what it says (E-codes): sending it again will not help until
+    the data changes. `rejections` carries each code and message as the emitter gave them."""
+
+    def __init__(self, rejections: Rejections):
+        super().__init__("; ".join(f"{r.code}: {r.message}" for r in rejections)[:500])
+        self.rejections = rejections
 
 
 class NfseCancellationRefused(Exception):
-    """The emitter refused the event: `reason` is "unknown_note" or "already_cancelled"."""
+    """The emitter refused the event: `reason` is "unknown_note", "already_cancelled" or
+    "rejected" (then `rejections` says why)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, rejections: Rejections = ()):
         super().__init__(reason)
         self.reason = reason
+        self.rejections = rejections
 
 
 # The national layout's cancellation reasons (cMotivo of the e101101 event).
@@ -53,6 +71,20 @@ CANCEL_OTHER = "9"
 
 
 class NfseEmitter(Protocol):
+    """The contract both emitters keep (the target of the fiscal core task; the old dict-based
+    `emit(request)`/`cancel(request)` below is what the simulator still answers until then):
+
+        emit(dps_id: str, signed_dps: str) -> IssuedNfse
+            Sends the signed DPS and answers the NFS-e generated for it. Idempotent per dps_id: a
+            DPS sent again (a retry after a timeout) answers the note already generated.
+            Raises NfseRejected (E-codes) or NfseUnavailable.
+        cancel(access_key: str, signed_event: str) -> NfseCancellation
+            Registers the signed pedRegEvento (e101101). Raises NfseCancellationRefused or
+            NfseUnavailable.
+        note(access_key: str) -> Optional[str]
+            The NFS-e's XML as the national system holds it, None when it knows no such note.
+    """
+
     def emit(self, request: dict) -> IssuedNfse: ...
 
     def cancel(self, request: dict) -> NfseCancellation:

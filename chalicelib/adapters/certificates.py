@@ -1,0 +1,69 @@
+"""The reseller's A1 certificate (e-CNPJ, PKCS#12) and its password, from AWS Secrets Manager.
+
+The secret (infra/ creates it with a placeholder; the reseller puts the real one in) is JSON:
+`{"pkcs12_base64": "<the .pfx, base64>", "password": "<its password>"}`. It is read once per
+container, on the first note emitted or cancelled, and kept in memory only: never in settings
+files, logs or error messages (a failure names the secret, never its content).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from typing import TYPE_CHECKING, Optional
+
+import boto3
+
+if TYPE_CHECKING:
+    from ..fiscal.signing import A1Certificate
+
+
+class CertificateUnavailable(Exception):
+    """The secret is missing, still the placeholder, or does not open: emission cannot sign."""
+
+
+class SecretsManagerCertificate:
+    def __init__(self, secret_id: str, region: str):
+        self._secret_id = secret_id
+        self._region = region
+        self._loaded: Optional["A1Certificate"] = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SecretsManagerCertificate({self._secret_id!r})"
+
+    def certificate(self) -> "A1Certificate":
+        """The A1 certificate, read from Secrets Manager on first use (once per container)."""
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._read()
+            return self._loaded
+
+    def _read(self) -> "A1Certificate":
+        from ..fiscal.signing import A1Certificate, InvalidCertificate
+
+        if not self._secret_id:
+            raise CertificateUnavailable("NFSE_CERTIFICATE_SECRET is not set")
+        client = boto3.client("secretsmanager", region_name=self._region)
+        try:
+            raw = client.get_secret_value(SecretId=self._secret_id)["SecretString"]
+        except client.exceptions.ResourceNotFoundException as missing:
+            raise CertificateUnavailable(f"secret {self._secret_id} not found") from missing
+        try:
+            content = json.loads(raw)
+            data = base64.b64decode(content["pkcs12_base64"], validate=True)
+            password = content["password"]
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            # `from None`: the decoding error could quote the secret.
+            raise CertificateUnavailable(
+                f"secret {self._secret_id} is not {{\"pkcs12_base64\", \"password\"}} (still the placeholder?)") from None
+        try:
+            return A1Certificate.from_pkcs12(data, password)
+        except InvalidCertificate:
+            raise CertificateUnavailable(f"the certificate in {self._secret_id} does not open with its password") from None
+
+
+def secret_value(pkcs12: bytes, password: str) -> str:
+    """The secret's JSON for a PKCS#12 and its password (local stack, tests, the README's command)."""
+    return json.dumps({"pkcs12_base64": base64.b64encode(pkcs12).decode("ascii"), "password": password})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import error_codes as codes
+from .addresses import Address
 
 
 @dataclass
@@ -16,6 +17,9 @@ class Organization:
     tenant_domain: Optional[str] = None
     masters_count: int = 0
     created_at: Optional[str] = None
+    # Where the company is established: the NFS-e's taker address. None for customers onboarded
+    # before it was asked (the back office completes it).
+    address: Optional[Address] = None
 
 
 _CNPJ_WEIGHTS_1 = (5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)

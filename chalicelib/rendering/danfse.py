@@ -372,8 +372,9 @@ class _Note:
         reform = self.info.child("IBSCBS")
         if not reform:
             return None
-        return [[("Localidade de Incidência", _city(reform.text("cLocalidadeIncid"), {
-                    reform.text("cLocalidadeIncid") or "": reform.text("xLocalidadeIncid") or ""}), 1 / 4),
+        code, name = reform.text("cLocalidadeIncid"), reform.text("xLocalidadeIncid")
+        names = {**self.city_names, **({code: name} if code and name else {})}
+        return [[("Localidade de Incidência", _city(code, names), 1 / 4),
                  ("Base de Cálculo", _money(reform.text("valores/vBC")), 1 / 4),
                  ("IBS", _money(reform.text("totCIBS/gIBS/vIBSTot")), 1 / 4),
                  ("CBS", _money(reform.text("totCIBS/gCBS/vCBS")), 1 / 4)]]

@@ -268,6 +268,16 @@ def test_a_description_longer_than_a_page_flows_onto_the_next_pages_whole():
     assert "INFORMAÇÕES COMPLEMENTARES" in text and "VALOR TOTAL DA NFS-E" in text
 
 
+def test_a_note_stripped_of_everything_but_its_key_still_renders_with_dashes():
+    # Each block reads through absent groups: nothing the layout makes optional (or that a future
+    # version moves) may stop the PDF.
+    text = text_of(danfse_pdf(f"<NFSe xmlns='http://www.sped.fazenda.gov.br/nfse'><infNFSe Id='NFS{KEY}'/></NFSe>",
+                              homologation=False))
+    for block in BLOCKS:
+        assert block in text
+    assert KEY in text and "R$" not in text and text.count("NÃO IDENTIFICADO NA NFS-e") == 2
+
+
 def test_a_document_that_is_not_an_nfse_is_refused():
     with pytest.raises(ValueError):
         danfse_pdf("<NFSe xmlns='http://www.sped.fazenda.gov.br/nfse'/>", homologation=False)

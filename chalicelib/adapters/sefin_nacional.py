@@ -76,8 +76,9 @@ class _Transient(Exception):
 
 
 def pack(xml: str) -> str:
-    """gzip + base64 of a document, as the API's JSON carries it."""
-    return base64.b64encode(gzip.compress(xml.encode("utf-8"))).decode("ascii")
+    """gzip + base64 of a document, as the API's JSON carries it (mtime 0: the same document
+    packs the same, whenever it is sent)."""
+    return base64.b64encode(gzip.compress(xml.encode("utf-8"), mtime=0)).decode("ascii")
 
 
 def unpack(value: str) -> str:

@@ -35,6 +35,7 @@ import os
 import re
 import secrets
 import shutil
+import ssl
 import tempfile
 import threading
 import time
@@ -323,8 +324,7 @@ class SefinNacionalEmitter:
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 timeout=self._timeout, retries=False, redirect=False)
         except (TransportError, OSError) as error:
-            # The exception's text can quote the URL, never a payload; the class says enough.
-            raise _Transient(type(error).__name__) from None
+            raise _Transient(_describe(error)) from None
         if response.status in TRANSIENT_STATUSES:
             raise _Transient(f"HTTP {response.status}")
         try:
@@ -353,6 +353,17 @@ class SefinNacionalEmitter:
         return urllib3.PoolManager(
             num_pools=2, maxsize=4, cert_reqs="CERT_REQUIRED", ca_certs=self._ca_bundle or _default_ca_bundle(),
             cert_file=certificate_file, key_file=key_file, key_password=password)
+
+
+def _describe(error: BaseException) -> str:
+    """What failed, in words fit for a log: the exception's class, and for TLS the handshake's
+    reason (a refused client certificate, a server the bundle does not trust). Never the
+    exception's text, which can quote a URL or a payload."""
+    if isinstance(error, (urllib3.exceptions.SSLError, ssl.SSLError)):
+        inner = error.args[0] if error.args and isinstance(error.args[0], ssl.SSLError) else error
+        reason = getattr(inner, "reason", None) or type(inner).__name__
+        return f"TLS handshake failed ({reason}): check the A1 certificate and the server's CA bundle"
+    return type(error).__name__
 
 
 def _write_private(path: str, content: bytes) -> None:

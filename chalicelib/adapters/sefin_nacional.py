@@ -118,6 +118,16 @@ def rejections_of(data: object) -> Rejections:
     return tuple(result)
 
 
+def _signed_id(xml: str, element: str) -> Optional[str]:
+    """The Id of the document's `element` (infDPS), None when it has none or does not parse."""
+    try:
+        root = ElementTree.fromstring(xml.encode("utf-8"))
+    except ElementTree.ParseError:
+        return None
+    found = root.find(f"{NFSE_NS}{element}")
+    return found.get("Id") if found is not None else None
+
+
 def _text(root: ElementTree.Element, path: str) -> str:
     found = root.find(path)
     return (found.text or "").strip() if found is not None else ""
@@ -155,6 +165,10 @@ class SefinNacionalEmitter:
         was declared before). Raises NfseRejected (E-codes) or NfseUnavailable."""
         if not DPS_ID.fullmatch(dps_id):
             raise ValueError("dps_id is not DPS + 42 digits")
+        if _signed_id(signed_dps, "infDPS") != dps_id:
+            # The id is what a lost answer is recovered by: another DPS's id would fetch, and
+            # attach to this invoice, another invoice's note.
+            raise ValueError("dps_id is not the Id of the DPS's infDPS")
         body = {"dpsXmlGZipB64": pack(signed_dps)}
         last = "no attempt"
         answer_lost = False
@@ -176,7 +190,9 @@ class SefinNacionalEmitter:
                                dps_id, failure.what, attempt, self._attempts)
                 continue
             if status == 201:
-                return self._issued_from(data, dps_id)
+                issued = self._issued_from(data, dps_id)
+                logger.info("NFS-e %s issued for %s", issued.access_key, dps_id)
+                return issued
             rejections = rejections_of(data)
             if status in (400, 409, 422) and rejections:
                 if any(r.code in DUPLICATE_DPS_CODES for r in rejections):

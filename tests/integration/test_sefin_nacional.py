@@ -322,6 +322,16 @@ def test_ids_that_are_not_the_layouts_are_refused_before_anything_is_sent(sefin,
     assert sefin.requests == []
 
 
+def test_a_dps_sent_under_another_dps_id_is_refused_before_anything_is_sent(sefin, emitter, a1):
+    """The id is what a lost answer is recovered by: a mismatch would fetch another invoice's note."""
+    first = emitter.emit(dps_id(20), signed_dps(a1, 20))
+
+    with pytest.raises(ValueError):
+        emitter.emit(dps_id(20), signed_dps(a1, 21))
+
+    assert list(sefin.notes) == [first.access_key] and len(sefin.requests) == 1
+
+
 def test_the_key_on_disk_is_encrypted_private_and_never_logged(sefin, emitter, a1, caplog):
     caplog.set_level(logging.DEBUG)
     sefin.fail_next("emit", 1)

@@ -225,6 +225,10 @@ class FakeSefinNacional:
         """The next request to `route` is refused (400) with these (code, description)."""
         self._script[route].append(("refuse", errors))
 
+    def answer_next(self, route: str, status: int, body: dict) -> None:
+        """The next request to `route` gets this answer as it is (a server misbehaving)."""
+        self._script[route].append(("answer", (status, body)))
+
     def delay_next(self, route: str, seconds: float) -> None:
         """The next request to `route` is processed, and its answer sent only after `seconds`
         (longer than the client's timeout: the effect happens, the answer is lost)."""
@@ -440,6 +444,8 @@ class _Handler(BaseHTTPRequestHandler):
         delay = 0.0
         if scripted and scripted[0] == "fail":
             status, answer = scripted[1], {"mensagem": "Serviço indisponível"}
+        elif scripted and scripted[0] == "answer":
+            status, answer = scripted[1]
         elif scripted and scripted[0] == "refuse":
             status, answer = 400, fake._refusal(*scripted[1])
         else:

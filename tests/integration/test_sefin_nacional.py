@@ -332,6 +332,31 @@ def test_a_dps_sent_under_another_dps_id_is_refused_before_anything_is_sent(sefi
     assert list(sefin.notes) == [first.access_key] and len(sefin.requests) == 1
 
 
+@pytest.mark.parametrize("answer", [
+    {"idDps": "x", "nfseXmlGZipB64": "H4sI"},  # no access key
+    {"chaveAcesso": "1" * 50, "nfseXmlGZipB64": "não é base64"},
+    {"chaveAcesso": "../../dps/" + "1" * 40, "nfseXmlGZipB64": ""},
+])
+def test_a_201_that_does_not_carry_a_note_is_unavailable_not_issued(sefin, emitter, a1, answer):
+    sefin.answer_next("emit", 201, answer)
+
+    with pytest.raises(NfseUnavailable) as failure:
+        emitter.emit(dps_id(22), signed_dps(a1, 22))
+
+    assert dps_id(22) in str(failure.value)
+    assert len(sefin.requests) == 1
+
+
+def test_a_dps_lookup_answering_a_key_that_is_not_one_is_not_followed(sefin, emitter, a1):
+    sefin.fail_next("emit", 1)
+    sefin.answer_next("dps", 200, {"idDps": dps_id(23), "chaveAcesso": "../../admin"})
+
+    with pytest.raises(NfseUnavailable):
+        emitter.emit(dps_id(23), signed_dps(a1, 23))
+
+    assert [(r.method, r.path.split("/")[2]) for r in sefin.requests] == [("POST", "nfse"), ("GET", "dps")]
+
+
 def test_the_key_on_disk_is_encrypted_private_and_never_logged(sefin, emitter, a1, caplog):
     caplog.set_level(logging.DEBUG)
     sefin.fail_next("emit", 1)

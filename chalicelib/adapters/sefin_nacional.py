@@ -89,6 +89,8 @@ def unpack(value: str) -> str:
 
 def _field(data: dict, name: str):
     """A key of the answer in any case (the API writes `idDps` and `idDPS`, `Codigo` and `codigo`)."""
+    if not isinstance(data, dict):
+        return None
     wanted = name.lower()
     for key, value in data.items():
         if isinstance(key, str) and key.lower() == wanted:
@@ -179,7 +181,7 @@ class SefinNacionalEmitter:
                 if answer_lost:
                     # The previous POST may have generated the note and lost the answer: a second
                     # POST would be refused as a duplicate at best. Ask first.
-                    existing = self.find_by_dps(dps_id)
+                    existing = self._lookup_dps(dps_id)
                     if existing:
                         logger.info("NFS-e for %s found after a lost answer: %s", dps_id, existing)
                         return self._issued(existing)
@@ -196,7 +198,7 @@ class SefinNacionalEmitter:
             rejections = rejections_of(data)
             if status in (400, 409, 422) and rejections:
                 if any(r.code in DUPLICATE_DPS_CODES for r in rejections):
-                    existing = self._find_by_dps_or_unavailable(dps_id)
+                    existing = self.find_by_dps(dps_id)
                     if existing:
                         return self._issued(existing)
                 logger.info("Sefin Nacional refused %s: %s", dps_id, ", ".join(r.code for r in rejections))
@@ -214,7 +216,7 @@ class SefinNacionalEmitter:
         body = {"pedidoRegistroEventoXmlGZipB64": pack(signed_event)}
         status, data = self._with_retries("POST", f"/nfse/{access_key}/eventos", body)
         if status in (200, 201):
-            encoded = _field(data, "eventoXmlGZipB64") if isinstance(data, dict) else None
+            encoded = _field(data, "eventoXmlGZipB64")
             try:
                 xml = unpack(encoded)
                 root = ElementTree.fromstring(xml)
@@ -257,10 +259,18 @@ class SefinNacionalEmitter:
         """The access key of the note generated for the DPS `dps_id`; None when there is none."""
         if not DPS_ID.fullmatch(dps_id):
             raise ValueError("dps_id is not DPS + 42 digits")
-        status, data = self._send("GET", f"/dps/{dps_id}")
+        return self._dps_key(dps_id, *self._with_retries("GET", f"/dps/{dps_id}"))
+
+    def _lookup_dps(self, dps_id: str) -> Optional[str]:
+        """find_by_dps in one try (raises _Transient): emit's own loop decides what comes next."""
+        return self._dps_key(dps_id, *self._send("GET", f"/dps/{dps_id}"))
+
+    @staticmethod
+    def _dps_key(dps_id: str, status: int, data: object) -> Optional[str]:
         if status == 404:
             return None
-        key = _field(data, "chaveAcesso") if isinstance(data, dict) else None
+        key = _field(data, "chaveAcesso")
+        # It becomes part of the next URL: 50 digits or it is not followed.
         if status != 200 or not isinstance(key, str) or not ACCESS_KEY.fullmatch(key):
             raise NfseUnavailable(f"Sefin Nacional answered {status} to GET /dps/{dps_id}")
         return key
@@ -279,8 +289,8 @@ class SefinNacionalEmitter:
         return self._issued_note(access_key, xml)
 
     def _issued_from(self, data: object, dps_id: str) -> IssuedNfse:
-        key = _field(data, "chaveAcesso") if isinstance(data, dict) else None
-        encoded = _field(data, "nfseXmlGZipB64") if isinstance(data, dict) else None
+        key = _field(data, "chaveAcesso")
+        encoded = _field(data, "nfseXmlGZipB64")
         if not isinstance(key, str) or not ACCESS_KEY.fullmatch(key):
             raise NfseUnavailable(f"Sefin Nacional answered a note without an access key for {dps_id}")
         try:
@@ -310,12 +320,6 @@ class SefinNacionalEmitter:
         # It becomes part of a URL path: digits only, or nothing is sent.
         if not ACCESS_KEY.fullmatch(access_key or ""):
             raise ValueError("access_key is not 50 digits")
-
-    def _find_by_dps_or_unavailable(self, dps_id: str) -> Optional[str]:
-        try:
-            return self.find_by_dps(dps_id)
-        except _Transient as failure:
-            raise NfseUnavailable(f"Sefin Nacional: GET /dps/{dps_id} failed ({failure.what})") from None
 
     def _with_retries(self, method: str, path: str, body: Optional[dict] = None) -> Tuple[int, object]:
         last = "no attempt"

@@ -313,6 +313,18 @@ def test_a_note_is_read_by_its_access_key_and_an_unknown_one_is_none(sefin, emit
     assert emitter.find_by_dps(dps_id(15)) is None
 
 
+def test_queries_meeting_an_outage_are_retried_then_unavailable(sefin, emitter, a1, sleeps):
+    note = emitter.emit(dps_id(19), signed_dps(a1, 19))
+    sefin.fail_next("nfse", 1)
+    sefin.fail_next("dps", 3)
+
+    assert emitter.note(note.access_key) == note.xml
+    with pytest.raises(NfseUnavailable):
+        emitter.find_by_dps(dps_id(19))
+
+    assert len(sefin.calls("GET", "/SefinNacional/dps/")) == 3 and sleeps == [1.0, 1.0, 2.0]
+
+
 def test_ids_that_are_not_the_layouts_are_refused_before_anything_is_sent(sefin, emitter, a1):
     for call in (lambda: emitter.note("../dps/" + "1" * 43), lambda: emitter.cancel("1" * 49, "<x/>"),
                  lambda: emitter.emit("DPS1", "<x/>"), lambda: emitter.find_by_dps("DPS" + "1" * 41 + "/")):

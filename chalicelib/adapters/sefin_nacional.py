@@ -10,8 +10,9 @@ The contract (the published API; tests/fakes/sefin_nacional.py follows it):
                                     -> 201 {"eventoXmlGZipB64", ...} | 400 {"erros": [...]} | 404
 
 Documents travel gzip+base64 inside JSON. The client authenticates with the A1 certificate in the
-TLS handshake; the server is verified against `ca_bundle` when given (tests), else certifi's
-bundle (botocore's, in the Lambda runtime) or the system store.
+TLS handshake; the server is verified against `ca_bundle` when given (the tests' authority, or
+the ICP-Brasil roots should the Sefin's certificate chain to them), else the bundle botocore
+trusts (certifi's, or the one botocore ships) or the system store.
 
 Idempotence: the DPS id is derived from the provider, series and number, and the Sefin answers a
 DPS once. Before sending a DPS again after a timeout or a 5xx (the first request may have
@@ -393,10 +394,16 @@ def _write_private(path: str, content: bytes) -> None:
 
 
 def _default_ca_bundle() -> Optional[str]:
-    """certifi's bundle when installed (botocore brings it to the Lambda runtime), else None:
-    urllib3 then trusts the system store."""
+    """The bundle botocore trusts for AWS: certifi's when installed, else the one botocore ships
+    (the Lambda package has no certifi of its own); None (the system store) without either."""
     try:
         import certifi
+
+        return certifi.where()
+    except ImportError:
+        pass
+    try:
+        from botocore.httpsession import DEFAULT_CA_BUNDLE
     except ImportError:
         return None
-    return certifi.where()
+    return DEFAULT_CA_BUNDLE if os.path.exists(DEFAULT_CA_BUNDLE) else None

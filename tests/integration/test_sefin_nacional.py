@@ -428,3 +428,16 @@ def test_a_duplicate_refusal_with_no_note_behind_it_is_a_rejection(sefin, emitte
     assert [r.code for r in refused.value.rejections] == [DUPLICATE_DPS]
     assert sefin.notes == {}
 
+
+
+def test_without_certifi_the_server_is_verified_against_botocores_bundle(monkeypatch):
+    """The Lambda package has no certifi: the Sefin is then checked as botocore checks AWS."""
+    import sys
+
+    from botocore.httpsession import DEFAULT_CA_BUNDLE
+
+    from chalicelib.adapters import sefin_nacional
+
+    monkeypatch.setitem(sys.modules, "certifi", None)
+
+    assert sefin_nacional._default_ca_bundle() == DEFAULT_CA_BUNDLE

@@ -57,8 +57,10 @@ logger = logging.getLogger(__name__)
 
 NFSE_NS = "{http://www.sped.fazenda.gov.br/nfse}"
 
-# The layout's refusal codes the adapter acts on (Anexo I/II of the national layout): the DPS was
-# already used (a note exists for it: recover it), and the note is cancelled already.
+# The refusal codes the adapter acts on: the DPS was already used (a note exists for it: recover
+# it), and the note is cancelled already (done). Sets, so a code the Sefin's tables (Anexo I and II
+# of the layout) add for the same case is one more member; to check against the tables in force
+# before production, as the rest is checked against produção restrita.
 DUPLICATE_DPS_CODES = frozenset({"E0014"})
 ALREADY_CANCELLED_CODES = frozenset({"E0840"})
 

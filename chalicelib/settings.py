@@ -282,6 +282,7 @@ _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # ISS: LC 116/2003 art. 8º caps the rate at 5 %. Its 2 % floor (art. 8º-A) binds the municipality's
 # law, not a note: a Simples Nacional company or a benefit may declare less, down to 0 (isento).
 ISS_RATE_CAP = Decimal("0.05")
+NFSE_TIMEOUT_CAP_SECONDS = 25
 
 
 def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str) -> dict:
@@ -325,13 +326,15 @@ def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str)
     if ca_bundle is not None and not os.path.isfile(ca_bundle):
         raise ValueError(f"NFSE_CA_BUNDLE={ca_bundle!r}: no such file (a PEM bundle of the CAs the Sefin's "
                          "server certificate is checked against)")
+    # The API's routes that emit or cancel (cancellation, re-emission) wait for the Sefin inside API
+    # Gateway's 29 s: a few attempts of 8 s fit, one of a minute would not.
     try:
-        timeout = float(read("NFSE_TIMEOUT_SECONDS", "20"))
+        timeout = float(read("NFSE_TIMEOUT_SECONDS", "8"))
     except ValueError:
         timeout = 0.0
-    if not 0 < timeout <= 60:
+    if not 0 < timeout <= NFSE_TIMEOUT_CAP_SECONDS:
         raise ValueError(f"NFSE_TIMEOUT_SECONDS={environ.get('NFSE_TIMEOUT_SECONDS')!r}: must be a number of "
-                         "seconds above 0 and at most 60 (the Lambda's own timeout)")
+                         f"seconds above 0 and at most {NFSE_TIMEOUT_CAP_SECONDS} (API Gateway answers 504 at 29 s)")
     return dict(
         nfse_provider=provider,
         nfse_service_code=service_code,

@@ -5,6 +5,7 @@ build their own `Container` with keyword overrides, or call `reset()` after chan
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from . import settings as settings_module
 from .domain.clock import Clock, system_clock
 from .settings import Settings
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the field types only: `build` imports the implementations when it runs
     from .adapters.bank import Bank
@@ -93,7 +96,6 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .adapters.documents import S3DocumentStore
     from .adapters.identity import CognitoIdentity, TokenVerifier, temporary_password
     from .adapters.mail import SesMailer
-    from .adapters.nfse import SimulatedNfseEmitter
     from .adapters.queue import SqsQueue
     from .storage import billing as billing_repos
     from .storage import dunning as dunning_repos
@@ -107,6 +109,8 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
 
     bind_table(settings.table_name, settings.region)
     transaction = repos.Transaction(Connection(region=settings.region))
+    nfse_certificate = overrides.get("nfse_certificate") or SecretsManagerCertificate(
+        settings.nfse_certificate_secret, settings.region)
     parts = dict(
         settings=settings,
         clock=clock or system_clock,
@@ -129,11 +133,12 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         invoices=billing_repos.InvoiceRepository(transaction),
         billing_runs=billing_repos.BillingRunRepository(),
         dunning_steps=dunning_repos.DunningStepRepository(transaction),
-        # The bank's cobrança API and the national NFS-e API need the reseller's certificates and
-        # credentials; until they are wired, the simulators stand in (README, "Deploying").
+        # The bank's cobrança API needs the reseller's credentials; until it is wired, the
+        # simulator stands in (README, "Deploying").
         bank=_simulated("bank", settings.bank_provider, SimulatedBank),
-        nfse_emitter=_simulated("NFS-e emitter", settings.nfse_provider, SimulatedNfseEmitter),
-        nfse_certificate=SecretsManagerCertificate(settings.nfse_certificate_secret, settings.region),
+        nfse_emitter=(overrides["nfse_emitter"] if "nfse_emitter" in overrides
+                      else _nfse_emitter(settings, nfse_certificate)),
+        nfse_certificate=nfse_certificate,
         leads=support_repos.LeadRepository(),
         rate_limiter=support_repos.RateLimiter(),
         sign_in_challenges=support_repos.SignInChallenges(),
@@ -154,6 +159,29 @@ def _simulated(what: str, choice: str, simulator):
     if choice != "simulated":
         raise RuntimeError(f"unknown {what} {choice!r}: only the simulator is wired so far")
     return simulator()
+
+
+def _nfse_emitter(settings: Settings, certificate: "SecretsManagerCertificate"):
+    """The simulator, or the Sefin Nacional's API (README, "NFS-e: do simulador para a emissão real").
+    The real adapter is imported here only: with it come the HTTP client and, on the first note, the
+    fiscal libraries, which a container that never emits should not load. It is handed the
+    certificate's reader, not the certificate: the secret is read on the first note, not at start."""
+    if settings.nfse_provider == "sefin":
+        from .adapters.sefin_nacional import SefinNacionalEmitter
+
+        return SefinNacionalEmitter(settings.nfse_api_url, certificate.certificate,
+                                    timeout_seconds=settings.nfse_timeout_seconds, ca_bundle=settings.nfse_ca_bundle)
+    if settings.nfse_provider != "simulated":  # settings refuse it first; a hand-made Settings may not
+        raise RuntimeError(f"unknown NFS-e emitter {settings.nfse_provider!r}")
+    from .adapters.nfse import SimulatedNfseEmitter
+
+    if settings.stage == "prod":
+        # Allowed, because the bank and the licence provider are simulated too until they are wired
+        # (a prod stack is a pilot until then), but never quietly: its notes have no fiscal value.
+        logger.warning("NFSE_PROVIDER=simulated in the prod stage: the NFS-e are the simulator's, SEM VALOR "
+                       "FISCAL. Set NFSE_PROVIDER=sefin with the A1 certificate in %s (README, \"NFS-e: do "
+                       "simulador para a emissão real\").", settings.nfse_certificate_secret)
+    return SimulatedNfseEmitter()
 
 
 def _licence_provider(settings: Settings):

@@ -6,8 +6,10 @@ The Lambda gets these from `.chalice/config.json` (per stage) and the CloudForma
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Mapping, Optional, Tuple
 
@@ -101,7 +103,9 @@ class Settings:
     simulated_provider_failure_rate: float
     simulated_provider_delay_seconds: float
     bank_provider: str  # "simulated" until a bank's cobrança API is wired
-    nfse_provider: str  # "simulated" until the national NFS-e API is wired
+    # "simulated" (SimulatedNfseEmitter: notes "sem valor fiscal") or "sefin" (the Sefin Nacional's
+    # API, adapters/sefin_nacional.py, signing with the A1 in NFSE_CERTIFICATE_SECRET).
+    nfse_provider: str
     invoice_due_days: int
     # The floor under a due date: a boleto leaves at least this many bank business days after the
     # day it is issued, so a late run, a rerun or a final invoice never issues one already overdue.
@@ -133,6 +137,10 @@ class Settings:
     nfse_certificate_secret: str  # Secrets Manager id of the A1 certificate (adapters/certificates.py)
     nfse_registration: ProviderRegistration
     nfse_terms: ServiceTerms
+    # The CA bundle the Sefin adapter trusts (NFSE_CA_BUNDLE, a file path; None: the system's), and
+    # how long it waits for one answer (NFSE_TIMEOUT_SECONDS).
+    nfse_ca_bundle: Optional[str]
+    nfse_timeout_seconds: float
     late_fine_rate: str
     late_monthly_interest: str
     second_copy_due_days: int
@@ -191,8 +199,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         simulated_provider_failure_rate=float(environ.get("SIMULATED_PROVIDER_FAILURE_RATE", "0")),
         simulated_provider_delay_seconds=float(environ.get("SIMULATED_PROVIDER_DELAY_SECONDS", "0")),
         bank_provider=environ.get("BANK_PROVIDER", "simulated"),
-        nfse_provider=environ.get("NFSE_PROVIDER", "simulated"),
-        invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
+            invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
         # 3, as a second copy: time for the email to arrive and the boleto to be paid and cleared.
         invoice_min_business_days_after_issue=int(environ.get("INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE", "3")),
         bank_state=environ.get("BANK_STATE", "SP") or None,
@@ -213,30 +220,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
             beneficiary=beneficiary_name,
             cnpj=format_cnpj(beneficiary_cnpj) if len(beneficiary_cnpj) == 14 else beneficiary_cnpj,
             pix_key=pix_key),
-        nfse_service_code=environ.get("NFSE_SERVICE_CODE", "010501"),
-        nfse_service_description=environ.get(
-            "NFSE_SERVICE_DESCRIPTION", "Licenciamento de uso de programas de computação (Microsoft CSP)"),
-        iss_rate=environ.get("ISS_RATE", "0.029"),
-        nfse_environment=environ.get("NFSE_ENVIRONMENT", nfse_rules.RESTRICTED_PRODUCTION),
-        nfse_api_url=environ.get("NFSE_API_URL") or SEFIN_NACIONAL_URLS.get(
-            environ.get("NFSE_ENVIRONMENT", nfse_rules.RESTRICTED_PRODUCTION), ""),
-        nfse_certificate_secret=environ.get("NFSE_CERTIFICATE_SECRET", "csp-portal/nfse-certificate"),
-        nfse_registration=nfse_rules.ProviderRegistration(
-            cnpj=beneficiary_cnpj, name=beneficiary_name,
-            municipal_registration=environ.get("NFSE_MUNICIPAL_REGISTRATION", "12345678") or None,
-            city_code=environ.get("NFSE_CITY_CODE", "3550308"),  # São Paulo
-            simples_nacional=environ.get("NFSE_SIMPLES_NACIONAL", "1"),  # não optante
-            special_regime=environ.get("NFSE_SPECIAL_REGIME", "0")),
-        nfse_terms=nfse_rules.ServiceTerms(
-            national_code=environ.get("NFSE_SERVICE_CODE", "010501"),
-            nbs_code=environ.get("NFSE_NBS_CODE", "") or None,
-            description=environ.get("NFSE_SERVICE_DESCRIPTION",
-                                    "Licenciamento de uso de programas de computação (Microsoft CSP)"),
-            municipal_code=environ.get("NFSE_MUNICIPAL_SERVICE_CODE", "") or None,
-            iss_taxation=environ.get("NFSE_ISS_TAXATION", "1"),
-            iss_withholding=environ.get("NFSE_ISS_WITHHOLDING", "1"),
-            iss_rate=environ.get("ISS_RATE", "0.029") or None,
-            total_taxes_indicator=environ.get("NFSE_TOTAL_TAXES_INDICATOR", "0")),
+        **_nfse_settings(environ, stage, beneficiary_cnpj, beneficiary_name),
         late_fine_rate=environ.get("LATE_FINE_RATE", "0.02"),
         late_monthly_interest=environ.get("LATE_MONTHLY_INTEREST", "0.01"),
         second_copy_due_days=int(environ.get("SECOND_COPY_DUE_DAYS", "3")),
@@ -290,6 +274,128 @@ def _dunning_policy(environ: Mapping[str, str]) -> DunningPolicy:
         return validate_policy(policy)
     except DomainError as error:
         raise ValueError(f"DUNNING_* settings: {error.message}") from error
+
+
+NFSE_PROVIDERS = ("simulated", "sefin")
+# Hosts a plain-http NFSE_API_URL may name: a fake Sefin on this machine (tests, the local stack).
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# ISS: LC 116/2003 art. 8º caps the rate at 5 %. Its 2 % floor (art. 8º-A) binds the municipality's
+# law, not a note: a Simples Nacional company or a benefit may declare less, down to 0 (isento).
+ISS_RATE_CAP = Decimal("0.05")
+NFSE_TIMEOUT_CAP_SECONDS = 25
+
+
+def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str) -> dict:
+    """The NFS-e's settings, checked when the process starts: a wrong one stops it with the variable
+    named, rather than every DPS being refused by the Sefin (or, worse, accepted with a wrong code
+    or rate) at the next billing run. The rules are the national layout's (v1.01 XSD types)."""
+    def read(variable: str, default: str) -> str:
+        return environ.get(variable, default).strip()
+
+    def one_of(variable: str, default: str, allowed: Tuple[str, ...], meaning: str) -> str:
+        value = read(variable, default)
+        if value not in allowed:
+            raise ValueError(f"{variable}={value!r}: must be one of {', '.join(allowed)} ({meaning})")
+        return value
+
+    def digits(variable: str, default: str, count: int, meaning: str, *, optional: bool = False) -> Optional[str]:
+        value = read(variable, default)
+        if optional and not value:
+            return None
+        if not re.fullmatch(rf"[0-9]{{{count}}}", value):
+            raise ValueError(f"{variable}={value!r}: must be {count} digits ({meaning})")
+        return value
+
+    provider = one_of("NFSE_PROVIDER", "simulated", NFSE_PROVIDERS, "the NFS-e emitter")
+    environment = one_of("NFSE_ENVIRONMENT", nfse_rules.RESTRICTED_PRODUCTION,
+                         (nfse_rules.PRODUCTION, nfse_rules.RESTRICTED_PRODUCTION),
+                         "tpAmb: 1 produção, 2 produção restrita")
+    if provider == "sefin" and environment == nfse_rules.PRODUCTION and stage != "prod":
+        # A note in produção has fiscal value: only the production stack may emit one.
+        raise ValueError(f"NFSE_ENVIRONMENT=1 (produção) with CSP_STAGE={stage!r}: only the prod stage emits "
+                         "notes with fiscal value; use NFSE_ENVIRONMENT=2 (produção restrita) elsewhere")
+    service_code = digits("NFSE_SERVICE_CODE", "010501", 6, "cTribNac: item, subitem and desdobro of LC 116")
+    description = environ.get("NFSE_SERVICE_DESCRIPTION",
+                              "Licenciamento de uso de programas de computação (Microsoft CSP)")
+    if not description.strip():
+        raise ValueError("NFSE_SERVICE_DESCRIPTION is empty (xDescServ: what the note says was provided)")
+    iss_rate = _iss_rate(read("ISS_RATE", "0.029"))
+    api_url = read("NFSE_API_URL", "") or SEFIN_NACIONAL_URLS[environment]
+    _check_api_url(api_url)
+    ca_bundle = read("NFSE_CA_BUNDLE", "") or None
+    if ca_bundle is not None and not os.path.isfile(ca_bundle):
+        raise ValueError(f"NFSE_CA_BUNDLE={ca_bundle!r}: no such file (a PEM bundle of the CAs the Sefin's "
+                         "server certificate is checked against)")
+    # The API's routes that emit or cancel (cancellation, re-emission) wait for the Sefin inside API
+    # Gateway's 29 s: a few attempts of 8 s fit, one of a minute would not.
+    try:
+        timeout = float(read("NFSE_TIMEOUT_SECONDS", "8"))
+    except ValueError:
+        timeout = 0.0
+    if not 0 < timeout <= NFSE_TIMEOUT_CAP_SECONDS:
+        raise ValueError(f"NFSE_TIMEOUT_SECONDS={environ.get('NFSE_TIMEOUT_SECONDS')!r}: must be a number of "
+                         f"seconds above 0 and at most {NFSE_TIMEOUT_CAP_SECONDS} (API Gateway answers 504 at 29 s)")
+    return dict(
+        nfse_provider=provider,
+        nfse_service_code=service_code,
+        nfse_service_description=description,
+        iss_rate=iss_rate,
+        nfse_environment=environment,
+        nfse_api_url=api_url,
+        nfse_certificate_secret=read("NFSE_CERTIFICATE_SECRET", "csp-portal/nfse-certificate"),
+        nfse_registration=nfse_rules.ProviderRegistration(
+            cnpj=cnpj, name=name,
+            municipal_registration=read("NFSE_MUNICIPAL_REGISTRATION", "12345678") or None,
+            city_code=digits("NFSE_CITY_CODE", "3550308", 7,  # São Paulo
+                             "IBGE code of the municipality where the reseller is established"),
+            simples_nacional=one_of("NFSE_SIMPLES_NACIONAL", "1", ("1", "2", "3"),
+                                    "opSimpNac: 1 não optante, 2 MEI, 3 ME/EPP"),
+            special_regime=one_of("NFSE_SPECIAL_REGIME", "0", ("0", "1", "2", "3", "4", "5", "6", "9"),
+                                  "regEspTrib: 0 nenhum, per the national layout")),
+        nfse_terms=nfse_rules.ServiceTerms(
+            national_code=service_code,
+            nbs_code=digits("NFSE_NBS_CODE", "", 9, "cNBS, the service's NBS code", optional=True),
+            description=description,
+            municipal_code=digits("NFSE_MUNICIPAL_SERVICE_CODE", "", 3, "cTribMun, the municipality's own "
+                                  "service code", optional=True),
+            iss_taxation=one_of("NFSE_ISS_TAXATION", "1", ("1", "2", "3", "4"),
+                                "tribISSQN: 1 operação tributável, 2 imunidade, 3 exportação, 4 não incidência"),
+            iss_withholding=one_of("NFSE_ISS_WITHHOLDING", "1", ("1", "2", "3"),
+                                   "tpRetISSQN: 1 não retido, 2 retido pelo tomador, 3 retido pelo intermediário"),
+            iss_rate=iss_rate,
+            total_taxes_indicator=one_of("NFSE_TOTAL_TAXES_INDICATOR", "0", ("0",),
+                                         "indTotTrib: 0, the approximate taxes are not declared")),
+        nfse_ca_bundle=ca_bundle,
+        nfse_timeout_seconds=timeout,
+    )
+
+
+def _iss_rate(value: str) -> str:
+    """ISS_RATE as a decimal fraction in [0, 0.05] that the note can carry: pAliq is a percentage
+    with two decimals (2.90), so the fraction has at most four (0.0290)."""
+    try:
+        rate = Decimal(value)
+    except InvalidOperation:
+        rate = None
+    if rate is None or not rate.is_finite() or not 0 <= rate <= ISS_RATE_CAP:
+        raise ValueError(f"ISS_RATE={value!r}: must be a decimal fraction from 0 to 0.05 (5 %, the legal cap), "
+                         "e.g. 0.029 for 2,9 %")
+    if rate.as_tuple().exponent < -4:
+        raise ValueError(f"ISS_RATE={value!r}: at most 4 decimal places (the note carries the rate as a "
+                         "percentage with 2: 0.0295 is 2,95 %)")
+    return value
+
+
+def _check_api_url(url: str) -> None:
+    """NFSE_API_URL speaks https (mutual TLS with the A1); plain http only to a fake on this machine."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.netloc:
+        return
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return
+    raise ValueError(f"NFSE_API_URL={url!r}: must be an https URL (http only for localhost)")
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,5 @@
-"""Drop from the Lambda zip what the Python 3.11 Lambda runtime already provides (and data and
-countries the product never reads).
+"""Drop from the Lambda zip what the Python 3.11 Lambda runtime already provides (and data,
+countries and fiscal documents the product never reads).
 
 `chalice package` bundles botocore (about 16 MB compressed) because pynamodb depends on it, though
 the runtime ships boto3, botocore and their dependencies. `make package` runs this on its output.
@@ -32,6 +32,29 @@ REWRITTEN_INITS = {
 }
 
 
+# nfelib carries the bindings and XSDs of every Brazilian fiscal document (NF-e, CT-e, MDF-e, BP-e,
+# NF3-e, NFCom…); the product uses the NFS-e's alone (chalicelib/fiscal), and not its SOAP client
+# (which needs packages the zip does not carry). The package's own __init__ imports none of them.
+KEPT_NFELIB = ("nfelib/__init__.py", "nfelib/nfse/")
+UNUSED_NFELIB = ("nfelib/nfse/client/",)
+
+# lxml's C headers and Cython sources (for building against it) and the modules nothing imports
+# (objectify, lxml.html, ISO Schematron); xsdata's code generator and the schemas it reads (its
+# parsers and serializers never import them). tests/deploy's "runs on the Lambda runtime alone"
+# parses, serialises, validates and signs an NFS-e document from the slimmed zip.
+UNUSED_LIBRARY_PARTS = ("lxml/includes/", "lxml/html/", "lxml/isoschematron/", "lxml/objectify",
+                        "xsdata/codegen/", "xsdata/schemas/")
+UNUSED_LXML_SOURCES = (".pyx", ".pxd", ".pxi", ".h")
+
+
+def unused_fiscal_part(name: str) -> bool:
+    if name.startswith("nfelib/"):
+        return not name.startswith(KEPT_NFELIB) or name.startswith(UNUSED_NFELIB) or "/tests/" in name or "/samples/" in name
+    if name.startswith("lxml/") and name.endswith(UNUSED_LXML_SOURCES):
+        return True
+    return name.startswith(UNUSED_LIBRARY_PARTS)
+
+
 def unused_holiday_module(name: str) -> bool:
     for folder, kept in KEPT_HOLIDAY_MODULES.items():
         if name.startswith(folder) and name not in REWRITTEN_INITS:
@@ -52,7 +75,8 @@ def slim(path: str) -> tuple:
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             name = info.filename
-            if provided_by_runtime(name) or name.startswith(UNUSED_DATA) or unused_holiday_module(name):
+            if (provided_by_runtime(name) or name.startswith(UNUSED_DATA) or unused_holiday_module(name)
+                    or unused_fiscal_part(name)):
                 continue
             target.writestr(info, REWRITTEN_INITS.get(name) or source.read(name))
     os.replace(temporary, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import threading
 from typing import TYPE_CHECKING, Optional
 
@@ -17,6 +18,18 @@ import boto3
 
 if TYPE_CHECKING:
     from ..fiscal.signing import A1Certificate
+
+
+class _NoSecretValues(logging.Filter):
+    """botocore logs every response body at DEBUG: with DEBUG on (AWS_LAMBDA_LOG_LEVEL, a debugging
+    session), GetSecretValue's would put the PKCS#12 and its password in CloudWatch."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SecretString" not in str(record.msg) and not any(
+            "SecretString" in str(arg) for arg in (record.args if isinstance(record.args, tuple) else (record.args,)))
+
+
+logging.getLogger("botocore.parsers").addFilter(_NoSecretValues())
 
 
 class CertificateUnavailable(Exception):
@@ -58,6 +71,10 @@ class SecretsManagerCertificate:
             # `from None`: the decoding error could quote the secret.
             raise CertificateUnavailable(
                 f"secret {self._secret_id} is not {{\"pkcs12_base64\", \"password\"}} (still the placeholder?)") from None
+        if not data:
+            # infra/ creates the secret with this placeholder; the operator puts the .pfx in (README).
+            raise CertificateUnavailable(f"secret {self._secret_id} still holds the placeholder: put the A1 "
+                                         "certificate (.pfx, base64) and its password in it")
         try:
             return A1Certificate.from_pkcs12(data, password)
         except InvalidCertificate:

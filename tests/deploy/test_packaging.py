@@ -109,6 +109,11 @@ def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
     assert not any(name.startswith(("tests/", "local/", ".venv/")) for name in names)
 
 
+# What the slimmed zip may weigh (compressed; Lambda's limit is 50 MB): about 9.5 MB of the product
+# and its libraries, and 3 MB of lxml, xsdata and nfelib's NFS-e part (12.7 MB in November 2026).
+ZIP_BUDGET_BYTES = 14_000_000
+
+
 def test_the_slimmed_zip_leaves_out_only_what_the_lambda_runtime_provides(package, tmp_path):
     from infra.slim_package import slim
 
@@ -119,8 +124,77 @@ def test_the_slimmed_zip_leaves_out_only_what_the_lambda_runtime_provides(packag
         names = set(archive.namelist())
     tops = {name.split("/")[0] for name in names}
     assert not tops & {"botocore", "boto3", "s3transfer", "jmespath", "urllib3"}
-    assert {"pynamodb", "jinja2", "jwt", "cryptography", "reportlab", "holidays", "chalicelib", "templates"} <= tops
+    assert {"pynamodb", "jinja2", "jwt", "cryptography", "reportlab", "holidays", "chalicelib", "templates",
+            "lxml", "xsdata", "nfelib"} <= tops
     assert "app.py" in names and after < before
+    assert after < ZIP_BUDGET_BYTES, f"the zip weighs {after / 1e6:.1f} MB, over its {ZIP_BUDGET_BYTES / 1e6:.0f} MB budget"
+
+
+def test_of_the_fiscal_libraries_the_zip_keeps_the_nfse_part_alone(package, tmp_path):
+    """nfelib's other documents (NF-e, CT-e, MDF-e…), its samples and client, lxml's headers and
+    Cython sources and the modules nothing imports, and xsdata's code generator are left out."""
+    from infra.slim_package import slim
+
+    copy = tmp_path / "deployment.zip"
+    shutil.copy2(package[0] / "deployment.zip", copy)
+    with zipfile.ZipFile(copy) as archive:
+        shipped = set(archive.namelist())
+    slim(str(copy))
+    with zipfile.ZipFile(copy) as archive:
+        names = set(archive.namelist())
+    # chalice shipped the whole packages: the slimming is what removed them.
+    assert any(n.startswith("nfelib/nfe/") for n in shipped) and any(n.startswith("lxml/includes/") for n in shipped)
+    nfelib_parts = {n.split("/")[1] for n in names if n.startswith("nfelib/")}
+    assert nfelib_parts == {"__init__.py", "nfse"}
+    assert {"nfelib/nfse/schemas/v1_0/DPS_v1.01.xsd", "nfelib/nfse/schemas/v1_0/NFSe_v1.01.xsd",
+            "nfelib/nfse/schemas/v1_0/pedRegEvento_v1.01.xsd", "nfelib/nfse/schemas/v1_0/evento_v1.01.xsd",
+            "nfelib/nfse/bindings/v1_0/dps_v1_01.py"} <= names
+    assert not [n for n in names if n.startswith(("nfelib/nfse/client/", "nfelib/nfse/samples/", "lxml/includes/",
+                                                  "lxml/html/", "xsdata/codegen/")) or n.endswith((".pyx", ".pxi"))]
+
+
+def test_lxml_is_the_manylinux_wheel_for_the_lambda_s_python(package):
+    # chalice downloads wheels for the Lambda's platform (Linux x86_64, CPython 3.11): a wheel built
+    # for this machine, or an sdist, would not load there.
+    out, _ = package
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        [wheel] = [n for n in names if n.startswith("lxml-") and n.endswith(".dist-info/WHEEL")]
+        tags = [line.split(": ", 1)[1] for line in archive.read(wheel).decode().splitlines() if line.startswith("Tag:")]
+    assert tags and all(t.startswith("cp311-cp311-manylinux") and t.endswith("x86_64") for t in tags)
+    assert "lxml/etree.cpython-311-x86_64-linux-gnu.so" in names
+
+
+def test_the_a1_certificate_s_secret_is_a_placeholder_only_the_emitting_functions_may_read(package):
+    _, template = package
+    [(name, secret)] = resources_of_type(template, "AWS::SecretsManager::Secret").items()
+    assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"  # the reseller's certificate
+    assert json.loads(secret["Properties"]["SecretString"]) == {"pkcs12_base64": "", "password": ""}
+    assert "put-secret-value" in secret["Properties"]["Description"]
+    assert secret["Properties"]["Name"] == from_environ({}).nfse_certificate_secret
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["NFSE_CERTIFICATE_SECRET"] == {"Ref": name}
+    assert variables["NFSE_PROVIDER"] == {"Ref": "NfseProvider"}
+    assert variables["NFSE_ENVIRONMENT"] == {"Ref": "NfseEnvironment"}
+    parameters = template["Parameters"]
+    assert (parameters["NfseProvider"]["Default"], parameters["NfseEnvironment"]["Default"]) == ("simulated", "2")
+    assert set(parameters["NfseProvider"]["AllowedValues"]) == {"simulated", "sefin"}
+    # Who may read it: GetSecretValue on this secret only, granted to the roles of the functions that
+    # emit or cancel a note (the API: cancellation, re-emission; the billing worker: emission). A
+    # function that starts emitting needs its role added in infra/resources.json.
+    grants = [(n, r) for n, r in resources_of_type(template, "AWS::IAM::Policy").items()
+              if any("secretsmanager" in json.dumps(s["Action"]) for s in r["Properties"]["PolicyDocument"]["Statement"])]
+    [(_, policy)] = grants
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": name}}]
+    roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    role_of = {f: props["Properties"]["Role"]["Fn::GetAtt"][0] for f, props in functions.items()}
+    assert roles == {role_of["APIHandler"], role_of["BillContracts"]}
+    assert functions["BillContracts"]["Properties"]["Handler"] == "chalicelib.jobs.billing.bill_contracts"
+    # No other statement of any role reaches Secrets Manager.
+    for role in resources_of_type(template, "AWS::IAM::Role").values():
+        assert "secretsmanager" not in json.dumps(role["Properties"].get("Policies", []))
 
 
 def test_the_template_passes_cfn_lint(package):
@@ -133,12 +207,40 @@ def test_the_template_passes_cfn_lint(package):
 LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 
+# A DPS as the national layout (v1.01) shapes it, for the reseller's defaults (São Paulo, 01.05.01).
+DPS_ID = "DPS355030824599741800015300001000000000000042"
+DPS = (
+    '<DPS xmlns="http://www.sped.fazenda.gov.br/nfse" versao="1.01">'
+    f'<infDPS Id="{DPS_ID}">'
+    "<tpAmb>2</tpAmb><dhEmi>2026-11-11T09:00:00-03:00</dhEmi><verAplic>csp-portal</verAplic>"
+    "<serie>1</serie><nDPS>42</nDPS><dCompet>2026-11-11</dCompet><tpEmit>1</tpEmit><cLocEmi>3550308</cLocEmi>"
+    "<prest><CNPJ>45997418000153</CNPJ><IM>12345678</IM>"
+    "<regTrib><opSimpNac>1</opSimpNac><regEspTrib>0</regEspTrib></regTrib></prest>"
+    "<toma><CNPJ>11222333000181</CNPJ><xNome>Açaí &amp; Cia Ltda</xNome></toma>"
+    "<serv><locPrest><cLocPrestacao>3550308</cLocPrestacao></locPrest>"
+    "<cServ><cTribNac>010501</cTribNac><xDescServ>Licenciamento de uso de programas de computação</xDescServ>"
+    "</cServ></serv>"
+    "<valores><vServPrest><vServ>1234.56</vServ></vServPrest>"
+    "<trib><tribMun><tribISSQN>1</tribISSQN><tpRetISSQN>1</tpRetISSQN><pAliq>2.90</pAliq></tribMun>"
+    "<totTrib><indTotTrib>0</indTotTrib></totTrib></trib></valores>"
+    "</infDPS></DPS>")
+
+
 def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
     """The shipped zip plus the runtime's own packages, nothing from this machine's virtualenv:
-    the app imports, Brazilian bank holidays come out as the full library computes them, and a
-    boleto PDF renders (reportlab and its image library came along)."""
+    the app imports, Brazilian bank holidays come out as the full library computes them, a
+    boleto PDF renders (reportlab and its image library came along), and a signed DPS validates
+    against the national XSD, its signature verifies and nfelib's bindings read and write it (lxml's
+    compiled modules, xsdata and nfelib's NFS-e part came along, slimmed)."""
     from chalicelib.domain.billing import bank_holidays
+    from chalicelib.fiscal import schemas, signing
     from infra.slim_package import slim
+    from local.demo_certificate import demo_a1
+
+    signed = signing.sign(DPS, DPS_ID, signing.A1Certificate.from_pkcs12(*demo_a1("45997418000153")))
+    assert schemas.validate(signed, "DPS") == []  # in this virtualenv first: the document is right
+    (tmp_path / "dps.xml").write_text(signed, encoding="utf-8")
+    (tmp_path / "bad.xml").write_text(signed.replace("<pAliq>2.90</pAliq>", "<pAliq>0.029</pAliq>"), encoding="utf-8")
 
     shipped = tmp_path / "deployment.zip"
     shutil.copy2(package[0] / "deployment.zip", shipped)
@@ -157,8 +259,20 @@ def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
         "pdf = invoice_pdf({'number': 1, 'issuer': {'name': 'A', 'document': '1'}, 'customer': {'name': 'B',"
         " 'document': '2'}, 'period_start': '2026-10-11', 'period_end': '2026-11-10', 'issued_on': '2026-11-11',"
         " 'due_date': '2026-11-21', 'payment_method': 'boleto', 'total_cents': 100, 'lines': []})\n"
+        f"signed = open({str(tmp_path / 'dps.xml')!r}, encoding='utf-8').read()\n"
+        f"bad = open({str(tmp_path / 'bad.xml')!r}, encoding='utf-8').read()\n"
+        f"task = {str(task)!r}\n"
+        "from chalicelib.fiscal import schemas, signing\n"
+        "from nfelib.nfse.bindings.v1_0 import Dps\n"
+        "from xsdata.formats.dataclass.parsers import XmlParser\n"
+        "from xsdata.formats.dataclass.serializers import XmlSerializer\n"
+        "dps = XmlParser().from_string(signed, Dps)\n"
         "print(json.dumps({'pdf': pdf[:5].decode(), 'holidays': sorted(d.isoformat() for d in"
-        " bank_holidays(2027, 'SP', ('01-25', '11-20')))}))\n")
+        " bank_holidays(2027, 'SP', ('01-25', '11-20'))),"
+        " 'valid': schemas.validate(signed, 'DPS'), 'bad': len(schemas.validate(bad, 'DPS')),"
+        " 'signed_by': signing.verify(signed).reference_id,"
+        " 'rewritten': schemas.validate(XmlSerializer().render(dps), 'DPS'), 'vServ': str(dps.infDPS.valores.vServPrest.vServ),"
+        " 'from': [__import__(m).__file__.startswith(task) for m in ('lxml', 'nfelib', 'xsdata')]}))\n")
     env = {"PYTHONPATH": f"{task}{os.pathsep}{runtime}", "AWS_DEFAULT_REGION": "sa-east-1", "PATH": os.environ["PATH"],
            "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run([sys.executable, "-S", "-c", script], cwd=task, env=env, capture_output=True, text=True,
@@ -167,6 +281,10 @@ def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
     shipped_run = json.loads(result.stdout.strip().splitlines()[-1])
     assert shipped_run["pdf"] == "%PDF-"
     assert shipped_run["holidays"] == sorted(d.isoformat() for d in bank_holidays(2027, "SP", ("01-25", "11-20")))
+    assert shipped_run["valid"] == [] and shipped_run["bad"] == 1
+    assert shipped_run["signed_by"] == DPS_ID
+    assert shipped_run["rewritten"] == [] and shipped_run["vServ"] == "1234.56"
+    assert shipped_run["from"] == [True, True, True]
 
 
 def test_api_gateway_passes_a_bank_return_file_through_as_bytes(package):

@@ -106,6 +106,8 @@ def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
     assert {"templates/portal/index.html", "templates/portal/app.js", "templates/portal/app.css"} <= names
     assert {"templates/email/user_invited.html", "templates/email/user_invited.txt",
             "templates/email/_layout.html"} <= names
+    # The IBGE municipalities the address rules read (domain/addresses.py), with their licence.
+    assert {"chalicelib/domain/data/municipios.csv.gz", "chalicelib/domain/data/NOTICE"} <= names
     assert not any(name.startswith(("tests/", "local/", ".venv/")) for name in names)
 
 
@@ -159,6 +161,8 @@ def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
         " 'due_date': '2026-11-21', 'payment_method': 'boleto', 'total_cents': 100, 'lines': []})\n"
         "print(json.dumps({'pdf': pdf[:5].decode(), 'holidays': sorted(d.isoformat() for d in"
         " bank_holidays(2027, 'SP', ('01-25', '11-20')))}))\n")
+    # The IBGE table is read from the package itself (importlib.resources), as on Lambda.
+    script += "from chalicelib.domain.addresses import municipality\nassert municipality('3550308') == ('São Paulo', 'SP')\n"
     env = {"PYTHONPATH": f"{task}{os.pathsep}{runtime}", "AWS_DEFAULT_REGION": "sa-east-1", "PATH": os.environ["PATH"],
            "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run([sys.executable, "-S", "-c", script], cwd=task, env=env, capture_output=True, text=True,

@@ -204,3 +204,15 @@ def test_only_operators_change_an_address_and_only_of_a_customer_that_exists(wor
     assert organizations(world, operator)[org.id]["address"] is None
     missing = world.call("PUT", "/backoffice/organizations/nao-existe/address", operator, ADDRESS)
     assert missing.status_code == 404 and missing.json_body["error"]["code"] == "organization_not_found"
+
+
+def test_the_demo_customers_have_addresses_their_views_show(world):
+    from local import seed
+
+    accounts = seed.seed(world.deps)
+    shown = {}
+    for account in accounts:
+        if account.roles == ["master"]:
+            organization = world.deps.organizations.get(account.organization_id)
+            shown[organization.name] = (organization.address.city, organization.address.state)
+    assert shown == {"Padaria Pão de Mel Ltda": ("São Paulo", "SP"), "Oficina Digital Ltda": ("Campinas", "SP")}

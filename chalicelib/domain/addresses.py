@@ -120,10 +120,11 @@ def normalize_address(raw: Mapping[str, Any], prefix: str = "") -> Address:
     if found is None:
         raise _fail(prefix, "city_code", f"o código IBGE {code} não é de nenhum município")
     city, state = found
-    sent_state = raw.get("state")
+    # Optional: blank is absent (a form's empty field).
+    sent_state, sent_city = (None if isinstance(value, str) and not value.strip() else value
+                             for value in (raw.get("state"), raw.get("city")))
     if sent_state is not None and (not isinstance(sent_state, str) or sent_state.strip().upper() != state):
         raise _fail(prefix, "state", f"o município {code} ({city}) fica em {state}")
-    sent_city = raw.get("city")
     if sent_city is not None and (not isinstance(sent_city, str) or _folded(sent_city) != _folded(city)):
         raise _fail(prefix, "city", f"o município do código {code} é {city}/{state}")
     return Address(cep=cep, street=street, number=number, district=district, city_code=code, city=city,

@@ -86,3 +86,7 @@ def test_without_a_prefix_the_field_is_the_bare_name():
 
 def test_an_address_that_is_not_an_object_is_refused():
     assert refusal("Avenida Paulista, 1000").details["field"] == "address"
+
+
+def test_a_blank_state_or_city_is_as_if_not_sent():
+    assert normalize_address({**GOOD, "state": " ", "city": ""}).city == "São Paulo"

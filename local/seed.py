@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 import boto3
 
 from chalicelib.bootstrap import Container
+from chalicelib.domain.addresses import normalize_address
 from chalicelib.domain.audit import Actor
 from chalicelib.domain.catalog import Product, with_price
 from chalicelib.domain.clock import iso, local_day
@@ -56,6 +57,9 @@ DEMO_ORGANIZATION = {
     "name": "Padaria Pão de Mel Ltda",
     "cnpj": "11.222.333/0001-81",
     "tenant_domain": "paodemel.onmicrosoft.com",
+    # The NFS-e's taker address: through the same rules as onboarding's (a real IBGE code).
+    "address": {"cep": "04101-300", "street": "Rua Vergueiro", "number": "3185", "complement": "Loja 2",
+                "district": "Vila Mariana", "city_code": "3550308", "state": "SP"},
 }
 DEMO_CONTRACT_ITEMS = [("MS365-BUSINESS-STANDARD", 12), ("EXO-PLAN1", 5), ("DEFENDER-BUSINESS", 12)]
 
@@ -142,7 +146,9 @@ def _create_organization(deps: Container, organization: Organization, contract, 
 
 # A second customer, active for a few months, so a billing run has something to bill right away.
 BILLED_ORGANIZATION = {"name": "Oficina Digital Ltda", "cnpj": "11.444.777/0001-61", "closing_day": 20,
-                       "master": ("master@oficinadigital.example", "Otávio Master")}
+                       "master": ("master@oficinadigital.example", "Otávio Master"),
+                       "address": {"cep": "13015-904", "street": "Avenida Francisco Glicério", "number": "1046",
+                                   "district": "Centro", "city_code": "3509502", "state": "SP"}}
 
 
 def _seed_billed_customer(deps: Container) -> DemoAccount:
@@ -163,7 +169,8 @@ def _seed_billed_customer(deps: Container) -> DemoAccount:
         accepted_at=iso(bought_at), accepted_by=master.id, accepted_from_ip="127.0.0.1",
         accepted_version=deps.settings.contract_version)
     _create_organization(deps, Organization(id=org_id, name=BILLED_ORGANIZATION["name"],
-                                            cnpj=normalize_cnpj(BILLED_ORGANIZATION["cnpj"]), created_at=iso(bought_at)),
+                                            cnpj=normalize_cnpj(BILLED_ORGANIZATION["cnpj"]), created_at=iso(bought_at),
+                                            address=normalize_address(BILLED_ORGANIZATION["address"])),
                          contract, [master])
     products = {p[0]: p for p in CATALOG}
     subscriptions = []
@@ -207,7 +214,8 @@ def seed(deps: Container) -> List[DemoAccount]:
     )
     _create_organization(deps, Organization(id=customer_id, name=DEMO_ORGANIZATION["name"],
                                             cnpj=normalize_cnpj(DEMO_ORGANIZATION["cnpj"]),
-                                            tenant_domain=DEMO_ORGANIZATION["tenant_domain"], created_at=now),
+                                            tenant_domain=DEMO_ORGANIZATION["tenant_domain"], created_at=now,
+                                            address=normalize_address(DEMO_ORGANIZATION["address"])),
                          contract, by_org[customer_id])
     accounts.append(_seed_billed_customer(deps))
     return accounts

@@ -5,7 +5,7 @@ import itertools
 import re
 from datetime import date
 
-from tests.support import make_cnpj
+from tests.support import ADDRESS, make_cnpj
 
 
 def operations(world):
@@ -38,6 +38,9 @@ def example(schema, name: str = ""):
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")
+    if kind == "object" and "city_code" in schema.get("properties", {}):
+        # A customer's address: its rules (a real CEP and IBGE code) are the domain's, not the schema's.
+        return dict(ADDRESS)
     if kind == "object":
         return {field: example(schema["properties"][field], field) for field in schema.get("required", [])}
     if kind == "array":

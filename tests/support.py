@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import boto3
 
+from chalicelib.domain.addresses import Address, normalize_address
 from chalicelib.domain.contract import ACTIVE as CONTRACT_ACTIVE
 from chalicelib.domain.contract import AWAITING_ACCEPTANCE, Contract, ContractItem
 from chalicelib.domain.ids import new_id
@@ -28,6 +29,11 @@ PASSWORD = "Test#2026senha"
 # What World's Masters and operators carry: enrolled in MFA (on their user item only; their logins
 # go through the identity adapter, not /auth/login, so no code is asked of hundreds of tests).
 ENROLLED_AT = "2026-11-01T12:00:00+00:00"
+# A customer's address as the API takes it (onboarding, PUT …/address), and as World's
+# organisations carry it: the NFS-e's taker address.
+ADDRESS = {"cep": "01310-100", "street": "Avenida Paulista", "number": "1000", "complement": "Conjunto 101",
+           "district": "Bela Vista", "city_code": "3550308", "state": "SP"}
+TEST_ADDRESS = normalize_address(ADDRESS)
 
 
 def totp_code(secret: str) -> str:
@@ -78,7 +84,8 @@ def billable_organizations(deps, count: int, closing_day: int = 10, skus: Iterab
     skus = tuple(skus)
     organization_ids = []
     for n in range(count):
-        org = Organization(id=new_id(), name=f"Bench {n}", cnpj=None, created_at="2026-09-01T00:00:00+00:00")
+        org = Organization(id=new_id(), name=f"Bench {n}", cnpj=None, created_at="2026-09-01T00:00:00+00:00",
+                           address=TEST_ADDRESS)
         contract = Contract(id=new_id(), organization_id=org.id, status=CONTRACT_ACTIVE, payment_method="boleto",
                             closing_day=closing_day, billing_contacts=[f"financeiro{n}@bench.example"])
         deps.organizations.create(org, contract, None, [])
@@ -134,16 +141,18 @@ class World:
         return self.deps.identity.login(email_address, password).access_token
 
     def organization(self, name: Optional[str] = None, closing_day: int = 10,
-                     items: Iterable[tuple] = (("MS365-E3", 10),), mfa_enrolled: bool = True) -> Org:
+                     items: Iterable[tuple] = (("MS365-E3", 10),), mfa_enrolled: bool = True,
+                     address: Optional[Address] = TEST_ADDRESS) -> Org:
         """An organisation whose contract awaits acceptance, selling `items` ((sku, quantity)):
         accepting it orders them, so the catalog that sells them is seeded. Its Master is enrolled
-        in MFA (on its record) unless `mfa_enrolled` is False."""
+        in MFA (on its record) unless `mfa_enrolled` is False. Its address is `TEST_ADDRESS`
+        (None: a customer onboarded before the address was asked)."""
         items = list(items)
         if items:
             self.seed_catalog()
         n = self._next()
         org = Organization(id=new_id(), name=name or f"Empresa {n} Ltda", cnpj=make_cnpj(n),
-                           created_at="2026-11-01T12:00:00+00:00")
+                           created_at="2026-11-01T12:00:00+00:00", address=address)
         contract = Contract(id=new_id(), organization_id=org.id, status=AWAITING_ACCEPTANCE,
                             payment_method="boleto", closing_day=closing_day,
                             billing_contacts=[f"financeiro{n}@empresa{n}.example"],

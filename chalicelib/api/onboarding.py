@@ -1,6 +1,7 @@
 """The public contract request form, and the operators' back office for leads and customers."""
 from chalice import Blueprint
 
+from ..domain.addresses import MAX_LENGTHS as ADDRESS_LENGTHS
 from ..domain.contract import PAYMENT_METHODS
 from ..domain.leads import CONVERTED as LEAD_CONVERTED
 from ..domain.leads import STATUSES as LEAD_STATUSES
@@ -8,7 +9,7 @@ from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
 from ..schemas import enum, shape, text
 from ..services import onboarding
-from ..services.onboarding import CUSTOMER_CREATED, LEAD_PAGE, NEXT_STEPS, ORGANIZATION_PAGE
+from ..services.onboarding import CUSTOMER_CREATED, LEAD_PAGE, NEXT_STEPS, ORGANIZATION, ORGANIZATION_PAGE
 from .http import endpoint, page
 from .schema import integer, obj, quantity, sku, string
 
@@ -19,8 +20,20 @@ _CONTACTS = {"type": "array", "items": _EMAIL, "maxItems": 10, "uniqueItems": Tr
 CONTRACT_ITEMS = {"type": "array", "maxItems": 25,
           "items": obj(["sku", "quantity"], sku=sku(), quantity=quantity(MIN_PURCHASE_QUANTITY))}
 _MASTER = obj(["email", "name"], email=_EMAIL, name=string(max_length=120))
+# The customer's address, the NFS-e taker's. The schema checks types and lengths; which fields are
+# required and what they hold (CEP, the IBGE code, a UF or city name that is the code's) is
+# `domain.addresses.normalize_address`'s: one code, `invalid_address` (422), naming the field.
+ADDRESS_BODY = {"type": "object", "required": [], "additionalProperties": False,
+           "description": "Obrigatórios: cep (8 dígitos; 01310-100 aceito), street, number (ou S/N), district e "
+                          "city_code (código IBGE do município, 7 dígitos). Opcionais: complement; state e city, "
+                          "que, se enviados, precisam ser os do código (o nome guardado é o do IBGE).",
+           "properties": dict(cep=string(0, 10), street=string(0, ADDRESS_LENGTHS["street"]),
+                              number=string(0, ADDRESS_LENGTHS["number"]),
+                              complement=string(0, ADDRESS_LENGTHS["complement"]),
+                              district=string(0, ADDRESS_LENGTHS["district"]), city_code=string(0, 7),
+                              state=string(0, 2), city=string(0, 100))}
 _TERMS = dict(closing_day=integer(1, 28), payment_method={"type": "string", "enum": list(PAYMENT_METHODS)},
-              billing_contacts=_CONTACTS, items=CONTRACT_ITEMS, master=_MASTER)
+              billing_contacts=_CONTACTS, items=CONTRACT_ITEMS, master=_MASTER, address=ADDRESS_BODY)
 
 # 201, the same shape and the same confirmation email, whether the CNPJ is new, asked before or is
 # already a customer: the public form reveals nothing about a CNPJ (its first request is kept).
@@ -55,12 +68,13 @@ def list_leads(ctx):
           capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
           # The billing contacts are the operator's to confirm: the lead's email is whoever filled the
           # form, not necessarily the company (its view offers that email as a suggestion).
-          body=obj(["closing_day", "payment_method", "master", "billing_contacts"],
+          body=obj(["closing_day", "payment_method", "master", "billing_contacts", "address"],
                    **dict(_TERMS, billing_contacts=dict(_CONTACTS, minItems=1))), response=CUSTOMER_CREATED)
 def convert_lead(ctx, lead_id):
     return onboarding.convert_lead(ctx.deps, ctx.caller, lead_id, closing_day=ctx.body["closing_day"],
                                    payment_method=ctx.body["payment_method"], master=ctx.body["master"],
-                                   billing_contacts=ctx.body["billing_contacts"], items=ctx.body.get("items"))
+                                   billing_contacts=ctx.body["billing_contacts"], address=ctx.body["address"],
+                                   items=ctx.body.get("items"))
 
 
 @endpoint(bp, "/backoffice/organizations", "GET", summary="Clientes (operador)", capability=Capability.BACK_OFFICE,
@@ -72,7 +86,7 @@ def list_organizations(ctx):
 
 @endpoint(bp, "/backoffice/organizations", "POST", summary="Cadastrar um cliente diretamente (executivo de contas)",
           capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
-          body=obj(["cnpj", "company_name", "closing_day", "payment_method", "master"],
+          body=obj(["cnpj", "company_name", "closing_day", "payment_method", "master", "address"],
                    cnpj=string(min_length=14, max_length=18), company_name=string(max_length=150),
                    tenant_domain=string(min_length=0, max_length=253), **_TERMS),
           response=CUSTOMER_CREATED)
@@ -81,4 +95,13 @@ def create_organization(ctx):
     return onboarding.create_customer(
         ctx.deps, ctx.caller, name=body["company_name"], cnpj=body["cnpj"], closing_day=body["closing_day"],
         payment_method=body["payment_method"], billing_contacts=body.get("billing_contacts") or [],
-        master=body["master"], items=body.get("items") or [], tenant_domain=body.get("tenant_domain") or None)
+        master=body["master"], address=body["address"], items=body.get("items") or [],
+        tenant_domain=body.get("tenant_domain") or None)
+
+
+@endpoint(bp, "/backoffice/organizations/{organization_id}/address", "PUT",
+          summary="Completar ou corrigir o endereço de um cliente (o do tomador na NFS-e)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", if_match=True, body=ADDRESS_BODY, response=ORGANIZATION)
+def change_address(ctx, organization_id):
+    return onboarding.organization_view(onboarding.change_address(
+        ctx.deps, ctx.caller, organization_id, ctx.body, expected_version=ctx.if_match()))

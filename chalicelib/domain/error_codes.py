@@ -140,6 +140,9 @@ INVALID_PHONE = declare("invalid_phone", InvalidInput, "Telefone inválido; info
 INVALID_TENANT_DOMAIN = declare("invalid_tenant_domain", InvalidInput,
                                 "Informe o domínio do tenant Microsoft (ex.: empresa.onmicrosoft.com).")
 INVALID_PRODUCT = declare("invalid_product", InvalidInput, "Produto(s) fora do catálogo.")
+# The customer's address (the NFS-e taker's, domain/addresses.py): `field` is the one at fault
+# ("address.cep"), `reason` says what is wrong with it.
+INVALID_ADDRESS = declare("invalid_address", RuleViolation, "Endereço inválido ({field}): {reason}.")
 
 # --- contract ------------------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ class Organization:
     # Where the company is established: the NFS-e's taker address. None for customers onboarded
     # before it was asked (the back office completes it).
     address: Optional[Address] = None
+    # Moves with each edit of the organisation's own data (its address), for If-Match; not with
+    # `masters_count`, which its users' changes keep.
+    version: int = 1
 
 
 _CNPJ_WEIGHTS_1 = (5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)

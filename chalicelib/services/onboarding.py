@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
 from ..domain import contract as contract_rules
+from ..domain.addresses import normalize_address
 from ..domain import error_codes as codes
 from ..domain import leads as lead_rules
 from ..domain import users as user_rules
@@ -19,6 +20,7 @@ from ..domain.users import User
 from ..domain.clock import iso
 from ..schemas import array, boolean, closed, component, date_time, enum, integer, nullable, page, ref, shape, text
 from . import audit, notifications, users as user_service
+from .addresses import ADDRESS, address_view
 from .contracts import contract_items
 from .caller import Caller
 
@@ -58,6 +60,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """A lead turned into a customer, and marked converted."""
 
         leads: LeadRepository
+
+    class AddressChangeDeps(Clocked, Protocol):
+        """The operator's edit of a customer's address, audited."""
+
+        organizations: OrganizationRepository
 
 
 RATE_WINDOW = timedelta(hours=1)
@@ -180,14 +187,18 @@ def list_organizations(deps: BackOfficeListDeps, *, limit: int, next_token: Opti
 # `component(closed(...))`, not `shape(...)`: a property called `name` collides with shape's own `name`.
 ORGANIZATION = component("Organization", closed(dict(
     id=text(), name=text(description="Razão social."), cnpj=nullable(text()), tenant_domain=nullable(text()),
-    masters_count=integer(minimum=0), created_at=date_time()), description="Um cliente."))
+    masters_count=integer(minimum=0), created_at=date_time(),
+    address=nullable(ADDRESS), version=integer(minimum=1)),
+    description="Um cliente (`address` nulo: cliente cadastrado antes de o endereço ser pedido; o operador o "
+                "completa com PUT /backoffice/organizations/{id}/address, com `version` no If-Match)."))
 ORGANIZATION_PAGE = page(ORGANIZATION, "Organization")
 
 
 def organization_view(organization: Organization) -> Dict[str, Any]:
     return {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj,
             "tenant_domain": organization.tenant_domain, "masters_count": organization.masters_count,
-            "created_at": organization.created_at}
+            "created_at": organization.created_at, "address": address_view(organization.address),
+            "version": organization.version}
 
 
 CUSTOMER_CREATED = shape("CustomerCreated", description="O cliente criado: organização, contrato aguardando aceite "
@@ -197,9 +208,13 @@ CUSTOMER_CREATED = shape("CustomerCreated", description="O cliente criado: organ
 
 def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cnpj: str, closing_day: int,
                     payment_method: str, billing_contacts: List[str], master: Dict[str, str],
-                    items: List[Dict[str, Any]] = (), tenant_domain: Optional[str] = None) -> Dict[str, Any]:
-    """Organisation + contract awaiting acceptance + first Master (welcome email), all or nothing."""
+                    address: Dict[str, Any], items: List[Dict[str, Any]] = (),
+                    tenant_domain: Optional[str] = None) -> Dict[str, Any]:
+    """Organisation + contract awaiting acceptance + first Master (welcome email), all or nothing.
+    The address is required: a customer without one cannot get a correct nota fiscal (it is the
+    NFS-e's taker address), so it is checked before anything is created."""
     cnpj = normalize_cnpj(cnpj)
+    taker_address = normalize_address(address, "address")
     contract_rules.validate_closing_day(closing_day)
     contract_rules.validate_payment_method(payment_method)
     contacts = [user_rules.normalize_email(e) for e in billing_contacts]
@@ -207,7 +222,7 @@ def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cn
     lines = contract_items(deps, list(items))
     now = iso(deps.clock())
     organization = Organization(id=new_id(), name=name.strip(), cnpj=cnpj, tenant_domain=tenant_domain,
-                                masters_count=1, created_at=now)
+                                masters_count=1, created_at=now, address=taker_address)
     contract = Contract(id=new_id(), organization_id=organization.id, status=AWAITING_ACCEPTANCE,
                         payment_method=payment_method, closing_day=closing_day,
                         billing_contacts=contacts or [master_email], items=lines)
@@ -237,7 +252,7 @@ def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cn
 
 
 def convert_lead(deps: LeadConversionDeps, caller: Caller, lead_id: str, *, closing_day: int, payment_method: str,
-                 master: Dict[str, str], billing_contacts: List[str],
+                 master: Dict[str, str], billing_contacts: List[str], address: Dict[str, Any],
                  items: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     """The lead becomes a customer with the billing contacts the operator confirmed. Never the
     lead's email by default: a form filed by a stranger for someone else's CNPJ must not route
@@ -248,9 +263,27 @@ def convert_lead(deps: LeadConversionDeps, caller: Caller, lead_id: str, *, clos
         raise codes.LEAD_ALREADY_CONVERTED(organization_id=lead.organization_id)
     created = create_customer(
         deps, caller, name=lead.company_name, cnpj=lead.cnpj, closing_day=closing_day, payment_method=payment_method,
-        billing_contacts=contacts, master=master, tenant_domain=lead.tenant_domain,
+        billing_contacts=contacts, master=master, address=address, tenant_domain=lead.tenant_domain,
         items=items if items is not None else [{"sku": sku, "quantity": 1} for sku in lead.products_of_interest])
     deps.leads.mark_converted(replace(lead, status=lead_rules.CONVERTED,
                                       organization_id=created["organization"]["id"], converted_by=caller.user.id),
                               version)
     return created
+
+
+def change_address(deps: AddressChangeDeps, caller: Caller, organization_id: str, address: Dict[str, Any], *,
+                   expected_version: Optional[int] = None) -> Organization:
+    """The operator completes or corrects a customer's address (customers onboarded before it was
+    asked have none, and their notas fiscais need it). Written on the version read, with its audit
+    entry (`organization.address_changed`, before and after); the same address again changes nothing."""
+    organization = deps.organizations.get(organization_id)
+    if expected_version is not None and expected_version != organization.version:
+        raise codes.VERSION_CONFLICT()
+    new_address = normalize_address(address)
+    if new_address == organization.address:
+        return organization
+    changed = replace(organization, address=new_address, version=organization.version + 1)
+    deps.organizations.save_address(changed, expected_version=organization.version, audit=audit.entry(
+        deps, caller.actor, organization.id, "organization.address_changed", f"organization:{organization.id}",
+        before={"address": address_view(organization.address)}, after={"address": address_view(new_address)}))
+    return changed

@@ -12,6 +12,7 @@ from ..domain.roles import Capability, Role, capabilities_of
 from ..domain.users import User
 from ..schemas import array, closed, component, date_time, enum, integer, nullable, shape, text
 from . import audit, mfa, notifications
+from .addresses import ADDRESS, address_view
 from .caller import Caller
 from .mfa import MFA_STATUS
 from .subscriptions import LIMITS
@@ -78,8 +79,9 @@ def user_view(user: User) -> Dict[str, Any]:
 
 
 ME_ORGANIZATION = component("MeOrganization", closed(
-    {"id": text(), "name": text(), "cnpj": nullable(text())},
-    description="A organização em que o usuário age (`cnpj` nulo: a própria revenda)."))
+    {"id": text(), "name": text(), "cnpj": nullable(text()), "address": nullable(ADDRESS)},
+    description="A organização em que o usuário age (`cnpj` nulo: a própria revenda; `address` nulo: endereço "
+                "ainda não informado)."))
 
 # What `GET /me` answers: this view, with the seat rules the portal applies as the user types
 # (`limits`, `subscriptions.limits_view`: `api/users.py` adds them).
@@ -92,7 +94,8 @@ def me(deps: UserDirectoryDeps, caller: Caller) -> Dict[str, Any]:
     organization = deps.organizations.get(caller.organization_id)
     return {
         "user": user_view(caller.user),
-        "organization": {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj},
+        "organization": {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj,
+                         "address": address_view(organization.address)},
         "roles": sorted(r.value for r in caller.roles),
         "capabilities": sorted(c.value for c in capabilities_of(caller.roles)),
         "mfa": mfa.status_view(caller.user),

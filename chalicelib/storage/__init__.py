@@ -7,7 +7,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 
 | #  | pattern                                        | key condition                                                   |
 |----|------------------------------------------------|-----------------------------------------------------------------|
-| 1  | organisation by id                             | GetItem pk=ORG#<org> sk=ORG                                     |
+| 1  | organisation by id (with its address); its address edit | GetItem pk=ORG#<org> sk=ORG; transactional Update of `address` and `version` on the version read (absent: 1) with the audit entry |
 | 2  | organisations by name (back office)            | Query gsi1 gsi1pk=ORGS (gsi1sk=NAME#<name>#<org>)               |
 | 3  | contract of an organisation                    | GetItem pk=ORG#<org> sk=CONTRACT (consistent)                   |
 | 4  | user by id (every authenticated request)       | GetItem pk=USER#<sub> sk=USER (consistent)                      |
@@ -63,7 +63,8 @@ The user item is never rewritten whole once created (role changes update their a
 session attributes (35) change beside it.
 
 Invariants kept by transactions: an organisation's `masters_count` moves in the same transaction
-as the user change (never below 1); every mutation writes its audit entry in the same transaction,
+as the user change (never below 1); its address changes on its `version` (which `masters_count`
+does not move), with its audit entry; every mutation writes its audit entry in the same transaction,
 with `attribute_not_exists(pk)` so the trail refuses overwrites. A contract's acceptance writes the
 contract (on its version), the subscriptions it orders (ids derived from contract and SKU,
 `attribute_not_exists`), their purchase changes and the audit entries in one transaction

@@ -55,6 +55,19 @@ class TableItem(Model):
     sk = UnicodeAttribute(range_key=True)
 
 
+class AddressMap(MapAttribute):
+    """The organisation's address (domain.addresses.Address), the NFS-e taker's."""
+
+    cep = UnicodeAttribute()
+    street = UnicodeAttribute()
+    number = UnicodeAttribute()
+    complement = UnicodeAttribute(null=True)
+    district = UnicodeAttribute()
+    city_code = UnicodeAttribute()
+    city = UnicodeAttribute()
+    state = UnicodeAttribute()
+
+
 class OrganizationItem(TableItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
@@ -67,6 +80,10 @@ class OrganizationItem(TableItem):
     # Kept in the same transaction as every profile change: the "one Master at least" invariant.
     masters_count = NumberAttribute(default=0)
     created_at = UnicodeAttribute()
+    # Absent on customers onboarded before the address was asked (and on the reseller's own item).
+    address = AddressMap(null=True)
+    # The organisation's own edits (its address); absent on items written before it, read as 1.
+    version = NumberAttribute(null=True)
 
 
 class CnpjGuardItem(TableItem):

@@ -22,12 +22,14 @@ from ..domain.catalog import PricePoint, Product
 from ..domain.clock import iso
 from ..domain.contract import Contract, ContractItem as ContractLine, ScheduledChange
 from ..domain.errors import AuditOverwriteRefused  # noqa: F401 - callers catch it from here
+from ..domain.addresses import Address
 from ..domain.errors import DomainError
 from ..domain.organizations import Organization
 from ..domain.roles import parse_roles
 from ..domain.users import User
 from . import keys
 from .models import (
+    AddressMap,
     AuditItem,
     CnpjGuardItem,
     ContractItem,
@@ -175,8 +177,23 @@ def _contract(item: ContractItem) -> Contract:
 
 
 def _organization(item: OrganizationItem) -> Organization:
+    # Items written before the address and the version were kept have neither: no address, version 1.
+    address = item.address
     return Organization(id=item.id, name=item.name, cnpj=item.cnpj, tenant_domain=item.tenant_domain,
-                        masters_count=int(item.masters_count), created_at=item.created_at)
+                        masters_count=int(item.masters_count), created_at=item.created_at,
+                        address=Address(cep=address.cep, street=address.street, number=address.number,
+                                        district=address.district, city_code=address.city_code, city=address.city,
+                                        state=address.state, complement=address.complement)
+                        if address is not None else None,
+                        version=int(item.version) if item.version is not None else 1)
+
+
+def _address_map(address: Optional[Address]) -> Optional[AddressMap]:
+    if address is None:
+        return None
+    return AddressMap(cep=address.cep, street=address.street, number=address.number, complement=address.complement,
+                      district=address.district, city_code=address.city_code, city=address.city,
+                      state=address.state)
 
 
 def _product(item: ProductItem) -> Product:
@@ -420,7 +437,8 @@ class OrganizationRepository:
                 gsi1pk=keys.ORGANIZATIONS_INDEX_PK, gsi1sk=keys.org_name_sk(organization.name, organization.id),
                 id=organization.id, name=organization.name, cnpj=organization.cnpj,
                 tenant_domain=organization.tenant_domain, masters_count=masters,
-                created_at=organization.created_at,
+                created_at=organization.created_at, address=_address_map(organization.address),
+                version=organization.version,
             ), condition=OrganizationItem.pk.does_not_exist(), label="organization")
             if organization.cnpj:
                 tx.save(CnpjGuardItem(keys.cnpj_pk(organization.cnpj), keys.CNPJ_SK, organization_id=organization.id),
@@ -438,6 +456,23 @@ class OrganizationRepository:
             return codes.ORGANIZATION_EXISTS()
 
         self._tx.run(build, on_conflict=conflict)
+
+    def save_address(self, organization: Organization, expected_version: int, audit: AuditEntry) -> None:
+        """The organisation's address (`organization.address`) and version, on the version read, with
+        its audit entry (pattern 1's item): two edits from the same picture cannot both pass."""
+        # An item from before the version was kept has none: version 1 is its absence.
+        seen = OrganizationItem.version == expected_version
+        if expected_version == 1:
+            seen |= OrganizationItem.version.does_not_exist()
+
+        def build(tx):
+            tx.update(OrganizationItem(keys.org_pk(organization.id), keys.ORGANIZATION_SK),
+                      actions=[OrganizationItem.address.set(_address_map(organization.address)),
+                               OrganizationItem.version.set(organization.version)],
+                      condition=OrganizationItem.pk.exists() & seen, label="organization")
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
 
 
 class ContractRepository:

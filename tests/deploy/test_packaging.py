@@ -106,6 +106,8 @@ def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
     assert {"templates/portal/index.html", "templates/portal/app.js", "templates/portal/app.css"} <= names
     assert {"templates/email/user_invited.html", "templates/email/user_invited.txt",
             "templates/email/_layout.html"} <= names
+    # The IBGE municipalities the address rules read (domain/addresses.py), with their licence.
+    assert {"chalicelib/domain/data/municipios.csv.gz", "chalicelib/domain/data/NOTICE"} <= names
     assert not any(name.startswith(("tests/", "local/", ".venv/")) for name in names)
 
 
@@ -273,6 +275,8 @@ def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
         " 'signed_by': signing.verify(signed).reference_id,"
         " 'rewritten': schemas.validate(XmlSerializer().render(dps), 'DPS'), 'vServ': str(dps.infDPS.valores.vServPrest.vServ),"
         " 'from': [__import__(m).__file__.startswith(task) for m in ('lxml', 'nfelib', 'xsdata')]}))\n")
+    # The IBGE table is read from the package itself (importlib.resources), as on Lambda.
+    script += "from chalicelib.domain.addresses import municipality\nassert municipality('3550308') == ('São Paulo', 'SP')\n"
     env = {"PYTHONPATH": f"{task}{os.pathsep}{runtime}", "AWS_DEFAULT_REGION": "sa-east-1", "PATH": os.environ["PATH"],
            "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run([sys.executable, "-S", "-c", script], cwd=task, env=env, capture_output=True, text=True,

@@ -221,7 +221,9 @@ def test_contract_request_to_customer_to_answered_ticket_over_http(stack):
     assert lead.status_code == 201, lead.text
     converted = requests.post(f"{api}/backoffice/leads/{lead.json()['id']}/convert", headers=operator, json={
         "closing_day": 5, "payment_method": "boleto", "billing_contacts": ["financeiro@bemestar.example"],
-        "master": {"email": "beatriz@bemestar.example", "name": "Beatriz"}})
+        "master": {"email": "beatriz@bemestar.example", "name": "Beatriz"},
+        "address": {"cep": "20040-020", "street": "Avenida Rio Branco", "number": "156", "district": "Centro",
+                    "city_code": "3304557", "state": "RJ"}})
     assert converted.status_code == 201, converted.text
     master = _first_login(api, "beatriz@bemestar.example",
                           wait_for(lambda: _welcome(var_dir, "beatriz@bemestar.example")))

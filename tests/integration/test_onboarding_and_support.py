@@ -3,7 +3,7 @@ import pytest
 
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID
-from tests.support import body_html, body_text
+from tests.support import ADDRESS, body_html, body_text
 
 LEAD = {"cnpj": "45.997.418/0001-53", "company_name": "Construtora Horizonte Ltda", "contact_name": "Helena Souza",
         "email": "helena@horizonte.example", "phone": "(11) 98765-4321", "products_of_interest": ["MS365-E3"],
@@ -123,14 +123,14 @@ def test_lead_to_customer_to_ticket_answered_with_every_email(world, catalog):
     operator = world.operator()
     converted = world.call("POST", "/backoffice/leads/45997418000153/convert", operator, {
         "closing_day": 15, "payment_method": "boleto", "billing_contacts": ["financeiro@horizonte.example"],
-        "master": {"email": "helena@horizonte.example", "name": "Helena Souza"}})
+        "master": {"email": "helena@horizonte.example", "name": "Helena Souza"}, "address": ADDRESS})
     assert converted.status_code == 201, converted.json_body
     org_id = converted.json_body["organization"]["id"]
     [lead] = world.call("GET", "/backoffice/leads", operator).json_body["items"]
     assert (lead["status"], lead["organization_id"]) == ("converted", org_id)
     again = world.call("POST", "/backoffice/leads/45997418000153/convert", operator, {
         "closing_day": 15, "payment_method": "boleto", "billing_contacts": ["financeiro@horizonte.example"],
-        "master": {"email": "x@horizonte.example", "name": "X"}})
+        "master": {"email": "x@horizonte.example", "name": "X"}, "address": ADDRESS})
     assert again.status_code == 409 and again.json_body["error"]["code"] == "lead_already_converted"
     world.drain_queues()
     [welcome] = [m for m in world.outbox() if "Seu acesso" in m["Subject"]]
@@ -229,7 +229,7 @@ def test_direct_onboarding_refuses_a_cnpj_already_a_customer(world, catalog):
     operator = world.operator()
     body = {"cnpj": "04.252.011/0001-10", "company_name": "Escola Aprender Ltda", "closing_day": 5,
             "payment_method": "deposito", "master": {"email": "diretora@aprender.example", "name": "Denise"},
-            "items": [{"sku": "MS365-BUSINESS-BASIC", "quantity": 40}]}
+            "items": [{"sku": "MS365-BUSINESS-BASIC", "quantity": 40}], "address": ADDRESS}
     created = world.call("POST", "/backoffice/organizations", operator, body)
     assert created.status_code == 201
     duplicate = world.call("POST", "/backoffice/organizations", operator,
@@ -246,7 +246,7 @@ def test_direct_onboarding_refuses_a_cnpj_already_a_customer(world, catalog):
 
 
 CONVERSION = {"closing_day": 15, "payment_method": "boleto",
-              "master": {"email": "diretoria@horizonte.example", "name": "Diretoria"}}
+              "master": {"email": "diretoria@horizonte.example", "name": "Diretoria"}, "address": ADDRESS}
 
 
 @pytest.mark.parametrize("contacts, code, field", [

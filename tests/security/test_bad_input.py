@@ -4,7 +4,7 @@ import pytest
 
 from chalicelib.domain.catalog import SKU_RULE
 from tests.security.test_email_headers import spy_on_queued_emails
-from tests.support import in_parallel, reading_together
+from tests.support import ADDRESS, in_parallel, reading_together
 
 PRODUCT = {"name": "Produto Novo", "family": "Azure", "unit_price_cents": 1000, "term": "P1M",
            "billing_frequency": "monthly"}
@@ -32,7 +32,8 @@ def test_a_malformed_sku_is_refused_with_the_rule_on_every_route_that_takes_one(
             "existing_microsoft_customer": False}),
         world.call("POST", "/backoffice/organizations", operator, {
             "cnpj": "11.222.333/0001-81", "company_name": "Empresa", "closing_day": 10, "payment_method": "boleto",
-            "master": {"email": "m@empresa.example", "name": "M"}, "items": [{"sku": sku, "quantity": 1}]}),
+            "master": {"email": "m@empresa.example", "name": "M"}, "items": [{"sku": sku, "quantity": 1}],
+            "address": ADDRESS}),
     ]
     for answer in answers:
         assert answer.status_code == 400, answer.json_body
@@ -118,7 +119,7 @@ def test_what_cognito_refuses_is_a_400_that_creates_nothing_and_sends_nothing(wo
     else:
         answer = world.call("POST", "/backoffice/organizations", operator, {
             "cnpj": "11.222.333/0001-81", "company_name": "Empresa", "closing_day": 10, "payment_method": "boleto",
-            "master": {"email": "a,b@empresa.example", "name": "M"}})
+            "master": {"email": "a,b@empresa.example", "name": "M"}, "address": ADDRESS})
     assert refusing.calls == 1
     assert answer.status_code == 400 and answer.json_body["error"]["code"] == "identity_rejected", answer.json_body
     assert (audit_items(world, org.master), audit_items(world, operator)) == before

@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib.adapters import mail
 from chalicelib.adapters.mail import OutgoingEmail, build_mime, header_text
-from tests.support import body_text
+from tests.support import ADDRESS, body_text
 
 BREAKERS = ["\u2028", "\u2029", "\x85", "\r", "\n", "\v", "\f", "\x00", "\x1b", "\t", "\r\n"]
 
@@ -65,7 +65,8 @@ def test_a_company_ticket_and_user_named_with_line_breakers_get_every_email_they
     created = world.call("POST", "/backoffice/organizations", operator, {
         "cnpj": "45.997.418/0001-53", "company_name": "Padaria\u2028Nova\u2029Ltda", "closing_day": 10,
         "payment_method": "boleto", "master": {"email": "master@padarianova.example",
-                                               "name": "Ana\u2028de\x85Souza\v"}})
+                                               "name": "Ana\u2028de\x85Souza\v"},
+        "address": ADDRESS})
     assert created.status_code == 201, created.json_body
     org = world.organization(name="Oficina\u2028Digital\x85Ltda")
     invited = world.call("POST", "/users", org.master, {"email": "novo@oficina.example",

@@ -7,7 +7,7 @@ import pytest
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID
 from tests.security.test_email_headers import spy_on_queued_emails
-from tests.support import body_html, body_text
+from tests.support import ADDRESS, body_html, body_text
 
 LEAD = {"cnpj": "45.997.418/0001-53", "company_name": "Compre Já Viagra Barato http://spam.example",
         "contact_name": "Helena Souza", "email": "vitima@alvo.example", "phone": "(11) 98765-4321",
@@ -25,7 +25,7 @@ def test_a_new_a_repeated_and_a_converted_cnpj_get_the_same_answer_and_the_same_
     operator = world.operator()
     converted = world.call("POST", f"/backoffice/leads/{new.json_body['id']}/convert", operator, {
         "closing_day": 10, "payment_method": "boleto", "billing_contacts": ["financeiro@horizonte.example"],
-        "master": {"email": "master@horizonte.example", "name": "Helena Souza"}})
+        "master": {"email": "master@horizonte.example", "name": "Helena Souza"}, "address": ADDRESS})
     assert converted.status_code == 201, converted.json_body
     world.drain_queues()
     before = len(world.outbox())

@@ -135,15 +135,24 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
 
 
 def _cancel_nfse(deps: CancelDeps, invoice: Invoice, reason: str, reissue: bool) -> Optional[str]:
-    """The NFS-e's cancellation event (e101101); its protocol, or None without a note to cancel."""
+    """The NFS-e's cancellation event (e101101), signed with the reseller's A1; its protocol, or
+    None without a note to cancel."""
     if invoice.nfse is None:
         return None
-    request = {"number": invoice.nfse.number, "provider_document": deps.settings.beneficiary_cnpj,
-               # A note replaced by a corrected one was an error of issue; otherwise "other", with the text.
-               "reason_code": CANCEL_ISSUE_ERROR if reissue else CANCEL_OTHER, "reason_text": reason,
-               "requested_at": iso(deps.clock())}
+    if not invoice.nfse.access_key:
+        # A note from before the national NFS-e: no access key, so no event can name it.
+        raise codes.NFSE_CANCELLATION_REFUSED(number=invoice.nfse.number, reason="nota sem chave de acesso")
+    from ..fiscal.events import signed_cancellation  # lxml and the bindings: only where a note is cancelled
+
+    settings = deps.settings
+    _, signed = signed_cancellation(
+        invoice.nfse.access_key, deps.nfse_certificate.certificate(),
+        author_cnpj=settings.nfse_registration.cnpj, environment=settings.nfse_environment,
+        requested_at=deps.clock(),
+        # A note replaced by a corrected one was an error of issue; otherwise "other", with the text.
+        reason_code=CANCEL_ISSUE_ERROR if reissue else CANCEL_OTHER, reason=reason)
     try:
-        return deps.nfse_emitter.cancel(request).protocol
+        return deps.nfse_emitter.cancel(invoice.nfse.access_key, signed).protocol
     except NfseUnavailable as outage:
         raise codes.NFSE_EMITTER_UNAVAILABLE() from outage
     except NfseCancellationRefused as refused:

@@ -137,3 +137,27 @@ def test_a_dps_the_emitter_refuses_for_its_signature_leaves_the_invoice_without_
     assert emitter.emit_requests and emitter._issued == {}
     invoices = world.call("GET", "/invoices", org.master).json_body["items"]
     assert all(world.deps.invoices.get(i["id"]).nfse is None for i in invoices)
+
+
+def test_a_note_from_before_the_national_nfse_cannot_be_cancelled_and_nothing_changes(world, clock):
+    org, operator, invoice = _billed(world, clock)
+    old_note = replace(invoice.nfse, access_key=None, verification_code="A1B2C3D4E")
+    world.deps.invoices.save(replace(invoice, nfse=old_note, version=invoice.version + 1),
+                             expected_version=invoice.version)
+    world.deps.bank.calls.clear()
+    world.drain_queues()
+    outbox = len(world.outbox())
+
+    response = world.call("POST", f"/backoffice/invoices/{invoice.id}/cancel", operator, {"reason": REASON})
+
+    assert (response.status_code, response.json_body["error"]["code"]) == (409, "nfse_cancellation_refused")
+    assert "nota sem chave de acesso" in response.json_body["error"]["message"]
+    assert world.deps.nfse_emitter.cancel_requests == [] and world.deps.bank.calls == []  # boleto still payable
+    after = world.deps.invoices.get(invoice.id)
+    assert after.status == invoice.status and after.cancellation is None and after.version == invoice.version + 1
+    world.drain_queues()
+    assert len(world.outbox()) == outbox
+    assert [e for e in world.call("GET", "/audit", org.master).json_body["items"]
+            if e["action"] == "invoice.cancelled"] == []
+    view = world.call("GET", f"/invoices/{invoice.id}/nfse", org.master).json_body
+    assert (view["access_key"], view["verification_code"]) == (None, "A1B2C3D4E")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email
+import itertools
 import json
 import os
 import threading
@@ -70,6 +71,8 @@ def make_cnpj(n: int) -> str:
 
 
 BILLABLE_SKUS = ("MS365-E3", "POWERBI-PRO", "EXO-PLAN1")
+# The bench's organisations' CNPJs: their own range (80 000 000…), never repeated in a process.
+_bench_cnpjs = itertools.count(10_000_000)
 
 
 def billable_organizations(deps, count: int, closing_day: int = 10, skus: Iterable[str] = BILLABLE_SKUS,
@@ -84,8 +87,9 @@ def billable_organizations(deps, count: int, closing_day: int = 10, skus: Iterab
     skus = tuple(skus)
     organization_ids = []
     for n in range(count):
-        org = Organization(id=new_id(), name=f"Bench {n}", cnpj=None, created_at="2026-09-01T00:00:00+00:00",
-                           address=TEST_ADDRESS)
+        # A CNPJ and an address as onboarding requires: the NFS-e names its taker by them.
+        org = Organization(id=new_id(), name=f"Bench {n}", cnpj=make_cnpj(next(_bench_cnpjs)),
+                           created_at="2026-09-01T00:00:00+00:00", address=TEST_ADDRESS)
         contract = Contract(id=new_id(), organization_id=org.id, status=CONTRACT_ACTIVE, payment_method="boleto",
                             closing_day=closing_day, billing_contacts=[f"financeiro{n}@bench.example"])
         deps.organizations.create(org, contract, None, [])

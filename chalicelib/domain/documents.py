@@ -54,10 +54,13 @@ class Nfse:
     """The invoice's NFS-e as the emitter numbered it, its XML and DANFSe PDF in S3."""
 
     number: str
-    verification_code: str
+    verification_code: Optional[str]  # the old simulator's notes had one; national notes have none
     issued_at: str  # as the emitter stamped it
     xml_key: str
     pdf_key: str
+    # The chave de acesso (50 digits) the national system names the note by: its cancellation
+    # event and queries. None on notes stored before the national NFS-e.
+    access_key: Optional[str] = None
 
 
 def issued_boleto(codes: BoletoCodes, kind: BoletoKind, *, pix_payload: Optional[str], pdf_key: str,

@@ -5,15 +5,32 @@ layout's XML, the emitter adapters send it.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Optional, Tuple
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from .addresses import Address
+from .clock import SAO_PAULO
+
+if TYPE_CHECKING:
+    from .billing import Invoice
+    from .organizations import Organization
 
 # tpAmb: which national environment receives the DPS.
 PRODUCTION = "1"
 RESTRICTED_PRODUCTION = "2"  # "produção restrita": the Sefin's test environment
+
+# Tipo de inscrição federal, as the DPS and NFS-e ids write it.
+INSCRIPTION_CPF = "1"
+INSCRIPTION_CNPJ = "2"
+
+# verAplic: which program wrote the DPS or the event (1 to 20 characters).
+APPLICATION_VERSION = "csp-portal-1.0"
+# serie: one series for every DPS the portal declares; its numbers are the invoice numbers, which
+# never repeat (a re-issued invoice takes a new one), so the DPS ids never repeat either.
+DPS_SERIES = "1"
 
 
 @dataclass(frozen=True)
@@ -77,9 +94,69 @@ class Dps:
 
 
 def dps_id(city_code: str, cnpj: str, series: str, number: int) -> str:
-    """"DPS" + município (7) + inscription type (1: CNPJ… per layout, 2 for CNPJ) + inscription
-    (14) + series (5) + number (15): 45 characters. To be completed by the fiscal core task."""
-    raise NotImplementedError
+    """"DPS" + município (7) + tipo de inscrição (1 CPF, 2 CNPJ) + inscrição (14, a CPF padded with
+    zeros on the left) + série (5) + número (15): "DPS" and 42 digits, as TSIdDPS asks.
+
+    ValueError for what the layout cannot number (an alphanumeric CNPJ: layout 1.01 still writes
+    CNPJs as 14 digits)."""
+    if not re.fullmatch(r"[0-9]{7}", city_code or ""):
+        raise ValueError(f"the municipality's IBGE code must be 7 digits: {city_code!r}")
+    if re.fullmatch(r"[0-9]{14}", cnpj or ""):
+        inscription = INSCRIPTION_CNPJ + cnpj
+    elif re.fullmatch(r"[0-9]{11}", cnpj or ""):
+        inscription = INSCRIPTION_CPF + cnpj.zfill(14)
+    else:
+        raise ValueError(f"a DPS is numbered by a numeric CNPJ (14) or CPF (11): {cnpj!r}")
+    if not re.fullmatch(r"[0-9]{1,5}", series or ""):
+        raise ValueError(f"the DPS series is up to 5 digits: {series!r}")
+    if not 0 < number < 10 ** 15:
+        raise ValueError(f"the DPS number is 1 to 15 digits: {number!r}")
+    return f"DPS{city_code}{inscription}{series.zfill(5)}{number:015d}"
+
+
+def money(cents: int) -> str:
+    """Centavos as the layout writes reais (TSDec15V2): 123456 -> "1234.56", 0 -> "0.00"."""
+    if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
+        raise ValueError(f"an amount in the DPS is a non-negative integer of centavos: {cents!r}")
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def iss_percent(rate: str) -> str:
+    """The ISS rate as a fraction ("0.029") as pAliq writes it, a percentage with two decimals
+    (TSDec1V2, one integer digit): "2.90". ISS goes from 2% to 5%, so a rate of 10% or more (or a
+    percentage given by mistake: "2.9") is refused rather than written wrong."""
+    try:
+        fraction = Decimal(str(rate))
+    except InvalidOperation as error:
+        raise ValueError(f"the ISS rate is a decimal fraction such as 0.029: {rate!r}") from error
+    percent = (fraction * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if not fraction.is_finite() or percent < 0 or percent >= 10:
+        raise ValueError(f"the ISS rate is a decimal fraction below 0.10, such as 0.029: {rate!r}")
+    return f"{percent:.2f}"
+
+
+def local_timestamp(instant: datetime) -> str:
+    """An instant as dhEmi/dhEvento want it: São Paulo time, whole seconds, the offset written
+    ("2026-11-30T09:00:00-03:00"); the layout refuses fractions and "Z"."""
+    if instant.tzinfo is None:
+        raise ValueError("the instant must be timezone-aware")
+    return instant.astimezone(SAO_PAULO).replace(microsecond=0).isoformat()
+
+
+def dps_for_invoice(invoice: "Invoice", organization: "Organization", registration: ProviderRegistration,
+                    terms: ServiceTerms, *, environment: str, issued_at: datetime,
+                    application_version: str = APPLICATION_VERSION) -> Dps:
+    """The DPS that declares an invoice: numbered by the invoice (so a retry declares the same
+    one), competence the period's last day, the invoice's total, the service provided where the
+    reseller is established, the customer as taker with its address when the portal has it."""
+    taker = Taker(cnpj=organization.cnpj or "", name=organization.name, email=None,
+                  address=organization.address)
+    return Dps(environment=environment, issued_at=issued_at, series=DPS_SERIES, number=invoice.number,
+               competence=invoice.period_end, provider=registration, taker=taker, terms=terms,
+               service_city_code=registration.city_code, amount_cents=invoice.total_cents,
+               application_version=application_version,
+               notes=(f"Fatura nº {invoice.number}, período de {invoice.period_start:%d/%m/%Y} "
+                      f"a {invoice.period_end:%d/%m/%Y}."))
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
     reason = _reason(reason)
     invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
     rules.check_cancellable(invoice)
+    _check_nfse_cancellable(invoice)  # before the claim and the bank: a refusal here changes nothing
     now = deps.clock()
     claim_until = now + CANCEL_CLAIM
     claimed_version = deps.invoices.claim_cancellation(invoice.id, invoice.version, now, claim_until)
@@ -134,16 +135,30 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
             "reissued_invoice": billing.invoice_summary(replacement) if replacement is not None else None}
 
 
+def _check_nfse_cancellable(invoice: Invoice) -> None:
+    """A note from before the national NFS-e has no access key, so no event can name it: its
+    invoice is refused before anything is claimed or sent (the municipality cancels it by hand)."""
+    if invoice.nfse is not None and not invoice.nfse.access_key:
+        raise codes.NFSE_CANCELLATION_REFUSED(number=invoice.nfse.number, reason="nota sem chave de acesso")
+
+
 def _cancel_nfse(deps: CancelDeps, invoice: Invoice, reason: str, reissue: bool) -> Optional[str]:
-    """The NFS-e's cancellation event (e101101); its protocol, or None without a note to cancel."""
+    """The NFS-e's cancellation event (e101101), signed with the reseller's A1; its protocol, or
+    None without a note to cancel."""
     if invoice.nfse is None:
         return None
-    request = {"number": invoice.nfse.number, "provider_document": deps.settings.beneficiary_cnpj,
-               # A note replaced by a corrected one was an error of issue; otherwise "other", with the text.
-               "reason_code": CANCEL_ISSUE_ERROR if reissue else CANCEL_OTHER, "reason_text": reason,
-               "requested_at": iso(deps.clock())}
+    _check_nfse_cancellable(invoice)
+    from ..fiscal.events import signed_cancellation  # lxml and the bindings: only where a note is cancelled
+
+    settings = deps.settings
+    _, signed = signed_cancellation(
+        invoice.nfse.access_key, deps.nfse_certificate.certificate(),
+        author_cnpj=settings.nfse_registration.cnpj, environment=settings.nfse_environment,
+        requested_at=deps.clock(),
+        # A note replaced by a corrected one was an error of issue; otherwise "other", with the text.
+        reason_code=CANCEL_ISSUE_ERROR if reissue else CANCEL_OTHER, reason=reason)
     try:
-        return deps.nfse_emitter.cancel(request).protocol
+        return deps.nfse_emitter.cancel(invoice.nfse.access_key, signed).protocol
     except NfseUnavailable as outage:
         raise codes.NFSE_EMITTER_UNAVAILABLE() from outage
     except NfseCancellationRefused as refused:

@@ -15,6 +15,7 @@ from ..domain import billing as billing_rules
 from ..domain import boleto as boleto_rules
 from ..domain import pix
 from ..domain import documents as document_rules
+from ..domain import nfse as nfse_rules
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.documents import Boleto, BoletoKind, Nfse
@@ -29,6 +30,7 @@ from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.bank import Bank
+    from ..adapters.certificates import SecretsManagerCertificate
     from ..adapters.documents import S3DocumentStore
     from ..adapters.nfse import NfseEmitter
     from ..settings import Settings
@@ -66,6 +68,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """An issued invoice's documents (PDF, boleto, NFS-e) and its email to the billing contacts."""
 
         nfse_emitter: NfseEmitter
+        nfse_certificate: SecretsManagerCertificate
         contracts: ContractRepository
         organizations: OrganizationRepository
 
@@ -264,27 +267,31 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[s
 
 
 def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, customer: dict) -> Nfse:
+    """The invoice's DPS built from the settings (registration, service terms, environment) and the
+    customer, signed with the reseller's A1 and sent; the note answered kept in S3 with its access
+    key. The DPS is numbered by the invoice, so a retry declares the same DPS and the emitter
+    answers the note it already generated."""
+    from ..fiscal.dps import sign_dps  # lxml and the bindings: only where a note is emitted
+
     settings = deps.settings
-    iss_rate = Decimal(settings.iss_rate)
-    request = {
-        "dps_id": invoice.id, "dps_number": invoice.number, "issued_at": iso(deps.clock()),
-        "competence": invoice.period_end.isoformat(),
-        "provider": {"name": beneficiary["name"], "document": settings.beneficiary_cnpj},
-        "customer": {"name": customer["name"], "document": (customer["document"] or "").replace(".", "")
-                     .replace("/", "").replace("-", "")},
-        "service_code": settings.nfse_service_code, "service_description": settings.nfse_service_description,
-        "total_cents": invoice.total_cents, "iss_rate": str(iss_rate),
-        "iss_cents": round_cents(Decimal(invoice.total_cents) * iss_rate),
-    }
-    issued = deps.nfse_emitter.emit(request)
+    organization = deps.organizations.get(invoice.organization_id)
+    dps = nfse_rules.dps_for_invoice(invoice, organization, settings.nfse_registration, settings.nfse_terms,
+                                     environment=settings.nfse_environment, issued_at=deps.clock())
+    dps_id, signed = sign_dps(dps, deps.nfse_certificate.certificate())
+    issued = deps.nfse_emitter.emit(dps_id, signed)
     xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")
+    iss_rate = Decimal(settings.iss_rate)
     pdf = _render(deps, "nfse", {
-        **request, "number": issued.number, "verification_code": issued.verification_code,
+        "dps_id": dps_id, "dps_number": invoice.number, "issued_at": issued.issued_at,
+        "competence": invoice.period_end.isoformat(), "service_code": settings.nfse_terms.national_code,
+        "service_description": settings.nfse_terms.description, "total_cents": invoice.total_cents,
+        "iss_rate": str(iss_rate), "iss_cents": round_cents(Decimal(invoice.total_cents) * iss_rate),
+        "number": issued.number, "verification_code": issued.verification_code or issued.access_key,
         "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
         "lines": _document_lines(invoice)})
     pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
-    return Nfse(number=issued.number, verification_code=issued.verification_code, issued_at=issued.issued_at,
-                xml_key=xml_key, pdf_key=pdf_key)
+    return Nfse(number=issued.number, verification_code=issued.verification_code or None,
+                issued_at=issued.issued_at, xml_key=xml_key, pdf_key=pdf_key, access_key=issued.access_key or None)
 
 
 def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
@@ -351,9 +358,11 @@ def boleto_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict
             "pdf_url": deps.documents.link(boleto.pdf_key, f"boleto-fatura-{invoice.number}.pdf")}
 
 
-NFSE = shape("Nfse", description="A NFS-e da fatura como o emissor a numerou, com links do XML e do PDF.",
-             number=text(), issued_at=date_time(), verification_code=text(), xml_url=text(format="uri"),
-             pdf_url=text(format="uri"))
+NFSE = shape("Nfse", description="A NFS-e da fatura como o emissor a numerou, com links do XML e do PDF. "
+                                  "`access_key` é a chave de acesso da NFS-e nacional (50 dígitos; null em notas "
+                                  "anteriores a ela); `verification_code` só existe nessas notas antigas.",
+             number=text(), issued_at=date_time(), access_key=nullable(text(pattern=r"^\d{50}$")),
+             verification_code=nullable(text()), xml_url=text(format="uri"), pdf_url=text(format="uri"))
 
 
 def nfse_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -361,7 +370,8 @@ def nfse_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[s
     if invoice.nfse is None:
         raise codes.NFSE_NOT_AVAILABLE()
     nfse = invoice.nfse
-    return {"number": nfse.number, "issued_at": nfse.issued_at, "verification_code": nfse.verification_code,
+    return {"number": nfse.number, "issued_at": nfse.issued_at, "access_key": nfse.access_key,
+            "verification_code": nfse.verification_code,
             "xml_url": deps.documents.link(nfse.xml_key, f"nfse-{nfse.number}.xml"),
             "pdf_url": deps.documents.link(nfse.pdf_key, f"nfse-{nfse.number}.pdf")}
 

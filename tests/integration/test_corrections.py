@@ -79,7 +79,7 @@ def _cancel(world, operator, invoice_id, **body):
 def test_cancel_and_reissue_keeps_numbers_gapless_cancels_boleto_and_nfse_once_and_tells_the_contacts(world, clock):
     org, operator, invoice = billed(world, clock)
     old = world.deps.invoices.get(invoice["id"])
-    old_boleto, old_nfse = old.active_boleto.nosso_numero, old.nfse.number
+    old_boleto, old_nfse, old_key = old.active_boleto.nosso_numero, old.nfse.number, old.nfse.access_key
     # Corrected data: 3 Power BI seats since 20 Oct were missing from the invoice.
     _subscription(world, org, "POWERBI-PRO", [Segment(date(2026, 10, 20), 3)])
     bank, emitter = world.deps.bank, world.deps.nfse_emitter
@@ -98,7 +98,7 @@ def test_cancel_and_reissue_keeps_numbers_gapless_cancels_boleto_and_nfse_once_a
     assert new["total_cents"] > invoice["total_cents"]  # the lines were computed again
     assert body["cancellation"] == {
         "cancelled_at": body["cancellation"]["cancelled_at"], "cancelled_by": operator.user.id, "reason": REASON,
-        "nfse_protocol": emitter.cancellation(old_nfse).protocol, "reissued_invoice_id": new["id"],
+        "nfse_protocol": emitter.cancellation(old_key).protocol, "reissued_invoice_id": new["id"],
         "reissued_number": new["number"]}
     # The customer's FATURAS: both numbers, the old one "cancelled" with its reason.
     listed = {i["number"]: i["status"] for i in world.call("GET", "/invoices", org.master).json_body["items"]}
@@ -113,8 +113,9 @@ def test_cancel_and_reissue_keeps_numbers_gapless_cancels_boleto_and_nfse_once_a
     assert bank.calls == [("cancel", old_boleto), ("register", new_boleto)]
     assert not bank.is_registered(old_boleto) and bank.is_registered(new_boleto)
     [event] = emitter.cancel_requests
-    assert (event["number"], event["reason_code"], event["reason_text"]) == (old_nfse, "1", REASON)
-    xml = emitter.cancellation(old_nfse).xml
+    assert (event["access_key"], event["reason_code"], event["reason_text"]) == (old_key, "1", REASON)
+    assert event["author"] == world.deps.settings.nfse_registration.cnpj
+    xml = emitter.cancellation(old_key).xml
     assert "<pedRegEvento" in xml and "<e101101>" in xml and f"<xMotivo>{REASON}</xMotivo>" in xml
     assert world.call("GET", f"/invoices/{new['id']}/nfse", org.master).json_body["number"] != old_nfse
     # Every email: the cancellation and the new invoice, to the billing contacts.
@@ -288,8 +289,9 @@ def test_an_emitter_outage_answers_503_then_a_retry_cancels_the_note_once(world,
     assert world.deps.invoices.get(invoice["id"]).status == "open"
     again = _cancel(world, operator, invoice["id"])
     assert again.status_code == 200, again.json_body
-    number = world.deps.invoices.get(invoice["id"]).nfse.number
-    assert again.json_body["cancellation"]["nfse_protocol"] == emitter.cancellation(number).protocol
+    key = world.deps.invoices.get(invoice["id"]).nfse.access_key
+    assert again.json_body["cancellation"]["nfse_protocol"] == emitter.cancellation(key).protocol
+    assert len(emitter.cancel_requests) == 2  # the one the outage lost, and the one registered
 
 
 def test_a_second_copy_waits_while_a_cancellation_holds_the_invoice(world, clock):

@@ -98,3 +98,14 @@ def test_a_stored_nfse_reads_back_typed_and_writes_back_byte_for_byte():
                         pdf_key="organizations/o/invoices/00000001/nfse-1.pdf")
     assert json.dumps(nfse_attribute(nfse)) == json.dumps(STORED_NFSE)
     assert nfse_from_attribute(None) is None and nfse_attribute(None) is None
+    assert nfse.access_key is None  # an old note: no event can name it
+
+
+def test_a_national_nfse_keeps_its_access_key_and_stores_no_verification_code():
+    key = "3550308221122233300018100000000000012611792219589" + "8"
+    national = Nfse(number="7", verification_code=None, issued_at="2026-11-30T09:00:00-03:00",
+                    xml_key="organizations/o/invoices/00000007/nfse-7.xml",
+                    pdf_key="organizations/o/invoices/00000007/nfse-7.pdf", access_key=key)
+    stored = nfse_attribute(national)
+    assert stored["access_key"] == key and "verification_code" not in stored
+    assert nfse_from_attribute(json.loads(json.dumps(stored))) == national

@@ -103,23 +103,22 @@ _NS = {"n": NFSE_NAMESPACE}
 SIMULATED_SEFIN_CNPJ = "00394460000141"  # a made-up "Sefin Nacional" that signs the simulator's notes
 SIMULATOR_VERSION = "SefinSimulada-1.01"
 
-# IBGE code → município, for the codes the local stack and the tests use. One function answers
-# it (`municipality_name`) so the full IBGE table can take its place.
-_MUNICIPALITIES = {
-    "3550308": "São Paulo", "3304557": "Rio de Janeiro", "3106200": "Belo Horizonte", "4106902": "Curitiba",
-    "4314902": "Porto Alegre", "5300108": "Brasília", "2927408": "Salvador", "2611606": "Recife",
-    "3509502": "Campinas", "3518800": "Guarulhos", "4205407": "Florianópolis", "2304400": "Fortaleza",
-}
-# The first two digits of an IBGE code name the state.
-_STATES = {"11": "RO", "12": "AC", "13": "AM", "14": "RR", "15": "PA", "16": "AP", "17": "TO", "21": "MA",
-           "22": "PI", "23": "CE", "24": "RN", "25": "PB", "26": "PE", "27": "AL", "28": "SE", "29": "BA",
-           "31": "MG", "32": "ES", "33": "RJ", "35": "SP", "41": "PR", "42": "SC", "43": "RS", "50": "MS",
-           "51": "MT", "52": "GO", "53": "DF"}
 _NATIONAL_CODES = {"010501": "Licenciamento ou cessão de direito de uso de programas de computação."}
 
 
+def _state_of(city_code: str) -> str:
+    from ..domain.addresses import municipality
+
+    known = municipality(city_code)
+    return known[1] if known else "SP"
+
+
 def municipality_name(city_code: str) -> str:
-    return _MUNICIPALITIES.get(city_code, f"Município IBGE {city_code}")
+    """The município's name as IBGE spells it (the national system's xLocEmi, xLocPrestacao…)."""
+    from ..domain.addresses import municipality
+
+    known = municipality(city_code)
+    return known[0] if known else f"Município IBGE {city_code}"
 
 
 def access_key_check_digit(digits: str) -> str:
@@ -367,7 +366,7 @@ class SimulatedNfseEmitter:
         address = etree.SubElement(emit, f"{{{NFSE_NAMESPACE}}}enderNac")
         # The simulator has no national registry (CNC): the address is a stand-in.
         for tag, value in (("xLgr", "Endereço do cadastro nacional (simulado)"), ("nro", "S/N"),
-                           ("xBairro", "Centro"), ("cMun", city), ("UF", _STATES.get(city[:2], "SP")),
+                           ("xBairro", "Centro"), ("cMun", city), ("UF", _state_of(city)),
                            ("CEP", "01001000")):
             add(address, tag, value)
         amount = _cents(read("n:valores/n:vServPrest/n:vServ"))

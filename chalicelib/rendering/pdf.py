@@ -6,7 +6,7 @@ import io
 from typing import Any, Dict, List, Sequence, Tuple
 
 from ..domain.boleto import bank_code_with_digit, format_digitable_line
-from ..domain.money import format_brl, format_percent_br
+from ..domain.money import format_brl
 from .environment import format_date_br
 
 MM = 72 / 25.4  # points per millimetre
@@ -208,18 +208,3 @@ def invoice_pdf(data: Dict[str, Any]) -> bytes:
          *status, *payment],
         [(line["description"], format_brl(line["amount_cents"])) for line in data["lines"]],
         format_brl(data["total_cents"]))
-
-
-def nfse_pdf(data: Dict[str, Any]) -> bytes:
-    """The DANFSe: a readable copy of the electronic service invoice."""
-    return _table_pdf(
-        f"NFS-e nº {data['number']}",
-        ["Documento Auxiliar da Nota Fiscal de Serviço Eletrônica (DANFSe)",
-         f"Prestador: {data['provider']['name']} — CNPJ {data['provider']['document']}"],
-        [("Tomador", data["customer"]["name"]), ("CNPJ do tomador", data["customer"]["document"]),
-         ("Emissão", format_date_br(data["issued_at"])), ("Código de verificação", data["verification_code"]),
-         ("Serviço", data["service_description"]), ("Código de tributação", data["service_code"])],
-        [(line["description"], format_brl(line["amount_cents"])) for line in data["lines"]],
-        format_brl(data["total_cents"]),
-        [f"ISS: {format_brl(data['iss_cents'])} (alíquota {format_percent_br(data['iss_rate'])})",
-         "NFS-e emitida por simulador (ambiente local)" if data.get("simulated") else ""])

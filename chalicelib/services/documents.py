@@ -22,7 +22,6 @@ from ..domain.documents import Boleto, BoletoKind, Nfse
 from ..domain import error_codes as codes
 from ..domain.errors import Conflict
 from ..domain.organizations import format_cnpj
-from ..domain.proration import round_cents
 from ..schemas import cents, currency, date_time, enum, nullable, shape, text
 from ..schemas import date as date_schema
 from . import audit, notifications
@@ -130,9 +129,10 @@ def _parties(settings, organization):
 
 def _render(deps: TimesRendering, document: str, data: Dict[str, Any]) -> bytes:
     """One of the PDFs (`invoice`, `boleto`, `nfse`), timed for the container's render observer."""
-    from ..rendering import pdf  # its builders import reportlab on first use
+    from ..rendering import danfse, pdf  # their builders import reportlab on first use
 
-    build = {"invoice": pdf.invoice_pdf, "boleto": pdf.boleto_pdf, "nfse": pdf.nfse_pdf}[document]
+    build = {"invoice": pdf.invoice_pdf, "boleto": pdf.boleto_pdf,
+             "nfse": lambda note: danfse.danfse_pdf(note["xml"], homologation=note["homologation"])}[document]
     started = time.perf_counter()
     try:
         return build(data)
@@ -280,15 +280,10 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, custome
     dps_id, signed = sign_dps(dps, deps.nfse_certificate.certificate())
     issued = deps.nfse_emitter.emit(dps_id, signed)
     xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")
-    iss_rate = Decimal(settings.iss_rate)
-    pdf = _render(deps, "nfse", {
-        "dps_id": dps_id, "dps_number": invoice.number, "issued_at": issued.issued_at,
-        "competence": invoice.period_end.isoformat(), "service_code": settings.nfse_terms.national_code,
-        "service_description": settings.nfse_terms.description, "total_cents": invoice.total_cents,
-        "iss_rate": str(iss_rate), "iss_cents": round_cents(Decimal(invoice.total_cents) * iss_rate),
-        "number": issued.number, "verification_code": issued.verification_code or issued.access_key,
-        "provider": beneficiary, "customer": customer, "simulated": settings.stage != "prod",
-        "lines": _document_lines(invoice)})
+    # The DANFSe is drawn from the note the emitter answered, so the PDF says what the note says.
+    # Without fiscal value (marked so) unless the real Sefin's production environment issued it.
+    homologation = settings.nfse_provider == "simulated" or settings.nfse_environment != nfse_rules.PRODUCTION
+    pdf = _render(deps, "nfse", {"xml": issued.xml, "homologation": homologation})
     pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
     return Nfse(number=issued.number, verification_code=issued.verification_code or None,
                 issued_at=issued.issued_at, xml_key=xml_key, pdf_key=pdf_key, access_key=issued.access_key or None)

@@ -67,7 +67,8 @@ def test_the_nfse_pdf_prints_the_iss_rate_as_a_ptbr_percent(world, clock):
     [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
     document = attachments(email)["nfse-1.pdf"]
     text = subprocess.run(["pdftotext", "-", "-"], input=document, capture_output=True, check=True).stdout.decode()
-    assert "(alíquota 2,90 %)" in text and "0.029" not in text
+    # The DANFSe's "Alíquota Aplicada", from the note's pAliq (2.90), in pt-BR.
+    assert "2,90 %" in text and "0.029" not in text and "2.90" not in text
 
 
 def test_the_boleto_holds_together_and_matches_the_invoice(world, clock):

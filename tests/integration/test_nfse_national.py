@@ -10,7 +10,7 @@ from chalicelib.adapters.nfse import SimulatedNfseEmitter, simulated_sefin_certi
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.clock import FixedClock
 from chalicelib.fiscal import schemas, signing
-from tests.support import sp
+from tests.support import TEST_ADDRESS, sp
 
 NS = {"n": "http://www.sped.fazenda.gov.br/nfse"}
 REASON = "Fatura emitida com a quantidade de licenças errada"
@@ -67,7 +67,9 @@ def test_a_billing_run_s_nfse_is_valid_signed_by_the_sefin_and_carries_the_dps_s
     assert read("n:tpAmb") == settings.nfse_environment
     assert read("n:prest/n:CNPJ") == settings.beneficiary_cnpj
     assert read("n:toma/n:CNPJ") == org.organization.cnpj and read("n:toma/n:xNome") == org.organization.name
-    assert read("n:toma/n:end") is None  # the test organisation has no address on record
+    # The customer's address on record (the World's organisations are onboarded with one).
+    assert [read(p) for p in ("n:toma/n:end/n:endNac/n:cMun", "n:toma/n:end/n:endNac/n:CEP", "n:toma/n:end/n:nro")] == [
+        TEST_ADDRESS.city_code, TEST_ADDRESS.cep, TEST_ADDRESS.number]
     assert read("n:serv/n:cServ/n:cTribNac") == settings.nfse_terms.national_code
     total = invoice.total_cents
     assert read("n:valores/n:vServPrest/n:vServ") == f"{total // 100}.{total % 100:02d}"

@@ -100,7 +100,7 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
     """Cancel an open or overdue invoice without payments; with `reissue`, issue its replacement at once.
 
     Claim first (a conditional, version-checked write: of cancellations at once, one proceeds),
-    then the bank and the emitter, then the invoice saved cancelled in one transaction (with its
+    then the emitter and the bank, then the invoice saved cancelled in one transaction (with its
     replacement and the period's guard moved to it). If the bank or the emitter is down, the claim
     is released and nothing is saved: the invoice stays as it was, cancellable again; calling them
     again is harmless (the bank cancels a boleto idempotently, the emitter's "already cancelled"
@@ -113,13 +113,17 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
     claim_until = now + CANCEL_CLAIM
     claimed_version = deps.invoices.claim_cancellation(invoice.id, invoice.version, now, claim_until)
     try:
+        # The note first: the national system may refuse its cancellation for good (a deadline, a
+        # rule), and a boleto cancelled at the bank for an invoice that then stays open could no
+        # longer be paid. A bank outage after the event leaves the note cancelled and the invoice
+        # cancellable again: the retry takes the emitter's "already cancelled" as done.
+        protocol = _cancel_nfse(deps, invoice, reason, reissue)
         boleto = invoice.active_boleto
         if boleto is not None:
             try:
                 deps.bank.cancel(boleto.nosso_numero)
             except BankUnavailable as outage:
                 raise codes.BANK_UNAVAILABLE() from outage
-        protocol = _cancel_nfse(deps, invoice, reason, reissue)
         cancelled_at = iso(deps.clock())
         pdf_key = documents.cancelled_invoice_pdf(deps, invoice, cancelled_at, reason)
         cancelled, replacement = _record(deps, caller, replace(invoice, pdf_key=pdf_key), claimed_version, reason,
@@ -151,7 +155,7 @@ def _cancel_nfse(deps: CancelDeps, invoice: Invoice, reason: str, reissue: bool)
     from ..fiscal.events import signed_cancellation  # lxml and the bindings: only where a note is cancelled
 
     settings = deps.settings
-    _, signed = signed_cancellation(
+    event_id, signed = signed_cancellation(
         invoice.nfse.access_key, deps.nfse_certificate.certificate(),
         author_cnpj=settings.nfse_registration.cnpj, environment=settings.nfse_environment,
         requested_at=deps.clock(),
@@ -163,9 +167,11 @@ def _cancel_nfse(deps: CancelDeps, invoice: Invoice, reason: str, reissue: bool)
         raise codes.NFSE_EMITTER_UNAVAILABLE() from outage
     except NfseCancellationRefused as refused:
         if refused.reason == "already_cancelled":
-            # An earlier attempt registered the event, then failed before saving: it is done.
-            return None
-        raise codes.NFSE_CANCELLATION_REFUSED(number=invoice.nfse.number, reason=refused.reason) from refused
+            # An earlier attempt registered the event, then failed before saving (the bank was
+            # down): it is done. Its request's id is how the national system knows the event.
+            return event_id
+        why = "; ".join(f"{r.code}: {r.message}" for r in refused.rejections) or refused.reason
+        raise codes.NFSE_CANCELLATION_REFUSED(number=invoice.nfse.number, reason=why) from refused
 
 
 def _given_back(deps: CancelDeps, invoice: Invoice) -> List[tuple]:

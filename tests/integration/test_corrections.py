@@ -269,13 +269,19 @@ def test_a_bank_outage_answers_503_and_leaves_the_invoice_cancellable(world, clo
     assert (down.status_code, down.json_body["error"]["code"]) == (503, "bank_unavailable")
     held = world.deps.invoices.get(invoice["id"])
     assert held.status == "open" and held.active_boleto is not None and held.cancellation is None
-    assert emitter.cancel_requests == [] and _trail(world, org, "invoice.cancelled") == []
+    # The note went first (a refusal there must not leave a dead boleto): it is cancelled already.
+    key = held.nfse.access_key
+    assert len(emitter.cancel_requests) == 1 and emitter.cancellation(key) is not None
+    assert _trail(world, org, "invoice.cancelled") == []
     assert len(world.call("GET", "/invoices", org.master).json_body["items"]) == 1
     assert _sent(world, outbox) == []
 
     again = _cancel(world, operator, invoice["id"], reissue=True)  # at once: the claim was released
     assert again.status_code == 200, again.json_body
-    assert bank.calls_of("cancel") == [held.active_boleto.nosso_numero] * 2 and len(emitter.cancel_requests) == 1
+    assert bank.calls_of("cancel") == [held.active_boleto.nosso_numero] * 2
+    # The retry's event is answered "already cancelled", taken as done; the request's id is recorded.
+    assert len(emitter.cancel_requests) == 2 and emitter.cancellation(key) is not None
+    assert again.json_body["cancellation"]["nfse_protocol"] == f"PRE{key}101101"
 
 
 def test_an_emitter_outage_answers_503_then_a_retry_cancels_the_note_once(world, clock):

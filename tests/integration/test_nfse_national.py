@@ -6,9 +6,10 @@ from dataclasses import replace
 import pytest
 from lxml import etree
 
-from chalicelib.adapters.nfse import SimulatedNfseEmitter, simulated_sefin_certificate
+from chalicelib.adapters.nfse import NfseCancellationRefused, SimulatedNfseEmitter, simulated_sefin_certificate
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.clock import FixedClock
+from chalicelib.domain.nfse import Rejection
 from chalicelib.fiscal import schemas, signing
 from tests.support import TEST_ADDRESS, sp
 
@@ -163,3 +164,26 @@ def test_a_note_from_before_the_national_nfse_cannot_be_cancelled_and_nothing_ch
             if e["action"] == "invoice.cancelled"] == []
     view = world.call("GET", f"/invoices/{invoice.id}/nfse", org.master).json_body
     assert (view["access_key"], view["verification_code"]) == (None, "A1B2C3D4E")
+
+
+def test_a_cancellation_the_national_system_refuses_leaves_the_boleto_payable_and_the_invoice_open(world, clock,
+                                                                                                     monkeypatch):
+    """The event goes before the bank: a refusal (here, past the cancellation deadline) changes
+    nothing, and the operator reads the national system's codes."""
+    org, operator, invoice = _billed(world, clock)
+    emitter = world.deps.nfse_emitter
+
+    def refuse(access_key, signed_event):
+        raise NfseCancellationRefused("rejected", (Rejection("E0850", "Prazo para cancelamento expirado"),))
+
+    monkeypatch.setattr(emitter, "cancel", refuse)
+    world.deps.bank.calls.clear()
+
+    response = world.call("POST", f"/backoffice/invoices/{invoice.id}/cancel", operator, {"reason": REASON})
+
+    assert (response.status_code, response.json_body["error"]["code"]) == (409, "nfse_cancellation_refused")
+    assert "E0850: Prazo para cancelamento expirado" in response.json_body["error"]["message"]
+    assert world.deps.bank.calls_of("cancel") == []
+    assert world.deps.bank.is_registered(invoice.active_boleto.nosso_numero)
+    after = world.deps.invoices.get(invoice.id)
+    assert after.status == invoice.status and after.cancellation is None and after.active_boleto == invoice.active_boleto

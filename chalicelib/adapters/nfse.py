@@ -148,8 +148,19 @@ class SimulatedNfseEmitter:
         self._cancelled: Dict[str, NfseCancellation] = {}
         self._lock = threading.Lock()
         self._cancel_failures_left = 0
+        self._emit_failures_left = 0
+        self._rejections: Rejections = ()
+        self._rejections_left = 0
         # Every cancellation event received, refused ones too (tests count them).
         self.cancel_requests: List[dict] = []
+
+    def reject_next(self, rejections: Rejections, count: int = 1) -> None:
+        """The next `count` DPS are refused with `rejections` (E-codes), before any note is made."""
+        self._rejections, self._rejections_left = tuple(rejections), count
+
+    def fail_next_emit(self, count: int) -> None:
+        """The next `count` DPS fail as an outage would, before any note is made."""
+        self._emit_failures_left = count
 
     def fail_next_cancel(self, count: int) -> None:
         """The next `count` cancellation events fail as an outage would."""
@@ -178,6 +189,12 @@ class SimulatedNfseEmitter:
 
     def emit(self, request: dict) -> IssuedNfse:
         with self._lock:
+            if self._emit_failures_left > 0:
+                self._emit_failures_left -= 1
+                raise NfseUnavailable("simulated NFS-e emitter outage")
+            if self._rejections_left > 0:
+                self._rejections_left -= 1
+                raise NfseRejected(self._rejections)
             if request["dps_id"] not in self._issued:
                 number = str(self._next)
                 self._next += 1

@@ -11,10 +11,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
 from ..adapters.bank import BankUnavailable
+from ..adapters.nfse import NfseRejected
 from ..domain import billing as billing_rules
 from ..domain import boleto as boleto_rules
 from ..domain import pix
 from ..domain import documents as document_rules
+from ..domain.audit import SYSTEM
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.documents import Boleto, BoletoKind, Nfse
@@ -68,6 +70,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         nfse_emitter: NfseEmitter
         contracts: ContractRepository
         organizations: OrganizationRepository
+
+    class TellsOperators(Configured, QueuesEmails, Protocol):
+        """An email to the operators' address in the settings."""
 
     class CancelledPdfDeps(Configured, TimesRendering, StoredDocuments, Protocol):
         """A cancelled invoice's PDF, marked as such."""
@@ -204,8 +209,14 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
         if not changes:
             break
         ready = replace(invoice, **changes, version=invoice.version + 1)
+        refused = None
+        if "nfse_failure" in changes:
+            # Queued before it is recorded (one email per refusal, by its delivery key): a crash in
+            # between tells the operators again on the retry, never leaves them unaware.
+            queue_nfse_rejected(deps, ready, organization)
+            refused = nfse_rejected_audit(deps, SYSTEM, ready)
         try:
-            deps.invoices.save(ready, expected_version=invoice.version)
+            deps.invoices.save(ready, expected_version=invoice.version, audit=refused)
             invoice = ready
             break
         except Conflict:
@@ -258,9 +269,54 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[s
     if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0:
         changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
                                           BoletoKind.ORIGINAL),)
-    if invoice.nfse is None:
-        changes["nfse"] = _emit_nfse(deps, invoice, beneficiary, customer)
+    # A refused DPS is not sent again on the worker's retries (the same data is refused again):
+    # the operator's re-emission (services/nfse_issuing.py) does, once the data is fixed. An
+    # outage (NfseUnavailable) fails the step, and the queue's retry emits it later.
+    if invoice.nfse is None and invoice.nfse_failure is None:
+        try:
+            changes["nfse"] = _emit_nfse(deps, invoice, beneficiary, customer)
+        except NfseRejected as refusal:
+            log.warning("invoice %s: the NFS-e emitter refused the DPS: %s", invoice.number, refusal)
+            changes["nfse_failure"] = document_rules.nfse_rejected(None, refusal.rejections, iso(deps.clock()))
     return changes
+
+
+def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization) -> None:
+    """The operators told of the emitter's refusal of an invoice's DPS: each code, its message and
+    what to do. One email per refusal (the delivery key names the invoice and the attempt)."""
+    failure = invoice.nfse_failure
+    settings = deps.settings
+    notifications.queue_email(
+        deps, template="nfse_rejected", to=[settings.operators_email],
+        delivery_key=f"nfse_rejected#{invoice.id}#{failure.attempts}", invoice_id=invoice.id,
+        context={"organization": {"name": organization.name, "cnpj": _cnpj(organization.cnpj)},
+                 "invoice": {"id": invoice.id, "number": invoice.number, "total_cents": invoice.total_cents,
+                             "period_start": invoice.period_start.isoformat(),
+                             "period_end": invoice.period_end.isoformat()},
+                 "rejections": [{"code": r.code, "message": r.message, "detail": r.detail}
+                                for r in failure.rejections],
+                 "attempts": failure.attempts, "failed_at": failure.failed_at,
+                 "portal_url": settings.portal_url})
+
+
+def nfse_rejected_audit(deps: Clocked, actor, invoice: Invoice):
+    """The audit entry written with the refusal recorded on the invoice."""
+    failure = invoice.nfse_failure
+    return audit.entry(deps, actor, invoice.organization_id, "nfse.rejected", f"invoice:{invoice.id}",
+                       after={"codes": [r.code for r in failure.rejections], "attempts": failure.attempts})
+
+
+def emit_nfse(deps: DocumentsDeps, invoice: Invoice) -> Nfse:
+    """The invoice's NFS-e emitted now (its files in S3), for the operator's re-emission. Raises
+    NfseRejected or NfseUnavailable as the emitter does."""
+    organization = deps.organizations.get(invoice.organization_id)
+    beneficiary, customer = _parties(deps.settings, organization)
+    return _emit_nfse(deps, invoice, beneficiary, customer)
+
+
+def nfse_attachments(nfse: Nfse) -> List[dict]:
+    return [{"key": nfse.pdf_key, "filename": f"nfse-{nfse.number}.pdf", "content_type": "application/pdf"},
+            {"key": nfse.xml_key, "filename": f"nfse-{nfse.number}.xml", "content_type": "application/xml"}]
 
 
 def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, customer: dict) -> Nfse:
@@ -292,12 +348,8 @@ def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
     if boleto is not None:
         attachments.append({"key": boleto.pdf_key, "filename": f"boleto-fatura-{invoice.number}.pdf",
                             "content_type": "application/pdf"})
-    nfse = invoice.nfse
-    if nfse is not None:
-        attachments.append({"key": nfse.pdf_key, "filename": f"nfse-{nfse.number}.pdf",
-                            "content_type": "application/pdf"})
-        attachments.append({"key": nfse.xml_key, "filename": f"nfse-{nfse.number}.xml",
-                            "content_type": "application/xml"})
+    if invoice.nfse is not None:
+        attachments.extend(nfse_attachments(invoice.nfse))
     return attachments
 
 
@@ -309,7 +361,8 @@ def _queue_invoice_email(deps: DocumentsDeps, invoice: Invoice, contract, organi
             deps, template="invoice_issued", to=list(contract.billing_contacts),
             delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id,
             attachments=_attachments(invoice, invoice.active_boleto),
-            context=email_context(deps, invoice, organization))
+            # Without its NFS-e (refused, to be emitted again by the operators): the email says it follows.
+            context={**email_context(deps, invoice, organization), "nfse_follows": invoice.nfse is None})
 
 
 def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str, Any]:

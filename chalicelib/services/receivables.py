@@ -30,10 +30,12 @@ from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.errors import NotFound
 from ..domain.organizations import Organization
-from ..schemas import array, boolean, cents, integer, nullable, shape, text
+from ..domain.documents import NFSE_STATUSES
+from ..schemas import array, boolean, cents, enum, integer, nullable, shape, text
 from . import audit
 from .billing import _SUMMARY_FIELDS, invoice_summary
 from .caller import Caller
+from .nfse_issuing import NFSE_FAILURE, nfse_failure_view
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.billing import InvoiceRepository
@@ -62,9 +64,10 @@ _POSITION = re.compile(r"^\d{4}-\d{2}-\d{2}#[A-Za-z0-9_-]{1,64}$")
 RECEIVABLE = shape(
     "Receivable", description="Uma fatura a receber: o resumo da fatura, o cliente (nome e CNPJ, null se não "
                               "houver), os dias desde o vencimento (0 se no prazo, paga ou cancelada) e se está em "
-                              "contestação.",
+                              "contestação; a situação da NFS-e e, se recusada, os códigos do emissor.",
     **_SUMMARY_FIELDS, organization_id=text(), organization_name=text(), organization_cnpj=nullable(text()),
-    days_overdue=integer(minimum=0), disputed=boolean())
+    days_overdue=integer(minimum=0), disputed=boolean(), nfse_status=enum(NFSE_STATUSES),
+    nfse_failure=nullable(NFSE_FAILURE))
 _SUM = shape("ReceivablesSum", description="Quantas faturas e o saldo delas, em centavos.",
              count=integer(minimum=0), balance_cents=cents())
 AGE_BANDS = shape("ReceivablesByAge", description="As vencidas por dias desde o vencimento: 1–30, 31–60, 61–90 e "
@@ -164,7 +167,8 @@ def _item(invoice: Invoice, organization: Optional[Organization], today: date) -
     return {**invoice_summary(invoice), "organization_id": invoice.organization_id,
             "organization_name": organization.name if organization else "",
             "organization_cnpj": organization.cnpj if organization else None,
-            "days_overdue": rules.days_past_due(invoice, today), "disputed": invoice.dispute is not None}
+            "days_overdue": rules.days_past_due(invoice, today), "disputed": invoice.dispute is not None,
+            "nfse_status": invoice.nfse_status, "nfse_failure": nfse_failure_view(invoice.nfse_failure)}
 
 
 # The first page's totals and the CSV read the whole filter: bounded, so that a filter as wide as

@@ -11,7 +11,8 @@ from ..domain.audit import AuditEntry
 from ..domain.cnab240 import nosso_numero_key
 from ..domain.billing import OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
-from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
+from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse, NfseFailure
+from ..domain.nfse import Rejection
 from . import keys
 from .models import BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem, PaymentItem
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
@@ -80,6 +81,21 @@ def nfse_from_attribute(raw: Optional[dict]) -> Optional[Nfse]:
         return None
     return Nfse(number=raw["number"], verification_code=raw["verification_code"], issued_at=raw["issued_at"],
                 xml_key=raw["xml_key"], pdf_key=raw["pdf_key"])
+
+
+def nfse_failure_attribute(failure: Optional[NfseFailure]) -> Optional[dict]:
+    if failure is None:
+        return None
+    return {"rejections": [{"code": r.code, "message": r.message, "detail": r.detail} for r in failure.rejections],
+            "failed_at": failure.failed_at, "attempts": failure.attempts}
+
+
+def nfse_failure_from_attribute(raw: Optional[dict]) -> Optional[NfseFailure]:
+    if raw is None:
+        return None
+    return NfseFailure(rejections=tuple(Rejection(code=r["code"], message=r["message"], detail=r.get("detail"))
+                                        for r in raw["rejections"]),
+                       failed_at=raw["failed_at"], attempts=int(raw["attempts"]))
 
 
 def cancellation_attribute(cancellation: Optional[Cancellation]) -> Optional[dict]:
@@ -159,7 +175,7 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         boletos=[boleto_attribute(b) for b in invoice.boletos], nfse=nfse_attribute(invoice.nfse),
         pdf_key=invoice.pdf_key, email_error=invoice.email_error, credited_cents=invoice.credited_cents,
         cancellation=cancellation_attribute(invoice.cancellation), dispute=dispute_attribute(invoice.dispute),
-        version=invoice.version,
+        nfse_failure=nfse_failure_attribute(invoice.nfse_failure), version=invoice.version,
     )
 
 
@@ -173,7 +189,7 @@ def _invoice(item: InvoiceItem) -> Invoice:
         boletos=tuple(boleto_from_attribute(b) for b in item.boletos or []), nfse=nfse_from_attribute(item.nfse),
         pdf_key=item.pdf_key, email_error=item.email_error, credited_cents=int(item.credited_cents or 0),
         cancellation=cancellation_from_attribute(item.cancellation), dispute=dispute_from_attribute(item.dispute),
-        version=int(item.version),
+        nfse_failure=nfse_failure_from_attribute(item.nfse_failure), version=int(item.version),
     )
 
 
@@ -254,10 +270,26 @@ class InvoiceRepository:
         while the old boleto is cancelled would be payable on a cancelled invoice)."""
         return self._claim(invoice_id, expected_version, now, InvoiceItem.cancel_until, until)
 
+    def claim_nfse(self, invoice_id: str, expected_version: int, now: datetime, until: datetime) -> int:
+        """Make this request the one that sends the invoice's DPS to the NFS-e emitter again, as
+        `claim_second_copy` does (and excluding a cancellation: a note emitted while the invoice is
+        cancelled would never be cancelled)."""
+        return self._claim(invoice_id, expected_version, now, InvoiceItem.nfse_until, until)
+
+    def release_nfse(self, invoice_id: str, until: datetime) -> None:
+        """The emitter did not answer: the next re-emission may try at once. Only our own claim."""
+        try:
+            InvoiceItem(keys.invoice_pk(invoice_id), keys.INVOICE_SK).update(
+                actions=[InvoiceItem.nfse_until.remove()], condition=InvoiceItem.nfse_until == until.timestamp())
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
     def _claim(self, invoice_id: str, expected_version: int, now: datetime, attribute, until: datetime) -> int:
         pk, sk = keys.invoice_pk(invoice_id), keys.INVOICE_SK
         free = (InvoiceItem.second_copy_until.does_not_exist() | (InvoiceItem.second_copy_until < now.timestamp())) \
-            & (InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp()))
+            & (InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp())) \
+            & (InvoiceItem.nfse_until.does_not_exist() | (InvoiceItem.nfse_until < now.timestamp()))
         try:
             InvoiceItem(pk, sk).update(
                 actions=[attribute.set(until.timestamp()), InvoiceItem.version.add(1)],
@@ -274,6 +306,8 @@ class InvoiceRepository:
             raise codes.CANCELLATION_IN_PROGRESS()
         if current.second_copy_until is not None and current.second_copy_until >= now.timestamp():
             raise codes.SECOND_COPY_IN_PROGRESS()
+        if current.nfse_until is not None and current.nfse_until >= now.timestamp():
+            raise codes.NFSE_EMISSION_IN_PROGRESS()
         raise codes.VERSION_CONFLICT()
 
     def release_second_copy(self, invoice_id: str, until: datetime) -> None:

@@ -320,6 +320,11 @@ class InvoiceItem(TableItem):
     # A cancellation being made (epoch seconds): the one request that calls the bank and the NFS-e
     # emitter; dropped when the invoice is saved cancelled, or released when they fail.
     cancel_until = NumberAttribute(null=True)
+    # An operator's NFS-e re-emission being made (epoch seconds): the one request that calls the
+    # emitter; dropped when the invoice is saved with the note or the refusal, released on an outage.
+    nfse_until = NumberAttribute(null=True)
+    # The emitter's last refusal of the invoice's DPS (E-codes), until a note is issued.
+    nfse_failure = JSONAttribute(null=True)
     credited_cents = NumberAttribute(default=0)
     cancellation = JSONAttribute(null=True)
     dispute = JSONAttribute(null=True)

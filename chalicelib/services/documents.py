@@ -216,7 +216,8 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
             queue_nfse_rejected(deps, ready, organization)
             refused = nfse_rejected_audit(deps, SYSTEM, ready)
         try:
-            deps.invoices.save(ready, expected_version=invoice.version, audit=refused)
+            deps.invoices.save(ready, expected_version=invoice.version, audit=refused,
+                               nfse_rejected=True if refused is not None else None)
             invoice = ready
             break
         except Conflict:

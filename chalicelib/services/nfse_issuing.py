@@ -121,7 +121,7 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
             deps, caller.actor, invoice.organization_id, "nfse.issued", f"invoice:{invoice.id}",
             before={"nfse_status": invoice.nfse_status,
                     "codes": [r.code for r in failure.rejections] if failure else None},
-            after={"number": nfse.number, "issued_at": nfse.issued_at}))
+            after={"number": nfse.number, "issued_at": nfse.issued_at}), nfse_rejected=False)
     except BaseException:
         deps.invoices.release_nfse(invoice.id, claim_until)
         raise
@@ -145,7 +145,7 @@ def _record_refusal(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claim
     try:
         documents.queue_nfse_rejected(deps, refused, organization)
         deps.invoices.save(refused, expected_version=claimed_version,
-                           audit=documents.nfse_rejected_audit(deps, caller.actor, refused))
+                           audit=documents.nfse_rejected_audit(deps, caller.actor, refused), nfse_rejected=True)
     except BaseException:
         deps.invoices.release_nfse(invoice.id, claim_until)
         raise

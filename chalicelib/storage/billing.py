@@ -11,10 +11,12 @@ from ..domain.audit import AuditEntry
 from ..domain.cnab240 import nosso_numero_key
 from ..domain.billing import OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
-from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse, NfseFailure
+from ..domain.documents import NFSE_REJECTED, Boleto, BoletoKind, BoletoStatus, Nfse, NfseFailure
+from ..domain.errors import NotFound
 from ..domain.nfse import Rejection
 from . import keys
-from .models import BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem, PaymentItem
+from .models import (BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem,
+                     NfseRejectedItem, PaymentItem)
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -491,9 +493,18 @@ class InvoiceRepository:
             yield _invoice(item)
 
     def save(self, invoice: Invoice, expected_version: int, audit: Optional[AuditEntry] = None,
-             payment: Optional[dict] = None) -> None:
+             payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None) -> None:
+        """`nfse_rejected`: True when the save records the emitter's refusal of the invoice's NFS-e,
+        False when it stores the note that clears it; the list of refused notes (pattern 51) moves
+        in the same transaction."""
         def build(tx):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
+            marker = NfseRejectedItem(keys.NFSE_REJECTED_PK, keys.nfse_rejected_sk(invoice.id), invoice_id=invoice.id,
+                                      organization_id=invoice.organization_id)
+            if nfse_rejected is True:
+                tx.save(marker, label="nfse_rejected")
+            elif nfse_rejected is False:
+                tx.delete(marker, label="nfse_rejected")
             if payment is not None:
                 tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
                         condition=PaymentItem.pk.does_not_exist(), label="payment")
@@ -501,6 +512,19 @@ class InvoiceRepository:
                 append_audit(tx, audit)
 
         self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
+
+    def nfse_rejected(self) -> List[Invoice]:
+        """Every invoice whose NFS-e stands refused (pattern 51; they are few: each waits for an
+        operator), each read again by key: one cancelled since no longer counts."""
+        found = []
+        for item in NfseRejectedItem.query(keys.NFSE_REJECTED_PK, consistent_read=True):
+            try:
+                invoice = self.get(item.invoice_id)
+            except NotFound:
+                continue
+            if invoice.nfse_status == NFSE_REJECTED:
+                found.append(invoice)
+        return found
 
     def payments(self, invoice_id: str) -> List[dict]:
         return [{"id": p.id, "amount_cents": int(p.amount_cents), "paid_on": p.paid_on, "method": p.method,

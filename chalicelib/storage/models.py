@@ -357,6 +357,14 @@ class InvoiceGuardItem(TableItem):
     invoice_id = UnicodeAttribute()
 
 
+class NfseRejectedItem(TableItem):
+    """An invoice whose NFS-e the emitter refused (pk=NFSE_REJECTED, sk=INVOICE#<id>): written
+    with the refusal, deleted with the note's re-emission (pattern 51)."""
+
+    invoice_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+
+
 class CounterItem(TableItem):
     value = NumberAttribute()
 

@@ -226,3 +226,46 @@ def test_an_invoice_the_emitter_never_answered_for_can_be_emitted_by_the_operato
     response = _reemit(world, operator, stored.id)
 
     assert response.status_code == 200 and response.json_body["nfse_status"] == "issued"
+
+
+def test_the_receivables_filter_lists_the_invoices_whose_note_stands_refused(world, clock, operator):
+    org, invoice = _billed(world, clock, operator)
+    fine = world.organization(closing_day=10)
+    world.accept_contract(fine)
+    world.subscription(fine, "MS365-E3", 3, bought_at=sp(2026, 10, 1))
+    world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"})
+    world.drain_queues()
+    assert len(world.call("GET", "/backoffice/invoices", operator).json_body["items"]) == 2
+
+    refused = world.call("GET", "/backoffice/invoices?nfse=rejected", operator)
+
+    assert refused.status_code == 200
+    assert [i["id"] for i in refused.json_body["items"]] == [invoice["id"]]
+    assert refused.json_body["totals"]["count"] == 1
+    assert world.call("GET", "/backoffice/invoices?nfse=rejected&status=paid", operator).json_body["items"] == []
+    bad = world.call("GET", "/backoffice/invoices?nfse=issued", operator)
+    assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_nfse_filter"
+    # Re-emitted: it leaves the list.
+    assert _reemit(world, operator, invoice["id"]).status_code == 200
+    assert world.call("GET", "/backoffice/invoices?nfse=rejected", operator).json_body["items"] == []
+
+
+def test_the_refused_notes_list_pages_with_a_token(world, clock, operator):
+    orgs = []
+    for _ in range(3):
+        org = world.organization(closing_day=10)
+        world.accept_contract(org)
+        world.subscription(org, "MS365-E3", 2)
+        orgs.append(org)
+    clock.now = sp(2026, 11, 11, 9)
+    world.deps.nfse_emitter.reject_next(REJECTIONS, count=3)
+    world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"})
+    world.drain_queues()
+
+    first = world.call("GET", "/backoffice/invoices?nfse=rejected&limit=2", operator).json_body
+    second = world.call("GET", f"/backoffice/invoices?nfse=rejected&limit=2&next_token={first['next_token']}",
+                        operator).json_body
+
+    ids = [i["id"] for i in first["items"] + second["items"]]
+    assert len(ids) == 3 == len(set(ids)) and second["next_token"] is None and second["totals"] is None
+    assert {i["organization_id"] for i in first["items"] + second["items"]} == {o.id for o in orgs}

@@ -9,7 +9,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.cnab240 import nosso_numero_key
-from ..domain.billing import OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
+from ..domain.billing import CANCELLED, OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
 from ..domain.documents import NFSE_REJECTED, Boleto, BoletoKind, BoletoStatus, Nfse, NfseFailure
 from ..domain.errors import NotFound
@@ -515,15 +515,18 @@ class InvoiceRepository:
 
     def nfse_rejected(self) -> List[Invoice]:
         """Every invoice whose NFS-e stands refused (pattern 51; they are few: each waits for an
-        operator), each read again by key: one cancelled since no longer counts."""
+        operator), each read again by key. One cancelled since (a final state: it never stands
+        refused again) no longer counts, and leaves the list as it is read."""
         found = []
         for item in NfseRejectedItem.query(keys.NFSE_REJECTED_PK, consistent_read=True):
             try:
                 invoice = self.get(item.invoice_id)
             except NotFound:
-                continue
-            if invoice.nfse_status == NFSE_REJECTED:
+                invoice = None
+            if invoice is not None and invoice.nfse_status == NFSE_REJECTED:
                 found.append(invoice)
+            elif invoice is None or invoice.status == CANCELLED:
+                item.delete()
         return found
 
     def payments(self, invoice_id: str) -> List[dict]:

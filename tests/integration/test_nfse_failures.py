@@ -269,3 +269,21 @@ def test_the_refused_notes_list_pages_with_a_token(world, clock, operator):
     ids = [i["id"] for i in first["items"] + second["items"]]
     assert len(ids) == 3 == len(set(ids)) and second["next_token"] is None and second["totals"] is None
     assert {i["organization_id"] for i in first["items"] + second["items"]} == {o.id for o in orgs}
+
+
+def test_a_refused_invoice_cancelled_leaves_the_list_and_takes_no_note(world, clock, operator):
+    org, invoice = _billed(world, clock, operator)
+
+    cancelled = world.call("POST", f"/backoffice/invoices/{invoice['id']}/cancel", operator,
+                           {"reason": "Cliente com CNPJ errado"}, headers={"Idempotency-Key": "c1"})
+
+    assert cancelled.status_code == 200, cancelled.json_body
+    assert world.call("GET", f"/backoffice/invoices/{invoice['id']}", operator).json_body["nfse_status"] == \
+        "not_issued"
+    assert world.call("GET", "/backoffice/invoices?nfse=rejected", operator).json_body["items"] == []
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import NfseRejectedItem
+    assert list(NfseRejectedItem.query(keys.NFSE_REJECTED_PK)) == []  # dropped as it was read
+    refused = _reemit(world, operator, invoice["id"])
+    assert refused.status_code == 409 and refused.json_body["error"]["code"] == "nfse_invoice_cancelled"
+    assert world.deps.nfse_emitter._issued == {}

@@ -289,7 +289,8 @@ def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization) ->
     settings = deps.settings
     notifications.queue_email(
         deps, template="nfse_rejected", to=[settings.operators_email],
-        delivery_key=f"nfse_rejected#{invoice.id}#{failure.attempts}", invoice_id=invoice.id,
+        # No invoice_id: a permanent failure of the operators' address is not the customer's email_error.
+        delivery_key=f"nfse_rejected#{invoice.id}#{failure.attempts}",
         context={"organization": {"name": organization.name, "cnpj": _cnpj(organization.cnpj)},
                  "invoice": {"id": invoice.id, "number": invoice.number, "total_cents": invoice.total_cents,
                              "period_start": invoice.period_start.isoformat(),

@@ -1,9 +1,10 @@
-"""The operator's receivables across customers (JSON or CSV) and the dispute flag on an invoice."""
+"""The operator's receivables across customers (JSON or CSV), one invoice with its NFS-e's
+situation, the NFS-e's re-emission and the dispute flag on an invoice."""
 from chalice import Blueprint, Response
 
 from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.roles import Capability
-from ..services import billing, receivables
+from ..services import billing, nfse_issuing, receivables
 from .http import endpoint
 from .schema import obj, string
 
@@ -22,11 +23,13 @@ CSV = "text/csv"
           query={"status": {"type": "string", "enum": list(INVOICE_STATUSES), "x-error-code": "invalid_invoice_status"},
                  "due_from": _DAY, "due_to": _DAY,
                  "organization_id": {"type": "string", "minLength": 1, "maxLength": 64,
-                                     "pattern": r"^[A-Za-z0-9_-]+$"}})
+                                     "pattern": r"^[A-Za-z0-9_-]+$"},
+                 "nfse": {"type": "string", "enum": ["rejected"], "x-error-code": "invalid_nfse_filter"}})
 def list_receivables(ctx):
     found = receivables.receivables_filter(status=ctx.query.get("status"), due_from=ctx.query.get("due_from"),
                                            due_to=ctx.query.get("due_to"),
-                                           organization_id=ctx.query.get("organization_id"))
+                                           organization_id=ctx.query.get("organization_id"),
+                                           nfse=ctx.query.get("nfse"))
     if ctx.accepts(CSV):
         filename, text = receivables.receivables_csv(ctx.deps, found, status=ctx.query.get("status"))
         return Response(body=text, status_code=200,
@@ -52,3 +55,20 @@ def open_dispute(ctx, invoice_id):
           body=obj(["note"], note=_NOTE))
 def resolve_dispute(ctx, invoice_id):
     return receivables.resolve_dispute(ctx.deps, ctx.caller, invoice_id, note=ctx.body["note"])
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}", "GET",
+          summary="Uma fatura de qualquer cliente, com a situação da NFS-e e, se recusada, os códigos do emissor "
+                  "(operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", response=nfse_issuing.BACKOFFICE_INVOICE)
+def get_backoffice_invoice(ctx, invoice_id):
+    return nfse_issuing.backoffice_invoice(ctx.deps, invoice_id)
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/nfse", "POST",
+          summary="Emitir de novo a NFS-e de uma fatura sem nota (recusada ou não emitida); enviada aos contatos "
+                  "de cobrança (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", idempotent=True,
+          response=nfse_issuing.BACKOFFICE_INVOICE, errors=(503,))
+def reemit_nfse(ctx, invoice_id):
+    return nfse_issuing.reemit(ctx.deps, ctx.caller, invoice_id)

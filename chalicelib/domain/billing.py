@@ -12,7 +12,7 @@ from decimal import Decimal
 from . import error_codes as codes
 from . import terms
 from .clock import local_day
-from .documents import Boleto, BoletoKind, Nfse, current_boleto
+from .documents import Boleto, BoletoKind, Nfse, NfseFailure, current_boleto, nfse_status
 from .money import format_brl
 from .proration import Period, Segment, period_containing, prorated_lines, round_cents
 from .subscriptions import BILLED_STATUSES, Subscription, add_months, renewal_after
@@ -122,6 +122,8 @@ class Invoice:
     nfse: Optional[Nfse] = None
     pdf_key: Optional[str] = None
     email_error: Optional[str] = None
+    # Why it has no NFS-e yet: the emitter's last refusal (None once a note is issued).
+    nfse_failure: Optional[NfseFailure] = None
     # Credit notes the operators granted against this invoice so far: never more than its total. A
     # credit note the invoice itself left (its lines below zero) is not counted: it was never in it.
     credited_cents: int = 0
@@ -132,6 +134,10 @@ class Invoice:
     @property
     def active_boleto(self) -> Optional[Boleto]:
         return current_boleto(self.boletos)
+
+    @property
+    def nfse_status(self) -> str:
+        return nfse_status(self.nfse, self.nfse_failure, self.status == CANCELLED)
 
     @property
     def balance_cents(self) -> int:

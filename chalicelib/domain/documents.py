@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Optional, Sequence, Tuple
 
 from .boleto import BoletoCodes
+from .nfse import Rejection, Rejections
 
 
 class BoletoKind(str, Enum):
@@ -61,6 +62,47 @@ class Nfse:
     # The chave de acesso (50 digits) the national system names the note by: its cancellation
     # event and queries. None on notes stored before the national NFS-e.
     access_key: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class NfseFailure:
+    """Why the invoice has no NFS-e: the emitter refused its DPS for what it says (E-codes). Kept
+    on the invoice until a re-emission succeeds; sending the same data again would be refused
+    again, so only the operator's re-emission (after fixing the data) tries once more."""
+
+    rejections: Rejections
+    failed_at: str  # ISO instant, UTC, of the last refusal
+    attempts: int  # how many times the DPS was refused
+
+
+def nfse_rejected(previous: Optional[NfseFailure], rejections: Sequence[Rejection], at: str) -> NfseFailure:
+    """The failure after one more refusal: its reasons replace the last ones, the attempts add up."""
+    return NfseFailure(rejections=tuple(rejections), failed_at=at,
+                       attempts=(previous.attempts if previous is not None else 0) + 1)
+
+
+# Where an invoice's NFS-e stands, as the back office reads it. The customer never sees
+# "rejected" (the E-codes are the operators' to act on): for them it is still pending.
+NFSE_ISSUED = "issued"
+NFSE_PENDING = "pending"  # not emitted yet (the documents step has not run, or the emitter was down)
+NFSE_REJECTED = "rejected"
+NFSE_CANCELLED = "cancelled"  # emitted, then cancelled with its invoice
+NFSE_NOT_ISSUED = "not_issued"  # the invoice was cancelled before it had one
+NFSE_STATUSES = (NFSE_ISSUED, NFSE_PENDING, NFSE_REJECTED, NFSE_CANCELLED, NFSE_NOT_ISSUED)
+CUSTOMER_NFSE_STATUSES = tuple(s for s in NFSE_STATUSES if s != NFSE_REJECTED)
+
+
+def nfse_status(nfse: Optional[Nfse], failure: Optional[NfseFailure], invoice_cancelled: bool) -> str:
+    if invoice_cancelled:
+        return NFSE_CANCELLED if nfse is not None else NFSE_NOT_ISSUED
+    if nfse is not None:
+        return NFSE_ISSUED
+    return NFSE_REJECTED if failure is not None else NFSE_PENDING
+
+
+def customer_nfse_status(status: str) -> str:
+    """A rejected note is, to the customer, a note still being processed."""
+    return NFSE_PENDING if status == NFSE_REJECTED else status
 
 
 def issued_boleto(codes: BoletoCodes, kind: BoletoKind, *, pix_payload: Optional[str], pdf_key: str,

@@ -316,12 +316,27 @@ INVALID_PIX = declare("invalid_pix", InvalidInput, "Código Pix (BR Code) invál
 # The bank's cobrança API did not answer: nothing was registered or cancelled, the claim was released.
 BANK_UNAVAILABLE = declare("bank_unavailable", ServiceUnavailable,
                            "O banco não respondeu; nada foi alterado. Tente de novo em alguns minutos.")
+# Cancelling an invoice or re-emitting its NFS-e: nothing was changed, the claim was released.
 NFSE_EMITTER_UNAVAILABLE = declare("nfse_emitter_unavailable", ServiceUnavailable,
-                                   "O emissor de notas fiscais não respondeu; a fatura não foi cancelada. "
+                                   "O emissor de notas fiscais não respondeu; nada foi alterado. "
                                    "Tente de novo em alguns minutos.")
 # A nosso número already names another invoice's boleto: a return file could not tell them apart.
 BOLETO_NUMBER_TAKEN = declare("boleto_number_taken", Conflict,
                               "O nosso número {nosso_numero} já pertence ao boleto de outra fatura.")
+# The operator's NFS-e re-emission (POST /backoffice/invoices/{id}/nfse).
+NFSE_ALREADY_ISSUED = declare("nfse_already_issued", Conflict,
+                              "A fatura nº {number} já tem a nota fiscal nº {nfse_number}.")
+NFSE_INVOICE_CANCELLED = declare("nfse_invoice_cancelled", Conflict,
+                                 "A fatura nº {number} está cancelada; não se emite nota fiscal para ela.")
+NFSE_EMISSION_IN_PROGRESS = declare("nfse_emission_in_progress", Conflict,
+                                    "A nota fiscal desta fatura já está sendo emitida; consulte a fatura em instantes.")
+# `rejections`: each {code, message, detail} as the emitter gave them; recorded on the invoice too.
+INVALID_NFSE_FILTER = declare("invalid_nfse_filter", InvalidInput,
+                              "Filtro inválido em '{field}': use rejected (as faturas cuja nota fiscal o emissor "
+                              "recusou) ou omita.")
+NFSE_REJECTED = declare("nfse_rejected", RuleViolation,
+                        "O emissor recusou a nota fiscal da fatura nº {number} ({reasons}). Corrija os dados "
+                        "indicados (cadastro do cliente, endereço, configuração fiscal) e emita de novo.")
 
 # --- support -------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ..domain.audit import SYSTEM, Actor
 from ..domain.billing import Invoice
 from ..domain.catalog import BILLING_FREQUENCIES, TERMS, price_on
 from ..domain.clock import iso, local_day
+from ..domain.documents import CUSTOMER_NFSE_STATUSES, customer_nfse_status
 from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken, StaleVersion
 from ..domain.ids import new_id
 from ..schemas import (array, boolean, cents, closed, component, currency, date_time, enum, integer, nullable,
@@ -149,23 +150,32 @@ def cancellation_view(cancellation) -> Optional[Dict[str, Any]]:
             "reissued_number": cancellation.reissued_number}
 
 
+INVOICE_DETAIL_FIELDS = dict(
+    _INVOICE_VIEW_FIELDS, pdf_url=nullable(text(format="uri")), email_error=nullable(text()),
+    deposit=nullable(DEPOSIT), cancellation=nullable(CANCELLATION))
 INVOICE = shape(
     "Invoice", description="Uma fatura com suas linhas e pagamentos, o link do PDF (ainda null enquanto os "
                            "documentos não foram gerados), o erro do último envio por email, se houve, os "
-                           "dados para depósito (null numa fatura por boleto) e, se cancelada, o cancelamento "
-                           "(null se não).",
-    **_INVOICE_VIEW_FIELDS, pdf_url=nullable(text(format="uri")), email_error=nullable(text()),
-    deposit=nullable(DEPOSIT), cancellation=nullable(CANCELLATION))
+                           "dados para depósito (null numa fatura por boleto), se cancelada, o cancelamento "
+                           "(null se não) e a situação da nota fiscal: `pending` enquanto está em "
+                           "processamento.",
+    **INVOICE_DETAIL_FIELDS, nfse_status=enum(CUSTOMER_NFSE_STATUSES))
 
 
-def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
-    invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
+def invoice_detail(deps: InvoiceViewDeps, invoice: Invoice) -> Dict[str, Any]:
+    """The invoice as `INVOICE_DETAIL_FIELDS` shape it (the customer's and the back office's views)."""
     view = invoice_view(invoice, deps.invoices.payments(invoice.id))
     view["pdf_url"] = documents.invoice_pdf_url(deps, invoice)
     view["email_error"] = invoice.email_error
     view["deposit"] = documents.deposit_details(deps.settings, invoice)
     view["cancellation"] = cancellation_view(invoice.cancellation)
     return view
+
+
+def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+    invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
+    # The customer reads a refused note as one still in processing: the E-codes are the operators'.
+    return {**invoice_detail(deps, invoice), "nfse_status": customer_nfse_status(invoice.nfse_status)}
 
 
 # --- the run ------------------------------------------------------------------------------------

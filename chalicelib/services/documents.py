@@ -11,11 +11,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
 from ..adapters.bank import BankUnavailable
+from ..adapters.nfse import NfseRejected
 from ..domain import billing as billing_rules
 from ..domain import boleto as boleto_rules
 from ..domain import pix
 from ..domain import documents as document_rules
 from ..domain import nfse as nfse_rules
+from ..domain.audit import SYSTEM
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.documents import Boleto, BoletoKind, Nfse
@@ -70,6 +72,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         nfse_certificate: SecretsManagerCertificate
         contracts: ContractRepository
         organizations: OrganizationRepository
+
+    class TellsOperators(Configured, QueuesEmails, Protocol):
+        """An email to the operators' address in the settings."""
 
     class CancelledPdfDeps(Configured, TimesRendering, StoredDocuments, Protocol):
         """A cancelled invoice's PDF, marked as such."""
@@ -203,12 +208,19 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
     email always carries the documents the invoice records."""
     organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
-        changes = _missing_documents(deps, invoice, _parties(deps.settings, organization))
+        changes = _missing_documents(deps, invoice, organization)
         if not changes:
             break
         ready = replace(invoice, **changes, version=invoice.version + 1)
+        refused = None
+        if "nfse_failure" in changes:
+            # Queued before it is recorded (one email per refusal, by its delivery key): a crash in
+            # between tells the operators again on the retry, never leaves them unaware.
+            queue_nfse_rejected(deps, ready, organization)
+            refused = nfse_rejected_audit(deps, SYSTEM, ready)
         try:
-            deps.invoices.save(ready, expected_version=invoice.version)
+            deps.invoices.save(ready, expected_version=invoice.version, audit=refused,
+                               nfse_rejected=True if refused is not None else None)
             invoice = ready
             break
         except Conflict:
@@ -250,8 +262,8 @@ def cancelled_invoice_pdf(deps: CancelledPdfDeps, invoice: Invoice, cancelled_at
     return deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}-cancelada.pdf", pdf, "application/pdf")
 
 
-def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[str, Any]:
-    beneficiary, customer = parties
+def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> Dict[str, Any]:
+    parties = _parties(deps.settings, organization)
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
         pdf = _render(deps, "invoice", _invoice_pdf_data(deps, invoice, parties))
@@ -261,12 +273,56 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, parties) -> Dict[s
     if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0:
         changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
                                           BoletoKind.ORIGINAL),)
-    if invoice.nfse is None:
-        changes["nfse"] = _emit_nfse(deps, invoice, beneficiary, customer)
+    # A refused DPS is not sent again on the worker's retries (the same data is refused again):
+    # the operator's re-emission (services/nfse_issuing.py) does, once the data is fixed. An
+    # outage (NfseUnavailable) fails the step, and the queue's retry emits it later.
+    if invoice.nfse is None and invoice.nfse_failure is None:
+        try:
+            changes["nfse"] = _emit_nfse(deps, invoice, organization)
+        except NfseRejected as refusal:
+            log.warning("invoice %s: the NFS-e emitter refused the DPS: %s", invoice.number, refusal)
+            changes["nfse_failure"] = document_rules.nfse_rejected(None, refusal.rejections, iso(deps.clock()))
     return changes
 
 
-def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, customer: dict) -> Nfse:
+def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization) -> None:
+    """The operators told of the emitter's refusal of an invoice's DPS: each code, its message and
+    what to do. One email per refusal (the delivery key names the invoice and the attempt)."""
+    failure = invoice.nfse_failure
+    settings = deps.settings
+    notifications.queue_email(
+        deps, template="nfse_rejected", to=[settings.operators_email],
+        # No invoice_id: a permanent failure of the operators' address is not the customer's email_error.
+        delivery_key=f"nfse_rejected#{invoice.id}#{failure.attempts}",
+        context={"organization": {"name": organization.name, "cnpj": _cnpj(organization.cnpj)},
+                 "invoice": {"id": invoice.id, "number": invoice.number, "total_cents": invoice.total_cents,
+                             "period_start": invoice.period_start.isoformat(),
+                             "period_end": invoice.period_end.isoformat()},
+                 "rejections": [{"code": r.code, "message": r.message, "detail": r.detail}
+                                for r in failure.rejections],
+                 "attempts": failure.attempts, "failed_at": failure.failed_at,
+                 "portal_url": settings.portal_url})
+
+
+def nfse_rejected_audit(deps: Clocked, actor, invoice: Invoice):
+    """The audit entry written with the refusal recorded on the invoice."""
+    failure = invoice.nfse_failure
+    return audit.entry(deps, actor, invoice.organization_id, "nfse.rejected", f"invoice:{invoice.id}",
+                       after={"codes": [r.code for r in failure.rejections], "attempts": failure.attempts})
+
+
+def emit_nfse(deps: DocumentsDeps, invoice: Invoice) -> Nfse:
+    """The invoice's NFS-e emitted now (its files in S3), for the operator's re-emission. Raises
+    NfseRejected or NfseUnavailable as the emitter does."""
+    return _emit_nfse(deps, invoice, deps.organizations.get(invoice.organization_id))
+
+
+def nfse_attachments(nfse: Nfse) -> List[dict]:
+    return [{"key": nfse.pdf_key, "filename": f"nfse-{nfse.number}.pdf", "content_type": "application/pdf"},
+            {"key": nfse.xml_key, "filename": f"nfse-{nfse.number}.xml", "content_type": "application/xml"}]
+
+
+def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, organization) -> Nfse:
     """The invoice's DPS built from the settings (registration, service terms, environment) and the
     customer, signed with the reseller's A1 and sent; the note answered kept in S3 with its access
     key. The DPS is numbered by the invoice, so a retry declares the same DPS and the emitter
@@ -274,7 +330,6 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, beneficiary: dict, custome
     from ..fiscal.dps import sign_dps  # lxml and the bindings: only where a note is emitted
 
     settings = deps.settings
-    organization = deps.organizations.get(invoice.organization_id)
     dps = nfse_rules.dps_for_invoice(invoice, organization, settings.nfse_registration, settings.nfse_terms,
                                      environment=settings.nfse_environment, issued_at=deps.clock())
     dps_id, signed = sign_dps(dps, deps.nfse_certificate.certificate())
@@ -294,12 +349,8 @@ def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
     if boleto is not None:
         attachments.append({"key": boleto.pdf_key, "filename": f"boleto-fatura-{invoice.number}.pdf",
                             "content_type": "application/pdf"})
-    nfse = invoice.nfse
-    if nfse is not None:
-        attachments.append({"key": nfse.pdf_key, "filename": f"nfse-{nfse.number}.pdf",
-                            "content_type": "application/pdf"})
-        attachments.append({"key": nfse.xml_key, "filename": f"nfse-{nfse.number}.xml",
-                            "content_type": "application/xml"})
+    if invoice.nfse is not None:
+        attachments.extend(nfse_attachments(invoice.nfse))
     return attachments
 
 
@@ -311,7 +362,8 @@ def _queue_invoice_email(deps: DocumentsDeps, invoice: Invoice, contract, organi
             deps, template="invoice_issued", to=list(contract.billing_contacts),
             delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id,
             attachments=_attachments(invoice, invoice.active_boleto),
-            context=email_context(deps, invoice, organization))
+            # Without its NFS-e (refused, to be emitted again by the operators): the email says it follows.
+            context={**email_context(deps, invoice, organization), "nfse_follows": invoice.nfse is None})
 
 
 def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str, Any]:

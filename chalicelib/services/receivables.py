@@ -26,14 +26,17 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Protocol,
 
 from ..domain import error_codes as codes
 from ..domain import receivables as rules
+from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.errors import NotFound
 from ..domain.organizations import Organization
-from ..schemas import array, boolean, cents, integer, nullable, shape, text
+from ..domain.documents import NFSE_STATUSES
+from ..schemas import array, boolean, cents, enum, integer, nullable, shape, text
 from . import audit
 from .billing import _SUMMARY_FIELDS, invoice_summary
 from .caller import Caller
+from .nfse_issuing import NFSE_FAILURE, nfse_failure_view
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.billing import InvoiceRepository
@@ -54,6 +57,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 NOTE_MIN, NOTE_MAX = 5, 500
 ORGANIZATION_PARTITION = "org"
+NFSE_PARTITION = "nfse"  # `?nfse=rejected`: the refused notes' list, by due date
 _POSITION = re.compile(r"^\d{4}-\d{2}-\d{2}#[A-Za-z0-9_-]{1,64}$")
 
 
@@ -62,9 +66,10 @@ _POSITION = re.compile(r"^\d{4}-\d{2}-\d{2}#[A-Za-z0-9_-]{1,64}$")
 RECEIVABLE = shape(
     "Receivable", description="Uma fatura a receber: o resumo da fatura, o cliente (nome e CNPJ, null se não "
                               "houver), os dias desde o vencimento (0 se no prazo, paga ou cancelada) e se está em "
-                              "contestação.",
+                              "contestação; a situação da NFS-e e, se recusada, os códigos do emissor.",
     **_SUMMARY_FIELDS, organization_id=text(), organization_name=text(), organization_cnpj=nullable(text()),
-    days_overdue=integer(minimum=0), disputed=boolean())
+    days_overdue=integer(minimum=0), disputed=boolean(), nfse_status=enum(NFSE_STATUSES),
+    nfse_failure=nullable(NFSE_FAILURE))
 _SUM = shape("ReceivablesSum", description="Quantas faturas e o saldo delas, em centavos.",
              count=integer(minimum=0), balance_cents=cents())
 AGE_BANDS = shape("ReceivablesByAge", description="As vencidas por dias desde o vencimento: 1–30, 31–60, 61–90 e "
@@ -88,21 +93,43 @@ class Filter:
     due_from: Optional[date]
     due_to: Optional[date]
     organization_id: Optional[str]
+    nfse: Optional[str] = None  # "rejected": only invoices whose NFS-e the emitter refused
 
 
 def receivables_filter(*, status: Optional[str], due_from: Optional[str], due_to: Optional[str],
-                       organization_id: Optional[str]) -> Filter:
+                       organization_id: Optional[str], nfse: Optional[str] = None) -> Filter:
     """`status` is one of the invoice statuses (the route declares them); the dates are parsed here,
-    so that 2026-02-30 is refused like a malformed one."""
+    so that 2026-02-30 is refused like a malformed one. With `nfse` ("rejected", the route declares
+    it) and no status, every status: a paid invoice still needs its note."""
     start, end = rules.parse_day(due_from, "due_from"), rules.parse_day(due_to, "due_to")
     rules.check_range(start, end)
-    return Filter(statuses=(status,) if status else rules.OWED, due_from=start, due_to=end,
-                  organization_id=organization_id or None)
+    default = INVOICE_STATUSES if nfse else rules.OWED
+    return Filter(statuses=(status,) if status else default, due_from=start, due_to=end,
+                  organization_id=organization_id or None, nfse=nfse or None)
+
+
+def _refused(deps: ReceivablesDeps, found: Filter, after: Optional[str]) -> Iterator[Invoice]:
+    """The invoices whose NFS-e stands refused (pattern 51, a handful) in the filter, oldest due
+    first, from right after the index key `after` (`<due date>#<id>`)."""
+    def key(invoice: Invoice) -> str:
+        return deps.invoices.position(invoice, by_organization=False)
+
+    for invoice in sorted(deps.invoices.nfse_rejected(), key=key):
+        if invoice.status not in found.statuses or (after is not None and key(invoice) <= after) \
+                or (found.organization_id is not None and invoice.organization_id != found.organization_id) \
+                or (found.due_from is not None and invoice.due_date < found.due_from) \
+                or (found.due_to is not None and invoice.due_date > found.due_to):
+            continue
+        yield invoice
 
 
 def _invoices(deps: ReceivablesDeps, found: Filter,
               start: Optional[Tuple[str, str]] = None) -> Iterator[Tuple[str, Invoice]]:
     """(partition, invoice) in the filter's order, from right after `start` (partition, key)."""
+    if found.nfse is not None:
+        for invoice in _refused(deps, found, start[1] if start else None):
+            yield NFSE_PARTITION, invoice
+        return
     if found.organization_id is not None:
         after = start[1] if start else None
         for invoice in deps.invoices.of_organization_due_between(found.organization_id, found.statuses,
@@ -129,7 +156,8 @@ def _decode(token: str, found: Filter) -> Tuple[str, str]:
     try:
         raw = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
         partition, key = raw["p"], raw["k"]
-        allowed = (ORGANIZATION_PARTITION,) if found.organization_id is not None else found.statuses
+        allowed = (NFSE_PARTITION,) if found.nfse is not None \
+            else (ORGANIZATION_PARTITION,) if found.organization_id is not None else found.statuses
         if set(raw) != {"p", "k"} or partition not in allowed or not isinstance(key, str) \
                 or not _POSITION.fullmatch(key):
             raise ValueError("not a receivables token")
@@ -164,7 +192,8 @@ def _item(invoice: Invoice, organization: Optional[Organization], today: date) -
     return {**invoice_summary(invoice), "organization_id": invoice.organization_id,
             "organization_name": organization.name if organization else "",
             "organization_cnpj": organization.cnpj if organization else None,
-            "days_overdue": rules.days_past_due(invoice, today), "disputed": invoice.dispute is not None}
+            "days_overdue": rules.days_past_due(invoice, today), "disputed": invoice.dispute is not None,
+            "nfse_status": invoice.nfse_status, "nfse_failure": nfse_failure_view(invoice.nfse_failure)}
 
 
 # The first page's totals and the CSV read the whole filter: bounded, so that a filter as wide as

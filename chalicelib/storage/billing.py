@@ -9,11 +9,14 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.cnab240 import nosso_numero_key
-from ..domain.billing import OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
+from ..domain.billing import CANCELLED, OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
-from ..domain.documents import Boleto, BoletoKind, BoletoStatus, Nfse
+from ..domain.documents import NFSE_REJECTED, Boleto, BoletoKind, BoletoStatus, Nfse, NfseFailure
+from ..domain.errors import NotFound
+from ..domain.nfse import Rejection
 from . import keys
-from .models import BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem, PaymentItem
+from .models import (BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem,
+                     NfseRejectedItem, PaymentItem)
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -85,6 +88,21 @@ def nfse_from_attribute(raw: Optional[dict]) -> Optional[Nfse]:
     # Notes stored before the national NFS-e carry no access key.
     return Nfse(number=raw["number"], verification_code=raw.get("verification_code"), issued_at=raw["issued_at"],
                 xml_key=raw["xml_key"], pdf_key=raw["pdf_key"], access_key=raw.get("access_key"))
+
+
+def nfse_failure_attribute(failure: Optional[NfseFailure]) -> Optional[dict]:
+    if failure is None:
+        return None
+    return {"rejections": [{"code": r.code, "message": r.message, "detail": r.detail} for r in failure.rejections],
+            "failed_at": failure.failed_at, "attempts": failure.attempts}
+
+
+def nfse_failure_from_attribute(raw: Optional[dict]) -> Optional[NfseFailure]:
+    if raw is None:
+        return None
+    return NfseFailure(rejections=tuple(Rejection(code=r["code"], message=r["message"], detail=r.get("detail"))
+                                        for r in raw["rejections"]),
+                       failed_at=raw["failed_at"], attempts=int(raw["attempts"]))
 
 
 def cancellation_attribute(cancellation: Optional[Cancellation]) -> Optional[dict]:
@@ -164,7 +182,7 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         boletos=[boleto_attribute(b) for b in invoice.boletos], nfse=nfse_attribute(invoice.nfse),
         pdf_key=invoice.pdf_key, email_error=invoice.email_error, credited_cents=invoice.credited_cents,
         cancellation=cancellation_attribute(invoice.cancellation), dispute=dispute_attribute(invoice.dispute),
-        version=invoice.version,
+        nfse_failure=nfse_failure_attribute(invoice.nfse_failure), version=invoice.version,
     )
 
 
@@ -178,7 +196,7 @@ def _invoice(item: InvoiceItem) -> Invoice:
         boletos=tuple(boleto_from_attribute(b) for b in item.boletos or []), nfse=nfse_from_attribute(item.nfse),
         pdf_key=item.pdf_key, email_error=item.email_error, credited_cents=int(item.credited_cents or 0),
         cancellation=cancellation_from_attribute(item.cancellation), dispute=dispute_from_attribute(item.dispute),
-        version=int(item.version),
+        nfse_failure=nfse_failure_from_attribute(item.nfse_failure), version=int(item.version),
     )
 
 
@@ -259,10 +277,26 @@ class InvoiceRepository:
         while the old boleto is cancelled would be payable on a cancelled invoice)."""
         return self._claim(invoice_id, expected_version, now, InvoiceItem.cancel_until, until)
 
+    def claim_nfse(self, invoice_id: str, expected_version: int, now: datetime, until: datetime) -> int:
+        """Make this request the one that sends the invoice's DPS to the NFS-e emitter again, as
+        `claim_second_copy` does (and excluding a cancellation: a note emitted while the invoice is
+        cancelled would never be cancelled)."""
+        return self._claim(invoice_id, expected_version, now, InvoiceItem.nfse_until, until)
+
+    def release_nfse(self, invoice_id: str, until: datetime) -> None:
+        """The emitter did not answer: the next re-emission may try at once. Only our own claim."""
+        try:
+            InvoiceItem(keys.invoice_pk(invoice_id), keys.INVOICE_SK).update(
+                actions=[InvoiceItem.nfse_until.remove()], condition=InvoiceItem.nfse_until == until.timestamp())
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
     def _claim(self, invoice_id: str, expected_version: int, now: datetime, attribute, until: datetime) -> int:
         pk, sk = keys.invoice_pk(invoice_id), keys.INVOICE_SK
         free = (InvoiceItem.second_copy_until.does_not_exist() | (InvoiceItem.second_copy_until < now.timestamp())) \
-            & (InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp()))
+            & (InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp())) \
+            & (InvoiceItem.nfse_until.does_not_exist() | (InvoiceItem.nfse_until < now.timestamp()))
         try:
             InvoiceItem(pk, sk).update(
                 actions=[attribute.set(until.timestamp()), InvoiceItem.version.add(1)],
@@ -279,6 +313,8 @@ class InvoiceRepository:
             raise codes.CANCELLATION_IN_PROGRESS()
         if current.second_copy_until is not None and current.second_copy_until >= now.timestamp():
             raise codes.SECOND_COPY_IN_PROGRESS()
+        if current.nfse_until is not None and current.nfse_until >= now.timestamp():
+            raise codes.NFSE_EMISSION_IN_PROGRESS()
         raise codes.VERSION_CONFLICT()
 
     def release_second_copy(self, invoice_id: str, until: datetime) -> None:
@@ -462,9 +498,18 @@ class InvoiceRepository:
             yield _invoice(item)
 
     def save(self, invoice: Invoice, expected_version: int, audit: Optional[AuditEntry] = None,
-             payment: Optional[dict] = None) -> None:
+             payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None) -> None:
+        """`nfse_rejected`: True when the save records the emitter's refusal of the invoice's NFS-e,
+        False when it stores the note that clears it; the list of refused notes (pattern 51) moves
+        in the same transaction."""
         def build(tx):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
+            marker = NfseRejectedItem(keys.NFSE_REJECTED_PK, keys.nfse_rejected_sk(invoice.id), invoice_id=invoice.id,
+                                      organization_id=invoice.organization_id)
+            if nfse_rejected is True:
+                tx.save(marker, label="nfse_rejected")
+            elif nfse_rejected is False:
+                tx.delete(marker, label="nfse_rejected")
             if payment is not None:
                 tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
                         condition=PaymentItem.pk.does_not_exist(), label="payment")
@@ -472,6 +517,22 @@ class InvoiceRepository:
                 append_audit(tx, audit)
 
         self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
+
+    def nfse_rejected(self) -> List[Invoice]:
+        """Every invoice whose NFS-e stands refused (pattern 51; they are few: each waits for an
+        operator), each read again by key. One cancelled since (a final state: it never stands
+        refused again) no longer counts, and leaves the list as it is read."""
+        found = []
+        for item in NfseRejectedItem.query(keys.NFSE_REJECTED_PK, consistent_read=True):
+            try:
+                invoice = self.get(item.invoice_id)
+            except NotFound:
+                invoice = None
+            if invoice is not None and invoice.nfse_status == NFSE_REJECTED:
+                found.append(invoice)
+            elif invoice is None or invoice.status == CANCELLED:
+                item.delete()
+        return found
 
     def payments(self, invoice_id: str) -> List[dict]:
         return [{"id": p.id, "amount_cents": int(p.amount_cents), "paid_on": p.paid_on, "method": p.method,

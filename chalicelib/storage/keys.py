@@ -268,3 +268,11 @@ def suspension_claim_sk(number: int, action: str, subscription_id: str) -> str:
     """A provider call of one suspension for one subscription ("SUSPENSION#" sorts after "SUB#":
     the licence panel's range never reaches these)."""
     return f"SUSPENSION#{number:06d}#{action}#{subscription_id}"
+
+
+# Invoices whose NFS-e the emitter refused (pattern 51): one item each, under one partition.
+NFSE_REJECTED_PK = "NFSE_REJECTED"
+
+
+def nfse_rejected_sk(invoice_id: str) -> str:
+    return f"INVOICE#{invoice_id}"

@@ -337,6 +337,11 @@ class InvoiceItem(TableItem):
     # A cancellation being made (epoch seconds): the one request that calls the bank and the NFS-e
     # emitter; dropped when the invoice is saved cancelled, or released when they fail.
     cancel_until = NumberAttribute(null=True)
+    # An operator's NFS-e re-emission being made (epoch seconds): the one request that calls the
+    # emitter; dropped when the invoice is saved with the note or the refusal, released on an outage.
+    nfse_until = NumberAttribute(null=True)
+    # The emitter's last refusal of the invoice's DPS (E-codes), until a note is issued.
+    nfse_failure = JSONAttribute(null=True)
     credited_cents = NumberAttribute(default=0)
     cancellation = JSONAttribute(null=True)
     dispute = JSONAttribute(null=True)
@@ -367,6 +372,14 @@ class InvoiceGuardItem(TableItem):
     """One per (organisation, period end): the natural key that makes a rerun issue nothing."""
 
     invoice_id = UnicodeAttribute()
+
+
+class NfseRejectedItem(TableItem):
+    """An invoice whose NFS-e the emitter refused (pk=NFSE_REJECTED, sk=INVOICE#<id>): written
+    with the refusal, deleted with the note's re-emission (pattern 51)."""
+
+    invoice_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
 
 
 class CounterItem(TableItem):

@@ -496,11 +496,15 @@ async function invoiceDetail(id) {
         ["Favorecido", d.beneficiary], ["CNPJ", d.cnpj], ["Chave Pix", d.pix_key]]
         .filter(([, value]) => value).flatMap(([label, value]) => [h("dt", { text: label }), h("dd", { text: value })])));
   }
-  try {
-    const nfse = await api("GET", `/invoices/${id}/nfse`);
-    docs.append(h("a", { class: "botao secundario", href: nfse.pdf_url, text: `Nota fiscal nº ${nfse.number} (PDF)` }),
-                h("a", { class: "botao secundario", href: nfse.xml_url, text: "Nota fiscal (XML)" }));
-  } catch { /* not issued yet */ }
+  if (invoice.nfse_status === "pending") {
+    docs.append(h("span", { class: "dica", id: "nfse-pendente", text: "Nota fiscal em processamento" }));
+  } else {
+    try {
+      const nfse = await api("GET", `/invoices/${id}/nfse`);
+      docs.append(h("a", { class: "botao secundario", href: nfse.pdf_url, text: `Nota fiscal nº ${nfse.number} (PDF)` }),
+                  h("a", { class: "botao secundario", href: nfse.xml_url, text: "Nota fiscal (XML)" }));
+    } catch { /* not issued */ }
+  }
   return [h("p", {}, h("a", { href: "#/faturas", text: "← Faturas" })),
     h("h1", { text: `Fatura nº ${invoice.number}` }),
     h("section", { class: "cartao" },

@@ -191,6 +191,37 @@ def test_an_invoice_opens_and_its_boleto_downloads(page_for, demo, stack):
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
 
 
+def test_an_invoice_whose_nota_is_pending_says_so_and_never_asks_for_it(page_for, demo, stack):
+    # The API's answer for an invoice whose NFS-e the emitter refused (the customer reads
+    # "pending"; tests/integration/test_nfse_failures.py checks the answer itself) stands in.
+    import re
+
+    api, _, _ = stack
+    operator = account(demo, "operador@brasoftware.example")
+    token = api_login(api, operator)["access_token"]
+    today = date.today()
+    closing = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
+    requests.post(f"{api}/backoffice/billing-runs", json={"period": f"{closing:%Y-%m}"},
+                  headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+
+    def pending(route):
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "nfse_status": "pending"})
+
+    page = page_for()
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if request.url.endswith("/nfse") else None)
+    page.route(re.compile(r".*/invoices/[A-Za-z0-9_-]+$"), pending)
+    login(page, account(demo, "master@oficinadigital.example"))
+    nav(page, "Faturas").click()
+    _reload_until(page, lambda: page.get_by_role("link", name="Abrir").count() > 0)
+    page.get_by_role("link", name="Abrir").first.click()
+    page.get_by_role("heading", name="Fatura nº").wait_for()
+    page.locator("#nfse-pendente").wait_for()
+    assert page.locator("#nfse-pendente").inner_text() == "Nota fiscal em processamento"
+    assert page.get_by_role("link", name=re.compile("Nota fiscal")).count() == 0 and asked == []
+
+
 def test_cobranca_sees_invoices_but_no_licence_buttons(page_for, demo):
     page = page_for()
     login(page, account(demo, "cobranca@paodemel.example"))

@@ -1,0 +1,151 @@
+"""An invoice's NFS-e as the back office sees it, and the operator's re-emission.
+
+The billing worker emits the NFS-e with the invoice's other documents (services/documents.py).
+When the emitter refuses the DPS for what it says (E-codes), the refusal is recorded on the
+invoice (`nfse_failure`), the operators are emailed, and nothing tries again by itself: the same
+data would be refused again. Once the data is fixed, an operator re-emits the note here; the same
+route emits a note the worker never got to (the emitter was down until the queue gave up).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
+
+from ..adapters.nfse import NfseRejected, NfseUnavailable
+from ..domain import documents as document_rules
+from ..domain import error_codes as codes
+from ..domain.billing import CANCELLED, Invoice
+from ..domain.clock import iso
+from ..domain.documents import NFSE_STATUSES, NfseFailure
+from ..schemas import array, date_time, enum, integer, nullable, shape, text
+from . import audit, billing, documents, notifications
+from .caller import Caller
+
+if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
+    from ..storage.repositories import OrganizationRepository
+    from .billing import InvoiceViewDeps
+    # The re-emission takes what the documents step does (`DocumentsDeps`): it emits the note
+    # through the same function (`documents.emit_nfse`), whatever that comes to need.
+    from .documents import DocumentsDeps
+
+    class BackofficeInvoiceDeps(InvoiceViewDeps, Protocol):
+        """An invoice of any organisation, its files' links and its organisation's name."""
+
+        organizations: OrganizationRepository
+
+
+# How long a re-emission's claim holds: longer than the emitter's call with its retries and the
+# files' upload, short enough that a request killed mid-way does not block the next for long.
+NFSE_CLAIM = timedelta(minutes=2)
+
+
+# --- views --------------------------------------------------------------------------------------
+
+NFSE_REJECTION = shape("NfseRejection", description="Um motivo da recusa, como o emissor o deu: o código (E…), "
+                                                     "a mensagem e o complemento (null se não houve).",
+                       code=text(), message=text(), detail=nullable(text()))
+NFSE_FAILURE = shape(
+    "NfseFailure", description="A última recusa da NFS-e pelo emissor: os motivos, quando e quantas vezes a nota "
+                               "foi recusada. Some quando a nota é emitida.",
+    rejections=array(NFSE_REJECTION), failed_at=date_time(), attempts=integer(minimum=1))
+BACKOFFICE_INVOICE = shape(
+    "BackofficeInvoice", description="Uma fatura para o operador: a fatura como o cliente a vê, o cliente, a NFS-e "
+                                     "(null se ainda não há) e a situação dela: `issued`, `pending` (ainda não "
+                                     "emitida), `rejected` (recusada: `nfse_failure` diz por quê), `cancelled` "
+                                     "(cancelada com a fatura) ou `not_issued` (fatura cancelada sem nota).",
+    **billing.INVOICE_DETAIL_FIELDS, organization_id=text(), organization_name=text(),
+    nfse_status=enum(NFSE_STATUSES), nfse_failure=nullable(NFSE_FAILURE), nfse=nullable(documents.NFSE))
+
+
+def nfse_failure_view(failure: Optional[NfseFailure]) -> Optional[Dict[str, Any]]:
+    if failure is None:
+        return None
+    return {"rejections": [{"code": r.code, "message": r.message, "detail": r.detail} for r in failure.rejections],
+            "failed_at": failure.failed_at, "attempts": failure.attempts}
+
+
+def backoffice_invoice(deps: BackofficeInvoiceDeps, invoice_id: str) -> Dict[str, Any]:
+    """Any organisation's invoice, with its NFS-e's situation and, when refused, the emitter's codes."""
+    invoice = deps.invoices.get(invoice_id)
+    return _backoffice_view(deps, invoice, deps.organizations.get(invoice.organization_id).name)
+
+
+def _backoffice_view(deps: InvoiceViewDeps, invoice: Invoice, organization_name: str) -> Dict[str, Any]:
+    nfse = invoice.nfse
+    return {**billing.invoice_detail(deps, invoice), "organization_id": invoice.organization_id,
+            "organization_name": organization_name, "nfse_status": invoice.nfse_status,
+            "nfse_failure": nfse_failure_view(invoice.nfse_failure),
+            "nfse": None if nfse is None else {
+                "number": nfse.number, "issued_at": nfse.issued_at, "verification_code": nfse.verification_code,
+                "xml_url": deps.documents.link(nfse.xml_key, f"nfse-{nfse.number}.xml"),
+                "pdf_url": deps.documents.link(nfse.pdf_key, f"nfse-{nfse.number}.pdf")}}
+
+
+# --- the operator's re-emission -----------------------------------------------------------------
+
+def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+    """Send the invoice's DPS to the emitter again: for an invoice without a note (refused, or
+    never emitted because the emitter was down). Of requests at once, one calls the emitter (a
+    claim on the invoice's version first), the others answer 409.
+
+    Issued: the failure cleared, the note stored with the audit entry, emailed to the billing
+    contacts. Refused again: the refusal recorded (one attempt more), the operators emailed, 422
+    with the codes. The emitter down: nothing recorded, the claim released, 503."""
+    invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
+    if invoice.status == CANCELLED:
+        raise codes.NFSE_INVOICE_CANCELLED(number=invoice.number)
+    if invoice.nfse is not None:
+        raise codes.NFSE_ALREADY_ISSUED(number=invoice.number, nfse_number=invoice.nfse.number)
+    organization = deps.organizations.get(invoice.organization_id)
+    now = deps.clock()
+    claim_until = now + NFSE_CLAIM
+    claimed_version = deps.invoices.claim_nfse(invoice.id, invoice.version, now, claim_until)
+    try:
+        nfse = documents.emit_nfse(deps, invoice)
+    except NfseRejected as refusal:
+        _record_refusal(deps, caller, invoice, claimed_version, claim_until, refusal, organization)
+        raise codes.NFSE_REJECTED(
+            number=invoice.number, reasons="; ".join(f"{r.code}: {r.message}" for r in refusal.rejections),
+            rejections=[{"code": r.code, "message": r.message, "detail": r.detail} for r in refusal.rejections])
+    except NfseUnavailable as outage:
+        deps.invoices.release_nfse(invoice.id, claim_until)
+        raise codes.NFSE_EMITTER_UNAVAILABLE() from outage
+    except BaseException:
+        deps.invoices.release_nfse(invoice.id, claim_until)
+        raise
+    issued = replace(invoice, nfse=nfse, nfse_failure=None, version=claimed_version + 1)
+    failure = invoice.nfse_failure
+    try:
+        deps.invoices.save(issued, expected_version=claimed_version, audit=audit.entry(
+            deps, caller.actor, invoice.organization_id, "nfse.issued", f"invoice:{invoice.id}",
+            before={"nfse_status": invoice.nfse_status,
+                    "codes": [r.code for r in failure.rejections] if failure else None},
+            after={"number": nfse.number, "issued_at": nfse.issued_at}), nfse_rejected=False)
+    except BaseException:
+        deps.invoices.release_nfse(invoice.id, claim_until)
+        raise
+    contract = deps.contracts.get(invoice.organization_id)
+    if contract is not None and contract.billing_contacts:
+        notifications.queue_email(
+            deps, template="nfse_issued", to=list(contract.billing_contacts),
+            delivery_key=f"nfse_issued#{invoice.id}", invoice_id=invoice.id,
+            attachments=documents.nfse_attachments(nfse),
+            context={**documents.email_context(deps, issued, organization),
+                     "nfse": {"number": nfse.number, "issued_at": nfse.issued_at}})
+    return _backoffice_view(deps, issued, organization.name)
+
+
+def _record_refusal(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_version: int, claim_until,
+                    refusal: NfseRejected, organization) -> None:
+    """The refusal on the invoice (over the claim's version: the claim goes with it), one attempt
+    more, with its audit entry; the operators told (queued first: see documents.prepare)."""
+    failure = document_rules.nfse_rejected(invoice.nfse_failure, refusal.rejections, iso(deps.clock()))
+    refused = replace(invoice, nfse_failure=failure, version=claimed_version + 1)
+    try:
+        documents.queue_nfse_rejected(deps, refused, organization)
+        deps.invoices.save(refused, expected_version=claimed_version,
+                           audit=documents.nfse_rejected_audit(deps, caller.actor, refused), nfse_rejected=True)
+    except BaseException:
+        deps.invoices.release_nfse(invoice.id, claim_until)
+        raise

@@ -416,7 +416,11 @@ def nfse_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[s
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     if invoice.nfse is None:
         raise codes.NFSE_NOT_AVAILABLE()
-    nfse = invoice.nfse
+    return note_view(deps, invoice.nfse)
+
+
+def note_view(deps: StoredDocuments, nfse: Nfse) -> Dict[str, Any]:
+    """A note as `NFSE` shows it, to the customer and to the back office."""
     return {"number": nfse.number, "issued_at": nfse.issued_at, "access_key": nfse.access_key,
             "verification_code": nfse.verification_code,
             "xml_url": deps.documents.link(nfse.xml_key, f"nfse-{nfse.number}.xml"),

@@ -76,10 +76,7 @@ def _backoffice_view(deps: InvoiceViewDeps, invoice: Invoice, organization_name:
     return {**billing.invoice_detail(deps, invoice), "organization_id": invoice.organization_id,
             "organization_name": organization_name, "nfse_status": invoice.nfse_status,
             "nfse_failure": nfse_failure_view(invoice.nfse_failure),
-            "nfse": None if nfse is None else {
-                "number": nfse.number, "issued_at": nfse.issued_at, "verification_code": nfse.verification_code,
-                "xml_url": deps.documents.link(nfse.xml_key, f"nfse-{nfse.number}.xml"),
-                "pdf_url": deps.documents.link(nfse.pdf_key, f"nfse-{nfse.number}.pdf")}}
+            "nfse": None if nfse is None else documents.note_view(deps, nfse)}
 
 
 # --- the operator's re-emission -----------------------------------------------------------------

@@ -109,8 +109,12 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
 
     bind_table(settings.table_name, settings.region)
     transaction = repos.Transaction(Connection(region=settings.region))
+    simulated_nfse = settings.nfse_provider == "simulated"
     nfse_certificate = overrides.get("nfse_certificate") or SecretsManagerCertificate(
-        settings.nfse_certificate_secret, settings.region)
+        settings.nfse_certificate_secret, settings.region, owner_cnpj=settings.nfse_registration.cnpj,
+        # While the NFS-e is simulated, infra/'s placeholder secret signs with a demo certificate.
+        demo_owner=(settings.beneficiary_cnpj, settings.beneficiary_name.upper()) if simulated_nfse else None,
+        clock=clock or system_clock)
     parts = dict(
         settings=settings,
         clock=clock or system_clock,

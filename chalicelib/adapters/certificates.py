@@ -12,9 +12,12 @@ import binascii
 import json
 import logging
 import threading
-from typing import TYPE_CHECKING, Optional
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import boto3
+
+from ..domain.clock import system_clock
 
 if TYPE_CHECKING:
     from ..fiscal.signing import A1Certificate
@@ -30,6 +33,7 @@ class _NoSecretValues(logging.Filter):
 
 
 logging.getLogger("botocore.parsers").addFilter(_NoSecretValues())
+log = logging.getLogger("csp_portal.certificates")
 
 
 class CertificateUnavailable(Exception):
@@ -37,9 +41,19 @@ class CertificateUnavailable(Exception):
 
 
 class SecretsManagerCertificate:
-    def __init__(self, secret_id: str, region: str):
+    """`certificate()` answers the A1 the secret holds, checked: it opens, it is the reseller's
+    (`owner_cnpj`) and it has not expired (`clock`). While the NFS-e is simulated (`demo_owner` set:
+    (CNPJ, name)), a secret still holding infra/'s placeholder gives a self-signed demo A1 instead,
+    with a warning, so a stack deployed before the reseller has its certificate still issues its
+    (simulated, "sem valor fiscal") notes."""
+
+    def __init__(self, secret_id: str, region: str, *, owner_cnpj: Optional[str] = None,
+                 demo_owner: Optional[Tuple[str, str]] = None, clock: Callable[[], datetime] = system_clock):
         self._secret_id = secret_id
         self._region = region
+        self._owner_cnpj = owner_cnpj
+        self._demo_owner = demo_owner
+        self._clock = clock
         self._loaded: Optional["A1Certificate"] = None
         self._lock = threading.Lock()
 
@@ -47,10 +61,20 @@ class SecretsManagerCertificate:
         return f"SecretsManagerCertificate({self._secret_id!r})"
 
     def certificate(self) -> "A1Certificate":
-        """The A1 certificate, read from Secrets Manager on first use (once per container)."""
+        """The A1 certificate, read from Secrets Manager on first use (once per container); its
+        validity checked on every use, since a container may outlive it."""
         with self._lock:
             if self._loaded is None:
-                self._loaded = self._read()
+                loaded = self._read()
+                if self._owner_cnpj and loaded.cnpj != self._owner_cnpj:
+                    raise CertificateUnavailable(
+                        f"the certificate in {self._secret_id} is for CNPJ {loaded.cnpj}, not the reseller's "
+                        f"({self._owner_cnpj}): the Sefin refuses a DPS signed by another CNPJ")
+                self._loaded = loaded
+            if self._loaded.expired(self._clock()):
+                raise CertificateUnavailable(
+                    f"the certificate in {self._secret_id} expired on {self._loaded.not_valid_after:%Y-%m-%d}: "
+                    "put the renewed A1 in the secret")
             return self._loaded
 
     def _read(self) -> "A1Certificate":
@@ -71,6 +95,12 @@ class SecretsManagerCertificate:
             # `from None`: the decoding error could quote the secret.
             raise CertificateUnavailable(
                 f"secret {self._secret_id} is not {{\"pkcs12_base64\", \"password\"}} (still the placeholder?)") from None
+        if not data and self._demo_owner is not None:
+            log.warning("secret %s still holds the placeholder: the simulated NFS-e signs with a self-signed demo "
+                        "certificate (notes without fiscal value)", self._secret_id)
+            from .demo_certificate import demo_a1
+
+            return A1Certificate.from_pkcs12(*demo_a1(*self._demo_owner))
         if not data:
             # infra/ creates the secret with this placeholder; the operator puts the .pfx in (README).
             raise CertificateUnavailable(f"secret {self._secret_id} still holds the placeholder: put the A1 "

@@ -11,10 +11,11 @@ NFS-e valid against NFSe_v1.01.xsd, so every test that emits a note proves the D
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..domain.nfse import Rejection, Rejections
@@ -145,35 +146,17 @@ def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-_sefin_lock = threading.Lock()
-_sefin: List[object] = []
 
 
+@functools.lru_cache(maxsize=1)
 def simulated_sefin_certificate():
     """The simulator's "Sefin Nacional" certificate (self-signed, made once per process): it signs
     the notes and events the simulator answers, as the real Sefin signs its own."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
     from ..fiscal.signing import A1Certificate
+    from .demo_certificate import demo_a1
 
-    with _sefin_lock:
-        if not _sefin:
-            from datetime import timedelta
-
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "BR"),
-                              x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sefin Nacional (simulada)"),
-                              x509.NameAttribute(NameOID.COMMON_NAME, f"SEFIN NACIONAL SIMULADA:{SIMULATED_SEFIN_CNPJ}")])
-            now = datetime.now(timezone.utc)
-            certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                           .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                           .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=3650))
-                           .sign(key, hashes.SHA256()))
-            _sefin.append(A1Certificate(certificate=certificate, private_key=key))
-        return _sefin[0]
+    return A1Certificate.from_pkcs12(*demo_a1(SIMULATED_SEFIN_CNPJ, "SEFIN NACIONAL SIMULADA", valid_days=3650,
+                                              organization="Sefin Nacional (simulada)"))
 
 
 @dataclass(frozen=True)

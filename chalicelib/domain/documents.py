@@ -62,6 +62,10 @@ class Nfse:
     # The chave de acesso (50 digits) the national system names the note by: its cancellation
     # event and queries. None on notes stored before the national NFS-e.
     access_key: Optional[str] = None
+    # Set when the note's cancellation event was registered but the invoice could not be cancelled
+    # with it (the bank was down for its boleto): the note is cancelled, the invoice still open
+    # until the cancellation is asked again, which then does not send the event twice.
+    cancelled_protocol: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ CUSTOMER_NFSE_STATUSES = tuple(s for s in NFSE_STATUSES if s != NFSE_REJECTED)
 def nfse_status(nfse: Optional[Nfse], failure: Optional[NfseFailure], invoice_cancelled: bool) -> str:
     if invoice_cancelled:
         return NFSE_CANCELLED if nfse is not None else NFSE_NOT_ISSUED
+    if nfse is not None and nfse.cancelled_protocol:
+        return NFSE_CANCELLED
     if nfse is not None:
         return NFSE_ISSUED
     return NFSE_REJECTED if failure is not None else NFSE_PENDING

@@ -320,6 +320,10 @@ BANK_UNAVAILABLE = declare("bank_unavailable", ServiceUnavailable,
 NFSE_EMITTER_UNAVAILABLE = declare("nfse_emitter_unavailable", ServiceUnavailable,
                                    "O emissor de notas fiscais não respondeu; nada foi alterado. "
                                    "Tente de novo em alguns minutos.")
+# The A1 certificate cannot sign (the secret missing, still the placeholder, expired, another CNPJ's).
+NFSE_CERTIFICATE_UNAVAILABLE = declare("nfse_certificate_unavailable", ServiceUnavailable,
+                                       "O certificado digital A1 das notas fiscais não está disponível ({reason}); "
+                                       "nada foi alterado.")
 # A nosso número already names another invoice's boleto: a return file could not tell them apart.
 BOLETO_NUMBER_TAKEN = declare("boleto_number_taken", Conflict,
                               "O nosso número {nosso_numero} já pertence ao boleto de outra fatura.")

@@ -159,6 +159,11 @@ def dps_for_invoice(invoice: "Invoice", organization: "Organization", registrati
                       f"a {invoice.period_end:%d/%m/%Y}."))
 
 
+# The product's own code for a DPS it could not sign (the A1 certificate missing or invalid):
+# recorded on the invoice as the Sefin's E-codes are.
+CERTIFICATE_UNAVAILABLE = "A1-INDISPONIVEL"
+
+
 @dataclass(frozen=True)
 class Rejection:
     """One reason the Sefin gave for refusing a DPS or an event: its code (E…) and its words."""

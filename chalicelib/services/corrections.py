@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
 from ..adapters.bank import BankUnavailable
+from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import (CANCEL_ISSUE_ERROR, CANCEL_OTHER, NfseCancellationRefused, NfseUnavailable)
 from ..domain import billing as rules
 from ..domain import credits as credit_rules
@@ -123,6 +124,7 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
             try:
                 deps.bank.cancel(boleto.nosso_numero)
             except BankUnavailable as outage:
+                _record_note_cancelled(deps, caller, invoice, claimed_version, protocol)
                 raise codes.BANK_UNAVAILABLE() from outage
         cancelled_at = iso(deps.clock())
         pdf_key = documents.cancelled_invoice_pdf(deps, invoice, cancelled_at, reason)
@@ -139,6 +141,24 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
             "reissued_invoice": billing.invoice_summary(replacement) if replacement is not None else None}
 
 
+def _record_note_cancelled(deps: CancelDeps, caller: Caller, invoice: Invoice, claimed_version: int,
+                           protocol: Optional[str]) -> None:
+    """The note's event went through but the bank did not: the invoice stays open (its boleto
+    payable) and says its note is cancelled, with the audit entry, so the back office sees it and
+    the next attempt does not send the event again. Saved over the claim, which goes with it."""
+    if invoice.nfse is None or protocol is None or invoice.nfse.cancelled_protocol:
+        return
+    noted = replace(invoice, nfse=replace(invoice.nfse, cancelled_protocol=protocol), version=claimed_version + 1)
+    try:
+        deps.invoices.save(noted, expected_version=claimed_version, audit=audit.entry(
+            deps, caller.actor, invoice.organization_id, "nfse.cancelled", f"invoice:{invoice.id}",
+            after={"nfse_number": invoice.nfse.number, "nfse_protocol": protocol, "invoice_status": invoice.status}))
+    except Conflict:
+        # The claim expired and someone wrote meanwhile: the event is registered all the same, and
+        # the next attempt is answered "already cancelled".
+        log.warning("invoice %s: note %s cancelled but not recorded", invoice.number, invoice.nfse.number)
+
+
 def _check_nfse_cancellable(invoice: Invoice) -> None:
     """A note from before the national NFS-e has no access key, so no event can name it: its
     invoice is refused before anything is claimed or sent (the municipality cancels it by hand)."""
@@ -151,12 +171,18 @@ def _cancel_nfse(deps: CancelDeps, invoice: Invoice, reason: str, reissue: bool)
     None without a note to cancel."""
     if invoice.nfse is None:
         return None
+    if invoice.nfse.cancelled_protocol:
+        return invoice.nfse.cancelled_protocol  # an earlier attempt registered the event
     _check_nfse_cancellable(invoice)
     from ..fiscal.events import signed_cancellation  # lxml and the bindings: only where a note is cancelled
 
     settings = deps.settings
+    try:
+        certificate = deps.nfse_certificate.certificate()
+    except CertificateUnavailable as missing:
+        raise codes.NFSE_CERTIFICATE_UNAVAILABLE(reason=str(missing)) from missing
     event_id, signed = signed_cancellation(
-        invoice.nfse.access_key, deps.nfse_certificate.certificate(),
+        invoice.nfse.access_key, certificate,
         author_cnpj=settings.nfse_registration.cnpj, environment=settings.nfse_environment,
         requested_at=deps.clock(),
         # A note replaced by a corrected one was an error of issue; otherwise "other", with the text.

@@ -11,12 +11,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
 from ..adapters.bank import BankUnavailable
+from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import NfseRejected
 from ..domain import billing as billing_rules
 from ..domain import boleto as boleto_rules
 from ..domain import pix
 from ..domain import documents as document_rules
 from ..domain import nfse as nfse_rules
+from ..domain.nfse import CERTIFICATE_UNAVAILABLE, Rejection
 from ..domain.audit import SYSTEM
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
@@ -332,7 +334,14 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, organization) -> Nfse:
     settings = deps.settings
     dps = nfse_rules.dps_for_invoice(invoice, organization, settings.nfse_registration, settings.nfse_terms,
                                      environment=settings.nfse_environment, issued_at=deps.clock())
-    dps_id, signed = sign_dps(dps, deps.nfse_certificate.certificate())
+    try:
+        certificate = deps.nfse_certificate.certificate()
+    except CertificateUnavailable as missing:
+        # Recorded on the invoice as the emitter's refusals are (the operators are told, and
+        # re-emit once the secret is fixed); nothing was sent.
+        raise NfseRejected((Rejection(CERTIFICATE_UNAVAILABLE, "O certificado digital A1 da emissão não está "
+                                      "disponível; nada foi enviado ao emissor.", str(missing)),)) from missing
+    dps_id, signed = sign_dps(dps, certificate)
     issued = deps.nfse_emitter.emit(dps_id, signed)
     xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")
     # The DANFSe is drawn from the note the emitter answered, so the PDF says what the note says.

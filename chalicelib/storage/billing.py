@@ -75,11 +75,12 @@ def nfse_attribute(nfse: Optional[Nfse]) -> Optional[dict]:
     if nfse is None:
         return None
     stored = {"number": nfse.number, "verification_code": nfse.verification_code, "issued_at": nfse.issued_at,
-              "xml_key": nfse.xml_key, "pdf_key": nfse.pdf_key, "access_key": nfse.access_key}
+              "xml_key": nfse.xml_key, "pdf_key": nfse.pdf_key, "access_key": nfse.access_key,
+              "cancelled_protocol": nfse.cancelled_protocol}
     # The old simulator's notes have a verification code and no access key, national ones the
     # reverse: each written only when it has one, so an old item writes back as it was stored.
     return {name: value for name, value in stored.items()
-            if value is not None or name not in ("verification_code", "access_key")}
+            if value is not None or name not in ("verification_code", "access_key", "cancelled_protocol")}
 
 
 def nfse_from_attribute(raw: Optional[dict]) -> Optional[Nfse]:
@@ -87,7 +88,8 @@ def nfse_from_attribute(raw: Optional[dict]) -> Optional[Nfse]:
         return None
     # Notes stored before the national NFS-e carry no access key.
     return Nfse(number=raw["number"], verification_code=raw.get("verification_code"), issued_at=raw["issued_at"],
-                xml_key=raw["xml_key"], pdf_key=raw["pdf_key"], access_key=raw.get("access_key"))
+                xml_key=raw["xml_key"], pdf_key=raw["pdf_key"], access_key=raw.get("access_key"),
+                cancelled_protocol=raw.get("cancelled_protocol"))
 
 
 def nfse_failure_attribute(failure: Optional[NfseFailure]) -> Optional[dict]:

@@ -269,9 +269,13 @@ def test_a_bank_outage_answers_503_and_leaves_the_invoice_cancellable(world, clo
     assert (down.status_code, down.json_body["error"]["code"]) == (503, "bank_unavailable")
     held = world.deps.invoices.get(invoice["id"])
     assert held.status == "open" and held.active_boleto is not None and held.cancellation is None
-    # The note went first (a refusal there must not leave a dead boleto): it is cancelled already.
+    # The note went first (a refusal there must not leave a dead boleto): it is cancelled already,
+    # and the invoice, still open and payable, says so (the back office sees it, the audit has it).
     key = held.nfse.access_key
-    assert len(emitter.cancel_requests) == 1 and emitter.cancellation(key) is not None
+    event = emitter.cancellation(key)
+    assert len(emitter.cancel_requests) == 1 and event is not None
+    assert held.nfse.cancelled_protocol == event.protocol and held.nfse_status == "cancelled"
+    assert [e["after"]["nfse_protocol"] for e in _trail(world, org, "nfse.cancelled")] == [event.protocol]
     assert _trail(world, org, "invoice.cancelled") == []
     assert len(world.call("GET", "/invoices", org.master).json_body["items"]) == 1
     assert _sent(world, outbox) == []
@@ -279,9 +283,9 @@ def test_a_bank_outage_answers_503_and_leaves_the_invoice_cancellable(world, clo
     again = _cancel(world, operator, invoice["id"], reissue=True)  # at once: the claim was released
     assert again.status_code == 200, again.json_body
     assert bank.calls_of("cancel") == [held.active_boleto.nosso_numero] * 2
-    # The retry's event is answered "already cancelled", taken as done; the request's id is recorded.
-    assert len(emitter.cancel_requests) == 2 and emitter.cancellation(key) is not None
-    assert again.json_body["cancellation"]["nfse_protocol"] == f"PRE{key}101101"
+    # The retry does not send the event again; the cancellation records the event's protocol.
+    assert len(emitter.cancel_requests) == 1
+    assert again.json_body["cancellation"]["nfse_protocol"] == event.protocol
 
 
 def test_an_emitter_outage_answers_503_then_a_retry_cancels_the_note_once(world, clock):

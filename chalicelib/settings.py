@@ -127,9 +127,6 @@ class Settings:
     pix_city: str
     # Built from DEPOSIT_BANK/AGENCY/ACCOUNT and the beneficiary's name, CNPJ and Pix key above.
     deposit_account: DepositAccount
-    nfse_service_code: str  # national "código de tributação" (1.05.01: software licensing)
-    nfse_service_description: str
-    iss_rate: str  # a decimal, e.g. "0.029"
     # The national NFS-e (README, "NFS-e"): where DPSs go, the certificate that signs them, the
     # reseller's fiscal registration and the service's terms as data.
     nfse_environment: str  # tpAmb: "1" produção, "2" produção restrita (the Sefin's test environment)
@@ -169,7 +166,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "sa-east-1"
     user_pool_id = environ.get("USER_POOL_ID", "")
     beneficiary_name = environ.get("BENEFICIARY_NAME", "Brasoftware Informática Ltda")
-    beneficiary_cnpj = environ.get("BENEFICIARY_CNPJ", "45997418000153")
+    beneficiary_cnpj = _beneficiary_cnpj(environ.get("BENEFICIARY_CNPJ", "45997418000153"))
     pix_key = environ.get("PIX_KEY", "financeiro@brasoftware.com.br") or None
     issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
     controller_cnpj = environ.get("PRIVACY_CONTROLLER_CNPJ", beneficiary_cnpj)
@@ -319,7 +316,9 @@ def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str)
                               "Licenciamento de uso de programas de computação (Microsoft CSP)")
     if not description.strip():
         raise ValueError("NFSE_SERVICE_DESCRIPTION is empty (xDescServ: what the note says was provided)")
-    iss_rate = _iss_rate(read("ISS_RATE", "0.029"))
+    # Empty: the note carries no rate and the Sefin applies the municipality's own (parametrização
+    # municipal), as it requires in some municipalities.
+    iss_rate = _iss_rate(read("ISS_RATE", "0.029")) if read("ISS_RATE", "0.029") else None
     api_url = read("NFSE_API_URL", "") or SEFIN_NACIONAL_URLS[environment]
     _check_api_url(api_url)
     ca_bundle = read("NFSE_CA_BUNDLE", "") or None
@@ -337,15 +336,12 @@ def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str)
                          f"seconds above 0 and at most {NFSE_TIMEOUT_CAP_SECONDS} (API Gateway answers 504 at 29 s)")
     return dict(
         nfse_provider=provider,
-        nfse_service_code=service_code,
-        nfse_service_description=description,
-        iss_rate=iss_rate,
         nfse_environment=environment,
         nfse_api_url=api_url,
         nfse_certificate_secret=read("NFSE_CERTIFICATE_SECRET", "csp-portal/nfse-certificate"),
         nfse_registration=nfse_rules.ProviderRegistration(
             cnpj=cnpj, name=name,
-            municipal_registration=read("NFSE_MUNICIPAL_REGISTRATION", "12345678") or None,
+            municipal_registration=_municipal_registration(environ, provider),
             city_code=digits("NFSE_CITY_CODE", "3550308", 7,  # São Paulo
                              "IBGE code of the municipality where the reseller is established"),
             simples_nacional=one_of("NFSE_SIMPLES_NACIONAL", "1", ("1", "2", "3"),
@@ -368,6 +364,37 @@ def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str)
         nfse_ca_bundle=ca_bundle,
         nfse_timeout_seconds=timeout,
     )
+
+
+def _beneficiary_cnpj(value: str) -> str:
+    """The reseller's CNPJ: on every boleto, in every DPS (its id, the prestador) and checked against
+    the A1 certificate's. 14 digits with valid check digits, so a punctuated or mistyped value stops
+    the start instead of every emission."""
+    if not re.fullmatch(r"[0-9]{14}", value):
+        raise ValueError(f"BENEFICIARY_CNPJ={value!r}: 14 digits, no punctuation (the NFS-e layout 1.01 "
+                         "takes numeric CNPJs only)")
+    from .domain.errors import DomainError
+    from .domain.organizations import normalize_cnpj
+
+    try:
+        return normalize_cnpj(value)
+    except DomainError:
+        raise ValueError(f"BENEFICIARY_CNPJ={value!r}: the check digits do not match") from None
+
+
+def _municipal_registration(environ: Mapping[str, str], provider: str) -> Optional[str]:
+    """The reseller's inscrição municipal (IM). The simulator has a demo one; the real emitter gets
+    only what the reseller set (empty: none, where the municipality does not ask for it), never
+    the demo's, which would go into every real DPS if forgotten."""
+    if provider == "simulated":
+        return environ.get("NFSE_MUNICIPAL_REGISTRATION", "12345678").strip() or None
+    if "NFSE_MUNICIPAL_REGISTRATION" not in environ:
+        raise ValueError("NFSE_MUNICIPAL_REGISTRATION is not set: the reseller's inscrição municipal (IM), or an "
+                         "empty value where the municipality does not require it in the DPS")
+    value = environ["NFSE_MUNICIPAL_REGISTRATION"].strip()
+    if value and not re.fullmatch(r"[0-9A-Za-z]{1,15}", value):
+        raise ValueError(f"NFSE_MUNICIPAL_REGISTRATION={value!r}: up to 15 letters or digits (IM)")
+    return value or None
 
 
 def _iss_rate(value: str) -> str:

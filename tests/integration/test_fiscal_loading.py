@@ -186,7 +186,8 @@ def test_the_sefin_provider_is_wired_with_the_settings_and_the_certificate_s_rea
     module.SefinNacionalEmitter = _RecordingSefin
     monkeypatch.setitem(sys.modules, "chalicelib.adapters.sefin_nacional", module)
     _RecordingSefin.built.clear()
-    settings = from_environ({**os.environ, "NFSE_PROVIDER": "sefin", "NFSE_API_URL": "https://sefin.example.test/api",
+    settings = from_environ({**os.environ, "NFSE_PROVIDER": "sefin", "NFSE_MUNICIPAL_REGISTRATION": "9876543",
+                                         "NFSE_API_URL": "https://sefin.example.test/api",
                              "NFSE_TIMEOUT_SECONDS": "7", "NFSE_CA_BUNDLE": str(bundle)})
     container = bootstrap.build(settings)
     assert isinstance(container.nfse_emitter, _RecordingSefin)
@@ -200,7 +201,7 @@ def test_the_sefin_provider_is_wired_with_the_settings_and_the_certificate_s_rea
 
 def test_the_real_sefin_adapter_builds_without_the_network_or_the_secret(deps, no_network, secret_reads):
     sefin = pytest.importorskip("chalicelib.adapters.sefin_nacional", reason="the Sefin adapter is written apart")
-    settings = from_environ({**os.environ, "NFSE_PROVIDER": "sefin"})
+    settings = from_environ({**os.environ, "NFSE_PROVIDER": "sefin", "NFSE_MUNICIPAL_REGISTRATION": "9876543"})
     container = bootstrap.build(settings)
     assert isinstance(container.nfse_emitter, sefin.SefinNacionalEmitter)
     assert secret_reads == []

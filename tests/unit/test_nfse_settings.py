@@ -7,6 +7,8 @@ import pytest
 
 from chalicelib.settings import SEFIN_NACIONAL_URLS, from_environ
 
+IM = {"NFSE_MUNICIPAL_REGISTRATION": "9876543"}  # the real emitter needs the reseller's IM said
+
 
 def test_the_defaults_are_the_simulator_in_producao_restrita_with_sao_paulos_software_licensing():
     settings = from_environ({})
@@ -14,8 +16,8 @@ def test_the_defaults_are_the_simulator_in_producao_restrita_with_sao_paulos_sof
     assert settings.nfse_environment == "2"
     assert settings.nfse_api_url == SEFIN_NACIONAL_URLS["2"] == "https://sefin.producaorestrita.nfse.gov.br/SefinNacional"
     assert settings.nfse_registration.city_code == "3550308"
-    assert settings.nfse_terms.national_code == settings.nfse_service_code == "010501"
-    assert settings.nfse_terms.iss_rate == settings.iss_rate == "0.029"
+    assert settings.nfse_terms.national_code == "010501"
+    assert settings.nfse_terms.iss_rate == "0.029"
     assert settings.nfse_terms.nbs_code is None and settings.nfse_terms.municipal_code is None
     assert settings.nfse_ca_bundle is None and settings.nfse_timeout_seconds == 8
 
@@ -25,6 +27,7 @@ def test_a_reseller_s_own_registration_and_terms_are_read_as_given(tmp_path):
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     settings = from_environ({
         "CSP_STAGE": "prod", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "1", "NFSE_CITY_CODE": "3304557",
+        "NFSE_MUNICIPAL_REGISTRATION": "9876543",
         "NFSE_SERVICE_CODE": "010701", "NFSE_NBS_CODE": "115022000", "NFSE_MUNICIPAL_SERVICE_CODE": "001",
         "ISS_RATE": "0.05", "NFSE_SIMPLES_NACIONAL": "3", "NFSE_SPECIAL_REGIME": "6",
         "NFSE_ISS_WITHHOLDING": "2", "NFSE_ISS_TAXATION": "1", "NFSE_CA_BUNDLE": str(bundle),
@@ -57,7 +60,6 @@ def test_a_reseller_s_own_registration_and_terms_are_read_as_given(tmp_path):
     ("ISS_RATE", "-0.01"),
     ("ISS_RATE", "0,029"),
     ("ISS_RATE", "NaN"),
-    ("ISS_RATE", ""),
     ("ISS_RATE", "0.02905"),  # 2,905 %: pAliq carries two decimals
     ("NFSE_SIMPLES_NACIONAL", "4"),
     ("NFSE_SIMPLES_NACIONAL", "0"),
@@ -102,6 +104,34 @@ def test_the_api_url_follows_the_environment_unless_overridden():
 def test_only_the_prod_stage_emits_real_notes_in_producao():
     # A dev or staging stack pointed at produção would issue notes with fiscal value to test data.
     with pytest.raises(ValueError, match="NFSE_ENVIRONMENT=1"):
-        from_environ({"CSP_STAGE": "dev", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "1"})
-    assert from_environ({"CSP_STAGE": "dev", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "2"}).nfse_provider == "sefin"
-    assert from_environ({"CSP_STAGE": "prod", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "1"}).nfse_environment == "1"
+        from_environ({"CSP_STAGE": "dev", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "1", **IM})
+    assert from_environ({"CSP_STAGE": "dev", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "2", **IM}).nfse_provider == "sefin"
+    assert from_environ({"CSP_STAGE": "prod", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "1", **IM}).nfse_environment == "1"
+
+
+def test_without_iss_rate_the_note_carries_none_and_the_municipality_s_applies():
+    from chalicelib import settings
+
+    assert settings.from_environ({"ISS_RATE": ""}).nfse_terms.iss_rate is None
+    assert settings.from_environ({}).nfse_terms.iss_rate == "0.029"
+
+
+def test_the_real_emitter_needs_the_municipal_registration_said_never_the_demo_s():
+    from chalicelib import settings
+
+    with pytest.raises(ValueError, match="NFSE_MUNICIPAL_REGISTRATION is not set"):
+        settings.from_environ({"NFSE_PROVIDER": "sefin"})
+    assert settings.from_environ({"NFSE_PROVIDER": "sefin", "NFSE_MUNICIPAL_REGISTRATION": ""}) \
+        .nfse_registration.municipal_registration is None
+    assert settings.from_environ({"NFSE_PROVIDER": "sefin", "NFSE_MUNICIPAL_REGISTRATION": "9876543"}) \
+        .nfse_registration.municipal_registration == "9876543"
+    with pytest.raises(ValueError, match="NFSE_MUNICIPAL_REGISTRATION="):
+        settings.from_environ({"NFSE_PROVIDER": "sefin", "NFSE_MUNICIPAL_REGISTRATION": "12.345-6/7"})
+
+
+@pytest.mark.parametrize("cnpj", ["45.997.418/0001-53", "45997418000154", "ABCDEFGH000153"])
+def test_the_reseller_s_cnpj_is_checked_at_start(cnpj):
+    from chalicelib import settings
+
+    with pytest.raises(ValueError, match="BENEFICIARY_CNPJ"):
+        settings.from_environ({"BENEFICIARY_CNPJ": cnpj})

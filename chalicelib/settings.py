@@ -134,7 +134,7 @@ class Settings:
     nfse_certificate_secret: str  # Secrets Manager id of the A1 certificate (adapters/certificates.py)
     nfse_registration: ProviderRegistration
     nfse_terms: ServiceTerms
-    # The CA bundle the Sefin adapter trusts (NFSE_CA_BUNDLE, a file path; None: the system's), and
+    # The CA bundle the Sefin adapter trusts (NFSE_CA_BUNDLE, a file path; None: certifi's or botocore's), and
     # how long it waits for one answer (NFSE_TIMEOUT_SECONDS).
     nfse_ca_bundle: Optional[str]
     nfse_timeout_seconds: float
@@ -196,7 +196,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         simulated_provider_failure_rate=float(environ.get("SIMULATED_PROVIDER_FAILURE_RATE", "0")),
         simulated_provider_delay_seconds=float(environ.get("SIMULATED_PROVIDER_DELAY_SECONDS", "0")),
         bank_provider=environ.get("BANK_PROVIDER", "simulated"),
-            invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
+        invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
         # 3, as a second copy: time for the email to arrive and the boleto to be paid and cleared.
         invoice_min_business_days_after_issue=int(environ.get("INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE", "3")),
         bank_state=environ.get("BANK_STATE", "SP") or None,

@@ -331,7 +331,8 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, organization) -> Nfse:
 
     settings = deps.settings
     dps = nfse_rules.dps_for_invoice(invoice, organization, settings.nfse_registration, settings.nfse_terms,
-                                     environment=settings.nfse_environment, issued_at=deps.clock())
+                                     environment=settings.nfse_environment, issued_at=deps.clock(),
+                                     series=settings.nfse_dps_series)
     dps_id, signed = sign_dps(dps, deps.nfse_certificate.certificate())
     issued = deps.nfse_emitter.emit(dps_id, signed)
     xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")

@@ -267,7 +267,7 @@ class SefinNacionalEmitter:
             if info is None:
                 raise NfseUnavailable(f"Sefin Nacional answered an event without infEvento for {access_key}")
             return NfseCancellation(
-                number=access_key,  # national notes are named by their access key
+                number=access_key,
                 protocol=info.get("Id") or _text(info, f"{NFSE_NS}nDFSe"),
                 registered_at=_text(info, f"{NFSE_NS}dhProc")
                 or str(_field(data, "dataHoraProcessamento") or ""),
@@ -365,7 +365,7 @@ class SefinNacionalEmitter:
         issued_at = _text(info, f"{NFSE_NS}dhProc") if info is not None else ""
         if not number or not issued_at:
             raise NfseUnavailable(f"the note {access_key} carries no nNFSe or dhProc")
-        return IssuedNfse(number=number, verification_code="", issued_at=issued_at, xml=xml,
+        return IssuedNfse(number=number, verification_code=None, issued_at=issued_at, xml=xml,
                           access_key=access_key)
 
     # -- HTTP ---------------------------------------------------------------------------------

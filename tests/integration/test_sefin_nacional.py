@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 
 import pytest
 import urllib3
 from cryptography.hazmat.primitives import serialization
+from lxml import etree
 
 from chalicelib.adapters.nfse import (IssuedNfse, NfseCancellation, NfseCancellationRefused, NfseRejected,
-                                      NfseUnavailable)
+                                      NfseUnavailable, simulated_sefin_certificate)
 from chalicelib.adapters.sefin_nacional import DPS_COLLISION, SefinNacionalEmitter, pack, unpack
 from chalicelib.fiscal import schemas, signing
 from tests.fakes.sefin_nacional import (ALREADY_CANCELLED, DUPLICATE_DPS, SCHEMA_FAILURE, SIGNATURE_FAILURE,
@@ -109,10 +111,10 @@ def test_a_signed_dps_becomes_a_note_with_its_access_key_over_mutual_tls(sefin, 
     assert len(note.access_key) == 50 and note.access_key.isdigit()
     assert note.access_key.startswith(f"{CITY}22{CNPJ}")
     assert sefin.notes == {note.access_key: note.xml}
-    assert note.number == "1" and note.issued_at.startswith("20")
+    assert note.number == "1" and note.issued_at.startswith("20") and note.verification_code is None
     # The note carries the DPS as it was signed, and that signature still verifies.
     assert f'Id="{dps_id(7)}"' in note.xml
-    inner = note.xml[note.xml.index("<DPS"):note.xml.index("</DPS>") + len("</DPS>")]
+    inner = etree.tostring(etree.fromstring(note.xml.encode()).find(f"{{{NS}}}infNFSe/{{{NS}}}DPS"))
     assert signing.verify(inner, a1.certificate).reference_id == dps_id(7)
     [call] = sefin.requests
     assert (call.method, call.path) == ("POST", "/SefinNacional/nfse")
@@ -482,3 +484,20 @@ def test_a_lost_answer_lookup_finding_another_systems_note_is_refused_not_adopte
     # The retry asked which note the DPS made, read it, and sent nothing more.
     assert [(r.method, r.path.split("/")[2]) for r in sefin.requests[1:]] == [
         ("POST", "nfse"), ("GET", "dps"), ("GET", "nfse")]
+
+
+def test_the_note_answered_is_a_valid_signed_nfse_whose_number_and_date_the_adapter_reads(sefin, emitter, a1):
+    """The fake answers what the Sefin answers (a note valid against NFSe_v1.01.xsd, signed by the
+    Sefin): the adapter's IssuedNfse carries it as it came, with its nNFSe and dhProc."""
+    emitter.emit(dps_id(40), signed_dps(a1, 40))
+    note = emitter.emit(dps_id(41), signed_dps(a1, 41))
+
+    assert schemas.validate(note.xml, "NFSe") == []
+    assert signing.verify(note.xml, simulated_sefin_certificate().certificate).reference_id == f"NFS{note.access_key}"
+    root = ElementTree.fromstring(note.xml)
+    info = root.find(f"{{{NS}}}infNFSe")
+    assert info.get("Id") == f"NFS{note.access_key}"
+    assert note.number == info.findtext(f"{{{NS}}}nNFSe") == "2"
+    assert note.issued_at == info.findtext(f"{{{NS}}}dhProc") and note.issued_at.startswith("20")
+    assert info.findtext(f"{{{NS}}}DPS/{{{NS}}}infDPS/{{{NS}}}nDPS") == "41"
+    assert emitter.note(note.access_key) == note.xml

@@ -501,3 +501,20 @@ def test_the_note_answered_is_a_valid_signed_nfse_whose_number_and_date_the_adap
     assert note.issued_at == info.findtext(f"{{{NS}}}dhProc") and note.issued_at.startswith("20")
     assert info.findtext(f"{{{NS}}}DPS/{{{NS}}}infDPS/{{{NS}}}nDPS") == "41"
     assert emitter.note(note.access_key) == note.xml
+
+
+def test_a_recovered_note_without_the_dps_inside_is_not_adopted(sefin, emitter, a1):
+    """Nothing to compare is no proof the note is this DPS's."""
+    key = "3550308" + "22" + CNPJ + f"{99:013d}" + "2611" + "123456789" + "0"
+    bare = (f'<NFSe xmlns="{NS}" versao="1.01"><infNFSe Id="NFS{key}"><nNFSe>99</nNFSe>'
+            "<dhProc>2026-11-30T09:15:00-03:00</dhProc></infNFSe></NFSe>")
+    sefin.fail_next("emit", 1)
+    sefin.answer_next("dps", 200, {"idDps": dps_id(32), "chaveAcesso": key})
+    sefin.answer_next("nfse", 200, {"chaveAcesso": key, "nfseXmlGZipB64": pack(bare)})
+
+    with pytest.raises(NfseRejected) as refused:
+        emitter.emit(dps_id(32), signed_dps(a1, 32))
+
+    [rejection] = refused.value.rejections
+    assert rejection.code == DPS_COLLISION and rejection.detail == "a nota não traz a DPS enviada"
+    assert len(sefin.calls("POST")) == 1 and sefin.notes == {}

@@ -138,6 +138,9 @@ class Settings:
     # how long it waits for one answer (NFSE_TIMEOUT_SECONDS).
     nfse_ca_bundle: Optional[str]
     nfse_timeout_seconds: float
+    # serie of every DPS (NFSE_DPS_SERIES, 1 to 5 digits): a reseller whose old system used series 1
+    # for the same CNPJ starts another, so the portal's DPS ids never meet the old ones.
+    nfse_dps_series: str
     late_fine_rate: str
     late_monthly_interest: str
     second_copy_due_days: int
@@ -331,6 +334,10 @@ def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str)
         timeout = float(read("NFSE_TIMEOUT_SECONDS", "8"))
     except ValueError:
         timeout = 0.0
+    dps_series = read("NFSE_DPS_SERIES", nfse_rules.DPS_SERIES)
+    if not re.fullmatch(r"[0-9]{1,5}", dps_series):
+        raise ValueError(f"NFSE_DPS_SERIES={dps_series!r}: must be 1 to 5 digits (serie: the DPS's series, part "
+                         "of its id)")
     if not 0 < timeout <= NFSE_TIMEOUT_CAP_SECONDS:
         raise ValueError(f"NFSE_TIMEOUT_SECONDS={environ.get('NFSE_TIMEOUT_SECONDS')!r}: must be a number of "
                          f"seconds above 0 and at most {NFSE_TIMEOUT_CAP_SECONDS} (API Gateway answers 504 at 29 s)")
@@ -363,6 +370,7 @@ def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str)
                                          "indTotTrib: 0, the approximate taxes are not declared")),
         nfse_ca_bundle=ca_bundle,
         nfse_timeout_seconds=timeout,
+        nfse_dps_series=dps_series,
     )
 
 

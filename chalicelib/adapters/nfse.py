@@ -36,7 +36,7 @@ class IssuedNfse:
 class NfseCancellation:
     """The emitter's record of a cancellation event: its protocol and the event's XML."""
 
-    number: str  # the note cancelled
+    number: str  # the access key of the note cancelled (national notes are named by it), in both emitters
     protocol: str
     registered_at: str
     xml: str
@@ -157,6 +157,78 @@ def simulated_sefin_certificate():
 
     return A1Certificate.from_pkcs12(*demo_a1(SIMULATED_SEFIN_CNPJ, "SEFIN NACIONAL SIMULADA", valid_days=3650,
                                               organization="Sefin Nacional (simulada)"))
+
+
+def simulated_note(dps, *, provider_cnpj: str, number: int, processed_at: str, access_key: str,
+                   application_version: str = SIMULATOR_VERSION) -> str:
+    """The NFS-e the Sefin would generate for a checked DPS (`dps`: its lxml root, as signed), valid
+    against NFSe_v1.01.xsd and signed with `simulated_sefin_certificate`: the simulator's note, and
+    the fake Sefin's in the adapter's tests (tests/fakes/sefin_nacional.py)."""
+    import copy
+
+    from cryptography.x509.oid import NameOID
+    from lxml import etree
+
+    from ..fiscal.signing import embedded_certificate, sign
+
+    info = dps.find("n:infDPS", _NS)
+
+    def read(path: str) -> Optional[str]:
+        return info.findtext(path, namespaces=_NS)
+
+    key = access_key
+    city, service_city = read("n:cLocEmi"), read("n:serv/n:locPrest/n:cLocPrestacao")
+    # xNome from the registry, which the simulator reads off the signer's e-CNPJ ("NAME:CNPJ").
+    names = embedded_certificate(etree.tostring(dps)).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    provider_name = names[0].value.rsplit(":", 1)[0] if names else provider_cnpj
+
+    root = etree.Element(f"{{{NFSE_NAMESPACE}}}NFSe", nsmap={None: NFSE_NAMESPACE}, versao="1.01")
+    inf = etree.SubElement(root, f"{{{NFSE_NAMESPACE}}}infNFSe", Id=f"NFS{key}")
+
+    def add(parent, tag: str, value: Optional[str]):
+        if value is not None:
+            etree.SubElement(parent, f"{{{NFSE_NAMESPACE}}}{tag}").text = value
+        return parent
+
+    add(inf, "xLocEmi", municipality_name(city))
+    add(inf, "xLocPrestacao", municipality_name(service_city or city))
+    add(inf, "nNFSe", str(number))
+    add(inf, "cLocIncid", service_city or city)
+    add(inf, "xLocIncid", municipality_name(service_city or city))
+    national_code = read("n:serv/n:cServ/n:cTribNac")
+    add(inf, "xTribNac", _NATIONAL_CODES.get(national_code, f"Código de tributação nacional {national_code}"))
+    add(inf, "verAplic", application_version)
+    add(inf, "ambGer", "2")  # the Sefin Nacional
+    add(inf, "tpEmis", "1")
+    add(inf, "procEmi", "1")  # sent by the taxpayer's application (web service)
+    add(inf, "cStat", "100")  # NFS-e gerada
+    add(inf, "dhProc", processed_at)
+    add(inf, "nDFSe", str(number))
+    emit = etree.SubElement(inf, f"{{{NFSE_NAMESPACE}}}emit")
+    add(emit, "CNPJ", provider_cnpj)
+    add(emit, "IM", read("n:prest/n:IM"))
+    add(emit, "xNome", provider_name)
+    address = etree.SubElement(emit, f"{{{NFSE_NAMESPACE}}}enderNac")
+    # The simulator has no national registry (CNC): the address is a stand-in.
+    for tag, value in (("xLgr", "Endereço do cadastro nacional (simulado)"), ("nro", "S/N"),
+                       ("xBairro", "Centro"), ("cMun", city), ("UF", _state_of(city)),
+                       ("CEP", "01001000")):
+        add(address, tag, value)
+    amount = _cents(read("n:valores/n:vServPrest/n:vServ"))
+    rate = read("n:valores/n:trib/n:tribMun/n:pAliq")
+    withheld = read("n:valores/n:trib/n:tribMun/n:tpRetISSQN") != "1"
+    values = etree.SubElement(inf, f"{{{NFSE_NAMESPACE}}}valores")
+    add(values, "vBC", _money(amount))
+    iss = None
+    if rate is not None:
+        iss = (amount * _cents(rate) + 5000) // 10000  # half up, in centavos
+        add(values, "pAliqAplic", rate)
+        add(values, "vISSQN", _money(iss))
+    if withheld and iss:
+        add(values, "vTotalRet", _money(iss))
+    add(values, "vLiq", _money(amount - (iss if withheld and iss else 0)))
+    inf.append(copy.deepcopy(dps))  # the DPS as signed: its signature still verifies inside
+    return sign(etree.tostring(root, encoding="unicode"), f"NFS{key}", simulated_sefin_certificate())
 
 
 @dataclass(frozen=True)
@@ -300,73 +372,13 @@ class SimulatedNfseEmitter:
         return local_timestamp(self._clock())
 
     def _generate(self, dps, dps_id: str, provider_cnpj: str) -> IssuedNfse:
-        import copy
-
-        from cryptography.x509.oid import NameOID
-        from lxml import etree
-
-        from ..fiscal.signing import embedded_certificate, sign
-
         info = dps.find("n:infDPS", _NS)
-
-        def read(path: str) -> Optional[str]:
-            return info.findtext(path, namespaces=_NS)
-
         number = self._next
-        processed_at = self._now(read("n:dhEmi"))
-        city, service_city = read("n:cLocEmi"), read("n:serv/n:locPrest/n:cLocPrestacao")
-        key = simulated_access_key(city, provider_cnpj, number, processed_at, dps_id)
-        # xNome from the registry, which the simulator reads off the signer's e-CNPJ ("NAME:CNPJ").
-        names = embedded_certificate(etree.tostring(dps)).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        provider_name = names[0].value.rsplit(":", 1)[0] if names else provider_cnpj
-
-        root = etree.Element(f"{{{NFSE_NAMESPACE}}}NFSe", nsmap={None: NFSE_NAMESPACE}, versao="1.01")
-        inf = etree.SubElement(root, f"{{{NFSE_NAMESPACE}}}infNFSe", Id=f"NFS{key}")
-
-        def add(parent, tag: str, value: Optional[str]):
-            if value is not None:
-                etree.SubElement(parent, f"{{{NFSE_NAMESPACE}}}{tag}").text = value
-            return parent
-
-        add(inf, "xLocEmi", municipality_name(city))
-        add(inf, "xLocPrestacao", municipality_name(service_city or city))
-        add(inf, "nNFSe", str(number))
-        add(inf, "cLocIncid", service_city or city)
-        add(inf, "xLocIncid", municipality_name(service_city or city))
-        national_code = read("n:serv/n:cServ/n:cTribNac")
-        add(inf, "xTribNac", _NATIONAL_CODES.get(national_code, f"Código de tributação nacional {national_code}"))
-        add(inf, "verAplic", SIMULATOR_VERSION)
-        add(inf, "ambGer", "2")  # the Sefin Nacional
-        add(inf, "tpEmis", "1")
-        add(inf, "procEmi", "1")  # sent by the taxpayer's application (web service)
-        add(inf, "cStat", "100")  # NFS-e gerada
-        add(inf, "dhProc", processed_at)
-        add(inf, "nDFSe", str(number))
-        emit = etree.SubElement(inf, f"{{{NFSE_NAMESPACE}}}emit")
-        add(emit, "CNPJ", provider_cnpj)
-        add(emit, "IM", read("n:prest/n:IM"))
-        add(emit, "xNome", provider_name)
-        address = etree.SubElement(emit, f"{{{NFSE_NAMESPACE}}}enderNac")
-        # The simulator has no national registry (CNC): the address is a stand-in.
-        for tag, value in (("xLgr", "Endereço do cadastro nacional (simulado)"), ("nro", "S/N"),
-                           ("xBairro", "Centro"), ("cMun", city), ("UF", _state_of(city)),
-                           ("CEP", "01001000")):
-            add(address, tag, value)
-        amount = _cents(read("n:valores/n:vServPrest/n:vServ"))
-        rate = read("n:valores/n:trib/n:tribMun/n:pAliq")
-        withheld = read("n:valores/n:trib/n:tribMun/n:tpRetISSQN") != "1"
-        values = etree.SubElement(inf, f"{{{NFSE_NAMESPACE}}}valores")
-        add(values, "vBC", _money(amount))
-        iss = None
-        if rate is not None:
-            iss = (amount * _cents(rate) + 5000) // 10000  # half up, in centavos
-            add(values, "pAliqAplic", rate)
-            add(values, "vISSQN", _money(iss))
-        if withheld and iss:
-            add(values, "vTotalRet", _money(iss))
-        add(values, "vLiq", _money(amount - (iss if withheld and iss else 0)))
-        inf.append(copy.deepcopy(dps))  # the DPS as signed: its signature still verifies inside
-        xml = sign(etree.tostring(root, encoding="unicode"), f"NFS{key}", simulated_sefin_certificate())
+        processed_at = self._now(info.findtext("n:dhEmi", namespaces=_NS))
+        key = simulated_access_key(info.findtext("n:cLocEmi", namespaces=_NS), provider_cnpj, number,
+                                   processed_at, dps_id)
+        xml = simulated_note(dps, provider_cnpj=provider_cnpj, number=number, processed_at=processed_at,
+                             access_key=key)
         return IssuedNfse(number=str(number), verification_code=None, issued_at=processed_at, xml=xml,
                           access_key=key)
 
@@ -386,7 +398,7 @@ class SimulatedNfseEmitter:
             etree.SubElement(inf, f"{{{NFSE_NAMESPACE}}}{tag}").text = value
         inf.append(copy.deepcopy(request))
         xml = sign(etree.tostring(root, encoding="unicode"), event_id, simulated_sefin_certificate())
-        return NfseCancellation(number=note.issued.number, protocol=event_id, registered_at=registered_at, xml=xml)
+        return NfseCancellation(number=access_key, protocol=event_id, registered_at=registered_at, xml=xml)
 
 
 def _event_summary(signed_event: str) -> dict:

@@ -18,7 +18,11 @@ Idempotence: the DPS id is derived from the provider, series and number, and the
 DPS once. Before sending a DPS again after a timeout or a 5xx (the first request may have
 generated the note and lost the answer), the emitter asks GET /dps/{id}; a refusal as a duplicate
 DPS is recovered the same way. So a note is never declared twice, and the caller gets the note
-that exists.
+that exists — when it is this DPS's: another system may have used the same series and number for
+the CNPJ (an old ERP, a table that restarted its numbers, a dev stack sharing produção restrita),
+so a recovered note is adopted only when the DPS it carries declares what was sent (its id, the
+service's value, the taker, the competence); otherwise the emission is refused as
+`DPS_COLLISION` and nothing is adopted.
 
 Secrets: the certificate and its key go to a private directory (0700) as files (0600) because
 OpenSSL loads a client certificate from files; the key is encrypted there with a random password
@@ -66,6 +70,9 @@ ALREADY_CANCELLED_CODES = frozenset({"E0840"})
 
 # Answers worth another try: the service is down or busy, not refusing what was sent.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# The product's refusal of a recovered note that is not this DPS's (never the Sefin's code).
+DPS_COLLISION = "DPS_COLLISION"
 
 DPS_ID = re.compile(r"DPS[0-9]{42}")
 ACCESS_KEY = re.compile(r"[0-9]{50}")
@@ -133,6 +140,37 @@ def _signed_id(xml: str, element: str) -> Optional[str]:
     return found.get("Id") if found is not None else None
 
 
+# What identifies a DPS's declaration, compared before adopting a note recovered by its id.
+_DPS_FACTS = (
+    ("Id", "id"),
+    ("valor (vServ)", f"{NFSE_NS}valores/{NFSE_NS}vServPrest/{NFSE_NS}vServ"),
+    ("tomador (CNPJ)", f"{NFSE_NS}toma/{NFSE_NS}CNPJ"),
+    ("tomador (CPF)", f"{NFSE_NS}toma/{NFSE_NS}CPF"),
+    ("competência (dCompet)", f"{NFSE_NS}dCompet"),
+)
+
+
+def _dps_facts(xml: str, *, inside_note: bool) -> Optional[dict]:
+    """The facts of the DPS (`xml` a DPS, or an NFS-e carrying one); None when there is none."""
+    try:
+        root = ElementTree.fromstring(xml.encode("utf-8"))
+    except ElementTree.ParseError:
+        return None
+    dps = root.find(f"{NFSE_NS}infNFSe/{NFSE_NS}DPS") if inside_note else root
+    info = dps.find(f"{NFSE_NS}infDPS") if dps is not None else None
+    if info is None:
+        return None
+    return {name: (info.get("Id") or "") if path == "id" else _text(info, path) for name, path in _DPS_FACTS}
+
+
+def _dps_differences(sent: Optional[dict], found: Optional[dict]) -> list:
+    """What differs between the DPS sent and the one the note carries (each "name: sent ≠ found")."""
+    if sent is None or found is None:
+        return ["a nota não traz a DPS enviada"]
+    return [f"{name}: {sent[name] or '—'} ≠ {found[name] or '—'}" for name, _ in _DPS_FACTS
+            if sent[name] != found[name]]
+
+
 def _text(root: ElementTree.Element, path: str) -> str:
     found = root.find(path)
     return (found.text or "").strip() if found is not None else ""
@@ -187,7 +225,7 @@ class SefinNacionalEmitter:
                     existing = self._lookup_dps(dps_id)
                     if existing:
                         logger.info("NFS-e for %s found after a lost answer: %s", dps_id, existing)
-                        return self._issued(existing)
+                        return self._recovered(existing, dps_id, signed_dps)
                 status, data = self._send("POST", "/nfse", body)
             except _Transient as failure:
                 last, answer_lost = failure.what, True
@@ -203,7 +241,7 @@ class SefinNacionalEmitter:
                 if any(r.code in DUPLICATE_DPS_CODES for r in rejections):
                     existing = self.find_by_dps(dps_id)
                     if existing:
-                        return self._issued(existing)
+                        return self._recovered(existing, dps_id, signed_dps)
                 logger.info("Sefin Nacional refused %s: %s", dps_id, ", ".join(r.code for r in rejections))
                 raise NfseRejected(rejections)
             # 401/403 (the certificate is not accepted), an unknown answer: not the DPS's fault.
@@ -229,7 +267,7 @@ class SefinNacionalEmitter:
             if info is None:
                 raise NfseUnavailable(f"Sefin Nacional answered an event without infEvento for {access_key}")
             return NfseCancellation(
-                number=access_key,  # national notes are named by their access key
+                number=access_key,
                 protocol=info.get("Id") or _text(info, f"{NFSE_NS}nDFSe"),
                 registered_at=_text(info, f"{NFSE_NS}dhProc")
                 or str(_field(data, "dataHoraProcessamento") or ""),
@@ -285,11 +323,25 @@ class SefinNacionalEmitter:
 
     # -- answers ------------------------------------------------------------------------------
 
-    def _issued(self, access_key: str) -> IssuedNfse:
+    def _recovered(self, access_key: str, dps_id: str, signed_dps: str) -> IssuedNfse:
+        """The note the Sefin holds for `dps_id`, adopted only when the DPS it carries is the one
+        sent; else NfseRejected(DPS_COLLISION): the number was used by someone else's DPS."""
         xml = self.note(access_key)
         if xml is None:
             raise NfseUnavailable(f"Sefin Nacional names note {access_key} but does not answer it")
-        return self._issued_note(access_key, xml)
+        issued = self._issued_note(access_key, xml)
+        differences = _dps_differences(_dps_facts(signed_dps, inside_note=False), _dps_facts(xml, inside_note=True))
+        if differences:
+            logger.warning("Sefin Nacional holds note %s for %s, but its DPS differs (%s): not adopted",
+                           access_key, dps_id, ", ".join(d.split(":")[0] for d in differences))
+            raise NfseRejected((Rejection(
+                code=DPS_COLLISION,
+                message=(f"A DPS {dps_id} já foi usada por outra nota (nº {issued.number}, chave {access_key}) "
+                         "com dados diferentes: a nota não foi vinculada a esta fatura. Confira a nota no "
+                         "Emissor Nacional e, se ela é de outro sistema, configure uma nova série de DPS "
+                         "(NFSE_DPS_SERIES) e emita de novo."),
+                detail="; ".join(differences)),))
+        return issued
 
     def _issued_from(self, data: object, dps_id: str) -> IssuedNfse:
         key = _field(data, "chaveAcesso")
@@ -313,7 +365,7 @@ class SefinNacionalEmitter:
         issued_at = _text(info, f"{NFSE_NS}dhProc") if info is not None else ""
         if not number or not issued_at:
             raise NfseUnavailable(f"the note {access_key} carries no nNFSe or dhProc")
-        return IssuedNfse(number=number, verification_code="", issued_at=issued_at, xml=xml,
+        return IssuedNfse(number=number, verification_code=None, issued_at=issued_at, xml=xml,
                           access_key=access_key)
 
     # -- HTTP ---------------------------------------------------------------------------------

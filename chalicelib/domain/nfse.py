@@ -28,8 +28,9 @@ INSCRIPTION_CNPJ = "2"
 
 # verAplic: which program wrote the DPS or the event (1 to 20 characters).
 APPLICATION_VERSION = "csp-portal-1.0"
-# serie: one series for every DPS the portal declares; its numbers are the invoice numbers, which
-# never repeat (a re-issued invoice takes a new one), so the DPS ids never repeat either.
+# serie: one series for every DPS the portal declares (this one unless settings.nfse_dps_series says
+# another); its numbers are the invoice numbers, which never repeat (a re-issued invoice takes a new
+# one), so the DPS ids never repeat either.
 DPS_SERIES = "1"
 
 
@@ -145,13 +146,14 @@ def local_timestamp(instant: datetime) -> str:
 
 def dps_for_invoice(invoice: "Invoice", organization: "Organization", registration: ProviderRegistration,
                     terms: ServiceTerms, *, environment: str, issued_at: datetime,
-                    application_version: str = APPLICATION_VERSION) -> Dps:
+                    application_version: str = APPLICATION_VERSION, series: str = DPS_SERIES) -> Dps:
     """The DPS that declares an invoice: numbered by the invoice (so a retry declares the same
     one), competence the period's last day, the invoice's total, the service provided where the
-    reseller is established, the customer as taker with its address when the portal has it."""
+    reseller is established, the customer as taker with its address when the portal has it; in
+    `series` (settings.nfse_dps_series)."""
     taker = Taker(cnpj=organization.cnpj or "", name=organization.name, email=None,
                   address=organization.address)
-    return Dps(environment=environment, issued_at=issued_at, series=DPS_SERIES, number=invoice.number,
+    return Dps(environment=environment, issued_at=issued_at, series=series, number=invoice.number,
                competence=invoice.period_end, provider=registration, taker=taker, terms=terms,
                service_city_code=registration.city_code, amount_cents=invoice.total_cents,
                application_version=application_version,

@@ -333,7 +333,8 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, organization) -> Nfse:
 
     settings = deps.settings
     dps = nfse_rules.dps_for_invoice(invoice, organization, settings.nfse_registration, settings.nfse_terms,
-                                     environment=settings.nfse_environment, issued_at=deps.clock())
+                                     environment=settings.nfse_environment, issued_at=deps.clock(),
+                                     series=settings.nfse_dps_series)
     try:
         certificate = deps.nfse_certificate.certificate()
     except CertificateUnavailable as missing:

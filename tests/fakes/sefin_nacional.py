@@ -38,7 +38,6 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Address
 from typing import Deque, Dict, List, Optional, Tuple
-from xml.sax.saxutils import escape
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -346,28 +345,21 @@ class FakeSefinNacional:
             body_key = f"{city}22{cnpj}{number:013d}{month}{secrets.randbelow(10 ** 9):09d}"
             access_key = body_key + _check_digit(body_key)
             note = _Note(access_key=access_key, dps_id=dps_id, number=number,
-                         xml=self._note_xml(access_key, number, info, xml))
+                         xml=self._note_xml(access_key, number, root))
             self._notes[access_key] = note
             self._by_dps[dps_id] = access_key
         return 201, {**self._header(), "idDps": dps_id, "chaveAcesso": access_key,
                      "nfseXmlGZipB64": _pack(note.xml), "alertas": []}
 
     @staticmethod
-    def _note_xml(access_key: str, number: int, info, signed_dps: str) -> str:
-        """A minimal NFS-e around the DPS (the product's own simulator answers a complete one)."""
-        def tag(name: str, value) -> str:
-            return f"<{name}>{escape(str(value))}</{name}>"
+    def _note_xml(access_key: str, number: int, dps_root) -> str:
+        """The note as the Sefin answers it: the simulator's builder (valid against
+        NFSe_v1.01.xsd, the signed DPS inside, signed by the simulated Sefin's certificate)."""
+        from chalicelib.adapters.nfse import simulated_note
 
-        dps = re.sub(r"^<\?xml[^>]*\?>", "", signed_dps).strip()
-        city = info.findtext(f"{{{NS}}}cLocEmi")
-        return (f'<?xml version="1.0" encoding="UTF-8"?><NFSe xmlns="{NS}" versao="1.01">'
-                f'<infNFSe Id="NFS{access_key}">' + tag("xLocEmi", "São Paulo") + tag("xLocPrestacao", "São Paulo")
-                + tag("nNFSe", number) + tag("cLocIncid", city) + tag("xLocIncid", "São Paulo")
-                + tag("xTribNac", "Licenciamento de programas") + tag("verAplic", "FakeSefin_1.0")
-                + tag("ambGer", 2) + tag("tpEmis", 1) + tag("procEmi", 1) + tag("cStat", 100)
-                + tag("dhProc", _now()) + tag("nDFSe", number)
-                + f"<emit>{tag('CNPJ', info.findtext(f'{{{NS}}}prest/{{{NS}}}CNPJ'))}</emit>"
-                + dps + "</infNFSe></NFSe>")
+        return simulated_note(dps_root, provider_cnpj=dps_root.findtext(f"{{{NS}}}infDPS/{{{NS}}}prest/{{{NS}}}CNPJ"),
+                              number=number, processed_at=_now(), access_key=access_key,
+                              application_version="FakeSefin_1.0")
 
     def _event(self, access_key: str, body: Optional[dict]) -> Tuple[int, dict]:
         with self._lock:

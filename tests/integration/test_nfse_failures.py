@@ -186,7 +186,7 @@ def test_two_operators_re_emitting_at_once_emit_one_note(world, clock, operator,
     other = world.operator()
     calls = []
     real_emit = world.deps.nfse_emitter.emit
-    monkeypatch.setattr(world.deps.nfse_emitter, "emit", lambda request: calls.append(request) or real_emit(request))
+    monkeypatch.setattr(world.deps.nfse_emitter, "emit", lambda *sent: calls.append(sent) or real_emit(*sent))
     reading_together(monkeypatch, world.deps.invoices, "get", 2)
 
     with ThreadPoolExecutor(2) as pool:

@@ -187,3 +187,14 @@ def test_a_cancellation_the_national_system_refuses_leaves_the_boleto_payable_an
     assert world.deps.bank.is_registered(invoice.active_boleto.nosso_numero)
     after = world.deps.invoices.get(invoice.id)
     assert after.status == invoice.status and after.cancellation is None and after.active_boleto == invoice.active_boleto
+
+
+def test_a_billing_run_declares_its_dps_in_the_series_the_settings_give(world, clock):
+    """NFSE_DPS_SERIES: a reseller whose old system used series 1 for the CNPJ starts another."""
+    world.deps.settings = replace(world.deps.settings, nfse_dps_series="900")
+    _, _, invoice = _billed(world, clock)
+
+    root = etree.fromstring(world.deps.documents.get(invoice.nfse.xml_key))
+    info = root.find("n:infNFSe/n:DPS/n:infDPS", NS)
+    assert info.findtext("n:serie", namespaces=NS) == "900"
+    assert info.get("Id")[25:30] == "00900" and info.get("Id").endswith(f"{invoice.number:015d}")

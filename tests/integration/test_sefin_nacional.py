@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 
 import pytest
 import urllib3
 from cryptography.hazmat.primitives import serialization
+from lxml import etree
 
 from chalicelib.adapters.nfse import (IssuedNfse, NfseCancellation, NfseCancellationRefused, NfseRejected,
-                                      NfseUnavailable)
-from chalicelib.adapters.sefin_nacional import SefinNacionalEmitter, pack, unpack
+                                      NfseUnavailable, simulated_sefin_certificate)
+from chalicelib.adapters.sefin_nacional import DPS_COLLISION, SefinNacionalEmitter, pack, unpack
 from chalicelib.fiscal import schemas, signing
 from tests.fakes.sefin_nacional import (ALREADY_CANCELLED, DUPLICATE_DPS, SCHEMA_FAILURE, SIGNATURE_FAILURE,
                                         CertificateAuthority, FakeSefinNacional)
@@ -29,15 +31,16 @@ def dps_id(number: int) -> str:
     return f"DPS{CITY}2{CNPJ}{1:05d}{number:015d}"
 
 
-def dps_xml(number: int, amount: str = "1500.00", cnpj: str = CNPJ) -> str:
+def dps_xml(number: int, amount: str = "1500.00", cnpj: str = CNPJ, taker: str = "44555666000172",
+            competence: str = "2026-11-30") -> str:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><DPS xmlns="{NS}" versao="1.01">'
         f'<infDPS Id="{dps_id(number)}"><tpAmb>2</tpAmb><dhEmi>2026-11-30T09:15:00-03:00</dhEmi>'
-        f"<verAplic>csp-portal-1.0</verAplic><serie>1</serie><nDPS>{number}</nDPS><dCompet>2026-11-30</dCompet>"
+        f"<verAplic>csp-portal-1.0</verAplic><serie>1</serie><nDPS>{number}</nDPS><dCompet>{competence}</dCompet>"
         f"<tpEmit>1</tpEmit><cLocEmi>{CITY}</cLocEmi>"
         f"<prest><CNPJ>{cnpj}</CNPJ><IM>12345678</IM><regTrib><opSimpNac>1</opSimpNac>"
         "<regEspTrib>0</regEspTrib></regTrib></prest>"
-        "<toma><CNPJ>44555666000172</CNPJ><xNome>Cliente Exemplo Ltda</xNome></toma>"
+        f"<toma><CNPJ>{taker}</CNPJ><xNome>Cliente Exemplo Ltda</xNome></toma>"
         f"<serv><locPrest><cLocPrestacao>{CITY}</cLocPrestacao></locPrest><cServ><cTribNac>010501</cTribNac>"
         "<xDescServ>Licenciamento de uso de programas de computação (Microsoft CSP)</xDescServ></cServ></serv>"
         f"<valores><vServPrest><vServ>{amount}</vServ></vServPrest><trib><tribMun><tribISSQN>1</tribISSQN>"
@@ -108,10 +111,10 @@ def test_a_signed_dps_becomes_a_note_with_its_access_key_over_mutual_tls(sefin, 
     assert len(note.access_key) == 50 and note.access_key.isdigit()
     assert note.access_key.startswith(f"{CITY}22{CNPJ}")
     assert sefin.notes == {note.access_key: note.xml}
-    assert note.number == "1" and note.issued_at.startswith("20")
+    assert note.number == "1" and note.issued_at.startswith("20") and note.verification_code is None
     # The note carries the DPS as it was signed, and that signature still verifies.
     assert f'Id="{dps_id(7)}"' in note.xml
-    inner = note.xml[note.xml.index("<DPS"):note.xml.index("</DPS>") + len("</DPS>")]
+    inner = etree.tostring(etree.fromstring(note.xml.encode()).find(f"{{{NS}}}infNFSe/{{{NS}}}DPS"))
     assert signing.verify(inner, a1.certificate).reference_id == dps_id(7)
     [call] = sefin.requests
     assert (call.method, call.path) == ("POST", "/SefinNacional/nfse")
@@ -441,3 +444,77 @@ def test_without_certifi_the_server_is_verified_against_botocores_bundle(monkeyp
     monkeypatch.setitem(sys.modules, "certifi", None)
 
     assert sefin_nacional._default_ca_bundle() == DEFAULT_CA_BUNDLE
+
+
+@pytest.mark.parametrize("theirs, field", [
+    ({"amount": "99.00"}, "vServ"),
+    ({"taker": "45723174000110"}, "tomador (CNPJ)"),
+    ({"competence": "2026-10-31"}, "dCompet"),
+])
+def test_a_duplicate_refusal_for_another_systems_note_is_refused_not_adopted(sefin, emitter, a1, caplog, theirs,
+                                                                              field):
+    """An old ERP (or a table restarting its numbers) used the same series and number: the Sefin
+    answers E0014 and holds its note for the DPS id; that note declares something else, so the
+    invoice must not adopt (and email) it."""
+    foreign = emitter.emit(dps_id(30), signed_dps(a1, 30, **theirs))
+
+    with pytest.raises(NfseRejected) as refused:
+        emitter.emit(dps_id(30), signed_dps(a1, 30))
+
+    [rejection] = refused.value.rejections
+    assert rejection.code == DPS_COLLISION
+    assert dps_id(30) in rejection.message and foreign.access_key in rejection.message
+    assert "NFSE_DPS_SERIES" in rejection.message and field in rejection.detail
+    # Nothing new at the Sefin: the foreign note is the only one, and it was only read.
+    assert list(sefin.notes) == [foreign.access_key]
+    assert len(sefin.calls("POST")) == 2
+    assert "not adopted" in caplog.text and "44555666000172" not in caplog.text
+
+
+def test_a_lost_answer_lookup_finding_another_systems_note_is_refused_not_adopted(sefin, emitter, a1, sleeps):
+    foreign = emitter.emit(dps_id(31), signed_dps(a1, 31, taker="45723174000110"))
+    sefin.fail_next("emit", 1)
+
+    with pytest.raises(NfseRejected) as refused:
+        emitter.emit(dps_id(31), signed_dps(a1, 31))
+
+    assert [r.code for r in refused.value.rejections] == [DPS_COLLISION]
+    assert "45723174000110" in refused.value.rejections[0].detail
+    assert list(sefin.notes) == [foreign.access_key]
+    # The retry asked which note the DPS made, read it, and sent nothing more.
+    assert [(r.method, r.path.split("/")[2]) for r in sefin.requests[1:]] == [
+        ("POST", "nfse"), ("GET", "dps"), ("GET", "nfse")]
+
+
+def test_the_note_answered_is_a_valid_signed_nfse_whose_number_and_date_the_adapter_reads(sefin, emitter, a1):
+    """The fake answers what the Sefin answers (a note valid against NFSe_v1.01.xsd, signed by the
+    Sefin): the adapter's IssuedNfse carries it as it came, with its nNFSe and dhProc."""
+    emitter.emit(dps_id(40), signed_dps(a1, 40))
+    note = emitter.emit(dps_id(41), signed_dps(a1, 41))
+
+    assert schemas.validate(note.xml, "NFSe") == []
+    assert signing.verify(note.xml, simulated_sefin_certificate().certificate).reference_id == f"NFS{note.access_key}"
+    root = ElementTree.fromstring(note.xml)
+    info = root.find(f"{{{NS}}}infNFSe")
+    assert info.get("Id") == f"NFS{note.access_key}"
+    assert note.number == info.findtext(f"{{{NS}}}nNFSe") == "2"
+    assert note.issued_at == info.findtext(f"{{{NS}}}dhProc") and note.issued_at.startswith("20")
+    assert info.findtext(f"{{{NS}}}DPS/{{{NS}}}infDPS/{{{NS}}}nDPS") == "41"
+    assert emitter.note(note.access_key) == note.xml
+
+
+def test_a_recovered_note_without_the_dps_inside_is_not_adopted(sefin, emitter, a1):
+    """Nothing to compare is no proof the note is this DPS's."""
+    key = "3550308" + "22" + CNPJ + f"{99:013d}" + "2611" + "123456789" + "0"
+    bare = (f'<NFSe xmlns="{NS}" versao="1.01"><infNFSe Id="NFS{key}"><nNFSe>99</nNFSe>'
+            "<dhProc>2026-11-30T09:15:00-03:00</dhProc></infNFSe></NFSe>")
+    sefin.fail_next("emit", 1)
+    sefin.answer_next("dps", 200, {"idDps": dps_id(32), "chaveAcesso": key})
+    sefin.answer_next("nfse", 200, {"chaveAcesso": key, "nfseXmlGZipB64": pack(bare)})
+
+    with pytest.raises(NfseRejected) as refused:
+        emitter.emit(dps_id(32), signed_dps(a1, 32))
+
+    [rejection] = refused.value.rejections
+    assert rejection.code == DPS_COLLISION and rejection.detail == "a nota não traz a DPS enviada"
+    assert len(sefin.calls("POST")) == 1 and sefin.notes == {}

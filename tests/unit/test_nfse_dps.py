@@ -97,3 +97,11 @@ def test_a_customer_without_an_address_is_declared_without_one():
     dps = nfse.dps_for_invoice(_invoice(number=7, total_cents=1), organization, REGISTRATION, TERMS,
                                environment=nfse.PRODUCTION, issued_at=datetime(2026, 11, 30, tzinfo=timezone.utc))
     assert dps.taker.address is None and dps.amount_cents == 1 and dps.id.endswith("7".zfill(15))
+
+
+def test_the_dps_is_numbered_in_the_series_the_settings_give():
+    organization = Organization(id="org-1", name="Cliente", cnpj="45723174000110")
+    dps = nfse.dps_for_invoice(_invoice(), organization, REGISTRATION, TERMS, environment=nfse.PRODUCTION,
+                               issued_at=datetime(2026, 11, 30, tzinfo=timezone.utc), series="900")
+    assert dps.series == "900"
+    assert dps.id == "DPS3550308211222333000181" + "00900" + "000000000000042"

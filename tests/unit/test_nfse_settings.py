@@ -77,6 +77,11 @@ def test_a_reseller_s_own_registration_and_terms_are_read_as_given(tmp_path):
     ("NFSE_TIMEOUT_SECONDS", "0"),
     ("NFSE_TIMEOUT_SECONDS", "26"),  # beyond what API Gateway waits for a route
     ("NFSE_TIMEOUT_SECONDS", "soon"),
+    ("NFSE_DPS_SERIES", ""),
+    ("NFSE_DPS_SERIES", "123456"),  # serie is up to 5 digits
+    ("NFSE_DPS_SERIES", "A1"),
+    ("NFSE_DPS_SERIES", "-1"),
+    ("NFSE_DPS_SERIES", "1.0"),
 ])
 def test_a_wrong_value_stops_the_start_naming_the_variable(variable, value):
     with pytest.raises(ValueError) as refused:
@@ -135,3 +140,11 @@ def test_the_reseller_s_cnpj_is_checked_at_start(cnpj):
 
     with pytest.raises(ValueError, match="BENEFICIARY_CNPJ"):
         settings.from_environ({"BENEFICIARY_CNPJ": cnpj})
+
+
+def test_the_dps_series_is_1_unless_a_reseller_starts_another():
+    """A reseller moving from another system that used series 1 for its CNPJ starts a new one, so
+    the portal's DPS ids never meet the old system's."""
+    assert from_environ({}).nfse_dps_series == "1"
+    assert from_environ({"NFSE_DPS_SERIES": " 900 "}).nfse_dps_series == "900"
+    assert from_environ({"NFSE_DPS_SERIES": "99999"}).nfse_dps_series == "99999"

@@ -133,7 +133,7 @@ def test_a_cancellation_is_registered_once_as_a_signed_evento_valid_against_the_
     cancelled = emitter.cancel(note.access_key, event)
 
     assert schemas.validate(cancelled.xml, "evento") == []
-    assert cancelled.number == note.number and cancelled.protocol == f"EVT{note.access_key}101101001"
+    assert cancelled.number == note.access_key and cancelled.protocol == f"EVT{note.access_key}101101001"
     assert signing.verify(cancelled.xml, simulated_sefin_certificate().certificate).reference_id == cancelled.protocol
     inner = etree.fromstring(cancelled.xml.encode()).find("n:infEvento/n:pedRegEvento", NS)
     assert signing.verify(etree.tostring(inner), certificate.certificate).reference_id == f"PRE{note.access_key}101101"
@@ -175,4 +175,4 @@ def test_an_outage_on_cancel_is_recorded_and_leaves_the_note_as_it_was(certifica
     with pytest.raises(NfseUnavailable):
         emitter.cancel(note.access_key, _event(note.access_key, certificate))
     assert emitter.cancellation(note.access_key) is None and len(emitter.cancel_requests) == 1
-    assert emitter.cancel(note.access_key, _event(note.access_key, certificate)).number == note.number
+    assert emitter.cancel(note.access_key, _event(note.access_key, certificate)).number == note.access_key

@@ -105,9 +105,12 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
         # boleto or invoice email yet. Emitting only the note would leave the customer without them,
         # and a later run of the step would email the note a second time: the step itself runs here
         # (repeat-safe, the same one the worker runs), and its one email carries every document.
-        invoice = _finish_documents(deps, invoice, claimed_version, claim_until, organization)
-        if invoice.nfse is not None or invoice.email_queued_at is None:
+        invoice = _finish_documents(deps, invoice, claimed_version, claim_until)
+        if invoice.nfse is not None:
             return _backoffice_view(deps, invoice, organization.name)
+        if invoice.email_queued_at is None:
+            # The email is queued (its delivery key sends it once) but another write beat its mark.
+            raise codes.CONCURRENT_UPDATE()
         # The note stood refused and only the invoice email's mark was missing: emitted below.
         claim_until = deps.clock() + NFSE_CLAIM
         claimed_version = deps.invoices.claim_nfse(invoice.id, invoice.version, deps.clock(), claim_until)
@@ -148,8 +151,7 @@ def _rejected(invoice: Invoice, rejections):
         rejections=[{"code": r.code, "message": r.message, "detail": r.detail} for r in rejections])
 
 
-def _finish_documents(deps: DocumentsDeps, invoice: Invoice, claimed_version: int, claim_until,
-                      organization) -> Invoice:
+def _finish_documents(deps: DocumentsDeps, invoice: Invoice, claimed_version: int, claim_until) -> Invoice:
     """The documents step run for the operator, over the claim's version (its first save takes
     the claim with it). Answers the invoice as recorded; raises 422 when it was the note's first
     refusal (recorded and the operators told by the step, as on the worker's run), 503 when the
@@ -171,7 +173,13 @@ def _record_note(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_
     """The note the emitter issued saved on the invoice with its audit entry (the failure cleared).
     Issued is issued: a write that came between the claim and the save (a payment, the overdue job)
     only means saving the note onto the invoice as it is now, never losing it. None when the
-    invoice already has a note (recorded by someone else: the emitter's note for this DPS)."""
+    invoice already has a note (recorded by someone else: the emitter's note for this DPS).
+
+    Such a write puts the item whole, so it also drops this request's claim (`nfse_until`), and a
+    second re-emission may then start: harmless, as the DPS is numbered by the invoice, the
+    emitter answers it the same note, and whichever saves second finds it recorded here. The
+    worker's documents step is not such a writer: once the invoice email is marked it saves
+    nothing more, and before that the re-emission runs the step itself (`_finish_documents`)."""
     failure = invoice.nfse_failure
     current, expected = invoice, claimed_version
     for _ in range(attempts):

@@ -334,10 +334,10 @@ NFSE_INVOICE_CANCELLED = declare("nfse_invoice_cancelled", Conflict,
                                  "A fatura nº {number} está cancelada; não se emite nota fiscal para ela.")
 NFSE_EMISSION_IN_PROGRESS = declare("nfse_emission_in_progress", Conflict,
                                     "A nota fiscal desta fatura já está sendo emitida; consulte a fatura em instantes.")
-# `rejections`: each {code, message, detail} as the emitter gave them; recorded on the invoice too.
 INVALID_NFSE_FILTER = declare("invalid_nfse_filter", InvalidInput,
                               "Filtro inválido em '{field}': use rejected (as faturas cuja nota fiscal o emissor "
                               "recusou) ou omita.")
+# `rejections`: each {code, message, detail} as the emitter gave them; recorded on the invoice too.
 NFSE_REJECTED = declare("nfse_rejected", RuleViolation,
                         "O emissor recusou a nota fiscal da fatura nº {number} ({reasons}). Corrija os dados "
                         "indicados (cadastro do cliente, endereço, configuração fiscal) e emita de novo.")

@@ -287,9 +287,11 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
     return changes
 
 
-def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization) -> None:
+def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization, reemission: bool = False) -> None:
     """The operators told of the emitter's refusal of an invoice's DPS: each code, its message and
-    what to do. One email per refusal (the delivery key names the invoice and the attempt)."""
+    what to do. One email per refusal (the delivery key names the invoice and the attempt).
+    `reemission`: refused on an operator's re-emission (the invoice went out earlier), not on the
+    invoice's documents step (whose email, with the boleto or the deposit details, goes out now)."""
     failure = invoice.nfse_failure
     settings = deps.settings
     notifications.queue_email(
@@ -303,6 +305,9 @@ def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization) ->
                  "rejections": [{"code": r.code, "message": r.message, "detail": r.detail}
                                 for r in failure.rejections],
                  "attempts": failure.attempts, "failed_at": failure.failed_at,
+                 # What the email says went to the customer, true for each invoice.
+                 "reemission": reemission, "payment_method": invoice.payment_method,
+                 "has_boleto": invoice.active_boleto is not None,
                  "portal_url": settings.portal_url})
 
 

@@ -18,6 +18,7 @@ from ..domain import error_codes as codes
 from ..domain.billing import CANCELLED, Invoice
 from ..domain.clock import iso
 from ..domain.documents import NFSE_STATUSES, NfseFailure
+from ..domain.errors import Conflict
 from ..schemas import array, date_time, enum, integer, nullable, shape, text
 from . import audit, billing, documents, notifications
 from .caller import Caller
@@ -86,8 +87,10 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
     never emitted because the emitter was down). Of requests at once, one calls the emitter (a
     claim on the invoice's version first), the others answer 409.
 
-    Issued: the failure cleared, the note stored with the audit entry, emailed to the billing
-    contacts. Refused again: the refusal recorded (one attempt more), the operators emailed, 422
+    Issued: the failure cleared, the note stored with the audit entry (onto the invoice as it is
+    then, should another write have come meanwhile), emailed to the billing contacts. An invoice
+    whose documents step never finished gets the whole step instead (PDF, boleto, note, and the
+    one invoice email carrying them). Refused again: the refusal recorded (one attempt more), the operators emailed, 422
     with the codes. The emitter down: nothing recorded, the claim released, 503."""
     invoice = deps.invoices.get(invoice_id)  # operators: any organisation's invoice
     if invoice.status == CANCELLED:
@@ -95,35 +98,44 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
     if invoice.nfse is not None:
         raise codes.NFSE_ALREADY_ISSUED(number=invoice.number, nfse_number=invoice.nfse.number)
     organization = deps.organizations.get(invoice.organization_id)
-    now = deps.clock()
-    claim_until = now + NFSE_CLAIM
-    claimed_version = deps.invoices.claim_nfse(invoice.id, invoice.version, now, claim_until)
+    claim_until = deps.clock() + NFSE_CLAIM
+    claimed_version = deps.invoices.claim_nfse(invoice.id, invoice.version, deps.clock(), claim_until)
+    if invoice.email_queued_at is None:
+        # The documents step never finished (the emitter was down until the queue gave up): no PDF,
+        # boleto or invoice email yet. Emitting only the note would leave the customer without them,
+        # and a later run of the step would email the note a second time: the step itself runs here
+        # (repeat-safe, the same one the worker runs), and its one email carries every document.
+        invoice = _finish_documents(deps, invoice, claimed_version, claim_until)
+        if invoice.nfse is not None:
+            return _backoffice_view(deps, invoice, organization.name)
+        if invoice.email_queued_at is None:
+            # The email is queued (its delivery key sends it once) but another write beat its mark.
+            raise codes.CONCURRENT_UPDATE()
+        # The note stood refused and only the invoice email's mark was missing: emitted below.
+        claim_until = deps.clock() + NFSE_CLAIM
+        claimed_version = deps.invoices.claim_nfse(invoice.id, invoice.version, deps.clock(), claim_until)
     try:
         nfse = documents.emit_nfse(deps, invoice)
     except NfseRejected as refusal:
         _record_refusal(deps, caller, invoice, claimed_version, claim_until, refusal, organization)
-        raise codes.NFSE_REJECTED(
-            number=invoice.number, reasons="; ".join(f"{r.code}: {r.message}" for r in refusal.rejections),
-            rejections=[{"code": r.code, "message": r.message, "detail": r.detail} for r in refusal.rejections])
+        raise _rejected(invoice, refusal.rejections)
     except NfseUnavailable as outage:
         deps.invoices.release_nfse(invoice.id, claim_until)
         raise codes.NFSE_EMITTER_UNAVAILABLE() from outage
     except BaseException:
         deps.invoices.release_nfse(invoice.id, claim_until)
         raise
-    issued = replace(invoice, nfse=nfse, nfse_failure=None, version=claimed_version + 1)
-    failure = invoice.nfse_failure
     try:
-        deps.invoices.save(issued, expected_version=claimed_version, audit=audit.entry(
-            deps, caller.actor, invoice.organization_id, "nfse.issued", f"invoice:{invoice.id}",
-            before={"nfse_status": invoice.nfse_status,
-                    "codes": [r.code for r in failure.rejections] if failure else None},
-            after={"number": nfse.number, "issued_at": nfse.issued_at}), nfse_rejected=False)
+        issued = _record_note(deps, caller, invoice, claimed_version, nfse)
     except BaseException:
         deps.invoices.release_nfse(invoice.id, claim_until)
         raise
+    if issued is None:
+        # Someone else recorded the note meanwhile (the emitter answers the same note for the
+        # invoice's DPS): it is theirs to email.
+        return _backoffice_view(deps, deps.invoices.get(invoice.id), organization.name)
     contract = deps.contracts.get(invoice.organization_id)
-    if contract is not None and contract.billing_contacts:
+    if issued.status != CANCELLED and contract is not None and contract.billing_contacts:
         notifications.queue_email(
             deps, template="nfse_issued", to=list(contract.billing_contacts),
             delivery_key=f"nfse_issued#{invoice.id}", invoice_id=invoice.id,
@@ -133,6 +145,60 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
     return _backoffice_view(deps, issued, organization.name)
 
 
+def _rejected(invoice: Invoice, rejections):
+    return codes.NFSE_REJECTED(
+        number=invoice.number, reasons="; ".join(f"{r.code}: {r.message}" for r in rejections),
+        rejections=[{"code": r.code, "message": r.message, "detail": r.detail} for r in rejections])
+
+
+def _finish_documents(deps: DocumentsDeps, invoice: Invoice, claimed_version: int, claim_until) -> Invoice:
+    """The documents step run for the operator, over the claim's version (its first save takes
+    the claim with it). Answers the invoice as recorded; raises 422 when it was the note's first
+    refusal (recorded and the operators told by the step, as on the worker's run), 503 when the
+    emitter is down (nothing recorded)."""
+    try:
+        prepared = documents.prepare(deps, replace(invoice, version=claimed_version))
+    except NfseUnavailable as outage:
+        raise codes.NFSE_EMITTER_UNAVAILABLE() from outage
+    finally:
+        # Ours only: gone already when the step saved; dropped when it failed.
+        deps.invoices.release_nfse(invoice.id, claim_until)
+    if prepared.nfse is None and invoice.nfse_failure is None and prepared.nfse_failure is not None:
+        raise _rejected(prepared, prepared.nfse_failure.rejections)
+    return deps.invoices.get(invoice.id)
+
+
+def _record_note(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_version: int, nfse,
+                 attempts: int = 3) -> Optional[Invoice]:
+    """The note the emitter issued saved on the invoice with its audit entry (the failure cleared).
+    Issued is issued: a write that came between the claim and the save (a payment, the overdue job)
+    only means saving the note onto the invoice as it is now, never losing it. None when the
+    invoice already has a note (recorded by someone else: the emitter's note for this DPS).
+
+    Such a write puts the item whole, so it also drops this request's claim (`nfse_until`), and a
+    second re-emission may then start: harmless, as the DPS is numbered by the invoice, the
+    emitter answers it the same note, and whichever saves second finds it recorded here. The
+    worker's documents step is not such a writer: once the invoice email is marked it saves
+    nothing more, and before that the re-emission runs the step itself (`_finish_documents`)."""
+    failure = invoice.nfse_failure
+    current, expected = invoice, claimed_version
+    for _ in range(attempts):
+        if current.nfse is not None:
+            return None
+        issued = replace(current, nfse=nfse, nfse_failure=None, version=expected + 1)
+        try:
+            deps.invoices.save(issued, expected_version=expected, audit=audit.entry(
+                deps, caller.actor, invoice.organization_id, "nfse.issued", f"invoice:{invoice.id}",
+                before={"nfse_status": invoice.nfse_status,
+                        "codes": [r.code for r in failure.rejections] if failure else None},
+                after={"number": nfse.number, "issued_at": nfse.issued_at}), nfse_rejected=False)
+            return issued
+        except Conflict:
+            current = deps.invoices.get(invoice.id)
+            expected = current.version
+    raise codes.CONCURRENT_UPDATE()
+
+
 def _record_refusal(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_version: int, claim_until,
                     refusal: NfseRejected, organization) -> None:
     """The refusal on the invoice (over the claim's version: the claim goes with it), one attempt
@@ -140,7 +206,7 @@ def _record_refusal(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claim
     failure = document_rules.nfse_rejected(invoice.nfse_failure, refusal.rejections, iso(deps.clock()))
     refused = replace(invoice, nfse_failure=failure, version=claimed_version + 1)
     try:
-        documents.queue_nfse_rejected(deps, refused, organization)
+        documents.queue_nfse_rejected(deps, refused, organization, reemission=True)
         deps.invoices.save(refused, expected_version=claimed_version,
                            audit=documents.nfse_rejected_audit(deps, caller.actor, refused), nfse_rejected=True)
     except BaseException:

@@ -32,6 +32,9 @@ from .repositories import Transaction, append_audit
 
 # Keys and index attributes say where an item lives, not what it holds: left out of the export.
 _STORAGE_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"}
+# The back office's working state on an invoice, not the customer's data: the emitter's refusal
+# of its NFS-e (E-codes and schema complaints, shown only to operators) and the requests' claims.
+_INTERNAL_INVOICE_ATTRIBUTES = {"nfse_failure", "nfse_until", "second_copy_until", "cancel_until"}
 
 
 def _plain(value: Any) -> Any:
@@ -50,9 +53,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def row(item) -> Dict[str, Any]:
-    """An item as a plain, JSON-safe row, without its storage keys."""
-    return {k: _plain(v) for k, v in sorted(item.attribute_values.items()) if k not in _STORAGE_ATTRIBUTES}
+def row(item, internal=frozenset()) -> Dict[str, Any]:
+    """An item as a plain, JSON-safe row, without its storage keys nor the `internal` attributes."""
+    return {k: _plain(v) for k, v in sorted(item.attribute_values.items())
+            if k not in _STORAGE_ATTRIBUTES and k not in internal}
 
 
 def _export_item(export: DataExport) -> DataExportItem:
@@ -111,7 +115,7 @@ class PrivacyRepository:
         audit = [row(a) for a in AuditItem.query(keys.audit_pk(organization_id))]
         return {"organization": organization, "contract": contract, "users": users,
                 "subscriptions": [row(s) for s in subscriptions], "subscription_changes": changes,
-                "invoices": [row(i) for i in invoices], "payments": payments, "credit_notes": credit_notes,
+                "invoices": [row(i, _INTERNAL_INVOICE_ATTRIBUTES) for i in invoices], "payments": payments, "credit_notes": credit_notes,
                 "tickets": [row(t) for t in tickets], "ticket_messages": messages, "audit": audit}
 
     # --- anonymisation --------------------------------------------------------------------------

@@ -26,10 +26,14 @@ def operator(world):
     return world.operator()
 
 
-def _billed(world, clock, operator):
+def _billed(world, clock, operator, payment_method="boleto"):
     """An organisation billed at its 10 Nov closing, the emitter refusing the DPS with two codes."""
     org = world.organization(closing_day=10)
     world.seed_catalog()
+    if payment_method != "boleto":
+        changed = world.call("PATCH", f"/backoffice/organizations/{org.id}/contract", operator,
+                             {"payment_method": payment_method})
+        assert changed.status_code == 200, changed.json_body
     world.accept_contract(org)
     world.subscription(org, "MS365-E3", 10)
     clock.now = sp(2026, 11, 11, 9)
@@ -186,7 +190,8 @@ def test_two_operators_re_emitting_at_once_emit_one_note(world, clock, operator,
     other = world.operator()
     calls = []
     real_emit = world.deps.nfse_emitter.emit
-    monkeypatch.setattr(world.deps.nfse_emitter, "emit", lambda *sent: calls.append(sent) or real_emit(*sent))
+    monkeypatch.setattr(world.deps.nfse_emitter, "emit",
+                        lambda dps_id, signed_dps: calls.append(dps_id) or real_emit(dps_id, signed_dps))
     reading_together(monkeypatch, world.deps.invoices, "get", 2)
 
     with ThreadPoolExecutor(2) as pool:
@@ -209,7 +214,9 @@ def test_a_customer_cannot_re_emit_a_note(world, clock, operator):
     assert world.deps.invoices.get(invoice["id"]).nfse is None and not _trail(world, org, "nfse.issued")
 
 
-def test_an_invoice_the_emitter_never_answered_for_can_be_emitted_by_the_operator(world, clock, operator):
+def _never_answered(world, clock, operator):
+    """An invoice whose documents step never finished: the emitter was down for every retry of the
+    worker, until the queue gave up (no PDF, boleto nor email recorded)."""
     org = world.organization(closing_day=10)
     world.seed_catalog()
     world.accept_contract(org)
@@ -219,13 +226,134 @@ def test_an_invoice_the_emitter_never_answered_for_can_be_emitted_by_the_operato
     world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"})
     world.drain_queues()
     [stored] = world.deps.invoices.of_organization_due_between(org.id, ("open",), None, None)
-    assert stored.nfse is None and stored.nfse_failure is None
+    assert stored.nfse is None and stored.nfse_failure is None and stored.email_queued_at is None
+    assert not [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
     assert world.call("GET", f"/backoffice/invoices/{stored.id}", operator).json_body["nfse_status"] == "pending"
     world.deps.nfse_emitter.fail_next_emit(0)
+    return org, stored
+
+
+def test_an_invoice_the_emitter_never_answered_for_gets_all_its_documents_in_one_email(world, clock, operator):
+    org, stored = _never_answered(world, clock, operator)
 
     response = _reemit(world, operator, stored.id)
 
-    assert response.status_code == 200 and response.json_body["nfse_status"] == "issued"
+    assert response.status_code == 200, response.json_body
+    assert response.json_body["nfse_status"] == "issued" and response.json_body["nfse"]["number"] == "1"
+    done = world.deps.invoices.get(stored.id)
+    assert done.nfse.number == "1" and done.pdf_key is not None and done.active_boleto is not None
+    assert done.email_queued_at is not None
+    world.drain_queues()
+    # One email: the invoice's, with the boleto and the note; the note is not sent on its own too.
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    assert set(_attachments(email)) == {f"boleto-fatura-{stored.number}.pdf", "nfse-1.pdf", "nfse-1.xml"}
+    assert "segue em breve" not in body_text(email)
+    assert not [m for m in world.outbox() if m["Subject"].startswith("Nota fiscal nº")]
+    # A late retry of the worker's message finds everything done: nothing sent, nothing emitted.
+    from chalicelib.services import documents
+    emails = len(world.outbox())
+    documents.prepare(world.deps, world.deps.invoices.get(stored.id))
+    world.drain_queues()
+    assert len(world.outbox()) == emails and len(world.deps.nfse_emitter._issued) == 1
+    assert _reemit(world, operator, stored.id, key="k2").json_body["error"]["code"] == "nfse_already_issued"
+
+
+def test_an_invoice_the_emitter_never_answered_for_refused_now_goes_out_with_its_boleto_and_answers_422(
+        world, clock, operator):
+    org, stored = _never_answered(world, clock, operator)
+    world.deps.nfse_emitter.reject_next(REJECTIONS)
+
+    response = _reemit(world, operator, stored.id)
+
+    assert response.status_code == 422 and response.json_body["error"]["code"] == "nfse_rejected"
+    assert "E0116: CEP do tomador inválido" in response.json_body["error"]["message"]
+    done = world.deps.invoices.get(stored.id)
+    assert done.nfse is None and done.nfse_failure.attempts == 1 and done.active_boleto is not None
+    assert done.email_queued_at is not None
+    world.drain_queues()
+    [email] = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    assert set(_attachments(email)) == {f"boleto-fatura-{stored.number}.pdf"} and "segue em breve" in body_text(email)
+    [told] = _refusal_emails(world)
+    assert "enviada ao cliente com o boleto" in body_text(told)
+    # Not claimed any more: once fixed, the next re-emission emits the note, sent on its own.
+    assert _reemit(world, operator, stored.id, key="k2").status_code == 200
+    world.drain_queues()
+    assert len([m for m in world.outbox() if m["Subject"].startswith("Nota fiscal nº 1")]) == 1
+
+
+def test_a_write_between_the_emitters_answer_and_the_save_still_records_the_note_once(
+        world, clock, operator, monkeypatch):
+    org, invoice = _billed(world, clock, operator)
+    world.drain_queues()
+    clock.now = sp(2026, 11, 12, 10)
+    real_emit = world.deps.nfse_emitter.emit
+
+    def emit_then_a_payment(dps_id, signed_dps):
+        issued = real_emit(dps_id, signed_dps)
+        paid = world.call("POST", f"/backoffice/invoices/{invoice['id']}/payments", operator,
+                          {"amount_cents": 1000, "paid_on": "2026-11-12", "method": "boleto"})
+        assert paid.status_code == 201, paid.json_body
+        return issued
+
+    monkeypatch.setattr(world.deps.nfse_emitter, "emit", emit_then_a_payment)
+
+    response = _reemit(world, operator, invoice["id"])
+
+    assert response.status_code == 200, response.json_body
+    assert response.json_body["nfse_status"] == "issued" and response.json_body["paid_cents"] == 1000
+    stored = world.deps.invoices.get(invoice["id"])
+    assert stored.nfse.number == "1" and stored.nfse_failure is None and stored.paid_cents == 1000
+    assert len(_trail(world, org, "nfse.issued")) == 1 and len(world.deps.nfse_emitter._issued) == 1
+    assert world.call("GET", "/backoffice/invoices?nfse=rejected", operator).json_body["items"] == []
+    world.drain_queues()
+    assert len([m for m in world.outbox() if m["Subject"].startswith("Nota fiscal nº 1")]) == 1
+
+
+def test_a_note_someone_else_recorded_meanwhile_is_neither_recorded_nor_emailed_again(
+        world, clock, operator, monkeypatch):
+    org, invoice = _billed(world, clock, operator)
+    world.drain_queues()
+    real_emit = world.deps.nfse_emitter.emit
+    from dataclasses import replace
+
+    from chalicelib.services import documents
+    recorded = {}
+
+    def emit_and_recorded_elsewhere(dps_id, signed_dps):
+        issued = real_emit(dps_id, signed_dps)
+        # Another writer stored the note for this DPS (the emitter answers the same note) meanwhile.
+        fresh = world.deps.invoices.get(invoice["id"])
+        monkeypatch.setattr(world.deps.nfse_emitter, "emit", real_emit)
+        recorded["nfse"] = documents.emit_nfse(world.deps, fresh)
+        world.deps.invoices.save(replace(fresh, nfse=recorded["nfse"], nfse_failure=None, version=fresh.version + 1),
+                                 expected_version=fresh.version, nfse_rejected=False)
+        return issued
+
+    monkeypatch.setattr(world.deps.nfse_emitter, "emit", emit_and_recorded_elsewhere)
+
+    response = _reemit(world, operator, invoice["id"])
+
+    assert response.status_code == 200, response.json_body
+    assert response.json_body["nfse"]["number"] == recorded["nfse"].number == "1"
+    assert not _trail(world, org, "nfse.issued") and len(world.deps.nfse_emitter._issued) == 1
+    world.drain_queues()
+    assert not [m for m in world.outbox() if m["Subject"].startswith("Nota fiscal nº")]
+
+
+def test_the_operators_email_says_what_went_to_the_customer(world, clock, operator):
+    org, invoice = _billed(world, clock, operator, payment_method="deposito")
+    world.drain_queues()
+    [first] = _refusal_emails(world)
+    assert "enviada ao cliente com os dados para depósito" in body_text(first)
+    assert "boleto" not in body_text(first)
+    world.deps.nfse_emitter.reject_next(REJECTIONS)
+
+    assert _reemit(world, operator, invoice["id"]).status_code == 422
+
+    world.drain_queues()
+    second = _refusal_emails(world)[1]
+    text = body_text(second)
+    assert "já havia sido enviada ao cliente" in text and "boleto" not in text and "depósito" not in text
 
 
 def test_the_receivables_filter_lists_the_invoices_whose_note_stands_refused(world, clock, operator):

@@ -333,3 +333,31 @@ def test_dates_in_the_retention_index_are_utc_instants(world, clock):
     _terminate(world, org, clock, at)
     assert world.deps.privacy.retained_until(iso(at + timedelta(seconds=1))) == [org.id]
     assert world.deps.privacy.retained_until(iso(at)) == []
+
+
+def test_the_export_leaves_out_the_back_offices_working_state_on_an_invoice(world, clock):
+    from chalicelib.domain.nfse import Rejection
+
+    org = world.organization(closing_day=10)
+    world.seed_catalog()
+    world.accept_contract(org)
+    world.subscription(org, "MS365-E3", 10)
+    clock.now = sp(2026, 11, 11, 9)
+    world.deps.nfse_emitter.reject_next((Rejection("E0116", "CEP do tomador inválido",
+                                                   "cvc-pattern-valid: toma/end/endNac/CEP"),))
+    world.call("POST", "/backoffice/billing-runs", world.operator(), {"period": "2026-11"})
+    world.drain_queues()
+    [invoice] = world.deps.invoices.of_organization_due_between(org.id, ("open",), None, None)
+    assert invoice.nfse_failure is not None
+    # An operator's re-emission under way: its claim sits on the invoice.
+    world.deps.invoices.claim_nfse(invoice.id, invoice.version, clock(), clock() + timedelta(minutes=2))
+
+    exported = world.call("POST", "/privacy/exports", org.master)
+
+    assert exported.status_code == 201, exported.json_body
+    archive = _download(exported.json_body["url"])
+    [row] = json.loads(archive.read("invoices.json"))
+    assert row["id"] == invoice.id and row["number"] == invoice.number and row["total_cents"] == invoice.total_cents
+    assert not {"nfse_failure", "nfse_until", "second_copy_until", "cancel_until"} & set(row)
+    text = archive.read("invoices.json").decode("utf-8") + archive.read("invoices.csv").decode("utf-8-sig")
+    assert "E0116" not in text and "cvc-pattern-valid" not in text and "nfse_until" not in text

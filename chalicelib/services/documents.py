@@ -314,8 +314,11 @@ def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization, re
 def nfse_rejected_audit(deps: Clocked, actor, invoice: Invoice):
     """The audit entry written with the refusal recorded on the invoice."""
     failure = invoice.nfse_failure
+    # Without the codes: the organisation's trail is the customer's to read (GET /audit, the LGPD
+    # export), and the customer is told "em processamento", never the emitter's codes; they stay on
+    # the invoice for the back office and in the operators' email.
     return audit.entry(deps, actor, invoice.organization_id, "nfse.rejected", f"invoice:{invoice.id}",
-                       after={"codes": [r.code for r in failure.rejections], "attempts": failure.attempts})
+                       after={"attempts": failure.attempts})
 
 
 def emit_nfse(deps: DocumentsDeps, invoice: Invoice) -> Nfse:

@@ -189,8 +189,8 @@ def _record_note(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_
         try:
             deps.invoices.save(issued, expected_version=expected, audit=audit.entry(
                 deps, caller.actor, invoice.organization_id, "nfse.issued", f"invoice:{invoice.id}",
-                before={"nfse_status": invoice.nfse_status,
-                        "codes": [r.code for r in failure.rejections] if failure else None},
+                # Attempts, not codes: the trail is the customer's to read (see documents.nfse_rejected_audit).
+                before={"refused_attempts": failure.attempts if failure else 0},
                 after={"number": nfse.number, "issued_at": nfse.issued_at}), nfse_rejected=False)
             return issued
         except Conflict:

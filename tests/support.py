@@ -61,6 +61,22 @@ def sp(year, month, day, hour=12):
 
     return datetime(year, month, day, hour, tzinfo=SAO_PAULO).astimezone(timezone.utc)
 
+
+def billed_in_november(world, clock):
+    """A customer with 10 MS365-E3 seats, billed by the operator's run for November 2026 (closing
+    day 10, the run on the 11th at 09:00 in São Paulo): (org, operator, the invoice as stored)."""
+    org = world.organization(closing_day=10)
+    world.seed_catalog()
+    world.accept_contract(org)
+    world.subscription(org, "MS365-E3", 10)
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    return org, operator, world.deps.invoices.get(invoice["id"])
+
+
 def make_cnpj(n: int) -> str:
     """A valid CNPJ for the n-th test organisation (one organisation per CNPJ)."""
     from chalicelib.domain.organizations import _CNPJ_WEIGHTS_1, _CNPJ_WEIGHTS_2, _cnpj_digit

@@ -13,7 +13,7 @@ from chalicelib.adapters.certificates import CertificateUnavailable, SecretsMana
 from chalicelib.fiscal import schemas, signing
 from chalicelib.domain.clock import FixedClock
 from local.demo_certificate import demo_a1
-from tests.support import sp
+from tests.support import billed_in_november, sp
 
 PLACEHOLDER = json.dumps({"pkcs12_base64": "", "password": ""})  # as infra/resources.json creates it
 
@@ -29,17 +29,6 @@ def _put(deps, value: str) -> None:
         SecretId=deps.settings.nfse_certificate_secret, SecretString=value)
 
 
-def _bill(world, clock):
-    org = world.organization(closing_day=10)
-    world.seed_catalog()
-    world.accept_contract(org)
-    world.subscription(org, "MS365-E3", 10)
-    clock.now = sp(2026, 11, 11, 9)
-    operator = world.operator()
-    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
-    world.drain_queues()
-    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
-    return org, operator, world.deps.invoices.get(invoice["id"])
 
 
 def test_a_simulated_stack_whose_secret_is_still_the_placeholder_signs_with_a_demo_certificate(world, clock, caplog):
@@ -48,7 +37,7 @@ def test_a_simulated_stack_whose_secret_is_still_the_placeholder_signs_with_a_de
     _put(world.deps, PLACEHOLDER)
     world.deps.nfse_certificate = bootstrap.build(world.deps.settings, clock=world.deps.clock).nfse_certificate
 
-    _, _, invoice = _bill(world, clock)
+    _, _, invoice = billed_in_november(world, clock)
 
     xml = world.deps.documents.get(invoice.nfse.xml_key)
     assert invoice.nfse is not None and invoice.nfse_failure is None and schemas.validate(xml, "NFSe") == []
@@ -85,7 +74,7 @@ def test_a_billing_run_without_a_usable_certificate_records_it_on_the_invoice_an
     world.deps.nfse_certificate = bootstrap.build(world.deps.settings, clock=world.deps.clock).nfse_certificate
     emitter = world.deps.nfse_emitter
 
-    org, operator, invoice = _bill(world, clock)
+    org, operator, invoice = billed_in_november(world, clock)
 
     assert emitter.emit_requests == []  # nothing was sent
     assert invoice.nfse is None and invoice.pdf_key and invoice.active_boleto is not None
@@ -99,7 +88,7 @@ def test_a_billing_run_without_a_usable_certificate_records_it_on_the_invoice_an
 
 
 def test_cancelling_an_invoice_without_a_usable_certificate_changes_nothing(world, clock):
-    org, operator, invoice = _bill(world, clock)
+    org, operator, invoice = billed_in_november(world, clock)
     _put(world.deps, PLACEHOLDER)
     world.deps.nfse_certificate = SecretsManagerCertificate(world.deps.settings.nfse_certificate_secret,
                                                             world.deps.settings.region)

@@ -11,7 +11,7 @@ from chalicelib.domain.addresses import Address
 from chalicelib.domain.clock import FixedClock
 from chalicelib.domain.nfse import Rejection
 from chalicelib.fiscal import schemas, signing
-from tests.support import TEST_ADDRESS, sp
+from tests.support import TEST_ADDRESS, billed_in_november, sp
 
 NS = {"n": "http://www.sped.fazenda.gov.br/nfse"}
 REASON = "Fatura emitida com a quantidade de licenças errada"
@@ -25,17 +25,6 @@ def clock(world):
     return world.deps.clock
 
 
-def _billed(world, clock):
-    org = world.organization(closing_day=10)
-    world.seed_catalog()
-    world.accept_contract(org)
-    world.subscription(org, "MS365-E3", 10)
-    clock.now = sp(2026, 11, 11, 9)
-    operator = world.operator()
-    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
-    world.drain_queues()
-    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
-    return org, operator, world.deps.invoices.get(invoice["id"])
 
 
 def _reseller_certificate(world):
@@ -47,7 +36,7 @@ def _inner(xml: bytes, path: str) -> bytes:
 
 
 def test_a_billing_run_s_nfse_is_valid_signed_by_the_sefin_and_carries_the_dps_signed_by_the_reseller(world, clock):
-    org, _, invoice = _billed(world, clock)
+    org, _, invoice = billed_in_november(world, clock)
     note = invoice.nfse
     xml = world.deps.documents.get(note.xml_key)
 
@@ -85,7 +74,7 @@ def test_the_customer_s_address_on_record_is_declared_in_the_dps(world, clock, m
     read_organization = world.deps.organizations.get
     monkeypatch.setattr(world.deps.organizations, "get",
                         lambda organization_id: replace(read_organization(organization_id), address=ADDRESS))
-    _, _, invoice = _billed(world, clock)
+    _, _, invoice = billed_in_november(world, clock)
     xml = world.deps.documents.get(invoice.nfse.xml_key)
     assert schemas.validate(xml, "NFSe") == []
     address = etree.fromstring(xml).find("n:infNFSe/n:DPS/n:infDPS/n:toma/n:end", NS)
@@ -95,7 +84,7 @@ def test_the_customer_s_address_on_record_is_declared_in_the_dps(world, clock, m
 
 
 def test_a_cancelled_invoice_s_note_is_cancelled_by_a_valid_signed_event_that_is_recorded(world, clock):
-    org, operator, invoice = _billed(world, clock)
+    org, operator, invoice = billed_in_november(world, clock)
     clock.now = sp(2026, 11, 12, 10)
     emitter = world.deps.nfse_emitter
 
@@ -143,7 +132,7 @@ def test_a_dps_the_emitter_refuses_for_its_signature_leaves_the_invoice_without_
 
 
 def test_a_note_from_before_the_national_nfse_cannot_be_cancelled_and_nothing_changes(world, clock):
-    org, operator, invoice = _billed(world, clock)
+    org, operator, invoice = billed_in_november(world, clock)
     old_note = replace(invoice.nfse, access_key=None, verification_code="A1B2C3D4E")
     world.deps.invoices.save(replace(invoice, nfse=old_note, version=invoice.version + 1),
                              expected_version=invoice.version)
@@ -170,7 +159,7 @@ def test_a_cancellation_the_national_system_refuses_leaves_the_boleto_payable_an
                                                                                                      monkeypatch):
     """The event goes before the bank: a refusal (here, past the cancellation deadline) changes
     nothing, and the operator reads the national system's codes."""
-    org, operator, invoice = _billed(world, clock)
+    org, operator, invoice = billed_in_november(world, clock)
     emitter = world.deps.nfse_emitter
 
     def refuse(access_key, signed_event):
@@ -192,7 +181,7 @@ def test_a_cancellation_the_national_system_refuses_leaves_the_boleto_payable_an
 def test_a_billing_run_declares_its_dps_in_the_series_the_settings_give(world, clock):
     """NFSE_DPS_SERIES: a reseller whose old system used series 1 for the CNPJ starts another."""
     world.deps.settings = replace(world.deps.settings, nfse_dps_series="900")
-    _, _, invoice = _billed(world, clock)
+    _, _, invoice = billed_in_november(world, clock)
 
     root = etree.fromstring(world.deps.documents.get(invoice.nfse.xml_key))
     info = root.find("n:infNFSe/n:DPS/n:infDPS", NS)

@@ -167,14 +167,19 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
     shot(page, "07-usuarios")
 
 
-def test_an_invoice_opens_and_its_boleto_downloads(page_for, demo, stack):
-    api, _, _ = stack
+def _bill_last_closing(api, demo) -> None:
+    """The operator's billing run for the demo customers' last closing (day 20)."""
     operator = account(demo, "operador@brasoftware.example")
     token = api_login(api, operator)["access_token"]
     today = date.today()
     closing = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
     requests.post(f"{api}/backoffice/billing-runs", json={"period": f"{closing:%Y-%m}"},
                   headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+
+
+def test_an_invoice_opens_and_its_boleto_downloads(page_for, demo, stack):
+    api, _, _ = stack
+    _bill_last_closing(api, demo)
 
     page = page_for()
     login(page, account(demo, "master@oficinadigital.example"))
@@ -197,12 +202,7 @@ def test_an_invoice_whose_nota_is_pending_says_so_and_never_asks_for_it(page_for
     import re
 
     api, _, _ = stack
-    operator = account(demo, "operador@brasoftware.example")
-    token = api_login(api, operator)["access_token"]
-    today = date.today()
-    closing = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
-    requests.post(f"{api}/backoffice/billing-runs", json={"period": f"{closing:%Y-%m}"},
-                  headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+    _bill_last_closing(api, demo)
 
     def pending(route):
         answer = route.fetch()

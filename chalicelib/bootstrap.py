@@ -137,9 +137,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         invoices=billing_repos.InvoiceRepository(transaction),
         billing_runs=billing_repos.BillingRunRepository(),
         dunning_steps=dunning_repos.DunningStepRepository(transaction),
-        # The bank's cobrança API needs the reseller's credentials; until it is wired, the
-        # simulator stands in (README, "Deploying").
-        bank=_simulated("bank", settings.bank_provider, SimulatedBank),
+        bank=_bank(settings, SimulatedBank),
         nfse_emitter=(overrides["nfse_emitter"] if "nfse_emitter" in overrides
                       else _nfse_emitter(settings, nfse_certificate)),
         nfse_certificate=nfse_certificate,
@@ -159,10 +157,23 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     return Container(**parts)
 
 
-def _simulated(what: str, choice: str, simulator):
-    if choice != "simulated":
-        raise RuntimeError(f"unknown {what} {choice!r}: only the simulator is wired so far")
-    return simulator()
+def _bank(settings: Settings, simulator):
+    """The simulator, or Banco do Brasil's API Cobranças v2 with the credentials in Secrets Manager
+    (README, "Parceiros reais"); read on the first boleto, not at start."""
+    if settings.bank_provider == "simulated":
+        return simulator()
+    if settings.bank_provider != "real":  # settings refuse it first; a hand-made Settings may not
+        raise RuntimeError(f"unknown bank provider {settings.bank_provider!r}")
+    if settings.boleto_bank != "bb":
+        raise RuntimeError(f"BANK_PROVIDER=real with BOLETO_BANK={settings.boleto_bank!r}: only Banco do Brasil's "
+                           "API Cobranças is wired (BOLETO_BANK=bb)")
+    from .adapters.bb_cobranca import BancoDoBrasilCobranca
+    from .adapters.secrets import JsonSecret
+
+    credentials = JsonSecret(settings.bank_api.credentials_secret, settings.region,
+                             ("client_id", "client_secret", "developer_application_key", "webhook_token"))
+    return BancoDoBrasilCobranca(settings.bank_api, credentials, convenio=settings.boleto_bb_convenio,
+                                 carteira=settings.boleto_bb_carteira)
 
 
 def _nfse_emitter(settings: Settings, certificate: "SecretsManagerCertificate"):
@@ -180,8 +191,8 @@ def _nfse_emitter(settings: Settings, certificate: "SecretsManagerCertificate"):
     from .adapters.nfse import SimulatedNfseEmitter
 
     if settings.stage == "prod":
-        # Allowed, because the bank and the licence provider are simulated too until they are wired
-        # (a prod stack is a pilot until then), but never quietly: its notes have no fiscal value.
+        # Allowed (a prod stack may be a pilot before the reseller has its A1), but never quietly:
+        # its notes have no fiscal value.
         logger.warning("NFSE_PROVIDER=simulated in the prod stage: the NFS-e are the simulator's, SEM VALOR "
                        "FISCAL. Set NFSE_PROVIDER=sefin with the A1 certificate in %s (README, \"NFS-e: do "
                        "simulador para a emissão real\").", settings.nfse_certificate_secret)
@@ -189,9 +200,16 @@ def _nfse_emitter(settings: Settings, certificate: "SecretsManagerCertificate"):
 
 
 def _licence_provider(settings: Settings):
-    if settings.licence_provider != "simulated":
-        # Partner Center needs the reseller's app credentials; until they exist, refuse to start
-        # rather than pretend (README, "Deploying").
+    """The simulator, or Partner Center with the secure application model's credentials in Secrets
+    Manager (README, "Parceiros reais"); read on the first call, not at start."""
+    if settings.licence_provider == "real":
+        from .adapters.partner_center import PartnerCenter
+        from .adapters.secrets import JsonSecret
+
+        credentials = JsonSecret(settings.partner_center.credentials_secret, settings.region,
+                                 ("tenant_id", "app_id", "app_secret", "refresh_token"))
+        return PartnerCenter(settings.partner_center, credentials)
+    if settings.licence_provider != "simulated":  # settings refuse it first; a hand-made Settings may not
         raise RuntimeError(f"unknown licence provider {settings.licence_provider!r}")
     from .adapters.licence_provider import SimulatedLicenseProvider
 

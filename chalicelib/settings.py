@@ -75,6 +75,37 @@ class DepositAccount:
 
 
 @dataclass(frozen=True)
+class BankApi:
+    """The bank's cobrança API (BANK_PROVIDER=real): Banco do Brasil's API Cobranças v2. The
+    credentials are not settings: they live in Secrets Manager (`credentials_secret`, JSON
+    {"client_id", "client_secret", "developer_application_key", "webhook_token"}), README "Parceiros reais"."""
+
+    api_url: str  # BANK_API_URL, the API's base (…/cobrancas/v2)
+    oauth_url: str  # BANK_OAUTH_URL, the OAuth2 token endpoint (client credentials)
+    credentials_secret: str  # BANK_CREDENTIALS_SECRET
+    timeout_seconds: float  # BANK_TIMEOUT_SECONDS: one answer's wait (the second copy waits inside API Gateway's 29 s)
+    ca_bundle: Optional[str]  # BANK_CA_BUNDLE: a PEM file of CAs to trust (a fake's); None: the system's
+    bb_variacao_carteira: str  # BOLETO_BB_VARIACAO: numeroVariacaoCarteira of the convênio
+    # How many days after the due date the bank still accepts the boleto (numeroDiasLimiteRecebimento),
+    # with the fine and interest it was registered with; after that, a second copy.
+    payable_days_after_due: int  # BOLETO_PAYABLE_DAYS_AFTER_DUE
+
+
+@dataclass(frozen=True)
+class PartnerCenterApi:
+    """Microsoft Partner Center (LICENCE_PROVIDER=real), the secure application model: the app's
+    credentials and a partner admin's refresh token live in Secrets Manager (`credentials_secret`,
+    JSON {"tenant_id", "app_id", "app_secret", "refresh_token"}), README "Parceiros reais"."""
+
+    api_url: str  # PARTNER_CENTER_API_URL
+    authority_host: str  # PARTNER_CENTER_AUTHORITY_HOST: Microsoft Entra ID's login host
+    credentials_secret: str  # PARTNER_CENTER_CREDENTIALS_SECRET
+    timeout_seconds: float  # PARTNER_CENTER_TIMEOUT_SECONDS
+    ca_bundle: Optional[str]  # PARTNER_CENTER_CA_BUNDLE: a PEM file of CAs to trust (a fake's); None: the system's
+    country: str  # PARTNER_CENTER_COUNTRY: the customers' and offers' market (BR)
+
+
+@dataclass(frozen=True)
 class Settings:
     stage: str
     region: str
@@ -98,13 +129,14 @@ class Settings:
     quantity_limits: QuantityLimits
     provisioning_max_attempts: int
     provisioning_backoff_seconds: int
-    # "simulated" locally; Partner Center needs credentials this repo does not hold (see README).
+    # "simulated" (adapters/licence_provider.SimulatedLicenseProvider) or "real" (Partner Center, `partner_center`).
     licence_provider: str
     simulated_provider_failure_rate: float
     simulated_provider_delay_seconds: float
-    bank_provider: str  # "simulated" until a bank's cobrança API is wired
+    # "simulated" (adapters/bank.SimulatedBank) or "real" (the bank's API, `bank_api`).
+    bank_provider: str
     # "simulated" (SimulatedNfseEmitter: notes "sem valor fiscal") or "sefin" (the Sefin Nacional's
-    # API, adapters/sefin_nacional.py, signing with the A1 in NFSE_CERTIFICATE_SECRET).
+    # API, adapters/sefin_nacional.py, signing with the A1 in NFSE_CERTIFICATE_SECRET); "real" means "sefin".
     nfse_provider: str
     invoice_due_days: int
     # The floor under a due date: a boleto leaves at least this many bank business days after the
@@ -123,6 +155,8 @@ class Settings:
     boleto_itau_carteira: str
     beneficiary_name: str
     beneficiary_cnpj: str
+    # The reseller's address as the boleto prints it (BENEFICIARY_ADDRESS, one line).
+    beneficiary_address: str
     pix_key: Optional[str]
     pix_city: str
     # Built from DEPOSIT_BANK/AGENCY/ACCOUNT and the beneficiary's name, CNPJ and Pix key above.
@@ -157,6 +191,8 @@ class Settings:
     # The reseller's dunning policy (DUNNING_REMINDER_DAYS "1,7,15", DUNNING_BLOCK_DAY,
     # DUNNING_WARNING_DAY, DUNNING_SUSPENSION_DAY); an operator may override it per organisation.
     dunning: DunningPolicy = field(default_factory=DunningPolicy)
+    bank_api: BankApi = field(default_factory=lambda: _bank_api({}, "simulated"))
+    partner_center: PartnerCenterApi = field(default_factory=lambda: _partner_center({}, "simulated"))
 
     @property
     def token_issuer(self) -> str:
@@ -171,6 +207,10 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     beneficiary_name = environ.get("BENEFICIARY_NAME", "Brasoftware Informática Ltda")
     beneficiary_cnpj = _beneficiary_cnpj(environ.get("BENEFICIARY_CNPJ", "45997418000153"))
     pix_key = environ.get("PIX_KEY", "financeiro@brasoftware.com.br") or None
+    beneficiary_address = environ.get("BENEFICIARY_ADDRESS",
+                                      "Av. Paulista, 1000, Bela Vista, São Paulo - SP, CEP 01310-100").strip()
+    bank_provider = _provider(environ, "BANK_PROVIDER", "the bank's cobrança API")
+    licence_provider = _provider(environ, "LICENCE_PROVIDER", "Microsoft Partner Center")
     issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
     controller_cnpj = environ.get("PRIVACY_CONTROLLER_CNPJ", beneficiary_cnpj)
     return Settings(
@@ -195,10 +235,10 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
             cancellation_window=timedelta(days=int(environ.get("CANCELLATION_WINDOW_DAYS", "7")))),
         provisioning_max_attempts=int(environ.get("PROVISIONING_MAX_ATTEMPTS", "5")),
         provisioning_backoff_seconds=int(environ.get("PROVISIONING_BACKOFF_SECONDS", "30")),
-        licence_provider=environ.get("LICENCE_PROVIDER", "simulated"),
+        licence_provider=licence_provider,
         simulated_provider_failure_rate=float(environ.get("SIMULATED_PROVIDER_FAILURE_RATE", "0")),
         simulated_provider_delay_seconds=float(environ.get("SIMULATED_PROVIDER_DELAY_SECONDS", "0")),
-        bank_provider=environ.get("BANK_PROVIDER", "simulated"),
+        bank_provider=bank_provider,
         invoice_due_days=int(environ.get("INVOICE_DUE_DAYS", "10")),
         # 3, as a second copy: time for the email to arrive and the boleto to be paid and cleared.
         invoice_min_business_days_after_issue=int(environ.get("INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE", "3")),
@@ -211,6 +251,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         boleto_itau_carteira=environ.get("BOLETO_ITAU_CARTEIRA", "109"),
         beneficiary_name=beneficiary_name,
         beneficiary_cnpj=beneficiary_cnpj,
+        beneficiary_address=beneficiary_address,
         pix_key=pix_key,
         pix_city=environ.get("PIX_CITY", "Sao Paulo"),
         deposit_account=DepositAccount(
@@ -247,8 +288,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         privacy=PrivacyContacts(
             controller_name=environ.get("PRIVACY_CONTROLLER_NAME", beneficiary_name),
             controller_cnpj=format_cnpj(controller_cnpj) if len(controller_cnpj) == 14 else controller_cnpj,
-            controller_address=environ.get("PRIVACY_CONTROLLER_ADDRESS",
-                                           "Av. Paulista, 1000, Bela Vista, São Paulo - SP, 01310-100"),
+            controller_address=environ.get("PRIVACY_CONTROLLER_ADDRESS", beneficiary_address),
             dpo_name=environ.get("PRIVACY_DPO_NAME", "Encarregado de Proteção de Dados"),
             dpo_email=environ.get("PRIVACY_DPO_EMAIL", "privacidade@brasoftware.com.br"),
             dpo_phone=environ.get("PRIVACY_DPO_PHONE", "(11) 3179-6869"),
@@ -256,7 +296,78 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         export_link_seconds=int(environ.get("EXPORT_LINK_SECONDS", "900")),
         fiscal_retention_years=int(environ.get("FISCAL_RETENTION_YEARS", "5")),
         dunning=_dunning_policy(environ),
+        bank_api=_bank_api(environ, bank_provider),
+        partner_center=_partner_center(environ, licence_provider),
     )
+
+
+PROVIDERS = ("simulated", "real")
+
+
+def _provider(environ: Mapping[str, str], variable: str, meaning: str) -> str:
+    value = environ.get(variable, "simulated").strip()
+    if value not in PROVIDERS:
+        raise ValueError(f"{variable}={value!r}: must be one of {', '.join(PROVIDERS)} ({meaning})")
+    return value
+
+
+def _seconds(environ: Mapping[str, str], variable: str, default: str, cap: float) -> float:
+    try:
+        value = float(environ.get(variable, default))
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= cap:
+        raise ValueError(f"{variable}={environ.get(variable)!r}: must be a number of seconds above 0 and at most "
+                         f"{cap:g} (API Gateway answers 504 at 29 s)")
+    return value
+
+
+def _ca_bundle(environ: Mapping[str, str], variable: str) -> Optional[str]:
+    path = environ.get(variable, "").strip() or None
+    if path is not None and not os.path.isfile(path):
+        raise ValueError(f"{variable}={path!r}: no such file (a PEM bundle of the CAs to trust)")
+    return path
+
+
+def _bank_api(environ: Mapping[str, str], provider: str) -> BankApi:
+    """Banco do Brasil's API Cobranças v2 (production URLs by default; BANK_API_URL and
+    BANK_OAUTH_URL point at its homologação, or at a fake on this machine)."""
+    api_url = environ.get("BANK_API_URL", "https://api.bb.com.br/cobrancas/v2").strip().rstrip("/")
+    oauth_url = environ.get("BANK_OAUTH_URL", "https://oauth.bb.com.br/oauth/token").strip()
+    for variable, url in (("BANK_API_URL", api_url), ("BANK_OAUTH_URL", oauth_url)):
+        _check_url(variable, url)
+    secret = environ.get("BANK_CREDENTIALS_SECRET", "csp-portal/bank-credentials").strip()
+    if provider == "real" and not secret:
+        raise ValueError("BANK_CREDENTIALS_SECRET is empty: the Secrets Manager secret with the bank's API credentials")
+    variation = environ.get("BOLETO_BB_VARIACAO", "35").strip()
+    if not re.fullmatch(r"[0-9]{1,3}", variation):
+        raise ValueError(f"BOLETO_BB_VARIACAO={variation!r}: 1 to 3 digits (the convênio's variação de carteira)")
+    days = environ.get("BOLETO_PAYABLE_DAYS_AFTER_DUE", "30").strip()
+    if not re.fullmatch(r"[0-9]{1,3}", days):
+        raise ValueError(f"BOLETO_PAYABLE_DAYS_AFTER_DUE={days!r}: whole days (0 to 999) the bank accepts the "
+                         "boleto after its due date")
+    return BankApi(api_url=api_url, oauth_url=oauth_url, credentials_secret=secret,
+                   timeout_seconds=_seconds(environ, "BANK_TIMEOUT_SECONDS", "8", 25),
+                   ca_bundle=_ca_bundle(environ, "BANK_CA_BUNDLE"), bb_variacao_carteira=variation,
+                   payable_days_after_due=int(days))
+
+
+def _partner_center(environ: Mapping[str, str], provider: str) -> PartnerCenterApi:
+    api_url = environ.get("PARTNER_CENTER_API_URL", "https://api.partnercenter.microsoft.com").strip().rstrip("/")
+    authority = environ.get("PARTNER_CENTER_AUTHORITY_HOST", "https://login.microsoftonline.com").strip().rstrip("/")
+    _check_url("PARTNER_CENTER_API_URL", api_url)
+    if not authority.startswith("https://"):
+        raise ValueError(f"PARTNER_CENTER_AUTHORITY_HOST={authority!r}: must be an https URL (MSAL speaks https only)")
+    secret = environ.get("PARTNER_CENTER_CREDENTIALS_SECRET", "csp-portal/partner-center").strip()
+    if provider == "real" and not secret:
+        raise ValueError("PARTNER_CENTER_CREDENTIALS_SECRET is empty: the Secrets Manager secret with the Partner "
+                         "Center app's credentials")
+    country = environ.get("PARTNER_CENTER_COUNTRY", "BR").strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", country):
+        raise ValueError(f"PARTNER_CENTER_COUNTRY={country!r}: an ISO 3166 two-letter code")
+    return PartnerCenterApi(api_url=api_url, authority_host=authority, credentials_secret=secret,
+                            timeout_seconds=_seconds(environ, "PARTNER_CENTER_TIMEOUT_SECONDS", "10", 25),
+                            ca_bundle=_ca_bundle(environ, "PARTNER_CENTER_CA_BUNDLE"), country=country)
 
 
 def _dunning_policy(environ: Mapping[str, str]) -> DunningPolicy:
@@ -276,7 +387,7 @@ def _dunning_policy(environ: Mapping[str, str]) -> DunningPolicy:
         raise ValueError(f"DUNNING_* settings: {error.message}") from error
 
 
-NFSE_PROVIDERS = ("simulated", "sefin")
+NFSE_PROVIDERS = ("simulated", "sefin", "real")  # "real" is "sefin", as for the other partners
 # Hosts a plain-http NFSE_API_URL may name: a fake Sefin on this machine (tests, the local stack).
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # ISS: LC 116/2003 art. 8º caps the rate at 5 %. Its 2 % floor (art. 8º-A) binds the municipality's
@@ -307,6 +418,7 @@ def _nfse_settings(environ: Mapping[str, str], stage: str, cnpj: str, name: str)
         return value
 
     provider = one_of("NFSE_PROVIDER", "simulated", NFSE_PROVIDERS, "the NFS-e emitter")
+    provider = "sefin" if provider == "real" else provider
     environment = one_of("NFSE_ENVIRONMENT", nfse_rules.RESTRICTED_PRODUCTION,
                          (nfse_rules.PRODUCTION, nfse_rules.RESTRICTED_PRODUCTION),
                          "tpAmb: 1 produção, 2 produção restrita")
@@ -423,6 +535,11 @@ def _iss_rate(value: str) -> str:
 
 def _check_api_url(url: str) -> None:
     """NFSE_API_URL speaks https (mutual TLS with the A1); plain http only to a fake on this machine."""
+    _check_url("NFSE_API_URL", url)
+
+
+def _check_url(variable: str, url: str) -> None:
+    """A partner's URL speaks https; plain http only to a fake on this machine."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -430,7 +547,7 @@ def _check_api_url(url: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
         return
-    raise ValueError(f"NFSE_API_URL={url!r}: must be an https URL (http only for localhost)")
+    raise ValueError(f"{variable}={url!r}: must be an https URL (http only for localhost)")
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""The licence provider: Microsoft Partner Center's subscription operations, behind an interface.
+"""The licence provider: Microsoft Partner Center's customer and subscription operations, behind an
+interface. `adapters/partner_center.py` is the real one (LICENCE_PROVIDER=real).
 
 `SimulatedLicenseProvider` stands in for Partner Center locally and in tests: it keeps its
 subscriptions in memory, can be slowed down and made to fail (a rate, or the next N calls), and
@@ -10,31 +11,92 @@ import random
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Protocol, Tuple
+
+from ..domain.addresses import Address
 
 
 class LicenceProviderUnavailable(Exception):
-    """A transient provider failure: try again later."""
+    """A transient provider failure (outage, timeout, 429 or 5xx after the retries): try again later."""
+
+
+class LicenceProviderRejected(Exception):
+    """The provider refused the request for what it says (a 400 or 409 with its error code): trying
+    again as is would be refused again. `code` and `description` are the provider's."""
+
+    def __init__(self, code: str, description: str):
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
+class OrderPending(Exception):
+    """The order was accepted but its subscription is not provisioned yet (New Commerce orders are
+    asynchronous): ask `order_outcome(customer_id, order_id)` later."""
+
+    def __init__(self, order_id: str, retry_after_seconds: int = 60):
+        super().__init__(f"order {order_id} is still being provisioned")
+        self.order_id = order_id
+        self.retry_after_seconds = retry_after_seconds
+
+
+@dataclass(frozen=True)
+class Customer:
+    """An organisation as the provider registers it (Partner Center's customer, a Microsoft Entra
+    tenant): linked by its domain when it already has one, created otherwise."""
+
+    organization_id: str
+    name: str  # razão social
+    cnpj: Optional[str]
+    domain: Optional[str]  # its tenant's domain (contoso.onmicrosoft.com, or a verified domain)
+    existing_microsoft_customer: bool  # True: link the existing tenant; False: create one under `domain`
+    email: Optional[str]  # the customer's admin contact (the first master)
+    address: Optional[Address]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What to order: our SKU, the provider's offer it maps to and the New Commerce term and plan."""
+
+    sku: str
+    offer_id: Optional[str]  # Partner Center's "productId:skuId" (e.g. CFQ7TTC0LCHC:0002); None for the simulator
+    term: str  # P1M, P1Y, P3Y
+    billing_frequency: str  # monthly, annual, triennial
 
 
 class LicenceProvider(Protocol):
-    def create_subscription(self, customer_id: str, sku: str, quantity: int, request_id: str) -> str: ...
+    """Every call carries a request id (Partner Center's MS-RequestId): a retry of the same request
+    is not applied twice. Each raises LicenceProviderUnavailable (retry later) or
+    LicenceProviderRejected (do not)."""
 
-    def update_quantity(self, provider_subscription_id: str, quantity: int, request_id: str) -> None: ...
+    def ensure_customer(self, customer: Customer, request_id: str) -> str:
+        """The customer's id at the provider (its tenant id): the tenant linked by its domain, or
+        created. Repeat-safe (a second call finds the customer made by the first)."""
 
-    def cancel(self, provider_subscription_id: str, request_id: str) -> None: ...
+    def create_subscription(self, customer_id: str, offer: Offer, quantity: int, request_id: str) -> str:
+        """Order the offer (cart, checkout) and answer the new subscription's id, or raise
+        OrderPending with the order to ask about."""
 
-    # Suspension for non-payment and its undoing. The Partner Center adapter will send, for each,
-    # `PATCH {baseURL}/v1/customers/{customer-tenant-id}/subscriptions/{subscription-id}` with the
-    # subscription resource as read by GET, its `status` set to "suspended" (resp. "active"), and
-    # `request_id` as the `MS-RequestId` header, so a retry of the same request is not applied twice
-    # (Partner Center: "Suspend a subscription" / "Reactivate a suspended subscription"). Both are
-    # repeat-safe: suspending a suspended subscription (or reactivating an active one) is a no-op.
-    def suspend(self, provider_subscription_id: str, request_id: str) -> None: ...
+    def order_outcome(self, customer_id: str, order_id: str) -> str:
+        """The subscription an order made once provisioned; OrderPending while it is not."""
 
-    def reactivate(self, provider_subscription_id: str, request_id: str) -> None: ...
+    def update_quantity(self, customer_id: str, provider_subscription_id: str, quantity: int, request_id: str) -> None:
+        """Change the seats; quantity 0 cancels (inside the provider's cancellation window)."""
 
-    def get(self, provider_subscription_id: str) -> Dict: ...
+    def cancel(self, customer_id: str, provider_subscription_id: str, request_id: str) -> None: ...
+
+    # Suspension for non-payment and its undoing: `PATCH {baseURL}/v1/customers/{customer-tenant-id}/
+    # subscriptions/{subscription-id}` with the subscription as read by GET, its `status` set to
+    # "suspended" (resp. "active"), `request_id` as the `MS-RequestId` header (Partner Center:
+    # "Suspend a subscription" / "Reactivate a suspended subscription"). Both are repeat-safe:
+    # suspending a suspended subscription (or reactivating an active one) is a no-op.
+    def suspend(self, customer_id: str, provider_subscription_id: str, request_id: str) -> None: ...
+
+    def reactivate(self, customer_id: str, provider_subscription_id: str, request_id: str) -> None: ...
+
+    def get(self, customer_id: str, provider_subscription_id: str) -> Dict:
+        """The subscription as the provider has it: at least id, offer_id, quantity, status."""
 
 
 class SimulatedLicenseProvider:

@@ -220,3 +220,21 @@ def late_amount(amount_cents: int, days_late: int, fine_rate: Decimal = Decimal(
     # One division, last: exact half-centavos stay exact until the one rounding.
     interest = round_cents(Decimal(amount_cents) * monthly_interest * days_late / 30)
     return amount_cents + fine + interest
+
+
+# --- the bank's answer ----------------------------------------------------------------------------
+
+def check_bank_codes(ours: BoletoCodes, bank_barcode: Optional[str], bank_line: Optional[str]) -> None:
+    """The barcode and linha digitável a bank answered must be the boleto we computed (FEBRABAN's
+    maths: every check digit, and the same bank, due date, amount and campo livre). A mismatch
+    would print a boleto that pays something else, or nothing: raised as `bank_codes_mismatch`."""
+    for what, value in (("barcode", bank_barcode), ("digitable_line", bank_line)):
+        if value is None:
+            continue
+        digits = "".join(ch for ch in value if ch.isdigit())
+        try:
+            code = barcode_from_line(digits) if len(digits) == 47 else validate_barcode(digits)
+        except InvalidBoleto:
+            raise codes.BANK_CODES_MISMATCH(field=what, reason="check_digits") from None
+        if code != ours.barcode:
+            raise codes.BANK_CODES_MISMATCH(field=what, reason="different_boleto")

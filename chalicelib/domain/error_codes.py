@@ -316,6 +316,15 @@ INVALID_PIX = declare("invalid_pix", InvalidInput, "Código Pix (BR Code) invál
 # The bank's cobrança API did not answer: nothing was registered or cancelled, the claim was released.
 BANK_UNAVAILABLE = declare("bank_unavailable", ServiceUnavailable,
                            "O banco não respondeu; nada foi alterado. Tente de novo em alguns minutos.")
+# The bank answered a boleto whose barcode or linha digitável is not the one FEBRABAN's maths give
+# for it: it is never shown (it would pay something else); the registration is withdrawn.
+BANK_CODES_MISMATCH = declare("bank_codes_mismatch", ServiceUnavailable,
+                              "O banco devolveu um boleto que não confere com os nossos cálculos; nada foi "
+                              "emitido. A equipe financeira foi avisada.")
+# The bank refused the boleto for what it says (its validation): retrying as is would be refused again.
+BANK_REJECTED = declare("bank_rejected", RuleViolation,
+                        "O banco recusou o registro do boleto ({reasons}). Corrija os dados indicados (endereço "
+                        "do cliente, configuração da cobrança) e tente de novo.")
 # Cancelling an invoice or re-emitting its NFS-e: nothing was changed, the claim was released.
 NFSE_EMITTER_UNAVAILABLE = declare("nfse_emitter_unavailable", ServiceUnavailable,
                                    "O emissor de notas fiscais não respondeu; nada foi alterado. "

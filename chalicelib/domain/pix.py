@@ -52,13 +52,55 @@ def payload(*, key: str, merchant_name: str, merchant_city: str, amount_cents: i
     return body + crc16_ccitt(body.encode("utf-8"))
 
 
+def dynamic_payload(*, location_url: str, merchant_name: str, merchant_city: str, amount_cents: int = 0) -> str:
+    """A dynamic BR Code: instead of a key it names the location (URL without scheme) where the
+    payer's bank fetches the charge, its amount, due date, fine and interest (a `cobv`). The bank
+    generates it; the simulated bank and the fakes build theirs with this."""
+    location = location_url.split("://", 1)[-1]
+    if not location or len(location) > 77:
+        raise codes.INVALID_PIX(reason="location")
+    fields: List[Tuple[str, str]] = [
+        ("00", "01"),
+        ("01", "12"),  # point of initiation 12: one payment only
+        ("26", _field("00", PIX_GUI) + _field("25", location)),
+        ("52", "0000"),
+        ("53", "986"),
+    ]
+    if amount_cents:
+        fields.append(("54", f"{amount_cents // 100}.{amount_cents % 100:02d}"))
+    fields += [("58", "BR"), ("59", _ascii(merchant_name, 25)), ("60", _ascii(merchant_city, 15)),
+               ("62", _field("05", "***"))]
+    body = "".join(_field(tag, value) for tag, value in fields) + "6304"
+    return body + crc16_ccitt(body.encode("utf-8"))
+
+
+def dynamic_location(code: str) -> str:
+    """The location URL a dynamic BR Code names, after checking it is one: a valid CRC, Pix's GUI,
+    and a location (tag 26-25) rather than a static key. Raises `invalid_pix` otherwise: a bank's
+    answer that is not a dynamic code must not reach a boleto."""
+    fields = parse(code)
+    account = parse_fields(fields.get("26", ""))
+    if account.get("00", "").lower() != PIX_GUI or not account.get("25"):
+        raise codes.INVALID_PIX(reason="not_dynamic")
+    return account["25"]
+
+
+def parse_fields(data: str) -> dict:
+    """The fields of a template (tag, size, value repeated), without a CRC."""
+    fields, position = {}, 0
+    while position + 4 <= len(data):
+        tag, size = data[position:position + 2], data[position + 2:position + 4]
+        if not size.isdigit():
+            raise codes.INVALID_PIX(reason="malformed")
+        fields[tag] = data[position + 4:position + 4 + int(size)]
+        position += 4 + int(size)
+    if position != len(data):
+        raise codes.INVALID_PIX(reason="malformed")
+    return fields
+
+
 def parse(code: str) -> dict:
     """The top-level fields of a BR Code, after checking its CRC (for tests and support)."""
     if len(code) < 8 or crc16_ccitt(code[:-4].encode("utf-8")) != code[-4:].upper():
         raise codes.INVALID_PIX(reason="crc")
-    fields, position = {}, 0
-    while position < len(code):
-        tag, size = code[position:position + 2], int(code[position + 2:position + 4])
-        fields[tag] = code[position + 4:position + 4 + size]
-        position += 4 + size
-    return fields
+    return parse_fields(code)

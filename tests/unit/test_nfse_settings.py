@@ -43,8 +43,8 @@ def test_a_reseller_s_own_registration_and_terms_are_read_as_given(tmp_path):
 
 
 @pytest.mark.parametrize("variable, value", [
-    ("NFSE_PROVIDER", "real"),
     ("NFSE_PROVIDER", "Sefin"),
+    ("NFSE_PROVIDER", "sefin-nacional"),
     ("NFSE_ENVIRONMENT", "3"),
     ("NFSE_ENVIRONMENT", "producao"),
     ("NFSE_CITY_CODE", "355030"),  # 6 digits
@@ -112,6 +112,11 @@ def test_only_the_prod_stage_emits_real_notes_in_producao():
         from_environ({"CSP_STAGE": "dev", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "1", **IM})
     assert from_environ({"CSP_STAGE": "dev", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "2", **IM}).nfse_provider == "sefin"
     assert from_environ({"CSP_STAGE": "prod", "NFSE_PROVIDER": "sefin", "NFSE_ENVIRONMENT": "1", **IM}).nfse_environment == "1"
+
+
+def test_real_selects_the_sefin_as_for_every_partner():
+    # README: `*_PROVIDER=real` switches each partner from its simulator.
+    assert from_environ({"NFSE_PROVIDER": "real", **IM}).nfse_provider == "sefin"
 
 
 def test_without_iss_rate_the_note_carries_none_and_the_municipality_s_applies():

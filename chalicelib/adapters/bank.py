@@ -11,12 +11,15 @@ Banco do Brasil's API Cobranças v2 (BANK_PROVIDER=real).
 """
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Dict, List, Optional, Protocol, Tuple
+
+from ..domain import pix
 
 from ..domain import boleto as boleto_rules
 from ..domain.addresses import Address
@@ -107,13 +110,34 @@ class Bank(Protocol):
         """Baixa: the boleto and its Pix are no longer payable. Repeat-safe."""
 
     def query(self, nosso_numero: str) -> BoletoAtBank:
-        """What the bank says of the boleto now."""
+        """What the bank says of the boleto now. Raises BankRejected for a boleto it does not know."""
+
+    def webhook_token(self) -> str:
+        """The secret the bank's webhook calls must present (set where the webhook URL is registered)."""
+
+    def notified_boletos(self, body: bytes) -> List[str]:
+        """The nosso números a webhook call says changed, read from the bank's own format. Only a
+        hint: nothing is settled on its word, each is confirmed with `query`."""
 
 
 class SimulatedBank:
-    def __init__(self):
-        self._registrations: Dict[str, Registration] = {}
-        self._cancelled: set = set()
+    """A bank's cobrança API, in memory: what `Bank` promises and what a real bank refuses.
+
+    Like a real bank it checks the digits it is sent against the amount and due date, refuses a
+    boleto without the payer's address, generates a dynamic Pix per boleto (a BR Code naming its
+    own location), keeps the fine and interest terms and charges them on a late payment, and stops
+    a boleto and its Pix being paid once it is cancelled (baixa) or past its limit day. Tests and
+    the local stack pay boletos with `pay` / `pay_pix` and read the webhook the bank would send
+    with `webhook_body`.
+    """
+
+    LOCATION_PREFIX = "pix.banco-simulado.invalid/cobv/"
+
+    def __init__(self, *, webhook_token: str = "simulated-webhook-token", merchant_name: str = "BANCO SIMULADO",
+                 merchant_city: str = "Sao Paulo"):
+        self._webhook_token = webhook_token
+        self._merchant = (merchant_name, merchant_city)
+        self._boletos: Dict[str, Dict] = {}  # nosso número → {"request", "registration", "state", "paid"}
         self._lock = threading.Lock()
         self._failures_left = 0
         self._cancel_failures_left = 0
@@ -132,19 +156,35 @@ class SimulatedBank:
     def calls_of(self, kind: str) -> List[str]:
         return [nosso_numero for call, nosso_numero in self.calls if call == kind]
 
-    def register(self, *, barcode: str, nosso_numero: str, due_date: date, amount_cents: int,
-                 payer_document: str, payer_name: str) -> Registration:
+    def register(self, request: BoletoRequest) -> Registration:
         with self._lock:
-            self.calls.append(("register", nosso_numero))
+            self.calls.append(("register", request.nosso_numero))
             if self._failures_left > 0:
                 self._failures_left -= 1
                 raise BankUnavailable("simulated bank outage")
-            parsed = boleto_rules.parse(barcode, reference=due_date)  # a bank refuses bad digits too
-            if parsed.amount_cents != amount_cents or parsed.due_date != due_date:
-                raise ValueError("barcode does not match the registered amount or due date")
-            if nosso_numero not in self._registrations:
-                self._registrations[nosso_numero] = Registration(str(uuid.uuid4()), nosso_numero, "registered")
-            return self._registrations[nosso_numero]
+            parsed = boleto_rules.parse(request.barcode, reference=request.due_date)  # a bank refuses bad digits too
+            if parsed.amount_cents != request.amount_cents or parsed.due_date != request.due_date:
+                raise BankRejected((("VALOR_VENCIMENTO", "código de barras não confere com valor e vencimento"),))
+            if request.payer.address is None:
+                raise BankRejected((("PAGADOR_ENDERECO", "endereço do pagador obrigatório"),))
+            known = self._boletos.get(request.nosso_numero)
+            if known is not None:
+                if known["state"] != REGISTERED:
+                    raise BankRejected((("NOSSO_NUMERO", "nosso número já utilizado por título baixado ou liquidado"),))
+                return known["registration"]
+            txid = uuid.uuid4().hex
+            location = self.LOCATION_PREFIX + txid
+            expires_on = request.due_date + timedelta(days=request.payable_days_after_due)
+            charge = PixCharge(emv=pix.dynamic_payload(location_url=location, merchant_name=self._merchant[0],
+                                                       merchant_city=self._merchant[1],
+                                                       amount_cents=request.amount_cents),
+                               location_url=location, txid=txid, expires_on=expires_on)
+            registration = Registration(str(uuid.uuid4()), request.nosso_numero, "registered",
+                                        barcode=request.barcode,
+                                        digitable_line=boleto_rules.digitable_line(request.barcode), pix=charge)
+            self._boletos[request.nosso_numero] = {"request": request, "registration": registration,
+                                                   "state": REGISTERED, "paid": None}
+            return registration
 
     def cancel(self, nosso_numero: str) -> None:
         with self._lock:
@@ -152,7 +192,94 @@ class SimulatedBank:
             if self._cancel_failures_left > 0:
                 self._cancel_failures_left -= 1
                 raise BankUnavailable("simulated bank outage")
-            self._cancelled.add(nosso_numero)
+            known = self._boletos.get(nosso_numero)
+            if known is not None and known["state"] == REGISTERED:
+                known["state"] = CANCELLED
+
+    def query(self, nosso_numero: str) -> BoletoAtBank:
+        with self._lock:
+            known = self._boletos.get(nosso_numero)
+            if known is None:
+                raise BankRejected((("NAO_ENCONTRADO", f"título {nosso_numero} não encontrado"),))
+            paid = known["paid"] or {}
+            return BoletoAtBank(nosso_numero=nosso_numero, state=known["state"],
+                                amount_cents=known["request"].amount_cents, paid_cents=paid.get("cents"),
+                                paid_on=paid.get("on"), channel=paid.get("channel"))
+
+    def webhook_token(self) -> str:
+        return self._webhook_token
+
+    def notified_boletos(self, body: bytes) -> List[str]:
+        return _bb_webhook_ids(body)
+
+    # --- what tests and the local stack do as the payer and the bank ------------------------------
 
     def is_registered(self, nosso_numero: str) -> bool:
-        return nosso_numero in self._registrations and nosso_numero not in self._cancelled
+        """Registered and still payable (not cancelled, not paid)."""
+        known = self._boletos.get(nosso_numero)
+        return known is not None and known["state"] == REGISTERED
+
+    def nosso_numeros(self) -> List[str]:
+        """Every boleto the bank holds (whatever its state), in the order registered."""
+        return list(self._boletos)
+
+    def registered(self, nosso_numero: str) -> BoletoRequest:
+        """The request the boleto was registered with (its terms, its payer)."""
+        return self._boletos[nosso_numero]["request"]
+
+    def amount_due(self, nosso_numero: str, on: date) -> int:
+        """What the bank charges on `on`: the amount, plus the registered fine and interest when late."""
+        request = self._boletos[nosso_numero]["request"]
+        return boleto_rules.late_amount(request.amount_cents, (on - request.due_date).days,
+                                        request.fine_rate, request.monthly_interest)
+
+    def pay(self, nosso_numero: str, on: date, amount_cents: Optional[int] = None, channel: str = "boleto") -> int:
+        """The payer pays the boleto on `on` (by default what the bank charges that day). Refused
+        as a bank refuses it: cancelled, already paid, or past its limit day. Answers the amount paid."""
+        with self._lock:
+            known = self._boletos.get(nosso_numero)
+            if known is None or known["state"] != REGISTERED:
+                raise BankRejected((("NAO_PAGAVEL", f"título {nosso_numero} não está em aberto"),))
+            request = known["request"]
+            if on > request.due_date + timedelta(days=request.payable_days_after_due):
+                raise BankRejected((("NAO_PAGAVEL", f"título {nosso_numero} vencido há mais de "
+                                     f"{request.payable_days_after_due} dias"),))
+            cents = amount_cents if amount_cents is not None else boleto_rules.late_amount(
+                request.amount_cents, (on - request.due_date).days, request.fine_rate, request.monthly_interest)
+            known["state"], known["paid"] = PAID, {"cents": cents, "on": on, "channel": channel}
+            return cents
+
+    def pay_pix(self, emv: str, on: date) -> int:
+        """The payer pays the Pix "copia e cola": found by the location its BR Code names."""
+        location = pix.dynamic_location(emv)
+        for nosso_numero, known in list(self._boletos.items()):
+            charge = known["registration"].pix
+            if charge is not None and charge.location_url == location:
+                return self.pay(nosso_numero, on, channel="pix")
+        raise BankRejected((("PIX_NAO_ENCONTRADO", "cobrança Pix inexistente"),))
+
+    def webhook_body(self, *nosso_numeros: str) -> bytes:
+        """What the bank's webhook posts after the boletos' payment (Banco do Brasil's format, its
+        amounts as the bank writes them: the product never reads them, it asks `query`)."""
+        items = []
+        for nosso_numero in nosso_numeros:
+            known = self._boletos[nosso_numero]
+            paid = known["paid"] or {}
+            items.append({"id": nosso_numero, "valorOriginal": known["request"].amount_cents / 100,
+                          "valorPagoSacado": (paid.get("cents") or 0) / 100,
+                          "dataLiquidacao": paid["on"].strftime("%d.%m.%Y") if paid.get("on") else None,
+                          "codigoEstadoBaixaOperacional": 1 if known["state"] == PAID else 0,
+                          "canal": paid.get("channel")})
+        return json.dumps(items).encode()
+
+
+def _bb_webhook_ids(body: bytes) -> List[str]:
+    """The `id`s (numeroTituloCliente) of a Banco do Brasil boletos webhook: a JSON array of objects
+    (or one object). Anything else names nothing."""
+    try:
+        content = json.loads(body or b"null")
+    except ValueError:
+        return []
+    items = content if isinstance(content, list) else [content]
+    return [str(item["id"]) for item in items
+            if isinstance(item, dict) and isinstance(item.get("id"), (str, int)) and str(item["id"]).isdigit()]

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
-from ..adapters.bank import BankUnavailable
+from ..adapters.bank import BankUnavailable, BoletoRequest, Payer
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import NfseRejected
 from ..domain import billing as billing_rules
@@ -28,7 +28,7 @@ from ..domain.errors import Conflict
 from ..domain.organizations import format_cnpj
 from ..schemas import cents, currency, date_time, enum, nullable, shape, text
 from ..schemas import date as date_schema
-from . import audit, notifications
+from . import audit, boleto_print, notifications
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -90,7 +90,6 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         audit: AuditRepository
 
 
-BANK_NAMES = {"001": "Banco do Brasil", "341": "Itaú"}
 log = logging.getLogger("csp_portal.documents")
 # How long a second copy's claim holds: longer than a request can take (bank, PDF, save), short
 # enough that a request killed mid-way does not block the next for long.
@@ -149,7 +148,19 @@ def _render(deps: TimesRendering, document: str, data: Dict[str, Any]) -> bytes:
 
 # --- boleto -------------------------------------------------------------------------------------
 
-def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind) -> Boleto:
+def boleto_request(settings: Settings, invoice: Invoice, made, organization, issued_on: date) -> BoletoRequest:
+    """What the bank registers: our codes, the payer with its address, and the fine and interest
+    the bank itself charges after the due date (the same terms the boleto prints)."""
+    return BoletoRequest(
+        nosso_numero=made.nosso_numero, barcode=made.barcode, issued_on=issued_on, due_date=made.due_date,
+        amount_cents=made.amount_cents, document_number=f"FAT-{invoice.number}", document_kind="DS",
+        fine_rate=Decimal(settings.late_fine_rate), monthly_interest=Decimal(settings.late_monthly_interest),
+        payable_days_after_due=settings.bank_api.payable_days_after_due,
+        payer=Payer(document=organization.cnpj or "", name=organization.name, address=organization.address))
+
+
+def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind,
+                organization) -> Boleto:
     """A boleto registered at the bank, its Pix code and PDF in S3; as kept on the invoice.
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
@@ -165,37 +176,18 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
     # Before the bank: a boleto that can be paid is always one a bank return file finds (pattern 47).
     deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
                                   iso(deps.clock()))
-    registration = deps.bank.register(barcode=made.barcode, nosso_numero=made.nosso_numero, due_date=due,
-                                      amount_cents=amount_cents, payer_document=customer["document"],
-                                      payer_name=customer["name"])
+    request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()))
+    registration = deps.bank.register(request)
     pix_payload = None
     if settings.pix_key:
         pix_payload = pix.payload(key=settings.pix_key, merchant_name=settings.beneficiary_name,
                                   merchant_city=settings.pix_city, amount_cents=amount_cents,
                                   txid=f"FAT{invoice.number}S{sequence}"[:25])
-    agency_code = (f"{settings.boleto_itau_agencia} / {settings.boleto_itau_conta}" if layout.bank_code == "341"
-                   else f"Convênio {settings.boleto_bb_convenio}")
-    pdf = _render(deps, "boleto", {
-        "bank_code": layout.bank_code, "bank_name": BANK_NAMES.get(layout.bank_code, layout.bank_code),
-        "digitable_line": made.digitable_line, "barcode": made.barcode, "due_date": due.isoformat(),
-        "amount_cents": amount_cents, "nosso_numero": made.nosso_numero,
-        "beneficiary": {**beneficiary, "agency_code": agency_code}, "payer": customer,
-        "document_number": f"FAT-{invoice.number}", "issued_on": local_day(deps.clock()).isoformat(),
-        "instructions": _instructions(settings, kind, invoice), "pix_payload": pix_payload})
+    pdf = _render(deps, "boleto", boleto_print.pdf_data(settings, invoice, made, request, kind, pix_payload, parties,
+                                                        local_day(deps.clock())))
     key = deps.documents.put(f"{_prefix(invoice)}/boleto-{made.nosso_numero}.pdf", pdf, "application/pdf")
     return document_rules.issued_boleto(made, kind, pix_payload=pix_payload, pdf_key=key,
                                         registration_id=registration.registration_id, issued_at=iso(deps.clock()))
-
-
-def _instructions(settings, kind: BoletoKind, invoice: Invoice) -> List[str]:
-    fine = Decimal(settings.late_fine_rate) * 100
-    interest = Decimal(settings.late_monthly_interest) * 100
-    lines = [f"Referente à fatura nº {invoice.number} — período {invoice.period_start:%d/%m/%Y} "
-             f"a {invoice.period_end:%d/%m/%Y}.",
-             f"Após o vencimento: multa de {fine.normalize()}% e juros de {interest.normalize()}% ao mês, pro rata die."]
-    if kind is BoletoKind.SECOND_COPY:
-        lines.append(f"Segunda via: substitui o boleto com vencimento em {invoice.due_date:%d/%m/%Y}.")
-    return lines
 
 
 # --- the documents of an issued invoice ---------------------------------------------------------
@@ -274,7 +266,7 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
     # An invoice the credit notes paid in full (total zero) has nothing for a boleto to collect.
     if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0:
         changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
-                                          BoletoKind.ORIGINAL),)
+                                          BoletoKind.ORIGINAL, organization),)
     # A refused DPS is not sent again on the worker's retries (the same data is refused again):
     # the operator's re-emission (services/nfse_issuing.py) does, once the data is fixed. An
     # outage (NfseUnavailable) fails the step, and the queue's retry emits it later.
@@ -494,7 +486,8 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     claimed_version = deps.invoices.claim_second_copy(invoice.id, invoice.version, now, claim_until)
     new = None
     try:
-        new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY)
+        new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY,
+                          organization)
         updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
                           version=claimed_version + 1)
         deps.invoices.save(updated, expected_version=claimed_version, audit=audit.entry(

@@ -292,7 +292,7 @@ def _bank_calls(world, monkeypatch):
     calls = {"registered": [], "cancelled": []}
     bank, register, cancel = world.deps.bank, world.deps.bank.register, world.deps.bank.cancel
     monkeypatch.setattr(bank, "register",
-                        lambda **kw: calls["registered"].append(kw["nosso_numero"]) or register(**kw))
+                        lambda request: calls["registered"].append(request.nosso_numero) or register(request))
     monkeypatch.setattr(bank, "cancel", lambda nosso_numero: calls["cancelled"].append(nosso_numero) or cancel(nosso_numero))
     return calls
 

@@ -56,7 +56,7 @@ def assert_each_invoice_and_email_once(world, orgs):
         assert len(invoice.boletos) == 1 and invoice.nfse is not None
     sent = Counter(m["Subject"] for m in world.outbox() if "Fatura nº" in m["Subject"])
     assert len(sent) == len(orgs) and set(sent.values()) == {1}, sent
-    assert len(world.deps.bank._registrations) == len(orgs)
+    assert len(world.deps.bank.nosso_numeros()) == len(orgs)
 
 
 @pytest.mark.parametrize("crash_point", ["after_issue", "after_boleto", "before_email_send", "random"])
@@ -78,7 +78,7 @@ def test_workers_crashing_at_any_point_then_rerunning_bill_everyone_once(world, 
                         lambda invoice, audit, **extra: (real_issue(invoice, audit, **extra),
                                                          maybe_crash("after_issue"))[0])
     monkeypatch.setattr(world.deps.bank, "register",
-                        lambda **kw: (lambda r: (maybe_crash("after_boleto"), r)[1])(real_register(**kw)))
+                        lambda request: (lambda r: (maybe_crash("after_boleto"), r)[1])(real_register(request)))
     monkeypatch.setattr(world.deps.mailer, "send", lambda email: (maybe_crash("before_email_send"), real_send(email))[1])
 
     run_period(world)

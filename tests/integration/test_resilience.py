@@ -91,7 +91,7 @@ def test_a_documents_step_retried_after_an_nfse_failure_registers_one_boleto(wor
     world.drain_queues()
     stored = world.deps.invoices.get(invoice["id"])
     assert len(stored.boletos) == 1 and stored.nfse is not None
-    assert len(world.deps.bank._registrations) == 1
+    assert len(world.deps.bank.nosso_numeros()) == 1
     assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 1
 
 

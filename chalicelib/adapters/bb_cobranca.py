@@ -47,6 +47,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -54,7 +55,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlencode
 
 import urllib3
@@ -71,6 +72,23 @@ if TYPE_CHECKING:
     from .secrets import JsonSecret
 
 logger = logging.getLogger(__name__)
+
+
+class _NoApplicationKey(logging.Filter):
+    """urllib3 logs every request's URL at DEBUG, query included: with DEBUG on (a debugging
+    session), the application key would reach CloudWatch. Masked, the line kept."""
+
+    KEY = re.compile(r"(gw-(?:dev-)?app-key=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self.KEY.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.KEY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_NoApplicationKey())
 
 SCOPES = "cobrancas.boletos-requisicao cobrancas.boletos-info"
 # The application key's query parameter. BB's clients send `gw-dev-app-key` to homologação and to
@@ -465,7 +483,7 @@ class BancoDoBrasilCobranca:
             return status, data
 
     def _exchange(self, method: str, url: str, *, headers: Dict[str, str],
-                  body: Optional[bytes]) -> Tuple[int, Dict[str, str], object]:
+                  body: Optional[bytes]) -> Tuple[int, Mapping[str, str], object]:
         try:
             response = self._connection_pool().request(method, url, body=body, headers=headers,
                                                        timeout=self._timeout, retries=False, redirect=False)
@@ -476,7 +494,7 @@ class BancoDoBrasilCobranca:
             data = json.loads(response.data.decode("utf-8"), parse_float=Decimal) if response.data else None
         except (UnicodeDecodeError, ValueError):
             data = None
-        return response.status, dict(response.headers), data
+        return response.status, response.headers, data  # HTTPHeaderDict: case-insensitive
 
     # -- OAuth2 -----------------------------------------------------------------------------------
 

@@ -603,7 +603,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = scripted[1], {"erros": [_error("5000", "Serviço indisponível")]}
         elif scripted and scripted[0] == "throttle":
             status, answer = 429, {"errors": [{"code": "429", "message": "Too Many Requests"}]}
-            extra = {"Retry-After": scripted[1]}
+            extra = {"retry-after": scripted[1]}  # header names are case-insensitive
         elif scripted and scripted[0] == "answer":
             status, answer = scripted[1]
         elif scripted and scripted[0] == "refuse":

@@ -152,6 +152,7 @@ class FakeBancoDoBrasil:
         self.merchant = (merchant_name, merchant_city)
         self.today = today or date.today()
         self.requests: List[Recorded] = []
+        self.answers: List[Tuple[int, object]] = []  # (status, body) of each request, in order
         self.tokens_issued: List[str] = []
         self._tokens: Dict[str, Tuple[float, frozenset]] = {}
         self._boletos: Dict[str, _Boleto] = {}  # by numeroTituloCliente (20 digits)
@@ -612,6 +613,7 @@ class _Handler(BaseHTTPRequestHandler):
             if scripted and scripted[0] == "delay":
                 delay = scripted[1]
             status, answer = fake.answer(method, split.path, query, headers, body)
+        fake.answers.append((status, answer))
         if delay:
             time.sleep(delay)
         data = _dump(answer).encode("utf-8") if answer is not None else b""

@@ -19,7 +19,7 @@ from chalicelib.domain import pix
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.errors import DomainError
 from chalicelib.settings import BankApi
-from tests.fakes.bb_cobranca import BAD_DATE, FakeBancoDoBrasil, FakeRefusal
+from tests.fakes.bb_cobranca import BAD_DATE, DUPLICATE, FakeBancoDoBrasil, FakeRefusal
 from tests.fakes.sefin_nacional import CertificateAuthority
 
 CONVENIO, CARTEIRA = "1234567", "17"
@@ -252,7 +252,9 @@ def test_registering_again_answers_the_existing_registration(bank):
     again = adapter_for(bank).register(request_for(codes))  # another container, the same invoice
 
     assert again == first and bank.boletos() == [codes.nosso_numero]
-    assert len(bank.registrations()) == 2  # the second refused as 4874915, then recovered
+    second = next(i for i, r in enumerate(bank.requests) if r is bank.registrations()[1])
+    status, refusal = bank.answers[second]  # refused as registered, then recovered by its number
+    assert status == 400 and refusal["erros"][0]["codigo"] == DUPLICATE
 
 
 def test_a_nosso_numero_used_by_another_boleto_is_not_adopted(bank):
@@ -463,6 +465,16 @@ def test_a_payment_after_the_limit_day_is_refused_by_the_bank(bank):
     adapter_for(bank).register(request_for(codes, payable_days=5))
     with pytest.raises(FakeRefusal):
         bank.pay(codes.nosso_numero, DUE + timedelta(days=6))
+
+
+def test_a_nosso_numero_that_is_not_ours_never_reaches_a_url(bank):
+    adapter = adapter_for(bank)
+    for hostile in ("../../oauth/token", "1234567000000004?x=1", "76543210000000042", "1234567000000004"):
+        with pytest.raises(ValueError):
+            adapter.query(hostile)
+        with pytest.raises(ValueError):
+            adapter.cancel(hostile)
+    assert bank.requests == []
 
 
 def test_querying_a_boleto_the_bank_does_not_know_is_rejected(bank):

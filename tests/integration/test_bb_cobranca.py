@@ -4,6 +4,7 @@ JsonSecret's methods."""
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import format_datetime
@@ -255,6 +256,29 @@ def test_registering_again_answers_the_existing_registration(bank):
     second = next(i for i, r in enumerate(bank.requests) if r is bank.registrations()[1])
     status, refusal = bank.answers[second]  # refused as registered, then recovered by its number
     assert status == 400 and refusal["erros"][0]["codigo"] == DUPLICATE
+
+
+def test_two_workers_registering_the_same_boleto_at_once_make_one_registration(bank):
+    codes = made()
+    start = threading.Barrier(2)
+    results, failures = [], []
+
+    def worker():
+        adapter = adapter_for(bank)  # each container its own client and token
+        start.wait()
+        try:
+            results.append(adapter.register(request_for(codes)))
+        except Exception as error:  # pragma: no cover - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert failures == [] and len(results) == 2 and results[0] == results[1]
+    assert bank.boletos() == [codes.nosso_numero] and len(bank.registrations()) == 2
 
 
 def test_a_nosso_numero_used_by_another_boleto_is_not_adopted(bank):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import types
@@ -67,7 +68,8 @@ def _bootstrap_warnings(caplog):
 def test_the_simulators_are_the_default_of_the_tests_and_of_a_stage_that_names_none(deps):
     assert isinstance(deps.bank, SimulatedBank) and isinstance(deps.licence_provider, SimulatedLicenseProvider)
     assert (from_environ({}).bank_provider, from_environ({}).licence_provider) == ("simulated", "simulated")
-    # `make run` and the dev stage take the default; prod takes the stack's parameters (infra/).
+    # `make run` and the dev stage take the default; prod takes the stack's parameters (infra/): a
+    # value here would be the function's own and silently win over the parameter.
     config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text(encoding="utf-8"))
     for stage in config["stages"].values():
         variables = {**config.get("environment_variables", {}), **stage.get("environment_variables", {})}
@@ -201,3 +203,19 @@ def test_infra_s_placeholder_is_refused_by_the_secret_s_name_and_the_filled_secr
     assert [credentials.values() for _ in range(3)][-1] == {**json.loads(placeholder), **filled}
     assert secrets_manager_calls == [("GetSecretValue", secret_name)]
     assert secret_name in repr(credentials) and not any(value in repr(credentials) for value in filled.values())
+
+
+def test_the_readme_s_switch_names_the_settings_secrets_and_keys_the_product_has():
+    """The reseller follows README's "Parceiros reais: do simulador ao real" by hand: each variable it
+    names is one the settings read, and each secret is infra's with its keys."""
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Parceiros reais: do simulador ao real\n", 1)[1].split("\n## ", 1)[0]
+    settings_source = (PROJECT_DIR / "chalicelib" / "settings.py").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:BANK|BOLETO|PARTNER_CENTER|LICENCE|LATE|BENEFICIARY)_[A-Z_]+)`", section))
+    assert {"BANK_PROVIDER", "LICENCE_PROVIDER", "BANK_API_URL", "PARTNER_CENTER_API_URL"} <= named
+    assert [v for v in sorted(named) if f'"{v}"' not in settings_source] == []
+    for logical_name in ("BankCredentialsSecret", "PartnerCenterCredentialsSecret"):
+        [row] = [line for line in section.splitlines()
+                 if line.startswith(f"| `{INFRA[logical_name]['Properties']['Name']}` |")]
+        assert set(re.findall(r"`([a-z_]+)`", row.split("|")[2])) == set(json.loads(_infra_placeholder(logical_name)))
+    assert "#parceiros-reais-do-simulador-ao-real" in readme and "#nfs-e-do-simulador-para-a-emissão-real" in section

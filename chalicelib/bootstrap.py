@@ -161,6 +161,13 @@ def _bank(settings: Settings, simulator):
     """The simulator, or Banco do Brasil's API Cobranças v2 with the credentials in Secrets Manager
     (README, "Parceiros reais"); read on the first boleto, not at start."""
     if settings.bank_provider == "simulated":
+        if settings.stage == "prod":
+            # Allowed (a prod stack may be a pilot before the reseller has the bank's credentials),
+            # but never quietly: its boletos are registered nowhere and nobody can pay them.
+            logger.warning("BANK_PROVIDER=simulated in the prod stage: the boletos are the simulator's, registered "
+                           "at no bank: NOBODY CAN PAY THEM. Set BANK_PROVIDER=real with the bank's credentials in "
+                           "%s (README, \"Parceiros reais: do simulador ao real\").",
+                           settings.bank_api.credentials_secret)
         return simulator()
     if settings.bank_provider != "real":  # settings refuse it first; a hand-made Settings may not
         raise RuntimeError(f"unknown bank provider {settings.bank_provider!r}")
@@ -213,6 +220,12 @@ def _licence_provider(settings: Settings):
         raise RuntimeError(f"unknown licence provider {settings.licence_provider!r}")
     from .adapters.licence_provider import SimulatedLicenseProvider
 
+    if settings.stage == "prod":
+        # Allowed (a pilot), but never quietly: customers would be billed for licences never bought.
+        logger.warning("LICENCE_PROVIDER=simulated in the prod stage: the licences are the simulator's, NOT BOUGHT "
+                       "AT MICROSOFT, and customers are billed for them. Set LICENCE_PROVIDER=real with Partner "
+                       "Center's credentials in %s (README, \"Parceiros reais: do simulador ao real\").",
+                       settings.partner_center.credentials_secret)
     return SimulatedLicenseProvider(failure_rate=settings.simulated_provider_failure_rate,
                                     delay_seconds=settings.simulated_provider_delay_seconds)
 

@@ -1,5 +1,6 @@
 """`chalice package` produces a deployable template: the functions, the table with its index,
 the queues with their dead-letter queues, the bucket and the user pool; templates travel in the zip."""
+import ast
 import json
 import os
 import shutil
@@ -9,7 +10,7 @@ import zipfile
 
 import pytest
 
-from chalicelib.settings import from_environ
+from chalicelib.settings import PROVIDERS, from_environ
 from chalicelib.storage.models import TABLE_ATTRIBUTES, TABLE_GSIS, TABLE_KEY_SCHEMA
 
 # One worker packages: chalice caches the zip under .chalice/deployments, one writer at a time.
@@ -169,7 +170,8 @@ def test_lxml_is_the_manylinux_wheel_for_the_lambda_s_python(package):
 
 def test_the_a1_certificate_s_secret_is_a_placeholder_only_the_emitting_functions_may_read(package):
     _, template = package
-    [(name, secret)] = resources_of_type(template, "AWS::SecretsManager::Secret").items()
+    [(name, secret)] = [(n, s) for n, s in resources_of_type(template, "AWS::SecretsManager::Secret").items()
+                        if s["Properties"]["Name"] == from_environ({}).nfse_certificate_secret]
     assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"  # the reseller's certificate
     assert json.loads(secret["Properties"]["SecretString"]) == {"pkcs12_base64": "", "password": ""}
     assert "put-secret-value" in secret["Properties"]["Description"]
@@ -184,9 +186,7 @@ def test_the_a1_certificate_s_secret_is_a_placeholder_only_the_emitting_function
     # Who may read it: GetSecretValue on this secret only, granted to the roles of the functions that
     # emit or cancel a note (the API: cancellation, re-emission; the billing worker: emission). A
     # function that starts emitting needs its role added in infra/resources.json.
-    grants = [(n, r) for n, r in resources_of_type(template, "AWS::IAM::Policy").items()
-              if any("secretsmanager" in json.dumps(s["Action"]) for s in r["Properties"]["PolicyDocument"]["Statement"])]
-    [(_, policy)] = grants
+    [policy] = secret_grants(template, name)
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": name}}]
     roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
@@ -197,6 +197,135 @@ def test_the_a1_certificate_s_secret_is_a_placeholder_only_the_emitting_function
     # No other statement of any role reaches Secrets Manager.
     for role in resources_of_type(template, "AWS::IAM::Role").values():
         assert "secretsmanager" not in json.dumps(role["Properties"].get("Policies", []))
+
+
+def secret_grants(template, secret):
+    """The IAM policies with a statement on the secret `secret` (a logical name)."""
+    return [r for r in resources_of_type(template, "AWS::IAM::Policy").values()
+            if any(s.get("Resource") == {"Ref": secret} for s in r["Properties"]["PolicyDocument"]["Statement"])]
+
+
+# What each partner's secret holds: the keys chalicelib/bootstrap.py hands JsonSecret as required.
+BANK_SECRET_KEYS = {"client_id", "client_secret", "developer_application_key", "webhook_token"}
+PARTNER_CENTER_SECRET_KEYS = {"tenant_id", "app_id", "app_secret", "refresh_token"}
+
+
+def _service_calls(tree, node, local_functions, seen=()):
+    """The service functions (module, name) a function of chalicelib/api or chalicelib/jobs calls,
+    itself or through the functions of its own module it calls."""
+    modules, names = {}, {}
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.level == 2 and statement.module == "services":
+            modules.update({a.asname or a.name: a.name for a in statement.names})
+        elif (isinstance(statement, ast.ImportFrom) and statement.level == 2
+              and (statement.module or "").startswith("services.")):
+            names.update({a.asname or a.name: (statement.module.split(".", 1)[1], a.name) for a in statement.names})
+    found = set()
+    for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
+        func = call.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in modules:
+            found.add((modules[func.value.id], func.attr))
+        elif isinstance(func, ast.Name) and func.id in names:
+            found.add(names[func.id])
+        elif isinstance(func, ast.Name) and func.id in local_functions and func.id not in seen:
+            found |= _service_calls(tree, local_functions[func.id], local_functions, seen + (func.id,))
+    return found
+
+
+def functions_reaching(template, field):
+    """The template's functions whose code reaches the container's `field` (`bank`,
+    `licence_provider`): a job's handler through the service functions it calls, the API through
+    every route's (read with tests/unit/test_service_dependencies.py's reading of the services)."""
+    from tests.unit.test_service_dependencies import SOURCE
+
+    def reaches(calls):
+        return any(key in SOURCE.functions and field in SOURCE.uses(key) for key in calls)
+
+    root = os.path.join(PROJECT_DIR, "chalicelib")
+    reaching = set()
+    for name, resource in resources_of_type(template, "AWS::Serverless::Function").items():
+        handler = resource["Properties"]["Handler"]
+        if handler == "app.app":
+            paths = [os.path.join(root, "api", f) for f in sorted(os.listdir(os.path.join(root, "api")))
+                     if f.endswith(".py")]
+            function = None
+        else:
+            module, function = handler.rsplit(".", 1)
+            paths = [os.path.join(PROJECT_DIR, *module.split(".")) + ".py"]
+        calls = set()
+        for path in paths:
+            with open(path, encoding="utf-8") as fh:
+                tree = ast.parse(fh.read())
+            local = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+            for node in ([local[function]] if function else local.values()):
+                calls |= _service_calls(tree, node, local)
+        if reaches(calls):
+            reaching.add(name)
+    return reaching
+
+
+def test_the_partners_secrets_are_placeholders_only_the_functions_calling_them_may_read(package):
+    _, template = package
+    settings = from_environ({})
+    secrets = resources_of_type(template, "AWS::SecretsManager::Secret")
+    bank, partner_center = secrets["BankCredentialsSecret"], secrets["PartnerCenterCredentialsSecret"]
+    for secret in (bank, partner_center):
+        assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"  # the reseller's credentials
+        assert "put-secret-value" in secret["Properties"]["Description"]
+    assert bank["Properties"]["Name"] == settings.bank_api.credentials_secret
+    assert partner_center["Properties"]["Name"] == settings.partner_center.credentials_secret
+    # The bank's placeholder comes with the webhook's token already made, at random, by CloudFormation:
+    # nobody picks it, and it is letters and digits only, as it travels in the webhook's URL path.
+    generated = bank["Properties"]["GenerateSecretString"]
+    assert "SecretString" not in bank["Properties"]
+    assert generated["GenerateStringKey"] == "webhook_token" and generated["ExcludePunctuation"] is True
+    assert generated["PasswordLength"] >= 32
+    assert set(json.loads(generated["SecretStringTemplate"])) | {"webhook_token"} == BANK_SECRET_KEYS
+    assert not any(json.loads(generated["SecretStringTemplate"]).values())
+    assert json.loads(partner_center["Properties"]["SecretString"]) == dict.fromkeys(PARTNER_CENTER_SECRET_KEYS, "")
+
+    # Every function is told which partner to call and where its credentials are; the simulators
+    # stay the default, and the parameters take no value the settings refuse.
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["BANK_PROVIDER"] == {"Ref": "BankProvider"}
+    assert variables["LICENCE_PROVIDER"] == {"Ref": "LicenceProvider"}
+    assert variables["BANK_CREDENTIALS_SECRET"] == {"Ref": "BankCredentialsSecret"}
+    assert variables["PARTNER_CENTER_CREDENTIALS_SECRET"] == {"Ref": "PartnerCenterCredentialsSecret"}
+    for parameter in ("BankProvider", "LicenceProvider"):
+        assert template["Parameters"][parameter]["Default"] == "simulated"
+        assert tuple(template["Parameters"][parameter]["AllowedValues"]) == PROVIDERS
+
+    # Who may read them: this secret's ARN only (never "*"), for the roles of the functions whose
+    # code calls the partner — and Partner Center's may be written back (its refresh token rotates).
+    # A function that starts calling a partner fails here until its role is added in infra/.
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    role_of = {f: props["Properties"]["Role"]["Fn::GetAtt"][0] for f, props in functions.items()}
+    calling_the_bank = functions_reaching(template, "bank")
+    calling_partner_center = functions_reaching(template, "licence_provider")
+    # The reading of the code finds what is known to call them (second copy, cancellation and
+    # re-emission in the API, the billing worker; the payments' reactivation in the API, the
+    # provisioning worker, the suspension job), so it cannot pass by finding nothing.
+    assert {"APIHandler", "BillContracts"} <= calling_the_bank
+    assert {"APIHandler", "ProvisionChanges", "SuspendOverdueSubscriptions"} <= calling_partner_center
+    assert not {"DeliverEmails", "AnonymiseAfterRetention"} & (calling_the_bank | calling_partner_center)
+    for secret, actions, callers in (
+            ("BankCredentialsSecret", "secretsmanager:GetSecretValue", calling_the_bank),
+            ("PartnerCenterCredentialsSecret", ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+             calling_partner_center)):
+        [policy] = secret_grants(template, secret)
+        assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+            {"Effect": "Allow", "Action": actions, "Resource": {"Ref": secret}}]
+        assert {r["Ref"] for r in policy["Properties"]["Roles"]} == {role_of[f] for f in callers}
+
+
+def test_every_grant_on_secrets_manager_names_one_of_the_stack_s_secrets(package):
+    _, template = package
+    secrets = set(resources_of_type(template, "AWS::SecretsManager::Secret"))
+    assert {"NfseCertificateSecret", "BankCredentialsSecret", "PartnerCenterCredentialsSecret"} <= secrets
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "secretsmanager" in json.dumps(statement["Action"]):
+                assert statement["Resource"] in [{"Ref": s} for s in secrets]
 
 
 def test_the_template_passes_cfn_lint(package):

@@ -265,7 +265,7 @@ class SimulatedBank:
         for nosso_numero in nosso_numeros:
             known = self._boletos[nosso_numero]
             paid = known["paid"] or {}
-            items.append({"id": nosso_numero, "valorOriginal": known["request"].amount_cents / 100,
+            items.append({"id": "000" + nosso_numero, "valorOriginal": known["request"].amount_cents / 100,
                           "valorPagoSacado": (paid.get("cents") or 0) / 100,
                           "dataLiquidacao": paid["on"].strftime("%d.%m.%Y") if paid.get("on") else None,
                           "codigoEstadoBaixaOperacional": 1 if known["state"] == PAID else 0,
@@ -274,12 +274,18 @@ class SimulatedBank:
 
 
 def _bb_webhook_ids(body: bytes) -> List[str]:
-    """The `id`s (numeroTituloCliente) of a Banco do Brasil boletos webhook: a JSON array of objects
-    (or one object). Anything else names nothing."""
+    """The nosso números a Banco do Brasil boletos webhook names: a JSON array of objects (or one
+    object) whose `id` is the numeroTituloCliente, "000" + the 17-digit nosso número (as
+    adapters/bb_cobranca.py reads it). Anything else names nothing."""
     try:
         content = json.loads(body or b"null")
     except ValueError:
         return []
     items = content if isinstance(content, list) else [content]
-    return [str(item["id"]) for item in items
-            if isinstance(item, dict) and isinstance(item.get("id"), (str, int)) and str(item["id"]).isdigit()]
+    found: List[str] = []
+    for item in items:
+        identifier = item.get("id") if isinstance(item, dict) else None
+        if isinstance(identifier, str) and len(identifier) == 20 and identifier.isdigit() \
+                and identifier.startswith("000") and identifier[3:] not in found:
+            found.append(identifier[3:])
+    return found

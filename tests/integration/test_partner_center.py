@@ -449,3 +449,28 @@ def test_the_secret_in_secrets_manager_receives_the_rotated_refresh_token(pc, de
     assert (stored["tenant_id"], stored["app_id"], stored["app_secret"]) == (TENANT, APP_ID, APP_SECRET)
     assert "refresh_token_rotated_at" in stored
     assert REFRESH_TOKEN not in repr(adapter) and REFRESH_TOKEN not in repr(credentials)
+
+
+def test_no_token_or_secret_reaches_the_logs(pc, secret, sleeps, customer_id, caplog):
+    caplog.set_level("DEBUG")
+    adapter = PartnerCenter(api(pc), secret, sleep=sleeps.append)
+    subscription_id = adapter.create_subscription(customer_id, BUSINESS_PREMIUM, 2, "change-1")
+    pc.expire_tokens()
+    pc.fail_next(1, status=503)
+    adapter.suspend(customer_id, subscription_id, "dunning-1")
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Partner Center" in logged  # the retry was logged, by correlation id
+    issued_access = [token for token in pc._access_tokens]
+    for value in [APP_SECRET, REFRESH_TOKEN, *pc.refresh_tokens_issued, *issued_access]:
+        assert value not in logged
+
+
+def test_the_real_provider_is_what_bootstrap_builds_for_licence_provider_real_without_calling_anyone():
+    from chalicelib import bootstrap
+    from chalicelib.settings import from_environ
+
+    provider = bootstrap._licence_provider(from_environ({"LICENCE_PROVIDER": "real"}))
+
+    assert isinstance(provider, PartnerCenter)
+    assert repr(provider) == "PartnerCenter('https://api.partnercenter.microsoft.com')"

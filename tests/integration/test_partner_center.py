@@ -474,3 +474,15 @@ def test_the_real_provider_is_what_bootstrap_builds_for_licence_provider_real_wi
 
     assert isinstance(provider, PartnerCenter)
     assert repr(provider) == "PartnerCenter('https://api.partnercenter.microsoft.com')"
+
+
+def test_a_retry_after_given_as_a_date_is_waited_until_then(pc, customer_id, subscription_id, secret, sleeps):
+    from email.utils import format_datetime
+
+    moment = datetime(2026, 11, 30, 9, tzinfo=timezone.utc)
+    adapter = PartnerCenter(api(pc), secret, sleep=sleeps.append, now=lambda: moment)
+    pc.throttle_next(format_datetime(moment + timedelta(seconds=5), usegmt=True))
+
+    adapter.get(customer_id, subscription_id)
+
+    assert sleeps == [5.0]

@@ -71,7 +71,10 @@ ORDER_FAILED = "order_failed"
 
 REJECTED_STATUSES = frozenset({400, 403, 404, 409, 412, 422})
 OFFER_ID = re.compile(r"[A-Z0-9]{6,20}:[A-Z0-9]{2,10}")
-TENANT_ID = re.compile(r"[A-Za-z0-9.-]{1,100}")
+# Ids that become part of a URL path (customers, subscriptions, orders, carts): no dot, no slash.
+PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+# The partner's tenant in the authority URL: a GUID or a domain.
+TENANT_ID = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){0,5}")
 # The status Partner Center gives a cancelled New Commerce subscription.
 DELETED = "deleted"
 ROTATION_FIELD = "refresh_token_rotated_at"
@@ -199,7 +202,7 @@ class PartnerCenter:
         _, cart = self._call(op, "POST", f"{customer_path}/carts", body={"lineItems": [line]},
                              request_id=op.write_id("cart"), expect=(200, 201))
         cart_id = cart.get("id") if isinstance(cart, dict) else None
-        if not isinstance(cart_id, str) or not TENANT_ID.fullmatch(cart_id):
+        if not isinstance(cart_id, str) or not PATH_ID.fullmatch(cart_id):
             raise LicenceProviderUnavailable("Partner Center answered a cart without an id")
         for item in cart.get("lineItems") or []:
             error = item.get("error") if isinstance(item, dict) else None
@@ -277,7 +280,7 @@ class PartnerCenter:
     @staticmethod
     def _check_id(value: str, name: str) -> None:
         # It becomes part of a URL path.
-        if not isinstance(value, str) or not TENANT_ID.fullmatch(value):
+        if not isinstance(value, str) or not PATH_ID.fullmatch(value):
             raise ValueError(f"{name} is not an identifier")
 
     def _customer_path(self, customer_id: str) -> str:

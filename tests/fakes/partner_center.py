@@ -126,6 +126,7 @@ class FakePartnerCenter:
         self.refresh_tokens_issued: List[str] = []
         self.access_token_seconds = 3600
         self.orders_provision_after_polls = 0  # 0: a checkout answers the subscription at once
+        self.orders_name_subscriptions = True  # False: an order's lines carry no subscriptionId (ask by order)
         self._access_tokens: Dict[str, float] = {}  # token -> monotonic expiry
         self._applied: Dict[Tuple[str, str, str], Tuple[int, object]] = {}  # (method, path, MS-RequestId)
         self._script: Deque[Tuple[str, object, Optional[str], Optional[str]]] = deque()
@@ -445,7 +446,7 @@ class FakePartnerCenter:
         for number, line in enumerate(order.lines):
             item = {"lineItemNumber": number, "offerId": line["catalogItemId"], "termDuration": line["termDuration"],
                     "transactionType": "New", "quantity": line["quantity"], "billingCycle": line["billingCycle"]}
-            if line.get("_subscription"):
+            if line.get("_subscription") and self.orders_name_subscriptions:
                 item["subscriptionId"] = line["_subscription"]
             lines.append(item)
         return {"id": order.id, "alternateId": order.id, "referenceCustomerId": order.customer_id,

@@ -231,6 +231,29 @@ def test_an_asynchronous_order_is_pending_until_its_subscription_is_provisioned(
     assert adapter.get(customer_id, subscription_id)["quantity"] == 5
 
 
+def test_an_order_whose_lines_do_not_name_the_subscription_is_asked_about_by_order(pc, adapter, customer_id):
+    pc.orders_provision_after_polls = 1
+    pc.orders_name_subscriptions = False
+
+    with pytest.raises(OrderPending) as pending:
+        adapter.create_subscription(customer_id, BUSINESS_PREMIUM, 5, "change-1")
+    subscription_id = adapter.order_outcome(customer_id, pending.value.order_id)
+
+    assert list(pc.state.subscriptions) == [subscription_id]
+    [listed] = pc.calls("GET", "/subscriptions")
+    assert listed.query == {"order_id": pending.value.order_id}
+
+
+def test_ids_that_would_change_the_url_are_refused_before_any_request(pc, adapter, customer_id):
+    for customer, subscription in ((customer_id, "../../customers"), ("a/b", "sub"), (customer_id, "x?y=1"),
+                                   ("..", "sub")):
+        with pytest.raises(ValueError):
+            adapter.suspend(customer, subscription, "dunning-1")
+    with pytest.raises(ValueError):
+        adapter.order_outcome(customer_id, "order/../../x")
+    assert pc.requests == []
+
+
 def test_an_offer_without_the_term_asked_is_refused_before_any_cart(pc, adapter, customer_id):
     basic_three_years = Offer(sku="M365-BB", offer_id="CFQ7TTC0LH18:0001", term="P3Y", billing_frequency="triennial")
 

@@ -98,7 +98,8 @@ def check_token(deps: WebhookTokenDeps, token: str) -> None:
     if not expected or len(expected) < MIN_TOKEN_LENGTH:
         log.error("bank webhook: no webhook token of at least %d characters is configured", MIN_TOKEN_LENGTH)
         raise codes.NOT_FOUND()
-    if not hmac.compare_digest((token or "").encode("utf-8"), expected.encode("utf-8")):
+    # As bytes: a path may decode to any text (lone surrogates too), which must answer 404, not fail.
+    if not hmac.compare_digest((token or "").encode("utf-8", "replace"), expected.encode("utf-8")):
         raise codes.NOT_FOUND()
 
 

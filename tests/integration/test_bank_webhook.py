@@ -247,6 +247,7 @@ def test_a_wrong_or_missing_token_is_404_and_nothing_is_read_asked_or_written(wo
             (TOKEN[:-1], body, "application/json"),  # a prefix
             (TOKEN + "0", body, "application/json"),
             ("%20", body, "application/json"),
+            ("%C3%A9t%C3%A9%F0%9F%92%A5", body, "application/json"),  # not ASCII
             ("wrong", b"x" * (bank_webhooks.MAX_BODY_BYTES + 1), "application/json"),  # not 413: 404 first
             ("wrong", b"not json", "text/plain")]:  # not 415 either
         answer = notify(world, content, token=token, content_type=content_type)

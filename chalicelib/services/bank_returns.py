@@ -4,8 +4,8 @@ each boleto it says was paid settles its invoice (`payments.settle`), found by i
 Safe to repeat: each line's payment has an id derived from what the bank said (bank, nosso número,
 day paid, amount: `payments.bank_payment_id`), written only if absent, so importing a file again —
 or two imports at once, or a file repeating what the bank's webhook settled — records each payment
-once. A line that does not read, names no boleto of ours or cannot be applied
-is reported with its line number; the rest of the file still applies.
+once. A line that does not read, names no boleto of ours or cannot be applied is reported with its
+line number; the rest of the file still applies.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The Chalice app: creates `app` and registers the blueprints and event handlers. Nothing else."""
 from chalice import Chalice
 
-from chalicelib.api import (audit, auth_routes, bank_returns, catalog, contract, dunning, invoices, mfa_routes,
-                            onboarding, openapi, portal, privacy, receivables, subscriptions, support, tickets, users)
+from chalicelib.api import (audit, auth_routes, bank_returns, bank_webhooks, catalog, contract, dunning, invoices,
+                            mfa_routes, onboarding, openapi, portal, privacy, receivables, subscriptions, support,
+                            tickets, users)
 from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import privacy as privacy_jobs
 
@@ -13,7 +14,7 @@ app.api.binary_types.append("text/plain")
 
 for blueprint in (auth_routes.bp, mfa_routes.bp, users.bp, contract.bp, catalog.bp, subscriptions.bp, invoices.bp,
                   tickets.bp, onboarding.bp, audit.bp, support.bp, privacy.bp, receivables.bp, bank_returns.bp,
-                  dunning.bp, openapi.bp, portal.bp):
+                  bank_webhooks.bp, dunning.bp, openapi.bp, portal.bp):
     app.register_blueprint(blueprint)
 
 app.register_blueprint(email.bp)

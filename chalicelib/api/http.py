@@ -70,6 +70,9 @@ class RouteSpec:
     # accepts, and its own size limit (`settings.max_body_bytes` otherwise).
     file_media: Tuple[str, ...] = ()
     max_body_bytes: Optional[int] = None
+    # A public route whose path carries a secret (a webhook's token): `gate(deps, path_params)` runs
+    # before anything else reads the request, and refuses by raising (a wrong token: 404, whatever the body).
+    gate: Optional[Callable[[Any, Dict[str, str]], None]] = None
 
 
 ROUTES: List[RouteSpec] = []
@@ -127,7 +130,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = (),
              errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False,
              path_params: Optional[Dict[str, Dict[str, Any]]] = None, file_media: Tuple[str, ...] = (),
-             max_body_bytes: Optional[int] = None):
+             max_body_bytes: Optional[int] = None, gate: Optional[Callable[[Any, Dict[str, str]], None]] = None):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON, or that also answers another type
     (the receivables as CSV when the client sends `Accept: text/csv`)."""
@@ -140,7 +143,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
                      responses={**({"application/json": response} if response is not None else {}), **(media or {})},
                      also_status=tuple(also_status), errors=tuple(errors),
                      before_mfa_enrolment=before_mfa_enrolment, path_params=dict(path_params or {}),
-                     file_media=tuple(file_media), max_body_bytes=max_body_bytes)
+                     file_media=tuple(file_media), max_body_bytes=max_body_bytes, gate=gate)
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):
@@ -224,6 +227,8 @@ def _authorize(spec: RouteSpec, deps, request, headers: Dict[str, str]) -> Optio
 
 def _handle(spec: RouteSpec, handler, request, path_params: Dict[str, str]) -> Any:
     deps = container()
+    if spec.gate is not None:
+        spec.gate(deps, path_params)
     headers = _headers(request)
     # Authentication first: an anonymous caller learns nothing from validation errors.
     caller = _authorize(spec, deps, request, headers)

@@ -15,6 +15,8 @@ class Actor:
 
 
 SYSTEM = Actor(user_id="system")
+# The bank, when its webhook reports a payment (confirmed with its API before anything is recorded).
+BANK = Actor(user_id="banco")
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,17 @@ INVALID_INVOICE_STATUS = declare("invalid_invoice_status", InvalidInput,
 RECEIVABLES_FILTER_TOO_LARGE = declare("receivables_filter_too_large", RuleViolation,
                                        "O filtro abrange mais de {max_invoices} faturas: restrinja o período de "
                                        "vencimento (due_from, due_to), a situação ou o cliente.")
+# The bank's payment webhook (POST /webhooks/bank/{token}, services/bank_webhooks.py). A wrong
+# token answers as a route that does not exist would: nothing tells a guess it came close.
+NOT_FOUND = declare("not_found", NotFound, "Recurso não encontrado.")
+BANK_WEBHOOK_UNREADABLE = declare("bank_webhook_unreadable", InvalidInput,
+                                  "A notificação não está no formato do banco: nenhum boleto identificado.")
+BANK_WEBHOOK_TOO_MANY_BOLETOS = declare("bank_webhook_too_many_boletos", PayloadTooLarge,
+                                        "A notificação cita {boletos} boletos; no máximo {max_boletos} por chamada.")
+# 503 so the bank sends the notification again: what was recorded before is not recorded twice.
+BANK_WEBHOOK_RETRY = declare("bank_webhook_retry", ServiceUnavailable,
+                             "Notificação não processada por inteiro ({reason}); reenvie mais tarde: os pagamentos "
+                             "já registrados não se repetem.")
 
 # --- invoice documents: boleto, Pix, NFS-e -------------------------------------------------------
 

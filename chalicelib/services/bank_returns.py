@@ -2,9 +2,10 @@
 each boleto it says was paid settles its invoice (`payments.settle`), found by its nosso número.
 
 Safe to repeat: each line's payment has an id derived from what the bank said (bank, nosso número,
-day paid, amount), written only if absent, so importing a file again — or two imports at once —
-records each payment once. A line that does not read, names no boleto of ours or cannot be applied
-is reported with its line number; the rest of the file still applies.
+day paid, amount: `payments.bank_payment_id`), written only if absent, so importing a file again —
+or two imports at once, or a file repeating what the bank's webhook settled — records each payment
+once. A line that does not read, names no boleto of ours or cannot be applied is reported with its
+line number; the rest of the file still applies.
 """
 from __future__ import annotations
 
@@ -19,14 +20,13 @@ from ..domain import cnab240
 from ..domain import error_codes as codes
 from ..domain.clock import local_day
 from ..domain.errors import Conflict, DomainError
-from ..domain.ids import digest
 from ..domain.money import format_brl
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from ..schemas import array, cents, enum, integer, nullable, shape, text
 from ..schemas import date as date_schema
 from . import audit
 from .caller import Caller
-from .payments import settle
+from .payments import bank_payment_id, settle
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.repositories import AuditRepository
@@ -97,12 +97,6 @@ CNAB_IMPORT = shape(
     generated_on=nullable(date_schema()), lines=array(CNAB_LINE), totals=CNAB_TOTALS)
 
 
-def payment_id(title: cnab240.Title) -> str:
-    """The same for the same payment in any file: bank, nosso número, day paid, amount paid."""
-    return digest("\x1f".join(("cnab240", title.bank_code, cnab240.nosso_numero_key(title.nosso_numero),
-                               title.occurred_on.isoformat() if title.occurred_on else "", str(title.paid_cents))))
-
-
 def import_return_file(deps: BankReturnDeps, caller: Caller, content: bytes) -> Dict[str, Any]:
     if len(content) > MAX_FILE_BYTES:
         raise codes.PAYLOAD_TOO_LARGE(max_bytes=MAX_FILE_BYTES)
@@ -163,7 +157,8 @@ def _apply(deps: BankReturnDeps, caller: Caller, title: cnab240.Title, today: da
         entry.message = f"Nenhum boleto com o nosso número {title.nosso_numero} do banco {title.bank_code}."
         return entry
     entry.invoice_id = invoice_id
-    pid = payment_id(title)
+    # The same id the bank's webhook gives this payment (services/bank_webhooks.py): either path records it once.
+    pid = bank_payment_id(title.bank_code, title.nosso_numero, title.occurred_on, title.paid_cents)
     for _ in range(ATTEMPTS):
         try:
             invoice = deps.invoices.get(invoice_id)

@@ -11,7 +11,8 @@ from ..domain import error_codes as codes
 from ..domain.audit import Actor
 from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
-from ..domain.ids import new_id
+from ..domain.cnab240 import nosso_numero_key
+from ..domain.ids import digest, new_id
 from ..schemas import shape
 from . import audit, suspensions
 from .billing import _INVOICE_VIEW_FIELDS, invoice_view
@@ -31,6 +32,16 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 # The invoice as `invoice_view` builds it: without the PDF link and email error `GET /invoices/{id}` adds.
 PAYMENT_RECORDED = shape("PaymentRecorded", description="A fatura depois do pagamento, com suas linhas e pagamentos.",
                          **_INVOICE_VIEW_FIELDS)
+
+
+def bank_payment_id(bank_code: str, nosso_numero: str, paid_on: Optional[date], paid_cents: int) -> str:
+    """The id of a boleto's payment as the bank reports it — bank, nosso número (its digits, as
+    `domain.cnab240.nosso_numero_key` compares them), day paid, amount paid — the same whichever way
+    it arrives: a CNAB retorno's line or the bank's webhook confirmed with its API. Recorded only if
+    absent, so the payment is recorded once however often and by however many paths it is reported.
+    ("cnab240" is where these ids were first made: kept, so payments already recorded keep theirs.)"""
+    return digest("\x1f".join(("cnab240", bank_code, nosso_numero_key(nosso_numero),
+                               paid_on.isoformat() if paid_on else "", str(paid_cents))))
 
 
 def record_payment(deps: PaymentDeps, caller: Caller, invoice_id: str, *, amount_cents: int, paid_on: str,

@@ -56,8 +56,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 44 | organisations with a suspension under way      | Query gsi2 gsi2pk=SUSPENSIONS (gsi2sk=<org>; sparse: a lifted suspension leaves) |
 | 45 | receivables across customers: invoices in a status due between two days, page after page | Query gsi2 gsi2pk=INVOICES#<status> gsi2sk BETWEEN <from> AND <to>\uffff (or one bound, or none), ExclusiveStartKey rebuilt from the token's partition and <due date>#<id>; no status: INVOICES#overdue, then INVOICES#open |
 | 46 | one organisation's receivables                 | Query gsi1 gsi1pk=ORG#<org>#INVOICES, filter status IN (…) AND due_date BETWEEN …, ExclusiveStartKey rebuilt from <period end>#<id> |
-| 47 | invoice of a boleto (bank return files)       | conditional Put (attribute_not_exists, or the same invoice: a retried documents step) before the bank registers it / GetItem (consistent) pk=BOLETO#<bank>#<nosso número digits> sk=BOLETO |
-| 48 | payment of a bank return line, by its id       | GetItem (consistent) pk=INVOICE#<id> sk=PAYMENT#<sha256 of bank, nosso número, day paid, amount>; written by 19's transaction with attribute_not_exists |
+| 47 | invoice of a boleto (return files, webhook)   | conditional Put (attribute_not_exists, or the same invoice: a retried documents step) before the bank registers it / GetItem (consistent) pk=BOLETO#<bank>#<nosso número digits> sk=BOLETO |
+| 48 | a boleto's payment (retorno, webhook), by id   | GetItem (consistent) pk=INVOICE#<id> sk=PAYMENT#<sha256 of bank, nosso número, day paid, amount>; written by 19's transaction with attribute_not_exists |
 | 51 | invoices whose NFS-e the emitter refused (back office, `?nfse=rejected`) | Query pk=NFSE_REJECTED (sk=INVOICE#<id>; Put with the refusal, Delete with the note's re-emission, each in the invoice's transaction; each invoice read again by key) |
 | 52 | NFS-e re-emission claim on an invoice          | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of any kind: second copy, cancellation, re-emission) |
 

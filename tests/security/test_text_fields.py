@@ -82,6 +82,8 @@ def test_every_text_field_takes_unicode_and_injection_strings_without_a_server_e
         content = operation.get("requestBody", {}).get("content", {}).get("application/json")
         if not content or path in ("/contract/terminate",) or method == "DELETE":
             continue  # terminating or deleting would take the objects away from the routes after it
+        if content["schema"].get("format") == "binary":
+            continue  # a file as the body (the bank's webhook), not fields: tests/integration/test_bank_webhook.py
         account = None if operation.get("security") == [] else \
             operator if path.startswith("/backoffice/") else org.master
         target = fill(path, {name: objects[name] for name in re.findall(r"{(\w+)}", path)}, operation)

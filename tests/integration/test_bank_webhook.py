@@ -222,7 +222,7 @@ def test_what_the_bank_does_not_confirm_paid_writes_nothing(world, clock, bank, 
     # The first is only registered (a body that says "paid" is not believed); the third is no boleto of ours.
     body = json.loads(bank.webhook_body(b1["nosso_numero"], b2["nosso_numero"]))
     body[0].update(codigoEstadoBaixaOperacional=1, valorPagoSacado=body[0]["valorOriginal"], dataLiquidacao="20.11.2026")
-    body.append({"id": "99999999999999999", "valorPagoSacado": 10.0})
+    body.append({"id": "000" + "99999999999999999", "valorPagoSacado": 10.0})
     answer = notify(world, json.dumps(body))
     assert answer.status_code == 200, answer.json_body
     assert answer.json_body == {"received": 3, "settled": 0, "already_recorded": 0, "ignored": 3,
@@ -287,7 +287,7 @@ def test_a_body_not_in_the_banks_format_is_refused_and_nothing_is_asked_or_writt
     refused(json.dumps({"evento": "pagamento"}), 400, "bank_webhook_unreadable")
     refused(json.dumps([{"id": "abc"}, {"id": None}, "123", 7]), 400, "bank_webhook_unreadable")
     refused(json.dumps([[[[[]]]]] * 10), 400, "bank_webhook_unreadable")
-    many = [{"id": str(10_000_000 + n)} for n in range(bank_webhooks.MAX_BOLETOS + 1)]
+    many = [{"id": f"000{10_000_000_000_000_000 + n}"} for n in range(bank_webhooks.MAX_BOLETOS + 1)]
     too_many = refused(json.dumps(many), 413, "bank_webhook_too_many_boletos")
     assert too_many.json_body["error"]["details"]["max_boletos"] == bank_webhooks.MAX_BOLETOS
     refused(b"[" + b" " * bank_webhooks.MAX_BODY_BYTES + b"]", 413, "payload_too_large")

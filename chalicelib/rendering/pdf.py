@@ -101,7 +101,16 @@ def _wrapped(texts: Sequence[str], font: str, size: float, width: float) -> List
 
 
 def _chunks(text: str, length: int) -> List[str]:
-    return [text[start:start + length] for start in range(0, len(text), length)]
+    """A code cut into lines of `length` characters, never next to a space: a PDF reader copies the
+    lines without the blanks at their ends, and a "copia e cola" missing a space does not pay."""
+    lines, start = [], 0
+    while start < len(text):
+        end = min(start + length, len(text))
+        while start + 1 < end < len(text) and " " in (text[end - 1], text[end]):
+            end -= 1
+        lines.append(text[start:end])
+        start = end
+    return lines
 
 
 def _bank_header(pdf, left, top, width, data, right_text: str, right_size: float) -> None:

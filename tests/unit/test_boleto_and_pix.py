@@ -148,3 +148,15 @@ def test_the_boleto_pdf_header_prints_the_banks_own_digit(layout, printed):
     text = subprocess.run(["pdftotext", "-", "-"], input=document, capture_output=True, check=True).stdout.decode()
     # the payer's receipt and the ficha de compensação both print "<bank name> | <code>-<digit>"
     assert len(re.findall(rf"\|\s+{printed}\b", text)) == 2
+
+
+def test_the_printed_copia_e_cola_never_breaks_a_line_beside_a_space():
+    # A PDF reader copies each line without the blanks at its ends: a Pix code missing one is refused.
+    from chalicelib.rendering.pdf import _chunks
+
+    code = pix.dynamic_payload(location_url="pix.banco.invalid/cobv/" + "a" * 32, merchant_name="BANCO SIMULADO",
+                               merchant_city="Sao Paulo", amount_cents=207100)
+    for length in range(20, 120):
+        lines = _chunks(code, length)
+        assert "".join(lines) == code and all(len(line) <= length for line in lines)
+        assert not any(line.startswith(" ") or line.endswith(" ") for line in lines), length

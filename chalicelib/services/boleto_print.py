@@ -81,7 +81,7 @@ def last_payable_day(request: BoletoRequest) -> date:
 
 
 def payment_place(request: BoletoRequest) -> str:
-    """"Local de pagamento": where the boleto is paid before and after its due date, as registered.
+    """The "local de pagamento": where the boleto is paid before and after its due date, as registered.
     Never "até o vencimento" alone beside late-payment instructions: a registered boleto is paid in
     any bank until its limit day, with the fine and interest the bank computes."""
     if request.payable_days_after_due <= 0:

@@ -21,12 +21,39 @@ def _canvas():
     return buffer, pdf, A4
 
 
-def _box(pdf, x, y, width, height, label: str, value: str, size: int = 9, bold: bool = False) -> None:
+def _box(pdf, x, y, width, height, label: str, value, size: float = 8, bold: bool = False,
+         right: bool = False, reserve: float = 0) -> None:
+    """A ruled box with its small label at the top and its value below it: a line (`right` aligns it
+    to the right edge, as banks print amounts), or a list of lines from the top down, each wrapped to
+    the box and cut with "…" where the box ends (a customer's 255-character street stays inside), above
+    `reserve` points kept free at the bottom."""
     pdf.rect(x, y, width, height, stroke=1, fill=0)
     pdf.setFont("Helvetica", 6)
-    pdf.drawString(x + 1.5 * MM, y + height - 2.5 * MM, label)
+    pdf.drawString(x + 1.2 * MM, y + height - 2.3 * MM, label)
     pdf.setFont("Helvetica-Bold" if bold else "Helvetica", size)
-    pdf.drawString(x + 1.5 * MM, y + 1.8 * MM, value)
+    if isinstance(value, str):
+        if right:
+            pdf.drawRightString(x + width - 1.5 * MM, y + 1.5 * MM, value)
+        else:
+            pdf.drawString(x + 1.2 * MM, y + 1.5 * MM, value)
+        return
+    font = "Helvetica-Bold" if bold else "Helvetica"
+    lines = _wrapped(value, font, size, width - 2.4 * MM)
+    fits = max(1, int((height - 3 * MM - reserve) // (size + 1.2)))
+    if len(lines) > fits:
+        lines = lines[:fits]
+        while lines[-1] and pdf.stringWidth(lines[-1] + "…", font, size) > width - 2.4 * MM:
+            lines[-1] = lines[-1][:-1]
+        lines[-1] += "…"
+    for index, text in enumerate(lines):
+        pdf.drawString(x + 1.2 * MM, y + height - 2.5 * MM - (index + 1) * (size + 1.2), text)
+
+
+def _row(pdf, x, y, height, cells: Sequence[Tuple[float, str, Any]], **style) -> None:
+    """Boxes side by side: (width, label, value) each."""
+    for width, label, value in cells:
+        _box(pdf, x, y, width, height, label, value, **style)
+        x += width
 
 
 def _draw_qr(pdf, payload: str, x: float, y: float, size: float, quiet_modules: int = 4) -> None:
@@ -57,84 +84,168 @@ def _draw_qr(pdf, payload: str, x: float, y: float, size: float, quiet_modules: 
     pdf.restoreState()
 
 
-def boleto_pdf(data: Dict[str, Any]) -> bytes:
-    """A boleto in the FEBRABAN layout: the payer's receipt and the "ficha de compensação".
+AMOUNT_LABELS = (("document", "(=) Valor do documento"), ("discount", "(-) Desconto / Abatimento"),
+                 ("deductions", "(-) Outras deduções"), ("late_charges", "(+) Mora / Multa"),
+                 ("additions", "(+) Outros acréscimos"), ("charged", "(=) Valor cobrado"))
 
-    `data`: bank_code, bank_name, digitable_line, barcode, due_date, amount_cents, nosso_numero,
-    beneficiary {name, document, agency_code}, payer {name, document}, document_number,
-    issued_on, instructions [str], pix_payload (optional).
+
+def _amount(cents) -> str:
+    """An amounts box: blank when the bank's caixa fills it."""
+    return "" if cents is None else format_brl(cents)
+
+
+def _wrapped(texts: Sequence[str], font: str, size: float, width: float) -> List[str]:
+    from reportlab.lib.utils import simpleSplit
+
+    return [line for text in texts for line in simpleSplit(text, font, size, width)]
+
+
+def _chunks(text: str, length: int) -> List[str]:
+    """A code cut into lines of `length` characters, never next to a space: a PDF reader copies the
+    lines without the blanks at their ends, and a "copia e cola" missing a space does not pay."""
+    lines, start = [], 0
+    while start < len(text):
+        end = min(start + length, len(text))
+        while start + 1 < end < len(text) and " " in (text[end - 1], text[end]):
+            end -= 1
+        lines.append(text[start:end])
+        start = end
+    return lines
+
+
+def _bank_header(pdf, left, top, width, data, right_text: str, right_size: float) -> None:
+    pdf.setFont("Helvetica-Bold", 12)
+    pdf.drawString(left, top, f"{data['bank_name']}  |  {bank_code_with_digit(data['bank_code'])}")
+    pdf.setFont("Helvetica-Bold", right_size)
+    pdf.drawRightString(left + width, top, right_text)
+    pdf.setLineWidth(1.2)
+    pdf.line(left, top - 1.8 * MM, left + width, top - 1.8 * MM)
+    pdf.setLineWidth(0.5)
+
+
+def boleto_pdf(data: Dict[str, Any]) -> bytes:
+    """A boleto in FEBRABAN's layout, on one A4 page: the payer's receipt with the boleto's Pix, and
+    the "ficha de compensação" with its barcode. Every text comes from `services.boleto_print`.
+
+    `data`: bank_code, bank_name, digitable_line, barcode, due_date, nosso_numero, payment_place,
+    beneficiary {name, document, address, agency_code}, payer {name, document, address_lines},
+    guarantor, document_date, document_number, document_kind, acceptance, processed_on, wallet,
+    currency, quantity, unit_value, bank_use, amounts {document, discount, deductions, late_charges,
+    additions, charged} (centavos or None), instructions [str], pix_payload, pix_expires_on.
     """
     from reportlab.graphics.barcode.common import I2of5
 
     buffer, pdf, (page_width, page_height) = _canvas()
-    left, width = 12 * MM, page_width - 24 * MM
+    pdf.setLineWidth(0.5)
+    left, width = 10 * MM, page_width - 20 * MM
     line = format_digitable_line(data["digitable_line"])
-    amount = format_brl(data["amount_cents"])
     due = format_date_br(data["due_date"])
+    amounts = data["amounts"]
+    beneficiary, payer = data["beneficiary"], data["payer"]
+    beneficiary_name = f"{beneficiary['name']} — CNPJ {beneficiary['document']}"
+    payer_name = f"{payer['name']} — {payer['document']}"
     pdf.setTitle(f"Boleto {data['document_number']}")
 
     # Recibo do pagador
-    top = page_height - 20 * MM
-    pdf.setFont("Helvetica-Bold", 12)
-    pdf.drawString(left, top, f"{data['bank_name']}  |  {bank_code_with_digit(data['bank_code'])}")
-    pdf.setFont("Helvetica", 8)
-    pdf.drawRightString(left + width, top, "Recibo do Pagador")
-    row = top - 12 * MM
-    _box(pdf, left, row, width * 0.6, 9 * MM, "Beneficiário",
-         f"{data['beneficiary']['name']} — CNPJ {data['beneficiary']['document']}")
-    _box(pdf, left + width * 0.6, row, width * 0.4, 9 * MM, "Vencimento", due, bold=True)
-    row -= 9 * MM
-    _box(pdf, left, row, width * 0.6, 9 * MM, "Pagador", f"{data['payer']['name']} — CNPJ {data['payer']['document']}")
-    _box(pdf, left + width * 0.6, row, width * 0.4, 9 * MM, "Valor do documento", amount, bold=True)
-    row -= 9 * MM
-    _box(pdf, left, row, width * 0.6, 9 * MM, "Nosso número", data["nosso_numero"])
-    _box(pdf, left + width * 0.6, row, width * 0.4, 9 * MM, "Nº do documento", data["document_number"])
+    top = page_height - 14 * MM
+    _bank_header(pdf, left, top, width, data, "Recibo do Pagador", 9)
+    row = top - 2 * MM - 11 * MM
+    _row(pdf, left, row, 11 * MM, [(width * 0.55, "Beneficiário", [beneficiary_name, beneficiary["address"]]),
+                                   (width * 0.22, "Agência / Código do beneficiário", [beneficiary["agency_code"]]),
+                                   (width * 0.23, "Vencimento", [due])])
+    row -= 8 * MM
+    _row(pdf, left, row, 8 * MM, [(width * 0.55, "Pagador", [payer_name]),
+                                  (width * 0.22, "Nosso número", data["nosso_numero"]),
+                                  (width * 0.23, "Nº do documento", data["document_number"])])
+    row -= 8 * MM
+    _row(pdf, left, row, 8 * MM, [(width / 6, label, _amount(amounts[key])) for key, label in AMOUNT_LABELS],
+         right=True)
+    if data.get("pix_payload"):
+        # Boleto híbrido: the same charge as the bank's Pix, its QR code and its "copia e cola".
+        height = 36 * MM
+        row -= height + 2 * MM
+        pdf.rect(left, row, width, height)
+        size = height - 2 * MM
+        _draw_qr(pdf, data["pix_payload"], left + 1 * MM, row + 1 * MM, size)
+        text_left = left + size + 3 * MM
+        text_width = left + width - text_left - 2 * MM
+        pdf.setFont("Helvetica-Bold", 9)
+        pdf.drawString(text_left, row + height - 5 * MM, "Pix deste boleto")
+        pdf.setFont("Helvetica", 7)
+        notes = _wrapped([
+            f"Pague este boleto com Pix: leia o QR Code ou use o código \u201ccopia e cola\u201d abaixo. É o Pix que o "
+            f"banco gerou para este boleto: vale até {format_date_br(data['pix_expires_on'])}, no valor do boleto "
+            f"(após o vencimento, com a multa e os juros que o banco calcula)."], "Helvetica", 7, text_width)
+        y = row + height - 9 * MM
+        for text in notes:
+            pdf.drawString(text_left, y, text)
+            y -= 3 * MM
+        y -= 1.5 * MM
+        pdf.setFont("Helvetica", 6)
+        pdf.drawString(text_left, y, "Pix copia e cola")
+        pdf.setFont("Courier", 7)
+        per_line = int(text_width // pdf.stringWidth("0", "Courier", 7))
+        for text in _chunks(data["pix_payload"], per_line):
+            y -= 3 * MM
+            pdf.drawString(text_left, y, text)
+    pdf.setFont("Helvetica", 6)
+    pdf.drawRightString(left + width, row - 3 * MM, "Autenticação mecânica")
     pdf.setDash(3, 3)
-    pdf.line(left, row - 6 * MM, left + width, row - 6 * MM)
+    pdf.line(left, row - 7 * MM, left + width, row - 7 * MM)
     pdf.setDash()
 
     # Ficha de compensação
-    top = row - 16 * MM
-    pdf.setFont("Helvetica-Bold", 12)
-    pdf.drawString(left, top, f"{data['bank_name']}  |  {bank_code_with_digit(data['bank_code'])}")
-    pdf.setFont("Helvetica-Bold", 11)
-    pdf.drawRightString(left + width, top, line)
-    row = top - 12 * MM
+    top = row - 15 * MM
+    _bank_header(pdf, left, top, width, data, line, 11)
     main, side = width * 0.72, width * 0.28
-    boxes: List[Tuple[str, str, str, str]] = [
-        ("Local de pagamento", "Pagável em qualquer banco até o vencimento", "Vencimento", due),
-        ("Beneficiário", f"{data['beneficiary']['name']} — CNPJ {data['beneficiary']['document']}",
-         "Agência / Código do beneficiário", data["beneficiary"]["agency_code"]),
-        ("Data do documento", format_date_br(data["issued_on"]), "Nosso número", data["nosso_numero"]),
-        ("Nº do documento / Espécie", f"{data['document_number']} / DM", "(=) Valor do documento", amount),
-    ]
-    for label, value, side_label, side_value in boxes:
-        _box(pdf, left, row, main, 9 * MM, label, value)
-        _box(pdf, left + main, row, side, 9 * MM, side_label, side_value, bold=side_label.startswith(("Venc", "(=)")))
-        row -= 9 * MM
-    instructions_height = 26 * MM
-    row -= instructions_height - 9 * MM
-    pdf.rect(left, row, main, instructions_height)
-    pdf.setFont("Helvetica", 6)
-    pdf.drawString(left + 1.5 * MM, row + instructions_height - 2.5 * MM, "Instruções (texto de responsabilidade do beneficiário)")
-    pdf.setFont("Helvetica", 8)
-    for index, text in enumerate(data.get("instructions", [])[:5]):
-        pdf.drawString(left + 1.5 * MM, row + instructions_height - (7 + 4 * index) * MM, text)
-    if data.get("pix_payload"):
-        # Boleto híbrido: the same charge as a Pix QR code.
-        size = instructions_height - 4 * MM
-        _draw_qr(pdf, data["pix_payload"], left + main + (side - size) / 2, row + 2 * MM, size)
-        pdf.setFont("Helvetica", 6)
-        pdf.drawCentredString(left + main + side / 2, row + 0.8 * MM, "Pague com Pix")
+    row = top - 2 * MM - 10 * MM
+    _box(pdf, left, row, main, 10 * MM, "Local de pagamento",
+         _wrapped([data["payment_place"]], "Helvetica", 7, main - 3 * MM), size=7)
+    _box(pdf, left + main, row, side, 10 * MM, "Vencimento", due, size=9, bold=True, right=True)
     row -= 11 * MM
-    _box(pdf, left, row, width, 11 * MM, "Pagador",
-         f"{data['payer']['name']} — CNPJ {data['payer']['document']}")
+    _box(pdf, left, row, main, 11 * MM, "Beneficiário", [beneficiary_name, beneficiary["address"]])
+    _box(pdf, left + main, row, side, 11 * MM, "Agência / Código do beneficiário", beneficiary["agency_code"],
+         right=True)
+    row -= 8 * MM
+    _row(pdf, left, row, 8 * MM, [
+        (main * 0.18, "Data do documento", format_date_br(data["document_date"])),
+        (main * 0.22, "Nº do documento", data["document_number"]),
+        (main * 0.14, "Espécie doc.", data["document_kind"]), (main * 0.1, "Aceite", data["acceptance"]),
+        (main * 0.36, "Data do processamento", format_date_br(data["processed_on"]))])
+    _box(pdf, left + main, row, side, 8 * MM, "Nosso número", data["nosso_numero"], right=True)
+    row -= 8 * MM
+    _row(pdf, left, row, 8 * MM, [
+        (main * 0.18, "Uso do banco", data["bank_use"]), (main * 0.22, "Carteira", data["wallet"]),
+        (main * 0.14, "Espécie", data["currency"]), (main * 0.2, "Quantidade", data["quantity"]),
+        (main * 0.26, "(x) Valor", data["unit_value"])])
+    _box(pdf, left + main, row, side, 8 * MM, AMOUNT_LABELS[0][1], _amount(amounts["document"]), bold=True,
+         right=True)
+    # Instructions beside the other amounts, one box each, from (-) desconto to (=) valor cobrado.
+    box = 8 * MM
+    height = box * (len(AMOUNT_LABELS) - 1)
+    pdf.rect(left, row - height, main, height)
+    pdf.setFont("Helvetica", 6)
+    pdf.drawString(left + 1.2 * MM, row - 2.3 * MM, "Instruções (texto de responsabilidade do beneficiário)")
+    pdf.setFont("Helvetica", 7)
+    y = row - 5.5 * MM
+    for text in _wrapped(data["instructions"], "Helvetica", 7, main - 3 * MM)[:12]:
+        pdf.drawString(left + 1.2 * MM, y, text)
+        y -= 3 * MM
+    for key, label in AMOUNT_LABELS[1:]:
+        row -= box
+        _box(pdf, left + main, row, side, box, label, _amount(amounts[key]), bold=key == "charged", right=True)
+    row -= 17 * MM
+    _box(pdf, left, row, width, 17 * MM, "Pagador", [payer_name, *payer["address_lines"]],
+         reserve=4 * MM)  # the sacador / avalista's line
+    pdf.setFont("Helvetica", 6)
+    pdf.drawString(left + 1.2 * MM, row + 1.2 * MM, f"Sacador / Avalista: {data['guarantor']}".rstrip())
+    pdf.drawRightString(left + width - 1.5 * MM, row + 1.2 * MM, "Código de baixa")
     # The barcode: Interleaved 2 of 5, narrow bar 0.33 mm, wide 3× narrow, 13 mm high (FEBRABAN).
     bars = I2of5(data["barcode"], checksum=0, bearers=0, barWidth=0.33 * MM, ratio=3, barHeight=13 * MM,
                  quiet=0)
-    bars.drawOn(pdf, left, row - 20 * MM)
+    bars.drawOn(pdf, left, row - 16 * MM)
     pdf.setFont("Helvetica", 7)
-    pdf.drawRightString(left + width, row - 4 * MM, "Autenticação mecânica — Ficha de Compensação")
+    pdf.drawRightString(left + width, row - 3 * MM, "Autenticação mecânica — Ficha de Compensação")
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()

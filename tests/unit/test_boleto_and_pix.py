@@ -134,10 +134,29 @@ def test_the_boleto_pdf_header_prints_the_banks_own_digit(layout, printed):
     made = boleto.make_boleto(layout, 157, date(2026, 12, 10), 207100)
     document = pdf.boleto_pdf({
         "bank_code": made.bank_code, "bank_name": "Banco", "digitable_line": made.digitable_line,
-        "barcode": made.barcode, "due_date": "2026-12-10", "amount_cents": 207100, "nosso_numero": made.nosso_numero,
-        "beneficiary": {"name": "Brasoftware", "document": "00.000.000/0001-91", "agency_code": "0293 / 01328"},
-        "payer": {"name": "Cliente", "document": "11.222.333/0001-81"}, "document_number": "FAT-1",
-        "issued_on": "2026-11-11", "instructions": [], "pix_payload": None})
+        "barcode": made.barcode, "due_date": "2026-12-10", "nosso_numero": made.nosso_numero,
+        "payment_place": "Pagável em qualquer banco até o vencimento. Não receber após o vencimento.",
+        "beneficiary": {"name": "Brasoftware", "document": "00.000.000/0001-91", "agency_code": "0293 / 01328",
+                        "address": "Av. Paulista, 1000, São Paulo - SP"},
+        "payer": {"name": "Cliente", "document": "CNPJ 11.222.333/0001-81", "address_lines": []},
+        "guarantor": "", "document_date": "2026-11-11", "document_number": "FAT-1", "document_kind": "DS",
+        "acceptance": "N", "processed_on": "2026-11-11", "wallet": "18", "currency": "R$", "quantity": "",
+        "unit_value": "", "bank_use": "",
+        "amounts": {"document": 207100, "discount": None, "deductions": None, "late_charges": None,
+                    "additions": None, "charged": None},
+        "instructions": [], "pix_payload": None, "pix_expires_on": None})
     text = subprocess.run(["pdftotext", "-", "-"], input=document, capture_output=True, check=True).stdout.decode()
     # the payer's receipt and the ficha de compensação both print "<bank name> | <code>-<digit>"
     assert len(re.findall(rf"\|\s+{printed}\b", text)) == 2
+
+
+def test_the_printed_copia_e_cola_never_breaks_a_line_beside_a_space():
+    # A PDF reader copies each line without the blanks at its ends: a Pix code missing one is refused.
+    from chalicelib.rendering.pdf import _chunks
+
+    code = pix.dynamic_payload(location_url="pix.banco.invalid/cobv/" + "a" * 32, merchant_name="BANCO SIMULADO",
+                               merchant_city="Sao Paulo", amount_cents=207100)
+    for length in range(20, 120):
+        lines = _chunks(code, length)
+        assert "".join(lines) == code and all(len(line) <= length for line in lines)
+        assert not any(line.startswith(" ") or line.endswith(" ") for line in lines), length

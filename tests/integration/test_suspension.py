@@ -89,7 +89,7 @@ def test_at_d45_the_provider_suspends_each_active_subscription_once_and_the_pane
     subs = world.deps.subscriptions.list(org.id)
     requests = provider(world).status_requests
     assert sorted((p, s) for p, s, _ in requests) == sorted((s.provider_subscription_id, "suspended") for s in subs)
-    assert all(provider(world).get(s.provider_subscription_id)["status"] == "suspended" for s in subs)
+    assert all(provider(world).get(None, s.provider_subscription_id)["status"] == "suspended" for s in subs)
     assert statuses(world, org) == {"MS365-E3": "suspended", "MS365-E5": "suspended"}
     one = world.call("GET", f"/subscriptions/{subs[0].id}", org.master).json_body
     assert one["status"] == "suspended"
@@ -191,7 +191,7 @@ def test_a_payment_in_full_reactivates_at_the_provider_and_a_partial_one_does_no
     assert statuses(world, org) == {"MS365-E3": "active", "MS365-E5": "active"}
     assert sorted(p for p, s, _ in provider(world).status_requests if s == "active") == \
         sorted(s.provider_subscription_id for s in subs)
-    assert all(provider(world).get(s.provider_subscription_id)["status"] == "active" for s in subs)
+    assert all(provider(world).get(None, s.provider_subscription_id)["status"] == "active" for s in subs)
     [mail] = mails(world, "reativadas")
     assert {a.addr_spec for a in mail["To"].addresses} == {org.contract.billing_contacts[0],
                                                            world.deps.settings.operators_email}

@@ -25,7 +25,8 @@ from chalicelib.domain.mfa import required_for
 from chalicelib.domain.organizations import Organization, normalize_cnpj
 from chalicelib.domain.roles import Role
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID, User
-from chalicelib.services import audit
+from chalicelib.adapters.licence_provider import Offer
+from chalicelib.services import audit, provisioning
 
 SEED_ACTOR = Actor(user_id="seed", email=None)
 
@@ -52,6 +53,26 @@ CATALOG = [
     ("POWERBI-PRO", "Power BI Pro", "Power Platform", 7730, "P1Y", "monthly"),
     ("POWERAPPS-PREMIUM", "Power Apps Premium", "Power Platform", 11040, "P1Y", "monthly"),
 ]
+
+# Partner Center's New Commerce offer of each demo product ("productId:skuId", as its price list
+# names them): what the provisioning worker orders with LICENCE_PROVIDER=real. The products left
+# out have none yet, as a reseller's catalog would before an operator completes it (PUT
+# /backoffice/catalog/products/{sku} with `offer_id`); the simulator orders them all the same.
+OFFER_IDS = {
+    "MS365-BUSINESS-BASIC": "CFQ7TTC0LH18:0001",
+    "MS365-BUSINESS-BASIC-M": "CFQ7TTC0LH18:0001",
+    "MS365-BUSINESS-STANDARD": "CFQ7TTC0LDPB:0001",
+    "MS365-BUSINESS-PREMIUM": "CFQ7TTC0LCHC:0002",
+    "MS365-E3": "CFQ7TTC0LFLX:0001",
+    "MS365-E5": "CFQ7TTC0LFLZ:0002",
+    "O365-E1": "CFQ7TTC0LF8Q:0001",
+    "EXO-PLAN1": "CFQ7TTC0LH16:0001",
+    "WIN11-ENT-E3": "CFQ7TTC0LGTX:0004",
+    "ENTRA-ID-P1": "CFQ7TTC0LFLS:0002",
+    "DEFENDER-BUSINESS": "CFQ7TTC0HX56:0002",
+    "INTUNE-P1": "CFQ7TTC0LCH4:0009",
+    "POWERBI-PRO": "CFQ7TTC0LHSF:0001",
+}
 
 DEMO_ORGANIZATION = {
     "name": "Padaria Pão de Mel Ltda",
@@ -89,7 +110,8 @@ DEMO_USERS = [
 def seed_catalog(deps: Container) -> None:
     today = local_day(deps.clock())
     for sku, name, family, price, term, frequency in CATALOG:
-        product = Product(sku=sku, name=name, family=family, term=term, billing_frequency=frequency)
+        product = Product(sku=sku, name=name, family=family, term=term, billing_frequency=frequency,
+                          offer_id=OFFER_IDS.get(sku))
         deps.catalog.put(with_price(product, price, today))
 
 
@@ -172,6 +194,8 @@ def _seed_billed_customer(deps: Container) -> DemoAccount:
                                             cnpj=normalize_cnpj(BILLED_ORGANIZATION["cnpj"]), created_at=iso(bought_at),
                                             address=normalize_address(BILLED_ORGANIZATION["address"])),
                          contract, [master])
+    # Its customer at the licence provider, linked or created as the provisioning worker would.
+    microsoft_customer = provisioning.microsoft_customer_id(deps, org_id)
     products = {p[0]: p for p in CATALOG}
     subscriptions = []
     for sku, timeline in (("MS365-BUSINESS-PREMIUM", [(bought_at, 8), (changed_at, 10)]),
@@ -184,7 +208,9 @@ def _seed_billed_customer(deps: Container) -> DemoAccount:
             billing_frequency=frequency, status=SUB_ACTIVE, quantity=quantity, started_on=start,
             renews_on=renewal_after(start, term), timeline=[Segment(local_day(at), qty) for at, qty in timeline],
             windows=[SeatWindow(at, qty) for at, qty in timeline],
-            provider_subscription_id=deps.licence_provider.create_subscription(org_id, sku, quantity, new_id())))
+            provider_subscription_id=deps.licence_provider.create_subscription(
+                microsoft_customer, Offer(sku=sku, offer_id=OFFER_IDS.get(sku), term=term, billing_frequency=frequency),
+                quantity, new_id())))
     deps.subscriptions.save([], [], created=subscriptions, audit=[])
     return DemoAccount(email=email, password=DEMO_PASSWORD, name=name, roles=["master"], organization_id=org_id,
                        mfa_secret=_mfa_secret([Role.MASTER]))
@@ -214,7 +240,8 @@ def seed(deps: Container) -> List[DemoAccount]:
     )
     _create_organization(deps, Organization(id=customer_id, name=DEMO_ORGANIZATION["name"],
                                             cnpj=normalize_cnpj(DEMO_ORGANIZATION["cnpj"]),
-                                            tenant_domain=DEMO_ORGANIZATION["tenant_domain"], created_at=now,
+                                            tenant_domain=DEMO_ORGANIZATION["tenant_domain"],
+                                            existing_microsoft_customer=True, created_at=now,
                                             address=normalize_address(DEMO_ORGANIZATION["address"])),
                          contract, by_org[customer_id])
     accounts.append(_seed_billed_customer(deps))

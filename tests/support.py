@@ -241,8 +241,12 @@ class World:
         assert response.status_code == 200, response.json_body
 
     def subscription(self, org: "Org", sku: str, quantity: int, bought_at=None) -> Subscription:
-        """An active subscription, as if bought (and provisioned) at `bought_at` (default: now)."""
+        """An active subscription, as if bought (and provisioned) at `bought_at` (default: now): its
+        organisation has its customer at the licence provider."""
+        from chalicelib.services import provisioning
+
         self.seed_catalog()
+        provisioning.microsoft_customer_id(self.deps, org.id)
         product = self.deps.catalog.get(sku)
         bought_at = bought_at or self.deps.clock()
         day = local_day(bought_at)
@@ -308,14 +312,15 @@ class World:
         return EventPump(self.app, self.deps.settings.region).drain()
 
     def make_visible(self) -> None:
-        """Every in-flight queue message visible again now, instead of after its visibility timeout
-        (moto runs in this process)."""
+        """Every in-flight or delayed queue message visible now, instead of after its visibility
+        timeout or delay (moto runs in this process)."""
         from moto.backends import get_backend
 
         backend = get_backend("sqs")["123456789012"][self.deps.settings.region]
         for queue in backend.queues.values():
             for message in queue._messages:
                 message.change_visibility(0)
+                message.delayed_until = 0  # and every message sent with a delay (a pending order's poll)
 
     def outbox(self) -> List[email.message.EmailMessage]:
         folder = self.deps.settings.mail_copy_dir

@@ -31,6 +31,11 @@ class LicenceProviderRejected(Exception):
         self.description = description
 
 
+# The `LicenceProviderRejected.code` for a customer tenant that has not accepted the reseller
+# relationship (Partner Center's invitation): the product tells the requester and the operators so.
+CUSTOMER_NOT_LINKED = "customer_not_linked"
+
+
 class OrderPending(Exception):
     """The order was accepted but its subscription is not provisioned yet (New Commerce orders are
     asynchronous): ask `order_outcome(customer_id, order_id)` later."""
@@ -100,25 +105,63 @@ class LicenceProvider(Protocol):
 
 
 class SimulatedLicenseProvider:
+    """Partner Center in memory, on the `LicenceProvider` interface. Customers are kept by their
+    domain (the organisation's id when it has none): an existing Microsoft customer is linked, a new
+    one created, and `ensure_customer` finds the one a first call made. Tests can make the next
+    orders pending for some polls (`pending_orders`), refuse a domain's link (`refuse_link`: its
+    tenant never accepted the reseller relationship) or the next call (`reject_next`), and fail
+    calls as an outage would (`fail_next`, a rate)."""
+
     def __init__(self, failure_rate: float = 0.0, delay_seconds: float = 0.0, seed: Optional[int] = None):
         self.failure_rate = failure_rate
         self.delay_seconds = delay_seconds
         self._random = random.Random(seed)
         self._failures_left = 0
+        self._rejection: Optional[Tuple[str, str]] = None
+        self._pending_polls = 0
         self._subscriptions: Dict[str, Dict] = {}
-        self._done: Dict[str, str] = {}  # request id → provider subscription id
+        self._customers: Dict[str, Dict] = {}  # domain (or organisation id) → the customer
+        self._unlinked: set = set()
+        self._orders: Dict[str, Dict] = {}  # order id → {"request_id", "customer_id", "polls_left", "subscription"}
+        self._done: Dict[str, str] = {}  # request id → what it answered (subscription, customer or order id)
         self._lock = threading.Lock()
         self.calls = 0
         # Every status PATCH sent to the simulator (subscription, status, request id), repeats and
         # failed ones included: what tests count.
         self.status_requests: List[Tuple[str, str, str]] = []
+        # Every call as (operation, customer id or None, request id or order id): what tests check.
+        self.requests: List[Tuple[str, Optional[str], str]] = []
+
+    # --- what tests set up ---------------------------------------------------------------------
 
     def fail_next(self, count: int) -> None:
         """Make the next `count` calls fail (tests drive the retry path with this)."""
         self._failures_left = count
 
-    def _call(self) -> None:
+    def reject_next(self, code: str, description: str) -> None:
+        """Make the next call refused for what it asks (LicenceProviderRejected), as Partner Center's 400s."""
+        self._rejection = (code, description)
+
+    def pending_orders(self, polls: int) -> None:
+        """The next orders are asynchronous: each is still pending for its first `polls` outcome queries."""
+        self._pending_polls = polls
+
+    def refuse_link(self, domain: str) -> None:
+        """This tenant never accepted the reseller relationship: linking it is refused (customer_not_linked)."""
+        self._unlinked.add(domain.lower())
+
+    @property
+    def customers(self) -> List[Dict]:
+        with self._lock:
+            return [dict(c) for c in self._customers.values()]
+
+    def orders(self) -> List[Dict]:
+        with self._lock:
+            return [dict(o, order_id=k) for k, o in self._orders.items()]
+
+    def _call(self, operation: str, customer_id: Optional[str], reference: str) -> None:
         self.calls += 1
+        self.requests.append((operation, customer_id, reference))
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         if self._failures_left > 0:
@@ -126,48 +169,90 @@ class SimulatedLicenseProvider:
             raise LicenceProviderUnavailable("simulated outage")
         if self.failure_rate and self._random.random() < self.failure_rate:
             raise LicenceProviderUnavailable("simulated random failure")
+        if self._rejection is not None:
+            code, description = self._rejection
+            self._rejection = None
+            raise LicenceProviderRejected(code, description)
 
-    def create_subscription(self, customer_id: str, sku: str, quantity: int, request_id: str) -> str:
+    # --- the interface -------------------------------------------------------------------------
+
+    def ensure_customer(self, customer: Customer, request_id: str) -> str:
         with self._lock:
-            self._call()
-            if request_id not in self._done:
+            self._call("ensure_customer", None, request_id)
+            key = (customer.domain or customer.organization_id).lower()
+            if key in self._customers:
+                return self._customers[key]["id"]
+            if customer.existing_microsoft_customer and key in self._unlinked:
+                raise LicenceProviderRejected(
+                    CUSTOMER_NOT_LINKED, f"The customer tenant {customer.domain} has not accepted the reseller "
+                                           "relationship request.")
+            self._customers[key] = {"id": str(uuid.uuid4()), "domain": customer.domain,
+                                    "organization_id": customer.organization_id, "name": customer.name,
+                                    "email": customer.email, "linked": customer.existing_microsoft_customer}
+            self._done[request_id] = self._customers[key]["id"]
+            return self._customers[key]["id"]
+
+    def create_subscription(self, customer_id: str, offer: Offer, quantity: int, request_id: str) -> str:
+        with self._lock:
+            self._call("create_subscription", customer_id, request_id)
+            order = next((k for k, o in self._orders.items() if o["request_id"] == request_id), None)
+            if order is None:  # a repeat of the same request is the same order
+                order = str(uuid.uuid4())
                 provider_id = str(uuid.uuid4())
-                self._subscriptions[provider_id] = {"id": provider_id, "customer_id": customer_id,
-                                                    "offer_id": sku, "quantity": quantity, "status": "active"}
-                self._done[request_id] = provider_id
-            return self._done[request_id]
+                self._subscriptions[provider_id] = {
+                    "id": provider_id, "customer_id": customer_id, "offer_id": offer.offer_id or offer.sku,
+                    "sku": offer.sku, "term": offer.term, "billing_frequency": offer.billing_frequency,
+                    "quantity": quantity, "status": "active"}
+                self._orders[order] = {"request_id": request_id, "customer_id": customer_id,
+                                       "polls_left": self._pending_polls, "subscription": provider_id}
+            if self._orders[order]["polls_left"] > 0:
+                raise OrderPending(order, retry_after_seconds=60)
+            return self._orders[order]["subscription"]
 
-    def update_quantity(self, provider_subscription_id: str, quantity: int, request_id: str) -> None:
+    def order_outcome(self, customer_id: str, order_id: str) -> str:
         with self._lock:
-            self._call()
+            self._call("order_outcome", customer_id, order_id)
+            order = self._orders.get(order_id)
+            if order is None or order["customer_id"] != customer_id:
+                raise LicenceProviderRejected("order_not_found", f"Order {order_id} not found for this customer.")
+            if order["polls_left"] > 0:
+                order["polls_left"] -= 1
+                raise OrderPending(order_id, retry_after_seconds=60)
+            return order["subscription"]
+
+    def update_quantity(self, customer_id: str, provider_subscription_id: str, quantity: int, request_id: str) -> None:
+        with self._lock:
+            self._call("update_quantity", customer_id, request_id)
             subscription = self._subscriptions.setdefault(
-                provider_subscription_id, {"id": provider_subscription_id, "status": "active"})
+                provider_subscription_id, {"id": provider_subscription_id, "customer_id": customer_id,
+                                           "status": "active"})
             subscription["quantity"] = quantity
             # A subscription suspended for non-payment stays so whatever its quantity.
             subscription["status"] = "suspended" if quantity == 0 or subscription.get("status") == "suspended" \
                 else "active"
             self._done[request_id] = provider_subscription_id
 
-    def cancel(self, provider_subscription_id: str, request_id: str) -> None:
-        self.update_quantity(provider_subscription_id, 0, request_id)
+    def cancel(self, customer_id: str, provider_subscription_id: str, request_id: str) -> None:
+        self.update_quantity(customer_id, provider_subscription_id, 0, request_id)
 
-    def suspend(self, provider_subscription_id: str, request_id: str) -> None:
-        self._set_status(provider_subscription_id, "suspended", request_id)
+    def suspend(self, customer_id: str, provider_subscription_id: str, request_id: str) -> None:
+        self._set_status(customer_id, provider_subscription_id, "suspended", request_id)
 
-    def reactivate(self, provider_subscription_id: str, request_id: str) -> None:
-        self._set_status(provider_subscription_id, "active", request_id)
+    def reactivate(self, customer_id: str, provider_subscription_id: str, request_id: str) -> None:
+        self._set_status(customer_id, provider_subscription_id, "active", request_id)
 
-    def _set_status(self, provider_subscription_id: str, status: str, request_id: str) -> None:
+    def _set_status(self, customer_id: str, provider_subscription_id: str, status: str, request_id: str) -> None:
         with self._lock:
             self.status_requests.append((provider_subscription_id, status, request_id))
-            self._call()
+            self._call(status, customer_id, request_id)
             if request_id in self._done:
                 return  # a repeat of a request already applied: the same answer, nothing done again
             subscription = self._subscriptions.setdefault(
-                provider_subscription_id, {"id": provider_subscription_id, "status": "active"})
+                provider_subscription_id, {"id": provider_subscription_id, "customer_id": customer_id,
+                                           "status": "active"})
             subscription["status"] = status
             self._done[request_id] = provider_subscription_id
 
-    def get(self, provider_subscription_id: str) -> Dict:
+    def get(self, customer_id: str, provider_subscription_id: str) -> Dict:
         with self._lock:
             return dict(self._subscriptions[provider_subscription_id])

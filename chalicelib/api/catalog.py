@@ -1,7 +1,7 @@
 """The catalog ("adicionar novos produtos"), the cart and checkout, and the operators' catalog."""
 from chalice import Blueprint
 
-from ..domain.catalog import BILLING_FREQUENCIES, TERMS
+from ..domain.catalog import BILLING_FREQUENCIES, OFFER_ID_RULE, TERMS
 from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
 from ..schemas import array
@@ -33,6 +33,13 @@ def list_products(ctx):
     return page(catalog.list_products(ctx.deps, ctx.caller, family=ctx.query.get("family"), query=ctx.query.get("q")), None)
 
 
+@endpoint(bp, "/backoffice/catalog/products", "GET",
+          summary="O catálogo do operador: todos os produtos, vendidos ou não, com a oferta do Partner Center",
+          capability=Capability.BACK_OFFICE, tag="backoffice", response=PRODUCT_PAGE)
+def list_operator_products(ctx):
+    return page(catalog.list_operator_products(ctx.deps), None)
+
+
 @endpoint(bp, "/backoffice/catalog/products/{sku}", "PUT", summary="Criar ou alterar um produto (operador)",
           capability=Capability.BACK_OFFICE, tag="backoffice", path_params={"sku": sku()},
           body=obj(["name", "family", "unit_price_cents", "term", "billing_frequency"],
@@ -40,7 +47,10 @@ def list_products(ctx):
                    unit_price_cents=integer(1, 100_000_000),
                    term={"type": "string", "enum": list(TERMS)},
                    billing_frequency={"type": "string", "enum": list(BILLING_FREQUENCIES)},
-                   active={"type": "boolean"}), response=PRODUCT)
+                   active={"type": "boolean"},
+                   # Partner Center's New Commerce offer ("productId:skuId"); "" clears it, absent keeps it.
+                   offer_id=string(min_length=0, max_length=17, pattern=f"^({OFFER_ID_RULE[1:-1]})?$",
+                                   **{"x-error-code": "invalid_offer_id"})), response=PRODUCT)
 def put_product(ctx, sku):
     return catalog.put_product(ctx.deps, ctx.caller, sku, ctx.body)
 

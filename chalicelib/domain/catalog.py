@@ -30,6 +30,22 @@ def validate_sku(sku: str, field: str = "sku") -> str:
     return sku
 
 
+# Partner Center's New Commerce offer a product is ordered as: "productId:skuId" (its catalog's
+# product id, 12 characters, and the SKU's id), e.g. Microsoft 365 Business Premium CFQ7TTC0LCHC:0002.
+OFFER_ID_RULE = r"^[A-Z0-9]{12}:[A-Z0-9]{4}$"
+_OFFER_ID = re.compile(OFFER_ID_RULE)
+
+
+def validate_offer_id(raw: Optional[str], field: str = "offer_id") -> Optional[str]:
+    """An offer id as Partner Center spells it (upper case), or None (blank: no offer yet)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    offer_id = raw.strip().upper() if isinstance(raw, str) else raw
+    if not isinstance(offer_id, str) or not _OFFER_ID.fullmatch(offer_id):
+        raise codes.INVALID_OFFER_ID(field=field, rule=OFFER_ID_RULE)
+    return offer_id
+
+
 @dataclass(frozen=True)
 class PricePoint:
     """A price per licence per month, in force from `effective_from` until the next point."""
@@ -52,6 +68,9 @@ class Product:
     # Every price the product has had, oldest first: the one source of "the price on a day".
     prices: Tuple[PricePoint, ...] = ()
     active: bool = True
+    # Partner Center's offer ("productId:skuId", OFFER_ID_RULE): what the provisioning worker orders.
+    # Required by the real licence provider; None is fine for the simulator.
+    offer_id: Optional[str] = None
 
 
 def price_on(product: Optional[Product], day: date) -> Optional[int]:

@@ -199,6 +199,10 @@ CART_CHANGED = declare("cart_changed", Conflict,
 INVALID_SKU = declare("invalid_sku", InvalidInput,
                       "SKU inválido em '{field}': de 2 a 64 caracteres, só letras maiúsculas, dígitos e hífen, "
                       "começando por letra ou dígito.")
+# `rule` is domain.catalog.OFFER_ID_RULE.
+INVALID_OFFER_ID = declare("invalid_offer_id", InvalidInput,
+                           "Oferta inválida em '{field}': informe o id da oferta New Commerce do Partner Center, "
+                           "'productId:skuId' (ex.: CFQ7TTC0LCHC:0002).")
 
 # --- subscriptions and their changes -------------------------------------------------------------
 
@@ -229,6 +233,21 @@ OVERDUE_BLOCK = declare("overdue_block", RuleViolation,
 SUBSCRIPTION_SUSPENDED = declare("subscription_suspended", Conflict,
                                  "A assinatura {name} está suspensa por falta de pagamento e sua quantidade não pode "
                                  "ser alterada. Ela é reativada automaticamente quando a fatura vencida é paga.")
+# Why the provisioning worker gave up on a change for good (recorded on the change, told to the
+# requester and the operators in the change_failed email); never an HTTP answer.
+LICENCE_PROVIDER_REJECTED = declare("licence_provider_rejected", RuleViolation,
+                                    "A Microsoft recusou a operação: {description} (código {provider_code}).")
+MICROSOFT_CUSTOMER_NOT_LINKED = declare(
+    "microsoft_customer_not_linked", RuleViolation,
+    "O tenant Microsoft {domain} ainda não aceitou o convite de revenda da Brasoftware (relação de parceiro "
+    "no Centro de administração do Microsoft 365). Um administrador global do tenant precisa aceitá-lo; depois "
+    "disso, faça o pedido novamente.")
+OFFER_NOT_MAPPED = declare("offer_not_mapped", RuleViolation,
+                           "O produto {sku} ainda não tem a oferta do Partner Center no catálogo; o operador "
+                           "precisa informá-la antes de o produto ser contratado.")
+ORDER_STILL_PENDING = declare("order_still_pending", RuleViolation,
+                              "O pedido {order_id} continuava em processamento na Microsoft após {polls} consultas; "
+                              "os operadores vão conferi-lo no Partner Center.")
 
 # --- invoices, payments and billing runs ---------------------------------------------------------
 

@@ -20,6 +20,12 @@ class Organization:
     # Where the company is established: the NFS-e's taker address. None for customers onboarded
     # before it was asked (the back office completes it).
     address: Optional[Address] = None
+    # Said by the lead's form ("já é cliente Microsoft online"): the licence provider links its
+    # tenant (`tenant_domain`) instead of creating one.
+    existing_microsoft_customer: bool = False
+    # Its customer (tenant) id at the licence provider, recorded by the provisioning worker before
+    # its first order (services/provisioning.microsoft_customer_id); None until then.
+    microsoft_customer_id: Optional[str] = None
     # Moves with each edit of the organisation's own data (its address), for If-Match; not with
     # `masters_count`, which its users' changes keep.
     version: int = 1

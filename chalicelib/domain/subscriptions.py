@@ -136,6 +136,17 @@ class QuantityChange:
     # A cancellation's protocol number (`cancellation_protocol`): what the customer is told, and
     # quotes; every change of one rescission carries the rescission's.
     protocol: Optional[str] = None
+    # A purchase the provider accepted as an asynchronous order (New Commerce): its order id, how
+    # many times the worker has asked for its outcome and when last. A change with an order id is
+    # never ordered again: the worker asks for the order's outcome instead.
+    order_id: Optional[str] = None
+    order_polls: int = 0
+    order_polled_at: Optional[str] = None
+
+
+# How many times the worker asks for a pending order's outcome before giving up on the change (at
+# the provider's Retry-After, 10 s to 10 min apart: hours). Polls are not failed attempts.
+MAX_ORDER_POLLS = 120
 
 
 def cancellation_protocol(requested_on: date, request_id: str) -> str:
@@ -334,6 +345,14 @@ def apply(subscription: Subscription, change: QuantityChange, now: datetime, *, 
     applied = replace(apply_change(subscription, change, now), provider_subscription_id=provider_subscription_id)
     done = replace(change, status=CHANGE_APPLIED, applied_at=iso(now), effective_on=local_day(now), attempts=attempt)
     return applied, done
+
+
+def order_pending(change: QuantityChange, order_id: str, now: datetime) -> QuantityChange:
+    """The provider accepted the purchase as an order not yet provisioned: the change keeps the
+    order (asked about from now on, never placed again) and counts this poll."""
+    if change.order_id is not None and change.order_id != order_id:
+        raise ValueError(f"change {change.id} has order {change.order_id}, not {order_id}")
+    return replace(change, order_id=order_id, order_polls=change.order_polls + 1, order_polled_at=iso(now))
 
 
 def record_attempt(change: QuantityChange, attempt: int, error: str) -> QuantityChange:

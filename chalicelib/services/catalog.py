@@ -59,8 +59,23 @@ _PRODUCT = {"sku": text(), "name": text(), "family": text(), "family_id": text()
             "billing_frequency": enum(rules.BILLING_FREQUENCIES), "plan_label": text(), "active": boolean(),
             "next_price": NEXT_PRICE}
 
-PRODUCT = component("Product", closed(_PRODUCT, optional=["next_price"], description=(
-    "Um produto com o preço que o cliente paga agora (`next_price` só quando um novo preço já está marcado).")))
+PRODUCT = component("Product", closed({**_PRODUCT, "offer_id": nullable(text())}, optional=["next_price", "offer_id"],
+                                      description=(
+    "Um produto com o preço que o cliente paga agora (`next_price` só quando um novo preço já está marcado). "
+    "`offer_id` só na visão do operador: a oferta New Commerce do Partner Center ('productId:skuId') que o "
+    "provisionamento contrata; nula enquanto não informada (o Partner Center real recusa o produto sem ela).")))
+
+
+def operator_product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
+    """The operators' view: the customers' one with the product's Partner Center offer."""
+    return {**product_view(product, quote), "offer_id": product.offer_id}
+
+
+def list_operator_products(deps: CatalogEditDeps) -> List[Dict[str, Any]]:
+    """Every product, sold or not, at today's price, with its offer: the catalog as operators keep it."""
+    today = local_day(deps.clock())
+    return [operator_product_view(p, rules.quote(p, today))
+            for p in sorted(deps.catalog.list(today), key=lambda p: (p.family, p.name))]
 
 
 def product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
@@ -102,18 +117,22 @@ def put_product(deps: CatalogEditDeps, caller: Caller, sku: str, fields: Dict[st
     and billing plan must be a combination `domain.terms` allows (422, nothing written)."""
     rules.validate_sku(sku)
     terms.validate_plan(fields["term"], fields["billing_frequency"])
+    # Absent keeps the product's offer; "" clears it.
+    offer_id = rules.validate_offer_id(fields["offer_id"]) if "offer_id" in fields else None
     today = local_day(deps.clock())
     existing = deps.catalog.get(sku)
+    if "offer_id" not in fields and existing is not None:
+        offer_id = existing.offer_id
     described = Product(sku=sku, name=fields["name"].strip(), family=fields["family"].strip(), term=fields["term"],
                         billing_frequency=fields["billing_frequency"],
                         prices=existing.prices if existing else (),
-                        active=fields.get("active", existing.active if existing else True))
+                        active=fields.get("active", existing.active if existing else True), offer_id=offer_id)
     product = rules.with_price(described, fields["unit_price_cents"], today)
     deps.catalog.save(product, previous=existing, audit=audit.entry(
         deps, caller.actor, caller.organization_id,
         "catalog.product_created" if existing is None else "catalog.product_updated",
         f"product:{sku}", before=existing, after=product))
-    return product_view(product, rules.quote(product, today))  # the operator's view: today's price
+    return operator_product_view(product, rules.quote(product, today))  # the operator's view: today's price
 
 
 # --- cart ---------------------------------------------------------------------------------------

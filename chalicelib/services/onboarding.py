@@ -188,9 +188,13 @@ def list_organizations(deps: BackOfficeListDeps, *, limit: int, next_token: Opti
 ORGANIZATION = component("Organization", closed(dict(
     id=text(), name=text(description="Razão social."), cnpj=nullable(text()), tenant_domain=nullable(text()),
     masters_count=integer(minimum=0), created_at=date_time(),
-    address=nullable(ADDRESS), version=integer(minimum=1)),
+    address=nullable(ADDRESS), version=integer(minimum=1),
+    existing_microsoft_customer=boolean(),
+    microsoft_customer_id=nullable(text(description="O cliente (tenant) no Partner Center, gravado antes do "
+                                                    "primeiro pedido; nulo até lá."))),
     description="Um cliente (`address` nulo: cliente cadastrado antes de o endereço ser pedido; o operador o "
-                "completa com PUT /backoffice/organizations/{id}/address, com `version` no If-Match)."))
+                "completa com PUT /backoffice/organizations/{id}/address, com `version` no If-Match). "
+                "`existing_microsoft_customer`: o tenant em `tenant_domain` é vinculado, não criado."))
 ORGANIZATION_PAGE = page(ORGANIZATION, "Organization")
 
 
@@ -198,7 +202,8 @@ def organization_view(organization: Organization) -> Dict[str, Any]:
     return {"id": organization.id, "name": organization.name, "cnpj": organization.cnpj,
             "tenant_domain": organization.tenant_domain, "masters_count": organization.masters_count,
             "created_at": organization.created_at, "address": address_view(organization.address),
-            "version": organization.version}
+            "version": organization.version, "existing_microsoft_customer": organization.existing_microsoft_customer,
+            "microsoft_customer_id": organization.microsoft_customer_id}
 
 
 CUSTOMER_CREATED = shape("CustomerCreated", description="O cliente criado: organização, contrato aguardando aceite "
@@ -209,7 +214,8 @@ CUSTOMER_CREATED = shape("CustomerCreated", description="O cliente criado: organ
 def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cnpj: str, closing_day: int,
                     payment_method: str, billing_contacts: List[str], master: Dict[str, str],
                     address: Dict[str, Any], items: List[Dict[str, Any]] = (),
-                    tenant_domain: Optional[str] = None) -> Dict[str, Any]:
+                    tenant_domain: Optional[str] = None,
+                    existing_microsoft_customer: Optional[bool] = None) -> Dict[str, Any]:
     """Organisation + contract awaiting acceptance + first Master (welcome email), all or nothing.
     The address is required: a customer without one cannot get a correct nota fiscal (it is the
     NFS-e's taker address), so it is checked before anything is created."""
@@ -221,8 +227,12 @@ def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cn
     master_email = user_rules.normalize_email(master["email"])
     lines = contract_items(deps, list(items))
     now = iso(deps.clock())
+    # Unsaid: a customer registered with its tenant's domain has one to link (the form asks the
+    # domain of existing Microsoft customers only).
+    existing = bool(tenant_domain) if existing_microsoft_customer is None else existing_microsoft_customer
     organization = Organization(id=new_id(), name=name.strip(), cnpj=cnpj, tenant_domain=tenant_domain,
-                                masters_count=1, created_at=now, address=taker_address)
+                                masters_count=1, created_at=now, address=taker_address,
+                                existing_microsoft_customer=existing)
     contract = Contract(id=new_id(), organization_id=organization.id, status=AWAITING_ACCEPTANCE,
                         payment_method=payment_method, closing_day=closing_day,
                         billing_contacts=contacts or [master_email], items=lines)
@@ -264,6 +274,7 @@ def convert_lead(deps: LeadConversionDeps, caller: Caller, lead_id: str, *, clos
     created = create_customer(
         deps, caller, name=lead.company_name, cnpj=lead.cnpj, closing_day=closing_day, payment_method=payment_method,
         billing_contacts=contacts, master=master, address=address, tenant_domain=lead.tenant_domain,
+        existing_microsoft_customer=lead.existing_microsoft_customer,
         items=items if items is not None else [{"sku": sku, "quantity": 1} for sku in lead.products_of_interest])
     deps.leads.mark_converted(replace(lead, status=lead_rules.CONVERTED,
                                       organization_id=created["organization"]["id"], converted_by=caller.user.id),

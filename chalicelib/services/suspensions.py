@@ -19,7 +19,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Dict, List, Optional, Protocol
 
-from ..adapters.licence_provider import LicenceProviderUnavailable
+from ..adapters.licence_provider import LicenceProviderRejected, LicenceProviderUnavailable
 from ..domain import billing as billing_rules
 from ..domain import subscriptions as rules
 from ..domain import suspensions as states
@@ -32,6 +32,7 @@ from ..domain.subscriptions import Subscription
 from ..domain.suspensions import Suspension
 from . import audit, notifications
 from .dunning import policy_of, warned_on
+from .provisioning import microsoft_customer_id
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.licence_provider import LicenceProvider
@@ -39,13 +40,14 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.licences import SubscriptionRepository
     from ..storage.repositories import OrganizationRepository
     from ..storage.suspensions import SuspensionRepository
-    from .audit import Clocked
     from .dunning import PolicyDeps, WarningDeps
     from .notifications import QueuesEmails
+    from .provisioning import CustomerLinkDeps
 
-    class SuspensionDeps(Clocked, PolicyDeps, WarningDeps, QueuesEmails, Protocol):
+    class SuspensionDeps(CustomerLinkDeps, PolicyDeps, WarningDeps, QueuesEmails, Protocol):
         """The organisation's collectable invoices and policy, its suspension and subscriptions, the
-        provider, and the email to the billing contacts and the operators (settings)."""
+        provider (and the organisation's customer there), and the email to the billing contacts and
+        the operators (settings)."""
 
         invoices: InvoiceRepository
         organizations: OrganizationRepository
@@ -206,17 +208,30 @@ def _lift(deps: SuspensionDeps, suspension: Suspension, outcome: Dict[str, int])
 
 def _call(deps: SuspensionDeps, suspension: Suspension, action: str, sub: Subscription) -> Optional[bool]:
     """Claim, call the provider, save: True when done here, False when the provider failed (the
-    claim is released for the next run), None when another run holds or made the call."""
+    claim is released for the next run), None when another run holds or made the call, or the
+    provider refused it (settled: the operators are told)."""
     now = deps.clock()
     org = suspension.organization_id
     if not deps.suspensions.claim(org, suspension.number, action, sub.id, now=iso(now), until=iso(now + CLAIM_LEASE)):
         return None
     request_id = states.request_id(suspension, action, sub.id)
     try:
+        customer_id = microsoft_customer_id(deps, org)
         if action == states.SUSPEND:
-            deps.licence_provider.suspend(sub.provider_subscription_id, request_id)
+            deps.licence_provider.suspend(customer_id, sub.provider_subscription_id, request_id)
         else:
-            deps.licence_provider.reactivate(sub.provider_subscription_id, request_id)
+            deps.licence_provider.reactivate(customer_id, sub.provider_subscription_id, request_id)
+    except LicenceProviderRejected as exc:
+        # Asking again would be refused again: this call is settled (its claim done) and the
+        # operators, who can act at the provider, told once; the subscription stays as it is.
+        log.warning("%s of subscription %s refused by the provider: %s", action, sub.id, exc.code)
+        reason = f"{exc.description} (código {exc.code})"
+        deps.suspensions.refuse(org, suspension.number, action, sub.id, audit=audit.entry(
+            deps, SYSTEM, org, f"subscription.{action}_refused", f"subscription:{sub.id}",
+            before={"status": sub.status}, after={"status": sub.status, "error": reason,
+                                                  "suspension": suspension.number, "provider_request_id": request_id}))
+        _tell_refusal(deps, suspension, action, sub, reason)
+        return None  # not left for the next run: no run calls again
     except LicenceProviderUnavailable as exc:
         log.warning("%s of subscription %s failed at the provider: %s", action, sub.id, exc)
         deps.suspensions.release(org, suspension.number, action, sub.id, audit=audit.entry(
@@ -240,6 +255,17 @@ def _call(deps: SuspensionDeps, suspension: Suspension, action: str, sub: Subscr
         except StaleVersion:
             sub = deps.subscriptions.get(org, sub.id)
     return None
+
+
+def _tell_refusal(deps: SuspensionDeps, suspension: Suspension, action: str, sub: Subscription, reason: str) -> None:
+    """The operators, once per suspension, action and subscription (the delivery key)."""
+    organization = deps.organizations.get(suspension.organization_id)
+    notifications.queue_email(
+        deps, template="subscription_provider_refused", to=[deps.settings.operators_email],
+        delivery_key=f"provider_refused#{suspension.organization_id}#{suspension.number}#{action}#{sub.id}",
+        context={"organization": {"name": organization.name}, "invoice": {"number": suspension.invoice_number},
+                 "subscription": {"name": sub.name, "quantity": sub.quantity}, "action": action,
+                 "reason": reason, "portal_url": deps.settings.portal_url})
 
 
 def _tell(deps: SuspensionDeps, suspension: Suspension, template: str, subs: List[Subscription]) -> None:

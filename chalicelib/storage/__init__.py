@@ -7,7 +7,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 
 | #  | pattern                                        | key condition                                                   |
 |----|------------------------------------------------|-----------------------------------------------------------------|
-| 1  | organisation by id (with its address); its address edit | GetItem pk=ORG#<org> sk=ORG; transactional Update of `address` and `version` on the version read (absent: 1) with the audit entry |
+| 1  | organisation by id (with its address); its address edit; its customer at the licence provider | GetItem pk=ORG#<org> sk=ORG; transactional Update of `address` and `version` on the version read (absent: 1) with the audit entry; transactional Update of `microsoft_customer_id` on `attribute_not_exists(microsoft_customer_id)` with the audit entry (set once) |
 | 2  | organisations by name (back office)            | Query gsi1 gsi1pk=ORGS (gsi1sk=NAME#<name>#<org>)               |
 | 3  | contract of an organisation                    | GetItem pk=ORG#<org> sk=CONTRACT (consistent)                   |
 | 4  | user by id (every authenticated request)       | GetItem pk=USER#<sub> sk=USER (consistent)                      |
@@ -22,7 +22,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 13 | subscription by id                             | GetItem pk=ORG#<org> sk=SUB#<id> (consistent)                   |
 | 14 | subscriptions renewing on a day                | Query gsi1 gsi1pk=RENEWAL#<day>                                 |
 | 15 | changes of a subscription, newest first        | Query pk=ORG#<org>#SUB#<id>#CHANGES (sk=CHANGE#<time-ordered id>) |
-| 16 | changes pending since before an instant        | Query gsi2 gsi2pk=PENDING_CHANGES gsi2sk < <instant>            |
+| 16 | changes pending since before an instant; a pending order on a change | Query gsi2 gsi2pk=PENDING_CHANGES gsi2sk < <instant>; Put of the change on `status = pending` and its `order_id` absent or the same (a failed attempt's Put too: an order never lost) |
 | 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
 | 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd> (the closing day in force: a scheduled change moves it when applied) |
 | 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |

@@ -80,6 +80,7 @@ def _change_item(change: QuantityChange) -> ChangeItem:
         status=change.status, reason=change.reason, reason_text=change.reason_text,
         effective_on=change.effective_on.isoformat() if change.effective_on else None,
         attempts=change.attempts, error=change.error, applied_at=change.applied_at, protocol=change.protocol,
+        order_id=change.order_id, order_polls=change.order_polls or None, order_polled_at=change.order_polled_at,
     )
 
 
@@ -91,6 +92,7 @@ def _change(item: ChangeItem) -> QuantityChange:
         reason_text=item.reason_text,
         effective_on=date.fromisoformat(item.effective_on) if item.effective_on else None,
         attempts=int(item.attempts or 0), error=item.error, applied_at=item.applied_at, protocol=item.protocol,
+        order_id=item.order_id, order_polls=int(item.order_polls or 0), order_polled_at=item.order_polled_at,
     )
 
 
@@ -186,16 +188,34 @@ class SubscriptionRepository:
     def record_attempt(self, change: QuantityChange) -> None:
         """A provider attempt failed: keep the count and the error, unless another delivery of the
         same message has settled the change meanwhile (then nothing is overwritten)."""
+        # Nor an order another delivery recorded meanwhile: the change would be ordered again.
+        same_order = ChangeItem.order_id.does_not_exist() if change.order_id is None \
+            else ChangeItem.order_id == change.order_id
         try:
-            _change_item(change).save(condition=ChangeItem.pk.exists() & (ChangeItem.status == CHANGE_PENDING))
+            _change_item(change).save(condition=ChangeItem.pk.exists() & (ChangeItem.status == CHANGE_PENDING)
+                                      & same_order)
         except PutError as exc:
             if not _is_condition_failure(exc):
                 raise
 
-    def stale_pending_changes(self, requested_before: str) -> List[Tuple[str, str, str, int]]:
-        """(organisation, subscription, change, attempts) of changes still pending since before then."""
-        return [(i.organization_id, i.subscription_id, i.id, int(i.attempts or 0))
-                for i in ChangeItem.pending.query(keys.PENDING_CHANGES_PK, ChangeItem.gsi2sk < requested_before)]
+    def record_order(self, change: QuantityChange) -> bool:
+        """The provider's pending order on the change (`rules.order_pending`), while the change is
+        still pending and has no other order: a delivery that settled it meanwhile is not undone, and
+        one change never holds two orders."""
+        condition = ChangeItem.pk.exists() & (ChangeItem.status == CHANGE_PENDING) & \
+            (ChangeItem.order_id.does_not_exist() | (ChangeItem.order_id == change.order_id))
+        try:
+            _change_item(change).save(condition=condition)
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            return False
+        return True
+
+    def stale_pending_changes(self, requested_before: str) -> List[QuantityChange]:
+        """Changes still pending since before then (the index projects every attribute)."""
+        return [_change(i) for i in ChangeItem.pending.query(keys.PENDING_CHANGES_PK,
+                                                             ChangeItem.gsi2sk < requested_before)]
 
 
 class CartRepository:

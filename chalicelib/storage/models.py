@@ -84,6 +84,11 @@ class OrganizationItem(TableItem):
     address = AddressMap(null=True)
     # The organisation's own edits (its address); absent on items written before it, read as 1.
     version = NumberAttribute(null=True)
+    # Absent on items written before they were kept: an organisation with a tenant domain is then
+    # an existing Microsoft customer (only those gave one), and none is linked yet.
+    existing_microsoft_customer = BooleanAttribute(null=True)
+    # Set once, by an update on `attribute_not_exists` (OrganizationRepository.link_microsoft_customer).
+    microsoft_customer_id = UnicodeAttribute(null=True)
 
 
 class CnpjGuardItem(TableItem):
@@ -233,6 +238,7 @@ class ProductItem(TableItem):
     billing_frequency = UnicodeAttribute()
     active = BooleanAttribute(default=True)
     prices = ListAttribute(of=PricePointMap, default=list)
+    offer_id = UnicodeAttribute(null=True)  # Partner Center's "productId:skuId"
 
 
 class EmailDeliveryItem(TableItem):
@@ -296,6 +302,9 @@ class ChangeItem(TableItem):
     error = UnicodeAttribute(null=True)
     applied_at = UnicodeAttribute(null=True)
     protocol = UnicodeAttribute(null=True)
+    order_id = UnicodeAttribute(null=True)  # the provider's asynchronous order, once it answered one
+    order_polls = NumberAttribute(null=True)
+    order_polled_at = UnicodeAttribute(null=True)
 
 
 class CartLineItem(TableItem):

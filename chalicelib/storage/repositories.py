@@ -185,7 +185,10 @@ def _organization(item: OrganizationItem) -> Organization:
                                         district=address.district, city_code=address.city_code, city=address.city,
                                         state=address.state, complement=address.complement)
                         if address is not None else None,
-                        version=int(item.version) if item.version is not None else 1)
+                        version=int(item.version) if item.version is not None else 1,
+                        existing_microsoft_customer=bool(item.existing_microsoft_customer)
+                        if item.existing_microsoft_customer is not None else item.tenant_domain is not None,
+                        microsoft_customer_id=item.microsoft_customer_id)
 
 
 def _address_map(address: Optional[Address]) -> Optional[AddressMap]:
@@ -201,13 +204,13 @@ def _product(item: ProductItem) -> Product:
                     key=lambda p: p.effective_from)
     return Product(sku=item.sku, name=item.name, family=item.family, term=item.term,
                    billing_frequency=item.billing_frequency, active=item.active,
-                   prices=tuple(prices))
+                   prices=tuple(prices), offer_id=item.offer_id)
 
 
 def _product_item(product: Product) -> ProductItem:
     return ProductItem(keys.CATALOG_PK, keys.product_sk(product.sku), sku=product.sku, name=product.name,
                        family=product.family, term=product.term, billing_frequency=product.billing_frequency,
-                       active=product.active,
+                       active=product.active, offer_id=product.offer_id,
                        prices=[PricePointMap(effective_from=p.effective_from.isoformat(),
                                              unit_price_cents=p.unit_price_cents) for p in product.prices])
 
@@ -438,7 +441,8 @@ class OrganizationRepository:
                 id=organization.id, name=organization.name, cnpj=organization.cnpj,
                 tenant_domain=organization.tenant_domain, masters_count=masters,
                 created_at=organization.created_at, address=_address_map(organization.address),
-                version=organization.version,
+                version=organization.version, existing_microsoft_customer=organization.existing_microsoft_customer,
+                microsoft_customer_id=organization.microsoft_customer_id,
             ), condition=OrganizationItem.pk.does_not_exist(), label="organization")
             if organization.cnpj:
                 tx.save(CnpjGuardItem(keys.cnpj_pk(organization.cnpj), keys.CNPJ_SK, organization_id=organization.id),
@@ -473,6 +477,25 @@ class OrganizationRepository:
             append_audit(tx, audit)
 
         self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
+
+    def link_microsoft_customer(self, organization_id: str, customer_id: str, audit: AuditEntry) -> bool:
+        """Record the organisation's customer id at the licence provider, with its audit entry, only
+        if none is recorded yet (pattern 1's item; not its `version`, which is the customer's own
+        edits'). False when another worker recorded one first: read it again."""
+        def build(tx):
+            tx.update(OrganizationItem(keys.org_pk(organization_id), keys.ORGANIZATION_SK),
+                      actions=[OrganizationItem.microsoft_customer_id.set(customer_id)],
+                      condition=OrganizationItem.pk.exists() & OrganizationItem.microsoft_customer_id.does_not_exist(),
+                      label="organization")
+            append_audit(tx, audit)
+
+        try:
+            self._tx.run(build, on_conflict=codes.CONCURRENT_UPDATE())
+        except DomainError as exc:
+            if exc.code != codes.CONCURRENT_UPDATE.code:
+                raise
+            return False
+        return True
 
 
 class ContractRepository:
@@ -561,6 +584,8 @@ class CatalogRepository:
                 condition = (ProductItem.prices == read.prices) & (ProductItem.name == read.name) & \
                     (ProductItem.family == read.family) & (ProductItem.term == read.term) & \
                     (ProductItem.billing_frequency == read.billing_frequency) & (ProductItem.active == read.active)
+                condition &= ProductItem.offer_id.does_not_exist() if previous.offer_id is None \
+                    else ProductItem.offer_id == previous.offer_id
             tx.save(item, condition=condition, label="product")
             append_audit(tx, audit)
 

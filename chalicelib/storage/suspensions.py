@@ -103,6 +103,20 @@ class SuspensionRepository:
 
         self._tx.run(build, on_conflict=codes.CONCURRENT_UPDATE())
 
+    def refuse(self, organization_id: str, number: int, action: str, subscription_id: str,
+               audit: AuditEntry) -> None:
+        """The provider refused the call for what it asked: the claim is kept, done, so no run of
+        this suspension calls again (the operators were told), and the refusal is in the trail."""
+        pk, sk = _claim_key(organization_id, number, action, subscription_id)
+
+        def build(tx):
+            tx.save(SuspensionClaimItem(pk, sk, organization_id=organization_id, subscription_id=subscription_id,
+                                        action=action, number=number, claimed_until="", done=True),
+                    condition=SuspensionClaimItem.done == False)  # noqa: E712
+            append_audit(tx, audit)
+
+        self._tx.run(build, on_conflict=codes.CONCURRENT_UPDATE())
+
     def save_subscription(self, subscription: Subscription, expected_version: int, *, number: int, action: str,
                           audit: AuditEntry) -> None:
         """After the provider's answer: the subscription on its version, the claim done and the audit

@@ -85,7 +85,8 @@ def test_accepting_orders_every_contracted_item_pending_at_once_then_active_with
     assert active["MS365-BUSINESS-STANDARD"]["renews_on"] == "2027-11-12"  # P1Y
     assert active["MS365-BUSINESS-BASIC-M"]["renews_on"] == "2026-12-12"  # P1M
     for sub in active.values():  # at the provider, under the subscription's own purchase
-        assert world.deps.licence_provider.get(world.deps.subscriptions.get(org.id, sub["id"])
+        assert world.deps.licence_provider.get(world.deps.organizations.get(org.id).microsoft_customer_id,
+                                               world.deps.subscriptions.get(org.id, sub["id"])
                                                .provider_subscription_id)["quantity"] == sub["quantity"]
     assert world.outbox() == []  # nothing failed: no one is emailed
 
@@ -170,10 +171,10 @@ def test_a_provider_failing_on_one_item_fails_that_item_emails_the_master_and_th
         world, org, monkeypatch):
     real = world.deps.licence_provider.create_subscription
 
-    def create_subscription(customer_id, sku, quantity, request_id):
-        if sku == "EXO-PLAN1":
+    def create_subscription(customer_id, offer, quantity, request_id):
+        if offer.sku == "EXO-PLAN1":
             raise LicenceProviderUnavailable("offer not available for this customer")
-        return real(customer_id, sku, quantity, request_id)
+        return real(customer_id, offer, quantity, request_id)
 
     monkeypatch.setattr(world.deps.licence_provider, "create_subscription", create_subscription)
     assert accept(world, org).status_code == 200

@@ -186,7 +186,8 @@ def test_a_provider_failing_twice_then_succeeding_applies_the_change_once(world,
     assert (change["status"], change["attempts"]) == ("applied", 3)
     current = panel(world, org.master)["MS365-E3"]
     assert current["quantity"] == 12 and current["timeline"] == [{"from": "2026-11-11", "quantity": 12}]
-    assert world.deps.licence_provider.get(sub.provider_subscription_id)["quantity"] == 12
+    assert world.deps.licence_provider.get(world.deps.organizations.get(org.id).microsoft_customer_id,
+                                           sub.provider_subscription_id)["quantity"] == 12
 
 
 def test_a_provider_failing_always_ends_failed_with_an_email_and_the_message_in_the_dlq(world, org, clock):

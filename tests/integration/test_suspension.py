@@ -89,7 +89,7 @@ def test_at_d45_the_provider_suspends_each_active_subscription_once_and_the_pane
     subs = world.deps.subscriptions.list(org.id)
     requests = provider(world).status_requests
     assert sorted((p, s) for p, s, _ in requests) == sorted((s.provider_subscription_id, "suspended") for s in subs)
-    assert all(provider(world).get(s.provider_subscription_id)["status"] == "suspended" for s in subs)
+    assert all(provider(world).get(None, s.provider_subscription_id)["status"] == "suspended" for s in subs)
     assert statuses(world, org) == {"MS365-E3": "suspended", "MS365-E5": "suspended"}
     one = world.call("GET", f"/subscriptions/{subs[0].id}", org.master).json_body
     assert one["status"] == "suspended"
@@ -191,7 +191,11 @@ def test_a_payment_in_full_reactivates_at_the_provider_and_a_partial_one_does_no
     assert statuses(world, org) == {"MS365-E3": "active", "MS365-E5": "active"}
     assert sorted(p for p, s, _ in provider(world).status_requests if s == "active") == \
         sorted(s.provider_subscription_id for s in subs)
-    assert all(provider(world).get(s.provider_subscription_id)["status"] == "active" for s in subs)
+    assert all(provider(world).get(None, s.provider_subscription_id)["status"] == "active" for s in subs)
+    # Each call named the organisation's customer at the provider.
+    customer_id = world.deps.organizations.get(org.id).microsoft_customer_id
+    assert customer_id and [c for op, c, _ in provider(world).requests if op in ("suspended", "active")] == \
+        [customer_id] * 4
     [mail] = mails(world, "reativadas")
     assert {a.addr_spec for a in mail["To"].addresses} == {org.contract.billing_contacts[0],
                                                            world.deps.settings.operators_email}
@@ -226,6 +230,31 @@ def test_a_provider_failure_while_suspending_is_retried_by_the_next_run_with_the
     assert len(tries) == 2 and tries[0] == tries[1]
     assert len(mails(world, "suspensas")) == 1
     assert actions(world, org).count("subscription.suspended") == 2
+
+
+def test_a_suspension_the_provider_refuses_is_audited_told_to_the_operators_once_and_not_called_again(
+        world, clock, warned):
+    org, operator, invoice = warned
+    clock.now = D45
+    before = {s.id: s for s in world.deps.subscriptions.list(org.id)}
+    provider(world).reject_next("subscription_not_suspendable", "Subscription is in a state that cannot be suspended.")
+    run_suspension_job(world)
+    after = {s.id: s for s in world.deps.subscriptions.list(org.id)}
+    [refused_id] = [i for i in after if after[i].status == "active"]
+    assert after[refused_id].version == before[refused_id].version
+    [mail] = mails(world, "recusou")
+    assert [a.addr_spec for a in mail["To"].addresses] == [world.deps.settings.operators_email]
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert before[refused_id].name in text and "Subscription is in a state that cannot be suspended." in text
+    assert actions(world, org).count("subscription.suspend_refused") == 1
+    # The other subscription was suspended, and the customer told of it.
+    assert len(mails(world, "suspensas")) == 1
+
+    calls = len(provider(world).status_requests)
+    clock.now = D45 + timedelta(days=1)
+    run_suspension_job(world)  # the next run: not asked again, not told again
+    assert len(provider(world).status_requests) == calls and len(mails(world, "recusou")) == 1
+    assert actions(world, org).count("subscription.suspend_refused") == 1
 
 
 def test_a_run_that_died_after_its_claim_is_taken_over_once_the_claim_expires(world, clock, warned):

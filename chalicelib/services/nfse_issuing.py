@@ -50,13 +50,24 @@ NFSE_FAILURE = shape(
     "NfseFailure", description="A última recusa da NFS-e pelo emissor: os motivos, quando e quantas vezes a nota "
                                "foi recusada. Some quando a nota é emitida.",
     rejections=array(NFSE_REJECTION), failed_at=date_time(), attempts=integer(minimum=1))
+BOLETO_REFUSAL = shape("BoletoRefusal", description="Um motivo da recusa do boleto: o código e a mensagem do "
+                                                     "banco, ou `payer_address_missing` (o cliente sem endereço, "
+                                                     "verificado antes de chamar o banco).",
+                       code=text(), message=text())
+BOLETO_FAILURE = shape(
+    "BoletoFailure", description="A última recusa do registro do boleto: os motivos, quando e quantas vezes. Some "
+                                 "quando o boleto é registrado (POST /backoffice/invoices/{id}/boleto).",
+    reasons=array(BOLETO_REFUSAL), failed_at=date_time(), attempts=integer(minimum=1))
 BACKOFFICE_INVOICE = shape(
     "BackofficeInvoice", description="Uma fatura para o operador: a fatura como o cliente a vê, o cliente, a NFS-e "
                                      "(null se ainda não há) e a situação dela: `issued`, `pending` (ainda não "
                                      "emitida), `rejected` (recusada: `nfse_failure` diz por quê), `cancelled` "
-                                     "(cancelada com a fatura) ou `not_issued` (fatura cancelada sem nota).",
+                                     "(cancelada com a fatura) ou `not_issued` (fatura cancelada sem nota); "
+                                     "`boleto_failure`: por que a fatura ainda não tem boleto (null se não houve "
+                                     "recusa).",
     **billing.INVOICE_DETAIL_FIELDS, organization_id=text(), organization_name=text(),
-    nfse_status=enum(NFSE_STATUSES), nfse_failure=nullable(NFSE_FAILURE), nfse=nullable(documents.NFSE))
+    nfse_status=enum(NFSE_STATUSES), nfse_failure=nullable(NFSE_FAILURE), nfse=nullable(documents.NFSE),
+    boleto_failure=nullable(BOLETO_FAILURE))
 
 
 def nfse_failure_view(failure: Optional[NfseFailure]) -> Optional[Dict[str, Any]]:
@@ -77,7 +88,15 @@ def _backoffice_view(deps: InvoiceViewDeps, invoice: Invoice, organization_name:
     return {**billing.invoice_detail(deps, invoice), "organization_id": invoice.organization_id,
             "organization_name": organization_name, "nfse_status": invoice.nfse_status,
             "nfse_failure": nfse_failure_view(invoice.nfse_failure),
-            "nfse": None if nfse is None else documents.note_view(deps, nfse)}
+            "nfse": None if nfse is None else documents.note_view(deps, nfse),
+            "boleto_failure": _boleto_failure_view(invoice.boleto_failure)}
+
+
+def _boleto_failure_view(failure) -> Optional[Dict[str, Any]]:
+    if failure is None:
+        return None
+    return {"reasons": [{"code": code, "message": message} for code, message in failure.reasons],
+            "failed_at": failure.failed_at, "attempts": failure.attempts}
 
 
 # --- the operator's re-emission -----------------------------------------------------------------

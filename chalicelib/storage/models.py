@@ -342,6 +342,9 @@ class InvoiceItem(TableItem):
     nfse_until = NumberAttribute(null=True)
     # The emitter's last refusal of the invoice's DPS (E-codes), until a note is issued.
     nfse_failure = JSONAttribute(null=True)
+    # The last refusal of the invoice's boleto (the bank's reasons, or the payer's address
+    # missing), until an operator registers it again.
+    boleto_failure = JSONAttribute(null=True)
     credited_cents = NumberAttribute(default=0)
     cancellation = JSONAttribute(null=True)
     dispute = JSONAttribute(null=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Dict, Protocol
+from typing import TYPE_CHECKING, Any, Dict
 
 from ..adapters.bank import BankRejected, BankUnavailable
 from ..adapters.nfse import NfseUnavailable
@@ -26,15 +26,9 @@ from . import audit, documents, nfse_issuing
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
-    from ..storage.repositories import AuditRepository
     # The new registration finishes the invoice's documents step (`documents.prepare`), so it takes
     # what that step does, whatever that comes to need.
     from .documents import DocumentsDeps
-
-    class RegisterAgainDeps(DocumentsDeps, Protocol):
-        """The documents step's needs, and the audit trail (a boleto withdrawn when it cannot be saved)."""
-
-        audit: AuditRepository
 
 
 # How long the registration's claim holds: longer than the bank's call, the PDF and the save, short
@@ -42,7 +36,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 REGISTRATION_CLAIM = timedelta(minutes=2)
 
 
-def register_again(deps: RegisterAgainDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def register_again(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     """Register the invoice's boleto at the bank again (after its refusal, the data fixed), then
     finish the invoice's documents: its email, with the boleto, goes to the billing contacts.
     Answers the invoice as the back office sees it.
@@ -85,7 +79,7 @@ def _check_needs_boleto(invoice: Invoice) -> None:
         raise codes.BOLETO_NOT_NEEDED(number=invoice.number, reason=reason)
 
 
-def _register(deps: RegisterAgainDeps, caller: Caller, invoice: Invoice, organization) -> Invoice:
+def _register(deps: DocumentsDeps, caller: Caller, invoice: Invoice, organization) -> Invoice:
     now = deps.clock()
     claim_until = now + REGISTRATION_CLAIM
     claimed_version = deps.invoices.claim_second_copy(invoice.id, invoice.version, now, claim_until)
@@ -115,7 +109,7 @@ def _register(deps: RegisterAgainDeps, caller: Caller, invoice: Invoice, organiz
     return saved
 
 
-def _save(deps: RegisterAgainDeps, caller: Caller, invoice: Invoice, claimed_version: int, new: Boleto,
+def _save(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_version: int, new: Boleto,
           attempts: int = 3) -> Invoice:
     """The boleto saved on the invoice (the failure cleared) with its audit entry. Registered is
     registered: a write that came between the claim and the save (a payment, the overdue job) only
@@ -139,7 +133,7 @@ def _save(deps: RegisterAgainDeps, caller: Caller, invoice: Invoice, claimed_ver
     raise codes.CONCURRENT_UPDATE()
 
 
-def _record_refusal(deps: RegisterAgainDeps, caller: Caller, invoice: Invoice, claimed_version: int, claim_until,
+def _record_refusal(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_version: int, claim_until,
                     refusal: BankRejected, organization) -> None:
     """The refusal on the invoice (over the claim's version: the claim goes with it), one attempt
     more, with its audit entry; the operators told (queued first: see documents.prepare)."""

@@ -435,6 +435,7 @@ def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization, re
                  # What the email says went to the customer, true for each invoice.
                  "reemission": reemission, "payment_method": invoice.payment_method,
                  "has_boleto": invoice.active_boleto is not None,
+                 "email_held": awaits_boleto(invoice),
                  "portal_url": settings.portal_url})
 
 
@@ -521,7 +522,10 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
                         "lines": _document_lines(invoice)},
             "boleto": None if boleto is None else {
                 "digitable_line": boleto_rules.format_digitable_line(boleto.digitable_line),
-                "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents},
+                "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents,
+                # The bank's Pix for this boleto (null when it answered none): never the static key.
+                "pix_payload": boleto.pix_payload,
+                "pix_expires_on": boleto.pix_expires_on.isoformat() if boleto.pix_expires_on else None},
             "deposit": deposit_details(deps.settings, invoice),
             "portal_url": deps.settings.portal_url}
 
@@ -597,7 +601,7 @@ def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, o
             after={"nosso_numero": old.nosso_numero, "error": str(outage)[:200]}))
 
 
-def withdraw_unsaved(deps: SecondCopyDeps, new: Boleto) -> None:
+def withdraw_unsaved(deps: BoletoDeps, new: Boleto) -> None:
     """A boleto registered but never saved on the invoice would be payable and unknown to us."""
     try:
         deps.bank.cancel(new.nosso_numero)

@@ -127,7 +127,7 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
         invoice = _finish_documents(deps, invoice, claimed_version, claim_until)
         if invoice.nfse is not None:
             return _backoffice_view(deps, invoice, organization.name)
-        if invoice.email_queued_at is None:
+        if invoice.email_queued_at is None and not documents.awaits_boleto(invoice):
             # The email is queued (its delivery key sends it once) but another write beat its mark.
             raise codes.CONCURRENT_UPDATE()
         # The note stood refused and only the invoice email's mark was missing: emitted below.
@@ -154,7 +154,9 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
         # invoice's DPS): it is theirs to email.
         return _backoffice_view(deps, deps.invoices.get(invoice.id), organization.name)
     contract = deps.contracts.get(invoice.organization_id)
-    if issued.status != CANCELLED and contract is not None and contract.billing_contacts:
+    # An invoice email still waiting for its refused boleto carries the note when it goes out.
+    if issued.status != CANCELLED and contract is not None and contract.billing_contacts \
+            and not documents.awaits_boleto(issued):
         notifications.queue_email(
             deps, template="nfse_issued", to=list(contract.billing_contacts),
             delivery_key=f"nfse_issued#{invoice.id}", invoice_id=invoice.id,

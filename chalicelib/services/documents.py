@@ -651,8 +651,9 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     try:
         new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY,
                           organization)
+        # A refused first boleto (`boleto_failure`) is answered by this one: the failure goes.
         updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
-                          version=claimed_version + 1)
+                          boleto_failure=None, version=claimed_version + 1)
         deps.invoices.save(updated, expected_version=claimed_version, audit=audit.entry(
             deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
             before={"nosso_numero": old.nosso_numero if old else None},

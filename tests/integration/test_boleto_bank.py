@@ -323,3 +323,29 @@ def test_the_demo_customer_make_run_bills_gets_a_registered_boleto_with_the_bank
     boleto = invoice.active_boleto
     assert world.deps.bank.is_registered(boleto.nosso_numero)
     assert pix.dynamic_location(boleto.pix_payload) == boleto.pix_location
+
+
+def test_a_note_emitted_again_while_the_boleto_stands_refused_waits_for_the_invoice_email(world, clock):
+    from chalicelib.domain.nfse import Rejection
+
+    world.deps.nfse_emitter.reject_next((Rejection("E0116", "CEP do tomador inválido", None),))
+    org, operator, invoice_id = billed(world, clock, address=None)
+    refused = world.deps.invoices.get(invoice_id)
+    assert refused.nfse_failure is not None and refused.boleto_failure is not None
+    world.drain_queues()
+    [nfse_told] = [m for m in world.outbox() if m["Subject"].startswith("NFS-e recusada")]
+    assert "o e-mail da fatura sai quando o boleto for registrado" in body_text(nfse_told)
+    # The note emitted again: recorded, but not emailed on its own (the invoice email will carry it).
+    emitted = world.call("POST", f"/backoffice/invoices/{invoice_id}/nfse", operator)
+    assert emitted.status_code == 200, emitted.json_body
+    assert emitted.json_body["nfse_status"] == "issued" and emitted.json_body["boleto_failure"] is not None
+    world.drain_queues()
+    assert [m["Subject"] for m in world.outbox()
+            if "Fatura nº" in m["Subject"] or m["Subject"].startswith("Nota fiscal")] == []
+    assert world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS).status_code == 200
+    assert world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator).status_code == 200
+    world.drain_queues()
+    [email] = subjects(world, "Fatura nº")
+    note = world.deps.invoices.get(invoice_id).nfse
+    assert {f"nfse-{note.number}.pdf", f"nfse-{note.number}.xml", f"boleto-fatura-{refused.number}.pdf"} <= \
+        {p.get_filename() for p in email.iter_attachments()}

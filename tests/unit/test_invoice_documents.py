@@ -139,3 +139,40 @@ def test_only_a_payer_without_an_address_stops_a_boleto_before_the_bank():
     [(code, message)] = payer_problems("org-1", None)
     assert code == PAYER_ADDRESS_MISSING and "PUT /backoffice/organizations/org-1/address" in message
     assert payer_problems("org-1", object()) == ()
+
+
+def _charge(emv, location="pix.banco.example/cobv/abc"):
+    from chalicelib.adapters.bank import PixCharge, Registration
+
+    return Registration("r", "1", "registered", pix=PixCharge(emv=emv, location_url=location, txid="abc",
+                                                              expires_on=date(2026, 12, 23)))
+
+
+def _refused_reason(registration, amount=10000):
+    from chalicelib.domain.errors import DomainError
+    from chalicelib.services.documents import _bank_pix
+
+    try:
+        _bank_pix(registration, amount)
+    except DomainError as refused:
+        assert refused.code == "bank_codes_mismatch"
+        return refused.details["reason"]
+    return None
+
+
+def test_only_the_banks_dynamic_pix_for_the_boleto_reaches_it():
+    from chalicelib.adapters.bank import Registration
+    from chalicelib.domain import pix
+    from chalicelib.services.documents import _bank_pix
+
+    good = pix.dynamic_payload(location_url="pix.banco.example/cobv/abc", merchant_name="BANCO", merchant_city="SP",
+                               amount_cents=10000)
+    assert _bank_pix(_charge(good), 10000) == (good, "pix.banco.example/cobv/abc", date(2026, 12, 23))
+    assert _bank_pix(_charge(good, "https://pix.banco.example/cobv/abc"), 10000)[0] == good  # scheme or not
+    assert _bank_pix(Registration("r", "1", "registered"), 10000) == (None, None, None)  # no Pix: none
+    static = pix.payload(key="financeiro@brasoftware.com.br", merchant_name="X", merchant_city="SP",
+                         amount_cents=10000)
+    assert _refused_reason(_charge(static)) == "not_dynamic"
+    assert _refused_reason(_charge(good[:-4] + "0000")) == "not_dynamic"  # CRC broken
+    assert _refused_reason(_charge(good, "pix.banco.example/cobv/other")) == "other_location"
+    assert _refused_reason(_charge(good), amount=10001) == "other_amount"

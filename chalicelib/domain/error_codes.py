@@ -359,6 +359,9 @@ BOLETO_PAYER_ADDRESS_MISSING = declare(
 # The operator's new registration of a refused boleto (POST /backoffice/invoices/{id}/boleto).
 BOLETO_NOT_NEEDED = declare("boleto_not_needed", Conflict,
                             "A fatura nº {number} não tem boleto a registrar: {reason}.")
+INVALID_BOLETO_FILTER = declare("invalid_boleto_filter", InvalidInput,
+                                "Filtro inválido em '{field}': use rejected (as faturas cujo boleto foi recusado) "
+                                "ou omita.")
 
 # --- support -------------------------------------------------------------------------------------
 

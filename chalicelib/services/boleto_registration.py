@@ -125,7 +125,7 @@ def _save(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_version
                 deps, caller.actor, invoice.organization_id, "boleto.registered", f"invoice:{invoice.id}",
                 before={"refused_attempts": failure.attempts if failure else 0},
                 after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(),
-                       "amount_cents": new.amount_cents}))
+                       "amount_cents": new.amount_cents}), boleto_rejected=False)
             return registered
         except Conflict:
             current = deps.invoices.get(invoice.id)
@@ -142,7 +142,7 @@ def _record_refusal(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claim
     try:
         documents.queue_boleto_rejected(deps, refused, organization)
         deps.invoices.save(refused, expected_version=claimed_version,
-                           audit=documents.boleto_rejected_audit(deps, caller.actor, refused))
+                           audit=documents.boleto_rejected_audit(deps, caller.actor, refused), boleto_rejected=True)
     except BaseException:
         deps.invoices.release_second_copy(invoice.id, claim_until)
         raise

@@ -302,7 +302,8 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
             entries.append(boleto_rejected_audit(deps, SYSTEM, ready))
         try:
             deps.invoices.save(ready, expected_version=invoice.version, audit=entries,
-                               nfse_rejected=True if "nfse_failure" in changes else None)
+                               nfse_rejected=True if "nfse_failure" in changes else None,
+                               boleto_rejected=True if "boleto_failure" in changes else None)
             invoice = ready
             break
         except Conflict:
@@ -654,7 +655,8 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
         # A refused first boleto (`boleto_failure`) is answered by this one: the failure goes.
         updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
                           boleto_failure=None, version=claimed_version + 1)
-        deps.invoices.save(updated, expected_version=claimed_version, audit=audit.entry(
+        deps.invoices.save(updated, expected_version=claimed_version,
+                           boleto_rejected=False if invoice.boleto_failure is not None else None, audit=audit.entry(
             deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
             before={"nosso_numero": old.nosso_numero if old else None},
             after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(), "amount_cents": amount}))

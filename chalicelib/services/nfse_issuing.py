@@ -89,10 +89,10 @@ def _backoffice_view(deps: InvoiceViewDeps, invoice: Invoice, organization_name:
             "organization_name": organization_name, "nfse_status": invoice.nfse_status,
             "nfse_failure": nfse_failure_view(invoice.nfse_failure),
             "nfse": None if nfse is None else documents.note_view(deps, nfse),
-            "boleto_failure": _boleto_failure_view(invoice.boleto_failure)}
+            "boleto_failure": boleto_failure_view(invoice.boleto_failure)}
 
 
-def _boleto_failure_view(failure) -> Optional[Dict[str, Any]]:
+def boleto_failure_view(failure) -> Optional[Dict[str, Any]]:
     if failure is None:
         return None
     return {"reasons": [{"code": code, "message": message} for code, message in failure.reasons],

@@ -15,8 +15,8 @@ from ..domain.documents import NFSE_REJECTED, Boleto, BoletoFailure, BoletoKind,
 from ..domain.errors import NotFound
 from ..domain.nfse import Rejection
 from . import keys
-from .models import (BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem,
-                     NfseRejectedItem, PaymentItem)
+from .models import (BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditNoteItem,
+                     InvoiceGuardItem, InvoiceItem, NfseRejectedItem, PaymentItem)
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -525,10 +525,12 @@ class InvoiceRepository:
 
     def save(self, invoice: Invoice, expected_version: int,
              audit: Union[AuditEntry, Sequence[AuditEntry], None] = None,
-             payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None) -> None:
+             payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None,
+             boleto_rejected: Optional[bool] = None) -> None:
         """`audit`: the entry (or entries) written with it. `nfse_rejected`: True when the save
         records the emitter's refusal of the invoice's NFS-e, False when it stores the note that
-        clears it; the list of refused notes (pattern 51) moves in the same transaction."""
+        clears it; the list of refused notes (pattern 51) moves in the same transaction.
+        `boleto_rejected`: the same for the boleto's refusal and the list of refused boletos (53)."""
         entries = () if audit is None else (audit,) if isinstance(audit, AuditEntry) else tuple(audit)
         def build(tx):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
@@ -538,6 +540,12 @@ class InvoiceRepository:
                 tx.save(marker, label="nfse_rejected")
             elif nfse_rejected is False:
                 tx.delete(marker, label="nfse_rejected")
+            refused = BoletoRejectedItem(keys.BOLETO_REJECTED_PK, keys.boleto_rejected_sk(invoice.id),
+                                         invoice_id=invoice.id, organization_id=invoice.organization_id)
+            if boleto_rejected is True:
+                tx.save(refused, label="boleto_rejected")
+            elif boleto_rejected is False:
+                tx.delete(refused, label="boleto_rejected")
             if payment is not None:
                 tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
                         condition=PaymentItem.pk.does_not_exist(), label="payment")
@@ -559,6 +567,23 @@ class InvoiceRepository:
             if invoice is not None and invoice.nfse_status == NFSE_REJECTED:
                 found.append(invoice)
             elif invoice is None or invoice.status == CANCELLED:
+                item.delete()
+        return found
+
+    def boleto_rejected(self) -> List[Invoice]:
+        """Every invoice whose boleto stands refused (pattern 53; a handful: each waits for an
+        operator), each read again by key. One cancelled since, or with a boleto since, no longer
+        counts, and leaves the list as it is read."""
+        found = []
+        for item in BoletoRejectedItem.query(keys.BOLETO_REJECTED_PK, consistent_read=True):
+            try:
+                invoice = self.get(item.invoice_id)
+            except NotFound:
+                invoice = None
+            if invoice is not None and invoice.boleto_failure is not None and invoice.status != CANCELLED \
+                    and invoice.active_boleto is None:
+                found.append(invoice)
+            elif invoice is None or invoice.status == CANCELLED or invoice.active_boleto is not None:
                 item.delete()
         return found
 

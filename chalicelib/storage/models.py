@@ -385,6 +385,14 @@ class NfseRejectedItem(TableItem):
     organization_id = UnicodeAttribute()
 
 
+class BoletoRejectedItem(TableItem):
+    """An invoice whose boleto was refused (pk=BOLETO_REJECTED, sk=INVOICE#<id>): written with the
+    refusal, deleted with the boleto's registration (pattern 53)."""
+
+    invoice_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+
+
 class CounterItem(TableItem):
     value = NumberAttribute()
 

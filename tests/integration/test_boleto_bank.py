@@ -197,6 +197,10 @@ def test_a_customer_without_an_address_gets_no_boleto_sent_the_operators_are_tol
     seen = world.call("GET", f"/backoffice/invoices/{invoice_id}", operator).json_body
     assert seen["boleto_failure"]["reasons"][0]["code"] == "payer_address_missing"
     assert seen["boleto_failure"]["attempts"] == 1
+    listed = world.call("GET", "/backoffice/invoices?boleto=rejected", operator).json_body["items"]
+    assert [(i["id"], i["boleto_failure"]["attempts"]) for i in listed] == [(invoice_id, 1)]
+    bad = world.call("GET", "/backoffice/invoices?boleto=recusado", operator)
+    assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_boleto_filter"
     # Registering again before the address is fixed: refused, nothing sent to the bank.
     early = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
     assert early.status_code == 422 and early.json_body["error"]["code"] == "boleto_payer_address_missing"
@@ -211,6 +215,7 @@ def test_a_customer_without_an_address_gets_no_boleto_sent_the_operators_are_tol
     boleto = world.deps.invoices.get(invoice_id).active_boleto
     assert bank.is_registered(boleto.nosso_numero) and bank.registered(boleto.nosso_numero).payer.address is not None
     assert pix.dynamic_location(boleto.pix_payload) == boleto.pix_location
+    assert world.call("GET", "/backoffice/invoices?boleto=rejected", operator).json_body["items"] == []
     world.drain_queues()
     [email] = subjects(world, "Fatura nº")
     assert f"boleto-fatura-{invoice.number}.pdf" in {p.get_filename() for p in email.iter_attachments()}

@@ -232,11 +232,13 @@ def _bank_pix(registration: Registration, amount_cents: int):
     try:
         location = pix.dynamic_location(charge.emv)
         stated = pix.parse(charge.emv).get("54")
-    except InvalidInput:
+        # Compared as a number: "1500.00" and "1500.0" state the same amount.
+        stated_cents = None if stated is None else Decimal(stated) * 100
+    except (InvalidInput, ArithmeticError):
         raise codes.BANK_CODES_MISMATCH(field="pix", reason="not_dynamic") from None
     if _bare_location(location) != _bare_location(charge.location_url or ""):
         raise codes.BANK_CODES_MISMATCH(field="pix", reason="other_location")
-    if stated is not None and stated != f"{amount_cents // 100}.{amount_cents % 100:02d}":
+    if stated_cents is not None and stated_cents != amount_cents:
         raise codes.BANK_CODES_MISMATCH(field="pix", reason="other_amount")
     return charge.emv, location, charge.expires_on
 

@@ -6,7 +6,7 @@ from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.roles import Capability
 from ..schemas import page as page_shape
 from ..schemas import shape, text
-from ..services import billing, corrections, documents, payments
+from ..services import billing, boleto_registration, corrections, documents, nfse_issuing, payments
 from .http import endpoint, page
 from .schema import integer, obj, string
 
@@ -82,6 +82,15 @@ def record_payment(ctx, invoice_id):
 
 
 _REASON = string(min_length=corrections.REASON_MIN, max_length=corrections.REASON_MAX)
+
+
+@endpoint(bp, "/backoffice/invoices/{invoice_id}/boleto", "POST",
+          summary="Registrar de novo no banco o boleto recusado de uma fatura (corrigidos os dados); a fatura, "
+                  "com o boleto, é então enviada aos contatos de cobrança (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", idempotent=True,
+          response=nfse_issuing.BACKOFFICE_INVOICE, errors=(503,))
+def register_boleto(ctx, invoice_id):
+    return boleto_registration.register_again(ctx.deps, ctx.caller, invoice_id)
 
 
 @endpoint(bp, "/backoffice/invoices/{invoice_id}/cancel", "POST",

@@ -24,12 +24,13 @@ CSV = "text/csv"
                  "due_from": _DAY, "due_to": _DAY,
                  "organization_id": {"type": "string", "minLength": 1, "maxLength": 64,
                                      "pattern": r"^[A-Za-z0-9_-]+$"},
-                 "nfse": {"type": "string", "enum": ["rejected"], "x-error-code": "invalid_nfse_filter"}})
+                 "nfse": {"type": "string", "enum": ["rejected"], "x-error-code": "invalid_nfse_filter"},
+                 "boleto": {"type": "string", "enum": ["rejected"], "x-error-code": "invalid_boleto_filter"}})
 def list_receivables(ctx):
     found = receivables.receivables_filter(status=ctx.query.get("status"), due_from=ctx.query.get("due_from"),
                                            due_to=ctx.query.get("due_to"),
                                            organization_id=ctx.query.get("organization_id"),
-                                           nfse=ctx.query.get("nfse"))
+                                           nfse=ctx.query.get("nfse"), boleto=ctx.query.get("boleto"))
     if ctx.accepts(CSV):
         filename, text = receivables.receivables_csv(ctx.deps, found, status=ctx.query.get("status"))
         return Response(body=text, status_code=200,

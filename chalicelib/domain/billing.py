@@ -12,7 +12,7 @@ from decimal import Decimal
 from . import error_codes as codes
 from . import terms
 from .clock import local_day
-from .documents import Boleto, BoletoKind, Nfse, NfseFailure, current_boleto, nfse_status
+from .documents import Boleto, BoletoFailure, BoletoKind, Nfse, NfseFailure, current_boleto, nfse_status
 from .money import format_brl
 from .proration import Period, Segment, period_containing, prorated_lines, round_cents
 from .subscriptions import BILLED_STATUSES, Subscription, add_months, renewal_after
@@ -124,6 +124,8 @@ class Invoice:
     email_error: Optional[str] = None
     # Why it has no NFS-e yet: the emitter's last refusal (None once a note is issued).
     nfse_failure: Optional[NfseFailure] = None
+    # Why a boleto invoice has no boleto yet: its registration's last refusal (None once registered).
+    boleto_failure: Optional[BoletoFailure] = None
     # Credit notes the operators granted against this invoice so far: never more than its total. A
     # credit note the invoice itself left (its lines below zero) is not counted: it was never in it.
     credited_cents: int = 0

@@ -40,10 +40,15 @@ class Boleto:
     digitable_line: str
     due_date: date
     amount_cents: int
-    pix_payload: Optional[str]  # None when no Pix key is configured
+    # The bank's own Pix for this boleto (a dynamic BR Code naming its location URL, payable until
+    # `pix_expires_on`): cancelled with the boleto at a second copy. None when the bank answered no
+    # Pix; boletos stored before the bank's Pix carry the static key's code and no location.
+    pix_payload: Optional[str]
     pdf_key: str
     registration_id: str  # the bank's registration
     issued_at: str  # ISO instant, UTC
+    pix_location: Optional[str] = None
+    pix_expires_on: Optional[date] = None
 
     @property
     def is_active(self) -> bool:
@@ -111,13 +116,47 @@ def customer_nfse_status(status: str) -> str:
     return NFSE_PENDING if status == NFSE_REJECTED else status
 
 
+@dataclass(frozen=True)
+class BoletoFailure:
+    """Why the invoice has no boleto: it could not be registered for what it says — the bank's
+    validation refused it, or the product refused to send it (the payer's address missing). Kept on
+    the invoice until an operator registers it again (after fixing the data); the billing worker
+    never retries it by itself, since the same data would be refused again."""
+
+    reasons: Tuple[Tuple[str, str], ...]  # (code, message), as the bank (or our own check) gave them
+    failed_at: str  # ISO instant, UTC, of the last refusal
+    attempts: int  # how many times the boleto was refused
+
+
+def boleto_rejected(previous: Optional[BoletoFailure], reasons: Sequence[Tuple[str, str]], at: str) -> BoletoFailure:
+    """The failure after one more refusal: its reasons replace the last ones, the attempts add up."""
+    return BoletoFailure(reasons=tuple((str(code), str(message)) for code, message in reasons), failed_at=at,
+                         attempts=(previous.attempts if previous is not None else 0) + 1)
+
+
+# The product's own refusal to register a boleto whose payer has no address (a bank requires it):
+# checked before the bank is called, never left for the bank to refuse.
+PAYER_ADDRESS_MISSING = "payer_address_missing"
+
+
+def payer_problems(organization_id: str, address) -> Tuple[Tuple[str, str], ...]:
+    """What keeps a boleto for this payer from being registered: (code, pt-BR message naming what to
+    fix) pairs, empty when nothing does."""
+    if address is None:
+        return ((PAYER_ADDRESS_MISSING, "O cliente não tem endereço cadastrado, obrigatório no registro do boleto: "
+                                        f"complete-o em PUT /backoffice/organizations/{organization_id}/address."),)
+    return ()
+
+
 def issued_boleto(codes: BoletoCodes, kind: BoletoKind, *, pix_payload: Optional[str], pdf_key: str,
-                  registration_id: str, issued_at: str) -> Boleto:
+                  registration_id: str, issued_at: str, pix_location: Optional[str] = None,
+                  pix_expires_on: Optional[date] = None) -> Boleto:
     """A boleto just registered at the bank: active until a second copy supersedes it."""
     return Boleto(kind=kind, status=BoletoStatus.ACTIVE, bank_code=codes.bank_code,
                   nosso_numero=codes.nosso_numero, barcode=codes.barcode, digitable_line=codes.digitable_line,
                   due_date=codes.due_date, amount_cents=codes.amount_cents, pix_payload=pix_payload,
-                  pdf_key=pdf_key, registration_id=registration_id, issued_at=issued_at)
+                  pdf_key=pdf_key, registration_id=registration_id, issued_at=issued_at,
+                  pix_location=pix_location, pix_expires_on=pix_expires_on)
 
 
 def current_boleto(boletos: Sequence[Boleto]) -> Optional[Boleto]:

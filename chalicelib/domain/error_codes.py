@@ -380,6 +380,18 @@ INVALID_NFSE_FILTER = declare("invalid_nfse_filter", InvalidInput,
 NFSE_REJECTED = declare("nfse_rejected", RuleViolation,
                         "O emissor recusou a nota fiscal da fatura nº {number} ({reasons}). Corrija os dados "
                         "indicados (cadastro do cliente, endereço, configuração fiscal) e emita de novo.")
+# A boleto is never sent to the bank for a payer without an address (the bank requires it).
+BOLETO_PAYER_ADDRESS_MISSING = declare(
+    "boleto_payer_address_missing", RuleViolation,
+    "O boleto não pode ser registrado: o endereço da empresa pagadora não está cadastrado, e o banco o exige. "
+    "A equipe financeira o completa no back office (PUT /backoffice/organizations/{organization_id}/address); "
+    "depois, peça o boleto de novo. Nada foi registrado.")
+# The operator's new registration of a refused boleto (POST /backoffice/invoices/{id}/boleto).
+BOLETO_NOT_NEEDED = declare("boleto_not_needed", Conflict,
+                            "A fatura nº {number} não tem boleto a registrar: {reason}.")
+INVALID_BOLETO_FILTER = declare("invalid_boleto_filter", InvalidInput,
+                                "Filtro inválido em '{field}': use rejected (as faturas cujo boleto foi recusado) "
+                                "ou omita.")
 
 # --- support -------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from ..domain.billing import Cancellation, Invoice
 from ..domain.clock import iso
 from ..domain.credits import CreditNote
 from ..domain.documents import with_active_cancelled
-from ..domain.errors import Conflict
+from ..domain.errors import Conflict, ServiceUnavailable
 from ..domain.ids import new_id
 from ..schemas import array, cents, date_time, integer, nullable, shape, text
 from . import audit, billing, documents, notifications
@@ -256,7 +256,9 @@ def _prepare_replacement(deps: CancelDeps, replacement: Invoice, contract) -> In
     finishes its documents (`billing._finish_existing`): the cancellation is not undone for it."""
     try:
         return documents.prepare(deps, replacement, contract)
-    except (BankUnavailable, NfseUnavailable, Conflict) as failure:
+    except (BankUnavailable, NfseUnavailable, Conflict, ServiceUnavailable) as failure:
+        # ServiceUnavailable: the bank's codes did not hold (bank_codes_mismatch; withdrawn, the
+        # operators told). A refused boleto is recorded on the replacement, not raised.
         log.warning("invoice %s: issued in place of a cancelled one, documents left for a rerun: %s",
                     replacement.number, failure)
         return deps.invoices.get(replacement.id)

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
-from ..adapters.bank import BankUnavailable, BoletoRequest, Payer
+from ..adapters.bank import BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import NfseRejected
 from ..domain import billing as billing_rules
@@ -24,7 +24,7 @@ from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.documents import Boleto, BoletoKind, Nfse
 from ..domain import error_codes as codes
-from ..domain.errors import Conflict
+from ..domain.errors import Conflict, DomainError, InvalidInput
 from ..domain.organizations import format_cnpj
 from ..schemas import cents, currency, date_time, enum, nullable, shape, text
 from ..schemas import date as date_schema
@@ -62,8 +62,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         invoices: InvoiceRepository
 
-    class BoletoDeps(Clocked, Configured, TimesRendering, InvoiceFilesDeps, Protocol):
-        """A boleto registered at the bank, rendered and stored."""
+    class BoletoDeps(Clocked, Configured, TimesRendering, InvoiceFilesDeps, QueuesEmails, Protocol):
+        """A boleto registered at the bank, rendered and stored (the operators told when the bank's
+        codes do not hold)."""
 
         bank: Bank
 
@@ -159,18 +160,32 @@ def boleto_request(settings: Settings, invoice: Invoice, made, organization, iss
         payer=Payer(document=organization.cnpj or "", name=organization.name, address=organization.address))
 
 
+def check_payer(organization) -> None:
+    """Refuse, before the bank is called, a boleto the bank would refuse for its payer (no address):
+    422 naming what to fix. Nothing is written or registered."""
+    if document_rules.payer_problems(organization.id, organization.address):
+        raise codes.BOLETO_PAYER_ADDRESS_MISSING(organization_id=organization.id)
+
+
 def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind,
-                organization) -> Boleto:
-    """A boleto registered at the bank, its Pix code and PDF in S3; as kept on the invoice.
+                organization, fresh_number: bool = False) -> Boleto:
+    """A boleto registered at the bank, with the bank's own Pix and its PDF in S3; as kept on the invoice.
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
-    the same boleto again (the bank answers with the same registration) instead of a second one.
-    Its nosso número is recorded against the invoice first, for the bank's return files.
+    the same boleto again (the bank answers with the same registration) instead of a second one;
+    second copies and an operator's new registration (`fresh_number`: the invoice number may be
+    one the bank saw withdrawn) take the next of the sequence. Its nosso número is recorded
+    against the invoice first, for the bank's return files.
+
+    Nothing the bank answers is shown or kept before it is checked: its barcode and linha
+    digitável must be our FEBRABAN maths' (`bank_codes_mismatch` otherwise: the registration
+    withdrawn, the operators told), its Pix a dynamic BR Code naming the location it answered.
+    Raises BankRejected (the bank's validation) and BankUnavailable as the bank does.
     """
+    check_payer(organization)  # never left for the bank to refuse
     settings = deps.settings
-    beneficiary, customer = parties
     layout = boleto_layout(settings)
-    sequence = invoice.number if kind is BoletoKind.ORIGINAL \
+    sequence = invoice.number if kind is BoletoKind.ORIGINAL and not fresh_number \
         else layout.second_copy_base + deps.invoices.next_boleto_sequence()
     made = boleto_rules.make_boleto(layout, sequence, due, amount_cents)
     # Before the bank: a boleto that can be paid is always one a bank return file finds (pattern 47).
@@ -178,16 +193,83 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
                                   iso(deps.clock()))
     request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()))
     registration = deps.bank.register(request)
-    pix_payload = None
-    if settings.pix_key:
-        pix_payload = pix.payload(key=settings.pix_key, merchant_name=settings.beneficiary_name,
-                                  merchant_city=settings.pix_city, amount_cents=amount_cents,
-                                  txid=f"FAT{invoice.number}S{sequence}"[:25])
+    try:
+        boleto_rules.check_bank_codes(made, registration.barcode, registration.digitable_line)
+        pix_payload, pix_location, pix_expires_on = _bank_pix(registration, amount_cents)
+    except DomainError as mismatch:  # bank_codes_mismatch: nothing of it is shown or kept
+        _withdraw_mismatched(deps, invoice, organization, made, registration, mismatch)
+        raise
     pdf = _render(deps, "boleto", boleto_print.pdf_data(settings, invoice, made, request, kind, pix_payload, parties,
                                                         local_day(deps.clock())))
     key = deps.documents.put(f"{_prefix(invoice)}/boleto-{made.nosso_numero}.pdf", pdf, "application/pdf")
     return document_rules.issued_boleto(made, kind, pix_payload=pix_payload, pdf_key=key,
-                                        registration_id=registration.registration_id, issued_at=iso(deps.clock()))
+                                        registration_id=registration.registration_id, issued_at=iso(deps.clock()),
+                                        pix_location=pix_location, pix_expires_on=pix_expires_on)
+
+
+def new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, kind: BoletoKind, organization,
+               fresh_number: bool = False) -> Boleto:
+    """A boleto for the invoice registered at the bank now (see `_new_boleto`), for the operator's
+    new registration of a refused one (services/boleto_registration.py)."""
+    return _new_boleto(deps, invoice, due, amount_cents, _parties(deps.settings, organization), kind, organization,
+                       fresh_number=fresh_number)
+
+
+def _bare_location(url: str) -> str:
+    """A Pix location as a BR Code writes it: no scheme (banks answer it with or without one)."""
+    return url.split("://", 1)[1] if "://" in url else url
+
+
+def _bank_pix(registration: Registration, amount_cents: int):
+    """The bank's Pix for the boleto (payload, location, last day payable), after checking it: a
+    dynamic BR Code (valid CRC, Pix's GUI, a location, never a static key) naming the location
+    the bank answered, and the boleto's amount when it states one. (None, None, None) when the
+    bank answered no Pix: the boleto then has none, never a static fallback that would stay
+    payable after a second copy."""
+    charge = registration.pix
+    if charge is None:
+        return None, None, None
+    try:
+        location = pix.dynamic_location(charge.emv)
+        stated = pix.parse(charge.emv).get("54")
+        # Compared as a number: "1500.00" and "1500.0" state the same amount.
+        stated_cents = None if stated is None else Decimal(stated) * 100
+    except (InvalidInput, ArithmeticError):
+        raise codes.BANK_CODES_MISMATCH(field="pix", reason="not_dynamic") from None
+    if _bare_location(location) != _bare_location(charge.location_url or ""):
+        raise codes.BANK_CODES_MISMATCH(field="pix", reason="other_location")
+    if stated_cents is not None and stated_cents != amount_cents:
+        raise codes.BANK_CODES_MISMATCH(field="pix", reason="other_amount")
+    return charge.emv, location, charge.expires_on
+
+
+def _withdraw_mismatched(deps: BoletoDeps, invoice: Invoice, organization, made, registration: Registration,
+                         mismatch: DomainError) -> None:
+    """A registration whose codes are not ours is withdrawn at once (it would pay something else,
+    or nothing), and the operators are told what the bank answered against what we computed: one
+    email per boleto (its delivery key)."""
+    withdrawn = True
+    try:
+        deps.bank.cancel(made.nosso_numero)
+    except BankUnavailable:
+        withdrawn = False
+        log.exception("could not withdraw the mismatched boleto %s at the bank", made.nosso_numero)
+    log.error("invoice %s: the bank answered codes that are not boleto %s's (%s)", invoice.number,
+              made.nosso_numero, mismatch.details)
+    charge = registration.pix
+    notifications.queue_email(
+        deps, template="bank_codes_mismatch", to=[deps.settings.operators_email],
+        delivery_key=f"bank_codes_mismatch#{invoice.id}#{made.nosso_numero}",
+        context={"organization": {"name": organization.name, "cnpj": _cnpj(organization.cnpj)},
+                 "invoice": {"id": invoice.id, "number": invoice.number},
+                 "nosso_numero": made.nosso_numero, "field": mismatch.details.get("field"),
+                 "reason": mismatch.details.get("reason"), "withdrawn": withdrawn,
+                 "ours": {"barcode": made.barcode, "digitable_line": made.digitable_line,
+                          "amount_cents": made.amount_cents, "due_date": made.due_date.isoformat()},
+                 "bank": {"barcode": registration.barcode, "digitable_line": registration.digitable_line,
+                          "pix_location": charge.location_url if charge else None,
+                          "pix_emv": charge.emv if charge else None},
+                 "portal_url": deps.settings.portal_url})
 
 
 # --- the documents of an issued invoice ---------------------------------------------------------
@@ -199,22 +281,31 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
     Repeat-safe: every step is idempotent (fixed S3 keys, the boleto's nosso número is the invoice
     number, the NFS-e is requested once per invoice id, the email has a delivery key), so a crash or
     a concurrent writer only means doing it again; a concurrent worker's documents win, and the
-    email always carries the documents the invoice records."""
+    email always carries the documents the invoice records.
+
+    A boleto the bank (or our check of its payer) refuses is recorded on the invoice and the
+    operators told; the invoice email waits for the boleto (an operator registers it again,
+    services/boleto_registration.py, which then finishes here). The bank's codes not holding
+    (`bank_codes_mismatch`) and an outage fail the step, for the queue's retry."""
     organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
         changes = _missing_documents(deps, invoice, organization)
         if not changes:
             break
         ready = replace(invoice, **changes, version=invoice.version + 1)
-        refused = None
+        entries = []
         if "nfse_failure" in changes:
             # Queued before it is recorded (one email per refusal, by its delivery key): a crash in
             # between tells the operators again on the retry, never leaves them unaware.
             queue_nfse_rejected(deps, ready, organization)
-            refused = nfse_rejected_audit(deps, SYSTEM, ready)
+            entries.append(nfse_rejected_audit(deps, SYSTEM, ready))
+        if "boleto_failure" in changes:
+            queue_boleto_rejected(deps, ready, organization)  # the same order, for the same reason
+            entries.append(boleto_rejected_audit(deps, SYSTEM, ready))
         try:
-            deps.invoices.save(ready, expected_version=invoice.version, audit=refused,
-                               nfse_rejected=True if refused is not None else None)
+            deps.invoices.save(ready, expected_version=invoice.version, audit=entries,
+                               nfse_rejected=True if "nfse_failure" in changes else None,
+                               boleto_rejected=True if "boleto_failure" in changes else None)
             invoice = ready
             break
         except Conflict:
@@ -222,7 +313,7 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
             invoice = deps.invoices.get(invoice.id)
     else:
         raise codes.CONCURRENT_UPDATE()
-    if invoice.email_queued_at is None:
+    if invoice.email_queued_at is None and not awaits_boleto(invoice):
         # Queued before the invoice says so: a crash in between queues it again, never loses it.
         _queue_invoice_email(deps, invoice, contract or deps.contracts.get(invoice.organization_id), organization)
         queued = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
@@ -264,9 +355,20 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
         changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
                                                 "application/pdf")
     # An invoice the credit notes paid in full (total zero) has nothing for a boleto to collect.
-    if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0:
-        changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
-                                          BoletoKind.ORIGINAL, organization),)
+    # A refused boleto is not sent again on the worker's retries (the same data is refused again):
+    # the operator's new registration does, once the data is fixed. An outage or the bank's codes
+    # not holding fails the step, and the queue's retry registers it later.
+    if invoice.payment_method == "boleto" and not invoice.boletos and invoice.total_cents > 0 \
+            and invoice.boleto_failure is None:
+        problems = document_rules.payer_problems(organization.id, organization.address)
+        try:
+            if problems:  # checked here, never left for the bank to refuse
+                raise BankRejected(problems)
+            changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
+                                              BoletoKind.ORIGINAL, organization),)
+        except BankRejected as refusal:
+            log.warning("invoice %s: the boleto was refused: %s", invoice.number, refusal.errors)
+            changes["boleto_failure"] = document_rules.boleto_rejected(None, refusal.errors, iso(deps.clock()))
     # A refused DPS is not sent again on the worker's retries (the same data is refused again):
     # the operator's re-emission (services/nfse_issuing.py) does, once the data is fixed. An
     # outage (NfseUnavailable) fails the step, and the queue's retry emits it later.
@@ -277,6 +379,42 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
             log.warning("invoice %s: the NFS-e emitter refused the DPS: %s", invoice.number, refusal)
             changes["nfse_failure"] = document_rules.nfse_rejected(None, refusal.rejections, iso(deps.clock()))
     return changes
+
+
+def awaits_boleto(invoice: Invoice) -> bool:
+    """A boleto invoice whose boleto was refused and not registered since: its email (which would
+    say "pague com o boleto anexo") waits for the boleto."""
+    return invoice.payment_method == "boleto" and invoice.active_boleto is None \
+        and invoice.boleto_failure is not None and invoice.total_cents > 0
+
+
+def queue_boleto_rejected(deps: TellsOperators, invoice: Invoice, organization) -> None:
+    """The operators told why the invoice's boleto could not be registered (the bank's reasons, or
+    the payer's address missing) and what to do. One email per refusal (the delivery key names the
+    invoice and the attempt)."""
+    failure = invoice.boleto_failure
+    settings = deps.settings
+    notifications.queue_email(
+        deps, template="boleto_rejected", to=[settings.operators_email],
+        # No invoice_id: a permanent failure of the operators' address is not the customer's email_error.
+        delivery_key=f"boleto_rejected#{invoice.id}#{failure.attempts}",
+        context={"organization": {"id": organization.id, "name": organization.name,
+                                  "cnpj": _cnpj(organization.cnpj)},
+                 "invoice": {"id": invoice.id, "number": invoice.number, "total_cents": invoice.total_cents,
+                             "due_date": invoice.due_date.isoformat(),
+                             "period_start": invoice.period_start.isoformat(),
+                             "period_end": invoice.period_end.isoformat()},
+                 "reasons": [{"code": code, "message": message} for code, message in failure.reasons],
+                 "address_missing": any(code == document_rules.PAYER_ADDRESS_MISSING for code, _ in failure.reasons),
+                 "attempts": failure.attempts, "failed_at": failure.failed_at,
+                 "email_held": invoice.email_queued_at is None, "portal_url": settings.portal_url})
+
+
+def boleto_rejected_audit(deps: Clocked, actor, invoice: Invoice):
+    """The audit entry written with the boleto's refusal recorded on the invoice (attempts only:
+    the trail is the customer's to read, the bank's codes are the operators')."""
+    return audit.entry(deps, actor, invoice.organization_id, "boleto.rejected", f"invoice:{invoice.id}",
+                       after={"attempts": invoice.boleto_failure.attempts})
 
 
 def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization, reemission: bool = False) -> None:
@@ -300,6 +438,7 @@ def queue_nfse_rejected(deps: TellsOperators, invoice: Invoice, organization, re
                  # What the email says went to the customer, true for each invoice.
                  "reemission": reemission, "payment_method": invoice.payment_method,
                  "has_boleto": invoice.active_boleto is not None,
+                 "email_held": awaits_boleto(invoice),
                  "portal_url": settings.portal_url})
 
 
@@ -386,7 +525,10 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
                         "lines": _document_lines(invoice)},
             "boleto": None if boleto is None else {
                 "digitable_line": boleto_rules.format_digitable_line(boleto.digitable_line),
-                "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents},
+                "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents,
+                # The bank's Pix for this boleto (null when it answered none): never the static key.
+                "pix_payload": boleto.pix_payload,
+                "pix_expires_on": boleto.pix_expires_on.isoformat() if boleto.pix_expires_on else None},
             "deposit": deposit_details(deps.settings, invoice),
             "portal_url": deps.settings.portal_url}
 
@@ -395,10 +537,15 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
 
 BOLETO = shape(
     "Boleto", description="O boleto em vigor da fatura (o original ou a segunda via): códigos, Pix e PDF. "
-                          "`pix_payload` é null quando não há chave Pix configurada.",
+                          "`pix_payload` é o Pix \"copia e cola\" que o banco gerou para este boleto (BR Code "
+                          "dinâmico: `pix_location` é a URL da cobrança que ele nomeia, `pix_expires_on` o último "
+                          "dia em que é pagável); cancelado com o boleto quando sai a segunda via. Os três são null "
+                          "quando o banco não devolveu Pix; `pix_location` e `pix_expires_on` também em boletos "
+                          "anteriores ao Pix do banco.",
     barcode=text(pattern=r"^\d{44}$"), digitable_line=text(pattern=r"^\d{47}$"), digitable_line_formatted=text(),
     nosso_numero=text(), bank_code=text(pattern=r"^\d{3}$"), due_date=date_schema(), amount_cents=cents(),
-    currency=currency(), pix_payload=nullable(text()), kind=enum([kind.value for kind in BoletoKind]),
+    currency=currency(), pix_payload=nullable(text()), pix_location=nullable(text()),
+    pix_expires_on=nullable(date_schema()), kind=enum([kind.value for kind in BoletoKind]),
     pdf_url=text(format="uri"))
 
 
@@ -411,7 +558,9 @@ def boleto_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict
             "digitable_line_formatted": boleto_rules.format_digitable_line(boleto.digitable_line),
             "nosso_numero": boleto.nosso_numero, "bank_code": boleto.bank_code,
             "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents, "currency": "BRL",
-            "pix_payload": boleto.pix_payload, "kind": boleto.kind.value,
+            "pix_payload": boleto.pix_payload, "pix_location": boleto.pix_location,
+            "pix_expires_on": boleto.pix_expires_on.isoformat() if boleto.pix_expires_on else None,
+            "kind": boleto.kind.value,
             "pdf_url": deps.documents.link(boleto.pdf_key, f"boleto-fatura-{invoice.number}.pdf")}
 
 
@@ -455,7 +604,7 @@ def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, o
             after={"nosso_numero": old.nosso_numero, "error": str(outage)[:200]}))
 
 
-def _withdraw_unsaved(deps: SecondCopyDeps, new: Boleto) -> None:
+def withdraw_unsaved(deps: BoletoDeps, new: Boleto) -> None:
     """A boleto registered but never saved on the invoice would be payable and unknown to us."""
     try:
         deps.bank.cancel(new.nosso_numero)
@@ -463,10 +612,29 @@ def _withdraw_unsaved(deps: SecondCopyDeps, new: Boleto) -> None:
         log.exception("could not cancel the unsaved boleto %s at the bank", new.nosso_numero)
 
 
+def second_copy_terms(settings: Settings, invoice: Invoice, today: date):
+    """A second copy's due date (business days on, in the bank's city) and its amount: the open
+    balance with the fine and the interest up to that day — the same terms the bank registers and
+    charges should the new boleto be paid late."""
+    due = billing_rules.second_copy_due_date(today, settings.second_copy_due_days, settings.bank_state,
+                                             settings.bank_city_holidays)
+    amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
+                                      Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
+    return due, amount
+
+
+def bank_rejected(refusal: BankRejected):
+    """The bank's refusal as the API answers it (422): its reasons, for the data to be fixed."""
+    return codes.BANK_REJECTED(reasons="; ".join(f"{code}: {message}" for code, message in refusal.errors),
+                               rejections=[{"code": code, "message": message} for code, message in refusal.errors])
+
+
 def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     """A new boleto for an overdue invoice: a new due date, the fine and interest up to it; the
-    old boleto is superseded (and cancelled at the bank). Emailed to whoever asked. Answers the new
-    boleto as `GET …/boleto` shows it (`BOLETO`)."""
+    old boleto and its Pix are superseded (and cancelled at the bank). Emailed to whoever asked.
+    Answers the new boleto as `GET …/boleto` shows it (`BOLETO`). A payer without an address is
+    refused before anything is claimed or sent (422); the bank's refusal answers 422 with its
+    reasons, the claim released, nothing saved."""
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     today = local_day(deps.clock())
     if invoice.payment_method != "boleto":
@@ -474,11 +642,9 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     if not billing_rules.becomes_overdue(invoice, today) and invoice.status != billing_rules.OVERDUE:
         raise codes.INVOICE_NOT_OVERDUE(status=invoice.status, due_date=invoice.due_date.isoformat())
     settings = deps.settings
-    due = billing_rules.second_copy_due_date(today, settings.second_copy_due_days, settings.bank_state,
-                                             settings.bank_city_holidays)
-    amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
-                                      Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
+    due, amount = second_copy_terms(settings, invoice, today)
     organization = deps.organizations.get(invoice.organization_id)
+    check_payer(organization)
     old = invoice.active_boleto
     # Claim before calling the bank: of requests at once, one registers a boleto, the others are 409.
     now = deps.clock()
@@ -488,19 +654,23 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     try:
         new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY,
                           organization)
+        # A refused first boleto (`boleto_failure`) is answered by this one: the failure goes.
         updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
-                          version=claimed_version + 1)
-        deps.invoices.save(updated, expected_version=claimed_version, audit=audit.entry(
+                          boleto_failure=None, version=claimed_version + 1)
+        deps.invoices.save(updated, expected_version=claimed_version,
+                           boleto_rejected=False if invoice.boleto_failure is not None else None, audit=audit.entry(
             deps, caller.actor, invoice.organization_id, "invoice.second_copy", f"invoice:{invoice.id}",
             before={"nosso_numero": old.nosso_numero if old else None},
             after={"nosso_numero": new.nosso_numero, "due_date": new.due_date.isoformat(), "amount_cents": amount}))
     except BaseException as failure:
         deps.invoices.release_second_copy(invoice.id, claim_until)
         if new is not None:
-            _withdraw_unsaved(deps, new)
+            withdraw_unsaved(deps, new)
         if isinstance(failure, BankUnavailable):
             # Nothing was registered or saved and the claim is gone: the customer may retry at once.
             raise codes.BANK_UNAVAILABLE() from failure
+        if isinstance(failure, BankRejected):
+            raise bank_rejected(failure) from failure
         raise
     if old is not None:
         _cancel_superseded(deps, caller, updated, old)

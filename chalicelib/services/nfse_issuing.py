@@ -50,13 +50,24 @@ NFSE_FAILURE = shape(
     "NfseFailure", description="A última recusa da NFS-e pelo emissor: os motivos, quando e quantas vezes a nota "
                                "foi recusada. Some quando a nota é emitida.",
     rejections=array(NFSE_REJECTION), failed_at=date_time(), attempts=integer(minimum=1))
+BOLETO_REFUSAL = shape("BoletoRefusal", description="Um motivo da recusa do boleto: o código e a mensagem do "
+                                                     "banco, ou `payer_address_missing` (o cliente sem endereço, "
+                                                     "verificado antes de chamar o banco).",
+                       code=text(), message=text())
+BOLETO_FAILURE = shape(
+    "BoletoFailure", description="A última recusa do registro do boleto: os motivos, quando e quantas vezes. Some "
+                                 "quando o boleto é registrado (POST /backoffice/invoices/{id}/boleto).",
+    reasons=array(BOLETO_REFUSAL), failed_at=date_time(), attempts=integer(minimum=1))
 BACKOFFICE_INVOICE = shape(
     "BackofficeInvoice", description="Uma fatura para o operador: a fatura como o cliente a vê, o cliente, a NFS-e "
                                      "(null se ainda não há) e a situação dela: `issued`, `pending` (ainda não "
                                      "emitida), `rejected` (recusada: `nfse_failure` diz por quê), `cancelled` "
-                                     "(cancelada com a fatura) ou `not_issued` (fatura cancelada sem nota).",
+                                     "(cancelada com a fatura) ou `not_issued` (fatura cancelada sem nota); "
+                                     "`boleto_failure`: por que a fatura ainda não tem boleto (null se não houve "
+                                     "recusa).",
     **billing.INVOICE_DETAIL_FIELDS, organization_id=text(), organization_name=text(),
-    nfse_status=enum(NFSE_STATUSES), nfse_failure=nullable(NFSE_FAILURE), nfse=nullable(documents.NFSE))
+    nfse_status=enum(NFSE_STATUSES), nfse_failure=nullable(NFSE_FAILURE), nfse=nullable(documents.NFSE),
+    boleto_failure=nullable(BOLETO_FAILURE))
 
 
 def nfse_failure_view(failure: Optional[NfseFailure]) -> Optional[Dict[str, Any]]:
@@ -77,7 +88,15 @@ def _backoffice_view(deps: InvoiceViewDeps, invoice: Invoice, organization_name:
     return {**billing.invoice_detail(deps, invoice), "organization_id": invoice.organization_id,
             "organization_name": organization_name, "nfse_status": invoice.nfse_status,
             "nfse_failure": nfse_failure_view(invoice.nfse_failure),
-            "nfse": None if nfse is None else documents.note_view(deps, nfse)}
+            "nfse": None if nfse is None else documents.note_view(deps, nfse),
+            "boleto_failure": boleto_failure_view(invoice.boleto_failure)}
+
+
+def boleto_failure_view(failure) -> Optional[Dict[str, Any]]:
+    if failure is None:
+        return None
+    return {"reasons": [{"code": code, "message": message} for code, message in failure.reasons],
+            "failed_at": failure.failed_at, "attempts": failure.attempts}
 
 
 # --- the operator's re-emission -----------------------------------------------------------------
@@ -108,7 +127,7 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
         invoice = _finish_documents(deps, invoice, claimed_version, claim_until)
         if invoice.nfse is not None:
             return _backoffice_view(deps, invoice, organization.name)
-        if invoice.email_queued_at is None:
+        if invoice.email_queued_at is None and not documents.awaits_boleto(invoice):
             # The email is queued (its delivery key sends it once) but another write beat its mark.
             raise codes.CONCURRENT_UPDATE()
         # The note stood refused and only the invoice email's mark was missing: emitted below.
@@ -135,7 +154,9 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
         # invoice's DPS): it is theirs to email.
         return _backoffice_view(deps, deps.invoices.get(invoice.id), organization.name)
     contract = deps.contracts.get(invoice.organization_id)
-    if issued.status != CANCELLED and contract is not None and contract.billing_contacts:
+    # An invoice email still waiting for its refused boleto carries the note when it goes out.
+    if issued.status != CANCELLED and contract is not None and contract.billing_contacts \
+            and not documents.awaits_boleto(issued):
         notifications.queue_email(
             deps, template="nfse_issued", to=list(contract.billing_contacts),
             delivery_key=f"nfse_issued#{invoice.id}", invoice_id=invoice.id,

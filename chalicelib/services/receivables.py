@@ -31,12 +31,12 @@ from ..domain.billing import Invoice
 from ..domain.clock import iso, local_day
 from ..domain.errors import NotFound
 from ..domain.organizations import Organization
-from ..domain.documents import NFSE_STATUSES
+from ..domain.documents import NFSE_REJECTED, NFSE_STATUSES
 from ..schemas import array, boolean, cents, enum, integer, nullable, shape, text
 from . import audit
 from .billing import _SUMMARY_FIELDS, invoice_summary
 from .caller import Caller
-from .nfse_issuing import NFSE_FAILURE, nfse_failure_view
+from .nfse_issuing import BOLETO_FAILURE, NFSE_FAILURE, boleto_failure_view, nfse_failure_view
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.billing import InvoiceRepository
@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 NOTE_MIN, NOTE_MAX = 5, 500
 ORGANIZATION_PARTITION = "org"
 NFSE_PARTITION = "nfse"  # `?nfse=rejected`: the refused notes' list, by due date
+BOLETO_PARTITION = "boleto"  # `?boleto=rejected`: the refused boletos' list, by due date
 _POSITION = re.compile(r"^\d{4}-\d{2}-\d{2}#[A-Za-z0-9_-]{1,64}$")
 
 
@@ -66,10 +67,11 @@ _POSITION = re.compile(r"^\d{4}-\d{2}-\d{2}#[A-Za-z0-9_-]{1,64}$")
 RECEIVABLE = shape(
     "Receivable", description="Uma fatura a receber: o resumo da fatura, o cliente (nome e CNPJ, null se não "
                               "houver), os dias desde o vencimento (0 se no prazo, paga ou cancelada) e se está em "
-                              "contestação; a situação da NFS-e e, se recusada, os códigos do emissor.",
+                              "contestação; a situação da NFS-e e, se recusada, os códigos do emissor; se o "
+                              "boleto foi recusado, os motivos (`boleto_failure`).",
     **_SUMMARY_FIELDS, organization_id=text(), organization_name=text(), organization_cnpj=nullable(text()),
     days_overdue=integer(minimum=0), disputed=boolean(), nfse_status=enum(NFSE_STATUSES),
-    nfse_failure=nullable(NFSE_FAILURE))
+    nfse_failure=nullable(NFSE_FAILURE), boleto_failure=nullable(BOLETO_FAILURE))
 _SUM = shape("ReceivablesSum", description="Quantas faturas e o saldo delas, em centavos.",
              count=integer(minimum=0), balance_cents=cents())
 AGE_BANDS = shape("ReceivablesByAge", description="As vencidas por dias desde o vencimento: 1–30, 31–60, 61–90 e "
@@ -94,28 +96,32 @@ class Filter:
     due_to: Optional[date]
     organization_id: Optional[str]
     nfse: Optional[str] = None  # "rejected": only invoices whose NFS-e the emitter refused
+    boleto: Optional[str] = None  # "rejected": only invoices whose boleto was refused (and not registered since)
 
 
 def receivables_filter(*, status: Optional[str], due_from: Optional[str], due_to: Optional[str],
-                       organization_id: Optional[str], nfse: Optional[str] = None) -> Filter:
+                       organization_id: Optional[str], nfse: Optional[str] = None,
+                       boleto: Optional[str] = None) -> Filter:
     """`status` is one of the invoice statuses (the route declares them); the dates are parsed here,
     so that 2026-02-30 is refused like a malformed one. With `nfse` ("rejected", the route declares
     it) and no status, every status: a paid invoice still needs its note."""
     start, end = rules.parse_day(due_from, "due_from"), rules.parse_day(due_to, "due_to")
     rules.check_range(start, end)
-    default = INVOICE_STATUSES if nfse else rules.OWED
+    default = INVOICE_STATUSES if nfse or boleto else rules.OWED
     return Filter(statuses=(status,) if status else default, due_from=start, due_to=end,
-                  organization_id=organization_id or None, nfse=nfse or None)
+                  organization_id=organization_id or None, nfse=nfse or None, boleto=boleto or None)
 
 
 def _refused(deps: ReceivablesDeps, found: Filter, after: Optional[str]) -> Iterator[Invoice]:
-    """The invoices whose NFS-e stands refused (pattern 51, a handful) in the filter, oldest due
-    first, from right after the index key `after` (`<due date>#<id>`)."""
+    """The invoices whose NFS-e stands refused (pattern 51, a handful) in the filter — or whose
+    boleto does (`?boleto=rejected`, pattern 53; with both, each invoice must have both) — oldest
+    due first, from right after the index key `after` (`<due date>#<id>`)."""
     def key(invoice: Invoice) -> str:
         return deps.invoices.position(invoice, by_organization=False)
 
-    for invoice in sorted(deps.invoices.nfse_rejected(), key=key):
-        if invoice.status not in found.statuses or (after is not None and key(invoice) <= after) \
+    listed = deps.invoices.boleto_rejected() if found.boleto is not None else deps.invoices.nfse_rejected()
+    for invoice in sorted(listed, key=key):
+        if (found.nfse is not None and invoice.nfse_status != NFSE_REJECTED) or invoice.status not in found.statuses or (after is not None and key(invoice) <= after) \
                 or (found.organization_id is not None and invoice.organization_id != found.organization_id) \
                 or (found.due_from is not None and invoice.due_date < found.due_from) \
                 or (found.due_to is not None and invoice.due_date > found.due_to):
@@ -126,9 +132,10 @@ def _refused(deps: ReceivablesDeps, found: Filter, after: Optional[str]) -> Iter
 def _invoices(deps: ReceivablesDeps, found: Filter,
               start: Optional[Tuple[str, str]] = None) -> Iterator[Tuple[str, Invoice]]:
     """(partition, invoice) in the filter's order, from right after `start` (partition, key)."""
-    if found.nfse is not None:
+    if found.nfse is not None or found.boleto is not None:
+        partition = BOLETO_PARTITION if found.boleto is not None else NFSE_PARTITION
         for invoice in _refused(deps, found, start[1] if start else None):
-            yield NFSE_PARTITION, invoice
+            yield partition, invoice
         return
     if found.organization_id is not None:
         after = start[1] if start else None
@@ -156,7 +163,7 @@ def _decode(token: str, found: Filter) -> Tuple[str, str]:
     try:
         raw = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
         partition, key = raw["p"], raw["k"]
-        allowed = (NFSE_PARTITION,) if found.nfse is not None \
+        allowed = (BOLETO_PARTITION,) if found.boleto is not None else (NFSE_PARTITION,) if found.nfse is not None \
             else (ORGANIZATION_PARTITION,) if found.organization_id is not None else found.statuses
         if set(raw) != {"p", "k"} or partition not in allowed or not isinstance(key, str) \
                 or not _POSITION.fullmatch(key):
@@ -193,7 +200,8 @@ def _item(invoice: Invoice, organization: Optional[Organization], today: date) -
             "organization_name": organization.name if organization else "",
             "organization_cnpj": organization.cnpj if organization else None,
             "days_overdue": rules.days_past_due(invoice, today), "disputed": invoice.dispute is not None,
-            "nfse_status": invoice.nfse_status, "nfse_failure": nfse_failure_view(invoice.nfse_failure)}
+            "nfse_status": invoice.nfse_status, "nfse_failure": nfse_failure_view(invoice.nfse_failure),
+            "boleto_failure": boleto_failure_view(invoice.boleto_failure)}
 
 
 # The first page's totals and the CSV read the whole filter: bounded, so that a filter as wide as

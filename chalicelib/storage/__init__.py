@@ -26,7 +26,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
 | 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd> (the closing day in force: a scheduled change moves it when applied) |
 | 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |
-| 19b| second-copy claim on an invoice                | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim) |
+| 19b| second-copy claim on an invoice (also the operator's new registration of a refused boleto) | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim) |
 | 19c| cancellation claim on an invoice               | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of either kind) |
 | 19d| credit notes of an invoice                     | Query pk=INVOICE#<id> sk begins_with CREDIT#                     |
 | 19e| credit notes left to apply, oldest first       | Query gsi1 gsi1pk=ORG#<org>#CREDITS (gsi1sk=<created at>#<id>; sparse) |
@@ -60,6 +60,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 48 | a boleto's payment (retorno, webhook), by id   | GetItem (consistent) pk=INVOICE#<id> sk=PAYMENT#<sha256 of bank, nosso número, day paid, amount>; written by 19's transaction with attribute_not_exists |
 | 51 | invoices whose NFS-e the emitter refused (back office, `?nfse=rejected`) | Query pk=NFSE_REJECTED (sk=INVOICE#<id>; Put with the refusal, Delete with the note's re-emission, each in the invoice's transaction; each invoice read again by key) |
 | 52 | NFS-e re-emission claim on an invoice          | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of any kind: second copy, cancellation, re-emission) |
+| 53 | invoices whose boleto was refused (back office, `?boleto=rejected`) | Query pk=BOLETO_REJECTED (sk=INVOICE#<id>; Put with the refusal, Delete with the boleto's registration or a second copy, each in the invoice's transaction; each invoice read again by key) |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -11,12 +11,12 @@ from ..domain.audit import AuditEntry
 from ..domain.cnab240 import nosso_numero_key
 from ..domain.billing import CANCELLED, OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
 from ..domain.credits import CreditApplication, CreditNote
-from ..domain.documents import NFSE_REJECTED, Boleto, BoletoKind, BoletoStatus, Nfse, NfseFailure
+from ..domain.documents import NFSE_REJECTED, Boleto, BoletoFailure, BoletoKind, BoletoStatus, Nfse, NfseFailure
 from ..domain.errors import NotFound
 from ..domain.nfse import Rejection
 from . import keys
-from .models import (BillingRunItem, BoletoLookupItem, CounterItem, CreditNoteItem, InvoiceGuardItem, InvoiceItem,
-                     NfseRejectedItem, PaymentItem)
+from .models import (BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditNoteItem,
+                     InvoiceGuardItem, InvoiceItem, NfseRejectedItem, PaymentItem)
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -56,11 +56,18 @@ def _lines(raw: list) -> List[InvoiceLine]:
 # dates, enum values as strings) they have always been stored in: old items read back unchanged.
 
 def boleto_attribute(boleto: Boleto) -> dict:
-    return {"kind": boleto.kind.value, "status": boleto.status.value, "bank_code": boleto.bank_code,
-            "nosso_numero": boleto.nosso_numero, "barcode": boleto.barcode, "digitable_line": boleto.digitable_line,
-            "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents,
-            "pix_payload": boleto.pix_payload, "pdf_key": boleto.pdf_key, "registration_id": boleto.registration_id,
-            "issued_at": boleto.issued_at}
+    stored = {"kind": boleto.kind.value, "status": boleto.status.value, "bank_code": boleto.bank_code,
+              "nosso_numero": boleto.nosso_numero, "barcode": boleto.barcode, "digitable_line": boleto.digitable_line,
+              "due_date": boleto.due_date.isoformat(), "amount_cents": boleto.amount_cents,
+              "pix_payload": boleto.pix_payload, "pdf_key": boleto.pdf_key, "registration_id": boleto.registration_id,
+              "issued_at": boleto.issued_at}
+    # The bank's Pix (its location and expiry) only when it has one: a boleto stored before the
+    # bank's Pix writes back as it was stored.
+    if boleto.pix_location is not None:
+        stored["pix_location"] = boleto.pix_location
+    if boleto.pix_expires_on is not None:
+        stored["pix_expires_on"] = boleto.pix_expires_on.isoformat()
+    return stored
 
 
 def boleto_from_attribute(raw: dict) -> Boleto:
@@ -68,7 +75,22 @@ def boleto_from_attribute(raw: dict) -> Boleto:
                   nosso_numero=raw["nosso_numero"], barcode=raw["barcode"], digitable_line=raw["digitable_line"],
                   due_date=date.fromisoformat(raw["due_date"]), amount_cents=int(raw["amount_cents"]),
                   pix_payload=raw["pix_payload"], pdf_key=raw["pdf_key"], registration_id=raw["registration_id"],
-                  issued_at=raw["issued_at"])
+                  issued_at=raw["issued_at"], pix_location=raw.get("pix_location"),
+                  pix_expires_on=_optional_day(raw.get("pix_expires_on")))
+
+
+def boleto_failure_attribute(failure: Optional[BoletoFailure]) -> Optional[dict]:
+    if failure is None:
+        return None
+    return {"reasons": [{"code": code, "message": message} for code, message in failure.reasons],
+            "failed_at": failure.failed_at, "attempts": failure.attempts}
+
+
+def boleto_failure_from_attribute(raw: Optional[dict]) -> Optional[BoletoFailure]:
+    if raw is None:
+        return None
+    return BoletoFailure(reasons=tuple((r["code"], r["message"]) for r in raw["reasons"]), failed_at=raw["failed_at"],
+                         attempts=int(raw["attempts"]))
 
 
 def nfse_attribute(nfse: Optional[Nfse]) -> Optional[dict]:
@@ -184,7 +206,8 @@ def _invoice_item(invoice: Invoice) -> InvoiceItem:
         boletos=[boleto_attribute(b) for b in invoice.boletos], nfse=nfse_attribute(invoice.nfse),
         pdf_key=invoice.pdf_key, email_error=invoice.email_error, credited_cents=invoice.credited_cents,
         cancellation=cancellation_attribute(invoice.cancellation), dispute=dispute_attribute(invoice.dispute),
-        nfse_failure=nfse_failure_attribute(invoice.nfse_failure), version=invoice.version,
+        nfse_failure=nfse_failure_attribute(invoice.nfse_failure),
+        boleto_failure=boleto_failure_attribute(invoice.boleto_failure), version=invoice.version,
     )
 
 
@@ -198,7 +221,8 @@ def _invoice(item: InvoiceItem) -> Invoice:
         boletos=tuple(boleto_from_attribute(b) for b in item.boletos or []), nfse=nfse_from_attribute(item.nfse),
         pdf_key=item.pdf_key, email_error=item.email_error, credited_cents=int(item.credited_cents or 0),
         cancellation=cancellation_from_attribute(item.cancellation), dispute=dispute_from_attribute(item.dispute),
-        nfse_failure=nfse_failure_from_attribute(item.nfse_failure), version=int(item.version),
+        nfse_failure=nfse_failure_from_attribute(item.nfse_failure),
+        boleto_failure=boleto_failure_from_attribute(item.boleto_failure), version=int(item.version),
     )
 
 
@@ -499,11 +523,15 @@ class InvoiceRepository:
         for item in InvoiceItem.by_organization.query(gpk, filter_condition=condition, last_evaluated_key=start):
             yield _invoice(item)
 
-    def save(self, invoice: Invoice, expected_version: int, audit: Optional[AuditEntry] = None,
-             payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None) -> None:
-        """`nfse_rejected`: True when the save records the emitter's refusal of the invoice's NFS-e,
-        False when it stores the note that clears it; the list of refused notes (pattern 51) moves
-        in the same transaction."""
+    def save(self, invoice: Invoice, expected_version: int,
+             audit: Union[AuditEntry, Sequence[AuditEntry], None] = None,
+             payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None,
+             boleto_rejected: Optional[bool] = None) -> None:
+        """`audit`: the entry (or entries) written with it. `nfse_rejected`: True when the save
+        records the emitter's refusal of the invoice's NFS-e, False when it stores the note that
+        clears it; the list of refused notes (pattern 51) moves in the same transaction.
+        `boleto_rejected`: the same for the boleto's refusal and the list of refused boletos (53)."""
+        entries = () if audit is None else (audit,) if isinstance(audit, AuditEntry) else tuple(audit)
         def build(tx):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
             marker = NfseRejectedItem(keys.NFSE_REJECTED_PK, keys.nfse_rejected_sk(invoice.id), invoice_id=invoice.id,
@@ -512,11 +540,17 @@ class InvoiceRepository:
                 tx.save(marker, label="nfse_rejected")
             elif nfse_rejected is False:
                 tx.delete(marker, label="nfse_rejected")
+            refused = BoletoRejectedItem(keys.BOLETO_REJECTED_PK, keys.boleto_rejected_sk(invoice.id),
+                                         invoice_id=invoice.id, organization_id=invoice.organization_id)
+            if boleto_rejected is True:
+                tx.save(refused, label="boleto_rejected")
+            elif boleto_rejected is False:
+                tx.delete(refused, label="boleto_rejected")
             if payment is not None:
                 tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
                         condition=PaymentItem.pk.does_not_exist(), label="payment")
-            if audit is not None:
-                append_audit(tx, audit)
+            for entry in entries:
+                append_audit(tx, entry)
 
         self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
 
@@ -533,6 +567,23 @@ class InvoiceRepository:
             if invoice is not None and invoice.nfse_status == NFSE_REJECTED:
                 found.append(invoice)
             elif invoice is None or invoice.status == CANCELLED:
+                item.delete()
+        return found
+
+    def boleto_rejected(self) -> List[Invoice]:
+        """Every invoice whose boleto stands refused (pattern 53; a handful: each waits for an
+        operator), each read again by key. One cancelled since, or with a boleto since, no longer
+        counts, and leaves the list as it is read."""
+        found = []
+        for item in BoletoRejectedItem.query(keys.BOLETO_REJECTED_PK, consistent_read=True):
+            try:
+                invoice = self.get(item.invoice_id)
+            except NotFound:
+                invoice = None
+            if invoice is not None and invoice.boleto_failure is not None and invoice.status != CANCELLED \
+                    and invoice.active_boleto is None:
+                found.append(invoice)
+            elif invoice is None or invoice.status == CANCELLED or invoice.active_boleto is not None:
                 item.delete()
         return found
 

@@ -276,3 +276,11 @@ NFSE_REJECTED_PK = "NFSE_REJECTED"
 
 def nfse_rejected_sk(invoice_id: str) -> str:
     return f"INVOICE#{invoice_id}"
+
+
+# Invoices whose boleto was refused (pattern 53): one item each, under one partition.
+BOLETO_REJECTED_PK = "BOLETO_REJECTED"
+
+
+def boleto_rejected_sk(invoice_id: str) -> str:
+    return f"INVOICE#{invoice_id}"

@@ -351,6 +351,9 @@ class InvoiceItem(TableItem):
     nfse_until = NumberAttribute(null=True)
     # The emitter's last refusal of the invoice's DPS (E-codes), until a note is issued.
     nfse_failure = JSONAttribute(null=True)
+    # The last refusal of the invoice's boleto (the bank's reasons, or the payer's address
+    # missing), until an operator registers it again.
+    boleto_failure = JSONAttribute(null=True)
     credited_cents = NumberAttribute(default=0)
     cancellation = JSONAttribute(null=True)
     dispute = JSONAttribute(null=True)
@@ -386,6 +389,14 @@ class InvoiceGuardItem(TableItem):
 class NfseRejectedItem(TableItem):
     """An invoice whose NFS-e the emitter refused (pk=NFSE_REJECTED, sk=INVOICE#<id>): written
     with the refusal, deleted with the note's re-emission (pattern 51)."""
+
+    invoice_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+
+
+class BoletoRejectedItem(TableItem):
+    """An invoice whose boleto was refused (pk=BOLETO_REJECTED, sk=INVOICE#<id>): written with the
+    refusal, deleted with the boleto's registration (pattern 53)."""
 
     invoice_id = UnicodeAttribute()
     organization_id = UnicodeAttribute()

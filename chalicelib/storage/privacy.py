@@ -33,8 +33,9 @@ from .repositories import Transaction, append_audit
 # Keys and index attributes say where an item lives, not what it holds: left out of the export.
 _STORAGE_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"}
 # The back office's working state on an invoice, not the customer's data: the emitter's refusal
-# of its NFS-e (E-codes and schema complaints, shown only to operators) and the requests' claims.
-_INTERNAL_INVOICE_ATTRIBUTES = {"nfse_failure", "nfse_until", "second_copy_until", "cancel_until"}
+# of its NFS-e (E-codes and schema complaints, shown only to operators), the bank's refusal of its
+# boleto (likewise) and the requests' claims.
+_INTERNAL_INVOICE_ATTRIBUTES = {"nfse_failure", "boleto_failure", "nfse_until", "second_copy_until", "cancel_until"}
 
 
 def _plain(value: Any) -> Any:

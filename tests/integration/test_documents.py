@@ -3,10 +3,12 @@ attached to the monthly email, downloadable through short-lived links; the secon
 import shutil
 import subprocess
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 import requests
 
+from chalicelib.adapters.bank import SimulatedBank
 from chalicelib.adapters.mail import PermanentMailFailure
 from chalicelib.domain import boleto, pix
 from chalicelib.domain.clock import FixedClock
@@ -84,6 +86,22 @@ def test_the_boleto_holds_together_and_matches_the_invoice(world, clock):
     assert fields["54"] == f"{invoice['total_cents'] // 100}.{invoice['total_cents'] % 100:02d}"
 
 
+def test_the_boleto_carries_the_banks_dynamic_pix_never_the_static_key(world, clock):
+    org, invoice = billed(world, clock)
+    view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
+    registered = world.deps.bank.registered(view["nosso_numero"])
+    # The bank's own BR Code (CRC checked by dynamic_location), naming the charge's location.
+    assert pix.dynamic_location(view["pix_payload"]) == view["pix_location"]
+    assert view["pix_location"].startswith(SimulatedBank.LOCATION_PREFIX)
+    assert world.deps.settings.pix_key not in view["pix_payload"]
+    assert view["pix_expires_on"] == (registered.due_date + timedelta(days=registered.payable_days_after_due)).isoformat()
+    stored = world.deps.invoices.get(invoice["id"]).active_boleto
+    assert (stored.pix_payload, stored.pix_location) == (view["pix_payload"], view["pix_location"])
+    # Payable by Pix: the bank settles the boleto it belongs to.
+    assert world.deps.bank.pay_pix(view["pix_payload"], sp(2026, 11, 20).date()) == invoice["total_cents"]
+    assert world.deps.bank.query(view["nosso_numero"]).channel == "pix"
+
+
 def test_download_links_work_and_hand_out_the_stored_documents(world, clock):
     org, invoice = billed(world, clock)
     view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master).json_body
@@ -115,8 +133,10 @@ def test_the_boleto_pdf_barcode_scans_back_to_the_44_digits_the_api_returns(worl
 
 def test_an_invoice_before_its_documents_and_a_boleto_without_pix_answer_their_nulls(world, clock, monkeypatch):
     # The published shapes allow these nulls (World.call holds every answer to them): no PDF link
-    # before the documents step succeeds, no Pix code when no Pix key is configured.
-    world.deps.settings = replace(world.deps.settings, pix_key=None)
+    # before the documents step succeeds, no Pix when the bank answered none — and then no static
+    # key in its place (it would stay payable after a second copy).
+    register = world.deps.bank.register
+    monkeypatch.setattr(world.deps.bank, "register", lambda request: replace(register(request), pix=None))
     monkeypatch.setattr(world.deps.nfse_emitter, "emit",
                         failing_first(world.deps.nfse_emitter.emit, 1, RuntimeError("prefeitura fora do ar")))
     org, invoice = billed(world, clock)  # the first documents attempt fails, SQS retries it
@@ -126,7 +146,9 @@ def test_an_invoice_before_its_documents_and_a_boleto_without_pix_answer_their_n
     world.make_visible()  # instead of waiting out the visibility timeout
     world.drain_queues()
     view = world.call("GET", f"/invoices/{invoice['id']}/boleto", org.master)
-    assert view.status_code == 200 and view.json_body["pix_payload"] is None
+    assert view.status_code == 200
+    assert (view.json_body["pix_payload"], view.json_body["pix_location"], view.json_body["pix_expires_on"]) == \
+        (None, None, None)
     assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["pdf_url"] is not None
 
 

@@ -6,9 +6,11 @@ from datetime import date
 from chalicelib.domain import billing
 from chalicelib.domain.billing import Invoice
 from chalicelib.domain.boleto import BancoDoBrasilConvenio7, make_boleto
-from chalicelib.domain.documents import (Boleto, BoletoKind, BoletoStatus, Nfse, current_boleto, issued_boleto,
-                                         supersede, with_second_copy)
-from chalicelib.storage.billing import boleto_attribute, boleto_from_attribute, nfse_attribute, nfse_from_attribute
+from chalicelib.domain.documents import (PAYER_ADDRESS_MISSING, Boleto, BoletoKind, BoletoStatus, Nfse,
+                                         boleto_rejected, current_boleto, issued_boleto, payer_problems, supersede,
+                                         with_second_copy)
+from chalicelib.storage.billing import (boleto_attribute, boleto_failure_attribute, boleto_failure_from_attribute,
+                                        boleto_from_attribute, nfse_attribute, nfse_from_attribute)
 
 LAYOUT = BancoDoBrasilConvenio7("1234567", "18")
 
@@ -109,3 +111,68 @@ def test_a_national_nfse_keeps_its_access_key_and_stores_no_verification_code():
     stored = nfse_attribute(national)
     assert stored["access_key"] == key and "verification_code" not in stored
     assert nfse_from_attribute(json.loads(json.dumps(stored))) == national
+
+
+def test_a_boleto_with_the_banks_pix_keeps_its_location_and_expiry_and_an_old_one_stores_none():
+    boleto = issued_boleto(make_boleto(LAYOUT, 1, date(2026, 11, 23), 10000), BoletoKind.ORIGINAL,
+                           pix_payload="000201...", pdf_key="b.pdf", registration_id="r",
+                           issued_at="2026-11-11T12:00:00+00:00", pix_location="pix.banco.example/cobv/abc",
+                           pix_expires_on=date(2026, 12, 23))
+    stored = boleto_attribute(boleto)
+    assert (stored["pix_location"], stored["pix_expires_on"]) == ("pix.banco.example/cobv/abc", "2026-12-23")
+    assert boleto_from_attribute(json.loads(json.dumps(stored))) == boleto
+    old = boleto_from_attribute(STORED_BOLETO)
+    assert (old.pix_location, old.pix_expires_on) == (None, None)
+    assert "pix_location" not in boleto_attribute(old) and "pix_expires_on" not in boleto_attribute(old)
+
+
+def test_a_boleto_refusal_counts_its_attempts_and_keeps_the_last_reasons():
+    first = boleto_rejected(None, [("4874915", "Município inválido")], "2026-11-11T12:00:00+00:00")
+    second = boleto_rejected(first, (("PAGADOR", "CEP inválido"),), "2026-11-12T12:00:00+00:00")
+    assert (first.attempts, second.attempts) == (1, 2)
+    assert second.reasons == (("PAGADOR", "CEP inválido"),) and second.failed_at == "2026-11-12T12:00:00+00:00"
+    assert boleto_failure_from_attribute(json.loads(json.dumps(boleto_failure_attribute(second)))) == second
+    assert boleto_failure_attribute(None) is None and boleto_failure_from_attribute(None) is None
+
+
+def test_only_a_payer_without_an_address_stops_a_boleto_before_the_bank():
+    [(code, message)] = payer_problems("org-1", None)
+    assert code == PAYER_ADDRESS_MISSING and "PUT /backoffice/organizations/org-1/address" in message
+    assert payer_problems("org-1", object()) == ()
+
+
+def _charge(emv, location="pix.banco.example/cobv/abc"):
+    from chalicelib.adapters.bank import PixCharge, Registration
+
+    return Registration("r", "1", "registered", pix=PixCharge(emv=emv, location_url=location, txid="abc",
+                                                              expires_on=date(2026, 12, 23)))
+
+
+def _refused_reason(registration, amount=10000):
+    from chalicelib.domain.errors import DomainError
+    from chalicelib.services.documents import _bank_pix
+
+    try:
+        _bank_pix(registration, amount)
+    except DomainError as refused:
+        assert refused.code == "bank_codes_mismatch"
+        return refused.details["reason"]
+    return None
+
+
+def test_only_the_banks_dynamic_pix_for_the_boleto_reaches_it():
+    from chalicelib.adapters.bank import Registration
+    from chalicelib.domain import pix
+    from chalicelib.services.documents import _bank_pix
+
+    good = pix.dynamic_payload(location_url="pix.banco.example/cobv/abc", merchant_name="BANCO", merchant_city="SP",
+                               amount_cents=10000)
+    assert _bank_pix(_charge(good), 10000) == (good, "pix.banco.example/cobv/abc", date(2026, 12, 23))
+    assert _bank_pix(_charge(good, "https://pix.banco.example/cobv/abc"), 10000)[0] == good  # scheme or not
+    assert _bank_pix(Registration("r", "1", "registered"), 10000) == (None, None, None)  # no Pix: none
+    static = pix.payload(key="financeiro@brasoftware.com.br", merchant_name="X", merchant_city="SP",
+                         amount_cents=10000)
+    assert _refused_reason(_charge(static)) == "not_dynamic"
+    assert _refused_reason(_charge(good[:-4] + "0000")) == "not_dynamic"  # CRC broken
+    assert _refused_reason(_charge(good, "pix.banco.example/cobv/other")) == "other_location"
+    assert _refused_reason(_charge(good), amount=10001) == "other_amount"

@@ -1,0 +1,356 @@
+"""The boleto the bank registers: its own (dynamic) Pix, the check of the codes it answers, the
+second copy and the cancellation that leave neither the old boleto nor its Pix payable, and the
+bank's refusals (recorded, the operators told, registered again by an operator)."""
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from chalicelib.adapters.bank import BankRejected
+from chalicelib.domain import boleto as boleto_rules
+from chalicelib.domain import pix
+from chalicelib.domain.clock import FixedClock
+from chalicelib.services import documents
+from tests.support import ADDRESS, body_text, in_parallel, reading_together, sp
+
+
+@pytest.fixture
+def clock(world):
+    world.deps.clock = FixedClock(sp(2026, 10, 1))
+    return world.deps.clock
+
+
+def billed(world, clock, address="default"):
+    """An organisation with 10 seats, billed at its 10 Nov closing (due Mon 23 Nov): (org, operator, invoice id)."""
+    org = world.organization(closing_day=10) if address == "default" else world.organization(closing_day=10,
+                                                                                             address=address)
+    world.seed_catalog()
+    world.accept_contract(org)
+    world.subscription(org, "MS365-E3", 10)
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    [invoice] = world.deps.invoices.list(org.id, status=None, limit=10, next_token=None)[0]
+    return org, operator, invoice.id
+
+
+def subjects(world, text):
+    return [m for m in world.outbox() if text in m["Subject"]]
+
+
+def other_line(world, request):
+    """The linha digitável of another boleto (one centavo more): check digits valid, not ours."""
+    layout = documents.boleto_layout(world.deps.settings)
+    return boleto_rules.make_boleto(layout, 999, request.due_date, request.amount_cents + 1).digitable_line
+
+
+def answering_another_line(world, monkeypatch):
+    """A bank that registers the boleto but answers another boleto's linha digitável."""
+    register = world.deps.bank.register
+    monkeypatch.setattr(world.deps.bank, "register",
+                        lambda request: replace(register(request), digitable_line=other_line(world, request)))
+    return register
+
+
+def test_the_invoice_email_gives_the_banks_pix_copia_e_cola(world, clock):
+    org, _, invoice_id = billed(world, clock)
+    view = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    world.drain_queues()
+    [email] = subjects(world, "Fatura nº")
+    expires = view["pix_expires_on"]
+    day = f"{expires[8:10]}/{expires[5:7]}/{expires[:4]}"
+    assert f"Pix copia e cola (pagável até {day}): {view['pix_payload']}" in body_text(email)
+    assert world.deps.settings.pix_key not in body_text(email)
+
+
+# --- the second copy kills the old boleto and its Pix ------------------------------------------
+
+def test_after_a_second_copy_neither_the_old_boleto_nor_its_pix_can_be_paid_and_the_new_pix_can(world, clock):
+    org, _, invoice_id = billed(world, clock)
+    bank = world.deps.bank
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    clock.now = sp(2026, 12, 1, 10)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 201
+    new = response.json_body
+    assert new["pix_payload"] != old["pix_payload"] and pix.dynamic_location(new["pix_payload"]) == new["pix_location"]
+    today = sp(2026, 12, 1).date()
+    with pytest.raises(BankRejected):
+        bank.pay_pix(old["pix_payload"], today)
+    with pytest.raises(BankRejected):
+        bank.pay(old["nosso_numero"], today)
+    # The new one, by Pix on its due date: exactly the amount the second copy shows.
+    assert bank.pay_pix(new["pix_payload"], sp(2026, 12, 4).date()) == new["amount_cents"]
+
+
+def test_the_bank_charges_the_second_copys_registered_fine_and_interest_as_the_second_copy_shows(world, clock):
+    org, _, invoice_id = billed(world, clock)
+    clock.now = sp(2026, 12, 1, 10)
+    new = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master).json_body
+    bank, settings = world.deps.bank, world.deps.settings
+    registered = bank.registered(new["nosso_numero"])
+    assert (registered.amount_cents, registered.due_date.isoformat()) == (new["amount_cents"], new["due_date"])
+    assert registered.fine_rate == Decimal(settings.late_fine_rate)
+    assert registered.monthly_interest == Decimal(settings.late_monthly_interest)
+    due = registered.due_date
+    assert bank.amount_due(new["nosso_numero"], due) == new["amount_cents"]
+    # Paid 6 days late: the terms the boleto was registered with, on the amount it shows.
+    late = boleto_rules.late_amount(new["amount_cents"], 6, Decimal(settings.late_fine_rate),
+                                    Decimal(settings.late_monthly_interest))
+    assert bank.amount_due(new["nosso_numero"], due + timedelta(days=6)) == late > new["amount_cents"]
+    assert bank.pay(new["nosso_numero"], due + timedelta(days=6)) == late
+
+
+def test_a_cancelled_invoice_leaves_neither_its_boleto_nor_its_pix_payable(world, clock):
+    org, operator, invoice_id = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    cancelled = world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
+                           {"reason": "Quantidade de licenças lançada errada"})
+    assert cancelled.status_code == 200, cancelled.json_body
+    today = sp(2026, 11, 12).date()
+    with pytest.raises(BankRejected):
+        world.deps.bank.pay_pix(old["pix_payload"], today)
+    with pytest.raises(BankRejected):
+        world.deps.bank.pay(old["nosso_numero"], today)
+
+
+# --- the bank's codes are checked before anything is shown -------------------------------------
+
+def test_a_second_copy_the_bank_answers_with_another_linha_is_withdrawn_and_the_operators_told(
+        world, clock, monkeypatch):
+    org, _, invoice_id = billed(world, clock)
+    before = world.deps.invoices.get(invoice_id)
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    clock.now = sp(2026, 12, 1, 10)
+    answering_another_line(world, monkeypatch)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 503 and response.json_body["error"]["code"] == "bank_codes_mismatch"
+    [registered] = [nn for nn in world.deps.bank.nosso_numeros() if nn != before.active_boleto.nosso_numero]
+    assert not world.deps.bank.is_registered(registered)  # withdrawn at once: never payable
+    assert world.deps.bank.is_registered(before.active_boleto.nosso_numero)  # the old one still stands
+    after = world.deps.invoices.get(invoice_id)
+    assert after.boletos == before.boletos  # nothing saved
+    world.drain_queues()
+    [told] = subjects(world, "Boleto não confere")
+    assert told["To"] == world.deps.settings.operators_email
+    text = body_text(told)
+    assert boleto_rules.digitable_line(world.deps.bank.registered(registered).barcode) in text  # ours
+    assert other_line(world, world.deps.bank.registered(registered)) in text  # the bank's
+    assert "O registro foi baixado no banco" in text
+    assert len(world.outbox()) == sent_before + 1  # no second-copy email to the customer
+    # The claim was released: with the bank right again, the second copy goes through.
+    monkeypatch.undo()
+    assert world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master).status_code == 201
+
+
+def test_the_documents_step_fails_on_codes_that_do_not_hold_then_the_operator_registers_the_boleto(
+        world, clock, monkeypatch):
+    answering_another_line(world, monkeypatch)
+    org, operator, invoice_id = billed(world, clock)
+    invoice = world.deps.invoices.get(invoice_id)
+    assert invoice.boletos == () and invoice.email_queued_at is None  # nothing shown, nothing sent
+    nosso_numero = world.deps.bank.nosso_numeros()[0]
+    assert not world.deps.bank.is_registered(nosso_numero)
+    assert len(subjects(world, "Boleto não confere")) == 1 and subjects(world, "Fatura nº") == []
+    # The queue's retry, the bank right again: the invoice's own nosso número was withdrawn, and
+    # the bank refuses it now; the refusal is recorded, the operators told, the email waits.
+    monkeypatch.undo()
+    world.make_visible()
+    world.drain_queues()
+    refused = world.deps.invoices.get(invoice_id)
+    assert refused.boletos == () and refused.boleto_failure.attempts == 1 and refused.email_queued_at is None
+    assert len(subjects(world, "Boleto recusado")) == 1 and subjects(world, "Fatura nº") == []
+    # The operator's new registration takes a fresh nosso número, and the invoice email goes out.
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert response.status_code == 200, response.json_body
+    assert response.json_body["boleto_failure"] is None
+    registered = world.deps.invoices.get(invoice_id).active_boleto
+    assert registered.nosso_numero != nosso_numero and world.deps.bank.is_registered(registered.nosso_numero)
+    world.drain_queues()
+    [email] = subjects(world, "Fatura nº")
+    assert f"boleto-fatura-{invoice.number}.pdf" in {p.get_filename() for p in email.iter_attachments()}
+
+
+# --- the bank's refusals ------------------------------------------------------------------------
+
+def test_a_customer_without_an_address_gets_no_boleto_sent_the_operators_are_told_and_register_it_once_fixed(
+        world, clock):
+    org, operator, invoice_id = billed(world, clock, address=None)
+    bank = world.deps.bank
+    assert bank.calls_of("register") == []  # checked before the bank: never left for it to refuse
+    invoice = world.deps.invoices.get(invoice_id)
+    assert invoice.boletos == () and invoice.email_queued_at is None
+    assert [code for code, _ in invoice.boleto_failure.reasons] == ["payer_address_missing"]
+    world.drain_queues()
+    [told] = subjects(world, "Boleto recusado")
+    assert told["To"] == world.deps.settings.operators_email
+    assert f"PUT /backoffice/organizations/{org.id}/address" in body_text(told)
+    assert f"POST /backoffice/invoices/{invoice_id}/boleto" in body_text(told)
+    assert subjects(world, "Fatura nº") == []  # the customer's email waits for the boleto
+    # A duplicate delivery of the documents step sends nothing again, to the bank or the operators.
+    documents.prepare(world.deps, world.deps.invoices.get(invoice_id))
+    world.drain_queues()
+    assert bank.calls_of("register") == [] and len(subjects(world, "Boleto recusado")) == 1
+    seen = world.call("GET", f"/backoffice/invoices/{invoice_id}", operator).json_body
+    assert seen["boleto_failure"]["reasons"][0]["code"] == "payer_address_missing"
+    assert seen["boleto_failure"]["attempts"] == 1
+    listed = world.call("GET", "/backoffice/invoices?boleto=rejected", operator).json_body["items"]
+    assert [(i["id"], i["boleto_failure"]["attempts"]) for i in listed] == [(invoice_id, 1)]
+    bad = world.call("GET", "/backoffice/invoices?boleto=recusado", operator)
+    assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_boleto_filter"
+    # Registering again before the address is fixed: refused, nothing sent to the bank.
+    early = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert early.status_code == 422 and early.json_body["error"]["code"] == "boleto_payer_address_missing"
+    assert f"/backoffice/organizations/{org.id}/address" in early.json_body["error"]["message"]
+    assert bank.calls_of("register") == []
+
+    fixed = world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS)
+    assert fixed.status_code == 200, fixed.json_body
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert response.status_code == 200, response.json_body
+    assert response.json_body["boleto_failure"] is None
+    boleto = world.deps.invoices.get(invoice_id).active_boleto
+    assert bank.is_registered(boleto.nosso_numero) and bank.registered(boleto.nosso_numero).payer.address is not None
+    assert pix.dynamic_location(boleto.pix_payload) == boleto.pix_location
+    assert world.call("GET", "/backoffice/invoices?boleto=rejected", operator).json_body["items"] == []
+    world.drain_queues()
+    [email] = subjects(world, "Fatura nº")
+    assert f"boleto-fatura-{invoice.number}.pdf" in {p.get_filename() for p in email.iter_attachments()}
+    # Asked again: nothing more at the bank, no second email.
+    again = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert again.status_code == 200 and len(bank.calls_of("register")) == 1
+    world.drain_queues()
+    assert len(subjects(world, "Fatura nº")) == 1
+
+
+def test_a_bank_refusal_in_the_documents_step_is_recorded_once_and_registered_again_by_the_operator(
+        world, clock, monkeypatch):
+    bank = world.deps.bank
+    register = bank.register
+    refusal = BankRejected((("4874915", "Código do município do pagador inválido"),))
+
+    def refusing(request):
+        bank.calls.append(("register", request.nosso_numero))
+        raise refusal
+
+    monkeypatch.setattr(bank, "register", refusing)
+    org, operator, invoice_id = billed(world, clock)
+    invoice = world.deps.invoices.get(invoice_id)
+    assert invoice.boleto_failure.reasons == (("4874915", "Código do município do pagador inválido"),)
+    assert invoice.email_queued_at is None and invoice.boletos == ()
+    world.make_visible()
+    world.drain_queues()  # nothing left to retry: the step ended, the refusal recorded
+    assert len(bank.calls_of("register")) == 1
+    [told] = subjects(world, "Boleto recusado")
+    assert "4874915: Código do município do pagador inválido" in body_text(told)
+    # Refused again on the operator's attempt: 422 with the bank's reasons, one attempt more, told again.
+    again = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert again.status_code == 422 and again.json_body["error"]["code"] == "bank_rejected"
+    assert "4874915" in again.json_body["error"]["message"]
+    assert world.deps.invoices.get(invoice_id).boleto_failure.attempts == 2
+    world.drain_queues()
+    assert len(subjects(world, "Boleto recusado")) == 2 and subjects(world, "Fatura nº") == []
+    # The data fixed at the bank: registered, the claim released by the refusal's save.
+    monkeypatch.setattr(bank, "register", register)
+    done = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert done.status_code == 200 and done.json_body["boleto_failure"] is None
+    world.drain_queues()
+    assert len(subjects(world, "Fatura nº")) == 1
+
+
+def test_a_second_copy_the_bank_refuses_answers_422_saves_nothing_and_frees_the_claim(world, clock, monkeypatch):
+    org, _, invoice_id = billed(world, clock)
+    before = world.deps.invoices.get(invoice_id)
+    world.drain_queues()
+    sent = len(world.outbox())
+    clock.now = sp(2026, 12, 1, 10)
+    register = world.deps.bank.register
+
+    def refusing(request):
+        raise BankRejected((("4674843", "Data de vencimento inválida"),))
+
+    monkeypatch.setattr(world.deps.bank, "register", refusing)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 422 and response.json_body["error"]["code"] == "bank_rejected"
+    assert "4674843: Data de vencimento inválida" in response.json_body["error"]["message"]
+    after = world.deps.invoices.get(invoice_id)
+    assert after.boletos == before.boletos and after.boleto_failure is None
+    assert world.deps.bank.nosso_numeros() == [before.active_boleto.nosso_numero]  # nothing registered
+    world.drain_queues()
+    assert len(world.outbox()) == sent
+    monkeypatch.setattr(world.deps.bank, "register", register)
+    assert world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master).status_code == 201
+
+
+def test_a_second_copy_for_a_customer_without_an_address_is_refused_before_the_bank(world, clock):
+    org, _, invoice_id = billed(world, clock, address=None)
+    world.drain_queues()
+    sent = len(world.outbox())
+    clock.now = sp(2026, 12, 1, 10)
+    before = world.deps.invoices.get(invoice_id)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 422
+    assert response.json_body["error"]["code"] == "boleto_payer_address_missing"
+    assert world.deps.bank.calls_of("register") == []
+    assert world.deps.invoices.get(invoice_id) == before  # nothing written, not even a claim
+    world.drain_queues()
+    assert len(world.outbox()) == sent
+
+
+def test_two_operators_registering_the_same_refused_boleto_at_once_register_one(world, clock, monkeypatch):
+    org, operator, invoice_id = billed(world, clock, address=None)
+    assert world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS).status_code == 200
+    reading_together(monkeypatch, world.deps.invoices, "get", 2)
+    answers = in_parallel(2, lambda n: world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.json_body for a in answers]
+    [lost] = [a for a in answers if a.status_code == 409]
+    assert lost.json_body["error"]["code"] in ("second_copy_in_progress", "version_conflict")
+    assert len(world.deps.bank.calls_of("register")) == 1
+    assert len(world.deps.invoices.get(invoice_id).boletos) == 1
+    world.drain_queues()
+    assert len(subjects(world, "Fatura nº")) == 1
+
+
+def test_the_demo_customer_make_run_bills_gets_a_registered_boleto_with_the_banks_pix(world, clock):
+    from local import seed
+
+    clock.now = sp(2026, 11, 21, 9)  # the day after the billed demo customer's closing (day 20)
+    accounts = seed.seed(world.deps)
+    [account] = [a for a in accounts if world.deps.organizations.get(a.organization_id).name == "Oficina Digital Ltda"]
+    operator = world.operator()
+    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    [invoice] = world.deps.invoices.list(account.organization_id, status=None, limit=10, next_token=None)[0]
+    assert invoice.boleto_failure is None
+    boleto = invoice.active_boleto
+    assert world.deps.bank.is_registered(boleto.nosso_numero)
+    assert pix.dynamic_location(boleto.pix_payload) == boleto.pix_location
+
+
+def test_a_note_emitted_again_while_the_boleto_stands_refused_waits_for_the_invoice_email(world, clock):
+    from chalicelib.domain.nfse import Rejection
+
+    world.deps.nfse_emitter.reject_next((Rejection("E0116", "CEP do tomador inválido", None),))
+    org, operator, invoice_id = billed(world, clock, address=None)
+    refused = world.deps.invoices.get(invoice_id)
+    assert refused.nfse_failure is not None and refused.boleto_failure is not None
+    world.drain_queues()
+    [nfse_told] = [m for m in world.outbox() if m["Subject"].startswith("NFS-e recusada")]
+    assert "o e-mail da fatura sai quando o boleto for registrado" in body_text(nfse_told)
+    # The note emitted again: recorded, but not emailed on its own (the invoice email will carry it).
+    emitted = world.call("POST", f"/backoffice/invoices/{invoice_id}/nfse", operator)
+    assert emitted.status_code == 200, emitted.json_body
+    assert emitted.json_body["nfse_status"] == "issued" and emitted.json_body["boleto_failure"] is not None
+    world.drain_queues()
+    assert [m["Subject"] for m in world.outbox()
+            if "Fatura nº" in m["Subject"] or m["Subject"].startswith("Nota fiscal")] == []
+    assert world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS).status_code == 200
+    assert world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator).status_code == 200
+    world.drain_queues()
+    [email] = subjects(world, "Fatura nº")
+    note = world.deps.invoices.get(invoice_id).nfse
+    assert {f"nfse-{note.number}.pdf", f"nfse-{note.number}.xml", f"boleto-fatura-{refused.number}.pdf"} <= \
+        {p.get_filename() for p in email.iter_attachments()}

@@ -200,7 +200,7 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
         _withdraw_mismatched(deps, invoice, organization, made, registration, mismatch)
         raise
     pdf = _render(deps, "boleto", boleto_print.pdf_data(settings, invoice, made, request, kind, pix_payload, parties,
-                                                        local_day(deps.clock())))
+                                                        local_day(deps.clock()), pix_expires_on=pix_expires_on))
     key = deps.documents.put(f"{_prefix(invoice)}/boleto-{made.nosso_numero}.pdf", pdf, "application/pdf")
     return document_rules.issued_boleto(made, kind, pix_payload=pix_payload, pdf_key=key,
                                         registration_id=registration.registration_id, issued_at=iso(deps.clock()),

@@ -32,11 +32,11 @@ asked for by its number before POSTing again; a refusal as "Nosso Número já in
 is recovered the same way. The boleto found is adopted only when it is this one (same amount and
 due date, still open); otherwise BankRejected (NOSSO_NUMERO_EM_USO) and nothing is adopted.
 
-The Pix: the bank's answer must carry a dynamic BR Code (CRC valid, naming the bank's location,
-for the boleto's amount). One that does not (none, static key, broken CRC, another location or
-amount) is refused as BankRejected (PIX_AUSENTE / PIX_INVALIDO): printing it would give the payer
-a code that does not pay this boleto, and asking again gets the same. The boleto is then
-registered at the bank under its nosso número; `cancel` takes it down.
+The Pix: answered as the bank gave it (`_pix`), never refused here: once the bank answered, the
+boleto is registered and payable under its nosso número whatever its Pix looks like. No Pix is
+answered as `pix=None`; one that is not the boleto's dynamic BR Code (static key, broken CRC,
+another location or amount) as it came, and services/documents._bank_pix refuses it, withdraws
+the registration (`cancel`) and tells the operators.
 
 Secrets: the client secret, the application key, the webhook token and the access tokens never
 go into an exception, a log line or a repr; failures name status codes, the bank's codes and
@@ -101,8 +101,6 @@ DUPLICATE_CODES = frozenset({"4874915", "4874915.1"})
 
 # Our refusals (never the bank's codes): what the bank answered cannot be adopted.
 NOSSO_NUMERO_EM_USO = "NOSSO_NUMERO_EM_USO"
-PIX_AUSENTE = "PIX_AUSENTE"
-PIX_INVALIDO = "PIX_INVALIDO"
 PAGADOR_INCOMPLETO = "PAGADOR_INCOMPLETO"
 
 # codigoTipoTitulo (espécie) by the espécie's initials: 2 DUPLICATA MERCANTIL, 4 DUPLICATA DE SERVICO.
@@ -385,29 +383,32 @@ class BancoDoBrasilCobranca:
                             pix=self._pix(pix_source, request))
 
     @staticmethod
-    def _pix(data: object, request: BoletoRequest) -> PixCharge:
+    def _pix(data: object, request: BoletoRequest) -> Optional[PixCharge]:
+        """The Pix as the bank answered it, unjudged: None when it answered none, else its EMV, the
+        location it named (or the one the EMV names, when it named none and the EMV has one) and
+        txid. The boleto is registered and payable at the bank either way, so refusing here would
+        leave it payable with a refusal recorded against it: services/documents._bank_pix checks
+        it (dynamic, CRC, location, amount) and withdraws the registration on a mismatch, telling
+        the operators. `expires_on`: the bank's validadeTituloCobranca when it gives one (GET
+        /boletos/{id}/pix does), else the request's due date plus its payable days, the limit
+        registered (POST /boletos answers none)."""
         code = data.get("qrCode") if isinstance(data, dict) else None
         emv = code.get("emv") if isinstance(code, dict) else None
         if not isinstance(emv, str) or not emv.strip():
-            raise BankRejected(((PIX_AUSENTE, "o banco registrou o boleto sem Pix: habilite o boleto com Pix "
-                                              "(indicadorPix) no convênio"),))
-        url = str(code.get("url") or "")
-        try:
-            location = pix.dynamic_location(emv.strip())
-            fields = pix.parse(emv.strip())
-        except DomainError as error:
-            reason = error.details.get("reason", "invalid")
-            raise BankRejected(((PIX_INVALIDO, f"o Pix do banco para o boleto {request.nosso_numero} não é um "
-                                               f"BR Code dinâmico válido ({reason})"),)) from None
-        if url and location != url.split("://", 1)[-1]:
-            raise BankRejected(((PIX_INVALIDO, f"o Pix do banco para o boleto {request.nosso_numero} nomeia "
-                                               "outro endereço que o informado"),))
-        amount = fields.get("54")
-        if amount is not None and _cents(amount) != request.amount_cents:
-            raise BankRejected(((PIX_INVALIDO, f"o Pix do banco para o boleto {request.nosso_numero} cobra "
-                                               "outro valor"),))
-        return PixCharge(emv=emv.strip(), location_url=location, txid=str(code.get("txId") or ""),
-                         expires_on=request.due_date + timedelta(days=request.payable_days_after_due))
+            logger.warning("Banco do Brasil registered boleto %s without a Pix (indicadorPix off in the convênio?)",
+                           request.nosso_numero)
+            return None
+        emv = emv.strip()
+        url = str(code.get("url") or "").strip()
+        if not url:
+            try:
+                url = pix.dynamic_location(emv)
+            except DomainError:
+                url = ""  # not a dynamic code: documents._bank_pix says so
+        expires_on = _date(data.get("validadeTituloCobranca")) or (
+            request.due_date + timedelta(days=request.payable_days_after_due))
+        return PixCharge(emv=emv, location_url=url.split("://", 1)[-1], txid=str(code.get("txId") or ""),
+                         expires_on=expires_on)
 
     def _detail(self, numero: str, budget: _Budget, *, retry: bool = True) -> Optional[dict]:
         """GET /boletos/{numero}: its detail, or None when the bank knows no such boleto."""

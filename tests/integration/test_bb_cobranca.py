@@ -12,8 +12,7 @@ from email.utils import format_datetime
 import pytest
 
 from chalicelib.adapters.bank import CANCELLED, PAID, REGISTERED, BankRejected, BankUnavailable, BoletoRequest, Payer
-from chalicelib.adapters.bb_cobranca import (NOSSO_NUMERO_EM_USO, PAGADOR_INCOMPLETO, PIX_AUSENTE, PIX_INVALIDO,
-                                             BancoDoBrasilCobranca)
+from chalicelib.adapters.bb_cobranca import NOSSO_NUMERO_EM_USO, PAGADOR_INCOMPLETO, BancoDoBrasilCobranca
 from chalicelib.adapters.secrets import SecretUnavailable
 from chalicelib.domain import boleto as boleto_rules
 from chalicelib.domain import pix
@@ -189,23 +188,53 @@ def test_the_gateways_error_shape_is_read_too(bank):
 
 
 @pytest.mark.parametrize("qr_code, reason", [
-    ({"url": "", "txId": "", "emv": ""}, PIX_AUSENTE),
     # A static key: it never expires, and stays payable after the baixa.
     ({"url": "", "txId": "X", "emv": pix.payload(key="financeiro@exemplo.com.br", merchant_name="X", merchant_city="Y",
-                                                 amount_cents=150000)}, PIX_INVALIDO),
+                                                 amount_cents=150000)}, "not_dynamic"),
     ({"url": "qrcodepix-h.bb.com.br/pix/v2/cobv/abc", "txId": "X",
       "emv": pix.dynamic_payload(location_url="qrcodepix-h.bb.com.br/pix/v2/cobv/abc", merchant_name="X",
-                                 merchant_city="Y", amount_cents=150000)[:-4] + "0000"}, PIX_INVALIDO),  # CRC
+                                 merchant_city="Y", amount_cents=150000)[:-4] + "0000"}, "not_dynamic"),  # CRC
+    ({"url": "qrcodepix-h.bb.com.br/pix/v2/cobv/abc", "txId": "X",
+      "emv": pix.dynamic_payload(location_url="qrcodepix-h.bb.com.br/pix/v2/cobv/other", merchant_name="X",
+                                 merchant_city="Y", amount_cents=150000)}, "other_location"),
     ({"url": "qrcodepix-h.bb.com.br/pix/v2/cobv/abc", "txId": "X",
       "emv": pix.dynamic_payload(location_url="qrcodepix-h.bb.com.br/pix/v2/cobv/abc", merchant_name="X",
-                                 merchant_city="Y", amount_cents=99)}, PIX_INVALIDO),  # another amount
+                                 merchant_city="Y", amount_cents=99)}, "other_amount"),
 ])
-def test_a_pix_that_is_not_the_boletos_dynamic_br_code_is_refused(bank, qr_code, reason):
-    bank.tamper_next_registration(qrCode=qr_code)
-    with pytest.raises(BankRejected) as refused:
-        adapter_for(bank).register(request_for(made()))
+def test_a_pix_that_is_not_the_boletos_dynamic_br_code_is_answered_as_it_came_for_the_services_to_withdraw(
+        bank, qr_code, reason):
+    # The bank registered the boleto: it is payable there whatever its Pix, so the adapter answers
+    # the registration (a refusal would leave it payable) and documents._bank_pix refuses the Pix.
+    from chalicelib.services.documents import _bank_pix
 
-    assert refused.value.errors[0][0] == reason
+    bank.tamper_next_registration(qrCode=qr_code)
+    codes = made()
+    registration = adapter_for(bank).register(request_for(codes))
+
+    assert bank.boletos() == [codes.nosso_numero]
+    assert registration.pix.emv == qr_code["emv"] and registration.barcode == codes.barcode
+    with pytest.raises(DomainError) as mismatch:
+        _bank_pix(registration, codes.amount_cents)
+    assert mismatch.value.code == "bank_codes_mismatch" and mismatch.value.details["reason"] == reason
+
+
+def test_a_registration_without_pix_is_answered_with_none(bank):
+    bank.tamper_next_registration(qrCode={"url": "", "txId": "", "emv": ""})
+    codes = made()
+    registration = adapter_for(bank).register(request_for(codes))
+
+    assert registration.pix is None and registration.barcode == codes.barcode
+    assert bank.boletos() == [codes.nosso_numero]
+
+
+def test_the_pix_expires_on_the_banks_validity_when_it_gives_one_else_the_registered_limit(bank):
+    codes = made()
+    registration = adapter_for(bank).register(request_for(codes, payable_days=30))
+    assert registration.pix.expires_on == DUE + timedelta(days=30)  # POST /boletos answers no validity
+
+    other = made(sequence=43)
+    bank.tamper_next_registration(validadeTituloCobranca=(DUE + timedelta(days=20)).strftime("%d.%m.%Y"))
+    assert adapter_for(bank).register(request_for(other, payable_days=30)).pix.expires_on == DUE + timedelta(days=20)
 
 
 def test_the_banks_codes_are_answered_as_they_came_for_the_febraban_check(bank):

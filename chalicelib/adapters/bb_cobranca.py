@@ -249,6 +249,13 @@ class BancoDoBrasilCobranca:
         if detail is None:
             raise BankRejected((("NAO_ENCONTRADO", f"título {nosso_numero} não encontrado no banco"),))
         state = _state(detail)
+        # The payment day, never the credit day (dataCreditoLiquidacao, a business day or more
+        # later): the payment id a CNAB retorno shares names the occurrence day. A paid boleto
+        # without it is read as still open: the webhook (or the next query) comes again.
+        paid_on = _date(detail.get("dataRecebimentoTitulo")) if state == PAID else None
+        if state == PAID and paid_on is None:
+            logger.warning("Banco do Brasil: boleto %s paid without its payment day yet: read as open", nosso_numero)
+            state = REGISTERED
         paid = state == PAID
         channel = None
         if paid:
@@ -258,8 +265,7 @@ class BancoDoBrasilCobranca:
             nosso_numero=nosso_numero, state=state,
             amount_cents=_cents(detail.get("valorOriginalTituloCobranca")) or 0,
             paid_cents=_cents(detail.get("valorPagoSacado")) if paid else None,
-            paid_on=(_date(detail.get("dataRecebimentoTitulo")) or _date(detail.get("dataCreditoLiquidacao")))
-            if paid else None,
+            paid_on=paid_on,
             channel=channel)
 
     def webhook_token(self) -> str:

@@ -125,6 +125,7 @@ class _Boleto:
     state: int = NORMAL
     pix_active: bool = True
     paid: Dict[str, object] = field(default_factory=dict)
+    detail_fields: Dict[str, object] = field(default_factory=dict)  # a test's changes to its detail
 
     @property
     def nosso_numero(self) -> str:
@@ -226,6 +227,12 @@ class FakeBancoDoBrasil:
         """The next registration is made, and its answer carries these fields instead (another
         boleto's barcode, a static Pix...)."""
         self._tamper.append(fields)
+
+    def tamper_detail(self, nosso_numero: str, **fields: object) -> None:
+        """The boleto's detail (GET /boletos/{id}) carries these fields from now on (a paid boleto
+        whose payment day the bank has not filled in yet...)."""
+        with self._lock:
+            self._boletos["000" + nosso_numero].detail_fields.update(fields)
 
     def expire_tokens(self) -> None:
         """Every token issued so far is expired now."""
@@ -447,6 +454,7 @@ class FakeBancoDoBrasil:
             "dataRecebimentoTitulo": _bb(paid_on) if paid_on else "",
             "dataCreditoLiquidacao": _bb(paid_on + timedelta(days=1)) if paid_on else "",
             "codigoTipoBaixaTitulo": 11 if known.state == BAIXADO else 0,
+            **known.detail_fields,
         }
 
 

@@ -573,3 +573,18 @@ def test_secrets_never_reach_an_exception_or_a_log(bank, caplog):
     for secret in [bank.client_secret, bank.app_key, "segredo-errado", "chave-errada", WEBHOOK_TOKEN,
                    *bank.tokens_issued]:
         assert secret not in text
+
+
+def test_a_payment_is_dated_by_its_payment_day_never_the_credit_day(bank):
+    codes = made()
+    adapter = adapter_for(bank)
+    adapter.register(request_for(codes))
+    bank.pay(codes.nosso_numero, DUE)
+
+    at_bank = adapter.query(codes.nosso_numero)
+    assert at_bank.state == PAID and at_bank.paid_on == DUE  # the fake credits it the day after
+
+    # Paid, the payment day not filled in yet (only the credit day): not settled on a guess.
+    bank.tamper_detail(codes.nosso_numero, dataRecebimentoTitulo="")
+    at_bank = adapter.query(codes.nosso_numero)
+    assert (at_bank.state, at_bank.paid_on, at_bank.paid_cents) == (REGISTERED, None, None)

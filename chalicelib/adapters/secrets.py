@@ -14,12 +14,23 @@ import time
 from typing import Callable, Dict, Optional, Sequence
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import certificates  # noqa: F401 - installs the filter that keeps SecretString out of botocore's DEBUG logs
 
 
 class SecretUnavailable(Exception):
-    """The secret is missing, still the placeholder, or lacks a value the adapter needs."""
+    """The secret is missing, still the placeholder, lacks a value the adapter needs, or could not
+    be read or written (access denied, KMS, throttling, Secrets Manager down or unreachable): the
+    adapters answer it as their partner's transient Unavailable, so a call is tried again later."""
+
+
+def _failure(error: Exception) -> str:
+    """What went wrong, never the secret's value nor botocore's text (which can carry a URL or,
+    for some errors, what was sent): the error code or the exception's class."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or "ClientError")
+    return type(error).__name__
 
 
 class JsonSecret:
@@ -58,8 +69,11 @@ class JsonSecret:
 
     def put(self, values: Dict[str, str]) -> None:
         """Write new values (a rotated refresh token) and keep them."""
-        client = boto3.client("secretsmanager", region_name=self._region)
-        client.put_secret_value(SecretId=self._secret_id, SecretString=json.dumps(values))
+        try:
+            client = boto3.client("secretsmanager", region_name=self._region)
+            client.put_secret_value(SecretId=self._secret_id, SecretString=json.dumps(values))
+        except (ClientError, BotoCoreError) as error:
+            raise SecretUnavailable(f"secret {self._secret_id} could not be written ({_failure(error)})") from None
         with self._lock:
             self._values = dict(values)
             self._read_at = self._monotonic()
@@ -67,11 +81,19 @@ class JsonSecret:
     def _read(self) -> Dict[str, str]:
         if not self._secret_id:
             raise SecretUnavailable("no secret is named")
-        client = boto3.client("secretsmanager", region_name=self._region)
         try:
-            raw = client.get_secret_value(SecretId=self._secret_id)["SecretString"]
-        except client.exceptions.ResourceNotFoundException:
-            raise SecretUnavailable(f"secret {self._secret_id} not found") from None
+            client = boto3.client("secretsmanager", region_name=self._region)
+            raw = client.get_secret_value(SecretId=self._secret_id).get("SecretString")
+        except ClientError as error:
+            if _failure(error) == "ResourceNotFoundException":
+                raise SecretUnavailable(f"secret {self._secret_id} not found") from None
+            # AccessDenied, DecryptionFailure, throttling, InternalServiceError...: a partner's
+            # outage for the caller, never a 500 nor a stuck job.
+            raise SecretUnavailable(f"secret {self._secret_id} could not be read ({_failure(error)})") from None
+        except BotoCoreError as error:  # EndpointConnectionError, timeouts, no credentials, no region
+            raise SecretUnavailable(f"secret {self._secret_id} could not be read ({_failure(error)})") from None
+        if not isinstance(raw, str):
+            raise SecretUnavailable(f"secret {self._secret_id} has no SecretString")
         try:
             content = json.loads(raw)
         except ValueError:

@@ -161,10 +161,12 @@ def apply_queued_change(deps: ProvisioningDeps, message: Dict[str, Any], attempt
         return _fail(deps, sub, change, attempt, _refusal(deps, org, exc), tell_operators=True)
     except DomainError as exc:  # ours, before any call: a product the real provider cannot order
         if exc.code != codes.OFFER_NOT_MAPPED.code:
-            raise
+            return _unexpected(deps, sub, change, attempt, exc)
         return _fail(deps, sub, change, attempt, exc.message, tell_operators=True)
     except LicenceProviderUnavailable as exc:
         return _provider_failed(deps, sub, change, attempt, str(exc))
+    except Exception as exc:  # noqa: BLE001 - see _unexpected
+        return _unexpected(deps, sub, change, attempt, exc)
     applied, done = rules.apply(sub, change, deps.clock(), attempt=attempt, provider_subscription_id=provider_id)
     deps.subscriptions.save([(applied, sub.version)], [done], audit=[audit.entry(
         deps, SYSTEM, org, "subscription.quantity_applied", f"subscription:{sub.id}",
@@ -236,6 +238,17 @@ def _provider_failed(deps: ProvisioningDeps, sub: Subscription, change: Quantity
         deps.subscriptions.record_attempt(rules.record_attempt(change, attempt, error))
         raise RetryLater(deps.settings.provisioning_backoff_seconds * 2 ** (attempt - 1), error)
     return _fail(deps, sub, change, attempt, error, tell_operators=False)
+
+
+def _unexpected(deps: ProvisioningDeps, sub: Subscription, change: QuantityChange, attempt: int,
+                exc: Exception) -> str:
+    """Anything else the call raised (an id the adapter refuses, a secret unreadable, a bug) is a
+    failed attempt like an outage: recorded, retried with backoff, failed for good after the
+    attempts allowed with the requester told. Left unrecorded, the change would stay at attempts
+    == 0, and the sweeper would queue it again every 15 minutes forever. The record names the
+    exception's class only: its text may quote what a user must not read."""
+    log.exception("change %s: unexpected failure calling the licence provider (attempt %d)", change.id, attempt)
+    return _provider_failed(deps, sub, change, attempt, f"falha inesperada ao chamar o provedor ({type(exc).__name__})")
 
 
 def _fail(deps: ProvisioningDeps, sub: Subscription, change: QuantityChange, attempt: int, error: str, *,

@@ -229,3 +229,41 @@ def test_operators_set_each_products_offer_which_customers_do_not_see(world, clo
     products = world.call("GET", "/catalog/products", org.master).json_body["items"]
     assert products and all("offer_id" not in p for p in products)
     assert world.call("GET", "/backoffice/catalog/products", org.master).status_code == 403
+
+
+@pytest.mark.parametrize("failure", [ValueError("customer_id is not a Partner Center id"),
+                                     RuntimeError("secret csp-portal/partner-center could not be read")])
+def test_an_unexpected_provider_failure_counts_as_an_attempt_and_fails_for_good_after_the_last(
+        world, clock, monkeypatch, failure):
+    # Not one of the provider's errors (an adapter's id check, a secret's failure leaking): still a
+    # failed attempt, never a change left at attempts == 0 that the sweeper queues forever.
+    org = world.active_organization()
+    sub = world.subscription(org, "MS365-E3", 10)
+
+    def broken(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(provider(world), "update_quantity", broken)
+    response = world.call("POST", f"/subscriptions/{sub.id}/quantity", org.master, {"quantity": 12})
+    assert response.status_code == 202, response.json_body
+    change = only_change(world, org, sub.id)
+    queued = provisioning.change_message(org.id, sub.id, change.id)
+
+    with pytest.raises(provisioning.RetryLater) as retry:
+        provisioning.apply_queued_change(world.deps, queued, 1)
+    change = only_change(world, org, sub.id)
+    assert (change.status, change.attempts) == ("pending", 1)
+    assert retry.value.delay_seconds == world.deps.settings.provisioning_backoff_seconds  # the backoff
+    assert type(failure).__name__ in change.error and str(failure) not in change.error
+    clock.advance(hours=1)
+    assert provisioning.requeue_stuck_changes(world.deps) == 0  # tried: the worker's backoff, not the sweeper
+
+    last = world.deps.settings.provisioning_max_attempts
+    with pytest.raises(provisioning.ProvisioningFailed):
+        provisioning.apply_queued_change(world.deps, queued, last)
+    change = only_change(world, org, sub.id)
+    after = world.deps.subscriptions.get(org.id, sub.id)
+    assert (change.status, change.attempts, after.quantity, after.pending_change) == ("failed", last, 10, None)
+    world.drain_queues()
+    [mail] = [m for m in world.outbox() if "Não foi possível" in m["Subject"]]
+    assert {a.addr_spec for a in mail["To"].addresses} == {org.master.user.email}

@@ -28,7 +28,10 @@ applied twice. Checking out a cart is idempotent as well (the docs: a second che
 first one's result).
 
 Failures: Partner Center's error body {"code", "description", "data", "source"} on a 400, 403,
-404 or 409 becomes LicenceProviderRejected(code, description); a 401 gets a new access token once;
+404 or 409 becomes LicenceProviderRejected(code, description), except a 409 saying an operation is
+still in progress (LicenceProviderUnavailable: the worker tries later) and a PATCH's 412 (the etag
+changed since the GET: read again and PATCHed once more, then LicenceProviderUnavailable); a 401
+gets a new access token once;
 a 429 waits its Retry-After (at most `max_wait_seconds` in all, then LicenceProviderUnavailable);
 a 5xx, a timeout or a connection error is tried `attempts` times with a doubling wait, then
 LicenceProviderUnavailable. Nothing here logs or raises a token, a secret or a whole payload.
@@ -78,6 +81,26 @@ TENANT_ID = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){0,5}")
 # The status Partner Center gives a cancelled New Commerce subscription.
 DELETED = "deleted"
 ROTATION_FIELD = "refresh_token_rotated_at"
+
+
+class _PreconditionFailed(LicenceProviderUnavailable):
+    """A 412: the If-Match etag no longer matches (the subscription changed between our GET and our
+    PATCH). `_patch` reads it again and PATCHes once more; anywhere else, an outage-like failure."""
+
+
+# A 409 for a resource an operation is still working on (a change, a provisioning), not a conflict
+# with what was asked: Partner Center's codes for it are not all published, so its words decide too
+# (to confirm in the integration sandbox). Another 409 (a domain taken) stays a refusal.
+IN_PROGRESS_CODES = frozenset({"800002", "OperationInProgress", "ConcurrentOperation"})
+IN_PROGRESS_WORDS = re.compile(r"in progress|being processed|currently processing|another (?:operation|request)|"
+                               r"pending operation|try again later", re.IGNORECASE)
+
+
+def _in_progress(data: object) -> bool:
+    if not isinstance(data, dict):
+        return False
+    return str(data.get("code") or "") in IN_PROGRESS_CODES or bool(
+        IN_PROGRESS_WORDS.search(str(data.get("description") or "")))
 
 
 class _Transient(Exception):
@@ -358,19 +381,38 @@ class PartnerCenter:
 
     def _patch(self, op: _Operation, customer_id: str, subscription_id: str, field: str, value) -> None:
         """PATCH the subscription as read with `field` changed; nothing sent when it has the value already
-        (a repeat of a suspension, a reactivation or a cancellation)."""
-        resource = self._subscription(op, customer_id, subscription_id)
-        current = resource.get(field)
-        if (str(current).lower() if field == "status" else current) == value:
+        (a repeat of a suspension, a reactivation or a cancellation). Sent with the read's etag
+        (If-Match): a 412 means the subscription changed in between (an auto-renewal, the partner's
+        portal), so it is read again and PATCHed once more, under the new state's request id
+        (below); a second 412 is
+        LicenceProviderUnavailable (the worker tries later), never a refusal of what was asked."""
+        for round_ in (1, 2):
+            resource = self._subscription(op, customer_id, subscription_id)
+            current = resource.get(field)
+            if (str(current).lower() if field == "status" else current) == value:
+                return
+            changed = {**resource, field: value}
+            headers = {}
+            attributes = resource.get("attributes")
+            etag = attributes.get("etag") if isinstance(attributes, dict) else None
+            if etag:
+                headers["If-Match"] = etag
+            # The request id names the state it changes: the same state again (a retry, by the
+            # worker too) sends the same id, so a PATCH applied and unanswered is not applied
+            # twice (read again, it has the value: nothing sent); a state changed since (a new
+            # etag) gets a new one, as Partner Center would answer an id's first answer again.
+            step = f"{field}={value}@{etag}" if etag else f"{field}={value}"
+            try:
+                self._call(op, "PATCH", f"{self._customer_path(customer_id)}/subscriptions/{subscription_id}",
+                           body=changed, request_id=op.write_id(step), headers=headers)
+            except _PreconditionFailed:
+                if round_ == 2:
+                    raise
+                logger.info("Partner Center: subscription %s changed since read (412): reading it again "
+                            "(correlation %s)", subscription_id, op.correlation_id)
+                continue
+            logger.info("Partner Center: subscription %s %s set to %s", subscription_id, field, value)
             return
-        changed = {**resource, field: value}
-        headers = {}
-        etag = (resource.get("attributes") or {}).get("etag") if isinstance(resource.get("attributes"), dict) else None
-        if etag:
-            headers["If-Match"] = etag
-        self._call(op, "PATCH", f"{self._customer_path(customer_id)}/subscriptions/{subscription_id}", body=changed,
-                   request_id=op.write_id(f"{field}={value}"), headers=headers)
-        logger.info("Partner Center: subscription %s %s set to %s", subscription_id, field, value)
 
     @staticmethod
     def _normalised(customer_id: str, resource: dict) -> Dict:
@@ -447,6 +489,14 @@ class PartnerCenter:
                 waited += self._wait(self._backoff * 2 ** (failures - 1), what, str(status), op)
                 continue
             data = self._json(response)
+            if status == 412:
+                raise _PreconditionFailed(f"Partner Center answered 412 to {what} (changed since read); "
+                                          f"correlation {op.correlation_id}")
+            if status == 409 and _in_progress(data):
+                logger.info("Partner Center: %s waits for an operation in progress (correlation %s)", what,
+                            op.correlation_id)
+                raise LicenceProviderUnavailable(f"Partner Center answered 409 to {what}: an operation is still in "
+                                                 f"progress; correlation {op.correlation_id}")
             if status in REJECTED_STATUSES:
                 code = str(data.get("code")) if isinstance(data, dict) and data.get("code") not in (None, "") \
                     else str(status)

@@ -203,6 +203,12 @@ class FakePartnerCenter:
         """The next request is refused with Partner Center's error body."""
         self._script.append(("refuse", (status, code, description), method, path))
 
+    def change_before_next_patch(self, count: int = 1) -> None:
+        """The next `count` PATCHes of a subscription find it changed since it was read (another
+        writer: its etag moves just before the PATCH is handled)."""
+        for _ in range(count):
+            self._script.append(("concurrent", None, "PATCH", None))
+
     def expire_tokens(self) -> None:
         """Every access token issued so far is refused from now on (401)."""
         with self._lock:
@@ -329,6 +335,11 @@ class FakePartnerCenter:
                 if method == "GET":
                     return 200, self._public(subscription)
                 if method == "PATCH":
+                    expected = headers.get("If-Match")
+                    if expected and expected != subscription["attributes"]["etag"]:
+                        # Optimistic concurrency: the subscription changed since the client read it.
+                        return 412, self.error("412", "The subscription has been modified since it was read "
+                                                      "(etag mismatch).")
                     return self._patch(subscription, body)
             return 404, self.error("1000", "Not found")
 
@@ -561,6 +572,12 @@ class _Handler(BaseHTTPRequestHandler):
                 status, answer = 429, {"statusCode": 429, "message": f"Rate limit is exceeded. Try again in "
                                        f"{scripted[1]} seconds."}
                 extra = {"Retry-After": scripted[1]}
+            elif scripted and scripted[0] == "concurrent":
+                with fake._lock:
+                    subscription = fake.state.subscriptions.get(parts.path.rsplit("/", 1)[-1])
+                    if subscription is not None:
+                        subscription["attributes"]["etag"] = secrets.token_hex(8)
+                status, answer, extra = fake.api_answer(method, parts.path, query, self.headers, body)
             elif scripted and scripted[0] == "refuse":
                 code_status, code, description = scripted[1]
                 status, answer = code_status, fake.error(code, description)

@@ -326,6 +326,42 @@ def test_a_cancellation_past_the_window_is_refused_with_partner_center_s_code(pc
     assert len(pc.calls("PATCH")) == 1  # a refusal is not retried
 
 
+def test_a_subscription_changed_between_read_and_patch_is_read_again_and_patched_once_more(
+        pc, adapter, customer_id, subscription_id):
+    pc.change_before_next_patch(1)  # an auto-renewal or the partner's portal moves its etag
+    adapter.update_quantity(customer_id, subscription_id, 14, "change-2")
+
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in pc.requests] == [
+        ("GET", subscription_id), ("PATCH", subscription_id), ("GET", subscription_id), ("PATCH", subscription_id)]
+    first, second = pc.calls("PATCH")
+    assert first.request_id != second.request_id  # Partner Center would answer the first id's 412 again
+    assert adapter.get(customer_id, subscription_id)["quantity"] == 14
+
+
+def test_a_subscription_changed_twice_under_the_patch_is_unavailable_not_refused(pc, adapter, customer_id,
+                                                                                 subscription_id):
+    pc.change_before_next_patch(2)
+    with pytest.raises(LicenceProviderUnavailable):
+        adapter.suspend(customer_id, subscription_id, "dunning-1")
+    assert len(pc.calls("PATCH")) == 2 and pc.state.subscriptions[subscription_id]["status"] == "active"
+
+    adapter.suspend(customer_id, subscription_id, "dunning-1")  # the worker's next try
+    assert adapter.get(customer_id, subscription_id)["status"] == "suspended"
+
+
+def test_a_conflict_with_an_operation_in_progress_is_unavailable_another_conflict_a_refusal(
+        pc, adapter, customer_id, subscription_id):
+    pc.refuse_next("800002", "Another operation is in progress on this subscription. Try again later.",
+                   status=409, method="PATCH")
+    with pytest.raises(LicenceProviderUnavailable):
+        adapter.update_quantity(customer_id, subscription_id, 14, "change-2")
+
+    pc.refuse_next("2000", "Domain acai.onmicrosoft.com already exists", status=409, method="PATCH")
+    with pytest.raises(LicenceProviderRejected) as refused:
+        adapter.update_quantity(customer_id, subscription_id, 15, "change-3")
+    assert refused.value.code == "2000"
+
+
 def test_suspension_and_reactivation_are_repeat_safe(pc, adapter, customer_id, subscription_id):
     adapter.suspend(customer_id, subscription_id, "dunning-1")
     adapter.suspend(customer_id, subscription_id, "dunning-1")

@@ -246,6 +246,16 @@ class World:
         from chalicelib.services import provisioning
 
         self.seed_catalog()
+        organization = self.deps.organizations.get(org.id)
+        if organization.address is None and not organization.microsoft_customer_id:
+            # Bought before the address was asked: its tenant was made back then (a new one now
+            # needs the address, as Partner Center and the simulator refuse one without).
+            from chalicelib.domain.audit import SYSTEM
+            from chalicelib.services import audit
+
+            self.deps.organizations.link_microsoft_customer(org.id, f"sim-customer-{new_id()}", audit.entry(
+                self.deps, SYSTEM, org.id, "organization.microsoft_linked", f"organization:{org.id}",
+                before={"microsoft_customer_id": None}, after={"microsoft_customer_id": "linked before"}))
         provisioning.microsoft_customer_id(self.deps, org.id)
         product = self.deps.catalog.get(sku)
         bought_at = bought_at or self.deps.clock()

@@ -7,9 +7,12 @@ is idempotent per request id as Partner Center is per MS-RequestId.
 """
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 import threading
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Protocol, Tuple
@@ -34,6 +37,29 @@ class LicenceProviderRejected(Exception):
 # The `LicenceProviderRejected.code` for a customer tenant that has not accepted the reseller
 # relationship (Partner Center's invitation): the product tells the requester and the operators so.
 CUSTOMER_NOT_LINKED = "customer_not_linked"
+# A new customer the provider cannot create: Partner Center needs its domain, the admin's email and
+# the company's address (both adapters refuse it, so the tests see the real rule).
+CUSTOMER_INCOMPLETE = "customer_incomplete"
+
+# Legal-form words a razão social ends with: not part of a tenant's name.
+_LEGAL_FORMS = frozenset({"ltda", "sa", "me", "epp", "eireli", "slu", "ss", "cia"})
+_DOMAIN_PREFIX_LENGTH = 27  # the .onmicrosoft.com prefix's length, suffix included
+
+
+def onmicrosoft_domain(name: str, organization_id: str) -> str:
+    """The `<prefix>.onmicrosoft.com` domain a new customer's tenant is created under when the
+    organisation gave none: the razão social in ASCII letters and digits (accents dropped, legal
+    forms such as Ltda left out), cut so that, with five hex digits of the organisation id's hash
+    (stable: the same organisation always asks the same domain, so a retried creation finds its
+    tenant; and two companies of one name ask different ones), it has at most 27 characters."""
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode("ascii").lower()
+    words = [w for w in re.findall(r"[a-z0-9]+", ascii_name)]
+    kept = [w for w in words if w not in _LEGAL_FORMS] or words
+    suffix = hashlib.sha256(organization_id.encode("utf-8")).hexdigest()[:5]
+    slug = "".join(kept)[:_DOMAIN_PREFIX_LENGTH - len(suffix)] or "cliente"
+    if not slug[0].isalpha():
+        slug = ("c" + slug)[:_DOMAIN_PREFIX_LENGTH - len(suffix)]
+    return f"{slug}{suffix}.onmicrosoft.com"
 
 
 class OrderPending(Exception):
@@ -106,7 +132,8 @@ class LicenceProvider(Protocol):
 
 class SimulatedLicenseProvider:
     """Partner Center in memory, on the `LicenceProvider` interface. Customers are kept by their
-    domain (the organisation's id when it has none): an existing Microsoft customer is linked, a new
+    domain (a customer without one, or a new one without email or address, is refused as
+    customer_incomplete, as Partner Center refuses it): an existing Microsoft customer is linked, a new
     one created, and `ensure_customer` finds the one a first call made. Tests can make the next
     orders pending for some polls (`pending_orders`), refuse a domain's link (`refuse_link`: its
     tenant never accepted the reseller relationship) or the next call (`reject_next`), and fail
@@ -179,13 +206,20 @@ class SimulatedLicenseProvider:
     def ensure_customer(self, customer: Customer, request_id: str) -> str:
         with self._lock:
             self._call("ensure_customer", None, request_id)
-            key = (customer.domain or customer.organization_id).lower()
+            key = (customer.domain or "").lower()
             if key in self._customers:
                 return self._customers[key]["id"]
             if customer.existing_microsoft_customer and key in self._unlinked:
                 raise LicenceProviderRejected(
                     CUSTOMER_NOT_LINKED, f"The customer tenant {customer.domain} has not accepted the reseller "
                                            "relationship request.")
+            if not customer.domain or not customer.existing_microsoft_customer and (
+                    not customer.email or customer.address is None):
+                # What Partner Center refuses (adapters/partner_center.py): a tenant is linked or
+                # created by its domain, and a new one needs the admin's email and the address.
+                raise LicenceProviderRejected(
+                    CUSTOMER_INCOMPLETE, "A new customer needs its domain, the admin's email and the company's "
+                                         "address.")
             self._customers[key] = {"id": str(uuid.uuid4()), "domain": customer.domain,
                                     "organization_id": customer.organization_id, "name": customer.name,
                                     "email": customer.email, "linked": customer.existing_microsoft_customer}

@@ -52,8 +52,8 @@ from urllib.parse import quote
 
 import requests
 
-from .licence_provider import (Customer, LicenceProviderRejected, LicenceProviderUnavailable, Offer,
-                               OrderPending)
+from .licence_provider import (CUSTOMER_INCOMPLETE, Customer, LicenceProviderRejected, LicenceProviderUnavailable,
+                               Offer, OrderPending)
 from .secrets import JsonSecret, SecretUnavailable
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ _REQUEST_ID_NAMESPACE = uuid.UUID("6f1c2a8e-3d2b-4c58-9a57-2b3f0d6c9e41")
 # Our refusals (not Partner Center's codes): the reason a request was not even sent.
 CUSTOMER_NOT_LINKED = "customer_not_linked"
 DOMAIN_TAKEN = "domain_taken"
-CUSTOMER_INCOMPLETE = "customer_incomplete"
 OFFER_NOT_MAPPED = "offer_not_mapped"
 OFFER_UNAVAILABLE = "offer_unavailable"
 ORDER_FAILED = "order_failed"
@@ -183,6 +182,8 @@ class PartnerCenter:
         op = self._operation("ensure_customer", request_id)
         domain = (customer.domain or "").strip().lower()
         if not domain:
+            # provisioning names a new customer's domain (licence_provider.onmicrosoft_domain): only
+            # an existing Microsoft customer registered without its tenant's domain gets here.
             raise LicenceProviderRejected(CUSTOMER_INCOMPLETE, "O cliente não tem domínio Microsoft (tenant) informado.")
         found = self._find_customer(op, domain)
         if found:

@@ -88,7 +88,8 @@ def list_organizations(ctx):
           capability=Capability.BACK_OFFICE, tag="backoffice", status=201, idempotent=True,
           body=obj(["cnpj", "company_name", "closing_day", "payment_method", "master", "address"],
                    cnpj=string(min_length=14, max_length=18), company_name=string(max_length=150),
-                   tenant_domain=string(min_length=0, max_length=253), **_TERMS),
+                   tenant_domain=string(min_length=0, max_length=253), existing_microsoft_customer={"type": "boolean"},
+                   **_TERMS),
           response=CUSTOMER_CREATED)
 def create_organization(ctx):
     body = ctx.body
@@ -96,7 +97,8 @@ def create_organization(ctx):
         ctx.deps, ctx.caller, name=body["company_name"], cnpj=body["cnpj"], closing_day=body["closing_day"],
         payment_method=body["payment_method"], billing_contacts=body.get("billing_contacts") or [],
         master=body["master"], address=body["address"], items=body.get("items") or [],
-        tenant_domain=body.get("tenant_domain") or None)
+        tenant_domain=body.get("tenant_domain") or None,
+        existing_microsoft_customer=body.get("existing_microsoft_customer"))
 
 
 @endpoint(bp, "/backoffice/organizations/{organization_id}/address", "PUT",

@@ -228,8 +228,11 @@ def create_customer(deps: CustomerCreationDeps, caller: Caller, *, name: str, cn
     lines = contract_items(deps, list(items))
     now = iso(deps.clock())
     # Unsaid: a customer registered with its tenant's domain has one to link (the form asks the
-    # domain of existing Microsoft customers only).
-    existing = bool(tenant_domain) if existing_microsoft_customer is None else existing_microsoft_customer
+    # domain of existing Microsoft customers only). Said (the back office's explicit flag): false
+    # makes the domain the new tenant's to create; true needs a valid domain, the tenant to link.
+    existing = bool(tenant_domain) if existing_microsoft_customer is None else bool(existing_microsoft_customer)
+    if existing:
+        tenant_domain = lead_rules.normalize_tenant_domain(tenant_domain, True)
     organization = Organization(id=new_id(), name=name.strip(), cnpj=cnpj, tenant_domain=tenant_domain,
                                 masters_count=1, created_at=now, address=taker_address,
                                 existing_microsoft_customer=existing)

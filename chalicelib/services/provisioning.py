@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
 from ..adapters.licence_provider import (CUSTOMER_NOT_LINKED, Customer, LicenceProviderRejected,
-                                         LicenceProviderUnavailable, Offer, OrderPending)
+                                         LicenceProviderUnavailable, Offer, OrderPending, onmicrosoft_domain)
 from ..domain import error_codes as codes
 from ..domain import subscriptions as rules
 from ..domain.audit import SYSTEM
@@ -111,15 +111,20 @@ def microsoft_customer_id(deps: CustomerLinkDeps, organization_id: str) -> str:
     organization = deps.organizations.get(organization_id)
     if organization.microsoft_customer_id:
         return organization.microsoft_customer_id
+    domain = organization.tenant_domain
+    if not domain and not organization.existing_microsoft_customer:
+        # A new customer that gave no domain: its tenant is created under one derived from its
+        # name and id (stable, so a retry asks the same), never a first purchase refused for it.
+        domain = onmicrosoft_domain(organization.name, organization.id)
     customer = Customer(organization_id=organization.id, name=organization.name, cnpj=organization.cnpj,
-                        domain=organization.tenant_domain,
+                        domain=domain,
                         existing_microsoft_customer=organization.existing_microsoft_customer,
                         email=_first_master_email(deps, organization.id), address=organization.address)
     customer_id = deps.licence_provider.ensure_customer(customer, customer_request_id(organization.id))
     if deps.organizations.link_microsoft_customer(organization.id, customer_id, audit.entry(
             deps, SYSTEM, organization.id, "organization.microsoft_linked", f"organization:{organization.id}",
             before={"microsoft_customer_id": None},
-            after={"microsoft_customer_id": customer_id, "tenant_domain": organization.tenant_domain,
+            after={"microsoft_customer_id": customer_id, "tenant_domain": organization.tenant_domain, "domain": domain,
                    "existing_microsoft_customer": organization.existing_microsoft_customer})):
         return customer_id
     recorded = deps.organizations.get(organization.id).microsoft_customer_id

@@ -8,6 +8,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
+from chalicelib.adapters.licence_provider import onmicrosoft_domain
 from chalicelib.domain.clock import FixedClock
 from chalicelib.services import provisioning
 from tests.support import body_text, in_parallel, reading_together, sp
@@ -56,7 +57,9 @@ def test_two_first_purchases_at_once_create_the_new_organisations_customer_once(
     assert outcomes == ["applied", "applied"]
 
     [customer] = provider(world).customers
-    assert (customer["organization_id"], customer["linked"], customer["domain"]) == (org.id, False, None)
+    # No domain given: the new tenant's is derived from the razão social and the organisation's id.
+    assert (customer["organization_id"], customer["linked"]) == (org.id, False)
+    assert customer["domain"] == onmicrosoft_domain(org.organization.name, org.id)
     assert customer["email"] == org.master.user.email and customer["name"] == org.organization.name
     assert world.deps.organizations.get(org.id).microsoft_customer_id == customer["id"]
     assert len({r for _, _, r in operations(world, "ensure_customer")}) == 1  # one request id, repeated
@@ -267,3 +270,51 @@ def test_an_unexpected_provider_failure_counts_as_an_attempt_and_fails_for_good_
     world.drain_queues()
     [mail] = [m for m in world.outbox() if "Não foi possível" in m["Subject"]]
     assert {a.addr_spec for a in mail["To"].addresses} == {org.master.user.email}
+
+
+def test_a_new_customer_without_an_address_is_refused_as_partner_center_refuses_it(world, clock):
+    org = world.organization(items=[("MS365-E3", 3)], address=None)
+    world.accept_contract(org)
+    world.drain_queues()
+
+    [sub] = world.deps.subscriptions.list(org.id)
+    change = only_change(world, org, sub.id)
+    assert (sub.status, change.status, change.attempts) == ("failed", "failed", 1)
+    assert "customer_incomplete" in change.error
+    assert provider(world).customers == [] and operations(world, "create_subscription") == []
+    assert world.deps.organizations.get(org.id).microsoft_customer_id is None
+    [mail] = [m for m in world.outbox() if "Não foi possível" in m["Subject"]]
+    assert {a.addr_spec for a in mail["To"].addresses} == {org.master.user.email, world.deps.settings.operators_email}
+
+
+CUSTOMER = {"cnpj": "04.252.011/0001-10", "company_name": "Escola Aprender Ltda", "closing_day": 5,
+            "payment_method": "boleto", "master": {"email": "diretora@aprender.example", "name": "Denise"},
+            "address": {"cep": "01310-100", "street": "Avenida Paulista", "number": "1000",
+                        "district": "Bela Vista", "city_code": "3550308", "city": "São Paulo", "state": "SP"}}
+
+
+@pytest.mark.parametrize("changes, existing, domain", [
+    ({}, False, None),
+    ({"tenant_domain": "aprender.onmicrosoft.com"}, True, "aprender.onmicrosoft.com"),  # as before: a domain links
+    ({"tenant_domain": "aprender.onmicrosoft.com", "existing_microsoft_customer": False}, False,
+     "aprender.onmicrosoft.com"),  # the new tenant's domain, to create
+    ({"tenant_domain": "Aprender.COM.br", "existing_microsoft_customer": True}, True, "aprender.com.br"),
+])
+def test_the_back_office_says_whether_a_new_customer_is_an_existing_microsoft_customer(
+        world, clock, changes, existing, domain):
+    world.seed_catalog()
+    operator = world.operator()
+    created = world.call("POST", "/backoffice/organizations", operator, {**CUSTOMER, **changes})
+    assert created.status_code == 201, created.json_body
+    organization = created.json_body["organization"]
+    assert (organization["existing_microsoft_customer"], organization["tenant_domain"]) == (existing, domain)
+
+
+def test_an_existing_microsoft_customer_without_its_domain_is_refused_and_nothing_created(world, clock):
+    world.seed_catalog()
+    operator = world.operator()
+    before = world.call("GET", "/backoffice/organizations", operator).json_body["items"]
+    answer = world.call("POST", "/backoffice/organizations", operator, {**CUSTOMER, "existing_microsoft_customer": True})
+    assert answer.status_code == 400 and answer.json_body["error"]["code"] == "invalid_tenant_domain"
+    assert world.call("GET", "/backoffice/organizations", operator).json_body["items"] == before
+    assert world.outbox() == []

@@ -3,15 +3,19 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib.adapters.licence_provider import (CUSTOMER_NOT_LINKED, Customer, LicenceProviderRejected,
-                                                  LicenceProviderUnavailable, Offer, OrderPending,
-                                                  SimulatedLicenseProvider)
+from chalicelib.adapters.licence_provider import (CUSTOMER_INCOMPLETE, CUSTOMER_NOT_LINKED, Customer,
+                                                  LicenceProviderRejected, LicenceProviderUnavailable, Offer,
+                                                  OrderPending, SimulatedLicenseProvider, onmicrosoft_domain)
+from chalicelib.domain.addresses import Address
 from chalicelib.domain import subscriptions as rules
 from chalicelib.domain.catalog import validate_offer_id
 from chalicelib.domain.errors import InvalidInput
 
-NEW = Customer(organization_id="org-1", name="Empresa Ltda", cnpj="11222333000181", domain=None,
-               existing_microsoft_customer=False, email="master@empresa.example", address=None)
+ADDRESS = Address(cep="01310100", street="Avenida Paulista", number="1000", district="Bela Vista",
+                  city_code="3550308", city="São Paulo", state="SP")
+NEW = Customer(organization_id="org-1", name="Empresa Ltda", cnpj="11222333000181",
+               domain="empresa1a2b3.onmicrosoft.com", existing_microsoft_customer=False,
+               email="master@empresa.example", address=ADDRESS)
 EXISTING = Customer(organization_id="org-2", name="Outra Ltda", cnpj="11444777000161", domain="outra.onmicrosoft.com",
                     existing_microsoft_customer=True, email=None, address=None)
 OFFER = Offer(sku="MS365-E3", offer_id="CFQ7TTC0LFLX:0001", term="P1Y", billing_frequency="monthly")
@@ -28,6 +32,32 @@ def test_a_customer_is_made_once_whatever_the_request_and_an_unlinked_tenant_is_
         provider.ensure_customer(Customer(**{**EXISTING.__dict__, "organization_id": "org-3",
                                              "domain": "semconvite.example"}), "req-4")
     assert refused.value.code == CUSTOMER_NOT_LINKED and len(provider.customers) == 2
+
+
+@pytest.mark.parametrize("changes", [{"email": None}, {"address": None}, {"domain": None},
+                                     {"domain": None, "existing_microsoft_customer": True}])
+def test_the_simulator_refuses_a_customer_partner_center_would_refuse(changes):
+    provider = SimulatedLicenseProvider()
+    with pytest.raises(LicenceProviderRejected) as refused:
+        provider.ensure_customer(Customer(**{**NEW.__dict__, **changes}), "req-1")
+    assert refused.value.code == CUSTOMER_INCOMPLETE and provider.customers == []
+
+
+@pytest.mark.parametrize("name, organization_id", [
+    ("Açaí & Cia Ltda", "01jabc"), ("Comércio de Informática e Serviços Tecnológicos Brasileiros S.A.", "01jabd"),
+    ("123 Sistemas ME", "01jabe"), ("Ltda", "01jabf"), ("", "01jabg")])
+def test_a_new_customers_domain_is_ascii_at_most_27_characters_and_stable(name, organization_id):
+    domain = onmicrosoft_domain(name, organization_id)
+    prefix, rest = domain.split(".", 1)
+    assert rest == "onmicrosoft.com" and 1 <= len(prefix) <= 27
+    assert prefix.isascii() and prefix.isalnum() and prefix == prefix.lower() and prefix[0].isalpha()
+    assert onmicrosoft_domain(name, organization_id) == domain  # a retry asks the same
+    assert onmicrosoft_domain(name, organization_id + "x") != domain  # another company of that name, another
+
+
+def test_a_new_customers_domain_reads_as_its_name():
+    assert onmicrosoft_domain("Açaí & Cia Ltda", "01jabc").startswith("acai")
+    assert onmicrosoft_domain("Açaí & Cia Ltda", "01jabc")[:-len(".onmicrosoft.com")][:-5] == "acai"
 
 
 def test_a_pending_order_is_the_same_order_on_a_repeated_request_and_completes_after_its_polls():

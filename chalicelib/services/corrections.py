@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
-from ..adapters.bank import BankUnavailable
+from ..adapters.bank import BankRejected, BankUnavailable
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import (CANCEL_ISSUE_ERROR, CANCEL_OTHER, NfseCancellationRefused, NfseUnavailable)
 from ..domain import billing as rules
@@ -126,6 +126,11 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
             except BankUnavailable as outage:
                 _record_note_cancelled(deps, caller, invoice, claimed_version, protocol)
                 raise codes.BANK_UNAVAILABLE() from outage
+            except BankRejected as refusal:
+                # The bank refuses the baixa (e.g. minutes after the registration): as for an
+                # outage, the invoice stays open and payable, cancellable again; 422 with its reasons.
+                _record_note_cancelled(deps, caller, invoice, claimed_version, protocol)
+                raise documents.bank_rejected(refusal) from refusal
         cancelled_at = iso(deps.clock())
         pdf_key = documents.cancelled_invoice_pdf(deps, invoice, cancelled_at, reason)
         cancelled, replacement = _record(deps, caller, replace(invoice, pdf_key=pdf_key), claimed_version, reason,

@@ -251,7 +251,9 @@ def _withdraw_mismatched(deps: BoletoDeps, invoice: Invoice, organization, made,
     withdrawn = True
     try:
         deps.bank.cancel(made.nosso_numero)
-    except BankUnavailable:
+    except (BankUnavailable, BankRejected):
+        # The bank may refuse a baixa too (e.g. minutes after the registration): the mismatch
+        # still answers as such, and the email says the boleto stands and must be withdrawn.
         withdrawn = False
         log.exception("could not withdraw the mismatched boleto %s at the bank", made.nosso_numero)
     log.error("invoice %s: the bank answered codes that are not boleto %s's (%s)", invoice.number,
@@ -591,24 +593,44 @@ def invoice_pdf_url(deps: StoredDocuments, invoice: Invoice) -> Optional[str]:
 
 
 def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, old: Boleto) -> None:
-    """Cancel the superseded boleto at the bank. If the bank is down, the second copy still stands
-    (it is saved and registered): answering with an error would only make the user ask for a third.
-    The old boleto stays registered, so the audit trail tells the operators to cancel it."""
+    """Cancel the superseded boleto at the bank. If the bank is down or refuses the baixa, the
+    second copy still stands (it is saved and registered): answering with an error would only make
+    the user ask for a third. The old boleto stays payable, so the audit trail records it and the
+    operators are told to withdraw it at the bank."""
     try:
         deps.bank.cancel(old.nosso_numero)
-    except BankUnavailable as outage:
+    except (BankUnavailable, BankRejected) as failure:
         log.warning("invoice %s: boleto %s superseded but not cancelled at the bank: %s",
-                    invoice.number, old.nosso_numero, outage)
+                    invoice.number, old.nosso_numero, failure)
         deps.audit.append(audit.entry(
             deps, caller.actor, invoice.organization_id, "boleto.cancel_failed", f"invoice:{invoice.id}",
-            after={"nosso_numero": old.nosso_numero, "error": str(outage)[:200]}))
+            after={"nosso_numero": old.nosso_numero, "error": _bank_error(failure)}))
+        queue_boleto_cancel_failed(deps, invoice, old.nosso_numero, failure)
+
+
+def _bank_error(failure: Exception) -> str:
+    """What the bank answered, short (its refusal's codes and messages; never a secret)."""
+    if isinstance(failure, BankRejected):
+        return "; ".join(f"{code}: {message}" for code, message in failure.errors)[:200]
+    return str(failure)[:200]
+
+
+def queue_boleto_cancel_failed(deps: TellsOperators, invoice: Invoice, nosso_numero: str, failure: Exception) -> None:
+    """The operators told that a boleto which should no longer be payable still stands at the bank
+    (its baixa refused or unanswered): one email per boleto (its delivery key)."""
+    notifications.queue_email(
+        deps, template="boleto_cancel_failed", to=[deps.settings.operators_email],
+        delivery_key=f"boleto_cancel_failed#{nosso_numero}",
+        context={"invoice": {"id": invoice.id, "number": invoice.number}, "nosso_numero": nosso_numero,
+                 "refused": isinstance(failure, BankRejected), "error": _bank_error(failure),
+                 "portal_url": deps.settings.portal_url})
 
 
 def withdraw_unsaved(deps: BoletoDeps, new: Boleto) -> None:
     """A boleto registered but never saved on the invoice would be payable and unknown to us."""
     try:
         deps.bank.cancel(new.nosso_numero)
-    except BankUnavailable:
+    except (BankUnavailable, BankRejected):
         log.exception("could not cancel the unsaved boleto %s at the bank", new.nosso_numero)
 
 

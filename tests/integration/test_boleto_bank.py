@@ -354,3 +354,69 @@ def test_a_note_emitted_again_while_the_boleto_stands_refused_waits_for_the_invo
     note = world.deps.invoices.get(invoice_id).nfse
     assert {f"nfse-{note.number}.pdf", f"nfse-{note.number}.xml", f"boleto-fatura-{refused.number}.pdf"} <= \
         {p.get_filename() for p in email.iter_attachments()}
+
+
+# --- the bank refuses a baixa -------------------------------------------------------------------
+
+def refusing_baixa(world, monkeypatch):
+    """A bank that refuses every baixa, as Banco do Brasil does minutes after a registration."""
+    def refuse(nosso_numero):
+        raise BankRejected((("4874930", "Título em processamento: baixa não permitida"),))
+    monkeypatch.setattr(world.deps.bank, "cancel", refuse)
+
+
+def test_a_second_copy_whose_old_boleto_the_bank_will_not_withdraw_stands_and_the_operators_are_told(
+        world, clock, monkeypatch):
+    org, _, invoice_id = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    clock.now = sp(2026, 12, 1, 10)
+    refusing_baixa(world, monkeypatch)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 201, response.json_body
+    saved = world.deps.invoices.get(invoice_id)
+    assert saved.active_boleto.nosso_numero == response.json_body["nosso_numero"] != old["nosso_numero"]
+    trail = world.call("GET", "/audit", org.master).json_body["items"]
+    [failed] = [e for e in trail if e["action"] == "boleto.cancel_failed"]
+    assert failed["after"]["nosso_numero"] == old["nosso_numero"] and "4874930" in failed["after"]["error"]
+    world.drain_queues()
+    [told] = subjects(world, "Baixar boleto no banco")
+    assert told["To"] == world.deps.settings.operators_email
+    assert old["nosso_numero"] in body_text(told) and "recusou a baixa" in body_text(told)
+    assert len(subjects(world, "Segunda via")) == 1
+    assert len(world.outbox()) == sent_before + 2  # the customer's second copy and the operators' email
+
+
+def test_a_mismatched_registration_the_bank_will_not_withdraw_still_answers_the_mismatch_and_says_so(
+        world, clock, monkeypatch):
+    org, _, invoice_id = billed(world, clock)
+    before = world.deps.invoices.get(invoice_id)
+    clock.now = sp(2026, 12, 1, 10)
+    answering_another_line(world, monkeypatch)
+    refusing_baixa(world, monkeypatch)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 503 and response.json_body["error"]["code"] == "bank_codes_mismatch"
+    assert world.deps.invoices.get(invoice_id).boletos == before.boletos
+    world.drain_queues()
+    [told] = subjects(world, "Boleto não confere")
+    assert "o banco não respondeu à baixa" in body_text(told)
+
+
+def test_a_cancellation_whose_boleto_the_bank_will_not_withdraw_answers_422_and_leaves_the_invoice_open(
+        world, clock, monkeypatch):
+    org, operator, invoice_id = billed(world, clock)
+    before = world.deps.invoices.get(invoice_id)
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    refusing_baixa(world, monkeypatch)
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
+                          {"reason": "Quantidade de licenças lançada errada"})
+    assert response.status_code == 422 and response.json_body["error"]["code"] == "bank_rejected", response.json_body
+    after = world.deps.invoices.get(invoice_id)
+    assert after.status == before.status and after.cancellation is None and after.boletos == before.boletos
+    world.drain_queues()
+    assert len(world.outbox()) == sent_before  # nobody told the invoice was cancelled
+    monkeypatch.undo()  # the bank takes the baixa later: the claim was released
+    assert world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
+                      {"reason": "Quantidade de licenças lançada errada"}).status_code == 200

@@ -36,9 +36,8 @@ from ..domain.errors import Conflict, DomainError
 from ..domain.money import format_brl
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from ..schemas import cents, integer, shape
-from . import audit
-from .documents import boleto_layout
-from .payments import bank_payment_id, settle, unapplied
+# Module imports, read at call time: documents names this module's Protocol (an import cycle).
+from . import audit, documents, payments
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.bank import Bank
@@ -113,7 +112,7 @@ def receive(deps: BankWebhookDeps, token: str, body: bytes) -> Dict[str, Any]:
         raise codes.BANK_WEBHOOK_UNREADABLE()
     if len(named) > MAX_BOLETOS:
         raise codes.BANK_WEBHOOK_TOO_MANY_BOLETOS(boletos=len(named), max_boletos=MAX_BOLETOS)
-    bank_code = boleto_layout(deps.settings).bank_code
+    bank_code = documents.boleto_layout(deps.settings).bank_code
     outcomes = [_settle_one(deps, bank_code, nosso_numero) for nosso_numero in named]
     answer = {"received": len(named), SETTLED: 0, ALREADY_RECORDED: 0, IGNORED: 0,
               "applied_cents": sum(o.applied_cents for o in outcomes),
@@ -160,7 +159,7 @@ def settle_confirmed(deps: BankWebhookDeps, bank_code: str, nosso_numero: str, i
         log.info("bank webhook: nosso número %s is %s at the bank, not paid: nothing to record",
                  nosso_numero, at_bank.state)
         return _Outcome(IGNORED)
-    pid = bank_payment_id(bank_code, nosso_numero, paid_on, paid_cents)
+    pid = payments.bank_payment_id(bank_code, nosso_numero, paid_on, paid_cents)
     today = local_day(deps.clock())
     for _ in range(ATTEMPTS):
         try:
@@ -175,7 +174,7 @@ def settle_confirmed(deps: BankWebhookDeps, bank_code: str, nosso_numero: str, i
         if invoice.status in (rules.PAID, rules.CANCELLED) or applied <= 0:
             log.warning("bank webhook: invoice %s (nosso número %s) is %s and takes no payment: %s to refund or "
                         "credit", invoice.number, nosso_numero, invoice.status, format_brl(paid_cents))
-            unapplied(deps, BANK, invoice, payment_id=pid, nosso_numero=nosso_numero, paid_cents=paid_cents,
+            payments.unapplied(deps, BANK, invoice, payment_id=pid, nosso_numero=nosso_numero, paid_cents=paid_cents,
                       paid_on=paid_on, source={"webhook": bank_code, "channel": at_bank.channel})
             return _Outcome(IGNORED)
         try:
@@ -190,7 +189,7 @@ def settle_confirmed(deps: BankWebhookDeps, bank_code: str, nosso_numero: str, i
         source = {"webhook": bank_code, "nosso_numero": nosso_numero, "channel": at_bank.channel,
                   "paid_cents": paid_cents, "surplus_cents": surplus}
         try:
-            settle(deps, BANK, invoice, amount_cents=applied, paid_on=paid_on, method="boleto",
+            payments.settle(deps, BANK, invoice, amount_cents=applied, paid_on=paid_on, method="boleto",
                    recorded_by=BANK.user_id, payment_id=pid, source=source)
         except Conflict:
             continue  # the invoice changed, or this very payment was recorded meanwhile: look again

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
-from ..adapters.bank import BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
+from ..adapters.bank import PAID, BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import NfseRejected
 from ..domain import billing as billing_rules
@@ -40,6 +40,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.billing import InvoiceRepository
     from ..storage.repositories import AuditRepository, ContractRepository, OrganizationRepository
     from .audit import Clocked
+    from ..adapters.licence_provider import LicenceProvider
+    from ..storage.dunning import DunningStepRepository
+    from ..storage.licences import SubscriptionRepository
+    from ..storage.repositories import UserRepository
+    from ..storage.suspensions import SuspensionRepository
     from .notifications import QueuesEmails
 
     class Configured(Protocol):
@@ -84,7 +89,23 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         organizations: OrganizationRepository
 
-    class SecondCopyDeps(BoletoDeps, QueuesEmails, Protocol):
+    class PaidAtBankDeps(Clocked, Configured, QueuesEmails, Protocol):
+        """The bank asked about a boleto about to be replaced; a payment it received settled as the
+        bank's webhook settles it (bank_webhooks.BankWebhookDeps' fields, spelled out: that protocol
+        reaches this module's through payments and suspensions, an import cycle for a type checker)."""
+
+        bank: Bank
+        invoices: InvoiceRepository
+        audit: AuditRepository
+        contracts: ContractRepository
+        organizations: OrganizationRepository
+        dunning_steps: DunningStepRepository
+        licence_provider: LicenceProvider
+        subscriptions: SubscriptionRepository
+        suspensions: SuspensionRepository
+        users: UserRepository
+
+    class SecondCopyDeps(BoletoDeps, PaidAtBankDeps, QueuesEmails, Protocol):
         """A second boleto for an overdue invoice; the old one cancelled at the bank (or the failure audited)."""
 
         organizations: OrganizationRepository
@@ -645,6 +666,29 @@ def second_copy_terms(settings: Settings, invoice: Invoice, today: date):
     return due, amount
 
 
+def settle_if_paid_at_bank(deps: PaidAtBankDeps, invoice: Invoice, boleto: Boleto, release: Callable[[], None],
+                           paid_already) -> None:
+    """Before a boleto is replaced (second copy) or withdrawn (cancellation): ask the bank. If it
+    received the payment (by the boleto or its Pix) and its webhook has not told us yet, the claim is
+    released, the payment settled as the webhook settles it (`bank_webhooks.settle_confirmed`, the
+    same payment id: recorded once) and `paid_already` (409) raised: nothing else is done. Raises
+    BankUnavailable as the bank does (the caller answers 503, nothing written). A boleto the bank
+    does not know (BankRejected) received nothing."""
+    from . import bank_webhooks  # it imports this module
+
+    try:
+        at_bank = deps.bank.query(boleto.nosso_numero)
+    except BankRejected:
+        return
+    if at_bank.state != PAID:
+        return
+    release()
+    if bank_webhooks.settle_confirmed(deps, boleto.bank_code, boleto.nosso_numero, invoice.id, at_bank) is None:
+        log.warning("invoice %s: paid at the bank (boleto %s) but kept changing: the webhook records it",
+                    invoice.number, boleto.nosso_numero)
+    raise paid_already(paid_on=at_bank.paid_on.strftime("%d/%m") if at_bank.paid_on else "data não informada")
+
+
 def bank_rejected(refusal: BankRejected):
     """The bank's refusal as the API answers it (422): its reasons, for the data to be fixed."""
     return codes.BANK_REJECTED(reasons="; ".join(f"{code}: {message}" for code, message in refusal.errors),
@@ -674,6 +718,9 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     claimed_version = deps.invoices.claim_second_copy(invoice.id, invoice.version, now, claim_until)
     new = None
     try:
+        if old is not None:  # a payment the bank received is settled, never answered with another boleto
+            settle_if_paid_at_bank(deps, invoice, old, lambda: deps.invoices.release_second_copy(invoice.id, claim_until),
+                                   codes.BOLETO_ALREADY_PAID)
         new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY,
                           organization)
         # A refused first boleto (`boleto_failure`) is answered by this one: the failure goes.

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.billing import InvoiceRepository
     from ..storage.repositories import AuditRepository
     from .audit import Clocked
-    from .documents import Configured
+    from ..settings import Settings
     from .notifications import QueuesEmails
     from .suspensions import SuspensionDeps
 
@@ -33,10 +33,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         invoices: InvoiceRepository
 
-    class UnappliedDeps(Clocked, Configured, QueuesEmails, Protocol):
+    class UnappliedDeps(Clocked, QueuesEmails, Protocol):
         """Money the bank received for an invoice that takes no payment: audited, operators told."""
 
         audit: AuditRepository
+        settings: Settings
 
 
 # The invoice as `invoice_view` builds it: without the PDF link and email error `GET /invoices/{id}` adds.

@@ -420,3 +420,70 @@ def test_a_cancellation_whose_boleto_the_bank_will_not_withdraw_answers_422_and_
     monkeypatch.undo()  # the bank takes the baixa later: the claim was released
     assert world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
                       {"reason": "Quantidade de licenças lançada errada"}).status_code == 200
+
+
+# --- a boleto the bank already received is settled, never replaced ------------------------------
+
+def test_a_second_copy_of_a_boleto_paid_by_pix_settles_it_once_answers_409_and_registers_nothing(world, clock):
+    org, _, invoice_id = billed(world, clock)
+    bank = world.deps.bank
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    clock.now = sp(2026, 11, 25, 9)
+    amount = bank.pay_pix(old["pix_payload"], sp(2026, 11, 25).date())  # the webhook has not come yet
+    registered_before = bank.nosso_numeros()
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "boleto_already_paid"
+    assert "25/11" in response.json_body["error"]["message"]
+    assert bank.nosso_numeros() == registered_before  # no new boleto at the bank
+    invoice = world.call("GET", f"/invoices/{invoice_id}", org.master).json_body
+    # Paid late: the balance is applied (the fine and interest above it are the webhook's surplus).
+    assert amount > invoice["total_cents"]
+    assert invoice["status"] == "paid" and [p["amount_cents"] for p in invoice["payments"]] == [invoice["total_cents"]]
+    assert world.deps.invoices.get(invoice_id).active_boleto.nosso_numero == old["nosso_numero"]
+    # The bank's webhook arriving now records nothing more.
+    hook = world.call("POST", "/webhooks/bank/simulated-webhook-token", None, bank.webhook_body(old["nosso_numero"]),
+                      headers={"Content-Type": "application/json"})
+    assert hook.json_body["already_recorded"] == 1 and hook.json_body["settled"] == 0
+    assert len(world.call("GET", f"/invoices/{invoice_id}", org.master).json_body["payments"]) == 1
+
+
+def test_the_bank_down_when_asked_before_a_second_copy_answers_503_writes_nothing_and_frees_the_claim(
+        world, clock, monkeypatch):
+    from chalicelib.adapters.bank import BankUnavailable
+    org, _, invoice_id = billed(world, clock)
+    bank = world.deps.bank
+    before = world.deps.invoices.get(invoice_id)
+    registered_before = bank.nosso_numeros()
+    clock.now = sp(2026, 12, 1, 10)
+    real = bank.query
+
+    def down(nosso_numero):
+        raise BankUnavailable("timeout")
+    monkeypatch.setattr(bank, "query", down)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 503 and response.json_body["error"]["code"] == "bank_unavailable"
+    after = world.deps.invoices.get(invoice_id)
+    assert (after.boletos, after.paid_cents, after.boleto_failure) == (before.boletos, before.paid_cents, None)
+    assert bank.nosso_numeros() == registered_before
+    monkeypatch.setattr(bank, "query", real)
+    assert world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master).status_code == 201
+
+
+def test_cancelling_an_invoice_whose_boleto_the_bank_received_settles_it_answers_409_and_cancels_nothing(
+        world, clock):
+    org, operator, invoice_id = billed(world, clock)
+    bank = world.deps.bank
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    amount = bank.pay_pix(old["pix_payload"], sp(2026, 11, 12).date())
+    clock.now = sp(2026, 11, 12, 10)
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
+                          {"reason": "Quantidade de licenças lançada errada"})
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "invoice_paid_at_bank"
+    assert "12/11" in response.json_body["error"]["message"]
+    invoice = world.deps.invoices.get(invoice_id)
+    assert (invoice.status, invoice.paid_cents, invoice.cancellation) == ("paid", amount, None)
+    assert invoice.nfse is not None and not invoice.nfse.cancelled_protocol  # the note was not cancelled
+    world.drain_queues()
+    assert not subjects(world, "cancelada") and len(world.outbox()) == sent_before

@@ -81,6 +81,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
         organizations: OrganizationRepository
 
+    class InvoiceEmailDeps(Configured, QueuesEmails, Protocol):
+        """The invoice email to the billing contacts (its attachments named by their S3 keys)."""
+
     class TellsOperators(Configured, QueuesEmails, Protocol):
         """An email to the operators' address in the settings."""
 
@@ -408,7 +411,8 @@ def awaits_boleto(invoice: Invoice) -> bool:
     """A boleto invoice whose boleto was refused and not registered since: its email (which would
     say "pague com o boleto anexo") waits for the boleto."""
     return invoice.payment_method == "boleto" and invoice.active_boleto is None \
-        and invoice.boleto_failure is not None and invoice.total_cents > 0
+        and invoice.boleto_failure is not None and invoice.total_cents > 0 \
+        and invoice.status not in (billing_rules.PAID, billing_rules.CANCELLED)  # nothing left to wait for
 
 
 def queue_boleto_rejected(deps: TellsOperators, invoice: Invoice, organization) -> None:
@@ -526,7 +530,7 @@ def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
     return attachments
 
 
-def _queue_invoice_email(deps: DocumentsDeps, invoice: Invoice, contract, organization) -> None:
+def _queue_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, organization) -> None:
     """The monthly email to every billing contact, documents attached; its delivery key makes it
     one email per invoice however often it is queued."""
     if contract.billing_contacts:
@@ -536,6 +540,12 @@ def _queue_invoice_email(deps: DocumentsDeps, invoice: Invoice, contract, organi
             attachments=_attachments(invoice, invoice.active_boleto),
             # Without its NFS-e (refused, to be emitted again by the operators): the email says it follows.
             context={**email_context(deps, invoice, organization), "nfse_follows": invoice.nfse is None})
+
+
+def queue_held_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, organization) -> None:
+    """The invoice email held for a refused boleto, sent once the invoice is paid otherwise (by
+    deposit): with its NFS-e, without a boleto (the email's delivery key: one email per invoice)."""
+    _queue_invoice_email(deps, invoice, contract, organization)
 
 
 def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str, Any]:

@@ -15,7 +15,7 @@ from ..domain.cnab240 import nosso_numero_key
 from ..domain.ids import digest, new_id
 from ..schemas import shape
 from ..domain.users import RESELLER_ORGANIZATION_ID
-from . import audit, notifications, suspensions
+from . import audit, documents, notifications, suspensions
 from .billing import _INVOICE_VIEW_FIELDS, invoice_view
 from .caller import Caller
 
@@ -79,10 +79,18 @@ def settle(deps: PaymentDeps, actor: Actor, invoice: Invoice, *, amount_cents: i
     rules.check_paid_on(invoice, paid_on, local_day(deps.clock()))
     paid, status = rules.after_payment(invoice, amount_cents)
     updated = replace(invoice, paid_cents=paid, status=status, version=invoice.version + 1)
+    # A refused boleto's invoice paid otherwise (a deposit): it leaves the refused list (pattern 53),
+    # and its held email (with the NFS-e) goes now, queued before the save says so.
+    settles_refused = status == rules.PAID and invoice.boleto_failure is not None
+    if settles_refused and invoice.email_queued_at is None:
+        documents.queue_held_invoice_email(deps, updated, deps.contracts.get(invoice.organization_id),
+                                           deps.organizations.get(invoice.organization_id))
+        updated = replace(updated, email_queued_at=iso(deps.clock()))
     payment = {"id": payment_id or new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents,
                "paid_on": paid_on.isoformat(), "method": method, "recorded_by": recorded_by,
                "recorded_at": iso(deps.clock())}
-    deps.invoices.save(updated, expected_version=invoice.version, payment=payment, audit=audit.entry(
+    deps.invoices.save(updated, expected_version=invoice.version, payment=payment,
+                       boleto_rejected=False if settles_refused else None, audit=audit.entry(
         deps, actor, invoice.organization_id, "invoice.payment_recorded", f"invoice:{invoice.id}",
         before={"status": invoice.status, "paid_cents": invoice.paid_cents},
         after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method,

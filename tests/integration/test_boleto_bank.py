@@ -487,3 +487,51 @@ def test_cancelling_an_invoice_whose_boleto_the_bank_received_settles_it_answers
     assert invoice.nfse is not None and not invoice.nfse.cancelled_protocol  # the note was not cancelled
     world.drain_queues()
     assert not subjects(world, "cancelada") and len(world.outbox()) == sent_before
+
+
+# --- a refused boleto's invoice paid by deposit ------------------------------------------------
+
+def test_a_refused_boleto_invoice_paid_by_deposit_gets_its_email_and_leaves_the_refused_list(world, clock):
+    org, operator, invoice_id = billed(world, clock, address=None)
+    invoice = world.deps.invoices.get(invoice_id)
+    world.drain_queues()
+    assert subjects(world, "Fatura nº") == []  # held for the boleto
+    paid = world.call("POST", f"/backoffice/invoices/{invoice_id}/payments", operator,
+                      {"amount_cents": invoice.total_cents, "paid_on": "2026-11-11", "method": "deposito"})
+    assert paid.status_code == 201, paid.json_body
+    assert world.call("GET", "/backoffice/invoices?boleto=rejected", operator).json_body["items"] == []
+    assert not documents.awaits_boleto(world.deps.invoices.get(invoice_id))
+    world.drain_queues()
+    [email] = subjects(world, "Fatura nº")
+    names = {p.get_filename() for p in email.iter_attachments()}
+    assert f"nfse-{invoice.nfse.number}.pdf" in names and not any(n.startswith("boleto") for n in names)
+    # The operator's registration now: nothing to register for a paid invoice, nothing at the bank.
+    fixed = world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS)
+    assert fixed.status_code == 200
+    again = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert again.status_code == 409 and again.json_body["error"]["code"] == "boleto_not_needed"
+    assert world.deps.bank.calls_of("register") == []
+    world.drain_queues()
+    assert len(subjects(world, "Fatura nº")) == 1
+
+
+def test_a_boleto_registered_by_the_operator_while_a_deposit_pays_the_invoice_is_withdrawn(world, clock, monkeypatch):
+    org, operator, invoice_id = billed(world, clock, address=None)
+    invoice = world.deps.invoices.get(invoice_id)
+    assert world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS).status_code == 200
+    bank = world.deps.bank
+    register = bank.register
+
+    def paid_meanwhile(request):  # the deposit recorded while the bank registers the boleto
+        answer = register(request)
+        assert world.call("POST", f"/backoffice/invoices/{invoice_id}/payments", operator,
+                          {"amount_cents": invoice.total_cents, "paid_on": "2026-11-11",
+                           "method": "deposito"}).status_code == 201
+        return answer
+    monkeypatch.setattr(bank, "register", paid_meanwhile)
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert response.status_code == 409, response.json_body
+    [nosso_numero] = bank.nosso_numeros()
+    assert not bank.is_registered(nosso_numero)  # withdrawn: never payable for a paid invoice
+    after = world.deps.invoices.get(invoice_id)
+    assert (after.status, after.boletos) == ("paid", ())

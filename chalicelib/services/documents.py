@@ -173,13 +173,18 @@ def _render(deps: TimesRendering, document: str, data: Dict[str, Any]) -> bytes:
 
 # --- boleto -------------------------------------------------------------------------------------
 
-def boleto_request(settings: Settings, invoice: Invoice, made, organization, issued_on: date) -> BoletoRequest:
+def boleto_request(settings: Settings, invoice: Invoice, made, organization, issued_on: date,
+                   kind: BoletoKind = BoletoKind.ORIGINAL) -> BoletoRequest:
     """What the bank registers: our codes, the payer with its address, and the fine and interest
-    the bank itself charges after the due date (the same terms the boleto prints)."""
+    the bank itself charges after the due date (the same terms the boleto prints). A second copy's
+    amount holds the fine and interest already: no new fine, interest on the open balance only."""
+    second = kind is BoletoKind.SECOND_COPY
     return BoletoRequest(
         nosso_numero=made.nosso_numero, barcode=made.barcode, issued_on=issued_on, due_date=made.due_date,
         amount_cents=made.amount_cents, document_number=f"FAT-{invoice.number}", document_kind="DS",
-        fine_rate=Decimal(settings.late_fine_rate), monthly_interest=Decimal(settings.late_monthly_interest),
+        fine_rate=Decimal(0) if second else Decimal(settings.late_fine_rate),
+        monthly_interest=Decimal(settings.late_monthly_interest),
+        interest_base_cents=invoice.balance_cents if second else None,
         payable_days_after_due=settings.bank_api.payable_days_after_due,
         payer=Payer(document=organization.cnpj or "", name=organization.name, address=organization.address))
 
@@ -215,7 +220,7 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
     # Before the bank: a boleto that can be paid is always one a bank return file finds (pattern 47).
     deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
                                   iso(deps.clock()))
-    request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()))
+    request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()), kind)
     registration = deps.bank.register(request)
     try:
         boleto_rules.check_bank_codes(made, registration.barcode, registration.digitable_line)

@@ -85,21 +85,25 @@ def test_after_a_second_copy_neither_the_old_boleto_nor_its_pix_can_be_paid_and_
     assert bank.pay_pix(new["pix_payload"], sp(2026, 12, 4).date()) == new["amount_cents"]
 
 
-def test_the_bank_charges_the_second_copys_registered_fine_and_interest_as_the_second_copy_shows(world, clock):
+def test_the_bank_charges_a_late_second_copy_interest_on_the_open_balance_and_no_new_fine(world, clock):
     org, _, invoice_id = billed(world, clock)
+    balance = world.deps.invoices.get(invoice_id).balance_cents
     clock.now = sp(2026, 12, 1, 10)
     new = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master).json_body
     bank, settings = world.deps.bank, world.deps.settings
     registered = bank.registered(new["nosso_numero"])
     assert (registered.amount_cents, registered.due_date.isoformat()) == (new["amount_cents"], new["due_date"])
-    assert registered.fine_rate == Decimal(settings.late_fine_rate)
+    # Its amount holds the fine and interest up to its due date: no fine again, no interest on them.
+    assert (registered.fine_rate, registered.interest_base_cents) == (Decimal(0), balance)
     assert registered.monthly_interest == Decimal(settings.late_monthly_interest)
     due = registered.due_date
     assert bank.amount_due(new["nosso_numero"], due) == new["amount_cents"]
-    # Paid 6 days late: the terms the boleto was registered with, on the amount it shows.
-    late = boleto_rules.late_amount(new["amount_cents"], 6, Decimal(settings.late_fine_rate),
-                                    Decimal(settings.late_monthly_interest))
-    assert bank.amount_due(new["nosso_numero"], due + timedelta(days=6)) == late > new["amount_cents"]
+    # Paid 6 days late: only 6 more days of interest on the open balance.
+    interest = boleto_rules.late_amount(balance, 6, Decimal(0), Decimal(settings.late_monthly_interest)) - balance
+    late = new["amount_cents"] + interest
+    compounded = boleto_rules.late_amount(new["amount_cents"], 6, Decimal(settings.late_fine_rate),
+                                          Decimal(settings.late_monthly_interest))
+    assert bank.amount_due(new["nosso_numero"], due + timedelta(days=6)) == late < compounded
     assert bank.pay(new["nosso_numero"], due + timedelta(days=6)) == late
 
 

@@ -63,6 +63,9 @@ class BoletoRequest:
     monthly_interest: Decimal  # juros de mora, a fraction per month (0.01), pro rata die
     payable_days_after_due: int  # the bank refuses the boleto (and its Pix) after this many days
     payer: Payer
+    # What the juros de mora accrue on (None: the amount). A second copy's amount already holds the
+    # fine and interest up to its due date: its interest runs on the open balance, with no new fine.
+    interest_base_cents: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -229,9 +232,7 @@ class SimulatedBank:
 
     def amount_due(self, nosso_numero: str, on: date) -> int:
         """What the bank charges on `on`: the amount, plus the registered fine and interest when late."""
-        request = self._boletos[nosso_numero]["request"]
-        return boleto_rules.late_amount(request.amount_cents, (on - request.due_date).days,
-                                        request.fine_rate, request.monthly_interest)
+        return _charged(self._boletos[nosso_numero]["request"], on)
 
     def pay(self, nosso_numero: str, on: date, amount_cents: Optional[int] = None, channel: str = "boleto") -> int:
         """The payer pays the boleto on `on` (by default what the bank charges that day). Refused
@@ -244,8 +245,7 @@ class SimulatedBank:
             if on > request.due_date + timedelta(days=request.payable_days_after_due):
                 raise BankRejected((("NAO_PAGAVEL", f"título {nosso_numero} vencido há mais de "
                                      f"{request.payable_days_after_due} dias"),))
-            cents = amount_cents if amount_cents is not None else boleto_rules.late_amount(
-                request.amount_cents, (on - request.due_date).days, request.fine_rate, request.monthly_interest)
+            cents = amount_cents if amount_cents is not None else _charged(request, on)
             known["state"], known["paid"] = PAID, {"cents": cents, "on": on, "channel": channel}
             return cents
 
@@ -289,3 +289,15 @@ def _bb_webhook_ids(body: bytes) -> List[str]:
                 and identifier.startswith("000") and identifier[3:] not in found:
             found.append(identifier[3:])
     return found
+
+
+def _charged(request: BoletoRequest, on: date) -> int:
+    """What a bank charges for the boleto on `on`: its amount, plus (late) the fine on the amount and
+    the interest on `interest_base_cents` (the amount when not given)."""
+    days = (on - request.due_date).days
+    if days <= 0:
+        return request.amount_cents
+    base = request.amount_cents if request.interest_base_cents is None else request.interest_base_cents
+    fine = boleto_rules.late_amount(request.amount_cents, days, request.fine_rate, Decimal(0)) - request.amount_cents
+    interest = boleto_rules.late_amount(base, days, Decimal(0), request.monthly_interest) - base
+    return request.amount_cents + fine + interest

@@ -392,6 +392,14 @@ BOLETO_NOT_NEEDED = declare("boleto_not_needed", Conflict,
 INVALID_BOLETO_FILTER = declare("invalid_boleto_filter", InvalidInput,
                                 "Filtro inválido em '{field}': use rejected (as faturas cujo boleto foi recusado) "
                                 "ou omita.")
+# The bank says the boleto a second copy or a cancellation would replace is paid already: the
+# payment was settled now (as the bank's webhook does) and nothing else was done.
+BOLETO_ALREADY_PAID = declare("boleto_already_paid", Conflict,
+                              "O banco já recebeu o pagamento deste boleto em {paid_on}; a fatura foi baixada.")
+INVOICE_PAID_AT_BANK = declare("invoice_paid_at_bank", Conflict,
+                               "O banco já recebeu o pagamento do boleto desta fatura em {paid_on}; a fatura foi "
+                               "baixada e não foi cancelada. Para devolver o valor ao cliente, estorne-o ou conceda "
+                               "uma nota de crédito.")
 
 # --- support -------------------------------------------------------------------------------------
 

@@ -26,13 +26,13 @@ from ..schemas import array, cents, enum, integer, nullable, shape, text
 from ..schemas import date as date_schema
 from . import audit
 from .caller import Caller
-from .payments import bank_payment_id, settle
+from .payments import bank_payment_id, settle, unapplied
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.repositories import AuditRepository
-    from .payments import PaymentDeps
+    from .payments import PaymentDeps, UnappliedDeps
 
-    class BankReturnDeps(PaymentDeps, Protocol):
+    class BankReturnDeps(PaymentDeps, UnappliedDeps, Protocol):
         """Payments settled from a bank's return file, the import audited in the reseller's trail."""
 
         audit: AuditRepository
@@ -172,6 +172,8 @@ def _apply(deps: BankReturnDeps, caller: Caller, title: cnab240.Title, today: da
         applied = min(title.paid_cents, rules.payable_cents(invoice))
         if invoice.status in (rules.PAID, rules.CANCELLED) or applied <= 0:
             entry.outcome = NOT_PAYABLE
+            unapplied(deps, caller.actor, invoice, payment_id=pid, nosso_numero=title.nosso_numero,
+                      paid_cents=title.paid_cents, paid_on=title.occurred_on, source={**source, "line": title.line})
             entry.message = (f"A fatura nº {invoice.number} está {rules.STATUS_LABELS.get(invoice.status, invoice.status)}"
                              f" e não recebe pagamento: {format_brl(title.paid_cents)} a estornar ou creditar.")
             return entry

@@ -36,22 +36,21 @@ from ..domain.errors import Conflict, DomainError
 from ..domain.money import format_brl
 from ..domain.users import RESELLER_ORGANIZATION_ID
 from ..schemas import cents, integer, shape
-from . import audit
-from .documents import boleto_layout
-from .payments import bank_payment_id, settle
+# Module imports, read at call time: documents names this module's Protocol (an import cycle).
+from . import audit, documents, payments
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..adapters.bank import Bank
     from ..settings import Settings
     from ..storage.repositories import AuditRepository
-    from .payments import PaymentDeps
+    from .payments import PaymentDeps, UnappliedDeps
 
     class WebhookTokenDeps(Protocol):
         """The bank adapter, which holds the webhook's secret."""
 
         bank: Bank
 
-    class BankWebhookDeps(PaymentDeps, WebhookTokenDeps, Protocol):
+    class BankWebhookDeps(PaymentDeps, UnappliedDeps, WebhookTokenDeps, Protocol):
         """The boletos' invoices and their payments, the bank asked to confirm each, the configured
         bank (its code finds our boletos), and the reseller's trail."""
 
@@ -113,7 +112,7 @@ def receive(deps: BankWebhookDeps, token: str, body: bytes) -> Dict[str, Any]:
         raise codes.BANK_WEBHOOK_UNREADABLE()
     if len(named) > MAX_BOLETOS:
         raise codes.BANK_WEBHOOK_TOO_MANY_BOLETOS(boletos=len(named), max_boletos=MAX_BOLETOS)
-    bank_code = boleto_layout(deps.settings).bank_code
+    bank_code = documents.boleto_layout(deps.settings).bank_code
     outcomes = [_settle_one(deps, bank_code, nosso_numero) for nosso_numero in named]
     answer = {"received": len(named), SETTLED: 0, ALREADY_RECORDED: 0, IGNORED: 0,
               "applied_cents": sum(o.applied_cents for o in outcomes),
@@ -142,12 +141,25 @@ def _settle_one(deps: BankWebhookDeps, bank_code: str, nosso_numero: str) -> _Ou
     except BankRejected as refused:
         log.warning("bank webhook: the bank does not know nosso número %s: %s", nosso_numero, refused)
         return _Outcome(IGNORED)
+    outcome = settle_confirmed(deps, bank_code, nosso_numero, invoice_id, at_bank)
+    if outcome is None:
+        raise codes.BANK_WEBHOOK_RETRY(reason="a fatura mudou durante o registro", nosso_numero=nosso_numero)
+    return outcome
+
+
+def settle_confirmed(deps: BankWebhookDeps, bank_code: str, nosso_numero: str, invoice_id: str,
+                     at_bank: BoletoAtBank) -> Optional[_Outcome]:
+    """Record what the bank's own answer (`Bank.query`) says about one of our boletos: a PAID one
+    settles its invoice with the bank's amount and day, once (the payment id a return file gives it
+    too). Money the invoice cannot take (paid or cancelled already) is audited and the operators
+    told, to refund or credit. Used by the webhook and before a second copy or a cancellation
+    replaces a boleto the bank may have received. None when the invoice kept changing."""
     paid_on, paid_cents = _paid(at_bank)
     if paid_on is None:
         log.info("bank webhook: nosso número %s is %s at the bank, not paid: nothing to record",
                  nosso_numero, at_bank.state)
         return _Outcome(IGNORED)
-    pid = bank_payment_id(bank_code, nosso_numero, paid_on, paid_cents)
+    pid = payments.bank_payment_id(bank_code, nosso_numero, paid_on, paid_cents)
     today = local_day(deps.clock())
     for _ in range(ATTEMPTS):
         try:
@@ -162,6 +174,8 @@ def _settle_one(deps: BankWebhookDeps, bank_code: str, nosso_numero: str) -> _Ou
         if invoice.status in (rules.PAID, rules.CANCELLED) or applied <= 0:
             log.warning("bank webhook: invoice %s (nosso número %s) is %s and takes no payment: %s to refund or "
                         "credit", invoice.number, nosso_numero, invoice.status, format_brl(paid_cents))
+            payments.unapplied(deps, BANK, invoice, payment_id=pid, nosso_numero=nosso_numero, paid_cents=paid_cents,
+                      paid_on=paid_on, source={"webhook": bank_code, "channel": at_bank.channel})
             return _Outcome(IGNORED)
         try:
             rules.check_paid_on(invoice, paid_on, today)
@@ -175,7 +189,7 @@ def _settle_one(deps: BankWebhookDeps, bank_code: str, nosso_numero: str) -> _Ou
         source = {"webhook": bank_code, "nosso_numero": nosso_numero, "channel": at_bank.channel,
                   "paid_cents": paid_cents, "surplus_cents": surplus}
         try:
-            settle(deps, BANK, invoice, amount_cents=applied, paid_on=paid_on, method="boleto",
+            payments.settle(deps, BANK, invoice, amount_cents=applied, paid_on=paid_on, method="boleto",
                    recorded_by=BANK.user_id, payment_id=pid, source=source)
         except Conflict:
             continue  # the invoice changed, or this very payment was recorded meanwhile: look again
@@ -188,7 +202,7 @@ def _settle_one(deps: BankWebhookDeps, bank_code: str, nosso_numero: str) -> _Ou
                         nosso_numero, format_brl(surplus), invoice.number)
         return _Outcome(SETTLED, applied_cents=applied, surplus_cents=surplus)
     log.warning("bank webhook: invoice %s kept changing while recording nosso número %s", invoice_id, nosso_numero)
-    raise codes.BANK_WEBHOOK_RETRY(reason="a fatura mudou durante o registro", nosso_numero=nosso_numero)
+    return None
 
 
 def _paid(at_bank: BoletoAtBank) -> Tuple[Optional[date], int]:

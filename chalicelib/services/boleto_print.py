@@ -70,7 +70,7 @@ def pdf_data(settings: Settings, invoice: Invoice, made: BoletoCodes, request: B
         "wallet": settings.boleto_itau_carteira if itau else settings.boleto_bb_carteira,
         "currency": CURRENCY, "quantity": "", "unit_value": "", "bank_use": "",
         "amounts": amounts(invoice, made, kind),
-        "instructions": instructions(invoice, made, request, kind, replaced),
+        "instructions": instructions(invoice, made, request, kind, replaced, Decimal(settings.late_fine_rate)),
         "pix_payload": pix_payload,
         "pix_expires_on": (pix_expires_on or limit).isoformat() if pix_payload else None}
 
@@ -102,15 +102,21 @@ def amounts(invoice: Invoice, made: BoletoCodes, kind: BoletoKind) -> Dict[str, 
 
 
 def instructions(invoice: Invoice, made: BoletoCodes, request: BoletoRequest, kind: BoletoKind,
-                 replaced=None) -> List[str]:
+                 replaced=None, fine_rate: Optional[Decimal] = None) -> List[str]:
     """The beneficiary's instructions, in the terms the bank registered (request): the fine from the
     day after the due date, the interest per day late, the last day the bank accepts the boleto."""
     lines = [f"Referente à fatura nº {invoice.number} — período {invoice.period_start:%d/%m/%Y} "
              f"a {invoice.period_end:%d/%m/%Y}."]
     charged = amounts(invoice, made, kind)
     if charged["late_charges"] is not None:
-        lines.append(_late_charges_line(invoice, made, request, charged["document"], charged["late_charges"]))
-    if request.payable_days_after_due > 0:
+        lines.append(_late_charges_line(invoice, made, request, charged["document"], charged["late_charges"],
+                                        request.fine_rate if fine_rate is None else fine_rate))
+    if request.payable_days_after_due > 0 and request.interest_base_cents is not None:
+        # A second copy: its amount holds the fine already; the bank adds interest on the open balance.
+        per_day = round_cents(Decimal(request.interest_base_cents) * request.monthly_interest / 30)
+        lines.append(f"Após o vencimento: juros de {format_brl(per_day)} por dia; sem nova multa.")
+        lines.append(f"Não receber após {last_payable_day(request):%d/%m/%Y}.")
+    elif request.payable_days_after_due > 0:
         fine = round_cents(Decimal(request.amount_cents) * request.fine_rate)
         after = request.due_date + timedelta(days=1)
         lines.append(f"Após o vencimento, o banco cobra sobre {format_brl(request.amount_cents)}: multa de "
@@ -126,16 +132,17 @@ def instructions(invoice: Invoice, made: BoletoCodes, request: BoletoRequest, ki
     return lines
 
 
-def _late_charges_line(invoice: Invoice, made: BoletoCodes, request: BoletoRequest, balance: int, late: int) -> str:
+def _late_charges_line(invoice: Invoice, made: BoletoCodes, request: BoletoRequest, balance: int, late: int,
+                       fine_rate: Decimal) -> str:
     """What a second copy's (+) mora/multa is: the fine and the interest from the invoice's due date to
     the second copy's. The fine is recomputed as the second copy's amount was; the interest is the rest,
     so the line adds up to the printed box whatever the rounding."""
     days = (made.due_date - invoice.due_date).days
-    fine = round_cents(Decimal(balance) * request.fine_rate)
+    fine = round_cents(Decimal(balance) * fine_rate)
     period = f"{invoice.due_date:%d/%m/%Y} a {made.due_date:%d/%m/%Y}"
     if days <= 0 or not 0 <= fine <= late:
         return f"Valor cobrado: saldo em aberto de {format_brl(balance)} + multa e juros ({format_brl(late)})."
-    return (f"Valor cobrado: saldo em aberto de {format_brl(balance)} + multa de {_percent(request.fine_rate)} "
+    return (f"Valor cobrado: saldo em aberto de {format_brl(balance)} + multa de {_percent(fine_rate)} "
             f"({format_brl(fine)}) + juros de {_percent(request.monthly_interest)} ao mês por {days} dias, "
             f"de {period} ({format_brl(late - fine)}).")
 

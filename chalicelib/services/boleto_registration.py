@@ -117,7 +117,8 @@ def _save(deps: DocumentsDeps, caller: Caller, invoice: Invoice, claimed_version
     failure = invoice.boleto_failure
     current, expected = invoice, claimed_version
     for _ in range(attempts):
-        if current.active_boleto is not None or current.status == CANCELLED:
+        # Paid meanwhile (a deposit) is as cancelled: the boleto registered is withdrawn, never left payable.
+        if current.active_boleto is not None or current.status in (CANCELLED, PAID):
             raise codes.CONCURRENT_UPDATE()
         registered = replace(current, boletos=current.boletos + (new,), boleto_failure=None, version=expected + 1)
         try:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
-from ..adapters.bank import BankUnavailable
+from ..adapters.bank import BankRejected, BankUnavailable
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import (CANCEL_ISSUE_ERROR, CANCEL_OTHER, NfseCancellationRefused, NfseUnavailable)
 from ..domain import billing as rules
@@ -33,10 +33,10 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.repositories import ContractRepository, OrganizationRepository
     from .audit import Clocked
     from .billing import IssueDeps
-    from .documents import Configured, DocumentsDeps
+    from .documents import Configured, DocumentsDeps, PaidAtBankDeps
     from .notifications import QueuesEmails
 
-    class CancelDeps(IssueDeps, DocumentsDeps, Protocol):
+    class CancelDeps(IssueDeps, DocumentsDeps, PaidAtBankDeps, Protocol):
         """The invoice claimed, cancelled at the bank and the NFS-e emitter, saved cancelled (a
         replacement issued and its documents made as the billing worker does), contacts emailed."""
 
@@ -114,6 +114,15 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
     claim_until = now + CANCEL_CLAIM
     claimed_version = deps.invoices.claim_cancellation(invoice.id, invoice.version, now, claim_until)
     try:
+        if invoice.active_boleto is not None:
+            # Paid at the bank and not yet told: settled, not cancelled (409; the operator refunds or
+            # credits). Asked before the note is cancelled; the bank down answers 503, nothing done.
+            try:
+                documents.settle_if_paid_at_bank(
+                    deps, invoice, invoice.active_boleto,
+                    lambda: deps.invoices.release_cancellation(invoice.id, claim_until), codes.INVOICE_PAID_AT_BANK)
+            except BankUnavailable as outage:
+                raise codes.BANK_UNAVAILABLE() from outage
         # The note first: the national system may refuse its cancellation for good (a deadline, a
         # rule), and a boleto cancelled at the bank for an invoice that then stays open could no
         # longer be paid. A bank outage after the event leaves the note cancelled and the invoice
@@ -126,6 +135,11 @@ def cancel_invoice(deps: CancelDeps, caller: Caller, invoice_id: str, *, reason:
             except BankUnavailable as outage:
                 _record_note_cancelled(deps, caller, invoice, claimed_version, protocol)
                 raise codes.BANK_UNAVAILABLE() from outage
+            except BankRejected as refusal:
+                # The bank refuses the baixa (e.g. minutes after the registration): as for an
+                # outage, the invoice stays open and payable, cancellable again; 422 with its reasons.
+                _record_note_cancelled(deps, caller, invoice, claimed_version, protocol)
+                raise documents.bank_rejected(refusal) from refusal
         cancelled_at = iso(deps.clock())
         pdf_key = documents.cancelled_invoice_pdf(deps, invoice, cancelled_at, reason)
         cancelled, replacement = _record(deps, caller, replace(invoice, pdf_key=pdf_key), claimed_version, reason,

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
-from ..adapters.bank import BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
+from ..adapters.bank import PAID, BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import NfseRejected
 from ..domain import billing as billing_rules
@@ -40,6 +40,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.billing import InvoiceRepository
     from ..storage.repositories import AuditRepository, ContractRepository, OrganizationRepository
     from .audit import Clocked
+    from ..adapters.licence_provider import LicenceProvider
+    from ..storage.dunning import DunningStepRepository
+    from ..storage.licences import SubscriptionRepository
+    from ..storage.repositories import UserRepository
+    from ..storage.suspensions import SuspensionRepository
     from .notifications import QueuesEmails
 
     class Configured(Protocol):
@@ -76,6 +81,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
         organizations: OrganizationRepository
 
+    class InvoiceEmailDeps(Configured, QueuesEmails, Protocol):
+        """The invoice email to the billing contacts (its attachments named by their S3 keys)."""
+
     class TellsOperators(Configured, QueuesEmails, Protocol):
         """An email to the operators' address in the settings."""
 
@@ -84,7 +92,23 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         organizations: OrganizationRepository
 
-    class SecondCopyDeps(BoletoDeps, QueuesEmails, Protocol):
+    class PaidAtBankDeps(Clocked, Configured, QueuesEmails, Protocol):
+        """The bank asked about a boleto about to be replaced; a payment it received settled as the
+        bank's webhook settles it (bank_webhooks.BankWebhookDeps' fields, spelled out: that protocol
+        reaches this module's through payments and suspensions, an import cycle for a type checker)."""
+
+        bank: Bank
+        invoices: InvoiceRepository
+        audit: AuditRepository
+        contracts: ContractRepository
+        organizations: OrganizationRepository
+        dunning_steps: DunningStepRepository
+        licence_provider: LicenceProvider
+        subscriptions: SubscriptionRepository
+        suspensions: SuspensionRepository
+        users: UserRepository
+
+    class SecondCopyDeps(BoletoDeps, PaidAtBankDeps, QueuesEmails, Protocol):
         """A second boleto for an overdue invoice; the old one cancelled at the bank (or the failure audited)."""
 
         organizations: OrganizationRepository
@@ -149,13 +173,18 @@ def _render(deps: TimesRendering, document: str, data: Dict[str, Any]) -> bytes:
 
 # --- boleto -------------------------------------------------------------------------------------
 
-def boleto_request(settings: Settings, invoice: Invoice, made, organization, issued_on: date) -> BoletoRequest:
+def boleto_request(settings: Settings, invoice: Invoice, made, organization, issued_on: date,
+                   kind: BoletoKind = BoletoKind.ORIGINAL) -> BoletoRequest:
     """What the bank registers: our codes, the payer with its address, and the fine and interest
-    the bank itself charges after the due date (the same terms the boleto prints)."""
+    the bank itself charges after the due date (the same terms the boleto prints). A second copy's
+    amount holds the fine and interest already: no new fine, interest on the open balance only."""
+    second = kind is BoletoKind.SECOND_COPY
     return BoletoRequest(
         nosso_numero=made.nosso_numero, barcode=made.barcode, issued_on=issued_on, due_date=made.due_date,
         amount_cents=made.amount_cents, document_number=f"FAT-{invoice.number}", document_kind="DS",
-        fine_rate=Decimal(settings.late_fine_rate), monthly_interest=Decimal(settings.late_monthly_interest),
+        fine_rate=Decimal(0) if second else Decimal(settings.late_fine_rate),
+        monthly_interest=Decimal(settings.late_monthly_interest),
+        interest_base_cents=invoice.balance_cents if second else None,
         payable_days_after_due=settings.bank_api.payable_days_after_due,
         payer=Payer(document=organization.cnpj or "", name=organization.name, address=organization.address))
 
@@ -191,7 +220,7 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
     # Before the bank: a boleto that can be paid is always one a bank return file finds (pattern 47).
     deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
                                   iso(deps.clock()))
-    request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()))
+    request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()), kind)
     registration = deps.bank.register(request)
     try:
         boleto_rules.check_bank_codes(made, registration.barcode, registration.digitable_line)
@@ -251,7 +280,9 @@ def _withdraw_mismatched(deps: BoletoDeps, invoice: Invoice, organization, made,
     withdrawn = True
     try:
         deps.bank.cancel(made.nosso_numero)
-    except BankUnavailable:
+    except (BankUnavailable, BankRejected):
+        # The bank may refuse a baixa too (e.g. minutes after the registration): the mismatch
+        # still answers as such, and the email says the boleto stands and must be withdrawn.
         withdrawn = False
         log.exception("could not withdraw the mismatched boleto %s at the bank", made.nosso_numero)
     log.error("invoice %s: the bank answered codes that are not boleto %s's (%s)", invoice.number,
@@ -385,7 +416,8 @@ def awaits_boleto(invoice: Invoice) -> bool:
     """A boleto invoice whose boleto was refused and not registered since: its email (which would
     say "pague com o boleto anexo") waits for the boleto."""
     return invoice.payment_method == "boleto" and invoice.active_boleto is None \
-        and invoice.boleto_failure is not None and invoice.total_cents > 0
+        and invoice.boleto_failure is not None and invoice.total_cents > 0 \
+        and invoice.status not in (billing_rules.PAID, billing_rules.CANCELLED)  # nothing left to wait for
 
 
 def queue_boleto_rejected(deps: TellsOperators, invoice: Invoice, organization) -> None:
@@ -503,7 +535,7 @@ def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
     return attachments
 
 
-def _queue_invoice_email(deps: DocumentsDeps, invoice: Invoice, contract, organization) -> None:
+def _queue_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, organization) -> None:
     """The monthly email to every billing contact, documents attached; its delivery key makes it
     one email per invoice however often it is queued."""
     if contract.billing_contacts:
@@ -513,6 +545,12 @@ def _queue_invoice_email(deps: DocumentsDeps, invoice: Invoice, contract, organi
             attachments=_attachments(invoice, invoice.active_boleto),
             # Without its NFS-e (refused, to be emitted again by the operators): the email says it follows.
             context={**email_context(deps, invoice, organization), "nfse_follows": invoice.nfse is None})
+
+
+def queue_held_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, organization) -> None:
+    """The invoice email held for a refused boleto, sent once the invoice is paid otherwise (by
+    deposit): with its NFS-e, without a boleto (the email's delivery key: one email per invoice)."""
+    _queue_invoice_email(deps, invoice, contract, organization)
 
 
 def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str, Any]:
@@ -591,24 +629,44 @@ def invoice_pdf_url(deps: StoredDocuments, invoice: Invoice) -> Optional[str]:
 
 
 def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, old: Boleto) -> None:
-    """Cancel the superseded boleto at the bank. If the bank is down, the second copy still stands
-    (it is saved and registered): answering with an error would only make the user ask for a third.
-    The old boleto stays registered, so the audit trail tells the operators to cancel it."""
+    """Cancel the superseded boleto at the bank. If the bank is down or refuses the baixa, the
+    second copy still stands (it is saved and registered): answering with an error would only make
+    the user ask for a third. The old boleto stays payable, so the audit trail records it and the
+    operators are told to withdraw it at the bank."""
     try:
         deps.bank.cancel(old.nosso_numero)
-    except BankUnavailable as outage:
+    except (BankUnavailable, BankRejected) as failure:
         log.warning("invoice %s: boleto %s superseded but not cancelled at the bank: %s",
-                    invoice.number, old.nosso_numero, outage)
+                    invoice.number, old.nosso_numero, failure)
         deps.audit.append(audit.entry(
             deps, caller.actor, invoice.organization_id, "boleto.cancel_failed", f"invoice:{invoice.id}",
-            after={"nosso_numero": old.nosso_numero, "error": str(outage)[:200]}))
+            after={"nosso_numero": old.nosso_numero, "error": _bank_error(failure)}))
+        queue_boleto_cancel_failed(deps, invoice, old.nosso_numero, failure)
+
+
+def _bank_error(failure: Exception) -> str:
+    """What the bank answered, short (its refusal's codes and messages; never a secret)."""
+    if isinstance(failure, BankRejected):
+        return "; ".join(f"{code}: {message}" for code, message in failure.errors)[:200]
+    return str(failure)[:200]
+
+
+def queue_boleto_cancel_failed(deps: TellsOperators, invoice: Invoice, nosso_numero: str, failure: Exception) -> None:
+    """The operators told that a boleto which should no longer be payable still stands at the bank
+    (its baixa refused or unanswered): one email per boleto (its delivery key)."""
+    notifications.queue_email(
+        deps, template="boleto_cancel_failed", to=[deps.settings.operators_email],
+        delivery_key=f"boleto_cancel_failed#{nosso_numero}",
+        context={"invoice": {"id": invoice.id, "number": invoice.number}, "nosso_numero": nosso_numero,
+                 "refused": isinstance(failure, BankRejected), "error": _bank_error(failure),
+                 "portal_url": deps.settings.portal_url})
 
 
 def withdraw_unsaved(deps: BoletoDeps, new: Boleto) -> None:
     """A boleto registered but never saved on the invoice would be payable and unknown to us."""
     try:
         deps.bank.cancel(new.nosso_numero)
-    except BankUnavailable:
+    except (BankUnavailable, BankRejected):
         log.exception("could not cancel the unsaved boleto %s at the bank", new.nosso_numero)
 
 
@@ -621,6 +679,29 @@ def second_copy_terms(settings: Settings, invoice: Invoice, today: date):
     amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
                                       Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
     return due, amount
+
+
+def settle_if_paid_at_bank(deps: PaidAtBankDeps, invoice: Invoice, boleto: Boleto, release: Callable[[], None],
+                           paid_already) -> None:
+    """Before a boleto is replaced (second copy) or withdrawn (cancellation): ask the bank. If it
+    received the payment (by the boleto or its Pix) and its webhook has not told us yet, the claim is
+    released, the payment settled as the webhook settles it (`bank_webhooks.settle_confirmed`, the
+    same payment id: recorded once) and `paid_already` (409) raised: nothing else is done. Raises
+    BankUnavailable as the bank does (the caller answers 503, nothing written). A boleto the bank
+    does not know (BankRejected) received nothing."""
+    from . import bank_webhooks  # it imports this module
+
+    try:
+        at_bank = deps.bank.query(boleto.nosso_numero)
+    except BankRejected:
+        return
+    if at_bank.state != PAID:
+        return
+    release()
+    if bank_webhooks.settle_confirmed(deps, boleto.bank_code, boleto.nosso_numero, invoice.id, at_bank) is None:
+        log.warning("invoice %s: paid at the bank (boleto %s) but kept changing: the webhook records it",
+                    invoice.number, boleto.nosso_numero)
+    raise paid_already(paid_on=at_bank.paid_on.strftime("%d/%m") if at_bank.paid_on else "data não informada")
 
 
 def bank_rejected(refusal: BankRejected):
@@ -652,6 +733,9 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     claimed_version = deps.invoices.claim_second_copy(invoice.id, invoice.version, now, claim_until)
     new = None
     try:
+        if old is not None:  # a payment the bank received is settled, never answered with another boleto
+            settle_if_paid_at_bank(deps, invoice, old, lambda: deps.invoices.release_second_copy(invoice.id, claim_until),
+                                   codes.BOLETO_ALREADY_PAID)
         new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY,
                           organization)
         # A refused first boleto (`boleto_failure`) is answered by this one: the failure goes.

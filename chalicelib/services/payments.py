@@ -14,12 +14,17 @@ from ..domain.clock import iso, local_day
 from ..domain.cnab240 import nosso_numero_key
 from ..domain.ids import digest, new_id
 from ..schemas import shape
-from . import audit, suspensions
+from ..domain.users import RESELLER_ORGANIZATION_ID
+from . import audit, documents, notifications, suspensions
 from .billing import _INVOICE_VIEW_FIELDS, invoice_view
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.billing import InvoiceRepository
+    from ..storage.repositories import AuditRepository
+    from .audit import Clocked
+    from ..settings import Settings
+    from .notifications import QueuesEmails
     from .suspensions import SuspensionDeps
 
     class PaymentDeps(SuspensionDeps, Protocol):
@@ -27,6 +32,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         payment makes it unwarranted."""
 
         invoices: InvoiceRepository
+
+    class UnappliedDeps(Clocked, QueuesEmails, Protocol):
+        """Money the bank received for an invoice that takes no payment: audited, operators told."""
+
+        audit: AuditRepository
+        settings: Settings
 
 
 # The invoice as `invoice_view` builds it: without the PDF link and email error `GET /invoices/{id}` adds.
@@ -68,10 +79,18 @@ def settle(deps: PaymentDeps, actor: Actor, invoice: Invoice, *, amount_cents: i
     rules.check_paid_on(invoice, paid_on, local_day(deps.clock()))
     paid, status = rules.after_payment(invoice, amount_cents)
     updated = replace(invoice, paid_cents=paid, status=status, version=invoice.version + 1)
+    # A refused boleto's invoice paid otherwise (a deposit): it leaves the refused list (pattern 53),
+    # and its held email (with the NFS-e) goes now, queued before the save says so.
+    settles_refused = status == rules.PAID and invoice.boleto_failure is not None
+    if settles_refused and invoice.email_queued_at is None:
+        documents.queue_held_invoice_email(deps, updated, deps.contracts.get(invoice.organization_id),
+                                           deps.organizations.get(invoice.organization_id))
+        updated = replace(updated, email_queued_at=iso(deps.clock()))
     payment = {"id": payment_id or new_id(), "invoice_id": invoice.id, "amount_cents": amount_cents,
                "paid_on": paid_on.isoformat(), "method": method, "recorded_by": recorded_by,
                "recorded_at": iso(deps.clock())}
-    deps.invoices.save(updated, expected_version=invoice.version, payment=payment, audit=audit.entry(
+    deps.invoices.save(updated, expected_version=invoice.version, payment=payment,
+                       boleto_rejected=False if settles_refused else None, audit=audit.entry(
         deps, actor, invoice.organization_id, "invoice.payment_recorded", f"invoice:{invoice.id}",
         before={"status": invoice.status, "paid_cents": invoice.paid_cents},
         after={"status": status, "paid_cents": paid, "amount_cents": amount_cents, "method": method,
@@ -79,3 +98,20 @@ def settle(deps: PaymentDeps, actor: Actor, invoice: Invoice, *, amount_cents: i
     # Recorded: a suspension this payment makes unwarranted is lifted now (never failing the payment).
     suspensions.after_payment(deps, updated)
     return updated
+
+
+def unapplied(deps: UnappliedDeps, actor: Actor, invoice: Invoice, *, payment_id: str, nosso_numero: str,
+              paid_cents: int, paid_on: date, source: Dict[str, Any]) -> None:
+    """A boleto's payment the bank received for an invoice already paid or cancelled: nothing is
+    recorded on the invoice, but the money is the customer's, to refund or credit. Audited in the
+    reseller's trail each time a bank path reports it, the operators emailed once per payment (the
+    delivery key names the payment's id, the same from the webhook and a return file)."""
+    details = {"invoice_id": invoice.id, "invoice_number": invoice.number, "invoice_status": invoice.status,
+               "nosso_numero": nosso_numero, "paid_cents": paid_cents, "paid_on": paid_on.isoformat(),
+               "payment_id": payment_id, "source": source}
+    deps.audit.append(audit.entry(deps, actor, RESELLER_ORGANIZATION_ID, "payment.unapplied",
+                                  f"invoice:{invoice.id}", after=details))
+    notifications.queue_email(
+        deps, template="payment_unapplied", to=[deps.settings.operators_email],
+        delivery_key=f"payment_unapplied#{payment_id}",
+        context={**details, "organization_id": invoice.organization_id, "portal_url": deps.settings.portal_url})

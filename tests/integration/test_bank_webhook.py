@@ -7,14 +7,14 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from chalicelib.adapters.bank import BankUnavailable
+from chalicelib.adapters.bank import REGISTERED, BankUnavailable, BoletoAtBank
 from chalicelib.domain.clock import FixedClock
 from chalicelib.domain.users import RESELLER_ORGANIZATION_ID
 from chalicelib.services import bank_webhooks
 from tests.integration.test_cnab import issued_boletos, paid, retorno, state, upload
 from tests.integration.test_billing import issued_invoice, run_overdue_job
 from tests.integration.test_suspension import D45, mails, run_suspension_job, statuses
-from tests.support import failing_first, in_parallel, reading_together, sp
+from tests.support import body_text, failing_first, in_parallel, reading_together, sp
 
 TOKEN = "simulated-webhook-token"  # SimulatedBank's default, as BANK_PROVIDER=simulated has it
 
@@ -212,14 +212,15 @@ def test_the_bank_down_answers_503_and_the_next_notification_settles_once(world,
 def test_what_the_bank_does_not_confirm_paid_writes_nothing(world, clock, bank, monkeypatch):
     operator, [(org1, inv1, b1), (org2, inv2, b2)] = issued_boletos(world, clock, 2)
     clock.now = sp(2026, 11, 20, 9)
-    # Paid by deposit, then (the customer paid twice) at the bank: the money is to refund, not to book.
-    manual = world.call("POST", f"/backoffice/invoices/{inv2['id']}/payments", operator,
-                        {"amount_cents": inv2["total_cents"], "paid_on": "2026-11-19", "method": "deposito"})
-    assert manual.status_code == 201
-    bank.pay(b2["nosso_numero"], date(2026, 11, 20))
+    real = bank.query
+    # The bank's API says the first is still only registered, even with an amount and a day in its
+    # answer (a partial or pending liquidation): only state PAID is believed.
+    monkeypatch.setattr(bank, "query", lambda nn: BoletoAtBank(
+        nosso_numero=nn, state=REGISTERED, amount_cents=inv1["total_cents"], paid_cents=inv1["total_cents"],
+        paid_on=date(2026, 11, 20), channel="pix") if nn == b1["nosso_numero"] else real(nn))
     queries = counting(monkeypatch, bank, "query")
     before = state(world, [(org1, inv1), (org2, inv2)])
-    # The first is only registered (a body that says "paid" is not believed); the third is no boleto of ours.
+    # A body that says "paid" is not believed; the second is not paid at the bank; the third is no boleto of ours.
     body = json.loads(bank.webhook_body(b1["nosso_numero"], b2["nosso_numero"]))
     body[0].update(codigoEstadoBaixaOperacional=1, valorPagoSacado=body[0]["valorOriginal"], dataLiquidacao="20.11.2026")
     body.append({"id": "000" + "99999999999999999", "valorPagoSacado": 10.0})
@@ -229,6 +230,61 @@ def test_what_the_bank_does_not_confirm_paid_writes_nothing(world, clock, bank, 
                                 "applied_cents": 0, "surplus_cents": 0}
     assert [args[0] for args in queries] == [b1["nosso_numero"], b2["nosso_numero"]]  # never the stranger
     assert state(world, [(org1, inv1), (org2, inv2)]) == before and reseller_trail(world) == []
+
+
+def test_a_body_claiming_more_than_the_bank_confirms_records_the_banks_amount(world, clock, bank):
+    _, [(org, invoice, boleto)] = issued_boletos(world, clock, 1)
+    clock.now = sp(2026, 11, 20, 9)
+    half = invoice["total_cents"] // 2
+    assert bank.pay(boleto["nosso_numero"], date(2026, 11, 19), amount_cents=half) == half
+    body = json.loads(bank.webhook_body(boleto["nosso_numero"]))
+    body[0].update(valorPagoSacado=body[0]["valorOriginal"] * 3)
+    answer = notify(world, json.dumps(body))
+    assert answer.status_code == 200 and answer.json_body["applied_cents"] == half, answer.json_body
+    after = current(world, org, invoice)
+    assert (after["paid_cents"], [p["amount_cents"] for p in after["payments"]]) == (half, [half])
+
+
+def test_money_the_bank_received_for_an_invoice_already_paid_is_audited_and_the_operators_told_once(
+        world, clock, bank):
+    operator, [(org, invoice, boleto)] = issued_boletos(world, clock, 1)
+    clock.now = sp(2026, 11, 20, 9)
+    # Paid by deposit, then (the customer paid twice) at the bank: the money is to refund, not to book.
+    assert world.call("POST", f"/backoffice/invoices/{invoice['id']}/payments", operator,
+                      {"amount_cents": invoice["total_cents"], "paid_on": "2026-11-19",
+                       "method": "deposito"}).status_code == 201
+    amount = bank.pay(boleto["nosso_numero"], date(2026, 11, 20))
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    def booked():  # the invoice as recorded (not its download link, signed anew at each read)
+        return {k: v for k, v in current(world, org, invoice).items() if k != "pdf_url"}
+    paid_before = booked()
+    answer = notify(world, bank.webhook_body(boleto["nosso_numero"]))
+    assert answer.status_code == 200 and answer.json_body["ignored"] == 1, answer.json_body
+    assert booked() == paid_before  # nothing booked on the invoice
+    [entry] = unapplied_trail(world)
+    assert (entry.actor_id, entry.target) == ("banco", f"invoice:{invoice['id']}")
+    assert (entry.after["nosso_numero"], entry.after["paid_cents"], entry.after["paid_on"],
+            entry.after["invoice_status"]) == (boleto["nosso_numero"], amount, "2026-11-20", "paid")
+    world.drain_queues()
+    [told] = [m for m in world.outbox()[sent_before:] if "estornar ou creditar" in m["Subject"]]
+    assert told["To"] == world.deps.settings.operators_email
+    assert boleto["nosso_numero"] in body_text(told) and "paga" in body_text(told)
+    assert len(world.outbox()) == sent_before + 1
+    # Notified again, and in the next day's return file: audited each time, told once.
+    assert notify(world, bank.webhook_body(boleto["nosso_numero"])).status_code == 200
+    report = upload(world, operator, retorno(boleto["bank_code"], [paid(boleto, amount, date(2026, 11, 20))]))
+    assert [l["outcome"] for l in report.json_body["lines"]] == ["not_payable"]
+    world.drain_queues()
+    assert len(world.outbox()) == sent_before + 1 and len(unapplied_trail(world)) == 3
+    assert booked() == paid_before
+
+
+def unapplied_trail(world):
+    items, _ = world.deps.audit.list(RESELLER_ORGANIZATION_ID, since="2026-01-01T00:00:00+00:00",
+                                     until=datetime(2030, 1, 1, tzinfo=timezone.utc).isoformat(), limit=100,
+                                     next_token=None)
+    return [e for e in items if e.action == "payment.unapplied"]
 
 
 def test_a_wrong_or_missing_token_is_404_and_nothing_is_read_asked_or_written(world, clock, bank, monkeypatch):

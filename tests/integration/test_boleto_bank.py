@@ -85,21 +85,25 @@ def test_after_a_second_copy_neither_the_old_boleto_nor_its_pix_can_be_paid_and_
     assert bank.pay_pix(new["pix_payload"], sp(2026, 12, 4).date()) == new["amount_cents"]
 
 
-def test_the_bank_charges_the_second_copys_registered_fine_and_interest_as_the_second_copy_shows(world, clock):
+def test_the_bank_charges_a_late_second_copy_interest_on_the_open_balance_and_no_new_fine(world, clock):
     org, _, invoice_id = billed(world, clock)
+    balance = world.deps.invoices.get(invoice_id).balance_cents
     clock.now = sp(2026, 12, 1, 10)
     new = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master).json_body
     bank, settings = world.deps.bank, world.deps.settings
     registered = bank.registered(new["nosso_numero"])
     assert (registered.amount_cents, registered.due_date.isoformat()) == (new["amount_cents"], new["due_date"])
-    assert registered.fine_rate == Decimal(settings.late_fine_rate)
+    # Its amount holds the fine and interest up to its due date: no fine again, no interest on them.
+    assert (registered.fine_rate, registered.interest_base_cents) == (Decimal(0), balance)
     assert registered.monthly_interest == Decimal(settings.late_monthly_interest)
     due = registered.due_date
     assert bank.amount_due(new["nosso_numero"], due) == new["amount_cents"]
-    # Paid 6 days late: the terms the boleto was registered with, on the amount it shows.
-    late = boleto_rules.late_amount(new["amount_cents"], 6, Decimal(settings.late_fine_rate),
-                                    Decimal(settings.late_monthly_interest))
-    assert bank.amount_due(new["nosso_numero"], due + timedelta(days=6)) == late > new["amount_cents"]
+    # Paid 6 days late: only 6 more days of interest on the open balance.
+    interest = boleto_rules.late_amount(balance, 6, Decimal(0), Decimal(settings.late_monthly_interest)) - balance
+    late = new["amount_cents"] + interest
+    compounded = boleto_rules.late_amount(new["amount_cents"], 6, Decimal(settings.late_fine_rate),
+                                          Decimal(settings.late_monthly_interest))
+    assert bank.amount_due(new["nosso_numero"], due + timedelta(days=6)) == late < compounded
     assert bank.pay(new["nosso_numero"], due + timedelta(days=6)) == late
 
 
@@ -354,3 +358,184 @@ def test_a_note_emitted_again_while_the_boleto_stands_refused_waits_for_the_invo
     note = world.deps.invoices.get(invoice_id).nfse
     assert {f"nfse-{note.number}.pdf", f"nfse-{note.number}.xml", f"boleto-fatura-{refused.number}.pdf"} <= \
         {p.get_filename() for p in email.iter_attachments()}
+
+
+# --- the bank refuses a baixa -------------------------------------------------------------------
+
+def refusing_baixa(world, monkeypatch):
+    """A bank that refuses every baixa, as Banco do Brasil does minutes after a registration."""
+    def refuse(nosso_numero):
+        raise BankRejected((("4874930", "Título em processamento: baixa não permitida"),))
+    monkeypatch.setattr(world.deps.bank, "cancel", refuse)
+
+
+def test_a_second_copy_whose_old_boleto_the_bank_will_not_withdraw_stands_and_the_operators_are_told(
+        world, clock, monkeypatch):
+    org, _, invoice_id = billed(world, clock)
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    clock.now = sp(2026, 12, 1, 10)
+    refusing_baixa(world, monkeypatch)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 201, response.json_body
+    saved = world.deps.invoices.get(invoice_id)
+    assert saved.active_boleto.nosso_numero == response.json_body["nosso_numero"] != old["nosso_numero"]
+    trail = world.call("GET", "/audit", org.master).json_body["items"]
+    [failed] = [e for e in trail if e["action"] == "boleto.cancel_failed"]
+    assert failed["after"]["nosso_numero"] == old["nosso_numero"] and "4874930" in failed["after"]["error"]
+    world.drain_queues()
+    [told] = subjects(world, "Baixar boleto no banco")
+    assert told["To"] == world.deps.settings.operators_email
+    assert old["nosso_numero"] in body_text(told) and "recusou a baixa" in body_text(told)
+    assert len(subjects(world, "Segunda via")) == 1
+    assert len(world.outbox()) == sent_before + 2  # the customer's second copy and the operators' email
+
+
+def test_a_mismatched_registration_the_bank_will_not_withdraw_still_answers_the_mismatch_and_says_so(
+        world, clock, monkeypatch):
+    org, _, invoice_id = billed(world, clock)
+    before = world.deps.invoices.get(invoice_id)
+    clock.now = sp(2026, 12, 1, 10)
+    answering_another_line(world, monkeypatch)
+    refusing_baixa(world, monkeypatch)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 503 and response.json_body["error"]["code"] == "bank_codes_mismatch"
+    assert world.deps.invoices.get(invoice_id).boletos == before.boletos
+    world.drain_queues()
+    [told] = subjects(world, "Boleto não confere")
+    assert "o banco não respondeu à baixa" in body_text(told)
+
+
+def test_a_cancellation_whose_boleto_the_bank_will_not_withdraw_answers_422_and_leaves_the_invoice_open(
+        world, clock, monkeypatch):
+    org, operator, invoice_id = billed(world, clock)
+    before = world.deps.invoices.get(invoice_id)
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    refusing_baixa(world, monkeypatch)
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
+                          {"reason": "Quantidade de licenças lançada errada"})
+    assert response.status_code == 422 and response.json_body["error"]["code"] == "bank_rejected", response.json_body
+    after = world.deps.invoices.get(invoice_id)
+    assert after.status == before.status and after.cancellation is None and after.boletos == before.boletos
+    world.drain_queues()
+    assert len(world.outbox()) == sent_before  # nobody told the invoice was cancelled
+    monkeypatch.undo()  # the bank takes the baixa later: the claim was released
+    assert world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
+                      {"reason": "Quantidade de licenças lançada errada"}).status_code == 200
+
+
+# --- a boleto the bank already received is settled, never replaced ------------------------------
+
+def test_a_second_copy_of_a_boleto_paid_by_pix_settles_it_once_answers_409_and_registers_nothing(world, clock):
+    org, _, invoice_id = billed(world, clock)
+    bank = world.deps.bank
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    clock.now = sp(2026, 11, 25, 9)
+    amount = bank.pay_pix(old["pix_payload"], sp(2026, 11, 25).date())  # the webhook has not come yet
+    registered_before = bank.nosso_numeros()
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "boleto_already_paid"
+    assert "25/11" in response.json_body["error"]["message"]
+    assert bank.nosso_numeros() == registered_before  # no new boleto at the bank
+    invoice = world.call("GET", f"/invoices/{invoice_id}", org.master).json_body
+    # Paid late: the balance is applied (the fine and interest above it are the webhook's surplus).
+    assert amount > invoice["total_cents"]
+    assert invoice["status"] == "paid" and [p["amount_cents"] for p in invoice["payments"]] == [invoice["total_cents"]]
+    assert world.deps.invoices.get(invoice_id).active_boleto.nosso_numero == old["nosso_numero"]
+    # The bank's webhook arriving now records nothing more.
+    hook = world.call("POST", "/webhooks/bank/simulated-webhook-token", None, bank.webhook_body(old["nosso_numero"]),
+                      headers={"Content-Type": "application/json"})
+    assert hook.json_body["already_recorded"] == 1 and hook.json_body["settled"] == 0
+    assert len(world.call("GET", f"/invoices/{invoice_id}", org.master).json_body["payments"]) == 1
+
+
+def test_the_bank_down_when_asked_before_a_second_copy_answers_503_writes_nothing_and_frees_the_claim(
+        world, clock, monkeypatch):
+    from chalicelib.adapters.bank import BankUnavailable
+    org, _, invoice_id = billed(world, clock)
+    bank = world.deps.bank
+    before = world.deps.invoices.get(invoice_id)
+    registered_before = bank.nosso_numeros()
+    clock.now = sp(2026, 12, 1, 10)
+    real = bank.query
+
+    def down(nosso_numero):
+        raise BankUnavailable("timeout")
+    monkeypatch.setattr(bank, "query", down)
+    response = world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master)
+    assert response.status_code == 503 and response.json_body["error"]["code"] == "bank_unavailable"
+    after = world.deps.invoices.get(invoice_id)
+    assert (after.boletos, after.paid_cents, after.boleto_failure) == (before.boletos, before.paid_cents, None)
+    assert bank.nosso_numeros() == registered_before
+    monkeypatch.setattr(bank, "query", real)
+    assert world.call("POST", f"/invoices/{invoice_id}/second-copy", org.master).status_code == 201
+
+
+def test_cancelling_an_invoice_whose_boleto_the_bank_received_settles_it_answers_409_and_cancels_nothing(
+        world, clock):
+    org, operator, invoice_id = billed(world, clock)
+    bank = world.deps.bank
+    old = world.call("GET", f"/invoices/{invoice_id}/boleto", org.master).json_body
+    amount = bank.pay_pix(old["pix_payload"], sp(2026, 11, 12).date())
+    clock.now = sp(2026, 11, 12, 10)
+    world.drain_queues()
+    sent_before = len(world.outbox())
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/cancel", operator,
+                          {"reason": "Quantidade de licenças lançada errada"})
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "invoice_paid_at_bank"
+    assert "12/11" in response.json_body["error"]["message"]
+    invoice = world.deps.invoices.get(invoice_id)
+    assert (invoice.status, invoice.paid_cents, invoice.cancellation) == ("paid", amount, None)
+    assert invoice.nfse is not None and not invoice.nfse.cancelled_protocol  # the note was not cancelled
+    world.drain_queues()
+    assert not subjects(world, "cancelada") and len(world.outbox()) == sent_before
+
+
+# --- a refused boleto's invoice paid by deposit ------------------------------------------------
+
+def test_a_refused_boleto_invoice_paid_by_deposit_gets_its_email_and_leaves_the_refused_list(world, clock):
+    org, operator, invoice_id = billed(world, clock, address=None)
+    invoice = world.deps.invoices.get(invoice_id)
+    world.drain_queues()
+    assert subjects(world, "Fatura nº") == []  # held for the boleto
+    paid = world.call("POST", f"/backoffice/invoices/{invoice_id}/payments", operator,
+                      {"amount_cents": invoice.total_cents, "paid_on": "2026-11-11", "method": "deposito"})
+    assert paid.status_code == 201, paid.json_body
+    assert world.call("GET", "/backoffice/invoices?boleto=rejected", operator).json_body["items"] == []
+    assert not documents.awaits_boleto(world.deps.invoices.get(invoice_id))
+    world.drain_queues()
+    [email] = subjects(world, "Fatura nº")
+    names = {p.get_filename() for p in email.iter_attachments()}
+    assert f"nfse-{invoice.nfse.number}.pdf" in names and not any(n.startswith("boleto") for n in names)
+    # The operator's registration now: nothing to register for a paid invoice, nothing at the bank.
+    fixed = world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS)
+    assert fixed.status_code == 200
+    again = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert again.status_code == 409 and again.json_body["error"]["code"] == "boleto_not_needed"
+    assert world.deps.bank.calls_of("register") == []
+    world.drain_queues()
+    assert len(subjects(world, "Fatura nº")) == 1
+
+
+def test_a_boleto_registered_by_the_operator_while_a_deposit_pays_the_invoice_is_withdrawn(world, clock, monkeypatch):
+    org, operator, invoice_id = billed(world, clock, address=None)
+    invoice = world.deps.invoices.get(invoice_id)
+    assert world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator, ADDRESS).status_code == 200
+    bank = world.deps.bank
+    register = bank.register
+
+    def paid_meanwhile(request):  # the deposit recorded while the bank registers the boleto
+        answer = register(request)
+        assert world.call("POST", f"/backoffice/invoices/{invoice_id}/payments", operator,
+                          {"amount_cents": invoice.total_cents, "paid_on": "2026-11-11",
+                           "method": "deposito"}).status_code == 201
+        return answer
+    monkeypatch.setattr(bank, "register", paid_meanwhile)
+    response = world.call("POST", f"/backoffice/invoices/{invoice_id}/boleto", operator)
+    assert response.status_code == 409, response.json_body
+    [nosso_numero] = bank.nosso_numeros()
+    assert not bank.is_registered(nosso_numero)  # withdrawn: never payable for a paid invoice
+    after = world.deps.invoices.get(invoice_id)
+    assert (after.status, after.boletos) == ("paid", ())

@@ -9,6 +9,8 @@ from datetime import date, timedelta
 from dataclasses import replace
 from decimal import Decimal
 
+from chalicelib.domain import boleto as boleto_rules
+
 import pytest
 import requests
 
@@ -205,8 +207,10 @@ def test_a_second_copy_prints_the_open_balance_its_fine_and_interest_and_the_bol
     assert (f"Valor cobrado: saldo em aberto de {format_brl(balance)} + multa de 2% ({format_brl(fine)}) + juros "
             f"de 1% ao mês por 11 dias, de 23/11/2026 a 04/12/2026 ({format_brl(interest)}).") in instructions
     assert balance + fine + interest == charged
-    assert (f"Após o vencimento, o banco cobra sobre {format_brl(charged)}: multa de 2% "
-            f"({format_brl(round(charged * Decimal('0.02')))}) a partir de 05/12/2026") in instructions
+    # The bank registered it without a new fine, its interest on the open balance (not on the fine).
+    per_day = boleto_rules.late_amount(balance, 1, Decimal(0), Decimal("0.01")) - balance
+    assert f"Após o vencimento: juros de {format_brl(per_day)} por dia; sem nova multa." in instructions
+    assert "multa de 2% (" + format_brl(round(charged * Decimal('0.02'))) not in instructions
     assert (f"2ª via: substitui o boleto nosso número {old['nosso_numero']}, vencimento 23/11/2026, de "
             f"{format_brl(invoice.total_cents)}, baixado no banco: aquele boleto e o seu Pix não são mais "
             f"aceitos.") in instructions

@@ -23,6 +23,7 @@ from ..domain import pix
 
 from ..domain import boleto as boleto_rules
 from ..domain.addresses import Address
+from ..domain.proration import round_cents
 
 
 class BankUnavailable(Exception):
@@ -297,7 +298,10 @@ def _charged(request: BoletoRequest, on: date) -> int:
     days = (on - request.due_date).days
     if days <= 0:
         return request.amount_cents
-    base = request.amount_cents if request.interest_base_cents is None else request.interest_base_cents
     fine = boleto_rules.late_amount(request.amount_cents, days, request.fine_rate, Decimal(0)) - request.amount_cents
-    interest = boleto_rules.late_amount(base, days, Decimal(0), request.monthly_interest) - base
+    if request.interest_base_cents is None:
+        interest = boleto_rules.late_amount(request.amount_cents, days, Decimal(0), request.monthly_interest) \
+            - request.amount_cents
+    else:  # registered as a value per day (jurosMora tipo 1), rounded once: the bank multiplies it
+        interest = round_cents(Decimal(request.interest_base_cents) * request.monthly_interest / 30) * days
     return request.amount_cents + fine + interest

@@ -63,6 +63,7 @@ from urllib3.exceptions import HTTPError as TransportError
 
 from ..domain import pix
 from ..domain.errors import DomainError
+from ..domain.proration import round_cents
 from .bank import (CANCELLED, PAID, REGISTERED, BankRejected, BankUnavailable, BoletoAtBank, BoletoRequest,
                    PixCharge, Registration)
 from .secrets import SecretUnavailable
@@ -331,7 +332,7 @@ class BancoDoBrasilCobranca:
             "numeroTituloBeneficiario": request.document_number,
             "numeroTituloCliente": numero,
             "quantidadeDiasProtesto": 0,
-            "jurosMora": _rate_terms(request.monthly_interest),
+            "jurosMora": _interest_terms(request),
             "multa": _rate_terms(request.fine_rate, starting=request.due_date + timedelta(days=1)),
             "pagador": {
                 "tipoInscricao": 1 if len(document) == 11 else 2,
@@ -608,6 +609,16 @@ def _cents(value: object) -> Optional[int]:
     if cents != cents.to_integral_value():
         return None  # a fraction of a centavo is not a bank's amount
     return int(cents)
+
+
+def _interest_terms(request: BoletoRequest) -> dict:
+    """jurosMora. On a base other than the amount (a second copy: its amount already carries the
+    fine and interest up to its due date), tipo 1, a value per day late computed on that base, so
+    the bank never charges interest on interest; otherwise the monthly rate (tipo 2)."""
+    if request.interest_base_cents is None or not request.monthly_interest:
+        return _rate_terms(request.monthly_interest)
+    per_day = round_cents(Decimal(request.interest_base_cents) * request.monthly_interest / 30)
+    return {"tipo": 1, "valor": _money(per_day)}
 
 
 def _rate_terms(rate: Decimal, *, starting: Optional[date] = None) -> dict:

@@ -496,6 +496,8 @@ def _validate(body: dict, fake: FakeBancoDoBrasil) -> Tuple[List[dict], dict]:
     if interest.get("tipo", 0) not in (0, 1, 2, 3) or (interest.get("tipo") == 2 and not _positive(
             interest.get("porcentagem"))):
         refuse(INVALID_FIELD, "Juros de mora: tipo 2 exige porcentagem")
+    if interest.get("tipo") == 1 and not _positive(interest.get("valor")):
+        refuse(INVALID_FIELD, "Juros de mora: tipo 1 exige valor por dia")
     fine = body.get("multa") or {}
     if fine.get("tipo", 0) not in (0, 1, 2) or (fine.get("tipo") == 2 and not _positive(fine.get("porcentagem"))):
         refuse(INVALID_FIELD, "Multa: tipo 2 exige porcentagem")

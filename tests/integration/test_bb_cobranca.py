@@ -10,6 +10,7 @@ from decimal import Decimal
 from email.utils import format_datetime
 
 import pytest
+from dataclasses import replace
 
 from chalicelib.adapters.bank import CANCELLED, PAID, REGISTERED, BankRejected, BankUnavailable, BoletoRequest, Payer
 from chalicelib.adapters.bb_cobranca import NOSSO_NUMERO_EM_USO, PAGADOR_INCOMPLETO, BancoDoBrasilCobranca
@@ -159,6 +160,18 @@ def test_a_boleto_not_payable_after_its_due_date_is_registered_so(bank):
     body = bank.registrations()[0].body
     assert body["indicadorAceiteTituloVencido"] == "N" and "numeroDiasLimiteRecebimento" not in body
     assert body["multa"] == {"tipo": 0} and body["jurosMora"] == {"tipo": 0}
+
+
+def test_a_second_copy_is_registered_without_a_new_fine_and_with_interest_per_day_on_the_open_balance(bank):
+    # Its amount already carries the fine and interest up to its due date: a percentage on it would
+    # charge interest on interest.
+    codes = made(amount_cents=107000)
+    request = replace(request_for(codes, fine="0", interest="0.01"), interest_base_cents=100000)
+    adapter_for(bank).register(request)
+
+    body = bank.registrations()[0].body
+    assert body["multa"] == {"tipo": 0}
+    assert body["jurosMora"] == {"tipo": 1, "valor": Decimal("0.33")}  # R$ 1.000,00 × 1 % a month / 30 a day
 
 
 def test_a_payer_without_address_is_refused_before_anything_is_sent(bank):

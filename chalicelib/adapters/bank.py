@@ -214,7 +214,7 @@ class SimulatedBank:
         return self._webhook_token
 
     def notified_boletos(self, body: bytes) -> List[str]:
-        return _bb_webhook_ids(body)
+        return bb_webhook_ids(body)
 
     # --- what tests and the local stack do as the payer and the bank ------------------------------
 
@@ -274,10 +274,11 @@ class SimulatedBank:
         return json.dumps(items).encode()
 
 
-def _bb_webhook_ids(body: bytes) -> List[str]:
-    """The nosso números a Banco do Brasil boletos webhook names: a JSON array of objects (or one
-    object) whose `id` is the numeroTituloCliente, "000" + the 17-digit nosso número (as
-    adapters/bb_cobranca.py reads it). Anything else names nothing."""
+def bb_webhook_ids(body: bytes, convenio: Optional[str] = None) -> List[str]:
+    """The nosso números (17 digits) a Banco do Brasil boletos webhook names: a JSON array of
+    objects (or one object) whose `id` is the numeroTituloCliente, "000" + the nosso número; with
+    `convenio`, only that convênio's. Anything else names nothing. (The simulator and
+    adapters/bb_cobranca.py read it alike.)"""
     try:
         content = json.loads(body or b"null")
     except ValueError:
@@ -286,8 +287,13 @@ def _bb_webhook_ids(body: bytes) -> List[str]:
     found: List[str] = []
     for item in items:
         identifier = item.get("id") if isinstance(item, dict) else None
-        if isinstance(identifier, str) and len(identifier) == 20 and identifier.isdigit() \
-                and identifier.startswith("000") and identifier[3:] not in found:
+        if isinstance(identifier, int) and not isinstance(identifier, bool):
+            identifier = f"{identifier:020d}"
+        if not isinstance(identifier, str) or not identifier.isdigit():
+            continue
+        identifier = identifier.zfill(20)
+        if len(identifier) == 20 and identifier[:3] == "000" and identifier[3:] not in found \
+                and (convenio is None or identifier[3:10] == convenio):
             found.append(identifier[3:])
     return found
 

@@ -64,7 +64,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from ..domain import pix
 from ..domain.errors import DomainError
 from ..domain.proration import round_cents
-from .bank import (CANCELLED, PAID, REGISTERED, BankRejected, BankUnavailable, BoletoAtBank, BoletoRequest,
+from .bank import (CANCELLED, bb_webhook_ids, PAID, REGISTERED, BankRejected, BankUnavailable, BoletoAtBank, BoletoRequest,
                    PixCharge, Registration)
 from .secrets import SecretUnavailable
 
@@ -276,23 +276,7 @@ class BancoDoBrasilCobranca:
         """The nosso números (17 digits) a "baixa operacional" webhook names: a JSON array of
         objects whose `id` is the numeroTituloCliente ("000" + nosso número); ids of another
         convênio, or not of this shape, name nothing."""
-        try:
-            content = json.loads(body or b"null")
-        except ValueError:
-            return []
-        items = content if isinstance(content, list) else [content]
-        found: List[str] = []
-        for item in items:
-            identifier = item.get("id") if isinstance(item, dict) else None
-            if isinstance(identifier, int) and not isinstance(identifier, bool):
-                identifier = f"{identifier:020d}"
-            if not isinstance(identifier, str) or not identifier.isdigit():
-                continue
-            identifier = identifier.zfill(20)
-            if len(identifier) == 20 and identifier[:3] == "000" and identifier[3:10] == self._convenio:
-                if identifier[3:] not in found:
-                    found.append(identifier[3:])
-        return found
+        return bb_webhook_ids(body, self._convenio)
 
     # -- registration ---------------------------------------------------------------------------
 

@@ -168,7 +168,8 @@ def _bank(settings: Settings, simulator):
                            "at no bank: NOBODY CAN PAY THEM. Set BANK_PROVIDER=real with the bank's credentials in "
                            "%s (README, \"Parceiros reais: do simulador ao real\").",
                            settings.bank_api.credentials_secret)
-        return simulator()
+        # As a bank does, the Pix names the recebedor: the payer's app shows the reseller, not a bank.
+        return simulator(merchant_name=settings.beneficiary_name, merchant_city=settings.pix_city)
     if settings.bank_provider != "real":  # settings refuse it first; a hand-made Settings may not
         raise RuntimeError(f"unknown bank provider {settings.bank_provider!r}")
     if settings.boleto_bank != "bb":

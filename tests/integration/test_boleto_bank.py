@@ -63,6 +63,8 @@ def test_the_invoice_email_gives_the_banks_pix_copia_e_cola(world, clock):
     day = f"{expires[8:10]}/{expires[5:7]}/{expires[:4]}"
     assert f"Pix copia e cola (pagável até {day}): {view['pix_payload']}" in body_text(email)
     assert world.deps.settings.pix_key not in body_text(email)
+    # The payer's app shows who is paid: the reseller (the recebedor), as a bank's code names it.
+    assert pix.parse(view["pix_payload"])["59"] == "Brasoftware Informatica L"
 
 
 # --- the second copy kills the old boleto and its Pix ------------------------------------------

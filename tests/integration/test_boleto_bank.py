@@ -12,7 +12,7 @@ from chalicelib.domain import boleto as boleto_rules
 from chalicelib.domain import pix
 from chalicelib.domain.clock import FixedClock
 from chalicelib.services import documents
-from tests.support import ADDRESS, body_text, in_parallel, reading_together, sp
+from tests.support import ADDRESS, billed_in_november, body_text, in_parallel, reading_together, sp
 
 
 @pytest.fixture
@@ -23,16 +23,7 @@ def clock(world):
 
 def billed(world, clock, address="default"):
     """An organisation with 10 seats, billed at its 10 Nov closing (due Mon 23 Nov): (org, operator, invoice id)."""
-    org = world.organization(closing_day=10) if address == "default" else world.organization(closing_day=10,
-                                                                                             address=address)
-    world.seed_catalog()
-    world.accept_contract(org)
-    world.subscription(org, "MS365-E3", 10)
-    clock.now = sp(2026, 11, 11, 9)
-    operator = world.operator()
-    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
-    world.drain_queues()
-    [invoice] = world.deps.invoices.list(org.id, status=None, limit=10, next_token=None)[0]
+    org, operator, invoice = billed_in_november(world, clock, **({} if address == "default" else {"address": address}))
     return org, operator, invoice.id
 
 

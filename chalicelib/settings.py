@@ -124,6 +124,12 @@ class Settings:
     contract_version: str
     # When set, every email sent is also written there as a .eml file (local runs, debugging).
     mail_copy_dir: Optional[str]
+    # The SES configuration set every email is sent with (MAIL_CONFIGURATION_SET): it publishes the
+    # bounce, complaint and delivery events to the SNS topic MAIL_EVENTS_TOPIC, whose handler stops
+    # sends to bounced addresses. Empty: send without one (the embedded AWS of `make run` and tests
+    # creates its own).
+    mail_configuration_set: Optional[str]
+    mail_events_topic: str
     max_body_bytes: int
     # Seat bounds and Microsoft's cancellation window (MAX_QUANTITY, CANCELLATION_WINDOW_DAYS).
     quantity_limits: QuantityLimits
@@ -229,6 +235,8 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         office365_admin_url=environ.get("OFFICE365_ADMIN_URL", "https://admin.microsoft.com"),
         contract_version=environ.get("CONTRACT_VERSION", "2026.1"),
         mail_copy_dir=environ.get("MAIL_COPY_DIR") or None,
+        mail_configuration_set=environ.get("MAIL_CONFIGURATION_SET") or None,
+        mail_events_topic=environ.get("MAIL_EVENTS_TOPIC", "csp-portal-mail-events"),
         max_body_bytes=int(environ.get("MAX_BODY_BYTES", "65536")),
         quantity_limits=QuantityLimits(
             maximum=int(environ.get("MAX_QUANTITY", "10000")),

@@ -61,6 +61,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 51 | invoices whose NFS-e the emitter refused (back office, `?nfse=rejected`) | Query pk=NFSE_REJECTED (sk=INVOICE#<id>; Put with the refusal, Delete with the note's re-emission, each in the invoice's transaction; each invoice read again by key) |
 | 52 | NFS-e re-emission claim on an invoice          | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of any kind: second copy, cancellation, re-emission) |
 | 53 | invoices whose boleto was refused (back office, `?boleto=rejected`) | Query pk=BOLETO_REJECTED (sk=INVOICE#<id>; Put with the refusal, Delete with the boleto's registration or a second copy, each in the invoice's transaction; each invoice read again by key) |
+| 54 | billing runs started between two instants (the morning watch: runs not finished) | Query gsi1 gsi1pk=BILLING_RUNS gsi1sk BETWEEN <from> AND <to> (gsi1sk=<started at>#<run>; runs created before the index have none) |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

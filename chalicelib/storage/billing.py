@@ -630,7 +630,8 @@ class BillingRunRepository:
     COUNTERS = ("contracts_queued", "invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet")
 
     def create(self, run_id: str, period: str, started_at: str, started_by: str) -> None:
-        BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, id=run_id, period=period,
+        BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, gsi1pk=keys.BILLING_RUNS_INDEX_PK,
+                       gsi1sk=keys.billing_run_started_sk(started_at, run_id), id=run_id, period=period,
                        started_at=started_at, started_by=started_by).save(
             condition=BillingRunItem.pk.does_not_exist())
 
@@ -646,5 +647,15 @@ class BillingRunRepository:
             item = BillingRunItem.get(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, consistent_read=True)
         except DoesNotExist:
             raise codes.BILLING_RUN_NOT_FOUND()
+        return self._progress(item)
+
+    def started_between(self, start: str, end: str) -> List[dict]:
+        """The runs started in [start, end] (ISO instants, as `create` stores them), oldest first,
+        each as `get` answers it (access pattern 54; a run a day, a few more by hand)."""
+        items = BillingRunItem.by_started.query(
+            keys.BILLING_RUNS_INDEX_PK, BillingRunItem.gsi1sk.between(start, f"{end}\uffff"))
+        return [self._progress(item) for item in items]
+
+    def _progress(self, item: BillingRunItem) -> dict:
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,
                 "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS}}

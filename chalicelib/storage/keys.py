@@ -171,6 +171,12 @@ def billing_run_pk(run_id: str) -> str:
 
 
 BILLING_RUN_SK = "RUN"
+# Every billing run in one index partition, by the instant it started (a run a day, a few by hand).
+BILLING_RUNS_INDEX_PK = "BILLING_RUNS"
+
+
+def billing_run_started_sk(started_at: str, run_id: str) -> str:
+    return f"{started_at}#{run_id}"
 
 
 def lead_pk(cnpj: str) -> str:

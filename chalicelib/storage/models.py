@@ -439,6 +439,11 @@ class DunningStepItem(TableItem):
 
 
 class BillingRunItem(TableItem):
+    # Runs by the instant they started (access pattern 54: the morning watch reads the recent ones).
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_started = Gsi1()
+
     id = UnicodeAttribute()
     period = UnicodeAttribute()
     started_at = UnicodeAttribute()

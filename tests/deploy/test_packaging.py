@@ -1,8 +1,12 @@
 """`chalice package` produces a deployable template: the functions, the table with its index,
-the queues with their dead-letter queues, the bucket and the user pool; templates travel in the zip."""
+the queues with their dead-letter queues, the bucket and the user pool; templates travel in the zip.
+What the on-call sees comes with it: an alarm per function and per dead-letter queue and on the
+product's metrics, log groups with a retention, the SES configuration set publishing its events,
+the API's throttling, traces, and the billing dashboard."""
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +14,7 @@ import zipfile
 
 import pytest
 
+from chalicelib.observability import NAMESPACE, SERVICE, Metric
 from chalicelib.settings import PROVIDERS, from_environ
 from chalicelib.storage.models import TABLE_ATTRIBUTES, TABLE_GSIS, TABLE_KEY_SCHEMA
 
@@ -327,6 +332,289 @@ def test_every_grant_on_secrets_manager_names_one_of_the_stack_s_secrets(package
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if "secretsmanager" in json.dumps(statement["Action"]):
                 assert statement["Resource"] in [{"Ref": s} for s in secrets]
+
+
+# --- operations: alarms, logs, mail events, throttling, traces, the dashboard --------------------
+
+# The alarms README "Operating" explains, besides one errors and one throttles alarm per function.
+OPERATIONAL_ALARMS = {"dlq-email", "dlq-provisioning", "dlq-billing", "billing-run-unfinished", "email-failure-rate",
+                      "ses-bounce-rate", "ses-complaint-rate", "provisioning-failures"}
+# What CloudWatch Logs accepts as a retention (days).
+LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653}
+
+
+def alarms_by_name(template):
+    """Every alarm's properties by its name after the stack's prefix (`${AWS::StackName}-<name>`)."""
+    found = {}
+    for logical, resource in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        name = resource["Properties"]["AlarmName"]["Fn::Sub"]
+        assert name.startswith("${AWS::StackName}-"), logical
+        found[name.removeprefix("${AWS::StackName}-")] = resource["Properties"]
+    assert len(found) == len(resources_of_type(template, "AWS::CloudWatch::Alarm"))  # names are unique
+    return found
+
+
+def metrics_read(alarm):
+    """(namespace, metric name, dimensions) of each metric an alarm reads, alone or in its math."""
+    if "MetricName" in alarm:
+        return [(alarm["Namespace"], alarm["MetricName"], alarm.get("Dimensions", []))]
+    return [(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"],
+             m["MetricStat"]["Metric"].get("Dimensions", [])) for m in alarm["Metrics"] if "MetricStat" in m]
+
+
+def test_every_alarm_tells_the_operators_when_it_fires_and_when_it_clears(package):
+    _, template = package
+    alarms = alarms_by_name(template)
+    assert OPERATIONAL_ALARMS <= set(alarms)
+    topic = template["Resources"]["OperatorAlarmsTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["TopicName"] == {"Fn::Sub": "${AWS::StackName}-operator-alarms"}
+    for name, alarm in alarms.items():
+        assert alarm["ActionsEnabled"] is True, name
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "OperatorAlarmsTopic"}], name
+        # One line in Portuguese saying what it means (CloudWatch takes up to 1024 characters).
+        description = alarm["AlarmDescription"]
+        assert 20 < len(description) <= 1024 and "\n" not in description, name
+        # No data is no trouble (no email sent, no message dead-lettered), except for the morning
+        # watch, which counts 0 when all is well: without its value, the watch itself stopped.
+        assert alarm["TreatMissingData"] == ("breaching" if name == "billing-run-unfinished" else "notBreaching"), name
+    # The operators' address, when given, is subscribed to the topic (SNS asks it to confirm).
+    [subscription] = resources_of_type(template, "AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {"TopicArn": {"Ref": "OperatorAlarmsTopic"}, "Protocol": "email",
+                                          "Endpoint": {"Ref": "AlarmEmail"}}
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    assert template["Outputs"]["OperatorAlarmsTopicArn"]["Value"] == {"Ref": "OperatorAlarmsTopic"}
+
+
+def test_each_function_has_its_errors_and_throttles_alarms_and_a_log_group_kept_for_the_retention(package):
+    """Read from the generated template: a new handler (a new function) fails here until infra/
+    gives it its alarms and its log group."""
+    _, template = package
+    functions = set(resources_of_type(template, "AWS::Serverless::Function"))
+    assert {"APIHandler", "DeliverEmails", "BillContracts", "StartBillingRun", "WatchBillingRuns"} <= functions
+    alarms = alarms_by_name(template)
+    for function in functions:
+        for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+            alarm = alarms[f"{function}-{kind}"]
+            assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", metric, "Sum")
+            assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+            assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+            assert alarm["Period"] * alarm["EvaluationPeriods"] == 300
+    # And none is left watching a function that is gone.
+    watched = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms.values() if a.get("Namespace") == "AWS/Lambda"}
+    assert watched == functions
+
+    groups = resources_of_type(template, "AWS::Logs::LogGroup")
+    assert {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in groups.values()} == {
+        f"/aws/lambda/${{{function}}}" for function in functions}
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        # Operational logs, not records (the audit trail is in the table): they go with the stack.
+        assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete"
+    retention = template["Parameters"]["LogRetentionDays"]
+    assert retention["Default"] == 90 and set(retention["AllowedValues"]) == LOG_RETENTION_DAYS
+
+
+def test_the_alarms_fire_at_the_thresholds_the_operators_are_told(package):
+    _, template = package
+    alarms = alarms_by_name(template)
+    queues = {r["Properties"]["QueueName"]: name for name, r in resources_of_type(template, "AWS::SQS::Queue").items()}
+    for queue in ("email", "provisioning", "billing"):
+        alarm = alarms[f"dlq-{queue}"]
+        # Any visible message in the queue's dead-letter queue.
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
+        assert alarm["Dimensions"] == [{"Name": "QueueName",
+                                        "Value": {"Fn::GetAtt": [queues[f"csp-portal-{queue}-dlq"], "QueueName"]}}]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+    unfinished = alarms["billing-run-unfinished"]
+    assert (unfinished["MetricName"], unfinished["Statistic"], unfinished["Period"], unfinished["Threshold"],
+            unfinished["ComparisonOperator"]) == (Metric.BILLING_RUNS_UNFINISHED, "Maximum", 86400, 1,
+                                                  "GreaterThanOrEqualToThreshold")
+
+    # Failed over failed and sent in the hour, above 5 %, once at least 20 emails went out.
+    rate = alarms["email-failure-rate"]
+    by_id = {m["Id"]: m for m in rate["Metrics"]}
+    assert by_id["failed"]["MetricStat"]["Metric"]["MetricName"] == Metric.EMAILS_FAILED
+    assert by_id["sent"]["MetricStat"]["Metric"]["MetricName"] == Metric.EMAILS_SENT
+    assert {m["MetricStat"]["Period"] for m in (by_id["failed"], by_id["sent"])} == {3600}
+    assert {m["MetricStat"]["Stat"] for m in (by_id["failed"], by_id["sent"])} == {"Sum"}
+    assert [m["Id"] for m in rate["Metrics"] if m["ReturnData"]] == ["rate"]
+    assert by_id["rate"]["Expression"] == (
+        "IF(FILL(failed, 0) + FILL(sent, 0) >= 20, FILL(failed, 0) / (FILL(failed, 0) + FILL(sent, 0)), 0)")
+    assert (rate["Threshold"], rate["ComparisonOperator"]) == (0.05, "GreaterThanThreshold")
+
+    # SES reviews an account at a 5 % bounce rate (pauses it at 10 %), at 0.1 % complaints: warned before.
+    for name, metric, threshold in (("ses-bounce-rate", "Reputation.BounceRate", 0.04),
+                                    ("ses-complaint-rate", "Reputation.ComplaintRate", 0.0008)):
+        alarm = alarms[name]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+            "AWS/SES", metric, threshold, "GreaterThanOrEqualToThreshold")
+    failures = alarms["provisioning-failures"]
+    assert (failures["MetricName"], failures["Statistic"], failures["Period"], failures["Threshold"]) == (
+        Metric.PROVISIONING_FAILURES, "Sum", 900, 1)
+
+
+def dashboard_body(template):
+    """The dashboard's JSON, its `${…}` substitutions (resources of the stack, its region) filled."""
+    [dashboard] = resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    for reference in re.findall(r"\$\{([^}]+)\}", text):
+        assert reference == "AWS::Region" or reference.split(".")[0] in template["Resources"], reference
+    return dashboard, json.loads(re.sub(r"\$\{[^}]+\}", "filled", text))
+
+
+def test_every_product_metric_an_alarm_or_the_dashboard_reads_is_one_the_code_emits(package):
+    """A metric named in infra/ but never emitted (a typo, a rename) would leave its alarm silent."""
+    _, template = package
+    emitted = {value for name, value in vars(Metric).items() if not name.startswith("_")}
+    read = [metric for alarm in alarms_by_name(template).values() for metric in metrics_read(alarm)]
+    _, body = dashboard_body(template)
+    for widget in body["widgets"]:
+        for line in widget["properties"]["metrics"]:
+            names = [part for part in line if isinstance(part, str)]
+            read.append((names[0], names[1], [{"Name": k, "Value": v} for k, v in zip(names[2::2], names[3::2])]))
+    assert read
+    for namespace, metric, dimensions in read:
+        if namespace == NAMESPACE:
+            assert metric in emitted, metric
+            # Powertools publishes each with the one dimension service: an alarm must name it to match.
+            assert dimensions == [{"Name": "service", "Value": SERVICE}], metric
+        else:
+            assert namespace in ("AWS/Lambda", "AWS/SQS", "AWS/SES"), namespace
+
+
+def test_the_dashboard_shows_a_month_of_billing(package):
+    _, template = package
+    dashboard, body = dashboard_body(template)
+    assert dashboard["Properties"]["DashboardName"] == {"Fn::Sub": "${AWS::StackName}-billing"}
+    assert template["Outputs"]["DashboardName"]["Value"] == {"Ref": next(iter(resources_of_type(
+        template, "AWS::CloudWatch::Dashboard")))}
+    assert body["start"] == "-P31D"
+    shown = {(line[0], line[1]) for widget in body["widgets"] for line in widget["properties"]["metrics"]}
+    assert {(NAMESPACE, m) for m in (Metric.INVOICES_ISSUED, Metric.EMAILS_SENT, Metric.EMAILS_FAILED,
+                                     Metric.EMAILS_SUPPRESSED, Metric.EMAIL_BOUNCES, Metric.EMAIL_COMPLAINTS,
+                                     Metric.PROVISIONING_FAILURES)} <= shown
+    assert {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/Lambda", "Errors"),
+            ("AWS/Lambda", "Duration")} <= shown
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    # The billing worker's and the billing dead-letter queue's, not another's.
+    assert "${BillContracts}" in text and "${BillingDeadLetterQueue.QueueName}" in text
+
+
+def test_ses_publishes_bounces_complaints_deliveries_and_rejects_to_the_topic_the_handler_reads(package):
+    _, template = package
+    settings = from_environ({})
+    resources = template["Resources"]
+    topic = resources["MailEventsTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["TopicName"] == settings.mail_events_topic == "csp-portal-mail-events"
+    [configuration_set] = resources_of_type(template, "AWS::SES::ConfigurationSet").values()
+    assert configuration_set["Properties"]["Name"] == "csp-portal"
+    # The account's Reputation.* metrics the ses-* alarms read.
+    assert configuration_set["Properties"]["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    [destination] = resources_of_type(template, "AWS::SES::ConfigurationSetEventDestination").values()
+    assert destination["Properties"]["ConfigurationSetName"] == {"Ref": "MailConfigurationSet"}
+    event_destination = destination["Properties"]["EventDestination"]
+    assert event_destination["Enabled"] is True
+    assert sorted(event_destination["MatchingEventTypes"]) == ["bounce", "complaint", "delivery", "reject"]
+    assert event_destination["SnsDestination"] == {"TopicARN": {"Ref": "MailEventsTopic"}}
+    assert destination["DependsOn"] == "MailEventsTopicPolicy"  # SES checks it may publish, on creation
+
+    # SES may publish there, for this account's configuration set only; nobody else is let in.
+    [policy] = resources_of_type(template, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": "MailEventsTopic"}]
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"], statement["Resource"]) == (
+        "Allow", {"Service": "ses.amazonaws.com"}, "sns:Publish", {"Ref": "MailEventsTopic"})
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":configuration-set/csp-portal")
+
+    # Every function sends with the set and knows the topic; the sender's identity uses the set too.
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["MAIL_CONFIGURATION_SET"] == {"Ref": "MailConfigurationSet"}
+    assert variables["MAIL_EVENTS_TOPIC"] == {"Fn::GetAtt": ["MailEventsTopic", "TopicName"]}
+    assert resources["SenderIdentity"]["Properties"]["ConfigurationSetAttributes"] == {
+        "ConfigurationSetName": {"Ref": "MailConfigurationSet"}}
+    assert template["Outputs"]["MailEventsTopicArn"]["Value"] == {"Ref": "MailEventsTopic"}
+
+
+def resolve(value, parameters):
+    """The few intrinsic functions the sender's identity is computed with."""
+    if isinstance(value, dict):
+        [(function, argument)] = value.items()
+        if function == "Ref":
+            return parameters[argument]
+        if function == "Fn::Split":
+            return resolve(argument[1], parameters).split(argument[0])
+        if function == "Fn::Select":
+            return resolve(argument[1], parameters)[argument[0]]
+        raise AssertionError(function)
+    return value
+
+
+def test_the_sender_is_a_parameter_and_its_domain_is_the_ses_identity(package):
+    _, template = package
+    parameter = template["Parameters"]["MailSender"]
+    assert parameter["Default"] == from_environ({}).mail_sender
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["MAIL_SENDER"] == {"Ref": "MailSender"}
+    identity = template["Resources"]["SenderIdentity"]["Properties"]["EmailIdentity"]
+    for sender, domain in ((parameter["Default"], "brasoftware.com.br"),
+                           ("cobranca@revenda.example", "revenda.example"),
+                           ("Financeiro <fin@mail.revenda.example>", "mail.revenda.example")):
+        assert re.fullmatch(parameter["AllowedPattern"], sender)
+        assert resolve(identity, {"MailSender": sender}) == domain
+    for refused in ("", "Brasoftware", "Financeiro <fin>", "a@b@c.com"):
+        assert not re.fullmatch(parameter["AllowedPattern"], refused), refused
+    # A variable a function sets for itself (.chalice/config.json) silently wins over the stack's.
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        own = set(function["Properties"].get("Environment", {}).get("Variables", {}))
+        assert not own & set(variables), (name, own & set(variables))
+
+
+def test_the_api_stage_is_throttled_and_may_answer_on_a_custom_domain(package):
+    _, template = package
+    [api] = resources_of_type(template, "AWS::Serverless::Api").values()
+    assert api["Properties"]["MethodSettings"] == [
+        {"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
+         "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"}}]
+    parameters = template["Parameters"]
+    assert (parameters["ApiThrottleRateLimit"]["Default"], parameters["ApiThrottleBurstLimit"]["Default"]) == (50, 100)
+
+    assert (parameters["DomainName"]["Default"], parameters["CertificateArn"]["Default"]) == ("", "")
+    [domain] = resources_of_type(template, "AWS::ApiGateway::DomainName").values()
+    [mapping] = resources_of_type(template, "AWS::ApiGateway::BasePathMapping").values()
+    assert domain["Condition"] == mapping["Condition"] == "HasCustomDomain"
+    assert domain["Properties"]["DomainName"] == {"Ref": "DomainName"}
+    assert domain["Properties"]["CertificateArn"] == {"Ref": "CertificateArn"}
+    assert mapping["Properties"]["RestApiId"] == {"Ref": "RestAPI"}
+    assert mapping["Properties"]["Stage"] == {"Ref": "RestAPI.Stage"}
+    # A domain without its certificate is refused before anything is created.
+    [assertion] = template["Rules"]["CustomDomainNeedsCertificate"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]}
+    url = template["Outputs"]["ApiUrl"]["Value"]["Fn::If"]
+    assert url[0] == "HasCustomDomain" and url[1] == {"Fn::Sub": "https://${DomainName}/"}
+
+
+def test_every_function_is_traced_and_its_role_may_send_the_traces(package):
+    _, template = package
+    [api] = resources_of_type(template, "AWS::Serverless::Api").values()
+    assert api["Properties"]["TracingEnabled"] is True
+    roles = template["Resources"]
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        assert function["Properties"]["Tracing"] == "Active", name
+        role = roles[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        actions = {action for policy in role["Properties"]["Policies"]
+                   for statement in policy["PolicyDocument"]["Statement"]
+                   for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+        assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= actions, name
+        # EMF metrics travel in the logs: no function may write CloudWatch metrics or publish to SNS.
+        assert not {a for a in actions if a.startswith(("cloudwatch:", "sns:"))}, name
 
 
 def test_the_template_passes_cfn_lint(package):

@@ -398,6 +398,7 @@ def test_each_function_has_its_errors_and_throttles_alarms_and_a_log_group_kept_
     alarms = alarms_by_name(template)
     for function in functions:
         for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+            assert f"{function}-{kind}" in alarms, f"{function} has no {kind} alarm: add it to infra/resources.json"
             alarm = alarms[f"{function}-{kind}"]
             assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", metric, "Sum")
             assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]

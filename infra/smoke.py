@@ -11,6 +11,7 @@ import re
 import sys
 import uuid
 from typing import Callable, List, Tuple
+from urllib.parse import urljoin, urlparse
 
 import requests
 
@@ -88,8 +89,12 @@ class Smoke:
         kinds = {asset.rsplit(".", 1)[-1] for asset in assets}
         expect({"js", "css"} <= kinds, f"the page links no script and stylesheet (found {assets})")
         for asset in assets:
-            response = self.get(asset)
-            expect(response.status_code == 200, f"{asset}: status {response.status_code}")
+            # Fetched where a browser would: the page links them from the host's root.
+            response = self.http.get(urljoin(self.base + "/", asset), timeout=TIMEOUT, allow_redirects=False)
+            expect(response.status_code == 200, f"{asset}: status {response.status_code}" + (
+                " (the page links its assets, and calls the API, from the host's root: the portal works at the "
+                "root of a host only, i.e. behind the custom domain, DOMAIN=)" if urlparse(self.base).path.strip("/")
+                else ""))
             wanted = "javascript" if asset.endswith(".js") else "css" if asset.endswith(".css") else ""
             expect(wanted in response.headers.get("Content-Type", "") and response.content,
                    f"{asset}: Content-Type {response.headers.get('Content-Type')!r}, {len(response.content)} bytes")

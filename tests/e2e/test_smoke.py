@@ -113,3 +113,21 @@ def test_without_a_url_make_smoke_says_what_it_needs():
     result = subprocess.run(["make", "-o", ".venv/.installed", "smoke"], cwd=PROJECT_DIR, capture_output=True,
                             text=True, timeout=30)
     assert result.returncode != 0 and "URL is required" in result.stdout
+
+
+def test_a_portal_under_a_path_fails_its_assets_as_a_browser_would_load_them(server):
+    """API Gateway's own URL (…/api) without the custom domain: the page links /portal/assets/… at
+    the host's root, where a browser finds nothing; the check says so instead of fetching them under /api."""
+    url = server({
+        ("GET", "/api/"): (200, "text/html; charset=utf-8", PAGE, HEADERS),
+        ("GET", "/api/portal/assets/app.css"): (200, "text/css", "body{}", HEADERS),
+        ("GET", "/api/portal/assets/app.js"): (200, "text/javascript", "1;", HEADERS),
+        ("GET", "/portal/assets/app.css"): (403, "application/json", '{"message": "Missing Authentication Token"}', {}),
+    }) + "/api"
+
+    result = smoke(url)
+
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("FAIL portal-assets")]
+    assert "status 403" in line and "root of a host only" in line
+    assert "PASS portal-page: 200 text/html with its security headers" in result.stdout

@@ -250,7 +250,7 @@ def failure_events(cfn, stack: str, since: float) -> List[str]:
             and e["Timestamp"].timestamp() >= since]
 
 
-def deploy(options: Options, s3, cfn, sts, sleep=time.sleep) -> int:
+def deploy(options: Options, s3, cfn, sts) -> int:
     template_path = os.path.join(options.build_dir, "sam.json")
     if not os.path.isfile(template_path):
         raise DeployError(f"{template_path} not found: run make package")
@@ -283,6 +283,9 @@ def deploy(options: Options, s3, cfn, sts, sleep=time.sleep) -> int:
     else:
         source = {"TemplateBody": body}
 
+    print("parameters: " + (", ".join(
+        f"{p['ParameterKey']}={'(kept)' if p.get('UsePreviousValue') else p['ParameterValue']}" for p in parameters)
+        or "the template's defaults"))
     change_set = f"deploy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     started = time.time()
     print(f"{change_set_type} change set {change_set} on stack {options.stack} ({options.region})")

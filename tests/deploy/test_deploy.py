@@ -77,7 +77,7 @@ class Recording:
 
 def run(argv, build_dir, s3, cfn, sts):
     options = deploy.options_from(argv + ["--build-dir", str(build_dir)], environ={"AWS_DEFAULT_REGION": REGION})
-    return deploy.deploy(options, s3, cfn, sts, sleep=lambda _: None)
+    return deploy.deploy(options, s3, cfn, sts)
 
 
 def no_stack(cfn, name):
@@ -259,7 +259,9 @@ def test_an_update_keeps_the_parameters_not_given_including_the_alarm_address(aw
         {"ParameterKey": "MailSender", "UsePreviousValue": True},
         {"ParameterKey": "NfseProvider", "UsePreviousValue": True}]
     assert cfn.names()[-1] == "wait stack_update_complete"
-    assert "keeping plantao@brasoftware.com.br" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "keeping plantao@brasoftware.com.br" in out
+    assert "parameters: BankProvider=real, AlarmEmail=(kept), MailSender=(kept), NfseProvider=(kept)" in out
 
 
 def test_an_empty_change_set_is_nothing_to_deploy(aws, build, capsys):

@@ -36,12 +36,13 @@ HEADERS = {"Content-Security-Policy": "default-src 'self'", "X-Content-Type-Opti
 PAGE = '<link rel="stylesheet" href="/portal/assets/app.css"><script src="/portal/assets/app.js"></script>'
 
 
-def serve(answers):
+def serve(answers, requests_seen):
     """A local http.server answering `answers[(method, path)] = (status, content type, body, headers)`
-    and 200 "garbage" to anything else."""
+    and 200 "garbage" to anything else; every request's method and path go to `requests_seen`."""
 
     class Handler(BaseHTTPRequestHandler):
         def answer(self):
+            requests_seen.append((self.command, self.path))
             status, content_type, body, headers = answers.get(
                 (self.command, self.path), (200, "text/plain", "garbage", {}))
             payload = body.encode()
@@ -53,7 +54,7 @@ def serve(answers):
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_OPTIONS = answer
+        do_GET = do_OPTIONS = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = answer
 
         def log_message(self, *args):
             pass
@@ -64,11 +65,16 @@ def serve(answers):
 
 
 @pytest.fixture
-def server():
+def seen():
+    return []
+
+
+@pytest.fixture
+def server(seen):
     servers = []
 
     def start(answers):
-        servers.append(serve(answers))
+        servers.append(serve(answers, seen))
         return f"http://127.0.0.1:{servers[-1].server_address[1]}"
     yield start
     for running in servers:
@@ -86,7 +92,7 @@ def test_a_server_that_answers_garbage_fails_and_each_failed_check_is_named(serv
     assert lines[-1].startswith("smoke FAILED: openapi, support-contacts, portal-page")
 
 
-def test_a_portal_that_lets_anyone_read_a_contract_or_any_origin_call_it_fails_those_checks(server):
+def test_a_portal_that_lets_anyone_read_a_contract_or_any_origin_call_it_fails_those_checks(server, seen):
     paths = {path: {} for path in ("/contract", "/invoices", "/subscriptions", "/support/contacts",
                                    "/backoffice/billing-runs/{run_id}")}
     url = server({
@@ -107,6 +113,9 @@ def test_a_portal_that_lets_anyone_read_a_contract_or_any_origin_call_it_fails_t
         "FAIL contract-needs-login", "FAIL cors", "FAIL correlation-id"], result.stdout
     assert "FAIL contract-needs-login: status 200 without a token (expected 401)" in lines
     assert all(line.startswith("PASS") for line in lines[:4])
+    # Read-only: safe against production.
+    assert {method for method, _ in seen} == {"GET", "OPTIONS"}
+    assert [path for method, path in seen if method == "OPTIONS"] == ["/contract"]
 
 
 def test_without_a_url_make_smoke_says_what_it_needs():

@@ -60,7 +60,7 @@ def test_the_dlq_messages_return_to_their_queue_whole_and_the_dlq_is_empty(sqs):
     assert drain(sqs, "csp-portal-billing") == [] and drain(sqs, "csp-portal-provisioning") == []
 
 
-def test_make_redrive_runs_the_script_with_a_cap_and_names_the_dlq_by_any_of_its_names(sqs):
+def test_the_script_moves_at_most_max_and_takes_the_dlq_by_its_own_name(sqs):
     dead_letters(sqs, 3, queue="csp-portal-billing")
 
     result = subprocess.run([sys.executable, "infra/redrive.py", "csp-portal-billing-dlq", "--max", "2"],

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import boto3
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError, NoCredentialsError, WaiterError
 
 # CloudFormation's TemplateBody limit; larger templates must be given as an S3 URL.
 TEMPLATE_BODY_LIMIT = 51_200
@@ -345,6 +345,13 @@ def main(argv=None) -> int:
     except DeployError as error:
         print(f"deploy refused: {error}", file=sys.stderr)
         return 2
+    except NoCredentialsError:
+        print("deploy refused: no AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+              file=sys.stderr)
+        return 2
+    except ClientError as error:
+        print(f"deploy failed: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -310,3 +310,19 @@ def test_make_deploy_passes_the_make_variables_to_the_script():
                      '--domain "api.b.com.br"', '--certificate-arn "arn:cert"', '--params "NfseProvider=sefin"',
                      '--confirm "no"', '--bucket "bkt"', '--stack "s"'):
         assert expected in command
+
+
+def test_an_aws_refusal_is_one_line_and_a_failing_exit(aws, build, capsys, monkeypatch):
+    """E.g. the credentials may not create the artifacts bucket: no traceback, what AWS said."""
+    class Denied(RecordingCloudFormation):
+        def create_change_set(self, **kwargs):
+            raise self.exceptions.ClientError(
+                {"Error": {"Code": "InsufficientCapabilitiesException", "Message": "Requires capabilities"}},
+                "CreateChangeSet")
+
+    build_dir = build()
+    monkeypatch.setattr(deploy.boto3, "Session", lambda region_name: type("S", (), {
+        "client": staticmethod(lambda name: Denied() if name == "cloudformation" else aws[name])})())
+
+    assert deploy.main(PROD + ["--build-dir", str(build_dir)]) == 1
+    assert "deploy failed: An error occurred (InsufficientCapabilitiesException)" in capsys.readouterr().err

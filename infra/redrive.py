@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError
 
 # The product's queues are named csp-portal-<purpose> (infra/resources.json); `QUEUE=email` means that one.
 QUEUE_PREFIX = "csp-portal-"
@@ -209,6 +209,9 @@ def main(argv=None) -> int:
         outcome = redrive(sqs, args.queue, args.max)
     except RedriveError as error:
         print(f"redrive refused: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, NoCredentialsError) as error:
+        print(f"redrive failed: {error}", file=sys.stderr)
         return 1
     print(f"moved {outcome.moved} message(s) ({outcome.method})")
     for error in outcome.errors:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-clean test test-fast bench package clean
+.PHONY: run run-clean test test-fast bench package deploy deploy-args smoke redrive clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -42,6 +42,29 @@ package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-sa-east-1} $(BIN)/chalice package --stage prod \
 	  --merge-template infra/resources.json build/
 	$(BIN)/python infra/slim_package.py build/deployment.zip
+
+## deploy: make package, then the stack csp-portal-$(STAGE) through a CloudFormation change set (infra/deploy.py):
+## make deploy STAGE=prod ALARM_EMAIL=ops@… SENDER='Brasoftware Cloud <nao-responda@…>' [DOMAIN=… CERTIFICATE_ARN=…]
+## [PARAMS="NfseProvider=sefin …"] [ARTIFACTS_BUCKET=…] [STACK=…]; CONFIRM=no prints the changes and stops
+deploy: deploy-args package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-sa-east-1} $(BIN)/python infra/deploy.py --stage "$(STAGE)" \
+	  --stack "$(STACK)" --bucket "$(ARTIFACTS_BUCKET)" --domain "$(DOMAIN)" --certificate-arn "$(CERTIFICATE_ARN)" \
+	  --sender "$(SENDER)" --alarm-email "$(ALARM_EMAIL)" --params "$(PARAMS)" --confirm "$(CONFIRM)"
+
+# Refused before the minute `make package` takes, not after.
+deploy-args:
+	@test -n "$(STAGE)" || { echo "STAGE is required: make deploy STAGE=prod"; exit 2; }
+
+## smoke: read-only checks of a running stage (infra/smoke.py): make smoke URL=https://… (or URL=http://127.0.0.1:8000)
+smoke: $(STAMP)
+	@test -n "$(URL)" || { echo "URL is required: make smoke URL=http://127.0.0.1:8000"; exit 2; }
+	$(BIN)/python infra/smoke.py "$(URL)"
+
+## redrive: move a dead-letter queue's messages back to their queue after a fix (infra/redrive.py):
+## make redrive QUEUE=email (or provisioning, billing, a queue's name or URL) [MAX=100]
+redrive: $(STAMP)
+	@test -n "$(QUEUE)" || { echo "QUEUE is required: make redrive QUEUE=email"; exit 2; }
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-sa-east-1} $(BIN)/python infra/redrive.py "$(QUEUE)" $(if $(MAX),--max $(MAX))
 
 clean:
 	rm -rf $(VENV) var build .pytest_cache

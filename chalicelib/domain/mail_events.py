@@ -102,10 +102,13 @@ def parse_sns_message(raw: Any) -> Optional[MailEvent]:
 
 def parse_event(body: Dict[str, Any]) -> Optional[MailEvent]:
     event_type = body.get("eventType", body.get("notificationType"))
+    if not isinstance(event_type, str):
+        log.warning("mail event ignored: its type is not text")
+        return None
     if event_type in _IGNORED_TYPES:
         log.info("mail event ignored: type %s is not acted on", event_type)
         return None
-    kind = _TYPES.get(event_type) if isinstance(event_type, str) else None
+    kind = _TYPES.get(event_type)
     if kind is None:
         log.warning("mail event ignored: unknown type %r", _short(event_type))
         return None

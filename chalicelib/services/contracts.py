@@ -53,10 +53,14 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         provisioning_queue: Queue
 
     class BillingContactsDeps(ContractDeps, QueuesEmails, Protocol):
-        """Changing who receives invoices and boletos, and telling the old and the new contacts;
-        a removed address SES reported as undeliverable is tried again if entered again."""
+        """Changing who receives invoices and boletos, and telling the old and the new contacts."""
 
         organizations: OrganizationRepository
+
+    class BillingContactsChangeDeps(BillingContactsDeps, Protocol):
+        """The Master's or Cobrança's change: a removed address SES reported as undeliverable stops
+        being suppressed (tried again if entered again)."""
+
         suppressions: SuppressionRepository
 
     class ContractItemsDeps(Protocol):
@@ -188,7 +192,7 @@ def accept_contract(deps: AcceptanceDeps, caller: Caller, *, expected_version: O
     return accepted
 
 
-def change_billing_contacts(deps: BillingContactsDeps, caller: Caller, *, contacts: List[str],
+def change_billing_contacts(deps: BillingContactsChangeDeps, caller: Caller, *, contacts: List[str],
                             expected_version: Optional[int]) -> Contract:
     """New billing contacts, audited; the old and the new contacts are told. Sending the same
     contacts again changes nothing and tells no one."""
@@ -216,7 +220,7 @@ def change_billing_contacts(deps: BillingContactsDeps, caller: Caller, *, contac
     return changed
 
 
-def _lift_removed_suppressions(deps: BillingContactsDeps, caller: Caller, before: Contract,
+def _lift_removed_suppressions(deps: BillingContactsChangeDeps, caller: Caller, before: Contract,
                                after: Contract) -> List[str]:
     """A billing contact SES reported as undeliverable and now removed stops being suppressed: if
     someone enters it again, they say it works now, and it is tried again (a new bounce suppresses

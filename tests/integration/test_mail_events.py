@@ -314,3 +314,33 @@ def test_an_event_without_a_known_organisation_only_suppresses_and_tells_the_ope
     assert sorted(to for to, _ in sent(world, before)) == [[OPERATORS], [OPERATORS]]
     assert set(world.deps.suppressions.of(["ninguem@empresa.example", "outro@empresa.example"])) == {
         "ninguem@empresa.example", "outro@empresa.example"}
+
+
+def test_the_same_event_handled_twice_at_once_acts_once(world, org):
+    """SNS may deliver one message to two invocations at the same moment."""
+    import json
+
+    from chalicelib.services import mail_events
+    from tests.support import in_parallel
+
+    set_contacts(world, org, ["ana@empresa.example", "bia@empresa.example"])
+    before = len(world.outbox())
+    raw = json.dumps(ses_event(HARD_BOUNCE, message_id="m", recipients=["ana@empresa.example"],
+                               tags={"organization_id": org.id}, feedback_id="f-twice"))
+
+    def handle(_):
+        try:
+            return mail_events.handle_sns_message(world.deps, raw)
+        except Exception as error:  # noqa: BLE001 - a conflict: Lambda retries the invocation
+            return error
+
+    outcomes = in_parallel(2, handle)
+    for outcome in outcomes:
+        if not isinstance(outcome, int):  # the loser of a transaction conflict, retried as Lambda would
+            mail_events.handle_sns_message(world.deps, raw)
+    world.drain_queues()
+
+    assert sum(o for o in outcomes if isinstance(o, int)) <= 1  # never suppressed twice
+    assert world.deps.suppressions.get("ana@empresa.example").event_id == "f-twice"
+    assert len(sent(world, before)) == 2
+    assert audit_actions(world, org).count("contact.bounced") == 1

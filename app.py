@@ -5,6 +5,7 @@ from chalicelib.api import (audit, auth_routes, bank_returns, bank_webhooks, cat
                             mfa_routes, onboarding, openapi, portal, privacy, receivables, subscriptions, support,
                             tickets, users)
 from chalicelib.jobs import billing, email, licences
+from chalicelib.jobs import mail_events as mail_event_jobs
 from chalicelib.jobs import privacy as privacy_jobs
 from chalicelib.jobs import watch
 
@@ -23,3 +24,4 @@ app.register_blueprint(licences.bp)
 app.register_blueprint(billing.bp)
 app.register_blueprint(privacy_jobs.bp)
 app.register_blueprint(watch.bp)
+app.register_blueprint(mail_event_jobs.bp)

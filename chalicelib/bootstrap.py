@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.privacy import PrivacyRepository
     from .storage.sessions import LoginFailures, Sessions, UserSessions
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
+    from .storage.suppressions import SuppressionRepository
     from .storage.suspensions import SuspensionRepository
 
 
@@ -82,6 +83,8 @@ class Container:
     privacy: PrivacyRepository
     # An organisation's suspension at the licence provider and its claims (services/suspensions.py).
     suspensions: SuspensionRepository
+    # Addresses SES reported as undeliverable (hard bounce, complaint): no email goes to them.
+    suppressions: SuppressionRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -104,6 +107,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import repositories as repos
     from .storage import sessions as session_repos
     from .storage import support as support_repos
+    from .storage import suppressions as suppression_repos
     from .storage import suspensions as suspension_repos
     from .storage.models import bind_table
 
@@ -120,7 +124,8 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         clock=clock or system_clock,
         identity=CognitoIdentity(settings.user_pool_id, settings.user_pool_client_id, settings.region),
         verifier=TokenVerifier(settings.jwks_url, settings.token_issuer, settings.user_pool_client_id),
-        mailer=SesMailer(settings.mail_sender, settings.region, copy_dir=settings.mail_copy_dir),
+        mailer=SesMailer(settings.mail_sender, settings.region, copy_dir=settings.mail_copy_dir,
+                         configuration_set=settings.mail_configuration_set, on_sent=_mail_events_simulator(settings)),
         email_queue=SqsQueue(settings.email_queue_name, settings.region),
         provisioning_queue=SqsQueue(settings.provisioning_queue_name, settings.region),
         billing_queue=SqsQueue(settings.billing_queue_name, settings.region),
@@ -150,11 +155,24 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         tickets=support_repos.TicketRepository(transaction),
         privacy=privacy_repos.PrivacyRepository(transaction),
         suspensions=suspension_repos.SuspensionRepository(transaction),
+        suppressions=suppression_repos.SuppressionRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )
     parts.update(overrides)
     return Container(**parts)
+
+
+def _mail_events_simulator(settings: Settings):
+    """SES's events for the embedded AWS (MAIL_EVENTS_SIMULATED): on AWS, SES publishes them itself."""
+    if not settings.mail_events_simulated:
+        return None
+    from .adapters.mail_events import SimulatedSesEvents
+
+    if settings.stage == "prod":
+        logger.warning("MAIL_EVENTS_SIMULATED in the prod stage: SES publishes bounces and complaints itself; the "
+                       "simulator would publish made-up ones for its test addresses. Unset it.")
+    return SimulatedSesEvents(settings.mail_events_topic, settings.region, source=settings.mail_sender)
 
 
 def _bank(settings: Settings, simulator):

@@ -199,6 +199,10 @@ class Settings:
     dunning: DunningPolicy = field(default_factory=DunningPolicy)
     bank_api: BankApi = field(default_factory=lambda: _bank_api({}, "simulated"))
     partner_center: PartnerCenterApi = field(default_factory=lambda: _partner_center({}, "simulated"))
+    # The embedded AWS publishes no SES events: with MAIL_EVENTS_SIMULATED=true (local/run.py sets it
+    # for `make run` and the tests), adapters/mail_events.SimulatedSesEvents publishes, after each send,
+    # the event SES's mailbox simulator would (README, "E-mails devolvidos"). Never on AWS: SES does it.
+    mail_events_simulated: bool = False
 
     @property
     def token_issuer(self) -> str:
@@ -237,6 +241,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         mail_copy_dir=environ.get("MAIL_COPY_DIR") or None,
         mail_configuration_set=environ.get("MAIL_CONFIGURATION_SET") or None,
         mail_events_topic=environ.get("MAIL_EVENTS_TOPIC", "csp-portal-mail-events"),
+        mail_events_simulated=environ.get("MAIL_EVENTS_SIMULATED", "").strip().lower() in ("1", "true", "yes"),
         max_body_bytes=int(environ.get("MAX_BODY_BYTES", "65536")),
         quantity_limits=QuantityLimits(
             maximum=int(environ.get("MAX_QUANTITY", "10000")),

@@ -44,6 +44,20 @@ def create_queues(settings: Settings, names=None) -> Dict[str, str]:
     return urls
 
 
+def create_mail_events(settings: Settings) -> None:
+    """The topic SES publishes bounces and complaints to (infra/: MailEventsTopic) and, as the local
+    stand-in for Lambda's SNS trigger, a queue subscribed to it that local/sns_delivery.py reads."""
+    from local.sns_delivery import delivery_queue
+
+    sns = boto3.client("sns", region_name=settings.region)
+    sqs = boto3.client("sqs", region_name=settings.region)
+    topic_arn = sns.create_topic(Name=settings.mail_events_topic)["TopicArn"]
+    url = sqs.create_queue(QueueName=delivery_queue(settings.mail_events_topic),
+                           Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+
 def create_user_pool(region: str) -> Dict[str, str]:
     cognito = boto3.client("cognito-idp", region_name=region)
     pool = cognito.create_user_pool(
@@ -79,6 +93,7 @@ def create_all(settings: Settings, endpoint_url: str) -> Dict[str, str]:
     create_table(settings)
     create_bucket(settings)
     create_queues(settings)
+    create_mail_events(settings)
     sender_address = settings.mail_sender.split("<")[-1].rstrip(">").strip()
     boto3.client("sesv2", region_name=settings.region).create_email_identity(
         EmailIdentity=sender_address.split("@")[1])
@@ -118,6 +133,11 @@ def ensure_all(settings: Settings) -> list:
     if missing:
         create_queues(settings, missing)
         added.extend(f"queue {name}" for name in missing)
+    from local.sns_delivery import delivery_queue
+
+    if delivery_queue(settings.mail_events_topic) not in present:
+        create_mail_events(settings)
+        added.append(f"topic {settings.mail_events_topic}")
     s3 = boto3.client("s3", region_name=settings.region)
     if settings.documents_bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         create_bucket(settings)

@@ -61,6 +61,8 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1", gate=None, bef
         "AWS_REGION": region, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
         # The local Cognito checks TOTP codes (against ONE secret for every user: moto_fixes, README).
         "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
+        # The embedded AWS publishes no SES events: the product's simulator does (adapters/mail_events.py).
+        "MAIL_EVENTS_SIMULATED": "true",
     })
     if before_start is not None:
         before_start()
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
             loaded["error"] = error
 
     moto = start_embedded_aws(moto_port, gate=gate, before_start=load_saved_state)
-    pump = server = scheduler = saver = None
+    pump = sns_delivery = server = scheduler = saver = None
     try:
         if "error" in loaded:
             print(f"The saved local data cannot be loaded: {loaded['error']}.\n"
@@ -223,12 +225,14 @@ def main(argv=None) -> int:
         from chalice.cli.factory import CLIFactory
 
         from local.event_pump import EventPump
+        from local.sns_delivery import SnsDelivery
 
         factory = CLIFactory(project_dir=PROJECT_DIR, environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name="dev")
         app = config.chalice_app
         server = factory.create_local_server(app, config, "127.0.0.1", args.port)
         pump = EventPump(app, os.environ["AWS_REGION"])
+        sns_delivery = SnsDelivery(app, os.environ["AWS_REGION"])
         if isinstance(choice.clock, demo_clock.DemoClock):
             cursor = saved["scheduler_cursor"] if saved else initial_cursor(choice.start)
         else:
@@ -244,6 +248,7 @@ def main(argv=None) -> int:
         saver = persistence.Saver(state_path, gate, local_state, SAVE_SECONDS)
         saver.save()
         pump.start()
+        sns_delivery.start()
         scheduler.start()
         saver.start()
 
@@ -272,6 +277,8 @@ def main(argv=None) -> int:
             scheduler.stop()
         if pump is not None:
             pump.stop()
+        if sns_delivery is not None:
+            sns_delivery.stop()
         if server is not None:
             server.server.server_close()
         if saver is not None:

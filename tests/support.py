@@ -318,9 +318,18 @@ class World:
 
     # --- events and mail --------------------------------------------------------------------
     def drain_queues(self) -> int:
+        """Deliver every queue message and SNS notification (SES's simulated events) until none is
+        left; returns how many deliveries it made."""
         from local.event_pump import EventPump
+        from local.sns_delivery import SnsDelivery
 
-        return EventPump(self.app, self.deps.settings.region).drain()
+        pump, sns = EventPump(self.app, self.deps.settings.region), SnsDelivery(self.app, self.deps.settings.region)
+        total = 0
+        while True:
+            delivered = pump.drain() + sns.drain()
+            total += delivered
+            if delivered == 0:
+                return total
 
     def make_visible(self) -> None:
         """Every in-flight or delayed queue message visible now, instead of after its visibility

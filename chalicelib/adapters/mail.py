@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
+from ..domain.mail_events import tag_value
 from .aws import client
 
 
@@ -21,6 +22,9 @@ class OutgoingEmail:
     html: str
     # (filename, content type "type/subtype", bytes)
     attachments: List[Tuple[str, str, bytes]] = field(default_factory=list)
+    # SES message tags (name → value; values are made SES-safe when sent): how a bounce or complaint
+    # event is traced back to the email (its template, its organisation), without personal data.
+    tags: Dict[str, str] = field(default_factory=dict)
 
 
 # Line and paragraph separators are not control characters (Cc) in Unicode, but Python's email
@@ -69,12 +73,20 @@ PERMANENT_SES_ERRORS = {"MessageRejected", "MailFromDomainNotVerifiedException",
 
 
 class SesMailer:
-    """Sends with SESv2; with `copy_dir` set, also keeps each message there as a .eml file."""
+    """Sends with SESv2; with `copy_dir` set, also keeps each message there as a .eml file.
 
-    def __init__(self, sender: str, region: str, copy_dir: Optional[str] = None):
+    `configuration_set`: SES publishes the email's bounce, complaint and delivery events through it
+    (settings.mail_configuration_set). `on_sent`: told of each email SES accepted, with its message
+    id and tags (the embedded AWS's event simulator, adapters/mail_events.py)."""
+
+    def __init__(self, sender: str, region: str, copy_dir: Optional[str] = None,
+                 configuration_set: Optional[str] = None,
+                 on_sent: Optional[Callable[[OutgoingEmail, str, Dict[str, str]], None]] = None):
         self._sender = sender
         self._region = region
         self._copy_dir = copy_dir
+        self._configuration_set = configuration_set
+        self._on_sent = on_sent
 
     def send(self, email: OutgoingEmail) -> str:
         try:
@@ -84,9 +96,16 @@ class SesMailer:
             # message would fail the same way on every retry and hold its queue for nothing.
             raise PermanentMailFailure(f"MIME: {type(exc).__name__}: {exc}") from exc
         ses = client("sesv2", self._region)
+        options = {}
+        if self._configuration_set:
+            options["ConfigurationSetName"] = self._configuration_set
+        # SES refuses a tag value outside [A-Za-z0-9_-]: values are made safe, never sent as given.
+        tags = {name: tag_value(value) for name, value in sorted(email.tags.items()) if value is not None}
+        if tags:
+            options["EmailTags"] = [{"Name": name, "Value": value} for name, value in tags.items()]
         try:
             response = ses.send_email(FromEmailAddress=self._sender, Destination={"ToAddresses": email.to},
-                                      Content={"Raw": {"Data": raw}})
+                                      Content={"Raw": {"Data": raw}}, **options)
         except ses.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code in PERMANENT_SES_ERRORS:
@@ -95,6 +114,8 @@ class SesMailer:
         message_id = response["MessageId"]
         if self._copy_dir:
             self._keep_copy(email, raw)
+        if self._on_sent is not None:
+            self._on_sent(email, message_id, tags)
         return message_id
 
     def _keep_copy(self, email: OutgoingEmail, raw: bytes) -> None:

@@ -20,6 +20,7 @@ bp = Blueprint(__name__)
 def _view(ctx, contract):
     view = contracts.contract_view(contract)
     view["current_document_version"] = ctx.deps.settings.contract_version
+    view["undeliverable_contacts"] = contracts.undeliverable_contacts(ctx.deps, ctx.caller, contract)
     return view
 
 

@@ -13,6 +13,7 @@ from ..domain.audit import SYSTEM
 from ..domain.clock import iso, local_day
 from ..domain.contract import Contract, ContractItem, ScheduledChange
 from ..domain.errors import StaleVersion
+from ..domain.roles import Capability, can
 from ..schemas import array, boolean, closed, component, date, date_time, enum, integer, nullable, shape, text
 from . import audit, notifications, provisioning
 from .caller import Caller
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..settings import Settings
     from ..storage.licences import SubscriptionRepository
     from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository, UserRepository
+    from ..storage.suppressions import SuppressionRepository
     from .audit import Clocked
     from .notifications import QueuesEmails
 
@@ -29,6 +31,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """Reading the contract."""
 
         contracts: ContractRepository
+
+    class ContractViewDeps(Protocol):
+        """The contract's view: which billing contacts SES reported as undeliverable."""
+
+        suppressions: SuppressionRepository
 
     class ContractDeps(ContractReadDeps, Clocked, Protocol):
         """Writing the contract (the settings name the contract's current version)."""
@@ -49,6 +56,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """Changing who receives invoices and boletos, and telling the old and the new contacts."""
 
         organizations: OrganizationRepository
+
+    class BillingContactsChangeDeps(BillingContactsDeps, Protocol):
+        """The Master's or Cobrança's change: a removed address SES reported as undeliverable stops
+        being suppressed (tried again if entered again)."""
+
+        suppressions: SuppressionRepository
 
     class ContractItemsDeps(Protocol):
         """A contract's items, checked against the catalog's active products."""
@@ -79,8 +92,17 @@ SCHEDULED_CHANGE = shape(
     payment_method=enum(contract_rules.PAYMENT_METHODS), closing_day=integer(minimum=1, maximum=28),
     effective_from=date())
 
+UNDELIVERABLE_CONTACT = shape(
+    "UndeliverableContact", description="Um contato de cobrança para o qual os e-mails estão suspensos: o SES "
+                                        "informou que ele devolveu nossos e-mails (`bounce`, devolução definitiva) "
+                                        "ou que o destinatário os marcou como spam (`complaint`). Nada é enviado a "
+                                        "ele até que seja retirado dos contatos de cobrança.",
+    email=text(format="email"), reason=enum(("bounce", "complaint")), since=date_time())
+
 # What `GET /contract` and its acceptance answer: this view, with the version of the contract's
-# text the portal shows now (`current_document_version`, from settings: `api/contract.py` adds it).
+# text the portal shows now (`current_document_version`, from settings: `api/contract.py` adds it)
+# and, to who handles billing (Master, Cobrança, the operators), the billing contacts no email
+# goes to (`undeliverable_contacts`; null to the others, who cannot change the contacts).
 CONTRACT = shape(
     "Contract", description="O contrato da organização e o seu aceite.",
     id=text(), organization_id=text(), status=enum(contract_rules.STATUSES),
@@ -88,7 +110,8 @@ CONTRACT = shape(
     billing_contacts=array(text(format="email")), items=array(CONTRACT_ITEM),
     accepted_at=nullable(date_time()), accepted_by=nullable(text()), accepted_from_ip=nullable(text()),
     accepted_version=nullable(text()), terminated_at=nullable(date_time()), final_invoice_due=boolean(),
-    scheduled_change=nullable(SCHEDULED_CHANGE), version=integer(minimum=1), current_document_version=text())
+    scheduled_change=nullable(SCHEDULED_CHANGE), version=integer(minimum=1), current_document_version=text(),
+    undeliverable_contacts=nullable(array(UNDELIVERABLE_CONTACT)))
 
 
 def contract_view(contract: Contract) -> Dict[str, Any]:
@@ -110,6 +133,17 @@ def _scheduled_view(pending: Optional[ScheduledChange]) -> Optional[Dict[str, An
         return None
     return {"payment_method": pending.payment_method, "closing_day": pending.closing_day,
             "effective_from": pending.effective_from.isoformat()}
+
+
+def undeliverable_contacts(deps: ContractViewDeps, caller: Caller, contract: Contract) -> Optional[List[Dict[str, Any]]]:
+    """The billing contacts SES reported as undeliverable, in the contacts' order; None to a caller
+    who does not handle billing (they cannot change the contacts, and the flag is the customer's
+    financial contact data)."""
+    if not can(caller.roles, Capability.BILLING):
+        return None
+    suppressed = deps.suppressions.of(contract.billing_contacts)
+    return [{"email": email, "reason": suppressed[email].kind, "since": suppressed[email].since}
+            for email in contract.billing_contacts if email in suppressed]
 
 
 def get_contract(deps: ContractReadDeps, caller: Caller) -> Contract:
@@ -158,7 +192,7 @@ def accept_contract(deps: AcceptanceDeps, caller: Caller, *, expected_version: O
     return accepted
 
 
-def change_billing_contacts(deps: BillingContactsDeps, caller: Caller, *, contacts: List[str],
+def change_billing_contacts(deps: BillingContactsChangeDeps, caller: Caller, *, contacts: List[str],
                             expected_version: Optional[int]) -> Contract:
     """New billing contacts, audited; the old and the new contacts are told. Sending the same
     contacts again changes nothing and tells no one."""
@@ -172,15 +206,33 @@ def change_billing_contacts(deps: BillingContactsDeps, caller: Caller, *, contac
         deps, caller.actor, caller.organization_id, "contract.billing_contacts_changed", f"contract:{contract.id}",
         before={"billing_contacts": list(contract.billing_contacts)},
         after={"billing_contacts": list(changed.billing_contacts)}))
+    lifted = _lift_removed_suppressions(deps, caller, contract, changed)
     organization = deps.organizations.get(caller.organization_id)
     notifications.queue_email(
-        deps, template="billing_contacts_changed", to=contract_rules.told_of_contact_change(contract, changed),
+        deps, template="billing_contacts_changed", organization_id=caller.organization_id,
+        # Not to a removed address SES reported as undeliverable: it would bounce again.
+        to=[email for email in contract_rules.told_of_contact_change(contract, changed) if email not in lifted],
         # One email per version of the contract: a replayed message is sent once.
         delivery_key=f"billing_contacts_changed#{contract.id}#{changed.version}",
         context={"organization": {"name": organization.name}, "before": list(contract.billing_contacts),
                  "after": list(changed.billing_contacts), "changed_by": caller.user.name,
                  "changed_at": iso(deps.clock()), "portal_url": deps.settings.portal_url})
     return changed
+
+
+def _lift_removed_suppressions(deps: BillingContactsChangeDeps, caller: Caller, before: Contract,
+                               after: Contract) -> List[str]:
+    """A billing contact SES reported as undeliverable and now removed stops being suppressed: if
+    someone enters it again, they say it works now, and it is tried again (a new bounce suppresses
+    it again). Kept in the list, it stays suppressed. Returns the addresses lifted."""
+    removed = [email for email in before.billing_contacts if email not in after.billing_contacts]
+    lifted = []
+    for email, suppression in deps.suppressions.of(removed).items():
+        deps.suppressions.lift(email, audit.entry(
+            deps, caller.actor, caller.organization_id, "contact.suppression_lifted", f"contract:{after.id}",
+            before={"email": email, "reason": suppression.kind, "since": suppression.since}))
+        lifted.append(email)
+    return lifted
 
 
 def contract_items(deps: ContractItemsDeps, items: List[Dict[str, Any]]) -> List[ContractItem]:
@@ -246,7 +298,7 @@ def _tell_terms_change(deps: ContractTermsDeps, caller: Caller, before: Contract
     organization = deps.organizations.get(after.organization_id)
     items_changed = before.items != after.items
     notifications.queue_email(
-        deps, template="contract_terms_changed", to=list(after.billing_contacts),
+        deps, template="contract_terms_changed", to=list(after.billing_contacts), organization_id=after.organization_id,
         delivery_key=f"contract_terms_changed#{after.id}#{after.version}",
         context={"organization": {"name": organization.name},
                  "before": {"payment_method": PAYMENT_METHOD_NAMES[before.payment_method],
@@ -280,7 +332,7 @@ def close_contract_if_all_zero(deps: ContractClosingDeps, organization_id: str, 
     organization = deps.organizations.get(organization_id)
     users, _ = deps.users.list(organization_id, limit=100, next_token=None)
     notifications.queue_email(
-        deps, template="contract_terminated", to=sorted({u.email for u in users}),
+        deps, template="contract_terminated", to=sorted({u.email for u in users}), organization_id=organization_id,
         delivery_key=f"contract_terminated#{contract.id}",
         context={"organization": {"name": organization.name}, "terminated_at": closed.terminated_at,
                  "portal_url": deps.settings.portal_url})

@@ -285,6 +285,7 @@ def _email_cancellation(deps: CancelDeps, cancelled: Invoice, replacement: Optio
     notifications.queue_email(
         deps, template="invoice_cancelled", to=list(contract.billing_contacts),
         delivery_key=f"invoice_cancelled#{cancelled.id}", invoice_id=cancelled.id,
+        organization_id=cancelled.organization_id,
         context={**documents.email_context(deps, cancelled, organization),
                  "reason": cancelled.cancellation.reason,
                  "had_boleto": bool(cancelled.boletos), "had_nfse": cancelled.nfse is not None,
@@ -326,6 +327,7 @@ def grant_credit_note(deps: CreditNoteDeps, caller: Caller, invoice_id: str, *, 
         notifications.queue_email(
             deps, template="credit_note_granted", to=list(contract.billing_contacts),
             delivery_key=f"credit_note#{credit.id}", invoice_id=invoice.id,
+            organization_id=invoice.organization_id,
             context={"organization": {"name": organization.name},
                      "invoice": {"number": invoice.number, "total_cents": invoice.total_cents},
                      "credit": {"amount_cents": amount_cents, "reason": reason},

@@ -541,7 +541,7 @@ def _queue_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, org
     if contract.billing_contacts:
         notifications.queue_email(
             deps, template="invoice_issued", to=list(contract.billing_contacts),
-            delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id,
+            delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id, organization_id=invoice.organization_id,
             attachments=_attachments(invoice, invoice.active_boleto),
             # Without its NFS-e (refused, to be emitted again by the operators): the email says it follows.
             context={**email_context(deps, invoice, organization), "nfse_follows": invoice.nfse is None})
@@ -761,6 +761,7 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     notifications.queue_email(
         deps, template="boleto_second_copy", to=[caller.user.email],
         delivery_key=f"second_copy#{new.nosso_numero}", invoice_id=invoice.id,
+        organization_id=invoice.organization_id,
         attachments=_attachments(replace(updated, nfse=None), new),
         context={**email_context(deps, updated, organization), "user": {"name": caller.user.name},
                  "open_balance_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})

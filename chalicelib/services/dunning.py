@@ -166,6 +166,7 @@ def _take(deps: DunningRunDeps, policy: DunningPolicy, invoice: Invoice, step: S
     }
     notifications.queue_email(deps, template=STEP_TEMPLATES[step.kind], to=recipients,
                               delivery_key=f"dunning#{invoice.id}#{step.key}", invoice_id=invoice.id,
+                              organization_id=invoice.organization_id,
                               context=context)
     return True
 

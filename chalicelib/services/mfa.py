@@ -148,6 +148,7 @@ def reset(deps: MfaResetDeps, caller: Caller, user_id: str, *, expected_version:
         before={"mfa_enrolled_at": user.mfa_enrolled_at}, after={"mfa_enrolled_at": None}))
     notifications.queue_email(
         deps, template="mfa_reset", to=[user.email], delivery_key=f"mfa_reset#{user.id}#{reset_user.version}",
+        organization_id=user.organization_id,
         context={"user": {"name": user.name, "email": user.email}, "portal_url": deps.settings.portal_url,
                  "required": mfa_rules.required_for(user.roles)})
     return reset_user

@@ -160,6 +160,7 @@ def reemit(deps: DocumentsDeps, caller: Caller, invoice_id: str) -> Dict[str, An
         notifications.queue_email(
             deps, template="nfse_issued", to=list(contract.billing_contacts),
             delivery_key=f"nfse_issued#{invoice.id}", invoice_id=invoice.id,
+            organization_id=invoice.organization_id,
             attachments=documents.nfse_attachments(nfse),
             context={**documents.email_context(deps, issued, organization),
                      "nfse": {"number": nfse.number, "issued_at": nfse.issued_at}})

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
 from ..adapters.mail import OutgoingEmail, PermanentMailFailure
+from ..domain import mail_events as mail_event_rules
 from ..domain.clock import iso
+from ..domain.ids import digest
+from ..observability import Metric, count
 from ..rendering.environment import render_email
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -24,6 +27,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..settings import Settings
     from ..storage.billing import InvoiceRepository
     from ..storage.repositories import EmailDeliveries
+    from ..storage.suppressions import SuppressionRepository
     from .audit import Clocked
 
     class QueuesEmails(Protocol):
@@ -32,10 +36,12 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         email_queue: Queue
 
     class EmailWorkerDeps(Clocked, Protocol):
-        """The worker: renders, claims the delivery, reads the attachments, sends, and records a
-        permanent failure on the invoice."""
+        """The worker: drops the suppressed recipients, renders, claims the delivery, reads the
+        attachments, sends, and records a permanent failure (or an email nobody could receive) on
+        the invoice."""
 
         settings: Settings
+        suppressions: SuppressionRepository
         email_deliveries: EmailDeliveries
         documents: S3DocumentStore
         mailer: SesMailer
@@ -61,16 +67,61 @@ def with_operators(billing_contacts: List[str], operators_email: str) -> List[st
 
 
 def queue_email(deps: QueuesEmails, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
-                attachments: Optional[List[Dict[str, str]]] = None, invoice_id: Optional[str] = None) -> None:
+                attachments: Optional[List[Dict[str, str]]] = None, invoice_id: Optional[str] = None,
+                organization_id: Optional[str] = None) -> None:
     """`attachments`: S3 keys with a filename and content type, read when the email is sent (they
-    would not fit in a queue message). `invoice_id`: where a permanent failure is recorded."""
+    would not fit in a queue message). `invoice_id`: where a permanent failure is recorded.
+    `organization_id`: the organisation the email is about, sent as an SES tag, so that a bounce or
+    a complaint is told to that organisation (services/mail_events.py)."""
     deps.email_queue.send({"kind": "email", "template": template, "to": to, "context": context,
                            "delivery_key": delivery_key, "attachments": attachments or [],
-                           "invoice_id": invoice_id})
+                           "invoice_id": invoice_id, "organization_id": organization_id})
+
+
+# What the back office reads on an invoice whose email had no recipient left to send to.
+SUPPRESSED_NOTE = "e-mail não enviado: endereço suspenso"
+
+
+def without_suppressed(deps: EmailWorkerDeps, message: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+    """The message without the recipients SES reported as undeliverable (a hard bounce, a
+    complaint: storage/suppressions.py), and those it dropped. Writing to them again is what gets
+    an SES account reviewed, then paused."""
+    recipients = list(message["to"])
+    suppressed = deps.suppressions.of(recipients)
+    if not suppressed:
+        return message, []
+    kept = [r for r in recipients if r.strip().lower() not in suppressed]
+    dropped = [r for r in recipients if r.strip().lower() in suppressed]
+    log.info("email %s (%s): %d suppressed recipient(s) dropped, %d left", message["delivery_key"],
+             message["template"], len(dropped), len(kept))
+    return {**message, "to": kept}, dropped
+
+
+def _suppressed_entirely(deps: EmailWorkerDeps, message: Dict[str, Any], dropped: List[str], now) -> None:
+    """No recipient left: the email is remembered as not sent (a redelivery sends nothing either),
+    and an invoice's says so to the back office."""
+    deliveries = deps.email_deliveries
+    deliveries.finish(message["delivery_key"], deliveries.SUPPRESSED, iso(now), now + DELIVERY_MEMORY)
+    if message.get("invoice_id"):
+        deps.invoices.record_email_failure(
+            message["invoice_id"], f"{SUPPRESSED_NOTE} ({', '.join(dropped)}) ({message['template']})")
+    count(Metric.EMAILS_SUPPRESSED)
+
+
+def email_tags(message: Dict[str, Any]) -> Dict[str, str]:
+    """The SES tags of an email: no personal data, enough to trace an event back (its template, its
+    organisation, its delivery key's digest)."""
+    tags = {mail_event_rules.TAG_TEMPLATE: message["template"],
+            mail_event_rules.TAG_DELIVERY: digest(message["delivery_key"])[:32]}
+    if message.get("organization_id"):
+        tags[mail_event_rules.TAG_ORGANIZATION] = message["organization_id"]
+    return tags
 
 
 def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
-    """Render and send one queued email; False when it had been sent already."""
+    """Render and send one queued email; False when it had been sent already, or when none of its
+    recipients may be written to (suppressed)."""
+    message, dropped = without_suppressed(deps, message)
     # Render first: a message that cannot be rendered must fail (and reach the DLQ), not be
     # marked as sent.
     context = dict(message["context"])
@@ -83,11 +134,14 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         raise DeliveryInProgress(f"email {key} is being sent by another worker")
     if claim != deliveries.CLAIMED:
         return False
+    if not message["to"]:
+        _suppressed_entirely(deps, message, dropped, now)
+        return False
     try:
         files = [(a["filename"], a["content_type"], deps.documents.get(a["key"]))
                  for a in message.get("attachments") or []]
         message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
-                                                    attachments=files))
+                                                    attachments=files, tags=email_tags(message)))
     except PermanentMailFailure as failure:
         # Retrying will not help (a rejected address, an unverified sender, a message that cannot
         # be built): remember it as failed, tell the operators on the invoice and in the log, and

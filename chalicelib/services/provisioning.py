@@ -272,6 +272,7 @@ def _fail(deps: ProvisioningDeps, sub: Subscription, change: QuantityChange, att
     if recipients:
         notifications.queue_email(
             deps, template="change_failed", to=recipients, delivery_key=f"change_failed#{change.id}",
+            organization_id=change.organization_id,
             context={"user": {"name": requester.name if requester is not None else "equipe"},
                      "subscription": {"name": sub.name},
                      "change": {"kind": change.kind, "from_quantity": change.from_quantity,

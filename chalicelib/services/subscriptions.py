@@ -258,6 +258,7 @@ def notify_cancellation(deps: CancellationNoticeDeps, caller: Caller, protocol: 
     days = [item["effective_on"] for item in items if item["effective_on"]]
     notifications.queue_email(
         deps, template="cancellation_registered", to=sorted(recipients), delivery_key=f"cancellation#{protocol}",
+        organization_id=caller.organization_id,
         context={"organization": {"name": organization.name}, "protocol": protocol, "rescission": rescission,
                  "items": items, "effective_until": max(days) if days else None,
                  "requested_by": caller.user.name, "requested_at": iso(deps.clock()),

@@ -77,7 +77,8 @@ def ticket_view(ticket: Ticket, messages: Optional[list] = None) -> Dict[str, An
 
 def _email(deps: TicketEmailDeps, ticket: Ticket, template: str, to: str, message: Optional[dict], key: str) -> None:
     organization = deps.organizations.get(ticket.organization_id)
-    notifications.queue_email(deps, template=template, to=[to], delivery_key=key, context={
+    notifications.queue_email(deps, template=template, to=[to], delivery_key=key,
+                              organization_id=ticket.organization_id, context={
         "ticket": {**ticket_view(ticket), "category_label": rules.CATEGORY_LABELS[ticket.category],
                    "severity_label": rules.SEVERITY_LABELS[ticket.severity]},
         "organization": {"name": organization.name}, "message": message, "portal_url": deps.settings.portal_url})

@@ -278,7 +278,8 @@ def _tell(deps: SuspensionDeps, suspension: Suspension, template: str, subs: Lis
     recipients = notifications.with_operators(contract.billing_contacts if contract else [],
                                               deps.settings.operators_email)
     notifications.queue_email(
-        deps, template=template, to=recipients, delivery_key=f"{template}#{suspension.organization_id}#"
+        deps, template=template, to=recipients, organization_id=suspension.organization_id,
+        delivery_key=f"{template}#{suspension.organization_id}#"
                                                              f"{suspension.number}",
         context={"organization": {"name": organization.name},
                  "invoice": {"number": suspension.invoice_number},

@@ -168,6 +168,7 @@ def queue_welcome_email(deps: WelcomeEmailDeps, user: User, organization, tempor
                         contract_items: List[Dict[str, Any]]) -> None:
     notifications.queue_email(
         deps, template="user_invited", to=[user.email], delivery_key=f"user_invited#{user.id}",
+        organization_id=user.organization_id,
         context={
             "user": {"name": user.name, "email": user.email},
             "organization": {"name": organization.name},

@@ -62,6 +62,8 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 52 | NFS-e re-emission claim on an invoice          | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of any kind: second copy, cancellation, re-emission) |
 | 53 | invoices whose boleto was refused (back office, `?boleto=rejected`) | Query pk=BOLETO_REJECTED (sk=INVOICE#<id>; Put with the refusal, Delete with the boleto's registration or a second copy, each in the invoice's transaction; each invoice read again by key) |
 | 54 | billing runs started between two instants (the morning watch: runs not finished) | Query gsi1 gsi1pk=BILLING_RUNS gsi1sk BETWEEN <from> AND <to> (gsi1sk=<started at>#<run>; runs created before the index have none) |
+| 55 | an address SES reported as undeliverable (hard bounce, complaint): suppressed once; lifted | conditional Put pk=SUPPRESSED#<sha256 of the address> sk=ADDRESS (`attribute_not_exists`: the same event twice records once) with the audit entry in one transaction; GetItem (consistent); Delete (`attribute_exists`) with its audit entry when the billing contacts stop listing it |
+| 56 | which of a message's recipients / a contract's billing contacts are suppressed | BatchGetItem of 55's keys (at most 50 recipients, 10 contacts) |
 
 The user item is never rewritten whole once created (role changes update their attributes): its
 session attributes (35) change beside it.

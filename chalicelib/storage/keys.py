@@ -290,3 +290,12 @@ BOLETO_REJECTED_PK = "BOLETO_REJECTED"
 
 def boleto_rejected_sk(invoice_id: str) -> str:
     return f"INVOICE#{invoice_id}"
+
+
+def suppressed_address_pk(address_hash: str) -> str:
+    """An address SES reported as undeliverable (pattern 55), by the sha256 of the normalised
+    address: the address itself is an attribute, not a key that logs and metrics could carry."""
+    return f"SUPPRESSED#{address_hash}"
+
+
+SUPPRESSED_ADDRESS_SK = "ADDRESS"

@@ -641,6 +641,8 @@ class EmailDeliveries:
     takes over once it has expired, so the email is neither lost nor sent by two workers at once."""
 
     CLAIMED, SENDING, SENT, FAILED = "claimed", "sending", "sent", "failed"
+    # Not sent: every recipient was suppressed (a hard bounce, a complaint: services/notifications.py).
+    SUPPRESSED = "suppressed"
 
     def claim(self, delivery_key: str, now, sending_until) -> str:
         """CLAIMED (send it now), SENDING (a live claim elsewhere: try later) or SENT/FAILED (done)."""

@@ -2,6 +2,7 @@
 local stack: what a customer's staff do every day. Screenshots land in var/screenshots/."""
 import email
 import json
+import re
 import shutil
 import zipfile
 from datetime import date, timedelta
@@ -432,3 +433,43 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
     page.wait_for_timeout(1100)  # token times are whole seconds: a login in the second of the change is refused
     login(page, {"email": "sessoes@paodemel.example", "password": "Sara#Nova2026x"})
     page.get_by_role("heading", name="Painel de licenças").wait_for()
+
+
+def test_a_billing_contact_that_bounces_is_flagged_to_cobranca_and_hidden_from_adm(page_for, demo, stack):
+    """The whole path on the local stack: the contacts changed in the portal, the change's email sent
+    to SES's simulated bounce domain, its bounce event through the topic, the warning on screen."""
+    page = page_for()
+    login(page, account(demo, "cobranca@paodemel.example"))
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    nav(page, "Contrato").click()
+    contacts = page.get_by_label("Um endereço por linha (até 10)")
+    kept = contacts.input_value().split("\n")[0]
+    contacts.fill(f"{kept}\nfinanceiro@bounce.invalid")
+    page.get_by_role("button", name="Salvar contatos").click()
+    page.locator('#contatos-cobranca li[data-email="financeiro@bounce.invalid"]').wait_for()
+    warning = page.locator('li[data-email="financeiro@bounce.invalid"] .contato-suspenso')
+    for _ in range(30):  # the email goes out, SES bounces it, the event comes back: a few seconds
+        if warning.count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+        page.locator("#contatos-cobranca").wait_for()
+    # The day the product learnt of it, on the stack's clock (São Paulo), DD/MM/AAAA.
+    assert re.fullmatch(r"Este endereço devolveu nossos e-mails \(bounce\) em \d\d/\d\d/\d{4}; os e-mails para ele "
+                        r"estão suspensos até que seja alterado\.", warning.inner_text())
+    assert warning.get_attribute("role") == "alert"
+    assert page.locator(f'li[data-email="{kept}"] .contato-suspenso').count() == 0
+    shot(page, "08-contato-suspenso")
+
+    adm = page_for()  # Adm cannot change the contacts: neither the list nor the warning
+    login(adm, account(demo, "adm@paodemel.example"))
+    adm.get_by_role("heading", name="Painel de licenças").wait_for()
+    nav(adm, "Contrato").click()
+    adm.get_by_role("heading", name="Contrato").wait_for()
+    assert adm.locator("#contatos-cobranca").count() == 0 and adm.locator(".contato-suspenso").count() == 0
+
+    # Removed, the address is no longer flagged (the demo's contacts as they were).
+    page.get_by_label("Um endereço por linha (até 10)").fill(kept)
+    page.get_by_role("button", name="Salvar contatos").click()
+    page.locator('#contatos-cobranca li[data-email="financeiro@bounce.invalid"]').wait_for(state="detached")
+    assert page.locator(".contato-suspenso").count() == 0

@@ -6,6 +6,7 @@ from chalicelib.api import (audit, auth_routes, bank_returns, bank_webhooks, cat
                             tickets, users)
 from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import privacy as privacy_jobs
+from chalicelib.observability import instrument
 
 app = Chalice(app_name="csp-portal")
 # Bank return files arrive as text/plain in Latin-1: as a binary type, API Gateway hands their bytes
@@ -21,3 +22,6 @@ app.register_blueprint(email.bp)
 app.register_blueprint(licences.bp)
 app.register_blueprint(billing.bp)
 app.register_blueprint(privacy_jobs.bp)
+
+# Every entry point: a correlation id, JSON logs, a trace, metrics flushed (chalicelib/observability.py).
+instrument(app)

@@ -14,10 +14,17 @@ message that carries it) and travels on every log line, queued message, email an
 from __future__ import annotations
 
 import contextvars
-from typing import Optional
+import logging
+import re
+import sys
+import uuid
+from typing import Any, Callable, Dict, Mapping, Optional
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.filters import SuppressFilter
 from aws_lambda_powertools.metrics import MetricUnit
+from chalice import Chalice, ConvertToMiddleware
+from chalice.app import Request
 
 SERVICE = "csp-portal"
 NAMESPACE = "CspPortal"
@@ -60,3 +67,170 @@ def bind_correlation_id(value: Optional[str]) -> None:
     """Make `value` the correlation id of the work being done now (an API request, a queue
     message, a scheduled run)."""
     _correlation_id.set(value)
+
+
+# --- correlation ids ------------------------------------------------------------------------------
+
+# A caller's own id is kept only when it is a plain token: anything else (a newline to forge a log
+# line, a 500-character value) is replaced, never echoed nor logged.
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+HEADER = "X-Correlation-Id"
+# The SQS message attribute that carries it (never the body: bodies are the product's data).
+MESSAGE_ATTRIBUTE = "correlation_id"
+
+
+def new_correlation_id() -> str:
+    return str(uuid.uuid4())
+
+
+def sane(value: Optional[str]) -> Optional[str]:
+    """`value` if it may serve as a correlation id, else None."""
+    return value if isinstance(value, str) and _SANE_ID.fullmatch(value) else None
+
+
+def request_correlation_id(headers: Optional[Mapping[str, str]], context: Optional[Mapping[str, Any]]) -> str:
+    """An API request's id: the caller's X-Correlation-Id if sane, else API Gateway's request id,
+    else a new one."""
+    given = {k.lower(): v for k, v in (headers or {}).items()}.get(HEADER.lower())
+    return sane(given) or sane((context or {}).get("requestId")) or new_correlation_id()
+
+
+def record_correlation_id(record: Mapping[str, Any]) -> str:
+    """An SQS record's id (Lambda's event form, `messageAttributes`), or a new one for a message
+    sent without (by a version before this one, or by hand)."""
+    attribute = (record.get("messageAttributes") or {}).get(MESSAGE_ATTRIBUTE) or {}
+    return sane(attribute.get("stringValue")) or new_correlation_id()
+
+
+def bind_record(record: Any) -> str:
+    """Bind the correlation id an SQS record carries (a chalice SQSRecord); returns it."""
+    cid = record_correlation_id(record.to_dict())
+    bind_correlation_id(cid)
+    return cid
+
+
+def bind_new() -> str:
+    """Bind a new correlation id (a scheduled run, each contract of a billing run); returns it."""
+    cid = new_correlation_id()
+    bind_correlation_id(cid)
+    return cid
+
+
+def message_attributes(value: Optional[str] = None) -> Dict[str, Dict[str, str]]:
+    """The SQS MessageAttributes that carry `value` (default: the current id) to the worker."""
+    value = value or correlation_id()
+    return {MESSAGE_ATTRIBUTE: {"DataType": "String", "StringValue": value}} if value else {}
+
+
+def partner_correlation_id() -> str:
+    """A GUID for a partner that requires one (Partner Center's MS-CorrelationId): the current id
+    when it is a uuid, else a new one (the caller logs the pair, so the two can be matched)."""
+    current = correlation_id()
+    try:
+        return str(uuid.UUID(current)) if current else new_correlation_id()
+    except ValueError:
+        return new_correlation_id()
+
+
+# --- logs -------------------------------------------------------------------------------------------
+
+# The product's loggers are stdlib loggers under this name ("csp_portal.jobs.billing", ...).
+PRODUCT_LOGGER = "csp_portal"
+
+
+class _CurrentStdout(logging.StreamHandler):
+    """Lambda reads the function's stdout; looked up at each line, not kept from import time (a
+    test capturing stdout sees the lines)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _WithCorrelationId(logging.Filter):
+    """Every line carries the correlation id of the work being done when it was written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = correlation_id()
+        return True
+
+
+# JSON lines (Powertools' formatter): level, location, message, timestamp, service, correlation_id,
+# and within an invocation cold_start and function_name/memory/arn/request id. Level from
+# POWERTOOLS_LOG_LEVEL (or LOG_LEVEL), INFO by default.
+logger = Logger(service=SERVICE, logger_handler=_CurrentStdout(), utc=True)
+logger.registered_handler.addFilter(_WithCorrelationId())
+logger.append_keys(name="%(name)s")
+
+tracer = Tracer(service=SERVICE)
+
+
+def _is_pytest_capture(handler: logging.Handler) -> bool:
+    return type(handler).__module__ == "_pytest.logging"
+
+
+def configure_logging() -> None:
+    """The product's loggers write through Powertools' JSON handler. They still propagate (a
+    test's caplog sees them); the root logger's own handlers (Lambda's plain-text one) skip them, as
+    Powertools does for its own logger, so no line is written twice."""
+    product = logging.getLogger(PRODUCT_LOGGER)
+    if logger.registered_handler not in product.handlers:
+        product.addHandler(logger.registered_handler)
+    product.setLevel(logger.log_level)
+    for handler in logging.root.handlers:
+        if not _is_pytest_capture(handler) and not any(
+                isinstance(f, SuppressFilter) and f.logger == PRODUCT_LOGGER for f in handler.filters):
+            handler.addFilter(SuppressFilter(PRODUCT_LOGGER))
+
+
+# --- entry points ---------------------------------------------------------------------------------
+
+def _bind_for(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """One correlation id per invocation (an SQS handler binds each record's own as it goes);
+    an API answer carries its id back."""
+    if isinstance(event, Request):
+        cid = request_correlation_id(event.headers, event.context)
+        bind_correlation_id(cid)
+        response = get_response(event)
+        response.headers[HEADER] = cid
+        return response
+    bind_new()
+    return get_response(event)
+
+
+def _with_lambda_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Powertools' Lambda context keys (cold start, function name, request id), when Lambda (or
+    the local stack) hands a context; the event itself is never logged."""
+    context = event.lambda_context if isinstance(event, Request) else getattr(event, "context", None)
+    if context is None or not hasattr(context, "invoked_function_arn"):
+        return get_response(event)
+    return ConvertToMiddleware(logger.inject_lambda_context(log_event=False))(event, get_response)
+
+
+def _flush_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Powertools' `log_metrics(raise_on_empty_metrics=False)`, less its warning on every
+    invocation that counted nothing (most API requests): the EMF line when there is one."""
+    try:
+        return get_response(event)
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics(raise_on_empty_metrics=False)
+
+
+def instrument(app: Chalice) -> None:
+    """Every entry point (API, SQS, SNS, schedules): a correlation id bound, Powertools' context on
+    the log lines, an X-Ray segment (in Lambda only: Powertools' tracer is off elsewhere), and the
+    invocation's metrics flushed as EMF when it ends (also when it fails). The tracer keeps no
+    response (an answer may name a customer)."""
+    configure_logging()
+    app.register_middleware(_bind_for, "all")
+    app.register_middleware(_with_lambda_context, "all")
+    app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler(capture_response=False)), "all")
+    app.register_middleware(_flush_metrics, "all")

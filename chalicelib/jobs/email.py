@@ -4,6 +4,7 @@ import logging
 
 from chalice import Blueprint
 
+from .. import observability
 from ..bootstrap import container
 from ..services import notifications
 from ..settings import current as current_settings
@@ -20,6 +21,7 @@ def deliver_emails(event):
     deps = container()
     failures = []
     for record in event:
+        observability.bind_record(record)  # this record's work logs with the id its sender had
         message = json.loads(record.body)
         try:
             sent = notifications.deliver_email(deps, message)

@@ -23,8 +23,6 @@ from typing import Any, Callable, Dict, Mapping, Optional
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.filters import SuppressFilter
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import Chalice, ConvertToMiddleware
-from chalice.app import Request
 
 SERVICE = "csp-portal"
 NAMESPACE = "CspPortal"
@@ -134,8 +132,9 @@ def partner_correlation_id() -> str:
 
 # --- logs -------------------------------------------------------------------------------------------
 
-# The product's loggers are stdlib loggers under this name ("csp_portal.jobs.billing", ...).
-PRODUCT_LOGGER = "csp_portal"
+# The product's loggers are stdlib loggers under these names ("csp_portal.jobs.billing", and
+# the adapters' and bootstrap's module loggers, "chalicelib.adapters.partner_center", ...).
+PRODUCT_LOGGERS = ("csp_portal", "chalicelib")
 
 
 class _CurrentStdout(logging.StreamHandler):
@@ -180,14 +179,15 @@ def configure_logging() -> None:
     """The product's loggers write through Powertools' JSON handler. They still propagate (a
     test's caplog sees them); the root logger's own handlers (Lambda's plain-text one) skip them, as
     Powertools does for its own logger, so no line is written twice."""
-    product = logging.getLogger(PRODUCT_LOGGER)
-    if logger.registered_handler not in product.handlers:
-        product.addHandler(logger.registered_handler)
-    product.setLevel(logger.log_level)
-    for handler in logging.root.handlers:
-        if not _is_pytest_capture(handler) and not any(
-                isinstance(f, SuppressFilter) and f.logger == PRODUCT_LOGGER for f in handler.filters):
-            handler.addFilter(SuppressFilter(PRODUCT_LOGGER))
+    for name in PRODUCT_LOGGERS:
+        product = logging.getLogger(name)
+        if logger.registered_handler not in product.handlers:
+            product.addHandler(logger.registered_handler)
+        product.setLevel(logger.log_level)
+        for handler in logging.root.handlers:
+            if not _is_pytest_capture(handler) and not any(
+                    isinstance(f, SuppressFilter) and f.logger == name for f in handler.filters):
+                handler.addFilter(SuppressFilter(name))
 
 
 # --- entry points ---------------------------------------------------------------------------------
@@ -195,6 +195,8 @@ def configure_logging() -> None:
 def _bind_for(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """One correlation id per invocation (an SQS handler binds each record's own as it goes);
     an API answer carries its id back."""
+    from chalice.app import Request
+
     if isinstance(event, Request):
         cid = request_correlation_id(event.headers, event.context)
         bind_correlation_id(cid)
@@ -208,6 +210,9 @@ def _bind_for(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def _with_lambda_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Powertools' Lambda context keys (cold start, function name, request id), when Lambda (or
     the local stack) hands a context; the event itself is never logged."""
+    from chalice import ConvertToMiddleware
+    from chalice.app import Request
+
     context = event.lambda_context if isinstance(event, Request) else getattr(event, "context", None)
     if context is None or not hasattr(context, "invoked_function_arn"):
         return get_response(event)
@@ -224,11 +229,13 @@ def _flush_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:
             metrics.flush_metrics(raise_on_empty_metrics=False)
 
 
-def instrument(app: Chalice) -> None:
+def instrument(app: Any) -> None:
     """Every entry point (API, SQS, SNS, schedules): a correlation id bound, Powertools' context on
     the log lines, an X-Ray segment (in Lambda only: Powertools' tracer is off elsewhere), and the
     invocation's metrics flushed as EMF when it ends (also when it fails). The tracer keeps no
     response (an answer may name a customer)."""
+    from chalice import ConvertToMiddleware
+
     configure_logging()
     app.register_middleware(_bind_for, "all")
     app.register_middleware(_with_lambda_context, "all")

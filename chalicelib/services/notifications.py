@@ -13,8 +13,10 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
+from .. import observability
 from ..adapters.mail import OutgoingEmail, PermanentMailFailure
 from ..domain.clock import iso
+from ..observability import Metric
 from ..rendering.environment import render_email
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -93,6 +95,7 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         # be built): remember it as failed, tell the operators on the invoice and in the log, and
         # let the message go, so it never holds the queue.
         log.error("email %s (%s) failed for good: %s", key, message["template"], failure)
+        observability.count(Metric.EMAILS_FAILED)
         deliveries.finish(key, deliveries.FAILED, iso(now), now + DELIVERY_MEMORY)
         if message.get("invoice_id"):
             deps.invoices.record_email_failure(message["invoice_id"], f"{failure} ({message['template']})")
@@ -101,4 +104,5 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         deliveries.release(key)
         raise
     deliveries.finish(key, deliveries.SENT, iso(deps.clock()), now + DELIVERY_MEMORY, message_id)
+    observability.count(Metric.EMAILS_SENT)
     return True

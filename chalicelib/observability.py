@@ -130,6 +130,20 @@ def partner_correlation_id() -> str:
         return new_correlation_id()
 
 
+# --- no personal data in logs -----------------------------------------------------------------------
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A CNPJ or CPF, formatted or not, and any longer run of digits (a linha digitável, a barcode).
+_DOCUMENT = re.compile(r"\d{2,3}\.\d{3}\.\d{3}(?:/\d{4})?-\d{2}|\d{11,}")
+
+
+def scrub(value: Any) -> str:
+    """`value` as text fit for a log line: email addresses and CNPJ/CPF-like numbers masked. For
+    what an outside party wrote (an exception's text, a refusal's message) and keys that may hold a
+    CNPJ (a lead's email key); the product's own lines name ids, never such data."""
+    return _DOCUMENT.sub("<número>", _EMAIL.sub("<email>", str(value)))
+
+
 # --- logs -------------------------------------------------------------------------------------------
 
 # The product's loggers are stdlib loggers under these names ("csp_portal.jobs.billing", and

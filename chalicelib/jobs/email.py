@@ -26,9 +26,10 @@ def deliver_emails(event):
         try:
             sent = notifications.deliver_email(deps, message)
         except Exception as error:  # noqa: BLE001 - re-raised below, after the rest of the batch
-            log.warning("email %s not sent: %s", message.get("delivery_key"), error)
+            log.warning("email %s not sent: %s", observability.scrub(message.get("delivery_key")),
+                        observability.scrub(error))
             failures.append(error)
             continue
-        log.info("email %s %s", message["delivery_key"], "sent" if sent else "already sent")
+        log.info("email %s %s", observability.scrub(message["delivery_key"]), "sent" if sent else "already sent")
     if failures:
         raise failures[0]

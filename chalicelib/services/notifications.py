@@ -94,7 +94,8 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         # Retrying will not help (a rejected address, an unverified sender, a message that cannot
         # be built): remember it as failed, tell the operators on the invoice and in the log, and
         # let the message go, so it never holds the queue.
-        log.error("email %s (%s) failed for good: %s", key, message["template"], failure)
+        log.error("email %s (%s) failed for good: %s", observability.scrub(key), message["template"],
+                  observability.scrub(failure))
         observability.count(Metric.EMAILS_FAILED)
         deliveries.finish(key, deliveries.FAILED, iso(now), now + DELIVERY_MEMORY)
         if message.get("invoice_id"):

@@ -223,7 +223,8 @@ def _bind_for(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 def _with_lambda_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Powertools' Lambda context keys (cold start, function name, request id), when Lambda (or
-    the local stack) hands a context; the event itself is never logged."""
+    the local stack) hands a context; the event itself is never logged. (Chalice's
+    ConvertToMiddleware hands Powertools the original event and context.)"""
     from chalice import ConvertToMiddleware
     from chalice.app import Request
 
@@ -231,6 +232,20 @@ def _with_lambda_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
     if context is None or not hasattr(context, "invoked_function_arn"):
         return get_response(event)
     return ConvertToMiddleware(logger.inject_lambda_context(log_event=False))(event, get_response)
+
+
+def _traced(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Powertools' `capture_lambda_handler` (the invocation's subsegment, a ColdStart annotation),
+    named for the function; no response kept (an answer may name a customer)."""
+    from chalice.app import Request
+
+    context = event.lambda_context if isinstance(event, Request) else getattr(event, "context", None)
+
+    def invocation(_event: Any, _context: Any) -> Any:
+        return get_response(event)
+
+    invocation.__name__ = getattr(context, "function_name", None) or "handler"
+    return tracer.capture_lambda_handler(invocation, capture_response=False)(None, context)
 
 
 def _flush_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:
@@ -246,12 +261,9 @@ def _flush_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def instrument(app: Any) -> None:
     """Every entry point (API, SQS, SNS, schedules): a correlation id bound, Powertools' context on
     the log lines, an X-Ray segment (in Lambda only: Powertools' tracer is off elsewhere), and the
-    invocation's metrics flushed as EMF when it ends (also when it fails). The tracer keeps no
-    response (an answer may name a customer)."""
-    from chalice import ConvertToMiddleware
-
+    invocation's metrics flushed as EMF when it ends (also when it fails)."""
     configure_logging()
     app.register_middleware(_bind_for, "all")
     app.register_middleware(_with_lambda_context, "all")
-    app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler(capture_response=False)), "all")
+    app.register_middleware(_traced, "all")
     app.register_middleware(_flush_metrics, "all")

@@ -108,7 +108,7 @@ def bind_record(record: Any) -> str:
 
 
 def bind_new() -> str:
-    """Bind a new correlation id (a scheduled run, each contract of a billing run); returns it."""
+    """Bind a new correlation id (an invocation that carries none: a scheduled run); returns it."""
     cid = new_correlation_id()
     bind_correlation_id(cid)
     return cid
@@ -182,7 +182,10 @@ logger = Logger(service=SERVICE, logger_handler=_CurrentStdout(), utc=True)
 logger.registered_handler.addFilter(_WithCorrelationId())
 logger.append_keys(name="%(name)s")
 
-tracer = Tracer(service=SERVICE)
+# In Lambda only (Powertools turns it off elsewhere). AWS calls and Partner Center's (requests)
+# are patched; not http.client, which would add X-Ray's header to the bank's and Sefin's calls:
+# those are traced by their adapters' `capture_method` instead.
+tracer = Tracer(service=SERVICE, patch_modules=("boto3", "botocore", "pynamodb", "requests"))
 
 
 def _is_pytest_capture(handler: logging.Handler) -> bool:

@@ -211,17 +211,24 @@ def configure_logging() -> None:
 
 def _bind_for(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """One correlation id per invocation (an SQS handler binds each record's own as it goes);
-    an API answer carries its id back."""
+    an API answer carries its id back. Unbound when the invocation ends: nothing done after it (on
+    the same thread, locally) takes an id that is not its own."""
     from chalice.app import Request
 
     if isinstance(event, Request):
         cid = request_correlation_id(event.headers, event.context)
-        bind_correlation_id(cid)
-        response = get_response(event)
+        token = _correlation_id.set(cid)
+        try:
+            response = get_response(event)
+        finally:
+            _correlation_id.reset(token)
         response.headers[HEADER] = cid
         return response
-    bind_new()
-    return get_response(event)
+    token = _correlation_id.set(new_correlation_id())
+    try:
+        return get_response(event)
+    finally:
+        _correlation_id.reset(token)
 
 
 def _with_lambda_context(event: Any, get_response: Callable[[Any], Any]) -> Any:

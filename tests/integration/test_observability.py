@@ -213,3 +213,15 @@ def test_no_x_ray_call_is_made_outside_lambda(world, monkeypatch):
     world.drain_queues()
     assert world.call("GET", "/subscriptions", org.master).status_code == 200
     assert sent == []
+
+
+def test_partner_center_s_correlation_id_is_ours_when_a_guid_else_a_new_guid():
+    ours = str(uuid.uuid4())
+    for bound, expected in ((ours, ours), ("abc-123", None), (None, None)):
+        observability.bind_correlation_id(bound)
+        try:
+            given = observability.partner_correlation_id()
+        finally:
+            observability.bind_correlation_id(None)
+        assert str(uuid.UUID(given)) == given
+        assert given == expected if expected else given != bound

@@ -8,6 +8,7 @@ from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import mail_events as mail_event_jobs
 from chalicelib.jobs import privacy as privacy_jobs
 from chalicelib.jobs import watch
+from chalicelib.observability import instrument
 
 app = Chalice(app_name="csp-portal")
 # Bank return files arrive as text/plain in Latin-1: as a binary type, API Gateway hands their bytes
@@ -25,3 +26,6 @@ app.register_blueprint(billing.bp)
 app.register_blueprint(privacy_jobs.bp)
 app.register_blueprint(watch.bp)
 app.register_blueprint(mail_event_jobs.bp)
+
+# Every entry point: a correlation id, JSON logs, a trace, metrics flushed (chalicelib/observability.py).
+instrument(app)

@@ -313,11 +313,12 @@ class _TappedQueue:
         self._pending.append(message)
         return message_id
 
-    def send_batch(self, messages):
+    def send_batch(self, messages, correlation_ids=None):
         # The same SendMessageBatch calls, a hundred messages at a time, so that moto's copies can
         # be dropped as they go: moto recounts a queue's messages on every send.
+        ids = correlation_ids if correlation_ids is not None else [None] * len(messages)
         for start in range(0, len(messages), 100):
-            self._queue.send_batch(messages[start:start + 100])
+            self._queue.send_batch(messages[start:start + 100], ids[start:start + 100])
             self._pending.extend(messages[start:start + 100])
             self._purge()
 

@@ -1,5 +1,5 @@
 """Drop from the Lambda zip what the Python 3.11 Lambda runtime already provides (and data,
-countries and fiscal documents the product never reads).
+countries, fiscal documents and Powertools utilities the product never reads).
 
 `chalice package` bundles botocore (about 16 MB compressed) because pynamodb depends on it, though
 the runtime ships boto3, botocore and their dependencies. `make package` runs this on its output.
@@ -47,6 +47,25 @@ UNUSED_LIBRARY_PARTS = ("lxml/includes/", "lxml/html/", "lxml/isoschematron/", "
 UNUSED_LXML_SOURCES = (".pyx", ".pxd", ".pxi", ".h")
 
 
+# AWS Lambda Powertools is a toolbox; the product uses its Logger, Metrics and Tracer alone
+# (chalicelib/observability.py; Chalice is the router, so no event_handler, and none of the
+# utilities: parser, idempotency, feature flags, batch, kafka, data classes...). What those three
+# import is kept: the package's shared/, logging/, metrics/, tracing/, and utilities/ only for its
+# __init__ and jmespath_utils (Logger's correlation paths). tests/deploy's "runs on the Lambda
+# runtime alone" writes a log line, flushes a metric and traces a call from the slimmed zip.
+POWERTOOLS_UTILITIES = "aws_lambda_powertools/utilities/"
+KEPT_POWERTOOLS_UTILITIES = (POWERTOOLS_UTILITIES + "__init__.py", POWERTOOLS_UTILITIES + "jmespath_utils/")
+UNUSED_POWERTOOLS = ("aws_lambda_powertools/event_handler/",)
+# wrapt (the X-Ray SDK's) ships the C source of its compiled module beside it.
+UNUSED_SOURCES = ("wrapt/_wrappers.c",)
+
+
+def unused_powertools_part(name: str) -> bool:
+    if name.startswith(POWERTOOLS_UTILITIES):
+        return not name.startswith(KEPT_POWERTOOLS_UTILITIES)
+    return name.startswith(UNUSED_POWERTOOLS) or name in UNUSED_SOURCES
+
+
 def unused_fiscal_part(name: str) -> bool:
     if name.startswith("nfelib/"):
         return not name.startswith(KEPT_NFELIB) or name.startswith(UNUSED_NFELIB) or "/tests/" in name or "/samples/" in name
@@ -76,7 +95,7 @@ def slim(path: str) -> tuple:
         for info in source.infolist():
             name = info.filename
             if (provided_by_runtime(name) or name.startswith(UNUSED_DATA) or unused_holiday_module(name)
-                    or unused_fiscal_part(name)):
+                    or unused_fiscal_part(name) or unused_powertools_part(name)):
                 continue
             target.writestr(info, REWRITTEN_INITS.get(name) or source.read(name))
     os.replace(temporary, path)

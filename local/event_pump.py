@@ -23,6 +23,7 @@ class LambdaContext:
         self.function_name = function_name
         self.aws_request_id = "local"
         self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:local:123456789012:function:{function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
@@ -34,11 +35,21 @@ def sqs_subscriptions(app) -> Dict[str, Tuple[Callable, int]]:
             for config in app.event_sources if isinstance(config, SQSEventConfig)}
 
 
+def lambda_message_attributes(attributes: Dict[str, dict]) -> Dict[str, dict]:
+    """ReceiveMessage's MessageAttributes ({"StringValue", "DataType"}) in the form Lambda's event
+    gives them ({"stringValue", "dataType", ...})."""
+    return {name: {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
+                   "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
+            for name, value in (attributes or {}).items()}
+
+
 def sqs_event(queue: str, region: str, messages: List[dict]) -> dict:
-    """The event Lambda hands an SQS handler, from messages as ReceiveMessage returns them."""
+    """The event Lambda hands an SQS handler, from messages as ReceiveMessage returns them (asked
+    for with every attribute and message attribute)."""
     return {"Records": [{
         "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+        "attributes": m.get("Attributes", {}),
+        "messageAttributes": lambda_message_attributes(m.get("MessageAttributes", {})), "md5OfBody": m["MD5OfBody"],
         "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{region}:123456789012:{queue}",
         "awsRegion": region,
     } for m in messages]}
@@ -65,7 +76,7 @@ class EventPump:
         handler, batch_size = self._subscriptions[queue]
         messages: List[dict] = self._sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"]).get("Messages", [])
+            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
         if not messages:
             return 0
         event = sqs_event(queue, self._region, messages)

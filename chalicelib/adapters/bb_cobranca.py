@@ -61,7 +61,9 @@ from urllib.parse import urlencode
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError
 
+from .. import observability
 from ..domain import pix
+from ..observability import tracer
 from ..domain.errors import DomainError
 from ..domain.proration import round_cents
 from .bank import (CANCELLED, bb_webhook_ids, PAID, REGISTERED, BankRejected, BankUnavailable, BoletoAtBank, BoletoRequest,
@@ -442,6 +444,7 @@ class BancoDoBrasilCobranca:
         raise BankUnavailable(f"Banco do Brasil unavailable: {method} {path} after {self._attempts} "
                               f"attempts ({last})")
 
+    @tracer.capture_method(capture_response=False)  # answers name payers: not in the trace
     def _send(self, method: str, path: str, budget: _Budget, *, query: Optional[dict] = None,
               body: Optional[dict] = None) -> Tuple[int, object]:
         """One request as the API sees it: (status, decoded JSON or None). A 401 is answered once
@@ -455,7 +458,11 @@ class BancoDoBrasilCobranca:
             status, headers, data = self._exchange(
                 method, f"{self._base_url}{path}?{urlencode(parameters)}",
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                         "Accept": "application/json"},
+                         "Accept": "application/json",
+                         # The bank's gateway ignores headers it does not know: ours, to match a
+                         # ticket with the bank against our log lines (which carry it too).
+                         **({observability.HEADER: observability.correlation_id()}
+                            if observability.correlation_id() else {})},
                 body=_json(body).encode("utf-8") if body is not None else None)
             if status == 401 and not renewed:
                 # Expired or revoked before its time: one new token, one more try.

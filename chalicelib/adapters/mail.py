@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
 from typing import Callable, Dict, List, Optional, Tuple
 
+from .. import observability
 from ..domain.mail_events import tag_value
 from .aws import client
 
@@ -54,6 +55,8 @@ def build_mime(sender: str, email: OutgoingEmail) -> EmailMessage:
     message["To"] = ", ".join(_address(to) for to in email.to)
     message["Subject"] = header_text(email.subject)
     message["Message-ID"] = make_msgid(domain="csp-portal")
+    if observability.correlation_id():  # the work that sent it, to find its log lines from a copy of the email
+        message[observability.HEADER] = observability.correlation_id()
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     for filename, content_type, data in email.attachments:

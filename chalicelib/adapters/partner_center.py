@@ -52,6 +52,8 @@ from urllib.parse import quote
 
 import requests
 
+from .. import observability
+from ..observability import tracer
 from .licence_provider import (CUSTOMER_INCOMPLETE, Customer, LicenceProviderRejected, LicenceProviderUnavailable,
                                Offer, OrderPending)
 from .secrets import JsonSecret, SecretUnavailable
@@ -299,7 +301,12 @@ class PartnerCenter:
 
     @staticmethod
     def _operation(name: str, request_id: Optional[str]) -> _Operation:
-        return _Operation(name=name, request_id=request_id, correlation_id=str(uuid.uuid4()))
+        # MS-CorrelationId must be a GUID: ours when it is one; else a new one, logged (with ours on
+        # the line) so that Microsoft's support and our logs can be matched.
+        correlation_id = observability.partner_correlation_id()
+        if correlation_id != observability.correlation_id():
+            logger.info("Partner Center %s: MS-CorrelationId %s", name, correlation_id)
+        return _Operation(name=name, request_id=request_id, correlation_id=correlation_id)
 
     @staticmethod
     def _check_id(value: str, name: str) -> None:
@@ -437,6 +444,7 @@ class PartnerCenter:
 
     # -- HTTP -------------------------------------------------------------------------------------
 
+    @tracer.capture_method(capture_response=False)  # answers name customers: not in the trace
     def _call(self, op: _Operation, method: str, path: str, *, body: Optional[dict] = None,
               params: Optional[dict] = None, request_id: Optional[str] = None, headers: Optional[dict] = None,
               expect: Tuple[int, ...] = (200,)) -> Tuple[int, object]:

@@ -60,6 +60,12 @@ def _parameters(spec: RouteSpec) -> list:
         params.append({"name": "X-Organization-Id", "in": "header", "required": False,
                        "schema": {"type": "string"},
                        "description": "Somente operadores: a organização cliente sobre a qual agir."})
+    # Every answer carries it back (chalicelib/observability.py); the log lines of the request and
+    # of the work it queued carry it too.
+    params.append({"name": "X-Correlation-Id", "in": "header", "required": False, "schema": {"type": "string"},
+                   "description": "Opcional: identifica a requisição nos registros (até 64 caracteres de "
+                                  "A-Z a-z 0-9 . _ : -; outro valor é substituído). Toda resposta o devolve no "
+                                  "cabeçalho de mesmo nome (um novo quando ausente ou substituído)."})
     return params
 
 

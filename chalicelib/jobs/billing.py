@@ -5,6 +5,7 @@ import logging
 
 from chalice import Blueprint, Cron
 
+from .. import observability
 from ..bootstrap import container
 from ..services import billing, dunning
 from ..settings import current as current_settings
@@ -26,6 +27,7 @@ def start_billing_run(event):
 def bill_contracts(event):
     deps = container()
     for record in event:
+        observability.bind_record(record)  # this record's work logs with the id its sender had
         message = json.loads(record.body)
         outcome = billing.bill_contract(deps, message)
         log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)

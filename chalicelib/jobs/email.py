@@ -4,6 +4,7 @@ import logging
 
 from chalice import Blueprint
 
+from .. import observability
 from ..bootstrap import container
 from ..services import notifications
 from ..settings import current as current_settings
@@ -20,13 +21,15 @@ def deliver_emails(event):
     deps = container()
     failures = []
     for record in event:
+        observability.bind_record(record)  # this record's work logs with the id its sender had
         message = json.loads(record.body)
         try:
             sent = notifications.deliver_email(deps, message)
         except Exception as error:  # noqa: BLE001 - re-raised below, after the rest of the batch
-            log.warning("email %s not sent: %s", message.get("delivery_key"), error)
+            log.warning("email %s not sent: %s", observability.scrub(message.get("delivery_key")),
+                        observability.scrub(error))
             failures.append(error)
             continue
-        log.info("email %s %s", message["delivery_key"], "sent" if sent else "already sent")
+        log.info("email %s %s", observability.scrub(message["delivery_key"]), "sent" if sent else "already sent")
     if failures:
         raise failures[0]

@@ -4,6 +4,7 @@ import logging
 
 from chalice import Blueprint, Cron
 
+from .. import observability
 from ..bootstrap import container
 from ..domain.clock import local_day
 from ..services import provisioning, renewals, suspensions
@@ -18,6 +19,7 @@ log = logging.getLogger("csp_portal.jobs.licences")
 def provision_changes(event):
     deps = container()
     for record in event:
+        observability.bind_record(record)  # this record's work logs with the id its sender had
         message = json.loads(record.body)
         attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
         try:

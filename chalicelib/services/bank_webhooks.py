@@ -139,7 +139,8 @@ def _settle_one(deps: BankWebhookDeps, bank_code: str, nosso_numero: str) -> _Ou
         raise codes.BANK_WEBHOOK_RETRY(reason="o banco não respondeu à consulta", nosso_numero=nosso_numero) \
             from None
     except BankRejected as refused:
-        log.warning("bank webhook: the bank does not know nosso número %s: %s", nosso_numero, refused)
+        log.warning("bank webhook: the bank does not know nosso número %s: %s", nosso_numero,
+                    ", ".join(code for code, _ in refused.errors))
         return _Outcome(IGNORED)
     outcome = settle_confirmed(deps, bank_code, nosso_numero, invoice_id, at_bank)
     if outcome is None:

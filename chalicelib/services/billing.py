@@ -19,6 +19,8 @@ from ..domain.clock import iso, local_day
 from ..domain.documents import CUSTOMER_NFSE_STATUSES, customer_nfse_status
 from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken, StaleVersion
 from ..domain.ids import new_id
+from .. import observability
+from ..observability import Metric
 from ..schemas import (array, boolean, cents, closed, component, currency, date_time, enum, integer, nullable,
                        shape, text)
 from ..schemas import date as date_schema
@@ -190,7 +192,9 @@ def start_run(deps: BillingRunDeps, actor: Actor, *, period: str, closing_days: 
         closing = rules.closing_date(period, day).isoformat()
         messages = [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing}
                     for org in deps.contracts.billable_on_closing_day(day)]
-        deps.billing_queue.send_batch(messages)
+        # One correlation id per contract: its invoice, documents and emails log with its own.
+        deps.billing_queue.send_batch(messages, correlation_ids=[
+            observability.new_correlation_id() for _ in messages])
         queued += len(messages)
     if queued:
         deps.billing_runs.count(run_id, "contracts_queued", queued)
@@ -249,6 +253,7 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
     documents.prepare(deps, invoice, contract)
     # Counted once its documents are done: when they fail, the retry finishes and counts it.
     deps.billing_runs.count(run_id, "invoices_issued")
+    observability.count(Metric.INVOICES_ISSUED)
     _apply_scheduled_change(deps, contract, closing)
     return "issued"
 
@@ -315,6 +320,7 @@ def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
     if invoice.email_queued_at is None:
         documents.prepare(deps, invoice)
         deps.billing_runs.count(run_id, "invoices_issued")  # the attempt that issued it did not count it
+        observability.count(Metric.INVOICES_ISSUED)
         return "issued"
     deps.billing_runs.count(run_id, "already_invoiced")
     return "already_invoiced"

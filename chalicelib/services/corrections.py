@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
+from .. import observability
 from ..adapters.bank import BankRejected, BankUnavailable
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import (CANCEL_ISSUE_ERROR, CANCEL_OTHER, NfseCancellationRefused, NfseUnavailable)
@@ -274,7 +275,7 @@ def _prepare_replacement(deps: CancelDeps, replacement: Invoice, contract) -> In
         # ServiceUnavailable: the bank's codes did not hold (bank_codes_mismatch; withdrawn, the
         # operators told). A refused boleto is recorded on the replacement, not raised.
         log.warning("invoice %s: issued in place of a cancelled one, documents left for a rerun: %s",
-                    replacement.number, failure)
+                    replacement.number, observability.scrub(failure))
         return deps.invoices.get(replacement.id)
 
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
 
+from .. import observability
 from ..adapters.bank import PAID, BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
 from ..adapters.certificates import CertificateUnavailable
 from ..adapters.nfse import NfseRejected
@@ -398,7 +399,9 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
             changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
                                               BoletoKind.ORIGINAL, organization),)
         except BankRejected as refusal:
-            log.warning("invoice %s: the boleto was refused: %s", invoice.number, refusal.errors)
+            # The codes only: the bank's messages may quote the payer.
+            log.warning("invoice %s: the boleto was refused: %s", invoice.number,
+                        ", ".join(code for code, _ in refusal.errors))
             changes["boleto_failure"] = document_rules.boleto_rejected(None, refusal.errors, iso(deps.clock()))
     # A refused DPS is not sent again on the worker's retries (the same data is refused again):
     # the operator's re-emission (services/nfse_issuing.py) does, once the data is fixed. An
@@ -407,7 +410,9 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
         try:
             changes["nfse"] = _emit_nfse(deps, invoice, organization)
         except NfseRejected as refusal:
-            log.warning("invoice %s: the NFS-e emitter refused the DPS: %s", invoice.number, refusal)
+            # The E-codes only: the emitter's messages may quote the taker.
+            log.warning("invoice %s: the NFS-e emitter refused the DPS: %s", invoice.number,
+                        ", ".join(r.code for r in refusal.rejections))
             changes["nfse_failure"] = document_rules.nfse_rejected(None, refusal.rejections, iso(deps.clock()))
     return changes
 
@@ -637,7 +642,7 @@ def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, o
         deps.bank.cancel(old.nosso_numero)
     except (BankUnavailable, BankRejected) as failure:
         log.warning("invoice %s: boleto %s superseded but not cancelled at the bank: %s",
-                    invoice.number, old.nosso_numero, failure)
+                    invoice.number, old.nosso_numero, observability.scrub(failure))
         deps.audit.append(audit.entry(
             deps, caller.actor, invoice.organization_id, "boleto.cancel_failed", f"invoice:{invoice.id}",
             after={"nosso_numero": old.nosso_numero, "error": _bank_error(failure)}))

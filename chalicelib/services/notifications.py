@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
+from .. import observability
 from ..adapters.mail import OutgoingEmail, PermanentMailFailure
 from ..domain import mail_events as mail_event_rules
 from ..domain.clock import iso
@@ -146,7 +147,9 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         # Retrying will not help (a rejected address, an unverified sender, a message that cannot
         # be built): remember it as failed, tell the operators on the invoice and in the log, and
         # let the message go, so it never holds the queue.
-        log.error("email %s (%s) failed for good: %s", key, message["template"], failure)
+        log.error("email %s (%s) failed for good: %s", observability.scrub(key), message["template"],
+                  observability.scrub(failure))
+        observability.count(Metric.EMAILS_FAILED)
         deliveries.finish(key, deliveries.FAILED, iso(now), now + DELIVERY_MEMORY)
         if message.get("invoice_id"):
             deps.invoices.record_email_failure(message["invoice_id"], f"{failure} ({message['template']})")
@@ -155,4 +158,5 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         deliveries.release(key)
         raise
     deliveries.finish(key, deliveries.SENT, iso(deps.clock()), now + DELIVERY_MEMORY, message_id)
+    observability.count(Metric.EMAILS_SENT)
     return True

@@ -15,6 +15,8 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
+from .. import observability
+from ..observability import Metric
 from ..adapters.licence_provider import (CUSTOMER_NOT_LINKED, Customer, LicenceProviderRejected,
                                          LicenceProviderUnavailable, Offer, OrderPending, onmicrosoft_domain)
 from ..domain import error_codes as codes
@@ -279,6 +281,7 @@ def _fail(deps: ProvisioningDeps, sub: Subscription, change: QuantityChange, att
                                 "to_quantity": change.to_quantity, "requested_at": change.requested_at},
                      "reason": error if tell_operators else None,
                      "portal_url": deps.settings.portal_url})
+    observability.count(Metric.PROVISIONING_FAILURES)
     raise ProvisioningFailed(f"change {change.id} failed after {attempt} attempts: {error}")
 
 

@@ -19,6 +19,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Dict, List, Optional, Protocol
 
+from .. import observability
 from ..adapters.licence_provider import LicenceProviderRejected, LicenceProviderUnavailable
 from ..domain import billing as billing_rules
 from ..domain import subscriptions as rules
@@ -233,7 +234,7 @@ def _call(deps: SuspensionDeps, suspension: Suspension, action: str, sub: Subscr
         _tell_refusal(deps, suspension, action, sub, reason)
         return None  # not left for the next run: no run calls again
     except LicenceProviderUnavailable as exc:
-        log.warning("%s of subscription %s failed at the provider: %s", action, sub.id, exc)
+        log.warning("%s of subscription %s failed at the provider: %s", action, sub.id, observability.scrub(exc))
         deps.suspensions.release(org, suspension.number, action, sub.id, audit=audit.entry(
             deps, SYSTEM, org, f"subscription.{action}_failed", f"subscription:{sub.id}",
             before={"status": sub.status}, after={"status": sub.status, "error": str(exc),

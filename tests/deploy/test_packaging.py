@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import zipfile
@@ -119,7 +120,8 @@ def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
 
 # What the slimmed zip may weigh (compressed; Lambda's limit is 50 MB): about 9.5 MB of the product
 # and its libraries, 3 MB of lxml, xsdata and nfelib's NFS-e part, and 0.6 MB of msal and requests
-# (Partner Center) with idna, charset-normalizer and certifi (13.2 MB in November 2026).
+# (Partner Center) with idna, charset-normalizer and certifi, and 0.5 MB of Powertools' Logger,
+# Metrics and Tracer with the X-Ray SDK, slimmed (13.7 MB in November 2026).
 ZIP_BUDGET_BYTES = 14_000_000
 
 
@@ -647,6 +649,39 @@ DPS = (
     "</infDPS></DPS>")
 
 
+# Observability from the slimmed zip, through the product's own middleware (a Chalice app of one
+# route, instrumented as app.py is): a JSON log line with the correlation id and Lambda's context,
+# an EMF metric flushed, a method traced.
+OBSERVABILITY_PROBE = """
+import logging
+from chalice import Chalice
+from chalicelib import observability
+probe = Chalice(app_name='probe')
+observability.instrument(probe)
+
+@observability.tracer.capture_method(capture_response=False)
+def traced_call():
+    return 1
+
+@probe.route('/probe')
+def answer():
+    traced_call()
+    logging.getLogger('csp_portal.probe').info('probe answered')
+    observability.count(observability.Metric.EMAILS_SENT)
+    return {}
+
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = 'probe', 512, 'request-1'
+    invoked_function_arn = 'arn:aws:lambda:sa-east-1:123456789012:function:probe'
+
+answered = probe({'resource': '/probe', 'path': '/probe', 'httpMethod': 'GET', 'headers': {'X-Correlation-Id': 'probe-1'},
+                  'multiValueHeaders': {}, 'multiValueQueryStringParameters': None, 'pathParameters': None, 'stageVariables': None,
+                  'body': None, 'isBase64Encoded': False,
+                  'requestContext': {'resourcePath': '/probe', 'httpMethod': 'GET', 'requestId': 'gateway-1'}}, Context())
+print(json.dumps({'status': answered['statusCode'], 'correlation_id': answered['headers']['X-Correlation-Id']}))
+"""
+
+
 def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
     """The shipped zip plus the runtime's own packages, nothing from this machine's virtualenv:
     the app imports, Brazilian bank holidays come out as the full library computes them, a
@@ -697,12 +732,36 @@ def test_the_slimmed_zip_runs_on_the_lambda_runtime_alone(package, tmp_path):
         " 'from': [__import__(m).__file__.startswith(task) for m in ('lxml', 'nfelib', 'xsdata')]}))\n")
     # The IBGE table is read from the package itself (importlib.resources), as on Lambda.
     script += "from chalicelib.domain.addresses import municipality\nassert municipality('3550308') == ('São Paulo', 'SP')\n"
+    script += OBSERVABILITY_PROBE
+    # As in Lambda (LAMBDA_TASK_ROOT and a trace header): Powertools' tracer is on and patches the
+    # libraries; its segments go by UDP to the "daemon", a socket of this test.
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(5)
     env = {"PYTHONPATH": f"{task}{os.pathsep}{runtime}", "AWS_DEFAULT_REGION": "sa-east-1", "PATH": os.environ["PATH"],
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", "LAMBDA_TASK_ROOT": str(task), "AWS_LAMBDA_FUNCTION_NAME": "probe",
+           "_X_AMZN_TRACE_ID": "Root=1-6747b6c0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1",
+           "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}"}
     result = subprocess.run([sys.executable, "-S", "-c", script], cwd=task, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    shipped_run = json.loads(result.stdout.strip().splitlines()[-1])
+    segments = []
+    try:
+        while True:
+            segments.append(daemon.recv(65536).decode())
+    except socket.timeout:
+        daemon.close()
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines() if line.startswith("{")]
+    logged = [line for line in lines if line.get("name") == "csp_portal.probe"]
+    assert [(l["level"], l["message"], l["correlation_id"], l["function_name"], l["cold_start"]) for l in logged] == [
+        ("INFO", "probe answered", "probe-1", "probe", True)]
+    [emf] = [line for line in lines if "_aws" in line]
+    assert emf["EmailsSent"] == [1.0] and emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CspPortal"
+    # The invocation's subsegment (named for the function, its cold start annotated) and the method's.
+    assert any('"## probe"' in segment and '"ColdStart": true' in segment for segment in segments), segments
+    assert any('"## __main__.traced_call"' in segment for segment in segments), segments
+    assert {"status": 200, "correlation_id": "probe-1"} in lines
+    [shipped_run] = [line for line in lines if "pdf" in line]
     assert shipped_run["pdf"] == "%PDF-"
     assert shipped_run["holidays"] == sorted(d.isoformat() for d in bank_holidays(2027, "SP", ("01-25", "11-20")))
     assert shipped_run["valid"] == [] and shipped_run["bad"] == 1

@@ -150,7 +150,8 @@ def test_every_message_delivered_twice_changes_nothing(world, clock, monkeypatch
 
         monkeypatch.setattr(queue, "send", twice)
         real_batch = queue.send_batch
-        monkeypatch.setattr(queue, "send_batch", lambda messages, _real=real_batch: _real(messages + messages))
+        monkeypatch.setattr(queue, "send_batch", lambda messages, correlation_ids=None, _real=real_batch: _real(
+            messages + messages, correlation_ids + correlation_ids if correlation_ids is not None else None))
     sub = world.deps.subscriptions.list(orgs[0].id)[0]
     world.call("POST", f"/subscriptions/{sub.id}/quantity", orgs[0].master, {"quantity": 9})
     run_period(world)

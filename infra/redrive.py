@@ -7,7 +7,11 @@ when it can be (it keeps every message whole and runs on AWS's side); without it
 service that does not offer it, such as the embedded AWS of `make run`) messages are received,
 sent to the source with their body and attributes, and deleted from the DLQ only once their send
 succeeded: a message is never lost, at worst (a delete failing after its send) it is delivered
-twice, which the workers' idempotency already absorbs.
+twice, which the workers' idempotency already absorbs. Without MAX that path makes one pass over
+the messages waiting when it starts (their count is read first): a worker still broken sends them
+back to the DLQ, and they are not moved round and round. Any other refusal of the move task
+(AccessDenied, a task already running on that DLQ) stops the script with the reason: it is not
+a reason to move by hand.
 
 Usage: python infra/redrive.py QUEUE [--max N]   (boto3 only; AWS_DEFAULT_REGION, default sa-east-1)
 """
@@ -30,6 +34,11 @@ BATCH = 10  # SQS's largest receive and send batch
 MOVE_TASK_POLL_SECONDS = 5
 # Attributes SQS sets itself on receive; only a FIFO queue's group and deduplication ids travel back.
 FIFO_SYSTEM_ATTRIBUTES = ("MessageGroupId", "MessageDeduplicationId")
+# The answers of a service that does not offer StartMessageMoveTask; only these fall back to the
+# message-by-message path. The embedded AWS of `make run` answers an action it does not know with
+# a bare HTTP 500/501 page, whose code botocore reports as the status number.
+MOVE_TASK_UNSUPPORTED = {"UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", "InvalidAction",
+                         "UnknownOperationException", "UnknownOperation", "NotImplemented", "500", "501"}
 
 
 class RedriveError(Exception):
@@ -166,9 +175,17 @@ def move_with_task(sqs, queues: Queues, outcome: Outcome, sleep=time.sleep) -> b
     it (then the caller moves by hand). Waits for the task to end and reports what it moved."""
     try:
         handle = sqs.start_message_move_task(SourceArn=queues.dlq_arn, DestinationArn=queues.source_arn)["TaskHandle"]
-    except (ClientError, AttributeError) as error:
-        reason = (error.response["Error"].get("Code") or "error") if isinstance(error, ClientError) else str(error)
-        print(f"move task unavailable ({reason}); moving message by message")
+    except AttributeError as error:  # a boto3 older than the move task
+        print(f"move task unavailable ({error}); moving message by message")
+        return False
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code") or "")
+        if code not in MOVE_TASK_UNSUPPORTED:
+            # AccessDenied, a task already running, a throttle: moving by hand would hide the
+            # reason (and race a running task); the operator fixes it and runs the redrive again.
+            raise RedriveError(f"the move task was refused ({code}: "
+                               f"{error.response.get('Error', {}).get('Message', '')})") from error
+        print(f"move task unavailable ({code}); moving message by message")
         return False
     outcome.method = "SQS message move task"
     print(f"move task started: {handle}")
@@ -189,9 +206,10 @@ def redrive(sqs, queue: str, limit: Optional[int] = None, use_move_task: bool = 
     before = waiting(sqs, queues.dlq_url)
     print(f"{queues.dlq_url} → {queues.source_url}: about {before} message(s) waiting")
     outcome = Outcome()
-    # The move task moves everything; a cap needs the message-by-message path.
+    # The move task moves everything; a cap needs the message-by-message path. By hand, without a
+    # cap, one pass over what is waiting now: what a still-broken worker sends back stays there.
     if not (use_move_task and limit is None and move_with_task(sqs, queues, outcome)):
-        move_by_hand(sqs, queues, limit, outcome)
+        move_by_hand(sqs, queues, before if limit is None else limit, outcome)
     return outcome
 
 

@@ -153,3 +153,72 @@ def test_where_sqs_offers_the_move_task_it_moves_from_the_dlq_to_its_source(sqs,
                                    AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     assert fake.started == [{"SourceArn": arn + "-dlq", "DestinationArn": arn}]
     assert outcome.ok and outcome.moved == 4 and outcome.method == "SQS message move task"
+
+
+class RefusedMoveTask:
+    """An SQS that offers the move task but refuses it with `code`."""
+
+    def __init__(self, sqs, code):
+        self._sqs, self._code, self.received = sqs, code, 0
+
+    def __getattr__(self, name):
+        return getattr(self._sqs, name)
+
+    def start_message_move_task(self, **kwargs):
+        raise ClientError({"Error": {"Code": self._code, "Message": "refused"}}, "StartMessageMoveTask")
+
+    def receive_message(self, **kwargs):
+        self.received += 1
+        return self._sqs.receive_message(**kwargs)
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "AWS.SimpleQueueService.UnsupportedOperation.TaskRunning",
+                                  "RequestThrottled"])
+def test_a_move_task_refused_for_another_reason_than_being_unsupported_stops_with_the_reason(
+        sqs, monkeypatch, capsys, code):
+    dead_letters(sqs, 2)
+    refusing = RefusedMoveTask(sqs, code)
+    monkeypatch.setattr(redrive.boto3, "client", lambda *a, **k: refusing)
+
+    status = redrive.main(["email"])
+
+    assert status == 1 and f"the move task was refused ({code}: refused)" in capsys.readouterr().err
+    assert refusing.received == 0  # not moved by hand behind the operator's back
+    assert len(drain(sqs, "csp-portal-email-dlq")) == 2 and drain(sqs, "csp-portal-email") == []
+
+
+def test_a_service_without_the_move_task_has_the_messages_moved_by_hand(sqs, monkeypatch, capsys):
+    dead_letters(sqs, 2)
+    unsupported = RefusedMoveTask(sqs, "UnsupportedOperation")
+    monkeypatch.setattr(redrive.boto3, "client", lambda *a, **k: unsupported)
+
+    assert redrive.main(["email"]) == 0
+
+    assert "moved 2 message(s) (receive/send/delete)" in capsys.readouterr().out and unsupported.received
+    assert len(drain(sqs, "csp-portal-email")) == 2 and drain(sqs, "csp-portal-email-dlq") == []
+
+
+class BrokenWorker:
+    """What a worker that still fails does to the moved messages: each one sent to the source queue
+    lands back in the DLQ (as its redrive policy would move it after the failed attempts)."""
+
+    def __init__(self, sqs):
+        self._sqs, self.sends = sqs, 0
+
+    def __getattr__(self, name):
+        return getattr(self._sqs, name)
+
+    def send_message_batch(self, QueueUrl, Entries):
+        self.sends += 1
+        assert self.sends < 20, "the redrive loops over the messages it sends back"
+        return self._sqs.send_message_batch(QueueUrl=url(self._sqs, "csp-portal-email-dlq"), Entries=Entries)
+
+
+def test_without_max_the_redrive_makes_one_pass_over_the_messages_waiting_when_it_starts(sqs):
+    dead_letters(sqs, 12)
+    worker = BrokenWorker(sqs)
+
+    outcome = redrive.redrive(worker, "email")  # the embedded AWS has no move task: by hand
+
+    assert outcome.ok and outcome.moved == 12 and worker.sends == 2
+    assert len(drain(sqs, "csp-portal-email-dlq")) == 12

@@ -54,6 +54,7 @@ deploy: deploy-args package
 # Refused before the minute `make package` takes, not after.
 deploy-args:
 	@test -n "$(STAGE)" || { echo "STAGE is required: make deploy STAGE=prod"; exit 2; }
+	@test "$(STAGE)" = prod || { echo "STAGE=$(STAGE): only STAGE=prod can be deployed (one stage per AWS account)"; exit 2; }
 
 ## smoke: read-only checks of a running stage (infra/smoke.py): make smoke URL=https://… (or URL=http://127.0.0.1:8000)
 smoke: $(STAMP)

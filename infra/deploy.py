@@ -75,6 +75,11 @@ def options_from(argv: List[str], environ=os.environ) -> Options:
     args = parser.parse_args(argv)
     if not args.stage:
         raise DeployError("STAGE is required: make deploy STAGE=prod")
+    if args.stage != "prod":
+        # `make package` builds the prod stage's template (its policy, table, queue and bucket
+        # names are fixed per account): any other STAGE would deploy prod under another name.
+        raise DeployError(f"STAGE={args.stage}: only STAGE=prod can be deployed (one stage per AWS account; "
+                          "for a test stage use a second AWS account with STAGE=prod)")
     parameters = parse_parameters(args.params)
     for name, parameter in NAMED_PARAMETERS.items():
         value = getattr(args, name)

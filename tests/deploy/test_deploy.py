@@ -172,6 +172,25 @@ def test_the_command_line_refuses_with_a_clear_message_and_a_failing_exit(tmp_pa
     assert "STAGE is required" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("stage", ["dev", "staging", "Prod"])
+def test_a_stage_other_than_prod_is_refused_before_anything_is_written(aws, build, capsys, stage):
+    # make package always builds the prod template: STAGE=dev would deploy prod as csp-portal-dev.
+    cfn = Recording(aws["cloudformation"])
+
+    with pytest.raises(deploy.DeployError, match=f"STAGE={stage}: only STAGE=prod can be deployed"):
+        run(["--stage", stage, "--alarm-email", "plantao@brasoftware.com.br"], build(), aws["s3"], cfn, aws["sts"])
+
+    assert cfn.change_sets == [] and aws["s3"].list_buckets()["Buckets"] == []
+    assert deploy.main(["--stage", stage]) == 2
+    assert f"deploy refused: STAGE={stage}: only STAGE=prod" in capsys.readouterr().err
+
+
+def test_make_refuses_another_stage_before_packaging():
+    result = subprocess.run(["make", "-s", "deploy-args", "STAGE=dev"], cwd=PROJECT_DIR,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "only STAGE=prod can be deployed" in result.stdout
+
+
 class Waiter:
     def __init__(self, cfn, name):
         self.cfn, self.name = cfn, name

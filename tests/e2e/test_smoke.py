@@ -86,8 +86,11 @@ def test_a_server_that_answers_garbage_fails_and_each_failed_check_is_named(serv
 
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    for check in ("openapi", "support-contacts", "portal-page", "portal-assets", "contract-needs-login"):
+    for check in ("openapi", "support-contacts", "portal-page", "portal-assets", "contract-needs-login",
+                  "correlation-id"):
         assert any(line.startswith(f"FAIL {check}:") for line in lines), result.stdout
+    # Every stage echoes the correlation id: one that does not is broken, not skipped.
+    assert "FAIL correlation-id: the answer carries no X-Correlation-Id" in lines
     assert "FAIL openapi: Content-Type 'text/plain', not JSON" in lines
     assert lines[-1].startswith("smoke FAILED: openapi, support-contacts, portal-page")
 

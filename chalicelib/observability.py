@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.filters import SuppressFilter
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "csp-portal"
@@ -175,10 +176,31 @@ class _WithCorrelationId(logging.Filter):
         return True
 
 
+class _ScrubbingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines, with the exception a line carries (`log.exception`, `exc_info`)
+    scrubbed: its text is an outside party's or a library's (a refusal naming an address, a
+    condition naming a key with a CNPJ), never written as it came."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging.Formatter's name
+        return scrub(super().formatException(ei))
+
+    def _serialize_stacktrace(self, log_record: logging.LogRecord):
+        trace = super()._serialize_stacktrace(log_record)
+        if trace is not None:
+            trace["value"] = scrub(trace["value"])
+            for frame in trace["frames"]:
+                frame["statement"] = scrub(frame["statement"]) if frame["statement"] else frame["statement"]
+        return trace
+
+    def _extract_log_exception(self, log_record: logging.LogRecord):
+        text, name, notes = super()._extract_log_exception(log_record)
+        return text, name, [scrub(note) for note in notes] if notes else notes
+
+
 # JSON lines (Powertools' formatter): level, location, message, timestamp, service, correlation_id,
 # and within an invocation cold_start and function_name/memory/arn/request id. Level from
 # POWERTOOLS_LOG_LEVEL (or LOG_LEVEL), INFO by default.
-logger = Logger(service=SERVICE, logger_handler=_CurrentStdout(), utc=True)
+logger = Logger(service=SERVICE, logger_handler=_CurrentStdout(), logger_formatter=_ScrubbingFormatter(utc=True))
 logger.registered_handler.addFilter(_WithCorrelationId())
 logger.append_keys(name="%(name)s")
 
@@ -231,6 +253,10 @@ def _bind_for(event: Any, get_response: Callable[[Any], Any]) -> Any:
         _correlation_id.reset(token)
 
 
+# The keys Powertools' inject_lambda_context appends (logging/lambda_context.py's model, cold_start).
+LAMBDA_CONTEXT_KEYS = ("cold_start", "function_name", "function_memory_size", "function_arn", "function_request_id")
+
+
 def _with_lambda_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Powertools' Lambda context keys (cold start, function name, request id), when Lambda (or
     the local stack) hands a context; the event itself is never logged. (Chalice's
@@ -241,12 +267,19 @@ def _with_lambda_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
     context = event.lambda_context if isinstance(event, Request) else getattr(event, "context", None)
     if context is None or not hasattr(context, "invoked_function_arn"):
         return get_response(event)
-    return ConvertToMiddleware(logger.inject_lambda_context(log_event=False))(event, get_response)
+    try:
+        return ConvertToMiddleware(logger.inject_lambda_context(log_event=False))(event, get_response)
+    finally:
+        # Removed when the invocation ends, as the correlation id is: a line written after it (on
+        # `make run`'s threads, outside any invocation) names no function nor request of another.
+        logger.remove_keys(LAMBDA_CONTEXT_KEYS)
 
 
 def _traced(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Powertools' `capture_lambda_handler` (the invocation's subsegment, a ColdStart annotation),
-    named for the function; no response kept (an answer may name a customer)."""
+    named for the function; neither the answer nor an exception's text kept (either may name a
+    customer; the template also sets POWERTOOLS_TRACER_CAPTURE_ERROR/RESPONSE=false for the
+    adapters' `capture_method`s). A failure still marks the segment as a fault."""
     from chalice.app import Request
 
     context = event.lambda_context if isinstance(event, Request) else getattr(event, "context", None)
@@ -255,7 +288,7 @@ def _traced(event: Any, get_response: Callable[[Any], Any]) -> Any:
         return get_response(event)
 
     invocation.__name__ = getattr(context, "function_name", None) or "handler"
-    return tracer.capture_lambda_handler(invocation, capture_response=False)(None, context)
+    return tracer.capture_lambda_handler(invocation, capture_response=False, capture_error=False)(None, context)
 
 
 def _flush_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:

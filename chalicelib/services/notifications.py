@@ -93,8 +93,8 @@ def without_suppressed(deps: EmailWorkerDeps, message: Dict[str, Any]) -> Tuple[
         return message, []
     kept = [r for r in recipients if r.strip().lower() not in suppressed]
     dropped = [r for r in recipients if r.strip().lower() in suppressed]
-    log.info("email %s (%s): %d suppressed recipient(s) dropped, %d left", message["delivery_key"],
-             message["template"], len(dropped), len(kept))
+    log.info("email %s (%s): %d suppressed recipient(s) dropped, %d left",
+             observability.scrub(message["delivery_key"]), message["template"], len(dropped), len(kept))
     return {**message, "to": kept}, dropped
 
 
@@ -132,7 +132,8 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
     deliveries, key = deps.email_deliveries, message["delivery_key"]
     claim = deliveries.claim(key, now, now + SENDING_CLAIM)
     if claim == deliveries.SENDING:
-        raise DeliveryInProgress(f"email {key} is being sent by another worker")
+        # The key's digest, not the key (a lead's holds its CNPJ): this text reaches the runtime's log.
+        raise DeliveryInProgress(f"email {digest(key)[:32]} is being sent by another worker")
     if claim != deliveries.CLAIMED:
         return False
     if not message["to"]:

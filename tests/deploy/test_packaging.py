@@ -339,7 +339,7 @@ def test_every_grant_on_secrets_manager_names_one_of_the_stack_s_secrets(package
 # --- operations: alarms, logs, mail events, throttling, traces, the dashboard --------------------
 
 # The alarms README "Operating" explains, besides one errors and one throttles alarm per function.
-OPERATIONAL_ALARMS = {"dlq-email", "dlq-provisioning", "dlq-billing", "billing-run-unfinished", "email-failure-rate",
+OPERATIONAL_ALARMS = {"dlq-email", "dlq-provisioning", "dlq-billing", "billing-run-unfinished", "email-failure-rate", "api-5xx",
                       "ses-bounce-rate", "ses-complaint-rate", "provisioning-failures"}
 # What CloudWatch Logs accepts as a retention (days).
 LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -488,7 +488,7 @@ def test_every_product_metric_an_alarm_or_the_dashboard_reads_is_one_the_code_em
             # Powertools publishes each with the one dimension service: an alarm must name it to match.
             assert dimensions == [{"Name": "service", "Value": SERVICE}], metric
         else:
-            assert namespace in ("AWS/Lambda", "AWS/SQS", "AWS/SES"), namespace
+            assert namespace in ("AWS/Lambda", "AWS/SQS", "AWS/SES", "AWS/ApiGateway"), namespace
 
 
 def test_the_dashboard_shows_a_month_of_billing(package):
@@ -606,6 +606,10 @@ def test_the_api_stage_is_throttled_and_may_answer_on_a_custom_domain(package):
 
 def test_every_function_is_traced_and_its_role_may_send_the_traces(package):
     _, template = package
+    # The traces keep no exception text nor answer (the adapters' capture_method read these): both
+    # may name a customer, and X-Ray is out of the logs' scrubbing.
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     [api] = resources_of_type(template, "AWS::Serverless::Api").values()
     assert api["Properties"]["TracingEnabled"] is True
     roles = template["Resources"]
@@ -777,3 +781,139 @@ def test_api_gateway_passes_a_bank_return_file_through_as_bytes(package):
     [api] = resources_of_type(template, "AWS::Serverless::Api").values()
     media = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-binary-media-types"]
     assert {"text/plain", "application/octet-stream"} <= set(media)
+
+
+# --- what the roles may do: derived from the code that calls AWS ------------------------------
+
+# PynamoDB's calls (on a model, an item, a connection or a transaction) and the IAM action each
+# needs. TransactWriteItems has no action of its own: IAM checks each item's Put/Update/Delete/
+# ConditionCheck; TransactGetItems checks GetItem. Dictionaries' get/update and conditions'
+# exists() land here too: harmless, those actions are granted anyway.
+PYNAMODB_ACTIONS = {
+    "get": "GetItem", "refresh": "GetItem", "get_item": "GetItem", "TransactGet": "GetItem",
+    "transact_get_items": "GetItem",
+    "query": "Query", "count": "Query", "scan": "Scan",
+    "batch_get": "BatchGetItem", "batch_get_item": "BatchGetItem",
+    "batch_write": "BatchWriteItem", "batch_write_item": "BatchWriteItem",
+    "save": "PutItem", "put_item": "PutItem", "update": "UpdateItem", "update_item": "UpdateItem",
+    "delete": "DeleteItem", "delete_item": "DeleteItem", "condition_check": "ConditionCheckItem",
+    "exists": "DescribeTable", "describe_table": "DescribeTable",
+}
+# boto3's batch calls are authorised as their single form.
+BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+# The services the prod functions call through chalicelib/adapters/aws.py's client(): their calls
+# are read from the modules that create that client. (sns: only the local SES simulator publishes;
+# secretsmanager: its grants are per function, tested above.)
+CLIENT_SERVICES = ("sqs", "s3", "sesv2", "cognito-idp")
+
+
+def _python_files(folder):
+    for directory, _, files in os.walk(os.path.join(PROJECT_DIR, "chalicelib", folder)):
+        yield from (os.path.join(directory, f) for f in sorted(files) if f.endswith(".py"))
+
+
+def dynamodb_actions_the_storage_calls():
+    actions = set()
+    for path in _python_files("storage"):
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+        for node in ast.walk(tree):
+            name = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                name = node.func.attr
+            elif isinstance(node, ast.Name):  # TransactWrite/TransactGet used as a context manager
+                name = node.id
+            if name in PYNAMODB_ACTIONS:
+                actions.add("dynamodb:" + PYNAMODB_ACTIONS[name])
+    return actions
+
+
+def client_actions_the_adapters_call():
+    """(IAM action, file) for each boto3 call whose service the file creates a client of; the
+    operations Cognito serves without IAM (a user's own token: InitiateAuth, ChangePassword…) left out."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    found = set()
+    for path in _python_files(""):
+        with open(path, encoding="utf-8") as fh:
+            source = fh.read()
+        tree = ast.parse(source)
+        services = [s for s in CLIENT_SERVICES if f'client("{s}"' in source]
+        called = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):  # called, or picked (`admin_enable_user if … else …`)
+                called.add(node.attr)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                # A presigned link is the named operation, signed by the function's role.
+                if node.func.attr == "generate_presigned_url" and node.args and isinstance(node.args[0], ast.Constant):
+                    called.add(node.args[0].value)
+                called |= {k.value.value for k in node.keywords
+                           if k.arg == "ClientMethod" and isinstance(k.value, ast.Constant)}
+        for service in services:
+            model = session.get_service_model(service)
+            by_method = {botocore.xform_name(op): op for op in model.operation_names}
+            for method in called & set(by_method):
+                operation = model.operation_model(by_method[method])
+                if operation.auth_type == "none":
+                    continue
+                found.add((f"{model.signing_name}:{BATCH_ACTIONS.get(operation.name, operation.name)}",
+                           os.path.relpath(path, PROJECT_DIR)))
+    return found
+
+
+def role_actions(role):
+    return {action for policy in role["Properties"]["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"] if statement["Effect"] == "Allow"
+            for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+
+
+def allowed(action, granted):
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in granted)
+
+
+def test_every_role_may_make_the_dynamodb_calls_the_storage_layer_makes(package):
+    """moto checks no IAM: a call the prod policy (.chalice/policy-prod.json) lacks would only fail
+    in AWS, as AccessDenied on every email (suppressions' batch_get) or every login."""
+    _, template = package
+    needed = dynamodb_actions_the_storage_calls()
+    # What the storage layer is known to call; the derivation must find at least these.
+    assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+            "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"} <= needed
+    roles = resources_of_type(template, "AWS::IAM::Role")
+    assert set(roles) >= {"ApiHandlerRole", "DeliverEmailsRole", "BillContractsRole", "HandleMailEventRole"}
+    for name, role in roles.items():
+        missing = sorted(action for action in needed if not allowed(action, role_actions(role)))
+        assert not missing, f"{name} may not call {missing}: add them to .chalice/policy-prod.json"
+
+
+def test_every_role_may_make_the_sqs_s3_ses_and_cognito_calls_the_adapters_make(package):
+    _, template = package
+    needed = client_actions_the_adapters_call()
+    assert {action for action, _ in needed} >= {"sqs:SendMessage", "s3:PutObject", "s3:GetObject", "ses:SendEmail",
+                                                 "cognito-idp:AdminCreateUser"}
+    assert not any(action == "cognito-idp:InitiateAuth" for action, _ in needed)  # served without IAM
+    for name, role in resources_of_type(template, "AWS::IAM::Role").items():
+        missing = sorted(f"{action} ({path})" for action, path in needed if not allowed(action, role_actions(role)))
+        assert not missing, f"{name} may not call {missing}: add them to .chalice/policy-prod.json"
+
+
+def test_an_api_5xx_reaches_the_operators(package):
+    """http.py answers an unexpected exception with a 500 without failing the Lambda, so the
+    APIHandler errors alarm never sees it: API Gateway's own 5XXError count does."""
+    _, template = package
+    alarm = alarms_by_name(template)["api-5xx"]
+    [(logical, api)] = resources_of_type(template, "AWS::Serverless::Api").items()
+    # The RestApi's name: its Name, else the title of the definition chalice writes.
+    api_name = api["Properties"].get("Name") or api["Properties"]["DefinitionBody"]["info"]["title"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/ApiGateway", "5XXError", "Sum")
+    assert alarm["Dimensions"] == [{"Name": "ApiName", "Value": api_name},
+                                   {"Name": "Stage", "Value": api["Properties"]["StageName"]}]
+    assert api_name == "csp-portal" and api["Properties"]["StageName"] == "api"
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        300, 1, 1, "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "OperatorAlarmsTopic"}]

@@ -225,3 +225,102 @@ def test_partner_center_s_correlation_id_is_ours_when_a_guid_else_a_new_guid():
             observability.bind_correlation_id(None)
         assert str(uuid.UUID(given)) == given
         assert given == expected if expected else given != bound
+
+
+CNPJ = "12345678000195"
+PERSONAL = ("fulano@empresa.com.br", CNPJ, _formatted_cnpj(CNPJ))
+
+
+def _product_output(logs) -> str:
+    """What the product wrote (its JSON lines: message, exception, stack trace), as text."""
+    return "\n".join(json.dumps(line, ensure_ascii=False) for line in logs.json_lines())
+
+
+def test_an_exception_logged_with_its_traceback_shows_no_email_nor_cnpj(logs):
+    observability.configure_logging()
+    log = logging.getLogger("csp_portal.tests.scrub")
+    try:
+        raise ValueError(f"recusado: fulano@empresa.com.br, CNPJ {_formatted_cnpj(CNPJ)} ({CNPJ})")
+    except ValueError:
+        log.exception("a partner refused")
+
+    [line] = logs.lines("csp_portal.tests.scrub")
+    assert line["level"] == "ERROR" and line["exception_name"] == "ValueError"
+    assert "Traceback" in line["exception"] and "recusado: <email>, CNPJ <número> (<número>)" in line["exception"]
+    assert line["stack_trace"]["value"] == "recusado: <email>, CNPJ <número> (<número>)"
+    assert not any(value in _product_output(logs) for value in PERSONAL)
+
+
+def test_an_api_500_logs_its_traceback_scrubbed(world, logs, monkeypatch):
+    from chalicelib.api import support
+
+    def broken(_):
+        raise RuntimeError(f"tabela recusou a chave lead#{CNPJ} de fulano@empresa.com.br")
+
+    monkeypatch.setattr(support, "asdict", broken)
+    answer = world.call("GET", "/support/contacts")
+
+    assert answer.status_code == 500
+    [line] = [line for line in logs.lines("csp_portal.api") if line["level"] == "ERROR"]
+    assert line["message"] == "unhandled error on GET /support/contacts"
+    assert "RuntimeError: tabela recusou a chave lead#<número> de <email>" in line["exception"]
+    assert line["correlation_id"] == answer.headers[observability.HEADER]
+    assert not any(value in _product_output(logs) for value in PERSONAL)
+
+
+def test_a_lead_s_email_key_and_a_failed_batch_name_no_cnpj_nor_email(world, logs, monkeypatch):
+    """A lead's delivery key holds its CNPJ: the worker's lines, the email already being sent by
+    another worker, and what the failed batch raises (the Lambda runtime logs it, X-Ray keeps it,
+    both out of the product's scrubbing) name neither it nor the address."""
+    from chalicelib.jobs.email import EmailBatchFailed
+    from chalicelib.services import notifications
+
+    def message(key):
+        return {"kind": "email", "template": "user_invited", "to": ["fulano@empresa.com.br"], "delivery_key": key,
+                "context": {"user": {"name": "Pessoa", "email": "fulano@empresa.com.br"},
+                            "organization": {"name": "Empresa"}, "role_labels": ["Adm"], "is_master": False,
+                            "temporary_password": "Temp#1234567", "contract_items": [],
+                            "portal_url": "http://portal.test", "office365_admin_url": "https://admin.microsoft.com"}}
+
+    busy, failing = f"lead_received#{CNPJ}", f"lead_received#{CNPJ}#2"
+    now = world.deps.clock()
+    assert world.deps.email_deliveries.claim(busy, now, now + notifications.SENDING_CLAIM) == "claimed"
+    with pytest.raises(notifications.DeliveryInProgress) as in_progress:
+        notifications.deliver_email(world.deps, message(busy))
+    assert CNPJ not in str(in_progress.value)
+
+    def refuse(email):
+        raise RuntimeError(f"SES: {email.to[0]} ({CNPJ}) throttled")
+
+    monkeypatch.setattr(world.deps.mailer, "send", refuse)
+    event = world.client.events.generate_sqs_event(
+        message_bodies=[json.dumps(message(busy)), json.dumps(message(failing))],
+        queue_name=world.deps.settings.email_queue_name)
+    with pytest.raises(EmailBatchFailed) as failed:
+        world.client.lambda_.invoke("deliver_emails", event)
+
+    assert str(failed.value).startswith("2 of 2 emails not sent (SQS message ids: ")
+    assert not any(value in str(failed.value) for value in PERSONAL)
+    lines = logs.lines("csp_portal.jobs.email")
+    assert [line["level"] for line in lines] == ["WARNING", "WARNING"]
+    assert all("lead_received#<número>" in line["message"] for line in lines)
+    assert not any(value in _product_output(logs) for value in PERSONAL)
+    assert world.outbox() == []
+
+
+def test_the_lambda_context_keys_end_with_the_invocation(logs):
+    """Powertools' keys (function name, request id) are on an invocation's lines only: `make run`
+    serves on threads, and a line written outside any invocation must not name an old request."""
+    from chalice.app import LambdaFunctionEvent
+
+    from local.event_pump import LambdaContext
+
+    observability.configure_logging()
+    log = logging.getLogger("csp_portal.tests.context")
+    observability._with_lambda_context(LambdaFunctionEvent({}, LambdaContext("deliver_emails")),
+                                       lambda event: log.info("inside"))
+    log.info("outside")
+
+    inside, outside = logs.lines("csp_portal.tests.context")
+    assert inside["function_name"] == "deliver_emails" and "function_request_id" in inside
+    assert not set(observability.LAMBDA_CONTEXT_KEYS) & set(outside)

@@ -569,3 +569,36 @@ def test_the_events_handler_logs_the_correlation_id_of_the_email(world, org, cap
         DELIVERY, message_id="m-7", recipients=["ana@empresa.example"],
         tags={"organization_id": org.id, "correlation_id": "flow-xyz"})))
     assert any("flow-xyz" in r.getMessage() for r in caplog.records)
+
+
+def test_a_dunning_reminder_whose_contacts_are_all_suppressed_still_reaches_the_operators_and_says_so(
+        world, monkeypatch):
+    from chalicelib.domain.clock import FixedClock
+    from chalicelib.services import notifications
+    from tests.support import sp
+
+    world.deps.clock = FixedClock(sp(2026, 10, 1))
+    org = world.active_organization(10)
+    world.subscription(org, "MS365-E3", 3)
+    world.deps.clock.now = sp(2026, 11, 11, 9)
+    assert world.call("POST", "/backoffice/billing-runs", world.operator(), {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    contacts = list(org.contract.billing_contacts)
+    for n, contact in enumerate(contacts):
+        publish(world, HARD_BOUNCE, contact, org, message_id=f"m-{n}")
+    counted = []
+    monkeypatch.setattr(notifications, "count", lambda name, value=1: counted.append((name, value)))
+    before = len(world.outbox())
+
+    world.deps.clock.now = sp(2026, 11, 24, 9)  # D+1: the first reminder
+    world.client.lambda_.invoke("mark_overdue_invoices", world.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    world.drain_queues()
+
+    reminders = [(to, subject) for to, subject in sent(world, before) if subject.startswith("Lembrete")]
+    assert reminders == [([OPERATORS], f"Lembrete: fatura nº {invoice['number']} vencida em 23/11/2026")]
+    note = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["email_error"]
+    assert note.startswith(SUPPRESSED_NOTE.format(count=len(contacts)))
+    assert all(contact not in note for contact in contacts)
+    assert ("EmailsSuppressed", len(contacts)) in counted

@@ -36,7 +36,8 @@ class Metric:
     EMAILS_SENT = "EmailsSent"
     # SES refused the message for good (services/notifications.py: PermanentMailFailure).
     EMAILS_FAILED = "EmailsFailed"
-    # Not sent because the address bounced or complained (until the address is changed).
+    # Recipients dropped from an email because the address bounced or complained (until lifted):
+    # one per dropped recipient, counted once per email.
     EMAILS_SUPPRESSED = "EmailsSuppressed"
     EMAIL_BOUNCES = "EmailBounces"
     EMAIL_COMPLAINTS = "EmailComplaints"

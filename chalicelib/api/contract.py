@@ -3,7 +3,7 @@ from chalice import Blueprint
 
 from ..domain.contract import PAYMENT_METHODS
 from ..domain.roles import Capability
-from ..services import contracts, rescission
+from ..services import contracts, mail_events, rescission
 from ..services.contracts import CONTRACT
 from ..services.rescission import TERMINATION
 from .http import endpoint
@@ -65,3 +65,13 @@ def change_contract_terms(ctx, organization_id):
         ctx.deps, ctx.caller, organization_id, payment_method=body.get("payment_method"),
         closing_day=body.get("closing_day"), items=body.get("items"),
         expected_version=expected if expected is not None else ctx.if_match()))
+
+
+@endpoint(bp, "/backoffice/suppressed-addresses/{email}", "DELETE",
+          summary="Voltar a enviar e-mails a um endereço suspenso por bounce ou reclamação (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", status=204, errors=(400, 404),
+          path_params={"email": string(max_length=254)})
+def lift_suppression(ctx, email):
+    # No list of the suppressed addresses: they are kept by the address's hash (pattern 55), and a
+    # list would scan the table; the operators learn of each one by email when it is suppressed.
+    mail_events.lift_suppression(ctx.deps, ctx.caller, email)

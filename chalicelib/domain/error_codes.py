@@ -147,6 +147,7 @@ INVALID_ADDRESS = declare("invalid_address", RuleViolation, "Endereço inválido
 # --- contract ------------------------------------------------------------------------------------
 
 CONTRACT_NOT_FOUND = declare("contract_not_found", NotFound, "Contrato não encontrado.")
+SUPPRESSION_NOT_FOUND = declare("suppression_not_found", NotFound, "Este endereço não está suspenso.")
 # `situation` is the contract's own words for its status (contract.NOT_ACTIVE_SITUATIONS).
 CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict,
                               "Esta operação exige um contrato ativo: {situation}.")

@@ -38,6 +38,9 @@ _IGNORED_TYPES = {"Send", "Open", "Click", "Rendering Failure", "DeliveryDelay",
 
 # The tags the product sends with (adapters/mail.SesMailer): SES allows [A-Za-z0-9_-] in values.
 TAG_TEMPLATE, TAG_ORGANIZATION, TAG_DELIVERY = "template", "organization_id", "delivery"
+# The correlation id of the flow that sent the email (observability.correlation_id, made SES-safe
+# by tag_value): the handler logs it, so a bounce is traced to what sent the email.
+TAG_CORRELATION = "correlation_id"
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 MAX_RECIPIENTS = 50  # SES's own limit per message: more is not an event SES wrote
@@ -70,6 +73,10 @@ class MailEvent:
     @property
     def template(self) -> Optional[str]:
         return self.tags.get(TAG_TEMPLATE)
+
+    @property
+    def correlation_id(self) -> Optional[str]:
+        return self.tags.get(TAG_CORRELATION)
 
 
 def tag_value(value: Any) -> str:
@@ -198,7 +205,7 @@ def _tags(raw: Any) -> Dict[str, str]:
     tags: Dict[str, str] = {}
     if not isinstance(raw, dict):
         return tags
-    for name in (TAG_TEMPLATE, TAG_ORGANIZATION, TAG_DELIVERY):
+    for name in (TAG_TEMPLATE, TAG_ORGANIZATION, TAG_DELIVERY, TAG_CORRELATION):
         values = raw.get(name)
         value = values[0] if isinstance(values, list) and len(values) == 1 else None
         if isinstance(value, str) and _TAG_VALUE.match(value):
@@ -209,7 +216,8 @@ def _tags(raw: Any) -> Dict[str, str]:
 @dataclass(frozen=True)
 class Suppression:
     """An address no email goes to any more: SES reported a hard bounce or a complaint for it. It
-    stays until the billing contacts that list it stop listing it (services/contracts.py)."""
+    stays until the billing contacts of its organisation stop listing it (services/contracts.py),
+    or an operator lifts it."""
 
     email: str  # normalised
     kind: str  # BOUNCE or COMPLAINT

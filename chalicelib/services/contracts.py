@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
 from ..domain import subscriptions as subscription_rules
-from ..domain.audit import SYSTEM
+from ..domain.audit import SYSTEM, AuditEntry
 from ..domain.clock import iso, local_day
 from ..domain.contract import Contract, ContractItem, ScheduledChange
 from ..domain.errors import StaleVersion
@@ -136,12 +136,15 @@ def _scheduled_view(pending: Optional[ScheduledChange]) -> Optional[Dict[str, An
 
 
 def undeliverable_contacts(deps: ContractViewDeps, caller: Caller, contract: Contract) -> Optional[List[Dict[str, Any]]]:
-    """The billing contacts SES reported as undeliverable, in the contacts' order; None to a caller
+    """The billing contacts SES reported as undeliverable on this organisation's emails, in the
+    contacts' order; None to a caller
     who does not handle billing (they cannot change the contacts, and the flag is the customer's
     financial contact data)."""
     if not can(caller.roles, Capability.BILLING):
         return None
-    suppressed = deps.suppressions.of(contract.billing_contacts)
+    suppressed = {email: s for email, s in deps.suppressions.of(contract.billing_contacts).items()
+                  # Another organisation's bounce or complaint is not this one's to see (nor to lift).
+                  if s.organization_id == contract.organization_id}
     return [{"email": email, "reason": suppressed[email].kind, "since": suppressed[email].since}
             for email in contract.billing_contacts if email in suppressed]
 
@@ -202,11 +205,13 @@ def change_billing_contacts(deps: BillingContactsChangeDeps, caller: Caller, *, 
     changed = contract_rules.with_billing_contacts(contract, contacts)
     if changed is contract:
         return contract
+    lifts = _removed_suppressions(deps, caller, contract, changed)
     deps.contracts.save(changed, expected_version=contract.version, audit=audit.entry(
         deps, caller.actor, caller.organization_id, "contract.billing_contacts_changed", f"contract:{contract.id}",
         before={"billing_contacts": list(contract.billing_contacts)},
-        after={"billing_contacts": list(changed.billing_contacts)}))
-    lifted = _lift_removed_suppressions(deps, caller, contract, changed)
+        after={"billing_contacts": list(changed.billing_contacts)}),
+        also=deps.suppressions.lifting(lifts, caller.organization_id))
+    lifted = [email for email, _ in lifts]
     organization = deps.organizations.get(caller.organization_id)
     notifications.queue_email(
         deps, template="billing_contacts_changed", organization_id=caller.organization_id,
@@ -220,19 +225,22 @@ def change_billing_contacts(deps: BillingContactsChangeDeps, caller: Caller, *, 
     return changed
 
 
-def _lift_removed_suppressions(deps: BillingContactsChangeDeps, caller: Caller, before: Contract,
-                               after: Contract) -> List[str]:
-    """A billing contact SES reported as undeliverable and now removed stops being suppressed: if
-    someone enters it again, they say it works now, and it is tried again (a new bounce suppresses
-    it again). Kept in the list, it stays suppressed. Returns the addresses lifted."""
+def _removed_suppressions(deps: BillingContactsChangeDeps, caller: Caller, before: Contract,
+                          after: Contract) -> List[Tuple[str, AuditEntry]]:
+    """The billing contacts SES reported as undeliverable on this organisation's emails and now
+    removed, each with its `contact.suppression_lifted` entry: the contract's change lifts them in
+    its own transaction (a crash cannot leave one half done). If someone enters the address again,
+    they say it works now, and it is tried again (a new bounce suppresses it again). Kept in the
+    list, it stays suppressed. Another organisation's suppression of the same address (or one
+    with no organisation: a user's, a lead's) is not this organisation's to lift: its removal lifts
+    nothing, and emails to it stay dropped (an operator lifts it: DELETE
+    /backoffice/suppressed-addresses/{email})."""
     removed = [email for email in before.billing_contacts if email not in after.billing_contacts]
-    lifted = []
-    for email, suppression in deps.suppressions.of(removed).items():
-        deps.suppressions.lift(email, audit.entry(
-            deps, caller.actor, caller.organization_id, "contact.suppression_lifted", f"contract:{after.id}",
-            before={"email": email, "reason": suppression.kind, "since": suppression.since}))
-        lifted.append(email)
-    return lifted
+    return [(email, audit.entry(
+        deps, caller.actor, caller.organization_id, "contact.suppression_lifted", f"contract:{after.id}",
+        before={"email": email, "reason": suppression.kind, "since": suppression.since}))
+        for email, suppression in deps.suppressions.of(removed).items()
+        if suppression.organization_id == caller.organization_id]
 
 
 def contract_items(deps: ContractItemsDeps, items: List[Dict[str, Any]]) -> List[ContractItem]:

@@ -15,6 +15,15 @@ complaint names:
   must give a working address, or the boletos stop arriving;
 - from then on, services/notifications.deliver_email drops it from every email.
 
+The suppression is global (SES's reputation is the account's), but it is the organisation's it was
+recorded for: only that organisation sees it on its contract and lifts it by changing its billing
+contacts; another organisation listing the same address sees nothing special, its emails to it are
+dropped all the same, and an invoice's email says how many contacts it did not reach (the operators
+see it there and in the EmailsSuppressed metric; they lift a suppression with DELETE
+/backoffice/suppressed-addresses/{email}, the only way for one with no organisation). The
+operators' own address (settings.operators_email) is never suppressed: its bounce or complaint is
+an ERROR in the log and counted, and their notices keep going.
+
 Transient and undetermined bounces, deliveries and rejections are counted in the log only. An
 event that cannot be read is ignored with a log line (domain/mail_events.py), never retried.
 """
@@ -28,7 +37,9 @@ from ..domain.audit import SYSTEM
 from ..domain.clock import iso
 from ..domain.errors import DomainError
 from ..domain.ids import digest
+from ..domain import error_codes as codes
 from ..domain.roles import Role
+from ..domain.users import normalize_email
 from ..observability import Metric, count
 from . import audit, notifications
 
@@ -49,6 +60,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
         users: UserRepository
 
+    class SuppressionLiftDeps(Clocked, Protocol):
+        """The operator's lift of a suppression, audited."""
+
+        suppressions: SuppressionRepository
+
 
 log = logging.getLogger("csp_portal.services.mail_events")
 
@@ -62,6 +78,9 @@ def handle_sns_message(deps: MailEventDeps, raw_message) -> int:
     event = rules.parse_sns_message(raw_message)
     if event is None:
         return 0
+    # The flow that sent the email (its correlation id, an SES tag): a bounce is traced back to it.
+    log.info("mail event %s on message %s, sent by correlation id %s", event.kind, event.message_id,
+             event.correlation_id or "unknown")
     if not event.suppresses:
         # A delivery, a soft bounce (a full mailbox, a server down: SES retried already), a rejection.
         detail = f" {event.bounce_type}" if event.kind == rules.BOUNCE else ""
@@ -72,6 +91,14 @@ def handle_sns_message(deps: MailEventDeps, raw_message) -> int:
 
 
 def _suppress(deps: MailEventDeps, event: rules.MailEvent, address: str) -> bool:
+    if address == deps.settings.operators_email.strip().lower():
+        # Suppressing it would silence every notice to the operators (this one too): someone must
+        # look at their mailbox now. Counted (so the bounce and complaint rates' alarms see it), not
+        # recorded, so a redelivery logs and counts it again; the address is not in the log.
+        count(Metric.EMAIL_BOUNCES if event.kind == rules.BOUNCE else Metric.EMAIL_COMPLAINTS)
+        log.error("a %s of the operators' own address on message %s (%s): not suppressed; check that "
+                  "mailbox", event.kind, event.message_id, event.template or "no template tag")
+        return False
     organization = _organization(deps, event.organization_id)
     contract = _contract(deps, organization.id) if organization is not None else None
     billing_contact = contract is not None and address in contract.billing_contacts
@@ -152,3 +179,20 @@ def _tell(deps: MailEventDeps, suppression: rules.Suppression, organization, con
 def _masters(deps: MailEventDeps, organization_id: str, bounced: str) -> List[str]:
     users, _ = deps.users.list(organization_id, limit=100, next_token=None)
     return sorted({u.email for u in users if Role.MASTER in u.roles and u.email != bounced})
+
+
+def lift_suppression(deps: SuppressionLiftDeps, caller, email: str) -> None:
+    """An operator tries an address again (the customer fixed its mailbox; a user's or a lead's
+    address, which no change of contacts lifts): the suppression deleted with its audit entry
+    (`contact.suppression_lifted`, who lifted it) in one transaction, on the organisation it was
+    recorded for (the reseller's own trail when it had none). SUPPRESSION_NOT_FOUND when the
+    address is not suppressed."""
+    address = normalize_email(email)
+    suppression = deps.suppressions.get(address)
+    if suppression is None:
+        raise codes.SUPPRESSION_NOT_FOUND()
+    deps.suppressions.lift(address, audit.entry(
+        deps, caller.actor, suppression.organization_id or caller.organization_id, "contact.suppression_lifted",
+        f"suppressed_address:{digest(address)[:24]}",
+        before={"email": address, "reason": suppression.kind, "since": suppression.since,
+                "organization_id": suppression.organization_id}, after={"lifted_by": "operator"}))

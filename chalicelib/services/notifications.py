@@ -79,16 +79,19 @@ def queue_email(deps: QueuesEmails, *, template: str, to: List[str], context: Di
                            "invoice_id": invoice_id, "organization_id": organization_id})
 
 
-# What the back office reads on an invoice whose email had no recipient left to send to.
-SUPPRESSED_NOTE = "e-mail não enviado: endereço suspenso"
+# What the invoice says (the customer sees its `email_error` too, so no address is named) when
+# suppressed recipients were dropped from its email.
+SUPPRESSED_NOTE = "e-mail não enviado a {count} contato(s) suspenso(s)"
 
 
 def without_suppressed(deps: EmailWorkerDeps, message: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
     """The message without the recipients SES reported as undeliverable (a hard bounce, a
     complaint: storage/suppressions.py), and those it dropped. Writing to them again is what gets
-    an SES account reviewed, then paused."""
+    an SES account reviewed, then paused. The operators' address is never dropped (it is never
+    suppressed either: services/mail_events.py), so their notices always go."""
     recipients = list(message["to"])
-    suppressed = deps.suppressions.of(recipients)
+    operators = deps.settings.operators_email.strip().lower()
+    suppressed = {a: s for a, s in deps.suppressions.of(recipients).items() if a != operators}
     if not suppressed:
         return message, []
     kept = [r for r in recipients if r.strip().lower() not in suppressed]
@@ -98,24 +101,31 @@ def without_suppressed(deps: EmailWorkerDeps, message: Dict[str, Any]) -> Tuple[
     return {**message, "to": kept}, dropped
 
 
-def _suppressed_entirely(deps: EmailWorkerDeps, message: Dict[str, Any], dropped: List[str], now) -> None:
-    """No recipient left: the email is remembered as not sent (a redelivery sends nothing either),
-    and an invoice's says so to the back office."""
-    deliveries = deps.email_deliveries
-    deliveries.finish(message["delivery_key"], deliveries.SUPPRESSED, iso(now), now + DELIVERY_MEMORY)
+def _record_dropped(deps: EmailWorkerDeps, message: Dict[str, Any], dropped: List[str]) -> None:
+    """Once per email (after its claim): EmailsSuppressed counts each dropped recipient, and an
+    invoice's email says how many of its contacts it did not reach (a dunning step reaching only
+    the operators still shows the customer was not warned)."""
+    count(Metric.EMAILS_SUPPRESSED, len(dropped))
     if message.get("invoice_id"):
         deps.invoices.record_email_failure(
-            message["invoice_id"], f"{SUPPRESSED_NOTE} ({', '.join(dropped)}) ({message['template']})")
-    count(Metric.EMAILS_SUPPRESSED)
+            message["invoice_id"], f"{SUPPRESSED_NOTE.format(count=len(dropped))} ({message['template']})")
+
+
+def _suppressed_entirely(deps: EmailWorkerDeps, message: Dict[str, Any], now) -> None:
+    """No recipient left: the email is remembered as not sent (a redelivery sends nothing either)."""
+    deliveries = deps.email_deliveries
+    deliveries.finish(message["delivery_key"], deliveries.SUPPRESSED, iso(now), now + DELIVERY_MEMORY)
 
 
 def email_tags(message: Dict[str, Any]) -> Dict[str, str]:
     """The SES tags of an email: no personal data, enough to trace an event back (its template, its
-    organisation, its delivery key's digest)."""
+    organisation, its delivery key's digest, the correlation id of the flow sending it)."""
     tags = {mail_event_rules.TAG_TEMPLATE: message["template"],
             mail_event_rules.TAG_DELIVERY: digest(message["delivery_key"])[:32]}
     if message.get("organization_id"):
         tags[mail_event_rules.TAG_ORGANIZATION] = message["organization_id"]
+    if observability.correlation_id():
+        tags[mail_event_rules.TAG_CORRELATION] = mail_event_rules.tag_value(observability.correlation_id())
     return tags
 
 
@@ -136,8 +146,10 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         raise DeliveryInProgress(f"email {digest(key)[:32]} is being sent by another worker")
     if claim != deliveries.CLAIMED:
         return False
+    if dropped:
+        _record_dropped(deps, message, dropped)
     if not message["to"]:
-        _suppressed_entirely(deps, message, dropped, now)
+        _suppressed_entirely(deps, message, now)
         return False
     try:
         files = [(a["filename"], a["content_type"], deps.documents.get(a["key"]))

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from datetime import date
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
@@ -521,12 +521,19 @@ class ContractRepository:
         """Organisations whose contract closes on `day` and has something to bill."""
         return [i.organization_id for i in ContractItem.by_closing_day.query(keys.closing_day_pk(day))]
 
-    def save(self, contract: Contract, expected_version: int, audit: AuditEntry) -> None:
+    def save(self, contract: Contract, expected_version: int, audit: AuditEntry,
+             also: Optional[Callable[[Any], None]] = None) -> None:
+        """`also` adds writes to the same transaction (a change of billing contacts lifting the
+        suppressions of the removed ones: storage/suppressions.add_lift); a failed condition of
+        theirs (labelled "suppression") is a concurrent update, the contract's a version conflict."""
         def build(tx):
-            tx.save(_contract_item(contract), condition=ContractItem.version == expected_version)
+            tx.save(_contract_item(contract), condition=ContractItem.version == expected_version, label="contract")
             append_audit(tx, audit)
+            if also is not None:
+                also(tx)
 
-        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
+        self._tx.run(build, on_conflict=lambda labels: codes.VERSION_CONFLICT() if "contract" in labels
+                     else codes.CONCURRENT_UPDATE() if "suppression" in labels else codes.VERSION_CONFLICT())
 
 
 class CatalogRepository:

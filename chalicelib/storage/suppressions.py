@@ -1,8 +1,14 @@
 """Addresses no email goes to (access patterns 55 and 56): SES reported a hard bounce or a
-complaint for them. One item per address, under the sha256 of the address."""
+complaint for them. One item per address, under the sha256 of the address.
+
+The suppression is global (SES's reputation is the account's: no email goes to the address,
+whoever it is about), but it belongs to the organisation it was recorded for (`organization_id`,
+the email's tag): only that organisation sees it on its contract and lifts it by changing its
+billing contacts; one without an organisation (a user's or a lead's address) is lifted only by an
+operator."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -22,7 +28,7 @@ BATCH = 100
 
 class SuppressedAddressItem(TableItem):
     """An address no email goes to (pattern 55). Written once per suppression (`attribute_not_exists`,
-    with its audit entry); deleted when the billing contacts that listed it no longer do."""
+    with its audit entry); deleted when the billing contacts of its organisation no longer list it, or by an operator."""
 
     email = UnicodeAttribute()
     kind = UnicodeAttribute()  # bounce | complaint
@@ -86,16 +92,33 @@ class SuppressionRepository:
         return found
 
     def lift(self, address: str, audit: AuditEntry) -> None:
-        """The address is tried again: its item deleted with the audit entry, in one transaction
-        (an address not suppressed any more is left alone)."""
-        pk, sk = _key(address)
-
+        """The operator's lift (`DELETE /backoffice/suppressed-addresses/{email}`): the item deleted
+        with its audit entry in one transaction on `attribute_exists`; SUPPRESSION_NOT_FOUND when
+        the address is not suppressed (never was, or lifted at the same moment)."""
         def build(tx):
-            tx.delete(SuppressedAddressItem(pk, sk), condition=SuppressedAddressItem.pk.exists(), label="suppression")
-            append_audit(tx, audit)
+            add_lift(tx, address, audit)
 
-        try:
-            self._tx.run(build, on_conflict=lambda labels: AlreadySuppressed() if "suppression" in labels
-                         else codes.CONCURRENT_UPDATE())
-        except AlreadySuppressed:
-            return  # lifted already (another change of contacts, at the same moment)
+        self._tx.run(build, on_conflict=lambda labels: codes.SUPPRESSION_NOT_FOUND() if "suppression" in labels
+                     else codes.CONCURRENT_UPDATE())
+
+    def lifting(self, lifts: List[Tuple[str, AuditEntry]], organization_id: str) -> Callable[[Any], None]:
+        """What a change of billing contacts adds to its transaction (ContractRepository.save's
+        `also`): each address's lift, with its audit entry, if still the organisation's."""
+        def build(tx):
+            for address, audit in lifts:
+                add_lift(tx, address, audit, organization_id)
+
+        return build
+
+
+def add_lift(tx, address: str, audit: AuditEntry, organization_id: Optional[str] = None) -> None:
+    """The suppression's Delete and its audit entry, added to a transaction (a change of billing
+    contacts lifts in the contract's own transaction: services/contracts.py). With
+    `organization_id`, only a suppression recorded for that organisation is lifted: the condition
+    fails (the label "suppression") when another organisation's event suppressed it meanwhile."""
+    pk, sk = _key(address)
+    condition = SuppressedAddressItem.pk.exists()
+    if organization_id is not None:
+        condition = condition & (SuppressedAddressItem.organization_id == organization_id)
+    tx.delete(SuppressedAddressItem(pk, sk), condition=condition, label="suppression")
+    append_audit(tx, audit)

@@ -96,7 +96,9 @@ def test_a_hard_bounce_flags_the_contact_tells_once_and_stops_sends_to_it(world,
     invoice = world.invoice(org)
     world.drain_queues()
     assert [to for to, subject in sent(world, before) if "Fatura" in subject] == [["bia@empresa.example"]]
-    assert world.deps.invoices.get(invoice.id).email_error is None
+    # The invoice says one contact was not reached (the customer sees it too: no address).
+    assert world.deps.invoices.get(invoice.id).email_error == \
+        SUPPRESSED_NOTE.format(count=1) + " (invoice_issued)"
 
 
 def test_when_the_only_contact_bounced_the_masters_are_told_and_the_invoice_email_is_recorded_as_not_sent(
@@ -115,7 +117,7 @@ def test_when_the_only_contact_bounced_the_masters_are_told_and_the_invoice_emai
     world.drain_queues()
     assert [subject for _, subject in sent(world, before) if "Fatura" in subject] == []
     error = world.deps.invoices.get(invoice.id).email_error
-    assert error.startswith(SUPPRESSED_NOTE) and "ana@empresa.example" in error
+    assert error == "e-mail não enviado a 1 contato(s) suspenso(s) (invoice_issued)"
     seen = world.call("GET", f"/invoices/{invoice.id}", world.operator(), headers={"X-Organization-Id": org.id})
     assert seen.json_body["email_error"] == error
     # Remembered as not sent for lack of a recipient: a redelivery of the queued email sends nothing either.
@@ -335,12 +337,268 @@ def test_the_same_event_handled_twice_at_once_acts_once(world, org):
             return error
 
     outcomes = in_parallel(2, handle)
+    # Exactly one invocation suppressed; the other found it done (0) or lost a transaction
+    # conflict (a retryable error: Lambda retries it, and the retry finds it done).
+    assert sorted(o for o in outcomes if isinstance(o, int)) in ([0, 1], [1]), outcomes
     for outcome in outcomes:
-        if not isinstance(outcome, int):  # the loser of a transaction conflict, retried as Lambda would
-            mail_events.handle_sns_message(world.deps, raw)
+        if not isinstance(outcome, int):
+            assert getattr(outcome, "code", None) == "concurrent_update", outcome
+            assert mail_events.handle_sns_message(world.deps, raw) == 0
     world.drain_queues()
 
-    assert sum(o for o in outcomes if isinstance(o, int)) <= 1  # never suppressed twice
     assert world.deps.suppressions.get("ana@empresa.example").event_id == "f-twice"
     assert len(sent(world, before)) == 2
     assert audit_actions(world, org).count("contact.bounced") == 1
+
+
+# --- the suppression is the organisation's it was recorded for (#19 review) ------------------------
+
+def patch_contacts(world, account, contacts):
+    version = contract_view(world, account)["version"]
+    answer = world.call("PATCH", "/contract", account, {"billing_contacts": contacts},
+                        headers={"If-Match": str(version)})
+    assert answer.status_code == 200, answer.json_body
+    return answer.json_body
+
+
+def test_another_organisation_listing_a_suppressed_address_neither_sees_it_nor_lifts_it(world, org):
+    set_contacts(world, org, ["x@shared.example", "bia@empresa.example"])
+    publish(world, HARD_BOUNCE, "x@shared.example", org)  # bounced on org A's email
+    other = world.active_organization()
+    world.drain_queues()
+    set_contacts(world, other, ["x@shared.example", "caio@outra.example"])
+    before = len(world.outbox())
+
+    # B does not see that X bounced (not its event: reason and date are A's business).
+    assert contract_view(world, other.master)["undeliverable_contacts"] == []
+    # B's emails to X are dropped all the same (SES's reputation is the account's), and its
+    # invoice says one contact was not reached.
+    invoice = world.invoice(other)
+    world.drain_queues()
+    assert [to for to, subject in sent(world, before) if "Fatura" in subject] == [["caio@outra.example"]]
+    assert world.deps.invoices.get(invoice.id).email_error == SUPPRESSED_NOTE.format(count=1) + " (invoice_issued)"
+
+    # B removes X: nothing lifted, nothing audited but the change; A still sees its flag.
+    before = len(world.outbox())
+    changed = patch_contacts(world, other.master, ["caio@outra.example"])
+    assert changed["undeliverable_contacts"] == []
+    world.drain_queues()
+    assert [to for to, _ in sent(world, before)] == [["caio@outra.example"]]  # not to X: still suppressed
+    assert "contact.suppression_lifted" not in audit_actions(world, other)
+    assert "contact.suppression_lifted" not in audit_actions(world, org)
+    held = world.deps.suppressions.get("x@shared.example")
+    assert held is not None and held.organization_id == org.id
+    [flag] = contract_view(world, org.master)["undeliverable_contacts"]
+    assert flag["email"] == "x@shared.example"
+
+    # B enters X again: still suppressed, still not shown to B; A's own removal lifts it.
+    patch_contacts(world, other.master, ["x@shared.example", "caio@outra.example"])
+    assert contract_view(world, other.master)["undeliverable_contacts"] == []
+    patch_contacts(world, org.master, ["bia@empresa.example"])
+    assert world.deps.suppressions.get("x@shared.example") is None
+    assert audit_actions(world, org).count("contact.suppression_lifted") == 1
+
+
+def test_a_suppression_without_an_organisation_is_lifted_only_by_an_operator(world, org):
+    publish(world, HARD_BOUNCE, "lead@empresa.example", None)  # a lead's address: no organisation
+    set_contacts(world, org, ["lead@empresa.example", "bia@empresa.example"])
+    assert contract_view(world, org.master)["undeliverable_contacts"] == []
+
+    patch_contacts(world, org.master, ["bia@empresa.example"])
+    assert world.deps.suppressions.get("lead@empresa.example") is not None
+    assert "contact.suppression_lifted" not in audit_actions(world, org)
+
+    operator, cobranca = world.operator(), world.profiles(org)[Role.COBRANCA]
+    size = table_size(world)
+    for account in (org.master, cobranca):
+        refused = world.call("DELETE", "/backoffice/suppressed-addresses/lead@empresa.example", account)
+        assert refused.status_code == 403, refused.json_body
+    assert world.call("DELETE", "/backoffice/suppressed-addresses/not-an-address", operator).status_code == 400
+    assert table_size(world) == size and world.deps.suppressions.get("lead@empresa.example") is not None
+
+    lifted = world.call("DELETE", "/backoffice/suppressed-addresses/Lead@Empresa.example", operator)
+    assert lifted.status_code == 204, lifted.json_body
+    assert world.deps.suppressions.get("lead@empresa.example") is None
+    trail, _ = world.deps.audit.list("reseller", since="2000-01-01", until="2100-01-01", limit=100, next_token=None)
+    [entry] = [e for e in trail if e.action == "contact.suppression_lifted"]
+    assert entry.actor_id == operator.user.id and entry.before["email"] == "lead@empresa.example"
+
+    again = world.call("DELETE", "/backoffice/suppressed-addresses/lead@empresa.example", operator)
+    assert again.status_code == 404 and again.json_body["error"]["code"] == "suppression_not_found"
+
+
+def test_the_operators_lift_of_an_organisations_suppression_is_audited_on_it(world, org):
+    set_contacts(world, org, ["ana@empresa.example", "bia@empresa.example"])
+    publish(world, COMPLAINT, "ana@empresa.example", org)
+    operator = world.operator()
+    assert world.call("DELETE", "/backoffice/suppressed-addresses/ana@empresa.example", operator).status_code == 204
+    assert contract_view(world, org.master)["undeliverable_contacts"] == []
+    assert audit_actions(world, org).count("contact.suppression_lifted") == 1
+    before = len(world.outbox())
+    world.invoice(org)
+    world.drain_queues()
+    assert [to for to, subject in sent(world, before) if "Fatura" in subject] == [
+        ["ana@empresa.example", "bia@empresa.example"]]
+
+
+def test_the_lift_is_in_the_contract_changes_transaction(world, org, monkeypatch):
+    """The contract's change and the suppression's lift are written together or not at all."""
+    from chalicelib.domain.audit import SYSTEM
+    from chalicelib.services import audit
+
+    set_contacts(world, org, ["ana@empresa.example", "bia@empresa.example"])
+    publish(world, HARD_BOUNCE, "ana@empresa.example", org)
+    version = contract_view(world, org.master)["version"]
+    lifting = world.deps.suppressions.lifting
+
+    def lifted_meanwhile(lifts, organization_id):
+        # An operator lifts it between the read and the write: the lift's condition fails, and
+        # with it the whole change (a retryable conflict).
+        world.deps.suppressions.lift("ana@empresa.example",
+                                     audit.entry(world.deps, SYSTEM, org.id, "test.lifted", "test"))
+        return lifting(lifts, organization_id)
+
+    monkeypatch.setattr(world.deps.suppressions, "lifting", lifted_meanwhile)
+    before = len(world.outbox())
+    trail = audit_actions(world, org)
+    refused = world.call("PATCH", "/contract", org.master, {"billing_contacts": ["bia@empresa.example"]},
+                         headers={"If-Match": str(version)})
+    assert refused.status_code == 409 and refused.json_body["error"]["code"] == "concurrent_update", refused.json_body
+    world.drain_queues()
+    assert sent(world, before) == []
+    assert contract_view(world, org.master)["version"] == version
+    assert contract_view(world, org.master)["billing_contacts"] == ["ana@empresa.example", "bia@empresa.example"]
+    assert sorted(audit_actions(world, org)) == sorted(trail + ["test.lifted"])  # the change wrote nothing
+
+
+# --- the operators' address ---------------------------------------------------------------------------
+
+def test_the_operators_address_is_never_suppressed_and_their_notices_keep_going(world, org, caplog, monkeypatch):
+    import logging
+
+    from chalicelib.services import mail_events
+
+    counted = []
+    monkeypatch.setattr(mail_events, "count", lambda name, value=1: counted.append((name, value)))
+    caplog.set_level(logging.INFO)
+    set_contacts(world, org, ["ana@empresa.example", "bia@empresa.example"])
+    size, before = table_size(world), len(world.outbox())
+
+    publish(world, HARD_BOUNCE, OPERATORS, org, template="contact_undeliverable_operators")
+    publish(world, COMPLAINT, OPERATORS, None, message_id="msg-2")
+
+    assert world.deps.suppressions.get(OPERATORS) is None and table_size(world) == size
+    assert sent(world, before) == []
+    assert counted == [("EmailBounces", 1), ("EmailComplaints", 1)]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "csp_portal.services.mail_events"]
+    assert len(errors) == 2 and all(OPERATORS not in r.getMessage() for r in errors)
+    # A bounce of a contact still reaches the operators.
+    publish(world, HARD_BOUNCE, "ana@empresa.example", org, message_id="msg-3")
+    assert ([OPERATORS], "Endereço suspenso (bounce) — " + org.organization.name) in sent(world, before)
+
+
+def test_the_operators_address_is_never_dropped_even_if_suppressed_before(world, org):
+    """A suppression of it recorded before this rule (or by hand) does not silence their notices."""
+    from chalicelib.domain.mail_events import Suppression
+
+    world.deps.suppressions.suppress(Suppression(email=OPERATORS, kind="bounce", since="2026-01-01T00:00:00Z",
+                                                 event_id="old"), None)
+    before = len(world.outbox())
+    publish(world, HARD_BOUNCE, "ninguem@empresa.example", None)
+    assert [to for to, _ in sent(world, before)] == [[OPERATORS]]
+
+
+# --- counted once, logged without the address, traced to the flow ------------------------------------
+
+def test_bounces_and_complaints_are_counted_once_when_sns_delivers_again(world, org, monkeypatch):
+    from chalicelib.services import mail_events
+
+    counted = []
+    monkeypatch.setattr(mail_events, "count", lambda name, value=1: counted.append((name, value)))
+    set_contacts(world, org, ["ana@empresa.example", "bia@empresa.example"])
+    for _ in range(2):
+        publish(world, HARD_BOUNCE, "ana@empresa.example", org, feedback_id="fb-bounce")
+        publish(world, COMPLAINT, "bia@empresa.example", org, message_id="msg-9", feedback_id="fb-complaint")
+    assert sorted(counted) == [("EmailBounces", 1), ("EmailComplaints", 1)]
+
+
+def test_a_bounce_flow_logs_no_address_and_the_correlation_id_of_the_email(world, org, caplog, capsys):
+    import logging
+
+    from chalicelib import observability
+
+    caplog.set_level(logging.INFO)
+    for name in observability.PRODUCT_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    set_contacts(world, org, ["ana.silva@empresa.example", "bia@empresa.example"])
+    observability.bind_correlation_id("flow-abc-123")
+    try:
+        publish(world, HARD_BOUNCE, "ana.silva@empresa.example", org)
+        world.invoice(org)
+        world.drain_queues()
+    finally:
+        observability.bind_correlation_id(None)
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    logged = "\n".join([formatter.format(r) for r in caplog.records] + [capsys.readouterr().out])
+    assert "address suppressed after a bounce" in logged
+    for address in ("ana.silva@empresa.example", "bia@empresa.example", OPERATORS):
+        assert address not in logged
+
+
+def test_emails_carry_their_correlation_id_as_an_ses_tag(world):
+    from chalicelib import observability
+    from chalicelib.services.notifications import email_tags
+
+    message = {"template": "invoice_issued", "delivery_key": "k", "organization_id": "org-1"}
+    observability.bind_correlation_id("req 1/ação")
+    try:
+        assert email_tags(message)["correlation_id"] == "req_1_a__o"
+    finally:
+        observability.bind_correlation_id(None)
+    assert "correlation_id" not in email_tags(message)
+
+
+def test_the_events_handler_logs_the_correlation_id_of_the_email(world, org, caplog):
+    import json
+    import logging
+
+    from chalicelib.services import mail_events
+
+    caplog.set_level(logging.INFO, logger="csp_portal.services.mail_events")
+    mail_events.handle_sns_message(world.deps, json.dumps(ses_event(
+        DELIVERY, message_id="m-7", recipients=["ana@empresa.example"],
+        tags={"organization_id": org.id, "correlation_id": "flow-xyz"})))
+    assert any("flow-xyz" in r.getMessage() for r in caplog.records)
+
+
+def test_a_dunning_reminder_whose_contacts_are_all_suppressed_still_reaches_the_operators_and_says_so(
+        world, monkeypatch):
+    from chalicelib.domain.clock import FixedClock
+    from chalicelib.services import notifications
+    from tests.support import sp
+
+    world.deps.clock = FixedClock(sp(2026, 10, 1))
+    org = world.active_organization(10)
+    world.subscription(org, "MS365-E3", 3)
+    world.deps.clock.now = sp(2026, 11, 11, 9)
+    assert world.call("POST", "/backoffice/billing-runs", world.operator(), {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    contacts = list(org.contract.billing_contacts)
+    for n, contact in enumerate(contacts):
+        publish(world, HARD_BOUNCE, contact, org, message_id=f"m-{n}")
+    counted = []
+    monkeypatch.setattr(notifications, "count", lambda name, value=1: counted.append((name, value)))
+    before = len(world.outbox())
+
+    world.deps.clock.now = sp(2026, 11, 24, 9)  # D+1: the first reminder
+    world.client.lambda_.invoke("mark_overdue_invoices", world.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    world.drain_queues()
+
+    reminders = [(to, subject) for to, subject in sent(world, before) if subject.startswith("Lembrete")]
+    assert reminders == [([OPERATORS], f"Lembrete: fatura nº {invoice['number']} vencida em 23/11/2026")]
+    note = world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["email_error"]
+    assert note.startswith(SUPPRESSED_NOTE.format(count=len(contacts)))
+    assert all(contact not in note for contact in contacts)
+    assert ("EmailsSuppressed", len(contacts)) in counted

@@ -7,11 +7,12 @@ after the visibility timeout and, after the redrive count, land in the dead-lett
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import boto3
 from chalice.app import SQSEventConfig
+
+from local.polling import PollingThread
 
 log = logging.getLogger("csp_portal.local.pump")
 
@@ -55,15 +56,15 @@ def sqs_event(queue: str, region: str, messages: List[dict]) -> dict:
     } for m in messages]}
 
 
-class EventPump:
+class EventPump(PollingThread):
+    thread_name = "event-pump"
+
     def __init__(self, app, region: str, wait_seconds: int = 1):
         self._subscriptions = sqs_subscriptions(app)
         self._sqs = boto3.client("sqs", region_name=region)
         self._region = region
-        self._wait = wait_seconds
         self._urls: Dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        super().__init__(wait_seconds)
 
     def _url(self, queue: str) -> str:
         if queue not in self._urls:
@@ -108,22 +109,8 @@ class EventPump:
             if received == 0:
                 return total
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            for queue in self._subscriptions:
-                if self._stop.is_set():
-                    break
-                try:
-                    self.pump_once(queue, wait_seconds=self._wait)
-                except Exception:  # noqa: BLE001 - keep pumping; the server may be shutting down
-                    log.exception("event pump error on %s", queue)
-                    self._stop.wait(1)
+    def sources(self):
+        return list(self._subscriptions)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="event-pump", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def poll(self, source: str, wait_seconds: int) -> int:
+        return self.pump_once(source, wait_seconds=wait_seconds)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 import boto3
 from chalice.app import SNSEventConfig
 
 from local.event_pump import LambdaContext
+from local.polling import PollingThread
 
 log = logging.getLogger("csp_portal.local.sns")
 
@@ -49,15 +49,15 @@ def sns_event(envelope: dict, region: str) -> dict:
     }]}
 
 
-class SnsDelivery:
+class SnsDelivery(PollingThread):
+    thread_name = "sns-delivery"
+
     def __init__(self, app, region: str, wait_seconds: int = 1):
         self._handlers = sns_subscriptions(app)
         self._sqs = boto3.client("sqs", region_name=region)
         self._region = region
-        self._wait = wait_seconds
         self._urls: Dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        super().__init__(wait_seconds)
 
     def _url(self, topic: str) -> str:
         if topic not in self._urls:
@@ -92,22 +92,8 @@ class SnsDelivery:
                 break
         return total
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            for topic in self._handlers:
-                if self._stop.is_set():
-                    break
-                try:
-                    self.deliver_once(topic, wait_seconds=self._wait)
-                except Exception:  # noqa: BLE001 - keep delivering; the server may be shutting down
-                    log.exception("SNS delivery error on %s", topic)
-                    self._stop.wait(1)
+    def sources(self):
+        return list(self._handlers)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="sns-delivery", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def poll(self, source: str, wait_seconds: int) -> int:
+        return self.deliver_once(source, wait_seconds=wait_seconds)

@@ -78,13 +78,17 @@ def route_objects(world, org) -> dict:
     import time
 
     from chalicelib.domain.audit import SYSTEM
+    from chalicelib.domain.mail_events import BOUNCE, Suppression
     from chalicelib.domain.roles import Role
     from chalicelib.services import billing
 
     lead = world.call("POST", "/leads", None, {
         "cnpj": make_cnpj(9001), "company_name": "Lead Ltda", "contact_name": "Lead", "phone": "11999990000",
         "email": "lead@lead.example", "existing_microsoft_customer": False}).json_body
-    return {"user_id": world.user(org.id, [Role.ADM]).user.id,
+    bounced = "devolvido@bounce.invalid"  # an address SES reported as bounced: the operator's lift finds it
+    world.deps.suppressions.suppress(Suppression(email=bounced, kind=BOUNCE, since="2026-11-01T12:00:00+00:00",
+                                                 event_id="route-objects"), None)
+    return {"user_id": world.user(org.id, [Role.ADM]).user.id, "email": bounced,
             "subscription_id": world.subscription(org, "MS365-E3", 5).id,
             "invoice_id": world.invoice(org).id, "ticket_id": world.ticket(org).id, "sku": "MS365-E3",
             "run_id": billing.start_run(world.deps, SYSTEM, period=time.strftime("%Y-%m"), closing_days=[]),

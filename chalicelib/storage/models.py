@@ -220,6 +220,9 @@ class IdempotencyItem(TableItem):
     response_status = NumberAttribute(null=True)
     response_body = JSONAttribute(null=True)
     expires_at = TTLAttribute()
+    # The claim's own id: a put whose answer was lost is retried by botocore and then fails its
+    # condition on the item it wrote itself; the id tells the claimer it holds the claim.
+    claim_id = UnicodeAttribute(null=True)
 
 
 class PricePointMap(MapAttribute):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from datetime import date
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -614,8 +615,9 @@ class IdempotencyStore:
         A record past its expiry (a finished one after a day, an abandoned in-progress one after a
         few minutes: a crashed Lambda) counts as absent, whatever TTL deletion has done yet.
         """
-        item = IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key),
-                               status=self.IN_PROGRESS, request_hash=request_hash, expires_at=in_progress_until)
+        claim_id = uuid.uuid4().hex
+        item = IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key), status=self.IN_PROGRESS,
+                               request_hash=request_hash, expires_at=in_progress_until, claim_id=claim_id)
         try:
             item.save(condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now))
             return None
@@ -623,9 +625,12 @@ class IdempotencyStore:
             if not _is_condition_failure(exc):
                 raise
         try:
-            return IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk(key), consistent_read=True)
+            found = IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk(key), consistent_read=True)
         except DoesNotExist:  # released between our write and this read: the caller may retry
             return IdempotencyItem(status=self.IN_PROGRESS, request_hash=request_hash)
+        # Our own write, applied by an attempt whose answer was lost (a reset connection, a 500)
+        # and refused on botocore's retry: the claim is ours, not another request's.
+        return None if found.claim_id == claim_id else found
 
     def complete(self, scope: str, key: str, status: int, body: Any, expires_at) -> None:
         IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key)).update(actions=[

@@ -81,21 +81,29 @@ class Smoke:
 
     def portal_assets(self) -> str:
         expect(self.page, "no portal page to read the assets from")
-        assets = re.findall(r'(?:src|href)="(/portal/assets/[^"]+)"', self.page)
+        assets = re.findall(r'(?:src|href)="(/?portal/assets/[^"]+)"', self.page)
         kinds = {asset.rsplit(".", 1)[-1] for asset in assets}
         expect({"js", "css"} <= kinds, f"the page links no script and stylesheet (found {assets})")
-        for asset in assets:
-            # Fetched where a browser would: the page links them from the host's root.
-            response = self.http.get(urljoin(self.base + "/", asset), timeout=TIMEOUT, allow_redirects=False)
-            expect(response.status_code == 200, f"{asset}: status {response.status_code}" + (
-                " (the page links its assets, and calls the API, from the host's root: the portal works at the "
-                "root of a host only, i.e. behind the custom domain, DOMAIN=)" if urlparse(self.base).path.strip("/")
-                else ""))
-            wanted = "javascript" if asset.endswith(".js") else "css" if asset.endswith(".css") else ""
+        page_url = self.base + "/"
+        fetched = []
+        queue = [urljoin(page_url, asset) for asset in assets]
+        while queue:
+            url = queue.pop(0)
+            if url in fetched:
+                continue
+            fetched.append(url)
+            # Fetched where a browser would: relative to the page, and each module the script imports
+            # relative to the script.
+            response = self.http.get(url, timeout=TIMEOUT, allow_redirects=False)
+            name = urlparse(url).path
+            expect(response.status_code == 200, f"{name}: status {response.status_code}")
+            wanted = "javascript" if name.endswith(".js") else "css" if name.endswith(".css") else ""
             expect(wanted in response.headers.get("Content-Type", "") and response.content,
-                   f"{asset}: Content-Type {response.headers.get('Content-Type')!r}, {len(response.content)} bytes")
+                   f"{name}: Content-Type {response.headers.get('Content-Type')!r}, {len(response.content)} bytes")
             self.headers_of(response)
-        return ", ".join(assets)
+            if name.endswith(".js"):
+                queue += [urljoin(url, module) for module in re.findall(r'from "(\./[a-z0-9-]+\.js)"', response.text)]
+        return f"{len(fetched)} files: " + ", ".join(urlparse(url).path.rsplit("/", 1)[-1] for url in fetched)
 
     def contract_needs_login(self) -> str:
         response = self.get("/contract")

@@ -398,3 +398,11 @@ def body_text(message: email.message.EmailMessage) -> str:
 
 def body_html(message: email.message.EmailMessage) -> str:
     return message.get_body(preferencelist=("html",)).get_content()
+
+
+def portal_script() -> str:
+    """Every ES module of the portal, one after the other (for tests that read what it declares)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "templates" / "portal"
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.js")))

@@ -110,7 +110,7 @@ def test_the_lambda_zip_carries_the_code_and_the_jinja_templates(package):
     with zipfile.ZipFile(out / "deployment.zip") as archive:
         names = set(archive.namelist())
     assert "app.py" in names and "chalicelib/api/http.py" in names
-    assert {"templates/portal/index.html", "templates/portal/app.js", "templates/portal/app.css"} <= names
+    assert {"templates/portal/index.html", "templates/portal/app.js", "templates/portal/core.js", "templates/portal/app.css"} <= names
     assert {"templates/email/user_invited.html", "templates/email/user_invited.txt",
             "templates/email/_layout.html"} <= names
     # The IBGE municipalities the address rules read (domain/addresses.py), with their licence.

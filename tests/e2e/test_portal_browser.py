@@ -226,6 +226,8 @@ def test_an_invoice_whose_nota_is_pending_says_so_and_never_asks_for_it(page_for
 def test_cobranca_sees_invoices_but_no_licence_buttons(page_for, demo):
     page = page_for()
     login(page, account(demo, "cobranca@paodemel.example"))
+    page.get_by_role("heading", name="Faturas", exact=True).wait_for()  # where its work is
+    nav(page, "Licenças").click()
     page.get_by_role("heading", name="Painel de licenças").wait_for()
     assert page.get_by_role("button", name="Alterar quantidades").count() == 0 or \
         page.get_by_role("button", name="Alterar quantidades").first.is_hidden()
@@ -300,7 +302,7 @@ def test_first_login_asks_for_a_new_password(page_for, demo, stack):
     page.get_by_role("heading", name="Defina sua senha").wait_for()
     page.get_by_label("Nova senha").fill("Minha#Senha2026")
     page.get_by_role("button", name="Salvar e entrar").click()
-    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("heading", name="Faturas", exact=True).wait_for()
     shot(page, "08-celular-painel")
     page.get_by_role("button", name="Sair").click()
     page.get_by_role("heading", name="Entrar no portal").wait_for()
@@ -351,7 +353,7 @@ def test_a_new_master_enrols_in_mfa_and_then_logs_in_with_its_code(page_for, dem
 def test_an_optional_profile_turns_mfa_on_from_its_account_page(page_for, demo):
     page = page_for()
     login(page, account(demo, "suporte@paodemel.example"))
-    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
     nav(page, "Minha conta").click()
     page.locator("#situacao-mfa", has_text="desativada").wait_for()
     page.get_by_role("button", name="Ativar verificação em duas etapas").click()
@@ -408,7 +410,7 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
 
     page = page_for()
     login(page, sara)
-    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
     refresh_token = page.evaluate("sessionStorage.getItem('refresh')")
     access_token = page.evaluate("sessionStorage.getItem('token')")
     assert requests.post(f"{api}/auth/refresh", json={"refresh_token": refresh_token}).status_code == 200
@@ -419,7 +421,7 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
     assert requests.get(f"{api}/me", headers={"Authorization": f"Bearer {access_token}"}).status_code == 401
 
     login(page, sara)
-    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
     page.get_by_role("button", name="Trocar senha").click()
     page.get_by_label("Senha atual").fill("Errada#2026senha")
     page.get_by_label("Nova senha").fill("Sara#Nova2026x")
@@ -432,7 +434,7 @@ def test_sair_ends_the_session_at_the_api_and_trocar_senha_asks_for_the_new_pass
     shot(page, "09-senha-trocada")
     page.wait_for_timeout(1100)  # token times are whole seconds: a login in the second of the change is refused
     login(page, {"email": "sessoes@paodemel.example", "password": "Sara#Nova2026x"})
-    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
 
 
 def test_a_billing_contact_that_bounces_is_flagged_to_cobranca_and_hidden_from_adm(page_for, demo, stack):
@@ -440,7 +442,7 @@ def test_a_billing_contact_that_bounces_is_flagged_to_cobranca_and_hidden_from_a
     to SES's simulated bounce domain, its bounce event through the topic, the warning on screen."""
     page = page_for()
     login(page, account(demo, "cobranca@paodemel.example"))
-    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("heading", name="Faturas", exact=True).wait_for()
     nav(page, "Contrato").click()
     contacts = page.get_by_label("Um endereço por linha (até 10)")
     kept = contacts.input_value().split("\n")[0]

@@ -33,7 +33,7 @@ def test_the_local_stack_passes_every_check(stack):
 
 HEADERS = {"Content-Security-Policy": "default-src 'self'", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "no-referrer"}
-PAGE = '<link rel="stylesheet" href="/portal/assets/app.css"><script src="/portal/assets/app.js"></script>'
+PAGE = '<link rel="stylesheet" href="portal/assets/app.css"><script type="module" src="portal/assets/app.js"></script>'
 
 
 def serve(answers, requests_seen):
@@ -127,19 +127,32 @@ def test_without_a_url_make_smoke_says_what_it_needs():
     assert result.returncode != 0 and "URL is required" in result.stdout
 
 
-def test_a_portal_under_a_path_fails_its_assets_as_a_browser_would_load_them(server):
-    """API Gateway's own URL (…/api) without the custom domain: the page links /portal/assets/… at
-    the host's root, where a browser finds nothing; the check says so instead of fetching them under /api."""
+def test_a_portal_under_a_path_loads_its_assets_and_modules_under_that_path(server, seen):
+    """API Gateway's own URL (…/api) without the custom domain: the page links its assets relative to
+    itself, and app.js imports its modules relative to itself, so everything loads under /api."""
     url = server({
         ("GET", "/api/"): (200, "text/html; charset=utf-8", PAGE, HEADERS),
         ("GET", "/api/portal/assets/app.css"): (200, "text/css", "body{}", HEADERS),
-        ("GET", "/api/portal/assets/app.js"): (200, "text/javascript", "1;", HEADERS),
-        ("GET", "/portal/assets/app.css"): (403, "application/json", '{"message": "Missing Authentication Token"}', {}),
+        ("GET", "/api/portal/assets/app.js"): (200, "text/javascript", 'import { h } from "./core.js";', HEADERS),
+        ("GET", "/api/portal/assets/core.js"): (200, "text/javascript", "export const h = 1;", HEADERS),
     }) + "/api"
 
     result = smoke(url)
 
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("PASS portal-assets")]
+    assert "app.css" in line and "app.js" in line and "core.js" in line
+    assert ("GET", "/portal/assets/app.js") not in seen
+
+
+def test_a_module_the_script_imports_that_is_missing_fails_the_assets_check(server):
+    url = server({
+        ("GET", "/"): (200, "text/html; charset=utf-8", PAGE, HEADERS),
+        ("GET", "/portal/assets/app.css"): (200, "text/css", "body{}", HEADERS),
+        ("GET", "/portal/assets/app.js"): (200, "text/javascript", 'import { h } from "./core.js";', HEADERS),
+        ("GET", "/portal/assets/core.js"): (404, "application/json", "{}", {}),
+    })
+
+    result = smoke(url)
+
     assert result.returncode == 1
-    [line] = [line for line in result.stdout.splitlines() if line.startswith("FAIL portal-assets")]
-    assert "status 403" in line and "root of a host only" in line
-    assert "PASS portal-page: 200 text/html with its security headers" in result.stdout
+    assert any(line.startswith("FAIL portal-assets: /portal/assets/core.js: status 404") for line in result.stdout.splitlines())

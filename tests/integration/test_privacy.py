@@ -92,7 +92,7 @@ def test_the_privacy_notice_is_public_and_names_the_controller_and_the_dpo_from_
 def test_the_portal_links_the_privacy_page_from_the_footer_and_the_login_screen_and_keeps_its_strict_csp(world):
     page = world.client.http.get("/")
     assert 'href="#/privacidade"' in page.body.decode()  # the footer, on every screen
-    script = world.client.http.get("/portal/assets/app.js").body.decode()
+    script = world.client.http.get("/portal/assets/session.js").body.decode()
     assert 'href: "#/privacidade", id: "link-privacidade"' in script  # the login screen
     policy = page.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy and "script-src 'self';" in policy and "unsafe" not in policy

@@ -64,11 +64,12 @@ def test_a_missing_template_variable_is_an_error_not_an_empty_string():
 def test_the_portal_names_ticket_categories_and_severities_as_the_domain_declares_them():
     import json
     import re
-    from pathlib import Path
 
     from chalicelib.domain import tickets
 
-    script = (Path(__file__).resolve().parents[2] / "templates" / "portal" / "app.js").read_text(encoding="utf-8")
+    from tests.support import portal_script
+
+    script = portal_script()
     for name, labels in (("CATEGORIES", tickets.CATEGORY_LABELS), ("SEVERITIES", tickets.SEVERITY_LABELS)):
         declared = json.loads(re.search(rf"const {name} = (\[.*?\]\]);", script).group(1))
         assert dict(declared) == labels

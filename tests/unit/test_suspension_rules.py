@@ -100,9 +100,10 @@ def test_a_provider_request_id_is_a_guid_the_same_for_a_retry_and_new_for_a_late
 
 def test_the_portal_labels_every_subscription_status_the_domain_declares():
     import re
-    from pathlib import Path
 
-    script = (Path(__file__).resolve().parents[2] / "templates" / "portal" / "app.js").read_text(encoding="utf-8")
+    from tests.support import portal_script
+
+    script = portal_script()
     declared = re.search(r"function statusCell\(s\) \{\s*const labels = \{(.*?)\};", script, re.S).group(1)
     labels = dict(re.findall(r'(\w+): "([^"]+)"', declared))
     assert {k: v.lower() for k, v in labels.items()} == rules.STATUS_LABELS

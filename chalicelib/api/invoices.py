@@ -64,6 +64,16 @@ def start_billing_run(ctx):
     return Response(body={"run_id": run_id}, status_code=202, headers={"Content-Type": "application/json"})
 
 
+BILLING_RUN_PAGE = page_shape(billing.BILLING_RUN, "BillingRun")
+
+
+@endpoint(bp, "/backoffice/billing-runs", "GET", summary="Os faturamentos, do mais recente ao mais antigo (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", paginated=True, response=BILLING_RUN_PAGE)
+def list_billing_runs(ctx):
+    items, token = billing.recent_runs(ctx.deps, limit=ctx.limit(), next_token=ctx.next_token())
+    return page(items, token)
+
+
 @endpoint(bp, "/backoffice/billing-runs/{run_id}", "GET", summary="Progresso de um faturamento (operador)",
           capability=Capability.BACK_OFFICE, tag="backoffice", response=billing.BILLING_RUN)
 def billing_run(ctx, run_id):

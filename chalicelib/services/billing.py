@@ -414,7 +414,16 @@ BILLING_RUN = shape(
     complete=boolean())
 
 
-def run_progress(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:
-    progress = deps.billing_runs.get(run_id)
+def _with_totals(progress: Dict[str, Any]) -> Dict[str, Any]:
     done = sum(progress[c] for c in RUN_OUTCOMES)
     return {**progress, "processed": done, "complete": done >= progress["contracts_queued"]}
+
+
+def run_progress(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:
+    return _with_totals(deps.billing_runs.get(run_id))
+
+
+def recent_runs(deps: BillingRunDeps, *, limit: int, next_token: Optional[str]):
+    """The billing runs, newest first (the daily ones and the operators'), each as `run_progress`."""
+    runs, token = deps.billing_runs.recent(limit=limit, next_token=next_token)
+    return [_with_totals(run) for run in runs], token

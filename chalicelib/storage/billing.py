@@ -656,6 +656,15 @@ class BillingRunRepository:
             keys.BILLING_RUNS_INDEX_PK, BillingRunItem.gsi1sk.between(start, f"{end}\uffff"))
         return [self._progress(item) for item in items]
 
+    def recent(self, *, limit: int, next_token: Optional[str]) -> Tuple[List[dict], Optional[str]]:
+        """The runs, newest first, a page at a time (access pattern 54, read backwards: the back
+        office's list of billing runs)."""
+        results = BillingRunItem.by_started.query(
+            keys.BILLING_RUNS_INDEX_PK, limit=limit, scan_index_forward=False,
+            last_evaluated_key=decode_token(next_token, ("gsi1pk", keys.BILLING_RUNS_INDEX_PK)))
+        items, token = _page(results, limit)
+        return [self._progress(item) for item in items], token
+
     def _progress(self, item: BillingRunItem) -> dict:
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,
                 "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS}}

@@ -443,3 +443,31 @@ def test_a_run_started_40_days_late_issues_every_invoice_payable_after_the_issue
         for org, invoice in invoices:
             assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "open", day
     assert not [m for m in world.outbox() if "Lembrete" in m["Subject"]]
+
+
+def test_the_back_office_lists_the_runs_newest_first_page_after_page(world, clock):
+    org = active_org(world, MS365_E3=1)  # closing day 10
+    operator = world.operator()
+    clock.now = sp(2026, 10, 11, 9)
+    october = start_run(world, operator, "2026-10")
+    clock.now = sp(2026, 11, 11, 9)
+    november = start_run(world, operator, "2026-11")
+    world.drain_queues()
+
+    listed = world.call("GET", "/backoffice/billing-runs", operator)
+    assert listed.status_code == 200, listed.json_body
+    runs = listed.json_body["items"]
+    assert [r["run_id"] for r in runs] == [november, october]
+    assert [r["period"] for r in runs] == ["2026-11", "2026-10"]
+    assert runs[0]["started_by"] == operator.user.id
+    assert (runs[0]["contracts_queued"], runs[0]["processed"], runs[0]["complete"]) == (1, 1, True)
+    assert runs[0] == world.call("GET", f"/backoffice/billing-runs/{november}", operator).json_body
+
+    first = world.call("GET", "/backoffice/billing-runs?limit=1", operator).json_body
+    assert [r["run_id"] for r in first["items"]] == [november] and first["next_token"]
+    second = world.call("GET", f"/backoffice/billing-runs?limit=1&next_token={first['next_token']}", operator)
+    assert [r["run_id"] for r in second.json_body["items"]] == [october]
+
+    # A customer never lists them; a forged token is refused.
+    assert world.call("GET", "/backoffice/billing-runs", org.master).status_code == 403
+    assert world.call("GET", "/backoffice/billing-runs?next_token=abc", operator).status_code == 400

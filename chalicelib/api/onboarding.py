@@ -101,6 +101,12 @@ def create_organization(ctx):
         existing_microsoft_customer=body.get("existing_microsoft_customer"))
 
 
+@endpoint(bp, "/backoffice/organizations/{organization_id}", "GET", summary="Um cliente (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", response=ORGANIZATION)
+def get_organization(ctx, organization_id):
+    return onboarding.organization_view(onboarding.get_organization(ctx.deps, organization_id))
+
+
 @endpoint(bp, "/backoffice/organizations/{organization_id}/address", "PUT",
           summary="Completar ou corrigir o endereço de um cliente (o do tomador na NFS-e)",
           capability=Capability.BACK_OFFICE, tag="backoffice", if_match=True, body=ADDRESS_BODY, response=ORGANIZATION)

@@ -184,6 +184,11 @@ def list_organizations(deps: BackOfficeListDeps, *, limit: int, next_token: Opti
     return deps.organizations.list(limit=limit, next_token=next_token)
 
 
+def get_organization(deps: BackOfficeListDeps, organization_id: str) -> Organization:
+    """One customer, for its page in the back office (404 `organization_not_found` when none)."""
+    return deps.organizations.get(organization_id)
+
+
 # `component(closed(...))`, not `shape(...)`: a property called `name` collides with shape's own `name`.
 ORGANIZATION = component("Organization", closed(dict(
     id=text(), name=text(description="Razão social."), cnpj=nullable(text()), tenant_domain=nullable(text()),

@@ -216,3 +216,14 @@ def test_the_demo_customers_have_addresses_their_views_show(world):
             organization = world.deps.organizations.get(account.organization_id)
             shown[organization.name] = (organization.address.city, organization.address.state)
     assert shown == {"Padaria Pão de Mel Ltda": ("São Paulo", "SP"), "Oficina Digital Ltda": ("Campinas", "SP")}
+
+
+def test_an_operator_reads_one_customer_and_nobody_else_does(world):
+    org = world.active_organization(10)
+    operator = world.operator()
+    answer = world.call("GET", f"/backoffice/organizations/{org.id}", operator)
+    assert answer.status_code == 200, answer.json_body
+    listed = world.call("GET", "/backoffice/organizations?limit=100", operator).json_body["items"]
+    assert answer.json_body == next(o for o in listed if o["id"] == org.id)
+    assert world.call("GET", "/backoffice/organizations/nao-existe", operator).status_code == 404
+    assert world.call("GET", f"/backoffice/organizations/{org.id}", org.master).status_code == 403

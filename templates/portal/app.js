@@ -12,7 +12,7 @@ import { usersScreen } from "./users.js";
 import { contractScreen } from "./contract.js";
 import { privacyScreen } from "./privacy.js";
 import { leadsScreen } from "./bo-leads.js";
-import { customersScreen } from "./bo-customers.js";
+import { actingBanner, customersScreen } from "./bo-customers.js";
 import { billingRunsScreen } from "./bo-billing-runs.js";
 import { receivablesScreen } from "./bo-receivables.js";
 import { queueScreen } from "./bo-tickets.js";
@@ -98,7 +98,7 @@ async function render() {
     renderMenu();
     const [banner, content] = await Promise.all([billingBanner(), screen.render(id)]);
     if (turn !== view.turn) return;
-    main().replaceChildren(...[banner, content].flat(Infinity).filter((node) => node != null && node !== false));
+    main().replaceChildren(...[actingBanner(), banner, content].flat(Infinity).filter((node) => node != null && node !== false));
     document.title = `${screen.label} — Portal Brasoftware Cloud`;
   } catch (error) {
     if (turn !== view.turn) return;

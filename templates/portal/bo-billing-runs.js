@@ -20,20 +20,19 @@ export async function billingRunsScreen(id) {
 async function runsList() {
   const first = await api("GET", "/backoffice/billing-runs?limit=20");
   const now = new Date();
-  const period = h("input", { type: "month", required: true, value: `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}` });
+  // Month and year as selects: <input type=month> speaks the browser's language (and Safari has none).
+  const month = h("select", {}, MONTHS.map((name, i) => h("option", { value: String(i + 1).padStart(2, "0"), selected: i === now.getMonth(), text: name })));
+  const year = h("select", {}, [now.getFullYear() - 1, now.getFullYear(), now.getFullYear() + 1].map((y) =>
+    h("option", { value: String(y), selected: y === now.getFullYear(), text: String(y) })));
   const form = h("form", { novalidate: true, class: "cartao", "aria-labelledby": "iniciar-titulo" },
     h("h2", { id: "iniciar-titulo", text: "Iniciar faturamento" }),
     h("p", { class: "dica", text: "Fatura os contratos de todos os dias de fechamento do período que já passaram. "
       + "Um contrato já faturado no período não é faturado de novo." }),
-    field("Período (mês)", period),
+    h("fieldset", { class: "barra-filtros" }, h("legend", { text: "Período" }), field("Mês", month), field("Ano", year)),
     h("div", { class: "acoes" }, h("button", { type: "submit", text: "Iniciar faturamento" })));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(form, async () => {
-      if (!/^\d{4}-\d{2}$/.test(period.value)) { period.setAttribute("aria-invalid", "true"); period.focus(); throw new Error('Preencha o campo "Período (mês)" com mês e ano.'); }
-      period.removeAttribute("aria-invalid");
-      confirmStart(period.value);
-    });
+    confirmStart(`${year.value}-${month.value}`);
   });
   const body = h("tbody", {});
   const more = h("div", { class: "acoes" });

@@ -205,7 +205,7 @@ async function contractSection(id, contract) {
     const quantity = h("input", { type: "number", min: 1, value: item.quantity, class: "curto", "aria-label": `Quantidade de ${item.name}` });
     quantity.addEventListener("input", () => { item.quantity = Number(quantity.value); });
     return [item.name, item.sku, editableItems ? quantity : String(item.quantity),
-      editableItems ? h("button", { type: "button", class: "link", "aria-label": `Remover ${item.name} do contrato`,
+      editableItems ? h("button", { type: "button", class: "link no-cartao", "aria-label": `Remover ${item.name} do contrato`,
         onclick: () => { items.splice(index, 1); drawItems(); }, text: "Remover" }) : ""];
   })) : h("p", { class: "vazio", text: "Nenhum item no contrato." }));
   drawItems();
@@ -311,7 +311,7 @@ function dunningSection(dunning) {
       h("dt", { text: "Bloqueio de compras" }), h("dd", { text: days(p.block_day) }),
       h("dt", { text: "Aviso de suspensão" }), h("dd", { text: days(p.warning_day) }),
       h("dt", { text: "Suspensão" }), h("dd", { text: p.hold_suspension ? "Segurada pelo operador" : days(p.suspension_day) })),
-    h("p", { class: "dica", text: Object.keys(dunning.override || {}).length ? "Esta régua tem ajustes do operador sobre a padrão da revenda." : "Régua padrão da revenda." }));
+    h("p", { class: "dica", text: Object.values(dunning.override || {}).some((v) => v != null) ? "Esta régua tem ajustes do operador sobre a padrão da revenda." : "Régua padrão da revenda." }));
 }
 
 // --- "Ver como cliente" ---------------------------------------------------------------------------

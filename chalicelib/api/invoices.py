@@ -80,6 +80,13 @@ def billing_run(ctx, run_id):
     return billing.run_progress(ctx.deps, run_id)
 
 
+@endpoint(bp, "/backoffice/billing-runs/{run_id}/failures", "GET",
+          summary="Os contratos de um faturamento que falharam e por quê (operador)",
+          capability=Capability.BACK_OFFICE, tag="backoffice", response=billing.BILLING_RUN_FAILURES)
+def billing_run_failures(ctx, run_id):
+    return billing.run_failures(ctx.deps, run_id)
+
+
 @endpoint(bp, "/backoffice/invoices/{invoice_id}/payments", "POST",
           summary="Registrar um pagamento (depósito ou boleto)", capability=Capability.BACK_OFFICE, tag="backoffice",
           status=201, idempotent=True, response=payments.PAYMENT_RECORDED,

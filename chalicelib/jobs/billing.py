@@ -29,7 +29,18 @@ def bill_contracts(event):
     for record in event:
         observability.bind_record(record)  # this record's work logs with the id its sender had
         message = json.loads(record.body)
-        outcome = billing.bill_contract(deps, message)
+        attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            outcome = billing.bill_contract(deps, message)
+        except Exception as error:
+            # Why, for the operators' run page; then as before: retried, then dead-lettered.
+            try:
+                billing.record_contract_failure(deps, message, error, attempt)
+            except Exception:  # noqa: BLE001 - the contract's own error is the one to raise
+                log.exception("could not record the failure of contract %s", message["organization_id"])
+            raise
+        if attempt > 1:  # a retry that went through: the failure recorded before is over
+            billing.clear_contract_failure(deps, message)
         log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)
 
 

@@ -17,7 +17,7 @@ from ..domain.billing import Invoice
 from ..domain.catalog import BILLING_FREQUENCIES, TERMS, price_on
 from ..domain.clock import iso, local_day
 from ..domain.documents import CUSTOMER_NFSE_STATUSES, customer_nfse_status
-from ..domain.errors import AlreadyInvoiced, Conflict, NumberTaken, StaleVersion
+from ..domain.errors import AlreadyInvoiced, Conflict, DomainError, NumberTaken, StaleVersion
 from ..domain.ids import new_id
 from .. import observability
 from ..observability import Metric
@@ -427,3 +427,33 @@ def recent_runs(deps: BillingRunDeps, *, limit: int, next_token: Optional[str]):
     """The billing runs, newest first (the daily ones and the operators'), each as `run_progress`."""
     runs, token = deps.billing_runs.recent(limit=limit, next_token=next_token)
     return [_with_totals(run) for run in runs], token
+
+
+# --- why a run's contracts failed -----------------------------------------------------------------
+
+BILLING_RUN_FAILURE = shape(
+    "BillingRunFailure", description="Um contrato do faturamento cuja última tentativa falhou: o código e a mensagem "
+    "do erro (um erro inesperado diz só o seu tipo; o detalhe está nos logs, pela correlação do contrato).",
+    organization_id=text(), code=text(), message=text(), at=date_time(), attempts=integer(minimum=1))
+BILLING_RUN_FAILURES = shape("BillingRunFailureList", description="Os contratos do faturamento que falharam e por quê.",
+                             items=array(BILLING_RUN_FAILURE))
+
+
+def record_contract_failure(deps: BillingRunDeps, message: Dict[str, Any], error: Exception, attempt: int) -> None:
+    """The worker failed on a contract: why, for the operators' run page. A domain error keeps its
+    code and pt-BR message; anything else only its type (its text may hold what no screen should)."""
+    if isinstance(error, DomainError):
+        code, text_ = getattr(error, "code", None) or "error", str(error)
+    else:
+        code, text_ = "unexpected_error", f"Erro inesperado ({type(error).__name__}); detalhes nos logs do contrato."
+    deps.billing_runs.record_failure(message["run_id"], message["organization_id"], code=code, message=text_,
+                                     at=iso(deps.clock()), attempts=attempt)
+
+
+def clear_contract_failure(deps: BillingRunDeps, message: Dict[str, Any]) -> None:
+    deps.billing_runs.clear_failure(message["run_id"], message["organization_id"])
+
+
+def run_failures(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:
+    deps.billing_runs.get(run_id)  # 404 for a run that does not exist
+    return {"items": deps.billing_runs.failures(run_id)}

@@ -15,7 +15,7 @@ from ..domain.documents import NFSE_REJECTED, Boleto, BoletoFailure, BoletoKind,
 from ..domain.errors import NotFound
 from ..domain.nfse import Rejection
 from . import keys
-from .models import (BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditNoteItem,
+from .models import (BillingRunFailureItem, BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditNoteItem,
                      InvoiceGuardItem, InvoiceItem, NfseRejectedItem, PaymentItem)
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
@@ -664,6 +664,26 @@ class BillingRunRepository:
             last_evaluated_key=decode_token(next_token, ("gsi1pk", keys.BILLING_RUNS_INDEX_PK)))
         items, token = _page(results, limit)
         return [self._progress(item) for item in items], token
+
+    def record_failure(self, run_id: str, organization_id: str, *, code: str, message: str, at: str,
+                       attempts: int) -> None:
+        """A contract of the run failed (the worker raised): its latest reason, overwritten by each
+        attempt (access pattern 57)."""
+        BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
+                              organization_id=organization_id, code=code, message=message[:500], at=at,
+                              attempts=attempts).save()
+
+    def clear_failure(self, run_id: str, organization_id: str) -> None:
+        """The contract went through on a later attempt: its failure is no longer one."""
+        BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id)).delete()
+
+    def failures(self, run_id: str) -> List[dict]:
+        """The run's contracts whose latest attempt failed (a run has few; one query, no page)."""
+        items = BillingRunFailureItem.query(keys.billing_run_pk(run_id),
+                                            BillingRunFailureItem.sk.startswith(keys.BILLING_RUN_FAILURE_PREFIX),
+                                            consistent_read=True)
+        return [{"organization_id": i.organization_id, "code": i.code, "message": i.message, "at": i.at,
+                 "attempts": int(i.attempts or 1)} for i in items]
 
     def _progress(self, item: BillingRunItem) -> dict:
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,

@@ -171,6 +171,11 @@ def billing_run_pk(run_id: str) -> str:
 
 
 BILLING_RUN_SK = "RUN"
+BILLING_RUN_FAILURE_PREFIX = "FAILURE#"
+
+
+def billing_run_failure_sk(organization_id: str) -> str:
+    return f"{BILLING_RUN_FAILURE_PREFIX}{organization_id}"
 # Every billing run in one index partition, by the instant it started (a run a day, a few by hand).
 BILLING_RUNS_INDEX_PK = "BILLING_RUNS"
 

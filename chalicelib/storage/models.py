@@ -458,6 +458,16 @@ class BillingRunItem(TableItem):
     not_closed_yet = NumberAttribute(default=0)
 
 
+class BillingRunFailureItem(TableItem):
+    """Why a contract of a run failed, its latest attempt (pk=BILLING_RUN#<run> sk=FAILURE#<org>, access pattern 57)."""
+
+    organization_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    message = UnicodeAttribute()
+    at = UnicodeAttribute()
+    attempts = NumberAttribute(default=1)
+
+
 class LeadItem(TableItem):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()

@@ -5,8 +5,8 @@ import { api, dateBR, dialog, field, go, guarded, h, view } from "./core.js";
 
 const MONTHS = ["janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro", "novembro", "dezembro"];
 export const periodText = (period) => { const [y, m] = period.split("-"); return `${MONTHS[Number(m) - 1]} de ${y}`; };
-// A run not finished an hour after it started has contracts that failed (the morning watch's rule,
-// services/billing_watch.py): they wait in the billing error queue for the operators to redrive.
+// A run not finished an hour after it started is stuck (the morning watch's rule,
+// services/billing_watch.py): its failed contracts wait in the billing error queue for a redrive.
 const STALLED_AFTER_MS = 60 * 60 * 1000;
 const POLL_MS = 1500;
 const stalled = (run) => !run.complete && Date.now() - new Date(run.started_at).getTime() > STALLED_AFTER_MS;
@@ -83,45 +83,71 @@ function confirmStart(period) {
 const COUNTS = [["contracts_queued", "Contratos enfileirados"], ["invoices_issued", "Faturas emitidas"],
   ["already_invoiced", "Já faturados antes"], ["nothing_to_bill", "Sem nada a faturar"], ["not_closed_yet", "Período ainda não fechado"]];
 
+const names = new Map();
+async function customerName(id) {
+  if (!names.has(id)) names.set(id, api("GET", `/backoffice/organizations/${encodeURIComponent(id)}`).then((o) => o.name, () => id));
+  return names.get(id);
+}
+
+// The contracts whose latest attempt failed, and why (the worker records it; a retry that goes
+// through clears it).
+async function failuresOf(id) {
+  const { items } = await api("GET", `/backoffice/billing-runs/${encodeURIComponent(id)}/failures`);
+  return Promise.all(items.map(async (f) => ({ ...f, name: await customerName(f.organization_id) })));
+}
+
+function failureList(failures) {
+  return h("ul", { class: "falhas" }, failures.map((f) => h("li", {},
+    h("a", { href: `#/clientes/${encodeURIComponent(f.organization_id)}`, text: f.name }),
+    h("span", { text: `: ${f.message} (${f.attempts} ${f.attempts === 1 ? "tentativa" : "tentativas"}, a última em ${dateBR(f.at)})` }))));
+}
+
 async function runPage(id) {
-  const run = await api("GET", `/backoffice/billing-runs/${encodeURIComponent(id)}`);
+  const [run, firstFailures] = await Promise.all([api("GET", `/backoffice/billing-runs/${encodeURIComponent(id)}`),
+    failuresOf(id).catch(() => [])]);
   const turn = view.turn;
-  const title = h("h1", { text: `Faturamento de ${periodText(run.period)}` });
-  const progress = h("progress", { max: Math.max(run.contracts_queued, 1), value: run.complete ? Math.max(run.contracts_queued, 1) : run.processed,
-    "aria-labelledby": "progresso-rotulo" });
+  const progress = h("progress", { max: 1, value: 0, "aria-labelledby": "progresso-rotulo" });
   const label = h("p", { id: "progresso-rotulo" });
   const counts = h("dl", { class: "dados" });
-  const state = h("div", { "aria-live": "polite" });
-  const section = h("section", { class: "cartao", "aria-busy": "false" }, label, progress, counts, state);
-  const draw = (r) => {
+  const status = h("div", { "aria-live": "polite" });
+  const problems = h("div", {});
+  const draw = (r, failures) => {
     label.textContent = r.contracts_queued ? `${r.processed} de ${r.contracts_queued} contratos processados` : "Nenhum contrato a faturar neste período";
     progress.max = Math.max(r.contracts_queued, 1);
     progress.value = r.complete ? progress.max : r.processed;
     counts.replaceChildren(...COUNTS.flatMap(([key, text]) => [h("dt", { text }), h("dd", { "data-contagem": key, text: String(r[key]) })]));
     const missing = r.contracts_queued - r.processed;
-    state.replaceChildren(r.complete
-      ? h("p", { class: "sucesso", role: "status", text: `Faturamento concluído: ${r.invoices_issued} ${r.invoices_issued === 1 ? "fatura emitida" : "faturas emitidas"}.` })
+    status.replaceChildren(r.complete
+      ? h("p", { class: "sucesso", text: `Faturamento concluído: ${r.invoices_issued} ${r.invoices_issued === 1 ? "fatura emitida" : "faturas emitidas"}.` })
       : stalled(r)
-        ? h("div", { class: "erro", role: "alert" },
-          h("p", { text: `${missing} ${missing === 1 ? "contrato falhou" : "contratos falharam"} e ${missing === 1 ? "aguarda" : "aguardam"} na fila de erros do faturamento.` }),
-          h("p", { text: "Causas comuns: preço ausente no catálogo, dados do contrato incompletos ou o emissor da nota fora do ar. "
-            + "Corrija e reprocesse a fila de erros (redrive); o faturamento continua de onde parou." }))
+        ? h("p", { class: "erro", text: `${missing} ${missing === 1 ? "contrato sem resultado aguarda" : "contratos sem resultado aguardam"} na fila de erros do faturamento. `
+          + "Corrija a causa e reprocesse a fila (redrive): o faturamento continua de onde parou." })
         : h("p", { text: "Em andamento: esta página se atualiza sozinha." }));
+    problems.replaceChildren(failures.length && !r.complete ? h("div", { class: "cartao falhou", role: "alert" },
+      h("h2", { text: failures.length === 1 ? "1 contrato com falha" : `${failures.length} contratos com falha` }),
+      h("p", { class: "dica", text: "Cada contrato é tentado de novo sozinho; depois de algumas tentativas vai para a fila de erros." }),
+      failureList(failures)) : "");
   };
-  draw(run);
+  draw(run, firstFailures);
   if (!run.complete && !stalled(run)) poll(id, turn, draw);
-  return [h("p", {}, h("a", { href: "#/faturamento", text: "← Faturamento mensal" })), title,
-    h("p", { class: "dica", text: `Iniciado em ${dateBR(run.started_at)} · ${startedBy(run)}` }), section];
+  return [h("p", {}, h("a", { href: "#/faturamento", text: "← Faturamento mensal" })),
+    h("h1", { text: `Faturamento de ${periodText(run.period)}` }),
+    h("p", { class: "dica", text: `Iniciado em ${dateBR(run.started_at)} · ${startedBy(run)}` }),
+    h("section", { class: "cartao" }, label, progress, counts, status), problems];
 }
 
 // Poll while the screen is still this run's (the router's render turn): stop once complete.
 function poll(id, turn, draw) {
   setTimeout(async () => {
     if (turn !== view.turn) return;
-    let run;
-    try { run = await api("GET", `/backoffice/billing-runs/${encodeURIComponent(id)}`); } catch (error) { run = null; }
+    let run = null;
+    let failures = [];
+    try {
+      run = await api("GET", `/backoffice/billing-runs/${encodeURIComponent(id)}`);
+      if (!run.complete) failures = await failuresOf(id);
+    } catch (error) { run = null; }
     if (turn !== view.turn) return;
-    if (run) draw(run);
+    if (run) draw(run, failures);
     if (!run || (!run.complete && !stalled(run))) poll(id, turn, draw);
   }, POLL_MS);
 }

@@ -196,3 +196,26 @@ def test_an_operator_starts_a_billing_run_follows_it_to_the_end_and_finds_it_lis
     link.first.wait_for()
     assert page.get_by_role("row").filter(has=link.first).get_by_text("Concluído").count() == 1
     accessible(page, "bo-faturamento")  # noqa: F405
+
+
+def test_a_run_with_a_failed_contract_names_the_customer_and_why(page_for, demo, stack):
+    # The API's answers for a run whose contract keeps failing (tests/integration/test_billing.py
+    # checks the worker records why) stand in: the run under way, one failure.
+    api = stack[0]
+    page = operator_page(page_for, demo)
+    nav(page, "Clientes").click()  # noqa: F405
+    oficina = page.get_by_role("link", name="Abrir Oficina Digital Ltda").get_attribute("href").rsplit("/", 1)[1]
+    run = {"run_id": "falhou", "period": "2026-10", "started_at": "2026-11-30T12:00:00+00:00",
+           "started_by": "system", "contracts_queued": 2, "invoices_issued": 1, "already_invoiced": 0,
+           "nothing_to_bill": 0, "not_closed_yet": 0, "processed": 1, "complete": False}
+    page.route(re.compile(r".*/backoffice/billing-runs/falhou$"), lambda route: route.fulfill(json=run))
+    page.route(re.compile(r".*/backoffice/billing-runs/falhou/failures$"), lambda route: route.fulfill(json={
+        "items": [{"organization_id": oficina, "code": "product_not_found", "message": "Produto não encontrado no catálogo.",
+                   "at": "2026-11-30T12:00:00+00:00", "attempts": 2}]}))
+    page.goto(f"{api}/#/faturamento/falhou")
+    alert = page.get_by_role("alert").filter(has_text="1 contrato com falha")
+    alert.wait_for()
+    alert.get_by_role("link", name="Oficina Digital Ltda").wait_for()
+    assert "Produto não encontrado no catálogo. (2 tentativas" in alert.inner_text()
+    page.get_by_text("1 de 2 contratos processados").wait_for()
+    accessible(page, "bo-faturamento-falha")  # noqa: F405

@@ -471,3 +471,43 @@ def test_the_back_office_lists_the_runs_newest_first_page_after_page(world, cloc
     # A customer never lists them; a forged token is refused.
     assert world.call("GET", "/backoffice/billing-runs", org.master).status_code == 403
     assert world.call("GET", "/backoffice/billing-runs?next_token=abc", operator).status_code == 400
+
+
+def test_a_contract_that_fails_shows_why_on_its_run_until_a_retry_bills_it(world, clock, monkeypatch):
+    from chalicelib.domain import error_codes as codes
+
+    org = active_org(world, MS365_E3=1)  # closing day 10
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    real = billing.period_lines
+
+    def no_price(*args, **kwargs):
+        raise codes.PRODUCT_NOT_FOUND()
+
+    monkeypatch.setattr(billing, "period_lines", no_price)
+    run_id = start_run(world, operator, "2026-11")
+    world.drain_queues()
+    failures = world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", operator)
+    assert failures.status_code == 200, failures.json_body
+    [failure] = failures.json_body["items"]
+    assert (failure["organization_id"], failure["code"], failure["attempts"]) == (org.id, "product_not_found", 1)
+    assert failure["message"] == str(codes.PRODUCT_NOT_FOUND())
+    progress = world.call("GET", f"/backoffice/billing-runs/{run_id}", operator).json_body
+    assert (progress["processed"], progress["complete"]) == (0, False)
+
+    # An unexpected error says its type only, and the next attempt overwrites the reason.
+    monkeypatch.setattr(billing, "period_lines", lambda *a, **k: 1 / 0)
+    world.make_visible()
+    world.drain_queues()
+    [failure] = world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", operator).json_body["items"]
+    assert (failure["code"], failure["attempts"]) == ("unexpected_error", 2)
+    assert "ZeroDivisionError" in failure["message"]
+
+    monkeypatch.setattr(billing, "period_lines", real)
+    world.make_visible()
+    world.drain_queues()
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", operator).json_body["items"] == []
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}", operator).json_body["invoices_issued"] == 1
+
+    assert world.call("GET", "/backoffice/billing-runs/nao-existe/failures", operator).status_code == 404
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", org.master).status_code == 403

@@ -141,20 +141,39 @@ export function storeTokens(tokens) {
 // token the API no longer takes is refreshed once and the request sent again; if the session cannot
 // go on, `hooks.sessionEnded` takes the user to the login (keeping what was typed) and this throws an
 // ApiError with code `session_expired`.
+// Any request under way shows a thin bar at the top of the page (visual only: a screen that polls
+// must not go silent for a screen reader each time).
+let pending = 0;
+function busy(delta) {
+  pending = Math.max(0, pending + delta);
+  document.documentElement.classList.toggle("a-carregar", pending > 0);
+}
+
 export async function api(method, path, body, extraHeaders = {}) {
+  busy(+1);
+  try { return await call(method, path, body, extraHeaders); } finally { busy(-1); }
+}
+
+const expired = () => new ApiError(401, { code: "session_expired", message: SESSION_EXPIRED_MESSAGE });
+
+async function call(method, path, body, extraHeaders) {
+  const sentWith = state.token;
   let answer = await send(method, path, body, extraHeaders);
-  const signingIn = SIGN_IN_PATHS.includes(path);
-  if (answer.status === 401 && state.token && !signingIn) {
-    const sentWith = state.token;
+  if (answer.status === 401 && sentWith && !SIGN_IN_PATHS.includes(path)) {
+    if (!state.token) throw expired();  // another request found the session over meanwhile
     // Another request may have refreshed already; a network error while refreshing throws as is.
     const renewed = state.token !== sentWith || await refreshSession();
     if (renewed) answer = await send(method, path, body, extraHeaders);
     if (answer.status === 401) {
       await hooks.sessionEnded();
-      throw new ApiError(401, { code: "session_expired", message: SESSION_EXPIRED_MESSAGE });
+      throw expired();
     }
   }
-  if (answer.error) throw new ApiError(answer.status, answer.error);
+  if (answer.error) {
+    const error = new ApiError(answer.status, answer.error);
+    error.sent = body;  // what was sent: guarded() finds the field the error names by its value
+    throw error;
+  }
   return answer.data;
 }
 export const SESSION_EXPIRED_MESSAGE = "Sua sessão expirou. Entre novamente para continuar.";
@@ -223,21 +242,42 @@ export function markInvalid(control, message) {
   return note;
 }
 
+// The value the request sent at a path like "items[0].quantity".
+function valueAt(sent, path) {
+  let value = sent;
+  for (const part of path.split(/[.[\]]+/).filter(Boolean)) {
+    if (value == null || typeof value !== "object") return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
 // The form's control the API's `details.field` names ("quantity", "items[0].quantity", "roles"):
-// by its `name` (or `data-field`), the whole path first, then its last part.
-function controlFor(form, path) {
+// by its `name` (or `data-field`), the whole path first, then its last part; failing that (a form
+// whose inputs have no name), the one control holding the value that was sent there.
+function controlFor(form, path, sent) {
   if (!path || path === "body") return null;
+  const controls = [...form.querySelectorAll("input, select, textarea")];
   const last = path.replace(/\[\d+\]/g, "").split(".").pop();
   for (const key of [path, last]) {
-    const found = [...form.querySelectorAll("input, select, textarea")].find((c) => c.name === key || c.dataset.field === key);
+    const found = controls.find((c) => c.name === key || c.dataset.field === key);
     if (found) return found;
   }
-  return null;
+  const value = sent === undefined ? undefined : valueAt(sent, path);
+  if (value == null || typeof value === "object") return null;
+  const holding = controls.filter((c) => !["checkbox", "radio", "hidden", "submit", "button", "password"].includes(c.type)
+                                         && c.value === String(value));
+  return holding.length === 1 ? holding[0] : null;
 }
 
 function showFieldError(form, error) {
-  const control = controlFor(form, error.details && error.details.field);
-  if (!control) return false;
+  const path = error.details && error.details.field;
+  const control = controlFor(form, path, error.sent);
+  if (!control) {
+    // Never a JSON field's name on screen: the sentence without it.
+    if (path && error.message) error.message = error.message.replace(/^Campo '[^']*'/, "Um dos campos").replace(/ no campo '[^']*'/, " em um dos campos");
+    return false;
+  }
   const phrase = fieldPhrase(error, control);
   const label = labelOf(control);
   markInvalid(control, label ? `${label}: ${phrase || error.message}` : error.message);

@@ -220,6 +220,13 @@ def test_network_errors_in_words_with_retry_and_loading_state(page_for, demo):
     login(page, account(demo, "suporte@paodemel.example"))
     page.get_by_role("heading", name="Suporte", exact=True).wait_for()
     assert page.locator("main").get_attribute("aria-busy") is None
+    # A refusal of the API about a field of a form whose inputs have no name: still the field's label.
+    page.get_by_label("Assunto").fill("   ")
+    page.get_by_label("Descrição").fill("Só espaços no assunto")
+    page.get_by_role("button", name="Abrir chamado").click()
+    page.get_by_text("Assunto: preencha este campo.").wait_for()
+    assert page.get_by_label("Assunto").get_attribute("aria-invalid") == "true"
+    assert "subject" not in page.inner_text("main")
 
     # The server unreachable: the words, and "Tentar novamente" loads the screen once it is back.
     page.route("**/tickets", lambda route: route.abort())

@@ -230,8 +230,14 @@ def test_network_errors_in_words_with_retry_and_loading_state(page_for, demo):
 
     # The server unreachable: the words, and "Tentar novamente" loads the screen once it is back.
     page.route("**/tickets", lambda route: route.abort())
+    page.evaluate("""() => { window.busySeen = [];
+        new MutationObserver(() => window.busySeen.push(document.querySelector('main').getAttribute('aria-busy')))
+          .observe(document.querySelector('main'), { attributes: true, attributeFilter: ['aria-busy'] }); }""")
     nav(page, "Minha conta").click()
     page.get_by_role("heading", name="Minha conta").wait_for()
+    assert page.evaluate("document.activeElement.textContent") == "Minha conta"
+    assert "true" in page.evaluate("window.busySeen")  # main said it was loading, then stopped
+    assert page.locator("main").get_attribute("aria-busy") is None
     nav(page, "Suporte").click()
     page.get_by_text(NETWORK).wait_for()
     assert "Failed to fetch" not in page.inner_text("main")

@@ -2,7 +2,7 @@
 // step: this entry holds the router; core.js the shared core; one module per screen (bo-*.js for
 // the reseller's back office).
 import { api, can, errorBox, h, home, main, state, view } from "./core.js";
-import { loginScreen, logout, mfaEnrolment, mfaPending, passwordDialog } from "./session.js";
+import { loginScreen, logout, mfaEnrolment, mfaPending, passwordDialog, restoreDraft } from "./session.js";
 import { accountScreen } from "./account.js";
 import { licencePanel } from "./licences.js";
 import { catalogScreen } from "./catalog.js";
@@ -61,14 +61,39 @@ async function billingBanner() {
 function renderMenu() {
   const menu = document.getElementById("menu");
   const session = document.getElementById("sessao");
-  if (!state.me) { menu.hidden = true; session.hidden = true; return; }
+  const toggle = document.getElementById("abrir-menu");
+  if (!state.me) {
+    menu.hidden = true; session.hidden = true; toggle.hidden = true; menu.replaceChildren();
+    document.getElementById("usuario").textContent = "";
+    return;
+  }
   const current = location.hash.split("/")[1];
   // Until a user who must use MFA enrols, nothing but the enrolment is open to it.
   menu.replaceChildren(...openScreens().map((s) =>
     h("a", { href: `#/${s.path}`, "aria-current": s.path === current ? "page" : false, text: s.label })));
   menu.hidden = false;
   session.hidden = false;
+  toggle.hidden = false;
   document.getElementById("usuario").textContent = `${state.me.user.name} · ${state.me.organization.name}`;
+}
+
+// On a phone the navigation (and the user's name, Sair) hides behind "Menu"; a choice closes it.
+function openMenu(open) {
+  const toggle = document.getElementById("abrir-menu");
+  toggle.setAttribute("aria-expanded", String(open));
+  document.getElementById("navegacao").classList.toggle("aberto", open);
+}
+
+// The screen is on: busy no more; after a navigation (not a refresh of the same screen) the focus
+// goes to its title, so a screen reader starts there and the keyboard continues from it.
+let lastHash = null;
+function shown(turn) {
+  if (turn !== view.turn) return;
+  main().removeAttribute("aria-busy");
+  const moved = lastHash !== null && lastHash !== location.hash;
+  lastHash = location.hash;
+  const title = main().querySelector("h1");
+  if (moved && title) { title.setAttribute("tabindex", "-1"); title.focus({ preventScroll: false }); }
 }
 
 async function render() {
@@ -76,15 +101,30 @@ async function render() {
   // Only the latest render shows: a slower one started before (a screen still loading when the user
   // moved on, or signed out) must not replace what the user went to.
   const turn = (view.turn += 1);
+  openMenu(false);
+  main().setAttribute("aria-busy", "true");
+  try {
+    await screenFor(turn, path, id);
+  } catch (error) {
+    if (turn !== view.turn) return;
+    if (error.code === "session_expired") return;  // the login screen is on, saying so
+    main().replaceChildren(h("h1", { text: "Não foi possível abrir esta tela" }), errorBox(error, { retry: render }));
+  } finally { shown(turn); }
+}
+
+async function screenFor(turn, path, id) {
   if (!state.token && path === "privacidade") {
     renderMenu();
-    try { main().replaceChildren(...await privacyScreen()); } catch (error) { main().replaceChildren(errorBox(error)); }
+    const content = await privacyScreen();
+    if (turn !== view.turn) return;
+    main().replaceChildren(...content);
     document.title = "Privacidade — Portal Brasoftware Cloud";
     return;
   }
-  if (!state.token) { renderMenu(); main().replaceChildren(loginScreen()); return; }
+  if (!state.token) { renderMenu(); main().replaceChildren(loginScreen()); document.title = "Entrar — Portal Brasoftware Cloud"; return; }
   try {
     if (!state.me) state.me = await api("GET", "/me");
+    if (turn !== view.turn) return;
     if (mfaPending()) {
       const form = await mfaEnrolment();
       if (turn !== view.turn) return;
@@ -100,20 +140,24 @@ async function render() {
     if (turn !== view.turn) return;
     main().replaceChildren(...[actingBanner(), banner, content].flat(Infinity).filter((node) => node != null && node !== false));
     document.title = `${screen.label} — Portal Brasoftware Cloud`;
+    restoreDraft();
   } catch (error) {
     if (turn !== view.turn) return;
     // The API stops an un-enrolled Master or operator at enrolment: read who we are again, and go there.
     if (error.code === "mfa_enrolment_required" && !render.again) {
       render.again = true; state.me = null;
-      try { await render(); } finally { render.again = false; }
+      try { await screenFor(turn, path, id); } finally { render.again = false; }
       return;
     }
-    if (error.status !== 401) main().replaceChildren(errorBox(error));
+    throw error;
   }
 }
 
 document.getElementById("sair").addEventListener("click", logout);
-document.getElementById("trocar-senha").addEventListener("click", passwordDialog);
+document.getElementById("trocar-senha").addEventListener("click", () => { openMenu(false); passwordDialog(); });
+document.getElementById("abrir-menu").addEventListener("click", () =>
+  openMenu(document.getElementById("abrir-menu").getAttribute("aria-expanded") !== "true"));
+document.addEventListener("keydown", (event) => { if (event.key === "Escape") openMenu(false); });
 window.addEventListener("hashchange", render);
 window.addEventListener("portal:render", render);
 render();

@@ -37,13 +37,13 @@ function exportSection(notice) {
   const result = h("div", { id: "resultado-exportacao", "aria-live": "polite" });
   const button = h("button", { type: "button", id: "exportar-dados", text: "Exportar dados da organização" });
   button.addEventListener("click", async () => {
-    button.disabled = true;
+    button.disabled = true; button.setAttribute("aria-busy", "true");
     result.replaceChildren(h("p", { class: "dica", text: "Preparando o arquivo…" }));
     try {
       const made = await api("POST", "/privacy/exports");
       result.replaceChildren(h("p", {}, h("a", { class: "botao", href: made.url, id: "baixar-exportacao", text: "Baixar o arquivo (.zip)" }),
         h("span", { class: "dica", text: ` Link válido até ${dateBR(made.expires_at)} (${made.rows} registros).` })));
-    } catch (error) { result.replaceChildren(errorBox(error)); } finally { button.disabled = false; }
+    } catch (error) { result.replaceChildren(errorBox(error, { retry: () => button.click() })); } finally { button.disabled = false; button.removeAttribute("aria-busy"); }
   });
   return h("section", { class: "cartao", "aria-labelledby": "titulo-exportacao" },
     h("h2", { id: "titulo-exportacao", text: "Exportar os dados da organização" }),

@@ -1,22 +1,113 @@
 // Signing in (password, first password, MFA code and enrolment), changing the password, signing out.
-import { api, apiUrl, dialog, field, go, guarded, h, home, hooks, main, notify, refresh, state } from "./core.js";
+import { SESSION_EXPIRED_MESSAGE, api, apiUrl, dialog, field, go, guarded, h, home, hooks, main, notify, refresh, refreshSession,
+         state, storeTokens, view } from "./core.js";
 
 // --- session ------------------------------------------------------------------------------------
 
+// Every trace of the user leaves the page: the state, this tab's storage (tokens, "ver como", drafts),
+// the name and the menu, the screen, open dialogs and notices; a render still under way is dropped.
+function forgetUser() {
+  clearTimeout(scheduleRefresh.timer);
+  view.turn += 1;
+  state.token = null; state.refresh = null; state.expiresAt = null; state.me = null; state.mfaSetup = null; state.actingFor = null;
+  sessionStorage.clear();
+  document.querySelectorAll("dialog").forEach((d) => { if (d.open) d.close(); d.remove(); });
+  const notice = document.getElementById("aviso");
+  notice.textContent = ""; notice.classList.remove("visivel");
+  document.getElementById("usuario").textContent = "";
+  document.getElementById("menu").replaceChildren();
+  document.getElementById("menu").hidden = true;
+  document.getElementById("sessao").hidden = true;
+  main().replaceChildren();
+  document.title = "Portal Brasoftware Cloud";
+}
+
 // "Sair" (and a session the API no longer accepts): the session ends at the API too, so its refresh
-// token and access tokens stop working everywhere, not only in this tab.
+// token and access tokens stop working everywhere, not only in this tab. The login replaces the
+// screen in the history, so Back shows the login, never the user's screen.
 export async function logout() {
   const refreshToken = state.refresh;
-  state.token = null; state.refresh = null; state.me = null; state.mfaSetup = null; state.actingFor = null;
-  sessionStorage.removeItem("token");
-  sessionStorage.removeItem("refresh");
-  sessionStorage.removeItem("actingFor");
+  forgetUser();
   if (refreshToken) {
     await fetch(apiUrl("/auth/logout"), { method: "POST", headers: { "Content-Type": "application/json" },
                                           body: JSON.stringify({ refresh_token: refreshToken }) }).catch(() => {});
   }
-  location.hash = "#/entrar";
+  location.replace("#/entrar");
   refresh();
+}
+
+// --- a session that ends by itself (refresh refused: logged out elsewhere, password changed) -------
+
+// What was typed on the screen (text, e-mail, numbers, text areas, selects; never a password), kept
+// in this tab for the SAME user to find again after signing in; keyed by the screen (hash) and each
+// field's name or label.
+const DRAFT = "rascunho";
+const TYPED = "input:not([type]), input[type=text], input[type=email], input[type=search], input[type=tel], input[type=url], "
+  + "input[type=number], input[type=date], input[type=month], textarea, select";
+
+function fieldKeys(scope) {
+  const seen = {};
+  return [...scope.querySelectorAll(TYPED)].map((control) => {
+    const base = control.name || (control.labels && control.labels[0] && control.labels[0].textContent.trim())
+      || control.getAttribute("aria-label") || "campo";
+    seen[base] = (seen[base] || 0) + 1;
+    return [`${base}#${seen[base]}`, control];
+  });
+}
+
+function saveDraft() {
+  const fields = {};
+  for (const [key, control] of fieldKeys(main())) {
+    if (control.value !== "" && control.value !== control.defaultValue) fields[key] = control.value;
+    else if (control.tagName === "SELECT" && control.value) fields[key] = control.value;
+  }
+  return { user: state.me && state.me.user.id, email: state.me && state.me.user.email, hash: location.hash, fields };
+}
+
+// Called by the router once a screen is on: fills it with what the same user had typed there.
+export function restoreDraft() {
+  const draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null");
+  if (!draft || !state.me) return;
+  if (draft.user !== state.me.user.id) { sessionStorage.removeItem(DRAFT); return; }
+  if (draft.hash !== location.hash) return;
+  sessionStorage.removeItem(DRAFT);
+  let restored = 0;
+  for (const [key, control] of fieldKeys(main())) {
+    if (!(key in draft.fields)) continue;
+    control.value = draft.fields[key];
+    control.dispatchEvent(new Event("input", { bubbles: true }));
+    control.dispatchEvent(new Event("change", { bubbles: true }));
+    restored += 1;
+  }
+  if (restored) notify("Recuperamos o que você tinha digitado.");
+}
+
+let ending = null;
+export function sessionExpired() {
+  if (!state.token) return Promise.resolve();  // already ended (several requests found out together)
+  if (!ending) {
+    ending = (async () => {
+      const draft = saveDraft();
+      forgetUser();
+      sessionStorage.setItem(DRAFT, JSON.stringify(draft));
+      sessionStorage.setItem("sessaoExpirada", "1");
+      location.replace("#/entrar");
+      refresh();
+    })().finally(() => { ending = null; });
+  }
+  return ending;
+}
+
+// A refresh a minute before the access token expires; a refused one ends the session, a network
+// failure tries again in 30 s (the next request would also refresh by itself).
+export function scheduleRefresh() {
+  clearTimeout(scheduleRefresh.timer);
+  if (!state.refresh || !state.expiresAt) return;
+  const wait = Math.max(0, state.expiresAt - Date.now() - 60 * 1000);
+  scheduleRefresh.timer = setTimeout(async () => {
+    try { if (!await refreshSession()) await sessionExpired(); }
+    catch { state.expiresAt = Date.now() + 90 * 1000; scheduleRefresh(); }
+  }, Math.min(wait, 2 ** 31 - 1));
 }
 
 export function passwordDialog() {
@@ -47,8 +138,12 @@ export function passwordDialog() {
 export function loginScreen() {
   const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+  const expired = sessionStorage.getItem("sessaoExpirada");
+  const draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null");
+  if (expired && draft && draft.email) email.value = draft.email;
   const form = h("form", { class: "cartao login", "aria-labelledby": "titulo-login" },
     h("h1", { id: "titulo-login", text: "Entrar no portal" }),
+    expired ? h("p", { class: "aviso-sessao", role: "alert", text: SESSION_EXPIRED_MESSAGE }) : null,
     field("E-mail", email), field("Senha", password),
     h("div", { class: "acoes" }, h("button", { type: "submit", text: "Entrar" })),
     h("p", { class: "dica" }, h("a", { href: "#/privacidade", id: "link-privacidade", text: "Privacidade e proteção de dados (LGPD)" })));
@@ -58,7 +153,7 @@ export function loginScreen() {
       const result = await api("POST", "/auth/login", { email: email.value, password: password.value });
       if (result.challenge === "NEW_PASSWORD_REQUIRED") return newPasswordScreen(email.value, result.session);
       if (result.challenge === "SOFTWARE_TOKEN_MFA") return mfaCodeScreen(email.value, result.session);
-      await signedIn(result.access_token, result.refresh_token);
+      await signedIn(result);
     });
   });
   return form;
@@ -75,7 +170,7 @@ function newPasswordScreen(email, session) {
     event.preventDefault();
     guarded(form, async () => {
       const tokens = await api("POST", "/auth/new-password", { email, session, new_password: password.value });
-      await signedIn(tokens.access_token, tokens.refresh_token);
+      await signedIn(tokens);
     });
   });
   main().replaceChildren(form);
@@ -99,7 +194,7 @@ function mfaCodeScreen(email, session) {
     event.preventDefault();
     guarded(form, async () => {
       const tokens = await api("POST", "/auth/mfa", { email, session, code: code.value.trim() });
-      await signedIn(tokens.access_token, tokens.refresh_token);
+      await signedIn(tokens);
     });
   });
   main().replaceChildren(form);
@@ -141,12 +236,19 @@ export async function mfaEnrolment() {
   return form;
 }
 
-export async function signedIn(token, refreshToken) {
-  state.token = token;
-  sessionStorage.setItem("token", token);
-  if (refreshToken) { state.refresh = refreshToken; sessionStorage.setItem("refresh", refreshToken); }
+// Signed in: the tokens kept and their refresh scheduled; back to the screen a session that expired
+// was on (and what was typed there) if it is the same user, else to the profile's home.
+export async function signedIn(tokens) {
+  storeTokens(tokens);
+  scheduleRefresh();
   state.me = await api("GET", "/me");
-  go(home());
+  sessionStorage.removeItem("sessaoExpirada");
+  const draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null");
+  if (draft && draft.user !== state.me.user.id) sessionStorage.removeItem(DRAFT);
+  const back = draft && draft.user === state.me.user.id && draft.hash && draft.hash !== "#/entrar" ? draft.hash : null;
+  go(back || home());
 }
 
-hooks.sessionEnded = logout;
+hooks.sessionEnded = sessionExpired;
+hooks.refreshed = scheduleRefresh;
+scheduleRefresh();  // a reload keeps the tab's session: its next refresh is due as before

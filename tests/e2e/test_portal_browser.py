@@ -304,6 +304,7 @@ def test_first_login_asks_for_a_new_password(page_for, demo, stack):
     page.get_by_role("button", name="Salvar e entrar").click()
     page.get_by_role("heading", name="Faturas", exact=True).wait_for()
     shot(page, "08-celular-painel")
+    page.get_by_role("button", name="Menu").click()  # on a phone, the name and Sair are in the menu
     page.get_by_role("button", name="Sair").click()
     page.get_by_role("heading", name="Entrar no portal").wait_for()
 

@@ -192,8 +192,16 @@ function spendChart(spend) {
       families.map((f) => { const found = m.families.find((x) => x.family === f); return h("td", { text: brl(found ? found.amount_cents : 0) }); }),
       h("td", { text: brl(m.credits_cents) }), h("td", { text: brl(m.total_cents) })))));
   return h("section", { class: "cartao gastos", "aria-labelledby": "gastos-titulo" }, heading,
-    h("div", { class: "grafico" }, chart), legend, alternative,
+    // On a phone the chart keeps a readable size and scrolls sideways (focusable, so keyboards can too).
+    scrolledToLatest(h("div", { class: "grafico", tabindex: "0", role: "group", "aria-label": "Gráfico de gastos por mês" }, chart)),
+    legend, alternative,
     h("p", { class: "dica", text: "Valores das faturas emitidas, pelo mês de fechamento, já descontados créditos e faturas canceladas." }));
+}
+
+// Where the chart scrolls (a phone), it opens on the latest months, and stays there when resized.
+function scrolledToLatest(box) {
+  if (window.ResizeObserver) new ResizeObserver(() => { box.scrollLeft = box.scrollWidth; }).observe(box);
+  return box;
 }
 
 const brlShort = (cents) => (cents / 100).toLocaleString("pt-BR", { style: "currency", currency: "BRL", maximumFractionDigits: 0 });

@@ -61,6 +61,13 @@ def get_cart(ctx):
     return catalog.cart_view(ctx.deps, ctx.caller)
 
 
+@endpoint(bp, "/cart/preview", "GET",
+          summary="Revisão do pedido: a primeira cobrança (pró-rata) de cada item e o valor mensal depois dela",
+          capability=Capability.BUY_PRODUCTS, tag="cart", response=catalog.CART_PREVIEW)
+def preview_cart(ctx):
+    return catalog.cart_preview(ctx.deps, ctx.caller)
+
+
 @endpoint(bp, "/cart/items/{sku}", "PUT", summary="Colocar um produto no carrinho (ou mudar a quantidade)",
           capability=Capability.BUY_PRODUCTS, tag="cart", path_params={"sku": sku()},
           body=obj(["quantity"], quantity=quantity(MIN_PURCHASE_QUANTITY)),

@@ -6,7 +6,7 @@ from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.roles import Capability
 from ..schemas import page as page_shape
 from ..schemas import shape, text
-from ..services import billing, boleto_registration, corrections, documents, nfse_issuing, payments
+from ..services import billing, boleto_registration, corrections, documents, nfse_issuing, payments, spend
 from .http import endpoint, page
 from .schema import integer, obj, string
 
@@ -22,6 +22,14 @@ def list_invoices(ctx):
     items, token = billing.list_invoices(ctx.deps, ctx.caller, status=ctx.query.get("status"), limit=ctx.limit(),
                                          next_token=ctx.next_token())
     return page([billing.invoice_summary(i) for i in items], token)
+
+
+@endpoint(bp, "/spend/monthly", "GET", summary="Gastos por mês e família de produtos (as faturas dos últimos meses)",
+          capability=Capability.BILLING, tag="invoices", response=spend.MONTHLY_SPEND,
+          query={"months": {"type": "integer", "minimum": 1, "maximum": spend.MAX_MONTHS, "default": 12,
+                            "x-error-code": "invalid_months"}})
+def monthly_spend(ctx):
+    return spend.monthly_spend(ctx.deps, ctx.caller, months=ctx.query.get("months", 12))
 
 
 @endpoint(bp, "/invoices/{invoice_id}", "GET", summary="Uma fatura, com suas linhas", capability=Capability.BILLING,

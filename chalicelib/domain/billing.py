@@ -449,3 +449,25 @@ def check_paid_on(invoice: Invoice, paid_on: date, today: date) -> None:
         raise codes.INVALID_DATE(field="paid_on", latest=today.isoformat())
     if paid_on < issued_on:
         raise codes.INVALID_DATE(field="paid_on", earliest=issued_on.isoformat())
+
+
+# --- a purchase's first charge (the checkout review) ----------------------------------------------
+
+def purchase_lines(sku: str, name: str, term: str, billing_frequency: str, quantity: int, activated_on: date,
+                   price_of: Callable[[str, date], int], period: Period) -> List[InvoiceLine]:
+    """The lines a purchase activated on `activated_on` puts on the invoice of `period` (the one
+    holding that day): the subscription it becomes (its term starting that day, renewing) priced by
+    `invoice_lines` itself, so the checkout review and the next invoice are one computation."""
+    sub = BillableSubscription(sku, name, [Segment(activated_on, quantity)], term=term,
+                               billing_frequency=billing_frequency, started_on=activated_on,
+                               renews_on=renewal_after(activated_on, term), renewing=True)
+    return invoice_lines([sub], price_of, period)
+
+
+def next_upfront_charge(term: str, billing_frequency: str, activated_on: date) -> Optional[date]:
+    """When an up-front plan bought on `activated_on` is charged again: its next block (a year of
+    a 3-year term billed yearly) or its renewal. None for a monthly plan (charged every period)."""
+    months = terms.upfront_months(term, billing_frequency)
+    if months is None:
+        return None
+    return min(add_months(activated_on, months), renewal_after(activated_on, term))

@@ -32,6 +32,7 @@ UNSUPPORTED_MEDIA_TYPE = declare("unsupported_media_type", UnsupportedMediaType,
                                  "Envie o corpo como application/json.")
 INVALID_JSON = declare("invalid_json", InvalidInput, "Corpo da requisição não é um JSON válido.")
 INVALID_LIMIT = declare("invalid_limit", InvalidInput, "'limit' deve estar entre 1 e {maximum}.")
+INVALID_MONTHS = declare("invalid_months", InvalidInput, "O número de meses deve estar entre 1 e {maximum}.")
 INVALID_NEXT_TOKEN = declare("invalid_next_token", InvalidInput, "Token de paginação inválido.")
 INVALID_IF_MATCH = declare("invalid_if_match", InvalidInput, "Cabeçalho If-Match deve ser a versão do objeto.")
 INVALID_IDEMPOTENCY_KEY = declare("invalid_idempotency_key", InvalidInput,

@@ -1,14 +1,17 @@
 """The catalog ("adicionar novos produtos"), the organisation's cart and its checkout."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 
+from ..domain import billing as billing_rules
 from ..domain import catalog as rules
 from ..domain import contract as contract_rules
 from ..domain import subscriptions as subs
 from ..domain import terms
 from ..domain.catalog import Product
 from ..domain.clock import iso, local_day
+from ..domain.proration import period_containing
 from ..domain import error_codes as codes
 from ..domain.ids import new_id
 from ..domain.subscriptions import Subscription
@@ -156,6 +159,71 @@ def cart_view(deps: CartDeps, caller: Caller) -> Dict[str, Any]:
         items.append({**product_view(product, price), "quantity": quantity,
                       "monthly_total_cents": (price.unit_price_cents or 0) * quantity})
     return {"items": items, "monthly_total_cents": sum(i["monthly_total_cents"] for i in items), "currency": "BRL"}
+
+
+PERIOD = shape("ChargePeriod", description="Os dias (ou o bloco do prazo) que a primeira cobrança cobre.",
+               start=date(), end=date())
+PREVIEW_ITEM = component("CartPreviewItem", closed(
+    {"sku": text(), "name": text(), "family": text(), "quantity": integer(minimum=subs.MIN_PURCHASE_QUANTITY),
+     "term": enum(rules.TERMS), "billing_frequency": enum(rules.BILLING_FREQUENCIES), "plan_label": text(),
+     "unit_price_cents": cents(), "first_charge_cents": cents(), "first_period": PERIOD,
+     "invoice_period_end": date(), "monthly_cents": nullable(cents()), "next_charge_on": nullable(date())},
+    description=(
+        "Um item do pedido como a fatura vai cobrá-lo se as licenças forem ativadas hoje: a primeira cobrança "
+        "(pró-rata até o fechamento num plano mensal; o bloco inteiro do prazo num plano pago antecipadamente) na "
+        "fatura do período que termina em `invoice_period_end`; depois, `monthly_cents` por período (null num "
+        "plano antecipado, cobrado de novo em `next_charge_on`).")))
+CART_PREVIEW = shape(
+    "CartPreview", description="A revisão do pedido antes de confirmar: o que cada item custa na próxima fatura "
+                               "e por mês depois dela, e o prazo para reduzir sem custo.",
+    items=array(PREVIEW_ITEM), first_charge_cents=cents(), monthly_cents=cents(), currency=currency(),
+    activated_on=date(), cancellation_window_days=integer(minimum=0))
+
+
+def cart_preview(deps: CartDeps, caller: Caller) -> Dict[str, Any]:
+    """What checking the cart out costs, computed by the billing run's own rules
+    (`billing.purchase_lines`) for licences activated today on the contract's current period: the
+    first charge equals the line of the next invoice. 422 `cart_empty` with nothing in the cart."""
+    contract = deps.contracts.get(caller.organization_id)
+    lines = deps.cart.lines(caller.organization_id)
+    if not lines:
+        raise codes.CART_EMPTY()
+    today = local_day(deps.clock())
+    closing = period_containing(today, contract.closing_day).end
+    period = billing_rules.period_ending(closing, contract.closing_day, starts_on=contract.terms_from)
+    following = closing + timedelta(days=1)
+    products = deps.catalog.by_sku(today)
+
+    def price_of(sku, day):  # as the billing run prices a line (services/billing.period_lines)
+        return rules.price_on(products.get(sku), day) or 0
+    items = []
+    for sku, quantity in lines:
+        product = products.get(sku)
+        if product is None:
+            continue
+        charged = billing_rules.purchase_lines(sku, product.name, product.term, product.billing_frequency, quantity,
+                                               today, price_of, period)
+        upfront = terms.upfront_months(product.term, product.billing_frequency) is not None
+        items.append({
+            "sku": sku, "name": product.name, "family": product.family, "quantity": quantity, "term": product.term,
+            "billing_frequency": product.billing_frequency,
+            "plan_label": terms.plan_label(product.term, product.billing_frequency),
+            "unit_price_cents": charged[0].unit_price_cents if charged else price_of(sku, period.start),
+            "first_charge_cents": sum(line.amount_cents for line in charged),
+            "first_period": {"start": min((l.start for l in charged), default=today).isoformat(),
+                             "end": max((l.end for l in charged), default=period.end).isoformat()},
+            "invoice_period_end": period.end.isoformat(),
+            "monthly_cents": None if upfront else price_of(sku, following) * quantity,
+            "next_charge_on": _optional_day(billing_rules.next_upfront_charge(
+                product.term, product.billing_frequency, today))})
+    return {"items": items, "first_charge_cents": sum(i["first_charge_cents"] for i in items),
+            "monthly_cents": sum(i["monthly_cents"] or 0 for i in items), "currency": "BRL",
+            "activated_on": today.isoformat(),
+            "cancellation_window_days": deps.settings.quantity_limits.cancellation_window_days}
+
+
+def _optional_day(day):
+    return day.isoformat() if day is not None else None
 
 
 def put_cart_item(deps: CartDeps, caller: Caller, sku: str, quantity: int) -> Dict[str, Any]:

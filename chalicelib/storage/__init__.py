@@ -32,6 +32,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 19e| credit notes left to apply, oldest first       | Query gsi1 gsi1pk=ORG#<org>#CREDITS (gsi1sk=<created at>#<id>; sparse) |
 | 19f| credit note left by an invoice below zero      | conditional Put pk=INVOICE#<id> sk=CREDIT#<id> (attribute_not_exists) in the invoice's issue transaction |
 | 20 | invoices of an organisation, newest first      | Query gsi1 gsi1pk=ORG#<org>#INVOICES (gsi1sk=<period end>#<id>) |
+| 20b| invoices of an organisation whose period ends in the last N months (spend by month and family) | Query gsi1 gsi1pk=ORG#<org>#INVOICES gsi1sk >= <first day of the first month> |
 | 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
 | 22 | invoices in a status due before a day / between two days (overdue job, receivables) | Query gsi2 gsi2pk=INVOICES#<status> gsi2sk < <day> / BETWEEN <from> AND <to>\uffff (gsi2sk=<due date>#<id>; every invoice, one partition per status) |
 | 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…        |

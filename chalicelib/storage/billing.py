@@ -462,6 +462,13 @@ class InvoiceRepository:
         items, token = _page(results, limit)
         return [_invoice(i) for i in items], token
 
+    def of_organization_since(self, organization_id: str, period_end_from: date) -> List[Invoice]:
+        """The organisation's invoices whose period ends on or after a day, in any status (access
+        pattern 20b: one Query of its invoice index, about twelve a year)."""
+        condition = InvoiceItem.gsi1sk >= period_end_from.isoformat()
+        return [_invoice(i) for i in InvoiceItem.by_organization.query(keys.org_invoices_pk(organization_id),
+                                                                        condition)]
+
     def collectable_of(self, organization_id: str) -> List[Invoice]:
         """The organisation's open and overdue invoices (its invoice index, read whole: a customer
         has about twelve a year), for the dunning rules."""

@@ -5,7 +5,7 @@ import { api, can, errorBox, h, home, main, state, view } from "./core.js";
 import { loginScreen, logout, mfaEnrolment, mfaPending, passwordDialog, restoreDraft } from "./session.js";
 import { accountScreen } from "./account.js";
 import { licencePanel } from "./licences.js";
-import { catalogScreen } from "./catalog.js";
+import { cartCounter, catalogScreen } from "./catalog.js";
 import { invoicesScreen } from "./invoices.js";
 import { ticketsScreen } from "./tickets.js";
 import { usersScreen } from "./users.js";
@@ -70,7 +70,8 @@ function renderMenu() {
   const current = location.hash.split("/")[1];
   // Until a user who must use MFA enrols, nothing but the enrolment is open to it.
   menu.replaceChildren(...openScreens().map((s) =>
-    h("a", { href: `#/${s.path}`, "aria-current": s.path === current ? "page" : false, text: s.label })));
+    h("a", { href: `#/${s.path}`, "aria-current": s.path === current ? "page" : false, text: s.label })),
+    ...cartCounter());  // the number of products in the cart (catalog.js keeps it current)
   menu.hidden = false;
   session.hidden = false;
   toggle.hidden = false;

@@ -134,10 +134,11 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
     card.locator(".plano", has_text="Segurança · Anual · cobrança mensal").wait_for()  # term and billing plan
     assert card.get_by_label("Quantidade de Microsoft Intune Plano 1").get_attribute("max") == str(SEAT_LIMIT)
     card.get_by_label("Quantidade de Microsoft Intune Plano 1").fill("8")
-    card.get_by_role("button", name="Adicionar ao carrinho").click()
+    card.get_by_role("button", name="Adicionar Microsoft Intune Plano 1 ao carrinho").click()
     page.locator("section[aria-label=Carrinho]", has_text="Microsoft Intune Plano 1").wait_for()
     shot(page, "02-produtos-carrinho")
-    page.get_by_role("button", name="Finalizar pedido").click()
+    page.get_by_role("link", name="Revisar pedido").click()  # the review step (tests/e2e/test_portal_licences.py)
+    page.get_by_role("button", name="Confirmar pedido").click()
     page.get_by_role("heading", name="Painel de licenças").wait_for()
 
     row = page.locator("tr", has_text="Microsoft Intune Plano 1")

@@ -2,8 +2,9 @@
 due date) equals the boleto then issued, the replaced boleto marked, the bank's Pix copied; the
 contract read (text, version, items and prices, PDF), accepted only with its box ticked, and the
 Master's banner gone once accepted. An overdue invoice needs time to pass: this module's stack runs
-on a demo clock (21/12/2026, stopped, then started again on 12/01/2027: the schedules on the way
-bill December and mark its invoice overdue)."""
+on a demo clock (21/12/2026, stopped, then started again on 24/12/2026: the schedules on the way
+bill December's closing and mark its invoice overdue), its invoices due a bank day after issue so
+that only three days of schedules are run on the way."""
 import re
 import signal
 import time
@@ -24,13 +25,14 @@ BILLED_MASTER = "master@oficinadigital.example"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("var")
-    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-21"}, "first.log")
+    due_soon = {"INVOICE_DUE_DAYS": "1", "INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE": "1"}  # issued 21/12, due 22/12
+    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-21", **due_soon}, "first.log")
     process.send_signal(signal.SIGINT)  # seeded on 21/12; saved
     assert process.wait(timeout=40) == 0
-    api, process = start_stack(var_dir, {"DEMO_DATE": "2027-01-12"}, "second.log")
+    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-24", **due_soon}, "second.log")
     deadline = time.time() + 180
     while "fast-forwarding the demo clock" not in (var_dir / "second.log").read_text():
-        assert time.time() < deadline, "the demo clock never reached 12/01/2027"
+        assert time.time() < deadline, "the demo clock never reached 24/12/2026"
         time.sleep(0.3)
     yield api, var_dir, process
     if process.poll() is None:
@@ -82,10 +84,10 @@ def test_the_second_copy_preview_equals_the_boleto_issued_and_the_pix_copies(pag
     old = requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=headers, timeout=10).json()
 
     # The bank's Pix next to the linha digitável, copied as it is.
-    if old["pix_payload"]:
-        assert page.locator("#pix-copia-e-cola").inner_text() == old["pix_payload"]
-        page.get_by_role("button", name="Copiar código Pix").click()
-        assert page.evaluate("navigator.clipboard.readText()") == old["pix_payload"]
+    assert old["pix_payload"]  # the simulated bank answers its dynamic Pix, as the real one does
+    assert page.locator("#pix-copia-e-cola").inner_text() == old["pix_payload"]
+    page.get_by_role("button", name="Copiar código Pix").click()
+    assert page.evaluate("navigator.clipboard.readText()") == old["pix_payload"]
 
     page.get_by_role("button", name="Emitir segunda via").click()
     dialog = page.get_by_role("dialog", name="Emitir segunda via")

@@ -3,7 +3,7 @@ from chalice import Blueprint
 
 from ..domain.contract import PAYMENT_METHODS
 from ..domain.roles import Capability
-from ..services import contracts, mail_events, rescission
+from ..services import contract_document, contracts, mail_events, rescission
 from ..services.contracts import CONTRACT
 from ..services.rescission import TERMINATION
 from .http import endpoint
@@ -28,6 +28,13 @@ def _view(ctx, contract):
           tag="contract", response=CONTRACT)
 def get_contract(ctx):
     return _view(ctx, contracts.get_contract(ctx.deps, ctx.caller))
+
+
+@endpoint(bp, "/contract/document", "GET",
+          summary="O texto do contrato (versão que o aceite registra), com os itens e preços, e o seu PDF",
+          capability=Capability.USE_PORTAL, tag="contract", response=contract_document.CONTRACT_DOCUMENT)
+def get_contract_document(ctx):
+    return contract_document.document(ctx.deps, ctx.caller)
 
 
 @endpoint(bp, "/contract/accept", "POST", summary="Aceite do contrato (Master): contrata os itens do contrato",

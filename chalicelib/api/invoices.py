@@ -50,6 +50,13 @@ def get_nfse(ctx, invoice_id):
     return documents.nfse_view(ctx.deps, ctx.caller, invoice_id)
 
 
+@endpoint(bp, "/invoices/{invoice_id}/second-copy-preview", "GET",
+          summary="Prévia da segunda via: saldo, multa, juros, total e novo vencimento, sem emitir",
+          capability=Capability.BILLING, tag="invoices", response=documents.SECOND_COPY_PREVIEW)
+def second_copy_preview(ctx, invoice_id):
+    return documents.second_copy_preview(ctx.deps, ctx.caller, invoice_id)
+
+
 @endpoint(bp, "/invoices/{invoice_id}/second-copy", "POST",
           summary="Segunda via do boleto vencido (multa e juros até o novo vencimento)",
           capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=documents.BOLETO,

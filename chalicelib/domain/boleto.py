@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Optional
+from typing import Optional, Tuple
 
 from . import error_codes as codes
 from .errors import InvalidBoleto  # noqa: F401 - callers catch it from here
@@ -211,14 +211,23 @@ def make_boleto(layout, sequence: int, due: date, amount_cents: int) -> BoletoCo
 
 # --- second copy --------------------------------------------------------------------------------
 
-def late_amount(amount_cents: int, days_late: int, fine_rate: Decimal = Decimal("0.02"),
-                monthly_interest: Decimal = Decimal("0.01")) -> int:
-    """V + round(V × fine) + round(V × interest / 30 × days late): each part rounded once."""
+def late_charges(amount_cents: int, days_late: int, fine_rate: Decimal = Decimal("0.02"),
+                 monthly_interest: Decimal = Decimal("0.01")) -> Tuple[int, int]:
+    """(fine, interest) on V paid `days_late` days late: round(V × fine) and round(V × interest / 30 ×
+    days late), each rounded once; (0, 0) when not late. What `late_amount` adds and what the
+    second copy's preview shows, part by part."""
     if days_late <= 0:
-        return amount_cents
+        return 0, 0
     fine = round_cents(Decimal(amount_cents) * fine_rate)
     # One division, last: exact half-centavos stay exact until the one rounding.
     interest = round_cents(Decimal(amount_cents) * monthly_interest * days_late / 30)
+    return fine, interest
+
+
+def late_amount(amount_cents: int, days_late: int, fine_rate: Decimal = Decimal("0.02"),
+                monthly_interest: Decimal = Decimal("0.01")) -> int:
+    """V + round(V × fine) + round(V × interest / 30 × days late): each part rounded once."""
+    fine, interest = late_charges(amount_cents, days_late, fine_rate, monthly_interest)
     return amount_cents + fine + interest
 
 

@@ -153,6 +153,10 @@ SUPPRESSION_NOT_FOUND = declare("suppression_not_found", NotFound, "Este endere�
 CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict,
                               "Esta operação exige um contrato ativo: {situation}.")
 CONTRACT_ALREADY_ACCEPTED = declare("contract_already_accepted", Conflict, "Este contrato já foi aceito.")
+# The version the settings name (CONTRACT_VERSION) has no text in templates/contract/: a deployment's fault.
+CONTRACT_DOCUMENT_NOT_FOUND = declare("contract_document_not_found", NotFound,
+                                      "O texto do contrato (versão {version}) não está disponível; fale com o "
+                                      "atendimento.")
 # Accepting orders every contracted item: one the catalog no longer sells stops the acceptance
 # (nothing is ordered) until the reseller corrects the contract's items.
 CONTRACT_ITEMS_UNAVAILABLE = declare(

@@ -319,3 +319,63 @@ def invoice_pdf(data: Dict[str, Any]) -> bytes:
          *status, *payment],
         [(line["description"], format_brl(line["amount_cents"])) for line in data["lines"]],
         format_brl(data["total_cents"]))
+
+
+def contract_pdf(data: Dict[str, Any]) -> bytes:
+    """The contract to read (`services/contract_document`): title and version, the clauses wrapped to
+    the page, and the contracted items with their monthly prices and the monthly total."""
+    buffer, pdf, (page_width, page_height) = _canvas()
+    left, width = 20 * MM, page_width - 40 * MM
+    pdf.setTitle(f"{data['title']} — versão {data['version']}")
+    y = page_height - 20 * MM
+
+    def room(needed: float) -> None:
+        nonlocal y
+        if y - needed < 20 * MM:
+            pdf.showPage()
+            y = page_height - 20 * MM
+
+    def lines(texts: Sequence[str], font: str, size: float, gap: float = 1.5) -> None:
+        nonlocal y
+        for line in _wrapped(texts, font, size, width):
+            room(size + gap)
+            pdf.setFont(font, size)
+            pdf.drawString(left, y, line)
+            y -= size + gap
+
+    lines([data["title"]], "Helvetica-Bold", 13)
+    lines([f"Versão {data['version']} · {data['organization']}"], "Helvetica", 9)
+    y -= 4 * MM
+    for section in data["sections"]:
+        room(20)
+        lines([section["heading"]], "Helvetica-Bold", 10)
+        y -= 1 * MM
+        for paragraph in section["paragraphs"]:
+            lines([paragraph], "Helvetica", 9)
+            y -= 1.5 * MM
+        y -= 2 * MM
+    room(30)
+    lines(["Itens contratados"], "Helvetica-Bold", 10)
+    quantity_x, price_x, monthly_x = left + width * 0.62, left + width * 0.82, left + width  # right edges
+    pdf.setFont("Helvetica-Bold", 8)
+    pdf.drawString(left, y, "Item")
+    for x, label in ((quantity_x, "Qtd."), (price_x, "Preço unitário"), (monthly_x, "Mensal")):
+        pdf.drawRightString(x, y, label)
+    y -= 4 * MM
+    if not data["items"]:
+        lines(["Nenhum item contratado."], "Helvetica", 9)
+    for item in data["items"]:
+        room(12)
+        pdf.setFont("Helvetica", 9)
+        pdf.drawString(left, y, item["name"][:60])
+        pdf.drawRightString(quantity_x, y, str(item["quantity"]))
+        pdf.drawRightString(price_x, y, _amount(item["unit_price_cents"]) or "—")
+        pdf.drawRightString(monthly_x, y, _amount(item["monthly_cents"]) or "—")
+        y -= 5 * MM
+    pdf.line(left, y + 3 * MM, left + width, y + 3 * MM)
+    pdf.setFont("Helvetica-Bold", 10)
+    pdf.drawString(left, y - 2 * MM, "Total mensal")
+    pdf.drawRightString(left + width, y - 2 * MM, format_brl(data["total_monthly_cents"]))
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
@@ -27,7 +27,7 @@ from ..domain.documents import Boleto, BoletoKind, Nfse
 from ..domain import error_codes as codes
 from ..domain.errors import Conflict, DomainError, InvalidInput
 from ..domain.organizations import format_cnpj
-from ..schemas import cents, currency, date_time, enum, nullable, shape, text
+from ..schemas import array, cents, currency, date_time, enum, nullable, shape, text
 from ..schemas import date as date_schema
 from . import audit, boleto_print, notifications
 from .caller import Caller
@@ -578,8 +578,15 @@ def email_context(deps: Configured, invoice: Invoice, organization) -> Dict[str,
 
 # --- FATURAS: downloads and second copy --------------------------------------------------------
 
+REPLACED_BOLETO = shape(
+    "ReplacedBoleto", description="Um boleto anterior da fatura, substituído por uma segunda via e baixado no banco: "
+                                  "ele e o seu Pix não são mais aceitos.",
+    nosso_numero=text(), due_date=date_schema(), amount_cents=cents())
+
 BOLETO = shape(
-    "Boleto", description="O boleto em vigor da fatura (o original ou a segunda via): códigos, Pix e PDF. "
+    "Boleto", description="`replaced` lista, do mais antigo ao mais recente, os boletos que segundas vias "
+                          "substituíram. "
+                          "O boleto em vigor da fatura (o original ou a segunda via): códigos, Pix e PDF. "
                           "`pix_payload` é o Pix \"copia e cola\" que o banco gerou para este boleto (BR Code "
                           "dinâmico: `pix_location` é a URL da cobrança que ele nomeia, `pix_expires_on` o último "
                           "dia em que é pagável); cancelado com o boleto quando sai a segunda via. Os três são null "
@@ -589,7 +596,7 @@ BOLETO = shape(
     nosso_numero=text(), bank_code=text(pattern=r"^\d{3}$"), due_date=date_schema(), amount_cents=cents(),
     currency=currency(), pix_payload=nullable(text()), pix_location=nullable(text()),
     pix_expires_on=nullable(date_schema()), kind=enum([kind.value for kind in BoletoKind]),
-    pdf_url=text(format="uri"))
+    pdf_url=text(format="uri"), replaced=array(REPLACED_BOLETO))
 
 
 def boleto_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
@@ -604,7 +611,10 @@ def boleto_view(deps: InvoiceFilesDeps, caller: Caller, invoice_id: str) -> Dict
             "pix_payload": boleto.pix_payload, "pix_location": boleto.pix_location,
             "pix_expires_on": boleto.pix_expires_on.isoformat() if boleto.pix_expires_on else None,
             "kind": boleto.kind.value,
-            "pdf_url": deps.documents.link(boleto.pdf_key, f"boleto-fatura-{invoice.number}.pdf")}
+            "pdf_url": deps.documents.link(boleto.pdf_key, f"boleto-fatura-{invoice.number}.pdf"),
+            "replaced": [{"nosso_numero": b.nosso_numero, "due_date": b.due_date.isoformat(),
+                          "amount_cents": b.amount_cents}
+                         for b in invoice.boletos if b.status is document_rules.BoletoStatus.SUPERSEDED]}
 
 
 NFSE = shape("Nfse", description="A NFS-e da fatura como o emissor a numerou, com links do XML e do PDF. "
@@ -675,15 +685,67 @@ def withdraw_unsaved(deps: BoletoDeps, new: Boleto) -> None:
         log.exception("could not cancel the unsaved boleto %s at the bank", new.nosso_numero)
 
 
-def second_copy_terms(settings: Settings, invoice: Invoice, today: date):
+@dataclass(frozen=True)
+class SecondCopyQuote:
+    """A second copy's terms, part by part: the open balance, the fine and the interest up to the new
+    due date, their total (the new boleto's amount) and that due date."""
+
+    due_date: date
+    balance_cents: int
+    fine_cents: int
+    interest_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.balance_cents + self.fine_cents + self.interest_cents
+
+
+def second_copy_quote(settings: Settings, invoice: Invoice, today: date) -> SecondCopyQuote:
     """A second copy's due date (business days on, in the bank's city) and its amount: the open
     balance with the fine and the interest up to that day — the same terms the bank registers and
-    charges should the new boleto be paid late."""
+    charges should the new boleto be paid late. The preview shows it, the second copy issues it."""
     due = billing_rules.second_copy_due_date(today, settings.second_copy_due_days, settings.bank_state,
                                              settings.bank_city_holidays)
-    amount = boleto_rules.late_amount(invoice.balance_cents, (due - invoice.due_date).days,
-                                      Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
-    return due, amount
+    balance = invoice.balance_cents
+    fine, interest = boleto_rules.late_charges(balance, (due - invoice.due_date).days,
+                                               Decimal(settings.late_fine_rate), Decimal(settings.late_monthly_interest))
+    return SecondCopyQuote(due_date=due, balance_cents=balance, fine_cents=fine, interest_cents=interest)
+
+
+def second_copy_terms(settings: Settings, invoice: Invoice, today: date):
+    """(due date, amount) of a second copy issued today (`second_copy_quote`)."""
+    quote = second_copy_quote(settings, invoice, today)
+    return quote.due_date, quote.total_cents
+
+
+SECOND_COPY_PREVIEW = shape(
+    "SecondCopyPreview", description="O que a segunda via emitida agora cobraria, antes de emiti-la: o saldo em "
+                                     "aberto (`amount_cents`), a multa e os juros até o novo vencimento, o total "
+                                     "(o valor do novo boleto) e o novo vencimento. Calculado pelas mesmas regras "
+                                     "da emissão: emitida no mesmo dia, a segunda via tem este valor e vencimento.",
+    amount_cents=cents(), fine_cents=cents(), interest_cents=cents(), total_cents=cents(), due_date=date_schema(),
+    currency=currency())
+
+
+def check_second_copy(invoice: Invoice, today: date) -> None:
+    """Only an overdue invoice paid by boleto has a second copy (409 otherwise, in plain words)."""
+    if invoice.payment_method != "boleto":
+        raise codes.SECOND_COPY_NOT_APPLICABLE()
+    if not billing_rules.becomes_overdue(invoice, today) and invoice.status != billing_rules.OVERDUE:
+        raise codes.INVOICE_NOT_OVERDUE(status=invoice.status, due_date=invoice.due_date.isoformat())
+
+
+def second_copy_preview(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+    """The second copy's amount, fine, interest, total and due date as `second_copy` would issue
+    them today, with its refusals (deposit, not overdue, payer without an address). Nothing written."""
+    invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
+    today = local_day(deps.clock())
+    check_second_copy(invoice, today)
+    check_payer(deps.organizations.get(invoice.organization_id))
+    quote = second_copy_quote(deps.settings, invoice, today)
+    return {"amount_cents": quote.balance_cents, "fine_cents": quote.fine_cents,
+            "interest_cents": quote.interest_cents, "total_cents": quote.total_cents,
+            "due_date": quote.due_date.isoformat(), "currency": "BRL"}
 
 
 def settle_if_paid_at_bank(deps: PaidAtBankDeps, invoice: Invoice, boleto: Boleto, release: Callable[[], None],
@@ -723,10 +785,7 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[s
     reasons, the claim released, nothing saved."""
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     today = local_day(deps.clock())
-    if invoice.payment_method != "boleto":
-        raise codes.SECOND_COPY_NOT_APPLICABLE()
-    if not billing_rules.becomes_overdue(invoice, today) and invoice.status != billing_rules.OVERDUE:
-        raise codes.INVOICE_NOT_OVERDUE(status=invoice.status, due_date=invoice.due_date.isoformat())
+    check_second_copy(invoice, today)
     settings = deps.settings
     due, amount = second_copy_terms(settings, invoice, today)
     organization = deps.organizations.get(invoice.organization_id)

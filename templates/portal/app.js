@@ -9,7 +9,7 @@ import { cartCounter, catalogScreen } from "./catalog.js";
 import { invoicesScreen } from "./invoices.js";
 import { ticketsScreen } from "./tickets.js";
 import { usersScreen } from "./users.js";
-import { contractScreen } from "./contract.js";
+import { contractBanner, contractScreen } from "./contract.js";
 import { privacyScreen } from "./privacy.js";
 import { leadsScreen } from "./bo-leads.js";
 import { actingBanner, customersScreen } from "./bo-customers.js";
@@ -137,9 +137,9 @@ async function screenFor(turn, path, id) {
     const screens = openScreens();
     const screen = screens.find((s) => s.path === path) || screens.find((s) => `#/${s.path}` === home()) || screens[0];
     renderMenu();
-    const [banner, content] = await Promise.all([billingBanner(), screen.render(id)]);
+    const [banner, contractNotice, content] = await Promise.all([billingBanner(), contractBanner(), screen.render(id)]);
     if (turn !== view.turn) return;
-    main().replaceChildren(...[actingBanner(), banner, content].flat(Infinity).filter((node) => node != null && node !== false));
+    main().replaceChildren(...[actingBanner(), banner, contractNotice, content].flat(Infinity).filter((node) => node != null && node !== false));
     document.title = `${screen.label} — Portal Brasoftware Cloud`;
     restoreDraft();
   } catch (error) {

@@ -116,6 +116,9 @@ def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, dem
 
     page.get_by_role("link", name="contrato", exact=True).click()  # the empty panel says where to go
     page.get_by_role("button", name="Aceitar contrato").click()
+    # An explicit confirmation: the version shown and the box ticked (tests/e2e/test_portal_invoices_contract.py).
+    page.get_by_role("checkbox", name="Li e aceito os termos do contrato").check()
+    page.get_by_role("button", name="Confirmar aceite").click()
     # Accepting orders the contracted licences: the portal leads to the panel, where they are
     # provisioned (the panel looks again by itself while any is) and then active.
     page.get_by_role("heading", name="Painel de licenças").wait_for()

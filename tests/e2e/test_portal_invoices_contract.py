@@ -1,0 +1,175 @@
+"""Faturas and Contrato in Chromium: the second copy previewed (balance, fine, interest, total, new
+due date) equals the boleto then issued, the replaced boleto marked, the bank's Pix copied; the
+contract read (text, version, items and prices, PDF), accepted only with its box ticked, and the
+Master's banner gone once accepted. An overdue invoice needs time to pass: this module's stack runs
+on a demo clock (21/12/2026, stopped, then started again on 24/12/2026: the schedules on the way
+bill December's closing and mark its invoice overdue), its invoices due a bank day after issue so
+that only three days of schedules are run on the way."""
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import api_login, start_stack
+from tests.e2e.portal import *  # noqa: F401,F403
+from tests.e2e.portal import accessible, account, login, nav, reload_until, shot
+
+pytestmark = browser_marks("portal_invoices_contract")  # noqa: F405
+
+BILLED_MASTER = "master@oficinadigital.example"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("var")
+    due_soon = {"INVOICE_DUE_DAYS": "1", "INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE": "1"}  # issued 21/12, due 22/12
+    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-21", **due_soon}, "first.log")
+    process.send_signal(signal.SIGINT)  # seeded on 21/12; saved
+    assert process.wait(timeout=40) == 0
+    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-24", **due_soon}, "second.log")
+    deadline = time.time() + 180
+    while "fast-forwarding the demo clock" not in (var_dir / "second.log").read_text():
+        assert time.time() < deadline, "the demo clock never reached 24/12/2026"
+        time.sleep(0.3)
+    yield api, var_dir, process
+    if process.poll() is None:
+        process.kill()
+
+
+def _headers(api, who):
+    return {"Authorization": f"Bearer {api_login(api, who)['access_token']}"}
+
+
+def _overdue_invoice(api, headers):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        items = requests.get(f"{api}/invoices", headers=headers, timeout=10).json()["items"]
+        overdue = [i for i in items if i["status"] == "overdue"]
+        if overdue and requests.get(f"{api}/invoices/{overdue[0]['id']}/boleto", headers=headers,
+                                    timeout=10).status_code == 200:
+            return overdue[0]
+        time.sleep(0.5)
+    pytest.fail("no overdue invoice with its boleto")
+
+
+def _brl(text):
+    return int(re.sub(r"\D", "", text))  # "R$ 1.234,56" → 123456
+
+
+def _day(text):
+    d, m, y = re.search(r"(\d\d)/(\d\d)/(\d{4})", text).groups()
+    return f"{y}-{m}-{d}"
+
+
+def test_the_second_copy_preview_equals_the_boleto_issued_and_the_pix_copies(page_for, demo, stack):
+    api = stack[0]
+    who = account(demo, BILLED_MASTER)
+    headers = _headers(api, who)
+    invoice = _overdue_invoice(api, headers)
+
+    page = page_for()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    login(page, who)
+    nav(page, "Faturas").click()
+    opening = page.get_by_role("link", name=f"Abrir a fatura nº {invoice['number']}", exact=True)
+    opening.wait_for()
+    assert page.locator("#conteudo").get_by_text("Vencida").count() >= 1
+    accessible(page, "e-faturas")
+    opening.click()
+    page.get_by_role("heading", name=f"Fatura nº {invoice['number']}").wait_for()
+    page.locator("#linha-digitavel").wait_for()
+    old = requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=headers, timeout=10).json()
+
+    # The bank's Pix next to the linha digitável, copied as it is.
+    assert old["pix_payload"]  # the simulated bank answers its dynamic Pix, as the real one does
+    assert page.locator("#pix-copia-e-cola").inner_text() == old["pix_payload"]
+    page.get_by_role("button", name="Copiar código Pix").click()
+    assert page.evaluate("navigator.clipboard.readText()") == old["pix_payload"]
+
+    page.get_by_role("button", name="Emitir segunda via").click()
+    dialog = page.get_by_role("dialog", name="Emitir segunda via")
+    dialog.locator("#previa-total").wait_for()
+    preview = {"amount": _brl(dialog.locator("#previa-saldo").inner_text()),
+               "fine": _brl(dialog.locator("#previa-multa").inner_text()),
+               "interest": _brl(dialog.locator("#previa-juros").inner_text()),
+               "total": _brl(dialog.locator("#previa-total").inner_text()),
+               "due": _day(dialog.locator("#previa-vencimento").inner_text())}
+    assert preview["amount"] == invoice["balance_cents"] and preview["fine"] > 0 and preview["interest"] > 0
+    assert preview["total"] == preview["amount"] + preview["fine"] + preview["interest"]
+    accessible(page, "e-fatura-previa-segunda-via")
+    dialog.get_by_role("button", name="Confirmar e emitir").click()
+
+    # After it, the invoice shows the new boleto: the previewed amount and due date; the old one replaced.
+    page.locator("#boletos-substituidos").wait_for()
+    issued = requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=headers, timeout=10).json()
+    assert issued["kind"] == "second_copy" and issued["nosso_numero"] != old["nosso_numero"]
+    assert issued["amount_cents"] == preview["total"] and issued["due_date"] == preview["due"]
+    shown = page.locator("#boleto-em-vigor").inner_text()
+    assert _brl(shown.split("·")[0]) == preview["total"] and _day(shown) == preview["due"]
+    replaced = page.locator("#boletos-substituidos li")
+    assert replaced.count() == 1 and "Substituído" in replaced.inner_text()
+    assert _day(replaced.inner_text()) == old["due_date"]
+    accessible(page, "e-fatura-segunda-via")
+
+
+def test_the_contract_is_read_accepted_only_when_ticked_and_the_banner_goes(page_for, demo, stack):
+    api = stack[0]
+    master = account(demo, "master@paodemel.example")
+
+    adm = page_for()  # another profile: no banner, and who accepts is said
+    login(adm, account(demo, "adm@paodemel.example"))
+    adm.get_by_role("heading", name="Painel de licenças").wait_for()
+    assert adm.locator("#faixa-contrato").count() == 0
+    nav(adm, "Contrato").click()
+    adm.get_by_text("O aceite do contrato é feito pelo usuário Master.").wait_for()
+    assert adm.get_by_role("button", name="Aceitar contrato").count() == 0
+
+    page = page_for()
+    login(page, master)
+    banner = page.locator("#faixa-contrato")
+    banner.wait_for()
+    nav(page, "Faturas").click()  # the banner is on every screen; no invoice yet, said in words
+    page.get_by_text("Nenhuma fatura emitida ainda").wait_for()
+    assert banner.count() == 1
+    banner.get_by_role("link", name="Ler e aceitar o contrato").click()
+    page.get_by_role("heading", name="Contrato", exact=True).wait_for()
+
+    doc = requests.get(f"{api}/contract/document", headers=_headers(api, master), timeout=10).json()
+    page.get_by_role("heading", name=doc["title"]).wait_for()
+    assert page.locator("#versao-documento").inner_text() == f"Versão {doc['version']}"
+    for section in doc["sections"]:
+        assert page.get_by_role("heading", name=section["heading"]).count() == 1
+    for item in doc["items"]:
+        row = page.locator("tr", has_text=item["name"])
+        assert row.count() == 1 and _brl(row.locator("td").nth(3).inner_text()) == item["monthly_cents"]
+    assert _brl(page.locator("#total-mensal-contrato").inner_text()) == doc["total_monthly_cents"]
+    with page.expect_download() as download:
+        page.get_by_role("link", name=f"Baixar o contrato em PDF (versão {doc['version']})").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+    accessible(page, "e-contrato")
+
+    page.get_by_role("button", name="Aceitar contrato").click()
+    dialog = page.get_by_role("dialog", name=f"Aceitar o contrato (versão {doc['version']})")
+    box = dialog.get_by_role("checkbox", name=f"Li e aceito os termos do contrato (versão {doc['version']})")
+    box.wait_for()
+    accessible(page, "e-contrato-aceite")
+    dialog.get_by_role("button", name="Confirmar aceite").click()  # not ticked: refused, nothing sent
+    dialog.get_by_role("alert").wait_for()
+    assert "Li e aceito os termos do contrato" in dialog.get_by_role("alert").inner_text()
+    contract = requests.get(f"{api}/contract", headers=_headers(api, master), timeout=10).json()
+    assert contract["status"] == "awaiting_acceptance"
+
+    box.check()
+    dialog.get_by_role("button", name="Confirmar aceite").click()
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    reload_until(page, lambda: page.locator("#faixa-contrato").count() == 0 and
+                 page.get_by_role("heading", name="Painel de licenças").count() == 1)
+    contract = requests.get(f"{api}/contract", headers=_headers(api, master), timeout=10).json()
+    assert contract["status"] == "active" and contract["accepted_version"] == doc["version"]
+    nav(page, "Contrato").click()
+    page.locator("#aceite-registrado", has_text=f"versão {doc['version']}").wait_for()
+    assert page.get_by_role("button", name="Aceitar contrato").count() == 0
+    shot(page, "e-contrato-aceito")

@@ -80,7 +80,8 @@ def route_objects(world, org) -> dict:
     from chalicelib.domain.audit import SYSTEM
     from chalicelib.domain.mail_events import BOUNCE, Suppression
     from chalicelib.domain.roles import Role
-    from chalicelib.services import billing
+    from chalicelib.services import billing, support
+    from chalicelib.services.caller import Caller
 
     lead = world.call("POST", "/leads", None, {
         "cnpj": make_cnpj(9001), "company_name": "Lead Ltda", "contact_name": "Lead", "phone": "11999990000",
@@ -88,9 +89,13 @@ def route_objects(world, org) -> dict:
     bounced = "devolvido@bounce.invalid"  # an address SES reported as bounced: the operator's lift finds it
     world.deps.suppressions.suppress(Suppression(email=bounced, kind=BOUNCE, since="2026-11-01T12:00:00+00:00",
                                                  event_id="route-objects"), None)
+    ticket = world.ticket(org)
+    attachment = support.upload_attachment(world.deps, Caller(user=org.master.user, organization_id=org.id), ticket.id,
+                                           "tela.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32, support.CUSTOMER)
     return {"user_id": world.user(org.id, [Role.ADM]).user.id, "email": bounced,
             "subscription_id": world.subscription(org, "MS365-E3", 5).id,
-            "invoice_id": world.invoice(org).id, "ticket_id": world.ticket(org).id, "sku": "MS365-E3",
+            "invoice_id": world.invoice(org).id, "ticket_id": ticket.id, "attachment_id": attachment["id"],
+            "sku": "MS365-E3",
             "run_id": billing.start_run(world.deps, SYSTEM, period=time.strftime("%Y-%m"), closing_days=[]),
             "lead_id": lead["id"], "organization_id": org.id, "name": "app.js",
             "export_id": world.call("POST", "/privacy/exports", org.master).json_body["id"],

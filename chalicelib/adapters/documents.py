@@ -2,9 +2,19 @@
 through short-lived presigned links."""
 from __future__ import annotations
 
+import unicodedata
 from typing import Optional
+from urllib.parse import quote
 
 from .aws import client
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the file's name safely encoded (RFC 6266): an ASCII fallback without quotes,
+    backslashes or control characters, and the exact name as UTF-8 in `filename*`."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in ascii_name).strip() or "arquivo"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class S3DocumentStore:
@@ -18,6 +28,9 @@ class S3DocumentStore:
                                               ServerSideEncryption="AES256")
         return key
 
+    def delete(self, key: str) -> None:
+        client("s3", self._region).delete_object(Bucket=self._bucket, Key=key)
+
     def get(self, key: str) -> bytes:
         return client("s3", self._region).get_object(Bucket=self._bucket, Key=key)["Body"].read()
 
@@ -26,4 +39,4 @@ class S3DocumentStore:
         return client("s3", self._region).generate_presigned_url(
             "get_object", ExpiresIn=seconds or self._link_seconds,
             Params={"Bucket": self._bucket, "Key": key,
-                    "ResponseContentDisposition": f'attachment; filename="{filename}"'})
+                    "ResponseContentDisposition": content_disposition(filename)})

@@ -413,6 +413,18 @@ TICKET_NOT_FOUND = declare("ticket_not_found", NotFound, "Chamado não encontrad
 TICKET_CLOSED = declare("ticket_closed", Conflict, "Este chamado está fechado; abra um novo chamado.")
 INVALID_STATUS_TRANSITION = declare("invalid_status_transition", Conflict,
                                     "Um chamado '{from_label}' não pode passar a '{to_label}'.")
+# Attachments: the product checks size and type by content (the bucket does not).
+ATTACHMENT_EMPTY = declare("attachment_empty", InvalidInput, "O arquivo está vazio.")
+ATTACHMENT_TOO_LARGE = declare("attachment_too_large", PayloadTooLarge,
+                               "O arquivo tem {size_label}; o limite é {max_label} por arquivo.")
+ATTACHMENT_TYPE_NOT_ALLOWED = declare("attachment_type_not_allowed", UnsupportedMediaType,
+                                      "Tipo de arquivo não aceito: envie uma imagem PNG ou JPEG, um PDF, um texto "
+                                      "(.txt, .log) ou um .zip.")
+INVALID_ATTACHMENT_NAME = declare("invalid_attachment_name", InvalidInput, "Informe o nome do arquivo.")
+ATTACHMENT_NOT_FOUND = declare("attachment_not_found", NotFound, "Anexo não encontrado.")
+ATTACHMENT_NOT_AVAILABLE = declare("attachment_not_available", InvalidInput,
+                                   "O anexo não está disponível para esta mensagem: ele é de outro chamado, de outra "
+                                   "pessoa ou já foi enviado em outra mensagem.")
 
 # --- audit trail and portal files ----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from .spreadsheet import as_text
 
 # The tables of an export, in the order the README documents them.
 EXPORT_TABLES = ("organization", "contract", "users", "subscriptions", "subscription_changes", "invoices",
-                 "payments", "credit_notes", "tickets", "ticket_messages", "audit")
+                 "payments", "credit_notes", "tickets", "ticket_messages", "ticket_attachments", "audit")
 
 # The bucket's lifecycle rule (infra/resources.json, local/aws_resources.py) deletes what is under it
 # after a day: an export's file outlives its link by hours, not years.

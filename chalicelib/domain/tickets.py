@@ -63,3 +63,83 @@ def ensure_open_for_messages(ticket: Ticket) -> None:
 def status_after_customer_message(status: str) -> Optional[str]:
     """A customer's answer puts a waiting or resolved ticket back in the queue."""
     return OPEN if status in (WAITING_CUSTOMER, RESOLVED) else None
+
+
+# --- attachments --------------------------------------------------------------------------------
+# Screenshots, logs and documents on a ticket. The product itself checks a file's size and type
+# (by its first bytes, not by what the client declares): the bucket does not.
+
+# 4 MB: a binary body reaches Lambda in base64 (4/3 of its size), and Lambda takes 6 MB at most.
+MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024
+MAX_ATTACHMENT_NAME = 200
+MAX_ATTACHMENTS_PER_MESSAGE = 10
+
+PNG, JPEG, PDF, ZIP, TEXT = "image/png", "image/jpeg", "application/pdf", "application/zip", "text/plain"
+ATTACHMENT_TYPES = (PNG, JPEG, PDF, ZIP, TEXT)
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", PNG), (b"\xff\xd8\xff", JPEG), (b"%PDF-", PDF), (b"PK\x03\x04", ZIP),
+          (b"PK\x05\x06", ZIP))
+# Text: UTF-8 with no control characters but tab, line breaks and form feed (a log, a .txt, a .csv).
+_TEXT_CONTROLS = set(range(0, 32)) - {9, 10, 12, 13}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    id: str
+    ticket_id: str
+    organization_id: str
+    name: str
+    size: int
+    content_type: str
+    uploaded_by: str
+    uploaded_by_name: str
+    side: str  # customer | operator
+    at: str
+    message_id: Optional[str] = None  # the message it was sent with; None: on the ticket itself
+
+    @property
+    def key(self) -> str:
+        """Where the file is in the documents bucket: under its organisation."""
+        return f"tickets/{self.organization_id}/{self.ticket_id}/{self.id}"
+
+
+def attachment_type(content: bytes) -> Optional[str]:
+    """The file's type from its content, or None when it is not one the support desk accepts."""
+    for magic, media_type in _MAGIC:
+        if content.startswith(magic):
+            return media_type
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if any(ord(ch) in _TEXT_CONTROLS for ch in text) else TEXT
+
+
+def size_label(size: int) -> str:
+    """5 MB, 5,2 MB, 830 KB: a size as a person reads it (pt-BR decimal comma)."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f}".replace(".", ",").replace(",0", "") + " MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
+def check_attachment(content: bytes) -> str:
+    """The attachment's type; refuses an empty, too large or unaccepted file."""
+    if not content:
+        raise codes.ATTACHMENT_EMPTY()
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise codes.ATTACHMENT_TOO_LARGE(size=len(content), max_bytes=MAX_ATTACHMENT_BYTES,
+                                         size_label=size_label(len(content)),
+                                         max_label=size_label(MAX_ATTACHMENT_BYTES))
+    media_type = attachment_type(content)
+    if media_type is None:
+        raise codes.ATTACHMENT_TYPE_NOT_ALLOWED(accepted=list(ATTACHMENT_TYPES))
+    return media_type
+
+
+def attachment_name(raw: Optional[str]) -> str:
+    """The name the file is shown and downloaded with: its last path segment, without control
+    characters; refused when nothing is left."""
+    name = (raw or "").replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if ord(ch) >= 32 and ord(ch) != 127).strip().strip(".")
+    if not name:
+        raise codes.INVALID_ATTACHMENT_NAME(field="name")
+    return name[:MAX_ATTACHMENT_NAME]

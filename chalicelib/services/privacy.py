@@ -185,6 +185,13 @@ def anonymise_organization(deps: AnonymisationDeps, organization_id: str) -> int
             if message.author_side == "customer":
                 changes["author_name"] = rules.ANONYMISED_NAME
             privacy.update(message, changes)
+        # The files' records: a customer's name, and names redacted in a file's name. The files
+        # themselves stay in the bucket under the organisation (not read here).
+        for attachment in privacy.ticket_attachments(ticket.id):
+            changes = {"name": redactions.scrub(attachment.name)}
+            if attachment.side == "customer":
+                changes["uploaded_by_name"] = rules.ANONYMISED_NAME
+            privacy.update(attachment, changes)
     for change in privacy.changes(organization_id):
         if change.reason_text:
             privacy.update(change, {"reason_text": redactions.scrub(change.reason_text)})

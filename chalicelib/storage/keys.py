@@ -238,6 +238,13 @@ def ticket_message_sk(at_iso: str, message_id: str) -> str:
     return f"MSG#{at_iso}#{message_id}"
 
 
+TICKET_ATTACHMENT_PREFIX = "ATTACH#"
+
+
+def ticket_attachment_sk(attachment_id: str) -> str:
+    return f"{TICKET_ATTACHMENT_PREFIX}{attachment_id}"
+
+
 def org_tickets_pk(organization_id: str) -> str:
     return f"ORG#{organization_id}#TICKETS"
 

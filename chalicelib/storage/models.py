@@ -527,6 +527,21 @@ class TicketMessageItem(TableItem):
     at = UnicodeAttribute()
 
 
+class TicketAttachmentItem(TableItem):
+    """A file on a ticket (pk=TICKET#<id>, sk=ATTACH#<id>); the file itself is in the documents bucket."""
+    id = UnicodeAttribute()
+    ticket_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    size = NumberAttribute()
+    content_type = UnicodeAttribute()
+    uploaded_by = UnicodeAttribute()
+    uploaded_by_name = UnicodeAttribute()
+    side = UnicodeAttribute()
+    at = UnicodeAttribute()
+    message_id = UnicodeAttribute(null=True)
+
+
 class SuspensionItem(TableItem):
     """An organisation's suspension at the licence provider (domain/suspensions.py)."""
 

@@ -24,6 +24,7 @@ from .models import (
     OrganizationItem,
     PaymentItem,
     SubscriptionItem,
+    TicketAttachmentItem,
     TicketItem,
     TicketMessageItem,
     UserItem,
@@ -113,11 +114,14 @@ class PrivacyRepository:
             keys.invoice_pk(i.id), CreditNoteItem.sk.startswith(keys.CREDIT_NOTE_PREFIX))]
         tickets = list(TicketItem.by_organization.query(keys.org_tickets_pk(organization_id)))
         messages = [{"ticket_id": t.id, **row(m)} for t in tickets for m in self.ticket_messages(t.id)]
+        # The attachments' records (name, size, type, who, when); the files stay behind their links.
+        attachments = [row(a) for t in tickets for a in self.ticket_attachments(t.id)]
         audit = [row(a) for a in AuditItem.query(keys.audit_pk(organization_id))]
         return {"organization": organization, "contract": contract, "users": users,
                 "subscriptions": [row(s) for s in subscriptions], "subscription_changes": changes,
                 "invoices": [row(i, _INTERNAL_INVOICE_ATTRIBUTES) for i in invoices], "payments": payments, "credit_notes": credit_notes,
-                "tickets": [row(t) for t in tickets], "ticket_messages": messages, "audit": audit}
+                "tickets": [row(t) for t in tickets], "ticket_messages": messages,
+                "ticket_attachments": attachments, "audit": audit}
 
     # --- anonymisation --------------------------------------------------------------------------
 
@@ -149,6 +153,10 @@ class PrivacyRepository:
 
     def tickets(self, organization_id: str) -> List[TicketItem]:
         return list(TicketItem.by_organization.query(keys.org_tickets_pk(organization_id)))
+
+    def ticket_attachments(self, ticket_id: str) -> Iterable[TicketAttachmentItem]:
+        return TicketAttachmentItem.query(keys.ticket_pk(ticket_id),
+                                          TicketAttachmentItem.sk.startswith(keys.TICKET_ATTACHMENT_PREFIX))
 
     def ticket_messages(self, ticket_id: str) -> Iterable[TicketMessageItem]:
         return TicketMessageItem.query(keys.ticket_pk(ticket_id),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
@@ -10,9 +10,17 @@ from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.ids import digest
 from ..domain.leads import Lead
-from ..domain.tickets import Ticket
+from ..domain.tickets import Attachment, Ticket
 from . import keys
-from .models import CounterItem, LeadItem, RateItem, SignInChallengeItem, TicketItem, TicketMessageItem
+from .models import (
+    CounterItem,
+    LeadItem,
+    RateItem,
+    SignInChallengeItem,
+    TicketAttachmentItem,
+    TicketItem,
+    TicketMessageItem,
+)
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
 
 
@@ -159,8 +167,9 @@ class TicketRepository:
                                                  TicketMessageItem.sk.startswith(keys.TICKET_MESSAGE_PREFIX))]
 
     def save(self, ticket: Ticket, expected_version: Optional[int], audit: AuditEntry,
-             message: Optional[dict] = None) -> None:
-        """The ticket (new when `expected_version` is None) with its new message and audit entry."""
+             message: Optional[dict] = None, attachments: Sequence[Attachment] = ()) -> None:
+        """The ticket (new when `expected_version` is None) with its new message and audit entry;
+        `attachments` (uploaded, on no message yet) are sent with the message."""
         def build(tx):
             condition = TicketItem.pk.does_not_exist() if expected_version is None \
                 else TicketItem.version == expected_version
@@ -168,6 +177,52 @@ class TicketRepository:
             if message is not None:
                 tx.save(TicketMessageItem(keys.ticket_pk(ticket.id), keys.ticket_message_sk(message["at"], message["id"]),
                                           **message), condition=TicketMessageItem.pk.does_not_exist(), label="message")
+                for attachment in attachments:
+                    item = TicketAttachmentItem(keys.ticket_pk(ticket.id), keys.ticket_attachment_sk(attachment.id))
+                    tx.update(item, actions=[TicketAttachmentItem.message_id.set(message["id"])],
+                              condition=TicketAttachmentItem.pk.exists() & TicketAttachmentItem.message_id.does_not_exist(),
+                              label="attachment")
+            append_audit(tx, audit)
+
+        def conflict(labels):
+            return codes.ATTACHMENT_NOT_AVAILABLE() if labels == {"attachment"} else codes.VERSION_CONFLICT()
+
+        self._tx.run(build, on_conflict=conflict)
+
+    # --- attachments ----------------------------------------------------------------------------
+
+    def attachments(self, ticket_id: str) -> List[Attachment]:
+        """Every attachment of the ticket, in upload order."""
+        items = TicketAttachmentItem.query(keys.ticket_pk(ticket_id),
+                                           TicketAttachmentItem.sk.startswith(keys.TICKET_ATTACHMENT_PREFIX),
+                                           consistent_read=True)
+        return sorted((_attachment(i) for i in items), key=lambda a: (a.at, a.id))
+
+    def attachment(self, ticket_id: str, attachment_id: str) -> Attachment:
+        try:
+            return _attachment(TicketAttachmentItem.get(keys.ticket_pk(ticket_id),
+                                                        keys.ticket_attachment_sk(attachment_id), consistent_read=True))
+        except DoesNotExist:
+            raise codes.ATTACHMENT_NOT_FOUND()
+
+    def add_attachment(self, attachment: Attachment, audit: AuditEntry) -> None:
+        """A new attachment with its audit entry (the file is already in the bucket)."""
+        def build(tx):
+            tx.save(_attachment_item(attachment), condition=TicketAttachmentItem.pk.does_not_exist(), label="attachment")
             append_audit(tx, audit)
 
         self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
+
+
+_ATTACHMENT_FIELDS = ("id", "ticket_id", "organization_id", "name", "size", "content_type", "uploaded_by",
+                      "uploaded_by_name", "side", "at", "message_id")
+
+
+def _attachment_item(attachment: Attachment) -> TicketAttachmentItem:
+    return TicketAttachmentItem(keys.ticket_pk(attachment.ticket_id), keys.ticket_attachment_sk(attachment.id),
+                                **{k: getattr(attachment, k) for k in _ATTACHMENT_FIELDS})
+
+
+def _attachment(item: TicketAttachmentItem) -> Attachment:
+    values = {k: getattr(item, k) for k in _ATTACHMENT_FIELDS}
+    return Attachment(**{**values, "size": int(item.size)})

@@ -43,6 +43,10 @@ def _populated(world, operator):
     answered = world.call("POST", f"/backoffice/tickets/{ticket.id}/messages", operator,
                           {"body": "Recebido; verificamos a conta."})
     assert answered.status_code == 201, answered.json_body
+    attached = world.call("POST", f"/tickets/{ticket.id}/attachments?name=tela.png", org.master,
+                          b"\x89PNG\r\n\x1a\n" + b"\0" * 16,
+                          headers={**org.master.headers, "Content-Type": "application/octet-stream"})
+    assert attached.status_code == 201, attached.json_body
     return org, adm, leaving
 
 

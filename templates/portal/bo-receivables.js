@@ -52,7 +52,7 @@ const filters = { status: "", due_from: "", due_to: "", organization_id: "" };
 let lastImport = null; // the CNAB import's answer, shown until the operator leaves the screen
 
 const BANDS = [["days_1_30", "1 a 30 dias"], ["days_31_60", "31 a 60 dias"], ["days_61_90", "61 a 90 dias"],
-  ["days_over_90", "Mais de 90 dias"]];
+  ["days_over_90", "mais de 90 dias"]];
 const invoicesWord = (n) => (n === 1 ? "1 fatura" : `${n} faturas`);
 
 function query() {

@@ -86,6 +86,7 @@ def test_reais_are_read_as_exact_centavos(page_for):
 def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, stack):
     api, _, _ = stack
     first = _billed(api, demo)
+    ops = _operator_api(api, demo)
 
     page = page_for()
     login(page, account(demo, OPERATOR))
@@ -146,7 +147,7 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     page.get_by_role("dialog").get_by_role("button", name="Segurar suspensão").click()
     page.get_by_role("button", name="Liberar suspensão").wait_for()
     dunning = requests.get(f"{api}/backoffice/organizations/{first['organization_id']}/dunning",
-                           headers=_operator_api(api, demo)).json()
+                           headers=ops).json()
     assert dunning["effective"]["hold_suspension"] is True
     page.get_by_role("button", name="Liberar suspensão").click()
     page.get_by_role("dialog").get_by_role("button", name="Liberar suspensão").click()
@@ -164,11 +165,11 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     assert page.get_by_role("button", name="Registrar pagamento").count() == 0
     assert page.get_by_role("button", name="Cancelar fatura").count() == 0
     accessible(page, "bo-fatura-cancelada")
-    cancelled = requests.get(f"{api}/backoffice/invoices/{first['id']}", headers=_operator_api(api, demo)).json()
+    cancelled = requests.get(f"{api}/backoffice/invoices/{first['id']}", headers=ops).json()
     assert cancelled["status"] == "cancelled" and cancelled["cancellation"]["reissued_invoice_id"]
     page.get_by_role("link", name=re.compile("^Substituída pela fatura nº")).click()
     reissued = requests.get(f"{api}/backoffice/invoices/{cancelled['cancellation']['reissued_invoice_id']}",
-                            headers=_operator_api(api, demo)).json()
+                            headers=ops).json()
     page.get_by_role("heading", name=f"Fatura nº {reissued['number']} — {first['organization_name']}").wait_for()
 
     # A credit note of R$ 50,00.
@@ -178,7 +179,7 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     accessible(page, "bo-fatura-credito")
     page.get_by_role("dialog").get_by_role("button", name="Conceder crédito").click()
     page.get_by_role("region", name="Notas de crédito").get_by_text("Desconto comercial").wait_for()
-    notes = requests.get(f"{api}/backoffice/invoices/{reissued['id']}/credit-notes", headers=_operator_api(api, demo)).json()
+    notes = requests.get(f"{api}/backoffice/invoices/{reissued['id']}/credit-notes", headers=ops).json()
     assert [n["amount_cents"] for n in notes["items"]] == [5000]
 
     # A payment typed in reais: refused in words when it is not an amount, exact centavos when it is.
@@ -188,16 +189,20 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     dialog.get_by_role("button", name="Confirmar pagamento").click()
     dialog.get_by_text("Valor pago (R$): informe o valor em reais, como 1.234,56.").wait_for()
     dialog.get_by_label("Valor pago (R$)").fill("1,29")
+    dialog.get_by_label("Data do pagamento").fill(f"{_sp_day(2):%Y-%m-%d}")
+    dialog.get_by_role("button", name="Confirmar pagamento").click()
+    dialog.get_by_text("Data do pagamento: não pode ser depois de hoje.").wait_for()
+    dialog.get_by_label("Data do pagamento").fill(f"{_sp_day():%Y-%m-%d}")
     accessible(page, "bo-fatura-pagamento")
     dialog.get_by_role("button", name="Confirmar pagamento").click()
     page.get_by_role("region", name="Pagamentos").get_by_text("R$ 1,29").wait_for()
-    invoice = requests.get(f"{api}/backoffice/invoices/{reissued['id']}", headers=_operator_api(api, demo)).json()
+    invoice = requests.get(f"{api}/backoffice/invoices/{reissued['id']}", headers=ops).json()
     assert [p["amount_cents"] for p in invoice["payments"]] == [129]
     assert invoice["balance_cents"] == reissued["balance_cents"] - 129
 
     # The CNAB 240 return file the bank sends: the rest of the re-issued invoice paid at its boleto; a
     # title nobody knows.
-    other, other_boleto = reissued, _boleto(api, _operator_api(api, demo), {**reissued, "organization_id": first["organization_id"]})
+    other, other_boleto = reissued, _boleto(api, ops, {**reissued, "organization_id": first["organization_id"]})
     page.get_by_role("link", name="← Recebíveis").click()
     page.get_by_role("heading", name="Recebíveis").wait_for()
     content = cnab240.build(other_boleto["bank_code"], [
@@ -219,7 +224,7 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     assert result.get_by_text("Nosso número desconhecido").count() == 1
     accessible(page, "bo-recebiveis-cnab")
     assert requests.get(f"{api}/backoffice/invoices/{other['id']}",
-                        headers=_operator_api(api, demo)).json()["status"] == "paid"
+                        headers=ops).json()["status"] == "paid"
 
 
 def test_the_catalog_lists_edits_and_creates_products_with_the_day_a_price_takes_effect(page_for, demo):

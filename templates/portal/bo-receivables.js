@@ -3,7 +3,9 @@
 // invoice (#/recebiveis/<id>): lines, payments, boleto, NFS-e, history, and what an operator does
 // to it (payment, dispute, holding the suspension, cancel and re-issue, credit note, re-emission).
 import { ApiError, api, apiUrl, brl, dateBR, dialog, errorBox, field, guarded, h, hooks, notify, refresh, state, table } from "./core.js";
-import { INVOICE_STATUS } from "./invoices.js";
+
+// Our own words for the statuses (not imported from invoices.js, which another screen owns).
+const INVOICE_STATUS = { open: "Em aberto", overdue: "Vencida", paid: "Paga", cancelled: "Cancelada" };
 
 // --- money and days --------------------------------------------------------------------------
 
@@ -52,7 +54,7 @@ const filters = { status: "", due_from: "", due_to: "", organization_id: "" };
 let lastImport = null; // the CNAB import's answer, shown until the operator leaves the screen
 
 const BANDS = [["days_1_30", "1 a 30 dias"], ["days_31_60", "31 a 60 dias"], ["days_61_90", "61 a 90 dias"],
-  ["days_over_90", "Mais de 90 dias"]];
+  ["days_over_90", "mais de 90 dias"]];
 const invoicesWord = (n) => (n === 1 ? "1 fatura" : `${n} faturas`);
 
 function query() {
@@ -266,7 +268,7 @@ function needReais(input, label) {
 function paymentDialog(invoice) {
   const key = newKey(`pagamento-${invoice.id}`);
   const amount = h("input", { name: "valor", inputmode: "decimal", autocomplete: "off", value: reaisText(invoice.balance_cents) });
-  const paidOn = h("input", { type: "date", name: "data", value: saoPauloDay(), max: saoPauloDay() });
+  const paidOn = h("input", { type: "date", name: "data", value: saoPauloDay() });
   const method = h("select", { name: "forma" }, Object.entries(METHOD).map(([value, text]) => h("option", { value, text })));
   method.value = invoice.payment_method;
   actionDialog(`Registrar pagamento — fatura nº ${invoice.number}`, {
@@ -276,6 +278,7 @@ function paymentDialog(invoice) {
     run: async () => {
       const cents = needReais(amount, "Valor pago (R$)");
       if (!paidOn.value) throw new Error("Data do pagamento: informe a data.");
+      if (paidOn.value > saoPauloDay()) throw new Error("Data do pagamento: não pode ser depois de hoje.");
       const after = await api("POST", `/backoffice/invoices/${invoice.id}/payments`,
         { amount_cents: cents, paid_on: paidOn.value, method: method.value }, { "Idempotency-Key": key });
       return `Pagamento de ${brl(cents)} registrado. Saldo: ${brl(after.balance_cents)}.`;

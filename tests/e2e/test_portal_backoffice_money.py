@@ -43,8 +43,8 @@ def _boleto(api, headers, invoice):
 
 
 def _billed(api, demo):
-    """The operator's billing run for the demo customers' last closing (day 20): its first invoice to
-    receive (a receivable) once it has its boleto."""
+    """The operator's billing run for the demo customers' last closing (day 20): an invoice it issued
+    (a receivable; an open one while there is one) once it has its boleto."""
     headers = _operator_api(api, demo)
     today = date.today()
     closing = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
@@ -52,13 +52,21 @@ def _billed(api, demo):
                   headers=headers).raise_for_status()
     deadline = time.time() + 60
     while True:
-        items = [i for i in requests.get(f"{api}/backoffice/invoices", headers=headers).json()["items"]
+        items = [i for status in ("open", "overdue", "paid", "cancelled")
+                 for i in requests.get(f"{api}/backoffice/invoices?status={status}", headers=headers).json()["items"]
                  if i["payment_method"] == "boleto"]
         if items:
             _boleto(api, headers, items[0])
             return items[0]
         assert time.time() < deadline, "the billing run issued no invoice"
         time.sleep(1)
+
+
+def _rendered_again(page, action):
+    """Do `action` and wait for the screen it asked for: the filter form is a new one."""
+    page.evaluate("document.querySelector('.filtros-recebiveis').dataset.antigo = '1'")
+    action()
+    page.locator(".filtros-recebiveis:not([data-antigo])").wait_for()
 
 
 def test_reais_are_read_as_exact_centavos(page_for):
@@ -78,6 +86,7 @@ def test_reais_are_read_as_exact_centavos(page_for):
 def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, stack):
     api, _, _ = stack
     first = _billed(api, demo)
+    ops = _operator_api(api, demo)
 
     page = page_for()
     login(page, account(demo, OPERATOR))
@@ -90,9 +99,9 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
 
     # The customer filter: only that customer's invoices, and the CSV is the same filter.
     page.get_by_label("Cliente").select_option(first["organization_id"])
-    page.get_by_role("button", name="Filtrar").click()
-    page.wait_for_function("(name) => [...document.querySelectorAll('tbody tr td[data-rotulo=Cliente]')]"
-                           ".every((td) => td.textContent === name)", arg=first["organization_name"])
+    _rendered_again(page, lambda: page.get_by_role("button", name="Filtrar").click())
+    assert page.get_by_label("Cliente").input_value() == first["organization_id"]
+    assert set(page.locator("tbody td[data-rotulo=Cliente]").all_inner_texts()) == {first["organization_name"]}
     rows = page.locator("tbody tr").count()
     with page.expect_download() as download:
         page.get_by_role("button", name="Baixar CSV").click()
@@ -111,7 +120,7 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     page.get_by_label("Vencimento até").fill("2026-01-01")
     page.get_by_role("button", name="Filtrar").click()
     page.get_by_text("Vencimento até: deve ser igual ou posterior a Vencimento de.").wait_for()
-    page.get_by_role("button", name="Limpar filtros").click()
+    _rendered_again(page, lambda: page.get_by_role("button", name="Limpar filtros").click())
 
     # The operator's page of the first invoice.
     page.get_by_role("link", name=f"Abrir a fatura nº {first['number']} de {first['organization_name']}").click()
@@ -138,7 +147,7 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     page.get_by_role("dialog").get_by_role("button", name="Segurar suspensão").click()
     page.get_by_role("button", name="Liberar suspensão").wait_for()
     dunning = requests.get(f"{api}/backoffice/organizations/{first['organization_id']}/dunning",
-                           headers=_operator_api(api, demo)).json()
+                           headers=ops).json()
     assert dunning["effective"]["hold_suspension"] is True
     page.get_by_role("button", name="Liberar suspensão").click()
     page.get_by_role("dialog").get_by_role("button", name="Liberar suspensão").click()
@@ -156,11 +165,11 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     assert page.get_by_role("button", name="Registrar pagamento").count() == 0
     assert page.get_by_role("button", name="Cancelar fatura").count() == 0
     accessible(page, "bo-fatura-cancelada")
-    cancelled = requests.get(f"{api}/backoffice/invoices/{first['id']}", headers=_operator_api(api, demo)).json()
+    cancelled = requests.get(f"{api}/backoffice/invoices/{first['id']}", headers=ops).json()
     assert cancelled["status"] == "cancelled" and cancelled["cancellation"]["reissued_invoice_id"]
     page.get_by_role("link", name=re.compile("^Substituída pela fatura nº")).click()
     reissued = requests.get(f"{api}/backoffice/invoices/{cancelled['cancellation']['reissued_invoice_id']}",
-                            headers=_operator_api(api, demo)).json()
+                            headers=ops).json()
     page.get_by_role("heading", name=f"Fatura nº {reissued['number']} — {first['organization_name']}").wait_for()
 
     # A credit note of R$ 50,00.
@@ -170,7 +179,7 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     accessible(page, "bo-fatura-credito")
     page.get_by_role("dialog").get_by_role("button", name="Conceder crédito").click()
     page.get_by_role("region", name="Notas de crédito").get_by_text("Desconto comercial").wait_for()
-    notes = requests.get(f"{api}/backoffice/invoices/{reissued['id']}/credit-notes", headers=_operator_api(api, demo)).json()
+    notes = requests.get(f"{api}/backoffice/invoices/{reissued['id']}/credit-notes", headers=ops).json()
     assert [n["amount_cents"] for n in notes["items"]] == [5000]
 
     # A payment typed in reais: refused in words when it is not an amount, exact centavos when it is.
@@ -180,16 +189,20 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     dialog.get_by_role("button", name="Confirmar pagamento").click()
     dialog.get_by_text("Valor pago (R$): informe o valor em reais, como 1.234,56.").wait_for()
     dialog.get_by_label("Valor pago (R$)").fill("1,29")
+    dialog.get_by_label("Data do pagamento").fill(f"{_sp_day(2):%Y-%m-%d}")
+    dialog.get_by_role("button", name="Confirmar pagamento").click()
+    dialog.get_by_text("Data do pagamento: não pode ser depois de hoje.").wait_for()
+    dialog.get_by_label("Data do pagamento").fill(f"{_sp_day():%Y-%m-%d}")
     accessible(page, "bo-fatura-pagamento")
     dialog.get_by_role("button", name="Confirmar pagamento").click()
     page.get_by_role("region", name="Pagamentos").get_by_text("R$ 1,29").wait_for()
-    invoice = requests.get(f"{api}/backoffice/invoices/{reissued['id']}", headers=_operator_api(api, demo)).json()
+    invoice = requests.get(f"{api}/backoffice/invoices/{reissued['id']}", headers=ops).json()
     assert [p["amount_cents"] for p in invoice["payments"]] == [129]
     assert invoice["balance_cents"] == reissued["balance_cents"] - 129
 
     # The CNAB 240 return file the bank sends: the rest of the re-issued invoice paid at its boleto; a
     # title nobody knows.
-    other, other_boleto = reissued, _boleto(api, _operator_api(api, demo), {**reissued, "organization_id": first["organization_id"]})
+    other, other_boleto = reissued, _boleto(api, ops, {**reissued, "organization_id": first["organization_id"]})
     page.get_by_role("link", name="← Recebíveis").click()
     page.get_by_role("heading", name="Recebíveis").wait_for()
     content = cnab240.build(other_boleto["bank_code"], [
@@ -211,7 +224,7 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     assert result.get_by_text("Nosso número desconhecido").count() == 1
     accessible(page, "bo-recebiveis-cnab")
     assert requests.get(f"{api}/backoffice/invoices/{other['id']}",
-                        headers=_operator_api(api, demo)).json()["status"] == "paid"
+                        headers=ops).json()["status"] == "paid"
 
 
 def test_the_catalog_lists_edits_and_creates_products_with_the_day_a_price_takes_effect(page_for, demo):
@@ -249,3 +262,54 @@ def test_the_catalog_lists_edits_and_creates_products_with_the_day_a_price_takes
     row.wait_for()
     assert "TESTE-B1" in row.inner_text() and "CFQ7TTC0TEST:0001" in row.inner_text()
     assert "R$ 12,30" in row.inner_text().replace("\xa0", " ")
+
+
+def test_a_refused_nfse_and_boleto_show_their_reasons_and_offer_the_reemission(page_for, demo, stack):
+    # The API's answer for an invoice whose note and boleto were refused stands in
+    # (tests/integration/test_nfse_failures.py and the boleto registration's tests check the answer).
+    api, _, _ = stack
+    invoice = _billed(api, demo)
+    refused = {"nfse_status": "rejected", "nfse": None,
+               "nfse_failure": {"rejections": [{"code": "E160", "message": "Código de serviço inválido", "detail": None}],
+                                "failed_at": "2026-11-30T10:00:00+00:00", "attempts": 1},
+               "boleto_failure": {"reasons": [{"code": "48", "message": "CEP do pagador inválido"}],
+                                  "failed_at": "2026-11-30T10:00:00+00:00", "attempts": 2}}
+    sent = []
+
+    def as_refused(route):
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), **refused})
+
+    def registered(route):  # the bank accepts the boleto this time
+        sent.append(route.request.headers.get("idempotency-key"))
+        answer = route.fetch(method="GET", headers={k: v for k, v in route.request.headers.items()
+                                                    if k.lower() != "idempotency-key"},
+                             url=route.request.url.removesuffix("/boleto"))
+        route.fulfill(response=answer, json={**answer.json(), **refused, "boleto_failure": None})
+
+    page = page_for()
+    page.route(re.compile(rf".*/backoffice/invoices/{invoice['id']}$"), as_refused)
+    page.route(re.compile(rf".*/backoffice/invoices/{invoice['id']}/boleto$"), registered)
+    login(page, account(demo, OPERATOR))
+    nav(page, "Recebíveis").click()
+    page.get_by_role("heading", name="Recebíveis").wait_for()
+    page.evaluate("(id) => { location.hash = `#/recebiveis/${id}`; }", invoice["id"])
+    page.get_by_role("heading", name=f"Fatura nº {invoice['number']} — {invoice['organization_name']}").wait_for()
+    page.locator("#historico").wait_for()
+    assert "Recusada pelo emissor" in page.locator("#situacao-nfse").inner_text()
+    page.get_by_text("E160: Código de serviço inválido").wait_for()
+    page.get_by_text("48: CEP do pagador inválido").wait_for()
+    accessible(page, "bo-fatura-recusas")
+
+    # The NFS-e: the real API answers (the note was in fact issued), its refusal shows in words.
+    page.get_by_role("button", name="Emitir NFS-e de novo").click()
+    page.get_by_role("dialog").get_by_role("button", name="Emitir NFS-e").click()
+    page.locator("dialog .erro").wait_for()
+    assert page.locator("dialog .erro").inner_text().strip()
+    page.get_by_role("dialog").get_by_role("button", name="Voltar").click()
+
+    page.get_by_role("button", name="Registrar boleto de novo").click()
+    accessible(page, "bo-fatura-boleto")
+    page.get_by_role("dialog").get_by_role("button", name="Registrar boleto").click()
+    page.get_by_text("Boleto registrado.").wait_for()
+    assert len(sent) == 1 and sent[0]

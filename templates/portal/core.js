@@ -101,10 +101,8 @@ async function send(method, path, body, extraHeaders) {
     if (response.status >= 500 || !json) throw networkError(response.status);
     throw new ApiError(response.status, { message: "Erro inesperado." });
   }
-  if (response.ok && text && !json) {
-    if ((response.headers.get("Content-Type") || "").includes("text/html")) throw networkError(response.status);
-    return { status: response.status, data: text };
-  }
+  // A successful answer that is not JSON (a document the API serves) is given as text.
+  if (response.ok && text && !json) return { status: response.status, data: text };
   return { status: response.status, data, error: data && data.error };
 }
 

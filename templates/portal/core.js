@@ -101,10 +101,8 @@ async function send(method, path, body, extraHeaders) {
     if (response.status >= 500 || !json) throw networkError(response.status);
     throw new ApiError(response.status, { message: "Erro inesperado." });
   }
-  if (response.ok && text && !json) {
-    if ((response.headers.get("Content-Type") || "").includes("text/html")) throw networkError(response.status);
-    return { status: response.status, data: text };
-  }
+  // A successful answer that is not JSON (a document the API serves) is given as text.
+  if (response.ok && text && !json) return { status: response.status, data: text };
   return { status: response.status, data, error: data && data.error };
 }
 
@@ -311,11 +309,18 @@ document.addEventListener("invalid", (event) => {
   markInvalid(control, `${labelOf(control)}: ${entry ? entry[1](control) : "verifique este campo."}`);
 }, true);
 document.addEventListener("input", (event) => {
+  // Typing (or ticking an option) again takes the field's message away: the note and every control it marked.
   const control = event.target;
-  if (control.getAttribute && control.getAttribute("aria-invalid") === "true" && control.form) {
-    const scope = control.type === "checkbox" || control.type === "radio" ? control.closest("fieldset") || control.parentElement : control.parentElement;
-    scope.querySelectorAll(".erro-campo").forEach((e) => e.remove());
-    control.removeAttribute("aria-invalid");
+  if (!control.getAttribute || control.getAttribute("aria-invalid") !== "true") return;
+  const ids = (control.getAttribute("aria-describedby") || "").split(" ").filter((id) => id.startsWith("erro-"));
+  for (const id of ids) {
+    const note = document.getElementById(id);
+    if (note) note.remove();
+    document.querySelectorAll(`[aria-describedby~="${id}"]`).forEach((marked) => {
+      marked.removeAttribute("aria-invalid");
+      const rest = marked.getAttribute("aria-describedby").split(" ").filter((other) => other !== id);
+      if (rest.length) marked.setAttribute("aria-describedby", rest.join(" ")); else marked.removeAttribute("aria-describedby");
+    });
   }
 });
 

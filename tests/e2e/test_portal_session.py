@@ -85,6 +85,8 @@ def test_login_mfa_and_privacy_screens_are_accessible(page_for, demo):
     assert "roles" not in page.locator("main").inner_text()
     accessible(page, "sessao-usuarios-convite")
     page.get_by_label("Suporte", exact=True).check()
+    assert page.get_by_text("Perfis: escolha ao menos um.").count() == 0  # ticking one takes the message away
+    assert page.get_by_label("Master").get_attribute("aria-invalid") is None
     page.get_by_role("button", name="Convidar").click()
     row = page.locator("tr", has_text="Caio Convidado")
     row.wait_for()

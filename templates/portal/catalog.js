@@ -22,7 +22,8 @@ function remember(cart) {
 
 export function cartCounter() {
   if (!state.me || !can("buy_products") || (can("back_office") && !state.actingFor)) return [];
-  const organization = state.actingFor ? state.actingFor.id : state.me.organization.id;
+  // Read again for another user or organisation (a new sign-in, a "ver como").
+  const organization = `${state.me.user.id}:${state.actingFor ? state.actingFor.id : state.me.organization.id}`;
   if (counter.organization !== organization) {
     counter.organization = organization;
     counter.count = null;
@@ -42,11 +43,16 @@ export async function catalogScreen(id) {
                    families.map((f) => h("option", { value: f.id, text: f.name })));
   const search = h("input", { type: "search", id: "busca", placeholder: "Ex.: E3, Teams, Power BI" });
   const results = h("div", { class: "grade", "aria-live": "polite" });
+  // Typing fires a search per key: only the latest answer shows (an earlier one arriving late
+  // must not replace it, nor reset a quantity typed meanwhile).
+  let asked = 0;
   const load = async () => {
     const params = new URLSearchParams();
     if (family.value) params.set("family", family.value);
     if (search.value) params.set("q", search.value);
+    const turn = (asked += 1);
     const { items } = await api("GET", `/catalog/products?${params}`);
+    if (turn !== asked) return;
     results.replaceChildren(...(items.length ? items.map(productCard)
       : [h("p", { class: "cartao vazio", text: "Nenhum produto encontrado." })]));
   };

@@ -107,6 +107,7 @@ def test_the_cart_counts_adds_to_a_line_and_the_review_shows_the_api_numbers(pag
     page.get_by_label("Buscar").fill("")
     page.get_by_label("Família de produtos").select_option("seguranca")
     page.get_by_role("button", name="Adicionar Microsoft Entra ID P1 ao carrinho").wait_for()
+    page.locator("article", has_text="Power BI Pro").wait_for(state="detached")  # the filter has answered
     page.get_by_label("Quantidade de Microsoft Entra ID P1").fill("2")
     page.get_by_role("button", name="Adicionar Microsoft Entra ID P1 ao carrinho").click()
     counter.filter(has_text="Carrinho (1)").wait_for()
@@ -122,6 +123,7 @@ def test_the_cart_counts_adds_to_a_line_and_the_review_shows_the_api_numbers(pag
     page.get_by_role("button", name="Remover Microsoft Intune Plano 1 do carrinho").click()
     counter.filter(has_text="Carrinho (1)").wait_for()
     page.get_by_label("Família de produtos").select_option("")
+    page.locator("article", has_text="Microsoft 365 E5").wait_for()
     page.get_by_role("button", name="Adicionar Microsoft 365 E5 ao carrinho").click()  # annual, paid up front
     counter.filter(has_text="Carrinho (2)").wait_for()
     accessible(page, "produtos-carrinho")

@@ -16,7 +16,9 @@ export async function contractBanner() {
 
 function documentSection(doc) {
   return h("section", { class: "cartao documento-contrato", "aria-labelledby": "titulo-documento" },
-    h("h2", { id: "titulo-documento", text: doc.title }),
+    // "Termos e preços", not the title: a second heading saying "Contrato" would blur the screen's own.
+    h("h2", { id: "titulo-documento", text: "Termos e preços" }),
+    h("p", {}, h("strong", { id: "titulo-contrato", text: doc.title })),
     h("p", { class: "dica", id: "versao-documento", text: `Versão ${doc.version}` }),
     h("div", { class: "acoes" }, h("a", { class: "botao secundario", id: "baixar-contrato", href: doc.pdf_url,
       text: `Baixar o contrato em PDF (versão ${doc.version})` })),

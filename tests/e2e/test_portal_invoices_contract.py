@@ -138,7 +138,7 @@ def test_the_contract_is_read_accepted_only_when_ticked_and_the_banner_goes(page
     page.get_by_role("heading", name="Contrato", exact=True).wait_for()
 
     doc = requests.get(f"{api}/contract/document", headers=_headers(api, master), timeout=10).json()
-    page.get_by_role("heading", name=doc["title"]).wait_for()
+    page.locator("#titulo-contrato", has_text=doc["title"]).wait_for()
     assert page.locator("#versao-documento").inner_text() == f"Versão {doc['version']}"
     for section in doc["sections"]:
         assert page.get_by_role("heading", name=section["heading"]).count() == 1

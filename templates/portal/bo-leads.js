@@ -1,7 +1,7 @@
 // Back office — Interessados (operators): the contract requests of the public form, filtered by
 // status and searched by company, CNPJ or contact; a lead's page; its conversion into a customer,
 // once the operator has confirmed the contact who becomes the Master.
-import { api, dateBR, dialog, field, go, h } from "./core.js";
+import { api, dateBR, dialog, field, go, h, refresh } from "./core.js";
 import { addressFieldset, addressInputs, addressValue, cnpjBR, contactsValue, paymentSelect, plain, submitLabelled } from "./bo-customers.js";
 
 const LEAD_STATUS = { new: "Novo", specialists: "Especialistas", converted: "Convertido" };
@@ -79,6 +79,7 @@ function leadPage(lead) {
 }
 
 export function convertDialog(lead) {
+  let converted = false;
   const box = dialog(`Converter ${lead.company_name} em cliente`, (close) => {
     const inputs = {
       "master.name": ["Nome do Master", h("input", { required: true, maxlength: 120, value: lead.contact_name, autocomplete: "off" })],
@@ -109,17 +110,20 @@ export function convertDialog(lead) {
           master: { name: inputs["master.name"][1].value, email: inputs["master.email"][1].value },
           billing_contacts: contactsValue(inputs.billing_contacts[1].value), address: addressValue(inputs),
         }, { "Idempotency-Key": key });
+        converted = true;
         form.replaceChildren(
           h("p", { role: "status", text: `Cliente ${created.organization.name} criado, com o contrato aguardando o aceite.` }),
           h("p", { text: `Convite enviado para ${created.master.name} (${created.master.email}).` }),
           h("div", { class: "acoes" },
             h("button", { type: "button", onclick: () => { close(); go(`#/clientes/${created.organization.id}`); }, text: "Abrir o cliente" }),
-            h("button", { type: "button", class: "secundario", onclick: () => { close(); go("#/interessados"); }, text: "Fechar" })));
+            h("button", { type: "button", class: "secundario", onclick: close, text: "Fechar" })));
         form.querySelector("button").focus();
       });
     });
     return form;
   });
   box.classList.add("largo");
+  // Closed any way after converting (Esc too), the page behind shows the lead converted.
+  box.addEventListener("close", () => { if (converted) refresh(); });
   return box;
 }

@@ -205,7 +205,7 @@ async function contractSection(id, contract) {
     const quantity = h("input", { type: "number", min: 1, value: item.quantity, class: "curto", "aria-label": `Quantidade de ${item.name}` });
     quantity.addEventListener("input", () => { item.quantity = Number(quantity.value); });
     return [item.name, item.sku, editableItems ? quantity : String(item.quantity),
-      editableItems ? h("button", { type: "button", class: "link no-cartao", "aria-label": `Remover ${item.name} do contrato`,
+      editableItems ? h("button", { type: "button", class: "link", "aria-label": `Remover ${item.name} do contrato`,
         onclick: () => { items.splice(index, 1); drawItems(); }, text: "Remover" }) : ""];
   })) : h("p", { class: "vazio", text: "Nenhum item no contrato." }));
   drawItems();

@@ -64,6 +64,19 @@ def body_for(operation):
     return example(content["schema"]) if content else None
 
 
+def request_for(operation):
+    """The body and headers of a request the route accepts: its JSON example, or, for a route taking
+    a file (a ticket's attachment), a small PNG as the media type it declares."""
+    files = [m for m in operation.get("requestBody", {}).get("content", {}) if m != "application/json"]
+    if files:
+        return b"\x89PNG\r\n\x1a\n" + b"\0" * 16, {"Content-Type": files[0]}
+    return body_for(operation), {}
+
+
+def success_status(operation) -> int:
+    return min(int(status) for status in operation["responses"] if status.startswith("2"))
+
+
 def fill(path, values, operation=None):
     """The path with its parameters, plus the operation's required query parameters."""
     target = re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)

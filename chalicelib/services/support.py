@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence
 
 from ..domain import error_codes as codes
 from ..domain import tickets as rules
-from ..domain.errors import DomainError
 from ..domain.clock import iso
+from ..domain.errors import DomainError
 from ..domain.ids import new_id
 from ..domain.tickets import Attachment, Ticket
 from ..schemas import array, date_time, enum, integer, nullable, page, shape, text

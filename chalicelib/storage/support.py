@@ -10,7 +10,7 @@ from ..domain import error_codes as codes
 from ..domain.audit import AuditEntry
 from ..domain.ids import digest
 from ..domain.leads import Lead
-from ..domain.tickets import Attachment, Ticket
+from ..domain.tickets import CLOSED, Attachment, Ticket
 from . import keys
 from .models import (
     CounterItem,
@@ -206,12 +206,18 @@ class TicketRepository:
             raise codes.ATTACHMENT_NOT_FOUND()
 
     def add_attachment(self, attachment: Attachment, audit: AuditEntry) -> None:
-        """A new attachment with its audit entry (the file is already in the bucket)."""
+        """A new attachment with its audit entry (the file is already in the bucket), on the
+        condition that its ticket is still open (closed meanwhile: 409, nothing written)."""
         def build(tx):
+            tx.check(TicketItem, keys.ticket_pk(attachment.ticket_id), keys.TICKET_SK,
+                     condition=TicketItem.status != CLOSED, label="ticket")
             tx.save(_attachment_item(attachment), condition=TicketAttachmentItem.pk.does_not_exist(), label="attachment")
             append_audit(tx, audit)
 
-        self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
+        def conflict(labels):
+            return codes.TICKET_CLOSED() if "ticket" in labels else codes.VERSION_CONFLICT()
+
+        self._tx.run(build, on_conflict=conflict)
 
 
 _ATTACHMENT_FIELDS = ("id", "ticket_id", "organization_id", "name", "size", "content_type", "uploaded_by",

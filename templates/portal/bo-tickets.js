@@ -101,8 +101,8 @@ async function operatorTicket(id) {
     h("p", { class: "acoes" }, "Cliente: ", h("strong", { text: names.get(ticket.organization_id) || "—" }),
       " Situação: ", statusTag(ticket), " Severidade: ", severityTag(ticket.severity),
       h("span", { class: "dica", text: ` Aberto ${ageLabel(ticket.created_at)} (${dateBR(ticket.created_at)})` })),
+    statusForm,
     conversation(ticket, base, { operator: true }),
     ticket.status === "closed" ? h("p", { class: "dica", text: "Chamado fechado: não recebe novas mensagens." })
-      : replyForm(base, { label: "Responder ao cliente" }),
-    statusForm];
+      : replyForm(base, { label: "Responder ao cliente" })];
 }

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from tests.openapi_requests import body_for, example, fill, operations, route_objects
+from tests.openapi_requests import body_for, example, fill, operations, request_for, route_objects, success_status
 
 # Calls that only read; anything else made while refusing a request would be a write.
 READS = ("Get", "Query", "BatchGet", "TransactGet", "Describe", "List", "Head")
@@ -171,8 +171,11 @@ def test_valid_values_pass_on_every_route(world, setting):
     org, caller, target = setting
     for path, method, operation in with_query(world):
         query = {p["name"]: valid(p) for p in query_parameters(operation)}
-        response = world.call(method, target(path, operation, query), caller(operation), body_for(operation))
-        assert response.status_code == 200, (method, path, query, response.json_body)
+        body, headers = request_for(operation)
+        account = caller(operation)
+        response = world.call(method, target(path, operation, query), account, body,
+                              headers={**(account.headers if account else {}), **headers})
+        assert response.status_code == success_status(operation), (method, path, query, response.json_body)
 
 
 def test_the_handler_receives_typed_values(world, setting):

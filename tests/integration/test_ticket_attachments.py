@@ -158,3 +158,28 @@ def test_an_operator_viewing_as_the_customer_uses_the_customer_routes(world, des
     headers = {**operator.headers, "X-Organization-Id": org.id, "Content-Type": "application/octet-stream"}
     uploaded = world.call("POST", f"/tickets/{ticket['id']}/attachments?name=print.png", operator, PNG, headers=headers)
     assert uploaded.status_code == 201 and uploaded.json_body["uploaded_by"] == operator.user.id
+
+
+def test_a_ticket_closed_while_its_file_uploads_keeps_neither_the_file_nor_a_record(world, desk, monkeypatch):
+    from chalicelib.services import support
+
+    org, support_account, ticket = desk
+    operator = world.operator()
+    real_put = world.deps.documents.put
+
+    def closing_meanwhile(key, data, content_type):
+        stored = real_put(key, data, content_type)
+        support.set_status(world.deps, _caller(world, operator), ticket["id"], "closed")
+        return stored
+
+    monkeypatch.setattr(world.deps.documents, "put", closing_meanwhile)
+    refused = _upload(world, support_account, f"/tickets/{ticket['id']}", PNG)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "ticket_closed")
+    assert _objects(world) == [] and _audit(world, org.id) == []
+    assert world.call("GET", f"/tickets/{ticket['id']}", support_account).json_body["attachments"] == []
+
+
+def _caller(world, account):
+    from chalicelib.services.caller import Caller
+
+    return Caller(user=account.user, organization_id=account.user.organization_id)

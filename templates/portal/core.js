@@ -87,10 +87,13 @@ async function send(method, path, body, extraHeaders) {
   const headers = { ...extraHeaders };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   if (state.actingFor && !path.startsWith("/backoffice") && !path.startsWith("/auth")) headers["X-Organization-Id"] = state.actingFor.id;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // A file (a ticket's attachment) goes as it is; anything else as JSON.
+  const raw = body instanceof Blob;
+  if (body !== undefined && !raw) headers["Content-Type"] = "application/json";
+  if (raw && !headers["Content-Type"]) headers["Content-Type"] = "application/octet-stream";
   let response, text;
   try {
-    response = await fetch(apiUrl(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(apiUrl(path), { method, headers, body: body === undefined ? undefined : raw ? body : JSON.stringify(body) });
     text = await response.text();
   } catch { throw networkError(); }
   const json = (response.headers.get("Content-Type") || "").includes("json");

@@ -1,7 +1,7 @@
 // Suporte: the organisation's tickets, opening one, a ticket's conversation and its attachments.
 // The conversation, the file field and the upload are shared with the back office's queue
 // (bo-tickets.js), which uses the /backoffice/tickets/… routes.
-import { ApiError, api, apiUrl, dateBR, field, guarded, h, hooks, notify, refresh, state, table } from "./core.js";
+import { ApiError, api, dateBR, field, guarded, h, notify, refresh, table } from "./core.js";
 
 export const CATEGORIES = [["licencas", "Licenças"], ["faturamento", "Faturamento"], ["acesso", "Acesso"], ["tecnico", "Técnico"], ["outro", "Outro"]];
 export const SEVERITIES = [["baixa", "Baixa"], ["media", "Média"], ["alta", "Alta"], ["critica", "Crítica"]];
@@ -52,18 +52,13 @@ export function checkFiles(input) {
 // One file, as the request's body (application/octet-stream) with its name in the query: api()
 // sends JSON only, so the same headers are set here (the token; the customer when viewing as one).
 export async function uploadFile(base, file) {
-  const headers = { "Content-Type": "application/octet-stream" };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  if (state.actingFor && !base.startsWith("/backoffice")) headers["X-Organization-Id"] = state.actingFor.id;
-  const response = await fetch(apiUrl(`${base}/attachments?name=${encodeURIComponent(file.name)}`), { method: "POST", headers, body: file });
-  let data = null;
-  try { data = await response.json(); } catch { data = null; }
-  if (response.status === 401 && state.token) { await hooks.sessionEnded(); throw new ApiError(401, (data && data.error) || {}); }
-  if (!response.ok) {
-    const error = (data && data.error) || { message: "Erro inesperado." };
-    throw new ApiError(response.status, { ...error, message: `${file.name}: ${error.message}` });
+  // Through api(): the same token refresh, "ver como" header and busy state as every other call.
+  try {
+    return await api("POST", `${base}/attachments?name=${encodeURIComponent(file.name)}`, file);
+  } catch (error) {
+    if (error.code !== "session_expired" && error.code !== "network_error") error.message = `${file.name}: ${error.message}`;
+    throw error;
   }
-  return data;
 }
 export async function uploadFiles(base, files) {
   const ids = [];

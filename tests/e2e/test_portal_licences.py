@@ -3,7 +3,8 @@ deadline offered) and the checkout review (the cart counter, adding to a line, t
 and the monthly price as the API computes them), in Chromium, with axe-core on each screen."""
 import re
 import time
-from datetime import date, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -29,7 +30,7 @@ def text_of(locator):
 def bill_two_closings(api, demo):
     """The operator's runs for the billed customer's last two closings (day 20)."""
     token = api_login(api, account(demo, "operador@brasoftware.example"))["access_token"]
-    today = date.today()
+    today = datetime.now(ZoneInfo("America/Sao_Paulo")).date()  # the product's calendar, not the host's
     last = today.replace(day=20) if today.day > 20 else (today.replace(day=1) - timedelta(days=1)).replace(day=20)
     before = (last.replace(day=1) - timedelta(days=1)).replace(day=20)
     for closing in (before, last):

@@ -1,7 +1,7 @@
 // Back office — Faturamento mensal (operators): start a billing run for a period (after a
 // confirmation naming it), follow its progress (polled while contracts are still being billed) and
 // the recent runs, the daily automatic ones included.
-import { api, dateBR, dialog, field, go, guarded, h, view } from "./core.js";
+import { api, dateBR, dialog, field, go, guarded, h, onLogout, view } from "./core.js";
 
 const MONTHS = ["janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro", "novembro", "dezembro"];
 export const periodText = (period) => { const [y, m] = period.split("-"); return `${MONTHS[Number(m) - 1]} de ${y}`; };
@@ -84,6 +84,7 @@ const COUNTS = [["contracts_queued", "Contratos enfileirados"], ["invoices_issue
   ["already_invoiced", "Já faturados antes"], ["nothing_to_bill", "Sem nada a faturar"], ["not_closed_yet", "Período ainda não fechado"]];
 
 const names = new Map();
+onLogout(() => names.clear());
 async function customerName(id) {
   if (!names.has(id)) names.set(id, api("GET", `/backoffice/organizations/${encodeURIComponent(id)}`).then((o) => o.name, () => id));
   return names.get(id);

@@ -2,7 +2,7 @@
 // CSV of the filter and the import of a bank's CNAB 240 return file; and the operator's page of one
 // invoice (#/recebiveis/<id>): lines, payments, boleto, NFS-e, history, and what an operator does
 // to it (payment, dispute, holding the suspension, cancel and re-issue, credit note, re-emission).
-import { ApiError, api, apiUrl, brl, dateBR, dialog, errorBox, field, guarded, h, hooks, notify, refresh, state, table } from "./core.js";
+import { api, brl, dateBR, dialog, errorBox, field, guarded, h, notify, onLogout, refresh, table } from "./core.js";
 
 // Our own words for the statuses (not imported from invoices.js, which another screen owns).
 const INVOICE_STATUS = { open: "Em aberto", overdue: "Vencida", paid: "Paga", cancelled: "Cancelada" };
@@ -34,24 +34,12 @@ export function saoPauloDay(plusDays = 0) {
 // second payment.
 const newKey = (what) => `${what}-${(crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
 
-// A raw call (a file upload, a CSV answer) with the session's token: the API's error as an ApiError.
-async function rawFetch(method, path, { body, headers = {} } = {}) {
-  const sent = { ...headers };
-  if (state.token) sent.Authorization = `Bearer ${state.token}`;
-  const response = await fetch(apiUrl(path), { method, headers: sent, body });
-  if (!response.ok) {
-    let data = null;
-    try { data = await response.json(); } catch { data = null; }
-    if (response.status === 401 && state.token) await hooks.sessionEnded();
-    throw new ApiError(response.status, (data && data.error) || { message: "Erro inesperado." });
-  }
-  return response;
-}
-
 // --- the list --------------------------------------------------------------------------------
 
 const filters = { status: "", due_from: "", due_to: "", organization_id: "" };
-let lastImport = null; // the CNAB import's answer, shown until the operator leaves the screen
+let lastImport = null; // the CNAB import's answer, shown until the operator signs out
+// Nothing of one operator's work (the filter, the last import) is there for whoever signs in next.
+onLogout(() => { Object.keys(filters).forEach((k) => { filters[k] = ""; }); lastImport = null; });
 
 const BANDS = [["days_1_30", "1 a 30 dias"], ["days_31_60", "31 a 60 dias"], ["days_61_90", "61 a 90 dias"],
   ["days_over_90", "mais de 90 dias"]];
@@ -133,16 +121,19 @@ async function downloadCsv(event) {
   const button = event.currentTarget;
   button.disabled = true;
   try {
-    const response = await rawFetch("GET", query(), { headers: { Accept: "text/csv" } });
+    // Through api(): an expired token is refreshed and the request sent again, a network error in words.
+    const csv = await api("GET", query(), undefined, { Accept: "text/csv" }, { as: "blob" });
     const filename = `recebiveis-${saoPauloDay()}.csv`;
-    const url = URL.createObjectURL(await response.blob());
+    const url = URL.createObjectURL(csv);
     const link = h("a", { href: url, download: filename, class: "escondido", text: filename });
     document.body.append(link);
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
     notify(`Planilha ${filename} baixada.`);
-  } catch (error) { notify(error.message); } finally { button.disabled = false; }
+  } catch (error) {
+    if (error.code !== "session_expired") notify(error.message);  // the login screen says that one
+  } finally { button.disabled = false; }
 }
 
 function summary(totals) {
@@ -212,9 +203,8 @@ function cnabForm() {
     event.preventDefault();
     guarded(form, async () => {
       if (!file.files.length) throw new Error("Arquivo de retorno CNAB 240: escolha o arquivo que o banco enviou.");
-      const response = await rawFetch("POST", "/backoffice/payments/cnab",
-        { body: file.files[0], headers: { "Content-Type": "application/octet-stream" } });
-      lastImport = await response.json();
+      // The file goes as it is (a Blob body); the answer is the API's JSON.
+      lastImport = await api("POST", "/backoffice/payments/cnab", file.files[0], { "Content-Type": "application/octet-stream" });
       notify("Retorno importado.");
       refresh();
     });

@@ -1,6 +1,6 @@
 // Back office — Chamados: the operators' queue (most severe first, then the oldest), filters, and a
 // ticket's page with the conversation, the reply (with files) and the status change.
-import { api, dateBR, field, guarded, h, notify, refresh, table } from "./core.js";
+import { api, dateBR, field, guarded, h, notify, onLogout, refresh, table } from "./core.js";
 import { SEVERITIES, STATUSES, ageLabel, conversation, replyForm, severityTag, statusTag } from "./tickets.js";
 
 const RANK = { critica: 0, alta: 1, media: 2, baixa: 3 };
@@ -38,6 +38,7 @@ export function queueOrder(a, b) {
 }
 
 const filters = { status: "", severity: "", customer: "" };
+onLogout(() => { Object.keys(filters).forEach((k) => { filters[k] = ""; }); });  // not kept for the next user
 
 export async function queueScreen(id) {
   if (id) return operatorTicket(id);

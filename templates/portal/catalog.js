@@ -1,11 +1,12 @@
 // Adding new products: the catalogue, the cart, the review of the order and its confirmation; the
 // cart counter in the header (cartCounter, which the router puts in the menu).
-import { api, brl, can, dateBR, field, go, h, notify, state, table } from "./core.js";
+import { api, brl, can, dateBR, field, go, h, notify, onLogout, state, table } from "./core.js";
 
 // --- the cart counter in the header -------------------------------------------------------------
 // Number of products in the cart, read once per organisation and kept current by every answer of
 // the cart routes (add, remove, checkout) this module makes.
 const counter = { organization: null, count: null, el: null };
+onLogout(() => { counter.organization = null; counter.count = null; });  // read again for whoever signs in next
 
 function showCount() {
   if (!counter.el) return;

@@ -11,6 +11,10 @@ export const state = {
   actingFor: JSON.parse(sessionStorage.getItem("actingFor") || "null"),
   // When the access token stops working (ms since the epoch): a refresh is scheduled a minute before.
   expiresAt: Number(sessionStorage.getItem("expiresAt")) || null,
+  // Which session this is: +1 on each sign-in and sign-out. A request remembers the one it was sent
+  // in and is never sent again in another (a slow request of one user never goes out with the next
+  // user's token).
+  generation: 0,
 };
 export const main = () => document.getElementById("conteudo");
 // Only the latest render shows (app.js counts them): a screen still loading when the user moved on
@@ -68,8 +72,12 @@ export class ApiError extends Error {
 }
 
 // The session's end when the API no longer accepts it: session.js registers what to do (`sessionEnded`:
-// the API refused the session; `refreshed`: new tokens arrived, so the next refresh is scheduled).
-export const hooks = { sessionEnded: async () => {}, refreshed: () => {} };
+// the API refused the session; `refreshed`: new tokens arrived, so the next refresh is scheduled;
+// `dialogOpened(box)`: a dialog is on, so what was typed in it before an expiry can come back).
+// A sign-out (by "Sair" or an expiry) dispatches `portal:logout` on window: a module keeping state
+// of its own (filters, the last result shown) listens and forgets it (see onLogout).
+export const hooks = { sessionEnded: async () => {}, refreshed: () => {}, dialogOpened: () => {} };
+export const onLogout = (forget) => window.addEventListener("portal:logout", forget);
 
 // Paths are relative to the page (`auth/login`, not `/auth/login`): the portal works at a host's root
 // (custom domain) and under API Gateway's stage path (…/api/) alike.
@@ -83,7 +91,8 @@ const networkError = (status = 0) => new ApiError(status, { code: "network_error
 // Routes that sign in (their 401 is a wrong password or code, not an expired session).
 const SIGN_IN_PATHS = ["/auth/login", "/auth/new-password", "/auth/mfa", "/auth/refresh", "/auth/logout"];
 
-async function send(method, path, body, extraHeaders) {
+// `as`: "blob" or "text" reads a successful answer as it is (a CSV, a document), not as JSON.
+async function send(method, path, body, extraHeaders, as) {
   const headers = { ...extraHeaders };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   if (state.actingFor && !path.startsWith("/backoffice") && !path.startsWith("/auth")) headers["X-Organization-Id"] = state.actingFor.id;
@@ -94,7 +103,9 @@ async function send(method, path, body, extraHeaders) {
   let response, text;
   try {
     response = await fetch(apiUrl(path), { method, headers, body: body === undefined ? undefined : raw ? body : JSON.stringify(body) });
+    if (response.ok && as === "blob") return { status: response.status, data: await response.blob() };
     text = await response.text();
+    if (response.ok && as === "text") return { status: response.status, data: text };
   } catch { throw networkError(); }
   const json = (response.headers.get("Content-Type") || "").includes("json");
   let data = null;
@@ -109,7 +120,10 @@ async function send(method, path, body, extraHeaders) {
   return { status: response.status, data, error: data && data.error };
 }
 
-// One refresh at a time (several requests may find the token expired together).
+// One refresh at a time (several requests may find the token expired together). False only when the
+// API refuses the refresh token (401: logged out elsewhere, password changed) or the session changed
+// meanwhile; anything else (Cognito throttling: 429, a 5xx, no network) throws the network error and
+// the session stays: the next request, or the scheduled refresh, tries again.
 let refreshing = null;
 export function refreshSession() {
   if (!state.refresh) return Promise.resolve(false);
@@ -117,8 +131,9 @@ export function refreshSession() {
     const refreshToken = state.refresh;
     refreshing = (async () => {
       const answer = await send("POST", "/auth/refresh", { refresh_token: refreshToken }, {});
-      if (answer.error) return false;  // refused: the session ended (logged out elsewhere, password changed)
       if (state.refresh !== refreshToken) return false;  // signed out (or in again) meanwhile
+      if (answer.status === 401) return false;  // refused: the session ended
+      if (answer.error) throw networkError(answer.status);
       storeTokens(answer.data);
       hooks.refreshed();
       return true;
@@ -150,23 +165,29 @@ function busy(delta) {
   document.documentElement.classList.toggle("a-carregar", pending > 0);
 }
 
-export async function api(method, path, body, extraHeaders = {}) {
+// The fifth argument, {as: "blob"|"text"}, takes a successful answer as it is (a CSV to download):
+// the same token refresh, replay, network message and `session_expired` as any other call.
+export async function api(method, path, body, extraHeaders = {}, { as } = {}) {
   busy(+1);
-  try { return await call(method, path, body, extraHeaders); } finally { busy(-1); }
+  try { return await call(method, path, body, extraHeaders, as); } finally { busy(-1); }
 }
 
 const expired = () => new ApiError(401, { code: "session_expired", message: SESSION_EXPIRED_MESSAGE });
 
-async function call(method, path, body, extraHeaders) {
+async function call(method, path, body, extraHeaders, as) {
   const sentWith = state.token;
-  let answer = await send(method, path, body, extraHeaders);
+  const generation = state.generation;
+  let answer = await send(method, path, body, extraHeaders, as);
   if (answer.status === 401 && sentWith && !SIGN_IN_PATHS.includes(path)) {
-    if (!state.token) throw expired();  // another request found the session over meanwhile
+    // Another request found the session over, or another session began meanwhile: never sent again
+    // (with the next user's token), and that session is not this request's to end.
+    if (!state.token || state.generation !== generation) throw expired();
     // Another request may have refreshed already; a network error while refreshing throws as is.
     const renewed = state.token !== sentWith || await refreshSession();
-    if (renewed) answer = await send(method, path, body, extraHeaders);
+    if (state.generation !== generation) throw expired();
+    if (renewed) answer = await send(method, path, body, extraHeaders, as);
     if (answer.status === 401) {
-      await hooks.sessionEnded();
+      if (state.generation === generation) await hooks.sessionEnded();
       throw expired();
     }
   }
@@ -366,5 +387,6 @@ export function dialog(title, build) {
   document.body.append(box);
   box.addEventListener("close", () => box.remove());
   box.showModal();
+  hooks.dialogOpened(box);
   return box;
 }

@@ -1,14 +1,17 @@
 // Signing in (password, first password, MFA code and enrolment), changing the password, signing out.
-import { SESSION_EXPIRED_MESSAGE, api, apiUrl, dialog, field, go, guarded, h, home, hooks, main, notify, refresh, refreshSession,
+import { SESSION_EXPIRED_MESSAGE, api, dialog, field, go, guarded, h, home, hooks, main, notify, refresh, refreshSession,
          state, storeTokens, view } from "./core.js";
 
 // --- session ------------------------------------------------------------------------------------
 
 // Every trace of the user leaves the page: the state, this tab's storage (tokens, "ver como", drafts),
-// the name and the menu, the screen, open dialogs and notices; a render still under way is dropped.
+// the name and the menu, the screen, open dialogs and notices; a render still under way is dropped,
+// a request still under way is never sent again (another session), and every module forgets what it
+// kept of this user (`portal:logout`).
 function forgetUser() {
   clearTimeout(scheduleRefresh.timer);
   view.turn += 1;
+  state.generation += 1;
   state.token = null; state.refresh = null; state.expiresAt = null; state.me = null; state.mfaSetup = null; state.actingFor = null;
   sessionStorage.clear();
   document.querySelectorAll("dialog").forEach((d) => { if (d.open) d.close(); d.remove(); });
@@ -20,6 +23,7 @@ function forgetUser() {
   document.getElementById("sessao").hidden = true;
   main().replaceChildren();
   document.title = "Portal Brasoftware Cloud";
+  window.dispatchEvent(new Event("portal:logout"));
 }
 
 // "Sair" (and a session the API no longer accepts): the session ends at the API too, so its refresh
@@ -28,10 +32,7 @@ function forgetUser() {
 export async function logout() {
   const refreshToken = state.refresh;
   forgetUser();
-  if (refreshToken) {
-    await fetch(apiUrl("/auth/logout"), { method: "POST", headers: { "Content-Type": "application/json" },
-                                          body: JSON.stringify({ refresh_token: refreshToken }) }).catch(() => {});
-  }
+  if (refreshToken) await api("POST", "/auth/logout", { refresh_token: refreshToken }).catch(() => {});
   location.replace("#/entrar");
   refresh();
 }
@@ -39,9 +40,13 @@ export async function logout() {
 // --- a session that ends by itself (refresh refused: logged out elsewhere, password changed) -------
 
 // What was typed on the screen (text, e-mail, numbers, text areas, selects; never a password), kept
-// in this tab for the SAME user to find again after signing in; keyed by the screen (hash) and each
-// field's name or label.
+// in this tab for the SAME user to find again after signing in, in the same "ver como" context
+// (an operator's draft typed inside a customer's organisation comes back only there); keyed by the
+// screen (hash) and each field's name or label. What was typed in an open dialog is kept too, and
+// comes back when the same dialog (by its title, on the same screen) is opened again.
 const DRAFT = "rascunho";
+const DIALOG_DRAFT = "rascunhoDialogo";
+const actingId = () => (state.actingFor ? state.actingFor.id : null);
 const TYPED = "input:not([type]), input[type=text], input[type=email], input[type=search], input[type=tel], input[type=url], "
   + "input[type=number], input[type=date], input[type=month], textarea, select";
 
@@ -55,13 +60,34 @@ function fieldKeys(scope) {
   });
 }
 
-function saveDraft() {
+function typedIn(scope) {
   const fields = {};
-  for (const [key, control] of fieldKeys(main())) {
+  for (const [key, control] of fieldKeys(scope)) {
     if (control.value !== "" && control.value !== control.defaultValue) fields[key] = control.value;
     else if (control.tagName === "SELECT" && control.value) fields[key] = control.value;
   }
-  return { user: state.me && state.me.user.id, email: state.me && state.me.user.email, hash: location.hash, fields };
+  return fields;
+}
+
+function fillIn(scope, fields) {
+  let restored = 0;
+  for (const [key, control] of fieldKeys(scope)) {
+    if (!(key in fields)) continue;
+    control.value = fields[key];
+    control.dispatchEvent(new Event("input", { bubbles: true }));
+    control.dispatchEvent(new Event("change", { bubbles: true }));
+    restored += 1;
+  }
+  return restored;
+}
+
+const dialogTitle = (box) => { const title = box.querySelector("h2"); return title ? title.textContent.trim() : ""; };
+
+function saveDraft() {
+  const open = [...document.querySelectorAll("dialog[open]")].map((box) => ({ title: dialogTitle(box), fields: typedIn(box) }))
+    .filter((d) => Object.keys(d.fields).length).pop();
+  return { user: state.me && state.me.user.id, email: state.me && state.me.user.email, acting: actingId(), hash: location.hash,
+           fields: typedIn(main()), dialog: open || null };
 }
 
 // Called by the router once a screen is on: fills it with what the same user had typed there.
@@ -69,17 +95,24 @@ export function restoreDraft() {
   const draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null");
   if (!draft || !state.me) return;
   if (draft.user !== state.me.user.id) { sessionStorage.removeItem(DRAFT); return; }
-  if (draft.hash !== location.hash) return;
+  if ((draft.acting || null) !== actingId() || draft.hash !== location.hash) return;  // not here: kept for there
   sessionStorage.removeItem(DRAFT);
-  let restored = 0;
-  for (const [key, control] of fieldKeys(main())) {
-    if (!(key in draft.fields)) continue;
-    control.value = draft.fields[key];
-    control.dispatchEvent(new Event("input", { bubbles: true }));
-    control.dispatchEvent(new Event("change", { bubbles: true }));
-    restored += 1;
-  }
-  if (restored) notify("Recuperamos o que você tinha digitado.");
+  const restored = fillIn(main(), draft.fields || {});
+  if (draft.dialog) {
+    sessionStorage.setItem(DIALOG_DRAFT, JSON.stringify({ user: draft.user, acting: draft.acting || null, hash: draft.hash, ...draft.dialog }));
+    notify(`Seu texto foi guardado: abra “${draft.dialog.title}” de novo para continuar.`);
+  } else if (restored) notify("Recuperamos o que você tinha digitado.");
+}
+
+// A dialog opened: if it is the one that was open when the session expired (same user, same "ver
+// como", same screen, same title), what was typed in it comes back.
+function restoreDialogDraft(box) {
+  const draft = JSON.parse(sessionStorage.getItem(DIALOG_DRAFT) || "null");
+  if (!draft || !state.me) return;
+  if (draft.user !== state.me.user.id) { sessionStorage.removeItem(DIALOG_DRAFT); return; }
+  if (draft.acting !== actingId() || draft.hash !== location.hash || draft.title !== dialogTitle(box)) return;
+  sessionStorage.removeItem(DIALOG_DRAFT);
+  if (fillIn(box, draft.fields)) notify("Seu texto foi guardado e voltou para este formulário.");
 }
 
 let ending = null;
@@ -98,16 +131,19 @@ export function sessionExpired() {
   return ending;
 }
 
-// A refresh a minute before the access token expires; a refused one ends the session, a network
-// failure tries again in 30 s (the next request would also refresh by itself).
+// A refresh a minute before the access token expires, or halfway through a lifetime shorter than
+// two minutes (never a loop: at least a second between tries); a refused one (401) ends the session,
+// any other failure (network, throttling) tries again in 30 s (a request would also refresh by itself).
+export const refreshWait = (leftMs) => Math.max(1000, leftMs / 2, leftMs - 60 * 1000);
 export function scheduleRefresh() {
   clearTimeout(scheduleRefresh.timer);
   if (!state.refresh || !state.expiresAt) return;
-  const wait = Math.max(0, state.expiresAt - Date.now() - 60 * 1000);
-  scheduleRefresh.timer = setTimeout(async () => {
-    try { if (!await refreshSession()) await sessionExpired(); }
-    catch { state.expiresAt = Date.now() + 90 * 1000; scheduleRefresh(); }
-  }, Math.min(wait, 2 ** 31 - 1));
+  const generation = state.generation;
+  const attempt = async () => {
+    try { if (!await refreshSession() && state.generation === generation) await sessionExpired(); }
+    catch { if (state.generation === generation) scheduleRefresh.timer = setTimeout(attempt, 30 * 1000); }
+  };
+  scheduleRefresh.timer = setTimeout(attempt, Math.min(refreshWait(state.expiresAt - Date.now()), 2 ** 31 - 1));
 }
 
 export function passwordDialog() {
@@ -239,16 +275,19 @@ export async function mfaEnrolment() {
 // Signed in: the tokens kept and their refresh scheduled; back to the screen a session that expired
 // was on (and what was typed there) if it is the same user, else to the profile's home.
 export async function signedIn(tokens) {
+  state.generation += 1;
   storeTokens(tokens);
   scheduleRefresh();
   state.me = await api("GET", "/me");
   sessionStorage.removeItem("sessaoExpirada");
   const draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null");
-  if (draft && draft.user !== state.me.user.id) sessionStorage.removeItem(DRAFT);
-  const back = draft && draft.user === state.me.user.id && draft.hash && draft.hash !== "#/entrar" ? draft.hash : null;
+  if (draft && draft.user !== state.me.user.id) { sessionStorage.removeItem(DRAFT); sessionStorage.removeItem(DIALOG_DRAFT); }
+  // Back where the session ended (not into a customer's screen the operator is no longer "viewing as").
+  const back = draft && draft.user === state.me.user.id && !draft.acting && draft.hash && draft.hash !== "#/entrar" ? draft.hash : null;
   go(back || home());
 }
 
 hooks.sessionEnded = sessionExpired;
 hooks.refreshed = scheduleRefresh;
+hooks.dialogOpened = restoreDialogDraft;
 scheduleRefresh();  // a reload keeps the tab's session: its next refresh is due as before

@@ -18,6 +18,8 @@ from tests.e2e.portal import account, accessible, login, nav, reload_until
 
 pytestmark = browser_marks("portal_backoffice_money")  # noqa: F405
 OPERATOR = "operador@brasoftware.example"
+NETWORK = "Não foi possível falar com o servidor. Verifique sua conexão."
+CORE = "new URL('portal/assets/core.js', location.href).href"
 AMOUNT = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d{2}$")
 
 
@@ -114,6 +116,23 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     amounts = [cell for row in table[1:] for cell in row if AMOUNT.match(cell)]
     assert amounts, table
     assert any(first["organization_name"] in cell for row in table[1:] for cell in row), (header, table[1])
+
+    # The CSV goes through the portal's API client: an access token the API no longer takes is
+    # refreshed and the download asked again (no login screen); no network is said in words.
+    refreshes = []
+    page.on("request", lambda r: refreshes.append(r) if r.url.endswith("/auth/refresh") else None)
+    page.evaluate(f"async () => {{ (await import({CORE})).state.token = 'expirado.expirado.expirado'; }}")
+    with page.expect_download() as again:
+        page.get_by_role("button", name="Baixar CSV").click()
+    assert open(again.value.path(), "rb").read() == raw
+    assert len(refreshes) == 1 and page.get_by_role("heading", name="Entrar no portal").count() == 0
+    csv_request = re.compile(r"/backoffice/invoices\?")
+    page.route(csv_request, lambda route: route.abort() if route.request.headers.get("accept") == "text/csv"
+               else route.continue_())
+    page.get_by_role("button", name="Baixar CSV").click()
+    page.locator("#aviso").get_by_text(NETWORK).wait_for()
+    assert "Failed to fetch" not in page.inner_text("body")
+    page.unroute(csv_request)
 
     # A bad range is refused in words, nothing asked.
     page.get_by_label("Vencimento de").fill("2026-12-31")
@@ -225,6 +244,20 @@ def test_receivables_csv_cnab_and_the_operators_invoice_actions(page_for, demo, 
     accessible(page, "bo-recebiveis-cnab")
     assert requests.get(f"{api}/backoffice/invoices/{other['id']}",
                         headers=ops).json()["status"] == "paid"
+
+    # Signing out forgets the screen's filter and the last import: nothing of them for the next login.
+    page.get_by_label("Cliente").select_option(first["organization_id"])
+    _rendered_again(page, lambda: page.get_by_role("button", name="Filtrar").click())
+    assert page.locator("#resultado-cnab").count() == 1
+    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("heading", name="Entrar no portal").wait_for()
+    login(page, account(demo, OPERATOR))
+    page.get_by_role("heading", name="Chamados", exact=True).wait_for()
+    nav(page, "Recebíveis").click()
+    page.get_by_role("heading", name="Recebíveis").wait_for()
+    page.get_by_role("button", name="Baixar CSV").wait_for()
+    assert page.get_by_label("Cliente").input_value() == ""
+    assert page.locator("#resultado-cnab").count() == 0
 
 
 def test_the_catalog_lists_edits_and_creates_products_with_the_day_a_price_takes_effect(page_for, demo):

@@ -291,3 +291,128 @@ def test_the_phone_header_opens_a_menu(page_for, demo):
     page.get_by_role("button", name="Sair").click()
     page.get_by_role("heading", name="Entrar no portal").wait_for()
     assert not menu_button.is_visible()
+
+
+CORE = "new URL('portal/assets/core.js', location.href).href"
+SESSION = "new URL('portal/assets/session.js', location.href).href"
+
+
+def test_a_refresh_the_api_cannot_answer_keeps_the_session_and_short_lifetimes_do_not_loop(page_for, demo):
+    page = page_for()
+    login(page, account(demo, "suporte@paodemel.example"))
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
+    refreshes = []
+    page.on("request", lambda r: refreshes.append(r) if r.url.endswith("/auth/refresh") else None)
+
+    # Cognito throttling (429) or a failure (503) while refreshing: not the end of the session, the
+    # network's words and "Tentar novamente", which works once the API answers again.
+    def failing(status):
+        return lambda route: route.fulfill(status=status, content_type="application/json",
+                                           body='{"error": {"code": "too_many_requests", "message": "Muitas requisições."}}')
+    for status in (429, 503):
+        page.route("**/auth/refresh", failing(status))
+        nav(page, "Minha conta").click()
+        page.get_by_role("heading", name="Minha conta").wait_for()
+        page.evaluate(f"async () => {{ (await import({CORE})).state.token = 'expirado.expirado.expirado'; }}")
+        nav(page, "Suporte").click()
+        page.get_by_text(NETWORK).wait_for()
+        assert page.get_by_text(EXPIRED).count() == 0 and page.get_by_role("heading", name="Entrar no portal").count() == 0
+        assert {"token", "refresh"} <= set(_storage(page))
+        page.unroute("**/auth/refresh")
+        page.get_by_role("button", name="Tentar novamente").click()
+        page.get_by_role("heading", name="Suporte", exact=True).wait_for()
+
+    # The wait before a refresh: a minute before the end, or halfway through a short lifetime.
+    waits = page.evaluate(f"""async () => {{ const s = await import({SESSION});
+        return [3600000, 120000, 60000, 30000, 0, -5000].map(s.refreshWait); }}""")
+    assert waits == [3540000, 60000, 30000, 15000, 1000, 1000]
+    # Tokens of 30 s from the identity provider: refreshed every 15 s, not in a loop.
+    def short_lived(route):
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "expires_in": 30})
+    page.route("**/auth/refresh", short_lived)
+    before = len(refreshes)
+    page.evaluate("sessionStorage.setItem('expiresAt', String(Date.now() + 1000))")
+    page.reload()
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
+    page.wait_for_function("() => Number(sessionStorage.getItem('expiresAt')) > Date.now() + 20000")
+    page.wait_for_timeout(3000)
+    assert len(refreshes) - before == 1
+    page.unroute("**/auth/refresh")
+
+
+def test_a_request_of_one_session_is_never_sent_again_in_the_next(page_for, demo):
+    suporte, cobranca = account(demo, "suporte@paodemel.example"), account(demo, "cobranca@paodemel.example")
+    page = page_for()
+    login(page, suporte)
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
+    held, seen = [], []
+
+    def hold(route):
+        seen.append(route.request.headers.get("authorization"))
+        held.append(route)
+    page.route("**/sonda-lenta", hold)
+    page.evaluate(f"""async () => {{ const core = await import({CORE});
+        window.sonda = core.api("GET", "/sonda-lenta").then(() => "ok", (e) => e.code); }}""")
+    page.wait_for_function("() => true")
+    assert len(seen) == 1
+    # "Sair": the login keeps nothing of the user, not even its e-mail or an expiry notice.
+    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("heading", name="Entrar no portal").wait_for()
+    assert page.get_by_label("E-mail").input_value() == "" and page.get_by_text(EXPIRED).count() == 0
+    login(page, cobranca)
+    page.get_by_role("heading", name="Faturas", exact=True).wait_for()
+    # The first user's slow request answers 401 now: not sent again with the new user's token, and the
+    # new session goes on.
+    held[0].fulfill(status=401, content_type="application/json",
+                    body='{"error": {"code": "unauthorized", "message": "Não autenticado."}}')
+    assert page.evaluate("window.sonda") == "session_expired"
+    assert len(seen) == 1
+    assert page.get_by_text(EXPIRED).count() == 0 and page.get_by_role("heading", name="Faturas", exact=True).count() == 1
+    assert {"token", "refresh"} <= set(_storage(page))
+    page.unroute("**/sonda-lenta")
+
+
+def test_what_was_typed_in_a_dialog_comes_back_with_it_and_logout_forgets_the_email(page_for, demo, stack):
+    api = stack[0]
+    master, suporte = account(demo, "master@oficinadigital.example"), account(demo, "suporte@paodemel.example")
+    page = page_for()
+    login(page, master)
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("button", name="Rescindir contrato").click()
+    page.get_by_label("Motivo (opcional)").fill("Vamos mudar de fornecedor no próximo trimestre")
+    _end_session_elsewhere(api, page)
+    page.evaluate(f"async () => {{ await (await import({CORE})).api('GET', '/me').catch(() => null); }}")
+    page.get_by_role("heading", name="Entrar no portal").wait_for()
+    page.get_by_text(EXPIRED).wait_for()
+    assert page.get_by_label("E-mail").input_value() == master["email"]
+    assert page.locator("dialog").count() == 0 and "próximo trimestre" not in page.inner_text("body")
+
+    login(page, master)
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.locator("#aviso").get_by_text("Seu texto foi guardado").wait_for()
+    page.get_by_role("button", name="Rescindir contrato").click()
+    assert page.get_by_label("Motivo (opcional)").input_value() == "Vamos mudar de fornecedor no próximo trimestre"
+    page.get_by_role("button", name="Voltar").click()
+    assert "rascunho" not in _storage(page) and "rascunhoDialogo" not in _storage(page)
+
+    # A draft typed while an operator "viewed as" a customer comes back only in that context.
+    page.evaluate("""() => sessionStorage.setItem('rascunho', JSON.stringify({ user: %s, acting: 'org-de-outro',
+        hash: location.hash, fields: {}, dialog: { title: 'Rescindir contrato', fields: { 'Motivo (opcional)#1': 'de outro contexto' } } }))"""
+                  % page.evaluate(f"async () => JSON.stringify((await import({CORE})).state.me.user.id)"))
+    page.reload()
+    page.get_by_role("heading", name="Painel de licenças").wait_for()
+    page.get_by_role("button", name="Rescindir contrato").click()
+    assert page.get_by_label("Motivo (opcional)").input_value() == ""
+    page.get_by_role("button", name="Voltar").click()
+
+    # After an expiry, another user signing in takes the notice and the e-mail away; "Sair" leaves none.
+    _end_session_elsewhere(api, page)
+    page.evaluate(f"async () => {{ await (await import({CORE})).api('GET', '/me').catch(() => null); }}")
+    page.get_by_text(EXPIRED).wait_for()
+    login(page, suporte)
+    page.get_by_role("heading", name="Suporte", exact=True).wait_for()
+    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("heading", name="Entrar no portal").wait_for()
+    assert page.get_by_label("E-mail").input_value() == "" and page.get_by_text(EXPIRED).count() == 0
+    assert page.evaluate("sessionStorage.length") == 0

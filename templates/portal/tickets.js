@@ -1,7 +1,7 @@
 // Suporte: the organisation's tickets, opening one, a ticket's conversation and its attachments.
 // The conversation, the file field and the upload are shared with the back office's queue
 // (bo-tickets.js), which uses the /backoffice/tickets/… routes.
-import { ApiError, api, dateBR, field, guarded, h, notify, refresh, table } from "./core.js";
+import { ApiError, api, dateBR, field, guarded, h, markInvalid, notify, refresh, table } from "./core.js";
 
 export const CATEGORIES = [["licencas", "Licenças"], ["faturamento", "Faturamento"], ["acesso", "Acesso"], ["tecnico", "Técnico"], ["outro", "Outro"]];
 export const SEVERITIES = [["baixa", "Baixa"], ["media", "Média"], ["alta", "Alta"], ["critica", "Crítica"]];
@@ -137,8 +137,9 @@ export async function ticketsScreen(id) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     guarded(form, async () => {
-      if (!subject.value.trim()) throw new ApiError(400, { message: "Informe o assunto." });
-      if (!description.value.trim()) throw new ApiError(400, { message: "Descreva o problema." });
+      // Only spaces: said next to the field, naming its label (as the API's refusal would be).
+      if (!subject.value.trim()) { markInvalid(subject, "Assunto: preencha este campo."); subject.focus(); return; }
+      if (!description.value.trim()) { markInvalid(description, "Descrição: preencha este campo."); description.focus(); return; }
       const chosen = checkFiles(files);
       const ticket = await api("POST", "/tickets", { subject: subject.value, category: category.value,
                                                      severity: severity.value, description: description.value });

@@ -231,8 +231,9 @@ def upload_attachment(deps: AttachmentUploadDeps, caller: Caller, ticket_id: str
     name (400), empty (400), its size (413) and its type by content (415)."""
     ticket = _ticket_for(deps, caller, ticket_id, side)
     rules.ensure_open_for_messages(ticket)
-    clean_name = rules.attachment_name(name)
+    rules.attachment_name(name)  # a name with nothing left is refused before the content is read
     content_type = rules.check_attachment(content)
+    clean_name = rules.attachment_name(name, content_type)  # its extension now says its type
     attachment = Attachment(id=new_id(), ticket_id=ticket.id, organization_id=ticket.organization_id,
                             name=clean_name, size=len(content), content_type=content_type,
                             uploaded_by=caller.user.id, uploaded_by_name=caller.user.name, side=side,

@@ -73,6 +73,26 @@ def test_a_customer_attaches_a_screenshot_and_both_sides_download_it_with_its_na
         assert "filename*=UTF-8''Relat%C3%B3rio%20%22final%22%3B%20tela%20%C3%A7%C3%A3o.png" in disposition
 
 
+def test_a_script_passing_as_text_downloads_as_text_under_a_name_without_bidi_marks(world, desk):
+    org, support_account, ticket = desk
+    script = b"@echo off\r\ndel /q C:\\Users\\*\r\n"
+    uploaded = _upload(world, support_account, f"/tickets/{ticket['id']}", script, name="comprovante\u202efdp.bat")
+    assert uploaded.status_code == 201
+    attachment = uploaded.json_body
+    assert (attachment["name"], attachment["content_type"]) == ("comprovantefdp.bat.txt", "text/plain")
+    [entry] = _audit(world, org.id)
+    assert entry.after["name"] == "comprovantefdp.bat.txt"
+    link = world.call("GET", f"/tickets/{ticket['id']}/attachments/{attachment['id']}", support_account).json_body
+    assert link["name"] == "comprovantefdp.bat.txt"
+    download = requests.get(link["url"], timeout=10)
+    assert download.content == script
+    assert download.headers["Content-Disposition"] == \
+        "attachment; filename=\"comprovantefdp.bat.txt\"; filename*=UTF-8''comprovantefdp.bat.txt"
+    # A PNG named as a program keeps its name and gets its own extension.
+    png = _upload(world, support_account, f"/tickets/{ticket['id']}", PNG, name="tela.exe").json_body
+    assert png["name"] == "tela.exe.png"
+
+
 def test_the_link_is_only_for_the_tickets_organisation(world, desk):
     org, support_account, ticket = desk
     attachment = _upload(world, support_account, f"/tickets/{ticket['id']}", PNG).json_body
@@ -113,7 +133,8 @@ def test_every_refusal_writes_nothing(world, desk):
     for response, status, code in cases:
         assert (response.status_code, response.json_body["error"]["code"]) == (status, code)
     too_big = cases[0][0].json_body["error"]
-    assert too_big["message"] == "O arquivo tem 4 MB; o limite é 4 MB por arquivo."
+    # 4 MB and one byte is not "4 MB": the size over the limit is rounded up.
+    assert too_big["message"] == "O arquivo tem 4,1 MB; o limite é 4 MB por arquivo."
     # A closed ticket takes no more files, from either side.
     operator = world.operator()
     world.call("PATCH", f"/backoffice{path}", operator, {"status": "closed"})

@@ -98,11 +98,16 @@ class Attachment:
     side: str  # customer | operator
     at: str
     message_id: Optional[str] = None  # the message it was sent with; None: on the ticket itself
+    removed_at: Optional[str] = None  # when its file was deleted (the organisation anonymised): no link
 
     @property
     def key(self) -> str:
         """Where the file is in the documents bucket: under its organisation."""
-        return f"tickets/{self.organization_id}/{self.ticket_id}/{self.id}"
+        return attachment_key(self.organization_id, self.ticket_id, self.id)
+
+
+def attachment_key(organization_id: str, ticket_id: str, attachment_id: str) -> str:
+    return f"tickets/{organization_id}/{ticket_id}/{attachment_id}"
 
 
 def attachment_type(content: bytes) -> Optional[str]:

@@ -68,7 +68,9 @@ TICKET_ATTACHMENT = shape(
     "Sem `message_id`, está no próprio chamado; com ele, foi enviado com aquela mensagem.",
     id=text(), name=text(description="O nome original do arquivo."), size=integer(minimum=1, description="Bytes."),
     content_type=enum(rules.ATTACHMENT_TYPES), uploaded_by=text(), uploaded_by_name=text(),
-    side=enum((CUSTOMER, OPERATOR)), at=date_time(), message_id=nullable(text()))
+    side=enum((CUSTOMER, OPERATOR)), at=date_time(), message_id=nullable(text()),
+    removed_at=nullable({**date_time(), "description": "Quando o arquivo foi apagado (dados do cliente "
+                                                       "anonimizados, LGPD): sem link para baixar."}))
 ATTACHMENT_LINK = shape(
     "TicketAttachmentLink", description="Um link curto (presigned) para baixar o anexo, com o nome original.",
     url=text(format="uri"), name=text(), content_type=enum(rules.ATTACHMENT_TYPES), size=integer(minimum=1))
@@ -89,7 +91,7 @@ def attachment_view(attachment: Attachment) -> Dict[str, Any]:
     return {"id": attachment.id, "name": attachment.name, "size": attachment.size,
             "content_type": attachment.content_type, "uploaded_by": attachment.uploaded_by,
             "uploaded_by_name": attachment.uploaded_by_name, "side": attachment.side, "at": attachment.at,
-            "message_id": attachment.message_id}
+            "message_id": attachment.message_id, "removed_at": attachment.removed_at}
 
 
 def _full_view(deps: TicketReadDeps, ticket: Ticket) -> Dict[str, Any]:
@@ -255,5 +257,7 @@ def attachment_link(deps: AttachmentLinkDeps, caller: Caller, ticket_id: str, at
     """A short-lived link, handed out only once the caller may see the ticket."""
     ticket = _ticket_for(deps, caller, ticket_id, side)
     attachment = deps.tickets.attachment(ticket.id, attachment_id)
+    if attachment.removed_at is not None:
+        raise codes.ATTACHMENT_REMOVED()
     return {"url": deps.documents.link(attachment.key, attachment.name), "name": attachment.name,
             "content_type": attachment.content_type, "size": attachment.size}

@@ -540,6 +540,7 @@ class TicketAttachmentItem(TableItem):
     side = UnicodeAttribute()
     at = UnicodeAttribute()
     message_id = UnicodeAttribute(null=True)
+    removed_at = UnicodeAttribute(null=True)  # its file deleted (the organisation anonymised, LGPD)
 
 
 class SuspensionItem(TableItem):

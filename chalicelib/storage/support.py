@@ -221,7 +221,7 @@ class TicketRepository:
 
 
 _ATTACHMENT_FIELDS = ("id", "ticket_id", "organization_id", "name", "size", "content_type", "uploaded_by",
-                      "uploaded_by_name", "side", "at", "message_id")
+                      "uploaded_by_name", "side", "at", "message_id", "removed_at")
 
 
 def _attachment_item(attachment: Attachment) -> TicketAttachmentItem:

@@ -76,6 +76,8 @@ def status_after_customer_message(status: str) -> Optional[str]:
 MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024
 MAX_ATTACHMENT_NAME = 200
 MAX_ATTACHMENTS_PER_MESSAGE = 10
+# Files on one ticket, both sides together: more are a sign of a loop or abuse, not of support.
+MAX_ATTACHMENTS_PER_TICKET = 20
 
 PNG, JPEG, PDF, ZIP, TEXT = "image/png", "image/jpeg", "application/pdf", "application/zip", "text/plain"
 ATTACHMENT_TYPES = (PNG, JPEG, PDF, ZIP, TEXT)

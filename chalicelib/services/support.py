@@ -245,7 +245,7 @@ def upload_attachment(deps: AttachmentUploadDeps, caller: Caller, ticket_id: str
         deps.tickets.add_attachment(attachment, audit.entry(
             deps, caller.actor, ticket.organization_id, "ticket.attachment_uploaded", f"ticket:{ticket.id}",
             after={"attachment_id": attachment.id, "name": clean_name, "size": attachment.size,
-                   "content_type": content_type}))
+                   "content_type": content_type}), limit=rules.MAX_ATTACHMENTS_PER_TICKET)
     except BaseException:
         deps.documents.delete(attachment.key)  # no file without its record
         raise

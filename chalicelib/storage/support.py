@@ -205,17 +205,25 @@ class TicketRepository:
         except DoesNotExist:
             raise codes.ATTACHMENT_NOT_FOUND()
 
-    def add_attachment(self, attachment: Attachment, audit: AuditEntry) -> None:
+    def add_attachment(self, attachment: Attachment, audit: AuditEntry, *, limit: int) -> None:
         """A new attachment with its audit entry (the file is already in the bucket), on the
-        condition that its ticket is still open (closed meanwhile: 409, nothing written)."""
+        condition that its ticket is still open (closed meanwhile: 409, nothing written) and has had
+        fewer than `limit` files (its counter, added to in the same transaction: 409)."""
         def build(tx):
             tx.check(TicketItem, keys.ticket_pk(attachment.ticket_id), keys.TICKET_SK,
                      condition=TicketItem.status != CLOSED, label="ticket")
+            tx.update(CounterItem(keys.ticket_pk(attachment.ticket_id), keys.TICKET_ATTACHMENT_COUNT_SK),
+                      actions=[CounterItem.value.add(1)],
+                      condition=CounterItem.value.does_not_exist() | (CounterItem.value < limit), label="count")
             tx.save(_attachment_item(attachment), condition=TicketAttachmentItem.pk.does_not_exist(), label="attachment")
             append_audit(tx, audit)
 
         def conflict(labels):
-            return codes.TICKET_CLOSED() if "ticket" in labels else codes.VERSION_CONFLICT()
+            if "ticket" in labels:
+                return codes.TICKET_CLOSED()
+            if "count" in labels:
+                return codes.ATTACHMENT_LIMIT_REACHED(max_attachments=limit)
+            return codes.VERSION_CONFLICT()
 
         self._tx.run(build, on_conflict=conflict)
 

@@ -200,6 +200,28 @@ def test_a_ticket_closed_while_its_file_uploads_keeps_neither_the_file_nor_a_rec
     assert world.call("GET", f"/tickets/{ticket['id']}", support_account).json_body["attachments"] == []
 
 
+def test_a_ticket_takes_a_limited_number_of_files_and_the_refusal_writes_nothing(world, desk, monkeypatch):
+    from chalicelib.domain import tickets as rules
+
+    assert rules.MAX_ATTACHMENTS_PER_TICKET == 20
+    monkeypatch.setattr(rules, "MAX_ATTACHMENTS_PER_TICKET", 3)  # the same rule, with fewer uploads
+    org, support_account, ticket = desk
+    operator = world.operator()
+    path, back = f"/tickets/{ticket['id']}", f"/backoffice/tickets/{ticket['id']}"
+    # Both sides count: two from the customer, one from the operator.
+    for account, route in ((support_account, path), (support_account, path), (operator, back)):
+        assert _upload(world, account, route, PNG).status_code == 201
+    for account, route in ((support_account, path), (operator, back)):
+        refused = _upload(world, account, route, PDF, name="mais um.pdf")
+        assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "attachment_limit_reached")
+        assert refused.json_body["error"]["message"] == (
+            "Este chamado já tem 3 anexos, o limite por chamado: envie os demais arquivos juntos em um .zip ou "
+            "abra um novo chamado.")
+    # Nothing of the refused files: no object, no record, no audit entry.
+    assert len(_objects(world)) == 3 and len(_audit(world, org.id)) == 3
+    assert len(world.call("GET", path, support_account).json_body["attachments"]) == 3
+
+
 def _caller(world, account):
     from chalicelib.services.caller import Caller
 

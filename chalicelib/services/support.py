@@ -179,8 +179,10 @@ def add_customer_message(deps: TicketUpdateDeps, caller: Caller, ticket_id: str,
 # --- operators ----------------------------------------------------------------------------------
 
 def list_all_tickets(deps: TicketReadDeps, *, status: Optional[str], limit: int, next_token: Optional[str]):
-    """`status` is one of the ticket statuses: the route declares them (api/tickets.py)."""
-    return deps.tickets.list_all(status=status, limit=limit, next_token=next_token)
+    """`status`: one ticket status or several, comma-separated ("open,in_progress"), each checked by
+    the route's pattern (api/tickets.py); none, every status."""
+    statuses = tuple(dict.fromkeys(status.split(","))) if status else ()
+    return deps.tickets.list_all(statuses=statuses, limit=limit, next_token=next_token)
 
 
 def operator_view(deps: TicketReadDeps, ticket_id: str) -> Dict[str, Any]:

@@ -40,7 +40,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 25 | lead by CNPJ; leads newest first               | GetItem pk=LEAD#<cnpj> sk=LEAD; Query gsi1 gsi1pk=LEADS         |
 | 26 | rate-limit window of a source                  | conditional Update pk=RATE#<scope>#<window> sk=RATE             |
 | 27 | ticket by id, its messages                     | GetItem pk=TICKET#<id> sk=TICKET; Query sk begins_with MSG#     |
-| 28 | tickets of an organisation / all tickets       | Query gsi1 gsi1pk=ORG#<org>#TICKETS; Query gsi2 gsi2pk=TICKETS  |
+| 28 | tickets of an organisation / all tickets (of some statuses: the operators' queue) | Query gsi1 gsi1pk=ORG#<org>#TICKETS; Query gsi2 gsi2pk=TICKETS, newest first (with statuses: FilterExpression `status IN (…)`, pages filled server-side) |
 | 28b| attachments of a ticket; one attachment; sent with a message | Query pk=TICKET#<id> sk begins_with ATTACH# (consistent); GetItem pk=TICKET#<id> sk=ATTACH#<att> (consistent); conditional Put (attribute_not_exists, with its audit entry); transactional Update of `message_id` on `attribute_not_exists(message_id)` in the message's transaction (the file: s3 tickets/<org>/<ticket>/<att>); the per-ticket cap: Update ADD 1 pk=TICKET#<id> sk=COUNT#ATTACHMENTS on `attribute_not_exists(value) OR value < max`, in the attachment's transaction; anonymisation: Update SET `removed_at` (its file deleted) |
 | 29 | organisation by CNPJ (one per CNPJ)            | conditional Put pk=CNPJ#<cnpj> sk=ORGANIZATION                  |
 | 30 | whose first-password challenge a session is    | Put / GetItem (consistent) / Delete pk=SIGNIN#<sha256 of the session> sk=CHALLENGE (TTL) |

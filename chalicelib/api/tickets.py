@@ -76,6 +76,7 @@ _STATUS_LIST = "^({0})(,({0}))*$".format("|".join(STATUSES))
 @endpoint(bp, "/backoffice/tickets", "GET", summary="Todos os chamados (operador)", capability=Capability.BACK_OFFICE,
           tag="backoffice", paginated=True,
           query={"status": {"type": "string", "pattern": _STATUS_LIST, "maxLength": 100, "x-error-code": "invalid_status",
+                            "example": "open,in_progress,waiting_customer",
                             "description": "Só os chamados nestas situações, separadas por vírgula "
                                            "(open,in_progress,waiting_customer: a fila a tratar)."}},
           response=TICKET_PAGE)

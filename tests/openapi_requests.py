@@ -34,7 +34,9 @@ _PLAUSIBLE_NUMBERS = {"quantity": 6}
 
 def example(schema, name: str = ""):
     """A valid value for one of our request schemas: required fields only, each the smallest that
-    passes validation (emails unique, so that a new user is new)."""
+    passes validation (emails unique, so that a new user is new); the schema's own `example` first."""
+    if "example" in schema:
+        return schema["example"]
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")

@@ -70,9 +70,15 @@ def attachment_link(ctx, ticket_id, attachment_id):
     return support.attachment_link(ctx.deps, ctx.caller, ticket_id, attachment_id, support.CUSTOMER)
 
 
+_STATUS_LIST = "^({0})(,({0}))*$".format("|".join(STATUSES))
+
+
 @endpoint(bp, "/backoffice/tickets", "GET", summary="Todos os chamados (operador)", capability=Capability.BACK_OFFICE,
           tag="backoffice", paginated=True,
-          query={"status": {"type": "string", "enum": list(STATUSES), "x-error-code": "invalid_status"}},
+          query={"status": {"type": "string", "pattern": _STATUS_LIST, "maxLength": 100, "x-error-code": "invalid_status",
+                            "example": "open,in_progress,waiting_customer",
+                            "description": "Só os chamados nestas situações, separadas por vírgula "
+                                           "(open,in_progress,waiting_customer: a fila a tratar)."}},
           response=TICKET_PAGE)
 def list_all_tickets(ctx):
     items, token = support.list_all_tickets(ctx.deps, status=ctx.query.get("status"), limit=ctx.limit(),

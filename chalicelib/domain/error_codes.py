@@ -422,6 +422,12 @@ ATTACHMENT_TYPE_NOT_ALLOWED = declare("attachment_type_not_allowed", Unsupported
                                       "(.txt, .log) ou um .zip.")
 INVALID_ATTACHMENT_NAME = declare("invalid_attachment_name", InvalidInput, "Informe o nome do arquivo.")
 ATTACHMENT_NOT_FOUND = declare("attachment_not_found", NotFound, "Anexo não encontrado.")
+ATTACHMENT_LIMIT_REACHED = declare("attachment_limit_reached", Conflict,
+                                   "Este chamado já tem {max_attachments} anexos, o limite por chamado: envie os "
+                                   "demais arquivos juntos em um .zip ou abra um novo chamado.")
+# The organisation's personal data were anonymised (LGPD): its files were deleted, the record stays.
+ATTACHMENT_REMOVED = declare("attachment_removed", NotFound,
+                             "Este anexo foi removido: os dados pessoais do cliente foram anonimizados (LGPD).")
 ATTACHMENT_NOT_AVAILABLE = declare("attachment_not_available", InvalidInput,
                                    "O anexo não está disponível para esta mensagem: ele é de outro chamado, de outra "
                                    "pessoa ou já foi enviado em outra mensagem.")

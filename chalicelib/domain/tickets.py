@@ -1,6 +1,9 @@
 """Support tickets (service desk): categories, severities and how a ticket's status may move."""
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
@@ -73,6 +76,8 @@ def status_after_customer_message(status: str) -> Optional[str]:
 MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024
 MAX_ATTACHMENT_NAME = 200
 MAX_ATTACHMENTS_PER_MESSAGE = 10
+# Files on one ticket, both sides together: more are a sign of a loop or abuse, not of support.
+MAX_ATTACHMENTS_PER_TICKET = 20
 
 PNG, JPEG, PDF, ZIP, TEXT = "image/png", "image/jpeg", "application/pdf", "application/zip", "text/plain"
 ATTACHMENT_TYPES = (PNG, JPEG, PDF, ZIP, TEXT)
@@ -95,11 +100,16 @@ class Attachment:
     side: str  # customer | operator
     at: str
     message_id: Optional[str] = None  # the message it was sent with; None: on the ticket itself
+    removed_at: Optional[str] = None  # when its file was deleted (the organisation anonymised): no link
 
     @property
     def key(self) -> str:
         """Where the file is in the documents bucket: under its organisation."""
-        return f"tickets/{self.organization_id}/{self.ticket_id}/{self.id}"
+        return attachment_key(self.organization_id, self.ticket_id, self.id)
+
+
+def attachment_key(organization_id: str, ticket_id: str, attachment_id: str) -> str:
+    return f"tickets/{organization_id}/{ticket_id}/{attachment_id}"
 
 
 def attachment_type(content: bytes) -> Optional[str]:
@@ -114,11 +124,15 @@ def attachment_type(content: bytes) -> Optional[str]:
     return None if any(ord(ch) in _TEXT_CONTROLS for ch in text) else TEXT
 
 
-def size_label(size: int) -> str:
-    """5 MB, 5,2 MB, 830 KB: a size as a person reads it (pt-BR decimal comma)."""
+def size_label(size: int, *, round_up: bool = False) -> str:
+    """5 MB, 5,2 MB, 830 KB: a size as a person reads it (pt-BR decimal comma). `round_up` for a
+    size over a limit: 4 MB and 1 byte reads "4,1 MB", never "4 MB"."""
     if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f}".replace(".", ",").replace(",0", "") + " MB"
-    return f"{max(1, round(size / 1024))} KB"
+        tenths = size * 10 / (1024 * 1024)
+        tenths = math.ceil(tenths) if round_up else round(tenths)
+        return f"{tenths // 10},{tenths % 10}".replace(",0", "") + " MB"
+    kilobytes = size / 1024
+    return f"{max(1, math.ceil(kilobytes) if round_up else round(kilobytes))} KB"
 
 
 def check_attachment(content: bytes) -> str:
@@ -127,7 +141,7 @@ def check_attachment(content: bytes) -> str:
         raise codes.ATTACHMENT_EMPTY()
     if len(content) > MAX_ATTACHMENT_BYTES:
         raise codes.ATTACHMENT_TOO_LARGE(size=len(content), max_bytes=MAX_ATTACHMENT_BYTES,
-                                         size_label=size_label(len(content)),
+                                         size_label=size_label(len(content), round_up=True),
                                          max_label=size_label(MAX_ATTACHMENT_BYTES))
     media_type = attachment_type(content)
     if media_type is None:
@@ -135,11 +149,29 @@ def check_attachment(content: bytes) -> str:
     return media_type
 
 
-def attachment_name(raw: Optional[str]) -> str:
-    """The name the file is shown and downloaded with: its last path segment, without control
-    characters; refused when nothing is left."""
+# The extensions a file of each type may keep; any other gets the first one appended, so a batch
+# script that passes as text ("comprovante.bat") downloads as "comprovante.bat.txt".
+EXTENSIONS = {PNG: (".png",), JPEG: (".jpg", ".jpeg"), PDF: (".pdf",), ZIP: (".zip",),
+              TEXT: (".txt", ".log", ".csv")}
+# Control and format characters (C0/C1 controls, bidi marks and overrides such as U+202E, which
+# shows "fdp.bat" as "tab.pdf"), and line/paragraph separators: never part of a name.
+_NAME_DROPPED_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+_NAME_EDGES = re.compile(r"^[\s.]+|[\s.]+$")
+
+
+def attachment_name(raw: Optional[str], media_type: Optional[str] = None) -> str:
+    """The name the file is shown and downloaded with: its last path segment, without control or
+    format characters, cut to its maximum length, and ending in an extension of its detected
+    `media_type` (appended when it does not); refused when nothing is left."""
     name = (raw or "").replace("\\", "/").split("/")[-1]
-    name = "".join(ch for ch in name if ord(ch) >= 32 and ord(ch) != 127).strip().strip(".")
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in _NAME_DROPPED_CATEGORIES)
+    name = _NAME_EDGES.sub("", name)
     if not name:
         raise codes.INVALID_ATTACHMENT_NAME(field="name")
-    return name[:MAX_ATTACHMENT_NAME]
+    name = _NAME_EDGES.sub("", name[:MAX_ATTACHMENT_NAME])
+    if media_type is not None:
+        accepted = EXTENSIONS[media_type]
+        if not name.casefold().endswith(accepted):
+            extension = accepted[0]
+            name = _NAME_EDGES.sub("", name[:MAX_ATTACHMENT_NAME - len(extension)]) + extension
+    return name

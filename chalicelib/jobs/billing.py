@@ -39,8 +39,8 @@ def bill_contracts(event):
             except Exception:  # noqa: BLE001 - the contract's own error is the one to raise
                 log.exception("could not record the failure of contract %s", message["organization_id"])
             raise
-        if attempt > 1:  # a retry that went through: the failure recorded before is over
-            billing.clear_contract_failure(deps, message)
+        # Always, not only on a retry: a redriven message counts its receives from 1 again.
+        billing.record_contract_success(deps, message)
         log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)
 
 

@@ -450,8 +450,10 @@ def record_contract_failure(deps: BillingRunDeps, message: Dict[str, Any], error
                                      at=iso(deps.clock()), attempts=attempt)
 
 
-def clear_contract_failure(deps: BillingRunDeps, message: Dict[str, Any]) -> None:
-    deps.billing_runs.clear_failure(message["run_id"], message["organization_id"])
+def record_contract_success(deps: BillingRunDeps, message: Dict[str, Any]) -> None:
+    """The worker billed the contract (or found it billed): a failure recorded before is over, and a
+    slower failing attempt of the same contract cannot write one after this."""
+    deps.billing_runs.record_success(message["run_id"], message["organization_id"], iso(deps.clock()))
 
 
 def run_failures(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:

@@ -16,6 +16,7 @@ from ..domain import privacy as rules
 from ..domain.audit import SYSTEM
 from ..domain.clock import iso
 from ..domain.ids import new_id
+from ..domain.tickets import attachment_key
 from ..schemas import date_time, integer, shape, text
 from . import audit
 from .caller import Caller
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         settings: Settings
         privacy: PrivacyRepository
         identity: CognitoIdentity
+        documents: S3DocumentStore
 
 
 PRIVACY_NOTICE = shape(
@@ -185,10 +187,13 @@ def anonymise_organization(deps: AnonymisationDeps, organization_id: str) -> int
             if message.author_side == "customer":
                 changes["author_name"] = rules.ANONYMISED_NAME
             privacy.update(message, changes)
-        # The files' records: a customer's name, and names redacted in a file's name. The files
-        # themselves stay in the bucket under the organisation (not read here).
+        # The files: screenshots and logs are personal data the product cannot read to redact, so
+        # each is deleted from the bucket (a repeat-safe delete, before the organisation is marked
+        # anonymised: a failure here runs again next time), and its record says so (no more link);
+        # the record keeps the file's redacted name, without the customer's name.
         for attachment in privacy.ticket_attachments(ticket.id):
-            changes = {"name": redactions.scrub(attachment.name)}
+            deps.documents.delete(attachment_key(attachment.organization_id, attachment.ticket_id, attachment.id))
+            changes = {"name": redactions.scrub(attachment.name), "removed_at": attachment.removed_at or iso(deps.clock())}
             if attachment.side == "customer":
                 changes["uploaded_by_name"] = rules.ANONYMISED_NAME
             privacy.update(attachment, changes)

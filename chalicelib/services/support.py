@@ -68,7 +68,9 @@ TICKET_ATTACHMENT = shape(
     "Sem `message_id`, está no próprio chamado; com ele, foi enviado com aquela mensagem.",
     id=text(), name=text(description="O nome original do arquivo."), size=integer(minimum=1, description="Bytes."),
     content_type=enum(rules.ATTACHMENT_TYPES), uploaded_by=text(), uploaded_by_name=text(),
-    side=enum((CUSTOMER, OPERATOR)), at=date_time(), message_id=nullable(text()))
+    side=enum((CUSTOMER, OPERATOR)), at=date_time(), message_id=nullable(text()),
+    removed_at=nullable({**date_time(), "description": "Quando o arquivo foi apagado (dados do cliente "
+                                                       "anonimizados, LGPD): sem link para baixar."}))
 ATTACHMENT_LINK = shape(
     "TicketAttachmentLink", description="Um link curto (presigned) para baixar o anexo, com o nome original.",
     url=text(format="uri"), name=text(), content_type=enum(rules.ATTACHMENT_TYPES), size=integer(minimum=1))
@@ -89,7 +91,7 @@ def attachment_view(attachment: Attachment) -> Dict[str, Any]:
     return {"id": attachment.id, "name": attachment.name, "size": attachment.size,
             "content_type": attachment.content_type, "uploaded_by": attachment.uploaded_by,
             "uploaded_by_name": attachment.uploaded_by_name, "side": attachment.side, "at": attachment.at,
-            "message_id": attachment.message_id}
+            "message_id": attachment.message_id, "removed_at": attachment.removed_at}
 
 
 def _full_view(deps: TicketReadDeps, ticket: Ticket) -> Dict[str, Any]:
@@ -177,8 +179,10 @@ def add_customer_message(deps: TicketUpdateDeps, caller: Caller, ticket_id: str,
 # --- operators ----------------------------------------------------------------------------------
 
 def list_all_tickets(deps: TicketReadDeps, *, status: Optional[str], limit: int, next_token: Optional[str]):
-    """`status` is one of the ticket statuses: the route declares them (api/tickets.py)."""
-    return deps.tickets.list_all(status=status, limit=limit, next_token=next_token)
+    """`status`: one ticket status or several, comma-separated ("open,in_progress"), each checked by
+    the route's pattern (api/tickets.py); none, every status."""
+    statuses = tuple(dict.fromkeys(status.split(","))) if status else ()
+    return deps.tickets.list_all(statuses=statuses, limit=limit, next_token=next_token)
 
 
 def operator_view(deps: TicketReadDeps, ticket_id: str) -> Dict[str, Any]:
@@ -231,8 +235,9 @@ def upload_attachment(deps: AttachmentUploadDeps, caller: Caller, ticket_id: str
     name (400), empty (400), its size (413) and its type by content (415)."""
     ticket = _ticket_for(deps, caller, ticket_id, side)
     rules.ensure_open_for_messages(ticket)
-    clean_name = rules.attachment_name(name)
+    rules.attachment_name(name)  # a name with nothing left is refused before the content is read
     content_type = rules.check_attachment(content)
+    clean_name = rules.attachment_name(name, content_type)  # its extension now says its type
     attachment = Attachment(id=new_id(), ticket_id=ticket.id, organization_id=ticket.organization_id,
                             name=clean_name, size=len(content), content_type=content_type,
                             uploaded_by=caller.user.id, uploaded_by_name=caller.user.name, side=side,
@@ -242,7 +247,7 @@ def upload_attachment(deps: AttachmentUploadDeps, caller: Caller, ticket_id: str
         deps.tickets.add_attachment(attachment, audit.entry(
             deps, caller.actor, ticket.organization_id, "ticket.attachment_uploaded", f"ticket:{ticket.id}",
             after={"attachment_id": attachment.id, "name": clean_name, "size": attachment.size,
-                   "content_type": content_type}))
+                   "content_type": content_type}), limit=rules.MAX_ATTACHMENTS_PER_TICKET)
     except BaseException:
         deps.documents.delete(attachment.key)  # no file without its record
         raise
@@ -254,5 +259,7 @@ def attachment_link(deps: AttachmentLinkDeps, caller: Caller, ticket_id: str, at
     """A short-lived link, handed out only once the caller may see the ticket."""
     ticket = _ticket_for(deps, caller, ticket_id, side)
     attachment = deps.tickets.attachment(ticket.id, attachment_id)
+    if attachment.removed_at is not None:
+        raise codes.ATTACHMENT_REMOVED()
     return {"url": deps.documents.link(attachment.key, attachment.name), "name": attachment.name,
             "content_type": attachment.content_type, "size": attachment.size}

@@ -673,16 +673,27 @@ class BillingRunRepository:
         return [self._progress(item) for item in items], token
 
     def record_failure(self, run_id: str, organization_id: str, *, code: str, message: str, at: str,
-                       attempts: int) -> None:
+                       attempts: int) -> bool:
         """A contract of the run failed (the worker raised): its latest reason, overwritten by each
-        attempt (access pattern 57)."""
-        BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
-                              organization_id=organization_id, code=code, message=message[:500], at=at,
-                              attempts=attempts).save()
+        attempt, unless an attempt billed it already (access pattern 57: Put on
+        attribute_not_exists(succeeded_at)). A slow attempt failing after another's success (SQS
+        hands a message to a second worker when the first outlives the visibility timeout) writes
+        nothing: False."""
+        try:
+            BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
+                                  organization_id=organization_id, code=code, message=message[:500], at=at,
+                                  attempts=attempts).save(condition=BillingRunFailureItem.succeeded_at.does_not_exist())
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
-    def clear_failure(self, run_id: str, organization_id: str) -> None:
-        """The contract went through on a later attempt: its failure is no longer one."""
-        BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id)).delete()
+    def record_success(self, run_id: str, organization_id: str, at: str) -> None:
+        """The contract went through: any failure recorded before is over, and none may land after
+        (one unconditional Put over the failure, whichever attempt, first or redriven, it was)."""
+        BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
+                              organization_id=organization_id, at=at, succeeded_at=at).save()
 
     def failures(self, run_id: str) -> List[dict]:
         """The run's contracts whose latest attempt failed (a run has few; one query, no page)."""
@@ -690,7 +701,7 @@ class BillingRunRepository:
                                             BillingRunFailureItem.sk.startswith(keys.BILLING_RUN_FAILURE_PREFIX),
                                             consistent_read=True)
         return [{"organization_id": i.organization_id, "code": i.code, "message": i.message, "at": i.at,
-                 "attempts": int(i.attempts or 1)} for i in items]
+                 "attempts": int(i.attempts or 1)} for i in items if i.succeeded_at is None]
 
     def _progress(self, item: BillingRunItem) -> dict:
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,

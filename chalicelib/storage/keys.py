@@ -239,6 +239,7 @@ def ticket_message_sk(at_iso: str, message_id: str) -> str:
 
 
 TICKET_ATTACHMENT_PREFIX = "ATTACH#"
+TICKET_ATTACHMENT_COUNT_SK = "COUNT#ATTACHMENTS"  # how many files the ticket has had (the cap's counter)
 
 
 def ticket_attachment_sk(attachment_id: str) -> str:

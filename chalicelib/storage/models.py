@@ -459,13 +459,16 @@ class BillingRunItem(TableItem):
 
 
 class BillingRunFailureItem(TableItem):
-    """Why a contract of a run failed, its latest attempt (pk=BILLING_RUN#<run> sk=FAILURE#<org>, access pattern 57)."""
+    """Why a contract of a run failed, its latest attempt (pk=BILLING_RUN#<run> sk=FAILURE#<org>, access
+    pattern 57); once an attempt bills it, the same item says so (`succeeded_at`, no reason) and no
+    failure may be written over it."""
 
     organization_id = UnicodeAttribute()
-    code = UnicodeAttribute()
-    message = UnicodeAttribute()
+    code = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
     at = UnicodeAttribute()
     attempts = NumberAttribute(default=1)
+    succeeded_at = UnicodeAttribute(null=True)
 
 
 class LeadItem(TableItem):
@@ -540,6 +543,7 @@ class TicketAttachmentItem(TableItem):
     side = UnicodeAttribute()
     at = UnicodeAttribute()
     message_id = UnicodeAttribute(null=True)
+    removed_at = UnicodeAttribute(null=True)  # its file deleted (the organisation anonymised, LGPD)
 
 
 class SuspensionItem(TableItem):

@@ -152,10 +152,12 @@ class TicketRepository:
         items, token = _page(results, limit)
         return [_ticket(i) for i in items], token
 
-    def list_all(self, *, status: Optional[str], limit: int, next_token: Optional[str]) -> Page:
+    def list_all(self, *, statuses: Sequence[str] = (), limit: int, next_token: Optional[str]) -> Page:
+        """Every organisation's tickets, newest first; only those in `statuses` when given (pattern 28:
+        the query reads past the others server-side and returns full pages of the ones asked for)."""
         results = TicketItem.all_tickets.query(
             keys.TICKETS_INDEX_PK, scan_index_forward=False, limit=limit,
-            filter_condition=(TicketItem.status == status) if status else None,
+            filter_condition=TicketItem.status.is_in(*statuses) if statuses else None,
             last_evaluated_key=decode_token(next_token, ("gsi2pk", keys.TICKETS_INDEX_PK)))
         items, token = _page(results, limit)
         return [_ticket(i) for i in items], token
@@ -205,23 +207,31 @@ class TicketRepository:
         except DoesNotExist:
             raise codes.ATTACHMENT_NOT_FOUND()
 
-    def add_attachment(self, attachment: Attachment, audit: AuditEntry) -> None:
+    def add_attachment(self, attachment: Attachment, audit: AuditEntry, *, limit: int) -> None:
         """A new attachment with its audit entry (the file is already in the bucket), on the
-        condition that its ticket is still open (closed meanwhile: 409, nothing written)."""
+        condition that its ticket is still open (closed meanwhile: 409, nothing written) and has had
+        fewer than `limit` files (its counter, added to in the same transaction: 409)."""
         def build(tx):
             tx.check(TicketItem, keys.ticket_pk(attachment.ticket_id), keys.TICKET_SK,
                      condition=TicketItem.status != CLOSED, label="ticket")
+            tx.update(CounterItem(keys.ticket_pk(attachment.ticket_id), keys.TICKET_ATTACHMENT_COUNT_SK),
+                      actions=[CounterItem.value.add(1)],
+                      condition=CounterItem.value.does_not_exist() | (CounterItem.value < limit), label="count")
             tx.save(_attachment_item(attachment), condition=TicketAttachmentItem.pk.does_not_exist(), label="attachment")
             append_audit(tx, audit)
 
         def conflict(labels):
-            return codes.TICKET_CLOSED() if "ticket" in labels else codes.VERSION_CONFLICT()
+            if "ticket" in labels:
+                return codes.TICKET_CLOSED()
+            if "count" in labels:
+                return codes.ATTACHMENT_LIMIT_REACHED(max_attachments=limit)
+            return codes.VERSION_CONFLICT()
 
         self._tx.run(build, on_conflict=conflict)
 
 
 _ATTACHMENT_FIELDS = ("id", "ticket_id", "organization_id", "name", "size", "content_type", "uploaded_by",
-                      "uploaded_by_name", "side", "at", "message_id")
+                      "uploaded_by_name", "side", "at", "message_id", "removed_at")
 
 
 def _attachment_item(attachment: Attachment) -> TicketAttachmentItem:

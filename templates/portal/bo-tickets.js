@@ -13,9 +13,12 @@ const TRANSITIONS = {
   closed: [],
 };
 const statusLabel = (value) => (STATUSES.find(([v]) => v === value) || [value, value])[1];
-// The queue: tickets still to be worked on, unless a status filter asks for others.
-const WORKING = new Set(["open", "in_progress", "waiting_customer"]);
+// The queue: tickets still to be worked on (the server sends only those), unless a status filter
+// asks for others.
+const WORKING = "open,in_progress,waiting_customer";
+export const MAX_QUEUE = 2000;
 
+// Every page, up to MAX_QUEUE items; `cut` says more were left on the server.
 async function everyPage(path) {
   const items = [];
   let token = null;
@@ -23,13 +26,13 @@ async function everyPage(path) {
     const page = await api("GET", `${path}${path.includes("?") ? "&" : "?"}limit=100${token ? `&next_token=${encodeURIComponent(token)}` : ""}`);
     items.push(...page.items);
     token = page.next_token;
-  } while (token && items.length < 2000);
-  return items;
+  } while (token && items.length < MAX_QUEUE);
+  return { items, cut: Boolean(token) };
 }
 
 async function customerNames() {
   try {
-    return new Map((await everyPage("/backoffice/organizations")).map((o) => [o.id, o.name]));
+    return new Map((await everyPage("/backoffice/organizations")).items.map((o) => [o.id, o.name]));
   } catch (error) { return new Map(); }
 }
 
@@ -42,11 +45,10 @@ onLogout(() => { Object.keys(filters).forEach((k) => { filters[k] = ""; }); }); 
 
 export async function queueScreen(id) {
   if (id) return operatorTicket(id);
-  const [tickets, names] = await Promise.all([
-    everyPage(`/backoffice/tickets${filters.status ? `?status=${filters.status}` : ""}`), customerNames()]);
+  const [{ items: tickets, cut }, names] = await Promise.all([
+    everyPage(`/backoffice/tickets?status=${filters.status || WORKING}`), customerNames()]);
   const nameOf = (t) => names.get(t.organization_id) || "Cliente";
-  const shown = tickets.filter((t) => (filters.status || WORKING.has(t.status))
-    && (!filters.severity || t.severity === filters.severity)
+  const shown = tickets.filter((t) => (!filters.severity || t.severity === filters.severity)
     && (!filters.customer || t.organization_id === filters.customer)).sort(queueOrder);
 
   const status = h("select", {}, h("option", { value: "", text: "Em aberto (todos a tratar)" }),
@@ -76,6 +78,7 @@ export async function queueScreen(id) {
     : h("p", { class: "vazio", text: "Nenhum chamado na fila" });
   return [h("h1", { text: "Chamados" }), form,
     h("p", { class: "dica", "aria-live": "polite", text: `${shown.length} chamado(s), dos mais graves aos menos graves e, em cada severidade, dos mais antigos aos mais novos.` }),
+    cut ? h("p", { class: "fila-cortada", role: "status", text: `A lista foi cortada: só os ${MAX_QUEUE.toLocaleString("pt-BR")} chamados mais recentes foram carregados e os mais antigos não aparecem. Escolha uma situação no filtro para ver menos chamados de cada vez.` }) : null,
     list];
 }
 

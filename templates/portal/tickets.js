@@ -80,10 +80,14 @@ async function download(base, attachment, button) {
 function attachmentList(base, attachments) {
   if (!attachments.length) return null;
   return h("ul", { class: "anexos", "aria-label": "Anexos" }, attachments.map((a) => {
-    const button = h("button", { type: "button", class: "secundario", "aria-label": `Baixar ${a.name}`, text: "Baixar" });
-    button.addEventListener("click", () => download(base, a, button));
+    // A file deleted with the customer's personal data (LGPD): its record stays, without a download.
+    let action = h("span", { class: "dica", text: "Arquivo removido (dados anonimizados)" });
+    if (!a.removed_at) {
+      action = h("button", { type: "button", class: "secundario", "aria-label": `Baixar ${a.name}`, text: "Baixar" });
+      action.addEventListener("click", () => download(base, a, action));
+    }
     return h("li", {}, h("span", { class: "anexo-nome", text: a.name }),
-      h("span", { class: "dica", text: ` ${sizeLabel(a.size)} · ${a.side === "operator" ? "Suporte" : a.uploaded_by_name} · ${dateBR(a.at)}` }), " ", button);
+      h("span", { class: "dica", text: ` ${sizeLabel(a.size)} · ${a.side === "operator" ? "Suporte" : a.uploaded_by_name} · ${dateBR(a.at)}` }), " ", action);
   }));
 }
 

@@ -62,7 +62,11 @@ def test_a_ticket_with_attachments_goes_from_the_customer_to_the_operator_and_ba
     operator.get_by_label("Situação").select_option("resolved")
     operator.get_by_role("button", name="Filtrar").click()
     operator.get_by_text("Nenhum chamado na fila").wait_for()
-    operator.get_by_role("button", name="Limpar filtros").click()
+    # The queue asks the server for the tickets to work only (not every ticket, sorted here).
+    with operator.expect_request(lambda r: "/backoffice/tickets?" in r.url) as asked:
+        operator.get_by_role("button", name="Limpar filtros").click()
+    assert "status=open,in_progress,waiting_customer&" in asked.value.url
+    assert operator.locator(".fila-cortada").count() == 0
 
     operator.get_by_role("link", name=f"Abrir o chamado #{number}").click()
     operator.get_by_role("heading", name=f"Chamado #{number}: Outlook não abre").wait_for()
@@ -105,3 +109,39 @@ def test_a_file_too_large_or_of_another_type_is_refused_in_words(page_for, demo,
     page.get_by_role("button", name="Enviar resposta").click()
     page.get_by_role("alert").get_by_text("O arquivo grande.png tem 4 MB; o limite é 4 MB por arquivo.").wait_for()
     assert page.locator(".mensagem").count() == 1  # nothing was sent
+
+
+def test_a_queue_longer_than_the_screen_loads_says_it_was_cut(page_for, demo):
+    """More tickets to work than the screen loads (2,000): the operator is told, in words."""
+    import json
+
+    served = []
+
+    def endless_queue(route):
+        served.append(route.request.url)
+        page = int(route.request.url.split("next_token=p")[1].split("&")[0]) if "next_token=" in route.request.url else 0
+        start = page * 100
+        items = [{"id": f"t{n}", "number": n + 1, "organization_id": "org", "subject": f"Chamado {n + 1}",
+                  "category": "outro", "severity": "alta" if n % 500 == 0 else "media", "status": "open",
+                  "status_label": "Aberto",
+                  "opened_by": "u", "opened_by_email": "u@x.example", "created_at": "2026-11-01T12:00:00+00:00",
+                  "updated_at": "2026-11-01T12:00:00+00:00", "messages_count": 1, "version": 1}
+                 for n in range(start, start + 100)]
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps({"items": items, "next_token": f"p{page + 1}"}))
+
+    operator = page_for()
+    operator.route("**/backoffice/tickets?*", endless_queue)
+    login(operator, account(demo, "operador@brasoftware.example"))
+    warning = operator.locator(".fila-cortada")
+    warning.wait_for()
+    assert len(served) == 20 and all("status=open,in_progress,waiting_customer" in u for u in served)
+    assert "A lista foi cortada: só os 2.000 chamados mais recentes foram carregados" in warning.inner_text()
+    operator.get_by_role("link", name="Abrir o chamado #2000").wait_for()
+    # Checked with a few rows shown (2,000 rows make a screenshot too large): the warning stays.
+    operator.get_by_label("Severidade").select_option("alta")
+    operator.get_by_role("button", name="Filtrar").click()
+    operator.get_by_role("link", name="Abrir o chamado #2", exact=True).wait_for(state="detached")
+    operator.get_by_role("link", name="Abrir o chamado #501").wait_for()
+    assert operator.locator("table tbody tr").count() == 4 and warning.is_visible()
+    accessible(operator, "fila-chamados-cortada")

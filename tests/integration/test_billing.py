@@ -511,3 +511,66 @@ def test_a_contract_that_fails_shows_why_on_its_run_until_a_retry_bills_it(world
 
     assert world.call("GET", "/backoffice/billing-runs/nao-existe/failures", operator).status_code == 404
     assert world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", org.master).status_code == 403
+
+
+def _billing_queue(world):
+    import boto3
+
+    sqs = boto3.client("sqs", region_name=world.deps.settings.region)
+    return sqs, sqs.get_queue_url(QueueName=world.deps.settings.billing_queue_name)["QueueUrl"]
+
+
+def test_a_redriven_message_that_bills_the_contract_clears_its_failure(world, clock, monkeypatch):
+    """A message moved back from the dead-letter queue is a new message: SQS counts its receives from
+    1 again, and its success must still clear the failure the run page shows."""
+    org = active_org(world, MS365_E3=1)
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    real = billing.period_lines
+    monkeypatch.setattr(billing, "period_lines", lambda *a, **k: 1 / 0)
+    run_id = start_run(world, operator, "2026-11")
+    world.drain_queues()
+    [failure] = world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", operator).json_body["items"]
+    assert failure["organization_id"] == org.id
+
+    # The redrive: the failed message taken off the queue and sent again, as a new message.
+    sqs, url = _billing_queue(world)
+    world.make_visible()
+    [failed] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=failed["ReceiptHandle"])
+    sqs.send_message(QueueUrl=url, MessageBody=failed["Body"])
+    monkeypatch.setattr(billing, "period_lines", real)
+    world.drain_queues()
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", operator).json_body["items"] == []
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}", operator).json_body["invoices_issued"] == 1
+
+
+def test_a_slow_failing_attempt_cannot_record_its_failure_after_another_attempt_billed_the_contract(
+        world, clock, monkeypatch):
+    """The first worker outlives the visibility timeout; SQS hands the message to a second, which bills
+    the contract; the first then fails: its failure must not show on a contract that was billed."""
+    org = active_org(world, MS365_E3=1)
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    real_lines, real_failure = billing.period_lines, billing.record_contract_failure
+    monkeypatch.setattr(billing, "period_lines", lambda *a, **k: 1 / 0)
+
+    def second_worker_meanwhile(deps, message, error, attempt):
+        # The message, still held by this attempt, is handed to another worker, which bills it.
+        monkeypatch.setattr(billing, "period_lines", real_lines)
+        world.make_visible()
+        world.drain_queues()
+        assert world.call("GET", "/invoices", org.master).json_body["items"], "the second worker billed it"
+        return real_failure(deps, message, error, attempt)
+
+    monkeypatch.setattr(billing, "record_contract_failure", second_worker_meanwhile)
+    run_id = start_run(world, operator, "2026-11")
+    world.drain_queues()  # the slow attempt raises (its message goes back to the queue)
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", operator).json_body["items"] == []
+    progress = world.call("GET", f"/backoffice/billing-runs/{run_id}", operator).json_body
+    assert progress["invoices_issued"] == 1
+    # Its retry finds the contract billed: still no failure, still one invoice.
+    world.make_visible()
+    world.drain_queues()
+    assert world.call("GET", f"/backoffice/billing-runs/{run_id}/failures", operator).json_body["items"] == []
+    assert len(world.call("GET", "/invoices", org.master).json_body["items"]) == 1

@@ -303,3 +303,41 @@ def test_the_operators_ticket_list_pages_through_every_ticket_once(world):
         if token is None:
             break
     assert sorted(seen) == sorted(opened)
+
+
+def test_the_operators_queue_asks_the_server_for_the_statuses_to_work_and_gets_full_pages(world):
+    org = world.organization()
+    support_account = world.user(org.id, [Role.SUPORTE])
+    operator = world.operator()
+    made = {}
+    for status in ("open", "in_progress", "closed", "waiting_customer", "resolved", "closed", "open"):
+        ticket = world.call("POST", "/tickets", support_account, {
+            "subject": f"Chamado {status}", "category": "outro", "severity": "media", "description": "..."}).json_body
+        if status != "open":
+            assert world.call("PATCH", f"/backoffice/tickets/{ticket['id']}", operator,
+                              {"status": status}).status_code == 200
+        made[ticket["id"]] = status
+    working = {i for i, s in made.items() if s in ("open", "in_progress", "waiting_customer")}
+
+    # A page at a time, one per page: every page holds a ticket to work, the closed ones are skipped.
+    seen, token = [], None
+    while True:
+        target = "/backoffice/tickets?status=open,in_progress,waiting_customer&limit=1"
+        response = world.call("GET", target + (f"&next_token={token}" if token else ""), operator)
+        assert response.status_code == 200, response.json_body
+        seen += response.json_body["items"]
+        token = response.json_body["next_token"]
+        if not token:
+            break
+        assert len(response.json_body["items"]) == 1
+    assert {t["id"] for t in seen} == working and len(seen) == len(working)
+    assert all(t["status"] in ("open", "in_progress", "waiting_customer") for t in seen)
+    # Newest first, as without a filter.
+    assert [t["created_at"] for t in seen] == sorted((t["created_at"] for t in seen), reverse=True)
+    # One status still works; a repeated one counts once; an unknown one is refused in words.
+    closed = world.call("GET", "/backoffice/tickets?status=closed", operator).json_body["items"]
+    assert {t["id"] for t in closed} == {i for i, s in made.items() if s == "closed"}
+    assert len(world.call("GET", "/backoffice/tickets?status=resolved,resolved", operator).json_body["items"]) == 1
+    for bad in ("open,bogus", "open,", ",open", "OPEN", "open;closed"):
+        refused = world.call("GET", f"/backoffice/tickets?status={bad}", operator)
+        assert (refused.status_code, refused.json_body["error"]["code"]) == (400, "invalid_status"), bad

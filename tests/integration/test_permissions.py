@@ -61,25 +61,40 @@ def test_protected_routes_refuse_anonymous_callers(world):
 # parameter missing here fails the test below: whoever adds it says how to make one.
 # `None`: the parameter names something shared by every organisation (a catalog SKU).
 OBJECT_FACTORIES = {
-    "user_id": lambda world, org: world.user(org.id, [Role.ADM]).user.id,
-    "subscription_id": lambda world, org: world.subscription(org, "MS365-E3", 5).id,
-    "invoice_id": lambda world, org: world.invoice(org).id,
-    "ticket_id": lambda world, org: world.ticket(org).id,
-    "attachment_id": None,  # reached through its ticket: another organisation's ticket is not found first
+    "user_id": lambda world, org, made: world.user(org.id, [Role.ADM]).user.id,
+    "subscription_id": lambda world, org, made: world.subscription(org, "MS365-E3", 5).id,
+    "invoice_id": lambda world, org, made: world.invoice(org).id,
+    "ticket_id": lambda world, org, made: world.ticket(org).id,
+    # A real file on that organisation's ticket (made just above), so the link's tenancy check is tested.
+    "attachment_id": lambda world, org, made: _attachment(world, org, made["ticket_id"]),
     "lead_id": None,  # leads are the reseller's, before any organisation exists
     "sku": None,
     "run_id": None,  # billing runs belong to the reseller (operators only)
-    "export_id": lambda world, org: world.call("POST", "/privacy/exports", org.master).json_body["id"],
+    "export_id": lambda world, org, made: world.call("POST", "/privacy/exports", org.master).json_body["id"],
 }
+
+
+def _attachment(world, org, ticket_id: str) -> str:
+    from chalicelib.services import support
+    from chalicelib.services.caller import Caller
+
+    caller = Caller(user=org.master.user, organization_id=org.id)
+    return support.upload_attachment(world.deps, caller, ticket_id, "tela.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32,
+                                     support.CUSTOMER)["id"]
 
 
 def test_another_organisations_objects_are_not_found_on_every_route_and_nothing_changes(world):
     mine = world.organization()
     theirs = world.organization()
-    their_ids = {name: make(world, theirs) for name, make in OBJECT_FACTORIES.items() if make}
+    their_ids = {}
+    for name, make in OBJECT_FACTORIES.items():
+        if make:
+            their_ids[name] = make(world, theirs, their_ids)
     their_ids["sku"] = "MS365-E3"
     their_ids["run_id"] = "nao-existe"
-    their_ids["attachment_id"] = "nao-existe"
+    # Their file is really there: their own master gets its link (so a 404 below is the tenancy check).
+    assert world.call("GET", f"/tickets/{their_ids['ticket_id']}/attachments/{their_ids['attachment_id']}",
+                      theirs.master).status_code == 200
     my_accounts = world.profiles(mine)
     their_before = world.call("GET", "/audit", theirs.master).json_body["items"]
 

@@ -244,6 +244,12 @@ def _cognito_user_exists(world, email):
         return False
 
 
+def _ticket_files(world, org):
+    s3 = boto3.client("s3", region_name=world.deps.settings.region)
+    answer = s3.list_objects_v2(Bucket=world.deps.settings.documents_bucket, Prefix=f"tickets/{org.id}/")
+    return [o["Key"] for o in answer.get("Contents", [])]
+
+
 def _run_schedule(world):
     world.client.lambda_.invoke("anonymise_after_retention", world.client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
@@ -258,6 +264,7 @@ def test_after_retention_the_organisation_keeps_its_invoices_and_no_personal_dat
     a_people = [(u.email, u.name) for u in (a.master.user, a_adm.user, a_left.user)]
     before_a = _items_of(world, a, *a_ids)
     before_b = _items_of(world, b, *b_ids)
+    [a_file], [b_file] = _ticket_files(world, a), _ticket_files(world, b)
     assert any(email in text for email, _ in a_people for _, text in before_a.values())
 
     clock.now = sp(2031, 11, 19)  # a day short of five years: nothing yet
@@ -274,6 +281,15 @@ def test_after_retention_the_organisation_keeps_its_invoices_and_no_personal_dat
 
     after_a = _items_of(world, a, *a_ids)
     assert set(after_a) == set(before_a) | {k for k in after_a if k[0] == f"ORG#{a.id}#AUDIT"}
+    # A's ticket files are deleted from the bucket (a screenshot is personal data nobody can redact);
+    # their records say so, and the link is refused in words. B's file stays.
+    assert _ticket_files(world, a) == [] and _ticket_files(world, b) == [b_file]
+    ticket_id, attachment_id = a_file.split("/")[2:]
+    [record] = world.deps.tickets.attachments(ticket_id)
+    assert record.id == attachment_id and record.removed_at == iso(clock.now)
+    removed = world.call("GET", f"/backoffice/tickets/{ticket_id}/attachments/{attachment_id}", world.operator())
+    assert (removed.status_code, removed.json_body["error"]["code"]) == (404, "attachment_removed")
+    assert "anonimizados" in removed.json_body["error"]["message"] and "url" not in removed.json_body
     for email, name in a_people:
         leaks = [key for key, (_, text) in after_a.items() if email.lower() in text.lower() or name in text]
         assert not leaks, (email, name, leaks)

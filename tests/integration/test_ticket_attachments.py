@@ -73,6 +73,26 @@ def test_a_customer_attaches_a_screenshot_and_both_sides_download_it_with_its_na
         assert "filename*=UTF-8''Relat%C3%B3rio%20%22final%22%3B%20tela%20%C3%A7%C3%A3o.png" in disposition
 
 
+def test_a_script_passing_as_text_downloads_as_text_under_a_name_without_bidi_marks(world, desk):
+    org, support_account, ticket = desk
+    script = b"@echo off\r\ndel /q C:\\Users\\*\r\n"
+    uploaded = _upload(world, support_account, f"/tickets/{ticket['id']}", script, name="comprovante\u202efdp.bat")
+    assert uploaded.status_code == 201
+    attachment = uploaded.json_body
+    assert (attachment["name"], attachment["content_type"]) == ("comprovantefdp.bat.txt", "text/plain")
+    [entry] = _audit(world, org.id)
+    assert entry.after["name"] == "comprovantefdp.bat.txt"
+    link = world.call("GET", f"/tickets/{ticket['id']}/attachments/{attachment['id']}", support_account).json_body
+    assert link["name"] == "comprovantefdp.bat.txt"
+    download = requests.get(link["url"], timeout=10)
+    assert download.content == script
+    assert download.headers["Content-Disposition"] == \
+        "attachment; filename=\"comprovantefdp.bat.txt\"; filename*=UTF-8''comprovantefdp.bat.txt"
+    # A PNG named as a program keeps its name and gets its own extension.
+    png = _upload(world, support_account, f"/tickets/{ticket['id']}", PNG, name="tela.exe").json_body
+    assert png["name"] == "tela.exe.png"
+
+
 def test_the_link_is_only_for_the_tickets_organisation(world, desk):
     org, support_account, ticket = desk
     attachment = _upload(world, support_account, f"/tickets/{ticket['id']}", PNG).json_body
@@ -113,7 +133,8 @@ def test_every_refusal_writes_nothing(world, desk):
     for response, status, code in cases:
         assert (response.status_code, response.json_body["error"]["code"]) == (status, code)
     too_big = cases[0][0].json_body["error"]
-    assert too_big["message"] == "O arquivo tem 4 MB; o limite é 4 MB por arquivo."
+    # 4 MB and one byte is not "4 MB": the size over the limit is rounded up.
+    assert too_big["message"] == "O arquivo tem 4,1 MB; o limite é 4 MB por arquivo."
     # A closed ticket takes no more files, from either side.
     operator = world.operator()
     world.call("PATCH", f"/backoffice{path}", operator, {"status": "closed"})
@@ -177,6 +198,28 @@ def test_a_ticket_closed_while_its_file_uploads_keeps_neither_the_file_nor_a_rec
     assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "ticket_closed")
     assert _objects(world) == [] and _audit(world, org.id) == []
     assert world.call("GET", f"/tickets/{ticket['id']}", support_account).json_body["attachments"] == []
+
+
+def test_a_ticket_takes_a_limited_number_of_files_and_the_refusal_writes_nothing(world, desk, monkeypatch):
+    from chalicelib.domain import tickets as rules
+
+    assert rules.MAX_ATTACHMENTS_PER_TICKET == 20
+    monkeypatch.setattr(rules, "MAX_ATTACHMENTS_PER_TICKET", 3)  # the same rule, with fewer uploads
+    org, support_account, ticket = desk
+    operator = world.operator()
+    path, back = f"/tickets/{ticket['id']}", f"/backoffice/tickets/{ticket['id']}"
+    # Both sides count: two from the customer, one from the operator.
+    for account, route in ((support_account, path), (support_account, path), (operator, back)):
+        assert _upload(world, account, route, PNG).status_code == 201
+    for account, route in ((support_account, path), (operator, back)):
+        refused = _upload(world, account, route, PDF, name="mais um.pdf")
+        assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "attachment_limit_reached")
+        assert refused.json_body["error"]["message"] == (
+            "Este chamado já tem 3 anexos, o limite por chamado: envie os demais arquivos juntos em um .zip ou "
+            "abra um novo chamado.")
+    # Nothing of the refused files: no object, no record, no audit entry.
+    assert len(_objects(world)) == 3 and len(_audit(world, org.id)) == 3
+    assert len(world.call("GET", path, support_account).json_body["attachments"]) == 3
 
 
 def _caller(world, account):

@@ -29,6 +29,12 @@ def test_size_and_emptiness_are_refused_with_their_codes():
     assert rules.check_attachment(b"%PDF-" + b"0" * (rules.MAX_ATTACHMENT_BYTES - 5)) == "application/pdf"
 
 
+def test_a_file_just_over_the_limit_is_not_told_it_has_the_limit():
+    with pytest.raises(DomainError) as refused:
+        rules.check_attachment(b"%PDF-" + b"0" * (rules.MAX_ATTACHMENT_BYTES - 4))
+    assert refused.value.message == "O arquivo tem 4,1 MB; o limite é 4 MB por arquivo."
+
+
 @pytest.mark.parametrize("raw, expected", [
     ("tela.png", "tela.png"),
     ("C:\\Users\\ana\\Área de trabalho\\relatório final.pdf", "relatório final.pdf"),
@@ -39,7 +45,46 @@ def test_the_name_keeps_its_last_segment_without_control_characters(raw, expecte
     assert rules.attachment_name(raw) == expected
 
 
-@pytest.mark.parametrize("raw", [None, "", "   ", "../..", "dir/"])
+@pytest.mark.parametrize("raw", [
+    "comprovante\u202efdp.bat",  # right-to-left override: shown as "comprovantetab.pdf"
+    "comprovante\u200e\u200f\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069fdp.bat",
+    "comprovante\x85\x9b\u2028\u2029\ufefffdp.bat",  # C1 controls, line/paragraph separators, BOM
+])
+def test_bidi_marks_and_other_invisible_characters_are_dropped_from_the_name(raw):
+    assert rules.attachment_name(raw) == "comprovantefdp.bat"
+
+
+@pytest.mark.parametrize("raw, media_type, expected", [
+    ("comprovante\u202efdp.bat", "text/plain", "comprovantefdp.bat.txt"),
+    ("script.bat", "text/plain", "script.bat.txt"),
+    ("notas.TXT", "text/plain", "notas.TXT"),
+    ("outlook.log", "text/plain", "outlook.log"),
+    ("planilha.csv", "text/plain", "planilha.csv"),
+    ("tela.png", "image/png", "tela.png"),
+    ("tela.jpg", "image/png", "tela.jpg.png"),
+    ("foto.jpeg", "image/jpeg", "foto.jpeg"),
+    ("foto.JPG", "image/jpeg", "foto.JPG"),
+    ("foto", "image/jpeg", "foto.jpg"),
+    ("relatório.pdf", "application/pdf", "relatório.pdf"),
+    ("relatório.pdf.exe", "application/pdf", "relatório.pdf.exe.pdf"),
+    ("pacote.docx", "application/zip", "pacote.docx.zip"),
+    ("pacote.zip", "application/zip", "pacote.zip"),
+    ("tela.png. . ", "image/png", "tela.png"),
+])
+def test_the_extension_says_the_type_found_in_the_content(raw, media_type, expected):
+    assert rules.attachment_name(raw, media_type) == expected
+
+
+def test_a_long_name_is_cut_then_trimmed_and_keeps_room_for_its_extension():
+    cut_at_a_dot = "a" * (rules.MAX_ATTACHMENT_NAME - 2) + ". " + "b" * 50
+    assert rules.attachment_name(cut_at_a_dot) == "a" * (rules.MAX_ATTACHMENT_NAME - 2)
+    long_script = "x" * 300 + ".bat"
+    named = rules.attachment_name(long_script, "text/plain")
+    assert len(named) == rules.MAX_ATTACHMENT_NAME and named == "x" * (rules.MAX_ATTACHMENT_NAME - 4) + ".txt"
+    assert rules.attachment_name("r" * 300 + ".pdf", "application/pdf").endswith("rrr.pdf")
+
+
+@pytest.mark.parametrize("raw", [None, "", "   ", "../..", "dir/", ". .", "\u202e\u200e", "\n\t"])
 def test_a_name_with_nothing_left_is_refused(raw):
     with pytest.raises(DomainError) as refused:
         rules.attachment_name(raw)
@@ -49,3 +94,5 @@ def test_a_name_with_nothing_left_is_refused(raw):
 def test_sizes_read_as_people_read_them():
     assert [rules.size_label(n) for n in (300, 830 * 1024, 4 * 1024 * 1024, int(5.2 * 1024 * 1024))] == \
         ["1 KB", "830 KB", "4 MB", "5,2 MB"]
+    assert [rules.size_label(n, round_up=True) for n in (4 * 1024 * 1024, 4 * 1024 * 1024 + 1, 1025)] == \
+        ["4 MB", "4,1 MB", "2 KB"]

@@ -28,6 +28,18 @@ class S3DocumentStore:
                                               ServerSideEncryption="AES256")
         return key
 
+    def exists(self, key: str) -> bool:
+        """Whether `key` is stored (a HEAD): a document named by its content's digest is written once."""
+        from botocore.exceptions import ClientError
+
+        try:
+            client("s3", self._region).head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
     def delete(self, key: str) -> None:
         client("s3", self._region).delete_object(Bucket=self._bucket, Key=key)
 

@@ -89,9 +89,24 @@ def test_the_second_copy_preview_equals_the_boleto_issued_and_the_pix_copies(pag
     page.get_by_role("button", name="Copiar código Pix").click()
     assert page.evaluate("navigator.clipboard.readText()") == old["pix_payload"]
 
+    # A preview gone stale before the confirmation (here: the first one shown is a centavo off, as a
+    # payment or a day gone by would make it): the API refuses what was not previewed (409, no
+    # boleto issued) and the dialog shows the fresh preview, with why, to confirm again.
+    def stale(route):
+        answer = route.fetch().json()
+        route.fulfill(json={**answer, "total_cents": answer["total_cents"] + 1,
+                            "interest_cents": answer["interest_cents"] + 1})
+    page.route("**/second-copy-preview", stale, times=1)
     page.get_by_role("button", name="Emitir segunda via").click()
     dialog = page.get_by_role("dialog", name="Emitir segunda via")
     dialog.locator("#previa-total").wait_for()
+    dialog.get_by_role("button", name="Confirmar e emitir").click()
+    dialog.locator("#previa-mudou").wait_for()
+    assert "mudou desde a prévia" in dialog.locator("#previa-mudou").inner_text()
+    assert requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=headers,
+                        timeout=10).json()["nosso_numero"] == old["nosso_numero"]  # nothing issued
+    fresh = requests.get(f"{api}/invoices/{invoice['id']}/second-copy-preview", headers=headers, timeout=10).json()
+    assert _brl(dialog.locator("#previa-total").inner_text()) == fresh["total_cents"]
     preview = {"amount": _brl(dialog.locator("#previa-saldo").inner_text()),
                "fine": _brl(dialog.locator("#previa-multa").inner_text()),
                "interest": _brl(dialog.locator("#previa-juros").inner_text()),

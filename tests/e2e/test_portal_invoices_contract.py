@@ -178,7 +178,9 @@ def test_the_contract_is_read_accepted_only_when_ticked_and_the_banner_goes(page
     assert contract["status"] == "awaiting_acceptance"
 
     box.check()
-    dialog.get_by_role("button", name="Confirmar aceite").click()
+    with page.expect_request(lambda r: r.url.endswith("/contract/accept") and r.method == "POST") as sent:
+        dialog.get_by_role("button", name="Confirmar aceite").click()
+    assert sent.value.post_data_json == {"document_version": doc["version"]}  # the version read, recorded
     page.get_by_role("heading", name="Painel de licenças").wait_for()
     reload_until(page, lambda: page.locator("#faixa-contrato").count() == 0 and
                  page.get_by_role("heading", name="Painel de licenças").count() == 1)

@@ -78,8 +78,18 @@ def test_the_second_copy_preview_equals_the_boleto_issued_and_the_pix_copies(pag
     opening.wait_for()
     assert page.locator("#conteudo").get_by_text("Vencida").count() >= 1
     accessible(page, "e-faturas")
+    # Past its due date but still `open` (the nightly job has not marked it yet): the second copy is
+    # offered all the same, as the API allows it (`second_copy_available`).
+    def still_open(route):
+        route.fulfill(json={**route.fetch().json(), "status": "open"})
+    page.route(f"**/invoices/{invoice['id']}", still_open)
     opening.click()
     page.get_by_role("heading", name=f"Fatura nº {invoice['number']}").wait_for()
+    page.locator("#linha-digitavel").wait_for()
+    assert page.locator("#conteudo").get_by_text("Em aberto").count() >= 1
+    assert page.get_by_role("button", name="Emitir segunda via").is_visible()
+    page.unroute(f"**/invoices/{invoice['id']}")
+    page.reload()
     page.locator("#linha-digitavel").wait_for()
     old = requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=headers, timeout=10).json()
 

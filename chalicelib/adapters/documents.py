@@ -28,6 +28,20 @@ class S3DocumentStore:
                                               ServerSideEncryption="AES256")
         return key
 
+    def exists(self, key: str) -> bool:
+        """Whether `key` is stored (a HEAD): a document named by its content's digest is written once.
+        Without s3:ListBucket (the functions' policy grants Get/PutObject only) S3 answers a missing
+        key with 403, not 404: both read as "not stored" (the put that follows says if access is wrong)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            client("s3", self._region).head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("403", "404", "NoSuchKey", "NotFound", "Forbidden"):
+                return False
+            raise
+        return True
+
     def delete(self, key: str) -> None:
         client("s3", self._region).delete_object(Bucket=self._bucket, Key=key)
 

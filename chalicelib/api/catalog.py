@@ -1,7 +1,7 @@
 """The catalog ("adicionar novos produtos"), the cart and checkout, and the operators' catalog."""
 from chalice import Blueprint
 
-from ..domain.catalog import BILLING_FREQUENCIES, OFFER_ID_RULE, TERMS
+from ..domain.catalog import BILLING_FREQUENCIES, MAX_CART_LINES, OFFER_ID_RULE, TERMS
 from ..domain.subscriptions import MIN_PURCHASE_QUANTITY
 from ..domain.roles import Capability
 from ..schemas import array
@@ -87,8 +87,12 @@ CHECKOUT = shape("Checkout", description="As assinaturas criadas pelo pedido, `p
 
 
 @endpoint(bp, "/cart/checkout", "POST", summary="Fechar o pedido: cria as assinaturas (provisionamento assíncrono)",
-          capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True, response=CHECKOUT)
+          capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True, response=CHECKOUT,
+          # Optional: the cart the customer reviewed; a cart that differs now is 409 `cart_changed_since_review`.
+          body=obj([], items={"type": "array", "minItems": 1, "maxItems": MAX_CART_LINES,
+                              "items": obj(["sku", "quantity"], sku=sku(),
+                                           quantity=quantity(MIN_PURCHASE_QUANTITY))}))
 def checkout(ctx):
-    created = catalog.checkout(ctx.deps, ctx.caller)
+    created = catalog.checkout(ctx.deps, ctx.caller, reviewed=ctx.body.get("items"))
     prices = subscriptions.prices_for(ctx.deps, ctx.caller.organization_id)
     return {"subscriptions": [subscriptions.subscription_view(ctx.deps, s, prices) for s in created]}

@@ -38,9 +38,12 @@ def get_contract_document(ctx):
 
 
 @endpoint(bp, "/contract/accept", "POST", summary="Aceite do contrato (Master): contrata os itens do contrato",
-          capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True, response=CONTRACT)
+          capability=Capability.ACCEPT_CONTRACT, tag="contract", if_match=True, response=CONTRACT,
+          # Optional: the text's version the user read; another current version is 409 `contract_version_changed`.
+          body=obj([], document_version=string(max_length=40)))
 def accept_contract(ctx):
-    return _view(ctx, contracts.accept_contract(ctx.deps, ctx.caller, expected_version=ctx.if_match()))
+    return _view(ctx, contracts.accept_contract(ctx.deps, ctx.caller, expected_version=ctx.if_match(),
+                                                document_version=ctx.body.get("document_version")))
 
 
 @endpoint(bp, "/contract", "PATCH", summary="Altera os contatos de cobrança (Master, Cobrança)",

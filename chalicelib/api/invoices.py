@@ -60,9 +60,13 @@ def second_copy_preview(ctx, invoice_id):
 @endpoint(bp, "/invoices/{invoice_id}/second-copy", "POST",
           summary="Segunda via do boleto vencido (multa e juros até o novo vencimento)",
           capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=documents.BOLETO,
-          errors=(503,))
+          errors=(503,),
+          # Optional: the preview's total and due date; today's quote differing is 409 `second_copy_quote_changed`.
+          body=obj([], expected_total_cents=integer(0, 10_000_000_000),
+                   expected_due_date=string(min_length=10, max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                            format="date")))
 def second_copy(ctx, invoice_id):
-    return documents.second_copy(ctx.deps, ctx.caller, invoice_id)
+    return documents.second_copy(ctx.deps, ctx.caller, invoice_id, expected=ctx.body)
 
 
 BILLING_RUN_STARTED = shape("BillingRunStarted", description="O faturamento aceito: acompanhe-o por `run_id`.",

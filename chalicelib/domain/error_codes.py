@@ -153,6 +153,10 @@ SUPPRESSION_NOT_FOUND = declare("suppression_not_found", NotFound, "Este endere�
 CONTRACT_NOT_ACTIVE = declare("contract_not_active", Conflict,
                               "Esta operação exige um contrato ativo: {situation}.")
 CONTRACT_ALREADY_ACCEPTED = declare("contract_already_accepted", Conflict, "Este contrato já foi aceito.")
+# The acceptance names the text's version the user read and the current one is another: nothing recorded.
+CONTRACT_VERSION_CHANGED = declare("contract_version_changed", Conflict,
+                                   "O texto do contrato mudou (versão {current_version}) desde que você o abriu; "
+                                   "leia a nova versão e aceite de novo.")
 # The version the settings name (CONTRACT_VERSION) has no text in templates/contract/: a deployment's fault.
 CONTRACT_DOCUMENT_NOT_FOUND = declare("contract_document_not_found", NotFound,
                                       "O texto do contrato (versão {version}) não está disponível; fale com o "
@@ -201,6 +205,9 @@ CART_EMPTY = declare("cart_empty", RuleViolation, "O carrinho está vazio.")
 # Another checkout of the same cart (or an edit of it) committed first: this one bought nothing.
 CART_CHANGED = declare("cart_changed", Conflict,
                        "O carrinho mudou durante a finalização (outra finalização ou edição); confira o carrinho.")
+# The checkout names the cart the customer reviewed (`items`) and the cart differs now: nothing bought.
+CART_CHANGED_SINCE_REVIEW = declare("cart_changed_since_review", Conflict,
+                                    "O carrinho mudou desde a revisão; revise o pedido de novo.")
 # `rule` is domain.catalog.SKU_RULE, in the error's details for a client to check before sending.
 INVALID_SKU = declare("invalid_sku", InvalidInput,
                       "SKU inválido em '{field}': de 2 a 64 caracteres, só letras maiúsculas, dígitos e hífen, "
@@ -345,6 +352,10 @@ SECOND_COPY_IN_PROGRESS = declare("second_copy_in_progress", Conflict,
                                   "Uma segunda via desta fatura já está sendo emitida; consulte o boleto da fatura "
                                   "em instantes.")
 INVOICE_NOT_OVERDUE = declare("invoice_not_overdue", Conflict, "Só faturas vencidas têm segunda via.")
+# The second copy names the previewed total and due date and today's quote differs: nothing issued.
+SECOND_COPY_QUOTE_CHANGED = declare("second_copy_quote_changed", Conflict,
+                                    "O valor ou o vencimento da segunda via mudou desde a prévia; confira a nova "
+                                    "prévia e emita de novo.")
 NFSE_NOT_AVAILABLE = declare("nfse_not_available", NotFound, "A nota fiscal desta fatura ainda não foi emitida.")
 INVALID_BOLETO = declare("invalid_boleto", InvalidBoleto,
                          "Boleto inválido: o código de barras ou a linha digitável não confere.")

@@ -160,8 +160,9 @@ INVOICE = shape(
                            "documentos não foram gerados), o erro do último envio por email, se houve, os "
                            "dados para depósito (null numa fatura por boleto), se cancelada, o cancelamento "
                            "(null se não) e a situação da nota fiscal: `pending` enquanto está em "
-                           "processamento.",
-    **INVOICE_DETAIL_FIELDS, nfse_status=enum(CUSTOMER_NFSE_STATUSES))
+                           "processamento. `second_copy_available`: a segunda via pode ser emitida agora (fatura "
+                           "por boleto vencida, mesmo antes de a rotina noturna marcá-la `overdue`).",
+    **INVOICE_DETAIL_FIELDS, nfse_status=enum(CUSTOMER_NFSE_STATUSES), second_copy_available=boolean())
 
 
 def invoice_detail(deps: InvoiceViewDeps, invoice: Invoice) -> Dict[str, Any]:
@@ -177,7 +178,8 @@ def invoice_detail(deps: InvoiceViewDeps, invoice: Invoice) -> Dict[str, Any]:
 def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     # The customer reads a refused note as one still in processing: the E-codes are the operators'.
-    return {**invoice_detail(deps, invoice), "nfse_status": customer_nfse_status(invoice.nfse_status)}
+    return {**invoice_detail(deps, invoice), "nfse_status": customer_nfse_status(invoice.nfse_status),
+            "second_copy_available": documents.second_copy_available(invoice, local_day(deps.clock()))}
 
 
 # --- the run ------------------------------------------------------------------------------------

@@ -173,11 +173,24 @@ PREVIEW_ITEM = component("CartPreviewItem", closed(
         "(pró-rata até o fechamento num plano mensal; o bloco inteiro do prazo num plano pago antecipadamente) na "
         "fatura do período que termina em `invoice_period_end`; depois, `monthly_cents` por período (null num "
         "plano antecipado, cobrado de novo em `next_charge_on`).")))
+UNAVAILABLE_ITEM = component("CartPreviewUnavailableItem", closed(
+    {"sku": text(), "name": text(), "quantity": integer(minimum=subs.MIN_PURCHASE_QUANTITY), "reason": text()},
+    description="Um item do carrinho que o catálogo não vende mais: a finalização o recusaria "
+                "(`product_unavailable`). Fica fora dos totais; tire-o do carrinho para confirmar o pedido."))
 CART_PREVIEW = shape(
     "CartPreview", description="A revisão do pedido antes de confirmar: o que cada item custa na próxima fatura "
-                               "e por mês depois dela, e o prazo para reduzir sem custo.",
-    items=array(PREVIEW_ITEM), first_charge_cents=cents(), monthly_cents=cents(), currency=currency(),
-    activated_on=date(), cancellation_window_days=integer(minimum=0))
+                               "e por mês depois dela, e o prazo para reduzir sem custo. Os itens que não podem "
+                               "ser comprados vêm em `unavailable`, com o motivo, fora dos totais.",
+    items=array(PREVIEW_ITEM), unavailable=array(UNAVAILABLE_ITEM), first_charge_cents=cents(),
+    monthly_cents=cents(), currency=currency(), activated_on=date(), cancellation_window_days=integer(minimum=0))
+
+
+def _unavailable(product: Optional[Product], sku: str, quantity: int) -> Optional[Dict[str, Any]]:
+    """The checkout's rule for a line it refuses (`product_unavailable`), as the review shows it."""
+    if product is not None and product.active:
+        return None
+    return {"sku": sku, "name": product.name if product is not None else sku, "quantity": quantity,
+            "reason": codes.PRODUCT_UNAVAILABLE.message.format(sku=product.name if product is not None else sku)}
 
 
 def cart_preview(deps: CartDeps, caller: Caller) -> Dict[str, Any]:
@@ -196,10 +209,12 @@ def cart_preview(deps: CartDeps, caller: Caller) -> Dict[str, Any]:
 
     def price_of(sku, day):  # as the billing run prices a line (services/billing.period_lines)
         return rules.price_on(products.get(sku), day) or 0
-    items = []
+    items, unavailable = [], []
     for sku, quantity in lines:
-        product = products.get(sku)
-        if product is None:
+        product = products.get(sku) or deps.catalog.get(sku)
+        refused = _unavailable(product, sku, quantity)
+        if refused is not None:
+            unavailable.append(refused)
             continue
         charged = billing_rules.purchase_lines(sku, product.name, product.term, product.billing_frequency, quantity,
                                                today, price_of, period)
@@ -216,7 +231,8 @@ def cart_preview(deps: CartDeps, caller: Caller) -> Dict[str, Any]:
             "monthly_cents": None if upfront else price_of(sku, following) * quantity,
             "next_charge_on": _optional_day(billing_rules.next_upfront_charge(
                 product.term, product.billing_frequency, today))})
-    return {"items": items, "first_charge_cents": sum(i["first_charge_cents"] for i in items),
+    return {"items": items, "unavailable": unavailable,
+            "first_charge_cents": sum(i["first_charge_cents"] for i in items),
             "monthly_cents": sum(i["monthly_cents"] or 0 for i in items), "currency": "BRL",
             "activated_on": today.isoformat(),
             "cancellation_window_days": deps.settings.quantity_limits.cancellation_window_days}
@@ -245,10 +261,15 @@ def remove_cart_item(deps: CartDeps, caller: Caller, sku: str) -> Dict[str, Any]
     return cart_view(deps, caller)
 
 
-def checkout(deps: CheckoutDeps, caller: Caller) -> List[Subscription]:
-    """Each cart line becomes a subscription `pending` provisioning; all in one transaction."""
+def checkout(deps: CheckoutDeps, caller: Caller,
+             reviewed: Optional[List[Dict[str, Any]]] = None) -> List[Subscription]:
+    """Each cart line becomes a subscription `pending` provisioning; all in one transaction.
+    `reviewed`, the cart the customer reviewed (`[{sku, quantity}]`), binds the order to it: a cart
+    that differs now (another tab, another user) is 409 `cart_changed_since_review`, nothing bought."""
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id))
     lines = deps.cart.lines(caller.organization_id)
+    if reviewed is not None and not same_cart(lines, reviewed):
+        raise codes.CART_CHANGED_SINCE_REVIEW()
     if not lines:
         raise codes.CART_EMPTY()
     dunning.ensure_purchases_allowed(deps, caller.organization_id)  # 422 overdue_block, nothing written
@@ -274,3 +295,13 @@ def checkout(deps: CheckoutDeps, caller: Caller) -> List[Subscription]:
     for change in changes:
         provisioning.queue_change(deps, change)
     return created
+
+
+def same_cart(lines, reviewed: List[Dict[str, Any]]) -> bool:
+    """The cart's lines are exactly the reviewed ones: the same SKUs, each in the same quantity."""
+    wanted: Dict[str, int] = {}
+    for item in reviewed:
+        if item["sku"] in wanted:
+            return False
+        wanted[item["sku"]] = item["quantity"]
+    return dict(lines) == wanted and len(lines) == len(wanted)

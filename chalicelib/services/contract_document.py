@@ -69,7 +69,7 @@ def contract_text(version: str) -> Dict[str, Any]:
 def document(deps: ContractDocumentDeps, caller: Caller) -> Dict[str, Any]:
     """The organisation's contract document, as `CONTRACT_DOCUMENT` shows it. The PDF is rendered
     into S3 under the organisation at a key naming its content's digest (the same document, the
-    same file), then linked."""
+    same file, rendered and put only when not stored yet), then linked."""
     contract = deps.contracts.get(caller.organization_id)
     organization = deps.organizations.get(caller.organization_id)
     today = local_day(deps.clock())
@@ -85,8 +85,9 @@ def document(deps: ContractDocumentDeps, caller: Caller) -> Dict[str, Any]:
     pdf_data = {**built, "organization": organization.name}
     digest = hashlib.sha256(json.dumps(pdf_data, sort_keys=True).encode()).hexdigest()[:16]
     key = f"organizations/{organization.id}/contract/contrato-{built['version']}-{digest}.pdf"
-    from ..rendering import pdf  # reportlab on first use
+    if not deps.documents.exists(key):  # the same digest, the same file: rendered and stored once
+        from ..rendering import pdf  # reportlab on first use
 
-    deps.documents.put(key, pdf.contract_pdf(pdf_data), "application/pdf")
+        deps.documents.put(key, pdf.contract_pdf(pdf_data), "application/pdf")
     return {**built, "currency": "BRL",
             "pdf_url": deps.documents.link(key, f"contrato-{built['version']}.pdf")}

@@ -153,17 +153,21 @@ def get_contract(deps: ContractReadDeps, caller: Caller) -> Contract:
     return deps.contracts.get(caller.organization_id)
 
 
-def accept_contract(deps: AcceptanceDeps, caller: Caller, *, expected_version: Optional[int]) -> Contract:
+def accept_contract(deps: AcceptanceDeps, caller: Caller, *, expected_version: Optional[int],
+                    document_version: Optional[str] = None) -> Contract:
     """The Master accepts: who, when, from where, which version — and every contracted item is
     ordered on the checkout's path (a subscription `pending`, its purchase queued for the licence
     provider, the accepting Master its requester). The acceptance, the subscriptions, their
     purchases and the audit entries are one transaction on the contract's version, and the ids
     are the contract's and the SKU's: an acceptance retried, replayed or raced orders each item
     once, and the one that loses is refused with nothing written. The purchases are queued after
-    the commit; a message lost in between is queued again by the sweeper."""
+    the commit; a message lost in between is queued again by the sweeper. `document_version`, the
+    text's version the user read, must be the current one (409 `contract_version_changed`)."""
     contract = deps.contracts.get(caller.organization_id)
     if expected_version is not None and expected_version != contract.version:
         raise codes.VERSION_CONFLICT()
+    if document_version is not None and document_version != deps.settings.contract_version:
+        raise codes.CONTRACT_VERSION_CHANGED(current_version=deps.settings.contract_version)
     contract_rules.ensure_acceptable(contract)
     now = deps.clock()
     orders = contract_rules.order_items(contract, deps.catalog.by_sku(), now=now, requested_by=caller.user.id)

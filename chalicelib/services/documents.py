@@ -735,6 +735,25 @@ def check_second_copy(invoice: Invoice, today: date) -> None:
         raise codes.INVOICE_NOT_OVERDUE(status=invoice.status, due_date=invoice.due_date.isoformat())
 
 
+def second_copy_available(invoice: Invoice, today: date) -> bool:
+    """Whether `check_second_copy` lets a second copy through today: what the portal offers."""
+    try:
+        check_second_copy(invoice, today)
+    except DomainError:
+        return False
+    return True
+
+
+def check_quote(quote: SecondCopyQuote, expected: Optional[Dict[str, Any]]) -> None:
+    """The second copy the customer previewed (`expected_total_cents`, `expected_due_date`) is the
+    one issued: today's quote differing (a payment, a day gone by) is 409, before the bank is called."""
+    if not expected:
+        return
+    total, due = expected.get("expected_total_cents"), expected.get("expected_due_date")
+    if (total is not None and total != quote.total_cents) or (due is not None and due != quote.due_date.isoformat()):
+        raise codes.SECOND_COPY_QUOTE_CHANGED(total_cents=quote.total_cents, due_date=quote.due_date.isoformat())
+
+
 def second_copy_preview(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     """The second copy's amount, fine, interest, total and due date as `second_copy` would issue
     them today, with its refusals (deposit, not overdue, payer without an address). Nothing written."""
@@ -777,17 +796,21 @@ def bank_rejected(refusal: BankRejected):
                                rejections=[{"code": code, "message": message} for code, message in refusal.errors])
 
 
-def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str,
+                expected: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """A new boleto for an overdue invoice: a new due date, the fine and interest up to it; the
     old boleto and its Pix are superseded (and cancelled at the bank). Emailed to whoever asked.
     Answers the new boleto as `GET …/boleto` shows it (`BOLETO`). A payer without an address is
     refused before anything is claimed or sent (422); the bank's refusal answers 422 with its
-    reasons, the claim released, nothing saved."""
+    reasons, the claim released, nothing saved. `expected` (the preview's total and due date) not
+    matching today's quote is 409 `second_copy_quote_changed`, before anything is claimed or sent."""
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     today = local_day(deps.clock())
     check_second_copy(invoice, today)
     settings = deps.settings
-    due, amount = second_copy_terms(settings, invoice, today)
+    quote = second_copy_quote(settings, invoice, today)
+    check_quote(quote, expected)
+    due, amount = quote.due_date, quote.total_cents
     organization = deps.organizations.get(invoice.organization_id)
     check_payer(organization)
     old = invoice.active_boleto

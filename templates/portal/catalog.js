@@ -1,6 +1,6 @@
 // Adding new products: the catalogue, the cart, the review of the order and its confirmation; the
 // cart counter in the header (cartCounter, which the router puts in the menu).
-import { api, brl, can, dateBR, field, go, h, notify, onLogout, state, table } from "./core.js";
+import { api, brl, can, dateBR, field, go, h, notify, onLogout, refresh, state, table } from "./core.js";
 
 // --- the cart counter in the header -------------------------------------------------------------
 // Number of products in the cart, read once per organisation and kept current by every answer of
@@ -113,6 +113,26 @@ function cartSection(cart) {
 }
 
 // --- the review step: what the next invoice will charge, then the confirmation ---------------------
+// One Idempotency-Key per review shown: a retry after a lost answer replays the same order.
+const newKey = (what) => `${what}-${(crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
+// Why the review was shown again (the cart changed since it was reviewed), said on the new one.
+let reviewNotice = null;
+
+// The cart's products the checkout refuses (no longer sold): named with the reason, to take out.
+function unavailableSection(unavailable) {
+  if (!unavailable.length) return null;
+  return h("section", { class: "cartao caixa-erro", id: "itens-indisponiveis", role: "alert", "aria-label": "Produtos indisponíveis" },
+    h("h2", { text: "Produtos indisponíveis" }),
+    h("p", { text: "Estes produtos do carrinho não podem mais ser comprados e ficam fora dos valores abaixo. Tire-os do carrinho para confirmar o pedido." }),
+    h("ul", {}, unavailable.map((item) => h("li", {},
+      h("span", { text: `${item.name} (${item.quantity}) — ${item.reason} ` }),
+      h("button", { type: "button", class: "link", "aria-label": `Remover ${item.name} do carrinho`, onclick: async (event) => {
+        event.target.disabled = true;
+        try { remember(await api("DELETE", `/cart/items/${encodeURIComponent(item.sku)}`)); refresh(); }
+        catch (error) { notify(error.message); event.target.disabled = false; }
+      }, text: "Remover" })))));
+}
+
 async function reviewScreen() {
   let preview;
   try { preview = await api("GET", "/cart/preview"); } catch (error) {
@@ -133,16 +153,30 @@ async function reviewScreen() {
       ? [h("div", { class: "depois", text: "Nada por mês" }), h("div", { class: "dica", text: `Próxima cobrança em ${dateBR(item.next_charge_on)}` })]
       : [h("div", { class: "depois", text: `${brl(item.monthly_cents)}/mês` })]),
   ]);
-  const confirm = h("button", { type: "button", text: "Confirmar pedido", onclick: async () => {
-    confirm.disabled = true;
-    try {
-      await api("POST", "/cart/checkout", undefined, { "Idempotency-Key": `checkout-${Date.now()}` });
-      counter.count = 0; showCount();
-      notify("Pedido recebido. As licenças aparecem no painel assim que provisionadas.");
-      go("#/painel");
-    } catch (error) { notify(error.message); confirm.disabled = false; }
-  } });
+  // What is confirmed is what is shown: the API refuses (409) a cart changed since this review.
+  const unavailable = preview.unavailable || [];
+  const reviewed = preview.items.map((item) => ({ sku: item.sku, quantity: item.quantity }));
+  const key = newKey("checkout");
+  const notice = reviewNotice; reviewNotice = null;
+  const confirm = h("button", { type: "button", id: "confirmar-pedido", text: "Confirmar pedido", disabled: unavailable.length > 0 || !reviewed.length,
+    onclick: async () => {
+      confirm.disabled = true;
+      try {
+        await api("POST", "/cart/checkout", { items: reviewed }, { "Idempotency-Key": key });
+        counter.count = 0; showCount();
+        notify("Pedido recebido. As licenças aparecem no painel assim que provisionadas.");
+        go("#/painel");
+      } catch (error) {
+        notify(error.message);
+        if (error.code === "cart_changed_since_review" || error.code === "product_unavailable") {
+          reviewNotice = error.message; refresh(); return;  // the review again, of the cart as it is now
+        }
+        confirm.disabled = false;
+      }
+    } });
   return [h("h1", { text: "Revisar pedido" }),
+    notice ? h("p", { class: "erro caixa-erro", id: "aviso-revisao", role: "alert", text: notice }) : null,
+    unavailableSection(unavailable),
     h("section", { class: "cartao", "aria-label": "Itens do pedido" },
       table([["Produto"], ["Quantidade", "num"], ["Prazo e plano"], ["Primeira cobrança", "num"], ["Depois", "num"]], rows),
       h("p", {}, h("span", { text: "Primeira cobrança total: " }), h("strong", { id: "primeira-cobranca-total", text: brl(preview.first_charge_cents) })),

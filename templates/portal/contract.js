@@ -55,12 +55,17 @@ function acceptDialog(contract, doc) {
       }
       confirm.disabled = true;
       try {
-        await api("POST", "/contract/accept", undefined, { "If-Match": String(contract.version) });
+        // The version read is the one recorded: a text changed since is refused (409) and shown again.
+        await api("POST", "/contract/accept", { document_version: doc.version }, { "If-Match": String(contract.version) });
         close();
         // Accepting orders the contracted licences: the panel shows them while they are provisioned.
         notify(contract.items.length ? "Contrato aceito. As licenças contratadas estão em provisionamento." : "Contrato aceito.");
         if (contract.items.length && can("view_licences")) location.hash = "#/painel"; else refresh();
-      } catch (error) { errors.append(errorBox(error)); confirm.disabled = false; }
+      } catch (error) {
+        // A new text: "Tentar novamente" shows it (the page again, with the version to read).
+        errors.append(errorBox(error, error.code === "contract_version_changed" ? { retry: () => { close(); refresh(); } } : {}));
+        confirm.disabled = false;
+      }
     });
     return form;
   });

@@ -45,7 +45,8 @@ function boletoSection(invoice, boleto) {
       h("a", { class: "botao", id: "baixar-boleto", href: boleto.pdf_url, text: "Baixar boleto" }),
       h("button", { type: "button", class: "secundario", onclick: () => copy(boleto.digitable_line, "Linha digitável"),
         text: "Copiar linha digitável" }),
-      invoice.status === "overdue" ? h("button", { type: "button", id: "emitir-segunda-via",
+      // What the API allows (an overdue boleto invoice, even before the nightly job marks it `overdue`).
+      (invoice.second_copy_available ?? invoice.status === "overdue") ? h("button", { type: "button", id: "emitir-segunda-via",
         onclick: () => secondCopyDialog(invoice), text: "Emitir segunda via" }) : null),
     pix,
     replaced.length ? h("div", { id: "boletos-substituidos" }, h("h3", { text: "Boletos substituídos" }),
@@ -54,21 +55,31 @@ function boletoSection(invoice, boleto) {
         ` Vencimento ${dateBR(b.due_date)} · ${brl(b.amount_cents)} — não pague este boleto nem o seu Pix.`)))) : null];
 }
 
+// One Idempotency-Key per preview shown: a retry after a lost answer replays the same second copy.
+const newKey = (what) => `${what}-${(crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
+
 // Before a second copy: what it charges (balance, fine, interest, total) and its due date, from the
-// API's preview (the same rules the second copy is issued with); then confirm.
-async function secondCopyDialog(invoice) {
+// API's preview (the same rules the second copy is issued with); then confirm. The POST names the
+// previewed total and due date: if they changed (a payment, a day gone by), the API refuses (409)
+// and the dialog shows the fresh preview to confirm again.
+async function secondCopyDialog(invoice, notice = null) {
   let preview;
   try { preview = await api("GET", `/invoices/${invoice.id}/second-copy-preview`); }
   catch (error) { notify(error.message); return; }
+  const key = newKey(`2via-${invoice.id}`);
   dialog("Emitir segunda via", (close) => {
-    const errors = h("div");
+    const errors = h("div", {}, notice ? h("p", { class: "erro caixa-erro", id: "previa-mudou", role: "alert", text: notice }) : null);
     const confirm = h("button", { type: "button", id: "confirmar-segunda-via", text: "Confirmar e emitir" });
     confirm.addEventListener("click", async () => {
       confirm.disabled = true; errors.replaceChildren();
       try {
-        await api("POST", `/invoices/${invoice.id}/second-copy`, undefined, { "Idempotency-Key": `2via-${invoice.id}-${Date.now()}` });
+        await api("POST", `/invoices/${invoice.id}/second-copy`,
+          { expected_total_cents: preview.total_cents, expected_due_date: preview.due_date }, { "Idempotency-Key": key });
         close(); notify("Segunda via emitida e enviada por e-mail."); refresh();
-      } catch (error) { errors.append(errorBox(error)); confirm.disabled = false; }
+      } catch (error) {
+        if (error.code === "second_copy_quote_changed") { close(); secondCopyDialog(invoice, error.message); return; }
+        errors.append(errorBox(error)); confirm.disabled = false;
+      }
     });
     return h("div", { id: "previa-segunda-via" },
       h("p", { text: `Fatura nº ${invoice.number}, vencida em ${dateBR(invoice.due_date)}. A segunda via substitui o boleto atual, que deixa de valer (com o seu Pix).` }),

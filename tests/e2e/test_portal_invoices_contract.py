@@ -78,8 +78,18 @@ def test_the_second_copy_preview_equals_the_boleto_issued_and_the_pix_copies(pag
     opening.wait_for()
     assert page.locator("#conteudo").get_by_text("Vencida").count() >= 1
     accessible(page, "e-faturas")
+    # Past its due date but still `open` (the nightly job has not marked it yet): the second copy is
+    # offered all the same, as the API allows it (`second_copy_available`).
+    def still_open(route):
+        route.fulfill(json={**route.fetch().json(), "status": "open"})
+    page.route(f"**/invoices/{invoice['id']}", still_open)
     opening.click()
     page.get_by_role("heading", name=f"Fatura nº {invoice['number']}").wait_for()
+    page.locator("#linha-digitavel").wait_for()
+    assert page.locator("#conteudo").get_by_text("Em aberto").count() >= 1
+    assert page.get_by_role("button", name="Emitir segunda via").is_visible()
+    page.unroute(f"**/invoices/{invoice['id']}")
+    page.reload()
     page.locator("#linha-digitavel").wait_for()
     old = requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=headers, timeout=10).json()
 
@@ -89,9 +99,24 @@ def test_the_second_copy_preview_equals_the_boleto_issued_and_the_pix_copies(pag
     page.get_by_role("button", name="Copiar código Pix").click()
     assert page.evaluate("navigator.clipboard.readText()") == old["pix_payload"]
 
+    # A preview gone stale before the confirmation (here: the first one shown is a centavo off, as a
+    # payment or a day gone by would make it): the API refuses what was not previewed (409, no
+    # boleto issued) and the dialog shows the fresh preview, with why, to confirm again.
+    def stale(route):
+        answer = route.fetch().json()
+        route.fulfill(json={**answer, "total_cents": answer["total_cents"] + 1,
+                            "interest_cents": answer["interest_cents"] + 1})
+    page.route("**/second-copy-preview", stale, times=1)
     page.get_by_role("button", name="Emitir segunda via").click()
     dialog = page.get_by_role("dialog", name="Emitir segunda via")
     dialog.locator("#previa-total").wait_for()
+    dialog.get_by_role("button", name="Confirmar e emitir").click()
+    dialog.locator("#previa-mudou").wait_for()
+    assert "mudou desde a prévia" in dialog.locator("#previa-mudou").inner_text()
+    assert requests.get(f"{api}/invoices/{invoice['id']}/boleto", headers=headers,
+                        timeout=10).json()["nosso_numero"] == old["nosso_numero"]  # nothing issued
+    fresh = requests.get(f"{api}/invoices/{invoice['id']}/second-copy-preview", headers=headers, timeout=10).json()
+    assert _brl(dialog.locator("#previa-total").inner_text()) == fresh["total_cents"]
     preview = {"amount": _brl(dialog.locator("#previa-saldo").inner_text()),
                "fine": _brl(dialog.locator("#previa-multa").inner_text()),
                "interest": _brl(dialog.locator("#previa-juros").inner_text()),
@@ -163,7 +188,9 @@ def test_the_contract_is_read_accepted_only_when_ticked_and_the_banner_goes(page
     assert contract["status"] == "awaiting_acceptance"
 
     box.check()
-    dialog.get_by_role("button", name="Confirmar aceite").click()
+    with page.expect_request(lambda r: r.url.endswith("/contract/accept") and r.method == "POST") as sent:
+        dialog.get_by_role("button", name="Confirmar aceite").click()
+    assert sent.value.post_data_json == {"document_version": doc["version"]}  # the version read, recorded
     page.get_by_role("heading", name="Painel de licenças").wait_for()
     reload_until(page, lambda: page.locator("#faixa-contrato").count() == 0 and
                  page.get_by_role("heading", name="Painel de licenças").count() == 1)

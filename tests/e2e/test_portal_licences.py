@@ -147,12 +147,47 @@ def test_the_cart_counts_adds_to_a_line_and_the_review_shows_the_api_numbers(pag
     page.get_by_text("Cancelamento em até 7 dias").wait_for()
     accessible(page, "produtos-revisao")
 
+    # The cart changed after the review (another tab): confirming buys nothing, says why and shows
+    # the review of the cart as it is now.
+    requests.put(f"{api}/cart/items/ENTRA-ID-P1", json={"quantity": 6}, headers=headers).raise_for_status()
+    page.get_by_role("button", name="Confirmar pedido").click()
+    notice = page.locator("#aviso-revisao")
+    notice.wait_for()
+    assert text_of(notice) == "O carrinho mudou desde a revisão; revise o pedido de novo."
+    assert not any(s["sku"] == "ENTRA-ID-P1"
+                   for s in requests.get(f"{api}/subscriptions", headers=headers).json()["items"])  # nothing bought
+    preview = requests.get(f"{api}/cart/preview", headers=headers).json()
+    assert text_of(page.locator("#primeira-cobranca-total")) == brl(preview["first_charge_cents"])
+    row = page.locator("section[aria-label='Itens do pedido'] tr", has_text="Microsoft Entra ID P1")
+    assert text_of(row.locator("td").nth(1)) == "6"
+
+    # A product the catalog stopped selling is named with the reason, outside the totals, and blocks
+    # the confirmation until taken out (the review's answer, as the API gives it for an inactive one).
+    def with_unavailable(route):
+        answer = route.fetch().json()
+        answer["unavailable"] = [{"sku": "TEAMS-ESS", "name": "Microsoft Teams Essentials", "quantity": 2,
+                                  "reason": "O produto Microsoft Teams Essentials não está mais disponível."}]
+        route.fulfill(json=answer)
+    page.route("**/cart/preview", with_unavailable)
+    page.reload()
+    flagged = page.locator("#itens-indisponiveis")
+    flagged.wait_for()
+    assert "Microsoft Teams Essentials (2) — O produto Microsoft Teams Essentials não está mais disponível." in \
+        text_of(flagged)
+    assert page.get_by_role("button", name="Confirmar pedido").is_disabled()
+    assert page.get_by_role("button", name="Remover Microsoft Teams Essentials do carrinho").is_visible()
+    accessible(page, "produtos-revisao-indisponivel")
+    page.unroute("**/cart/preview")
+    page.reload()
+    page.locator("#primeira-cobranca-total").wait_for()
+    assert page.locator("#itens-indisponiveis").count() == 0
+
     page.get_by_role("button", name="Confirmar pedido").click()
     page.get_by_role("heading", name="Painel de licenças").wait_for()
     counter.filter(has_text="Carrinho (0)").wait_for()
     bought = page.locator("tr", has_text="Microsoft Entra ID P1")
     bought.wait_for()
-    assert text_of(bought.locator("td").nth(1)) == "5"  # pending or active: never "0"
+    assert text_of(bought.locator("td").nth(1)) == "6"  # pending or active: never "0"
 
 
 def test_a_profile_without_financial_data_sees_no_spend_chart(page_for, demo):

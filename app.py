@@ -1,16 +1,17 @@
 """The Chalice app: creates `app` and registers the blueprints and event handlers. Nothing else."""
-from chalice import Chalice
-
 from chalicelib.api import (audit, auth_routes, bank_returns, bank_webhooks, catalog, contract, dunning, invoices,
                             mfa_routes, onboarding, openapi, portal, privacy, receivables, subscriptions, support,
                             tickets, users)
+from chalicelib.api.http import PortalChalice
 from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import mail_events as mail_event_jobs
 from chalicelib.jobs import privacy as privacy_jobs
 from chalicelib.jobs import watch
 from chalicelib.observability import instrument
 
-app = Chalice(app_name="csp-portal")
+# Chalice, with the request being answered kept per thread (the local server and the tests answer
+# several at once).
+app = PortalChalice(app_name="csp-portal")
 # Bank return files arrive as text/plain in Latin-1: as a binary type, API Gateway hands their bytes
 # through (base64) instead of re-reading them as UTF-8, which would break every accented line.
 app.api.binary_types.append("text/plain")

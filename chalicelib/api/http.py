@@ -13,11 +13,12 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from chalice import Response
+from chalice import Chalice, Response
 
 from ..bootstrap import container
 from ..domain import error_codes as codes
@@ -275,3 +276,35 @@ def _replay(existing, request_hash: str) -> Response:
     return Response(body=existing.response_body if existing.response_body is not None else "",
                     status_code=int(existing.response_status),
                     headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"})
+
+
+class PortalChalice(Chalice):
+    """Chalice, with the request being answered kept per thread.
+
+    Chalice keeps `current_request` (and `lambda_context`) on the app object: right on Lambda, where
+    a process answers one request at a time, but the local server (`make run`) and the tests answer
+    several at once on threads of one app, and a request could then read another's headers — its
+    Idempotency-Key, its token. Per thread, each request reads its own."""
+
+    @property
+    def _per_thread(self) -> threading.local:
+        local = self.__dict__.get("_thread_state")
+        if local is None:
+            local = self.__dict__.setdefault("_thread_state", threading.local())
+        return local
+
+    @property
+    def current_request(self):
+        return getattr(self._per_thread, "request", None)
+
+    @current_request.setter
+    def current_request(self, value) -> None:
+        self._per_thread.request = value
+
+    @property
+    def lambda_context(self):
+        return getattr(self._per_thread, "context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value) -> None:
+        self._per_thread.context = value

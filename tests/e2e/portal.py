@@ -3,10 +3,11 @@ signing in as a demo account, screenshots, and the accessibility check (axe-core
 
 A test module uses it with
 
-    from tests.e2e.portal import *  # noqa: F403  (fixtures: stack, browser, demo, page_for)
+    from tests.e2e.portal import *  # noqa: F403  (fixtures: browser, demo, page_for)
     pytestmark = browser_marks("portal_<area>")
 
-so each module gets its own stack and its own xdist group (modules run on different workers).
+so each module gets its own stack (tests/e2e/conftest.py's module-scoped `stack`) and its own xdist
+group (modules run on different workers).
 """
 import json
 import shutil
@@ -24,24 +25,13 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 __all__ = ["CHROMIUM", "DESKTOP", "PHONE", "SCREENSHOTS", "account", "accessible", "browser", "browser_marks",
-           "demo", "login", "nav", "page_for", "playwright_api", "reload_until", "shot", "stack", "type_code"]
+           "demo", "login", "nav", "page_for", "playwright_api", "reload_until", "shot", "type_code"]
 
 
 def browser_marks(group: str):
     return [pytest.mark.xdist_group(group),
             pytest.mark.skipif(CHROMIUM is None,
                                reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    from tests.e2e.conftest import start_stack
-
-    var_dir = tmp_path_factory.mktemp("var")
-    api, process = start_stack(var_dir)
-    yield api, var_dir, process
-    if process.poll() is None:
-        process.kill()
 
 
 @pytest.fixture(scope="module")

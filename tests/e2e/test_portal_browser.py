@@ -3,7 +3,6 @@ local stack: what a customer's staff do every day. Screenshots land in var/scree
 import email
 import json
 import re
-import shutil
 import zipfile
 from datetime import date, timedelta
 from email import policy
@@ -12,16 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.run import PROJECT_DIR
 from tests.e2e.conftest import api_login
+from tests.e2e.portal import *  # noqa: F401,F403  (fixtures: browser, demo, page_for)
+from tests.e2e.portal import account, browser_marks, login, nav, shot
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by requirements-dev.txt")
-pytestmark = [
-    pytest.mark.xdist_group("portal_browser"),
-    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it"),
-]
-SCREENSHOTS = Path(PROJECT_DIR) / "var" / "screenshots"
+pytestmark = browser_marks("portal_browser")
 # Not the default (10 000): the portal must use the seat limit the API serves, not one of its own.
 SEAT_LIMIT = 500
 
@@ -40,72 +34,6 @@ def stack(tmp_path_factory):
     yield api, var_dir, process
     if process.poll() is None:
         process.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield instance
-        instance.close()
-
-
-@pytest.fixture(scope="module")
-def demo(stack):
-    api, var_dir, _ = stack
-    return json.loads((var_dir / "demo-accounts.json").read_text())
-
-
-def account(demo, email_address):
-    return next(a for a in demo["accounts"] if a["email"] == email_address)
-
-
-@pytest.fixture
-def page_for(browser, stack):
-    api = stack[0]
-    pages = []
-
-    def open_page(width=1200, height=900):
-        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.errors = errors
-        page.goto(api + "/")
-        pages.append(page)
-        return page
-
-    yield open_page
-    for page in pages:
-        assert page.errors == [], page.errors  # no script error on any screen
-        page.context.close()
-
-
-def login(page, who):
-    page.get_by_label("E-mail").fill(who["email"])
-    page.get_by_label("Senha").fill(who["password"])
-    page.get_by_role("button", name="Entrar").click()
-    if who.get("mfa_secret"):  # Masters and operators: the code of their authenticator app
-        type_code(page, who["mfa_secret"])
-
-
-def type_code(page, secret):
-    from tests.support import totp_code
-
-    page.get_by_role("heading", name="Verificação em duas etapas").wait_for()
-    page.get_by_label("Código de verificação").fill(totp_code(secret))
-    page.get_by_role("button", name="Verificar").click()
-
-
-def nav(page, name):
-    return page.get_by_role("navigation", name="Menu principal").get_by_role("link", name=name, exact=True)
-
-
-def shot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_master_accepts_buys_changes_a_quantity_and_opens_a_ticket(page_for, demo):

@@ -800,8 +800,9 @@ PYNAMODB_ACTIONS = {
     "exists": "DescribeTable", "describe_table": "DescribeTable",
 }
 # boto3's batch calls are authorised as their single form.
+# Operations whose IAM action has another name: the batch ones, and S3's HeadObject (s3:GetObject).
 BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
-                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility", "HeadObject": "GetObject"}
 # The services the prod functions call through chalicelib/adapters/aws.py's client(): their calls
 # are read from the modules that create that client. (sns: only the local SES simulator publishes;
 # secretsmanager: its grants are per function, tested above.)

@@ -35,8 +35,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from .audit import Clocked
     from .documents import Configured, DocumentsDeps, InvoiceFilesDeps
 
-    class InvoiceViewDeps(InvoiceFilesDeps, Configured, Protocol):
-        """An invoice, the links to its files and, for a deposit, the account in the settings."""
+    class InvoiceViewDeps(InvoiceFilesDeps, Clocked, Configured, Protocol):
+        """An invoice, the links to its files, for a deposit the account in the settings, and
+        (today's date) whether a second copy may be asked for."""
 
     class BillingRunDeps(Clocked, Protocol):
         """A run: one message per contract closing on the day, and its progress."""

@@ -35,9 +35,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from .audit import Clocked
     from .documents import Configured, DocumentsDeps, InvoiceFilesDeps
 
-    class InvoiceViewDeps(InvoiceFilesDeps, Clocked, Configured, Protocol):
-        """An invoice, the links to its files, for a deposit the account in the settings, and
-        (today's date) whether a second copy may be asked for."""
+    class InvoiceViewDeps(InvoiceFilesDeps, Configured, Protocol):
+        """An invoice, the links to its files and, for a deposit, the account in the settings."""
+
+    class CustomerInvoiceDeps(InvoiceViewDeps, Clocked, Protocol):
+        """The customer's invoice, and (today's date) whether it may ask for a second copy."""
 
     class BillingRunDeps(Clocked, Protocol):
         """A run: one message per contract closing on the day, and its progress."""
@@ -176,7 +178,7 @@ def invoice_detail(deps: InvoiceViewDeps, invoice: Invoice) -> Dict[str, Any]:
     return view
 
 
-def get_invoice(deps: InvoiceViewDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
+def get_invoice(deps: CustomerInvoiceDeps, caller: Caller, invoice_id: str) -> Dict[str, Any]:
     invoice = deps.invoices.get_in_organization(caller.organization_id, invoice_id)
     # The customer reads a refused note as one still in processing: the E-codes are the operators'.
     return {**invoice_detail(deps, invoice), "nfse_status": customer_nfse_status(invoice.nfse_status),

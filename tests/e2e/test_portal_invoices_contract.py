@@ -2,9 +2,9 @@
 due date) equals the boleto then issued, the replaced boleto marked, the bank's Pix copied; the
 contract read (text, version, items and prices, PDF), accepted only with its box ticked, and the
 Master's banner gone once accepted. An overdue invoice needs time to pass: this module's stack runs
-on a demo clock (21/12/2026, stopped, then started again on 24/12/2026: the schedules on the way
-bill December's closing and mark its invoice overdue), its invoices due a bank day after issue so
-that only three days of schedules are run on the way."""
+on a demo clock (21/12/2026; then 23/12/2026, until December's closing is billed; then 26/12/2026:
+the overdue marking on the way), its invoices due a bank day after issue so that only a few days of
+schedules are run on the way."""
 import re
 import signal
 import time
@@ -25,18 +25,42 @@ BILLED_MASTER = "master@oficinadigital.example"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("var")
-    due_soon = {"INVOICE_DUE_DAYS": "1", "INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE": "1"}  # issued 21/12, due 22/12
+    due_soon = {"INVOICE_DUE_DAYS": "1", "INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE": "1"}  # due a bank day after issue
     api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-21", **due_soon}, "first.log")
     process.send_signal(signal.SIGINT)  # seeded on 21/12; saved
     assert process.wait(timeout=40) == 0
-    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-24", **due_soon}, "second.log")
-    deadline = time.time() + 180
-    while "fast-forwarding the demo clock" not in (var_dir / "second.log").read_text():
-        assert time.time() < deadline, "the demo clock never reached 24/12/2026"
-        time.sleep(0.3)
+    # 23/12: the fast-forward fires the billing runs on the way; the billing worker may issue the
+    # invoice only after the clock got there (issued 23/12, due 24/12), so wait for it, then stop.
+    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-23", **due_soon}, "second.log")
+    _until_fast_forwarded(var_dir / "second.log")  # a login while the clock jumps would outlive its MFA step
+    headers = _headers(api, _demo_account(var_dir, BILLED_MASTER))
+    deadline = time.time() + 240
+    while not requests.get(f"{api}/invoices", headers=headers, timeout=10).json()["items"]:
+        assert time.time() < deadline, "December's closing was never billed"
+        time.sleep(1)
+    time.sleep(3)  # its documents (boleto, NFS-e) are made right after
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=40) == 0
+    # 26/12: the overdue marking of 25/12 runs on the way.
+    api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-26", **due_soon}, "third.log")
+    _until_fast_forwarded(var_dir / "third.log")
     yield api, var_dir, process
     if process.poll() is None:
         process.kill()
+
+
+def _until_fast_forwarded(log):
+    deadline = time.time() + 180
+    while "fast-forwarding the demo clock" not in log.read_text():
+        assert time.time() < deadline, f"the demo clock was never fast-forwarded ({log.name})"
+        time.sleep(0.3)
+
+
+def _demo_account(var_dir, email_address):
+    import json
+
+    return next(a for a in json.loads((var_dir / "demo-accounts.json").read_text())["accounts"]
+                if a["email"] == email_address)
 
 
 def _headers(api, who):

@@ -2,7 +2,7 @@
 // CSV of the filter and the import of a bank's CNAB 240 return file; and the operator's page of one
 // invoice (#/recebiveis/<id>): lines, payments, boleto, NFS-e, history, and what an operator does
 // to it (payment, dispute, holding the suspension, cancel and re-issue, credit note, re-emission).
-import { api, brl, dateBR, dialog, errorBox, field, guarded, h, notify, onLogout, refresh, table } from "./core.js";
+import { api, brl, dateBR, dialog, errorBox, field, guarded, h, newKey, notify, onLogout, refresh, table } from "./core.js";
 
 // Our own words for the statuses (not imported from invoices.js, which another screen owns).
 const INVOICE_STATUS = { open: "Em aberto", overdue: "Vencida", paid: "Paga", cancelled: "Cancelada" };
@@ -32,7 +32,6 @@ export function saoPauloDay(plusDays = 0) {
 
 // A key per dialog opened: a second click on the same confirmation is the same request, not a
 // second payment.
-const newKey = (what) => `${what}-${(crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
 
 // --- the list --------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 // Adding new products: the catalogue, the cart, the review of the order and its confirmation; the
 // cart counter in the header (cartCounter, which the router puts in the menu).
-import { api, brl, can, dateBR, field, go, h, notify, onLogout, refresh, state, table } from "./core.js";
+import { api, brl, can, dateBR, field, go, h, newKey, notify, onLogout, refresh, state, table } from "./core.js";
 
 // --- the cart counter in the header -------------------------------------------------------------
 // Number of products in the cart, read once per organisation and kept current by every answer of
@@ -113,8 +113,6 @@ function cartSection(cart) {
 }
 
 // --- the review step: what the next invoice will charge, then the confirmation ---------------------
-// One Idempotency-Key per review shown: a retry after a lost answer replays the same order.
-const newKey = (what) => `${what}-${(crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
 // Why the review was shown again (the cart changed since it was reviewed), said on the new one.
 let reviewNotice = null;
 

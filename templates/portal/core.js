@@ -390,3 +390,7 @@ export function dialog(title, build) {
   hooks.dialogOpened(box);
   return box;
 }
+
+// One Idempotency-Key per dialog or review screen (not per click): a retry after a lost answer
+// replays the first result instead of paying, ordering or issuing twice.
+export const newKey = (what) => `${what}-${(crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;

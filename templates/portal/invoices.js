@@ -1,6 +1,6 @@
 // Faturas: the list, an invoice with its lines, its boleto (with the bank's Pix "copia e cola" and the
 // second copy, previewed before it is issued) or deposit details, and its nota fiscal.
-import { api, brl, dateBR, dialog, errorBox, h, notify, refresh, table } from "./core.js";
+import { api, brl, dateBR, dialog, errorBox, h, newKey, notify, refresh, table } from "./core.js";
 
 // negative lines; a credit left for the next invoices is a line moving it to a credit note).
 function invoiceRows(invoice) {
@@ -55,8 +55,6 @@ function boletoSection(invoice, boleto) {
         ` Vencimento ${dateBR(b.due_date)} · ${brl(b.amount_cents)} — não pague este boleto nem o seu Pix.`)))) : null];
 }
 
-// One Idempotency-Key per preview shown: a retry after a lost answer replays the same second copy.
-const newKey = (what) => `${what}-${(crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
 
 // Before a second copy: what it charges (balance, fine, interest, total) and its due date, from the
 // API's preview (the same rules the second copy is issued with); then confirm. The POST names the

@@ -7,8 +7,6 @@ or an age band, whatever its status; the whole filter's `count` and `balance_cen
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Dict, Iterable, Optional, Sequence
@@ -16,9 +14,8 @@ from typing import Dict, Iterable, Optional, Sequence
 from . import error_codes as codes
 from .billing import CANCELLED, OPEN, OVERDUE, STATUS_LABELS, Dispute, Invoice
 from .clock import local_day
-from .money import format_brl
 from .organizations import format_cnpj
-from .spreadsheet import as_text
+from .spreadsheet import as_text, br_date, br_decimal, csv_document
 
 DISPUTABLE = (OPEN, OVERDUE)
 OWED = (OVERDUE, OPEN)  # no status asked: what is owed, the overdue first (the order pages come in)
@@ -124,15 +121,6 @@ CSV_HEADERS = ("Cliente", "CNPJ", "Fatura nº", "Emissão", "Vencimento", "Situa
                "Pago", "Saldo", "Em contestação")
 
 
-def br_date(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
-
-
-def br_decimal(amount_cents: int) -> str:
-    """123456 → '1.234,56': Excel set to pt-BR reads it as a number (no currency sign to trip it)."""
-    return format_brl(amount_cents).replace("R$ ", "")
-
-
 @dataclass(frozen=True)
 class Row:
     invoice: Invoice
@@ -141,21 +129,14 @@ class Row:
 
 
 def csv_text(rows: Sequence[Row], today: date) -> str:
-    """UTF-8 with BOM (Excel then reads the accents right), `;` between fields (the list separator
-    of a pt-BR Windows), CRLF line ends, a field quoted when it holds `;`, a quote or a line break."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(CSV_HEADERS)
-    for row in rows:
-        invoice = row.invoice
-        writer.writerow([
-            as_text(row.organization_name), format_cnpj(row.cnpj) if row.cnpj else "", invoice.number,
-            br_date(local_day(datetime.fromisoformat(invoice.issued_at))), br_date(invoice.due_date),
-            STATUS_LABELS.get(invoice.status, invoice.status).capitalize(), days_past_due(invoice, today),
-            br_decimal(invoice.total_cents), br_decimal(invoice.paid_cents), br_decimal(owed_cents(invoice)),
-            "Sim" if invoice.dispute is not None else "Não",
-        ])
-    return "\ufeff" + out.getvalue()
+    """The receivables as CSV, in the one convention of the portal's files (domain/spreadsheet.py)."""
+    return csv_document(CSV_HEADERS, ([
+        as_text(row.organization_name), format_cnpj(row.cnpj) if row.cnpj else "", row.invoice.number,
+        br_date(local_day(datetime.fromisoformat(row.invoice.issued_at))), br_date(row.invoice.due_date),
+        STATUS_LABELS.get(row.invoice.status, row.invoice.status).capitalize(), days_past_due(row.invoice, today),
+        br_decimal(row.invoice.total_cents), br_decimal(row.invoice.paid_cents), br_decimal(owed_cents(row.invoice)),
+        "Sim" if row.invoice.dispute is not None else "Não",
+    ] for row in rows))
 
 
 def csv_filename(today: date, status: Optional[str]) -> str:

@@ -36,6 +36,9 @@ class Capability(str, Enum):
     BACK_OFFICE = "back_office"
     ACT_FOR_CUSTOMERS = "act_for_customers"  # X-Organization-Id: work inside a customer's organisation
     EXPORT_DATA = "export_data"  # LGPD: the organisation's data as a zip (an operator acting for it, too)
+    VIEW_REPORTS = "view_reports"  # the spend report (and its CSV)
+    MANAGE_WEBHOOKS = "manage_webhooks"  # the organisation's webhook endpoints and their deliveries
+    APPROVE_PURCHASES = "approve_purchases"  # the approval limit; approve or reject an Adm's purchase
 
 
 _ALL_CUSTOMER = {Role.MASTER, Role.ADM, Role.COBRANCA, Role.SUPORTE}
@@ -54,6 +57,9 @@ ROLE_CAPABILITIES = {
     Capability.BACK_OFFICE: frozenset({Role.OPERATOR}),
     Capability.ACT_FOR_CUSTOMERS: frozenset({Role.OPERATOR}),
     Capability.EXPORT_DATA: frozenset({Role.MASTER, Role.OPERATOR}),
+    Capability.VIEW_REPORTS: frozenset({Role.MASTER, Role.COBRANCA, Role.OPERATOR}),
+    Capability.MANAGE_WEBHOOKS: frozenset({Role.MASTER, Role.OPERATOR}),
+    Capability.APPROVE_PURCHASES: frozenset({Role.MASTER}),
 }
 
 

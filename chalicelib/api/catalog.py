@@ -50,7 +50,10 @@ def list_operator_products(ctx):
                    active={"type": "boolean"},
                    # Partner Center's New Commerce offer ("productId:skuId"); "" clears it, absent keeps it.
                    offer_id=string(min_length=0, max_length=17, pattern=f"^({OFFER_ID_RULE[1:-1]})?$",
-                                   **{"x-error-code": "invalid_offer_id"})), response=PRODUCT)
+                                   **{"x-error-code": "invalid_offer_id"}),
+                   # Seat limits (#21 §4), checked by the domain (422 `invalid_quantity_limits`): absent keeps
+                   # them; `max_quantity` 0 removes the maximum.
+                   min_quantity={"type": "integer"}, max_quantity={"type": "integer"}), response=PRODUCT)
 def put_product(ctx, sku):
     return catalog.put_product(ctx.deps, ctx.caller, sku, ctx.body)
 

@@ -71,6 +71,10 @@ class Product:
     # Partner Center's offer ("productId:skuId", OFFER_ID_RULE): what the provisioning worker orders.
     # Required by the real licence provider; None is fine for the simulator.
     offer_id: Optional[str] = None
+    # Per-product seat limits (issue #21 §4), set by operators: every quantity chosen for the product
+    # (cart, checkout, a change, a contract item) is within them; no maximum: the reseller's own.
+    min_quantity: int = 1
+    max_quantity: Optional[int] = None
 
 
 def price_on(product: Optional[Product], day: date) -> Optional[int]:
@@ -151,3 +155,39 @@ def matches(product: Product, family: Optional[str], query: Optional[str]) -> bo
 def families(products: Iterable[Product]) -> List[dict]:
     names = sorted({p.family for p in products})
     return [{"id": family_id(name), "name": name} for name in names]
+
+
+# --- per-product quantity limits (issue #21 §4) ---------------------------------------------------
+
+def validate_quantity_limits(min_quantity: int, max_quantity: Optional[int], global_maximum: int) -> None:
+    """The operator's limits for a product: a minimum of at least 1 and, when there is a maximum, a
+    maximum from the minimum up to the reseller's maximum (422 `invalid_quantity_limits`, naming the field)."""
+    if isinstance(min_quantity, bool) or not isinstance(min_quantity, int) or not 1 <= min_quantity <= global_maximum:
+        raise codes.INVALID_QUANTITY_LIMITS(field="min_quantity", minimum=1, maximum=global_maximum)
+    if max_quantity is None:
+        return
+    if isinstance(max_quantity, bool) or not isinstance(max_quantity, int) or \
+            not min_quantity <= max_quantity <= global_maximum:
+        raise codes.INVALID_QUANTITY_LIMITS(field="max_quantity", minimum=min_quantity, maximum=global_maximum)
+
+
+def quantity_refusal(product: Product, quantity: int):
+    """Why `quantity` (a non-zero one: cancelling is another rule's business) is outside the
+    product's limits, as the error to raise (`quantity_below_minimum` / `quantity_above_maximum`,
+    422, naming the product and the limit), or None when it is within them."""
+    if quantity < product.min_quantity:
+        return codes.QUANTITY_BELOW_MINIMUM(sku=product.sku, product=product.name, minimum=product.min_quantity)
+    if product.max_quantity is not None and quantity > product.max_quantity:
+        return codes.QUANTITY_ABOVE_MAXIMUM(sku=product.sku, product=product.name, maximum=product.max_quantity)
+    return None
+
+
+def ensure_quantity_allowed(product: Product, quantity: int) -> None:
+    refusal = quantity_refusal(product, quantity)
+    if refusal is not None:
+        raise refusal
+
+
+def quantity_limits_view(product: Product) -> dict:
+    """`{minimum, maximum}` as views show them; `maximum` null: only the reseller's maximum (`GET /me`)."""
+    return {"minimum": product.min_quantity, "maximum": product.max_quantity}

@@ -230,6 +230,13 @@ SUBSCRIPTION_NOT_ACTIVE = declare("subscription_not_active", Conflict,
 CHANGE_IN_PROGRESS = declare("change_in_progress", Conflict,
                              "Já existe uma alteração em andamento para esta assinatura.")
 QUANTITY_UNCHANGED = declare("quantity_unchanged", RuleViolation, "A quantidade informada é a atual.")
+# Per-product quantity limits (issue #21 §4): domain/catalog.ensure_quantity_allowed, validate_quantity_limits.
+QUANTITY_BELOW_MINIMUM = declare("quantity_below_minimum", RuleViolation,
+                                 "O produto {product} exige no mínimo {minimum} licença(s).")
+QUANTITY_ABOVE_MAXIMUM = declare("quantity_above_maximum", RuleViolation,
+                                 "O produto {product} permite no máximo {maximum} licença(s).")
+INVALID_QUANTITY_LIMITS = declare("invalid_quantity_limits", RuleViolation,
+                                  "Limite inválido em '{field}': informe um número inteiro entre {minimum} e {maximum}.")
 SCHEDULED_REDUCTION_PENDING = declare(
     "scheduled_reduction_pending", Conflict,
     "Há uma redução agendada para a renovação. Para comprar mais licenças agora, cancele a redução antes "

@@ -34,9 +34,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
 
     class CatalogEditDeps(Clocked, Protocol):
-        """Operators writing a product, its prices and its audit entry in one transaction."""
+        """Operators writing a product, its prices and its audit entry in one transaction (its seat
+        limits within the reseller's maximum, settings)."""
 
         catalog: CatalogRepository
+        settings: Settings
 
     class CartDeps(CatalogDeps, Protocol):
         """The cart's lines, within the seat rules (settings)."""
@@ -55,12 +57,19 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 NEXT_PRICE = shape("NextPrice", description="Um novo preço já marcado e o dia em que passa a valer.",
                    unit_price_cents=cents(), **{"from": date()})
 
+# Per-product seat limits (#21 §4): in product views, cart lines and the licence panel's subscriptions.
+QUANTITY_LIMITS = shape(
+    "ProductQuantityLimits", description=(
+        "Quantas licenças do produto se podem escolher (carrinho, pedido, alteração de quantidade, itens de "
+        "contrato): `maximum` nulo quando só vale o máximo geral da revenda (`GET /me`, `limits`)."),
+    minimum=integer(minimum=subs.MIN_PURCHASE_QUANTITY), maximum=nullable(integer(minimum=subs.MIN_PURCHASE_QUANTITY)))
+
 # A product as the catalog lists it; a cart line is the same with its quantity and monthly total.
 # (`component(…, closed(…))` where a property is called "name", which `shape` takes as its own.)
 _PRODUCT = {"sku": text(), "name": text(), "family": text(), "family_id": text(),
             "unit_price_cents": nullable(cents()), "currency": currency(), "term": enum(rules.TERMS),
             "billing_frequency": enum(rules.BILLING_FREQUENCIES), "plan_label": text(), "active": boolean(),
-            "next_price": NEXT_PRICE}
+            "next_price": NEXT_PRICE, "quantity_limits": QUANTITY_LIMITS}
 
 PRODUCT = component("Product", closed({**_PRODUCT, "offer_id": nullable(text())}, optional=["next_price", "offer_id"],
                                       description=(
@@ -85,7 +94,8 @@ def product_view(product: Product, quote: rules.PriceQuote) -> Dict[str, Any]:
     view = {"sku": product.sku, "name": product.name, "family": product.family,
             "family_id": rules.family_id(product.family), "unit_price_cents": quote.unit_price_cents,
             "currency": "BRL", "term": product.term, "billing_frequency": product.billing_frequency,
-            "plan_label": terms.plan_label(product.term, product.billing_frequency), "active": product.active}
+            "plan_label": terms.plan_label(product.term, product.billing_frequency), "active": product.active,
+            "quantity_limits": rules.quantity_limits_view(product)}
     if quote.next_price is not None:
         view["next_price"] = {"unit_price_cents": quote.next_price.unit_price_cents,
                               "from": quote.next_price.effective_from.isoformat()}
@@ -126,10 +136,16 @@ def put_product(deps: CatalogEditDeps, caller: Caller, sku: str, fields: Dict[st
     existing = deps.catalog.get(sku)
     if "offer_id" not in fields and existing is not None:
         offer_id = existing.offer_id
+    # Seat limits (#21 §4): absent keeps the product's (a new one: 1 and none); `max_quantity` 0 clears it.
+    min_quantity = fields.get("min_quantity", existing.min_quantity if existing else subs.MIN_PURCHASE_QUANTITY)
+    max_quantity = (fields["max_quantity"] or None) if "max_quantity" in fields else \
+        (existing.max_quantity if existing else None)
+    rules.validate_quantity_limits(min_quantity, max_quantity, deps.settings.quantity_limits.maximum)
     described = Product(sku=sku, name=fields["name"].strip(), family=fields["family"].strip(), term=fields["term"],
                         billing_frequency=fields["billing_frequency"],
                         prices=existing.prices if existing else (),
-                        active=fields.get("active", existing.active if existing else True), offer_id=offer_id)
+                        active=fields.get("active", existing.active if existing else True), offer_id=offer_id,
+                        min_quantity=min_quantity, max_quantity=max_quantity)
     product = rules.with_price(described, fields["unit_price_cents"], today)
     deps.catalog.save(product, previous=existing, audit=audit.entry(
         deps, caller.actor, caller.organization_id,
@@ -175,8 +191,10 @@ PREVIEW_ITEM = component("CartPreviewItem", closed(
         "plano antecipado, cobrado de novo em `next_charge_on`).")))
 UNAVAILABLE_ITEM = component("CartPreviewUnavailableItem", closed(
     {"sku": text(), "name": text(), "quantity": integer(minimum=subs.MIN_PURCHASE_QUANTITY), "reason": text()},
-    description="Um item do carrinho que o catálogo não vende mais: a finalização o recusaria "
-                "(`product_unavailable`). Fica fora dos totais; tire-o do carrinho para confirmar o pedido."))
+    description="Um item do carrinho que o catálogo não vende mais, ou numa quantidade fora dos limites do produto: "
+                "a finalização o recusaria (`product_unavailable`, `quantity_below_minimum`, "
+                "`quantity_above_maximum`). Fica fora dos totais; tire-o do carrinho (ou mude a quantidade) "
+                "para confirmar o pedido."))
 CART_PREVIEW = shape(
     "CartPreview", description="A revisão do pedido antes de confirmar: o que cada item custa na próxima fatura "
                                "e por mês depois dela, e o prazo para reduzir sem custo. Os itens que não podem "
@@ -188,7 +206,9 @@ CART_PREVIEW = shape(
 def _unavailable(product: Optional[Product], sku: str, quantity: int) -> Optional[Dict[str, Any]]:
     """The checkout's rule for a line it refuses (`product_unavailable`), as the review shows it."""
     if product is not None and product.active:
-        return None
+        refused = rules.quantity_refusal(product, quantity)  # limits changed since it was put in the cart (#21 §4)
+        return None if refused is None else {"sku": sku, "name": product.name, "quantity": quantity,
+                                             "reason": refused.message}
     return {"sku": sku, "name": product.name if product is not None else sku, "quantity": quantity,
             "reason": codes.PRODUCT_UNAVAILABLE.message.format(sku=product.name if product is not None else sku)}
 
@@ -247,6 +267,7 @@ def put_cart_item(deps: CartDeps, caller: Caller, sku: str, quantity: int) -> Di
     product = deps.catalog.get(sku)
     if product is None or not product.active:
         raise codes.PRODUCT_NOT_FOUND()
+    rules.ensure_quantity_allowed(product, quantity)  # the product's own limits (#21 §4)
     lines = dict(deps.cart.lines(caller.organization_id))
     if sku not in lines and len(lines) >= rules.MAX_CART_LINES:
         raise codes.CART_FULL(max_lines=rules.MAX_CART_LINES)
@@ -279,6 +300,7 @@ def checkout(deps: CheckoutDeps, caller: Caller,
         product = deps.catalog.get(sku)
         if product is None or not product.active:
             raise codes.PRODUCT_UNAVAILABLE(sku=sku)
+        rules.ensure_quantity_allowed(product, quantity)  # limits changed since it was put in the cart (#21 §4)
         subscription, change = subs.purchase(
             subscription_id=new_id(), change_id=new_id(), organization_id=caller.organization_id, sku=sku,
             name=product.name, family=product.family, term=product.term, billing_frequency=product.billing_frequency,

@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
+from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
 from ..domain import subscriptions as subscription_rules
@@ -258,6 +259,7 @@ def contract_items(deps: ContractItemsDeps, items: List[Dict[str, Any]]) -> List
             raise codes.INVALID_PRODUCT(field=f"items[{index}].sku")
         if any(line.sku == product.sku for line in lines):
             raise codes.DUPLICATE_ITEMS(field="items")
+        catalog_rules.ensure_quantity_allowed(product, item["quantity"])  # the product's seat limits (#21 §4)
         lines.append(ContractItem(sku=product.sku, name=product.name, quantity=item["quantity"]))
     return lines
 

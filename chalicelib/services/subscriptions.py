@@ -27,6 +27,7 @@ from ..schemas import (array, boolean, cents, closed, component, currency, date,
                        shape, text)
 from . import audit, dunning, notifications, provisioning
 from .caller import Caller
+from .catalog import QUANTITY_LIMITS
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..settings import Settings
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         to the Masters and administrators."""
 
         contracts: ContractRepository
+        catalog: CatalogRepository  # the product's seat limits (#21 §4)
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -117,6 +119,7 @@ SUBSCRIPTION = component("Subscription", closed({
     "plan_label": text(), "auto_renew": boolean(), "started_on": nullable(date()), "renews_on": nullable(date()),
     "cancellation_allowed_until": nullable(date_time()), "reducible_now": integer(minimum=0),
     "pending_change": nullable(PENDING_CHANGE), "timeline": array(TIMELINE_SEGMENT), "version": integer(minimum=1),
+    "quantity_limits": QUANTITY_LIMITS,
 }, description="Uma assinatura como o painel de licenças a mostra."))
 
 
@@ -139,7 +142,22 @@ def subscription_view(deps: PanelDeps, sub: Subscription, prices: Dict[str, Opti
             "requested_by": pending.requested_by, "applies": pending.applies},
         "timeline": [{"from": s.start.isoformat(), "quantity": s.quantity} for s in sub.timeline],
         "version": sub.version,
+        "quantity_limits": _quantity_limits(deps, sub.sku),
     }
+
+
+def _quantity_limits(deps: PricesDeps, sku: str) -> Dict[str, Any]:
+    """The product's seat limits (#21 §4); a product the catalog no longer has: none of its own."""
+    product = next((p for p in deps.catalog.list() if p.sku == sku), None)
+    return catalog_rules.quantity_limits_view(product) if product is not None else \
+        {"minimum": rules.MIN_PURCHASE_QUANTITY, "maximum": None}
+
+
+def _ensure_product_limits(deps: PricesDeps, sub: Subscription, quantity: int) -> None:
+    """A non-zero quantity within the product's limits (#21 §4); going to zero is a cancellation's business."""
+    product = deps.catalog.get(sub.sku) if quantity > 0 else None
+    if product is not None:
+        catalog_rules.ensure_quantity_allowed(product, quantity)
 
 
 QUANTITY_BOUNDS = shape("QuantityBounds", minimum=integer(minimum=0), maximum=integer(minimum=1))
@@ -216,6 +234,7 @@ def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscripti
                             expected_version: Optional[int] = None) -> QuantityChange:
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
     quantity = rules.validate_quantity(quantity, deps.settings.quantity_limits.maximum)
+    _ensure_product_limits(deps, sub, quantity)
     reason = rules.validate_reason(quantity, reason)
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id), to_zero=quantity == 0)
     if expected_version is not None and expected_version != sub.version:
@@ -284,6 +303,7 @@ def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: st
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
     limits = deps.settings.quantity_limits
     quantity = rules.validate_quantity(quantity, limits.maximum)
+    _ensure_product_limits(deps, sub, quantity)
     contract = deps.contracts.get(caller.organization_id)
     now = deps.clock()
     applies = rules.decide_applies(sub, quantity, now, limits.cancellation_window)

@@ -242,6 +242,9 @@ class ProductItem(TableItem):
     active = BooleanAttribute(default=True)
     prices = ListAttribute(of=PricePointMap, default=list)
     offer_id = UnicodeAttribute(null=True)  # Partner Center's "productId:skuId"
+    # Per-product seat limits (#21 §4, product quantity limits): absent on older items = 1 and none.
+    min_quantity = NumberAttribute(null=True)
+    max_quantity = NumberAttribute(null=True)
 
 
 class EmailDeliveryItem(TableItem):

@@ -205,13 +205,16 @@ def _product(item: ProductItem) -> Product:
                     key=lambda p: p.effective_from)
     return Product(sku=item.sku, name=item.name, family=item.family, term=item.term,
                    billing_frequency=item.billing_frequency, active=item.active,
-                   prices=tuple(prices), offer_id=item.offer_id)
+                   prices=tuple(prices), offer_id=item.offer_id,
+                   min_quantity=int(item.min_quantity) if item.min_quantity is not None else 1,
+                   max_quantity=int(item.max_quantity) if item.max_quantity is not None else None)
 
 
 def _product_item(product: Product) -> ProductItem:
     return ProductItem(keys.CATALOG_PK, keys.product_sk(product.sku), sku=product.sku, name=product.name,
                        family=product.family, term=product.term, billing_frequency=product.billing_frequency,
                        active=product.active, offer_id=product.offer_id,
+                       min_quantity=product.min_quantity, max_quantity=product.max_quantity,
                        prices=[PricePointMap(effective_from=p.effective_from.isoformat(),
                                              unit_price_cents=p.unit_price_cents) for p in product.prices])
 
@@ -594,6 +597,12 @@ class CatalogRepository:
                     (ProductItem.billing_frequency == read.billing_frequency) & (ProductItem.active == read.active)
                 condition &= ProductItem.offer_id.does_not_exist() if previous.offer_id is None \
                     else ProductItem.offer_id == previous.offer_id
+                # Limits as read (#21 §4); an item written before them has neither (minimum 1, no maximum).
+                condition &= (ProductItem.min_quantity == previous.min_quantity) | \
+                    ProductItem.min_quantity.does_not_exist() if previous.min_quantity == 1 \
+                    else ProductItem.min_quantity == previous.min_quantity
+                condition &= ProductItem.max_quantity.does_not_exist() if previous.max_quantity is None \
+                    else ProductItem.max_quantity == previous.max_quantity
             tx.save(item, condition=condition, label="product")
             append_audit(tx, audit)
 

@@ -74,6 +74,13 @@ OFFER_IDS = {
     "POWERBI-PRO": "CFQ7TTC0LHSF:0001",
 }
 
+# Per-product seat limits the demo shows (#21 §4, product quantity limits): (minimum, maximum or None).
+# Microsoft's Business plans stop at 300 seats; a reseller may ask a minimum of an enterprise product.
+QUANTITY_LIMITS = {
+    "MS365-BUSINESS-PREMIUM": (1, 300),
+    "D365-CUSTOMER-SERVICE-ENT": (5, None),
+}
+
 DEMO_ORGANIZATION = {
     "name": "Padaria Pão de Mel Ltda",
     "cnpj": "11.222.333/0001-81",
@@ -110,8 +117,9 @@ DEMO_USERS = [
 def seed_catalog(deps: Container) -> None:
     today = local_day(deps.clock())
     for sku, name, family, price, term, frequency in CATALOG:
+        minimum, maximum = QUANTITY_LIMITS.get(sku, (1, None))
         product = Product(sku=sku, name=name, family=family, term=term, billing_frequency=frequency,
-                          offer_id=OFFER_IDS.get(sku))
+                          offer_id=OFFER_IDS.get(sku), min_quantity=minimum, max_quantity=maximum)
         deps.catalog.put(with_price(product, price, today))
 
 

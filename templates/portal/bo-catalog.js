@@ -1,8 +1,9 @@
 // Back office — Catálogo e preços (operators): every product, sold or not, with its Partner Center
 // offer; create or edit one, and change its price. A new price takes effect the next day (São
 // Paulo): the API keeps the current one until then, and the screen says from when.
-import { api, brl, dateBR, dialog, field, guarded, h, notify, refresh, table } from "./core.js";
+import { api, brl, dateBR, dialog, field, guarded, h, notify, refresh, state, table } from "./core.js";
 import { parseReais, reaisText, saoPauloDay } from "./bo-receivables.js";
+import { limitsText } from "./catalog.js";
 
 const TERM = { P1M: "Mensal (1 mês)", P1Y: "Anual (1 ano)", P3Y: "Trienal (3 anos)" };
 const FREQUENCY = { monthly: "Mensal", annual: "Anual", triennial: "Trienal" };
@@ -28,6 +29,11 @@ function productDialog(product, families) {
   const price = h("input", { name: "preco", inputmode: "decimal", autocomplete: "off", value: priceFrom == null ? "" : reaisText(priceFrom) });
   const active = h("input", { type: "checkbox", name: "ativo", id: "produto-ativo", checked: product ? product.active : true });
   const offer = h("input", { name: "oferta", autocomplete: "off", maxlength: 17, value: product && product.offer_id ? product.offer_id : "" });
+  // Seat limits (#21 §4): named as the API's fields, so its 422 `invalid_quantity_limits` shows next to them.
+  const globalMax = state.me.limits.purchase_quantity.maximum;
+  const limits = product && product.quantity_limits ? product.quantity_limits : { minimum: 1, maximum: null };
+  const minQuantity = h("input", { type: "number", name: "min_quantity", min: 1, max: globalMax, step: 1, required: true, value: limits.minimum });
+  const maxQuantity = h("input", { type: "number", name: "max_quantity", min: 1, max: globalMax, step: 1, value: limits.maximum ?? "" });
   dialog(creating ? "Novo produto" : `Editar ${product.name}`, (close) => {
     const form = h("form", {},
       creating ? field("Código (SKU)", sku, "Letras maiúsculas, números e hífen, como MS365-E3.") : h("p", { text: `Código (SKU): ${product.sku}` }),
@@ -37,6 +43,8 @@ function productDialog(product, families) {
         `Em reais, como 1.234,56. Um preço novo vale a partir de ${dateBR(tomorrow)} (amanhã); até lá vale o atual.`),
       h("div", { class: "opcoes" }, h("label", { for: "produto-ativo" }, active, " À venda no portal")),
       field("Oferta do Partner Center", offer, "productId:skuId, como CFQ7TTC0LH18:0001; em branco, sem oferta."),
+      field("Quantidade mínima por compra", minQuantity, "Licenças; 1 quando o produto não exige um mínimo."),
+      field("Quantidade máxima", maxQuantity, `Licenças; em branco, sem máximo próprio (vale o geral, ${globalMax}).`),
       h("div", { class: "acoes" }, h("button", { type: "submit", text: "Salvar produto" }),
         h("button", { type: "button", class: "secundario", text: "Voltar", onclick: close })));
     form.addEventListener("submit", (event) => {
@@ -55,7 +63,8 @@ function productDialog(product, families) {
         }
         const saved = await api("PUT", `/backoffice/catalog/products/${code}`, {
           name: name.value.trim(), family: family.value.trim(), unit_price_cents: cents, term: term.value,
-          billing_frequency: frequency.value, active: active.checked, offer_id: offerId });
+          billing_frequency: frequency.value, active: active.checked, offer_id: offerId,
+          min_quantity: Number(minQuantity.value), max_quantity: maxQuantity.value === "" ? 0 : Number(maxQuantity.value) });
         close();
         const next = saved.next_price;
         notify(next ? `${saved.name} salvo. Novo preço ${brl(next.unit_price_cents)} vale a partir de ${dateBR(next.from)}.`
@@ -77,7 +86,8 @@ export async function catalogAdminScreen() {
     products.length
       ? table([["Produto"], ["Família"], ["Prazo"], ["Cobrança"], ["Preço atual", "num"], ["Próximo preço"], ["À venda"], ["Oferta do Partner Center"], ["Ações"]],
         products.map((p) => [
-          h("span", {}, h("strong", { text: p.name }), h("br"), h("span", { class: "dica", text: p.sku })),
+          h("span", {}, h("strong", { text: p.name }), h("br"), h("span", { class: "dica", text: p.sku }),
+            limitsText(p.quantity_limits) ? h("span", { class: "dica", text: ` · ${limitsText(p.quantity_limits)}` }) : null),
           p.family, TERM[p.term], FREQUENCY[p.billing_frequency],
           p.unit_price_cents == null ? "Sem preço" : brl(p.unit_price_cents),
           p.next_price ? `${brl(p.next_price.unit_price_cents)} a partir de ${dateBR(p.next_price.from)}` : "—",

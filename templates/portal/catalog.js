@@ -79,12 +79,24 @@ async function addToCart(product, added) {
   notify(line ? `${product.name}: ${quantity} licenças no carrinho.` : `${product.name} no carrinho.`);
 }
 
+// A product's own seat limits (#21 §4) in words, or null when it has none: "Mínimo 5 / máximo 300 licenças".
+export function limitsText(limits) {
+  const parts = [];
+  if (limits && limits.minimum > 1) parts.push(`Mínimo ${limits.minimum}`);
+  if (limits && limits.maximum != null) parts.push(`${parts.length ? "máximo" : "Máximo"} ${limits.maximum}`);
+  return parts.length ? `${parts.join(" / ")} licenças` : null;
+}
+
 function productCard(product) {
   const bounds = state.me.limits.purchase_quantity;
-  const quantity = h("input", { type: "number", min: bounds.minimum, max: bounds.maximum, value: 1, "aria-label": `Quantidade de ${product.name}` });
+  const limits = product.quantity_limits || { minimum: bounds.minimum, maximum: null };
+  const quantity = h("input", { type: "number", min: limits.minimum, max: limits.maximum ?? bounds.maximum, step: 1,
+                                value: limits.minimum, "aria-label": `Quantidade de ${product.name}` });
+  const limited = limitsText(limits);
   return h("article", { class: "cartao produto" },
     h("h2", { text: product.name }), h("p", { class: "dica plano", text: `${product.family} · ${product.plan_label}` }),
     h("p", { text: `${brl(product.unit_price_cents)} por licença/mês` }),
+    limited ? h("p", { class: "dica limites", text: limited }) : null,
     h("div", { class: "acoes" }, quantity,
       h("button", { type: "button", "aria-label": `Adicionar ${product.name} ao carrinho`, onclick: async (event) => {
         event.target.disabled = true;
@@ -121,7 +133,7 @@ function unavailableSection(unavailable) {
   if (!unavailable.length) return null;
   return h("section", { class: "cartao caixa-erro", id: "itens-indisponiveis", role: "alert", "aria-label": "Produtos indisponíveis" },
     h("h2", { text: "Produtos indisponíveis" }),
-    h("p", { text: "Estes produtos do carrinho não podem mais ser comprados e ficam fora dos valores abaixo. Tire-os do carrinho para confirmar o pedido." }),
+    h("p", { text: "Estes produtos do carrinho não podem ser comprados como estão (fora de venda, ou numa quantidade fora dos limites do produto) e ficam fora dos valores abaixo. Tire-os do carrinho para confirmar o pedido." }),
     h("ul", {}, unavailable.map((item) => h("li", {},
       h("span", { text: `${item.name} (${item.quantity}) — ${item.reason} ` }),
       h("button", { type: "button", class: "link", "aria-label": `Remover ${item.name} do carrinho`, onclick: async (event) => {

@@ -212,7 +212,12 @@ const REASONS = [["rescisao_contrato", "Rescisão de contrato"], ["reducao_de_cu
 function quantityDialog(sub) {
   dialog(`Alterar quantidades — ${sub.name}`, (close) => {
     const bounds = state.me.limits.quantity;
-    const quantity = h("input", { type: "number", min: bounds.minimum, max: bounds.maximum, step: 1, value: sub.quantity, required: true });
+    // The product's own limits (#21 §4): its maximum caps the input; 0 (cancelling) stays allowed below its minimum.
+    const limits = sub.quantity_limits || { minimum: 1, maximum: null };
+    const quantity = h("input", { type: "number", min: bounds.minimum, max: limits.maximum ?? bounds.maximum, step: 1, value: sub.quantity, required: true });
+    const limitsHint = limits.minimum > 1 || limits.maximum != null
+      ? `Este produto: mínimo ${limits.minimum}${limits.maximum != null ? ` / máximo ${limits.maximum}` : ""} licenças (ou 0 para cancelar).`
+      : undefined;
     const reason = h("select", {}, h("option", { value: "", text: "Selecione…" }),
                      REASONS.map(([value, text]) => h("option", { value, text })));
     const reasonText = h("textarea", { rows: 2, maxlength: 1000 });
@@ -230,7 +235,7 @@ function quantityDialog(sub) {
       } catch (error) { preview.textContent = error.message; }
     };
     quantity.addEventListener("input", updatePreview);
-    const form = h("form", {}, field("Nova quantidade", quantity), reasonBox, preview,
+    const form = h("form", {}, field("Nova quantidade", quantity, limitsHint), reasonBox, preview,
       h("div", { class: "acoes" }, h("button", { type: "submit", text: "Confirmar" }),
         h("button", { type: "button", class: "secundario", onclick: close, text: "Cancelar" })));
     form.addEventListener("submit", (event) => {

@@ -88,6 +88,9 @@ def test_the_panel_shows_costs_a_monthly_total_and_twelve_months_of_spend(page_f
 
     premium.get_by_role("button", name="Alterar quantidades de Microsoft 365 Business Premium").click()
     page.get_by_label("Nova quantidade").wait_for()
+    # The product's own maximum (the demo's Business Premium: 300) caps the input, and is said.
+    assert page.get_by_label("Nova quantidade").get_attribute("max") == "300"
+    page.get_by_text("Este produto: mínimo 1 / máximo 300 licenças (ou 0 para cancelar).").wait_for()
     accessible(page, "licencas-alterar-quantidade")
     page.get_by_role("button", name="Cancelar").click()
 
@@ -125,6 +128,11 @@ def test_the_cart_counts_adds_to_a_line_and_the_review_shows_the_api_numbers(pag
     counter.filter(has_text="Carrinho (1)").wait_for()
     page.get_by_label("Família de produtos").select_option("")
     page.locator("article", has_text="Microsoft 365 E5").wait_for()
+    # A product's own limits (the demo's): said on its card and bounding its input.
+    dynamics = page.locator("article", has_text="Dynamics 365 Customer Service Enterprise")
+    assert "Mínimo 5 licenças" in text_of(dynamics)
+    assert page.get_by_label("Quantidade de Dynamics 365 Customer Service Enterprise").get_attribute("min") == "5"
+    assert "Máximo 300 licenças" in text_of(page.locator("article", has_text="Microsoft 365 Business Premium"))
     page.get_by_role("button", name="Adicionar Microsoft 365 E5 ao carrinho").click()  # annual, paid up front
     counter.filter(has_text="Carrinho (2)").wait_for()
     accessible(page, "produtos-carrinho")

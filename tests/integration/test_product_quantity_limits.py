@@ -262,3 +262,14 @@ def test_contract_items_the_operator_sets_are_held_to_the_limits(world, operator
     accepted = world.call("PATCH", path, operator, {"items": [{"sku": SKU, "quantity": 3}]})
     assert accepted.status_code == 200, accepted.json_body
     assert [(i["sku"], i["quantity"]) for i in accepted.json_body["items"]] == [(SKU, 3)]
+
+
+def test_a_product_written_before_limits_existed_reads_as_unlimited_and_takes_them(world, org, operator):
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import ProductItem
+
+    item = ProductItem.get(keys.CATALOG_PK, keys.product_sk(SKU))
+    item.update(actions=[ProductItem.min_quantity.remove(), ProductItem.max_quantity.remove()])
+    assert "min_quantity" not in ProductItem.get(keys.CATALOG_PK, keys.product_sk(SKU)).attribute_values
+    assert world.deps.catalog.get(SKU).min_quantity == 1 and world.deps.catalog.get(SKU).max_quantity is None
+    assert set_limits(world, operator, minimum=2)["quantity_limits"] == {"minimum": 2, "maximum": None}

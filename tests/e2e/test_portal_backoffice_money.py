@@ -290,10 +290,18 @@ def test_the_catalog_lists_edits_and_creates_products_with_the_day_a_price_takes
     dialog.get_by_role("button", name="Salvar produto").click()
     dialog.get_by_text("Oferta do Partner Center: use productId:skuId, como CFQ7TTC0LH18:0001.").wait_for()
     dialog.get_by_label("Oferta do Partner Center").fill("CFQ7TTC0TEST:0001")
+    # Seat limits (#21 §4): the API's refusal of a maximum below the minimum shows next to the field.
+    dialog.get_by_label("Quantidade mínima por compra").fill("5")
+    dialog.get_by_label("Quantidade máxima").fill("3")
+    dialog.get_by_role("button", name="Salvar produto").click()
+    dialog.get_by_text("Quantidade máxima: deve ser no mínimo 5.").wait_for()
+    assert dialog.get_by_label("Quantidade máxima").get_attribute("aria-invalid") == "true"
+    dialog.get_by_label("Quantidade máxima").fill("300")
     dialog.get_by_role("button", name="Salvar produto").click()
     row = page.locator("tbody tr", has=page.get_by_role("button", name="Editar Produto de teste B", exact=True))
     row.wait_for()
     assert "TESTE-B1" in row.inner_text() and "CFQ7TTC0TEST:0001" in row.inner_text()
+    assert "Mínimo 5 / máximo 300 licenças" in row.inner_text()
     assert "R$ 12,30" in row.inner_text().replace("\xa0", " ")
 
 

@@ -305,3 +305,17 @@ def test_an_invoice_with_more_skus_than_a_transaction_holds_waits_for_the_backfi
     assert spend_service.backfill_spend(world.deps)["counted"] == 1
     _assert_report_is_invoices(world, b.master, [b.id])
     assert spend_service.backfill_spend(world.deps)["counted"] == 0
+
+
+def test_the_backfill_runs_from_the_command_line_against_the_stage_table(world, billed, capsys):
+    from infra import backfill_spend
+
+    a, b, _ = billed
+    _forget_the_aggregate(world, [a.id, b.id])
+    settings = world.deps.settings
+    assert backfill_spend.main(["--table", settings.table_name, "--region", settings.region]) == 0
+    assert '"counted": 6' in capsys.readouterr().out
+    _assert_report_is_invoices(world, a.master, [a.id])
+    assert backfill_spend.main(["--table", settings.table_name, "--region", settings.region]) == 0
+    assert '"counted": 0' in capsys.readouterr().out
+    _assert_report_is_invoices(world, b.master, [b.id])

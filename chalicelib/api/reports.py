@@ -10,7 +10,8 @@ from .http import endpoint
 
 bp = Blueprint(__name__)
 
-_MONTH = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "x-error-code": "invalid_report_month"}
+_MONTH = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "example": "2026-01",
+          "description": "Um mês, AAAA-MM (o mês em que termina o período faturado).", "x-error-code": "invalid_report_month"}
 _CSV_MEDIA = {CSV: {"type": "string", "description": "UTF-8 com BOM, separador `;`, valores 1.234,56: uma linha por "
                                                      "mês e grupo, os créditos de cada mês e o total do período."}}
 

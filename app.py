@@ -2,6 +2,7 @@
 from chalicelib.api import (audit, auth_routes, bank_returns, bank_webhooks, catalog, contract, dunning, invoices,
                             mfa_routes, onboarding, openapi, portal, privacy, receivables, subscriptions, support,
                             tickets, users)
+from chalicelib.api import reports  # spend report (#21 §1)
 from chalicelib.api.http import PortalChalice
 from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import mail_events as mail_event_jobs
@@ -20,6 +21,7 @@ for blueprint in (auth_routes.bp, mfa_routes.bp, users.bp, contract.bp, catalog.
                   tickets.bp, onboarding.bp, audit.bp, support.bp, privacy.bp, receivables.bp, bank_returns.bp,
                   bank_webhooks.bp, dunning.bp, openapi.bp, portal.bp):
     app.register_blueprint(blueprint)
+app.register_blueprint(reports.bp)  # spend report (#21 §1)
 
 app.register_blueprint(email.bp)
 app.register_blueprint(licences.bp)

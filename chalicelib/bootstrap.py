@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.sessions import LoginFailures, Sessions, UserSessions
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
     from .storage.suppressions import SuppressionRepository
+    from .storage.spend import SpendRepository  # spend aggregate (#21 §1)
     from .storage.suspensions import SuspensionRepository
 
 
@@ -85,6 +86,7 @@ class Container:
     suspensions: SuspensionRepository
     # Addresses SES reported as undeliverable (hard bounce, complaint): no email goes to them.
     suppressions: SuppressionRepository
+    spend: SpendRepository  # spend aggregate (#21 §1)
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -108,6 +110,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import sessions as session_repos
     from .storage import support as support_repos
     from .storage import suppressions as suppression_repos
+    from .storage import spend as spend_repos  # spend aggregate (#21 §1)
     from .storage import suspensions as suspension_repos
     from .storage.models import bind_table
 
@@ -156,6 +159,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         privacy=privacy_repos.PrivacyRepository(transaction),
         suspensions=suspension_repos.SuspensionRepository(transaction),
         suppressions=suppression_repos.SuppressionRepository(transaction),
+        spend=spend_repos.SpendRepository(transaction),  # spend aggregate (#21 §1)
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

@@ -461,3 +461,13 @@ ASSET_NOT_FOUND = declare("asset_not_found", NotFound, "Arquivo não encontrado.
 EXPORT_NOT_FOUND = declare("export_not_found", NotFound, "Exportação não encontrada.")
 # The export's link lived its minutes: the product hands out no other (S3 keeps the file only a day).
 EXPORT_EXPIRED = declare("export_expired", NotFound, "O link desta exportação expirou; gere uma nova exportação.")
+
+# --- spend report (issue #21 §1) -----------------------------------------------------------------
+
+INVALID_REPORT_MONTH = declare("invalid_report_month", InvalidInput,
+                               "Mês inválido em '{field}': use o formato AAAA-MM (por exemplo 2026-01).")
+INVALID_GROUP_BY = declare("invalid_group_by", InvalidInput, "Agrupamento inválido em '{field}'.")
+REPORT_PERIOD_REVERSED = declare("report_period_reversed", RuleViolation,
+                                 "O mês inicial ({first}) é posterior ao mês final ({last}).")
+REPORT_PERIOD_TOO_LONG = declare("report_period_too_long", RuleViolation,
+                                 "O período pode ter no máximo {maximum} meses (pedido: {months}).")

@@ -14,7 +14,8 @@ from ..domain.credits import CreditApplication, CreditNote
 from ..domain.documents import NFSE_REJECTED, Boleto, BoletoFailure, BoletoKind, BoletoStatus, Nfse, NfseFailure
 from ..domain.errors import NotFound
 from ..domain.nfse import Rejection
-from . import keys
+from ..domain.spend import spend_deltas
+from . import keys, spend
 from .models import (BillingRunFailureItem, BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditNoteItem,
                      InvoiceGuardItem, InvoiceItem, NfseRejectedItem, PaymentItem)
 from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
@@ -252,7 +253,19 @@ class InvoiceRepository:
         removed from a term paid up front), written with it or not at all: a rerun that finds the
         invoice leaves no second note.
         """
-        def build(tx):
+        # The spend aggregate (issue #21 §1) moves in the same transaction: the new invoice's lines
+        # in, the replaced one's out (netted per key), with their markers (storage/spend.py).
+        fixed = 4 + len(credits) + (new_credit is not None) + 1 + (3 if replacing is not None else 0)
+
+        def run(counted_replaced: bool) -> None:
+            removed = replacing[0] if replacing is not None and counted_replaced else None
+            deltas = spend_deltas(added=invoice, removed=removed)
+            counted = spend.fits(deltas, fixed)
+            if not counted:  # too many SKUs for one transaction: the backfill counts it
+                deltas = spend_deltas(removed=removed)
+            self._tx.run(lambda tx: build(tx, counted_replaced, counted, deltas), on_conflict=conflict)
+
+        def build(tx, counted_replaced, counted, deltas):
             guard = InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
                 invoice.period_end.isoformat()), invoice_id=invoice.id)
             if replacing is None:
@@ -263,6 +276,7 @@ class InvoiceRepository:
                 tx.save(_invoice_item(cancelled), condition=InvoiceItem.version == expected_version,
                         label="replaced")
                 append_audit(tx, cancel_audit)
+                spend.mark_cancelled(tx, cancelled, counted=counted_replaced)
             _save_credits(tx, credits)
             if new_credit is not None:
                 tx.save(_credit_item(new_credit), condition=CreditNoteItem.pk.does_not_exist(), label="new_credit")
@@ -272,8 +286,12 @@ class InvoiceRepository:
             tx.save(CounterItem(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, value=invoice.number),
                     condition=counter_condition, label="counter")
             append_audit(tx, audit)
+            spend.mark_issued(tx, invoice, counted)
+            spend.add_spend(tx, invoice.organization_id, deltas)
 
         def conflict(failed):
+            if failed == {spend.MARKER_LABEL}:
+                return spend.NotCounted()
             if "replaced" in failed:
                 return codes.VERSION_CONFLICT()
             if "guard" in failed:
@@ -282,7 +300,10 @@ class InvoiceRepository:
                 return codes.CREDITS_CHANGED()
             return codes.INVOICE_NUMBER_TAKEN()
 
-        self._tx.run(build, on_conflict=conflict)
+        if replacing is None:
+            run(True)
+        else:
+            spend.run_counting(run)
 
     def next_boleto_sequence(self) -> int:
         """The next nosso número: an atomic counter (gaps are harmless, repeats impossible)."""
@@ -369,13 +390,21 @@ class InvoiceRepository:
                restored: Sequence[Tuple[CreditNote, CreditNote]] = ()) -> None:
         """Save the invoice cancelled (over the claim's version: the claim goes with it), giving back
         the credit notes it had used."""
-        def build(tx):
+        def build(tx, counted):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
             _save_credits(tx, restored)
             append_audit(tx, audit)
+            # The spend aggregate (issue #21 §1): its lines out, if they were in (the marker says).
+            spend.mark_cancelled(tx, invoice, counted=counted)
+            if counted:
+                spend.add_spend(tx, invoice.organization_id, spend_deltas(removed=invoice))
 
-        self._tx.run(build, on_conflict=lambda failed: codes.CREDITS_CHANGED() if "credit" in failed
-                     else codes.VERSION_CONFLICT())
+        def conflict(failed):
+            if failed == {spend.MARKER_LABEL}:
+                return spend.NotCounted()
+            return codes.CREDITS_CHANGED() if "credit" in failed else codes.VERSION_CONFLICT()
+
+        spend.run_counting(lambda counted: self._tx.run(lambda tx: build(tx, counted), on_conflict=conflict))
 
     # --- credit notes --------------------------------------------------------------------------
 

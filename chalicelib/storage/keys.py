@@ -312,3 +312,29 @@ def suppressed_address_pk(address_hash: str) -> str:
 
 
 SUPPRESSED_ADDRESS_SK = "ADDRESS"
+
+
+# --- spend aggregate (issue #21 §1, patterns 58 and 59) -------------------------------------------
+
+
+def org_spend_pk(organization_id: str) -> str:
+    """An organisation's amounts per month and SKU (pattern 58: a Query over a range of months)."""
+    return f"ORG#{organization_id}#SPEND"
+
+
+def org_spend_sk(month: str, sku: str) -> str:
+    return f"{month}#{sku}"
+
+
+def month_spend_pk(month: str) -> str:
+    """Every organisation's amounts of one month, per SKU (pattern 59: the operator's report)."""
+    return f"SPEND#{month}"
+
+
+def month_spend_sk(organization_id: str, sku: str) -> str:
+    return f"{organization_id}#{sku}"
+
+
+# Beside the invoice (pk=INVOICE#<id>): whether its lines are in the aggregate (counted, cancelled,
+# pending), written in the transaction that moves them: the backfill never counts one twice.
+SPEND_MARKER_SK = "SPEND"

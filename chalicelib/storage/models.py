@@ -623,3 +623,25 @@ TABLE_GSIS = [
 ]
 TTL_ATTRIBUTE = "expires_at"
 
+
+
+# --- spend aggregate (issue #21 §1) ---------------------------------------------------------------
+
+class SpendItem(TableItem):
+    """An amount billed (centavos, netted: ADD + on issue, − on cancellation) for one organisation,
+    month and SKU; under pk=ORG#<org>#SPEND sk=<month>#<sku> (pattern 58) and again under
+    pk=SPEND#<month> sk=<org>#<sku> (pattern 59)."""
+
+    organization_id = UnicodeAttribute(null=True)
+    month = UnicodeAttribute(null=True)
+    sku = UnicodeAttribute(null=True)
+    amount_cents = NumberAttribute(default=0)
+
+
+class SpendMarkerItem(TableItem):
+    """pk=INVOICE#<id> sk=SPEND: the invoice's lines are in the aggregate (`counted`), were taken
+    out with its cancellation (`cancelled`), or wait for the backfill (`pending`)."""
+
+    invoice_id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    state = UnicodeAttribute()

@@ -17,6 +17,7 @@ import { billingRunsScreen } from "./bo-billing-runs.js";
 import { receivablesScreen } from "./bo-receivables.js";
 import { queueScreen } from "./bo-tickets.js";
 import { catalogAdminScreen } from "./bo-catalog.js";
+import { backofficeReportsScreen, reportsScreen } from "./reports.js";  // spend report (#21 §1)
 
 // side: "customer" screens work inside an organisation (a customer's own, or the one an operator
 // views as); "backoffice" screens are the reseller's; "both" are open to every signed-in user.
@@ -33,6 +34,9 @@ const SCREENS = [
   { path: "recebiveis", label: "Recebíveis", capability: "back_office", side: "backoffice", render: receivablesScreen },
   { path: "faturamento", label: "Faturamento mensal", capability: "back_office", side: "backoffice", render: billingRunsScreen },
   { path: "catalogo", label: "Catálogo e preços", capability: "back_office", side: "backoffice", render: catalogAdminScreen },
+  // spend report (#21 §1)
+  { path: "relatorios", label: "Relatórios", capability: "view_reports", side: "customer", render: reportsScreen },
+  { path: "bo-relatorios", label: "Relatórios", capability: "back_office", side: "backoffice", render: backofficeReportsScreen },
   { path: "conta", label: "Minha conta", capability: "use_portal", side: "both", render: accountScreen },
   { path: "privacidade", label: "Privacidade", capability: "use_portal", side: "both", render: privacyScreen },
 ];

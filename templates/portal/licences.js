@@ -1,5 +1,6 @@
 // The licence panel: subscriptions by family, quantity changes, termination.
 import { api, brl, can, dateBR, dialog, field, guarded, h, notify, refresh, state, table } from "./core.js";
+import { stackedBars } from "./charts.js";
 
 export async function licencePanel() {
   const [{ items }, spend] = await Promise.all([
@@ -122,89 +123,21 @@ function renewalCell(s) {
 const dateTimeBR = (moment) => moment.toLocaleString("pt-BR", { timeZone: "America/Sao_Paulo", day: "2-digit",
   month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }).replace(",", " às");
 
-// --- the 12-month spend chart: stacked bars by product family, drawn here (no library) ---------
-const SVG = "http://www.w3.org/2000/svg";
-const PALETTE = ["#0b5394", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490", "#a16207", "#4d7c0f", "#be185d", "#334155"];
-const MONTH_NAMES = ["jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"];
-const monthLabel = (month) => { const [y, m] = month.split("-"); return `${MONTH_NAMES[Number(m) - 1]}/${y}`; };
-
-function svg(tag, attrs = {}, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) if (value != null) el.setAttribute(key, value);
-  for (const child of children) if (child) el.append(child);
-  return el;
-}
-
+// --- the 12-month spend chart: stacked bars by product family (charts.js draws them) -------------
 function spendChart(spend) {
   const families = spend.families;
-  const color = (family) => PALETTE[families.indexOf(family) % PALETTE.length];
   const heading = h("h2", { id: "gastos-titulo", text: `Gastos dos últimos ${spend.items.length} meses por família` });
   if (!spend.items.some((m) => m.total_cents !== 0 || m.families.length)) {
     return h("section", { class: "cartao", "aria-labelledby": "gastos-titulo" }, heading,
              h("p", { text: "Nenhuma fatura nos últimos 12 meses." }));
   }
-  const width = 720, height = 260, left = 70, bottom = 30, top = 10;
-  const stacked = (m) => m.families.reduce((sum, f) => sum + Math.max(0, f.amount_cents), 0);
-  const highest = Math.max(1, ...spend.items.map(stacked));
-  const slot = (width - left) / spend.items.length;
-  const scale = (cents) => (cents / highest) * (height - top - bottom);
-  const title = svg("title", { id: "gastos-svg-titulo" });
-  title.textContent = `Gastos por mês e família de produtos, de ${monthLabel(spend.items[0].month)} a ${monthLabel(spend.items.at(-1).month)}`;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": "gastos-svg-titulo",
-                             class: "grafico-gastos", preserveAspectRatio: "xMidYMid meet" }, title);
-  for (const fraction of [0, 0.5, 1]) {
-    const y = height - bottom - fraction * (height - top - bottom);
-    chart.append(svg("line", { x1: left, x2: width, y1: y, y2: y, class: "grade-linha" }));
-    const label = svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "eixo" });
-    label.textContent = brlShort(highest * fraction);
-    chart.append(label);
-  }
-  spend.items.forEach((month, index) => {
-    const x = left + index * slot + slot * 0.15;
-    const bar = svg("g", { class: "barra", "data-mes": month.month });
-    const barTitle = svg("title");
-    barTitle.textContent = `${monthLabel(month.month)}: ${brl(month.total_cents)}` +
-      month.families.map((f) => `; ${f.family} ${brl(f.amount_cents)}`).join("");
-    bar.append(barTitle);
-    let y = height - bottom;
-    for (const f of month.families) {
-      const size = scale(Math.max(0, f.amount_cents));
-      y -= size;
-      bar.append(svg("rect", { x, y, width: slot * 0.7, height: Math.max(0, size), fill: color(f.family) }));
-    }
-    chart.append(bar);
-    const label = svg("text", { x: x + slot * 0.35, y: height - 10, "text-anchor": "middle", class: "eixo" });
-    label.textContent = MONTH_NAMES[Number(month.month.split("-")[1]) - 1];
-    chart.append(label);
-  });
-  const legend = h("ul", { class: "legenda" }, families.map((family) => {
-    const swatch = h("span", { class: "amostra", "aria-hidden": "true" });
-    swatch.style.background = color(family);
-    return h("li", {}, swatch, family);
-  }));
-  // The same numbers for screen readers (and anyone who prefers a table).
-  const alternative = h("table", { class: "visualmente-oculto" },
-    h("caption", { text: "Gastos por mês e família de produtos" }),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col", text: "Mês" }),
-      families.map((f) => h("th", { scope: "col", text: f })), h("th", { scope: "col", text: "Créditos" }),
-      h("th", { scope: "col", text: "Total" }))),
-    h("tbody", {}, spend.items.map((m) => h("tr", {}, h("th", { scope: "row", text: monthLabel(m.month) }),
-      families.map((f) => { const found = m.families.find((x) => x.family === f); return h("td", { text: brl(found ? found.amount_cents : 0) }); }),
-      h("td", { text: brl(m.credits_cents) }), h("td", { text: brl(m.total_cents) })))));
+  const months = spend.items.map((m) => ({ month: m.month, credits_cents: m.credits_cents, total_cents: m.total_cents,
+    groups: m.families.map((f) => ({ key: f.family, label: f.family, amount_cents: f.amount_cents })) }));
   return h("section", { class: "cartao gastos", "aria-labelledby": "gastos-titulo" }, heading,
-    // On a phone the chart keeps a readable size and scrolls sideways (focusable, so keyboards can too).
-    scrolledToLatest(h("div", { class: "grafico", tabindex: "0", role: "group", "aria-label": "Gráfico de gastos por mês" }, chart)),
-    legend, alternative,
+    stackedBars({ id: "gastos", months, series: families.map((f) => ({ key: f, label: f })),
+                  title: "Gastos por mês e família de produtos", caption: "Gastos por mês e família de produtos" }),
     h("p", { class: "dica", text: "Valores das faturas emitidas, pelo mês de fechamento, já descontados créditos e faturas canceladas." }));
 }
-
-// Where the chart scrolls (a phone), it opens on the latest months, and stays there when resized.
-function scrolledToLatest(box) {
-  if (window.ResizeObserver) new ResizeObserver(() => { box.scrollLeft = box.scrollWidth; }).observe(box);
-  return box;
-}
-
-const brlShort = (cents) => (cents / 100).toLocaleString("pt-BR", { style: "currency", currency: "BRL", maximumFractionDigits: 0 });
 
 const REASONS = [["rescisao_contrato", "Rescisão de contrato"], ["reducao_de_custos", "Redução de custos"],
                  ["migracao", "Migração"], ["insatisfacao", "Insatisfação"], ["outro", "Outro"]];

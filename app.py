@@ -2,6 +2,7 @@
 from chalicelib.api import (audit, auth_routes, bank_returns, bank_webhooks, catalog, contract, dunning, invoices,
                             mfa_routes, onboarding, openapi, portal, privacy, receivables, subscriptions, support,
                             tickets, users)
+from chalicelib.api import exports
 from chalicelib.api.http import PortalChalice
 from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import mail_events as mail_event_jobs
@@ -20,6 +21,9 @@ for blueprint in (auth_routes.bp, mfa_routes.bp, users.bp, contract.bp, catalog.
                   tickets.bp, onboarding.bp, audit.bp, support.bp, privacy.bp, receivables.bp, bank_returns.bp,
                   bank_webhooks.bp, dunning.bp, openapi.bp, portal.bp):
     app.register_blueprint(blueprint)
+
+# Issue #21 §2: the customer's CSV exports for its ERP.
+app.register_blueprint(exports.bp)
 
 app.register_blueprint(email.bp)
 app.register_blueprint(licences.bp)

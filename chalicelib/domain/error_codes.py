@@ -454,3 +454,12 @@ ASSET_NOT_FOUND = declare("asset_not_found", NotFound, "Arquivo não encontrado.
 EXPORT_NOT_FOUND = declare("export_not_found", NotFound, "Exportação não encontrada.")
 # The export's link lived its minutes: the product hands out no other (S3 keeps the file only a day).
 EXPORT_EXPIRED = declare("export_expired", NotFound, "O link desta exportação expirou; gere uma nova exportação.")
+
+# --- exports for the customer's ERP (issue #21 §2, domain/exports.py) ------------------------------
+
+INVALID_EXPORT_DATE = declare("invalid_export_date", InvalidInput,
+                              "Data inválida em '{field}': use AAAA-MM-DD (ex.: 2026-11-30).")
+INVALID_EXPORT_RANGE = declare("invalid_export_range", InvalidInput,
+                               "'from' ({from}) deve ser igual ou anterior a 'to' ({to}).")
+EXPORT_PERIOD_TOO_LONG = declare("export_period_too_long", InvalidInput,
+                                 "O período de uma exportação é de no máximo {max_days} dias.")

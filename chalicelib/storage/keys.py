@@ -312,3 +312,9 @@ def suppressed_address_pk(address_hash: str) -> str:
 
 
 SUPPRESSED_ADDRESS_SK = "ADDRESS"
+
+
+# Exports for the customer's ERP (issue #21 §2): invoices whose period ends between two days (pattern 60).
+def org_invoices_ending_between(first_day_iso: str, last_day_iso: str):
+    """Sort-key bounds of an organisation's invoice index (`<period end>#<id>`), both days included."""
+    return first_day_iso, f"{last_day_iso}#\uffff"

@@ -3,6 +3,7 @@ from chalicelib.api import (audit, auth_routes, bank_returns, bank_webhooks, cat
                             mfa_routes, onboarding, openapi, portal, privacy, receivables, subscriptions, support,
                             tickets, users)
 from chalicelib.api import reports  # spend report (#21 §1)
+from chalicelib.api import exports
 from chalicelib.api.http import PortalChalice
 from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import mail_events as mail_event_jobs
@@ -22,6 +23,9 @@ for blueprint in (auth_routes.bp, mfa_routes.bp, users.bp, contract.bp, catalog.
                   bank_webhooks.bp, dunning.bp, openapi.bp, portal.bp):
     app.register_blueprint(blueprint)
 app.register_blueprint(reports.bp)  # spend report (#21 §1)
+
+# Issue #21 §2: the customer's CSV exports for its ERP.
+app.register_blueprint(exports.bp)
 
 app.register_blueprint(email.bp)
 app.register_blueprint(licences.bp)

@@ -203,6 +203,9 @@ class Settings:
     # for `make run` and the tests), adapters/mail_events.SimulatedSesEvents publishes, after each send,
     # the event SES's mailbox simulator would (README, "E-mails devolvidos"). Never on AWS: SES does it.
     mail_events_simulated: bool = False
+    # ERP exports (issue #21 §2): a CSV up to this size is answered in the body of an `Accept: text/csv`
+    # request; a larger one is written to S3 and answered 303 with a short-lived link (EXPORT_INLINE_MAX_BYTES).
+    export_inline_max_bytes: int = 1_048_576
 
     @property
     def token_issuer(self) -> str:
@@ -311,6 +314,7 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         dunning=_dunning_policy(environ),
         bank_api=_bank_api(environ, bank_provider),
         partner_center=_partner_center(environ, licence_provider),
+        export_inline_max_bytes=int(environ.get("EXPORT_INLINE_MAX_BYTES", str(1_048_576))),
     )
 
 

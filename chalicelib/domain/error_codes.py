@@ -471,3 +471,13 @@ REPORT_PERIOD_REVERSED = declare("report_period_reversed", RuleViolation,
                                  "O mês inicial ({first}) é posterior ao mês final ({last}).")
 REPORT_PERIOD_TOO_LONG = declare("report_period_too_long", RuleViolation,
                                  "O período pode ter no máximo {maximum} meses (pedido: {months}).")
+
+
+# --- exports for the customer's ERP (issue #21 §2, domain/exports.py) ------------------------------
+
+INVALID_EXPORT_DATE = declare("invalid_export_date", InvalidInput,
+                              "Data inválida em '{field}': use AAAA-MM-DD (ex.: 2026-11-30).")
+INVALID_EXPORT_RANGE = declare("invalid_export_range", InvalidInput,
+                               "'from' ({from}) deve ser igual ou anterior a 'to' ({to}).")
+EXPORT_PERIOD_TOO_LONG = declare("export_period_too_long", InvalidInput,
+                                 "O período de uma exportação é de no máximo {max_days} dias.")

@@ -498,6 +498,13 @@ class InvoiceRepository:
         return [_invoice(i) for i in InvoiceItem.by_organization.query(keys.org_invoices_pk(organization_id),
                                                                         condition)]
 
+    def of_organization_ending_between(self, organization_id: str, first_day: date, last_day: date) -> List[Invoice]:
+        """The organisation's invoices whose period ends between two days (both included), in any
+        status, oldest first (access pattern 60: one Query of its invoice index; the ERP exports)."""
+        lower, upper = keys.org_invoices_ending_between(first_day.isoformat(), last_day.isoformat())
+        return [_invoice(i) for i in InvoiceItem.by_organization.query(keys.org_invoices_pk(organization_id),
+                                                                        InvoiceItem.gsi1sk.between(lower, upper))]
+
     def collectable_of(self, organization_id: str) -> List[Invoice]:
         """The organisation's open and overdue invoices (its invoice index, read whole: a customer
         has about twelve a year), for the dunning rules."""

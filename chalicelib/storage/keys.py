@@ -338,3 +338,9 @@ def month_spend_sk(organization_id: str, sku: str) -> str:
 # Beside the invoice (pk=INVOICE#<id>): whether its lines are in the aggregate (counted, cancelled,
 # pending), written in the transaction that moves them: the backfill never counts one twice.
 SPEND_MARKER_SK = "SPEND"
+
+
+# Exports for the customer's ERP (issue #21 §2): invoices whose period ends between two days (pattern 60).
+def org_invoices_ending_between(first_day_iso: str, last_day_iso: str):
+    """Sort-key bounds of an organisation's invoice index (`<period end>#<id>`), both days included."""
+    return first_day_iso, f"{last_day_iso}#\uffff"

@@ -18,6 +18,7 @@ import { receivablesScreen } from "./bo-receivables.js";
 import { queueScreen } from "./bo-tickets.js";
 import { catalogAdminScreen } from "./bo-catalog.js";
 import { backofficeReportsScreen, reportsScreen } from "./reports.js";  // spend report (#21 §1)
+import { EXPORT_CAPABILITIES, exportsScreen } from "./exports.js";  // issue #21 §2
 
 // side: "customer" screens work inside an organisation (a customer's own, or the one an operator
 // views as); "backoffice" screens are the reseller's; "both" are open to every signed-in user.
@@ -39,6 +40,8 @@ const SCREENS = [
   { path: "bo-relatorios", label: "Relatórios", capability: "back_office", side: "backoffice", render: backofficeReportsScreen },
   { path: "conta", label: "Minha conta", capability: "use_portal", side: "both", render: accountScreen },
   { path: "privacidade", label: "Privacidade", capability: "use_portal", side: "both", render: privacyScreen },
+  // Issue #21 §2: open to whoever holds any of the three (a list: any of them opens the screen).
+  { path: "exportacoes", label: "Exportações", capability: EXPORT_CAPABILITIES, side: "customer", render: exportsScreen },
 ];
 
 // The operator's own menu is the back office; viewing as a customer, it is that customer's menu.
@@ -47,7 +50,7 @@ function onSide(screen) {
   const backOffice = can("back_office") && !state.actingFor;
   return screen.side === (backOffice ? "backoffice" : "customer");
 }
-const openScreens = () => SCREENS.filter((s) => can(s.capability) && onSide(s) && !mfaPending());
+const openScreens = () => SCREENS.filter((s) => [].concat(s.capability).some(can) && onSide(s) && !mfaPending());
 
 
 // The collection banner (Master, Cobrança): the sentence the API writes for the organisation's

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
     from .storage.suppressions import SuppressionRepository
     from .storage.suspensions import SuspensionRepository
+    from .storage.approvals import ApprovalRepository
 
 
 def ignore_render(document: str, seconds: float) -> None:
@@ -85,6 +86,8 @@ class Container:
     suspensions: SuspensionRepository
     # Addresses SES reported as undeliverable (hard bounce, complaint): no email goes to them.
     suppressions: SuppressionRepository
+    # Purchase approvals (issue #21 §4): the organisation's limit and the requests (services/approvals.py).
+    approvals: ApprovalRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -109,6 +112,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import support as support_repos
     from .storage import suppressions as suppression_repos
     from .storage import suspensions as suspension_repos
+    from .storage import approvals as approval_repos
     from .storage.models import bind_table
 
     bind_table(settings.table_name, settings.region)
@@ -156,6 +160,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         privacy=privacy_repos.PrivacyRepository(transaction),
         suspensions=suspension_repos.SuspensionRepository(transaction),
         suppressions=suppression_repos.SuppressionRepository(transaction),
+        approvals=approval_repos.ApprovalRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

@@ -312,3 +312,21 @@ def suppressed_address_pk(address_hash: str) -> str:
 
 
 SUPPRESSED_ADDRESS_SK = "ADDRESS"
+
+
+# --- purchase approvals (issue #21 §4; patterns 66–68) ---------------------------------------------
+
+def org_approvals_pk(organization_id: str) -> str:
+    return f"ORG#{organization_id}#APPROVALS"
+
+
+def approval_sk(approval_id: str) -> str:
+    return f"APPROVAL#{approval_id}"  # ids sort by creation time: newest first is ScanIndexForward=False
+
+
+APPROVAL_PREFIX = "APPROVAL#"
+PENDING_APPROVALS_PK = "PENDING_APPROVALS"
+
+
+def pending_approval_sk(expires_at: str, organization_id: str, approval_id: str) -> str:
+    return f"{expires_at}#{organization_id}#{approval_id}"

@@ -12,7 +12,8 @@ from .schema import obj, string
 bp = Blueprint(__name__)
 
 APPROVAL_PAGE = page_of(APPROVAL, "Approval")
-# Whole centavos ≥ 0, or null for "no approvals" (checked by the service: the body validator has no "or null").
+# Whole centavos ≥ 0, or null for "no approvals" (checked by the service: the body validator has no
+# "or null", and takes a null as an absent field).
 _LIMIT = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 100_000_000_000}, {"type": "null"}],
           "description": "O limite mensal em centavos; null: nenhuma compra precisa de aprovação."}
 
@@ -31,9 +32,9 @@ def get_limit(ctx):
 
 @endpoint(bp, "/approval-limit", "PUT", summary="Definir (ou tirar, com null) o limite de aprovação (Master)",
           capability=Capability.APPROVE_PURCHASES, tag="approvals",
-          body=obj(["monthly_limit_cents"], monthly_limit_cents=_LIMIT), response=APPROVAL_LIMIT)
+          body=obj([], monthly_limit_cents=_LIMIT), response=APPROVAL_LIMIT)
 def put_limit(ctx):
-    return approvals.set_limit(ctx.deps, ctx.caller, ctx.body["monthly_limit_cents"])
+    return approvals.set_limit(ctx.deps, ctx.caller, ctx.body)
 
 
 @endpoint(bp, "/approvals", "GET", summary="Solicitações de aprovação (o Master vê todas; um Adm, as suas)",

@@ -117,8 +117,10 @@ def get_limit(deps: ApprovalLimitDeps, caller: Caller) -> Dict[str, Any]:
     return {"monthly_limit_cents": limit, "currency": "BRL"}
 
 
-def set_limit(deps: ApprovalLimitDeps, caller: Caller, limit_cents: Any) -> Dict[str, Any]:
-    """A Master's limit: whole centavos ≥ 0, or null (no approvals). 400 and nothing written otherwise."""
+def set_limit(deps: ApprovalLimitDeps, caller: Caller, body: Dict[str, Any]) -> Dict[str, Any]:
+    """A Master's limit, `monthly_limit_cents`: whole centavos ≥ 0, or null (no approvals; the body
+    validator hands a null as an absent field, so absent is null too). 400 and nothing written otherwise."""
+    limit_cents = body.get("monthly_limit_cents")
     if limit_cents is not None and (isinstance(limit_cents, bool) or not isinstance(limit_cents, int)):
         raise codes.INVALID_TYPE(field="monthly_limit_cents", expected="integer")
     if limit_cents is not None and not 0 <= limit_cents <= 100_000_000_000:

@@ -25,6 +25,7 @@ def _item(request: ApprovalRequest) -> ApprovalItem:
         id=request.id, organization_id=request.organization_id, kind=request.kind,
         items=list(request.items) if request.kind == rules.CHECKOUT else None, subscription=request.subscription,
         monthly_effect_cents=request.monthly_effect_cents, requested_by=request.requested_by,
+        requested_by_id=request.requested_by["id"],
         created_at=request.created_at, expires_at=request.expires_at, status=request.status,
         decided_by=request.decided_by, decided_at=request.decided_at, reason=request.reason, result=request.result,
         version=request.version)
@@ -105,7 +106,7 @@ class ApprovalRepository:
         if status is not None:
             condition = ApprovalItem.status == status
         if requested_by is not None:
-            mine = ApprovalItem.requested_by["id"] == requested_by
+            mine = ApprovalItem.requested_by_id == requested_by
             condition = mine if condition is None else condition & mine
         results = ApprovalItem.query(pk, ApprovalItem.sk.startswith(keys.APPROVAL_PREFIX), filter_condition=condition,
                                      scan_index_forward=False, limit=limit, consistent_read=True,
@@ -115,8 +116,9 @@ class ApprovalRepository:
 
     def pending_expired(self, now_iso: str) -> List[Tuple[str, str]]:
         """(organisation, id) of every request still pending whose expiry has passed."""
+        # "~" sorts after "#": an expiry equal to now is included (expired at its very instant).
         return [(i.organization_id, i.id) for i in ApprovalItem.pending_by_expiry.query(
-            keys.PENDING_APPROVALS_PK, ApprovalItem.gsi2sk < now_iso)]
+            keys.PENDING_APPROVALS_PK, ApprovalItem.gsi2sk < f"{now_iso}~")]
 
     def save(self, request: ApprovalRequest, *, expected_version: int, expected_status: str,
              audit: AuditEntry, not_expired_at: Optional[str] = None) -> None:

@@ -595,6 +595,7 @@ class ApprovalItem(TableItem):
     subscription = JSONAttribute(null=True)
     monthly_effect_cents = NumberAttribute()
     requested_by = JSONAttribute()
+    requested_by_id = UnicodeAttribute()  # an Adm's own requests: the list's filter (pattern 67)
     created_at = UnicodeAttribute()
     expires_at = UnicodeAttribute()
     status = UnicodeAttribute()

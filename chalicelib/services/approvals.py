@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.licences import CartRepository, SubscriptionRepository
     from ..storage.repositories import CatalogRepository, ContractRepository, OrganizationRepository, UserRepository
     from .audit import Clocked
-    from .catalog import CheckoutDeps
     from .notifications import QueuesEmails
     from .subscriptions import QuantityChangeDeps
 
@@ -38,21 +37,25 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
         approvals: ApprovalRepository
 
-    class ApprovalNoticeDeps(Clocked, QueuesEmails, Protocol):
-        """Emails about a request: to the organisation's Masters, to its requester (the portal's link)."""
+    class RequesterNoticeDeps(QueuesEmails, Protocol):
+        """An email about a request to its requester (the organisation's name, the portal's link)."""
 
         settings: Settings
-        users: UserRepository
         organizations: OrganizationRepository
 
-    class ApprovalListDeps(Clocked, Protocol):
+    class MastersNoticeDeps(RequesterNoticeDeps, Protocol):
+        """A new request's email to the organisation's Masters."""
+
+        users: UserRepository
+
+    class ApprovalListDeps(Protocol):
         """Reading requests back: a Master all of the organisation's, an Adm their own."""
 
         approvals: ApprovalRepository
 
-    class PurchaseApprovalDeps(CheckoutDeps, QuantityChangeDeps, ApprovalNoticeDeps, Protocol):
+    class PurchaseApprovalDeps(QuantityChangeDeps, MastersNoticeDeps, Protocol):
         """A checkout or a quantity change that may become a request (priced as the customer pays
-        now), and the Master's approval that runs it."""
+        now: `CheckoutDeps`' fields), and the Master's approval that runs it."""
 
         approvals: ApprovalRepository
         cart: CartRepository
@@ -60,7 +63,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
         subscriptions: SubscriptionRepository
 
-    class ApprovalExpiryDeps(ApprovalNoticeDeps, Protocol):
+    class ApprovalExpiryDeps(RequesterNoticeDeps, Clocked, Protocol):
         """The daily job: pending requests past their expiry become `expired`, their requester told."""
 
         approvals: ApprovalRepository
@@ -206,7 +209,7 @@ def _new_request(deps: PurchaseApprovalDeps, caller: Caller, kind: str, items: T
                            created_at=iso(now), expires_at=iso(rules.expires_at(now)))
 
 
-def _audit(deps, caller_or_actor, request: ApprovalRequest, action: str, before: Any = None):
+def _audit(deps: Clocked, caller_or_actor, request: ApprovalRequest, action: str, before: Any = None):
     actor = caller_or_actor.actor if isinstance(caller_or_actor, Caller) else caller_or_actor
     return audit.entry(deps, actor, request.organization_id, action, f"approval:{request.id}",
                        before=before, after=approval_view(request))
@@ -319,13 +322,13 @@ def expire_requests(deps: ApprovalExpiryDeps) -> int:
 
 # --- emails -------------------------------------------------------------------------------------
 
-def _email_context(deps: ApprovalNoticeDeps, request: ApprovalRequest) -> Dict[str, Any]:
+def _email_context(deps: RequesterNoticeDeps, request: ApprovalRequest) -> Dict[str, Any]:
     organization = deps.organizations.get(request.organization_id)
     return {"organization": {"name": organization.name}, "approval": approval_view(request),
             "portal_url": deps.settings.portal_url, "approvals_url": f"{deps.settings.portal_url}#/aprovacoes"}
 
 
-def _notify_masters(deps: ApprovalNoticeDeps, caller: Caller, request: ApprovalRequest) -> None:
+def _notify_masters(deps: MastersNoticeDeps, caller: Caller, request: ApprovalRequest) -> None:
     masters, token = set(), None
     while True:
         users, token = deps.users.list(request.organization_id, limit=100, next_token=token)
@@ -338,7 +341,7 @@ def _notify_masters(deps: ApprovalNoticeDeps, caller: Caller, request: ApprovalR
                                   organization_id=request.organization_id, context=_email_context(deps, request))
 
 
-def _notify_requester(deps: ApprovalNoticeDeps, request: ApprovalRequest) -> None:
+def _notify_requester(deps: RequesterNoticeDeps, request: ApprovalRequest) -> None:
     notifications.queue_email(deps, template="approval_decided", to=[request.requested_by["email"]],
                               delivery_key=f"approval-{request.status}#{request.id}",
                               organization_id=request.organization_id, context=_email_context(deps, request))

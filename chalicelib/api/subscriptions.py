@@ -6,9 +6,9 @@ from ..domain.subscriptions import MIN_QUANTITY, REDUCTION_REASONS
 from ..schemas import page as page_of
 from ..schemas import shape
 from ..domain.approvals import ApprovalRequest
-from ..schemas import component
+from ..schemas import closed, component
 from ..services import approvals, subscriptions
-from ..services.approvals import APPROVAL_PENDING
+from ..services.approvals import APPROVAL
 from .approvals import approval_pending
 from ..services.subscriptions import QUANTITY_CHANGE, QUANTITY_PREVIEW, SUBSCRIPTION
 from .http import endpoint, page
@@ -25,10 +25,10 @@ ACCEPTED_CHANGE = shape("AcceptedChange", description="A alteração aceita: o p
                         "(now) ou na renovação (at_renewal).", change=QUANTITY_CHANGE)
 
 # Purchase approvals: an Adm's increase above the limit answers 202 {approval} instead of {change}.
-ACCEPTED_CHANGE_OR_APPROVAL = component("AcceptedChangeOrApproval", {
-    "oneOf": [ACCEPTED_CHANGE, APPROVAL_PENDING],
-    "description": "A alteração aceita ({change}), ou, para o aumento de um Adm acima do limite de aprovação, a "
-                   "solicitação enviada ao Master ({approval}), sem nenhuma alteração feita."})
+ACCEPTED_CHANGE_OR_APPROVAL = component("AcceptedChangeOrApproval", closed(
+    {"change": QUANTITY_CHANGE, "approval": APPROVAL}, optional=["change", "approval"],
+    description="Um dos dois: a alteração aceita (`change`), ou, para o aumento de um Adm acima do limite de "
+                "aprovação, a solicitação enviada ao Master (`approval`), sem nenhuma alteração feita."))
 
 
 def _accepted(change):

@@ -17,6 +17,7 @@ import { billingRunsScreen } from "./bo-billing-runs.js";
 import { receivablesScreen } from "./bo-receivables.js";
 import { queueScreen } from "./bo-tickets.js";
 import { catalogAdminScreen } from "./bo-catalog.js";
+import { approvalsScreen } from "./approvals.js";  // purchase approvals (#21 §4)
 
 // side: "customer" screens work inside an organisation (a customer's own, or the one an operator
 // views as); "backoffice" screens are the reseller's; "both" are open to every signed-in user.
@@ -35,6 +36,8 @@ const SCREENS = [
   { path: "catalogo", label: "Catálogo e preços", capability: "back_office", side: "backoffice", render: catalogAdminScreen },
   { path: "conta", label: "Minha conta", capability: "use_portal", side: "both", render: accountScreen },
   { path: "privacidade", label: "Privacidade", capability: "use_portal", side: "both", render: privacyScreen },
+  // Purchase approvals (#21 §4): the Master decides; an Adm sees "Minhas solicitações" on the same screen.
+  { path: "aprovacoes", label: "Aprovações", capability: "buy_products", side: "customer", render: approvalsScreen },
 ];
 
 // The operator's own menu is the back office; viewing as a customer, it is that customer's menu.

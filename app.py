@@ -9,6 +9,8 @@ from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import mail_events as mail_event_jobs
 from chalicelib.jobs import privacy as privacy_jobs
 from chalicelib.jobs import watch
+from chalicelib.api import approvals as approval_routes  # purchase approvals (issue #21 §4)
+from chalicelib.jobs import approvals as approval_jobs
 from chalicelib.observability import instrument
 
 # Chalice, with the request being answered kept per thread (the local server and the tests answer
@@ -33,6 +35,9 @@ app.register_blueprint(billing.bp)
 app.register_blueprint(privacy_jobs.bp)
 app.register_blueprint(watch.bp)
 app.register_blueprint(mail_event_jobs.bp)
+# Purchase approvals (issue #21 §4): the routes and the daily expiry.
+app.register_blueprint(approval_routes.bp)
+app.register_blueprint(approval_jobs.bp)
 
 # Every entry point: a correlation id, JSON logs, a trace, metrics flushed (chalicelib/observability.py).
 instrument(app)

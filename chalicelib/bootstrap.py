@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.suppressions import SuppressionRepository
     from .storage.spend import SpendRepository  # spend aggregate (#21 §1)
     from .storage.suspensions import SuspensionRepository
+    from .storage.approvals import ApprovalRepository
 
 
 def ignore_render(document: str, seconds: float) -> None:
@@ -87,6 +88,8 @@ class Container:
     # Addresses SES reported as undeliverable (hard bounce, complaint): no email goes to them.
     suppressions: SuppressionRepository
     spend: SpendRepository  # spend aggregate (#21 §1)
+    # Purchase approvals (issue #21 §4): the organisation's limit and the requests (services/approvals.py).
+    approvals: ApprovalRepository
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -112,6 +115,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import suppressions as suppression_repos
     from .storage import spend as spend_repos  # spend aggregate (#21 §1)
     from .storage import suspensions as suspension_repos
+    from .storage import approvals as approval_repos
     from .storage.models import bind_table
 
     bind_table(settings.table_name, settings.region)
@@ -160,6 +164,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         suspensions=suspension_repos.SuspensionRepository(transaction),
         suppressions=suppression_repos.SuppressionRepository(transaction),
         spend=spend_repos.SpendRepository(transaction),  # spend aggregate (#21 §1)
+        approvals=approval_repos.ApprovalRepository(transaction),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

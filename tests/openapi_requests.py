@@ -114,4 +114,5 @@ def route_objects(world, org) -> dict:
             "run_id": billing.start_run(world.deps, SYSTEM, period=time.strftime("%Y-%m"), closing_days=[]),
             "lead_id": lead["id"], "organization_id": org.id, "name": "app.js",
             "export_id": world.call("POST", "/privacy/exports", org.master).json_body["id"],
-            "token": world.deps.bank.webhook_token()}  # the bank's webhook: its secret, so the route is reached
+            "token": world.deps.bank.webhook_token(),
+            "approval_id": world.approval(org)}  # purchase approvals (#21 §4)  # the bank's webhook: its secret, so the route is reached

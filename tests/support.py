@@ -295,6 +295,25 @@ class World:
                                    subject="Não consigo acessar o Teams", category="acesso", severity="alta",
                                    description="Desde ontem o Teams pede senha de novo.")
 
+    def approval(self, org: "Org") -> str:
+        """A pending purchase approval request of `org` (purchase approvals, issue #21 §4), written
+        as the service writes one; its id."""
+        from chalicelib.domain import approvals as approval_rules
+        from chalicelib.domain.clock import iso
+        from chalicelib.services import audit
+
+        self.seed_catalog()
+        now = self.deps.clock()
+        request = approval_rules.ApprovalRequest(
+            id=new_id(), organization_id=org.id, kind=approval_rules.CHECKOUT,
+            items=({"sku": "MS365-E3", "name": "Microsoft 365 E3", "quantity": 3, "unit_price_cents": 20710,
+                    "monthly_cents": 62130},), subscription=None, monthly_effect_cents=62130,
+            requested_by={"id": org.master.user.id, "email": org.master.user.email, "name": org.master.user.name},
+            created_at=iso(now), expires_at=iso(approval_rules.expires_at(now)))
+        self.deps.approvals.create(request, audit.entry(self.deps, seed_module.SEED_ACTOR, org.id,
+                                                        "approval.requested", f"approval:{request.id}"))
+        return request.id
+
     # --- requests ---------------------------------------------------------------------------
     def call(self, method: str, path: str, account: Optional[Account] = None, body: Any = None,
              headers: Optional[Dict[str, str]] = None):

@@ -7,7 +7,10 @@ from ..domain.roles import Capability
 from ..schemas import array
 from ..schemas import page as page_of
 from ..schemas import shape
-from ..services import catalog, subscriptions
+from ..domain.approvals import ApprovalRequest
+from ..services import approvals, catalog, subscriptions
+from ..services.approvals import APPROVAL_PENDING
+from .approvals import approval_pending
 from ..services.catalog import CART, FAMILY, PRODUCT
 from ..services.subscriptions import SUBSCRIPTION
 from .http import endpoint, page
@@ -89,13 +92,17 @@ CHECKOUT = shape("Checkout", description="As assinaturas criadas pelo pedido, `p
                  subscriptions=array(SUBSCRIPTION))
 
 
-@endpoint(bp, "/cart/checkout", "POST", summary="Fechar o pedido: cria as assinaturas (provisionamento assíncrono)",
+@endpoint(bp, "/cart/checkout", "POST", summary="Fechar o pedido: cria as assinaturas (provisionamento assíncrono); "
+          "o pedido de um Adm acima do limite de aprovação vai para o Master (202)",
           capability=Capability.BUY_PRODUCTS, tag="cart", status=201, idempotent=True, response=CHECKOUT,
+          other_responses={202: APPROVAL_PENDING},  # purchase approvals (services/approvals.py)
           # Optional: the cart the customer reviewed; a cart that differs now is 409 `cart_changed_since_review`.
           body=obj([], items={"type": "array", "minItems": 1, "maxItems": MAX_CART_LINES,
                               "items": obj(["sku", "quantity"], sku=sku(),
                                            quantity=quantity(MIN_PURCHASE_QUANTITY))}))
 def checkout(ctx):
-    created = catalog.checkout(ctx.deps, ctx.caller, reviewed=ctx.body.get("items"))
+    created = approvals.checkout(ctx.deps, ctx.caller, reviewed=ctx.body.get("items"))
+    if isinstance(created, ApprovalRequest):
+        return approval_pending(created)
     prices = subscriptions.prices_for(ctx.deps, ctx.caller.organization_id)
     return {"subscriptions": [subscriptions.subscription_view(ctx.deps, s, prices) for s in created]}

@@ -94,6 +94,8 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
         "tags": [spec.tag],
         "parameters": _parameters(spec),
         "responses": {str(status): _success(spec) for status in (spec.status, *spec.also_status)} | {
+            str(status): {"description": "OK", "content": {"application/json": {"schema": schema}}}
+            for status, schema in spec.other_responses.items()} | {
             code: {"description": _ERROR_TEXT[code],
                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             for code in sorted(set(error_codes))

@@ -5,7 +5,11 @@ from ..domain.roles import Capability
 from ..domain.subscriptions import MIN_QUANTITY, REDUCTION_REASONS
 from ..schemas import page as page_of
 from ..schemas import shape
-from ..services import subscriptions
+from ..domain.approvals import ApprovalRequest
+from ..schemas import closed, component
+from ..services import approvals, subscriptions
+from ..services.approvals import APPROVAL
+from .approvals import approval_pending
 from ..services.subscriptions import QUANTITY_CHANGE, QUANTITY_PREVIEW, SUBSCRIPTION
 from .http import endpoint, page
 from .schema import obj, quantity, string
@@ -19,6 +23,12 @@ SUBSCRIPTION_PAGE = page_of(SUBSCRIPTION, "Subscription")
 QUANTITY_CHANGE_PAGE = page_of(QUANTITY_CHANGE, "QuantityChange")
 ACCEPTED_CHANGE = shape("AcceptedChange", description="A alteração aceita: o provedor a aplica em seguida "
                         "(now) ou na renovação (at_renewal).", change=QUANTITY_CHANGE)
+
+# Purchase approvals: an Adm's increase above the limit answers 202 {approval} instead of {change}.
+ACCEPTED_CHANGE_OR_APPROVAL = component("AcceptedChangeOrApproval", closed(
+    {"change": QUANTITY_CHANGE, "approval": APPROVAL}, optional=["change", "approval"],
+    description="Um dos dois: a alteração aceita (`change`), ou, para o aumento de um Adm acima do limite de "
+                "aprovação, a solicitação enviada ao Master (`approval`), sem nenhuma alteração feita."))
 
 
 def _accepted(change):
@@ -66,11 +76,12 @@ def preview(ctx, subscription_id):
 @endpoint(bp, "/subscriptions/{subscription_id}/quantity", "POST", summary="Alterar quantidades",
           capability=Capability.CHANGE_QUANTITIES, tag="subscriptions", status=202, if_match=True,
           idempotent=True, body=obj(["quantity"], quantity=quantity(MIN_QUANTITY), reason=_REASON,
-                                    reason_text=_REASON_TEXT), response=ACCEPTED_CHANGE)
+                                    reason_text=_REASON_TEXT), response=ACCEPTED_CHANGE_OR_APPROVAL)
 def change_quantity(ctx, subscription_id):
-    return _accepted(subscriptions.request_quantity_change(
+    answer = approvals.change_quantity(  # an Adm's increase above the approval limit: a request (202 {approval})
         ctx.deps, ctx.caller, subscription_id, quantity=ctx.body["quantity"], reason=ctx.body.get("reason"),
-        reason_text=ctx.body.get("reason_text"), expected_version=ctx.if_match()))
+        reason_text=ctx.body.get("reason_text"), expected_version=ctx.if_match())
+    return approval_pending(answer) if isinstance(answer, ApprovalRequest) else _accepted(answer)
 
 
 @endpoint(bp, "/subscriptions/{subscription_id}/cancel", "POST", summary="Cancelar um serviço (quantidade zero)",

@@ -269,6 +269,15 @@ ORDER_STILL_PENDING = declare("order_still_pending", RuleViolation,
                               "O pedido {order_id} continuava em processamento na Microsoft após {polls} consultas; "
                               "os operadores vão conferi-lo no Partner Center.")
 
+# --- purchase approvals (issue #21 §4) ----------------------------------------------------------
+
+APPROVAL_NOT_FOUND = declare("approval_not_found", NotFound, "Solicitação de aprovação não encontrada.")
+APPROVAL_NOT_PENDING = declare("approval_not_pending", Conflict,
+                               "Esta solicitação já foi decidida ({status}); nada foi comprado de novo.")
+APPROVAL_EXPIRED = declare("approval_expired", Conflict,
+                           "Esta solicitação expirou em {expires_at} sem decisão e não pode mais ser aprovada; "
+                           "o pedido precisa ser feito de novo.")
+
 # --- invoices, payments and billing runs ---------------------------------------------------------
 
 INVOICE_NOT_FOUND = declare("invoice_not_found", NotFound, "Fatura não encontrada.")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
 from ..domain import billing as billing_rules
 from ..domain import catalog as rules
@@ -13,7 +13,7 @@ from ..domain.catalog import Product
 from ..domain.clock import iso, local_day
 from ..domain.proration import period_containing
 from ..domain import error_codes as codes
-from ..domain.ids import new_id
+from ..domain.ids import derived_id, new_id
 from ..domain.subscriptions import Subscription
 from ..schemas import array, boolean, cents, closed, component, currency, date, enum, integer, nullable, shape, text
 from . import audit, dunning, provisioning
@@ -283,12 +283,15 @@ def remove_cart_item(deps: CartDeps, caller: Caller, sku: str) -> Dict[str, Any]
 
 
 def checkout(deps: CheckoutDeps, caller: Caller,
-             reviewed: Optional[List[Dict[str, Any]]] = None) -> List[Subscription]:
+             reviewed: Optional[List[Dict[str, Any]]] = None, *,
+             approved: Optional[Tuple[str, List[Tuple[str, int]]]] = None) -> List[Subscription]:
     """Each cart line becomes a subscription `pending` provisioning; all in one transaction.
     `reviewed`, the cart the customer reviewed (`[{sku, quantity}]`), binds the order to it: a cart
-    that differs now (another tab, another user) is 409 `cart_changed_since_review`, nothing bought."""
+    that differs now (another tab, another user) is 409 `cart_changed_since_review`, nothing bought.
+    `approved` (purchase approvals, services/approvals.py): (the request's id, its lines), ordered
+    instead of the cart, which stays as it is; ids derived from the request, so it orders once."""
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id))
-    lines = deps.cart.lines(caller.organization_id)
+    lines = approved[1] if approved is not None else deps.cart.lines(caller.organization_id)
     if reviewed is not None and not same_cart(lines, reviewed):
         raise codes.CART_CHANGED_SINCE_REVIEW()
     if not lines:
@@ -302,14 +305,15 @@ def checkout(deps: CheckoutDeps, caller: Caller,
             raise codes.PRODUCT_UNAVAILABLE(sku=sku)
         rules.ensure_quantity_allowed(product, quantity)  # limits changed since it was put in the cart (#21 §4)
         subscription, change = subs.purchase(
-            subscription_id=new_id(), change_id=new_id(), organization_id=caller.organization_id, sku=sku,
+            subscription_id=derived_id(approved[0], sku) if approved else new_id(),
+            change_id=derived_id(approved[0], sku, "change", at=now) if approved else new_id(), organization_id=caller.organization_id, sku=sku,
             name=product.name, family=product.family, term=product.term, billing_frequency=product.billing_frequency,
             quantity=quantity, now=now, requested_by=caller.user.id)
         created.append(subscription)
         changes.append(change)
     deps.subscriptions.save(
         [], [], created=created, new_changes=changes,
-        cart_lines_to_clear=[(caller.organization_id, sku, quantity) for sku, quantity in lines],
+        cart_lines_to_clear=[] if approved else [(caller.organization_id, sku, quantity) for sku, quantity in lines],
         audit=[audit.entry(deps, caller.actor, caller.organization_id, "cart.checked_out",
                            f"organization:{caller.organization_id}",
                            after=[{"sku": c.sku, "quantity": ch.to_quantity, "subscription_id": c.id}

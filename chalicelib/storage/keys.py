@@ -344,3 +344,21 @@ SPEND_MARKER_SK = "SPEND"
 def org_invoices_ending_between(first_day_iso: str, last_day_iso: str):
     """Sort-key bounds of an organisation's invoice index (`<period end>#<id>`), both days included."""
     return first_day_iso, f"{last_day_iso}#\uffff"
+
+
+# --- purchase approvals (issue #21 §4; patterns 66–68) ---------------------------------------------
+
+def org_approvals_pk(organization_id: str) -> str:
+    return f"ORG#{organization_id}#APPROVALS"
+
+
+def approval_sk(approval_id: str) -> str:
+    return f"APPROVAL#{approval_id}"  # ids sort by creation time: newest first is ScanIndexForward=False
+
+
+APPROVAL_PREFIX = "APPROVAL#"
+PENDING_APPROVALS_PK = "PENDING_APPROVALS"
+
+
+def pending_approval_sk(expires_at: str, organization_id: str, approval_id: str) -> str:
+    return f"{expires_at}#{organization_id}#{approval_id}"

@@ -89,6 +89,9 @@ class OrganizationItem(TableItem):
     existing_microsoft_customer = BooleanAttribute(null=True)
     # Set once, by an update on `attribute_not_exists` (OrganizationRepository.link_microsoft_customer).
     microsoft_customer_id = UnicodeAttribute(null=True)
+    # Purchase approvals (issue #21 §4): an Adm's purchase above this monthly amount waits for a
+    # Master; absent or null: no approvals. Written on `version` (storage/approvals.py).
+    approval_limit_cents = NumberAttribute(null=True)
 
 
 class CnpjGuardItem(TableItem):
@@ -580,11 +583,37 @@ class SuspensionClaimItem(TableItem):
     done = BooleanAttribute(default=False)
 
 
+class ApprovalItem(TableItem):
+    """A purchase waiting for (or decided by) a Master (issue #21 §4): pk=ORG#<org>#APPROVALS
+    sk=APPROVAL#<id>; in gsi2 (PENDING_APPROVALS, by expiry) only while pending."""
+
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    pending_by_expiry = Gsi2()
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    items = JSONAttribute(null=True)
+    subscription = JSONAttribute(null=True)
+    monthly_effect_cents = NumberAttribute()
+    requested_by = JSONAttribute()
+    requested_by_id = UnicodeAttribute()  # an Adm's own requests: the list's filter (pattern 67)
+    created_at = UnicodeAttribute()
+    expires_at = UnicodeAttribute()
+    status = UnicodeAttribute()
+    decided_by = JSONAttribute(null=True)
+    decided_at = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    result = JSONAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
 ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem, AuditItem, IdempotencyItem,
               ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem,
               InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
               TicketItem, TicketMessageItem, DataExportItem, DunningStepItem, SuspensionItem, SuspensionClaimItem,
-              BoletoLookupItem)
+              BoletoLookupItem, ApprovalItem)
 
 
 def bind_table(table_name: str, region: str) -> None:

@@ -19,6 +19,7 @@ import { queueScreen } from "./bo-tickets.js";
 import { catalogAdminScreen } from "./bo-catalog.js";
 import { backofficeReportsScreen, reportsScreen } from "./reports.js";  // spend report (#21 §1)
 import { EXPORT_CAPABILITIES, exportsScreen } from "./exports.js";  // issue #21 §2
+import { approvalsScreen } from "./approvals.js";  // purchase approvals (#21 §4)
 
 // side: "customer" screens work inside an organisation (a customer's own, or the one an operator
 // views as); "backoffice" screens are the reseller's; "both" are open to every signed-in user.
@@ -42,6 +43,8 @@ const SCREENS = [
   { path: "privacidade", label: "Privacidade", capability: "use_portal", side: "both", render: privacyScreen },
   // Issue #21 §2: open to whoever holds any of the three (a list: any of them opens the screen).
   { path: "exportacoes", label: "Exportações", capability: EXPORT_CAPABILITIES, side: "customer", render: exportsScreen },
+  // Purchase approvals (#21 §4): the Master decides; an Adm sees "Minhas solicitações" on the same screen.
+  { path: "aprovacoes", label: "Aprovações", capability: "buy_products", side: "customer", render: approvalsScreen },
 ];
 
 // The operator's own menu is the back office; viewing as a customer, it is that customer's menu.

@@ -1,6 +1,7 @@
 // Adding new products: the catalogue, the cart, the review of the order and its confirmation; the
 // cart counter in the header (cartCounter, which the router puts in the menu).
 import { api, brl, can, dateBR, field, go, h, newKey, notify, onLogout, refresh, state, table } from "./core.js";
+import { APPROVAL_SENT } from "./approvals.js";
 
 // --- the cart counter in the header -------------------------------------------------------------
 // Number of products in the cart, read once per organisation and kept current by every answer of
@@ -172,8 +173,10 @@ async function reviewScreen() {
     onclick: async () => {
       confirm.disabled = true;
       try {
-        await api("POST", "/cart/checkout", { items: reviewed }, { "Idempotency-Key": key });
+        const answer = await api("POST", "/cart/checkout", { items: reviewed }, { "Idempotency-Key": key });
         counter.count = 0; showCount();
+        // Above the organisation's approval limit (an Adm): the cart went into a request to the Master.
+        if (answer.approval) { notify(APPROVAL_SENT); go("#/aprovacoes"); return; }
         notify("Pedido recebido. As licenças aparecem no painel assim que provisionadas.");
         go("#/painel");
       } catch (error) {

@@ -1,6 +1,7 @@
 // The licence panel: subscriptions by family, quantity changes, termination.
-import { api, brl, can, dateBR, dialog, field, guarded, h, notify, refresh, state, table } from "./core.js";
+import { api, brl, can, dateBR, dialog, field, go, guarded, h, notify, refresh, state, table } from "./core.js";
 import { stackedBars } from "./charts.js";
+import { APPROVAL_SENT } from "./approvals.js";
 
 export async function licencePanel() {
   const [{ items }, spend] = await Promise.all([
@@ -176,9 +177,11 @@ function quantityDialog(sub) {
       guarded(form, async () => {
         const body = { quantity: Number(quantity.value) };
         if (body.quantity === 0) { body.reason = reason.value || null; body.reason_text = reasonText.value || null; }
-        const { change } = await api("POST", `/subscriptions/${sub.id}/quantity`, body, { "If-Match": String(sub.version) });
-        // Only a change that applies now shows up soon; one at the renewal says when it will.
+        const { change, approval } = await api("POST", `/subscriptions/${sub.id}/quantity`, body, { "If-Match": String(sub.version) });
         close();
+        // Above the organisation's approval limit (an Adm): a request to the Master, nothing changed yet.
+        if (approval) { notify(APPROVAL_SENT); go("#/aprovacoes"); return; }
+        // Only a change that applies now shows up soon; one at the renewal says when it will.
         notify(change.applies === "now" ? "Alteração registrada. O painel reflete a mudança em até 30 minutos."
           : `Alteração registrada: será aplicada na renovação, em ${dateBR(change.effective_on || sub.renews_on)}.`);
         refresh();

@@ -71,6 +71,7 @@ OBJECT_FACTORIES = {
     "sku": None,
     "run_id": None,  # billing runs belong to the reseller (operators only)
     "export_id": lambda world, org, made: world.call("POST", "/privacy/exports", org.master).json_body["id"],
+    "approval_id": lambda world, org, made: world.approval(org),  # purchase approvals (#21 §4)
 }
 
 

@@ -1,0 +1,17 @@
+"""Purchase approvals: the daily expiry of requests no Master decided in 7 days (schedule)."""
+import logging
+
+from chalice import Blueprint, Cron
+
+from ..bootstrap import container
+from ..services import approvals
+
+bp = Blueprint(__name__)
+log = logging.getLogger("csp_portal.jobs.approvals")
+
+
+# 09:15 UTC = 06:15 in São Paulo: the requester reads the notice at the start of the day. A request
+# past its expiry is refused by the approval itself even before this runs (the claim's condition).
+@bp.schedule(Cron(15, 9, "*", "*", "?", "*"))
+def expire_approvals(event):
+    log.info("%d approval request(s) expired", approvals.expire_requests(container()))

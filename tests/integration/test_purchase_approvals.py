@@ -1,0 +1,290 @@
+"""Purchase approvals (issue #21 §4): an Adm's checkout or increase whose monthly effect is above
+the organisation's limit waits for a Master, is ordered exactly once on approval, and never on
+rejection or expiry; at or under the limit, and for a Master, everything goes through as before."""
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.clock import FixedClock
+from chalicelib.domain.roles import Role
+from tests.support import body_text, in_parallel, sp
+
+E3 = 20710  # Microsoft 365 E3's monthly price per seat in the seeded catalog (centavos)
+LIMIT = 50_000  # R$ 500,00 a month
+
+
+@pytest.fixture
+def org(world):
+    world.deps.clock = FixedClock(sp(2026, 11, 17, 10))
+    return world.active_organization(closing_day=10)
+
+
+@pytest.fixture
+def adm(world, org):
+    return world.user(org.id, [Role.ADM], email_address="compras@empresa.example")
+
+
+@pytest.fixture
+def queued(world, monkeypatch):
+    """What the use cases queue: provisioning changes and emails (template, to, delivery key)."""
+    sent = {"provisioning": [], "email": []}
+    real_provisioning, real_email = world.deps.provisioning_queue.send, world.deps.email_queue.send
+    monkeypatch.setattr(world.deps.provisioning_queue, "send",
+                        lambda m, *a, **k: sent["provisioning"].append(m) or real_provisioning(m, *a, **k))
+    monkeypatch.setattr(world.deps.email_queue, "send",
+                        lambda m, *a, **k: sent["email"].append(m) or real_email(m, *a, **k))
+    return sent
+
+
+def _limit(world, org, cents):
+    answer = world.call("PUT", "/approval-limit", org.master, {"monthly_limit_cents": cents})
+    assert answer.status_code == 200, answer.json_body
+    return answer
+
+
+def _cart(world, account, **quantities):
+    for sku, quantity in quantities.items():
+        answer = world.call("PUT", f"/cart/items/{sku.replace('_', '-')}", account, {"quantity": quantity})
+        assert answer.status_code == 200, answer.json_body
+
+
+def _subscriptions(world, org):
+    return world.call("GET", "/subscriptions", org.master).json_body["items"]
+
+
+def _audit_actions(world, org):
+    return [e["action"] for e in world.call("GET", "/audit", org.master).json_body["items"]]
+
+
+def _requested(world, org, adm, queued, **quantities):
+    _limit(world, org, LIMIT)
+    _cart(world, adm, **quantities)
+    answer = world.call("POST", "/cart/checkout", adm, {}, headers={"Idempotency-Key": "pedido-1"})
+    assert answer.status_code == 202, answer.json_body
+    return answer.json_body["approval"]
+
+
+# --- the limit ------------------------------------------------------------------------------------
+
+def test_the_master_sets_the_limit_an_adm_reads_it_and_it_is_audited(world, org, adm):
+    assert world.call("GET", "/approval-limit", adm).json_body == {"monthly_limit_cents": None, "currency": "BRL"}
+    _limit(world, org, LIMIT)
+    assert world.call("GET", "/approval-limit", adm).json_body["monthly_limit_cents"] == LIMIT
+    assert "approval.limit_changed" in _audit_actions(world, org)
+    refused = world.call("PUT", "/approval-limit", adm, {"monthly_limit_cents": 1})
+    assert world.call("PUT", "/approval-limit", org.master, {"outro": 1}).status_code == 400
+    assert refused.status_code == 403
+    for bad in (-1, 1.5, "100", True):
+        answer = world.call("PUT", "/approval-limit", org.master, {"monthly_limit_cents": bad})
+        assert answer.status_code == 400, (bad, answer.json_body)
+    assert world.call("GET", "/approval-limit", adm).json_body["monthly_limit_cents"] == LIMIT
+    _limit(world, org, None)
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] is None
+
+
+# --- an Adm's checkout above the limit --------------------------------------------------------------
+
+def test_an_adm_checkout_above_the_limit_waits_and_the_master_approval_orders_it_once(world, org, adm, queued):
+    approval = _requested(world, org, adm, queued, MS365_E3=3)
+    assert approval["status"] == "pending" and approval["kind"] == "checkout"
+    assert approval["monthly_effect_cents"] == 3 * E3
+    assert approval["items"] == [{"sku": "MS365-E3", "name": "Microsoft 365 E3", "quantity": 3,
+                                  "unit_price_cents": E3, "monthly_cents": 3 * E3}]
+    assert approval["requested_by"]["id"] == adm.user.id
+    assert approval["expires_at"] == (sp(2026, 11, 17, 10) + timedelta(days=7)).isoformat()
+    # nothing ordered, the cart emptied into the request, the Masters told
+    assert _subscriptions(world, org) == [] and queued["provisioning"] == []
+    assert world.call("GET", "/cart", adm).json_body["items"] == []
+    [notice] = queued["email"]
+    assert notice["template"] == "approval_requested" and notice["to"] == [org.master.user.email]
+    # a replay of the same key is the same request, not a second one
+    again = world.call("POST", "/cart/checkout", adm, {}, headers={"Idempotency-Key": "pedido-1"})
+    assert again.status_code == 202 and again.json_body["approval"]["id"] == approval["id"]
+    assert len(world.call("GET", "/approvals", org.master).json_body["items"]) == 1
+
+    approved = world.call("POST", f"/approvals/{approval['id']}/approve", org.master)
+    assert approved.status_code == 200, approved.json_body
+    body = approved.json_body
+    assert body["status"] == "approved" and body["decided_by"]["id"] == org.master.user.id
+    [sub] = _subscriptions(world, org)
+    assert (sub["sku"], sub["pending_change"]["quantity"]) == ("MS365-E3", 3)
+    assert body["result"] == {"subscription_ids": [sub["id"]]}
+    assert len(queued["provisioning"]) == 1
+    assert [m["template"] for m in queued["email"]] == ["approval_requested", "approval_decided"]
+    assert queued["email"][1]["to"] == [adm.user.email]
+    # approving again orders nothing more
+    twice = world.call("POST", f"/approvals/{approval['id']}/approve", org.master)
+    assert twice.status_code == 409 and twice.json_body["error"]["code"] == "approval_not_pending"
+    assert len(_subscriptions(world, org)) == 1 and len(queued["provisioning"]) == 1
+    actions = _audit_actions(world, org)
+    assert {"approval.requested", "approval.approved", "approval.ordered", "cart.checked_out"} <= set(actions)
+    # the emails render, in Portuguese, with the amount per month and the portal's link
+    world.drain_queues()
+    texts = {m["Subject"]: body_text(m) for m in world.outbox()}
+    request_mail = next(t for s, t in texts.items() if "aguardando sua aprovação" in s)
+    assert "R$ 621,30" in request_mail and "#/aprovacoes" in request_mail
+    assert any("aprovada" in s for s in texts)
+
+
+def test_two_approvals_at_once_order_once(world, org, adm, queued):
+    approval = _requested(world, org, adm, queued, MS365_E3=3)
+    outcomes = in_parallel(3, lambda n: world.call("POST", f"/approvals/{approval['id']}/approve", org.master))
+    assert sorted(o.status_code for o in outcomes) == [200, 409, 409]
+    assert len(_subscriptions(world, org)) == 1 and len(queued["provisioning"]) == 1
+
+
+def test_a_rejected_request_is_never_ordered(world, org, adm, queued):
+    approval = _requested(world, org, adm, queued, MS365_E3=3)
+    rejected = world.call("POST", f"/approvals/{approval['id']}/reject", org.master,
+                          {"reason": "Orçamento do trimestre esgotado"})
+    assert rejected.status_code == 200
+    assert rejected.json_body["status"] == "rejected"
+    assert rejected.json_body["reason"] == "Orçamento do trimestre esgotado"
+    assert queued["email"][-1]["template"] == "approval_decided" and queued["email"][-1]["to"] == [adm.user.email]
+    refused = world.call("POST", f"/approvals/{approval['id']}/approve", org.master)
+    assert refused.status_code == 409
+    assert _subscriptions(world, org) == [] and queued["provisioning"] == []
+    assert "approval.rejected" in _audit_actions(world, org)
+
+
+def test_an_expired_request_cannot_be_approved_and_the_job_marks_it_and_emails(world, org, adm, queued):
+    approval = _requested(world, org, adm, queued, MS365_E3=3)
+    world.deps.clock.advance(days=7)
+    refused = world.call("POST", f"/approvals/{approval['id']}/approve", org.master)
+    assert refused.status_code == 409 and refused.json_body["error"]["code"] == "approval_expired"
+    assert world.call("GET", f"/approvals/{approval['id']}", org.master).json_body["status"] == "pending"
+    world.client.lambda_.invoke("expire_approvals", world.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    assert world.call("GET", f"/approvals/{approval['id']}", adm).json_body["status"] == "expired"
+    assert queued["email"][-1]["template"] == "approval_decided"
+    assert queued["email"][-1]["delivery_key"] == f"approval-expired#{approval['id']}"
+    assert world.call("POST", f"/approvals/{approval['id']}/approve", org.master).status_code == 409
+    assert _subscriptions(world, org) == [] and queued["provisioning"] == []
+    assert "approval.expired" in _audit_actions(world, org)
+
+
+def test_the_claim_itself_refuses_an_expired_request(world, org, adm, queued):
+    """Even from a picture read before the expiry, the claim's condition on expires_at refuses it."""
+    from chalicelib.domain import approvals as rules
+    from chalicelib.domain.audit import Actor
+    from chalicelib.domain.clock import iso
+    from chalicelib.services import audit
+
+    approval = _requested(world, org, adm, queued, MS365_E3=3)
+    read_before = world.deps.approvals.get(org.id, approval["id"])
+    world.deps.clock.advance(days=7, seconds=1)
+    now = iso(world.deps.clock())
+    claimed = rules.decided(read_before, rules.APPROVED, approval["requested_by"], now)
+    entry = audit.entry(world.deps, Actor(user_id=org.master.user.id, email=org.master.user.email), org.id,
+                        "approval.approved", f"approval:{read_before.id}")
+    with pytest.raises(Exception) as refused:
+        world.deps.approvals.save(claimed, expected_version=read_before.version, expected_status=rules.PENDING,
+                                  audit=entry, not_expired_at=now)
+    assert getattr(refused.value, "code", None) == "approval_not_pending"
+    assert world.deps.approvals.get(org.id, approval["id"]).status == "pending"
+
+
+@pytest.mark.parametrize("quantity", [1, 2])  # 20.710 and 41.420: under, then exactly at the limit
+def test_at_or_under_the_limit_an_adm_checkout_goes_through_as_today(world, org, adm, queued, quantity):
+    _limit(world, org, 2 * E3)
+    _cart(world, adm, MS365_E3=quantity)
+    bought = world.call("POST", "/cart/checkout", adm, {})
+    assert bought.status_code == 201, bought.json_body
+    assert len(_subscriptions(world, org)) == 1 and len(queued["provisioning"]) == 1
+    assert world.call("GET", "/approvals", org.master).json_body["items"] == []
+
+
+def test_a_master_purchase_never_needs_approval(world, org, queued):
+    _limit(world, org, 0)
+    _cart(world, org.master, MS365_E3=5)
+    assert world.call("POST", "/cart/checkout", org.master, {}).status_code == 201
+    assert len(queued["provisioning"]) == 1
+
+
+def test_an_annual_upfront_plan_counts_its_monthly_equivalent(world, org, adm, queued):
+    _limit(world, org, 32870 * 2 - 1)
+    _cart(world, adm, MS365_E5=2)  # 328,70 a month per seat, charged × 12 up front
+    answer = world.call("POST", "/cart/checkout", adm, {})
+    assert answer.status_code == 202 and answer.json_body["approval"]["monthly_effect_cents"] == 2 * 32870
+
+
+# --- quantity increases ---------------------------------------------------------------------------
+
+def test_an_increase_above_the_limit_waits_and_is_applied_once_on_approval(world, org, adm, queued):
+    _limit(world, org, LIMIT)
+    sub = world.subscription(org, "MS365-E3", 2)
+    answer = world.call("POST", f"/subscriptions/{sub.id}/quantity", adm, {"quantity": 5})
+    assert answer.status_code == 202, answer.json_body
+    approval = answer.json_body["approval"]
+    assert approval["kind"] == "quantity_increase" and approval["monthly_effect_cents"] == 3 * E3
+    assert approval["subscription"]["from_quantity"] == 2 and approval["subscription"]["quantity"] == 5
+    panel = world.call("GET", f"/subscriptions/{sub.id}", adm).json_body
+    assert panel["quantity"] == 2 and panel["pending_change"] is None and queued["provisioning"] == []
+    approved = world.call("POST", f"/approvals/{approval['id']}/approve", org.master).json_body
+    assert approved["status"] == "approved" and approved["result"]["change_id"]
+    panel = world.call("GET", f"/subscriptions/{sub.id}", adm).json_body
+    assert panel["pending_change"]["quantity"] == 5 and len(queued["provisioning"]) == 1
+    assert world.call("POST", f"/approvals/{approval['id']}/approve", org.master).status_code == 409
+    assert len(queued["provisioning"]) == 1
+
+
+def test_an_increase_whose_subscription_moved_since_fails_in_words(world, org, adm, queued):
+    _limit(world, org, LIMIT)
+    sub = world.subscription(org, "MS365-E3", 2)
+    approval = world.call("POST", f"/subscriptions/{sub.id}/quantity", adm, {"quantity": 5}).json_body["approval"]
+    moved = world.call("POST", f"/subscriptions/{sub.id}/quantity", org.master, {"quantity": 3})
+    assert moved.status_code == 202 and "change" in moved.json_body
+    queued["provisioning"].clear()
+    failed = world.call("POST", f"/approvals/{approval['id']}/approve", org.master).json_body
+    assert failed["status"] == "failed" and "mudou desde o pedido" in failed["reason"]
+    assert queued["provisioning"] == []
+    assert world.call("GET", f"/subscriptions/{sub.id}", adm).json_body["pending_change"]["quantity"] == 3
+
+
+def test_a_decrease_never_needs_approval(world, org, adm, queued):
+    _limit(world, org, 0)
+    sub = world.subscription(org, "MS365-E3", 5)
+    answer = world.call("POST", f"/subscriptions/{sub.id}/quantity", adm, {"quantity": 4})
+    assert answer.status_code == 202 and "change" in answer.json_body
+    assert world.call("GET", "/approvals", org.master).json_body["items"] == []
+
+
+# --- who sees and decides what --------------------------------------------------------------------
+
+def test_an_adm_cannot_decide_nor_see_another_adm_requests(world, org, adm, queued):
+    approval = _requested(world, org, adm, queued, MS365_E3=3)
+    other = world.user(org.id, [Role.ADM])
+    for path in ("approve", "reject"):
+        refused = world.call("POST", f"/approvals/{approval['id']}/{path}", adm, {})
+        assert refused.status_code == 403
+    assert world.call("GET", f"/approvals/{approval['id']}", other).status_code == 404
+    assert world.call("GET", "/approvals", other).json_body["items"] == []
+    assert [a["id"] for a in world.call("GET", "/approvals", adm).json_body["items"]] == [approval["id"]]
+    assert [a["id"] for a in world.call("GET", "/approvals?status=pending", org.master).json_body["items"]] \
+        == [approval["id"]]
+    assert world.call("GET", "/approvals?status=approved", org.master).json_body["items"] == []
+    assert world.call("GET", f"/approvals/{approval['id']}", org.master).json_body["status"] == "pending"
+    assert _subscriptions(world, org) == []
+
+
+def test_another_organisation_request_is_not_found_and_nothing_is_written(world, org, adm, queued):
+    approval = _requested(world, org, adm, queued, MS365_E3=3)
+    other = world.active_organization(closing_day=10)
+    audit_before = _audit_actions(world, other)
+    for method, path in (("GET", ""), ("POST", "/approve"), ("POST", "/reject")):
+        answer = world.call(method, f"/approvals/{approval['id']}{path}", other.master, {} if method == "POST" else None)
+        assert answer.status_code == 404, (path, answer.json_body)
+    assert world.call("GET", f"/approvals/{approval['id']}", org.master).json_body["status"] == "pending"
+    assert _subscriptions(world, org) == [] and _subscriptions(world, other) == []
+    assert _audit_actions(world, other) == audit_before
+
+
+def test_a_refused_checkout_writes_no_request(world, org, adm, queued):
+    """The checkout's own refusals come first: a cart changed since the review writes nothing."""
+    _limit(world, org, LIMIT)
+    _cart(world, adm, MS365_E3=3)
+    refused = world.call("POST", "/cart/checkout", adm, {"items": [{"sku": "MS365-E3", "quantity": 2}]})
+    assert refused.status_code == 409 and refused.json_body["error"]["code"] == "cart_changed_since_review"
+    assert world.call("GET", "/approvals", org.master).json_body["items"] == []
+    assert [i["quantity"] for i in world.call("GET", "/cart", adm).json_body["items"]] == [3]
+    assert queued["email"] == [] and queued["provisioning"] == []

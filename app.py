@@ -11,6 +11,8 @@ from chalicelib.jobs import privacy as privacy_jobs
 from chalicelib.jobs import watch
 from chalicelib.api import approvals as approval_routes  # purchase approvals (issue #21 §4)
 from chalicelib.jobs import approvals as approval_jobs
+from chalicelib.api import webhooks as webhook_routes  # webhooks (issue #21 §3)
+from chalicelib.jobs import webhooks as webhook_jobs
 from chalicelib.observability import instrument
 
 # Chalice, with the request being answered kept per thread (the local server and the tests answer
@@ -38,6 +40,8 @@ app.register_blueprint(mail_event_jobs.bp)
 # Purchase approvals (issue #21 §4): the routes and the daily expiry.
 app.register_blueprint(approval_routes.bp)
 app.register_blueprint(approval_jobs.bp)
+app.register_blueprint(webhook_routes.bp)  # webhooks (issue #21 §3)
+app.register_blueprint(webhook_jobs.bp)
 
 # Every entry point: a correlation id, JSON logs, a trace, metrics flushed (chalicelib/observability.py).
 instrument(app)

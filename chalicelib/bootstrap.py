@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.spend import SpendRepository  # spend aggregate (#21 §1)
     from .storage.suspensions import SuspensionRepository
     from .storage.approvals import ApprovalRepository
+    from .adapters.webhook_http import WebhookHttp
+    from .storage.webhooks import WebhookRepository
 
 
 def ignore_render(document: str, seconds: float) -> None:
@@ -90,6 +92,11 @@ class Container:
     spend: SpendRepository  # spend aggregate (#21 §1)
     # Purchase approvals (issue #21 §4): the organisation's limit and the requests (services/approvals.py).
     approvals: ApprovalRepository
+    # Webhooks (issue #21 §3): endpoints, outbox and deliveries; the customer's HTTP endpoint; the
+    # deliveries' queue (services/webhooks.py).
+    webhooks: WebhookRepository
+    webhook_http: WebhookHttp
+    webhooks_queue: Queue
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -116,6 +123,8 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import spend as spend_repos  # spend aggregate (#21 §1)
     from .storage import suspensions as suspension_repos
     from .storage import approvals as approval_repos
+    from .adapters.webhook_http import WebhookHttp
+    from .storage import webhooks as webhook_repos
     from .storage.models import bind_table
 
     bind_table(settings.table_name, settings.region)
@@ -165,6 +174,10 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         suppressions=suppression_repos.SuppressionRepository(transaction),
         spend=spend_repos.SpendRepository(transaction),  # spend aggregate (#21 §1)
         approvals=approval_repos.ApprovalRepository(transaction),
+        # webhooks (issue #21 §3)
+        webhooks=webhook_repos.WebhookRepository(transaction),
+        webhook_http=WebhookHttp(timeout_seconds=10.0),
+        webhooks_queue=SqsQueue(settings.webhooks_queue_name, settings.region),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

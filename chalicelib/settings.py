@@ -206,6 +206,10 @@ class Settings:
     # ERP exports (issue #21 §2): a CSV up to this size is answered in the body of an `Accept: text/csv`
     # request; a larger one is written to S3 and answered 303 with a short-lived link (EXPORT_INLINE_MAX_BYTES).
     export_inline_max_bytes: int = 1_048_576
+    # Webhooks (issue #21 §3): the deliveries' queue; http://localhost|127.0.0.1|[::1] endpoints
+    # allowed (WEBHOOKS_ALLOW_LOOPBACK=true: the local stack and the tests only; never in prod).
+    webhooks_queue_name: str = "csp-portal-webhooks"
+    webhooks_allow_loopback: bool = False
 
     @property
     def token_issuer(self) -> str:
@@ -315,7 +319,17 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         bank_api=_bank_api(environ, bank_provider),
         partner_center=_partner_center(environ, licence_provider),
         export_inline_max_bytes=int(environ.get("EXPORT_INLINE_MAX_BYTES", str(1_048_576))),
+        # webhooks (issue #21 §3)
+        webhooks_queue_name=environ.get("WEBHOOKS_QUEUE_NAME", "csp-portal-webhooks"),
+        webhooks_allow_loopback=_webhooks_allow_loopback(environ, stage),
     )
+
+
+def _webhooks_allow_loopback(environ: Mapping[str, str], stage: str) -> bool:
+    allowed = environ.get("WEBHOOKS_ALLOW_LOOPBACK", "").strip().lower() in ("1", "true", "yes")
+    if allowed and stage == "prod":
+        raise ValueError("WEBHOOKS_ALLOW_LOOPBACK is for the local stack and the tests: never in the prod stage")
+    return allowed
 
 
 PROVIDERS = ("simulated", "real")

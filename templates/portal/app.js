@@ -17,6 +17,7 @@ import { billingRunsScreen } from "./bo-billing-runs.js";
 import { receivablesScreen } from "./bo-receivables.js";
 import { queueScreen } from "./bo-tickets.js";
 import { catalogAdminScreen } from "./bo-catalog.js";
+import { webhooksScreen } from "./webhooks.js";  // #21 webhooks
 
 // side: "customer" screens work inside an organisation (a customer's own, or the one an operator
 // views as); "backoffice" screens are the reseller's; "both" are open to every signed-in user.
@@ -27,6 +28,7 @@ const SCREENS = [
   { path: "chamados", label: "Suporte", capability: "support_tickets", side: "customer", render: ticketsScreen },
   { path: "usuarios", label: "Usuários", capability: "manage_users", side: "customer", render: usersScreen },
   { path: "contrato", label: "Contrato", capability: "use_portal", side: "customer", render: contractScreen },
+  { path: "integracoes", label: "Integrações", capability: "manage_webhooks", side: "customer", render: webhooksScreen },  // #21 webhooks
   { path: "atendimento", label: "Chamados", capability: "back_office", side: "backoffice", render: queueScreen },
   { path: "clientes", label: "Clientes", capability: "back_office", side: "backoffice", render: customersScreen },
   { path: "interessados", label: "Interessados", capability: "back_office", side: "backoffice", render: leadsScreen },

@@ -7,6 +7,8 @@ from chalicelib.jobs import billing, email, licences
 from chalicelib.jobs import mail_events as mail_event_jobs
 from chalicelib.jobs import privacy as privacy_jobs
 from chalicelib.jobs import watch
+from chalicelib.api import webhooks as webhook_routes  # webhooks (issue #21 §3)
+from chalicelib.jobs import webhooks as webhook_jobs
 from chalicelib.observability import instrument
 
 # Chalice, with the request being answered kept per thread (the local server and the tests answer
@@ -27,6 +29,8 @@ app.register_blueprint(billing.bp)
 app.register_blueprint(privacy_jobs.bp)
 app.register_blueprint(watch.bp)
 app.register_blueprint(mail_event_jobs.bp)
+app.register_blueprint(webhook_routes.bp)  # webhooks (issue #21 §3)
+app.register_blueprint(webhook_jobs.bp)
 
 # Every entry point: a correlation id, JSON logs, a trace, metrics flushed (chalicelib/observability.py).
 instrument(app)

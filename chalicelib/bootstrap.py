@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the field types only: `build` imports the implementations w
     from .storage.support import LeadRepository, RateLimiter, SignInChallenges, TicketRepository
     from .storage.suppressions import SuppressionRepository
     from .storage.suspensions import SuspensionRepository
+    from .adapters.webhook_http import WebhookHttp
+    from .storage.webhooks import WebhookRepository
 
 
 def ignore_render(document: str, seconds: float) -> None:
@@ -85,6 +87,11 @@ class Container:
     suspensions: SuspensionRepository
     # Addresses SES reported as undeliverable (hard bounce, complaint): no email goes to them.
     suppressions: SuppressionRepository
+    # Webhooks (issue #21 §3): endpoints, outbox and deliveries; the customer's HTTP endpoint; the
+    # deliveries' queue (services/webhooks.py).
+    webhooks: WebhookRepository
+    webhook_http: WebhookHttp
+    webhooks_queue: Queue
     new_temporary_password: Callable[[], str]
     # Told after each PDF is rendered: its name ("invoice", "boleto", "nfse") and the seconds it took
     # (the bench times rendering with it; tests count documents).
@@ -109,6 +116,8 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
     from .storage import support as support_repos
     from .storage import suppressions as suppression_repos
     from .storage import suspensions as suspension_repos
+    from .adapters.webhook_http import WebhookHttp
+    from .storage import webhooks as webhook_repos
     from .storage.models import bind_table
 
     bind_table(settings.table_name, settings.region)
@@ -156,6 +165,10 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         privacy=privacy_repos.PrivacyRepository(transaction),
         suspensions=suspension_repos.SuspensionRepository(transaction),
         suppressions=suppression_repos.SuppressionRepository(transaction),
+        # webhooks (issue #21 §3)
+        webhooks=webhook_repos.WebhookRepository(transaction),
+        webhook_http=WebhookHttp(timeout_seconds=10.0),
+        webhooks_queue=SqsQueue(settings.webhooks_queue_name, settings.region),
         documents=S3DocumentStore(settings.documents_bucket, settings.region, settings.document_link_seconds),
         new_temporary_password=temporary_password,
     )

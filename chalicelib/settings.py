@@ -203,6 +203,10 @@ class Settings:
     # for `make run` and the tests), adapters/mail_events.SimulatedSesEvents publishes, after each send,
     # the event SES's mailbox simulator would (README, "E-mails devolvidos"). Never on AWS: SES does it.
     mail_events_simulated: bool = False
+    # Webhooks (issue #21 §3): the deliveries' queue; http://localhost|127.0.0.1|[::1] endpoints
+    # allowed (WEBHOOKS_ALLOW_LOOPBACK=true: the local stack and the tests only; never in prod).
+    webhooks_queue_name: str = "csp-portal-webhooks"
+    webhooks_allow_loopback: bool = False
 
     @property
     def token_issuer(self) -> str:
@@ -311,7 +315,17 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         dunning=_dunning_policy(environ),
         bank_api=_bank_api(environ, bank_provider),
         partner_center=_partner_center(environ, licence_provider),
+        # webhooks (issue #21 §3)
+        webhooks_queue_name=environ.get("WEBHOOKS_QUEUE_NAME", "csp-portal-webhooks"),
+        webhooks_allow_loopback=_webhooks_allow_loopback(environ, stage),
     )
+
+
+def _webhooks_allow_loopback(environ: Mapping[str, str], stage: str) -> bool:
+    allowed = environ.get("WEBHOOKS_ALLOW_LOOPBACK", "").strip().lower() in ("1", "true", "yes")
+    if allowed and stage == "prod":
+        raise ValueError("WEBHOOKS_ALLOW_LOOPBACK is for the local stack and the tests: never in the prod stage")
+    return allowed
 
 
 PROVIDERS = ("simulated", "real")

@@ -27,7 +27,8 @@ def create_table(settings: Settings) -> None:
 
 
 def queue_names(settings: Settings):
-    return (settings.email_queue_name, settings.provisioning_queue_name, settings.billing_queue_name)
+    return (settings.email_queue_name, settings.provisioning_queue_name, settings.billing_queue_name,
+            settings.webhooks_queue_name)  # webhooks (issue #21 §3)
 
 
 def create_queues(settings: Settings, names=None) -> Dict[str, str]:

@@ -63,6 +63,8 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1", gate=None, bef
         "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
         # The embedded AWS publishes no SES events: the product's simulator does (adapters/mail_events.py).
         "MAIL_EVENTS_SIMULATED": "true",
+        # Webhooks (issue #21 §3): the local stack's and the tests' receivers listen on 127.0.0.1.
+        "WEBHOOKS_ALLOW_LOOPBACK": "true",
     })
     if before_start is not None:
         before_start()

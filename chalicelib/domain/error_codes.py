@@ -454,3 +454,20 @@ ASSET_NOT_FOUND = declare("asset_not_found", NotFound, "Arquivo não encontrado.
 EXPORT_NOT_FOUND = declare("export_not_found", NotFound, "Exportação não encontrada.")
 # The export's link lived its minutes: the product hands out no other (S3 keeps the file only a day).
 EXPORT_EXPIRED = declare("export_expired", NotFound, "O link desta exportação expirou; gere uma nova exportação.")
+
+# --- webhooks (issue #21 §3) ----------------------------------------------------------------------
+
+WEBHOOK_URL_INVALID = declare("webhook_url_invalid", RuleViolation, "Endereço do webhook inválido: {reason}.")
+WEBHOOK_URL_NOT_PUBLIC = declare("webhook_url_not_public", RuleViolation,
+                                 "O endereço do webhook aponta para uma rede privada ou reservada ({address}): "
+                                 "use um endereço público na internet.")
+WEBHOOK_URL_UNRESOLVABLE = declare("webhook_url_unresolvable", RuleViolation,
+                                   "Não foi possível encontrar o servidor '{host}' (DNS).")
+WEBHOOK_EVENTS_REQUIRED = declare("webhook_events_required", RuleViolation, "Escolha ao menos um evento.")
+WEBHOOK_EVENT_UNKNOWN = declare("webhook_event_unknown", RuleViolation,
+                                "Evento desconhecido: '{event}'. Os eventos são: {known}.")
+WEBHOOK_LIMIT_REACHED = declare("webhook_limit_reached", Conflict,
+                                "A organização já tem {max_endpoints} webhooks, o limite: remova um antes de "
+                                "cadastrar outro.")
+WEBHOOK_NOT_FOUND = declare("webhook_not_found", NotFound, "Webhook não encontrado.")
+WEBHOOK_DELIVERY_NOT_FOUND = declare("webhook_delivery_not_found", NotFound, "Entrega de webhook não encontrada.")

@@ -312,3 +312,39 @@ def suppressed_address_pk(address_hash: str) -> str:
 
 
 SUPPRESSED_ADDRESS_SK = "ADDRESS"
+
+
+# --- webhooks (issue #21 §3; patterns 61–65) -----------------------------------------------------
+
+def org_webhooks_pk(organization_id: str) -> str:
+    """An organisation's webhook endpoints (61) and their counter (the limit of 10)."""
+    return f"ORG#{organization_id}#WEBHOOKS"
+
+
+WEBHOOK_PREFIX = "WEBHOOK#"
+WEBHOOK_COUNT_SK = "COUNT#WEBHOOKS"
+
+
+def webhook_sk(endpoint_id: str) -> str:
+    return f"{WEBHOOK_PREFIX}{endpoint_id}"
+
+
+def webhook_delivery_pk(delivery_id: str) -> str:
+    return f"WEBHOOK_DELIVERY#{delivery_id}"
+
+
+WEBHOOK_DELIVERY_SK = "DELIVERY"
+
+
+def webhook_deliveries_pk(endpoint_id: str) -> str:
+    """An endpoint's deliveries, newest first (gsi1, gsi1sk=<created at>#<delivery>)."""
+    return f"WEBHOOK#{endpoint_id}#DELIVERIES"
+
+
+def event_pk(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+EVENT_SK = "EVENT"
+# The outbox's pending events (gsi1, sparse: the dispatcher deletes each once fanned out).
+PENDING_EVENTS_PK = "EVENTS#PENDING"

@@ -620,3 +620,68 @@ TABLE_GSIS = [
 ]
 TTL_ATTRIBUTE = "expires_at"
 
+
+
+# --- webhooks (issue #21 §3) ----------------------------------------------------------------------
+
+class WebhookEndpointItem(TableItem):
+    """An organisation's webhook endpoint (pattern 61). The secret signs each delivery."""
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events = ListAttribute(of=UnicodeAttribute, default=list)
+    description = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    secret = UnicodeAttribute()
+
+
+class WebhookCountItem(TableItem):
+    """How many endpoints an organisation has: the limit's counter, moved in each create/delete."""
+
+    count = NumberAttribute(default=0)
+
+
+class WebhookDeliveryItem(TableItem):
+    """One event to one endpoint (pattern 64; by endpoint, pattern 65). `payload` is the event's
+    body exactly as sent (a resend sends the same bytes)."""
+
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_endpoint = Gsi1()
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    endpoint_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    payload = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    first_attempt_at = UnicodeAttribute(null=True)
+    last_attempt_at = UnicodeAttribute(null=True)
+    last_status_code = NumberAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    next_attempt_at = UnicodeAttribute(null=True)
+    delivered_at = UnicodeAttribute(null=True)
+    # The attempt under way (claimed before the POST): another copy of the message waits for it.
+    lease_until = UnicodeAttribute(null=True)
+
+
+class WebhookEventItem(TableItem):
+    """An event in the outbox (pattern 63), written in the transaction of the change it reports."""
+
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    pending = Gsi1()
+
+    id = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    payload = UnicodeAttribute()  # the body every endpoint receives
+
+
+ALL_MODELS += (WebhookEndpointItem, WebhookCountItem, WebhookDeliveryItem, WebhookEventItem)  # webhooks

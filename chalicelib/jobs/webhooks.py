@@ -1,0 +1,24 @@
+"""Webhook events: the deliveries' worker (SQS) and, each minute, the outbox's dispatcher."""
+import json
+import logging
+
+from chalice import Blueprint
+
+from .. import observability
+from ..bootstrap import container
+from ..services import webhooks
+from ..settings import current as current_settings
+
+bp = Blueprint(__name__)
+log = logging.getLogger("csp_portal.jobs.webhooks")
+
+
+# One message per invocation: each is one attempt of one delivery (claimed before its POST).
+@bp.on_sqs_message(queue=current_settings().webhooks_queue_name, batch_size=1)
+def deliver_webhooks(event):
+    deps = container()
+    for record in event:
+        observability.bind_record(record)
+        message = json.loads(record.body)
+        outcome = webhooks.attempt(deps, message)
+        log.info("webhook delivery %s, attempt %s: %s", message.get("delivery_id"), message.get("attempt"), outcome)

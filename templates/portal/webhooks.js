@@ -30,10 +30,9 @@ export function deliveryStatus(d) {
 
 // What the receiver answered last: its HTTP status, or the error that kept it from answering.
 function lastAnswer(d) {
-  const parts = [];
-  if (d.last_status_code != null) parts.push(`HTTP ${d.last_status_code}`);
-  if (d.last_error) parts.push(d.last_error);
-  return parts.join(" · ") || "—";
+  const status = d.last_status_code != null ? `HTTP ${d.last_status_code}` : "";
+  if (status && d.last_error && d.last_error.startsWith(status)) return d.last_error;  // says the status already
+  return [status, d.last_error].filter(Boolean).join(" · ") || "—";
 }
 
 // Errors the API gives about the URL: said next to the URL field.

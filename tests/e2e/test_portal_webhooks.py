@@ -75,6 +75,8 @@ def test_a_master_adds_an_endpoint_and_the_erp_receives_signed_events(page_for, 
     assert message.inner_text().startswith("URL do endpoint: ")
     assert url_field.get_attribute("aria-invalid") == "true"
     assert message.get_attribute("id") in url_field.get_attribute("aria-describedby")
+    assert "rede privada" in message.inner_text() and "10.0.0.5" in message.inner_text()
+    accessible(page, "integracoes-url-recusada")
     assert _endpoints(api, master) == []
 
     # The receiver's URL, two events only.
@@ -140,7 +142,7 @@ def test_a_master_adds_an_endpoint_and_the_erp_receives_signed_events(page_for, 
         page.get_by_role("button", name="Atualizar").click()
         page.wait_for_function("() => !document.querySelector('[aria-busy=\"true\"]')")
     text = page.locator("tr[data-delivery]").first.inner_text()
-    assert "HTTP 500" in text
+    assert "HTTP 500" in text and "HTTP 500 · HTTP 500" not in text
     assert re.search(r"Nova tentativa às \d\d:\d\d", text) or "Falhou" in text, text
     accessible(page, "integracoes-falha")
 

@@ -1,7 +1,7 @@
 // Integrações: the organisation's webhook endpoints (the customer's ERP receives its events), the
 // signing secret shown once after creation, a test event, removal, and per endpoint its deliveries
 // with "Reenviar". The API: /webhooks, /webhooks/{id}/deliveries, …/test, …/deliveries/{id}/resend.
-import { api, dateBR, dialog, field, guarded, h, markInvalid, notify, refresh } from "./core.js";
+import { api, dateBR, dialog, field, guarded, h, markInvalid, newKey, notify, refresh } from "./core.js";
 
 export const EVENT_LABELS = {
   "invoice.issued": "Fatura emitida",
@@ -129,6 +129,8 @@ async function resend(endpoint, delivery, button) {
 }
 
 function addDialog() {
+  // One key per dialog: a retry after a lost answer gets the same endpoint (and its secret), not a second one.
+  const key = newKey("webhook");
   dialog("Adicionar endpoint", (close) => {
     const url = h("input", { type: "url", name: "url", required: true, maxlength: 2000, autocomplete: "off",
       placeholder: "https://erp.suaempresa.com.br/webhooks/portal" });
@@ -151,7 +153,7 @@ function addDialog() {
         if (description.value.trim()) body.description = description.value.trim();
         let created;
         try {
-          created = await api("POST", "/webhooks", body);
+          created = await api("POST", "/webhooks", body, { "Idempotency-Key": key });
         } catch (error) {
           // The URL refused (not public, not https, unresolvable…): next to the URL field.
           const field = error.details && error.details.field;

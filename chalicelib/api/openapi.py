@@ -131,11 +131,23 @@ def document() -> Dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "x-error-codes": {code: {"status": status_of_kind(error.kind), "message": error.message}
                           for code, error in sorted(CATALOGUE.items())},
+        # What the customer's ERP receives from its webhooks (issue #21 §3).
+        "webhooks": _webhooks(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {"Error": _error_schema(), **dict(sorted(COMPONENTS.items()))},
         },
     }
+
+
+def _webhooks() -> Dict[str, Any]:
+    from ..services.webhooks import webhook_payload_schemas
+
+    return {event_type: {"post": {
+        "summary": f"Evento {event_type}, enviado por POST ao endereço cadastrado em /webhooks",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": {"200": {"description": "Recebido (qualquer 2xx); outra resposta é tentada de novo por 24 h."}},
+    }} for event_type, schema in webhook_payload_schemas().items()}
 
 
 @endpoint(bp, "/openapi.json", "GET", summary="Esta descrição da API (OpenAPI 3.1)", capability=None, tag="meta",

@@ -193,3 +193,96 @@ def next_attempt(first_attempt_at: datetime, attempts: int, now: datetime) -> Op
 
 def short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# --- events: which audit actions become which event, and their data ------------------------------
+
+# The catalogue's `data` fields per family (schemas: services/webhooks.webhook_payload_schemas).
+INVOICE_FIELDS = ("invoice_id", "number", "status", "total_cents", "paid_cents", "due_date", "period_start",
+                  "period_end", "currency")
+SUBSCRIPTION_FIELDS = ("subscription_id", "sku", "quantity", "status", "change")
+TICKET_FIELDS = ("ticket_id", "number", "status", "change")
+
+_INVOICE_ACTIONS = {"invoice.issued": "invoice.issued", "invoice.overdue": "invoice.overdue",
+                    "invoice.cancelled": "invoice.cancelled"}
+# Attempts at the licence provider that changed nothing (the subscription stays as it was).
+_SUBSCRIPTION_NON_CHANGES = ("subscription.suspend_refused", "subscription.reactivate_refused",
+                             "subscription.suspend_failed", "subscription.reactivate_failed")
+
+
+def invoice_data(invoice) -> dict:
+    """An invoice as its events show it (a domain Invoice, as the repository writes it)."""
+    return {"invoice_id": invoice.id, "number": invoice.number, "status": invoice.status,
+            "total_cents": invoice.total_cents, "paid_cents": invoice.paid_cents,
+            "due_date": invoice.due_date.isoformat(), "period_start": invoice.period_start.isoformat(),
+            "period_end": invoice.period_end.isoformat(), "currency": "BRL"}
+
+
+def subscription_data(subscription) -> dict:
+    return {"subscription_id": subscription.id, "sku": subscription.sku, "quantity": subscription.quantity,
+            "status": subscription.status}
+
+
+def ticket_data(ticket) -> dict:
+    return {"ticket_id": ticket.id, "number": ticket.number, "status": ticket.status}
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    organization_id: str
+    type: str
+    created_at: str
+    data: dict
+
+    def body(self) -> str:
+        """The JSON every endpoint receives (the same bytes on every attempt and every resend)."""
+        return event_body(self.id, self.type, self.created_at, self.data)
+
+
+def event_body(event_id: str, event_type: str, created_at: str, data: dict) -> str:
+    import json
+
+    return json.dumps({"id": event_id, "type": event_type, "created_at": created_at, "data": data},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def events_for(entry, subjects: Optional[dict] = None) -> Tuple[Event, ...]:
+    """The events an audit entry reports (none for most), with ids derived from the entry's: the
+    same entry always makes the same events. `subjects`: the objects written with the entry, by id,
+    as `invoice_data`/`subscription_data`/`ticket_data` show them (else the entry's pictures)."""
+    subjects = subjects or {}
+    kind, _, object_id = entry.target.partition(":")
+    action = entry.action
+    after = entry.after if isinstance(entry.after, dict) else {}
+    made = []
+    if action in _INVOICE_ACTIONS or (action == "invoice.payment_recorded" and after.get("status") == "paid"):
+        event_type = _INVOICE_ACTIONS.get(action, "invoice.paid")
+        made.append((event_type, object_id, _data(INVOICE_FIELDS, subjects.get(object_id),
+                                                  {**after, "invoice_id": object_id, "currency": "BRL"})))
+    elif action == "cart.checked_out" and isinstance(entry.after, list):
+        for line in entry.after:
+            sub_id = line.get("subscription_id")
+            made.append(("subscription.changed", sub_id, _data(
+                SUBSCRIPTION_FIELDS, subjects.get(sub_id), {**line, "change": "purchased"}, change="purchased")))
+    elif action.startswith("subscription.") and kind == "subscription" and action not in _SUBSCRIPTION_NON_CHANGES:
+        change = action.split(".", 1)[1]
+        made.append(("subscription.changed", object_id, _data(
+            SUBSCRIPTION_FIELDS, subjects.get(object_id), {**after, "subscription_id": object_id}, change=change)))
+    elif action.startswith("ticket.") and kind == "ticket" and action != "ticket.attachment_uploaded":
+        # (A file uploaded is on no message yet: the message that sends it reports the update.)
+        change = action.split(".", 1)[1]
+        made.append(("ticket.updated", object_id, _data(
+            TICKET_FIELDS, subjects.get(object_id), {**after, "ticket_id": object_id}, change=change)))
+    from .ids import derived_id
+
+    return tuple(Event(id="evt_" + derived_id("event", entry.id, event_type, object_id or ""),
+                       organization_id=entry.organization_id, type=event_type, created_at=entry.at, data=data)
+                 for event_type, object_id, data in made)
+
+
+def _data(fields: Sequence[str], subject: Optional[dict], picture: dict, change: Optional[str] = None) -> dict:
+    source = {**picture, **(subject or {})}
+    if change is not None:
+        source["change"] = change
+    return {name: source.get(name) for name in fields}

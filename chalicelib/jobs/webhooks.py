@@ -2,7 +2,7 @@
 import json
 import logging
 
-from chalice import Blueprint
+from chalice import Blueprint, Rate
 
 from .. import observability
 from ..bootstrap import container
@@ -22,3 +22,12 @@ def deliver_webhooks(event):
         message = json.loads(record.body)
         outcome = webhooks.attempt(deps, message)
         log.info("webhook delivery %s, attempt %s: %s", message.get("delivery_id"), message.get("attempt"), outcome)
+
+
+# Every minute: the outbox's events (written with the changes they report) fanned out to the
+# endpoints subscribed to them; each delivery goes to the queue above.
+@bp.schedule(Rate(1, unit=Rate.MINUTES))
+def dispatch_webhook_events(event):
+    counts = webhooks.dispatch(container())
+    if counts["events"]:
+        log.info("%d event(s) dispatched, %d delivery(ies) made", counts["events"], counts["deliveries"])

@@ -6,7 +6,6 @@ never post twice at once), retried with backoff for 24 hours, then failed.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence
 
@@ -15,7 +14,8 @@ from ..domain.clock import iso
 from ..domain.errors import DomainError
 from ..domain.ids import derived_id, new_id
 from ..domain.webhooks import Delivery, Endpoint
-from ..schemas import array, closed, component, date_time, enum, integer, nullable, page, shape, text
+from ..schemas import (array, cents, closed, component, currency, date, date_time, enum, integer, nullable,
+                       page, shape, text)
 from . import audit
 from .caller import Caller
 
@@ -41,6 +41,9 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         """A delivery made and queued for the worker."""
 
         webhooks_queue: Queue
+
+    class WebhookDispatchDeps(WebhookSendDeps, Protocol):
+        """The outbox's pending events fanned out to the endpoints subscribed to them."""
 
     class WebhookWorkerDeps(WebhookSendDeps, Protocol):
         """A delivery's attempt: claimed, POSTed to the vetted address, recorded, re-queued if it failed."""
@@ -74,6 +77,47 @@ DELIVERY = shape(
 DELIVERY_PAGE = page(DELIVERY, "WebhookDelivery")
 DELIVERY_ACCEPTED = shape("WebhookDeliveryAccepted", description="A entrega criada, enviada em seguida.",
                           delivery=DELIVERY)
+
+
+# What an endpoint receives: one envelope per family of events (published in /openapi.json, under
+# `webhooks` and as components).
+_INVOICE_DATA = shape(
+    "WebhookInvoiceData", description="A fatura como estava quando o evento aconteceu.",
+    invoice_id=text(), number=integer(minimum=1), status=text(), total_cents=cents(), paid_cents=cents(),
+    due_date=date(), period_start=date(), period_end=date(), currency=currency())
+_SUBSCRIPTION_DATA = shape(
+    "WebhookSubscriptionData", description="A assinatura depois da mudança; `change` diz qual foi (purchased, "
+    "quantity_requested, quantity_applied, change_failed, renewed, auto_renew_changed, suspended, reactivated…).",
+    subscription_id=text(), sku=nullable(text()), quantity=nullable(integer(minimum=0)), status=nullable(text()),
+    change=text())
+_TICKET_DATA = shape(
+    "WebhookTicketData", description="O chamado depois da mudança; `change`: opened, customer_message, "
+    "operator_message, status_changed.", ticket_id=text(), number=nullable(integer(minimum=1)),
+    status=nullable(text()), change=text())
+_TEST_DATA = shape("WebhookTestData", description="O evento de teste (POST /webhooks/{id}/test).",
+                   webhook_id=text(), message=text())
+
+
+def _envelope(name: str, types, data, description: str):
+    return shape(name, description=description + " Cabeçalhos: X-CSP-Event-Id, X-CSP-Event-Type e X-CSP-Signature "
+                 "(t=<segundos unix>,v1=<HMAC-SHA256 em hexadecimal, com o segredo, de \"<t>.<corpo>\">).",
+                 id=text(description="evt_…: o mesmo em toda tentativa e reenvio (use-o para ignorar repetições)."),
+                 type=enum(types), created_at=date_time(), data=data)
+
+
+_EVENTS = {
+    "invoice": _envelope("WebhookInvoiceEvent", [t for t in rules.EVENT_TYPES if t.startswith("invoice.")],
+                         _INVOICE_DATA, "Uma fatura emitida, paga, vencida ou cancelada."),
+    "subscription": _envelope("WebhookSubscriptionEvent", ["subscription.changed"], _SUBSCRIPTION_DATA,
+                              "Uma assinatura comprada ou alterada."),
+    "ticket": _envelope("WebhookTicketEvent", ["ticket.updated"], _TICKET_DATA, "Um chamado aberto ou atualizado."),
+    "webhook": _envelope("WebhookTestEvent", [rules.TEST_EVENT], _TEST_DATA, "O evento de teste."),
+}
+
+
+def webhook_payload_schemas() -> Dict[str, Dict[str, Any]]:
+    """Each event type → the shape of the body its endpoints receive (a `$ref` to its component)."""
+    return {event_type: _EVENTS[event_type.split(".", 1)[0]] for event_type in (*rules.EVENT_TYPES, rules.TEST_EVENT)}
 
 
 def endpoint_view(endpoint: Endpoint) -> Dict[str, Any]:
@@ -134,18 +178,12 @@ def list_deliveries(deps: WebhookReadDeps, caller: Caller, endpoint_id: str, *, 
     return deps.webhooks.deliveries(endpoint.id, limit=limit, next_token=next_token)
 
 
-def event_body(event_id: str, event_type: str, created_at: str, data: Dict[str, Any]) -> str:
-    """The body every endpoint receives for an event (the same bytes on every attempt and resend)."""
-    return json.dumps({"id": event_id, "type": event_type, "created_at": created_at, "data": data},
-                      ensure_ascii=False, separators=(",", ":"))
-
-
 def send_test(deps: WebhookSendDeps, caller: Caller, endpoint_id: str) -> Delivery:
     """An event of type webhook.test to this endpoint, sent now."""
     endpoint = deps.webhooks.endpoint(caller.organization_id, endpoint_id)
     now = iso(deps.clock())
     event_id = "evt_" + new_id()
-    payload = event_body(event_id, rules.TEST_EVENT, now,
+    payload = rules.event_body(event_id, rules.TEST_EVENT, now,
                          {"webhook_id": endpoint.id, "message": "Evento de teste do portal."})
     return _send_new(deps, endpoint, event_id, rules.TEST_EVENT, payload, new_id(), now)
 
@@ -188,6 +226,30 @@ def fan_out(deps: WebhookSendDeps, endpoint: Endpoint, event_id: str, event_type
     # worker's claim keeps a second message from posting twice.
     deps.webhooks_queue.send(_message(delivery_id, 1))
     return made
+
+
+def dispatch(deps: WebhookDispatchDeps, *, batch: int = 100, max_batches: int = 20) -> Dict[str, int]:
+    """Each pending event, oldest first: one delivery per endpoint of its organisation subscribed to
+    its type (queued), then the event leaves the outbox. An organisation without endpoints: the
+    event just leaves. Safe with two dispatchers at once (a delivery is made once per endpoint)."""
+    endpoints: Dict[str, List[Endpoint]] = {}  # per organisation, read once per run
+    counts = {"events": 0, "deliveries": 0}
+    now = iso(deps.clock())
+    for _ in range(max_batches):
+        events = deps.webhooks.pending_events(batch)
+        if not events:
+            break
+        for event in events:
+            if event.organization_id not in endpoints:
+                endpoints[event.organization_id] = deps.webhooks.endpoints(event.organization_id)
+            for endpoint in endpoints[event.organization_id]:
+                if event.type in endpoint.events and fan_out(deps, endpoint, event.id, event.type, event.payload, now):
+                    counts["deliveries"] += 1
+            deps.webhooks.clear_event(event.id)
+            counts["events"] += 1
+        if len(events) < batch:
+            break
+    return counts
 
 
 def _message(delivery_id: str, attempt: int) -> Dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from ..domain import error_codes as codes
+from ..domain import webhooks as hooks  # the events an invoice's entry reports
 from ..domain.audit import AuditEntry
 from ..domain.cnab240 import nosso_numero_key
 from ..domain.billing import CANCELLED, OPEN, OVERDUE, Cancellation, Dispute, Invoice, InvoiceLine
@@ -262,7 +263,7 @@ class InvoiceRepository:
                 tx.save(guard, condition=InvoiceGuardItem.invoice_id == cancelled.id, label="guard")
                 tx.save(_invoice_item(cancelled), condition=InvoiceItem.version == expected_version,
                         label="replaced")
-                append_audit(tx, cancel_audit)
+                append_audit(tx, cancel_audit, {cancelled.id: hooks.invoice_data(cancelled)})
             _save_credits(tx, credits)
             if new_credit is not None:
                 tx.save(_credit_item(new_credit), condition=CreditNoteItem.pk.does_not_exist(), label="new_credit")
@@ -271,7 +272,7 @@ class InvoiceRepository:
                 else CounterItem.value == invoice.number - 1
             tx.save(CounterItem(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, value=invoice.number),
                     condition=counter_condition, label="counter")
-            append_audit(tx, audit)
+            append_audit(tx, audit, {invoice.id: hooks.invoice_data(invoice)})
 
         def conflict(failed):
             if "replaced" in failed:
@@ -372,7 +373,7 @@ class InvoiceRepository:
         def build(tx):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
             _save_credits(tx, restored)
-            append_audit(tx, audit)
+            append_audit(tx, audit, {invoice.id: hooks.invoice_data(invoice)})
 
         self._tx.run(build, on_conflict=lambda failed: codes.CREDITS_CHANGED() if "credit" in failed
                      else codes.VERSION_CONFLICT())
@@ -557,7 +558,7 @@ class InvoiceRepository:
                 tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
                         condition=PaymentItem.pk.does_not_exist(), label="payment")
             for entry in entries:
-                append_audit(tx, entry)
+                append_audit(tx, entry, {invoice.id: hooks.invoice_data(invoice)})
 
         self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())
 

@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from ..domain.audit import AuditEntry
 from ..domain.contract import Contract
 from ..domain import error_codes as codes
+from ..domain import webhooks as hooks  # the events a subscription's entry reports
 from ..domain.errors import DomainError
 from ..domain.proration import Segment
 from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
@@ -180,8 +181,9 @@ class SubscriptionRepository:
             for organization_id, sku, quantity in cart_lines_to_clear:
                 tx.delete(CartLineItem(keys.org_pk(organization_id), keys.cart_sk(sku)),
                           condition=CartLineItem.pk.exists() & (CartLineItem.quantity == quantity), label="cart")
+            subjects = {sub.id: hooks.subscription_data(sub) for sub in [*created, *(s for s, _ in writes)]}
             for entry in audit:
-                append_audit(tx, entry)
+                append_audit(tx, entry, subjects)
 
         self._tx.run(build, on_conflict=_stale_or_cart_changed)
 

@@ -18,6 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
+from ..domain import webhooks as webhook_rules
 from ..domain.audit import AuditEntry
 from ..domain.catalog import PricePoint, Product
 from ..domain.clock import iso
@@ -42,6 +43,7 @@ from .models import (
     ProductItem,
     ScheduledChangeMap,
     UserItem,
+    WebhookEventItem,
 )
 
 Page = Tuple[List[Any], Optional[str]]
@@ -280,8 +282,21 @@ class Transaction:
             raise
 
 
-def append_audit(tx, entry: AuditEntry) -> None:
+def append_audit(tx, entry: AuditEntry, subjects: Optional[Dict[str, dict]] = None) -> None:
+    """The entry, and (webhooks, issue #21 §3) the events it reports in the outbox, in the same
+    transaction: an event exists exactly when its change does. `subjects`: the objects written
+    with the entry, by id, as their events show them (domain/webhooks.py)."""
     tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist(), label="audit")
+    for event in webhook_rules.events_for(entry, subjects):
+        tx.save(_event_item(event), condition=WebhookEventItem.pk.does_not_exist(), label="audit")
+
+
+def _event_item(event) -> "WebhookEventItem":
+    """An event in the outbox (pattern 63), pending until the dispatcher fans it out."""
+    return WebhookEventItem(keys.event_pk(event.id), keys.EVENT_SK, gsi1pk=keys.PENDING_EVENTS_PK,
+                            gsi1sk=keys.created_sk(event.created_at, event.id), id=event.id,
+                            organization_id=event.organization_id, type=event.type, created_at=event.created_at,
+                            payload=event.body())
 
 
 # --- repositories -------------------------------------------------------------------------------
@@ -290,6 +305,13 @@ class AuditRepository:
     """The append-only trail: `append` and `list`, nothing that edits or deletes."""
 
     def append(self, entry: AuditEntry) -> None:
+        events = webhook_rules.events_for(entry)
+        if events:  # webhooks: the entry and its events together (none of today's callers makes one)
+            with TransactWrite(connection=Connection(region=AuditItem.Meta.region)) as tx:
+                tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist())
+                for event in events:
+                    tx.save(_event_item(event), condition=WebhookEventItem.pk.does_not_exist())
+            return
         try:
             _audit_item(entry).save(condition=AuditItem.pk.does_not_exist())
         except PutError as exc:

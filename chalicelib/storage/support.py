@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..domain import error_codes as codes
+from ..domain import webhooks as hooks  # the events a ticket's entry reports
 from ..domain.audit import AuditEntry
 from ..domain.ids import digest
 from ..domain.leads import Lead
@@ -184,7 +185,7 @@ class TicketRepository:
                     tx.update(item, actions=[TicketAttachmentItem.message_id.set(message["id"])],
                               condition=TicketAttachmentItem.pk.exists() & TicketAttachmentItem.message_id.does_not_exist(),
                               label="attachment")
-            append_audit(tx, audit)
+            append_audit(tx, audit, {ticket.id: hooks.ticket_data(ticket)})
 
         def conflict(labels):
             return codes.ATTACHMENT_NOT_AVAILABLE() if labels == {"attachment"} else codes.VERSION_CONFLICT()

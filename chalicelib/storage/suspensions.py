@@ -7,6 +7,7 @@ from typing import List, Optional
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..domain import error_codes as codes
+from ..domain import webhooks as hooks  # the events a subscription's entry reports
 from ..domain.audit import AuditEntry
 from ..domain.subscriptions import Subscription
 from ..domain.suspensions import UNDER_WAY, Suspension
@@ -129,6 +130,6 @@ class SuspensionRepository:
             tx.save(SuspensionClaimItem(pk, sk, organization_id=subscription.organization_id,
                                         subscription_id=subscription.id, action=action, number=number,
                                         claimed_until="", done=True), label="claim")
-            append_audit(tx, audit)
+            append_audit(tx, audit, {subscription.id: hooks.subscription_data(subscription)})
 
         self._tx.run(build, on_conflict=codes.VERSION_CONFLICT())

@@ -7,13 +7,15 @@ import hmac
 import json
 import threading
 from dataclasses import replace
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from chalicelib.domain.roles import Role
 from chalicelib.storage import keys
-from chalicelib.storage.models import WebhookCountItem, WebhookEndpointItem
+from chalicelib.services import webhooks
+from chalicelib.storage.models import WebhookCountItem, WebhookEndpointItem, WebhookEventItem
 
 PUBLIC_IP = "93.184.216.34"
 
@@ -308,3 +310,261 @@ def test_deliveries_are_listed_page_after_page(world, receiver):
     second = world.call("GET", f"/webhooks/{created['id']}/deliveries?limit=2&next_token={first['next_token']}",
                         org.master).json_body
     assert sorted(d["id"] for d in first["items"] + second["items"]) == sorted(made)
+
+
+# --- milestone 2: events from the outbox, delivered at least once, never to a private address -----
+
+@pytest.fixture
+def clock(world):
+    from chalicelib.domain.clock import FixedClock
+    from tests.support import sp
+
+    world.deps.clock = FixedClock(sp(2026, 10, 1))
+    return world.deps.clock
+
+
+def _pending_events(org_id, event_type=None):
+    return [e for e in WebhookEventItem.pending.query(keys.PENDING_EVENTS_PK)
+            if e.organization_id == org_id and (event_type is None or e.type == event_type)]
+
+
+def _delivery(world, delivery_id):
+    return world.deps.webhooks.delivery(delivery_id)
+
+
+def _deliveries(world, endpoint_id):
+    items, _ = world.deps.webhooks.deliveries(endpoint_id, limit=100, next_token=None)
+    return items
+
+
+def _run_webhooks(world):
+    """What the schedule and the queue do: the dispatcher, then the worker until the queue is empty."""
+    counts = webhooks.dispatch(world.deps)
+    world.drain_queues()
+    return counts
+
+
+def test_an_invoice_issued_by_a_real_billing_reaches_the_erp_signed_with_the_secret(world, clock, receiver):
+    org = world.organization(closing_day=10)
+    created = _register(world, org.master, url=receiver.url, events=["invoice.issued", "invoice.paid"]).json_body
+    # A second organisation's endpoint hears nothing of the first's invoice.
+    other = world.organization()
+    other_endpoint = _register(world, other.master, url=receiver.url).json_body
+    # As tests.support.billed_in_november does, for this organisation with its endpoint.
+    world.seed_catalog()
+    world.accept_contract(org)
+    world.subscription(org, "MS365-E3", 10)
+    from tests.support import sp
+
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    [listed] = world.call("GET", "/invoices", org.master).json_body["items"]
+    invoice = world.deps.invoices.get(listed["id"])
+
+    [pending] = _pending_events(org.id, "invoice.issued")
+    assert receiver.requests == []  # nothing leaves before the dispatcher runs
+    counts = _run_webhooks(world)
+    assert counts["deliveries"] == 1
+    assert _pending_events(org.id) == []
+
+    [request] = receiver.requests
+    event = _verify(request, created["secret"])
+    assert event["id"] == pending.id and event["id"].startswith("evt_") and event["type"] == "invoice.issued"
+    assert event["created_at"].endswith("+00:00")
+    assert event["data"] == {
+        "invoice_id": invoice.id, "number": invoice.number, "status": invoice.status,
+        "total_cents": invoice.total_cents, "paid_cents": invoice.paid_cents,
+        "due_date": invoice.due_date.isoformat(), "period_start": invoice.period_start.isoformat(),
+        "period_end": invoice.period_end.isoformat(), "currency": "BRL"}
+    assert int(dict(p.split("=", 1) for p in request["headers"]["x-csp-signature"].split(","))["t"]) == \
+        int(clock.now.timestamp())
+    [delivery] = _deliveries(world, created["id"])
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    assert _deliveries(world, other_endpoint["id"]) == []
+
+    # The dispatcher again: the event is gone, nothing is sent twice.
+    assert _run_webhooks(world) == {"events": 0, "deliveries": 0}
+    assert len(receiver.requests) == 1
+
+
+def test_the_event_is_written_in_the_invoice_s_transaction_and_a_failed_issue_writes_none(world, clock):
+    from chalicelib.storage.models import InvoiceGuardItem
+    from tests.support import sp
+
+    org = world.organization(closing_day=10)
+    world.seed_catalog()
+    world.accept_contract(org)
+    world.subscription(org, "MS365-E3", 10)
+    # The period is taken (another invoice's guard): the issue's transaction is refused whole.
+    InvoiceGuardItem(keys.org_pk(org.id), keys.invoice_guard_sk("2026-11-10"), invoice_id="outra").save()
+    clock.now = sp(2026, 11, 11, 9)
+    operator = world.operator()
+    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    assert world.call("GET", "/invoices", org.master).json_body["items"] == []
+    assert _pending_events(org.id, "invoice.issued") == []
+
+    InvoiceGuardItem(keys.org_pk(org.id), keys.invoice_guard_sk("2026-11-10")).delete()
+    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
+    world.drain_queues()
+    [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
+    [event] = _pending_events(org.id, "invoice.issued")
+    assert json.loads(event.payload)["data"]["invoice_id"] == invoice["id"]
+
+
+def test_a_receiver_answering_500_then_200_gets_the_event_twice_with_the_same_id(world, clock):
+    receiver = Receiver(statuses=(500, 200))
+    try:
+        org = world.organization()
+        created = _register(world, org.master, url=receiver.url, events=["ticket.updated"]).json_body
+        ticket = world.ticket(org)
+        _run_webhooks(world)
+        [delivery] = _deliveries(world, created["id"])
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("retrying", 1, 500)
+        assert delivery.next_attempt_at == (clock.now + timedelta(minutes=1)).isoformat()
+        assert len(receiver.requests) == 1
+
+        # Before its time, the message waits (re-queued); at its time, it is sent again.
+        world.make_visible()
+        world.drain_queues()
+        assert len(receiver.requests) == 1
+        clock.advance(minutes=1)
+        world.make_visible()
+        world.drain_queues()
+        first, second = receiver.requests
+        assert second["body"] == first["body"]
+        event = _verify(second, created["secret"])
+        assert event["type"] == "ticket.updated" and event["data"]["ticket_id"] == ticket.id
+        assert event["data"]["change"] == "opened" and event["data"]["number"] == ticket.number
+        delivery = _delivery(world, delivery.id)
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 200)
+
+        clock.advance(hours=1)
+        world.make_visible()
+        _run_webhooks(world)
+        assert len(receiver.requests) == 2  # delivered once more only
+    finally:
+        receiver.close()
+
+
+def test_two_copies_of_a_delivery_message_post_once(world, clock, receiver, monkeypatch):
+    from tests.support import in_parallel, reading_together
+
+    org = world.organization()
+    created = _register(world, org.master, url=receiver.url, events=["ticket.updated"]).json_body
+    world.ticket(org)
+    webhooks.dispatch(world.deps)
+    [delivery] = _deliveries(world, created["id"])
+    message = {"delivery_id": delivery.id, "attempt": 1}
+    # Both copies read the delivery before either claims it.
+    reading_together(monkeypatch, world.deps.webhooks, "delivery", 2)
+    outcomes = in_parallel(2, lambda n: webhooks.attempt(world.deps, dict(message)))
+    assert sorted(outcomes)[0] == "delivered" and outcomes.count("delivered") == 1
+    world.drain_queues()  # the queued copy and the loser's re-queue: both find it delivered
+    world.make_visible()
+    world.drain_queues()
+    assert len(receiver.requests) == 1
+    assert _delivery(world, delivery.id).attempts == 1
+
+
+def test_a_second_dispatcher_does_not_fan_an_event_out_twice(world, clock, receiver):
+    org = world.organization()
+    created = _register(world, org.master, url=receiver.url, events=["ticket.updated"]).json_body
+    world.ticket(org)
+    [event] = _pending_events(org.id)
+    endpoint = world.deps.webhooks.endpoint(org.id, created["id"])
+    # What a second dispatcher that read the same event does, before the first clears it.
+    assert webhooks.fan_out(world.deps, endpoint, event.id, event.type, event.payload, "2026-10-01T15:00:00+00:00")
+    assert not webhooks.fan_out(world.deps, endpoint, event.id, event.type, event.payload, "2026-10-01T15:00:00+00:00")
+    _run_webhooks(world)
+    assert len(_deliveries(world, created["id"])) == 1 and len(receiver.requests) == 1
+
+
+def test_an_event_of_an_organisation_without_endpoints_is_just_cleared(world, clock, receiver):
+    import boto3
+
+    quiet, listening = world.organization(), world.organization()
+    endpoint = _register(world, listening.master, url=receiver.url, events=["invoice.paid"]).json_body
+    world.ticket(quiet)
+    world.ticket(listening)  # an event its endpoint does not subscribe to
+    assert len(_pending_events(quiet.id)) == 1 and len(_pending_events(listening.id)) == 1
+    assert webhooks.dispatch(world.deps) == {"events": 2, "deliveries": 0}
+    assert _pending_events(quiet.id) == [] and _pending_events(listening.id) == []
+    sqs = boto3.client("sqs", region_name=world.deps.settings.region)
+    url = sqs.get_queue_url(QueueName=world.deps.settings.webhooks_queue_name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesDelayed"] == "0"
+    assert _deliveries(world, endpoint["id"]) == [] and receiver.requests == []
+
+
+@pytest.mark.parametrize("new_address", ["10.0.0.5", "169.254.169.254"])
+def test_a_name_that_resolves_to_a_private_address_after_registration_gets_nothing(world, clock, dns, monkeypatch,
+                                                                                     new_address):
+    org = world.organization()
+    created = _register(world, org.master, url="https://erp.cliente.example/h", events=["ticket.updated"]).json_body
+    connections = []
+    monkeypatch.setattr(world.deps.webhook_http, "_send", lambda *args: connections.append(args))
+    dns["erp.cliente.example"] = [new_address]  # DNS changed after registration
+    world.ticket(org)
+    _run_webhooks(world)
+    assert connections == []  # no connection was even opened
+    [delivery] = _deliveries(world, created["id"])
+    assert delivery.status == "retrying" and delivery.last_status_code is None
+    assert "webhook_url_not_public" in delivery.last_error and len(delivery.last_error) <= 200
+
+
+def test_the_connection_goes_to_the_vetted_address_with_the_host_s_name(world, clock, dns, receiver):
+    port = receiver.server.server_address[1]
+    dns["localhost"] = ["127.0.0.1"]
+    org = world.organization()
+    created = _register(world, org.master, url=f"http://localhost:{port}/erp?conta=7").json_body
+    world.call("POST", f"/webhooks/{created['id']}/test", org.master)
+    world.drain_queues()
+    [request] = receiver.requests
+    assert request["headers"]["host"] == f"localhost:{port}" and request["path"] == "/erp?conta=7"
+
+
+def test_a_day_of_failures_ends_in_failed(world, clock):
+    receiver = Receiver(statuses=(503,))
+    try:
+        org = world.organization()
+        created = _register(world, org.master, url=receiver.url, events=["ticket.updated"]).json_body
+        world.ticket(org)
+        started = clock.now
+        _run_webhooks(world)
+        [delivery] = _deliveries(world, created["id"])
+        while delivery.status == "retrying":
+            clock.now = datetime.fromisoformat(delivery.next_attempt_at)
+            world.make_visible()
+            world.drain_queues()
+            delivery = _delivery(world, delivery.id)
+        assert delivery.status == "failed" and delivery.last_status_code == 503
+        # 0, 1 min, 6 min, 36 min, 2h36, 7h36, 17h36, then the last at 24 h.
+        assert delivery.attempts == len(receiver.requests) == 8
+        assert clock.now == started + timedelta(hours=24)
+        assert len({r["headers"]["x-csp-event-id"] for r in receiver.requests}) == 1
+        listed = world.call("GET", f"/webhooks/{created['id']}/deliveries", org.master).json_body["items"][0]
+        assert (listed["status"], listed["next_attempt_at"], listed["attempts"]) == ("failed", None, 8)
+    finally:
+        receiver.close()
+
+
+def test_removing_an_endpoint_stops_its_pending_deliveries(world, clock):
+    receiver = Receiver(statuses=(500,))
+    try:
+        org = world.organization()
+        created = _register(world, org.master, url=receiver.url, events=["ticket.updated"]).json_body
+        world.ticket(org)
+        _run_webhooks(world)
+        [delivery] = _deliveries(world, created["id"])
+        assert delivery.status == "retrying"
+        assert world.call("DELETE", f"/webhooks/{created['id']}", org.master).status_code == 204
+        clock.advance(minutes=2)
+        world.make_visible()
+        world.drain_queues()
+        assert len(receiver.requests) == 1
+        assert _delivery(world, delivery.id).status == "failed"
+    finally:
+        receiver.close()

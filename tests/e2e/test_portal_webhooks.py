@@ -153,3 +153,17 @@ def test_a_master_adds_an_endpoint_and_the_erp_receives_signed_events(page_for, 
     confirm.get_by_role("button", name="Remover").click()
     page.get_by_text("Nenhum endpoint cadastrado.").wait_for()
     assert _endpoints(api, master) == []
+
+
+def test_cobranca_has_no_integracoes(page_for, demo, stack):
+    """Only the Master (and an operator viewing as the customer) manages webhooks: Cobrança sees no
+    menu entry, the address falls back to its home, and the API refuses it."""
+    api = stack[0]
+    billing = account(demo, "cobranca@paodemel.example")
+    page = page_for(path="/#/integracoes")
+    login(page, billing)
+    page.get_by_role("heading", name="Faturas", level=1).wait_for()
+    assert nav(page, "Faturas").is_visible() and nav(page, "Integrações").count() == 0
+    token = api_login(api, billing)["access_token"]
+    refused = requests.get(f"{api}/webhooks", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"

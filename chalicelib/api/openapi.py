@@ -148,8 +148,31 @@ def _webhooks() -> Dict[str, Any]:
     return {event_type: {"post": {
         "summary": f"Evento {event_type}, enviado por POST ao endereço cadastrado em /webhooks",
         "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "parameters": _webhook_headers(event_type),
         "responses": {"200": {"description": "Recebido (qualquer 2xx); outra resposta é tentada de novo por 24 h."}},
     }} for event_type, schema in webhook_payload_schemas().items()}
+
+
+# The headers of every delivery, and how the receiver checks the signature (the portal's integrator
+# docs, README "Webhooks: events for your ERP", say the same with a Python example).
+_SIGNATURE_HOW_TO = (
+    "t=<segundos unix>,v1=<hex>. Para conferir: (1) leia o corpo cru, os bytes como chegaram (não o JSON "
+    "reserializado); (2) separe o cabeçalho por ',' em pares chave=valor: t é o instante da assinatura, v1 a "
+    "assinatura (pode haver mais de um v1; basta um conferir); (3) recuse se t estiver a mais de 5 minutos do seu "
+    "relógio (repetição); (4) calcule HMAC-SHA256 com o segredo do webhook (whsec_…, em UTF-8) como chave sobre "
+    "\"<t>.<corpo>\" e escreva-o em hexadecimal; (5) compare com cada v1 em tempo constante (hmac.compare_digest); "
+    "nenhum igual: recuse. Só então leia o JSON.")
+
+
+def _webhook_headers(event_type: str) -> list:
+    return [
+        {"name": "X-CSP-Signature", "in": "header", "required": True, "schema": {"type": "string"},
+         "description": _SIGNATURE_HOW_TO},
+        {"name": "X-CSP-Event-Id", "in": "header", "required": True, "schema": {"type": "string"},
+         "description": "O id do evento (evt_…), igual ao campo id: o mesmo em toda tentativa e reenvio."},
+        {"name": "X-CSP-Event-Type", "in": "header", "required": True,
+         "schema": {"type": "string", "enum": [event_type]}, "description": "O tipo do evento, igual ao campo type."},
+    ]
 
 
 @endpoint(bp, "/openapi.json", "GET", summary="Esta descrição da API (OpenAPI 3.1)", capability=None, tag="meta",

@@ -20,31 +20,32 @@ import { catalogAdminScreen } from "./bo-catalog.js";
 import { backofficeReportsScreen, reportsScreen } from "./reports.js";  // spend report (#21 §1)
 import { EXPORT_CAPABILITIES, exportsScreen } from "./exports.js";  // issue #21 §2
 import { approvalsScreen } from "./approvals.js";  // purchase approvals (#21 §4)
+import { webhooksScreen } from "./webhooks.js";  // #21 webhooks
 
 // side: "customer" screens work inside an organisation (a customer's own, or the one an operator
 // views as); "backoffice" screens are the reseller's; "both" are open to every signed-in user.
+// #21: Aprovações (an Adm sees its own requests there; the Master decides), Relatórios (spend),
+// Exportações (any of the capabilities of the three files opens it), Integrações (webhooks).
 const SCREENS = [
   { path: "painel", label: "Licenças", capability: "view_licences", side: "customer", render: licencePanel },
   { path: "produtos", label: "Adicionar novos produtos", capability: "buy_products", side: "customer", render: catalogScreen },
+  { path: "aprovacoes", label: "Aprovações", capability: "buy_products", side: "customer", render: approvalsScreen },
   { path: "faturas", label: "Faturas", capability: "billing", side: "customer", render: invoicesScreen },
+  { path: "relatorios", label: "Relatórios", capability: "view_reports", side: "customer", render: reportsScreen },
+  { path: "exportacoes", label: "Exportações", capability: EXPORT_CAPABILITIES, side: "customer", render: exportsScreen },
   { path: "chamados", label: "Suporte", capability: "support_tickets", side: "customer", render: ticketsScreen },
   { path: "usuarios", label: "Usuários", capability: "manage_users", side: "customer", render: usersScreen },
   { path: "contrato", label: "Contrato", capability: "use_portal", side: "customer", render: contractScreen },
+  { path: "integracoes", label: "Integrações", capability: "manage_webhooks", side: "customer", render: webhooksScreen },
   { path: "atendimento", label: "Chamados", capability: "back_office", side: "backoffice", render: queueScreen },
   { path: "clientes", label: "Clientes", capability: "back_office", side: "backoffice", render: customersScreen },
   { path: "interessados", label: "Interessados", capability: "back_office", side: "backoffice", render: leadsScreen },
   { path: "recebiveis", label: "Recebíveis", capability: "back_office", side: "backoffice", render: receivablesScreen },
   { path: "faturamento", label: "Faturamento mensal", capability: "back_office", side: "backoffice", render: billingRunsScreen },
   { path: "catalogo", label: "Catálogo e preços", capability: "back_office", side: "backoffice", render: catalogAdminScreen },
-  // spend report (#21 §1)
-  { path: "relatorios", label: "Relatórios", capability: "view_reports", side: "customer", render: reportsScreen },
   { path: "bo-relatorios", label: "Relatórios", capability: "back_office", side: "backoffice", render: backofficeReportsScreen },
   { path: "conta", label: "Minha conta", capability: "use_portal", side: "both", render: accountScreen },
   { path: "privacidade", label: "Privacidade", capability: "use_portal", side: "both", render: privacyScreen },
-  // Issue #21 §2: open to whoever holds any of the three (a list: any of them opens the screen).
-  { path: "exportacoes", label: "Exportações", capability: EXPORT_CAPABILITIES, side: "customer", render: exportsScreen },
-  // Purchase approvals (#21 §4): the Master decides; an Adm sees "Minhas solicitações" on the same screen.
-  { path: "aprovacoes", label: "Aprovações", capability: "buy_products", side: "customer", render: approvalsScreen },
 ];
 
 // The operator's own menu is the back office; viewing as a customer, it is that customer's menu.

@@ -20,6 +20,11 @@ PRODUCT_MATRIX = {
     Capability.USE_PORTAL: {M, A, C, S, O},
     Capability.ACT_FOR_CUSTOMERS: {O},  # operators work inside customers' organisations
     Capability.EXPORT_DATA: {M, O},  # LGPD export: the Master, or an operator acting for the organisation
+    # Issue #21: the spend report for Master and Cobrança (and the operator); a Master registers
+    # webhooks (an operator acting for the organisation too); the Master approves an Adm's purchases.
+    Capability.VIEW_REPORTS: {M, C, O},
+    Capability.MANAGE_WEBHOOKS: {M, O},
+    Capability.APPROVE_PURCHASES: {M},
 }
 
 

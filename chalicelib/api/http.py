@@ -74,6 +74,9 @@ class RouteSpec:
     # A public route whose path carries a secret (a webhook's token): `gate(deps, path_params)` runs
     # before anything else reads the request, and refuses by raising (a wrong token: 404, whatever the body).
     gate: Optional[Callable[[Any, Dict[str, str]], None]] = None
+    # A route that may answer 303 See Other with `Location:` (an ERP export too large for the body:
+    # a presigned link to the file): what that answer means, for /openapi.json.
+    redirect: Optional[str] = None
 
 
 ROUTES: List[RouteSpec] = []
@@ -131,7 +134,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              media: Optional[Dict[str, Dict[str, Any]]] = None, also_status: Tuple[int, ...] = (),
              errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False,
              path_params: Optional[Dict[str, Dict[str, Any]]] = None, file_media: Tuple[str, ...] = (),
-             max_body_bytes: Optional[int] = None, gate: Optional[Callable[[Any, Dict[str, str]], None]] = None):
+             max_body_bytes: Optional[int] = None, gate: Optional[Callable[[Any, Dict[str, str]], None]] = None,
+             redirect: Optional[str] = None):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON, or that also answers another type
     (the receivables as CSV when the client sends `Accept: text/csv`)."""
@@ -144,7 +148,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
                      responses={**({"application/json": response} if response is not None else {}), **(media or {})},
                      also_status=tuple(also_status), errors=tuple(errors),
                      before_mfa_enrolment=before_mfa_enrolment, path_params=dict(path_params or {}),
-                     file_media=tuple(file_media), max_body_bytes=max_body_bytes, gate=gate)
+                     file_media=tuple(file_media), max_body_bytes=max_body_bytes, gate=gate, redirect=redirect)
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):

@@ -18,6 +18,8 @@ _QUERY = {"from": {**_DAY, "description": "Primeiro dia do período (AAAA-MM-DD)
 _MEDIA = {CSV: {"type": "string", "description": "O arquivo CSV (UTF-8 com BOM, `;`, valores 1.234,56, datas dd/mm/aaaa) "
                                                  "quando cabe no limite de tamanho; maior que isso, a resposta é "
                                                  "303 See Other com `Location:` um link de 5 minutos para o mesmo arquivo."}}
+_REDIRECT = ("Com `Accept: text/csv`, um arquivo maior que o limite de tamanho (EXPORT_INLINE_MAX_BYTES): "
+             "`Location` é um link de 5 minutos para o mesmo arquivo.")
 _ABOUT = (" `Accept: text/csv`: o arquivo na resposta (ou 303 para um link, se grande); JSON: o arquivo "
           "gravado e um link de download de 5 minutos. A exportação fica na trilha de auditoria.")
 
@@ -35,7 +37,7 @@ def _answer(ctx, made):
 
 
 @endpoint(bp, "/exports/invoices", "GET", capability=Capability.BILLING, tag="exports", query=_QUERY,
-          response=exports.EXPORT, media=_MEDIA,
+          response=exports.EXPORT, media=_MEDIA, redirect=_REDIRECT,
           summary="Faturas do período para o ERP: uma linha por item de fatura, com os dados da fatura repetidos; "
                   "entram as faturas cujo período faturado termina entre `from` e `to` (inclusive), também as "
                   "canceladas (Situação \"Cancelada\")." + _ABOUT)
@@ -44,7 +46,7 @@ def export_invoices(ctx):
 
 
 @endpoint(bp, "/exports/subscriptions", "GET", capability=Capability.VIEW_LICENCES, tag="exports", query=_QUERY,
-          response=exports.EXPORT, media=_MEDIA,
+          response=exports.EXPORT, media=_MEDIA, redirect=_REDIRECT,
           summary="Assinaturas em vigor em algum dia do período (com ao menos uma licença), uma linha cada: a "
                   "quantidade do último dia do período com licenças, o preço unitário mensal do catálogo nesse "
                   "último dia e o total mensal." + _ABOUT)
@@ -53,7 +55,7 @@ def export_subscriptions(ctx):
 
 
 @endpoint(bp, "/exports/audit", "GET", capability=Capability.READ_AUDIT, tag="exports", query=_QUERY,
-          response=exports.EXPORT, media=_MEDIA,
+          response=exports.EXPORT, media=_MEDIA, redirect=_REDIRECT,
           summary="Trilha de auditoria do período (de `from` 00:00 a `to` 23:59:59, horário de São Paulo), da mais "
                   "antiga à mais recente: quando, quem, ação, alvo, antes e depois (JSON compacto)." + _ABOUT)
 def export_audit(ctx):

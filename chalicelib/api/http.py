@@ -76,6 +76,9 @@ class RouteSpec:
     gate: Optional[Callable[[Any, Dict[str, str]], None]] = None
     # Other success statuses answering another JSON shape (a checkout sent for approval: 202).
     other_responses: Dict[int, Dict[str, Any]] = field(default_factory=dict)
+    # A route that may answer 303 See Other with `Location:` (an ERP export too large for the body:
+    # a presigned link to the file): what that answer means, for /openapi.json.
+    redirect: Optional[str] = None
 
 
 ROUTES: List[RouteSpec] = []
@@ -134,7 +137,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False,
              path_params: Optional[Dict[str, Dict[str, Any]]] = None, file_media: Tuple[str, ...] = (),
              max_body_bytes: Optional[int] = None, gate: Optional[Callable[[Any, Dict[str, str]], None]] = None,
-             other_responses: Optional[Dict[int, Dict[str, Any]]] = None):
+             other_responses: Optional[Dict[int, Dict[str, Any]]] = None, redirect: Optional[str] = None):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON, or that also answers another type
     (the receivables as CSV when the client sends `Accept: text/csv`)."""
@@ -148,7 +151,7 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
                      also_status=tuple(also_status), errors=tuple(errors),
                      before_mfa_enrolment=before_mfa_enrolment, path_params=dict(path_params or {}),
                      file_media=tuple(file_media), max_body_bytes=max_body_bytes, gate=gate,
-                     other_responses=dict(other_responses or {}))
+                     other_responses=dict(other_responses or {}), redirect=redirect)
     ROUTES.append(spec)
 
     def register(handler: Callable[..., Any]):

@@ -101,6 +101,10 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
             for code in sorted(set(error_codes))
         },
     }
+    if spec.redirect:
+        operation["responses"]["303"] = {"description": spec.redirect, "headers": {
+            "Location": {"description": "O link (pré-assinado, de curta duração).",
+                         "schema": {"type": "string", "format": "uri"}}}}
     if spec.capability is None:
         operation["security"] = []
     else:

@@ -487,7 +487,7 @@ REPORT_PERIOD_TOO_LONG = declare("report_period_too_long", RuleViolation,
 INVALID_EXPORT_DATE = declare("invalid_export_date", InvalidInput,
                               "Data inválida em '{field}': use AAAA-MM-DD (ex.: 2026-11-30).")
 INVALID_EXPORT_RANGE = declare("invalid_export_range", InvalidInput,
-                               "'from' ({from}) deve ser igual ou anterior a 'to' ({to}).")
+                               "O início do período deve ser igual ou anterior ao fim.")
 EXPORT_PERIOD_TOO_LONG = declare("export_period_too_long", InvalidInput,
                                  "O período de uma exportação é de no máximo {max_days} dias.")
 

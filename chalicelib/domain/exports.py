@@ -64,9 +64,9 @@ def period(raw_from: str, raw_to: str) -> Period:
     """Both days as AAAA-MM-DD, `from` not after `to`, at most `MAX_DAYS` days (both included)."""
     start, end = _day(raw_from, "from"), _day(raw_to, "to")
     if start > end:
-        raise codes.INVALID_EXPORT_RANGE(**{"from": raw_from, "to": raw_to})
+        raise codes.INVALID_EXPORT_RANGE(field="to", **{"from": raw_from, "to": raw_to})
     if (end - start).days + 1 > MAX_DAYS:
-        raise codes.EXPORT_PERIOD_TOO_LONG(max_days=MAX_DAYS)
+        raise codes.EXPORT_PERIOD_TOO_LONG(field="to", max_days=MAX_DAYS)
     return Period(start, end)
 
 

@@ -53,7 +53,8 @@ def test_a_master_exports_the_invoices_of_a_period_and_downloads_the_file(page_f
     page.get_by_label("De").fill("2026-12-31")
     page.get_by_label("Até").fill("2026-01-01")
     page.get_by_role("button", name="Gerar arquivo").click()
-    page.get_by_text("deve ser igual ou anterior").wait_for()
+    page.get_by_text("O início do período deve ser igual ou anterior ao fim").wait_for()
+    assert page.get_by_label("Até").get_attribute("aria-invalid") == "true"  # next to the field it names
     assert page.locator("#baixar-exportacao").count() == 0
 
     period_end = invoice["period_end"]

@@ -288,3 +288,26 @@ def test_a_refused_checkout_writes_no_request(world, org, adm, queued):
     assert world.call("GET", "/approvals", org.master).json_body["items"] == []
     assert [i["quantity"] for i in world.call("GET", "/cart", adm).json_body["items"]] == [3]
     assert queued["email"] == [] and queued["provisioning"] == []
+
+
+def test_the_overdue_purchase_block_still_applies_at_approval_and_nothing_is_ordered(world, queued):
+    from tests.integration.test_dunning import billed, run_on
+
+    clock = FixedClock(sp(2026, 10, 1))
+    world.deps.clock = clock
+    org, _, invoice, _ = billed(world, clock)
+    adm = world.user(org.id, [Role.ADM])
+    run_on(world, clock, 22, 12)  # D+29: purchases still allowed, the request is made
+    _limit(world, org, LIMIT)
+    _cart(world, adm, POWERBI_PRO=7)  # 7 × 77,30 = 541,10 a month
+    approval = world.call("POST", "/cart/checkout", adm, {}).json_body["approval"]
+    run_on(world, clock, 23, 12)  # D+30: the block is on
+    before = len(world.deps.subscriptions.list(org.id))
+    queued["provisioning"].clear()
+    failed = world.call("POST", f"/approvals/{approval['id']}/approve", org.master)
+    assert failed.status_code == 200 and failed.json_body["status"] == "failed"
+    assert f"fatura nº {invoice['number']}" in failed.json_body["reason"]
+    assert len(world.deps.subscriptions.list(org.id)) == before and queued["provisioning"] == []
+    assert world.call("POST", f"/approvals/{approval['id']}/approve", org.master).status_code == 409
+    assert "approval.failed" in [e["action"] for e in world.call(
+        "GET", "/audit?from=2026-12-01&to=2027-01-01", org.master).json_body["items"]]

@@ -213,9 +213,15 @@ def main(argv=None) -> int:
             return 2
         endpoint = os.environ["AWS_ENDPOINT_URL"]
         if saved is not None:
-            _, added = rebind_saved(endpoint, saved, choice.clock)
+            deps, added = rebind_saved(endpoint, saved, choice.clock)
             if added:
                 print("The saved data lacked what this version needs; added: " + ", ".join(added))
+            # spend aggregate (#21 §1): invoices saved before it existed are counted once (idempotent).
+            from chalicelib.services.spend import backfill_spend
+
+            counted = backfill_spend(deps)["counted"]
+            if counted:
+                print(f"Spend aggregate: {counted} saved invoice(s) counted.")
             accounts = [seed_account(a) for a in saved["accounts"]]
         else:
             set_aside = set_aside_old_emails(os.environ["MAIL_COPY_DIR"])

@@ -78,5 +78,7 @@ export function stackedBars({ id, months, series, title, caption, label = "Gráf
       h("td", { text: brl(m.credits_cents) }), h("td", { text: brl(m.total_cents) })))));
   // On a phone the chart keeps a readable size and scrolls sideways (focusable, so keyboards can too).
   const box = scrolledToLatest(h("div", { class: "grafico", tabindex: "0", role: "group", "aria-label": label }, chart));
-  return [box, legend, alternative];
+  // A table is as wide as its columns whatever its CSS width: a clipping box keeps the hidden one
+  // from widening the page (at 390 px it did, and the whole page scrolled sideways).
+  return [box, legend, h("div", { class: "visualmente-oculto" }, alternative)];
 }

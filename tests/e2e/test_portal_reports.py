@@ -64,6 +64,9 @@ def test_a_master_reads_the_spend_report_switches_the_grouping_and_downloads_the
     total_row = page.locator("table.responsiva tbody tr").last
     assert text_of(total_row) == f"Total {brl(report['total_cents'])}"
     assert page.locator(".legenda li").count() == len(report["groups"])
+    # The phone's width: nothing (the hidden table of the chart included) widens the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     accessible(page, "relatorios-familia")
 
     page.get_by_label("Agrupar por").select_option("product")

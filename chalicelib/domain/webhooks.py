@@ -45,9 +45,6 @@ class Endpoint:
     created_at: str
     secret: str  # never shown again after the creation's answer
 
-    def subscribes_to(self, event_type: str) -> bool:
-        return event_type == TEST_EVENT or event_type in self.events
-
 
 @dataclass(frozen=True)
 class Delivery:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence
 
+from ..domain import error_codes as codes
 from ..domain import webhooks as rules
 from ..domain.clock import iso
 from ..domain.errors import DomainError
@@ -191,14 +192,9 @@ def send_test(deps: WebhookSendDeps, caller: Caller, endpoint_id: str) -> Delive
 def resend(deps: WebhookSendDeps, caller: Caller, endpoint_id: str, delivery_id: str) -> Delivery:
     """The same event (same id, same body) sent again now, as a new delivery."""
     endpoint = deps.webhooks.endpoint(caller.organization_id, endpoint_id)
-    try:
-        original = deps.webhooks.delivery(delivery_id)
-    except DomainError:
-        original = None
-    if original is None or original.organization_id != caller.organization_id or original.endpoint_id != endpoint.id:
-        from ..domain import error_codes as codes
-
-        raise codes.WEBHOOK_DELIVERY_NOT_FOUND()
+    original = deps.webhooks.delivery(delivery_id)  # not found: webhook_delivery_not_found
+    if original.organization_id != caller.organization_id or original.endpoint_id != endpoint.id:
+        raise codes.WEBHOOK_DELIVERY_NOT_FOUND()  # another endpoint's or organisation's: as if absent
     return _send_new(deps, endpoint, original.event_id, original.event_type, original.payload, new_id(),
                      iso(deps.clock()))
 

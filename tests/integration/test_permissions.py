@@ -71,6 +71,11 @@ OBJECT_FACTORIES = {
     "sku": None,
     "run_id": None,  # billing runs belong to the reseller (operators only)
     "export_id": lambda world, org, made: world.call("POST", "/privacy/exports", org.master).json_body["id"],
+    # Webhooks (issue #21 §3): an endpoint on the loopback (allowed in the tests), and its test delivery.
+    "webhook_id": lambda world, org, made: world.call("POST", "/webhooks", org.master, {
+        "url": "http://127.0.0.1:9/hook", "events": ["invoice.issued"]}).json_body["id"],
+    "delivery_id": lambda world, org, made: world.call(
+        "POST", f"/webhooks/{made['webhook_id']}/test", org.master).json_body["delivery"]["id"],
 }
 
 

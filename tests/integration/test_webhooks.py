@@ -568,3 +568,67 @@ def test_removing_an_endpoint_stops_its_pending_deliveries(world, clock):
         assert _delivery(world, delivery.id).status == "failed"
     finally:
         receiver.close()
+
+
+def _tls_receiver(tmp_path, name):
+    """An HTTPS server on 127.0.0.1 whose certificate names `name` (self-signed: its own CA file)."""
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    receiver = Receiver()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    receiver.sni = []
+    context.sni_callback = lambda sock, server_name, ctx: receiver.sni.append(server_name)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    return receiver, str(cert_file)
+
+
+def test_https_goes_to_the_vetted_address_with_the_host_s_name_in_sni_and_the_certificate_check(tmp_path):
+    from chalicelib.adapters.webhook_http import WebhookHttp
+
+    receiver, ca = _tls_receiver(tmp_path, "erp.cliente.example")
+    impostor, impostor_ca = _tls_receiver(tmp_path, "outro.example")
+    try:
+        # A name that (for this test) resolves to the loopback, where the TLS servers listen.
+        http = WebhookHttp(ca_bundle=ca, resolver=lambda host, port: ["127.0.0.1"])
+        target = rules_target("https://erp.cliente.example:%d/h" % receiver.server.server_address[1])
+        outcome = http._send(target, "127.0.0.1", b"{}", {"Content-Type": "application/json"})
+        assert (outcome.status_code, outcome.delivered) == (200, True)
+        assert receiver.sni == ["erp.cliente.example"]
+        assert receiver.requests[0]["headers"]["host"] == "erp.cliente.example:%d" % receiver.server.server_address[1]
+
+        # The vetted address answers with another name's certificate: refused, nothing sent.
+        http = WebhookHttp(ca_bundle=impostor_ca)
+        target = rules_target("https://erp.cliente.example:%d/h" % impostor.server.server_address[1])
+        outcome = http._send(target, "127.0.0.1", b"{}", {})
+        assert outcome.status_code is None and not outcome.delivered and "doesn't match" in outcome.error
+        assert impostor.sni == ["erp.cliente.example"]
+        assert impostor.requests == []
+    finally:
+        receiver.close()
+        impostor.close()
+
+
+def rules_target(url):
+    from chalicelib.domain import webhooks as rules
+
+    return rules.parse_url(url, allow_loopback=False)

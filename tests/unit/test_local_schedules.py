@@ -250,6 +250,30 @@ def test_a_later_demo_date_is_reached_firing_every_schedule_on_the_way():
     assert clock() == utc(2027, 1, 5, 3) and scheduler.cursor == utc(2027, 1, 4, 3, 10)
 
 
+def test_a_fast_forward_runs_a_catch_up_schedule_only_before_other_firings_and_at_the_end():
+    """The webhooks' dispatcher (every minute) drains the whole outbox in one run: a jump of days
+    runs it before each other firing and once at the end, not 1 440 times a day."""
+    real = FakeMonotonic()
+    saved = utc(2027, 1, 2, 12)
+    clock = DemoClock(saved, speed=1, monotonic=real)
+    calls = []
+    daily = _schedule("bill", "cron(10 3 * * ? *)", calls)
+    every_minute = Schedule("dispatch", parse("rate(1 minute)"),
+                            lambda event, context: calls.append(("dispatch", event["time"])), catch_up=True)
+    scheduler = Scheduler([daily, every_minute], clock, "sa-east-1", saved, fast_forward_to=utc(2027, 1, 4, 3, 30))
+    assert scheduler.fast_forward() == 5
+    assert calls == [("dispatch", "2027-01-03T03:09:00Z"), ("bill", "2027-01-03T03:10:00Z"),
+                     ("dispatch", "2027-01-04T03:09:00Z"), ("bill", "2027-01-04T03:10:00Z"),
+                     ("dispatch", "2027-01-04T03:30:00Z")]
+    assert [s.name for s in app_schedules(_app()) if s.catch_up] == ["dispatch_webhook_events"]
+
+
+def _app():
+    from app import app
+
+    return app
+
+
 def test_the_scheduled_event_is_the_one_eventbridge_sends():
     event = scheduled_event("start_billing_run", utc(2026, 12, 21, 3, 10), "sa-east-1")
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"

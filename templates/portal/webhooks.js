@@ -40,7 +40,7 @@ const URL_ERRORS = /^webhook_url/;
 
 export async function webhooksScreen() {
   const { items } = await api("GET", "/webhooks");
-  const pages = await Promise.all(items.map((e) => api("GET", `/webhooks/${e.id}/deliveries`)
+  const pages = await Promise.all(items.map((e) => api("GET", deliveriesPath(e))
     .catch((error) => ({ items: [], error }))));
   const add = h("button", { type: "button", id: "adicionar-endpoint", text: "Adicionar endpoint", onclick: addDialog,
     disabled: items.length >= MAX_ENDPOINTS });
@@ -73,20 +73,36 @@ function endpointCard(endpoint, page) {
     deliveries(endpoint, page));
 }
 
+// The newest deliveries first, a page at a time ("Carregar mais" adds the older ones below).
+const DELIVERIES_PAGE = 20;
+const deliveriesPath = (endpoint, token) =>
+  `/webhooks/${endpoint.id}/deliveries?limit=${DELIVERIES_PAGE}${token ? `&next_token=${encodeURIComponent(token)}` : ""}`;
+
 function deliveries(endpoint, page) {
   const titleId = `entregas-${endpoint.id}`;
   let body;
+  const more = h("div", { class: "acoes" });
   if (page.error) body = h("p", { class: "erro", role: "alert", text: page.error.message });
   else if (!page.items.length) body = h("p", { class: "vazio", text: "Nenhuma entrega ainda." });
   else {
+    const rows = h("tbody", {});
+    const add = (next) => {
+      rows.append(...next.items.map((d) => deliveryRow(endpoint, d)));
+      more.replaceChildren(next.next_token ? h("button", { type: "button", class: "secundario", text: "Carregar mais",
+        "aria-label": `Carregar entregas mais antigas de ${endpoint.url}`, onclick: async (event) => {
+          const button = event.currentTarget;
+          button.disabled = true;
+          try { add(await api("GET", deliveriesPath(endpoint, next.next_token))); } catch (error) {
+            button.disabled = false; more.append(h("p", { class: "erro", role: "alert", text: error.message }));
+          }
+        } }) : "");
+    };
+    add(page);
     body = h("table", { class: "responsiva entregas" },
       h("thead", {}, h("tr", {}, ["Evento", "Situação", "Tentativas", "Última resposta", "Quando", "Ações"].map((text) =>
-        h("th", { scope: "col", class: text === "Tentativas" ? "num" : "", text })))),
-      h("tbody", {}, page.items.map((d) => deliveryRow(endpoint, d))));
+        h("th", { scope: "col", class: text === "Tentativas" ? "num" : "", text })))), rows);
   }
-  return h("section", { "aria-labelledby": titleId },
-    h("h3", { id: titleId, text: "Entregas recentes" }), body,
-    page.next_token ? h("p", { class: "dica", text: "Mostrando as entregas mais recentes." }) : null);
+  return h("section", { "aria-labelledby": titleId }, h("h3", { id: titleId, text: "Entregas recentes" }), body, more);
 }
 
 function deliveryRow(endpoint, d) {

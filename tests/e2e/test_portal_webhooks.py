@@ -167,3 +167,29 @@ def test_cobranca_has_no_integracoes(page_for, demo, stack):
     token = api_login(api, billing)["access_token"]
     refused = requests.get(f"{api}/webhooks", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+
+def test_older_deliveries_load_a_page_at_a_time(page_for, demo, stack, receiver):
+    api = stack[0]
+    master = account(demo, "master@paodemel.example")
+    headers = {"Authorization": f"Bearer {api_login(api, master)['access_token']}"}
+    made = requests.post(f"{api}/webhooks", headers=headers, json={"url": receiver.url, "events": ["ticket.updated"]})
+    assert made.status_code == 201, made.text
+    endpoint = made.json()
+    try:
+        for _ in range(22):
+            assert requests.post(f"{api}/webhooks/{endpoint['id']}/test", headers=headers).status_code == 202
+        page = page_for()
+        login(page, master)
+        nav(page, "Integrações").click()
+        rows = page.locator(f"section[data-endpoint='{endpoint['id']}'] tr[data-delivery]")
+        rows.first.wait_for()
+        assert rows.count() == 20
+        more = page.get_by_role("button", name=f"Carregar entregas mais antigas de {receiver.url}")
+        more.click()
+        page.wait_for_function(f"() => document.querySelectorAll(\"section[data-endpoint='{endpoint['id']}'] tr[data-delivery]\").length === 22")
+        assert more.count() == 0  # nothing older
+        ids = [rows.nth(i).get_attribute("data-delivery") for i in range(22)]
+        assert len(set(ids)) == 22  # each delivery once, the older page below the newer
+    finally:
+        requests.delete(f"{api}/webhooks/{endpoint['id']}", headers=headers)

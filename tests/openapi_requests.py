@@ -114,5 +114,14 @@ def route_objects(world, org) -> dict:
             "run_id": billing.start_run(world.deps, SYSTEM, period=time.strftime("%Y-%m"), closing_days=[]),
             "lead_id": lead["id"], "organization_id": org.id, "name": "app.js",
             "export_id": world.call("POST", "/privacy/exports", org.master).json_body["id"],
-            "token": world.deps.bank.webhook_token(),
-            "approval_id": world.approval(org)}  # purchase approvals (#21 §4)  # the bank's webhook: its secret, so the route is reached
+            "token": world.deps.bank.webhook_token(),  # the bank's webhook: its secret, so the route is reached
+            "approval_id": world.approval(org),  # purchase approvals (#21 §4)
+            **webhook_objects(world, org)}
+
+
+def webhook_objects(world, org) -> dict:
+    """A webhook endpoint on the loopback (the tests allow it) and its test delivery (#21 §3)."""
+    webhook_id = world.call("POST", "/webhooks", org.master, {
+        "url": "http://127.0.0.1:9/hook", "events": ["invoice.issued"]}).json_body["id"]
+    delivery_id = world.call("POST", f"/webhooks/{webhook_id}/test", org.master).json_body["delivery"]["id"]
+    return {"webhook_id": webhook_id, "delivery_id": delivery_id}

@@ -43,7 +43,10 @@ def project_copy(target):
 def package(tmp_path_factory):
     source = project_copy(tmp_path_factory.mktemp("project"))
     out = tmp_path_factory.mktemp("package")
-    env = {**os.environ, "AWS_DEFAULT_REGION": "sa-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
+    # As `make package` runs on a developer's machine: not with the local stack's settings, which the
+    # tests' embedded AWS put in this process (WEBHOOKS_ALLOW_LOOPBACK is refused in the prod stage).
+    env = {**{k: v for k, v in os.environ.items() if k != "WEBHOOKS_ALLOW_LOOPBACK"},
+           "AWS_DEFAULT_REGION": "sa-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(
         [os.path.join(BIN, "chalice"), "package", "--stage", "prod", "--merge-template", "infra/resources.json",
          str(out)], cwd=source, env=env, capture_output=True, text=True, timeout=600)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple, Union
 
 from ..domain import approvals as rules
+from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
 from ..domain import subscriptions as subs
@@ -157,12 +158,15 @@ def checkout(deps: PurchaseApprovalDeps, caller: Caller,
         product = deps.catalog.get(sku)
         if product is None or not product.active:
             raise codes.PRODUCT_UNAVAILABLE(sku=sku)
+        catalog_rules.ensure_quantity_allowed(product, quantity)  # the product's limits, before any request
         price = prices.get(sku) or 0
         items.append({"sku": sku, "name": product.name, "quantity": quantity, "unit_price_cents": price,
                       "monthly_cents": rules.monthly_cents(price, quantity)})
     effect = rules.checkout_effect(items)
     if not rules.needs_approval(caller.roles, limit, effect):
-        return catalog.checkout(deps, caller, reviewed=reviewed)
+        # Bound to the lines just priced: a cart changed since (another tab raising a quantity) is
+        # refused by the checkout's same-cart check and by its delete-at-that-quantity condition.
+        return catalog.checkout(deps, caller, reviewed=[{"sku": sku, "quantity": q} for sku, q in lines])
     dunning.ensure_purchases_allowed(deps, caller.organization_id)  # 422 overdue_block, nothing written
     request = _new_request(deps, caller, rules.CHECKOUT, tuple(items), None, effect)
     deps.approvals.create(request, _audit(deps, caller, request, "approval.requested"), cart_lines_to_clear=lines)
@@ -177,17 +181,23 @@ def change_quantity(deps: PurchaseApprovalDeps, caller: Caller, subscription_id:
     monthly price) is above the limit, a request; no change is made until a Master approves it."""
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
 
-    def as_today():
+    def as_today(version=expected_version):
         return subscriptions.request_quantity_change(deps, caller, subscription_id, quantity=quantity, reason=reason,
-                                                     reason_text=reason_text, expected_version=expected_version)
+                                                     reason_text=reason_text, expected_version=version)
     limit, _ = deps.approvals.limit(caller.organization_id)
-    if quantity <= sub.quantity or not rules.may_need_approval(caller.roles, limit):
-        return as_today()  # a decrease never needs approval
+    if not rules.may_need_approval(caller.roles, limit):
+        return as_today()
+    # From here on, whatever goes through does so on the version it was judged on: a subscription
+    # that moved in between (fewer seats: a bigger increase) is refused, never bought unapproved.
+    seen = expected_version if expected_version is not None else sub.version
+    if quantity <= sub.quantity:
+        return as_today(seen)  # a decrease never needs approval
     price = subscriptions.prices_for(deps, caller.organization_id).get(sub.sku) or 0
     effect = rules.increase_effect(price, sub.quantity, quantity)
     if not rules.needs_approval(caller.roles, limit, effect):
-        return as_today()
+        return as_today(seen)
     subs.validate_quantity(quantity, deps.settings.quantity_limits.maximum)
+    subscriptions.ensure_product_limits(deps, sub, quantity)  # before any request is written
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id))
     if expected_version is not None and expected_version != sub.version:
         raise codes.VERSION_CONFLICT()

@@ -153,7 +153,7 @@ def _quantity_limits(deps: PricesDeps, sku: str) -> Dict[str, Any]:
         {"minimum": rules.MIN_PURCHASE_QUANTITY, "maximum": None}
 
 
-def _ensure_product_limits(deps: PricesDeps, sub: Subscription, quantity: int) -> None:
+def ensure_product_limits(deps: PricesDeps, sub: Subscription, quantity: int) -> None:
     """A non-zero quantity within the product's limits (#21 §4); going to zero is a cancellation's business."""
     product = deps.catalog.get(sub.sku) if quantity > 0 else None
     if product is not None:
@@ -234,7 +234,7 @@ def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscripti
                             expected_version: Optional[int] = None) -> QuantityChange:
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
     quantity = rules.validate_quantity(quantity, deps.settings.quantity_limits.maximum)
-    _ensure_product_limits(deps, sub, quantity)
+    ensure_product_limits(deps, sub, quantity)
     reason = rules.validate_reason(quantity, reason)
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id), to_zero=quantity == 0)
     if expected_version is not None and expected_version != sub.version:
@@ -303,7 +303,7 @@ def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: st
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
     limits = deps.settings.quantity_limits
     quantity = rules.validate_quantity(quantity, limits.maximum)
-    _ensure_product_limits(deps, sub, quantity)
+    ensure_product_limits(deps, sub, quantity)
     contract = deps.contracts.get(caller.organization_id)
     now = deps.clock()
     applies = rules.decide_applies(sub, quantity, now, limits.cancellation_window)

@@ -5,7 +5,6 @@ The rules live in `domain.approvals`; the order itself is the checkout's and the
 change's own (`catalog.checkout`, `subscriptions.request_quantity_change`), run as the Master."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple, Union
 
 from ..domain import approvals as rules
@@ -256,39 +255,51 @@ def _ensure_pending(request: ApprovalRequest, now: str) -> None:
 
 
 def approve(deps: PurchaseApprovalDeps, caller: Caller, approval_id: str) -> ApprovalRequest:
-    """Claim the request (pending and not expired, on its version: of two approvals at once one
-    passes, the other is 409), then order it as the Master: the checkout of the request's lines
-    (ids derived from the request: ordered once), or the quantity change on the subscription's
-    version seen at the request. An order the rules refuse now (overdue block, a subscription that
-    moved since, a product withdrawn) leaves the request `failed`, with the reason in words."""
+    """Order the request as the Master, with its claim (pending → approved, on its version, its
+    status pending and `expires_at` > now) written INSIDE the order's own transaction: the checkout
+    of the request's lines (ids derived from the request) or the quantity change on the
+    subscription's version seen at the request. Claim and order commit together or not at all: of
+    two approvals at once one orders, the other is 409; an unexpected failure leaves the request
+    pending, so the Master can approve it again. An order the rules refuse now (overdue block, a
+    subscription that moved since, a product withdrawn or outside its limits) leaves the request
+    `failed`, with the reason in words, nothing ordered."""
     request = deps.approvals.get(caller.organization_id, approval_id)
     now = iso(deps.clock())
     _ensure_pending(request, now)
-    claimed = rules.decided(request, rules.APPROVED, _person(caller), now)
-    deps.approvals.save(claimed, expected_version=request.version, expected_status=rules.PENDING,
-                        audit=_audit(deps, caller, claimed, "approval.approved"), not_expired_at=now)
+    approved: List[ApprovalRequest] = []
+
+    def claim(result: Dict[str, Any]):
+        final = rules.decided(request, rules.APPROVED, _person(caller), now, result=result)
+        approved.append(final)
+        return deps.approvals.claim_write(final, expected_version=request.version, not_expired_at=now, audit=[
+            _audit(deps, caller, final, "approval.approved", before=approval_view(request)),
+            _audit(deps, caller, final, "approval.ordered")])
     try:
-        result = _order(deps, caller, claimed)
-        final = replace(claimed, result=result, version=claimed.version + 1)
-        action = "approval.ordered"
+        _order(deps, caller, request, claim)
     except DomainError as exc:
-        final = rules.decided(claimed, rules.FAILED, None, now, reason=_failure_reason(exc))
-        action = "approval.failed"
-    deps.approvals.save(final, expected_version=claimed.version, expected_status=rules.APPROVED,
-                        audit=_audit(deps, caller, final, action))
+        if getattr(exc, "code", None) in _NOT_A_REFUSAL:
+            raise  # another decision came first (409), or a retryable clash: the request stays as it is
+        final = rules.decided(request, rules.FAILED, _person(caller), now, reason=_failure_reason(exc))
+        deps.approvals.save(final, expected_version=request.version, expected_status=rules.PENDING,
+                            audit=_audit(deps, caller, final, "approval.failed"))
+    else:
+        final = approved[-1]
     _notify_requester(deps, final)
     return final
 
 
-def _order(deps: PurchaseApprovalDeps, caller: Caller, request: ApprovalRequest) -> Dict[str, Any]:
+# Errors of the order that are not the rules refusing it: the request is left as it is.
+_NOT_A_REFUSAL = frozenset({"approval_not_pending", "approval_expired", "concurrent_update"})
+
+
+def _order(deps: PurchaseApprovalDeps, caller: Caller, request: ApprovalRequest, claim) -> None:
     if request.kind == rules.CHECKOUT:
-        created = catalog.checkout(deps, caller, approved=(request.id, [(i["sku"], i["quantity"])
-                                                                        for i in request.items]))
-        return {"subscription_ids": [s.id for s in created]}
+        catalog.checkout(deps, caller, approved=(request.id, [(i["sku"], i["quantity"]) for i in request.items]),
+                         claim=claim)
+        return
     wanted = request.subscription
-    change = subscriptions.request_quantity_change(deps, caller, wanted["id"], quantity=wanted["quantity"],
-                                                   expected_version=wanted["version"])
-    return {"change_id": change.id}
+    subscriptions.request_quantity_change(deps, caller, wanted["id"], quantity=wanted["quantity"],
+                                          expected_version=wanted["version"], claim=claim)
 
 
 def _failure_reason(exc: DomainError) -> str:

@@ -2,7 +2,7 @@
 `version`) and the approval requests (access patterns 66–68)."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -119,6 +119,21 @@ class ApprovalRepository:
         # "~" sorts after "#": an expiry equal to now is included (expired at its very instant).
         return [(i.organization_id, i.id) for i in ApprovalItem.pending_by_expiry.query(
             keys.PENDING_APPROVALS_PK, ApprovalItem.gsi2sk < f"{now_iso}~")]
+
+    @staticmethod
+    def claim_write(request: ApprovalRequest, *, expected_version: int, not_expired_at: str,
+                    audit: Sequence[AuditEntry]) -> Callable[[Any], None]:
+        """The approval's transition (`request`, already decided) as a write for the order's own
+        transaction (`SubscriptionRepository.save(also=…)`): only while the request is pending, on
+        the version read and not expired at `not_expired_at`; labelled "approval"."""
+        condition = (ApprovalItem.version == expected_version) & (ApprovalItem.status == rules.PENDING) & \
+            (ApprovalItem.expires_at > not_expired_at)
+
+        def build(tx):
+            tx.save(_item(request), condition=condition, label="approval")
+            for entry in audit:
+                append_audit(tx, entry)
+        return build
 
     def save(self, request: ApprovalRequest, *, expected_version: int, expected_status: str,
              audit: AuditEntry, not_expired_at: Optional[str] = None) -> None:

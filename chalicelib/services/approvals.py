@@ -122,14 +122,16 @@ def get_limit(deps: ApprovalLimitDeps, caller: Caller) -> Dict[str, Any]:
 
 def set_limit(deps: ApprovalLimitDeps, caller: Caller, body: Dict[str, Any]) -> Dict[str, Any]:
     """A Master's limit, `monthly_limit_cents`: whole centavos ≥ 0, or null (no approvals; the body
-    validator hands a null as an absent field, so absent is null too). 400 and nothing written otherwise."""
+    validator hands an explicit null as an absent field: the route refuses a body without the field
+    before this). 400 and nothing written otherwise. Written on the limit as read (its own
+    attribute), not on the organisation's version, which other edits (the address) use for If-Match."""
     limit_cents = body.get("monthly_limit_cents")
     if limit_cents is not None and (isinstance(limit_cents, bool) or not isinstance(limit_cents, int)):
         raise codes.INVALID_TYPE(field="monthly_limit_cents", expected="integer")
     if limit_cents is not None and not 0 <= limit_cents <= 100_000_000_000:
         raise codes.OUT_OF_RANGE(field="monthly_limit_cents", minimum=0, maximum=100_000_000_000)
-    before, version = deps.approvals.limit(caller.organization_id)
-    deps.approvals.set_limit(caller.organization_id, limit_cents, version, audit.entry(
+    before, _ = deps.approvals.limit(caller.organization_id)
+    deps.approvals.set_limit(caller.organization_id, limit_cents, before, audit.entry(
         deps, caller.actor, caller.organization_id, "approval.limit_changed", f"organization:{caller.organization_id}",
         before={"monthly_limit_cents": before}, after={"monthly_limit_cents": limit_cents}))
     return {"monthly_limit_cents": limit_cents, "currency": "BRL"}

@@ -431,3 +431,55 @@ def test_product_limits_are_checked_before_an_increase_becomes_a_request(world, 
     assert world.call("GET", "/approvals", org.master).json_body["items"] == []
     assert world.deps.subscriptions.get(org.id, sub.id).pending_change is None
     assert queued["email"] == [] and queued["provisioning"] == [] and _audit_actions(world, org) == audit_before
+
+
+# --- review fixes: the limit's own write -----------------------------------------------------------
+
+@pytest.mark.parametrize("body", [{}, None])
+def test_a_limit_put_without_the_field_is_refused_and_writes_nothing(world, org, body):
+    _limit(world, org, LIMIT)
+    audit_before = _audit_actions(world, org)
+    refused = world.call("PUT", "/approval-limit", org.master, body)
+    assert refused.status_code == 400, refused.json_body
+    assert refused.json_body["error"]["code"] == "required"
+    assert refused.json_body["error"]["details"]["field"] == "monthly_limit_cents"
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] == LIMIT
+    assert _audit_actions(world, org) == audit_before
+    removed = world.call("PUT", "/approval-limit", org.master, '{"monthly_limit_cents": null}')  # explicit null
+    assert removed.status_code == 200 and removed.json_body["monthly_limit_cents"] is None
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] is None
+
+
+def test_changing_the_limit_does_not_move_the_organisation_version_an_open_address_form_uses(world, org):
+    from tests.support import ADDRESS
+
+    operator = world.operator()
+    seen = world.call("GET", f"/backoffice/organizations/{org.id}", operator).json_body["version"]
+    _limit(world, org, LIMIT)
+    _limit(world, org, None)
+    assert world.call("GET", f"/backoffice/organizations/{org.id}", operator).json_body["version"] == seen
+    changed = world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator,
+                         {**ADDRESS, "number": "2000"}, headers={"If-Match": str(seen)})
+    assert changed.status_code == 200, changed.json_body
+    # and the limit's own write is still on what it read: an address change does not block it
+    _limit(world, org, LIMIT)
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] == LIMIT
+
+
+def test_two_limit_edits_from_the_same_picture_cannot_both_pass(world, org):
+    from chalicelib.services import approvals
+    from chalicelib.services.caller import Caller
+
+    _limit(world, org, LIMIT)
+    caller = Caller(user=org.master.user, organization_id=org.id)
+    real = world.deps.approvals.limit
+    stale = real(org.id)
+    _limit(world, org, 2 * LIMIT)  # another Master's edit lands after the picture was read
+    world.deps.approvals.limit = lambda organization_id: stale
+    try:
+        with pytest.raises(Exception) as refused:
+            approvals.set_limit(world.deps, caller, {"monthly_limit_cents": 1})
+    finally:
+        del world.deps.approvals.limit
+    assert getattr(refused.value, "code", None) == "version_conflict"
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] == 2 * LIMIT

@@ -1,5 +1,9 @@
 """Purchase approvals (issue #21 §4): the organisation's limit, the requests and the Master's decision."""
+import json
+
 from chalice import Blueprint, Response
+
+from ..domain import error_codes as codes
 
 from ..domain.approvals import MAX_REASON_LENGTH, STATUSES
 from ..domain.roles import Capability
@@ -13,9 +17,20 @@ bp = Blueprint(__name__)
 
 APPROVAL_PAGE = page_of(APPROVAL, "Approval")
 # Whole centavos ≥ 0, or null for "no approvals" (checked by the service: the body validator has no
-# "or null", and takes a null as an absent field).
+# "or null", and takes a null as an absent field). The field itself is required: `{}` is 400
+# `required` (it would otherwise remove the limit silently), told apart from an explicit null by
+# the raw body (`_sent_fields`).
 _LIMIT = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 100_000_000_000}, {"type": "null"}],
-          "description": "O limite mensal em centavos; null: nenhuma compra precisa de aprovação."}
+          "description": "Obrigatório: o limite mensal em centavos, ou null explícito para tirar o limite "
+                         "(nenhuma compra precisa de aprovação). Sem o campo: 400 `required`."}
+
+
+def _sent_fields() -> frozenset:
+    """The top-level fields the client sent, nulls included (already parsed and validated as a
+    JSON object by `@endpoint`; an empty body is `{}`)."""
+    raw = bp.current_request.raw_body or b""
+    sent = json.loads(raw) if raw.strip() else {}
+    return frozenset(sent) if isinstance(sent, dict) else frozenset()
 
 
 def approval_pending(request) -> Response:
@@ -34,6 +49,8 @@ def get_limit(ctx):
           capability=Capability.APPROVE_PURCHASES, tag="approvals",
           body=obj([], monthly_limit_cents=_LIMIT), response=APPROVAL_LIMIT)
 def put_limit(ctx):
+    if "monthly_limit_cents" not in _sent_fields():
+        raise codes.REQUIRED(field="monthly_limit_cents")
     return approvals.set_limit(ctx.deps, ctx.caller, ctx.body)
 
 

@@ -100,14 +100,32 @@ class RequestContext:
     def next_token(self) -> Optional[str]:
         return self.query.get("next_token") or None
 
-    def accepts(self, media_type: str) -> bool:
-        """Whether the client's Accept header names `media_type` (not through a wildcard, and not
-        with q=0): a route answering another type besides JSON answers it only when asked by name."""
+    def accepts(self, media_type: str, preferred: str = "application/json") -> bool:
+        """Whether to answer `media_type` rather than the route's own `preferred` type (JSON), by the
+        Accept header's q-values: `media_type` must be named (never through a wildcard: a route
+        answering another type besides JSON answers it only when asked by name) with a q above 0,
+        and above JSON's q. JSON's q is the most specific entry that covers it (`application/json`,
+        else `application/*`, else `*/*`; none: 0). Equal q: JSON when it is named too (the route's
+        preference); a named type beats JSON reached only through a wildcard (`text/csv, */*`)."""
+        weights: Dict[str, float] = {}
         for part in self.headers.get("accept", "").split(","):
             name, *params = [p.strip() for p in part.split(";")]
-            if name.lower() == media_type and not any(re.fullmatch(r"q=0(\.0*)?", p) for p in params):
-                return True
-        return False
+            weight = 1.0
+            for param in params:
+                key, _, value = param.partition("=")
+                if key.strip().lower() == "q":  # a q that is not a qvalue (RFC 9110): the entry is ignored
+                    weight = float(value.strip()) if re.fullmatch(r"[01](\.\d{0,3})?", value.strip()) else None
+            if name and weight is not None:
+                weights[name.lower()] = max(weight, weights.get(name.lower(), 0.0))
+        wanted = weights.get(media_type.lower(), 0.0)
+        if wanted <= 0:
+            return False
+        kind = preferred.split("/")[0]
+        for covering in (preferred, f"{kind}/*", "*/*"):
+            if covering in weights:
+                rival = weights[covering]
+                return wanted > rival or (wanted == rival and covering != preferred)
+        return True
 
     def access_token(self) -> Optional[str]:
         """The bearer token the caller was authenticated with (the identity provider's own calls

@@ -8,6 +8,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from . import error_codes as codes
 from . import subscriptions as subscription_rules
 from .catalog import Product
+from .catalog import quantity_refusal as product_quantity_refusal
 from .errors import InvalidInput
 from .ids import derived_id
 from .proration import period_containing
@@ -132,13 +133,19 @@ def order_items(contract: Contract, products: Mapping[str, Product], *, now: dat
                 requested_by: str) -> List[Tuple[Subscription, QuantityChange]]:
     """Every contracted item as a purchase on the checkout's path: a subscription `pending` and its
     purchase change, with the product's term and billing frequency from the catalog, requested by
-    the accepting Master. A contracted SKU the catalog no longer sells refuses the whole
-    acceptance: nothing is ordered until the operator corrects the contract's items."""
+    the accepting Master. A contracted SKU the catalog no longer sells, or an item whose quantity
+    is outside its product's limits as they are now (`quantity_below_minimum` /
+    `quantity_above_maximum`), refuses the whole acceptance: nothing is ordered until the operator
+    corrects the contract's items."""
     lines = items_to_order(contract)
     missing = [line for line in lines if products.get(line.sku) is None or not products[line.sku].active]
     if missing:
         raise codes.CONTRACT_ITEMS_UNAVAILABLE(skus=[line.sku for line in missing],
                                                items=", ".join(f"{line.name} ({line.sku})" for line in missing))
+    for line in lines:  # limits changed since the operator set the items (#21 §4): refused, naming the item
+        quantity_refusal = product_quantity_refusal(products[line.sku], line.quantity)
+        if quantity_refusal is not None:
+            raise quantity_refusal
     orders = []
     for line in lines:
         product = products[line.sku]

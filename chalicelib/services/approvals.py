@@ -5,10 +5,10 @@ The rules live in `domain.approvals`; the order itself is the checkout's and the
 change's own (`catalog.checkout`, `subscriptions.request_quantity_change`), run as the Master."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple, Union
 
 from ..domain import approvals as rules
+from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
 from ..domain import error_codes as codes
 from ..domain import subscriptions as subs
@@ -122,14 +122,16 @@ def get_limit(deps: ApprovalLimitDeps, caller: Caller) -> Dict[str, Any]:
 
 def set_limit(deps: ApprovalLimitDeps, caller: Caller, body: Dict[str, Any]) -> Dict[str, Any]:
     """A Master's limit, `monthly_limit_cents`: whole centavos ≥ 0, or null (no approvals; the body
-    validator hands a null as an absent field, so absent is null too). 400 and nothing written otherwise."""
+    validator hands an explicit null as an absent field: the route refuses a body without the field
+    before this). 400 and nothing written otherwise. Written on the limit as read (its own
+    attribute), not on the organisation's version, which other edits (the address) use for If-Match."""
     limit_cents = body.get("monthly_limit_cents")
     if limit_cents is not None and (isinstance(limit_cents, bool) or not isinstance(limit_cents, int)):
         raise codes.INVALID_TYPE(field="monthly_limit_cents", expected="integer")
     if limit_cents is not None and not 0 <= limit_cents <= 100_000_000_000:
         raise codes.OUT_OF_RANGE(field="monthly_limit_cents", minimum=0, maximum=100_000_000_000)
-    before, version = deps.approvals.limit(caller.organization_id)
-    deps.approvals.set_limit(caller.organization_id, limit_cents, version, audit.entry(
+    before, _ = deps.approvals.limit(caller.organization_id)
+    deps.approvals.set_limit(caller.organization_id, limit_cents, before, audit.entry(
         deps, caller.actor, caller.organization_id, "approval.limit_changed", f"organization:{caller.organization_id}",
         before={"monthly_limit_cents": before}, after={"monthly_limit_cents": limit_cents}))
     return {"monthly_limit_cents": limit_cents, "currency": "BRL"}
@@ -157,12 +159,15 @@ def checkout(deps: PurchaseApprovalDeps, caller: Caller,
         product = deps.catalog.get(sku)
         if product is None or not product.active:
             raise codes.PRODUCT_UNAVAILABLE(sku=sku)
+        catalog_rules.ensure_quantity_allowed(product, quantity)  # the product's limits, before any request
         price = prices.get(sku) or 0
         items.append({"sku": sku, "name": product.name, "quantity": quantity, "unit_price_cents": price,
                       "monthly_cents": rules.monthly_cents(price, quantity)})
     effect = rules.checkout_effect(items)
     if not rules.needs_approval(caller.roles, limit, effect):
-        return catalog.checkout(deps, caller, reviewed=reviewed)
+        # Bound to the lines just priced: a cart changed since (another tab raising a quantity) is
+        # refused by the checkout's same-cart check and by its delete-at-that-quantity condition.
+        return catalog.checkout(deps, caller, reviewed=[{"sku": sku, "quantity": q} for sku, q in lines])
     dunning.ensure_purchases_allowed(deps, caller.organization_id)  # 422 overdue_block, nothing written
     request = _new_request(deps, caller, rules.CHECKOUT, tuple(items), None, effect)
     deps.approvals.create(request, _audit(deps, caller, request, "approval.requested"), cart_lines_to_clear=lines)
@@ -177,17 +182,23 @@ def change_quantity(deps: PurchaseApprovalDeps, caller: Caller, subscription_id:
     monthly price) is above the limit, a request; no change is made until a Master approves it."""
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
 
-    def as_today():
+    def as_today(version=expected_version):
         return subscriptions.request_quantity_change(deps, caller, subscription_id, quantity=quantity, reason=reason,
-                                                     reason_text=reason_text, expected_version=expected_version)
+                                                     reason_text=reason_text, expected_version=version)
     limit, _ = deps.approvals.limit(caller.organization_id)
-    if quantity <= sub.quantity or not rules.may_need_approval(caller.roles, limit):
-        return as_today()  # a decrease never needs approval
+    if not rules.may_need_approval(caller.roles, limit):
+        return as_today()
+    # From here on, whatever goes through does so on the version it was judged on: a subscription
+    # that moved in between (fewer seats: a bigger increase) is refused, never bought unapproved.
+    seen = expected_version if expected_version is not None else sub.version
+    if quantity <= sub.quantity:
+        return as_today(seen)  # a decrease never needs approval
     price = subscriptions.prices_for(deps, caller.organization_id).get(sub.sku) or 0
     effect = rules.increase_effect(price, sub.quantity, quantity)
     if not rules.needs_approval(caller.roles, limit, effect):
-        return as_today()
+        return as_today(seen)
     subs.validate_quantity(quantity, deps.settings.quantity_limits.maximum)
+    subscriptions.ensure_product_limits(deps, sub, quantity)  # before any request is written
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id))
     if expected_version is not None and expected_version != sub.version:
         raise codes.VERSION_CONFLICT()
@@ -246,39 +257,51 @@ def _ensure_pending(request: ApprovalRequest, now: str) -> None:
 
 
 def approve(deps: PurchaseApprovalDeps, caller: Caller, approval_id: str) -> ApprovalRequest:
-    """Claim the request (pending and not expired, on its version: of two approvals at once one
-    passes, the other is 409), then order it as the Master: the checkout of the request's lines
-    (ids derived from the request: ordered once), or the quantity change on the subscription's
-    version seen at the request. An order the rules refuse now (overdue block, a subscription that
-    moved since, a product withdrawn) leaves the request `failed`, with the reason in words."""
+    """Order the request as the Master, with its claim (pending → approved, on its version, its
+    status pending and `expires_at` > now) written INSIDE the order's own transaction: the checkout
+    of the request's lines (ids derived from the request) or the quantity change on the
+    subscription's version seen at the request. Claim and order commit together or not at all: of
+    two approvals at once one orders, the other is 409; an unexpected failure leaves the request
+    pending, so the Master can approve it again. An order the rules refuse now (overdue block, a
+    subscription that moved since, a product withdrawn or outside its limits) leaves the request
+    `failed`, with the reason in words, nothing ordered."""
     request = deps.approvals.get(caller.organization_id, approval_id)
     now = iso(deps.clock())
     _ensure_pending(request, now)
-    claimed = rules.decided(request, rules.APPROVED, _person(caller), now)
-    deps.approvals.save(claimed, expected_version=request.version, expected_status=rules.PENDING,
-                        audit=_audit(deps, caller, claimed, "approval.approved"), not_expired_at=now)
+    approved: List[ApprovalRequest] = []
+
+    def claim(result: Dict[str, Any]):
+        final = rules.decided(request, rules.APPROVED, _person(caller), now, result=result)
+        approved.append(final)
+        return deps.approvals.claim_write(final, expected_version=request.version, not_expired_at=now, audit=[
+            _audit(deps, caller, final, "approval.approved", before=approval_view(request)),
+            _audit(deps, caller, final, "approval.ordered")])
     try:
-        result = _order(deps, caller, claimed)
-        final = replace(claimed, result=result, version=claimed.version + 1)
-        action = "approval.ordered"
+        _order(deps, caller, request, claim)
     except DomainError as exc:
-        final = rules.decided(claimed, rules.FAILED, None, now, reason=_failure_reason(exc))
-        action = "approval.failed"
-    deps.approvals.save(final, expected_version=claimed.version, expected_status=rules.APPROVED,
-                        audit=_audit(deps, caller, final, action))
+        if getattr(exc, "code", None) in _NOT_A_REFUSAL:
+            raise  # another decision came first (409), or a retryable clash: the request stays as it is
+        final = rules.decided(request, rules.FAILED, _person(caller), now, reason=_failure_reason(exc))
+        deps.approvals.save(final, expected_version=request.version, expected_status=rules.PENDING,
+                            audit=_audit(deps, caller, final, "approval.failed"))
+    else:
+        final = approved[-1]
     _notify_requester(deps, final)
     return final
 
 
-def _order(deps: PurchaseApprovalDeps, caller: Caller, request: ApprovalRequest) -> Dict[str, Any]:
+# Errors of the order that are not the rules refusing it: the request is left as it is.
+_NOT_A_REFUSAL = frozenset({"approval_not_pending", "approval_expired", "concurrent_update"})
+
+
+def _order(deps: PurchaseApprovalDeps, caller: Caller, request: ApprovalRequest, claim) -> None:
     if request.kind == rules.CHECKOUT:
-        created = catalog.checkout(deps, caller, approved=(request.id, [(i["sku"], i["quantity"])
-                                                                        for i in request.items]))
-        return {"subscription_ids": [s.id for s in created]}
+        catalog.checkout(deps, caller, approved=(request.id, [(i["sku"], i["quantity"]) for i in request.items]),
+                         claim=claim)
+        return
     wanted = request.subscription
-    change = subscriptions.request_quantity_change(deps, caller, wanted["id"], quantity=wanted["quantity"],
-                                                   expected_version=wanted["version"])
-    return {"change_id": change.id}
+    subscriptions.request_quantity_change(deps, caller, wanted["id"], quantity=wanted["quantity"],
+                                          expected_version=wanted["version"], claim=claim)
 
 
 def _failure_reason(exc: DomainError) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..domain import billing as billing_rules
 from ..domain import catalog as rules
@@ -284,12 +284,15 @@ def remove_cart_item(deps: CartDeps, caller: Caller, sku: str) -> Dict[str, Any]
 
 def checkout(deps: CheckoutDeps, caller: Caller,
              reviewed: Optional[List[Dict[str, Any]]] = None, *,
-             approved: Optional[Tuple[str, List[Tuple[str, int]]]] = None) -> List[Subscription]:
+             approved: Optional[Tuple[str, List[Tuple[str, int]]]] = None,
+             claim: Optional[Callable[[Dict[str, Any]], Callable[[Any], None]]] = None) -> List[Subscription]:
     """Each cart line becomes a subscription `pending` provisioning; all in one transaction.
     `reviewed`, the cart the customer reviewed (`[{sku, quantity}]`), binds the order to it: a cart
     that differs now (another tab, another user) is 409 `cart_changed_since_review`, nothing bought.
     `approved` (purchase approvals, services/approvals.py): (the request's id, its lines), ordered
-    instead of the cart, which stays as it is; ids derived from the request, so it orders once."""
+    instead of the cart, which stays as it is; ids derived from the request, so it orders once.
+    `claim(result)`: the approval's own write, given what is ordered, committed in the order's
+    transaction (services/approvals.py `approve`)."""
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id))
     lines = approved[1] if approved is not None else deps.cart.lines(caller.organization_id)
     if reviewed is not None and not same_cart(lines, reviewed):
@@ -313,6 +316,7 @@ def checkout(deps: CheckoutDeps, caller: Caller,
         changes.append(change)
     deps.subscriptions.save(
         [], [], created=created, new_changes=changes,
+        also=claim({"subscription_ids": [c.id for c in created]}) if claim is not None else None,
         cart_lines_to_clear=[] if approved else [(caller.organization_id, sku, quantity) for sku, quantity in lines],
         audit=[audit.entry(deps, caller.actor, caller.organization_id, "cart.checked_out",
                            f"organization:{caller.organization_id}",

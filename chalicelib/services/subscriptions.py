@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 import datetime as dt
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..domain import catalog as catalog_rules
 from ..domain import contract as contract_rules
@@ -153,7 +153,7 @@ def _quantity_limits(deps: PricesDeps, sku: str) -> Dict[str, Any]:
         {"minimum": rules.MIN_PURCHASE_QUANTITY, "maximum": None}
 
 
-def _ensure_product_limits(deps: PricesDeps, sub: Subscription, quantity: int) -> None:
+def ensure_product_limits(deps: PricesDeps, sub: Subscription, quantity: int) -> None:
     """A non-zero quantity within the product's limits (#21 §4); going to zero is a cancellation's business."""
     product = deps.catalog.get(sub.sku) if quantity > 0 else None
     if product is not None:
@@ -218,10 +218,11 @@ def plan_change(deps: SubscriptionChangeDeps, caller: Caller, sub: Subscription,
 
 
 def save_planned(deps: SubscriptionChangeDeps, caller: Caller, before: Subscription,
-                 planned: rules.PlannedChange) -> None:
-    """Store a planned change with its audit entry, then queue it if it applies now."""
+                 planned: rules.PlannedChange, also: Optional[Callable[[Any], None]] = None) -> None:
+    """Store a planned change with its audit entry (and `also`, another write in the same
+    transaction: an approval's claim), then queue it if it applies now."""
     deps.subscriptions.save(
-        [(planned.subscription, before.version)], planned.superseded, new_changes=[planned.change],
+        [(planned.subscription, before.version)], planned.superseded, new_changes=[planned.change], also=also,
         audit=[audit.entry(deps, caller.actor, caller.organization_id, "subscription.quantity_requested",
                            f"subscription:{before.id}", before={"quantity": before.quantity},
                            after=change_view(planned.change))])
@@ -231,10 +232,12 @@ def save_planned(deps: SubscriptionChangeDeps, caller: Caller, before: Subscript
 
 def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscription_id: str, *, quantity: int,
                             reason: Optional[str] = None, reason_text: Optional[str] = None,
-                            expected_version: Optional[int] = None) -> QuantityChange:
+                            expected_version: Optional[int] = None,
+                            claim: Optional[Callable[[Dict[str, Any]], Callable[[Any], None]]] = None) -> QuantityChange:
+    """`claim(result)`: a purchase approval's own write, committed with the change (services/approvals.py)."""
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)  # 404 first: nothing else leaks
     quantity = rules.validate_quantity(quantity, deps.settings.quantity_limits.maximum)
-    _ensure_product_limits(deps, sub, quantity)
+    ensure_product_limits(deps, sub, quantity)
     reason = rules.validate_reason(quantity, reason)
     contract_rules.ensure_open_for_changes(deps.contracts.get(caller.organization_id), to_zero=quantity == 0)
     if expected_version is not None and expected_version != sub.version:
@@ -246,7 +249,8 @@ def request_quantity_change(deps: QuantityChangeDeps, caller: Caller, subscripti
     planned = plan_change(deps, caller, sub, quantity, reason, reason_text, now)
     if quantity == 0:
         planned = with_protocol(planned, rules.cancellation_protocol(local_day(now), planned.change.id))
-    save_planned(deps, caller, sub, planned)
+    save_planned(deps, caller, sub, planned,
+                 also=claim({"change_id": planned.change.id}) if claim is not None else None)
     if quantity == 0:
         notify_cancellation(deps, caller, planned.change.protocol, [(sub, planned.change)], rescission=False)
     return planned.change
@@ -303,7 +307,7 @@ def preview_quantity_change(deps: PanelDeps, caller: Caller, subscription_id: st
     sub = deps.subscriptions.get(caller.organization_id, subscription_id)
     limits = deps.settings.quantity_limits
     quantity = rules.validate_quantity(quantity, limits.maximum)
-    _ensure_product_limits(deps, sub, quantity)
+    ensure_product_limits(deps, sub, quantity)
     contract = deps.contracts.get(caller.organization_id)
     now = deps.clock()
     applies = rules.decide_applies(sub, quantity, now, limits.cancellation_window)

@@ -1,8 +1,9 @@
-"""Purchase approvals (issue #21 §4): the organisation's approval limit (on its item, pattern 1's
-`version`) and the approval requests (access patterns 66–68)."""
+"""Purchase approvals (issue #21 §4): the organisation's approval limit (an attribute of its item,
+pattern 1, written on its own value as read, never moving the item's `version`) and the approval
+requests (access patterns 66–68)."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -59,18 +60,17 @@ class ApprovalRepository:
         limit = item.approval_limit_cents
         return (int(limit) if limit is not None else None), int(item.version or 1)
 
-    def set_limit(self, organization_id: str, limit_cents: Optional[int], expected_version: int,
+    def set_limit(self, organization_id: str, limit_cents: Optional[int], expected_limit: Optional[int],
                   audit: AuditEntry) -> None:
-        """On the version read, with its audit entry: two edits from the same picture cannot both pass."""
-        seen = OrganizationItem.version == expected_version
-        if expected_version == 1:
-            seen |= OrganizationItem.version.does_not_exist()
-        value = OrganizationItem.approval_limit_cents
-        action = value.set(limit_cents) if limit_cents is not None else value.remove()
+        """On the limit as read (`expected_limit`, None: none), with its audit entry: two edits from the
+        same picture cannot both pass (VERSION_CONFLICT). The organisation's `version` is neither
+        checked nor moved: it is the address edit's If-Match, which a limit change must not break."""
+        current = OrganizationItem.approval_limit_cents
+        seen = current.does_not_exist() if expected_limit is None else current == expected_limit
+        action = current.set(limit_cents) if limit_cents is not None else current.remove()
 
         def build(tx):
-            tx.update(OrganizationItem(keys.org_pk(organization_id), keys.ORGANIZATION_SK),
-                      actions=[action, OrganizationItem.version.set(expected_version + 1)],
+            tx.update(OrganizationItem(keys.org_pk(organization_id), keys.ORGANIZATION_SK), actions=[action],
                       condition=OrganizationItem.pk.exists() & seen, label="organization")
             append_audit(tx, audit)
 
@@ -119,6 +119,21 @@ class ApprovalRepository:
         # "~" sorts after "#": an expiry equal to now is included (expired at its very instant).
         return [(i.organization_id, i.id) for i in ApprovalItem.pending_by_expiry.query(
             keys.PENDING_APPROVALS_PK, ApprovalItem.gsi2sk < f"{now_iso}~")]
+
+    @staticmethod
+    def claim_write(request: ApprovalRequest, *, expected_version: int, not_expired_at: str,
+                    audit: Sequence[AuditEntry]) -> Callable[[Any], None]:
+        """The approval's transition (`request`, already decided) as a write for the order's own
+        transaction (`SubscriptionRepository.save(also=…)`): only while the request is pending, on
+        the version read and not expired at `not_expired_at`; labelled "approval"."""
+        condition = (ApprovalItem.version == expected_version) & (ApprovalItem.status == rules.PENDING) & \
+            (ApprovalItem.expires_at > not_expired_at)
+
+        def build(tx):
+            tx.save(_item(request), condition=condition, label="approval")
+            for entry in audit:
+                append_audit(tx, entry)
+        return build
 
     def save(self, request: ApprovalRequest, *, expected_version: int, expected_status: str,
              audit: AuditEntry, not_expired_at: Optional[str] = None) -> None:

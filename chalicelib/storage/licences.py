@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
@@ -100,6 +100,8 @@ def _change(item: ChangeItem) -> QuantityChange:
 def _stale_or_cart_changed(failed) -> DomainError:
     # A cart line gone or changed under a checkout: another checkout (or an edit) got there first.
     # Anything else (a subscription's or the contract's version, an id already taken) is stale.
+    if "approval" in failed:  # the approval claimed with the order: another decision came first
+        return codes.APPROVAL_NOT_PENDING(status="outra decisão chegou antes")
     return codes.CART_CHANGED() if "cart" in failed else codes.VERSION_CONFLICT()
 
 
@@ -153,7 +155,8 @@ class SubscriptionRepository:
 
     def save(self, writes: Sequence[ChangeWrite], changes: Sequence[QuantityChange], audit: Sequence[AuditEntry],
              *, created: Sequence[Subscription] = (), cart_lines_to_clear: Iterable[Tuple[str, str, int]] = (),
-             new_changes: Sequence[QuantityChange] = (), contract: Optional[Tuple[Contract, int]] = None) -> None:
+             new_changes: Sequence[QuantityChange] = (), contract: Optional[Tuple[Contract, int]] = None,
+             also: Optional[Callable[[Any], None]] = None) -> None:
         """One transaction: subscriptions (optimistic lock on their version), their change records and
         the audit trail. `created` and `new_changes` must not exist yet; `changes` are updates of
         existing ones.
@@ -164,8 +167,13 @@ class SubscriptionRepository:
 
         `contract` is (the new contract, the version it replaces), written on that version: the
         acceptance and what it orders commit together, so of two acceptances at once one orders
-        and the other writes nothing (VERSION_CONFLICT)."""
+        and the other writes nothing (VERSION_CONFLICT).
+
+        `also(tx)` adds another conditional write to the same transaction (a purchase approval's
+        claim, labelled "approval": the claim and the order commit together or not at all)."""
         def build(tx):
+            if also is not None:
+                also(tx)
             if contract is not None:
                 accepted, expected_version = contract
                 tx.save(_contract_item(accepted), condition=ContractItem.version == expected_version,

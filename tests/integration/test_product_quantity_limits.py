@@ -273,3 +273,22 @@ def test_a_product_written_before_limits_existed_reads_as_unlimited_and_takes_th
     assert "min_quantity" not in ProductItem.get(keys.CATALOG_PK, keys.product_sk(SKU)).attribute_values
     assert world.deps.catalog.get(SKU).min_quantity == 1 and world.deps.catalog.get(SKU).max_quantity is None
     assert set_limits(world, operator, minimum=2)["quantity_limits"] == {"minimum": 2, "maximum": None}
+
+
+def test_acceptance_refuses_contract_items_outside_limits_changed_since_they_were_set(world, operator, clock):
+    """The operator set 5 seats; the product's limits changed since (at most 3, then at least 8):
+    the Master's acceptance is refused naming the item, and nothing is written or ordered."""
+    org = world.organization(items=((SKU, 5),))
+    before = world.call("GET", "/contract", org.master).json_body
+    audit_before = world.call("GET", "/audit", org.master).json_body["items"]
+    for limits, code, bound in (({"maximum": 3}, "quantity_above_maximum", {"maximum": 3}),
+                                ({"minimum": 8, "maximum": 10}, "quantity_below_minimum", {"minimum": 8})):
+        set_limits(world, operator, **limits)
+        refused = world.call("POST", "/contract/accept", org.master)
+        assert_refused(refused, code, **bound)
+        assert world.call("GET", "/contract", org.master).json_body == before
+        assert subscriptions(world, org) == [] and world.drain_queues() == 0
+        assert world.call("GET", "/audit", org.master).json_body["items"] == audit_before
+    set_limits(world, operator, minimum=1, maximum=10)
+    assert world.call("POST", "/contract/accept", org.master).status_code == 200
+    assert [(s["sku"], s["pending_change"]["quantity"]) for s in subscriptions(world, org)] == [(SKU, 5)]

@@ -311,3 +311,175 @@ def test_the_overdue_purchase_block_still_applies_at_approval_and_nothing_is_ord
     assert world.call("POST", f"/approvals/{approval['id']}/approve", org.master).status_code == 409
     assert "approval.failed" in [e["action"] for e in world.call(
         "GET", "/audit?from=2026-12-01&to=2027-01-01", org.master).json_body["items"]]
+
+
+# --- review fixes: the order bound to what was priced; claim and order in one transaction -----------
+
+def test_a_cart_raised_between_pricing_and_ordering_is_not_ordered_without_approval(world, org, adm, queued,
+                                                                                    monkeypatch):
+    """An Adm's cart priced under the limit, then raised by a concurrent PUT /cart/items before the
+    checkout reads it again: refused (409), nothing ordered above the limit, no request either."""
+    _limit(world, org, LIMIT)
+    _cart(world, adm, MS365_E3=2)  # 414,20: under the limit
+    real, reads = world.deps.cart.lines, []
+
+    def lines(organization_id):
+        found = real(organization_id)
+        reads.append(found)
+        if len(reads) == 1:  # another tab raises the quantity right after the pricing read
+            world.deps.cart.put(organization_id, "MS365-E3", 10, "2026-11-17T13:00:00+00:00")
+        return found
+    monkeypatch.setattr(world.deps.cart, "lines", lines)
+    answer = world.call("POST", "/cart/checkout", adm, {})
+    assert answer.status_code == 409, answer.json_body
+    assert answer.json_body["error"]["code"] in ("cart_changed_since_review", "cart_changed")
+    assert world.deps.subscriptions.list(org.id) == [] and queued["provisioning"] == []
+    assert world.call("GET", "/approvals", org.master).json_body["items"] == []
+    monkeypatch.setattr(world.deps.cart, "lines", real)
+    assert [i["quantity"] for i in world.call("GET", "/cart", adm).json_body["items"]] == [10]
+
+
+def test_an_increase_priced_on_one_version_is_not_applied_on_another(world, org, adm, queued, monkeypatch):
+    """2 → 4 is under the limit; if the subscription drops to 1 between the pricing read and the
+    change (1 → 4 would be above it), the change is refused, not made without approval."""
+    from dataclasses import replace as replaced
+
+    _limit(world, org, LIMIT)
+    sub = world.subscription(org, "MS365-E3", 2)
+    real, reads = world.deps.subscriptions.get, []
+
+    def get(organization_id, subscription_id):
+        found = real(organization_id, subscription_id)
+        reads.append(found)
+        if len(reads) == 1:  # the subscription moves (1 seat) right after the pricing read
+            world.deps.subscriptions.save([(replaced(found, quantity=1, version=found.version + 1), found.version)],
+                                          [], audit=[])
+        return found
+    monkeypatch.setattr(world.deps.subscriptions, "get", get)
+    answer = world.call("POST", f"/subscriptions/{sub.id}/quantity", adm, {"quantity": 4})
+    assert answer.status_code == 409, answer.json_body
+    monkeypatch.setattr(world.deps.subscriptions, "get", real)
+    stored = world.deps.subscriptions.get(org.id, sub.id)
+    assert stored.quantity == 1 and stored.pending_change is None and queued["provisioning"] == []
+    assert world.call("GET", "/approvals", org.master).json_body["items"] == []
+
+
+@pytest.mark.parametrize("kind", ["checkout", "quantity_increase"])
+def test_a_failure_in_the_order_leaves_the_request_pending_and_a_retry_orders_once(world, org, adm, queued,
+                                                                                  monkeypatch, kind):
+    from tests.support import failing_first
+
+    if kind == "checkout":
+        approval = _requested(world, org, adm, queued, MS365_E3=3)
+        before = []
+    else:
+        _limit(world, org, LIMIT)
+        sub = world.subscription(org, "MS365-E3", 2)
+        approval = world.call("POST", f"/subscriptions/{sub.id}/quantity", adm, {"quantity": 5}).json_body["approval"]
+        before = [sub.id]
+    flaky = failing_first(world.deps.subscriptions.save, 1, RuntimeError("DynamoDB indisponível"))
+    monkeypatch.setattr(world.deps.subscriptions, "save", flaky)
+    try:
+        first = world.call("POST", f"/approvals/{approval['id']}/approve", org.master)
+        assert first.status_code >= 500
+    except RuntimeError:
+        pass  # the test client may hand the unexpected error on
+    assert flaky.calls == 1
+    stored = world.call("GET", f"/approvals/{approval['id']}", org.master).json_body
+    assert stored["status"] == "pending" and stored["result"] is None
+    assert [s.id for s in world.deps.subscriptions.list(org.id)] == before and queued["provisioning"] == []
+    if kind == "quantity_increase":
+        assert world.deps.subscriptions.get(org.id, sub.id).pending_change is None
+    retried = world.call("POST", f"/approvals/{approval['id']}/approve", org.master)
+    assert retried.status_code == 200, retried.json_body
+    assert retried.json_body["status"] == "approved" and retried.json_body["result"]
+    assert len(queued["provisioning"]) == 1 and len(world.deps.subscriptions.list(org.id)) == 1
+    assert world.call("POST", f"/approvals/{approval['id']}/approve", org.master).status_code == 409
+    assert len(queued["provisioning"]) == 1
+
+
+def test_product_limits_are_checked_before_a_checkout_becomes_a_request(world, org, adm, queued):
+    operator = world.operator()
+    _limit(world, org, LIMIT)
+    _cart(world, adm, MS365_E3=5)
+    fields = {k: v for k, v in next(p for p in world.call("GET", "/backoffice/catalog/products", operator)
+                                    .json_body["items"] if p["sku"] == "MS365-E3").items()
+              if k in ("name", "family", "unit_price_cents", "term", "billing_frequency")}
+    assert world.call("PUT", "/backoffice/catalog/products/MS365-E3", operator,
+                      {**fields, "max_quantity": 4}).status_code == 200
+    audit_before = _audit_actions(world, org)
+    refused = world.call("POST", "/cart/checkout", adm, {})
+    assert refused.status_code == 422 and refused.json_body["error"]["code"] == "quantity_above_maximum"
+    assert refused.json_body["error"]["details"]["sku"] == "MS365-E3"
+    assert world.call("GET", "/approvals", org.master).json_body["items"] == []
+    assert [i["quantity"] for i in world.call("GET", "/cart", adm).json_body["items"]] == [5]
+    assert queued["email"] == [] and queued["provisioning"] == [] and _audit_actions(world, org) == audit_before
+
+
+def test_product_limits_are_checked_before_an_increase_becomes_a_request(world, org, adm, queued):
+    operator = world.operator()
+    _limit(world, org, LIMIT)
+    sub = world.subscription(org, "MS365-E3", 2)
+    fields = {k: v for k, v in next(p for p in world.call("GET", "/backoffice/catalog/products", operator)
+                                    .json_body["items"] if p["sku"] == "MS365-E3").items()
+              if k in ("name", "family", "unit_price_cents", "term", "billing_frequency")}
+    assert world.call("PUT", "/backoffice/catalog/products/MS365-E3", operator,
+                      {**fields, "max_quantity": 4}).status_code == 200
+    audit_before = _audit_actions(world, org)
+    refused = world.call("POST", f"/subscriptions/{sub.id}/quantity", adm, {"quantity": 5})
+    assert refused.status_code == 422 and refused.json_body["error"]["code"] == "quantity_above_maximum"
+    assert world.call("GET", "/approvals", org.master).json_body["items"] == []
+    assert world.deps.subscriptions.get(org.id, sub.id).pending_change is None
+    assert queued["email"] == [] and queued["provisioning"] == [] and _audit_actions(world, org) == audit_before
+
+
+# --- review fixes: the limit's own write -----------------------------------------------------------
+
+@pytest.mark.parametrize("body", [{}, None])
+def test_a_limit_put_without_the_field_is_refused_and_writes_nothing(world, org, body):
+    _limit(world, org, LIMIT)
+    audit_before = _audit_actions(world, org)
+    refused = world.call("PUT", "/approval-limit", org.master, body)
+    assert refused.status_code == 400, refused.json_body
+    assert refused.json_body["error"]["code"] == "required"
+    assert refused.json_body["error"]["details"]["field"] == "monthly_limit_cents"
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] == LIMIT
+    assert _audit_actions(world, org) == audit_before
+    removed = world.call("PUT", "/approval-limit", org.master, '{"monthly_limit_cents": null}')  # explicit null
+    assert removed.status_code == 200 and removed.json_body["monthly_limit_cents"] is None
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] is None
+
+
+def test_changing_the_limit_does_not_move_the_organisation_version_an_open_address_form_uses(world, org):
+    from tests.support import ADDRESS
+
+    operator = world.operator()
+    seen = world.call("GET", f"/backoffice/organizations/{org.id}", operator).json_body["version"]
+    _limit(world, org, LIMIT)
+    _limit(world, org, None)
+    assert world.call("GET", f"/backoffice/organizations/{org.id}", operator).json_body["version"] == seen
+    changed = world.call("PUT", f"/backoffice/organizations/{org.id}/address", operator,
+                         {**ADDRESS, "number": "2000"}, headers={"If-Match": str(seen)})
+    assert changed.status_code == 200, changed.json_body
+    # and the limit's own write is still on what it read: an address change does not block it
+    _limit(world, org, LIMIT)
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] == LIMIT
+
+
+def test_two_limit_edits_from_the_same_picture_cannot_both_pass(world, org):
+    from chalicelib.services import approvals
+    from chalicelib.services.caller import Caller
+
+    _limit(world, org, LIMIT)
+    caller = Caller(user=org.master.user, organization_id=org.id)
+    real = world.deps.approvals.limit
+    stale = real(org.id)
+    _limit(world, org, 2 * LIMIT)  # another Master's edit lands after the picture was read
+    world.deps.approvals.limit = lambda organization_id: stale
+    try:
+        with pytest.raises(Exception) as refused:
+            approvals.set_limit(world.deps, caller, {"monthly_limit_cents": 1})
+    finally:
+        del world.deps.approvals.limit
+    assert getattr(refused.value, "code", None) == "version_conflict"
+    assert world.call("GET", "/approval-limit", org.master).json_body["monthly_limit_cents"] == 2 * LIMIT

@@ -257,7 +257,7 @@ def events_for(entry, subjects: Optional[dict] = None) -> Tuple[Event, ...]:
         event_type = _INVOICE_ACTIONS.get(action, "invoice.paid")
         made.append((event_type, object_id, _data(INVOICE_FIELDS, subjects.get(object_id),
                                                   {**after, "invoice_id": object_id, "currency": "BRL"})))
-    elif action == "cart.checked_out" and isinstance(entry.after, list):
+    elif action in ("cart.checked_out", "contract.items_ordered") and isinstance(entry.after, list):
         for line in entry.after:
             sub_id = line.get("subscription_id")
             made.append(("subscription.changed", sub_id, _data(

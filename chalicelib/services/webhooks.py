@@ -6,8 +6,9 @@ never post twice at once), retried with backoff for 24 hours, then failed.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ..domain import error_codes as codes
 from ..domain import webhooks as rules
@@ -235,17 +236,26 @@ def dispatch(deps: WebhookDispatchDeps, *, batch: int = 100, max_batches: int = 
         events = deps.webhooks.pending_events(batch)
         if not events:
             break
-        for event in events:
-            if event.organization_id not in endpoints:
-                endpoints[event.organization_id] = deps.webhooks.endpoints(event.organization_id)
-            for endpoint in endpoints[event.organization_id]:
-                if event.type in endpoint.events and fan_out(deps, endpoint, event.id, event.type, event.payload, now):
-                    counts["deliveries"] += 1
-            deps.webhooks.clear_event(event.id)
-            counts["events"] += 1
+        for item in events:
+            if item.organization_id not in endpoints:
+                endpoints[item.organization_id] = deps.webhooks.endpoints(item.organization_id)
+            for event_id, event_type, payload in _reported(item):
+                for endpoint in endpoints[item.organization_id]:
+                    if event_type in endpoint.events and fan_out(deps, endpoint, event_id, event_type, payload, now):
+                        counts["deliveries"] += 1
+                counts["events"] += 1
+            deps.webhooks.clear_event(item.id)
         if len(events) < batch:
             break
     return counts
+
+
+def _reported(item) -> List[Tuple[str, str, str]]:
+    """The events one outbox item holds (one per audit entry): (id, type, payload) each, with the
+    ids derived when the entry was written, so receivers see the same ids on every run."""
+    if getattr(item, "events", None):
+        return [(e["id"], e["type"], e["payload"]) for e in json.loads(item.events)]
+    return [(item.id, item.type, item.payload)]
 
 
 def _message(delivery_id: str, attempt: int) -> Dict[str, Any]:

@@ -632,3 +632,64 @@ def rules_target(url):
     from chalicelib.domain import webhooks as rules
 
     return rules.parse_url(url, allow_loopback=False)
+
+
+# --- review fixes: one outbox item per audit entry (a full cart fits its transaction) -----------
+
+def _many_products(world, count):
+    from chalicelib.domain.catalog import Product, with_price
+    from chalicelib.domain.clock import local_day
+
+    world.seed_catalog()
+    skus = [f"BULK-{n:02d}" for n in range(count)]
+    for sku in skus:
+        world.deps.catalog.put(with_price(Product(sku=sku, name=f"Produto {sku}", family="Microsoft 365", term="P1M",
+                                                  billing_frequency="monthly", offer_id=f"offer-{sku}"),
+                                          1000, local_day(world.deps.clock())))
+    return skus
+
+
+def _changed_requests(receiver):
+    return [json.loads(r["body"]) for r in receiver.requests if json.loads(r["body"])["type"] == "subscription.changed"]
+
+
+def test_a_full_cart_checks_out_and_each_line_reaches_the_erp_with_its_own_stable_id(world, clock, receiver):
+    from chalicelib.domain.catalog import MAX_CART_LINES
+
+    org = world.active_organization()
+    skus = _many_products(world, MAX_CART_LINES)
+    created = _register(world, org.master, url=receiver.url, events=["subscription.changed"]).json_body
+    for sku in skus:
+        assert world.call("PUT", f"/cart/items/{sku}", org.master, {"quantity": 1}).status_code == 200
+    response = world.call("POST", "/cart/checkout", org.master)
+    assert response.status_code == 201, response.json_body
+    [outbox] = _pending_events(org.id)  # ONE item for the entry's 25 events
+    assert len(json.loads(outbox.events)) == MAX_CART_LINES
+    assert webhooks.dispatch(world.deps) == {"events": MAX_CART_LINES, "deliveries": MAX_CART_LINES}
+    world.drain_queues()
+    bodies = _changed_requests(receiver)
+    assert sorted(b["data"]["sku"] for b in bodies) == sorted(skus)
+    assert {b["data"]["change"] for b in bodies} == {"purchased"}
+    ids = [b["id"] for b in bodies]
+    assert len(set(ids)) == MAX_CART_LINES
+    # Stable: the ids are the ones the audit entry derives, whatever run fans them out.
+    [entry] = _audit(world, org.id, "cart.checked_out")
+    from chalicelib.domain import webhooks as rules
+    assert set(ids) == {e.id for e in rules.events_for(entry)}
+    assert {d.event_id for d in _deliveries(world, created["id"])} == set(ids)
+    assert outbox.pk not in {e.pk for e in _pending_events(org.id)}  # it left the outbox once fanned out
+
+
+def test_a_contract_accepted_with_many_items_orders_them_and_reports_each_subscription(world, clock, receiver):
+    skus = _many_products(world, 25)
+    org = world.organization(items=[(sku, 2) for sku in skus])
+    created = _register(world, org.master, url=receiver.url, events=["subscription.changed"]).json_body
+    world.accept_contract(org)
+    assert sorted(s.sku for s in world.deps.subscriptions.list(org.id)) == sorted(skus)
+    [outbox] = [e for e in _pending_events(org.id) if e.events and "purchased" in e.events]
+    assert len(json.loads(outbox.events)) == 25
+    webhooks.dispatch(world.deps)
+    world.drain_queues()
+    bodies = [b for b in _changed_requests(receiver) if b["data"]["change"] == "purchased"]
+    assert sorted(b["data"]["sku"] for b in bodies) == sorted(skus)
+    assert len({b["id"] for b in bodies}) == 25 and len(_deliveries(world, created["id"])) == 25

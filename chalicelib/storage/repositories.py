@@ -285,6 +285,26 @@ class Transaction:
             raise
 
 
+class _CountingTransaction:
+    """Stands for a TransactWrite in a dry build: every action (save, update, delete, condition
+    check) is counted, nothing is written."""
+
+    def __init__(self):
+        self.actions = 0
+
+    def __getattr__(self, name):
+        def action(*args, **kwargs):
+            self.actions += 1
+        return action
+
+
+def count_actions(build: Callable[[Any], None]) -> int:
+    """How many actions `build(tx)` puts in its transaction (DynamoDB takes at most 100)."""
+    tx = _CountingTransaction()
+    build(tx)
+    return tx.actions
+
+
 def append_audit(tx, entry: AuditEntry, subjects: Optional[Dict[str, dict]] = None) -> None:
     """The entry, and (webhooks, issue #21 §3) the events it reports in the outbox, in the same
     transaction: an event exists exactly when its change does. `subjects`: the objects written

@@ -9,6 +9,7 @@ followed (a 3xx is a failed attempt) and a slow endpoint is cut at the timeout.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
@@ -17,6 +18,8 @@ from ..domain import error_codes as codes
 from ..domain import webhooks as rules
 from ..domain.errors import DomainError
 from ..domain.webhooks import Target
+
+log = logging.getLogger("csp_portal.adapters.webhook_http")
 
 Resolver = Callable[[str, int], List[str]]
 
@@ -60,7 +63,9 @@ class WebhookHttp:
             raise codes.WEBHOOK_URL_UNRESOLVABLE(field="url", host=target.host)
         refused = rules.refused_address(addresses, loopback_allowed=allow_loopback and target.is_loopback_name)
         if refused is not None:
-            raise codes.WEBHOOK_URL_NOT_PUBLIC(field="url", address=refused)
+            # The address stays in our logs: telling the caller would make this an internal DNS oracle.
+            log.warning("webhook url %s refused: %s resolves to non-public %s", target.host, target.host, refused)
+            raise codes.WEBHOOK_URL_NOT_PUBLIC(field="url")
         return addresses[0]
 
     def post(self, url: str, body: bytes, headers: Dict[str, str], *, allow_loopback: bool) -> Outcome:

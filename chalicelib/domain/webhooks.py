@@ -141,7 +141,8 @@ _6TO4 = ipaddress.ip_network("2002::/16")
 
 def _is_public(address) -> bool:
     if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified or not address.is_global):
+            or address.is_reserved or address.is_unspecified or not address.is_global
+            or getattr(address, "is_site_local", False)):  # fec0::/10, deprecated but still routable inside
         return False
     if isinstance(address, ipaddress.IPv4Address):
         return address not in _CGNAT

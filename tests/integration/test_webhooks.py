@@ -195,6 +195,9 @@ def test_a_url_that_is_not_https_to_a_public_address_is_refused_and_nothing_is_w
     assert answer.status_code == 422, answer.json_body
     assert answer.json_body["error"]["code"] == code
     assert _endpoints_written(world, org.id) == [] and _audit(world, org.id, "webhook.created") == []
+    # What a name resolves to inside is never told (no DNS oracle): not in the message nor details.
+    for private in ("10.0.0.5", "169.254.169.254", "192.168.0.10"):
+        assert private not in json.dumps(answer.json_body)
 
 
 def test_loopback_is_refused_when_the_setting_is_off(world, dns, receiver):
@@ -243,6 +246,9 @@ def test_bad_input_is_refused_and_nothing_is_written(world, dns, body, status, c
     assert answer.status_code == status, answer.json_body
     assert answer.json_body["error"]["code"] == code
     assert _endpoints_written(world, org.id) == [] and _audit(world, org.id, "webhook.created") == []
+    # What a name resolves to inside is never told (no DNS oracle): not in the message nor details.
+    for private in ("10.0.0.5", "169.254.169.254", "192.168.0.10"):
+        assert private not in json.dumps(answer.json_body)
 
 
 def test_an_organisation_has_at_most_ten_endpoints(world, dns):
@@ -513,6 +519,9 @@ def test_a_name_that_resolves_to_a_private_address_after_registration_gets_nothi
     [delivery] = _deliveries(world, created["id"])
     assert delivery.status == "retrying" and delivery.last_status_code is None
     assert "webhook_url_not_public" in delivery.last_error and len(delivery.last_error) <= 200
+    assert new_address not in delivery.last_error  # the customer sees no internal address
+    listed = world.call("GET", f"/webhooks/{created['id']}/deliveries", org.master).json_body
+    assert new_address not in json.dumps(listed)
 
 
 def test_the_connection_goes_to_the_vetted_address_with_the_host_s_name(world, clock, dns, receiver):

@@ -91,6 +91,10 @@ def report_period(today: date, first: Optional[str], last: Optional[str]) -> Lis
     current = rules.parse_month(f"{today:%Y-%m}")
     end = rules.parse_month(last) if last else None
     start = rules.parse_month(first) if first else None
+    # A month of the right shape but out of range (1999-01, 3000-01) is refused, never ignored.
+    for field, given, index in (("from", first, start), ("to", last, end)):
+        if given and index is None:
+            raise codes.INVALID_REPORT_MONTH(field=field)
     if end is None:
         end = max(start, min(start + 11, current)) if start is not None else current
     if start is None:

@@ -204,6 +204,8 @@ def test_the_csv_is_the_same_report(world, billed):
     ("from=2023-01&to=2026-01", 422, "report_period_too_long"),
     ("from=2026-13", 400, "invalid_report_month"),
     ("to=dezembro", 400, "invalid_report_month"),
+    ("from=1999-01&to=1999-12", 400, "invalid_report_month"),  # never silently the last 12 months
+    ("to=3000-01", 400, "invalid_report_month"),
     ("group_by=organization", 400, "invalid_group_by"),
     ("group_by=cliente", 400, "invalid_group_by"),
 ])

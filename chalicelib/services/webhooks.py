@@ -65,8 +65,9 @@ _ENDPOINT = dict(
 WEBHOOK = component("WebhookEndpoint", closed(
     _ENDPOINT, description="Um endereço do ERP do cliente que recebe eventos do portal."))
 WEBHOOK_CREATED = component("WebhookEndpointCreated", closed(
-    {**_ENDPOINT, "secret": text(description="whsec_…: a chave do HMAC-SHA256 do cabeçalho X-CSP-Signature. "
-                                             "Guarde-a agora.")},
+    {**_ENDPOINT, "secret": nullable(text(description="whsec_…: a chave do HMAC-SHA256 do cabeçalho X-CSP-Signature. "
+                                                      "Guarde-a agora. null na repetição de um pedido com a mesma "
+                                                      "Idempotency-Key: o segredo só é mostrado uma vez."))},
     description="O webhook recém-cadastrado, com o segredo que assina as entregas: mostrado só nesta resposta."))
 WEBHOOK_LIST = shape("WebhookEndpointList", description="Os webhooks da organização (no máximo 10).",
                      items=array(WEBHOOK))

@@ -702,3 +702,20 @@ def test_a_contract_accepted_with_many_items_orders_them_and_reports_each_subscr
     bodies = [b for b in _changed_requests(receiver) if b["data"]["change"] == "purchased"]
     assert sorted(b["data"]["sku"] for b in bodies) == sorted(skus)
     assert len({b["id"] for b in bodies}) == 25 and len(_deliveries(world, created["id"])) == 25
+
+
+def test_a_replayed_creation_says_the_endpoint_exists_but_never_keeps_nor_repeats_its_secret(world, dns):
+    from chalicelib.storage.models import IdempotencyItem
+
+    org = world.organization()
+    headers = {"Idempotency-Key": "novo-webhook-1"}
+    body = {"url": "https://erp.cliente.example/hooks/csp", "events": ["invoice.issued"]}
+    first = world.call("POST", "/webhooks", org.master, body, headers=headers)
+    assert first.status_code == 201 and first.json_body["secret"].startswith("whsec_")
+    again = world.call("POST", "/webhooks", org.master, body, headers=headers)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json_body == {**first.json_body, "secret": None}  # shown once: the first answer only
+    assert len(_endpoints_written(world, org.id)) == 1
+    scope = f"{org.master.user.id}@{org.id}:POST /webhooks"
+    stored = IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk("novo-webhook-1"))
+    assert first.json_body["secret"] not in json.dumps(stored.attribute_values, default=str)

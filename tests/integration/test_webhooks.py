@@ -719,3 +719,38 @@ def test_a_replayed_creation_says_the_endpoint_exists_but_never_keeps_nor_repeat
     scope = f"{org.master.user.id}@{org.id}:POST /webhooks"
     stored = IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk("novo-webhook-1"))
     assert first.json_body["secret"] not in json.dumps(stored.attribute_values, default=str)
+
+
+def test_a_receiver_trickling_its_answer_is_cut_at_the_attempt_s_deadline():
+    import socket
+    import time
+
+    from chalicelib.adapters.webhook_http import WebhookHttp
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        try:  # a byte every 0.2 s for 6 s: each wait is short, the whole is not
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\nX-Slow: " + b"a" * 30:
+                conn.sendall(bytes([byte]))
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    http = WebhookHttp(timeout_seconds=1, resolver=lambda host, port: ["127.0.0.1"])
+    http.deadline_seconds = 1.5  # the production default is 12 s (the 10 s timeout + 2)
+    started = time.monotonic()
+    outcome = http.post(f"http://127.0.0.1:{port}/h", b"{}", {"Content-Type": "application/json"}, allow_loopback=True)
+    elapsed = time.monotonic() - started
+    listener.close()
+    assert not outcome.delivered and outcome.status_code is None and "Tempo esgotado" in outcome.error
+    assert elapsed < 3, elapsed
+    assert WebhookHttp().deadline_seconds == 12

@@ -192,11 +192,22 @@ def send_test(deps: WebhookSendDeps, caller: Caller, endpoint_id: str) -> Delive
 
 
 def resend(deps: WebhookSendDeps, caller: Caller, endpoint_id: str, delivery_id: str) -> Delivery:
-    """The same event (same id, same body) sent again now, as a new delivery."""
+    """The same event (same id, same body) sent again now. A delivery still `retrying` is that
+    same delivery's next attempt brought forward to now (no parallel delivery of the same event,
+    whose retries would double); a delivered or failed one: a new delivery."""
     endpoint = deps.webhooks.endpoint(caller.organization_id, endpoint_id)
     original = deps.webhooks.delivery(delivery_id)  # not found: webhook_delivery_not_found
     if original.organization_id != caller.organization_id or original.endpoint_id != endpoint.id:
         raise codes.WEBHOOK_DELIVERY_NOT_FOUND()  # another endpoint's or organisation's: as if absent
+    if original.status == rules.RETRYING:
+        hurried = deps.webhooks.due_now(original, iso(deps.clock()))
+        if hurried is not None:
+            # The message of the next attempt, now; the one delayed before finds it done (stale).
+            deps.webhooks_queue.send(_message(hurried.id, hurried.attempts + 1))
+            return hurried
+        original = deps.webhooks.delivery(delivery_id)
+        if original.status in (rules.PENDING, rules.RETRYING):
+            return original  # an attempt is under way right now: it is being sent
     return _send_new(deps, endpoint, original.event_id, original.event_type, original.payload, new_id(),
                      iso(deps.clock()))
 

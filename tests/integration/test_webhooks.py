@@ -754,3 +754,26 @@ def test_a_receiver_trickling_its_answer_is_cut_at_the_attempt_s_deadline():
     assert not outcome.delivered and outcome.status_code is None and "Tempo esgotado" in outcome.error
     assert elapsed < 3, elapsed
     assert WebhookHttp().deadline_seconds == 12
+
+
+def test_resending_a_delivery_still_retrying_attempts_that_same_delivery_now(world, clock):
+    receiver = Receiver(statuses=(500, 200))
+    try:
+        org = world.organization()
+        created = _register(world, org.master, url=receiver.url, events=["ticket.updated"]).json_body
+        world.ticket(org)
+        _run_webhooks(world)
+        [delivery] = _deliveries(world, created["id"])
+        assert (delivery.status, delivery.attempts) == ("retrying", 1)
+        answer = world.call("POST", f"/webhooks/{created['id']}/deliveries/{delivery.id}/resend", org.master)
+        assert answer.status_code == 202 and answer.json_body["delivery"]["id"] == delivery.id
+        world.drain_queues()  # now, not in a minute
+        assert len(receiver.requests) == 2 and receiver.requests[1]["body"] == receiver.requests[0]["body"]
+        [again] = _deliveries(world, created["id"])  # no parallel delivery of the same event
+        assert (again.id, again.status, again.attempts) == (delivery.id, "delivered", 2)
+        clock.advance(hours=1)  # the attempt queued before, once due, finds it delivered
+        world.make_visible()
+        world.drain_queues()
+        assert len(receiver.requests) == 2 and len(_deliveries(world, created["id"])) == 1
+    finally:
+        receiver.close()

@@ -19,7 +19,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError, WaiterError
@@ -255,7 +255,16 @@ def failure_events(cfn, stack: str, since: float) -> List[str]:
             and e["Timestamp"].timestamp() >= since]
 
 
-def deploy(options: Options, s3, cfn, sts) -> int:
+def run_spend_backfill(table: str, region: str) -> dict:
+    """The spend aggregate's backfill (issue #21 §1) against the stage's table: idempotent, so every
+    deploy runs it (a first deploy of the aggregate counts the older invoices; later ones, nothing)."""
+    from chalicelib.services.spend import backfill_spend
+    from infra.backfill_spend import deps_for
+
+    return backfill_spend(deps_for(table, region))
+
+
+def deploy(options: Options, s3, cfn, sts, backfill: Callable[[str, str], dict] = run_spend_backfill) -> int:
     template_path = os.path.join(options.build_dir, "sam.json")
     if not os.path.isfile(template_path):
         raise DeployError(f"{template_path} not found: run make package")
@@ -331,6 +340,18 @@ def deploy(options: Options, s3, cfn, sts) -> int:
     print(f"{options.stack}: {final.get('StackStatus')}")
     for output in sorted(final.get("Outputs", []), key=lambda o: o["OutputKey"]):
         print(f"  {output['OutputKey']} = {output['OutputValue']}")
+    # After the stack (the code that keeps the aggregate is live): count what came before it.
+    table = f"csp-portal-{options.stage}"
+    rerun = f"python -m infra.backfill_spend --stage {options.stage} --region {options.region}"
+    try:
+        done = backfill(table, options.region)
+    except Exception as error:  # noqa: BLE001 - the stack is deployed; say what to run again
+        print(f"spend backfill failed ({type(error).__name__}: {error}): run `{rerun}`", file=sys.stderr)
+        return 1
+    print("spend backfill: " + json.dumps(done, sort_keys=True))
+    if done.get("failed"):
+        print(f"spend backfill: {done['failed']} invoice(s) not counted (see the log): run `{rerun}`", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -9,7 +9,9 @@ followed (a 3xx is a failed attempt) and a slow endpoint is cut at the timeout.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
@@ -17,6 +19,8 @@ from ..domain import error_codes as codes
 from ..domain import webhooks as rules
 from ..domain.errors import DomainError
 from ..domain.webhooks import Target
+
+log = logging.getLogger("csp_portal.adapters.webhook_http")
 
 Resolver = Callable[[str, int], List[str]]
 
@@ -41,8 +45,11 @@ class Outcome:
 
 class WebhookHttp:
     def __init__(self, *, timeout_seconds: float = 10.0, resolver: Resolver = system_resolver,
-                 ca_bundle: Optional[str] = None):
+                 ca_bundle: Optional[str] = None, deadline_seconds: Optional[float] = None):
         self.timeout_seconds = timeout_seconds
+        # The whole attempt's wall clock (connect, send, status, headers, body): urllib3's timeouts
+        # bound each socket wait, so a receiver trickling a byte at a time would hold it for ever.
+        self.deadline_seconds = deadline_seconds if deadline_seconds is not None else timeout_seconds + 2
         self.resolver = resolver
         self._ca_bundle = ca_bundle
 
@@ -60,7 +67,9 @@ class WebhookHttp:
             raise codes.WEBHOOK_URL_UNRESOLVABLE(field="url", host=target.host)
         refused = rules.refused_address(addresses, loopback_allowed=allow_loopback and target.is_loopback_name)
         if refused is not None:
-            raise codes.WEBHOOK_URL_NOT_PUBLIC(field="url", address=refused)
+            # The address stays in our logs: telling the caller would make this an internal DNS oracle.
+            log.warning("webhook url %s refused: %s resolves to non-public %s", target.host, target.host, refused)
+            raise codes.WEBHOOK_URL_NOT_PUBLIC(field="url")
         return addresses[0]
 
     def post(self, url: str, body: bytes, headers: Dict[str, str], *, allow_loopback: bool) -> Outcome:
@@ -85,6 +94,27 @@ class WebhookHttp:
                                                server_hostname=target.host, assert_hostname=target.host)
         else:
             pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False, maxsize=1)
+        # The deadline: a timer shuts the attempt's socket down, whatever it is waiting for.
+        sockets: List[socket.socket] = []
+        expired = threading.Event()
+
+        class Watched(pool.ConnectionCls):  # type: ignore[name-defined, misc]
+            def connect(self):
+                super().connect()
+                sockets.append(self.sock)
+                if expired.is_set():
+                    _shut(self.sock)
+
+        pool.ConnectionCls = Watched
+
+        def expire():
+            expired.set()
+            for sock in sockets:
+                _shut(sock)
+
+        timer = threading.Timer(self.deadline_seconds, expire)
+        timer.daemon = True
+        timer.start()
         try:
             response = pool.urlopen("POST", target.path, body=body, headers={**headers, "Host": host_header},
                                     redirect=False, retries=False, preload_content=False)
@@ -92,13 +122,25 @@ class WebhookHttp:
                 response.read(1024, decode_content=False)  # enough to finish the exchange; never kept
             finally:
                 response.release_conn()
+            if expired.is_set():
+                raise TimeoutError("deadline")
             status = response.status
             return Outcome(status, None if 200 <= status < 300 else f"HTTP {status}")
         except (TransportError, OSError) as exc:
+            if expired.is_set():
+                return Outcome(None, f"Tempo esgotado: a tentativa passou de {self.deadline_seconds:g} s")
             return Outcome(None, rules.short(f"{type(exc).__name__}: {exc}"))
         finally:
+            timer.cancel()
             pool.close()
 
 
 def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _shut(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

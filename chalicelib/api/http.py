@@ -50,6 +50,8 @@ class RouteSpec:
     query: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     status: int = 200
     idempotent: bool = False
+    # Fields of the answer never kept for an idempotent replay (a secret shown once): replayed as null.
+    replay_without: Tuple[str, ...] = ()
     paginated: bool = False
     if_match: bool = False
     # Pages a browser opens from links we do not write (utm_*, fbclid, cache-busters): other
@@ -155,7 +157,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
              errors: Tuple[int, ...] = (), before_mfa_enrolment: bool = False,
              path_params: Optional[Dict[str, Dict[str, Any]]] = None, file_media: Tuple[str, ...] = (),
              max_body_bytes: Optional[int] = None, gate: Optional[Callable[[Any, Dict[str, str]], None]] = None,
-             other_responses: Optional[Dict[int, Dict[str, Any]]] = None, redirect: Optional[str] = None):
+             other_responses: Optional[Dict[int, Dict[str, Any]]] = None, redirect: Optional[str] = None,
+             replay_without: Tuple[str, ...] = ()):
     """`response` is the JSON shape a success answers (a `chalicelib.schemas` shape); `media`, the
     shapes by media type of a route that does not answer JSON, or that also answers another type
     (the receivables as CSV when the client sends `Accept: text/csv`)."""
@@ -163,7 +166,8 @@ def endpoint(blueprint, path: str, method: str, *, summary: str, capability: Opt
     for name, schema in declared.items():
         queries.check_declaration(name, schema)
     spec = RouteSpec(path=path, method=method, summary=summary, capability=capability, tag=tag, body=body,
-                     query=declared, status=status, idempotent=idempotent, paginated=paginated,
+                     query=declared, status=status, idempotent=idempotent, replay_without=replay_without,
+                     paginated=paginated,
                      if_match=if_match, ignore_unknown_query=ignore_unknown_query,
                      responses={**({"application/json": response} if response is not None else {}), **(media or {})},
                      also_status=tuple(also_status), errors=tuple(errors),
@@ -286,6 +290,8 @@ def _idempotent(spec: RouteSpec, ctx: RequestContext, key: str, request, run: Ca
     try:
         result = _respond(spec, run())
         body = result.body if not isinstance(result.body, (bytes, str)) or result.body else None
+        if spec.replay_without and isinstance(body, dict):
+            body = {k: (None if k in spec.replay_without else v) for k, v in body.items()}
         store.complete(scope, key, result.status_code, body, now + IDEMPOTENCY_MEMORY)
     except BaseException:
         store.release(scope, key)

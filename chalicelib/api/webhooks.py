@@ -20,6 +20,7 @@ _CREATE = obj(
 
 @endpoint(bp, "/webhooks", "POST", summary="Cadastrar um webhook (o segredo que assina as entregas só aparece nesta "
           "resposta)", capability=Capability.MANAGE_WEBHOOKS, tag="webhooks", status=201, idempotent=True,
+          replay_without=("secret",),  # a replay tells the endpoint exists; the secret was shown once
           body=_CREATE, response=WEBHOOK_CREATED)
 def create_webhook(ctx):
     created = webhooks.create_endpoint(ctx.deps, ctx.caller, url=ctx.body["url"], events=ctx.body["events"],

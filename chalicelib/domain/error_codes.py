@@ -496,8 +496,8 @@ EXPORT_PERIOD_TOO_LONG = declare("export_period_too_long", InvalidInput,
 
 WEBHOOK_URL_INVALID = declare("webhook_url_invalid", RuleViolation, "Endereço do webhook inválido: {reason}.")
 WEBHOOK_URL_NOT_PUBLIC = declare("webhook_url_not_public", RuleViolation,
-                                 "O endereço do webhook aponta para uma rede privada ou reservada ({address}): "
-                                 "use um endereço público na internet.")
+                                 "O endereço do webhook aponta para uma rede privada ou reservada: "
+                                 "use um endereço público na internet.")  # never the address: no DNS oracle
 WEBHOOK_URL_UNRESOLVABLE = declare("webhook_url_unresolvable", RuleViolation,
                                    "Não foi possível encontrar o servidor '{host}' (DNS).")
 WEBHOOK_EVENTS_REQUIRED = declare("webhook_events_required", RuleViolation, "Escolha ao menos um evento.")

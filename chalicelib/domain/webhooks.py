@@ -141,7 +141,8 @@ _6TO4 = ipaddress.ip_network("2002::/16")
 
 def _is_public(address) -> bool:
     if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified or not address.is_global):
+            or address.is_reserved or address.is_unspecified or not address.is_global
+            or getattr(address, "is_site_local", False)):  # fec0::/10, deprecated but still routable inside
         return False
     if isinstance(address, ipaddress.IPv4Address):
         return address not in _CGNAT
@@ -257,7 +258,7 @@ def events_for(entry, subjects: Optional[dict] = None) -> Tuple[Event, ...]:
         event_type = _INVOICE_ACTIONS.get(action, "invoice.paid")
         made.append((event_type, object_id, _data(INVOICE_FIELDS, subjects.get(object_id),
                                                   {**after, "invoice_id": object_id, "currency": "BRL"})))
-    elif action == "cart.checked_out" and isinstance(entry.after, list):
+    elif action in ("cart.checked_out", "contract.items_ordered") and isinstance(entry.after, list):
         for line in entry.after:
             sub_id = line.get("subscription_id")
             made.append(("subscription.changed", sub_id, _data(

@@ -4,6 +4,7 @@ access patterns 58 and 59) and the catalog, never from the invoices; and the bac
 the invoices issued before the aggregate existed (`backfill_spend`, `python -m infra.backfill_spend`)."""
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
@@ -13,6 +14,8 @@ from ..domain.clock import local_day
 from ..domain.spreadsheet import as_text, br_decimal, csv_document
 from ..schemas import array, cents, currency, enum, integer, shape, text
 from .caller import Caller
+
+log = logging.getLogger("csp_portal.services.spend")
 
 if TYPE_CHECKING:  # what this use case needs from the container (services/__init__.py)
     from ..storage.billing import InvoiceRepository
@@ -88,6 +91,10 @@ def report_period(today: date, first: Optional[str], last: Optional[str]) -> Lis
     current = rules.parse_month(f"{today:%Y-%m}")
     end = rules.parse_month(last) if last else None
     start = rules.parse_month(first) if first else None
+    # A month of the right shape but out of range (1999-01, 3000-01) is refused, never ignored.
+    for field, given, index in (("from", first, start), ("to", last, end)):
+        if given and index is None:
+            raise codes.INVALID_REPORT_MONTH(field=field)
     if end is None:
         end = max(start, min(start + 11, current)) if start is not None else current
     if start is None:
@@ -152,7 +159,7 @@ def backfill_spend(deps: BackfillDeps, *, page: int = 100) -> Dict[str, int]:
     many SKUs for its own transaction): every organisation (pattern 2), its invoices (20b), their
     markers (a batch of keys). Run twice, the second run counts nothing: each invoice is counted
     only on a missing or pending marker, in the transaction that writes it."""
-    done = {"organizations": 0, "invoices": 0, "counted": 0, "already": 0}
+    done = {"organizations": 0, "invoices": 0, "counted": 0, "already": 0, "failed": 0}
     token = None
     while True:
         organizations, token = deps.organizations.list(limit=page, next_token=token)
@@ -162,9 +169,15 @@ def backfill_spend(deps: BackfillDeps, *, page: int = 100) -> Dict[str, int]:
             markers = deps.spend.markers(i.id for i in invoices)
             for invoice in invoices:
                 done["invoices"] += 1
-                if markers.get(invoice.id) in ("counted", "cancelled") or not deps.spend.count(invoice):
+                if markers.get(invoice.id) in ("counted", "cancelled"):
                     done["already"] += 1
-                else:
-                    done["counted"] += 1
+                    continue
+                try:
+                    counted = deps.spend.count(invoice)
+                except Exception:  # noqa: BLE001 - one invoice never stops the others; a rerun resumes it
+                    log.exception("spend backfill: invoice %s not counted", invoice.id)
+                    done["failed"] += 1
+                    continue
+                done["counted" if counted else "already"] += 1
         if not token:
             return done

@@ -6,8 +6,9 @@ never post twice at once), retried with backoff for 24 hours, then failed.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ..domain import error_codes as codes
 from ..domain import webhooks as rules
@@ -64,8 +65,9 @@ _ENDPOINT = dict(
 WEBHOOK = component("WebhookEndpoint", closed(
     _ENDPOINT, description="Um endereço do ERP do cliente que recebe eventos do portal."))
 WEBHOOK_CREATED = component("WebhookEndpointCreated", closed(
-    {**_ENDPOINT, "secret": text(description="whsec_…: a chave do HMAC-SHA256 do cabeçalho X-CSP-Signature. "
-                                             "Guarde-a agora.")},
+    {**_ENDPOINT, "secret": nullable(text(description="whsec_…: a chave do HMAC-SHA256 do cabeçalho X-CSP-Signature. "
+                                                      "Guarde-a agora. null na repetição de um pedido com a mesma "
+                                                      "Idempotency-Key: o segredo só é mostrado uma vez."))},
     description="O webhook recém-cadastrado, com o segredo que assina as entregas: mostrado só nesta resposta."))
 WEBHOOK_LIST = shape("WebhookEndpointList", description="Os webhooks da organização (no máximo 10).",
                      items=array(WEBHOOK))
@@ -190,11 +192,22 @@ def send_test(deps: WebhookSendDeps, caller: Caller, endpoint_id: str) -> Delive
 
 
 def resend(deps: WebhookSendDeps, caller: Caller, endpoint_id: str, delivery_id: str) -> Delivery:
-    """The same event (same id, same body) sent again now, as a new delivery."""
+    """The same event (same id, same body) sent again now. A delivery still `retrying` is that
+    same delivery's next attempt brought forward to now (no parallel delivery of the same event,
+    whose retries would double); a delivered or failed one: a new delivery."""
     endpoint = deps.webhooks.endpoint(caller.organization_id, endpoint_id)
     original = deps.webhooks.delivery(delivery_id)  # not found: webhook_delivery_not_found
     if original.organization_id != caller.organization_id or original.endpoint_id != endpoint.id:
         raise codes.WEBHOOK_DELIVERY_NOT_FOUND()  # another endpoint's or organisation's: as if absent
+    if original.status == rules.RETRYING:
+        hurried = deps.webhooks.due_now(original, iso(deps.clock()))
+        if hurried is not None:
+            # The message of the next attempt, now; the one delayed before finds it done (stale).
+            deps.webhooks_queue.send(_message(hurried.id, hurried.attempts + 1))
+            return hurried
+        original = deps.webhooks.delivery(delivery_id)
+        if original.status in (rules.PENDING, rules.RETRYING):
+            return original  # an attempt is under way right now: it is being sent
     return _send_new(deps, endpoint, original.event_id, original.event_type, original.payload, new_id(),
                      iso(deps.clock()))
 
@@ -235,17 +248,26 @@ def dispatch(deps: WebhookDispatchDeps, *, batch: int = 100, max_batches: int = 
         events = deps.webhooks.pending_events(batch)
         if not events:
             break
-        for event in events:
-            if event.organization_id not in endpoints:
-                endpoints[event.organization_id] = deps.webhooks.endpoints(event.organization_id)
-            for endpoint in endpoints[event.organization_id]:
-                if event.type in endpoint.events and fan_out(deps, endpoint, event.id, event.type, event.payload, now):
-                    counts["deliveries"] += 1
-            deps.webhooks.clear_event(event.id)
-            counts["events"] += 1
+        for item in events:
+            if item.organization_id not in endpoints:
+                endpoints[item.organization_id] = deps.webhooks.endpoints(item.organization_id)
+            for event_id, event_type, payload in _reported(item):
+                for endpoint in endpoints[item.organization_id]:
+                    if event_type in endpoint.events and fan_out(deps, endpoint, event_id, event_type, payload, now):
+                        counts["deliveries"] += 1
+                counts["events"] += 1
+            deps.webhooks.clear_event(item.id)
         if len(events) < batch:
             break
     return counts
+
+
+def _reported(item) -> List[Tuple[str, str, str]]:
+    """The events one outbox item holds (one per audit entry): (id, type, payload) each, with the
+    ids derived when the entry was written, so receivers see the same ids on every run."""
+    if getattr(item, "events", None):
+        return [(e["id"], e["type"], e["payload"]) for e in json.loads(item.events)]
+    return [(item.id, item.type, item.payload)]
 
 
 def _message(delivery_id: str, attempt: int) -> Dict[str, Any]:

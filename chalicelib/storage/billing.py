@@ -19,7 +19,8 @@ from ..domain.spend import spend_deltas
 from . import keys, spend
 from .models import (BillingRunFailureItem, BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditNoteItem,
                      InvoiceGuardItem, InvoiceItem, NfseRejectedItem, PaymentItem)
-from .repositories import Page, Transaction, _is_condition_failure, _page, append_audit, decode_token
+from .repositories import (Page, Transaction, _is_condition_failure, _page, append_audit, count_actions,
+                           decode_token)
 
 
 def _line_json(l: InvoiceLine) -> dict:
@@ -256,13 +257,14 @@ class InvoiceRepository:
         """
         # The spend aggregate (issue #21 §1) moves in the same transaction: the new invoice's lines
         # in, the replaced one's out (netted per key), with their markers (storage/spend.py).
-        fixed = 4 + len(credits) + (new_credit is not None) + 1 + (3 if replacing is not None else 0)
-
+        # The transaction's size is counted on a dry build of the very same transaction (audit
+        # entries, outbox items, markers, credits…), so the check cannot drift from what is written.
         def run(counted_replaced: bool) -> None:
             removed = replacing[0] if replacing is not None and counted_replaced else None
             deltas = spend_deltas(added=invoice, removed=removed)
-            counted = spend.fits(deltas, fixed)
-            if not counted:  # too many SKUs for one transaction: the backfill counts it
+            counted = count_actions(lambda tx: build(tx, counted_replaced, True, deltas)) \
+                <= spend.MAX_TRANSACTION_ACTIONS
+            if not counted:  # too many SKUs for one transaction: the backfill counts it (`pending`)
                 deltas = spend_deltas(removed=removed)
             self._tx.run(lambda tx: build(tx, counted_replaced, counted, deltas), on_conflict=conflict)
 

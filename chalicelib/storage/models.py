@@ -734,6 +734,9 @@ class WebhookEventItem(TableItem):
     type = UnicodeAttribute()
     created_at = UnicodeAttribute()
     payload = UnicodeAttribute()  # the body every endpoint receives
+    # Every event of the audit entry, as JSON [{id, type, payload}] (the first is the one above):
+    # one item per entry keeps a transaction's outbox to ONE Put. Absent on older items.
+    events = UnicodeAttribute(null=True)
 
 
 ALL_MODELS += (WebhookEndpointItem, WebhookCountItem, WebhookDeliveryItem, WebhookEventItem)  # webhooks

@@ -285,21 +285,47 @@ class Transaction:
             raise
 
 
+class _CountingTransaction:
+    """Stands for a TransactWrite in a dry build: every action (save, update, delete, condition
+    check) is counted, nothing is written."""
+
+    def __init__(self):
+        self.actions = 0
+
+    def __getattr__(self, name):
+        def action(*args, **kwargs):
+            self.actions += 1
+        return action
+
+
+def count_actions(build: Callable[[Any], None]) -> int:
+    """How many actions `build(tx)` puts in its transaction (DynamoDB takes at most 100)."""
+    tx = _CountingTransaction()
+    build(tx)
+    return tx.actions
+
+
 def append_audit(tx, entry: AuditEntry, subjects: Optional[Dict[str, dict]] = None) -> None:
     """The entry, and (webhooks, issue #21 §3) the events it reports in the outbox, in the same
     transaction: an event exists exactly when its change does. `subjects`: the objects written
     with the entry, by id, as their events show them (domain/webhooks.py)."""
     tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist(), label="audit")
-    for event in webhook_rules.events_for(entry, subjects):
-        tx.save(_event_item(event), condition=WebhookEventItem.pk.does_not_exist(), label="audit")
+    events = webhook_rules.events_for(entry, subjects)
+    if events:  # ONE outbox item per entry, however many events it reports (a cart of 25 lines)
+        tx.save(_event_item(events), condition=WebhookEventItem.pk.does_not_exist(), label="audit")
 
 
-def _event_item(event) -> "WebhookEventItem":
-    """An event in the outbox (pattern 63), pending until the dispatcher fans it out."""
-    return WebhookEventItem(keys.event_pk(event.id), keys.EVENT_SK, gsi1pk=keys.PENDING_EVENTS_PK,
-                            gsi1sk=keys.created_sk(event.created_at, event.id), id=event.id,
-                            organization_id=event.organization_id, type=event.type, created_at=event.created_at,
-                            payload=event.body())
+def _event_item(events) -> "WebhookEventItem":
+    """The events of one audit entry in the outbox (pattern 63), as ONE item (a transaction holds
+    at most 100 actions), pending until the dispatcher fans each out under its own stable id. The
+    item is named by its first event; `events` lists them all."""
+    first = events[0]
+    return WebhookEventItem(keys.event_pk(first.id), keys.EVENT_SK, gsi1pk=keys.PENDING_EVENTS_PK,
+                            gsi1sk=keys.created_sk(first.created_at, first.id), id=first.id,
+                            organization_id=first.organization_id, type=first.type, created_at=first.created_at,
+                            payload=first.body(),
+                            events=json.dumps([{"id": e.id, "type": e.type, "payload": e.body()} for e in events],
+                                              ensure_ascii=False, separators=(",", ":")))
 
 
 # --- repositories -------------------------------------------------------------------------------
@@ -312,8 +338,7 @@ class AuditRepository:
         if events:  # webhooks: the entry and its events together (none of today's callers makes one)
             with TransactWrite(connection=Connection(region=AuditItem.Meta.region)) as tx:
                 tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist())
-                for event in events:
-                    tx.save(_event_item(event), condition=WebhookEventItem.pk.does_not_exist())
+                tx.save(_event_item(events), condition=WebhookEventItem.pk.does_not_exist())
             return
         try:
             _audit_item(entry).save(condition=AuditItem.pk.does_not_exist())

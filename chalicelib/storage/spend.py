@@ -21,6 +21,7 @@ from .models import OrganizationItem, SpendItem, SpendMarkerItem
 from .repositories import Transaction
 
 COUNTED, UNCOUNTED, PENDING = "counted", "cancelled", "pending"
+PART = "part:"  # `part:<n>`: the first n parts of an invoice too big for one transaction are in
 # DynamoDB's limit on the actions of one transaction; each (month, SKU) an invoice moves takes two.
 MAX_TRANSACTION_ACTIONS = 100
 MARKER_LABEL = "spend_marker"
@@ -116,15 +117,38 @@ class SpendRepository:
 
     def count(self, invoice: Invoice) -> bool:
         """The backfill of one invoice: its lines in (a cancelled one: none), with its marker, only
-        if it has none or a `pending` one. False when another writer marked it first."""
+        if it has none or a `pending` one. False when another writer marked it first.
+
+        An invoice with more SKUs than one transaction holds is counted in parts, in order, each
+        part's ADDs with the marker moving `pending` → `part:1` → … → `counted`, conditioned on
+        the state before: a rerun (or a second backfill) resumes after the last part written and
+        never counts a part twice. While in parts, its cancellation waits (CONCURRENT_UPDATE)."""
         deltas = {} if invoice.status == CANCELLED else spend_deltas(added=invoice)
-        if not fits(deltas, 1):
-            raise ValueError(f"invoice {invoice.id}: {len(deltas)} SKUs do not fit one transaction")
+        if fits(deltas, 1):
+            return self._count_part(invoice, deltas, None, UNCOUNTED if invoice.status == CANCELLED else COUNTED)
+        items = list(deltas.items())
+        size = (MAX_TRANSACTION_ACTIONS - 1) // 2
+        parts = [dict(items[i:i + size]) for i in range(0, len(items), size)]
+        try:
+            state = SpendMarkerItem.get(keys.invoice_pk(invoice.id), keys.SPEND_MARKER_SK, consistent_read=True).state
+        except SpendMarkerItem.DoesNotExist:
+            state = None
+        if state in (COUNTED, UNCOUNTED):
+            return False
+        start = int(state.split(":", 1)[1]) if state and state.startswith(PART) else 0
+        for index in range(start, len(parts)):
+            after = COUNTED if index == len(parts) - 1 else f"{PART}{index + 1}"
+            if not self._count_part(invoice, parts[index], None if index == 0 else f"{PART}{index}", after):
+                return index > start
+        return True
+
+    def _count_part(self, invoice: Invoice, deltas, before, after: str) -> bool:
+        """One transaction: `deltas` in, the marker from `before` (None: missing or `pending`) to `after`."""
+        condition = SpendMarkerItem.pk.does_not_exist() | (SpendMarkerItem.state == PENDING) if before is None \
+            else SpendMarkerItem.state == before
 
         def build(tx):
-            tx.save(_marker(invoice, UNCOUNTED if invoice.status == CANCELLED else COUNTED),
-                    condition=SpendMarkerItem.pk.does_not_exist() | (SpendMarkerItem.state == PENDING),
-                    label=MARKER_LABEL)
+            tx.save(_marker(invoice, after), condition=condition, label=MARKER_LABEL)
             add_spend(tx, invoice.organization_id, deltas)
 
         try:
@@ -132,4 +156,3 @@ class SpendRepository:
         except NotCounted:
             return False
         return True
-

@@ -144,6 +144,20 @@ class WebhookRepository:
         item.update(actions=actions, condition=WebhookDeliveryItem.attempts == delivery.attempts)
         return _delivery(item)
 
+    def due_now(self, delivery: Delivery, now: str) -> Optional[Delivery]:
+        """A delivery still retrying, as read (attempt n), made due at once (a resend): None when it
+        has moved on meanwhile (attempted, delivered, failed)."""
+        item = WebhookDeliveryItem(keys.webhook_delivery_pk(delivery.id), keys.WEBHOOK_DELIVERY_SK)
+        try:
+            item.update(actions=[WebhookDeliveryItem.next_attempt_at.set(now)],
+                        condition=(WebhookDeliveryItem.status == rules.RETRYING)
+                        & (WebhookDeliveryItem.attempts == delivery.attempts))
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _delivery(item)
+
     def stop(self, delivery: Delivery, error: str) -> None:
         """A delivery whose endpoint was removed: failed, not tried again."""
         item = WebhookDeliveryItem(keys.webhook_delivery_pk(delivery.id), keys.WEBHOOK_DELIVERY_SK)

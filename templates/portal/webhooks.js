@@ -179,6 +179,10 @@ function addDialog() {
           throw error;
         }
         close();
+        if (!created.secret) {  // a repeated request: the endpoint exists, its secret was shown once
+          notify("Endpoint já cadastrado por este pedido; o segredo só é mostrado uma vez: remova-o e cadastre de novo se não o guardou.");
+          return;
+        }
         secretDialog(created);
       });
     });

@@ -75,9 +75,17 @@ class Recording:
         return self._client.create_change_set(**kwargs)
 
 
-def run(argv, build_dir, s3, cfn, sts):
+BACKFILLS = []
+
+
+def recorded_backfill(table, region):
+    BACKFILLS.append((table, region))
+    return {"organizations": 1, "invoices": 2, "counted": 2, "already": 0, "failed": 0}
+
+
+def run(argv, build_dir, s3, cfn, sts, backfill=recorded_backfill):
     options = deploy.options_from(argv + ["--build-dir", str(build_dir)], environ={"AWS_DEFAULT_REGION": REGION})
-    return deploy.deploy(options, s3, cfn, sts)
+    return deploy.deploy(options, s3, cfn, sts, backfill=backfill)
 
 
 def no_stack(cfn, name):
@@ -259,6 +267,35 @@ def test_a_confirmed_deploy_executes_the_change_set_waits_and_prints_the_outputs
     out = capsys.readouterr().out
     assert "Add      OperatorAlarmsTopic" in out
     assert "CREATE_COMPLETE" in out and "RestAPIId = abc123" in out
+    assert BACKFILLS[-1] == ("csp-portal-prod", REGION) and '"counted": 2' in out
+
+
+def test_the_spend_backfill_runs_only_after_a_deploy_that_succeeded_and_its_failure_fails_the_command(
+        aws, build, capsys):
+    BACKFILLS.clear()
+    failed = RecordingCloudFormation(changes=[CHANGE], fail_waiters={"stack_create_complete": True})
+    assert run(PROD, build(), aws["s3"], failed, aws["sts"]) == 1 and BACKFILLS == []
+    assert run(PROD + ["--confirm", "no"], build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]),
+               aws["sts"]) == 0 and BACKFILLS == []
+
+    def broken(table, region):
+        raise RuntimeError("throttled")
+
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"], backfill=broken) == 1
+    err = capsys.readouterr().err
+    assert "spend backfill failed (RuntimeError: throttled)" in err and "python -m infra.backfill_spend --stage prod" in err
+    partial = {"organizations": 1, "invoices": 2, "counted": 1, "already": 0, "failed": 1}
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               backfill=lambda table, region: partial) == 1
+    assert "1 invoice(s) not counted" in capsys.readouterr().err
+
+
+def test_the_real_backfill_counts_the_stage_table_s_invoices(monkeypatch):
+    calls = []
+    monkeypatch.setattr("infra.backfill_spend.deps_for", lambda table, region: calls.append((table, region)) or "deps")
+    monkeypatch.setattr("chalicelib.services.spend.backfill_spend", lambda deps: {"deps": deps})
+    assert deploy.run_spend_backfill("csp-portal-prod", REGION) == {"deps": "deps"}
+    assert calls == [("csp-portal-prod", REGION)]
 
 
 def test_an_update_keeps_the_parameters_not_given_including_the_alarm_address(aws, build, capsys):

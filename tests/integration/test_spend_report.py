@@ -204,6 +204,8 @@ def test_the_csv_is_the_same_report(world, billed):
     ("from=2023-01&to=2026-01", 422, "report_period_too_long"),
     ("from=2026-13", 400, "invalid_report_month"),
     ("to=dezembro", 400, "invalid_report_month"),
+    ("from=1999-01&to=1999-12", 400, "invalid_report_month"),  # never silently the last 12 months
+    ("to=3000-01", 400, "invalid_report_month"),
     ("group_by=organization", 400, "invalid_group_by"),
     ("group_by=cliente", 400, "invalid_group_by"),
 ])
@@ -319,3 +321,37 @@ def test_the_backfill_runs_from_the_command_line_against_the_stage_table(world, 
     assert backfill_spend.main(["--table", settings.table_name, "--region", settings.region]) == 0
     assert '"counted": 0' in capsys.readouterr().out
     _assert_report_is_invoices(world, b.master, [b.id])
+
+
+def test_an_invoice_too_big_for_one_transaction_is_backfilled_in_parts_and_a_rerun_counts_nothing_twice(
+        world, billed, monkeypatch):
+    a, b, _ = billed
+    _forget_the_aggregate(world, [a.id, b.id])
+    # One SKU per transaction: every invoice of two or more SKUs is "too big" (as one of 50+ is).
+    monkeypatch.setattr(spend_storage, "MAX_TRANSACTION_ACTIONS", 3)
+    big = [i for i in _invoices(world, a.id) + _invoices(world, b.id) if len(rules.spend_deltas(added=i)) >= 2]
+    assert big  # the fixture has such invoices among the others
+    # The backfill dies once, right after the first part of the first big invoice (a timeout).
+    real_run = world.deps.spend._tx.run
+    crashed = []
+
+    def crash_after_one_part(build, on_conflict=None):
+        real_run(build, on_conflict=on_conflict)
+        marker = list(SpendMarkerItem.query(keys.invoice_pk(big[0].id), SpendMarkerItem.sk == keys.SPEND_MARKER_SK))
+        if not crashed and marker and marker[0].state == "part:1":
+            crashed.append(True)
+            raise RuntimeError("the backfill's Lambda timed out")
+
+    monkeypatch.setattr(world.deps.spend._tx, "run", crash_after_one_part)
+    first = spend_service.backfill_spend(world.deps)
+    assert crashed and first["failed"] == 1 and first["counted"] == 5  # the others were counted all the same
+    monkeypatch.setattr(world.deps.spend._tx, "run", real_run)
+
+    second = spend_service.backfill_spend(world.deps)  # resumes after the part already in
+    assert second["counted"] == 1 and second["failed"] == 0
+    assert SpendMarkerItem.get(keys.invoice_pk(big[0].id), keys.SPEND_MARKER_SK).state == "counted"
+    for org in (a, b):
+        _assert_report_is_invoices(world, org.master, [org.id])
+    assert spend_service.backfill_spend(world.deps)["counted"] == 0
+    for org in (a, b):
+        _assert_report_is_invoices(world, org.master, [org.id])

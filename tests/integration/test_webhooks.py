@@ -195,6 +195,9 @@ def test_a_url_that_is_not_https_to_a_public_address_is_refused_and_nothing_is_w
     assert answer.status_code == 422, answer.json_body
     assert answer.json_body["error"]["code"] == code
     assert _endpoints_written(world, org.id) == [] and _audit(world, org.id, "webhook.created") == []
+    # What a name resolves to inside is never told (no DNS oracle): not in the message nor details.
+    for private in ("10.0.0.5", "169.254.169.254", "192.168.0.10"):
+        assert private not in json.dumps(answer.json_body)
 
 
 def test_loopback_is_refused_when_the_setting_is_off(world, dns, receiver):
@@ -243,6 +246,9 @@ def test_bad_input_is_refused_and_nothing_is_written(world, dns, body, status, c
     assert answer.status_code == status, answer.json_body
     assert answer.json_body["error"]["code"] == code
     assert _endpoints_written(world, org.id) == [] and _audit(world, org.id, "webhook.created") == []
+    # What a name resolves to inside is never told (no DNS oracle): not in the message nor details.
+    for private in ("10.0.0.5", "169.254.169.254", "192.168.0.10"):
+        assert private not in json.dumps(answer.json_body)
 
 
 def test_an_organisation_has_at_most_ten_endpoints(world, dns):
@@ -513,6 +519,9 @@ def test_a_name_that_resolves_to_a_private_address_after_registration_gets_nothi
     [delivery] = _deliveries(world, created["id"])
     assert delivery.status == "retrying" and delivery.last_status_code is None
     assert "webhook_url_not_public" in delivery.last_error and len(delivery.last_error) <= 200
+    assert new_address not in delivery.last_error  # the customer sees no internal address
+    listed = world.call("GET", f"/webhooks/{created['id']}/deliveries", org.master).json_body
+    assert new_address not in json.dumps(listed)
 
 
 def test_the_connection_goes_to_the_vetted_address_with_the_host_s_name(world, clock, dns, receiver):
@@ -632,3 +641,139 @@ def rules_target(url):
     from chalicelib.domain import webhooks as rules
 
     return rules.parse_url(url, allow_loopback=False)
+
+
+# --- review fixes: one outbox item per audit entry (a full cart fits its transaction) -----------
+
+def _many_products(world, count):
+    from chalicelib.domain.catalog import Product, with_price
+    from chalicelib.domain.clock import local_day
+
+    world.seed_catalog()
+    skus = [f"BULK-{n:02d}" for n in range(count)]
+    for sku in skus:
+        world.deps.catalog.put(with_price(Product(sku=sku, name=f"Produto {sku}", family="Microsoft 365", term="P1M",
+                                                  billing_frequency="monthly", offer_id=f"offer-{sku}"),
+                                          1000, local_day(world.deps.clock())))
+    return skus
+
+
+def _changed_requests(receiver):
+    return [json.loads(r["body"]) for r in receiver.requests if json.loads(r["body"])["type"] == "subscription.changed"]
+
+
+def test_a_full_cart_checks_out_and_each_line_reaches_the_erp_with_its_own_stable_id(world, clock, receiver):
+    from chalicelib.domain.catalog import MAX_CART_LINES
+
+    org = world.active_organization()
+    skus = _many_products(world, MAX_CART_LINES)
+    created = _register(world, org.master, url=receiver.url, events=["subscription.changed"]).json_body
+    for sku in skus:
+        assert world.call("PUT", f"/cart/items/{sku}", org.master, {"quantity": 1}).status_code == 200
+    response = world.call("POST", "/cart/checkout", org.master)
+    assert response.status_code == 201, response.json_body
+    [outbox] = _pending_events(org.id)  # ONE item for the entry's 25 events
+    assert len(json.loads(outbox.events)) == MAX_CART_LINES
+    assert webhooks.dispatch(world.deps) == {"events": MAX_CART_LINES, "deliveries": MAX_CART_LINES}
+    world.drain_queues()
+    bodies = _changed_requests(receiver)
+    assert sorted(b["data"]["sku"] for b in bodies) == sorted(skus)
+    assert {b["data"]["change"] for b in bodies} == {"purchased"}
+    ids = [b["id"] for b in bodies]
+    assert len(set(ids)) == MAX_CART_LINES
+    # Stable: the ids are the ones the audit entry derives, whatever run fans them out.
+    [entry] = _audit(world, org.id, "cart.checked_out")
+    from chalicelib.domain import webhooks as rules
+    assert set(ids) == {e.id for e in rules.events_for(entry)}
+    assert {d.event_id for d in _deliveries(world, created["id"])} == set(ids)
+    assert outbox.pk not in {e.pk for e in _pending_events(org.id)}  # it left the outbox once fanned out
+
+
+def test_a_contract_accepted_with_many_items_orders_them_and_reports_each_subscription(world, clock, receiver):
+    skus = _many_products(world, 25)
+    org = world.organization(items=[(sku, 2) for sku in skus])
+    created = _register(world, org.master, url=receiver.url, events=["subscription.changed"]).json_body
+    world.accept_contract(org)
+    assert sorted(s.sku for s in world.deps.subscriptions.list(org.id)) == sorted(skus)
+    [outbox] = [e for e in _pending_events(org.id) if e.events and "purchased" in e.events]
+    assert len(json.loads(outbox.events)) == 25
+    webhooks.dispatch(world.deps)
+    world.drain_queues()
+    bodies = [b for b in _changed_requests(receiver) if b["data"]["change"] == "purchased"]
+    assert sorted(b["data"]["sku"] for b in bodies) == sorted(skus)
+    assert len({b["id"] for b in bodies}) == 25 and len(_deliveries(world, created["id"])) == 25
+
+
+def test_a_replayed_creation_says_the_endpoint_exists_but_never_keeps_nor_repeats_its_secret(world, dns):
+    from chalicelib.storage.models import IdempotencyItem
+
+    org = world.organization()
+    headers = {"Idempotency-Key": "novo-webhook-1"}
+    body = {"url": "https://erp.cliente.example/hooks/csp", "events": ["invoice.issued"]}
+    first = world.call("POST", "/webhooks", org.master, body, headers=headers)
+    assert first.status_code == 201 and first.json_body["secret"].startswith("whsec_")
+    again = world.call("POST", "/webhooks", org.master, body, headers=headers)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json_body == {**first.json_body, "secret": None}  # shown once: the first answer only
+    assert len(_endpoints_written(world, org.id)) == 1
+    scope = f"{org.master.user.id}@{org.id}:POST /webhooks"
+    stored = IdempotencyItem.get(keys.idempotency_pk(scope), keys.idempotency_sk("novo-webhook-1"))
+    assert first.json_body["secret"] not in json.dumps(stored.attribute_values, default=str)
+
+
+def test_a_receiver_trickling_its_answer_is_cut_at_the_attempt_s_deadline():
+    import socket
+    import time
+
+    from chalicelib.adapters.webhook_http import WebhookHttp
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        try:  # a byte every 0.2 s for 6 s: each wait is short, the whole is not
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\nX-Slow: " + b"a" * 30:
+                conn.sendall(bytes([byte]))
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    http = WebhookHttp(timeout_seconds=1, resolver=lambda host, port: ["127.0.0.1"])
+    http.deadline_seconds = 1.5  # the production default is 12 s (the 10 s timeout + 2)
+    started = time.monotonic()
+    outcome = http.post(f"http://127.0.0.1:{port}/h", b"{}", {"Content-Type": "application/json"}, allow_loopback=True)
+    elapsed = time.monotonic() - started
+    listener.close()
+    assert not outcome.delivered and outcome.status_code is None and "Tempo esgotado" in outcome.error
+    assert elapsed < 3, elapsed
+    assert WebhookHttp().deadline_seconds == 12
+
+
+def test_resending_a_delivery_still_retrying_attempts_that_same_delivery_now(world, clock):
+    receiver = Receiver(statuses=(500, 200))
+    try:
+        org = world.organization()
+        created = _register(world, org.master, url=receiver.url, events=["ticket.updated"]).json_body
+        world.ticket(org)
+        _run_webhooks(world)
+        [delivery] = _deliveries(world, created["id"])
+        assert (delivery.status, delivery.attempts) == ("retrying", 1)
+        answer = world.call("POST", f"/webhooks/{created['id']}/deliveries/{delivery.id}/resend", org.master)
+        assert answer.status_code == 202 and answer.json_body["delivery"]["id"] == delivery.id
+        world.drain_queues()  # now, not in a minute
+        assert len(receiver.requests) == 2 and receiver.requests[1]["body"] == receiver.requests[0]["body"]
+        [again] = _deliveries(world, created["id"])  # no parallel delivery of the same event
+        assert (again.id, again.status, again.attempts) == (delivery.id, "delivered", 2)
+        clock.advance(hours=1)  # the attempt queued before, once due, finds it delivered
+        world.make_visible()
+        world.drain_queues()
+        assert len(receiver.requests) == 2 and len(_deliveries(world, created["id"])) == 1
+    finally:
+        receiver.close()

@@ -17,7 +17,8 @@ def _entry(action, target, after=None, before=None, entry_id="01ENTRY"):
 @pytest.mark.parametrize("address", ["10.0.0.5", "172.16.0.1", "192.168.1.1", "127.0.0.1", "169.254.169.254",
                                      "100.64.0.1", "0.0.0.0", "224.0.0.1", "240.0.0.1", "255.255.255.255",
                                      "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
-                                     "64:ff9b::a00:5", "2002:a00:5::1", "::", "fe80::1%eth0", "não-é-ip"])
+                                     "64:ff9b::a00:5", "2002:a00:5::1", "::", "fe80::1%eth0", "não-é-ip",
+                                     "fec0::1", "feff:ffff::1"])  # IPv6 site-local (fec0::/10)
 def test_non_public_addresses_are_refused(address):
     assert rules.refused_address([address], loopback_allowed=False) == address
 

@@ -114,4 +114,13 @@ def route_objects(world, org) -> dict:
             "run_id": billing.start_run(world.deps, SYSTEM, period=time.strftime("%Y-%m"), closing_days=[]),
             "lead_id": lead["id"], "organization_id": org.id, "name": "app.js",
             "export_id": world.call("POST", "/privacy/exports", org.master).json_body["id"],
-            "token": world.deps.bank.webhook_token()}  # the bank's webhook: its secret, so the route is reached
+            "token": world.deps.bank.webhook_token(),  # the bank's webhook: its secret, so the route is reached
+            **_webhook_objects(world, org)}
+
+
+def _webhook_objects(world, org) -> dict:
+    """Webhooks (issue #21 §3): an endpoint on the loopback (allowed in the tests) and a delivery of it."""
+    webhook = world.call("POST", "/webhooks", org.master, {"url": "http://127.0.0.1:9/hook",
+                                                           "events": ["invoice.issued"]}).json_body
+    delivery = world.call("POST", f"/webhooks/{webhook['id']}/test", org.master).json_body["delivery"]
+    return {"webhook_id": webhook["id"], "delivery_id": delivery["id"]}

@@ -235,14 +235,15 @@ def dispatch(deps: WebhookDispatchDeps, *, batch: int = 100, max_batches: int = 
         events = deps.webhooks.pending_events(batch)
         if not events:
             break
-        for event in events:
-            if event.organization_id not in endpoints:
-                endpoints[event.organization_id] = deps.webhooks.endpoints(event.organization_id)
-            for endpoint in endpoints[event.organization_id]:
-                if event.type in endpoint.events and fan_out(deps, endpoint, event.id, event.type, event.payload, now):
-                    counts["deliveries"] += 1
-            deps.webhooks.clear_event(event.id)
-            counts["events"] += 1
+        for item_id, organization_id, bundled in events:
+            if organization_id not in endpoints:
+                endpoints[organization_id] = deps.webhooks.endpoints(organization_id)
+            for event_id, event_type, payload in bundled:
+                for endpoint in endpoints[organization_id]:
+                    if event_type in endpoint.events and fan_out(deps, endpoint, event_id, event_type, payload, now):
+                        counts["deliveries"] += 1
+                counts["events"] += 1
+            deps.webhooks.clear_event(item_id)
         if len(events) < batch:
             break
     return counts

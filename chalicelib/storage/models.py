@@ -682,6 +682,8 @@ class WebhookEventItem(TableItem):
     type = UnicodeAttribute()
     created_at = UnicodeAttribute()
     payload = UnicodeAttribute()  # the body every endpoint receives
+    # The same audit entry's other events ([{id, type, payload}]: a checkout's other subscriptions).
+    more = JSONAttribute(null=True)
 
 
 ALL_MODELS += (WebhookEndpointItem, WebhookCountItem, WebhookDeliveryItem, WebhookEventItem)  # webhooks

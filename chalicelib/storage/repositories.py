@@ -287,16 +287,21 @@ def append_audit(tx, entry: AuditEntry, subjects: Optional[Dict[str, dict]] = No
     transaction: an event exists exactly when its change does. `subjects`: the objects written
     with the entry, by id, as their events show them (domain/webhooks.py)."""
     tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist(), label="audit")
-    for event in webhook_rules.events_for(entry, subjects):
-        tx.save(_event_item(event), condition=WebhookEventItem.pk.does_not_exist(), label="audit")
+    events = webhook_rules.events_for(entry, subjects)
+    if events:
+        tx.save(_event_item(events), condition=WebhookEventItem.pk.does_not_exist(), label="audit")
 
 
-def _event_item(event) -> "WebhookEventItem":
-    """An event in the outbox (pattern 63), pending until the dispatcher fans it out."""
-    return WebhookEventItem(keys.event_pk(event.id), keys.EVENT_SK, gsi1pk=keys.PENDING_EVENTS_PK,
-                            gsi1sk=keys.created_sk(event.created_at, event.id), id=event.id,
-                            organization_id=event.organization_id, type=event.type, created_at=event.created_at,
-                            payload=event.body())
+def _event_item(events) -> "WebhookEventItem":
+    """An entry's events in the outbox (pattern 63), pending until the dispatcher fans them out: ONE
+    item however many (a checkout of 25 lines reports 25 subscriptions, and a transaction holds at
+    most 100 items), keyed by the first event's id; the others ride in `more`."""
+    first, *others = events
+    return WebhookEventItem(keys.event_pk(first.id), keys.EVENT_SK, gsi1pk=keys.PENDING_EVENTS_PK,
+                            gsi1sk=keys.created_sk(first.created_at, first.id), id=first.id,
+                            organization_id=first.organization_id, type=first.type, created_at=first.created_at,
+                            payload=first.body(),
+                            more=[{"id": e.id, "type": e.type, "payload": e.body()} for e in others] or None)
 
 
 # --- repositories -------------------------------------------------------------------------------
@@ -309,8 +314,7 @@ class AuditRepository:
         if events:  # webhooks: the entry and its events together (none of today's callers makes one)
             with TransactWrite(connection=Connection(region=AuditItem.Meta.region)) as tx:
                 tx.save(_audit_item(entry), condition=AuditItem.pk.does_not_exist())
-                for event in events:
-                    tx.save(_event_item(event), condition=WebhookEventItem.pk.does_not_exist())
+                tx.save(_event_item(events), condition=WebhookEventItem.pk.does_not_exist())
             return
         try:
             _audit_item(entry).save(condition=AuditItem.pk.does_not_exist())

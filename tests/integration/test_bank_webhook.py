@@ -309,10 +309,11 @@ def test_a_wrong_or_missing_token_is_404_and_nothing_is_read_asked_or_written(wo
         answer = notify(world, content, token=token, content_type=content_type)
         assert answer.status_code == 404, (token, answer.status_code, answer.json_body)
         assert answer.json_body["error"]["code"] == "not_found"
-    # No token at all: no route (API Gateway's own answer), nothing of ours runs.
+    # No token at all: no route (API Gateway's own answer), nothing of ours runs. (Locally the path
+    # matches the customers' GET/DELETE /webhooks/{webhook_id} (issue #21 §3): POST there is 405.)
     bare = world.client.http.request("POST", "/webhooks/bank", headers={"Content-Type": "application/json"},
                                      body=body)
-    assert bare.status_code in (403, 404)
+    assert bare.status_code in (403, 404, 405)
     # A bank secret without a usable token (empty, or too short to be a secret): the webhook is closed.
     monkeypatch.setattr(bank, "webhook_token", lambda: "short")
     assert notify(world, body, token="short").status_code == 404

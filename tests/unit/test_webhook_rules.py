@@ -96,3 +96,31 @@ def test_the_signature_is_hmac_sha256_of_the_timestamp_dot_body():
 
     header = rules.signature("whsec_x", 1700000000, b'{"a":1}')
     assert header == "t=1700000000,v1=" + hmac.new(b"whsec_x", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+
+
+def test_an_entry_adds_one_item_to_its_transaction_however_many_events_it_reports():
+    """A checkout of 25 lines is 76 items already; a transaction holds 100: its 25 events ride in one."""
+    import json
+
+    from chalicelib.storage.repositories import append_audit
+
+    class RecordingTransaction:
+        def __init__(self):
+            self.saved = []
+
+        def save(self, model, condition=None, label="item"):
+            self.saved.append(model)
+
+    after = [{"sku": f"SKU{n}", "quantity": 1, "subscription_id": f"s{n}"} for n in range(25)]
+    tx = RecordingTransaction()
+    append_audit(tx, _entry("cart.checked_out", "organization:org1", after=after))
+    audit_item, event_item = tx.saved
+    assert event_item.pk.startswith("EVENT#evt_") and event_item.gsi1pk == "EVENTS#PENDING"
+    bodies = [json.loads(e["payload"]) for e in json.loads(event_item.events)]
+    assert bodies[0] == json.loads(event_item.payload)  # the item is named by its first event
+    assert [b["data"]["subscription_id"] for b in bodies] == [f"s{n}" for n in range(25)]
+    assert len({b["id"] for b in bodies}) == 25
+
+    tx = RecordingTransaction()
+    append_audit(tx, _entry("user.invited", "user:u1"))
+    assert len(tx.saved) == 1  # no event: no extra item

@@ -170,11 +170,8 @@ class WebhookRepository:
                 raise
 
     # --- the outbox (63) ---------------------------------------------------------------------------
-    def pending_events(self, limit: int) -> List[Tuple[str, str, List[Tuple[str, str, str]]]]:
-        """The outbox's items, oldest first: (item id, organisation, [(event id, type, body)…])."""
-        return [(item.id, item.organization_id,
-                 [(item.id, item.type, item.payload)] + [(e["id"], e["type"], e["payload"]) for e in item.more or ()])
-                for item in WebhookEventItem.pending.query(keys.PENDING_EVENTS_PK, limit=limit)]
+    def pending_events(self, limit: int) -> List[WebhookEventItem]:
+        return list(WebhookEventItem.pending.query(keys.PENDING_EVENTS_PK, limit=limit))
 
     def clear_event(self, event_id: str) -> None:
         """The event leaves the outbox (its deliveries exist); deleting it twice is harmless."""

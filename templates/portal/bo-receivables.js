@@ -2,7 +2,7 @@
 // CSV of the filter and the import of a bank's CNAB 240 return file; and the operator's page of one
 // invoice (#/recebiveis/<id>): lines, payments, boleto, NFS-e, history, and what an operator does
 // to it (payment, dispute, holding the suspension, cancel and re-issue, credit note, re-emission).
-import { api, brl, dateBR, dialog, errorBox, field, guarded, h, newKey, notify, onLogout, refresh, table } from "./core.js";
+import { api, brl, dateBR, dialog, errorBox, field, guarded, h, newKey, notify, onLogout, refresh, saveBlob, table } from "./core.js";
 
 // Our own words for the statuses (not imported from invoices.js, which another screen owns).
 const INVOICE_STATUS = { open: "Em aberto", overdue: "Vencida", paid: "Paga", cancelled: "Cancelada" };
@@ -123,13 +123,7 @@ async function downloadCsv(event) {
     // Through api(): an expired token is refreshed and the request sent again, a network error in words.
     const csv = await api("GET", query(), undefined, { Accept: "text/csv" }, { as: "blob" });
     const filename = `recebiveis-${saoPauloDay()}.csv`;
-    const url = URL.createObjectURL(csv);
-    const link = h("a", { href: url, download: filename, class: "escondido", text: filename });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    notify(`Planilha ${filename} baixada.`);
+    saveBlob(csv, filename);
   } catch (error) {
     if (error.code !== "session_expired") notify(error.message);  // the login screen says that one
   } finally { button.disabled = false; }

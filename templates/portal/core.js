@@ -67,6 +67,17 @@ export function notify(message) {
   notify.timer = setTimeout(() => box.classList.remove("visivel"), 4000);
 }
 
+// A file the API answered (a Blob) saved under `filename`, as a download link the browser follows once.
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = h("a", { href: url, download: filename, class: "escondido", text: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  notify(`Planilha ${filename} baixada.`);
+}
+
 export class ApiError extends Error {
   constructor(status, error) { super(error.message); this.status = status; this.code = error.code; this.details = error.details; }
 }

@@ -1,7 +1,7 @@
 // Relatórios: the spend report of the period (GET /reports/spend) — a stacked bar per month
 // (charts.js), the table of groups, totals in R$ and the same report as CSV; and the operator's
 // across customers (GET /backoffice/reports/spend, #/bo-relatorios), which also groups by customer.
-import { api, brl, errorBox, field, guarded, h, notify, refresh, table } from "./core.js";
+import { api, brl, errorBox, field, guarded, h, notify, refresh, saveBlob, table } from "./core.js";
 import { monthLabel, stackedBars } from "./charts.js";
 
 const GROUPS = { family: "Família de produtos", product: "Produto", month: "Mês", organization: "Cliente" };
@@ -60,13 +60,7 @@ async function downloadCsv(button, path, wanted, side) {
     // Through api(): an expired token is refreshed and the request sent again, a network error in words.
     const csv = await api("GET", query(path, wanted), undefined, { Accept: "text/csv" }, { as: "blob" });
     const filename = `${side === "backoffice" ? "gastos-clientes" : "gastos"}-${wanted.from}-a-${wanted.to}.csv`;
-    const url = URL.createObjectURL(csv);
-    const link = h("a", { href: url, download: filename, class: "escondido", text: filename });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    notify(`Planilha ${filename} baixada.`);
+    saveBlob(csv, filename);
   } catch (error) {
     if (error.code !== "session_expired") notify(error.message);
   } finally { button.disabled = false; }

@@ -62,11 +62,12 @@ def sp(year, month, day, hour=12):
     return datetime(year, month, day, hour, tzinfo=SAO_PAULO).astimezone(timezone.utc)
 
 
-def billed_in_november(world, clock, address: Optional[Address] = TEST_ADDRESS):
+def billed_in_november(world, clock, address: Optional[Address] = TEST_ADDRESS, org=None):
     """A customer with 10 MS365-E3 seats, billed by the operator's run for November 2026 (closing
     day 10, the run on the 11th at 09:00 in São Paulo): (org, operator, the invoice as stored).
-    `address`: the organisation's (None: onboarded before the address was asked)."""
-    org = world.organization(closing_day=10, address=address)
+    `address`: the organisation's (None: onboarded before the address was asked); `org`: an
+    organisation with closing day 10 made beforehand (e.g. with a webhook endpoint already set)."""
+    org = org or world.organization(closing_day=10, address=address)
     world.seed_catalog()
     world.accept_contract(org)
     world.subscription(org, "MS365-E3", 10)

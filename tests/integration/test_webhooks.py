@@ -356,18 +356,9 @@ def test_an_invoice_issued_by_a_real_billing_reaches_the_erp_signed_with_the_sec
     # A second organisation's endpoint hears nothing of the first's invoice.
     other = world.organization()
     other_endpoint = _register(world, other.master, url=receiver.url).json_body
-    # As tests.support.billed_in_november does, for this organisation with its endpoint.
-    world.seed_catalog()
-    world.accept_contract(org)
-    world.subscription(org, "MS365-E3", 10)
-    from tests.support import sp
+    from tests.support import billed_in_november
 
-    clock.now = sp(2026, 11, 11, 9)
-    operator = world.operator()
-    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": "2026-11"}).status_code == 202
-    world.drain_queues()
-    [listed] = world.call("GET", "/invoices", org.master).json_body["items"]
-    invoice = world.deps.invoices.get(listed["id"])
+    _, _, invoice = billed_in_november(world, clock, org=org)  # this organisation, with its endpoint
 
     [pending] = _pending_events(org.id, "invoice.issued")
     assert receiver.requests == []  # nothing leaves before the dispatcher runs

@@ -20,7 +20,7 @@ from .audit import AuditEntry
 from .billing import CANCELLED as INVOICE_CANCELLED
 from .billing import STATUS_LABELS as INVOICE_STATUS_LABELS
 from .billing import Invoice
-from .clock import SAO_PAULO
+from .clock import SAO_PAULO, local_day
 from .spreadsheet import as_text, br_date, br_decimal, csv_document
 from .subscriptions import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
 from .subscriptions import Subscription
@@ -108,7 +108,7 @@ def invoice_rows(invoices: Iterable[Invoice], span: Period) -> List[Tuple[object
     rows: List[Tuple[object, ...]] = []
     for invoice in chosen:
         boleto = invoice.active_boleto or (invoice.boletos[-1] if invoice.boletos else None)
-        head = (invoice.number, br_date(_local_day(invoice.issued_at)), br_date(invoice.period_start),
+        head = (invoice.number, br_date(local_day(datetime.fromisoformat(invoice.issued_at))), br_date(invoice.period_start),
                 br_date(invoice.period_end), br_date(invoice.due_date), _invoice_status(invoice),
                 br_decimal(invoice.total_cents), br_decimal(invoice.paid_cents),
                 as_text(invoice.nfse.number) if invoice.nfse else "",
@@ -124,10 +124,6 @@ def invoice_rows(invoices: Iterable[Invoice], span: Period) -> List[Tuple[object
 def _invoice_status(invoice: Invoice) -> str:
     label = INVOICE_STATUS_LABELS.get(invoice.status, invoice.status).capitalize()
     return label if invoice.status != INVOICE_CANCELLED else "Cancelada"
-
-
-def _local_day(instant_iso: str) -> date:
-    return datetime.fromisoformat(instant_iso).astimezone(SAO_PAULO).date()
 
 
 # --- subscriptions ---------------------------------------------------------------------------------

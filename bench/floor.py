@@ -71,9 +71,11 @@ def _sequence_base(layout) -> int:
     return layout.second_copy_base + layout.second_copy_base // 2
 
 
-def io_floor(deps, organization_ids: List[str], subscriptions_each: int, closing: date) -> FloorResult:
+def io_floor(deps, organization_ids: List[str], subscriptions_each: int, closing: date, counter=None) -> FloorResult:
     """The floor over the organisations the billing run invoiced (their invoices for the period
-    ending `closing` exist). See the module's docstring for what it does per invoice."""
+    ending `closing` exist). See the module's docstring for what it does per invoice. With
+    `counter` (bench.run's installed AwsCallCounter) its calls are counted and timed as the
+    product's are; else by botocore's events on its own clients."""
     import json
     from dataclasses import asdict, replace
 
@@ -126,9 +128,14 @@ def io_floor(deps, organization_ids: List[str], subscriptions_each: int, closing
 
     result = FloorResult(invoices=len(organization_ids), seconds=0.0)
     region = settings.region
-    dynamodb = _watch(boto3.client("dynamodb", region_name=region), result.calls, result.call_seconds)
-    s3 = _watch(boto3.client("s3", region_name=region), result.calls, result.call_seconds)
-    ses = _watch(boto3.client("sesv2", region_name=region), result.calls, result.call_seconds)
+
+    def client(service: str):
+        made = boto3.client(service, region_name=region)
+        return made if counter is not None else _watch(made, result.calls, result.call_seconds)
+
+    dynamodb, s3, ses = client("dynamodb"), client("s3"), client("sesv2")
+    if counter is not None:
+        counted_before, seconds_before = Counter(counter.calls), Counter(counter.seconds)
     table, bucket = settings.table_name, settings.documents_bucket
     run = f"{time.time_ns()}"
     start = time.perf_counter()
@@ -178,4 +185,7 @@ def io_floor(deps, organization_ids: List[str], subscriptions_each: int, closing
         ses.send_email(FromEmailAddress=settings.mail_sender,
                        Destination={"ToAddresses": list(contracts[n].billing_contacts)}, Content={"Raw": {"Data": raw}})
     result.seconds = time.perf_counter() - start
+    if counter is not None:
+        result.calls.update(Counter(counter.calls) - counted_before)
+        result.call_seconds.update(Counter(counter.seconds) - seconds_before)
     return result

@@ -147,47 +147,45 @@ def package_size() -> dict:
 
 
 class AwsCallCounter:
-    """Counts AWS requests and the time spent in them, with botocore's event system: every client
-    created after `install()` (boto3's and PynamoDB's alike) gets a before-call and an after-call
-    handler. `calls` and `seconds` are keyed "service.Operation"."""
+    """Counts AWS requests and the time spent in them, at botocore's one door for every call
+    (`BaseClient._make_api_call`): boto3's clients and PynamoDB's alike, made before or after
+    `install()`. `calls` and `seconds` are keyed "service.Operation"."""
 
     def __init__(self):
-        import threading
-
         self.calls, self.seconds = Counter(), Counter()
-        self._started = threading.local()
-        self._original_create_client = None
+        self._original = None
 
     def install(self) -> "AwsCallCounter":
-        from botocore.session import Session
+        from botocore.client import BaseClient
 
-        original = self._original_create_client = Session.create_client
+        if self._original is not None:
+            return self
+        original = self._original = BaseClient._make_api_call
         counter = self
 
-        def create_client(session, *args, **kwargs):
-            client = original(session, *args, **kwargs)
-            client.meta.events.register("before-call.*.*", counter._before)
-            client.meta.events.register("after-call.*.*", counter._after)
-            client.meta.events.register("after-call-error.*.*", counter._after)
-            return client
+        def _make_api_call(client, operation_name, api_params):
+            if getattr(client, "_bench_uncounted", False):
+                return original(client, operation_name, api_params)
+            started = time.perf_counter()
+            try:
+                return original(client, operation_name, api_params)
+            finally:
+                key = f"{client.meta.service_model.service_name}.{operation_name}"
+                counter.calls[key] += 1
+                counter.seconds[key] += time.perf_counter() - started
 
-        Session.create_client = create_client
+        BaseClient._make_api_call = _make_api_call
         return self
 
-    def _before(self, model, **_):
-        self._started.at = time.perf_counter()
+    def uninstall(self) -> None:
+        from botocore.client import BaseClient
 
-    def _after(self, model, **_):
-        key = f"{model.service_model.service_name}.{model.name}"
-        self.calls[key] += 1
-        self.seconds[key] += time.perf_counter() - getattr(self._started, "at", time.perf_counter())
+        if self._original is not None:
+            BaseClient._make_api_call, self._original = self._original, None
 
     def uncounted(self, client):
-        """`client` with this counter's handlers taken off: the bench's own calls (emptying moto's
-        queues) are not the product's."""
-        for event, handler in (("before-call.*.*", self._before), ("after-call.*.*", self._after),
-                               ("after-call-error.*.*", self._after)):
-            client.meta.events.unregister(event, handler)
+        """`client`, its calls not counted: the bench's own (emptying moto's queues) are not the product's."""
+        client._bench_uncounted = True
         return client
 
     def dynamodb(self) -> int:
@@ -543,7 +541,7 @@ def billing_run(deps, contracts: int) -> dict:
     outside.close()
     events.close()
     progress = billing.run_progress(deps, run_id)
-    floor = io_floor(deps, organization_ids, len(BILLABLE_SKUS), closing=date(2026, 11, 10))
+    floor = io_floor(deps, organization_ids, len(BILLABLE_SKUS), closing=date(2026, 11, 10), counter=COUNTER)
     n = contracts
     per_invoice_ms, floor_ms = 1000 * elapsed / n, 1000 * floor.seconds / n
     pdf_s = sum(pdfs.seconds.values())
@@ -636,7 +634,7 @@ def memory(server) -> dict:
 def main() -> int:
     cold_start()
     package_size()
-    COUNTER.install()  # before any client exists
+    COUNTER.install()
     import app  # noqa: F401 - its logging set up, then quietened
     _quiet_product_logs()
     server, deps, accounts = _world()

@@ -47,19 +47,72 @@ def test_the_render_observer_hears_each_pdf_of_an_invoice_once_by_name(world, cl
     assert all(seconds > 0 for _, seconds in heard)
 
 
-def test_the_billing_bench_runs_on_a_small_world_and_reports_pdf_time(world, monkeypatch, tmp_path):
+def test_the_billing_bench_runs_on_a_small_world_with_its_floor_calls_and_projection(world, monkeypatch, tmp_path):
     from bench import run as bench
 
     monkeypatch.setattr(bench, "OUT", tmp_path)
-    real_queues = (world.deps.billing_queue, world.deps.email_queue)
+    real = (world.deps.billing_queue, world.deps.email_queue, world.deps.bank, world.deps.nfse_emitter)
+    bench.COUNTER.install()
+    try:
+        records = bench.billing_run(world.deps, 2)
+    finally:
+        bench.COUNTER.uninstall()
 
-    figures = bench.billing_run(world.deps, 2)
-
+    figures, calls, projection = records["billing_run"], records["calls_per_invoice"], records["projection"]
     assert figures["invoices issued"] == 2 and figures["failed handler batches"] == 0
-    assert figures["per invoice: PDFs rendered"] == {"boleto": 1, "invoice": 1, "nfse": 1}
-    assert figures["per invoice: ms rendering 3 PDFs"] > 0
-    assert "per invoice: AWS calls" in figures and figures["I/O floor (s)"] >= 0
-    assert (tmp_path / "billing_run.json").exists()
+    assert figures["per invoice: PDFs rendered"] and all(0 < n <= 1 for n in figures["per invoice: PDFs rendered"].values())
+    assert figures["per invoice: ms rendering PDFs"] > 0
+    assert figures["per invoice: bank and NFS-e calls"] == {"bank.register": 1, "nfse_emitter.emit": 1}
+    # The floor ran over the same organisations: one query, one transaction, three documents, one email each.
+    assert figures["floor per invoice: AWS calls"] == {"dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1,
+                                                       "s3.PutObject": 3, "sesv2.SendEmail": 1}
+    assert figures["floor (s)"] > 0 and figures["met"] == (figures["ratio to the floor"] <= 1.5)
+    # Calls by operation, the email worker's among them; the floor's are not the run's.
+    assert calls["by operation"]["sesv2.SendEmail"] == 1 and calls["by operation"]["dynamodb.TransactWriteItems"] >= 1
+    assert calls["total per invoice"] == round(sum(calls["by operation"].values()), 2)
+    assert set(calls["by stage"]) == {"fan-out", "billing worker", "email worker"}
+    assert calls["target"] == "≤ 10" and calls["met"] == (calls["total per invoice"] <= 10)
+    # The projection is computed for a 10 000-contract month, and names its sources.
+    assert projection["contracts"] == 10_000 and projection["month's wall time (min)"] > 0
+    assert projection["email phase (min)"] == pytest.approx(10_000 / projection["SES send rate (/s)"] / 60, rel=0.05)
+    assert projection["slowest stage"] in ("fan-out", "billing", "email") and "met" not in projection
+    for name in ("billing_run", "calls_per_invoice", "projection"):
+        assert (tmp_path / f"{name}.json").exists()
     # The bench hands the container back as it found it.
-    assert (world.deps.billing_queue, world.deps.email_queue) == real_queues
+    assert (world.deps.billing_queue, world.deps.email_queue, world.deps.bank, world.deps.nfse_emitter) == real
     assert world.deps.on_render is ignore_render
+
+
+def test_the_floor_refuses_to_time_reads_that_find_nothing(world, clock):
+    from bench.floor import FloorMissed, io_floor
+
+    organization_ids = billable_organizations(world.deps, 1)
+    bill_november(world)
+
+    with pytest.raises(FloorMissed):
+        io_floor(world.deps, organization_ids, subscriptions_each=len(BILLABLE_SKUS) + 1, closing=sp(2026, 11, 10).date())
+
+
+def test_the_projection_reads_the_concurrency_and_send_rate_it_is_given(app):
+    from dataclasses import dataclass
+
+    from bench import projection
+
+    @dataclass
+    class Settings:
+        ses_max_send_rate: float = 20.0
+
+    stages = {"billing worker": {"calls": {"dynamodb.GetItem": 2, "dynamodb.TransactWriteItems": 1},
+                                 "outside_calls": {"bank.register": 1}, "pdf_ms": 0.0, "python_ms": 0.0},
+              "email worker": {"calls": {"sesv2.SendEmail": 1}, "pdf_ms": 0.0, "python_ms": 0.0,
+                               "emails_per_invoice": 1.0}}
+    from chalicelib.settings import current
+
+    names = {"billing worker": current().billing_queue_name, "email worker": current().email_queue_name}
+    figures = projection.project(app, Settings(), stages, names, contracts=1000)
+
+    # One invoice: 2 reads (10 ms), a transaction (20 ms), the bank (1 s); the CPU is nothing.
+    assert figures["billing worker: one invoice on Lambda (ms)"] == 1040.0
+    assert figures["SES send rate (/s)"] == 20.0 and figures["SES send rate from"] == "settings.ses_max_send_rate"
+    assert figures["email phase (min)"] == pytest.approx(1000 / 20 / 60, rel=0.05)
+    assert figures["month's wall time (min)"] == max(figures["billing phase (min)"], figures["email phase (min)"])

@@ -431,7 +431,12 @@ class DirectEventSource:
         self._queues = [getattr(deps, name) for name in self.QUEUES]
         self._stage_of = {queue.queue_name: self.STAGE_NAMES[name] for name, queue in zip(self.QUEUES, self._queues)}
         self._stages = stages
-        self._sqs, self._urls = None, {}
+        # The purging client and the queues' URLs made now, not in the run's time.
+        import boto3
+
+        self._sqs = COUNTER.uncounted(boto3.client("sqs", region_name=self._region))
+        self._urls = {queue.queue_name: self._sqs.get_queue_url(QueueName=queue.queue_name)["QueueUrl"]
+                      for queue in self._queues}
         self.failed_batches, self.first_failure = 0, None
         # Swapped in the composition root, as a test overrides an adapter: the services send
         # through the container's queues.
@@ -473,13 +478,7 @@ class DirectEventSource:
         purge more than once a minute, and a purge moto refuses only leaves the messages there)."""
         from botocore.exceptions import ClientError
 
-        if self._sqs is None:
-            import boto3
-
-            self._sqs = COUNTER.uncounted(boto3.client("sqs", region_name=self._region))
         for queue in self._queues:
-            if queue.queue_name not in self._urls:
-                self._urls[queue.queue_name] = self._sqs.get_queue_url(QueueName=queue.queue_name)["QueueUrl"]
             try:
                 self._sqs.purge_queue(QueueUrl=self._urls[queue.queue_name])
             except ClientError:

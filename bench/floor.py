@@ -101,9 +101,10 @@ def io_floor(deps, organization_ids: List[str], subscriptions_each: int, closing
     today = local_day(deps.clock())
     base = _sequence_base(layout)
 
-    def boleto_request(n: int):
+    def boleto_request(n: int, sequence: int = None):
         invoice, organization = invoices[n], organizations[n]
-        made = boleto_rules.make_boleto(layout, base + n, invoice.due_date, invoice.total_cents)
+        made = boleto_rules.make_boleto(layout, base + n if sequence is None else sequence, invoice.due_date,
+                                        invoice.total_cents)
         return made, documents.boleto_request(settings, invoice, made, organization, today)
 
     def signed_dps(n: int, number: int):
@@ -112,13 +113,16 @@ def io_floor(deps, organization_ids: List[str], subscriptions_each: int, closing
                                          issued_at=deps.clock(), series=FLOOR_DPS_SERIES)
         return sign_dps(replace(dps, number=number), certificate)
 
-    # The attachments' bytes, drawn once by the product's renderers from a first invoice's boleto
-    # and a note emitted for the floor (its DPS numbered past the timed ones).
+    # The attachments' bytes, drawn once by the product's renderers from a boleto registered and a
+    # note emitted for the floor beforehand (numbered apart from the timed ones), as the product
+    # draws them: the boleto with the bank's Pix, the DANFSe from the emitter's note.
     parties = ({"name": settings.beneficiary_name, "document": settings.beneficiary_cnpj},
                {"name": organizations[0].name, "document": organizations[0].cnpj})
-    made, request = boleto_request(0)
-    boleto_pdf = pdf.boleto_pdf(boleto_print.pdf_data(settings, invoices[0], made, request, BoletoKind.ORIGINAL,
-                                                      None, parties, today))
+    made, request = boleto_request(0, sequence=base - 1)
+    charge = deps.bank.register(request).pix
+    boleto_pdf = pdf.boleto_pdf(boleto_print.pdf_data(
+        settings, invoices[0], made, request, BoletoKind.ORIGINAL, charge.emv if charge else None, parties, today,
+        pix_expires_on=charge.expires_on if charge else None))
     sample_note = deps.nfse_emitter.emit(*signed_dps(0, 10 ** 9 + invoices[0].number))
     danfse_pdf = danfse.danfse_pdf(sample_note.xml, homologation=True)
     context = {**documents.email_context(deps, invoices[0], organizations[0]), "nfse_follows": False,

@@ -49,6 +49,7 @@ OTHER_OUTSIDE_LATENCY_MS = 1000
 # core of this machine) is scaled by 1769 / the function's memory when that is below 1,769 MB.
 ONE_VCPU_MB = 1769
 CHALICE_DEFAULT_MEMORY_MB = 128
+CHALICE_DEFAULT_TIMEOUT_S = 60
 
 # The SQS event source without a maximum concurrency: "Lambda starts processing five batches at a
 # time with five concurrent invocations of your function. If messages are still available, Lambda
@@ -168,7 +169,9 @@ def project(app, settings, stages: Dict[str, dict], queues: Dict[str, str], cont
     if fan_out is not None:
         seconds, parts = stage_seconds(fan_out, cpu_factor("start_billing_run"))
         walls["fan-out"] = seconds * contracts  # one scheduled invocation queues every contract
+        timeout = int(_function_setting("start_billing_run", "lambda_timeout") or CHALICE_DEFAULT_TIMEOUT_S)
         figures["fan-out: one invocation (s)"] = round(walls["fan-out"], 1)
+        figures["fan-out: within the function's timeout"] = f"{walls['fan-out'] <= timeout} ({timeout} s)"
     billing_stage = stages["billing worker"]
     config = event_source(app, queues["billing worker"])
     function = config.name if config else "bill_contracts"

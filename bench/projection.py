@@ -89,6 +89,39 @@ def _function_setting(function: str, name: str, stage: str = "prod"):
     return None
 
 
+def _infra_value(function: str, key: str):
+    """`key` (MaximumConcurrency, ReservedConcurrentExecutions) anywhere under the resources that
+    infra/resources.json merges into the function's own (`chalice package` names them after the
+    function: bill_contracts → BillContracts…)."""
+    try:
+        resources = json.loads((PROJECT_DIR / "infra" / "resources.json").read_text()).get("Resources", {})
+    except (OSError, ValueError):
+        return None
+    prefix = "".join(part.capitalize() for part in function.split("_"))
+
+    def find(node):
+        if isinstance(node, dict):
+            if key in node and isinstance(node[key], int):
+                return node[key]
+            for value in node.values():
+                found = find(value)
+                if found is not None:
+                    return found
+        elif isinstance(node, list):
+            for value in node:
+                found = find(value)
+                if found is not None:
+                    return found
+        return None
+
+    for name, resource in resources.items():
+        if name.startswith(prefix):
+            found = find(resource)
+            if found is not None:
+                return found
+    return None
+
+
 def memory_mb(function: str) -> int:
     return int(_function_setting(function, "lambda_memory_size") or CHALICE_DEFAULT_MEMORY_MB)
 
@@ -113,9 +146,13 @@ def concurrency(app, queue_name: str) -> Tuple[Optional[int], str]:
         return None, f"no SQS event source for {queue_name}"
     if getattr(config, "maximum_concurrency", None):
         return int(config.maximum_concurrency), f"the SQS event source's maximum concurrency ({config.name})"
-    reserved = _function_setting(config.name, "reserved_concurrency")
+    merged = _infra_value(config.name, "MaximumConcurrency")
+    if merged:
+        return merged, f"the SQS event source's MaximumConcurrency (infra/resources.json, {config.name})"
+    reserved = _function_setting(config.name, "reserved_concurrency") or \
+        _infra_value(config.name, "ReservedConcurrentExecutions")
     if reserved:
-        return int(reserved), f"the function's reserved concurrency (.chalice/config.json, {config.name})"
+        return int(reserved), f"the function's reserved concurrency ({config.name})"
     return None, (f"not set for {config.name}: Lambda's default for an SQS event source, {SQS_START_CONCURRENCY} at "
                   f"first, +300 a minute, up to {SQS_MAX_CONCURRENCY}")
 

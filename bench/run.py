@@ -62,10 +62,15 @@ def record(name: str, figures: dict) -> dict:
     for key, value in figures.items():
         if isinstance(value, dict) and "dynamodb_requests" in value:
             value = f"{value['dynamodb_requests']:>2} DynamoDB request(s)   (HTTP {value['status']})"
-        elif isinstance(value, dict) and len(value) > 3 and not any(isinstance(v, dict) for v in value.values()):
+        elif isinstance(value, dict) and (len(value) > 3 or any(isinstance(v, dict) for v in value.values())):
             print(f"  {key}")
             for part, amount in value.items():
-                print(f"      {part:<52} {amount}")
+                if isinstance(amount, dict):
+                    print(f"      {part}")
+                    for inner, figure in amount.items():
+                        print(f"          {inner:<48} {figure}")
+                else:
+                    print(f"      {part:<52} {amount}")
             continue
         print(f"  {key:<56} {value}")
     return figures

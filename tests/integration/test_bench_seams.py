@@ -116,3 +116,28 @@ def test_the_projection_reads_the_concurrency_and_send_rate_it_is_given(app):
     assert figures["SES send rate (/s)"] == 20.0 and figures["SES send rate from"] == "settings.ses_max_send_rate"
     assert figures["email phase (min)"] == pytest.approx(1000 / 20 / 60, rel=0.05)
     assert figures["month's wall time (min)"] == max(figures["billing phase (min)"], figures["email phase (min)"])
+
+
+def test_the_projection_takes_the_event_sources_maximum_concurrency_and_otherwise_lambdas_ramp():
+    from chalice import Chalice
+
+    from bench import projection
+
+    app = Chalice("projection")
+
+    @app.on_sqs_message(queue="capped", maximum_concurrency=50)
+    def capped(event):
+        pass
+
+    @app.on_sqs_message(queue="uncapped")
+    def uncapped(event):
+        pass
+
+    assert projection.concurrency(app, "capped")[0] == 50
+    assert projection.concurrency(app, "uncapped")[0] is None  # Lambda's own ramp, said so
+    # 1 000 one-second invoices, 50 at a time: 20 s; on the ramp (5 at first, +5 a second) the T
+    # where 5T + 2.5T² = 1 000.
+    assert projection.wall_seconds(1000, 1.0, 50) == pytest.approx(20, abs=0.1)
+    assert projection.wall_seconds(1000, 1.0, None) == pytest.approx(19.02, abs=0.1)
+    # However many run at once, the invoice number's one item holds them to its rate.
+    assert projection.wall_seconds(1000, 0.1, 1000, rate_cap=100) == pytest.approx(10, abs=0.1)

@@ -639,11 +639,33 @@ def _quiet_product_logs() -> None:
         product.propagate = False
 
 
-def memory(server) -> dict:
+def _peak_kb() -> int:
+    """This process's peak resident set (VmHWM) in kB, since it started or was last reset."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak_memory() -> bool:
+    """Start this process's peak RSS again from its current RSS (Linux: 5 to /proc/self/clear_refs),
+    so the product's peak is not the packaging step's that ran before it. False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory(server, reset: bool = True) -> dict:
     import resource
 
+    whole = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return record("memory", {
-        "the product's process: peak RSS (MB)": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "the product's process: peak RSS (MB)": round(_peak_kb() / 1024, 1) if reset else whole,
+        "measured from": "the world's seeding on (VmHWM reset before it: the package step's zip work left out)"
+                         if reset else "the bench's start (getrusage; the peak could not be reset here)",
+        "the bench's process, packaging step included: peak RSS (MB)": whole,
         "moto's process: peak RSS (MB)": server.peak_mb(),
         "moto loaded in the product's process": "moto" in sys.modules,
         "note": "the bench's process runs the product (API handler, billing run, floor); moto runs in its own "
@@ -656,12 +678,13 @@ def main() -> int:
     COUNTER.install()
     import app  # noqa: F401 - its logging set up, then quietened
     _quiet_product_logs()
+    reset = reset_peak_memory()
     server, deps, accounts = _world()
     try:
         handler_overhead(deps, accounts)
         requests_per_route(deps)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
-        memory(server)
+        memory(server, reset)  # the product's peak up to here: sections below may seed far more
     finally:
         server.stop()
     print_summary()

@@ -141,3 +141,32 @@ def test_the_projection_takes_the_event_sources_maximum_concurrency_and_otherwis
     assert projection.wall_seconds(1000, 1.0, None) == pytest.approx(19.02, abs=0.1)
     # However many run at once, the invoice number's one item holds them to its rate.
     assert projection.wall_seconds(1000, 0.1, 1000, rate_cap=100) == pytest.approx(10, abs=0.1)
+
+
+def test_the_bench_runs_moto_in_its_own_process_and_reads_both_peaks(monkeypatch, tmp_path):
+    import os
+
+    import boto3
+
+    from bench import run as bench
+    from bench.moto_process import MotoProcess
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    saved = dict(os.environ)
+    server = MotoProcess(tmp_path / "moto.log")
+    try:
+        endpoint = os.environ["AWS_ENDPOINT_URL"]
+        assert endpoint != saved.get("AWS_ENDPOINT_URL")  # its own moto, not this process's
+        sqs = boto3.client("sqs", region_name="sa-east-1", endpoint_url=endpoint)
+        sqs.create_queue(QueueName="bench-seam")
+        assert any(url.endswith("/bench-seam") for url in sqs.list_queues()["QueueUrls"])
+
+        figures = bench.memory(server, reset=bench.reset_peak_memory())
+
+        assert figures["moto's process: peak RSS (MB)"] > 0
+        assert figures["the product's process: peak RSS (MB)"] > 0
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+    assert server.process.poll() is not None  # stopped with the bench

@@ -548,16 +548,26 @@ def billing_run(deps, contracts: int) -> dict:
     stages = Stages(COUNTER, pdfs, outside)
     events = DirectEventSource(app, deps, stages)
     queues = {"billing worker": events._queues[0].queue_name, "email worker": events._queues[1].queue_name}
-    COUNTER.reset()  # the run's calls only: not the setup's, not the floor's
-    start = time.perf_counter()
-    with stages.of("fan-out"):
-        run_id = billing.start_run(deps, SYSTEM, period="2026-11", closing_days=[10])
-    events.drain()
-    elapsed = time.perf_counter() - start - events.purge_seconds
-    calls, seconds = Counter(COUNTER.calls), Counter(COUNTER.seconds)
-    pdfs.close()
-    outside.close()
-    events.close()
+    # SES's send rate (settings.ses_max_send_rate, where the product has it) is lifted for the run:
+    # the email worker's pacing is a wait, not work, and the projection accounts for it apart.
+    settings = deps.settings
+    if getattr(settings, "ses_max_send_rate", None):
+        from dataclasses import replace
+
+        deps.settings = replace(settings, ses_max_send_rate=1_000_000)
+    try:
+        COUNTER.reset()  # the run's calls only: not the setup's, not the floor's
+        start = time.perf_counter()
+        with stages.of("fan-out"):
+            run_id = billing.start_run(deps, SYSTEM, period="2026-11", closing_days=[10])
+        events.drain()
+        elapsed = time.perf_counter() - start - events.purge_seconds
+        calls, seconds = Counter(COUNTER.calls), Counter(COUNTER.seconds)
+    finally:  # the container handed back as it was found
+        deps.settings = settings
+        pdfs.close()
+        outside.close()
+        events.close()
     progress = billing.run_progress(deps, run_id)
     floor = io_floor(deps, organization_ids, len(BILLABLE_SKUS), closing=date(2026, 11, 10), counter=COUNTER)
     n = contracts
@@ -571,6 +581,8 @@ def billing_run(deps, contracts: int) -> dict:
         "setup of the contracts and a warm-up contract's run (s)": round(setup, 1), "seconds": round(elapsed, 2),
         "the bench's purges of moto's queues, left out (s)": round(events.purge_seconds, 2),
         "invoices per second": round(n / elapsed, 2), "failed handler batches": events.failed_batches,
+        "SES send rate during the run": "lifted (the projection paces the emails)"
+        if getattr(settings, "ses_max_send_rate", None) else "no such setting",
         **({"first failure": events.first_failure} if events.first_failure else {}),
         "floor (s)": round(floor.seconds, 2), "ratio to the floor": round(ratio, 2), "measured": round(ratio, 2),
         "target": "≤ 1.5", "met": ratio <= 1.5,

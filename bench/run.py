@@ -450,6 +450,9 @@ def main() -> int:
         handler_overhead(deps, accounts)
         requests_per_route(deps)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
+        # H5, the sharded closing-day index (issue #22 §4): the run's discovery at 100 000 contracts
+        from bench.discovery import discovery
+        discovery(deps, COUNTER)
     finally:
         server.stop()
     return 0

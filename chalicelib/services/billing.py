@@ -1,5 +1,5 @@
-"""Monthly billing: the run that fans out one message per contract, the worker that issues one
-invoice per contract and period (repeat-safe), and the invoice views."""
+"""Monthly billing: the run that fans out, shard by shard of the closing-day index, one message per
+contract; the worker that issues one invoice per contract and period (repeat-safe); the invoice views."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -220,9 +220,11 @@ def bill_shard(deps: BillingRunDeps, message: Dict[str, Any]) -> int:
         return [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing}
                 for org in deps.contracts.billable_in_shard(date.fromisoformat(closing).day, shard)]
 
-    # An operator's run reads 28 days' partitions of the shard: a few at a time.
-    with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(closings)))) as pool:
-        messages = [m for day_messages in pool.map(contracts_of, closings) for m in day_messages]
+    if len(closings) > 1:  # an operator's run: the shard's partition of each of 28 days, a few at a time
+        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(closings))) as pool:
+            messages = [m for day_messages in pool.map(contracts_of, closings) for m in day_messages]
+    else:
+        messages = [m for closing in closings for m in contracts_of(closing)]
     chunks = [messages[start:start + SEND_CHUNK] for start in range(0, len(messages), SEND_CHUNK)]
 
     def send(chunk):

@@ -624,16 +624,16 @@ def billing_run(deps, contracts: int) -> dict:
     return {"billing_run": billing_figures, "calls_per_invoice": calls_figures, "projection": projection}
 
 
-def _quiet_product_logs() -> None:
-    """The product's log lines go to var/bench/product.log, WARNING and above, and its metrics (the
-    EMF lines Lambda would read off stdout) to var/bench/metrics.log: the bench's printout stays
-    readable."""
+def _quiet_product_logs(prefix: str = "") -> None:
+    """The product's log lines go to var/bench/<prefix>product.log, WARNING and above, and its metrics
+    (the EMF lines Lambda would read off stdout) to var/bench/<prefix>metrics.log: the bench's printout
+    stays readable."""
     import logging
 
     from chalicelib import observability
 
     OUT.mkdir(parents=True, exist_ok=True)
-    emf = open(OUT / "metrics.log", "w")
+    emf = open(OUT / f"{prefix}metrics.log", "w")
     metrics = observability.metrics
 
     def flush_metrics(raise_on_empty_metrics: bool = False) -> None:
@@ -642,7 +642,7 @@ def _quiet_product_logs() -> None:
             metrics.clear_metrics()
 
     metrics.flush_metrics = flush_metrics
-    handler = logging.FileHandler(OUT / "product.log", mode="w")
+    handler = logging.FileHandler(OUT / f"{prefix}product.log", mode="w")
     handler.setLevel(logging.WARNING)
     for name in observability.PRODUCT_LOGGERS:
         product = logging.getLogger(name)
@@ -699,8 +699,19 @@ def main() -> int:
         memory(server, reset)  # the product's peak up to here: sections below may seed far more
     finally:
         server.stop()
+    discovery_in_its_own_process()
     print_summary()
     return 0
+
+
+def discovery_in_its_own_process() -> None:
+    """The sharded closing-day index's discovery at 100 000 contracts (issue #22 §4, bench/discovery.py)
+    runs in a process of its own with moto in it: it seeds moto's table in-process and sets aside
+    moto's whole-table sort, which the product's moto process (above) must not see. Its figures join
+    the summary from the JSON it records."""
+    subprocess.run([sys.executable, "-m", "bench.discovery"], cwd=PROJECT_DIR, check=True)
+    figures = json.loads((OUT / "discovery.json").read_text())
+    SUMMARY.extend(_targets("discovery", figures))
 
 
 if __name__ == "__main__":

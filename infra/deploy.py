@@ -264,7 +264,18 @@ def run_spend_backfill(table: str, region: str) -> dict:
     return backfill_spend(deps_for(table, region))
 
 
-def deploy(options: Options, s3, cfn, sts, backfill: Callable[[str, str], dict] = run_spend_backfill) -> int:
+def run_closing_shards_backfill(table: str, region: str) -> dict:
+    """The sharded closing-day index's backfill (issue #22 §4) against the stage's table: contracts
+    written before the shards moved to theirs. Idempotent, so every deploy runs it (the first one
+    moves them; later ones find nothing)."""
+    from chalicelib.services.closing_shards import backfill_closing_shards
+    from infra.backfill_closing_shards import deps_for
+
+    return backfill_closing_shards(deps_for(table, region))
+
+
+def deploy(options: Options, s3, cfn, sts, backfill: Callable[[str, str], dict] = run_spend_backfill,
+           shard_backfill: Callable[[str, str], dict] = run_closing_shards_backfill) -> int:
     template_path = os.path.join(options.build_dir, "sam.json")
     if not os.path.isfile(template_path):
         raise DeployError(f"{template_path} not found: run make package")
@@ -343,16 +354,32 @@ def deploy(options: Options, s3, cfn, sts, backfill: Callable[[str, str], dict] 
     # After the stack (the code that keeps the aggregate is live): count what came before it.
     table = f"csp-portal-{options.stage}"
     rerun = f"python -m infra.backfill_spend --stage {options.stage} --region {options.region}"
+    failed = False
     try:
         done = backfill(table, options.region)
     except Exception as error:  # noqa: BLE001 - the stack is deployed; say what to run again
         print(f"spend backfill failed ({type(error).__name__}: {error}): run `{rerun}`", file=sys.stderr)
+        failed = True
+    else:
+        print("spend backfill: " + json.dumps(done, sort_keys=True))
+        if done.get("failed"):
+            print(f"spend backfill: {done['failed']} invoice(s) not counted (see the log): run `{rerun}`",
+                  file=sys.stderr)
+            failed = True
+    # The closing-day shards (issue #22 §4): the contracts written before them moved to theirs (the
+    # runs read the unsharded partitions too meanwhile, so a failure here delays nothing).
+    rerun = f"python -m infra.backfill_closing_shards --stage {options.stage} --region {options.region}"
+    try:
+        moved = shard_backfill(table, options.region)
+    except Exception as error:  # noqa: BLE001 - the stack is deployed; say what to run again
+        print(f"closing shards backfill failed ({type(error).__name__}: {error}): run `{rerun}`", file=sys.stderr)
         return 1
-    print("spend backfill: " + json.dumps(done, sort_keys=True))
-    if done.get("failed"):
-        print(f"spend backfill: {done['failed']} invoice(s) not counted (see the log): run `{rerun}`", file=sys.stderr)
+    print("closing shards backfill: " + json.dumps(moved, sort_keys=True))
+    if moved.get("failed"):
+        print(f"closing shards backfill: {moved['failed']} contract(s) not moved (see the log): run `{rerun}`",
+              file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed else 0
 
 
 def discard(cfn, stack: str, change_set: str, change_set_type: str) -> None:

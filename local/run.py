@@ -222,6 +222,12 @@ def main(argv=None) -> int:
             counted = backfill_spend(deps)["counted"]
             if counted:
                 print(f"Spend aggregate: {counted} saved invoice(s) counted.")
+            # closing-day shards (#22 §4): contracts saved before them moved to theirs (idempotent).
+            from chalicelib.services.closing_shards import backfill_closing_shards
+
+            moved = backfill_closing_shards(deps)["moved"]
+            if moved:
+                print(f"Closing-day index: {moved} saved contract(s) moved to their shards.")
             accounts = [seed_account(a) for a in saved["accounts"]]
         else:
             set_aside = set_aside_old_emails(os.environ["MAIL_COPY_DIR"])

@@ -22,13 +22,18 @@ def start_billing_run(event):
 
 
 # One message per invocation: a failing contract is retried (then dead-lettered) on its own, and
-# the others are neither held back nor counted twice. Every message is repeat-safe anyway.
+# the others are neither held back nor counted twice. Every message is repeat-safe anyway. The
+# run's own shard messages come through here too: each queues one shard's contracts.
 @bp.on_sqs_message(queue=current_settings().billing_queue_name, batch_size=1)
 def bill_contracts(event):
     deps = container()
     for record in event:
         observability.bind_record(record)  # this record's work logs with the id its sender had
         message = json.loads(record.body)
+        if message.get("kind") == "bill_shard":  # a shard of the run's contracts (issue #22 §4)
+            queued = billing.bill_shard(deps, message)  # a failure is retried, then dead-lettered
+            log.info("run %s, shard %s: %d contract(s) queued", message["run_id"], message["shard"], queued)
+            continue
         attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
             outcome = billing.bill_contract(deps, message)

@@ -1,10 +1,11 @@
-"""Monthly billing: the run that fans out one message per contract, the worker that issues one
-invoice per contract and period (repeat-safe), and the invoice views."""
+"""Monthly billing: the run that fans out, shard by shard of the closing-day index, one message per
+contract; the worker that issues one invoice per contract and period (repeat-safe); the invoice views."""
 from __future__ import annotations
 
 from dataclasses import replace
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Protocol
 
@@ -188,22 +189,57 @@ def get_invoice(deps: CustomerInvoiceDeps, caller: Caller, invoice_id: str) -> D
 # --- the run ------------------------------------------------------------------------------------
 
 def start_run(deps: BillingRunDeps, actor: Actor, *, period: str, closing_days: Iterable[int]) -> str:
-    """Queue one message per billable contract closing on `closing_days` of `period` (YYYY-MM)."""
+    """Queue the contracts closing on `closing_days` of `period` (YYYY-MM): the run, then one
+    `bill_shard` message per shard of the closing-day index (issue #22 §4), which the billing
+    workers handle in parallel (`bill_shard`), each queueing its contracts and counting them."""
     rules.closing_date(period, 1)  # validates the period
     run_id = new_id()
-    deps.billing_runs.create(run_id, period, iso(deps.clock()), actor.user_id)
-    queued = 0
-    for day in closing_days:
-        closing = rules.closing_date(period, day).isoformat()
-        messages = [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing}
-                    for org in deps.contracts.billable_on_closing_day(day)]
-        # One correlation id per contract: its invoice, documents and emails log with its own.
-        deps.billing_queue.send_batch(messages, correlation_ids=[
-            observability.new_correlation_id() for _ in messages])
-        queued += len(messages)
-    if queued:
-        deps.billing_runs.count(run_id, "contracts_queued", queued)
+    closings = [rules.closing_date(period, day).isoformat() for day in closing_days]
+    shards = deps.contracts.closing_shards() if closings else []
+    deps.billing_runs.create(run_id, period, iso(deps.clock()), actor.user_id, shards_expected=len(shards))
+    deps.billing_queue.send_batch([{"kind": "bill_shard", "run_id": run_id, "shard": shard,
+                                    "closing_dates": closings} for shard in shards])
     return run_id
+
+
+# A shard's contracts go out in SendMessageBatch calls of 10 from a few threads: 3 000 contracts
+# (100 000 on one day over 32 shards) are 300 calls, ~4 s one after the other at SQS's ~12 ms.
+SEND_THREADS = 4
+SEND_CHUNK = 200  # messages per thread's turn: 20 calls
+READ_THREADS = 8  # an operator's run: the shard's partition of each of the 28 closing days
+
+
+def bill_shard(deps: BillingRunDeps, message: Dict[str, Any]) -> int:
+    """One shard of a run (the billing worker, `kind: bill_shard`): every contract of the shard on
+    each of the run's closing dates, one `bill_contract` message each, then their number counted
+    into the run once (a redelivered shard message queues its contracts again — each is
+    repeat-safe — and counts nothing). Returns how many it queued."""
+    run_id, shard, closings = message["run_id"], message["shard"], message["closing_dates"]
+
+    def contracts_of(closing):
+        return [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing}
+                for org in deps.contracts.billable_in_shard(date.fromisoformat(closing).day, shard)]
+
+    if len(closings) > 1:  # an operator's run: the shard's partition of each of 28 days, a few at a time
+        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(closings))) as pool:
+            messages = [m for day_messages in pool.map(contracts_of, closings) for m in day_messages]
+    else:
+        messages = [m for closing in closings for m in contracts_of(closing)]
+    chunks = [messages[start:start + SEND_CHUNK] for start in range(0, len(messages), SEND_CHUNK)]
+
+    def send(chunk):
+        # One correlation id per contract: its invoice, documents and emails log with its own.
+        deps.billing_queue.send_batch(chunk, correlation_ids=[observability.new_correlation_id() for _ in chunk])
+
+    if len(chunks) > 1:
+        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(chunks))) as pool:
+            list(pool.map(send, chunks))  # a failed send raises here: the shard message is retried
+    else:
+        for chunk in chunks:
+            send(chunk)
+    # Counted only once every contract is queued: a shard that fails midway is retried whole.
+    deps.billing_runs.count_shard(run_id, shard, len(messages))
+    return len(messages)
 
 
 def start_daily_run(deps: BillingRunDeps) -> Optional[str]:
@@ -419,9 +455,17 @@ BILLING_RUN = shape(
     complete=boolean())
 
 
+def shards_pending(progress: Dict[str, Any]) -> int:
+    """Shard messages of the run whose contracts are not queued and counted yet (issue #22 §4):
+    until they are, `contracts_queued` is not the run's whole count."""
+    return max(0, progress.get("shards_expected", 0) - progress.get("shards_reported", 0))
+
+
 def _with_totals(progress: Dict[str, Any]) -> Dict[str, Any]:
     done = sum(progress[c] for c in RUN_OUTCOMES)
-    return {**progress, "processed": done, "complete": done >= progress["contracts_queued"]}
+    complete = done >= progress["contracts_queued"] and not shards_pending(progress)
+    shown = {name: value for name, value in progress.items() if name not in ("shards_expected", "shards_reported")}
+    return {**shown, "processed": done, "complete": complete}
 
 
 def run_progress(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Protocol
 from ..domain.clock import SAO_PAULO, iso, local_day
 from ..observability import Metric, count
 from . import notifications
-from .billing import RUN_OUTCOMES
+from .billing import RUN_OUTCOMES, shards_pending
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
     from ..storage.billing import BillingRunRepository
@@ -52,8 +52,11 @@ def unfinished_runs(deps: BillingWatchDeps) -> List[Dict[str, Any]]:
     unfinished = []
     for run in runs:
         processed = sum(run[c] for c in RUN_OUTCOMES)
-        if processed < run["contracts_queued"]:
-            unfinished.append({**run, "processed": processed, "missing": run["contracts_queued"] - processed})
+        # A shard message dead-lettered (issue #22 §4): its contracts were never queued nor counted.
+        shards_missing = shards_pending(run)
+        if processed < run["contracts_queued"] or shards_missing:
+            unfinished.append({**run, "processed": processed, "missing": max(0, run["contracts_queued"] - processed),
+                               "shards_missing": shards_missing})
     return unfinished
 
 

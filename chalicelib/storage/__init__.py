@@ -24,7 +24,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 15 | changes of a subscription, newest first        | Query pk=ORG#<org>#SUB#<id>#CHANGES (sk=CHANGE#<time-ordered id>) |
 | 16 | changes pending since before an instant; a pending order on a change | Query gsi2 gsi2pk=PENDING_CHANGES gsi2sk < <instant>; Put of the change on `status = pending` and its `order_id` absent or the same (a failed attempt's Put too: an order never lost) |
 | 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
-| 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd> (the closing day in force: a scheduled change moves it when applied) |
+| 18 | contracts closing on a day of the month, by shard (issue #22 §4) | Query gsi1 gsi1pk=CLOSING#<dd>#<k> (k = sha256 of the organisation id mod `keys.CLOSING_SHARDS`, 32; every page, only `organization_id` read back; one billing worker per shard) and, until the backfill has emptied it, the unsharded CLOSING#<dd> of contracts written before the shards (the closing day in force: a scheduled change moves it when applied). The backfill: that partition is its work list; Update of `gsi1pk` to the shard on `gsi1pk = CLOSING#<dd>` (`version` untouched; a contract that left the index or was saved since is not touched) |
 | 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |
 | 19b| second-copy claim on an invoice (also the operator's new registration of a refused boleto) | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim) |
 | 19c| cancellation claim on an invoice               | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of either kind) |
@@ -36,7 +36,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
 | 22 | invoices in a status due before a day / between two days (overdue job, receivables) | Query gsi2 gsi2pk=INVOICES#<status> gsi2sk < <day> / BETWEEN <from> AND <to>\uffff (gsi2sk=<due date>#<id>; every invoice, one partition per status) |
 | 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…        |
-| 24 | billing run progress                           | GetItem pk=BILLING_RUN#<run> sk=RUN                             |
+| 24 | billing run progress; a shard of the run counted | GetItem pk=BILLING_RUN#<run> sk=RUN; Update ADD `contracts_queued` <n>, `shards_reported` {<k>} on NOT contains(shards_reported, <k>) (one per shard message, however often delivered; `complete` waits for `shards_expected` shards) |
 | 25 | lead by CNPJ; leads newest first               | GetItem pk=LEAD#<cnpj> sk=LEAD; Query gsi1 gsi1pk=LEADS         |
 | 26 | rate-limit window of a source                  | conditional Update pk=RATE#<scope>#<window> sk=RATE             |
 | 27 | ticket by id, its messages                     | GetItem pk=TICKET#<id> sk=TICKET; Query sk begins_with MSG#     |

@@ -675,11 +675,29 @@ class InvoiceRepository:
 class BillingRunRepository:
     COUNTERS = ("contracts_queued", "invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet")
 
-    def create(self, run_id: str, period: str, started_at: str, started_by: str) -> None:
+    def create(self, run_id: str, period: str, started_at: str, started_by: str, shards_expected: int = 0) -> None:
+        """`shards_expected`: the shard messages the run queues (issue #22 §4), each counted once by
+        `count_shard`; the run is not complete before they all are."""
         BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, gsi1pk=keys.BILLING_RUNS_INDEX_PK,
                        gsi1sk=keys.billing_run_started_sk(started_at, run_id), id=run_id, period=period,
-                       started_at=started_at, started_by=started_by).save(
+                       started_at=started_at, started_by=started_by, shards_expected=shards_expected).save(
             condition=BillingRunItem.pk.does_not_exist())
+
+    def count_shard(self, run_id: str, shard, queued: int) -> bool:
+        """A shard queued its `queued` contracts: add them to `contracts_queued` and the shard to
+        `shards_reported` in ONE update, on the shard not being counted yet (pattern 24). A shard
+        message delivered twice (its contracts queued again, themselves repeat-safe) counts once:
+        False the second time. One write per shard, not per contract."""
+        name = keys.closing_shard_name(shard)
+        try:
+            BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK).update(
+                actions=[BillingRunItem.contracts_queued.add(queued), BillingRunItem.shards_reported.add({name})],
+                condition=BillingRunItem.pk.exists() & ~BillingRunItem.shards_reported.contains(name))
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def count(self, run_id: str, counter: str, by: int = 1) -> None:
         """Atomic ADD: parallel workers each count their contract."""
@@ -744,4 +762,11 @@ class BillingRunRepository:
 
     def _progress(self, item: BillingRunItem) -> dict:
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,
-                "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS}}
+                "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS},
+                **shard_progress(item)}
+
+
+def shard_progress(item: BillingRunItem) -> dict:
+    """How many of its shard messages a run waits for and how many have counted their contracts
+    (issue #22 §4; zero and zero on runs made before the shards)."""
+    return {"shards_expected": int(item.shards_expected or 0), "shards_reported": len(item.shards_reported or ())}

@@ -1,6 +1,8 @@
 """Key builders for the one table. Every key in the code is made here, never by ad-hoc f-strings."""
 from __future__ import annotations
 
+import hashlib
+
 ORGANIZATIONS_INDEX_PK = "ORGS"
 ORGANIZATION_SK = "ORG"
 CONTRACT_SK = "CONTRACT"
@@ -91,8 +93,40 @@ def cart_sk(sku: str) -> str:
     return f"CART#{sku}"
 
 
-def closing_day_pk(day: int) -> str:
-    return f"CLOSING#{day:02d}"
+# --- the closing-day index, sharded (issue #22 §4; pattern 18) -------------------------------------
+# A day's contracts are spread over CLOSING_SHARDS index partitions, `CLOSING#<dd>#<k>`, k a stable
+# hash of the organisation id: 100 000 contracts closing on one day make ~3 100 per partition (no
+# hot partition; the run reads the shards in parallel, one worker each). The count is part of every
+# key written: changing it later needs a migration (every contract's key moved, as
+# infra/backfill_closing_shards.py moves the unsharded ones) and a release whose readers read both.
+CLOSING_SHARDS = 32
+# The partition of contracts written before the shards (`CLOSING#<dd>`): read by every run until the
+# backfill has moved them all, then always empty (one more query per run and day).
+LEGACY_CLOSING_SHARD = "legacy"
+
+
+def closing_shard(organization_id: str) -> int:
+    """The organisation's shard: sha256, not `hash()` (salted per process), so every Lambda agrees."""
+    return int.from_bytes(hashlib.sha256(organization_id.encode()).digest()[:4], "big") % CLOSING_SHARDS
+
+
+def closing_shards() -> list:
+    """Every partition a run reads for a day: the shards, then the legacy one."""
+    return [*range(CLOSING_SHARDS), LEGACY_CLOSING_SHARD]
+
+
+def closing_day_pk(day: int, shard) -> str:
+    """The index partition of `shard` (an int below CLOSING_SHARDS, or LEGACY_CLOSING_SHARD) of a day."""
+    if shard == LEGACY_CLOSING_SHARD:
+        return f"CLOSING#{day:02d}"
+    if not 0 <= shard < CLOSING_SHARDS:
+        raise ValueError(f"no closing shard {shard}")
+    return f"CLOSING#{day:02d}#{shard:02d}"
+
+
+def closing_shard_name(shard) -> str:
+    """How a run names a shard it counted (`BillingRunItem.shards_reported`): "07", "legacy"."""
+    return f"{shard:02d}" if shard != LEGACY_CLOSING_SHARD else LEGACY_CLOSING_SHARD
 
 
 def invoice_pk(invoice_id: str) -> str:

@@ -462,6 +462,12 @@ class BillingRunItem(TableItem):
     already_invoiced = NumberAttribute(default=0)
     nothing_to_bill = NumberAttribute(default=0)
     not_closed_yet = NumberAttribute(default=0)
+    # The sharded fan-out (issue #22 §4): how many shard messages the run queued; the shards that
+    # have queued their contracts and counted them into `contracts_queued` (added in the same
+    # update, on the shard not being there yet: a shard message delivered twice counts once).
+    # Absent on runs made before the shards: nothing to wait for.
+    shards_expected = NumberAttribute(null=True)
+    shards_reported = UnicodeSetAttribute(null=True)
 
 
 class BillingRunFailureItem(TableItem):

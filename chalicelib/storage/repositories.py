@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from ..domain import contract as contract_rules
@@ -135,8 +135,9 @@ def _user(item: UserItem) -> User:
 def _contract_item(contract: Contract) -> ContractItem:
     # A contract stays in its closing day's index while it has something left to bill.
     billable = contract.status in (contract_rules.ACTIVE, contract_rules.TERMINATING) or contract.final_invoice_due
-    closing = {"gsi1pk": keys.closing_day_pk(contract.closing_day), "gsi1sk": keys.org_pk(contract.organization_id)} \
-        if billable else {}
+    # Its shard of that day (issue #22 §4): a day's contracts spread over keys.CLOSING_SHARDS partitions.
+    closing = {"gsi1pk": keys.closing_day_pk(contract.closing_day, keys.closing_shard(contract.organization_id)),
+               "gsi1sk": keys.org_pk(contract.organization_id)} if billable else {}
     # A terminated contract waits in the retention index until its personal data is anonymised.
     retained = contract.status == contract_rules.TERMINATED and contract.terminated_at and not contract.anonymised_at
     retention = {"gsi2pk": keys.RETENTION_PK,
@@ -568,9 +569,39 @@ class ContractRepository:
         except DoesNotExist:
             raise codes.CONTRACT_NOT_FOUND()
 
-    def billable_on_closing_day(self, day: int) -> List[str]:
-        """Organisations whose contract closes on `day` and has something to bill."""
-        return [i.organization_id for i in ContractItem.by_closing_day.query(keys.closing_day_pk(day))]
+    @staticmethod
+    def closing_shards() -> List[Any]:
+        """The shards of a closing day's index a run reads (the legacy partition last)."""
+        return keys.closing_shards()
+
+    def billable_in_shard(self, day: int, shard) -> List[str]:
+        """Organisations whose contract closes on `day` and has something to bill, in one shard of
+        that day's index (pattern 18), every page; `shard` keys.LEGACY_CLOSING_SHARD: those written
+        before the shards, not moved yet. Only the ids are read back (the index projects the whole
+        contract)."""
+        return [i.organization_id for i in ContractItem.by_closing_day.query(
+            keys.closing_day_pk(day, shard), attributes_to_get=["organization_id"])]
+
+    def in_legacy_closing(self, day: int) -> List[str]:
+        """The organisations whose contract is still in `day`'s unsharded partition (the backfill's
+        work list: a moved contract leaves it, so a rerun sees only what is left)."""
+        return self.billable_in_shard(day, keys.LEGACY_CLOSING_SHARD)
+
+    def move_to_shard(self, organization_id: str, day: int) -> bool:
+        """Move a contract from `day`'s unsharded partition to its shard (the backfill): only the
+        index key, on the condition that it still is in that partition — a contract that left the
+        index meanwhile, or was saved since (which writes its shard), is not touched. Its `version`
+        does not move: a form open on the contract saves as before. False: nothing to move."""
+        legacy = keys.closing_day_pk(day, keys.LEGACY_CLOSING_SHARD)
+        sharded = keys.closing_day_pk(day, keys.closing_shard(organization_id))
+        try:
+            ContractItem(keys.org_pk(organization_id), keys.CONTRACT_SK).update(
+                actions=[ContractItem.gsi1pk.set(sharded)], condition=ContractItem.gsi1pk == legacy)
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def save(self, contract: Contract, expected_version: int, audit: AuditEntry,
              also: Optional[Callable[[Any], None]] = None) -> None:

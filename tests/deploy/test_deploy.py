@@ -83,9 +83,17 @@ def recorded_backfill(table, region):
     return {"organizations": 1, "invoices": 2, "counted": 2, "already": 0, "failed": 0}
 
 
-def run(argv, build_dir, s3, cfn, sts, backfill=recorded_backfill):
+SHARD_BACKFILLS = []  # the closing-day shards' backfill (issue #22 §4)
+
+
+def recorded_shard_backfill(table, region):
+    SHARD_BACKFILLS.append((table, region))
+    return {"found": 3, "moved": 2, "skipped": 1, "failed": 0}
+
+
+def run(argv, build_dir, s3, cfn, sts, backfill=recorded_backfill, shard_backfill=recorded_shard_backfill):
     options = deploy.options_from(argv + ["--build-dir", str(build_dir)], environ={"AWS_DEFAULT_REGION": REGION})
-    return deploy.deploy(options, s3, cfn, sts, backfill=backfill)
+    return deploy.deploy(options, s3, cfn, sts, backfill=backfill, shard_backfill=shard_backfill)
 
 
 def no_stack(cfn, name):
@@ -382,3 +390,41 @@ def test_an_aws_refusal_is_one_line_and_a_failing_exit(aws, build, capsys, monke
 
     assert deploy.main(PROD + ["--build-dir", str(build_dir)]) == 1
     assert "deploy failed: An error occurred (InsufficientCapabilitiesException)" in capsys.readouterr().err
+
+
+def test_the_closing_shards_backfill_runs_after_a_deploy_that_succeeded_even_if_the_spend_one_failed(
+        aws, build, capsys):
+    SHARD_BACKFILLS.clear()
+    failed = RecordingCloudFormation(changes=[CHANGE], fail_waiters={"stack_create_complete": True})
+    assert run(PROD, build(), aws["s3"], failed, aws["sts"]) == 1 and SHARD_BACKFILLS == []
+    assert run(PROD + ["--confirm", "no"], build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]),
+               aws["sts"]) == 0 and SHARD_BACKFILLS == []
+    capsys.readouterr()
+
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"]) == 0
+    assert SHARD_BACKFILLS == [("csp-portal-prod", REGION)]
+    assert '"moved": 2' in capsys.readouterr().out
+
+    def broken(table, region):
+        raise RuntimeError("throttled")
+
+    # The spend backfill failing does not keep the shards' from running; the command still fails.
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"], backfill=broken) == 1
+    assert len(SHARD_BACKFILLS) == 2
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               shard_backfill=broken) == 1
+    err = capsys.readouterr().err
+    assert "closing shards backfill failed (RuntimeError: throttled)" in err
+    assert "python -m infra.backfill_closing_shards --stage prod" in err
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               shard_backfill=lambda table, region: {"found": 1, "moved": 0, "skipped": 0, "failed": 1}) == 1
+    assert "1 contract(s) not moved" in capsys.readouterr().err
+
+
+def test_the_real_closing_shards_backfill_moves_the_stage_table_s_contracts(monkeypatch):
+    calls = []
+    monkeypatch.setattr("infra.backfill_closing_shards.deps_for",
+                        lambda table, region: calls.append((table, region)) or "deps")
+    monkeypatch.setattr("chalicelib.services.closing_shards.backfill_closing_shards", lambda deps: {"deps": deps})
+    assert deploy.run_closing_shards_backfill("csp-portal-prod", REGION) == {"deps": "deps"}
+    assert calls == [("csp-portal-prod", REGION)]

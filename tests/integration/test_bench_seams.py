@@ -170,3 +170,26 @@ def test_the_bench_runs_moto_in_its_own_process_and_reads_both_peaks(monkeypatch
         os.environ.clear()
         os.environ.update(saved)
     assert server.process.poll() is not None  # stopped with the bench
+
+
+def test_the_discovery_bench_queues_every_seeded_contract_once_per_pass_and_leaves_the_table_as_it_was(
+        world, monkeypatch, tmp_path):
+    """bench/discovery.py (issue #22 §4): contracts seeded straight into moto are found through the
+    sharded closing-day index by the run and its shard workers, and removed afterwards."""
+    from bench import discovery as bench_discovery
+    from bench import run as bench
+    from chalicelib.storage import keys
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    real_queue = world.deps.billing_queue
+
+    figures = bench_discovery.discovery(world.deps, bench.AwsCallCounter(), contracts=120)
+
+    assert figures["contracts queued (serial run, parallel run)"] == [120, 120]
+    assert figures["all queued, each once"] is True and figures["met"] is True
+    assert figures["shard messages (shards + the unsharded partition)"] == keys.CLOSING_SHARDS + 1
+    assert 0 < figures["largest partition (contracts)"] < 120
+    assert (tmp_path / "discovery.json").exists()
+    assert world.deps.billing_queue is real_queue
+    assert all(not world.deps.contracts.billable_in_shard(bench_discovery.CLOSING_DAY, shard)
+               for shard in keys.closing_shards())

@@ -450,6 +450,8 @@ def main() -> int:
         handler_overhead(deps, accounts)
         requests_per_route(deps)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
+        # H3 — PDF time per invoice (issue #22 §2)
+        __import__("bench.pdf", fromlist=["pdf_bench"]).pdf_bench(deps)
     finally:
         server.stop()
     return 0

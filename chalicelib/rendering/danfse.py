@@ -24,7 +24,7 @@ from ..domain.clock import SAO_PAULO
 from ..domain.money import format_brl, format_percent_br
 from ..domain.organizations import format_cnpj
 from .environment import format_date_br
-from .pdf import MM, _draw_qr
+from .pdf import MM, _configure, _draw_qr
 
 NS = "http://www.sped.fazenda.gov.br/nfse"
 PUBLIC_QUERY_URL = "https://www.nfse.gov.br/ConsultaPublica/?tpc=1&chave={key}"
@@ -416,6 +416,7 @@ class _Sheet:
         from reportlab.lib.styles import ParagraphStyle
         from reportlab.pdfgen import canvas
 
+        _configure()
         self.buffer = io.BytesIO()
         self.pdf = canvas.Canvas(self.buffer, pagesize=A4)
         self.page_width, self.page_height = A4

@@ -62,6 +62,14 @@ def _as_int(modules, size: int) -> int:
     return int("".join("1" if cell else "0" for row in modules for cell in row)[::-1], 2)
 
 
+@lru_cache(maxsize=None)
+def _block_masks(size: int) -> Tuple[int, int, int]:
+    """Every module; every module but the last row's; every module but the last column's."""
+    cells = size * size
+    return ((1 << cells) - 1, (1 << (cells - size)) - 1,
+            sum(((1 << (size - 1)) - 1) << start for start in range(0, cells, size)))
+
+
 def lost_points(symbol: int, size: int) -> int:
     """`QRUtil.getLostPoint` of a symbol given as an integer (see `_as_int`)."""
     cells = size * size
@@ -71,9 +79,7 @@ def lost_points(symbol: int, size: int) -> int:
     # 1: a run of five or more modules of one colour, in a row or a column: 3 + (length - 5).
     score = sum(len(run) - 2 for run in RUN.findall("|".join(rows + columns)))
     # 2: each 2×2 block of one colour, 3.
-    everything = (1 << cells) - 1
-    not_last_row = (1 << (cells - size)) - 1
-    not_last_column = sum(((1 << (size - 1)) - 1) << start for start in range(0, cells, size))
+    everything, not_last_row, not_last_column = _block_masks(size)
     same_below = ~(symbol ^ (symbol >> size)) & not_last_row
     same_right = ~(symbol ^ (symbol >> 1)) & not_last_column & everything
     score += 3 * (same_below & (same_below >> 1) & same_right).bit_count()

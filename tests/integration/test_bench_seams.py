@@ -63,3 +63,24 @@ def test_the_billing_bench_runs_on_a_small_world_and_reports_pdf_time(world, mon
     # The bench hands the container back as it found it.
     assert (world.deps.billing_queue, world.deps.email_queue) == real_queues
     assert world.deps.on_render is ignore_render
+
+
+# H3 — the PDF bench (bench/pdf.py) renders the product's own documents, now and as they were.
+def test_the_pdf_bench_renders_the_products_documents_and_the_baseline_beside_them(world, monkeypatch, tmp_path):
+    from bench import pdf as pdf_bench
+    from bench import run as bench
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    clock = world.deps.clock
+
+    jobs = pdf_bench.product_inputs(world.deps)
+
+    assert sorted(jobs) == ["DANFSe", "boleto with Pix", "invoice, 40 lines", "invoice, 6 lines"]
+    assert jobs["boleto with Pix"][1][0]["pix_payload"] and "<infNFSe" in jobs["DANFSe"][1][0]
+    assert world.deps.clock is clock  # handed back
+    before = pdf_bench.baseline_renderers(into=tmp_path / "baseline")
+    assert before is not None and before["boleto_pdf"] is not pdf_bench.current_renderers()["boleto_pdf"]
+    results = pdf_bench.measure(jobs, pdf_bench.current_renderers(), before, rounds=1, warmup=0)
+    for name, result in results.items():
+        assert result["now (bytes)"] > 1000 and result["before (bytes)"] > 1000, name
+        assert result["now (median ms)"] > 0 and result["before (median ms)"] > 0, name

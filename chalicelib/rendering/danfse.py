@@ -24,7 +24,7 @@ from ..domain.clock import SAO_PAULO
 from ..domain.money import format_brl, format_percent_br
 from ..domain.organizations import format_cnpj
 from .environment import format_date_br
-from .pdf import MM, _configure, _draw_qr
+from .pdf import MM, _configure, _draw_qr, canvas_class
 
 NS = "http://www.sped.fazenda.gov.br/nfse"
 PUBLIC_QUERY_URL = "https://www.nfse.gov.br/ConsultaPublica/?tpc=1&chave={key}"
@@ -430,11 +430,10 @@ class _Sheet:
     def __init__(self, note: _Note, homologation: bool):
         from reportlab.lib.pagesizes import A4
         from reportlab.lib.styles import ParagraphStyle
-        from reportlab.pdfgen import canvas
 
         _configure()
         self.buffer = io.BytesIO()
-        self.pdf = canvas.Canvas(self.buffer, pagesize=A4)
+        self.pdf = canvas_class()(self.buffer, pagesize=A4)
         self.page_width, self.page_height = A4
         self.left = 8 * MM
         self.width = self.page_width - 16 * MM

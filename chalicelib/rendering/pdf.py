@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, Dict, List, Sequence, Tuple
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..domain.boleto import bank_code_with_digit, format_digitable_line
 from ..domain.money import format_brl
@@ -24,13 +25,93 @@ def _configure() -> None:
     rl_config.useA85 = 0
 
 
+# Each byte of a string in a PDF literal, as reportlab's escapePDF writes it.
+PDF_ESCAPES = {code: "\\%03o" % code if code < 32 or code >= 127 else "\\" + chr(code) if chr(code) in "\\()"
+               else chr(code) for code in range(256)}
+
+
+@lru_cache(maxsize=None)
+def _encoding(font_name: str) -> Optional[str]:
+    """The encoding of one of the 14 standard fonts (None for any other font)."""
+    from reportlab.pdfbase.pdfmetrics import getFont
+
+    font = getFont(font_name)
+    return None if font._dynamicFont else font.encName
+
+
+@lru_cache(maxsize=16384)
+def _pdf_string(text: str, font_name: str) -> Optional[str]:
+    """`text` as a PDF literal's contents in the font's encoding; None when the font lacks one of
+    its characters (reportlab then borrows a substitution font)."""
+    encoding = _encoding(font_name)
+    if encoding is None:
+        return None
+    try:
+        return text.encode(encoding).decode("latin-1").translate(PDF_ESCAPES)
+    except UnicodeEncodeError:
+        return None
+
+
+@lru_cache(maxsize=16384)
+def _width(text: str, font_name: str, size: float) -> float:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    return stringWidth(text, font_name, size)
+
+
+@lru_cache(maxsize=16384)
+def _point(x: float, y: float) -> str:
+    from reportlab.lib.rl_accel import fp_str
+
+    return fp_str(x, y)
+
+
+@lru_cache(maxsize=None)
+def canvas_class():
+    """reportlab's Canvas, with drawString, drawRightString and drawCentredString writing the very
+    operators reportlab writes ("BT 1 0 0 1 x y Tm (text) Tj T* ET") without building a text
+    object per string, and with widths, encoded texts and coordinates computed once per process
+    (labels and their places repeat from page to page). Anything unusual (a text render mode,
+    spacing, a direction, a character the font lacks, a top-down canvas) goes to reportlab's own."""
+    from reportlab.pdfgen import canvas
+
+    class Canvas(canvas.Canvas):
+        def _fast(self, x, y, text, shift, options) -> bool:
+            if any(options) or not self.bottomup:
+                return False
+            escaped = _pdf_string(text, self._fontname)
+            if escaped is None:
+                return False
+            if shift:
+                x -= shift * _width(text, self._fontname, self._fontsize)
+            self._code.append(f"BT 1 0 0 1 {_point(x, y)} Tm ({escaped}) Tj T* ET")
+            return True
+
+        def drawString(self, x, y, text, mode=None, charSpace=0, direction=None, wordSpace=None, shaping=False):
+            if not self._fast(x, y, text, 0, (mode is not None, charSpace, direction, wordSpace, shaping)):
+                super().drawString(x, y, text, mode, charSpace, direction, wordSpace, shaping)
+
+        def drawRightString(self, x, y, text, mode=None, charSpace=0, direction=None, wordSpace=None, shaping=False):
+            if not self._fast(x, y, text, 1, (mode is not None, charSpace, direction, wordSpace, shaping)):
+                super().drawRightString(x, y, text, mode, charSpace, direction, wordSpace, shaping)
+
+        def drawCentredString(self, x, y, text, mode=None, charSpace=0, direction=None, wordSpace=None,
+                              shaping=False):
+            if not self._fast(x, y, text, 0.5, (mode is not None, charSpace, direction, wordSpace, shaping)):
+                super().drawCentredString(x, y, text, mode, charSpace, direction, wordSpace, shaping)
+
+        def stringWidth(self, text, fontName=None, fontSize=None):
+            return _width(text, fontName or self._fontname, self._fontsize if fontSize is None else fontSize)
+
+    return Canvas
+
+
 def _canvas():
     from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
 
     _configure()
     buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4)
+    pdf = canvas_class()(buffer, pagesize=A4)
     return buffer, pdf, A4
 
 

@@ -66,13 +66,21 @@ def _point(x: float, y: float) -> str:
     return fp_str(x, y)
 
 
+@lru_cache(maxsize=1024)
+def _font_size(size: float, leading: float) -> str:
+    from reportlab.lib.rl_accel import fp_str
+
+    return f"{fp_str(size)} Tf {fp_str(leading)} TL"
+
+
 @lru_cache(maxsize=None)
 def canvas_class():
     """reportlab's Canvas, with drawString, drawRightString and drawCentredString writing the very
     operators reportlab writes ("BT 1 0 0 1 x y Tm (text) Tj T* ET") without building a text
     object per string, and with widths, encoded texts and coordinates computed once per process
     (labels and their places repeat from page to page). Anything unusual (a text render mode,
-    spacing, a direction, a character the font lacks, a top-down canvas) goes to reportlab's own."""
+    spacing, a direction, a character the font lacks, a top-down canvas) goes to reportlab's own.
+    setFont likewise writes reportlab's "BT /Fn size Tf leading TL ET" with the numbers formatted once."""
     from reportlab.pdfgen import canvas
 
     class Canvas(canvas.Canvas):
@@ -99,6 +107,13 @@ def canvas_class():
                               shaping=False):
             if not self._fast(x, y, text, 0.5, (mode is not None, charSpace, direction, wordSpace, shaping)):
                 super().drawCentredString(x, y, text, mode, charSpace, direction, wordSpace, shaping)
+
+        def setFont(self, psfontname, size, leading=None):
+            if _encoding(psfontname) is None:
+                return super().setFont(psfontname, size, leading)
+            leading = size * 1.2 if leading is None else leading
+            self._fontname, self._fontsize, self._leading = psfontname, size, leading
+            self._code.append(f"BT {self._doc.getInternalFontName(psfontname)} {_font_size(size, leading)} ET")
 
         def stringWidth(self, text, fontName=None, fontSize=None):
             return _width(text, fontName or self._fontname, self._fontsize if fontSize is None else fontSize)

@@ -85,7 +85,7 @@ def lost_points(symbol: int, size: int) -> int:
     score += 3 * (same_below & (same_below >> 1) & same_right).bit_count()
     # 3: 1:1:3:1:1 followed by four light modules, left to right in a row, 40. (reportlab looks
     # for it in the columns too, but compares a column's tuple with its list: never equal.)
-    score += 40 * sum(row[:-1].count(FINDER_LIKE) for row in rows)
+    score += 40 * "|".join(row[:-1] for row in rows).count(FINDER_LIKE)
     # 4: the share of dark modules away from half, 10 per 5%.
     return score + 10 * (abs(100 * text.count("1") // cells - 50) // 5)
 
@@ -132,6 +132,28 @@ def _error_correction(data: List[int], ec_count: int) -> List[int]:
     return remainder
 
 
+class _Bits:
+    """`QRBitBuffer`'s interface (what the data segments write through), on one integer instead
+    of a bit at a time."""
+
+    def __init__(self):
+        self.value, self.length = 0, 0
+
+    def put(self, number: int, length: int) -> None:
+        self.value = (self.value << length) | (number & ((1 << length) - 1))
+        self.length += length
+
+    def putBit(self, bit) -> None:  # noqa: N802 - reportlab's name
+        self.put(1 if bit else 0, 1)
+
+    def getLengthInBits(self) -> int:  # noqa: N802 - reportlab's name
+        return self.length
+
+    def bytes(self) -> List[int]:
+        padding = -self.length % 8
+        return list((self.value << padding).to_bytes((self.length + padding) // 8, "big"))
+
+
 def _codewords(version: int, data_list) -> List[int]:
     """`QRCode.createData`: the data bits, terminated and padded, in blocks interleaved with their
     error correction (with the generator polynomials computed once per process)."""
@@ -139,7 +161,7 @@ def _codewords(version: int, data_list) -> List[int]:
 
     qrencoder = _encoder()
     blocks = qrencoder.QRRSBlock.getRSBlocks(version, qrencoder.QRErrorCorrectLevel.M)
-    buffer = qrencoder.QRBitBuffer()
+    buffer = _Bits()
     for data in data_list:
         data.write(buffer, version)
     capacity = 8 * sum(block.dataCount for block in blocks)
@@ -154,9 +176,9 @@ def _codewords(version: int, data_list) -> List[int]:
     while buffer.getLengthInBits() < capacity:
         buffer.put(pad[count % 2], 8)
         count += 1
-    offset, data_blocks, ec_blocks = 0, [], []
+    offset, data_blocks, ec_blocks, codes = 0, [], [], buffer.bytes()
     for block in blocks:
-        data_blocks.append(buffer.buffer[offset:offset + block.dataCount])
+        data_blocks.append(codes[offset:offset + block.dataCount])
         offset += block.dataCount
         ec_blocks.append(_error_correction(data_blocks[-1], block.totalCount - block.dataCount))
     return [value for group in chain(zip_longest(*data_blocks), zip_longest(*ec_blocks)) for value in group

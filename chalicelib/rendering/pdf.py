@@ -188,6 +188,35 @@ def _draw_qr(pdf, payload: str, x: float, y: float, size: float, quiet_modules: 
     pdf.restoreState()
 
 
+def _draw_interleaved_2_of_5(pdf, digits: str, x: float, y: float, narrow: float, ratio: int, height: float) -> None:
+    """The bars reportlab's I2of5 widget draws (no check digit, bearers or quiet zone): the same
+    operators, from its pattern of narrow and wide bars and spaces, positions added up as it adds
+    them, without the flowable around it and with each number formatted once per process."""
+    from reportlab.graphics.barcode.common import I2of5
+
+    bars = I2of5(digits, checksum=0, bearers=0, barWidth=narrow, ratio=ratio, barHeight=height, quiet=0)
+    bars.width  # noqa: B018 - computes the pattern (`decomposed`): b/B bars, s/S spaces
+    wide = narrow * ratio
+    left, rectangles = 0, []
+    for element in bars.decomposed:
+        width = wide if element in "SB" else narrow
+        if element in "bB":
+            rectangles.append(_bar(left, width, height))
+        left = left + width
+    pdf.saveState()
+    pdf.translate(x, y)
+    pdf.addLiteral("\n".join(rectangles))
+    pdf.restoreState()
+
+
+@lru_cache(maxsize=4096)
+def _bar(left: float, width: float, height: float) -> str:
+    """canvas.rect(left, 0, width, height, stroke=0, fill=1)'s operators."""
+    from reportlab.lib.rl_accel import fp_str
+
+    return f"n {fp_str(left, 0, width, height)} re f*"
+
+
 AMOUNT_LABELS = (("document", "(=) Valor do documento"), ("discount", "(-) Desconto / Abatimento"),
                  ("deductions", "(-) Outras deduções"), ("late_charges", "(+) Mora / Multa"),
                  ("additions", "(+) Outros acréscimos"), ("charged", "(=) Valor cobrado"))
@@ -199,9 +228,25 @@ def _amount(cents) -> str:
 
 
 def _wrapped(texts: Sequence[str], font: str, size: float, width: float) -> List[str]:
-    from reportlab.lib.utils import simpleSplit
-
-    return [line for text in texts for line in simpleSplit(text, font, size, width)]
+    """Each text cut into lines at most `width` wide as reportlab's simpleSplit cuts them (its
+    lines, then words added while they fit, a word alone on a line even if wider), with the
+    words' widths computed once per process."""
+    lines: List[str] = []
+    space = _width(" ", font, size)
+    for text in texts:
+        for paragraph in text.split("\n"):
+            words, used = [], -space
+            for word in paragraph.split():
+                word_width = _width(word, font, size)
+                if used + space + word_width <= width or not words:
+                    words.append(word)
+                    used += space + word_width
+                else:
+                    lines.append(" ".join(words))
+                    words, used = [word], word_width
+            if words:
+                lines.append(" ".join(words))
+    return lines
 
 
 def _chunks(text: str, length: int) -> List[str]:
@@ -237,8 +282,6 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     currency, quantity, unit_value, bank_use, amounts {document, discount, deductions, late_charges,
     additions, charged} (centavos or None), instructions [str], pix_payload, pix_expires_on.
     """
-    from reportlab.graphics.barcode.common import I2of5
-
     buffer, pdf, (page_width, page_height) = _canvas()
     pdf.setLineWidth(0.5)
     left, width = 10 * MM, page_width - 20 * MM
@@ -345,9 +388,8 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     pdf.drawString(left + 1.2 * MM, row + 1.2 * MM, f"Sacador / Avalista: {data['guarantor']}".rstrip())
     pdf.drawRightString(left + width - 1.5 * MM, row + 1.2 * MM, "Código de baixa")
     # The barcode: Interleaved 2 of 5, narrow bar 0.33 mm, wide 3× narrow, 13 mm high (FEBRABAN).
-    bars = I2of5(data["barcode"], checksum=0, bearers=0, barWidth=0.33 * MM, ratio=3, barHeight=13 * MM,
-                 quiet=0)
-    bars.drawOn(pdf, left, row - 16 * MM)
+    _draw_interleaved_2_of_5(pdf, data["barcode"], left, row - 16 * MM, narrow=0.33 * MM, ratio=3,
+                             height=13 * MM)
     pdf.setFont("Helvetica", 7)
     pdf.drawRightString(left + width, row - 3 * MM, "Autenticação mecânica — Ficha de Compensação")
     pdf.showPage()

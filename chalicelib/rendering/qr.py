@@ -5,7 +5,7 @@ reportlab's encoder picks the mask the way the QR standard suggests: it builds t
 eight times, once per mask, and scores each with four penalty rules, list by list; on a boleto's
 Pix (version 7) that was ~80% of the boleto's rendering. Here the symbol's fixed patterns and each
 mask's bits are built once per version and process, the data is laid out once, and each mask is
-one XOR of integers; the four rules are scored with string and integer operations, exactly as
+one XOR of integers; the four rules are scored with a few operations on those integers, exactly as
 `QRUtil.getLostPoint` scores them (its quirks included: the finder-like pattern is looked for in
 rows only, left to right, not at a row's last position, without overlaps; the format bits are
 blank while scoring). The mask chosen is therefore reportlab's, and the final symbol is reportlab's own
@@ -13,13 +13,11 @@ blank while scoring). The mask chosen is therefore reportlab's, and the final sy
 """
 from __future__ import annotations
 
-import re
 from functools import lru_cache
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 # 11 modules 1:1:3:1:1 and four light ones, as `QRUtil.maskScoreRule3hor` looks for it.
 FINDER_LIKE = "10111010000"
-RUN = re.compile(r"0{5,}|1{5,}")
 
 
 def _encoder():
@@ -62,32 +60,47 @@ def _as_int(modules, size: int) -> int:
     return int("".join("1" if cell else "0" for row in modules for cell in row)[::-1], 2)
 
 
+def _columns_up_to(size: int, last: int) -> int:
+    """The modules of columns 0..`last` of every row."""
+    return sum(((1 << (last + 1)) - 1) << start for start in range(0, size * size, size))
+
+
 @lru_cache(maxsize=None)
-def _block_masks(size: int) -> Tuple[int, int, int]:
-    """Every module; every module but the last row's; every module but the last column's."""
+def _masks(size: int) -> Dict[str, int]:
+    """The modules where each comparison below is defined, for a symbol of `size`."""
     cells = size * size
-    return ((1 << cells) - 1, (1 << (cells - size)) - 1,
-            sum(((1 << (size - 1)) - 1) << start for start in range(0, cells, size)))
+    return {"all": (1 << cells) - 1,
+            "right": _columns_up_to(size, size - 2),  # a module with one to its right
+            "below": (1 << (cells - size)) - 1,  # a module with one below it
+            "row run": _columns_up_to(size, size - 5),  # where five modules of a row start
+            "column run": (1 << (cells - 4 * size)) - 1,  # where five modules of a column start
+            "finder": _columns_up_to(size, size - 12)}  # where reportlab looks for the pattern
 
 
 def lost_points(symbol: int, size: int) -> int:
-    """`QRUtil.getLostPoint` of a symbol given as an integer (see `_as_int`)."""
-    cells = size * size
-    text = format(symbol, f"0{cells}b")[::-1]  # text[row * size + column]
-    rows = [text[start:start + size] for start in range(0, cells, size)]
-    columns = [text[column::size] for column in range(size)]
-    # 1: a run of five or more modules of one colour, in a row or a column: 3 + (length - 5).
-    score = sum(len(run) - 2 for run in RUN.findall("|".join(rows + columns)))
+    """`QRUtil.getLostPoint` of a symbol given as an integer (see `_as_int`): bit row × size +
+    column is that module, so a row's neighbour is one bit away and a column's `size` bits."""
+    masks = _masks(size)
+    same_right = ~(symbol ^ (symbol >> 1)) & masks["right"]
+    same_below = ~(symbol ^ (symbol >> size)) & masks["below"]
+    # 1: a run of five or more modules of one colour, in a row or a column: 3 + (length - 5),
+    # that is one per five-module window inside the run, and 2 per run.
+    score = 0
+    for same, step, where in ((same_right, 1, masks["row run"]), (same_below, size, masks["column run"])):
+        windows = same & (same >> step) & (same >> 2 * step) & (same >> 3 * step) & where
+        score += windows.bit_count() + 2 * (windows & ~(windows << step)).bit_count()
     # 2: each 2×2 block of one colour, 3.
-    everything, not_last_row, not_last_column = _block_masks(size)
-    same_below = ~(symbol ^ (symbol >> size)) & not_last_row
-    same_right = ~(symbol ^ (symbol >> 1)) & not_last_column & everything
     score += 3 * (same_below & (same_below >> 1) & same_right).bit_count()
-    # 3: 1:1:3:1:1 followed by four light modules, left to right in a row, 40. (reportlab looks
-    # for it in the columns too, but compares a column's tuple with its list: never equal.)
-    score += 40 * "|".join(row[:-1] for row in rows).count(FINDER_LIKE)
+    # 3: 1:1:3:1:1 followed by four light modules, left to right in a row and not at its last
+    # module, 40 (the pattern cannot overlap itself, so reportlab's skipping past a match counts
+    # the same). reportlab looks for it in the columns too, but compares a column's tuple with
+    # its list: never equal.
+    found = masks["finder"]
+    for offset, module in enumerate(FINDER_LIKE):
+        found &= symbol >> offset if module == "1" else ~(symbol >> offset)
+    score += 40 * found.bit_count()
     # 4: the share of dark modules away from half, 10 per 5%.
-    return score + 10 * (abs(100 * text.count("1") // cells - 50) // 5)
+    return score + 10 * (abs(100 * symbol.bit_count() // (size * size) - 50) // 5)
 
 
 def _masked(code, version: int) -> List[int]:

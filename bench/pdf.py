@@ -22,8 +22,12 @@ off for the process, is put back to reportlab's default before each baseline ren
 (a copy of the project outside its repository) the baseline figures are those written below, from
 this machine, marked as such.
 
-Measured on the 2-core shared machine at BASE_COMMIT, medians of 40 renders (ms): invoice 6 lines
-1.0, invoice 40 lines 2.3, boleto 34.6, DANFSe 26.9; bytes 2 195, 3 171, 11 156, 8 361.
+Measured on the 2-core shared machine (load ~12), BASE_COMMIT's renderers, medians of 40 renders,
+CPU ms: invoice 6 lines 1.58, invoice 40 lines 2.92, boleto 32.8, DANFSe 26.9; bytes 2 193, 3 155,
+11 288, 8 359. Today's in the same run: 1.02, 1.26, 4.26, 5.17 ms; 2 017, 2 787, 7 249, 5 977 bytes.
+The 6-line invoice stays above half (0.65): 0.39 of its 0.64 ms is reportlab's document writer
+(`Canvas.save`: the catalogue, page, fonts and info formatted in pure Python), the same for every
+document, which only reportlab's C accelerator (the `rl-accel` package, not installed) shortens.
 
 The time is the rendering thread's CPU time (time.thread_time): rendering is pure computation,
 and on a machine that other processes (and the bench's own moto threads) keep busy, wall time
@@ -48,7 +52,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 BASE_COMMIT = "39e2e0bb6b826554df49766bf4dd24e413092ea6"
-RECORDED_BASELINE_MS = {"invoice, 6 lines": 1.0, "invoice, 40 lines": 2.3, "boleto with Pix": 34.6, "DANFSe": 26.9}
+RECORDED_BASELINE_MS = {"invoice, 6 lines": 1.58, "invoice, 40 lines": 2.92, "boleto with Pix": 32.8, "DANFSe": 26.9}
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODULES = ("environment", "pdf", "danfse")
 
@@ -221,9 +225,10 @@ def pdf_bench(deps, rounds: Optional[int] = None) -> dict:
         if baseline:
             result["ratio to the baseline"] = round(result["now (median ms)"] / baseline, 2)
             result["saved (ms)"] = round(baseline - result["now (median ms)"], 2)
-            met = met and result["ratio to the baseline"] <= 0.5
-        else:
-            met = False
+        result["target"] = "≤ 0.5 × the baseline, pages identical"
+        result["met"] = bool(baseline) and result["now (median ms)"] <= 0.5 * baseline and \
+            result.get("pages identical") is not False
+        met = met and result["met"]
         figures[name] = result
     few = next(name for name in results if name.startswith("invoice"))
     billed = ("boleto with Pix", "DANFSe")
@@ -234,8 +239,8 @@ def pdf_bench(deps, rounds: Optional[int] = None) -> dict:
     figures["per invoice: bytes attached (boleto + DANFSe), now / before"] = (
         f"{sum(results[name]['now (bytes)'] for name in billed)} / "
         f"{sum(results[name].get('before (bytes)', 0) for name in billed) or '-'}")
-    figures["target"] = "each document ≤ 0.5 × the baseline's median"
-    figures["met"] = met and all(result.get("pages identical") is not False for result in results.values())
+    figures["target"] = "each document ≤ 0.5 × the baseline's median, its pages identical"
+    figures["met"] = met
     return record("pdf", figures)
 
 

@@ -92,7 +92,8 @@ def canvas_class():
                 return False
             if shift:
                 x -= shift * _width(text, self._fontname, self._fontsize)
-            self._code.append(f"BT 1 0 0 1 {_point(x, y)} Tm ({escaped}) Tj T* ET")
+            shown = f"({escaped}) Tj" if text else ""  # reportlab shows nothing for an empty text
+            self._code.append(f"BT 1 0 0 1 {_point(x, y)} Tm {shown} T* ET")
             return True
 
         def drawString(self, x, y, text, mode=None, charSpace=0, direction=None, wordSpace=None, shaping=False):

@@ -697,6 +697,8 @@ def main() -> int:
         requests_per_route(deps)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
         memory(server, reset)  # the product's peak up to here: sections below may seed far more
+        # H3 — PDF time per invoice (issue #22 §2)
+        __import__("bench.pdf", fromlist=["pdf_bench"]).pdf_bench(deps)
     finally:
         server.stop()
     discovery_in_its_own_process()

@@ -24,7 +24,7 @@ from ..domain.clock import SAO_PAULO
 from ..domain.money import format_brl, format_percent_br
 from ..domain.organizations import format_cnpj
 from .environment import format_date_br
-from .pdf import MM, _draw_qr
+from .pdf import MM, _configure, _draw_qr, canvas_class
 
 NS = "http://www.sped.fazenda.gov.br/nfse"
 PUBLIC_QUERY_URL = "https://www.nfse.gov.br/ConsultaPublica/?tpc=1&chave={key}"
@@ -407,6 +407,22 @@ def _paragraph_text(value: str) -> str:
     return escape(value).replace("\n", "<br/>")
 
 
+class _Line:
+    """One line of plain text, drawn where a Paragraph of the sheet's style draws it (its baseline
+    a font size below the top of one leading), without parsing markup, breaking lines or saving
+    the canvas state: most cells of a DANFSe hold one short value."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def wrap(self, width: float, height: float) -> Tuple[float, float]:
+        return width, VALUE_LEADING
+
+    def drawOn(self, pdf, x: float, y: float) -> None:
+        pdf.setFont("Helvetica", VALUE_SIZE)
+        pdf.drawString(x, y + VALUE_LEADING - VALUE_SIZE, self.text)
+
+
 class _Sheet:
     """A cursor down A4 pages: section titles and rows of labelled cells, a new page when the next
     row does not fit (a long text cell continues on the next page)."""
@@ -414,10 +430,10 @@ class _Sheet:
     def __init__(self, note: _Note, homologation: bool):
         from reportlab.lib.pagesizes import A4
         from reportlab.lib.styles import ParagraphStyle
-        from reportlab.pdfgen import canvas
 
+        _configure()
         self.buffer = io.BytesIO()
-        self.pdf = canvas.Canvas(self.buffer, pagesize=A4)
+        self.pdf = canvas_class()(self.buffer, pagesize=A4)
         self.page_width, self.page_height = A4
         self.left = 8 * MM
         self.width = self.page_width - 16 * MM
@@ -431,6 +447,16 @@ class _Sheet:
         from reportlab.platypus import Paragraph
 
         return Paragraph(_paragraph_text(value), self.style)
+
+    def _cell_text(self, value: str, width: float):
+        """The value of a cell `width` wide: a `_Line` when it is one line of plain words that fits
+        (most cells), else a Paragraph, which wraps it and can split it across pages."""
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+
+        if value and value == " ".join(value.split()) and \
+                stringWidth(value, "Helvetica", VALUE_SIZE) < width - 2 * PAD - 0.01:
+            return _Line(value)
+        return self._paragraph(value)
 
     def _start_page(self) -> None:
         self.y = self.page_height - 8 * MM
@@ -475,7 +501,7 @@ class _Sheet:
 
     def row(self, cells: Sequence[Cell]) -> None:
         widths = [self.width * share for _, _, share in cells]
-        paragraphs = [self._paragraph(value) for _, value, _ in cells]
+        paragraphs = [self._cell_text(value, width) for (_, value, _), width in zip(cells, widths)]
         heights = [paragraph.wrap(width - 2 * PAD, self.page_height)[1] for paragraph, width in zip(paragraphs, widths)]
         height = LABEL_HEIGHT + max(heights) + PAD
         if height <= self.y - self.bottom:

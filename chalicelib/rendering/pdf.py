@@ -3,21 +3,131 @@ and the NFS-e. reportlab is imported inside the builders: cold starts that rende
 from __future__ import annotations
 
 import io
-from typing import Any, Dict, List, Sequence, Tuple
+import re
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..domain.boleto import bank_code_with_digit, format_digitable_line
 from ..domain.money import format_brl
 from .environment import format_date_br
 
 MM = 72 / 25.4  # points per millimetre
+DARK_RUN = re.compile(rb"\x01+")
+
+
+def _configure() -> None:
+    """Page streams compressed only, not also ASCII85-encoded (reportlab's default adds it, for
+    7-bit channels): a PDF is binary and the email's base64 already carries it; A85 cost ~2 ms a
+    page in pure Python and made each stream a quarter larger. reportlab reads this setting when a
+    document is written, so it is set for the process: these are the process's only PDFs."""
+    from reportlab import rl_config
+
+    rl_config.useA85 = 0
+
+
+# Each byte of a string in a PDF literal, as reportlab's escapePDF writes it.
+PDF_ESCAPES = {code: "\\%03o" % code if code < 32 or code >= 127 else "\\" + chr(code) if chr(code) in "\\()"
+               else chr(code) for code in range(256)}
+
+
+@lru_cache(maxsize=None)
+def _encoding(font_name: str) -> Optional[str]:
+    """The encoding of one of the 14 standard fonts (None for any other font)."""
+    from reportlab.pdfbase.pdfmetrics import getFont
+
+    font = getFont(font_name)
+    return None if font._dynamicFont else font.encName
+
+
+@lru_cache(maxsize=16384)
+def _pdf_string(text: str, font_name: str) -> Optional[str]:
+    """`text` as a PDF literal's contents in the font's encoding; None when the font lacks one of
+    its characters (reportlab then borrows a substitution font)."""
+    encoding = _encoding(font_name)
+    if encoding is None:
+        return None
+    try:
+        return text.encode(encoding).decode("latin-1").translate(PDF_ESCAPES)
+    except UnicodeEncodeError:
+        return None
+
+
+@lru_cache(maxsize=16384)
+def _width(text: str, font_name: str, size: float) -> float:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    return stringWidth(text, font_name, size)
+
+
+@lru_cache(maxsize=16384)
+def _point(x: float, y: float) -> str:
+    from reportlab.lib.rl_accel import fp_str
+
+    return fp_str(x, y)
+
+
+@lru_cache(maxsize=1024)
+def _font_size(size: float, leading: float) -> str:
+    from reportlab.lib.rl_accel import fp_str
+
+    return f"{fp_str(size)} Tf {fp_str(leading)} TL"
+
+
+@lru_cache(maxsize=None)
+def canvas_class():
+    """reportlab's Canvas, with drawString, drawRightString and drawCentredString writing the very
+    operators reportlab writes ("BT 1 0 0 1 x y Tm (text) Tj T* ET") without building a text
+    object per string, and with widths, encoded texts and coordinates computed once per process
+    (labels and their places repeat from page to page). Anything unusual (a text render mode,
+    spacing, a direction, a character the font lacks, a top-down canvas) goes to reportlab's own.
+    setFont likewise writes reportlab's "BT /Fn size Tf leading TL ET" with the numbers formatted once."""
+    from reportlab.pdfgen import canvas
+
+    class Canvas(canvas.Canvas):
+        def _fast(self, x, y, text, shift, options) -> bool:
+            if any(options) or not self.bottomup:
+                return False
+            escaped = _pdf_string(text, self._fontname)
+            if escaped is None:
+                return False
+            if shift:
+                x -= shift * _width(text, self._fontname, self._fontsize)
+            shown = f"({escaped}) Tj" if text else ""  # reportlab shows nothing for an empty text
+            self._code.append(f"BT 1 0 0 1 {_point(x, y)} Tm {shown} T* ET")
+            return True
+
+        def drawString(self, x, y, text, mode=None, charSpace=0, direction=None, wordSpace=None, shaping=False):
+            if not self._fast(x, y, text, 0, (mode is not None, charSpace, direction, wordSpace, shaping)):
+                super().drawString(x, y, text, mode, charSpace, direction, wordSpace, shaping)
+
+        def drawRightString(self, x, y, text, mode=None, charSpace=0, direction=None, wordSpace=None, shaping=False):
+            if not self._fast(x, y, text, 1, (mode is not None, charSpace, direction, wordSpace, shaping)):
+                super().drawRightString(x, y, text, mode, charSpace, direction, wordSpace, shaping)
+
+        def drawCentredString(self, x, y, text, mode=None, charSpace=0, direction=None, wordSpace=None,
+                              shaping=False):
+            if not self._fast(x, y, text, 0.5, (mode is not None, charSpace, direction, wordSpace, shaping)):
+                super().drawCentredString(x, y, text, mode, charSpace, direction, wordSpace, shaping)
+
+        def setFont(self, psfontname, size, leading=None):
+            if _encoding(psfontname) is None:
+                return super().setFont(psfontname, size, leading)
+            leading = size * 1.2 if leading is None else leading
+            self._fontname, self._fontsize, self._leading = psfontname, size, leading
+            self._code.append(f"BT {self._doc.getInternalFontName(psfontname)} {_font_size(size, leading)} ET")
+
+        def stringWidth(self, text, fontName=None, fontSize=None):
+            return _width(text, fontName or self._fontname, self._fontsize if fontSize is None else fontSize)
+
+    return Canvas
 
 
 def _canvas():
     from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
 
+    _configure()
     buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4)
+    pdf = canvas_class()(buffer, pagesize=A4)
     return buffer, pdf, A4
 
 
@@ -59,29 +169,53 @@ def _row(pdf, x, y, height, cells: Sequence[Tuple[float, str, Any]], **style) ->
 def _draw_qr(pdf, payload: str, x: float, y: float, size: float, quiet_modules: int = 4) -> None:
     """A QR code (error correction M) drawn straight on the canvas, one filled rectangle per run of
     dark modules in a row. reportlab's QrCodeWidget builds a validated shape per run and took ~70% of
-    a boleto's rendering time."""
-    from itertools import groupby
+    a boleto's rendering time; its encoder's choice of mask most of the rest (`rendering.qr` makes
+    the same symbol faster). The rectangles are written in module units under one scaling, as
+    whole numbers: the same squares as in points, without formatting ~1 500 decimals per code."""
+    from .qr import qr_modules
 
-    from reportlab.graphics.barcode import qrencoder
-
-    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
-    code.addData(payload)
-    code.make()
-    count = code.getModuleCount()
+    modules = qr_modules(payload)
+    count = len(modules)
     module = size / (count + 2 * quiet_modules)
-    path = pdf.beginPath()
-    for row_index, row in enumerate(code.modules):
-        top = y + size - (row_index + quiet_modules + 1) * module
-        column = 0
-        for dark, run in groupby(bool(cell) for cell in row):
-            length = sum(1 for _ in run)
-            if dark:
-                path.rect(x + (column + quiet_modules) * module, top, length * module, module)
-            column += length
+    runs = []
+    for row_index, row in enumerate(modules):
+        bottom = count - 1 - row_index + quiet_modules  # in modules, from the bottom of the quiet zone
+        for run in DARK_RUN.finditer(bytes(row)):  # True is byte 1
+            runs.append(f"{run.start() + quiet_modules} {bottom} {run.end() - run.start()} 1 re")
     pdf.saveState()
     pdf.setFillColorRGB(0, 0, 0)
-    pdf.drawPath(path, stroke=0, fill=1)
+    pdf.transform(module, 0, 0, module, x, y)
+    pdf.addLiteral("\n".join(runs) + "\nf")
     pdf.restoreState()
+
+
+def _draw_interleaved_2_of_5(pdf, digits: str, x: float, y: float, narrow: float, ratio: int, height: float) -> None:
+    """The bars reportlab's I2of5 widget draws (no check digit, bearers or quiet zone): the same
+    operators, from its pattern of narrow and wide bars and spaces, positions added up as it adds
+    them, without the flowable around it and with each number formatted once per process."""
+    from reportlab.graphics.barcode.common import I2of5
+
+    bars = I2of5(digits, checksum=0, bearers=0, barWidth=narrow, ratio=ratio, barHeight=height, quiet=0)
+    bars.width  # noqa: B018 - computes the pattern (`decomposed`): b/B bars, s/S spaces
+    wide = narrow * ratio
+    left, rectangles = 0, []
+    for element in bars.decomposed:
+        width = wide if element in "SB" else narrow
+        if element in "bB":
+            rectangles.append(_bar(left, width, height))
+        left = left + width
+    pdf.saveState()
+    pdf.translate(x, y)
+    pdf.addLiteral("\n".join(rectangles))
+    pdf.restoreState()
+
+
+@lru_cache(maxsize=4096)
+def _bar(left: float, width: float, height: float) -> str:
+    """canvas.rect(left, 0, width, height, stroke=0, fill=1)'s operators."""
+    from reportlab.lib.rl_accel import fp_str
+
+    return f"n {fp_str(left, 0, width, height)} re f*"
 
 
 AMOUNT_LABELS = (("document", "(=) Valor do documento"), ("discount", "(-) Desconto / Abatimento"),
@@ -95,9 +229,25 @@ def _amount(cents) -> str:
 
 
 def _wrapped(texts: Sequence[str], font: str, size: float, width: float) -> List[str]:
-    from reportlab.lib.utils import simpleSplit
-
-    return [line for text in texts for line in simpleSplit(text, font, size, width)]
+    """Each text cut into lines at most `width` wide as reportlab's simpleSplit cuts them (its
+    lines, then words added while they fit, a word alone on a line even if wider), with the
+    words' widths computed once per process."""
+    lines: List[str] = []
+    space = _width(" ", font, size)
+    for text in texts:
+        for paragraph in text.split("\n"):
+            words, used = [], -space
+            for word in paragraph.split():
+                word_width = _width(word, font, size)
+                if used + space + word_width <= width or not words:
+                    words.append(word)
+                    used += space + word_width
+                else:
+                    lines.append(" ".join(words))
+                    words, used = [word], word_width
+            if words:
+                lines.append(" ".join(words))
+    return lines
 
 
 def _chunks(text: str, length: int) -> List[str]:
@@ -133,8 +283,6 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     currency, quantity, unit_value, bank_use, amounts {document, discount, deductions, late_charges,
     additions, charged} (centavos or None), instructions [str], pix_payload, pix_expires_on.
     """
-    from reportlab.graphics.barcode.common import I2of5
-
     buffer, pdf, (page_width, page_height) = _canvas()
     pdf.setLineWidth(0.5)
     left, width = 10 * MM, page_width - 20 * MM
@@ -241,9 +389,8 @@ def boleto_pdf(data: Dict[str, Any]) -> bytes:
     pdf.drawString(left + 1.2 * MM, row + 1.2 * MM, f"Sacador / Avalista: {data['guarantor']}".rstrip())
     pdf.drawRightString(left + width - 1.5 * MM, row + 1.2 * MM, "Código de baixa")
     # The barcode: Interleaved 2 of 5, narrow bar 0.33 mm, wide 3× narrow, 13 mm high (FEBRABAN).
-    bars = I2of5(data["barcode"], checksum=0, bearers=0, barWidth=0.33 * MM, ratio=3, barHeight=13 * MM,
-                 quiet=0)
-    bars.drawOn(pdf, left, row - 16 * MM)
+    _draw_interleaved_2_of_5(pdf, data["barcode"], left, row - 16 * MM, narrow=0.33 * MM, ratio=3,
+                             height=13 * MM)
     pdf.setFont("Helvetica", 7)
     pdf.drawRightString(left + width, row - 3 * MM, "Autenticação mecânica — Ficha de Compensação")
     pdf.showPage()

@@ -193,3 +193,29 @@ def test_the_discovery_bench_queues_every_seeded_contract_once_per_pass_and_leav
     assert world.deps.billing_queue is real_queue
     assert all(not world.deps.contracts.billable_in_shard(bench_discovery.CLOSING_DAY, shard)
                for shard in keys.closing_shards())
+
+
+# H3 — the PDF bench (bench/pdf.py) renders the product's own documents, now and as they were.
+def test_the_pdf_bench_renders_the_products_documents_and_the_baseline_beside_them(world, monkeypatch, tmp_path):
+    import subprocess
+
+    from bench import pdf as pdf_bench
+    from bench import run as bench
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    clock = world.deps.clock
+
+    jobs = pdf_bench.product_inputs(world.deps)
+
+    assert sorted(jobs) == ["DANFSe", "boleto with Pix", "invoice, 40 lines", "invoice, 6 lines"]
+    assert jobs["boleto with Pix"][1][0]["pix_payload"] and "<infNFSe" in jobs["DANFSe"][1][0]
+    assert world.deps.clock is clock  # handed back
+    before = pdf_bench.baseline_renderers(into=tmp_path / "baseline")
+    in_history = subprocess.run(["git", "cat-file", "-e", f"{pdf_bench.BASE_COMMIT}^{{commit}}"],
+                                cwd=pdf_bench.PROJECT_DIR, capture_output=True).returncode == 0
+    assert (before is not None) == in_history  # a shallow clone measures without the old renderers
+    results = pdf_bench.measure(jobs, pdf_bench.current_renderers(), before, rounds=1, warmup=0)
+    for name, result in results.items():
+        assert result["now (bytes)"] > 1000 and result["now (median ms)"] > 0, name
+        if before:
+            assert result["before (bytes)"] > 1000 and result["before (median ms)"] > 0, name

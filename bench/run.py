@@ -685,6 +685,8 @@ def memory(server, reset: bool = True) -> dict:
 
 
 def main() -> int:
+    from bench.pdf import pdf_bench
+
     cold_start()
     package_size()
     COUNTER.install()
@@ -697,8 +699,7 @@ def main() -> int:
         requests_per_route(deps)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
         memory(server, reset)  # the product's peak up to here: sections below may seed far more
-        # H3 — PDF time per invoice (issue #22 §2)
-        __import__("bench.pdf", fromlist=["pdf_bench"]).pdf_bench(deps)
+        pdf_bench(deps)  # PDF time per document against the base commit's renderers (bench/pdf.py)
     finally:
         server.stop()
     discovery_in_its_own_process()

@@ -223,12 +223,16 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
     if closing >= local_day(deps.clock()):
         deps.billing_runs.count(run_id, "not_closed_yet")
         return "not_closed_yet"
-    existing = deps.invoices.invoice_for_period(org, closing)
-    if existing is not None:
-        outcome = _finish_existing(deps, run_id, existing)
-        _apply_scheduled_change(deps, deps.contracts.get(org), closing)
+    # One consistent Query of the organisation's items: its contract, the organisation, the
+    # period's guard and the subscriptions (storage pattern 12).
+    found = deps.subscriptions.for_billing(org, closing)
+    if found.contract is None:
+        raise codes.CONTRACT_NOT_FOUND()
+    contract = found.contract
+    if found.invoiced is not None:  # a rerun, a duplicate or a retry: the invoice by id (rare)
+        outcome = _finish_existing(deps, run_id, deps.invoices.get(found.invoiced), found.organization)
+        _apply_scheduled_change(deps, contract, closing)
         return outcome
-    contract = deps.contracts.get(org)
     if contract_rules.change_overdue(contract, closing):
         # The run of the last period under the old terms was missed: bill that period (which
         # applies the change); the periods under the new terms are billed by their own day's runs.
@@ -238,7 +242,7 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
         deps.billing_runs.count(run_id, "nothing_to_bill")  # queued before a change of closing day
         return "nothing_to_bill"
     period = rules.period_ending(closing, contract.closing_day, starts_on=contract.terms_from)
-    lines = period_lines(deps, org, period)
+    lines = period_lines(deps, org, period, found.subscriptions)
     # The final invoice is the one whose period holds the termination day; earlier periods are
     # ordinary invoices.
     final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due and \
@@ -255,7 +259,7 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
         return _finish_existing(deps, run_id, deps.invoices.invoice_for_period(org, closing))
     if final:
         contract = _final_invoice_done(deps, contract)
-    documents.prepare(deps, invoice, contract)
+    documents.prepare(deps, invoice, contract, organization=found.organization)
     # Counted once its documents are done: when they fail, the retry finishes and counts it.
     deps.billing_runs.count(run_id, "invoices_issued")
     observability.count(Metric.INVOICES_ISSUED)
@@ -284,10 +288,12 @@ def _apply_scheduled_change(deps: BillingDeps, contract, closing: date) -> None:
             contract = deps.contracts.get(contract.organization_id)  # changed meanwhile: look again
 
 
-def period_lines(deps: IssueDeps, organization_id: str, period) -> List[rules.InvoiceLine]:
+def period_lines(deps: IssueDeps, organization_id: str, period, subscriptions=None) -> List[rules.InvoiceLine]:
     """The lines of an organisation's period from its subscriptions and the catalog, as they are
-    now: the billing worker's, and a corrected invoice's (services/corrections.py)."""
-    subscriptions = deps.subscriptions.list(organization_id)
+    now: the billing worker's (its subscriptions read with the contract), and a corrected
+    invoice's (services/corrections.py)."""
+    if subscriptions is None:
+        subscriptions = deps.subscriptions.list(organization_id)
     # The catalog read for today knows every price of the period's first day (a past day): read
     # once per container and day, not once per contract.
     products = deps.catalog.by_sku(local_day(deps.clock()))
@@ -316,14 +322,14 @@ def issue_replacement(deps: IssueDeps, contract, old: Invoice, cancelling, given
     return invoice
 
 
-def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
+def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice, organization=None) -> str:
     """A rerun, a duplicate message or a retry after a failure: finish what the invoice lacks."""
     if invoice.final:
         contract = deps.contracts.get(invoice.organization_id)
         if contract.final_invoice_due:
             _final_invoice_done(deps, contract)
     if invoice.email_queued_at is None:
-        documents.prepare(deps, invoice)
+        documents.prepare(deps, invoice, organization=organization)
         deps.billing_runs.count(run_id, "invoices_issued")  # the attempt that issued it did not count it
         observability.count(Metric.INVOICES_ISSUED)
         return "issued"

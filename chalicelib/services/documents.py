@@ -306,7 +306,7 @@ def _withdraw_mismatched(deps: BoletoDeps, invoice: Invoice, organization, made,
 
 # --- the documents of an issued invoice ---------------------------------------------------------
 
-def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice:
+def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3, *, organization=None) -> Invoice:
     """Make whatever the invoice still lacks (PDF, boleto, NFS-e) and record it, then queue its email
     from what was recorded. The billing worker calls it right after issuing, contract in hand.
 
@@ -318,8 +318,11 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
     A boleto the bank (or our check of its payer) refuses is recorded on the invoice and the
     operators told; the invoice email waits for the boleto (an operator registers it again,
     services/boleto_registration.py, which then finishes here). The bank's codes not holding
-    (`bank_codes_mismatch`) and an outage fail the step, for the queue's retry."""
-    organization = deps.organizations.get(invoice.organization_id)
+    (`bank_codes_mismatch`) and an outage fail the step, for the queue's retry.
+
+    `organization`: the billing worker read it with the contract (one query); others pass none."""
+    if organization is None:
+        organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
         changes = _missing_documents(deps, invoice, organization)
         if not changes:

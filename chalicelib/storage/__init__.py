@@ -18,7 +18,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 9  | product by SKU                                 | GetItem pk=CATALOG sk=PRODUCT#<sku>                             |
 | 10 | email delivery claim, then sent/failed         | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL       |
 | 11 | subscriptions of an organisation              | Query pk=ORG#<org> sk begins_with SUB# (consistent)             |
-| 12 | licence panel: contract + subscriptions        | Query pk=ORG#<org> sk BETWEEN CONTRACT AND SUB#\uffff (consistent; the few items sorted between are skipped) |
+| 12 | licence panel: contract + subscriptions; the billing worker's one read (issue #22 §1): contract, organisation, the period's guard, subscriptions | Query pk=ORG#<org> sk BETWEEN CONTRACT AND SUB#\uffff (consistent; between them sort INVOICED#<period end> (one a month: the billing worker keeps its period's) and ORG (the billing worker keeps it), skipped by the panel) |
 | 13 | subscription by id                             | GetItem pk=ORG#<org> sk=SUB#<id> (consistent)                   |
 | 14 | subscriptions renewing on a day                | Query gsi1 gsi1pk=RENEWAL#<day>                                 |
 | 15 | changes of a subscription, newest first        | Query pk=ORG#<org>#SUB#<id>#CHANGES (sk=CHANGE#<time-ordered id>) |
@@ -33,7 +33,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 19f| credit note left by an invoice below zero      | conditional Put pk=INVOICE#<id> sk=CREDIT#<id> (attribute_not_exists) in the invoice's issue transaction |
 | 20 | invoices of an organisation, newest first      | Query gsi1 gsi1pk=ORG#<org>#INVOICES (gsi1sk=<period end>#<id>) |
 | 20b| invoices of an organisation whose period ends in the last N months (spend by month and family) | Query gsi1 gsi1pk=ORG#<org>#INVOICES gsi1sk >= <first day of the first month> |
-| 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end>                   |
+| 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end> (consistent); the billing worker reads it within 12's Query |
 | 22 | invoices in a status due before a day / between two days (overdue job, receivables) | Query gsi2 gsi2pk=INVOICES#<status> gsi2sk < <day> / BETWEEN <from> AND <to>\uffff (gsi2sk=<due date>#<id>; every invoice, one partition per status) |
 | 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…        |
 | 24 | billing run progress                           | GetItem pk=BILLING_RUN#<run> sk=RUN                             |

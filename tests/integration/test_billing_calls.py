@@ -1,0 +1,70 @@
+"""How many DynamoDB requests the billing worker makes for one invoice (issue #22 §1): counted with
+a hook on botocore's client, as the bench counts them. A call count, not a timing: a change that
+adds a request to the common path fails here."""
+import json
+import traceback
+from collections import Counter
+from datetime import date
+
+import pytest
+from botocore.client import BaseClient
+
+from chalicelib.domain.audit import SYSTEM
+from chalicelib.domain.clock import FixedClock
+from chalicelib.services import billing
+from tests.support import billable_organizations, sp
+
+
+class DynamoCalls:
+    """Every DynamoDB request made while installed, with the product's frame that made it."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        original = BaseClient._make_api_call
+        calls = self.calls
+
+        def counted(client, operation_name, api_params):
+            if client.meta.service_model.service_name == "dynamodb":
+                site = next((f"{f.filename.rsplit('chalicelib/', 1)[1]}:{f.name}"
+                             for f in reversed(traceback.extract_stack()[:-1])
+                             if "/chalicelib/storage/" in f.filename or "/chalicelib/services/" in f.filename), "?")
+                calls.append((operation_name, site))
+            return original(client, operation_name, api_params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+
+    def operations(self) -> Counter:
+        return Counter(op for op, _ in self.calls)
+
+    def __len__(self):
+        return len(self.calls)
+
+
+@pytest.fixture
+def november(world):
+    world.deps.clock = FixedClock(sp(2026, 11, 11, 9))  # the day after the 10 Nov closing
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[])
+    return run_id
+
+
+def _deliver(world, run_id, organization_id):
+    """The billing worker's Lambda handler with the contract's message, as SQS delivers it."""
+    message = {"kind": "bill_contract", "run_id": run_id, "organization_id": organization_id,
+               "closing_date": "2026-11-10"}
+    event = world.client.events.generate_sqs_event(message_bodies=[json.dumps(message)],
+                                                   queue_name=world.deps.settings.billing_queue_name)
+    world.client.lambda_.invoke("bill_contracts", event)
+
+
+def test_the_billing_worker_issues_a_boleto_invoice_in_a_counted_number_of_dynamodb_requests(world, november, monkeypatch):
+    warm, org = billable_organizations(world.deps, 2)
+    _deliver(world, november, warm)  # the container's first contract reads the catalog and the counter
+    calls = DynamoCalls(monkeypatch)
+
+    _deliver(world, november, org)
+
+    invoice = world.deps.invoices.invoice_for_period(org, date(2026, 11, 10))
+    monkeypatch.undo()
+    assert invoice is not None and invoice.active_boleto and invoice.nfse and invoice.email_queued_at
+    print("\n".join(f"{op:<20} {site}" for op, site in calls.calls))
+    assert len(calls) == 11, calls.calls

@@ -62,7 +62,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 
 CLOSING_DAYS = range(1, 29)
-MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each retry reads it again
+MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each refusal says where it stands
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
                 continue
             if conflict.code != codes.CONCURRENT_UPDATE.code:
                 raise
-            # Two workers wrote the counter at the same instant: back off a little and read it again.
+            # Two workers wrote the counter at the same instant: back off a little and try again.
             time.sleep(random.uniform(0.005, 0.05))
     raise codes.INVOICE_NUMBER_CONTENTION()
 

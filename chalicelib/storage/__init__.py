@@ -35,7 +35,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 20b| invoices of an organisation whose period ends in the last N months (spend by month and family) | Query gsi1 gsi1pk=ORG#<org>#INVOICES gsi1sk >= <first day of the first month> |
 | 21 | invoice of a contract's period (guard)         | GetItem pk=ORG#<org> sk=INVOICED#<period end> (consistent); the billing worker reads it within 12's Query |
 | 22 | invoices in a status due before a day / between two days (overdue job, receivables) | Query gsi2 gsi2pk=INVOICES#<status> gsi2sk < <day> / BETWEEN <from> AND <to>\uffff (gsi2sk=<due date>#<id>; every invoice, one partition per status) |
-| 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…        |
+| 23 | invoice number / boleto sequence counters      | GetItem/conditional Update pk=COUNTER sk=INVOICE_NUMBER…; the invoice number: GetItem (consistent) only when the container has not seen it, then conditional Put of <last seen>+1 in the issue's transaction with ReturnValuesOnConditionCheckFailure=ALL_OLD (a refusal answers the counter as it stands) |
 | 24 | billing run progress                           | GetItem pk=BILLING_RUN#<run> sk=RUN                             |
 | 25 | lead by CNPJ; leads newest first               | GetItem pk=LEAD#<cnpj> sk=LEAD; Query gsi1 gsi1pk=LEADS         |
 | 26 | rate-limit window of a source                  | conditional Update pk=RATE#<scope>#<window> sk=RATE             |

@@ -232,13 +232,30 @@ def _invoice(item: InvoiceItem) -> Invoice:
 class InvoiceRepository:
     def __init__(self, transaction: Transaction):
         self._tx = transaction
+        # The invoice number counter as this container last saw it (issue #22 §1): written by its
+        # own last issue, or answered by DynamoDB when an issue found it moved. None: not known.
+        self._last_number: Optional[int] = None
 
     def next_number(self) -> int:
-        """The number the next invoice would take (read consistently; the write re-checks it)."""
+        """The number the next invoice would take: one past the counter as this container last
+        saw it, read consistently only when it has not seen it yet. A guess the issue's
+        transaction re-checks: when another container issued meanwhile, the failed condition
+        answers the counter as it stands (`issue`), and the next guess is right."""
+        if self._last_number is not None:
+            return self._last_number + 1
         try:
-            return int(CounterItem.get(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, consistent_read=True).value) + 1
+            current = int(CounterItem.get(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, consistent_read=True).value)
         except DoesNotExist:
-            return 1
+            current = 0
+        self._last_number = current
+        return current + 1
+
+    def _counter_seen(self, failed: dict) -> None:
+        """The counter as the failed transaction found it (ALL_OLD) when its condition failed;
+        unknown again if it did not say (it did not exist). Another failure leaves it as known."""
+        if "counter" in failed:
+            raw = failed["counter"]
+            self._last_number = int(raw["value"]["N"]) if raw and "value" in raw else None
 
     def issue(self, invoice: Invoice, audit: AuditEntry, *,
               credits: Sequence[Tuple[CreditNote, CreditNote]] = (),
@@ -266,7 +283,9 @@ class InvoiceRepository:
                 <= spend.MAX_TRANSACTION_ACTIONS
             if not counted:  # too many SKUs for one transaction: the backfill counts it (`pending`)
                 deltas = spend_deltas(removed=removed)
-            self._tx.run(lambda tx: build(tx, counted_replaced, counted, deltas), on_conflict=conflict)
+            self._tx.run(lambda tx: build(tx, counted_replaced, counted, deltas), on_conflict=conflict,
+                         on_returned=self._counter_seen)
+            self._last_number = max(self._last_number or 0, invoice.number)
 
         def build(tx, counted_replaced, counted, deltas):
             guard = InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
@@ -286,8 +305,9 @@ class InvoiceRepository:
             tx.save(_invoice_item(invoice), condition=InvoiceItem.pk.does_not_exist(), label="invoice")
             counter_condition = CounterItem.pk.does_not_exist() if invoice.number == 1 \
                 else CounterItem.value == invoice.number - 1
+            # On a number taken, the counter comes back with the refusal: no read to learn it.
             tx.save(CounterItem(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, value=invoice.number),
-                    condition=counter_condition, label="counter")
+                    condition=counter_condition, label="counter", return_values="ALL_OLD")
             append_audit(tx, audit, {invoice.id: hooks.invoice_data(invoice)})
             spend.mark_issued(tx, invoice, counted)
             spend.add_spend(tx, invoice.organization_id, deltas)

@@ -67,4 +67,4 @@ def test_the_billing_worker_issues_a_boleto_invoice_in_a_counted_number_of_dynam
     monkeypatch.undo()
     assert invoice is not None and invoice.active_boleto and invoice.nfse and invoice.email_queued_at
     print("\n".join(f"{op:<20} {site}" for op, site in calls.calls))
-    assert len(calls) == 11, calls.calls
+    assert len(calls) == 10, calls.calls

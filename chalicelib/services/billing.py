@@ -259,7 +259,7 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
         return _finish_existing(deps, run_id, deps.invoices.invoice_for_period(org, closing))
     if final:
         contract = _final_invoice_done(deps, contract)
-    documents.prepare(deps, invoice, contract, organization=found.organization)
+    documents.prepare(deps, invoice, contract, organization=found.organization, just_issued=True)
     # Counted once its documents are done: when they fail, the retry finishes and counts it.
     deps.billing_runs.count(run_id, "invoices_issued")
     observability.count(Metric.INVOICES_ISSUED)
@@ -375,7 +375,8 @@ def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
             deps.invoices.issue(invoice, audit.entry(
                 deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}", after=after),
                 credits=_credit_writes(used, given_back),
-                replacing=replacing(invoice) if replacing is not None else None, new_credit=left)
+                replacing=replacing(invoice) if replacing is not None else None, new_credit=left,
+                boleto=documents.original_boleto_number(settings, invoice))
             return invoice
         except NumberTaken:
             continue

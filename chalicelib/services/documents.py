@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .. import observability
 from ..adapters.bank import PAID, BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
@@ -197,15 +197,27 @@ def check_payer(organization) -> None:
         raise codes.BOLETO_PAYER_ADDRESS_MISSING(organization_id=organization.id)
 
 
+def original_boleto_number(settings: Settings, invoice: Invoice) -> Optional[Tuple[str, str]]:
+    """(bank code, nosso número) of the first boleto the invoice will have, known at its issue (its
+    nosso número is the invoice number, `_new_boleto`); None when it has none (a deposit, nothing
+    to pay). The issue's transaction records it for the bank's return files (pattern 47)."""
+    if invoice.payment_method != "boleto" or invoice.total_cents <= 0:
+        return None
+    layout = boleto_layout(settings)
+    return layout.bank_code, layout.nosso_numero(invoice.number)
+
+
 def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind,
-                organization, fresh_number: bool = False) -> Boleto:
+                organization, fresh_number: bool = False, indexed: bool = False) -> Boleto:
     """A boleto registered at the bank, with the bank's own Pix and its PDF in S3; as kept on the invoice.
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
     the same boleto again (the bank answers with the same registration) instead of a second one;
     second copies and an operator's new registration (`fresh_number`: the invoice number may be
     one the bank saw withdrawn) take the next of the sequence. Its nosso número is recorded
-    against the invoice first, for the bank's return files.
+    against the invoice first, for the bank's return files; `indexed`: the first boleto of an
+    invoice this container just issued, whose record the issue's transaction wrote already
+    (`original_boleto_number`).
 
     Nothing the bank answers is shown or kept before it is checked: its barcode and linha
     digitável must be our FEBRABAN maths' (`bank_codes_mismatch` otherwise: the registration
@@ -219,8 +231,9 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
         else layout.second_copy_base + deps.invoices.next_boleto_sequence()
     made = boleto_rules.make_boleto(layout, sequence, due, amount_cents)
     # Before the bank: a boleto that can be paid is always one a bank return file finds (pattern 47).
-    deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
-                                  iso(deps.clock()))
+    if not (indexed and kind is BoletoKind.ORIGINAL and not fresh_number):
+        deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
+                                      iso(deps.clock()))
     request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()), kind)
     registration = deps.bank.register(request)
     try:
@@ -306,7 +319,8 @@ def _withdraw_mismatched(deps: BoletoDeps, invoice: Invoice, organization, made,
 
 # --- the documents of an issued invoice ---------------------------------------------------------
 
-def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3, *, organization=None) -> Invoice:
+def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3, *, organization=None,
+            just_issued: bool = False) -> Invoice:
     """Make whatever the invoice still lacks (PDF, boleto, NFS-e) and record it, then queue its email
     from what was recorded. The billing worker calls it right after issuing, contract in hand.
 
@@ -320,11 +334,13 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
     services/boleto_registration.py, which then finishes here). The bank's codes not holding
     (`bank_codes_mismatch`) and an outage fail the step, for the queue's retry.
 
-    `organization`: the billing worker read it with the contract (one query); others pass none."""
+    `organization`: the billing worker read it with the contract (one query); others pass none.
+    `just_issued`: the invoice was issued by this process a moment ago (`billing._issue`), its
+    first boleto's nosso número recorded in the same transaction."""
     if organization is None:
         organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
-        changes = _missing_documents(deps, invoice, organization)
+        changes = _missing_documents(deps, invoice, organization, boleto_indexed=just_issued)
         if not changes:
             break
         ready = replace(invoice, **changes, version=invoice.version + 1)
@@ -382,7 +398,8 @@ def cancelled_invoice_pdf(deps: CancelledPdfDeps, invoice: Invoice, cancelled_at
     return deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}-cancelada.pdf", pdf, "application/pdf")
 
 
-def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> Dict[str, Any]:
+def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization, boleto_indexed: bool = False
+                       ) -> Dict[str, Any]:
     parties = _parties(deps.settings, organization)
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
@@ -400,7 +417,7 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
             if problems:  # checked here, never left for the bank to refuse
                 raise BankRejected(problems)
             changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
-                                              BoletoKind.ORIGINAL, organization),)
+                                              BoletoKind.ORIGINAL, organization, indexed=boleto_indexed),)
         except BankRejected as refusal:
             # The codes only: the bank's messages may quote the payer.
             log.warning("invoice %s: the boleto was refused: %s", invoice.number,

@@ -229,6 +229,19 @@ def _invoice(item: InvoiceItem) -> Invoice:
     )
 
 
+def _boleto_lookup(bank_code: str, nosso_numero: str, invoice_id: str, organization_id: str,
+                   at: str) -> BoletoLookupItem:
+    """Which invoice a boleto is for (pattern 47), by its bank and nosso número's digits."""
+    return BoletoLookupItem(keys.boleto_pk(bank_code, nosso_numero_key(nosso_numero)), keys.BOLETO_SK,
+                            invoice_id=invoice_id, organization_id=organization_id, nosso_numero=nosso_numero,
+                            registered_at=at)
+
+
+def _boleto_free_for(invoice_id: str):
+    """A nosso número nobody has, or this invoice's already (a retry): never re-pointed."""
+    return BoletoLookupItem.pk.does_not_exist() | (BoletoLookupItem.invoice_id == invoice_id)
+
+
 class InvoiceRepository:
     def __init__(self, transaction: Transaction):
         self._tx = transaction
@@ -260,7 +273,7 @@ class InvoiceRepository:
     def issue(self, invoice: Invoice, audit: AuditEntry, *,
               credits: Sequence[Tuple[CreditNote, CreditNote]] = (),
               replacing: Optional[Tuple[Invoice, int, AuditEntry]] = None,
-              new_credit: Optional[CreditNote] = None) -> None:
+              new_credit: Optional[CreditNote] = None, boleto: Optional[Tuple[str, str]] = None) -> None:
         """Write the invoice, its (organisation, period) guard and the number counter at once.
 
         The counter moves from number-1 to number only if nobody else did: numbers are gapless and
@@ -271,6 +284,9 @@ class InvoiceRepository:
         `new_credit`: the credit note this invoice leaves when its own lines sum below zero (seats
         removed from a term paid up front), written with it or not at all: a rerun that finds the
         invoice leaves no second note.
+        `boleto`: (bank code, nosso número) of the invoice's first boleto, whose nosso número is
+        its number: recorded against the invoice in the same transaction (pattern 47), so the
+        documents step registers it at the bank without a write of its own.
         """
         # The spend aggregate (issue #21 §1) moves in the same transaction: the new invoice's lines
         # in, the replaced one's out (netted per key), with their markers (storage/spend.py).
@@ -308,6 +324,9 @@ class InvoiceRepository:
             # On a number taken, the counter comes back with the refusal: no read to learn it.
             tx.save(CounterItem(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, value=invoice.number),
                     condition=counter_condition, label="counter", return_values="ALL_OLD")
+            if boleto is not None:
+                tx.save(_boleto_lookup(*boleto, invoice.id, invoice.organization_id, invoice.issued_at),
+                        condition=_boleto_free_for(invoice.id), label="boleto")
             append_audit(tx, audit, {invoice.id: hooks.invoice_data(invoice)})
             spend.mark_issued(tx, invoice, counted)
             spend.add_spend(tx, invoice.organization_id, deltas)
@@ -321,6 +340,8 @@ class InvoiceRepository:
                 return codes.ALREADY_INVOICED()
             if "credit" in failed:
                 return codes.CREDITS_CHANGED()
+            if failed == {"boleto"}:  # never seen: the nosso número of a number the counter handed out once
+                return codes.BOLETO_NUMBER_TAKEN(nosso_numero=boleto[1])
             return codes.INVOICE_NUMBER_TAKEN()
 
         if replacing is None:
@@ -665,11 +686,9 @@ class InvoiceRepository:
         """Remember which invoice a boleto is for, before the bank registers it: every boleto the bank
         can be paid on is found by a return file. A retried documents step writes it again for the
         same invoice; a nosso número already another invoice's is refused (never re-pointed)."""
-        item = BoletoLookupItem(keys.boleto_pk(bank_code, nosso_numero_key(nosso_numero)), keys.BOLETO_SK,
-                                invoice_id=invoice_id, organization_id=organization_id, nosso_numero=nosso_numero,
-                                registered_at=at)
+        item = _boleto_lookup(bank_code, nosso_numero, invoice_id, organization_id, at)
         try:
-            item.save(condition=BoletoLookupItem.pk.does_not_exist() | (BoletoLookupItem.invoice_id == invoice_id))
+            item.save(condition=_boleto_free_for(invoice_id))
         except PutError as exc:
             if not _is_condition_failure(exc):
                 raise

@@ -67,4 +67,28 @@ def test_the_billing_worker_issues_a_boleto_invoice_in_a_counted_number_of_dynam
     monkeypatch.undo()
     assert invoice is not None and invoice.active_boleto and invoice.nfse and invoice.email_queued_at
     print("\n".join(f"{op:<20} {site}" for op, site in calls.calls))
-    assert len(calls) == 10, calls.calls
+    assert len(calls) == 9, calls.calls
+
+
+def test_the_first_boletos_nosso_numero_is_recorded_with_the_invoice_before_any_bank_call(world, november,
+                                                                                           monkeypatch):
+    """The issue's transaction records the first boleto's nosso número (the invoice number) for the
+    bank's return files: a crash before the documents leaves it there, and the bank was not called."""
+    from chalicelib.services import documents
+
+    [org] = billable_organizations(world.deps, 1)
+    registered = []
+    monkeypatch.setattr(world.deps.bank, "register", lambda request: registered.append(request))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("Lambda timed out")
+
+    monkeypatch.setattr(documents, "prepare", crash)
+    with pytest.raises(RuntimeError):
+        billing.bill_contract(world.deps, {"run_id": november, "organization_id": org, "closing_date": "2026-11-10"})
+
+    invoice = world.deps.invoices.invoice_for_period(org, date(2026, 11, 10))
+    bank_code, nosso_numero = documents.original_boleto_number(world.deps.settings, invoice)
+    assert documents.boleto_layout(world.deps.settings).nosso_numero(invoice.number) == nosso_numero
+    assert world.deps.invoices.invoice_of_boleto(bank_code, nosso_numero) == invoice.id
+    assert registered == [] and invoice.boletos == ()

@@ -67,7 +67,7 @@ def test_the_billing_worker_issues_a_boleto_invoice_in_a_counted_number_of_dynam
     monkeypatch.undo()
     assert invoice is not None and invoice.active_boleto and invoice.nfse and invoice.email_queued_at
     print("\n".join(f"{op:<20} {site}" for op, site in calls.calls))
-    assert len(calls) == 9, calls.calls
+    assert len(calls) == 8, calls.calls
 
 
 def test_the_first_boletos_nosso_numero_is_recorded_with_the_invoice_before_any_bank_call(world, november,
@@ -92,3 +92,34 @@ def test_the_first_boletos_nosso_numero_is_recorded_with_the_invoice_before_any_
     assert documents.boleto_layout(world.deps.settings).nosso_numero(invoice.number) == nosso_numero
     assert world.deps.invoices.invoice_of_boleto(bank_code, nosso_numero) == invoice.id
     assert registered == [] and invoice.boletos == ()
+
+
+def test_the_invoice_email_is_handed_the_bytes_of_the_documents_just_made(world, november, monkeypatch):
+    """The boleto PDF and the NFS-e's XML and PDF go to the email queue with their bytes (once the
+    queue carries them: `ATTACHMENT_BYTES_QUEUED`), the same bytes S3 keeps; nothing read back."""
+    import boto3
+
+    from chalicelib.services import documents, notifications
+
+    [org] = billable_organizations(world.deps, 1)
+    queued, real_queue = [], notifications.queue_email
+
+    def capture(deps, **email):
+        queued.append(email)
+        # On to the queue by key only: this branch's queue messages are plain JSON.
+        real_queue(deps, **{**email, "attachments": [{k: v for k, v in a.items() if k != "content"}
+                                                     for a in email.get("attachments") or []]})
+
+    monkeypatch.setattr(documents, "ATTACHMENT_BYTES_QUEUED", True)
+    monkeypatch.setattr(notifications, "queue_email", capture)
+    billing.bill_contract(world.deps, {"run_id": november, "organization_id": org, "closing_date": "2026-11-10"})
+
+    [email] = [e for e in queued if e["template"] == "invoice_issued"]
+    invoice = world.deps.invoices.invoice_for_period(org, date(2026, 11, 10))
+    s3 = boto3.client("s3", region_name=world.deps.settings.region)
+    bucket = world.deps.settings.documents_bucket
+    assert sorted(a["key"] for a in email["attachments"]) == sorted(
+        [invoice.active_boleto.pdf_key, invoice.nfse.pdf_key, invoice.nfse.xml_key])
+    for attachment in email["attachments"]:
+        stored = s3.get_object(Bucket=bucket, Key=attachment["key"])["Body"].read()
+        assert attachment["content"] == stored, attachment["filename"]

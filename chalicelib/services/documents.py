@@ -323,6 +323,11 @@ def _withdraw_mismatched(deps: BoletoDeps, invoice: Invoice, organization, made,
 
 def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3, *, organization=None,
             just_issued: bool = False) -> Invoice:
+    return prepare_counted(deps, invoice, contract, attempts, organization=organization, just_issued=just_issued)[0]
+
+
+def prepare_counted(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3, *, organization=None,
+                    just_issued: bool = False, run_id: Optional[str] = None) -> Tuple[Invoice, bool]:
     """Make whatever the invoice still lacks (PDF, boleto, NFS-e), queue its email with them, and
     record both (the documents and `email_queued_at`) in one write. The billing worker calls it
     right after issuing, contract and organisation in hand.
@@ -339,7 +344,9 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
 
     `organization`: the billing worker read it with the contract (one query); others pass none.
     `just_issued`: the invoice was issued by this process a moment ago (`billing._issue`), its
-    first boleto's nosso número recorded in the same transaction."""
+    first boleto's nosso número recorded in the same transaction. `run_id`: the billing run whose
+    worker this is: the contract counted issued in it in the same write. Answers the invoice and
+    whether that write was made (`prepare`: the invoice only)."""
     if organization is None:
         organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
@@ -370,16 +377,16 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
         try:
             deps.invoices.save(ready, expected_version=invoice.version, audit=entries,
                                nfse_rejected=True if "nfse_failure" in changes else None,
-                               boleto_rejected=True if "boleto_failure" in changes else None)
-            invoice = ready
-            break
+                               boleto_rejected=True if "boleto_failure" in changes else None,
+                               run_issued=(run_id, iso(deps.clock())) if run_id is not None else None)
+            return ready, run_id is not None
         except Conflict:
             # A payment, the overdue job or a duplicate delivery wrote first: look again (what it
             # recorded is kept; what is still missing is made again, the same, and saved).
             invoice = deps.invoices.get(invoice.id)
     else:
         raise codes.CONCURRENT_UPDATE()
-    return invoice
+    return invoice, False
 
 
 def _invoice_pdf_data(deps: Configured, invoice: Invoice, parties) -> Dict[str, Any]:

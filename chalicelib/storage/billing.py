@@ -1,6 +1,7 @@
 """Invoices, their gapless numbers, payments and billing runs."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -235,6 +236,16 @@ def _boleto_lookup(bank_code: str, nosso_numero: str, invoice_id: str, organizat
     return BoletoLookupItem(keys.boleto_pk(bank_code, nosso_numero_key(nosso_numero)), keys.BOLETO_SK,
                             invoice_id=invoice_id, organization_id=organization_id, nosso_numero=nosso_numero,
                             registered_at=at)
+
+
+ISSUED = "invoices_issued"  # a contract's outcome that no later one overwrites
+
+
+def _run_outcome_item(run_id: str, organization_id: str, outcome: str, at: str) -> BillingRunFailureItem:
+    """A contract of a run went through, and how (pattern 57's item, the success marker): any
+    failure recorded before is over, and none may land after."""
+    return BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
+                                 organization_id=organization_id, at=at, succeeded_at=at, outcome=outcome)
 
 
 def _boleto_free_for(invoice_id: str):
@@ -613,11 +624,14 @@ class InvoiceRepository:
     def save(self, invoice: Invoice, expected_version: int,
              audit: Union[AuditEntry, Sequence[AuditEntry], None] = None,
              payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None,
-             boleto_rejected: Optional[bool] = None) -> None:
+             boleto_rejected: Optional[bool] = None, run_issued: Optional[Tuple[str, str]] = None) -> None:
         """`audit`: the entry (or entries) written with it. `nfse_rejected`: True when the save
         records the emitter's refusal of the invoice's NFS-e, False when it stores the note that
         clears it; the list of refused notes (pattern 51) moves in the same transaction.
-        `boleto_rejected`: the same for the boleto's refusal and the list of refused boletos (53)."""
+        `boleto_rejected`: the same for the boleto's refusal and the list of refused boletos (53).
+        `run_issued`: (billing run, at): the invoice's contract counted issued in that run, in the
+        same transaction (pattern 57's item: its own, never a run-wide counter two workers fight
+        over)."""
         entries = () if audit is None else (audit,) if isinstance(audit, AuditEntry) else tuple(audit)
         def build(tx):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
@@ -636,6 +650,8 @@ class InvoiceRepository:
             if payment is not None:
                 tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
                         condition=PaymentItem.pk.does_not_exist(), label="payment")
+            if run_issued is not None:
+                tx.save(_run_outcome_item(run_issued[0], invoice.organization_id, ISSUED, run_issued[1]), label="run")
             for entry in entries:
                 append_audit(tx, entry, {invoice.id: hooks.invoice_data(invoice)})
 
@@ -713,6 +729,7 @@ class InvoiceRepository:
 
 class BillingRunRepository:
     COUNTERS = ("contracts_queued", "invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet")
+    OUTCOMES = COUNTERS[1:]
 
     def create(self, run_id: str, period: str, started_at: str, started_by: str) -> None:
         BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, gsi1pk=keys.BILLING_RUNS_INDEX_PK,
@@ -721,7 +738,8 @@ class BillingRunRepository:
             condition=BillingRunItem.pk.does_not_exist())
 
     def count(self, run_id: str, counter: str, by: int = 1) -> None:
-        """Atomic ADD: parallel workers each count their contract."""
+        """Atomic ADD on the run's item: `contracts_queued`, once per run. (Runs before issue #22
+        counted each contract's outcome here too; `_progress` still adds those.)"""
         if counter not in self.COUNTERS:
             raise ValueError(counter)
         BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK).update(
@@ -767,11 +785,21 @@ class BillingRunRepository:
             raise
         return True
 
-    def record_success(self, run_id: str, organization_id: str, at: str) -> None:
-        """The contract went through: any failure recorded before is over, and none may land after
-        (one unconditional Put over the failure, whichever attempt, first or redriven, it was)."""
-        BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
-                              organization_id=organization_id, at=at, succeeded_at=at).save()
+    def record_outcome(self, run_id: str, organization_id: str, outcome: str, at: str) -> None:
+        """The contract went through, and how (`OUTCOMES`; an issued invoice's is written by the
+        invoice's documents transaction, `InvoiceRepository.save(run_issued=…)`): one Put over any
+        failure recorded before (whichever attempt, first or redriven, it was), after which none may
+        land. Never over an issued one: a duplicate message finding the invoice leaves it counted
+        as issued."""
+        if outcome not in self.OUTCOMES:
+            raise ValueError(outcome)
+        condition = None if outcome == ISSUED else \
+            BillingRunFailureItem.outcome.does_not_exist() | (BillingRunFailureItem.outcome != ISSUED)
+        try:
+            _run_outcome_item(run_id, organization_id, outcome, at).save(condition=condition)
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
 
     def failures(self, run_id: str) -> List[dict]:
         """The run's contracts whose latest attempt failed (a run has few; one query, no page)."""
@@ -781,6 +809,17 @@ class BillingRunRepository:
         return [{"organization_id": i.organization_id, "code": i.code, "message": i.message, "at": i.at,
                  "attempts": int(i.attempts or 1)} for i in items if i.succeeded_at is None]
 
+    def _outcomes(self, run_id: str) -> Counter:
+        """The run's contracts by outcome: one Query of its partition (consistent), the outcome
+        only (10 000 contracts: a page or two)."""
+        return Counter(i.outcome for i in BillingRunFailureItem.query(
+            keys.billing_run_pk(run_id), BillingRunFailureItem.sk.startswith(keys.BILLING_RUN_FAILURE_PREFIX),
+            consistent_read=True, attributes_to_get=["outcome"]) if i.outcome)
+
     def _progress(self, item: BillingRunItem) -> dict:
+        # The run item's own counters (contracts_queued; a run from before issue #22 has its
+        # outcomes there too) plus each contract's outcome item.
+        outcomes = self._outcomes(item.id)
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,
-                "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS}}
+                "started_by": item.started_by,
+                **{c: int(getattr(item, c) or 0) + outcomes.get(c, 0) for c in self.COUNTERS}}

@@ -56,42 +56,48 @@ def _deliver(world, run_id, organization_id):
     world.client.lambda_.invoke("bill_contracts", event)
 
 
-def test_the_billing_worker_issues_a_boleto_invoice_in_a_counted_number_of_dynamodb_requests(world, november, monkeypatch):
+def test_the_billing_worker_issues_a_boleto_invoice_in_four_dynamodb_requests(world, november, monkeypatch):
     warm, org = billable_organizations(world.deps, 2)
     _deliver(world, november, warm)  # the container's first contract reads the catalog and the counter
     calls = DynamoCalls(monkeypatch)
 
     _deliver(world, november, org)
+    made = list(calls.calls)
+    monkeypatch.undo()
 
     invoice = world.deps.invoices.invoice_for_period(org, date(2026, 11, 10))
-    monkeypatch.undo()
     assert invoice is not None and invoice.active_boleto and invoice.nfse and invoice.email_queued_at
-    print("\n".join(f"{op:<20} {site}" for op, site in calls.calls))
-    assert len(calls) == 8, calls.calls
+    # The organisation's items, the credits left, the issue, the documents with the email's mark
+    # and the run's count: nothing else.
+    assert [op for op, _ in made] == ["Query", "Query", "TransactWriteItems", "TransactWriteItems"], made
 
 
-def test_the_first_boletos_nosso_numero_is_recorded_with_the_invoice_before_any_bank_call(world, november,
-                                                                                           monkeypatch):
+def test_the_first_boletos_nosso_numero_is_recorded_with_the_invoice_before_the_bank_is_called(
+        world, november, monkeypatch):
     """The issue's transaction records the first boleto's nosso número (the invoice number) for the
-    bank's return files: a crash before the documents leaves it there, and the bank was not called."""
+    bank's return files: when the bank is called it is there, and the documents step (one write,
+    `test_the_billing_worker_issues_a_boleto_invoice_in_four_dynamodb_requests`) adds no Put of it."""
+    from chalicelib.adapters.bank import BankUnavailable
     from chalicelib.services import documents
 
     [org] = billable_organizations(world.deps, 1)
-    registered = []
-    monkeypatch.setattr(world.deps.bank, "register", lambda request: registered.append(request))
+    found_at_the_bank_call = []
 
-    def crash(*args, **kwargs):
-        raise RuntimeError("Lambda timed out")
+    def register(request):
+        found_at_the_bank_call.append(world.deps.invoices.invoice_of_boleto(
+            documents.boleto_layout(world.deps.settings).bank_code, request.nosso_numero))
+        raise BankUnavailable("the bank is down")
 
-    monkeypatch.setattr(documents, "prepare", crash)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(world.deps.bank, "register", register)
+    with pytest.raises(BankUnavailable):
         billing.bill_contract(world.deps, {"run_id": november, "organization_id": org, "closing_date": "2026-11-10"})
 
     invoice = world.deps.invoices.invoice_for_period(org, date(2026, 11, 10))
     bank_code, nosso_numero = documents.original_boleto_number(world.deps.settings, invoice)
-    assert documents.boleto_layout(world.deps.settings).nosso_numero(invoice.number) == nosso_numero
+    assert nosso_numero == documents.boleto_layout(world.deps.settings).nosso_numero(invoice.number)
+    assert found_at_the_bank_call == [invoice.id]
     assert world.deps.invoices.invoice_of_boleto(bank_code, nosso_numero) == invoice.id
-    assert registered == [] and invoice.boletos == ()
+    assert invoice.boletos == () and invoice.email_queued_at is None  # the retry makes them
 
 
 def test_the_invoice_email_is_handed_the_bytes_of_the_documents_just_made(world, november, monkeypatch):
@@ -123,3 +129,42 @@ def test_the_invoice_email_is_handed_the_bytes_of_the_documents_just_made(world,
     for attachment in email["attachments"]:
         stored = s3.get_object(Bucket=bucket, Key=attachment["key"])["Body"].read()
         assert attachment["content"] == stored, attachment["filename"]
+
+
+def test_a_contract_retried_after_its_email_was_queued_sends_one_email_and_counts_one_invoice(world, monkeypatch):
+    """The worker dies between queuing the invoice email and writing the documents (one write with
+    the email's mark and the run's count): the retry makes the same documents, queues the email
+    again (its delivery key: one email) and counts the contract once; a duplicate message after
+    that leaves it counted as issued, not already invoiced."""
+    world.deps.clock = FixedClock(sp(2026, 11, 11, 9))
+    [org] = billable_organizations(world.deps, 1)
+    real_save, crashed = world.deps.invoices.save, []
+
+    def dies_once(invoice, expected_version, **extra):
+        if extra.get("run_issued") and not crashed:
+            crashed.append(invoice.id)
+            raise RuntimeError("Lambda timed out")
+        return real_save(invoice, expected_version, **extra)
+
+    monkeypatch.setattr(world.deps.invoices, "save", dies_once)
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
+    world.drain_queues()
+    assert crashed and world.deps.invoices.invoice_for_period(org, date(2026, 11, 10)).email_queued_at is None
+    assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 1  # queued before the crash: sent
+    assert billing.run_progress(world.deps, run_id)["processed"] == 0
+    [failure] = billing.run_failures(world.deps, run_id)["items"]
+    assert failure["code"] == "unexpected_error"
+
+    world.make_visible()  # the failed message comes back
+    world.drain_queues()
+    _deliver(world, run_id, org)  # and a duplicate of it, later
+
+    invoice = world.deps.invoices.invoice_for_period(org, date(2026, 11, 10))
+    assert invoice.email_queued_at and invoice.active_boleto and invoice.nfse
+    emails = [m for m in world.outbox() if "Fatura nº" in m["Subject"]]
+    assert len(emails) == 1 and f"boleto-fatura-{invoice.number}.pdf" in {
+        p.get_filename() for p in emails[0].iter_attachments()}
+    progress = billing.run_progress(world.deps, run_id)
+    assert (progress["contracts_queued"], progress["invoices_issued"], progress["already_invoiced"],
+            progress["processed"], progress["complete"]) == (1, 1, 0, 1, True)
+    assert billing.run_failures(world.deps, run_id)["items"] == []

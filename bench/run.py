@@ -450,6 +450,8 @@ def main() -> int:
         handler_overhead(deps, accounts)
         requests_per_route(deps)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
+        # H1 (issue #22 §1): the billing worker's DynamoDB requests per invoice, by call site.
+        __import__("bench.calls").calls.billing_worker_calls(deps)
     finally:
         server.stop()
     return 0

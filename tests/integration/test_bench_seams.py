@@ -63,3 +63,17 @@ def test_the_billing_bench_runs_on_a_small_world_and_reports_pdf_time(world, mon
     # The bench hands the container back as it found it.
     assert (world.deps.billing_queue, world.deps.email_queue) == real_queues
     assert world.deps.on_render is ignore_render
+
+
+def test_the_billing_worker_calls_bench_counts_four_requests_per_invoice_on_a_small_world(world, monkeypatch,
+                                                                                          tmp_path):
+    from bench import calls, run as bench
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+
+    figures = calls.billing_worker_calls(world.deps, 2)
+
+    assert figures["outcomes"] == {"issued": 2}
+    assert figures["DynamoDB requests per invoice (billing worker)"] == 4 and figures["met"] is True
+    assert sum(figures["by operation and call site (per invoice)"].values()) == 4
+    assert (tmp_path / "billing_worker_calls.json").exists()

@@ -256,7 +256,7 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
         return "nothing_to_bill"
     invoice = _issue(deps, contract, period, closing, lines, final)
     if invoice is None:  # another worker issued it between our read and our write
-        return _finish_existing(deps, message, deps.invoices.invoice_for_period(org, closing))
+        return _finish_existing(deps, message, deps.invoices.invoice_for_period(org, closing), found.organization)
     if final:
         contract = _final_invoice_done(deps, contract)
     # Counted in the run once its documents are done, in their write: when they fail, the retry

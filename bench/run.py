@@ -685,6 +685,7 @@ def memory(server, reset: bool = True) -> dict:
 
 
 def main() -> int:
+    from bench.calls import billing_worker_calls
     from bench.pdf import pdf_bench
 
     cold_start()
@@ -700,6 +701,7 @@ def main() -> int:
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
         memory(server, reset)  # the product's peak up to here: sections below may seed far more
         pdf_bench(deps)  # PDF time per document against the base commit's renderers (bench/pdf.py)
+        billing_worker_calls(deps)  # the billing worker's DynamoDB requests per invoice, by call site (bench/calls.py)
     finally:
         server.stop()
     discovery_in_its_own_process()

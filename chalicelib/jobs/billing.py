@@ -44,8 +44,8 @@ def bill_contracts(event):
             except Exception:  # noqa: BLE001 - the contract's own error is the one to raise
                 log.exception("could not record the failure of contract %s", message["organization_id"])
             raise
-        # Always, not only on a retry: a redriven message counts its receives from 1 again.
-        billing.record_contract_success(deps, message)
+        # The contract's outcome (which also clears a failure recorded before) was written by
+        # bill_contract: with its documents for an issued invoice, on its own otherwise.
         log.info("contract %s, closing %s: %s", message["organization_id"], message["closing_date"], outcome)
 
 

@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 
 CLOSING_DAYS = range(1, 29)
-MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each retry reads it again
+MAX_NUMBER_ATTEMPTS = 100  # parallel workers racing for the counter: each refusal says where it stands
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -253,47 +253,51 @@ def start_daily_run(deps: BillingRunDeps) -> Optional[str]:
 def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
     """Issue the invoice of one contract for the period ending on `closing_date`. Repeat-safe:
     a rerun or a duplicate message finds the invoice (and makes sure its email was queued)."""
-    org, run_id = message["organization_id"], message["run_id"]
+    org = message["organization_id"]
     closing = date.fromisoformat(message["closing_date"])
     # The closing day belongs to the period: it is billed once that day is over.
     if closing >= local_day(deps.clock()):
-        deps.billing_runs.count(run_id, "not_closed_yet")
+        _outcome(deps, message, "not_closed_yet")
         return "not_closed_yet"
-    existing = deps.invoices.invoice_for_period(org, closing)
-    if existing is not None:
-        outcome = _finish_existing(deps, run_id, existing)
-        _apply_scheduled_change(deps, deps.contracts.get(org), closing)
+    # One consistent Query of the organisation's items: its contract, the organisation, the
+    # period's guard and the subscriptions (storage pattern 12).
+    found = deps.subscriptions.for_billing(org, closing)
+    if found.contract is None:
+        raise codes.CONTRACT_NOT_FOUND()
+    contract = found.contract
+    if found.invoiced is not None:  # a rerun, a duplicate or a retry: the invoice by id (rare)
+        outcome = _finish_existing(deps, message, deps.invoices.get(found.invoiced), found.organization)
+        _apply_scheduled_change(deps, contract, closing)
         return outcome
-    contract = deps.contracts.get(org)
     if contract_rules.change_overdue(contract, closing):
         # The run of the last period under the old terms was missed: bill that period (which
         # applies the change); the periods under the new terms are billed by their own day's runs.
         last = contract.scheduled_change.effective_from - timedelta(days=1)
         return bill_contract(deps, {**message, "closing_date": last.isoformat()})
     if contract_rules.billed_under_earlier_terms(contract, closing):
-        deps.billing_runs.count(run_id, "nothing_to_bill")  # queued before a change of closing day
+        _outcome(deps, message, "nothing_to_bill")  # queued before a change of closing day
         return "nothing_to_bill"
     period = rules.period_ending(closing, contract.closing_day, starts_on=contract.terms_from)
-    lines = period_lines(deps, org, period)
+    lines = period_lines(deps, org, period, found.subscriptions)
     # The final invoice is the one whose period holds the termination day; earlier periods are
     # ordinary invoices.
     final = contract.status == contract_rules.TERMINATED and contract.final_invoice_due and \
         contract.terminated_at is not None and \
         local_day(datetime.fromisoformat(contract.terminated_at)) <= period.end
     if not lines:
-        deps.billing_runs.count(run_id, "nothing_to_bill")
+        _outcome(deps, message, "nothing_to_bill")
         if final:
             contract = _final_invoice_done(deps, contract)
         _apply_scheduled_change(deps, contract, closing)
         return "nothing_to_bill"
     invoice = _issue(deps, contract, period, closing, lines, final)
     if invoice is None:  # another worker issued it between our read and our write
-        return _finish_existing(deps, run_id, deps.invoices.invoice_for_period(org, closing))
+        return _finish_existing(deps, message, deps.invoices.invoice_for_period(org, closing), found.organization)
     if final:
         contract = _final_invoice_done(deps, contract)
-    documents.prepare(deps, invoice, contract)
-    # Counted once its documents are done: when they fail, the retry finishes and counts it.
-    deps.billing_runs.count(run_id, "invoices_issued")
+    # Counted in the run once its documents are done, in their write: when they fail, the retry
+    # finishes and counts it.
+    _prepare_counted(deps, message, invoice, contract, found.organization, just_issued=True)
     observability.count(Metric.INVOICES_ISSUED)
     _apply_scheduled_change(deps, contract, closing)
     return "issued"
@@ -320,10 +324,12 @@ def _apply_scheduled_change(deps: BillingDeps, contract, closing: date) -> None:
             contract = deps.contracts.get(contract.organization_id)  # changed meanwhile: look again
 
 
-def period_lines(deps: IssueDeps, organization_id: str, period) -> List[rules.InvoiceLine]:
+def period_lines(deps: IssueDeps, organization_id: str, period, subscriptions=None) -> List[rules.InvoiceLine]:
     """The lines of an organisation's period from its subscriptions and the catalog, as they are
-    now: the billing worker's, and a corrected invoice's (services/corrections.py)."""
-    subscriptions = deps.subscriptions.list(organization_id)
+    now: the billing worker's (its subscriptions read with the contract), and a corrected
+    invoice's (services/corrections.py)."""
+    if subscriptions is None:
+        subscriptions = deps.subscriptions.list(organization_id)
     # The catalog read for today knows every price of the period's first day (a past day): read
     # once per container and day, not once per contract.
     products = deps.catalog.by_sku(local_day(deps.clock()))
@@ -352,19 +358,33 @@ def issue_replacement(deps: IssueDeps, contract, old: Invoice, cancelling, given
     return invoice
 
 
-def _finish_existing(deps: BillingDeps, run_id: str, invoice: Invoice) -> str:
+def _finish_existing(deps: BillingDeps, message: Dict[str, Any], invoice: Invoice, organization=None) -> str:
     """A rerun, a duplicate message or a retry after a failure: finish what the invoice lacks."""
     if invoice.final:
         contract = deps.contracts.get(invoice.organization_id)
         if contract.final_invoice_due:
             _final_invoice_done(deps, contract)
     if invoice.email_queued_at is None:
-        documents.prepare(deps, invoice)
-        deps.billing_runs.count(run_id, "invoices_issued")  # the attempt that issued it did not count it
+        _prepare_counted(deps, message, invoice, None, organization)  # the attempt that issued it did not count it
         observability.count(Metric.INVOICES_ISSUED)
         return "issued"
-    deps.billing_runs.count(run_id, "already_invoiced")
+    _outcome(deps, message, "already_invoiced")
     return "already_invoiced"
+
+
+def _prepare_counted(deps: BillingDeps, message: Dict[str, Any], invoice: Invoice, contract, organization,
+                     just_issued: bool = False) -> None:
+    """The invoice's documents and email, its contract counted issued in the run in the same write;
+    on its own when that write had nothing to record (a concurrent worker had made it all)."""
+    _, counted = documents.prepare_counted(deps, invoice, contract, organization=organization,
+                                           just_issued=just_issued, run_id=message["run_id"])
+    if not counted:
+        _outcome(deps, message, "invoices_issued")
+
+
+def _outcome(deps: BillingDeps, message: Dict[str, Any], outcome: str) -> None:
+    """What became of the contract in its run: its own item (pattern 57), one small write."""
+    deps.billing_runs.record_outcome(message["run_id"], message["organization_id"], outcome, iso(deps.clock()))
 
 
 def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
@@ -405,7 +425,8 @@ def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
             deps.invoices.issue(invoice, audit.entry(
                 deps, SYSTEM, contract.organization_id, "invoice.issued", f"invoice:{invoice.id}", after=after),
                 credits=_credit_writes(used, given_back),
-                replacing=replacing(invoice) if replacing is not None else None, new_credit=left)
+                replacing=replacing(invoice) if replacing is not None else None, new_credit=left,
+                boleto=documents.original_boleto_number(settings, invoice))
             return invoice
         except NumberTaken:
             continue
@@ -417,7 +438,7 @@ def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
                 continue
             if conflict.code != codes.CONCURRENT_UPDATE.code:
                 raise
-            # Two workers wrote the counter at the same instant: back off a little and read it again.
+            # Two workers wrote the counter at the same instant: back off a little and try again.
             time.sleep(random.uniform(0.005, 0.05))
     raise codes.INVOICE_NUMBER_CONTENTION()
 
@@ -497,12 +518,6 @@ def record_contract_failure(deps: BillingRunDeps, message: Dict[str, Any], error
         code, text_ = "unexpected_error", f"Erro inesperado ({type(error).__name__}); detalhes nos logs do contrato."
     deps.billing_runs.record_failure(message["run_id"], message["organization_id"], code=code, message=text_,
                                      at=iso(deps.clock()), attempts=attempt)
-
-
-def record_contract_success(deps: BillingRunDeps, message: Dict[str, Any]) -> None:
-    """The worker billed the contract (or found it billed): a failure recorded before is over, and a
-    slower failing attempt of the same contract cannot write one after this."""
-    deps.billing_runs.record_success(message["run_id"], message["organization_id"], iso(deps.clock()))
 
 
 def run_failures(deps: BillingRunDeps, run_id: str) -> Dict[str, Any]:

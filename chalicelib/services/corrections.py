@@ -270,7 +270,7 @@ def _prepare_replacement(deps: CancelDeps, replacement: Invoice, contract) -> In
     emitter fails now, the replacement stands (issued, numbered) and a rerun of the period's billing
     finishes its documents (`billing._finish_existing`): the cancellation is not undone for it."""
     try:
-        return documents.prepare(deps, replacement, contract)
+        return documents.prepare(deps, replacement, contract, just_issued=True)
     except (BankUnavailable, NfseUnavailable, Conflict, ServiceUnavailable) as failure:
         # ServiceUnavailable: the bank's codes did not hold (bank_codes_mismatch; withdrawn, the
         # operators told). A refused boleto is recorded on the replacement, not raised.

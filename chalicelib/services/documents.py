@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .. import observability
 from ..adapters.bank import PAID, BankRejected, BankUnavailable, BoletoRequest, Payer, Registration
@@ -197,15 +197,28 @@ def check_payer(organization) -> None:
         raise codes.BOLETO_PAYER_ADDRESS_MISSING(organization_id=organization.id)
 
 
+def original_boleto_number(settings: Settings, invoice: Invoice) -> Optional[Tuple[str, str]]:
+    """(bank code, nosso número) of the first boleto the invoice will have, known at its issue (its
+    nosso número is the invoice number, `_new_boleto`); None when it has none (a deposit, nothing
+    to pay). The issue's transaction records it for the bank's return files (pattern 47)."""
+    if invoice.payment_method != "boleto" or invoice.total_cents <= 0:
+        return None
+    layout = boleto_layout(settings)
+    return layout.bank_code, layout.nosso_numero(invoice.number)
+
+
 def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, parties, kind: BoletoKind,
-                organization, fresh_number: bool = False) -> Boleto:
-    """A boleto registered at the bank, with the bank's own Pix and its PDF in S3; as kept on the invoice.
+                organization, fresh_number: bool = False, indexed: bool = False) -> Tuple[Boleto, Dict[str, bytes]]:
+    """A boleto registered at the bank, with the bank's own Pix and its PDF in S3; as kept on the
+    invoice, with its PDF's bytes by S3 key (for the email to attach without reading them back).
 
     The first boleto's nosso número is the invoice number, so a retried documents step registers
     the same boleto again (the bank answers with the same registration) instead of a second one;
     second copies and an operator's new registration (`fresh_number`: the invoice number may be
     one the bank saw withdrawn) take the next of the sequence. Its nosso número is recorded
-    against the invoice first, for the bank's return files.
+    against the invoice first, for the bank's return files; `indexed`: the first boleto of an
+    invoice this container just issued, whose record the issue's transaction wrote already
+    (`original_boleto_number`).
 
     Nothing the bank answers is shown or kept before it is checked: its barcode and linha
     digitável must be our FEBRABAN maths' (`bank_codes_mismatch` otherwise: the registration
@@ -219,8 +232,9 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
         else layout.second_copy_base + deps.invoices.next_boleto_sequence()
     made = boleto_rules.make_boleto(layout, sequence, due, amount_cents)
     # Before the bank: a boleto that can be paid is always one a bank return file finds (pattern 47).
-    deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
-                                  iso(deps.clock()))
+    if not (indexed and kind is BoletoKind.ORIGINAL and not fresh_number):
+        deps.invoices.register_boleto(made.bank_code, made.nosso_numero, invoice.id, invoice.organization_id,
+                                      iso(deps.clock()))
     request = boleto_request(settings, invoice, made, organization, local_day(deps.clock()), kind)
     registration = deps.bank.register(request)
     try:
@@ -234,15 +248,16 @@ def _new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int
     key = deps.documents.put(f"{_prefix(invoice)}/boleto-{made.nosso_numero}.pdf", pdf, "application/pdf")
     return document_rules.issued_boleto(made, kind, pix_payload=pix_payload, pdf_key=key,
                                         registration_id=registration.registration_id, issued_at=iso(deps.clock()),
-                                        pix_location=pix_location, pix_expires_on=pix_expires_on)
+                                        pix_location=pix_location, pix_expires_on=pix_expires_on), {key: pdf}
 
 
 def new_boleto(deps: BoletoDeps, invoice: Invoice, due: date, amount_cents: int, kind: BoletoKind, organization,
                fresh_number: bool = False) -> Boleto:
     """A boleto for the invoice registered at the bank now (see `_new_boleto`), for the operator's
     new registration of a refused one (services/boleto_registration.py)."""
-    return _new_boleto(deps, invoice, due, amount_cents, _parties(deps.settings, organization), kind, organization,
-                       fresh_number=fresh_number)
+    boleto, _ = _new_boleto(deps, invoice, due, amount_cents, _parties(deps.settings, organization), kind,
+                            organization, fresh_number=fresh_number)
+    return boleto
 
 
 def _bare_location(url: str) -> str:
@@ -306,9 +321,16 @@ def _withdraw_mismatched(deps: BoletoDeps, invoice: Invoice, organization, made,
 
 # --- the documents of an issued invoice ---------------------------------------------------------
 
-def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3) -> Invoice:
-    """Make whatever the invoice still lacks (PDF, boleto, NFS-e) and record it, then queue its email
-    from what was recorded. The billing worker calls it right after issuing, contract in hand.
+def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3, *, organization=None,
+            just_issued: bool = False) -> Invoice:
+    return prepare_counted(deps, invoice, contract, attempts, organization=organization, just_issued=just_issued)[0]
+
+
+def prepare_counted(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int = 3, *, organization=None,
+                    just_issued: bool = False, run_id: Optional[str] = None) -> Tuple[Invoice, bool]:
+    """Make whatever the invoice still lacks (PDF, boleto, NFS-e), queue its email with them, and
+    record both (the documents and `email_queued_at`) in one write. The billing worker calls it
+    right after issuing, contract and organisation in hand.
 
     Repeat-safe: every step is idempotent (fixed S3 keys, the boleto's nosso número is the invoice
     number, the NFS-e is requested once per invoice id, the email has a delivery key), so a crash or
@@ -318,13 +340,19 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
     A boleto the bank (or our check of its payer) refuses is recorded on the invoice and the
     operators told; the invoice email waits for the boleto (an operator registers it again,
     services/boleto_registration.py, which then finishes here). The bank's codes not holding
-    (`bank_codes_mismatch`) and an outage fail the step, for the queue's retry."""
-    organization = deps.organizations.get(invoice.organization_id)
+    (`bank_codes_mismatch`) and an outage fail the step, for the queue's retry.
+
+    `organization`: the billing worker read it with the contract (one query); others pass none.
+    `just_issued`: the invoice was issued by this process a moment ago (`billing._issue`), its
+    first boleto's nosso número recorded in the same transaction. `run_id`: the billing run whose
+    worker this is: the contract counted issued in it in the same write. Answers the invoice and
+    whether that write was made (`prepare`: the invoice only)."""
+    if organization is None:
+        organization = deps.organizations.get(invoice.organization_id)
     for _ in range(attempts):
-        changes = _missing_documents(deps, invoice, organization)
-        if not changes:
-            break
-        ready = replace(invoice, **changes, version=invoice.version + 1)
+        contents: Dict[str, bytes] = {}
+        changes = _missing_documents(deps, invoice, organization, boleto_indexed=just_issued, contents=contents)
+        ready = replace(invoice, **changes)
         entries = []
         if "nfse_failure" in changes:
             # Queued before it is recorded (one email per refusal, by its delivery key): a crash in
@@ -334,27 +362,31 @@ def prepare(deps: DocumentsDeps, invoice: Invoice, contract=None, attempts: int 
         if "boleto_failure" in changes:
             queue_boleto_rejected(deps, ready, organization)  # the same order, for the same reason
             entries.append(boleto_rejected_audit(deps, SYSTEM, ready))
+        if ready.email_queued_at is None and not awaits_boleto(ready):
+            # Queued BEFORE the documents and the mark are written, in one save with them (issue
+            # #22 §1): a crash between the send and the write means the retry makes the documents
+            # again and queues the email again, and its delivery key makes that one email. The
+            # documents made again are the same (the same nosso número and registration, the same
+            # DPS and so the same note, fixed S3 keys), so the email carries what the invoice records.
+            _queue_invoice_email(deps, ready, contract or deps.contracts.get(invoice.organization_id), organization,
+                                 contents)
+            ready = replace(ready, email_queued_at=iso(deps.clock()))
+        if ready == invoice:
+            break  # nothing missing, the email queued before
+        ready = replace(ready, version=invoice.version + 1)
         try:
             deps.invoices.save(ready, expected_version=invoice.version, audit=entries,
                                nfse_rejected=True if "nfse_failure" in changes else None,
-                               boleto_rejected=True if "boleto_failure" in changes else None)
-            invoice = ready
-            break
+                               boleto_rejected=True if "boleto_failure" in changes else None,
+                               run_issued=(run_id, iso(deps.clock())) if run_id is not None else None)
+            return ready, run_id is not None
         except Conflict:
-            # A payment, the overdue job or a duplicate delivery wrote first: look again.
+            # A payment, the overdue job or a duplicate delivery wrote first: look again (what it
+            # recorded is kept; what is still missing is made again, the same, and saved).
             invoice = deps.invoices.get(invoice.id)
     else:
         raise codes.CONCURRENT_UPDATE()
-    if invoice.email_queued_at is None and not awaits_boleto(invoice):
-        # Queued before the invoice says so: a crash in between queues it again, never loses it.
-        _queue_invoice_email(deps, invoice, contract or deps.contracts.get(invoice.organization_id), organization)
-        queued = replace(invoice, email_queued_at=iso(deps.clock()), version=invoice.version + 1)
-        try:
-            deps.invoices.save(queued, expected_version=invoice.version)
-            invoice = queued
-        except Conflict:
-            pass  # marked by a concurrent duplicate, or a payment came: the delivery key still sends one email
-    return invoice
+    return invoice, False
 
 
 def _invoice_pdf_data(deps: Configured, invoice: Invoice, parties) -> Dict[str, Any]:
@@ -379,7 +411,11 @@ def cancelled_invoice_pdf(deps: CancelledPdfDeps, invoice: Invoice, cancelled_at
     return deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}-cancelada.pdf", pdf, "application/pdf")
 
 
-def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> Dict[str, Any]:
+def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization, boleto_indexed: bool = False,
+                       contents: Optional[Dict[str, bytes]] = None) -> Dict[str, Any]:
+    """What the invoice lacks, made now: its changes. `contents` is given the bytes of the files
+    made (by S3 key), for the email to attach from memory."""
+    contents = {} if contents is None else contents
     parties = _parties(deps.settings, organization)
     changes: Dict[str, Any] = {}
     if invoice.pdf_key is None:
@@ -396,8 +432,10 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
         try:
             if problems:  # checked here, never left for the bank to refuse
                 raise BankRejected(problems)
-            changes["boletos"] = (_new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
-                                              BoletoKind.ORIGINAL, organization),)
+            boleto, made = _new_boleto(deps, invoice, invoice.due_date, invoice.total_cents, parties,
+                                       BoletoKind.ORIGINAL, organization, indexed=boleto_indexed)
+            changes["boletos"] = (boleto,)
+            contents.update(made)
         except BankRejected as refusal:
             # The codes only: the bank's messages may quote the payer.
             log.warning("invoice %s: the boleto was refused: %s", invoice.number,
@@ -408,7 +446,8 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization) -> D
     # outage (NfseUnavailable) fails the step, and the queue's retry emits it later.
     if invoice.nfse is None and invoice.nfse_failure is None:
         try:
-            changes["nfse"] = _emit_nfse(deps, invoice, organization)
+            changes["nfse"], made = _emit_nfse(deps, invoice, organization)
+            contents.update(made)
         except NfseRejected as refusal:
             # The E-codes only: the emitter's messages may quote the taker.
             log.warning("invoice %s: the NFS-e emitter refused the DPS: %s", invoice.number,
@@ -492,7 +531,8 @@ def nfse_rejected_audit(deps: Clocked, actor, invoice: Invoice):
 def emit_nfse(deps: DocumentsDeps, invoice: Invoice) -> Nfse:
     """The invoice's NFS-e emitted now (its files in S3), for the operator's re-emission. Raises
     NfseRejected or NfseUnavailable as the emitter does."""
-    return _emit_nfse(deps, invoice, deps.organizations.get(invoice.organization_id))
+    nfse, _ = _emit_nfse(deps, invoice, deps.organizations.get(invoice.organization_id))
+    return nfse
 
 
 def nfse_attachments(nfse: Nfse) -> List[dict]:
@@ -500,10 +540,10 @@ def nfse_attachments(nfse: Nfse) -> List[dict]:
             {"key": nfse.xml_key, "filename": f"nfse-{nfse.number}.xml", "content_type": "application/xml"}]
 
 
-def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, organization) -> Nfse:
+def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, organization) -> Tuple[Nfse, Dict[str, bytes]]:
     """The invoice's DPS built from the settings (registration, service terms, environment) and the
     customer, signed with the reseller's A1 and sent; the note answered kept in S3 with its access
-    key. The DPS is numbered by the invoice, so a retry declares the same DPS and the emitter
+    key, and its XML and PDF bytes by S3 key (for the email, without reading them back). The DPS is numbered by the invoice, so a retry declares the same DPS and the emitter
     answers the note it already generated."""
     from ..fiscal.dps import sign_dps  # lxml and the bindings: only where a note is emitted
 
@@ -520,34 +560,56 @@ def _emit_nfse(deps: DocumentsDeps, invoice: Invoice, organization) -> Nfse:
                                       "disponível; nada foi enviado ao emissor.", str(missing)),)) from missing
     dps_id, signed = sign_dps(dps, certificate)
     issued = deps.nfse_emitter.emit(dps_id, signed)
-    xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", issued.xml.encode(), "application/xml")
+    xml = issued.xml.encode()
+    xml_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.xml", xml, "application/xml")
     # The DANFSe is drawn from the note the emitter answered, so the PDF says what the note says.
     # Without fiscal value (marked so) unless the real Sefin's production environment issued it.
     homologation = settings.nfse_provider == "simulated" or settings.nfse_environment != nfse_rules.PRODUCTION
     pdf = _render(deps, "nfse", {"xml": issued.xml, "homologation": homologation})
     pdf_key = deps.documents.put(f"{_prefix(invoice)}/nfse-{issued.number}.pdf", pdf, "application/pdf")
     return Nfse(number=issued.number, verification_code=issued.verification_code or None,
-                issued_at=issued.issued_at, xml_key=xml_key, pdf_key=pdf_key, access_key=issued.access_key or None)
+                issued_at=issued.issued_at, xml_key=xml_key, pdf_key=pdf_key,
+                access_key=issued.access_key or None), {xml_key: xml, pdf_key: pdf}
 
 
-def _attachments(invoice: Invoice, boleto: Optional[Boleto]) -> List[dict]:
+def _attachments(invoice: Invoice, boleto: Optional[Boleto], contents: Optional[Dict[str, bytes]] = None
+                 ) -> List[dict]:
+    """The email's files by S3 key; each made just now also carries its bytes (`content`), which
+    the email then attaches without reading S3 back (`notifications.queue_email`)."""
     attachments = []
     if boleto is not None:
         attachments.append({"key": boleto.pdf_key, "filename": f"boleto-fatura-{invoice.number}.pdf",
                             "content_type": "application/pdf"})
     if invoice.nfse is not None:
         attachments.extend(nfse_attachments(invoice.nfse))
+    for attachment in attachments:
+        if contents and attachment["key"] in contents:
+            attachment["content"] = contents[attachment["key"]]
     return attachments
 
 
-def _queue_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, organization) -> None:
-    """The monthly email to every billing contact, documents attached; its delivery key makes it
-    one email per invoice however often it is queued."""
+# Whether the email queue carries an attachment's bytes (`content`): issue #22 §1, the email worker's
+# side (branch i22-email) makes `notifications.queue_email` encode them. Until it does, a queued
+# message is JSON and its attachments go by S3 key only, read back when the email is sent.
+ATTACHMENT_BYTES_QUEUED = False
+
+
+def _queueable(attachments: List[dict]) -> List[dict]:
+    if ATTACHMENT_BYTES_QUEUED:
+        return attachments
+    return [{k: v for k, v in a.items() if k != "content"} for a in attachments]
+
+
+def _queue_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, organization,
+                         contents: Optional[Dict[str, bytes]] = None) -> None:
+    """The monthly email to every billing contact, documents attached (`contents`: the bytes of
+    those just made, by S3 key); its delivery key makes it one email per invoice however often it
+    is queued."""
     if contract.billing_contacts:
         notifications.queue_email(
             deps, template="invoice_issued", to=list(contract.billing_contacts),
             delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id, organization_id=invoice.organization_id,
-            attachments=_attachments(invoice, invoice.active_boleto),
+            attachments=_queueable(_attachments(invoice, invoice.active_boleto, contents)),
             # Without its NFS-e (refused, to be emitted again by the operators): the email says it follows.
             context={**email_context(deps, invoice, organization), "nfse_follows": invoice.nfse is None})
 
@@ -823,8 +885,8 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str,
         if old is not None:  # a payment the bank received is settled, never answered with another boleto
             settle_if_paid_at_bank(deps, invoice, old, lambda: deps.invoices.release_second_copy(invoice.id, claim_until),
                                    codes.BOLETO_ALREADY_PAID)
-        new = _new_boleto(deps, invoice, due, amount, _parties(settings, organization), BoletoKind.SECOND_COPY,
-                          organization)
+        new, contents = _new_boleto(deps, invoice, due, amount, _parties(settings, organization),
+                                    BoletoKind.SECOND_COPY, organization)
         # A refused first boleto (`boleto_failure`) is answered by this one: the failure goes.
         updated = replace(invoice, boletos=document_rules.with_second_copy(invoice.boletos, new),
                           boleto_failure=None, version=claimed_version + 1)
@@ -849,7 +911,7 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str,
         deps, template="boleto_second_copy", to=[caller.user.email],
         delivery_key=f"second_copy#{new.nosso_numero}", invoice_id=invoice.id,
         organization_id=invoice.organization_id,
-        attachments=_attachments(replace(updated, nfse=None), new),
+        attachments=_queueable(_attachments(replace(updated, nfse=None), new, contents)),
         context={**email_context(deps, updated, organization), "user": {"name": caller.user.name},
                  "open_balance_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})
     return boleto_view(deps, caller, invoice.id)

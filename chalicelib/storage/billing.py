@@ -1,6 +1,7 @@
 """Invoices, their gapless numbers, payments and billing runs."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -229,21 +230,61 @@ def _invoice(item: InvoiceItem) -> Invoice:
     )
 
 
+def _boleto_lookup(bank_code: str, nosso_numero: str, invoice_id: str, organization_id: str,
+                   at: str) -> BoletoLookupItem:
+    """Which invoice a boleto is for (pattern 47), by its bank and nosso número's digits."""
+    return BoletoLookupItem(keys.boleto_pk(bank_code, nosso_numero_key(nosso_numero)), keys.BOLETO_SK,
+                            invoice_id=invoice_id, organization_id=organization_id, nosso_numero=nosso_numero,
+                            registered_at=at)
+
+
+ISSUED = "invoices_issued"  # a contract's outcome that no later one overwrites
+
+
+def _run_outcome_item(run_id: str, organization_id: str, outcome: str, at: str) -> BillingRunFailureItem:
+    """A contract of a run went through, and how (pattern 57's item, the success marker): any
+    failure recorded before is over, and none may land after."""
+    return BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
+                                 organization_id=organization_id, at=at, succeeded_at=at, outcome=outcome)
+
+
+def _boleto_free_for(invoice_id: str):
+    """A nosso número nobody has, or this invoice's already (a retry): never re-pointed."""
+    return BoletoLookupItem.pk.does_not_exist() | (BoletoLookupItem.invoice_id == invoice_id)
+
+
 class InvoiceRepository:
     def __init__(self, transaction: Transaction):
         self._tx = transaction
+        # The invoice number counter as this container last saw it (issue #22 §1): written by its
+        # own last issue, or answered by DynamoDB when an issue found it moved. None: not known.
+        self._last_number: Optional[int] = None
 
     def next_number(self) -> int:
-        """The number the next invoice would take (read consistently; the write re-checks it)."""
+        """The number the next invoice would take: one past the counter as this container last
+        saw it, read consistently only when it has not seen it yet. A guess the issue's
+        transaction re-checks: when another container issued meanwhile, the failed condition
+        answers the counter as it stands (`issue`), and the next guess is right."""
+        if self._last_number is not None:
+            return self._last_number + 1
         try:
-            return int(CounterItem.get(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, consistent_read=True).value) + 1
+            current = int(CounterItem.get(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, consistent_read=True).value)
         except DoesNotExist:
-            return 1
+            current = 0
+        self._last_number = current
+        return current + 1
+
+    def _counter_seen(self, failed: dict) -> None:
+        """The counter as the failed transaction found it (ALL_OLD) when its condition failed;
+        unknown again if it did not say (it did not exist). Another failure leaves it as known."""
+        if "counter" in failed:
+            raw = failed["counter"]
+            self._last_number = int(raw["value"]["N"]) if raw and "value" in raw else None
 
     def issue(self, invoice: Invoice, audit: AuditEntry, *,
               credits: Sequence[Tuple[CreditNote, CreditNote]] = (),
               replacing: Optional[Tuple[Invoice, int, AuditEntry]] = None,
-              new_credit: Optional[CreditNote] = None) -> None:
+              new_credit: Optional[CreditNote] = None, boleto: Optional[Tuple[str, str]] = None) -> None:
         """Write the invoice, its (organisation, period) guard and the number counter at once.
 
         The counter moves from number-1 to number only if nobody else did: numbers are gapless and
@@ -254,6 +295,9 @@ class InvoiceRepository:
         `new_credit`: the credit note this invoice leaves when its own lines sum below zero (seats
         removed from a term paid up front), written with it or not at all: a rerun that finds the
         invoice leaves no second note.
+        `boleto`: (bank code, nosso número) of the invoice's first boleto, whose nosso número is
+        its number: recorded against the invoice in the same transaction (pattern 47), so the
+        documents step registers it at the bank without a write of its own.
         """
         # The spend aggregate (issue #21 §1) moves in the same transaction: the new invoice's lines
         # in, the replaced one's out (netted per key), with their markers (storage/spend.py).
@@ -266,7 +310,9 @@ class InvoiceRepository:
                 <= spend.MAX_TRANSACTION_ACTIONS
             if not counted:  # too many SKUs for one transaction: the backfill counts it (`pending`)
                 deltas = spend_deltas(removed=removed)
-            self._tx.run(lambda tx: build(tx, counted_replaced, counted, deltas), on_conflict=conflict)
+            self._tx.run(lambda tx: build(tx, counted_replaced, counted, deltas), on_conflict=conflict,
+                         on_returned=self._counter_seen)
+            self._last_number = max(self._last_number or 0, invoice.number)
 
         def build(tx, counted_replaced, counted, deltas):
             guard = InvoiceGuardItem(keys.org_pk(invoice.organization_id), keys.invoice_guard_sk(
@@ -286,8 +332,12 @@ class InvoiceRepository:
             tx.save(_invoice_item(invoice), condition=InvoiceItem.pk.does_not_exist(), label="invoice")
             counter_condition = CounterItem.pk.does_not_exist() if invoice.number == 1 \
                 else CounterItem.value == invoice.number - 1
+            # On a number taken, the counter comes back with the refusal: no read to learn it.
             tx.save(CounterItem(keys.COUNTER_PK, keys.INVOICE_NUMBER_SK, value=invoice.number),
-                    condition=counter_condition, label="counter")
+                    condition=counter_condition, label="counter", return_values="ALL_OLD")
+            if boleto is not None:
+                tx.save(_boleto_lookup(*boleto, invoice.id, invoice.organization_id, invoice.issued_at),
+                        condition=_boleto_free_for(invoice.id), label="boleto")
             append_audit(tx, audit, {invoice.id: hooks.invoice_data(invoice)})
             spend.mark_issued(tx, invoice, counted)
             spend.add_spend(tx, invoice.organization_id, deltas)
@@ -301,6 +351,8 @@ class InvoiceRepository:
                 return codes.ALREADY_INVOICED()
             if "credit" in failed:
                 return codes.CREDITS_CHANGED()
+            if failed == {"boleto"}:  # never seen: the nosso número of a number the counter handed out once
+                return codes.BOLETO_NUMBER_TAKEN(nosso_numero=boleto[1])
             return codes.INVOICE_NUMBER_TAKEN()
 
         if replacing is None:
@@ -572,11 +624,14 @@ class InvoiceRepository:
     def save(self, invoice: Invoice, expected_version: int,
              audit: Union[AuditEntry, Sequence[AuditEntry], None] = None,
              payment: Optional[dict] = None, nfse_rejected: Optional[bool] = None,
-             boleto_rejected: Optional[bool] = None) -> None:
+             boleto_rejected: Optional[bool] = None, run_issued: Optional[Tuple[str, str]] = None) -> None:
         """`audit`: the entry (or entries) written with it. `nfse_rejected`: True when the save
         records the emitter's refusal of the invoice's NFS-e, False when it stores the note that
         clears it; the list of refused notes (pattern 51) moves in the same transaction.
-        `boleto_rejected`: the same for the boleto's refusal and the list of refused boletos (53)."""
+        `boleto_rejected`: the same for the boleto's refusal and the list of refused boletos (53).
+        `run_issued`: (billing run, at): the invoice's contract counted issued in that run, in the
+        same transaction (pattern 57's item: its own, never a run-wide counter two workers fight
+        over)."""
         entries = () if audit is None else (audit,) if isinstance(audit, AuditEntry) else tuple(audit)
         def build(tx):
             tx.save(_invoice_item(invoice), condition=InvoiceItem.version == expected_version, label="invoice")
@@ -595,6 +650,8 @@ class InvoiceRepository:
             if payment is not None:
                 tx.save(PaymentItem(keys.invoice_pk(invoice.id), keys.payment_sk(payment["id"]), **payment),
                         condition=PaymentItem.pk.does_not_exist(), label="payment")
+            if run_issued is not None:
+                tx.save(_run_outcome_item(run_issued[0], invoice.organization_id, ISSUED, run_issued[1]), label="run")
             for entry in entries:
                 append_audit(tx, entry, {invoice.id: hooks.invoice_data(invoice)})
 
@@ -645,11 +702,9 @@ class InvoiceRepository:
         """Remember which invoice a boleto is for, before the bank registers it: every boleto the bank
         can be paid on is found by a return file. A retried documents step writes it again for the
         same invoice; a nosso número already another invoice's is refused (never re-pointed)."""
-        item = BoletoLookupItem(keys.boleto_pk(bank_code, nosso_numero_key(nosso_numero)), keys.BOLETO_SK,
-                                invoice_id=invoice_id, organization_id=organization_id, nosso_numero=nosso_numero,
-                                registered_at=at)
+        item = _boleto_lookup(bank_code, nosso_numero, invoice_id, organization_id, at)
         try:
-            item.save(condition=BoletoLookupItem.pk.does_not_exist() | (BoletoLookupItem.invoice_id == invoice_id))
+            item.save(condition=_boleto_free_for(invoice_id))
         except PutError as exc:
             if not _is_condition_failure(exc):
                 raise
@@ -674,6 +729,7 @@ class InvoiceRepository:
 
 class BillingRunRepository:
     COUNTERS = ("contracts_queued", "invoices_issued", "already_invoiced", "nothing_to_bill", "not_closed_yet")
+    OUTCOMES = COUNTERS[1:]
 
     def create(self, run_id: str, period: str, started_at: str, started_by: str, shards_expected: int = 0) -> None:
         """`shards_expected`: the shard messages the run queues (issue #22 §4), each counted once by
@@ -700,7 +756,8 @@ class BillingRunRepository:
         return True
 
     def count(self, run_id: str, counter: str, by: int = 1) -> None:
-        """Atomic ADD: parallel workers each count their contract."""
+        """Atomic ADD on the run's item: `contracts_queued`, once per run. (Runs before issue #22
+        counted each contract's outcome here too; `_progress` still adds those.)"""
         if counter not in self.COUNTERS:
             raise ValueError(counter)
         BillingRunItem(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK).update(
@@ -746,11 +803,21 @@ class BillingRunRepository:
             raise
         return True
 
-    def record_success(self, run_id: str, organization_id: str, at: str) -> None:
-        """The contract went through: any failure recorded before is over, and none may land after
-        (one unconditional Put over the failure, whichever attempt, first or redriven, it was)."""
-        BillingRunFailureItem(keys.billing_run_pk(run_id), keys.billing_run_failure_sk(organization_id),
-                              organization_id=organization_id, at=at, succeeded_at=at).save()
+    def record_outcome(self, run_id: str, organization_id: str, outcome: str, at: str) -> None:
+        """The contract went through, and how (`OUTCOMES`; an issued invoice's is written by the
+        invoice's documents transaction, `InvoiceRepository.save(run_issued=…)`): one Put over any
+        failure recorded before (whichever attempt, first or redriven, it was), after which none may
+        land. Never over an issued one: a duplicate message finding the invoice leaves it counted
+        as issued."""
+        if outcome not in self.OUTCOMES:
+            raise ValueError(outcome)
+        condition = None if outcome == ISSUED else \
+            BillingRunFailureItem.outcome.does_not_exist() | (BillingRunFailureItem.outcome != ISSUED)
+        try:
+            _run_outcome_item(run_id, organization_id, outcome, at).save(condition=condition)
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
 
     def failures(self, run_id: str) -> List[dict]:
         """The run's contracts whose latest attempt failed (a run has few; one query, no page)."""
@@ -760,9 +827,20 @@ class BillingRunRepository:
         return [{"organization_id": i.organization_id, "code": i.code, "message": i.message, "at": i.at,
                  "attempts": int(i.attempts or 1)} for i in items if i.succeeded_at is None]
 
+    def _outcomes(self, run_id: str) -> Counter:
+        """The run's contracts by outcome: one Query of its partition (consistent), the outcome
+        only (10 000 contracts: a page or two)."""
+        return Counter(i.outcome for i in BillingRunFailureItem.query(
+            keys.billing_run_pk(run_id), BillingRunFailureItem.sk.startswith(keys.BILLING_RUN_FAILURE_PREFIX),
+            consistent_read=True, attributes_to_get=["outcome"]) if i.outcome)
+
     def _progress(self, item: BillingRunItem) -> dict:
+        # The run item's own counters (contracts_queued; a run from before issue #22 has its
+        # outcomes there too) plus each contract's outcome item.
+        outcomes = self._outcomes(item.id)
         return {"run_id": item.id, "period": item.period, "started_at": item.started_at,
-                "started_by": item.started_by, **{c: int(getattr(item, c) or 0) for c in self.COUNTERS},
+                "started_by": item.started_by,
+                **{c: int(getattr(item, c) or 0) + outcomes.get(c, 0) for c in self.COUNTERS},
                 **shard_progress(item)}
 
 

@@ -1,6 +1,7 @@
 """Repositories for subscriptions, their change history and carts."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -11,11 +12,12 @@ from ..domain.contract import Contract
 from ..domain import error_codes as codes
 from ..domain import webhooks as hooks  # the events a subscription's entry reports
 from ..domain.errors import DomainError
+from ..domain.organizations import Organization
 from ..domain.proration import Segment
 from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys
-from .models import CartLineItem, ChangeItem, ContractItem, SubscriptionItem
-from .repositories import (Page, Transaction, _contract, _contract_item, _is_condition_failure, _page,
+from .models import CartLineItem, ChangeItem, ContractItem, InvoiceGuardItem, OrganizationItem, SubscriptionItem
+from .repositories import (Page, Transaction, _contract, _contract_item, _is_condition_failure, _organization, _page,
                            append_audit, decode_token)
 
 ChangeWrite = Tuple[Subscription, int]  # the new state and the version it replaces
@@ -97,6 +99,18 @@ def _change(item: ChangeItem) -> QuantityChange:
     )
 
 
+@dataclass(frozen=True)
+class BillingRead:
+    """What the billing worker needs of an organisation for one period, read at once (pattern 12):
+    the organisation (the taker of its documents), its contract, the id of the period's invoice if
+    its guard is there, and every subscription."""
+
+    organization: Optional[Organization]
+    contract: Optional[Contract]
+    invoiced: Optional[str]
+    subscriptions: List[Subscription]
+
+
 def _stale_or_cart_changed(failed) -> DomainError:
     # A cart line gone or changed under a checkout: another checkout (or an edit) got there first.
     # Anything else (a subscription's or the contract's version, an id already taken) is stale.
@@ -134,6 +148,28 @@ class SubscriptionRepository:
             elif sk.startswith(keys.SUBSCRIPTION_PREFIX):
                 subscriptions.append(_subscription(SubscriptionItem.from_raw_data(raw)))
         return contract, subscriptions
+
+    def for_billing(self, organization_id: str, period_end: date) -> BillingRead:
+        """The billing worker's one read (issue #22 §1): the same query as `panel`, from `CONTRACT`
+        to the last `SUB#`, which holds the contract, the organisation (`ORG`), the periods'
+        guards (`INVOICED#<period end>`: this period's says whether it is billed) and the
+        subscriptions. Nothing else sorts in that range (carts sort before, the suspension after);
+        the other periods' guards (one a month) are skipped. Consistent: a guard written by
+        another worker a moment ago is seen."""
+        organization = contract = invoiced = None
+        subscriptions = []
+        guard_sk = keys.invoice_guard_sk(period_end.isoformat())
+        for raw in _item_collection(keys.org_pk(organization_id), keys.CONTRACT_SK, keys.SUBSCRIPTION_PREFIX + "\uffff"):
+            sk = raw["sk"]["S"]
+            if sk == keys.CONTRACT_SK:
+                contract = _contract(ContractItem.from_raw_data(raw))
+            elif sk == keys.ORGANIZATION_SK:
+                organization = _organization(OrganizationItem.from_raw_data(raw))
+            elif sk == guard_sk:
+                invoiced = InvoiceGuardItem.from_raw_data(raw).invoice_id
+            elif sk.startswith(keys.SUBSCRIPTION_PREFIX):
+                subscriptions.append(_subscription(SubscriptionItem.from_raw_data(raw)))
+        return BillingRead(organization, contract, invoiced, subscriptions)
 
     def renewing_on(self, day: date) -> List[Tuple[str, str]]:
         """(organisation, subscription) ids whose renewal date is `day` (the renewal index)."""

@@ -481,6 +481,9 @@ class BillingRunFailureItem(TableItem):
     at = UnicodeAttribute()
     attempts = NumberAttribute(default=1)
     succeeded_at = UnicodeAttribute(null=True)
+    # What became of the contract (issue #22 §1): invoices_issued, already_invoiced, nothing_to_bill or
+    # not_closed_yet, written with the success; the run's counters are these items counted.
+    outcome = UnicodeAttribute(null=True)
 
 
 class LeadItem(TableItem):

@@ -235,9 +235,9 @@ class _LabelledWrite:
         self._tx = tx
         self._labels = {"check": [], "delete": [], "put": [], "update": []}
 
-    def save(self, model, condition=None, label: str = "item"):
+    def save(self, model, condition=None, label: str = "item", return_values: Optional[str] = None):
         self._labels["put"].append(label)
-        self._tx.save(model, condition=condition)
+        self._tx.save(model, condition=condition, return_values=return_values)
 
     def update(self, model, actions, condition=None, label: str = "item"):
         self._labels["update"].append(label)
@@ -266,7 +266,11 @@ class Transaction:
     def __init__(self, connection: Connection):
         self._connection = connection
 
-    def run(self, build, *, on_conflict) -> None:
+    def run(self, build, *, on_conflict, on_returned: Optional[Callable[[Dict[str, dict]], None]] = None) -> None:
+        """`on_returned`: told, before the conflict is raised, the labels of the writes whose
+        condition failed, each with the item as it stood when the write asked for it
+        (`return_values="ALL_OLD"`; raw DynamoDB JSON, None if absent or not asked for): what
+        the caller would otherwise read again."""
         labelled = None
         try:
             with TransactWrite(connection=self._connection) as tx:
@@ -278,6 +282,9 @@ class Transaction:
             failed = {labels[i] if i < len(labels) else "item"
                       for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
             if failed:
+                if on_returned is not None:
+                    on_returned({labels[i]: r.raw_item for i, r in enumerate(reasons)
+                                 if i < len(labels) and r is not None and r.code == "ConditionalCheckFailed"})
                 raise (on_conflict(failed) if callable(on_conflict) else on_conflict) from exc
             if any(r is not None and r.code == "TransactionConflict" for r in reasons) or \
                     exc.cause_response_code == "TransactionConflictException":

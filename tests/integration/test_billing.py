@@ -141,6 +141,47 @@ def test_parallel_workers_never_skip_or_repeat_a_number(world, clock):
     assert numbers == list(range(1, 9))
 
 
+def test_a_container_whose_last_number_is_stale_issues_the_next_one_without_reading_the_counter(
+        world, clock, monkeypatch):
+    """Each container keeps the number it last wrote and tries the next; another container issued
+    meanwhile: the refused transaction says where the counter stands, and the next try is right."""
+    from dataclasses import replace as copy_of
+
+    from botocore.client import BaseClient
+
+    from chalicelib.storage.billing import InvoiceRepository
+
+    orgs = [active_org(world, MS365_E3=1) for _ in range(4)]
+    clock.now = sp(2026, 11, 11, 9)
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[])
+    other = copy_of(world.deps, invoices=InvoiceRepository(world.deps.invoices._tx))  # another Lambda container
+
+    def bill(deps, org):
+        billing.bill_contract(deps, {"run_id": run_id, "organization_id": org.id, "closing_date": "2026-11-10"})
+
+    bill(world.deps, orgs[0])  # this container: number 1
+    bill(other, orgs[1])       # the other: it reads the counter (1) and issues 2, then 3
+    bill(other, orgs[2])
+    counter_reads, original = [], BaseClient._make_api_call
+
+    def counted(client, operation, params):
+        if operation == "GetItem" and params.get("Key", {}).get("pk", {}).get("S") == "COUNTER":
+            counter_reads.append(params)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    bill(world.deps, orgs[3])  # this container still thinks 1: tries 2, is told 3, issues 4
+    monkeypatch.undo()
+
+    closing = date(2026, 11, 10)
+    numbers = [world.deps.invoices.invoice_for_period(org.id, closing).number for org in orgs]
+    assert numbers == [1, 2, 3, 4]
+    assert counter_reads == []
+    # Nothing was written by the refused attempt: one invoice each, one issue entry each.
+    for org in orgs:
+        assert len(world.call("GET", "/invoices", org.master).json_body["items"]) == 1
+
+
 def test_a_contract_closing_later_this_month_is_not_billed_early(world, clock):
     org = active_org(world, closing_day=20, MS365_E3=2)
     clock.now = sp(2026, 11, 12)

@@ -70,11 +70,9 @@ def test_a_billing_run_s_nfse_is_valid_signed_by_the_sefin_and_carries_the_dps_s
     assert (view["number"], view["access_key"], view["verification_code"]) == (note.number, key, None)
 
 
-def test_the_customer_s_address_on_record_is_declared_in_the_dps(world, clock, monkeypatch):
-    read_organization = world.deps.organizations.get
-    monkeypatch.setattr(world.deps.organizations, "get",
-                        lambda organization_id: replace(read_organization(organization_id), address=ADDRESS))
-    _, _, invoice = billed_in_november(world, clock)
+def test_the_customer_s_address_on_record_is_declared_in_the_dps(world, clock):
+    # On record, as onboarding keeps it: the billing worker reads it with the contract (issue #22 §1).
+    _, _, invoice = billed_in_november(world, clock, address=ADDRESS)
     xml = world.deps.documents.get(invoice.nfse.xml_key)
     assert schemas.validate(xml, "NFSe") == []
     address = etree.fromstring(xml).find("n:infNFSe/n:DPS/n:infDPS/n:toma/n:end", NS)

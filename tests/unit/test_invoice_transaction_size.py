@@ -21,7 +21,7 @@ class RecordingTransaction:
     def __init__(self):
         self.transactions = []
 
-    def run(self, build, on_conflict=None):
+    def run(self, build, on_conflict=None, on_returned=None):
         actions = []
 
         class Tx:
@@ -72,6 +72,20 @@ def test_an_invoice_with_many_skus_and_a_credit_is_issued_in_one_transaction(sku
     counted = 7 + 2 * skus <= 100
     assert _marker_state(actions, invoice.id) == ("counted" if counted else "pending")
     assert len(_spend_updates(actions)) == (2 * skus if counted else 0)
+
+
+@pytest.mark.parametrize("skus", [46, 45])
+def test_the_first_boletos_record_counts_in_the_issue_transaction_size(skus):
+    tx = RecordingTransaction()
+    invoice = _invoice([f"SKU-{n:02d}" for n in range(skus)])
+    InvoiceRepository(tx).issue(invoice, _entry("invoice.issued", f"invoice:{invoice.id}"), credits=[_credit(1)],
+                                boleto=("001", "12345670000000007"))
+    [actions] = tx.transactions
+    # The 7 above, the boleto's record, and 2 per SKU when counted: 46 SKUs no longer fit.
+    counted = 8 + 2 * skus <= 100
+    assert _marker_state(actions, invoice.id) == ("counted" if counted else "pending")
+    assert len(_spend_updates(actions)) == (2 * skus if counted else 0)
+    assert len(actions) == 8 + (2 * skus if counted else 0)
 
 
 @pytest.mark.parametrize("skus", [25, 26])

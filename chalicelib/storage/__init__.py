@@ -25,7 +25,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 16 | changes pending since before an instant; a pending order on a change | Query gsi2 gsi2pk=PENDING_CHANGES gsi2sk < <instant>; Put of the change on `status = pending` and its `order_id` absent or the same (a failed attempt's Put too: an order never lost) |
 | 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
 | 18 | contracts closing on a day of the month        | Query gsi1 gsi1pk=CLOSING#<dd> (the closing day in force: a scheduled change moves it when applied) |
-| 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |
+| 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT#; the invoice PDF on its first download (issue #22): Update of `pdf_key` on `attribute_not_exists(pdf_key) OR pdf_key = <the same key>` (not the version) |
 | 19b| second-copy claim on an invoice (also the operator's new registration of a refused boleto) | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim) |
 | 19c| cancellation claim on an invoice               | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of either kind) |
 | 19d| credit notes of an invoice                     | Query pk=INVOICE#<id> sk begins_with CREDIT#                     |

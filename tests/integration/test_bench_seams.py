@@ -32,7 +32,8 @@ def test_the_world_builder_makes_contracts_that_billing_invoices_with_their_docu
         # Each subscription went from 4 to 5 seats on 25 Oct: two lines each in the 11 Oct – 10 Nov period.
         assert sorted((line.sku, line.quantity) for line in invoice.lines) == sorted(
             (sku, quantity) for sku in BILLABLE_SKUS for quantity in (4, 5))
-        assert invoice.active_boleto is not None and invoice.nfse is not None and invoice.pdf_key
+        # The invoice's own PDF waits for its first download (issue #22): billing renders none.
+        assert invoice.active_boleto is not None and invoice.nfse is not None and invoice.pdf_key is None
     assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 2
 
 
@@ -43,7 +44,7 @@ def test_the_render_observer_hears_each_pdf_of_an_invoice_once_by_name(world, cl
 
     bill_november(world)
 
-    assert sorted(document for document, _ in heard) == ["boleto", "invoice", "nfse"]
+    assert sorted(document for document, _ in heard) == ["boleto", "nfse"]  # the invoice's: on first download
     assert all(seconds > 0 for _, seconds in heard)
 
 
@@ -56,7 +57,7 @@ def test_the_billing_bench_runs_on_a_small_world_and_reports_pdf_time(world, mon
     figures = bench.billing_run(world.deps, 2)
 
     assert figures["invoices issued"] == 2 and figures["failed handler batches"] == 0
-    assert figures["per invoice: PDFs rendered"] == {"boleto": 1, "invoice": 1, "nfse": 1}
+    assert figures["per invoice: PDFs rendered"] == {"boleto": 1, "nfse": 1}
     assert figures["per invoice: ms rendering 3 PDFs"] > 0
     assert "per invoice: AWS calls" in figures and figures["I/O floor (s)"] >= 0
     assert (tmp_path / "billing_run.json").exists()

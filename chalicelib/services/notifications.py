@@ -8,6 +8,8 @@ then, a redelivery waits its turn instead of sending.
 """
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from dataclasses import asdict
 from datetime import timedelta
@@ -67,16 +69,64 @@ def with_operators(billing_contacts: List[str], operators_email: str) -> List[st
     return list(dict.fromkeys([*billing_contacts, operators_email]))
 
 
+# A queued email's body stays under this many bytes: SQS refuses a message over 256 KiB (262 144
+# bytes, the queue's default MaximumMessageSize), message attributes (the correlation id) included;
+# the margin covers those attributes and the JSON's own growth. Attachments that would take the
+# body past it travel by their S3 key instead, read by the worker as before.
+MESSAGE_BUDGET = 240_000
+
+
+def _encoded(attachment: Dict[str, Any]) -> Dict[str, Any]:
+    """An attachment as the message carries it: its key, filename and type, and its bytes (when
+    given) base64-encoded in `content_b64`."""
+    entry = {k: v for k, v in attachment.items() if k != "content"}
+    if attachment.get("content") is not None:
+        entry["content_b64"] = base64.b64encode(attachment["content"]).decode("ascii")
+    return entry
+
+
+def _size(message: Dict[str, Any]) -> int:
+    return len(json.dumps(message, sort_keys=True).encode("utf-8"))
+
+
+def email_message(*, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
+                  attachments: Optional[List[Dict[str, Any]]] = None, invoice_id: Optional[str] = None,
+                  organization_id: Optional[str] = None) -> Dict[str, Any]:
+    """The queue message of an email (`queue_email`). Attachments given with their bytes carry them
+    (`content_b64`, so the worker reads nothing back from S3), in order, as long as the body stays
+    under MESSAGE_BUDGET; the others carry their S3 key only."""
+    message = {"kind": "email", "template": template, "to": to, "context": context, "delivery_key": delivery_key,
+               "attachments": [_encoded({**a, "content": None}) for a in attachments or []],
+               "invoice_id": invoice_id, "organization_id": organization_id}
+    for index, attachment in enumerate(attachments or []):
+        if attachment.get("content") is None:
+            continue
+        tried = {**message, "attachments": [*message["attachments"][:index], _encoded(attachment),
+                                             *message["attachments"][index + 1:]]}
+        if _size(tried) <= MESSAGE_BUDGET:
+            message = tried
+    return message
+
+
 def queue_email(deps: QueuesEmails, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
-                attachments: Optional[List[Dict[str, str]]] = None, invoice_id: Optional[str] = None,
+                attachments: Optional[List[Dict[str, Any]]] = None, invoice_id: Optional[str] = None,
                 organization_id: Optional[str] = None) -> None:
-    """`attachments`: S3 keys with a filename and content type, read when the email is sent (they
-    would not fit in a queue message). `invoice_id`: where a permanent failure is recorded.
+    """`attachments`: each its S3 `key`, `filename` and `content_type`, and optionally its bytes
+    (`content`): carried in the message when they fit (`email_message`), else read from S3 by the
+    worker when the email is sent. `invoice_id`: where a permanent failure is recorded.
     `organization_id`: the organisation the email is about, sent as an SES tag, so that a bounce or
     a complaint is told to that organisation (services/mail_events.py)."""
-    deps.email_queue.send({"kind": "email", "template": template, "to": to, "context": context,
-                           "delivery_key": delivery_key, "attachments": attachments or [],
-                           "invoice_id": invoice_id, "organization_id": organization_id})
+    deps.email_queue.send(email_message(template=template, to=to, context=context, delivery_key=delivery_key,
+                                        attachments=attachments, invoice_id=invoice_id,
+                                        organization_id=organization_id))
+
+
+def attachment_files(deps: EmailWorkerDeps, message: Dict[str, Any]) -> List[Tuple[str, str, bytes]]:
+    """(filename, content type, bytes) of a message's attachments: from the message when it carries
+    them (`content_b64`), else from S3 by key (messages queued before, or too big to carry them)."""
+    return [(a["filename"], a["content_type"],
+             base64.b64decode(a["content_b64"]) if a.get("content_b64") is not None else deps.documents.get(a["key"]))
+            for a in message.get("attachments") or []]
 
 
 # What the invoice says (the customer sees its `email_error` too, so no address is named) when
@@ -152,8 +202,7 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         _suppressed_entirely(deps, message, now)
         return False
     try:
-        files = [(a["filename"], a["content_type"], deps.documents.get(a["key"]))
-                 for a in message.get("attachments") or []]
+        files = attachment_files(deps, message)
         message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
                                                     attachments=files, tags=email_tags(message)))
     except PermanentMailFailure as failure:

@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import asdict
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .. import observability
 from ..adapters.mail import OutgoingEmail, PermanentMailFailure
@@ -179,9 +179,10 @@ def email_tags(message: Dict[str, Any]) -> Dict[str, str]:
     return tags
 
 
-def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
+def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any], pace: Optional[Callable[[int], Any]] = None) -> bool:
     """Render and send one queued email; False when it had been sent already, or when none of its
-    recipients may be written to (suppressed)."""
+    recipients may be written to (suppressed). `pace`: called right before SES is, with the number
+    of recipients (the worker's send rate, domain/send_rate.py)."""
     message, dropped = without_suppressed(deps, message)
     # Render first: a message that cannot be rendered must fail (and reach the DLQ), not be
     # marked as sent.
@@ -203,6 +204,8 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         return False
     try:
         files = attachment_files(deps, message)
+        if pace is not None:
+            pace(len(message["to"]))
         message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
                                                     attachments=files, tags=email_tags(message)))
     except PermanentMailFailure as failure:
@@ -222,3 +225,112 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
     deliveries.finish(key, deliveries.SENT, iso(deps.clock()), now + DELIVERY_MEMORY, message_id)
     observability.count(Metric.EMAILS_SENT)
     return True
+
+
+# --- the worker's batch (issue #22 §5) ----------------------------------------------------------
+
+# A transaction takes at most 100 actions: the batch's claims and its recipients' checks.
+TRANSACTION_ACTIONS = 100
+
+
+def _recipients_to_check(deps: EmailWorkerDeps, messages: List[Dict[str, Any]]) -> List[str]:
+    """Every recipient of the batch, normalised, once; never the operators' address (never suppressed)."""
+    operators = deps.settings.operators_email.strip().lower()
+    return [a for a in dict.fromkeys(r.strip().lower() for m in messages for r in m["to"]) if a and a != operators]
+
+
+def _batchable(deps: EmailWorkerDeps, messages: List[Dict[str, Any]]) -> bool:
+    """Whether one transaction can claim the batch: each delivery key once (a transaction writes an
+    item once), each message with a recipient, within the transaction's 100 actions."""
+    keys = [m["delivery_key"] for m in messages]
+    return bool(messages) and len(set(keys)) == len(keys) and all(m["to"] for m in messages) and \
+        len(keys) + len(_recipients_to_check(deps, messages)) <= TRANSACTION_ACTIONS
+
+
+def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
+                   pace: Optional[Callable[[int], Any]] = None,
+                   enter: Callable[[int], Any] = lambda index: None) -> List[Any]:
+    """The email worker's batch: each message's outcome, in order: True (sent), False (sent
+    already, suppressed, or failed for good: `deliver_email`'s answers) or the exception that kept
+    it from being sent (the batch then fails, for SQS to deliver it again).
+
+    The common path, in two DynamoDB requests for the whole batch: every message rendered first,
+    then ONE transaction claims every delivery and checks that no recipient is suppressed; the
+    emails sent (paced by `pace`); then ONE BatchWriteItem marks them as `finish` does. If that
+    transaction fails (an email sent or being sent already, a suppressed recipient, anything), or
+    the batch cannot be claimed in one (a delivery key twice, over 100 actions), each message goes
+    the way `deliver_email` takes it, as before. `enter(i)`: called before the work on message i
+    (the worker binds that record's correlation id)."""
+    outcomes: List[Any] = [None] * len(messages)
+    rendered: List[Tuple[int, Dict[str, Any], Tuple[str, str, str]]] = []
+    for index, message in enumerate(messages):
+        enter(index)
+        try:
+            # Render first: a message that cannot be rendered fails (and reaches the DLQ), unclaimed.
+            context = dict(message["context"])
+            context.setdefault("support", asdict(deps.settings.support))
+            rendered.append((index, message, render_email(message["template"], context)))
+        except Exception as error:  # noqa: BLE001 - that message's failure, the others go on
+            outcomes[index] = error
+    batch = [message for _, message, _ in rendered]
+    now = deps.clock()
+    claimed = False
+    if _batchable(deps, batch):
+        try:
+            deps.email_deliveries.claim_all([m["delivery_key"] for m in batch], now, now + SENDING_CLAIM,
+                                            also=deps.suppressions.checking_none_of(_recipients_to_check(deps, batch)))
+            claimed = True
+        except Exception as refused:  # noqa: BLE001 - nothing was written: each goes the usual way
+            log.info("email batch of %d not claimed at once (%s): one by one",
+                     len(batch), observability.scrub(type(refused).__name__))
+    if not claimed:
+        for index, message, _ in rendered:
+            enter(index)
+            try:
+                outcomes[index] = deliver_email(deps, message, pace)
+            except Exception as error:  # noqa: BLE001 - the batch fails after the rest of it
+                outcomes[index] = error
+        return outcomes
+    _send_claimed(deps, rendered, outcomes, now, pace, enter)
+    return outcomes
+
+
+def _send_claimed(deps: EmailWorkerDeps, rendered, outcomes: List[Any], now, pace, enter) -> None:
+    """Send the claimed emails of a batch; mark the sent and the failed for good in one write at the
+    end (even if the worker is stopped halfway: what went out is remembered), release the others."""
+    from ..storage.repositories import FinishedDelivery
+
+    deliveries, finished = deps.email_deliveries, []
+    try:
+        for index, message, (subject, html, text) in rendered:
+            enter(index)
+            key = message["delivery_key"]
+            try:
+                files = attachment_files(deps, message)
+                if pace is not None:
+                    pace(len(message["to"]))
+                message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text,
+                                                            html=html, attachments=files, tags=email_tags(message)))
+            except PermanentMailFailure as failure:
+                # As `deliver_email`: remembered as failed, told on the invoice, never retried.
+                log.error("email %s (%s) failed for good: %s", observability.scrub(key), message["template"],
+                          observability.scrub(failure))
+                observability.count(Metric.EMAILS_FAILED)
+                finished.append(FinishedDelivery(key, deliveries.FAILED, iso(now), iso(now), now + DELIVERY_MEMORY))
+                if message.get("invoice_id"):
+                    deps.invoices.record_email_failure(message["invoice_id"], f"{failure} ({message['template']})")
+                outcomes[index] = False
+                continue
+            except BaseException as error:
+                deliveries.release(key)  # retried by SQS; the ones sent are skipped by their key
+                if not isinstance(error, Exception):
+                    raise
+                outcomes[index] = error
+                continue
+            finished.append(FinishedDelivery(key, deliveries.SENT, iso(now), iso(deps.clock()), now + DELIVERY_MEMORY,
+                                             message_id))
+            observability.count(Metric.EMAILS_SENT)
+            outcomes[index] = True
+    finally:
+        if finished:
+            deliveries.finish_all(finished)

@@ -16,7 +16,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 7  | idempotency record of a request                | GetItem/conditional Put pk=IDEMPOTENCY#<scope> sk=KEY#<k>       |
 | 8  | catalog: every product with its price history  | Query pk=CATALOG sk begins_with PRODUCT#                        |
 | 9  | product by SKU                                 | GetItem pk=CATALOG sk=PRODUCT#<sku>                             |
-| 10 | email delivery claim, then sent/failed         | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL       |
+| 10 | email delivery claim, then sent/failed         | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL; the email worker's batch (issue #22 §5): the batch's conditional Puts with a ConditionCheck `attribute_not_exists` on each recipient's 55 key in ONE transaction, then one BatchWriteItem of the finished items |
 | 11 | subscriptions of an organisation              | Query pk=ORG#<org> sk begins_with SUB# (consistent)             |
 | 12 | licence panel: contract + subscriptions        | Query pk=ORG#<org> sk BETWEEN CONTRACT AND SUB#\uffff (consistent; the few items sorted between are skipped) |
 | 13 | subscription by id                             | GetItem pk=ORG#<org> sk=SUB#<id> (consistent)                   |

@@ -450,6 +450,9 @@ def main() -> int:
         handler_overhead(deps, accounts)
         requests_per_route(deps)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
+        # H2 email (issue #22): the email worker's AWS calls per email on its common path, and its pace
+        from bench.email_worker import email_worker
+        email_worker(deps)
     finally:
         server.stop()
     return 0

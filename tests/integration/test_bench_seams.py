@@ -64,3 +64,17 @@ def test_the_billing_bench_runs_on_a_small_world_and_reports_pdf_time(world, mon
     # The bench hands the container back as it found it.
     assert (world.deps.billing_queue, world.deps.email_queue) == real_queues
     assert world.deps.on_render is ignore_render
+
+
+def test_the_email_worker_bench_sends_its_batches_through_the_worker(world, monkeypatch, tmp_path):
+    # Issue #22 (H2): the section reaches the worker's handler and the message builder.
+    from bench import email_worker, run as bench
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    sent = len(world.outbox())
+
+    figures = email_worker.email_worker(world.deps, batches=1)
+
+    assert figures["emails sent (batches of 10)"] == 10 and len(world.outbox()) == sent + 11  # and the warm-up
+    assert {"per email: DynamoDB calls", "per email: S3 reads", "target", "met"} <= set(figures)
+    assert (tmp_path / "email_worker.json").exists()

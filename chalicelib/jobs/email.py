@@ -51,8 +51,10 @@ def deliver_emails(event):
     records = list(event)
     messages = [json.loads(record.body) for record in records]
     # Each record's work logs with the id its sender had.
+    remaining = getattr(event.context, "get_remaining_time_in_millis", None)
     outcomes = notifications.deliver_emails(deps, messages, pace=pacer(deps.settings),
-                                            enter=lambda index: observability.bind_record(records[index]))
+                                            enter=lambda index: observability.bind_record(records[index]),
+                                            seconds_left=(lambda: remaining() / 1000) if remaining else None)
     failures = []
     for record, message, outcome in zip(records, messages, outcomes):
         observability.bind_record(record)

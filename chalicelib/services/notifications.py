@@ -231,6 +231,14 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any], pace: Optional
 
 # A transaction takes at most 100 actions: the batch's claims and its recipients' checks.
 TRANSACTION_ACTIONS = 100
+# A batch marks what it sent in one write at its end: it sends only while this much of the
+# invocation is left, longer than one SES call can take (adapters/aws.py bounds it), so a Lambda
+# timeout never kills it between a send and that mark (which would send those emails again).
+BATCH_SEND_MARGIN_SECONDS = 30
+
+
+class NoTimeLeft(Exception):
+    """The invocation is too near its end to send another email of the batch: it is retried."""
 
 
 def _recipients_to_check(deps: EmailWorkerDeps, messages: List[Dict[str, Any]]) -> List[str]:
@@ -249,7 +257,8 @@ def _batchable(deps: EmailWorkerDeps, messages: List[Dict[str, Any]]) -> bool:
 
 def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
                    pace: Optional[Callable[[int], Any]] = None,
-                   enter: Callable[[int], Any] = lambda index: None) -> List[Any]:
+                   enter: Callable[[int], Any] = lambda index: None,
+                   seconds_left: Optional[Callable[[], float]] = None) -> List[Any]:
     """The email worker's batch: each message's outcome, in order: True (sent), False (sent
     already, suppressed, or failed for good: `deliver_email`'s answers) or the exception that kept
     it from being sent (the batch then fails, for SQS to deliver it again).
@@ -260,7 +269,9 @@ def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
     transaction fails (an email sent or being sent already, a suppressed recipient, anything), or
     the batch cannot be claimed in one (a delivery key twice, over 100 actions), each message goes
     the way `deliver_email` takes it, as before. `enter(i)`: called before the work on message i
-    (the worker binds that record's correlation id)."""
+    (the worker binds that record's correlation id). `seconds_left`: the invocation's time left;
+    with less than BATCH_SEND_MARGIN_SECONDS left, the batch goes one by one, and a claimed email is
+    not sent (released, retried)."""
     outcomes: List[Any] = [None] * len(messages)
     rendered: List[Tuple[int, Dict[str, Any], Tuple[str, str, str]]] = []
     for index, message in enumerate(messages):
@@ -275,7 +286,8 @@ def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
     batch = [message for _, message, _ in rendered]
     now = deps.clock()
     claimed = False
-    if _batchable(deps, batch):
+    # With less than the margin left from the start (a short timeout), each email marks itself.
+    if _batchable(deps, batch) and (seconds_left is None or seconds_left() >= BATCH_SEND_MARGIN_SECONDS):
         try:
             deps.email_deliveries.claim_all([m["delivery_key"] for m in batch], now, now + SENDING_CLAIM,
                                             also=deps.suppressions.checking_none_of(_recipients_to_check(deps, batch)))
@@ -291,11 +303,11 @@ def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
             except Exception as error:  # noqa: BLE001 - the batch fails after the rest of it
                 outcomes[index] = error
         return outcomes
-    _send_claimed(deps, rendered, outcomes, now, pace, enter)
+    _send_claimed(deps, rendered, outcomes, now, pace, enter, seconds_left)
     return outcomes
 
 
-def _send_claimed(deps: EmailWorkerDeps, rendered, outcomes: List[Any], now, pace, enter) -> None:
+def _send_claimed(deps: EmailWorkerDeps, rendered, outcomes: List[Any], now, pace, enter, seconds_left) -> None:
     """Send the claimed emails of a batch; mark the sent and the failed for good in one write at the
     end (even if the worker is stopped halfway: what went out is remembered), release the others."""
     from ..storage.repositories import FinishedDelivery
@@ -306,6 +318,8 @@ def _send_claimed(deps: EmailWorkerDeps, rendered, outcomes: List[Any], now, pac
             enter(index)
             key = message["delivery_key"]
             try:
+                if seconds_left is not None and seconds_left() < BATCH_SEND_MARGIN_SECONDS:
+                    raise NoTimeLeft(f"email {digest(key)[:32]} left for the batch's next delivery")
                 files = attachment_files(deps, message)
                 if pace is not None:
                     pace(len(message["to"]))

@@ -3,6 +3,7 @@ that no recipient is suppressed, one write marks them sent; when that transactio
 a suppressed recipient, anything), each email goes the one-by-one way, as before. Every email is
 still sent once."""
 import gc
+import hashlib
 import json
 from collections import Counter
 
@@ -12,6 +13,7 @@ from botocore.exceptions import ClientError
 from botocore.session import Session
 
 from chalicelib.domain.mail_events import Suppression
+from chalicelib.jobs import email as email_job
 from chalicelib.services import notifications
 
 CONTEXT = {"user": {"name": "Pessoa", "email": "pessoa@e.example"}, "organization": {"name": "Empresa"},
@@ -26,9 +28,19 @@ def message(key, to=None, attachments=None):
 
 
 def invoke(world, messages):
-    event = world.client.events.generate_sqs_event(message_bodies=[json.dumps(m) for m in messages],
-                                                   queue_name=world.deps.settings.email_queue_name)
-    return world.client.lambda_.invoke("deliver_emails", event)
+    """The worker's handler called as Lambda's SQS event source calls it (a 60 s function)."""
+    from local.event_pump import LambdaContext, sqs_event, sqs_subscriptions
+
+    queue = world.deps.settings.email_queue_name
+    handler, _ = sqs_subscriptions(world.app)[queue]
+    bodies = [json.dumps(m) for m in messages]
+    event = sqs_event(queue, world.deps.settings.region, [
+        {"MessageId": f"m-{i}", "ReceiptHandle": f"r-{i}", "Body": body, "MD5OfBody": hashlib.md5(body.encode()).hexdigest()}
+        for i, body in enumerate(bodies)])
+    try:
+        handler(event, LambdaContext("csp-portal-email"))
+    except email_job.EmailBatchFailed:
+        pass  # SQS would deliver the batch again
 
 
 def recipients(world):
@@ -183,3 +195,31 @@ def test_a_permanent_failure_in_a_batch_is_recorded_on_the_invoice_and_not_retri
     assert "endereço recusado (user_invited)" in world.deps.invoices.get(invoice.id).email_error
     invoke(world, [failing])  # never tried again
     assert len(world.outbox()) == sent_before + 1
+
+
+def test_a_batch_near_the_end_of_its_invocation_marks_what_it_sent_and_leaves_the_rest_for_sqs(world):
+    # Sending on with less than the margin left could be killed between a send and the batch's mark.
+    batch = [message(f"late-{n}") for n in range(4)]
+    left = iter([58.0, 55.0, 40.0, 12.0, 5.0])  # asked before the claim, then before each send
+
+    outcomes = notifications.deliver_emails(world.deps, batch, seconds_left=lambda: next(left))
+
+    assert outcomes[:2] == [True, True]
+    assert all(isinstance(o, notifications.NoTimeLeft) for o in outcomes[2:])
+    assert recipients(world) == Counter(["late-0@e.example", "late-1@e.example"])
+    assert [delivery(f"late-{n}").status for n in range(2)] == ["sent", "sent"]
+    for n in (2, 3):
+        with pytest.raises(Exception):
+            delivery(f"late-{n}")  # released: the batch's next delivery sends them
+
+    assert notifications.deliver_emails(world.deps, batch) == [False, False, True, True]
+    assert len(world.outbox()) == 4
+
+
+def test_an_invocation_with_little_time_from_the_start_sends_one_by_one(world):
+    with AwsCalls() as aws:
+        outcomes = notifications.deliver_emails(world.deps, [message("short-0"), message("short-1")],
+                                                seconds_left=lambda: 3.0)
+
+    assert outcomes == [True, True] and "dynamodb.TransactWriteItems" not in aws.calls
+    assert [delivery(f"short-{n}").status for n in range(2)] == ["sent", "sent"]

@@ -686,6 +686,7 @@ def memory(server, reset: bool = True) -> dict:
 
 def main() -> int:
     from bench.calls import billing_worker_calls
+    from bench.email_worker import email_worker
     from bench.pdf import pdf_bench
 
     cold_start()
@@ -702,6 +703,7 @@ def main() -> int:
         memory(server, reset)  # the product's peak up to here: sections below may seed far more
         pdf_bench(deps)  # PDF time per document against the base commit's renderers (bench/pdf.py)
         billing_worker_calls(deps)  # the billing worker's DynamoDB requests per invoice, by call site (bench/calls.py)
+        email_worker(deps)  # the email worker's AWS calls per email on its common path, and its pace (bench/email_worker.py)
     finally:
         server.stop()
     discovery_in_its_own_process()

@@ -151,7 +151,7 @@ def build(settings: Settings, *, clock: Optional[Clock] = None, **overrides: Any
         audit=repos.AuditRepository(),
         catalog=repos.CatalogRepository(transaction=transaction),
         idempotency=repos.IdempotencyStore(),
-        email_deliveries=repos.EmailDeliveries(),
+        email_deliveries=repos.EmailDeliveries(transaction),  # the worker's batch claim (issue #22 §5)
         subscriptions=licence_repos.SubscriptionRepository(transaction),
         cart=licence_repos.CartRepository(),
         licence_provider=_licence_provider(settings),

@@ -210,6 +210,13 @@ class Settings:
     # allowed (WEBHOOKS_ALLOW_LOOPBACK=true: the local stack and the tests only; never in prod).
     webhooks_queue_name: str = "csp-portal-webhooks"
     webhooks_allow_loopback: bool = False
+    # The email worker's pace (issue #22 §5): SES's maximum send rate for the account in this region
+    # (SES_MAX_SEND_RATE, recipients per second: SES counts each recipient). SES publishes no fixed
+    # production rate today (docs.aws.amazon.com/ses/latest/dg/quotas.html: 1/s in the sandbox, out of
+    # it "varies based on your specific use case"); 14/s was its starting production rate for years,
+    # sa-east-1 included. Set it to `aws sesv2 get-account` → SendQuota.MaxSendRate, and again when
+    # AWS raises it. The worker's concurrent invocations share it (jobs/email.py).
+    ses_max_send_rate: float = 14.0
 
     @property
     def token_issuer(self) -> str:
@@ -322,7 +329,20 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         # webhooks (issue #21 §3)
         webhooks_queue_name=environ.get("WEBHOOKS_QUEUE_NAME", "csp-portal-webhooks"),
         webhooks_allow_loopback=_webhooks_allow_loopback(environ, stage),
+        ses_max_send_rate=_send_rate(environ.get("SES_MAX_SEND_RATE", "14")),  # issue #22 §5
     )
+
+
+def _send_rate(value: str) -> float:
+    """SES_MAX_SEND_RATE: a positive number of emails (recipients) a second, as SES states its quota."""
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0 or rate == float("inf"):
+        raise ValueError(f"SES_MAX_SEND_RATE={value!r}: must be a positive number of emails a second "
+                         "(the account's SES maximum send rate, e.g. 14)")
+    return rate
 
 
 def _webhooks_allow_loopback(environ: Mapping[str, str], stage: str) -> bool:

@@ -65,6 +65,9 @@ def start_embedded_aws(moto_port: int, region: str = "sa-east-1", gate=None, bef
         "MAIL_EVENTS_SIMULATED": "true",
         # Webhooks (issue #21 §3): the local stack's and the tests' receivers listen on 127.0.0.1.
         "WEBHOOKS_ALLOW_LOOPBACK": "true",
+        # Issue #22 §5: the embedded SES has no send quota, so the email worker does not pace here
+        # (its pacing is unit-tested with a fake clock; the bench projects the deployed pace).
+        "SES_MAX_SEND_RATE": "1000000",
     })
     if before_start is not None:
         before_start()

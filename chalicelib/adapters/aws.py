@@ -22,6 +22,13 @@ def client(service: str, region: str) -> Any:
                 from botocore.config import Config
 
                 config = Config(signature_version="s3v4")
+            elif service == "sesv2":
+                from botocore.config import Config
+
+                # One send never outlasts the email worker's margin (services/notifications.py,
+                # BATCH_SEND_MARGIN_SECONDS, 30 s): at most 2 attempts of 3 s to connect and 10 s to
+                # answer. A throttled or failed send is retried by SQS, not here.
+                config = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
             _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
         return _clients[key]
 

@@ -147,6 +147,14 @@ class Invoice:
         return max(0, self.total_cents - self.paid_cents)
 
 
+def pdf_handed_out(invoice: Invoice) -> bool:
+    """Whether the invoice's PDF is offered (rendered on its first download, issue #22): once its
+    documents step has recorded what it made, which always ends with the NFS-e or the emitter's
+    refusal (as when that step rendered the PDF itself), or once a PDF is recorded (a cancelled
+    invoice's, or one rendered by billing before)."""
+    return invoice.pdf_key is not None or invoice.nfse is not None or invoice.nfse_failure is not None
+
+
 def describe(name: str, quantity: int, days: int, period_days: int, note: str = "") -> str:
     """'Microsoft 365 E3 — 12 licenças × 10/30 dias' (pt-BR, singular for one), and the term's note
     for a longer term billed monthly (' (anual, cobrança mensal)')."""

@@ -34,10 +34,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
     from ..storage.licences import SubscriptionRepository
     from ..storage.repositories import CatalogRepository, ContractRepository
     from .audit import Clocked
-    from .documents import Configured, DocumentsDeps, InvoiceFilesDeps
+    from .documents import Configured, DocumentsDeps, InvoiceFilesDeps, InvoicePdfDeps
 
-    class InvoiceViewDeps(InvoiceFilesDeps, Configured, Protocol):
-        """An invoice, the links to its files and, for a deposit, the account in the settings."""
+    class InvoiceViewDeps(InvoicePdfDeps, Configured, Protocol):
+        """An invoice, the links to its files (its PDF rendered on the first) and, for a deposit,
+        the account in the settings."""
 
     class CustomerInvoiceDeps(InvoiceViewDeps, Clocked, Protocol):
         """The customer's invoice, and (today's date) whether it may ask for a second copy."""
@@ -161,7 +162,7 @@ INVOICE_DETAIL_FIELDS = dict(
     deposit=nullable(DEPOSIT), cancellation=nullable(CANCELLATION))
 INVOICE = shape(
     "Invoice", description="Uma fatura com suas linhas e pagamentos, o link do PDF (ainda null enquanto os "
-                           "documentos não foram gerados), o erro do último envio por email, se houve, os "
+                           "documentos não foram gerados; o PDF é gerado no primeiro pedido do link), o erro do último envio por email, se houve, os "
                            "dados para depósito (null numa fatura por boleto), se cancelada, o cancelamento "
                            "(null se não) e a situação da nota fiscal: `pending` enquanto está em "
                            "processamento. `second_copy_available`: a segunda via pode ser emitida agora (fatura "

@@ -82,6 +82,11 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         contracts: ContractRepository
         organizations: OrganizationRepository
 
+    class InvoicePdfDeps(Configured, TimesRendering, InvoiceFilesDeps, Protocol):
+        """The invoice's PDF, rendered on its first download, stored and recorded on the invoice."""
+
+        organizations: OrganizationRepository
+
     class InvoiceEmailDeps(Configured, QueuesEmails, Protocol):
         """The invoice email to the billing contacts (its attachments named by their S3 keys)."""
 
@@ -402,7 +407,8 @@ def _invoice_pdf_data(deps: Configured, invoice: Invoice, parties) -> Dict[str, 
 
 def cancelled_invoice_pdf(deps: CancelledPdfDeps, invoice: Invoice, cancelled_at: str, reason: str) -> str:
     """The invoice's PDF again, marked "CANCELADA" with the day and the reason, stored beside the
-    original (kept: it is what was sent); the key the cancelled invoice links to."""
+    original (kept, when a download rendered it); the key the cancelled invoice links to. Rendered
+    from the invoice's data alone: the original need not exist (it is made on first download)."""
     organization = deps.organizations.get(invoice.organization_id)
     data = {**_invoice_pdf_data(deps, invoice, _parties(deps.settings, organization)),
             # No account to pay into on a cancelled invoice.
@@ -416,12 +422,10 @@ def _missing_documents(deps: DocumentsDeps, invoice: Invoice, organization, bole
     """What the invoice lacks, made now: its changes. `contents` is given the bytes of the files
     made (by S3 key), for the email to attach from memory."""
     contents = {} if contents is None else contents
+    # The invoice's own PDF is not made here: no email attaches it, so it is rendered on its first
+    # download (`invoice_pdf_url`, issue #22).
     parties = _parties(deps.settings, organization)
     changes: Dict[str, Any] = {}
-    if invoice.pdf_key is None:
-        pdf = _render(deps, "invoice", _invoice_pdf_data(deps, invoice, parties))
-        changes["pdf_key"] = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf,
-                                                "application/pdf")
     # An invoice the credit notes paid in full (total zero) has nothing for a boleto to collect.
     # A refused boleto is not sent again on the worker's retries (the same data is refused again):
     # the operator's new registration does, once the data is fixed. An outage or the bank's codes
@@ -588,18 +592,6 @@ def _attachments(invoice: Invoice, boleto: Optional[Boleto], contents: Optional[
     return attachments
 
 
-# Whether the email queue carries an attachment's bytes (`content`): issue #22 §1, the email worker's
-# side (branch i22-email) makes `notifications.queue_email` encode them. Until it does, a queued
-# message is JSON and its attachments go by S3 key only, read back when the email is sent.
-ATTACHMENT_BYTES_QUEUED = False
-
-
-def _queueable(attachments: List[dict]) -> List[dict]:
-    if ATTACHMENT_BYTES_QUEUED:
-        return attachments
-    return [{k: v for k, v in a.items() if k != "content"} for a in attachments]
-
-
 def _queue_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, organization,
                          contents: Optional[Dict[str, bytes]] = None) -> None:
     """The monthly email to every billing contact, documents attached (`contents`: the bytes of
@@ -609,7 +601,7 @@ def _queue_invoice_email(deps: InvoiceEmailDeps, invoice: Invoice, contract, org
         notifications.queue_email(
             deps, template="invoice_issued", to=list(contract.billing_contacts),
             delivery_key=f"invoice_issued#{invoice.id}", invoice_id=invoice.id, organization_id=invoice.organization_id,
-            attachments=_queueable(_attachments(invoice, invoice.active_boleto, contents)),
+            attachments=_attachments(invoice, invoice.active_boleto, contents),
             # Without its NFS-e (refused, to be emitted again by the operators): the email says it follows.
             context={**email_context(deps, invoice, organization), "nfse_follows": invoice.nfse is None})
 
@@ -701,8 +693,24 @@ def note_view(deps: StoredDocuments, nfse: Nfse) -> Dict[str, Any]:
             "pdf_url": deps.documents.link(nfse.pdf_key, f"nfse-{nfse.number}.pdf")}
 
 
-def invoice_pdf_url(deps: StoredDocuments, invoice: Invoice) -> Optional[str]:
-    return deps.documents.link(invoice.pdf_key, f"fatura-{invoice.number}.pdf") if invoice.pdf_key else None
+def invoice_pdf_url(deps: InvoicePdfDeps, invoice: Invoice) -> Optional[str]:
+    """The link to the invoice's PDF (None before its documents step has run: `pdf_handed_out`).
+    Rendered and stored the first time it is asked for (billing no longer renders it, issue #22),
+    from the same data billing used (`_invoice_pdf_data`), at the same key."""
+    if not billing_rules.pdf_handed_out(invoice):
+        return None
+    key = invoice.pdf_key or _render_invoice_pdf(deps, invoice)
+    return deps.documents.link(key, f"fatura-{invoice.number}.pdf")
+
+
+def _render_invoice_pdf(deps: InvoicePdfDeps, invoice: Invoice) -> str:
+    """The invoice's PDF rendered, put at its fixed key and recorded on the invoice without moving
+    its version; the key the invoice records then. Two requests at once render the same bytes to the
+    same key: one record wins, the other is fine. A PDF recorded meanwhile (a cancellation's) wins."""
+    organization = deps.organizations.get(invoice.organization_id)
+    pdf = _render(deps, "invoice", _invoice_pdf_data(deps, invoice, _parties(deps.settings, organization)))
+    key = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf, "application/pdf")
+    return deps.invoices.record_pdf_key(invoice.id, key)
 
 
 def _cancel_superseded(deps: SecondCopyDeps, caller: Caller, invoice: Invoice, old: Boleto) -> None:
@@ -911,7 +919,7 @@ def second_copy(deps: SecondCopyDeps, caller: Caller, invoice_id: str,
         deps, template="boleto_second_copy", to=[caller.user.email],
         delivery_key=f"second_copy#{new.nosso_numero}", invoice_id=invoice.id,
         organization_id=invoice.organization_id,
-        attachments=_queueable(_attachments(replace(updated, nfse=None), new, contents)),
+        attachments=_attachments(replace(updated, nfse=None), new, contents),
         context={**email_context(deps, updated, organization), "user": {"name": caller.user.name},
                  "open_balance_cents": invoice.balance_cents, "original_due_date": invoice.due_date.isoformat()})
     return boleto_view(deps, caller, invoice.id)

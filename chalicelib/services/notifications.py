@@ -8,10 +8,12 @@ then, a redelivery waits its turn instead of sending.
 """
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from dataclasses import asdict
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .. import observability
 from ..adapters.mail import OutgoingEmail, PermanentMailFailure
@@ -67,16 +69,64 @@ def with_operators(billing_contacts: List[str], operators_email: str) -> List[st
     return list(dict.fromkeys([*billing_contacts, operators_email]))
 
 
+# A queued email's body stays under this many bytes: SQS refuses a message over 256 KiB (262 144
+# bytes, the queue's default MaximumMessageSize), message attributes (the correlation id) included;
+# the margin covers those attributes and the JSON's own growth. Attachments that would take the
+# body past it travel by their S3 key instead, read by the worker as before.
+MESSAGE_BUDGET = 240_000
+
+
+def _encoded(attachment: Dict[str, Any]) -> Dict[str, Any]:
+    """An attachment as the message carries it: its key, filename and type, and its bytes (when
+    given) base64-encoded in `content_b64`."""
+    entry = {k: v for k, v in attachment.items() if k != "content"}
+    if attachment.get("content") is not None:
+        entry["content_b64"] = base64.b64encode(attachment["content"]).decode("ascii")
+    return entry
+
+
+def _size(message: Dict[str, Any]) -> int:
+    return len(json.dumps(message, sort_keys=True).encode("utf-8"))
+
+
+def email_message(*, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
+                  attachments: Optional[List[Dict[str, Any]]] = None, invoice_id: Optional[str] = None,
+                  organization_id: Optional[str] = None) -> Dict[str, Any]:
+    """The queue message of an email (`queue_email`). Attachments given with their bytes carry them
+    (`content_b64`, so the worker reads nothing back from S3), in order, as long as the body stays
+    under MESSAGE_BUDGET; the others carry their S3 key only."""
+    message = {"kind": "email", "template": template, "to": to, "context": context, "delivery_key": delivery_key,
+               "attachments": [_encoded({**a, "content": None}) for a in attachments or []],
+               "invoice_id": invoice_id, "organization_id": organization_id}
+    for index, attachment in enumerate(attachments or []):
+        if attachment.get("content") is None:
+            continue
+        tried = {**message, "attachments": [*message["attachments"][:index], _encoded(attachment),
+                                             *message["attachments"][index + 1:]]}
+        if _size(tried) <= MESSAGE_BUDGET:
+            message = tried
+    return message
+
+
 def queue_email(deps: QueuesEmails, *, template: str, to: List[str], context: Dict[str, Any], delivery_key: str,
-                attachments: Optional[List[Dict[str, str]]] = None, invoice_id: Optional[str] = None,
+                attachments: Optional[List[Dict[str, Any]]] = None, invoice_id: Optional[str] = None,
                 organization_id: Optional[str] = None) -> None:
-    """`attachments`: S3 keys with a filename and content type, read when the email is sent (they
-    would not fit in a queue message). `invoice_id`: where a permanent failure is recorded.
+    """`attachments`: each its S3 `key`, `filename` and `content_type`, and optionally its bytes
+    (`content`): carried in the message when they fit (`email_message`), else read from S3 by the
+    worker when the email is sent. `invoice_id`: where a permanent failure is recorded.
     `organization_id`: the organisation the email is about, sent as an SES tag, so that a bounce or
     a complaint is told to that organisation (services/mail_events.py)."""
-    deps.email_queue.send({"kind": "email", "template": template, "to": to, "context": context,
-                           "delivery_key": delivery_key, "attachments": attachments or [],
-                           "invoice_id": invoice_id, "organization_id": organization_id})
+    deps.email_queue.send(email_message(template=template, to=to, context=context, delivery_key=delivery_key,
+                                        attachments=attachments, invoice_id=invoice_id,
+                                        organization_id=organization_id))
+
+
+def attachment_files(deps: EmailWorkerDeps, message: Dict[str, Any]) -> List[Tuple[str, str, bytes]]:
+    """(filename, content type, bytes) of a message's attachments: from the message when it carries
+    them (`content_b64`), else from S3 by key (messages queued before, or too big to carry them)."""
+    return [(a["filename"], a["content_type"],
+             base64.b64decode(a["content_b64"]) if a.get("content_b64") is not None else deps.documents.get(a["key"]))
+            for a in message.get("attachments") or []]
 
 
 # What the invoice says (the customer sees its `email_error` too, so no address is named) when
@@ -129,9 +179,10 @@ def email_tags(message: Dict[str, Any]) -> Dict[str, str]:
     return tags
 
 
-def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
+def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any], pace: Optional[Callable[[int], Any]] = None) -> bool:
     """Render and send one queued email; False when it had been sent already, or when none of its
-    recipients may be written to (suppressed)."""
+    recipients may be written to (suppressed). `pace`: called right before SES is, with the number
+    of recipients (the worker's send rate, domain/send_rate.py)."""
     message, dropped = without_suppressed(deps, message)
     # Render first: a message that cannot be rendered must fail (and reach the DLQ), not be
     # marked as sent.
@@ -152,8 +203,9 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
         _suppressed_entirely(deps, message, now)
         return False
     try:
-        files = [(a["filename"], a["content_type"], deps.documents.get(a["key"]))
-                 for a in message.get("attachments") or []]
+        files = attachment_files(deps, message)
+        if pace is not None:
+            pace(len(message["to"]))
         message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text, html=html,
                                                     attachments=files, tags=email_tags(message)))
     except PermanentMailFailure as failure:
@@ -173,3 +225,126 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any]) -> bool:
     deliveries.finish(key, deliveries.SENT, iso(deps.clock()), now + DELIVERY_MEMORY, message_id)
     observability.count(Metric.EMAILS_SENT)
     return True
+
+
+# --- the worker's batch (issue #22 §5) ----------------------------------------------------------
+
+# A transaction takes at most 100 actions: the batch's claims and its recipients' checks.
+TRANSACTION_ACTIONS = 100
+# A batch marks what it sent in one write at its end: it sends only while this much of the
+# invocation is left, longer than one SES call can take (adapters/aws.py bounds it), so a Lambda
+# timeout never kills it between a send and that mark (which would send those emails again).
+BATCH_SEND_MARGIN_SECONDS = 30
+
+
+class NoTimeLeft(Exception):
+    """The invocation is too near its end to send another email of the batch: it is retried."""
+
+
+def _recipients_to_check(deps: EmailWorkerDeps, messages: List[Dict[str, Any]]) -> List[str]:
+    """Every recipient of the batch, normalised, once; never the operators' address (never suppressed)."""
+    operators = deps.settings.operators_email.strip().lower()
+    return [a for a in dict.fromkeys(r.strip().lower() for m in messages for r in m["to"]) if a and a != operators]
+
+
+def _batchable(deps: EmailWorkerDeps, messages: List[Dict[str, Any]]) -> bool:
+    """Whether one transaction can claim the batch: each delivery key once (a transaction writes an
+    item once), each message with a recipient, within the transaction's 100 actions."""
+    keys = [m["delivery_key"] for m in messages]
+    return bool(messages) and len(set(keys)) == len(keys) and all(m["to"] for m in messages) and \
+        len(keys) + len(_recipients_to_check(deps, messages)) <= TRANSACTION_ACTIONS
+
+
+def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
+                   pace: Optional[Callable[[int], Any]] = None,
+                   enter: Callable[[int], Any] = lambda index: None,
+                   seconds_left: Optional[Callable[[], float]] = None) -> List[Any]:
+    """The email worker's batch: each message's outcome, in order: True (sent), False (sent
+    already, suppressed, or failed for good: `deliver_email`'s answers) or the exception that kept
+    it from being sent (the batch then fails, for SQS to deliver it again).
+
+    The common path, in two DynamoDB requests for the whole batch: every message rendered first,
+    then ONE transaction claims every delivery and checks that no recipient is suppressed; the
+    emails sent (paced by `pace`); then ONE BatchWriteItem marks them as `finish` does. If that
+    transaction fails (an email sent or being sent already, a suppressed recipient, anything), or
+    the batch cannot be claimed in one (a delivery key twice, over 100 actions), each message goes
+    the way `deliver_email` takes it, as before. `enter(i)`: called before the work on message i
+    (the worker binds that record's correlation id). `seconds_left`: the invocation's time left;
+    with less than BATCH_SEND_MARGIN_SECONDS left, the batch goes one by one, and a claimed email is
+    not sent (released, retried)."""
+    outcomes: List[Any] = [None] * len(messages)
+    rendered: List[Tuple[int, Dict[str, Any], Tuple[str, str, str]]] = []
+    for index, message in enumerate(messages):
+        enter(index)
+        try:
+            # Render first: a message that cannot be rendered fails (and reaches the DLQ), unclaimed.
+            context = dict(message["context"])
+            context.setdefault("support", asdict(deps.settings.support))
+            rendered.append((index, message, render_email(message["template"], context)))
+        except Exception as error:  # noqa: BLE001 - that message's failure, the others go on
+            outcomes[index] = error
+    batch = [message for _, message, _ in rendered]
+    now = deps.clock()
+    claimed = False
+    # With less than the margin left from the start (a short timeout), each email marks itself.
+    if _batchable(deps, batch) and (seconds_left is None or seconds_left() >= BATCH_SEND_MARGIN_SECONDS):
+        try:
+            deps.email_deliveries.claim_all([m["delivery_key"] for m in batch], now, now + SENDING_CLAIM,
+                                            also=deps.suppressions.checking_none_of(_recipients_to_check(deps, batch)))
+            claimed = True
+        except Exception as refused:  # noqa: BLE001 - nothing was written: each goes the usual way
+            log.info("email batch of %d not claimed at once (%s): one by one",
+                     len(batch), observability.scrub(type(refused).__name__))
+    if not claimed:
+        for index, message, _ in rendered:
+            enter(index)
+            try:
+                outcomes[index] = deliver_email(deps, message, pace)
+            except Exception as error:  # noqa: BLE001 - the batch fails after the rest of it
+                outcomes[index] = error
+        return outcomes
+    _send_claimed(deps, rendered, outcomes, now, pace, enter, seconds_left)
+    return outcomes
+
+
+def _send_claimed(deps: EmailWorkerDeps, rendered, outcomes: List[Any], now, pace, enter, seconds_left) -> None:
+    """Send the claimed emails of a batch; mark the sent and the failed for good in one write at the
+    end (even if the worker is stopped halfway: what went out is remembered), release the others."""
+    from ..storage.repositories import FinishedDelivery
+
+    deliveries, finished = deps.email_deliveries, []
+    try:
+        for index, message, (subject, html, text) in rendered:
+            enter(index)
+            key = message["delivery_key"]
+            try:
+                if seconds_left is not None and seconds_left() < BATCH_SEND_MARGIN_SECONDS:
+                    raise NoTimeLeft(f"email {digest(key)[:32]} left for the batch's next delivery")
+                files = attachment_files(deps, message)
+                if pace is not None:
+                    pace(len(message["to"]))
+                message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text,
+                                                            html=html, attachments=files, tags=email_tags(message)))
+            except PermanentMailFailure as failure:
+                # As `deliver_email`: remembered as failed, told on the invoice, never retried.
+                log.error("email %s (%s) failed for good: %s", observability.scrub(key), message["template"],
+                          observability.scrub(failure))
+                observability.count(Metric.EMAILS_FAILED)
+                finished.append(FinishedDelivery(key, deliveries.FAILED, iso(now), iso(now), now + DELIVERY_MEMORY))
+                if message.get("invoice_id"):
+                    deps.invoices.record_email_failure(message["invoice_id"], f"{failure} ({message['template']})")
+                outcomes[index] = False
+                continue
+            except BaseException as error:
+                deliveries.release(key)  # retried by SQS; the ones sent are skipped by their key
+                if not isinstance(error, Exception):
+                    raise
+                outcomes[index] = error
+                continue
+            finished.append(FinishedDelivery(key, deliveries.SENT, iso(now), iso(deps.clock()), now + DELIVERY_MEMORY,
+                                             message_id))
+            observability.count(Metric.EMAILS_SENT)
+            outcomes[index] = True
+    finally:
+        if finished:
+            deliveries.finish_all(finished)

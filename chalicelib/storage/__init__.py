@@ -16,7 +16,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 7  | idempotency record of a request                | GetItem/conditional Put pk=IDEMPOTENCY#<scope> sk=KEY#<k>       |
 | 8  | catalog: every product with its price history  | Query pk=CATALOG sk begins_with PRODUCT#                        |
 | 9  | product by SKU                                 | GetItem pk=CATALOG sk=PRODUCT#<sku>                             |
-| 10 | email delivery claim, then sent/failed         | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL       |
+| 10 | email delivery claim, then sent/failed         | conditional Put / Update pk=EMAIL#<delivery key> sk=EMAIL; the email worker's batch (issue #22 §5): the batch's conditional Puts with a ConditionCheck `attribute_not_exists` on each recipient's 55 key in ONE transaction, then one BatchWriteItem of the finished items |
 | 11 | subscriptions of an organisation              | Query pk=ORG#<org> sk begins_with SUB# (consistent)             |
 | 12 | licence panel: contract + subscriptions; the billing worker's one read (issue #22 §1): contract, organisation, the period's guard, subscriptions | Query pk=ORG#<org> sk BETWEEN CONTRACT AND SUB#\uffff (consistent; between them sort INVOICED#<period end> (one a month: the billing worker keeps its period's) and ORG (the billing worker keeps it), skipped by the panel) |
 | 13 | subscription by id                             | GetItem pk=ORG#<org> sk=SUB#<id> (consistent)                   |
@@ -25,7 +25,7 @@ Access patterns (every one is a GetItem, a Query or a transactional write; the t
 | 16 | changes pending since before an instant; a pending order on a change | Query gsi2 gsi2pk=PENDING_CHANGES gsi2sk < <instant>; Put of the change on `status = pending` and its `order_id` absent or the same (a failed attempt's Put too: an order never lost) |
 | 17 | cart of an organisation                        | Query pk=ORG#<org> sk begins_with CART# (consistent)            |
 | 18 | contracts closing on a day of the month, by shard (issue #22 §4) | Query gsi1 gsi1pk=CLOSING#<dd>#<k> (k = sha256 of the organisation id mod `keys.CLOSING_SHARDS`, 32; every page, only `organization_id` read back; one billing worker per shard) and, until the backfill has emptied it, the unsharded CLOSING#<dd> of contracts written before the shards (the closing day in force: a scheduled change moves it when applied). The backfill: that partition is its work list; Update of `gsi1pk` to the shard on `gsi1pk = CLOSING#<dd>` (`version` untouched; a contract that left the index or was saved since is not touched) |
-| 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT# |
+| 19 | invoice by id, its payments                    | GetItem pk=INVOICE#<id> sk=INVOICE; Query sk begins_with PAYMENT#; the invoice PDF on its first download (issue #22): Update of `pdf_key` on `attribute_not_exists(pdf_key) OR pdf_key = <the same key>` (not the version) |
 | 19b| second-copy claim on an invoice (also the operator's new registration of a refused boleto) | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim) |
 | 19c| cancellation claim on an invoice               | conditional Update pk=INVOICE#<id> sk=INVOICE (its version, no live claim of either kind) |
 | 19d| credit notes of an invoice                     | Query pk=INVOICE#<id> sk begins_with CREDIT#                     |

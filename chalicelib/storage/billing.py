@@ -517,6 +517,26 @@ class InvoiceRepository:
             actions=[InvoiceItem.email_error.set(error[:500]), InvoiceItem.version.add(1)],
             condition=InvoiceItem.pk.exists())
 
+    def record_pdf_key(self, invoice_id: str, key: str) -> str:
+        """The invoice PDF rendered on its first download (issue #22), recorded once: an Update of
+        `pdf_key` on its absence (or this same key: two downloads rendering at once write the same
+        bytes to the same S3 key, one write wins and the other is fine). The version does not move,
+        so a form opened on the invoice never meets a 409 because someone downloaded it. Answers the
+        key the invoice now records: ours, or one written meanwhile (a cancellation's PDF)."""
+        pk, sk = keys.invoice_pk(invoice_id), keys.INVOICE_SK
+        try:
+            InvoiceItem(pk, sk).update(
+                actions=[InvoiceItem.pdf_key.set(key)],
+                condition=InvoiceItem.pk.exists() & (InvoiceItem.pdf_key.does_not_exist() | (InvoiceItem.pdf_key == key)))
+            return key
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        try:
+            return InvoiceItem.get(pk, sk, consistent_read=True).pdf_key or key
+        except DoesNotExist:
+            raise codes.INVOICE_NOT_FOUND()
+
     def invoice_for_period(self, organization_id: str, period_end: date) -> Optional[Invoice]:
         try:
             guard = InvoiceGuardItem.get(keys.org_pk(organization_id), keys.invoice_guard_sk(period_end.isoformat()),

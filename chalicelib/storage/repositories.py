@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -739,6 +740,22 @@ class IdempotencyStore:
         IdempotencyItem(keys.idempotency_pk(scope), keys.idempotency_sk(key)).delete()
 
 
+class BatchNotClaimed(Exception):
+    """A batch of emails could not be claimed at once (`EmailDeliveries.claim_all`): nothing was written."""
+
+
+@dataclass(frozen=True)
+class FinishedDelivery:
+    """An email of a batch sent (SENT, with SES's message id) or failed for good (FAILED)."""
+
+    delivery_key: str
+    status: str
+    claimed_at: str
+    at: str
+    remember_until: Any
+    message_id: Optional[str] = None
+
+
 class EmailDeliveries:
     """At most one worker sends an email at a time, and a sent email is never sent again.
 
@@ -749,6 +766,38 @@ class EmailDeliveries:
     CLAIMED, SENDING, SENT, FAILED = "claimed", "sending", "sent", "failed"
     # Not sent: every recipient was suppressed (a hard bounce, a complaint: services/notifications.py).
     SUPPRESSED = "suppressed"
+
+    def __init__(self, transaction: Optional[Transaction] = None):
+        # The email worker's batch claim (issue #22 §5) is a transaction over the table.
+        self._tx = transaction
+
+    def claim_all(self, delivery_keys: Sequence[str], now, sending_until, also: Callable[[Any], None]) -> None:
+        """Pattern 10 for a whole batch of emails in ONE transaction (issue #22 §5): each delivery
+        claimed as `claim` does (absent, or a claim abandoned past its expiry), with what `also` adds
+        (the recipients' suppression checks, storage/suppressions.add_not_suppressed). All claimed,
+        or nothing written and BatchNotClaimed raised (a condition failed: an email sent or being
+        sent, a suppressed recipient); another failure of the transaction raises as it comes."""
+        abandoned = (EmailDeliveryItem.status == self.SENDING) & (EmailDeliveryItem.expires_at < now)
+
+        def build(tx):
+            for key in delivery_keys:
+                tx.save(EmailDeliveryItem(keys.email_delivery_pk(key), keys.EMAIL_DELIVERY_SK, status=self.SENDING,
+                                          claimed_at=iso(now), expires_at=sending_until),
+                        condition=EmailDeliveryItem.pk.does_not_exist() | abandoned, label="delivery")
+            also(tx)
+
+        transaction = self._tx or Transaction(Connection(region=EmailDeliveryItem.Meta.region))
+        transaction.run(build, on_conflict=lambda labels: BatchNotClaimed(", ".join(sorted(labels))))
+
+    def finish_all(self, finished: Sequence["FinishedDelivery"]) -> None:
+        """`finish` for the emails of a batch, in one BatchWriteItem (25 a request; DynamoDB's
+        unprocessed items retried by PynamoDB): each item written whole, as `finish` leaves it, over
+        the worker's own claim (`claimed_at` kept)."""
+        with EmailDeliveryItem.batch_write() as batch:
+            for done in finished:
+                batch.save(EmailDeliveryItem(keys.email_delivery_pk(done.delivery_key), keys.EMAIL_DELIVERY_SK,
+                                             status=done.status, claimed_at=done.claimed_at, sent_at=done.at,
+                                             expires_at=done.remember_until, message_id=done.message_id or None))
 
     def claim(self, delivery_key: str, now, sending_until) -> str:
         """CLAIMED (send it now), SENDING (a live claim elsewhere: try later) or SENT/FAILED (done)."""

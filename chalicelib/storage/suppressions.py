@@ -101,6 +101,15 @@ class SuppressionRepository:
         self._tx.run(build, on_conflict=lambda labels: codes.SUPPRESSION_NOT_FOUND() if "suppression" in labels
                      else codes.CONCURRENT_UPDATE())
 
+    def checking_none_of(self, addresses: Iterable[str]) -> Callable[[Any], None]:
+        """What the email worker's batch claim adds to its transaction (EmailDeliveries.claim_all's
+        `also`): a ConditionCheck per address that it is not suppressed (label "suppression")."""
+        def build(tx):
+            for address in addresses:
+                add_not_suppressed(tx, address)
+
+        return build
+
     def lifting(self, lifts: List[Tuple[str, AuditEntry]], organization_id: str) -> Callable[[Any], None]:
         """What a change of billing contacts adds to its transaction (ContractRepository.save's
         `also`): each address's lift, with its audit entry, if still the organisation's."""
@@ -122,3 +131,10 @@ def add_lift(tx, address: str, audit: AuditEntry, organization_id: Optional[str]
         condition = condition & (SuppressedAddressItem.organization_id == organization_id)
     tx.delete(SuppressedAddressItem(pk, sk), condition=condition, label="suppression")
     append_audit(tx, audit)
+
+
+def add_not_suppressed(tx, address: str) -> None:
+    """A ConditionCheck (label "suppression") that `address` is not suppressed, added to a
+    transaction: the email worker's claim of a batch (pattern 10 with 55's keys, issue #22 §5)."""
+    pk, sk = _key(address.strip().lower())
+    tx.check(SuppressedAddressItem, pk, sk, condition=SuppressedAddressItem.pk.does_not_exist(), label="suppression")

@@ -70,6 +70,26 @@ def test_the_template_has_the_api_and_the_email_worker_functions(package):
     assert worker["Handler"] == "chalicelib.jobs.email.deliver_emails"
 
 
+def test_the_email_workers_event_source_shares_ses_s_rate_and_fills_its_batches(package):
+    # Issue #22 §5: at most MAXIMUM_CONCURRENCY invocations at once, each pacing its sends to its share
+    # of SES_MAX_SEND_RATE; batches fill during a big run; the timeout lets a full batch go at that pace.
+    from chalicelib.domain import send_rate
+    from chalicelib.jobs import email
+    from chalicelib.settings import from_environ
+
+    _, template = package
+    worker = resources_of_type(template, "AWS::Serverless::Function")["DeliverEmails"]["Properties"]
+    [event] = worker["Events"].values()
+    assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": email.MAXIMUM_CONCURRENCY}
+    assert email.MAXIMUM_CONCURRENCY >= 2  # Lambda's minimum
+    assert event["Properties"]["MaximumBatchingWindowInSeconds"] == email.BATCHING_WINDOW_SECONDS > 0
+    assert event["Properties"]["BatchSize"] == email.BATCH_SIZE
+    timeout = worker.get("Timeout") or template["Globals"]["Function"]["Timeout"]
+    rate = send_rate.share(from_environ({}).ses_max_send_rate, email.MAXIMUM_CONCURRENCY)
+    # The pace's waits, and a second per email for rendering, SES and the rest: well inside the timeout.
+    assert send_rate.batch_seconds(email.BATCH_SIZE, rate) + email.BATCH_SIZE <= timeout
+
+
 def test_every_function_finds_the_resources_through_its_environment(package):
     _, template = package
     variables = template["Globals"]["Function"]["Environment"]["Variables"]

@@ -32,7 +32,8 @@ def test_the_world_builder_makes_contracts_that_billing_invoices_with_their_docu
         # Each subscription went from 4 to 5 seats on 25 Oct: two lines each in the 11 Oct – 10 Nov period.
         assert sorted((line.sku, line.quantity) for line in invoice.lines) == sorted(
             (sku, quantity) for sku in BILLABLE_SKUS for quantity in (4, 5))
-        assert invoice.active_boleto is not None and invoice.nfse is not None and invoice.pdf_key
+        # The invoice's own PDF waits for its first download (issue #22): billing renders none.
+        assert invoice.active_boleto is not None and invoice.nfse is not None and invoice.pdf_key is None
     assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 2
 
 
@@ -43,7 +44,7 @@ def test_the_render_observer_hears_each_pdf_of_an_invoice_once_by_name(world, cl
 
     bill_november(world)
 
-    assert sorted(document for document, _ in heard) == ["boleto", "invoice", "nfse"]
+    assert sorted(document for document, _ in heard) == ["boleto", "nfse"]  # the invoice's: on first download
     assert all(seconds > 0 for _, seconds in heard)
 
 
@@ -78,6 +79,10 @@ def test_the_billing_bench_runs_on_a_small_world_with_its_floor_calls_and_projec
     assert projection["slowest stage"] in ("fan-out", "billing", "email") and "met" not in projection
     for name in ("billing_run", "calls_per_invoice", "projection"):
         assert (tmp_path / f"{name}.json").exists()
+    assert figures["per invoice: PDFs rendered"] == {"boleto": 1, "nfse": 1}
+    assert figures["per invoice: ms rendering 3 PDFs"] > 0
+    assert "per invoice: AWS calls" in figures and figures["I/O floor (s)"] >= 0
+    assert (tmp_path / "billing_run.json").exists()
     # The bench hands the container back as it found it.
     assert (world.deps.billing_queue, world.deps.email_queue, world.deps.bank, world.deps.nfse_emitter) == real
     assert world.deps.on_render is ignore_render
@@ -233,3 +238,17 @@ def test_the_billing_worker_calls_bench_counts_four_requests_per_invoice_on_a_sm
     assert figures["DynamoDB requests per invoice (billing worker)"] == 4 and figures["met"] is True
     assert sum(figures["by operation and call site (per invoice)"].values()) == 4
     assert (tmp_path / "billing_worker_calls.json").exists()
+
+
+def test_the_email_worker_bench_sends_its_batches_through_the_worker(world, monkeypatch, tmp_path):
+    # Issue #22 (H2): the section reaches the worker's handler and the message builder.
+    from bench import email_worker, run as bench
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    sent = len(world.outbox())
+
+    figures = email_worker.email_worker(world.deps, batches=1)
+
+    assert figures["emails sent (batches of 10)"] == 10 and len(world.outbox()) == sent + 11  # and the warm-up
+    assert {"per email: DynamoDB calls", "per email: S3 reads", "target", "met"} <= set(figures)
+    assert (tmp_path / "email_worker.json").exists()

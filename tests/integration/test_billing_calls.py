@@ -101,22 +101,19 @@ def test_the_first_boletos_nosso_numero_is_recorded_with_the_invoice_before_the_
 
 
 def test_the_invoice_email_is_handed_the_bytes_of_the_documents_just_made(world, november, monkeypatch):
-    """The boleto PDF and the NFS-e's XML and PDF go to the email queue with their bytes (once the
-    queue carries them: `ATTACHMENT_BYTES_QUEUED`), the same bytes S3 keeps; nothing read back."""
+    """The boleto PDF and the NFS-e's XML and PDF go to the email queue with their bytes, the same
+    bytes S3 keeps; nothing read back."""
     import boto3
 
-    from chalicelib.services import documents, notifications
+    from chalicelib.services import notifications
 
     [org] = billable_organizations(world.deps, 1)
     queued, real_queue = [], notifications.queue_email
 
     def capture(deps, **email):
         queued.append(email)
-        # On to the queue by key only: this branch's queue messages are plain JSON.
-        real_queue(deps, **{**email, "attachments": [{k: v for k, v in a.items() if k != "content"}
-                                                     for a in email.get("attachments") or []]})
+        real_queue(deps, **email)
 
-    monkeypatch.setattr(documents, "ATTACHMENT_BYTES_QUEUED", True)
     monkeypatch.setattr(notifications, "queue_email", capture)
     billing.bill_contract(world.deps, {"run_id": november, "organization_id": org, "closing_date": "2026-11-10"})
 

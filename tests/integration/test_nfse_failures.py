@@ -66,7 +66,9 @@ def test_a_refused_nfse_leaves_the_invoice_issued_with_its_boleto_and_tells_the_
     org, invoice = _billed(world, clock, operator)
 
     stored = world.deps.invoices.get(invoice["id"])
-    assert stored.nfse is None and stored.pdf_key is not None and stored.active_boleto is not None
+    assert stored.nfse is None and stored.active_boleto is not None
+    # Its PDF is handed out without the note (rendered on its first download, issue #22).
+    assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["pdf_url"] is not None
     assert [(r.code, r.message) for r in stored.nfse_failure.rejections] == [(r.code, r.message) for r in REJECTIONS]
     assert stored.nfse_failure.attempts == 1 and stored.nfse_failure.failed_at.startswith("2026-11-11")
     # The customer's email: the boleto, no nota; it says the nota follows.

@@ -15,7 +15,8 @@ bp = Blueprint(__name__)
 @endpoint(bp, "/backoffice/payments/cnab", "POST",
           summary="Importar um arquivo de retorno CNAB 240 (cobrança): cada boleto liquidado baixa sua fatura "
                   "(operador)",
-          capability=Capability.BACK_OFFICE, tag="backoffice", response=declared_in("chalicelib.services.bank_returns", "CnabImport"),
+          capability=Capability.BACK_OFFICE, tag="backoffice",
+          response=declared_in("chalicelib.services.bank_returns", "CnabImport"),
           file_media=("text/plain", "application/octet-stream"), max_body_bytes=CNAB_RETURN_MAX_BYTES)
 def import_cnab(ctx):
     from ..services import bank_returns

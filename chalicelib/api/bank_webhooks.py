@@ -20,7 +20,8 @@ def _token_known(deps, path):
 @endpoint(bp, "/webhooks/bank/{token}", "POST",
           summary="Notificação de pagamento do banco (webhook de boletos): cada boleto citado que a API do banco "
                   "confirma pago baixa sua fatura. `token`: o segredo registrado no banco (outro: 404)",
-          capability=None, tag="webhooks", response=declared_in("chalicelib.services.bank_webhooks", "BankWebhookReceived"),
+          capability=None, tag="webhooks",
+          response=declared_in("chalicelib.services.bank_webhooks", "BankWebhookReceived"),
           file_media=("application/json",), max_body_bytes=BANK_WEBHOOK_MAX_BYTES, errors=(404, 503),
           gate=_token_known)
 def bank_webhook(ctx, token):

@@ -76,7 +76,8 @@ def second_copy_preview(ctx, invoice_id):
 
 @endpoint(bp, "/invoices/{invoice_id}/second-copy", "POST",
           summary="Segunda via do boleto vencido (multa e juros até o novo vencimento)",
-          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True, response=declared_in(DOCUMENTS, "Boleto"),
+          capability=Capability.BILLING, tag="invoices", status=201, idempotent=True,
+          response=declared_in(DOCUMENTS, "Boleto"),
           errors=(503,),
           # Optional: the preview's total and due date; today's quote differing is 409 `second_copy_quote_changed`.
           body=obj([], expected_total_cents=integer(0, 10_000_000_000),
@@ -162,7 +163,8 @@ def register_boleto(ctx, invoice_id):
 
 @endpoint(bp, "/backoffice/invoices/{invoice_id}/cancel", "POST",
           summary="Cancelar uma fatura emitida: boleto no banco, NFS-e no emissor; opcionalmente reemitir (operador)",
-          capability=Capability.BACK_OFFICE, tag="backoffice", idempotent=True, response=declared_in(CORRECTIONS, "CancelledInvoice"),
+          capability=Capability.BACK_OFFICE, tag="backoffice", idempotent=True,
+          response=declared_in(CORRECTIONS, "CancelledInvoice"),
           body=obj(["reason"], reason=_REASON, reissue={"type": "boolean"}), errors=(503,))
 def cancel_invoice(ctx, invoice_id):
     from ..services import corrections

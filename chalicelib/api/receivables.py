@@ -23,7 +23,8 @@ CSV = "text/csv"
 @endpoint(bp, "/backoffice/invoices", "GET",
           summary="Faturas a receber de todos os clientes, com totais por situação e faixa de atraso (operador); "
                   "com `Accept: text/csv`, todo o filtro em CSV para o Excel",
-          capability=Capability.BACK_OFFICE, tag="backoffice", paginated=True, response=declared_in("chalicelib.services.receivables", "Receivables"),
+          capability=Capability.BACK_OFFICE, tag="backoffice", paginated=True,
+          response=declared_in("chalicelib.services.receivables", "Receivables"),
           media={CSV: {"type": "string", "description": "UTF-8 com BOM, separador `;`, valores 1.234,56, datas "
                                                        "dd/mm/aaaa; todas as faturas do filtro (sem paginação)."}},
           query={"status": {"type": "string", "enum": list(INVOICE_STATUSES), "x-error-code": "invalid_invoice_status"},

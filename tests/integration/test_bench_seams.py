@@ -70,14 +70,14 @@ def test_the_billing_bench_runs_on_a_small_world_and_reports_pdf_time(world, mon
 def test_the_cold_start_bench_knows_every_event_function_and_the_framework_as_observability_sets_it(app):
     import inspect
 
-    from chalice.app import CloudWatchEventConfig, SNSEventConfig, SQSEventConfig
+    from chalice.app import ScheduledEventConfig, SNSEventConfig, SQSEventConfig
 
     from bench import cold_start
     from chalicelib import observability
 
     # Every function Chalice deploys for an event has its first event in the bench: a new schedule
     # or worker is not left out of the figures unnoticed.
-    schedules = {c.name for c in app.event_sources if isinstance(c, CloudWatchEventConfig)}
+    schedules = {c.name for c in app.event_sources if isinstance(c, ScheduledEventConfig)}
     assert schedules == set(cold_start.OTHER_SCHEDULES) | {"start_billing_run"}
     workers = {c.name for c in app.event_sources if isinstance(c, (SQSEventConfig, SNSEventConfig))}
     assert workers == {"bill_contracts", "deliver_emails", "provision_changes", "deliver_webhooks", "handle_mail_event"}

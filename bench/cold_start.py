@@ -2,9 +2,12 @@
 before it answers its first event, against the bare frameworks an empty Chalice app on this stack
 imports.
 
-Every function of the app is deployed with a handler in `app.py` (`app.app` for the API,
-`app.<handler>` for each worker and schedule), so each cold start is `import app` plus the imports
-its first event makes (the container built, the services and libraries its handler reaches). Those
+The API function's handler is `app.app`; Chalice names each worker's and schedule's by its
+blueprint's module (`chalicelib.jobs.email.deliver_emails`), and the app's middleware
+(observability.instrument: correlation id, Lambda context, trace, metrics flush) reaches those
+handlers only once `app.py` has registered their blueprints. So each cold start is counted as
+`import app` plus the imports its first event makes (the container built, the services and
+libraries its handler reaches): for an event function, what it loads with its middleware. Those
 are recorded, not guessed: a warm-up subprocess imports app, notes `sys.modules`, hands the handler
 one real event against the bench's moto world (the API a customer's first requests; the billing
 worker a message the daily run queued; the email worker the emails the invoice queued; …), and

@@ -1,7 +1,8 @@
-"""A lean API function (issue #22 §3): every Lambda function of the app imports `app.py`, so what
-`import app` loads is loaded by each of them before its first event. The billing, documents, bank
-and NFS-e services, the PDF and DANFSe builders, the fiscal XML and signing, and the libraries under
-them load on first use, in the functions and routes that use them (bench/cold_start.py times it)."""
+"""A lean API function (issue #22 §3): the API function's handler is `app.app`, so what `import app`
+loads is loaded before its first request (and by the event functions with the app's middleware).
+The billing, documents, bank and NFS-e services, the PDF and DANFSe builders, the fiscal XML and
+signing, and the libraries under them load on first use, in the functions and routes that use them
+(bench/cold_start.py times it)."""
 import json
 import os
 import subprocess

@@ -1,7 +1,8 @@
 """`make bench`: figures measured in one run, each with the ratio to a baseline measured in the same
 run, printed and written to var/bench/*.json. Not part of `make test` (timings are not assertions).
 
-  cold start      import time of `app` / import of chalice + boto3 + pynamodb alone   (target ≤ 1.3)
+  cold start      per Lambda function: import app + its first events' imports / the bare frameworks
+                  (bench/cold_start.py)                                                 (API ≤ 1.3)
   package         size of the Lambda zip from `chalice package`                         (target ≤ 10 MB)
   requests/route  DynamoDB requests per route, counted with a botocore event hook       (panel, invoices,
                                                                                          tickets ≤ 2)
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,46 +82,6 @@ def print_summary() -> None:
     for section, measured, target, met in SUMMARY:
         print(f"  {'met    ' if met else 'NOT met'}  {section:<48} {str(measured):>10}   target {target}")
     print(f"  {sum(1 for row in SUMMARY if row[3])} of {len(SUMMARY)} targets met")
-
-
-def _python(code: str, *options: str, write_bytecode: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_DEFAULT_REGION": "sa-east-1"}
-    if not write_bytecode:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return subprocess.run([sys.executable, *options, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True,
-                          text=True, check=True)
-
-
-def _import_seconds(statement: str) -> float:
-    return float(_python(f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)").stdout)
-
-
-def _own_modules_ms() -> tuple:
-    """Self time of our own modules in `import app` (python -X importtime), and the five costliest."""
-    trace = _python("import chalice, boto3, pynamodb.models; import app", "-X", "importtime").stderr
-    own = []
-    for line in trace.splitlines()[1:]:
-        parts = line.split("|")
-        name = parts[-1].strip()
-        if name == "app" or name.startswith("chalicelib"):
-            own.append((int(parts[0].split(":")[1]) / 1000, name))
-    return len(own), sum(ms for ms, _ in own), sorted(own, reverse=True)[:5]
-
-
-def cold_start(runs: int = 9) -> dict:
-    _python("import app", write_bytecode=True)  # bytecode caches written once, as a deployed package has them
-    app_times, base_times = [], []
-    for _ in range(runs):  # interleaved, so that a busy moment weighs on both
-        app_times.append(_import_seconds("import app"))
-        base_times.append(_import_seconds("import chalice, boto3, pynamodb.models"))
-    app_s, base_s = statistics.median(app_times), statistics.median(base_times)
-    count, own_ms, costliest = _own_modules_ms()
-    return record("cold_start", {"import app (median s)": round(app_s, 4),
-                                 "import chalice+boto3+pynamodb (median s)": round(base_s, 4),
-                                 "ratio": round(app_s / base_s, 2), "target": "≤ 1.3",
-                                 "met": app_s / base_s <= 1.3,
-                                 f"our {count} modules' own import time (ms)": round(own_ms, 1),
-                                 "costliest of ours (ms)": {name: round(ms, 1) for ms, name in costliest}})
 
 
 def package_size() -> dict:
@@ -689,7 +649,6 @@ def main() -> int:
     from bench.email_worker import email_worker
     from bench.pdf import pdf_bench
 
-    cold_start()
     package_size()
     COUNTER.install()
     import app  # noqa: F401 - its logging set up, then quietened
@@ -699,6 +658,10 @@ def main() -> int:
     try:
         handler_overhead(deps, accounts)
         requests_per_route(deps)
+        # Lean API function (issue #22 §3): cold start per Lambda function, its first events on this world
+        # (before the billing run's thousands of contracts, which the schedules' first events would walk).
+        from bench.cold_start import cold_start
+        cold_start(deps, accounts)
         billing_run(deps, int(os.environ.get("BENCH_CONTRACTS", "300")))
         memory(server, reset)  # the product's peak up to here: sections below may seed far more
         pdf_bench(deps)  # PDF time per document against the base commit's renderers (bench/pdf.py)

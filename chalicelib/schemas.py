@@ -30,6 +30,18 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+# Lean API function (issue #22 §3): shapes a route names before the module that declares them is
+# loaded (the billing, documents and bank services load on a route's first use, not with the API
+# function). `/openapi.json` loads these modules before it publishes the components.
+DECLARED_LATER: Dict[str, str] = {}  # shape name -> the module (dotted) that declares it
+
+
+def declared_in(module: str, name: str) -> Schema:
+    """A `$ref` to the shape `name`, which `module` declares when it is loaded (on first use)."""
+    DECLARED_LATER[name] = module
+    return ref(name)
+
+
 def closed(properties: Dict[str, Schema], optional: Iterable[str] = (), description: Optional[str] = None) -> Schema:
     """An object with exactly these properties, each required unless named in `optional`."""
     skipped = set(optional)

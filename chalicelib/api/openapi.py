@@ -7,6 +7,7 @@ from the error's details). Query parameters are the very declarations the pipeli
 parameter not listed is refused (400), except on operations marked
 `x-unknown-query-parameters: ignored`.
 """
+import importlib
 import re
 from typing import Any, Dict
 
@@ -15,7 +16,7 @@ from chalice import Blueprint
 from ..domain import error_codes as _declared  # noqa: F401 - importing it declares every code in CATALOGUE
 from ..domain.errors import CATALOGUE
 from ..domain.roles import roles_allowed
-from ..schemas import COMPONENTS
+from ..schemas import COMPONENTS, DECLARED_LATER
 from . import query
 from .errors import INTERNAL_ERROR, status_of_kind
 from .http import ROUTES, RouteSpec, endpoint
@@ -124,7 +125,17 @@ def _operation(spec: RouteSpec) -> Dict[str, Any]:
     return operation
 
 
+def _load_declared_later() -> None:
+    """The modules whose shapes routes name by reference (schemas.declared_in), loaded now: the
+    document publishes every component a route points to."""
+    for name, module in sorted(DECLARED_LATER.items()):
+        importlib.import_module(module)
+        if name not in COMPONENTS:
+            raise LookupError(f"{module} declares no response shape {name!r}")
+
+
 def document() -> Dict[str, Any]:
+    _load_declared_later()
     paths: Dict[str, Dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)

@@ -4,8 +4,9 @@ import logging
 from chalice import Blueprint, Cron
 
 from ..bootstrap import container
-from ..services import approvals
 
+# Deferred (lean API function, issue #22 §3): each handler imports its services on first use, so that
+# `import app` (every function's, the API's included) does not load them.
 bp = Blueprint(__name__)
 log = logging.getLogger("csp_portal.jobs.approvals")
 
@@ -14,4 +15,6 @@ log = logging.getLogger("csp_portal.jobs.approvals")
 # past its expiry is refused by the approval itself even before this runs (the claim's condition).
 @bp.schedule(Cron(15, 9, "*", "*", "?", "*"))
 def expire_approvals(event):
+    from ..services import approvals
+
     log.info("%d approval request(s) expired", approvals.expire_requests(container()))

@@ -7,9 +7,10 @@ from chalice import Blueprint, Cron
 
 from .. import observability
 from ..bootstrap import container
-from ..services import billing, dunning
 from ..settings import current as current_settings
 
+# Deferred (lean API function, issue #22 §3): each handler imports its services on first use, so that
+# `import app` (every function's, the API's included) does not load them.
 bp = Blueprint(__name__)
 log = logging.getLogger("csp_portal.jobs.billing")
 
@@ -17,6 +18,8 @@ log = logging.getLogger("csp_portal.jobs.billing")
 # 03:10 UTC = 00:10 in São Paulo: the contracts that closed yesterday are billed as the day starts.
 @bp.schedule(Cron(10, 3, "*", "*", "?", "*"))
 def start_billing_run(event):
+    from ..services import billing
+
     run_id = billing.start_daily_run(container())
     log.info("billing run %s started", run_id)
 
@@ -26,6 +29,8 @@ def start_billing_run(event):
 # run's own shard messages come through here too: each queues one shard's contracts.
 @bp.on_sqs_message(queue=current_settings().billing_queue_name, batch_size=1)
 def bill_contracts(event):
+    from ..services import billing
+
     deps = container()
     for record in event:
         observability.bind_record(record)  # this record's work logs with the id its sender had
@@ -53,5 +58,7 @@ def bill_contracts(event):
 # each one's dunning step of the day (reminder, purchase block, suspension warning) is taken once.
 @bp.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def mark_overdue_invoices(event):
+    from ..services import dunning
+
     outcome = dunning.run_daily(container())
     log.info("%d invoice(s) became overdue, %d dunning step(s) taken", outcome["overdue"], outcome["steps"])

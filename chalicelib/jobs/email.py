@@ -8,9 +8,10 @@ from chalice import Blueprint
 from .. import observability
 from ..bootstrap import container
 from ..domain import send_rate
-from ..services import notifications
 from ..settings import current as current_settings
 
+# Deferred (lean API function, issue #22 §3): each handler imports its services on first use, so that
+# `import app` (every function's, the API's included) does not load them.
 bp = Blueprint(__name__)
 
 log = logging.getLogger("csp_portal.jobs.email")
@@ -44,6 +45,8 @@ class EmailBatchFailed(Exception):
                    maximum_batching_window_in_seconds=BATCHING_WINDOW_SECONDS,
                    maximum_concurrency=MAXIMUM_CONCURRENCY)
 def deliver_emails(event):
+    from ..services import notifications
+
     # One email's failure must not hold back the others in its batch: each is tried, then the batch
     # fails if any did. SQS redelivers the whole batch; the emails already sent are skipped by their
     # delivery key, so only the failed ones go out again (and, in the end, to the DLQ).

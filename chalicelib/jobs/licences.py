@@ -7,9 +7,10 @@ from chalice import Blueprint, Cron
 from .. import observability
 from ..bootstrap import container
 from ..domain.clock import local_day
-from ..services import provisioning, renewals, suspensions
 from ..settings import current as current_settings
 
+# Deferred (lean API function, issue #22 §3): each handler imports its services on first use, so that
+# `import app` (every function's, the API's included) does not load them.
 bp = Blueprint(__name__)
 log = logging.getLogger("csp_portal.jobs.licences")
 
@@ -17,6 +18,8 @@ log = logging.getLogger("csp_portal.jobs.licences")
 # One message per invocation: a failure delays only its own change (backoff), nothing else.
 @bp.on_sqs_message(queue=current_settings().provisioning_queue_name, batch_size=1)
 def provision_changes(event):
+    from ..services import provisioning
+
     deps = container()
     for record in event:
         observability.bind_record(record)  # this record's work logs with the id its sender had
@@ -40,6 +43,8 @@ def provision_changes(event):
 
 @bp.schedule(Cron("0/15", "*", "*", "*", "?", "*"))
 def requeue_stuck_changes(event):
+    from ..services import provisioning
+
     requeued = provisioning.requeue_stuck_changes(container())
     # Every 15 minutes, mostly nothing: said only when something was stuck (a demo clock fires it
     # 96 times a day).
@@ -50,6 +55,8 @@ def requeue_stuck_changes(event):
 # 03:00 UTC is midnight in São Paulo: renewals happen on their day, in the customer's calendar.
 @bp.schedule(Cron(0, 3, "*", "*", "?", "*"))
 def renew_subscriptions(event):
+    from ..services import renewals
+
     deps = container()
     renewed = renewals.renew_due(deps, local_day(deps.clock()))
     log.info("renewed %d subscription(s)", renewed)
@@ -59,6 +66,8 @@ def renew_subscriptions(event):
 # counts; in business hours, so the operators can answer the customer the same morning.
 @bp.schedule(Cron(30, 12, "*", "*", "?", "*"))
 def suspend_overdue_subscriptions(event):
+    from ..services import suspensions
+
     outcome = suspensions.suspend_due(container())
     log.info("suspensions: %(suspended)d suspended, %(reactivated)d reactivated, %(failed)d left for the next run",
              outcome)

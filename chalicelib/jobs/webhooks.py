@@ -6,9 +6,10 @@ from chalice import Blueprint, Rate
 
 from .. import observability
 from ..bootstrap import container
-from ..services import webhooks
 from ..settings import current as current_settings
 
+# Deferred (lean API function, issue #22 §3): each handler imports its services on first use, so that
+# `import app` (every function's, the API's included) does not load them.
 bp = Blueprint(__name__)
 log = logging.getLogger("csp_portal.jobs.webhooks")
 
@@ -16,6 +17,8 @@ log = logging.getLogger("csp_portal.jobs.webhooks")
 # One message per invocation: each is one attempt of one delivery (claimed before its POST).
 @bp.on_sqs_message(queue=current_settings().webhooks_queue_name, batch_size=1)
 def deliver_webhooks(event):
+    from ..services import webhooks
+
     deps = container()
     for record in event:
         observability.bind_record(record)
@@ -28,6 +31,8 @@ def deliver_webhooks(event):
 # endpoints subscribed to them; each delivery goes to the queue above.
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def dispatch_webhook_events(event):
+    from ..services import webhooks
+
     counts = webhooks.dispatch(container())
     if counts["events"]:
         log.info("%d event(s) dispatched, %d delivery(ies) made", counts["events"], counts["deliveries"])

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
 from ..domain import billing as rules
 from ..domain import cnab240
 from ..domain import error_codes as codes
+from ..domain import limits
 from ..domain.clock import local_day
 from ..domain.errors import Conflict, DomainError
 from ..domain.money import format_brl
@@ -38,10 +39,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         audit: AuditRepository
 
 
-# A day's return of a reseller this size holds dozens of titles; each costs a few reads and one
-# transaction, so a file is kept well inside an API Gateway request (29 s). Bigger: split it (a
-# retry after a timeout is harmless: what was recorded is reported already_recorded).
-MAX_FILE_BYTES = 512 * 1024
+MAX_FILE_BYTES = limits.CNAB_RETURN_MAX_BYTES  # why this size: domain/limits.py
 MAX_TITLES = 500
 ATTEMPTS = 4  # an invoice written meanwhile (another import, a manual payment): read it again
 

@@ -30,6 +30,7 @@ from ..adapters.bank import PAID, BankRejected, BankUnavailable, BoletoAtBank
 from ..adapters.secrets import SecretUnavailable
 from ..domain import billing as rules
 from ..domain import error_codes as codes
+from ..domain import limits
 from ..domain.audit import BANK
 from ..domain.clock import local_day
 from ..domain.errors import Conflict, DomainError
@@ -60,9 +61,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
 
 log = logging.getLogger("csp_portal.services.bank_webhooks")
 
-# Banco do Brasil notifies a few boletos per call; each costs a bank query, a few reads and one
-# transaction, so a call stays well inside API Gateway's 29 s. Beyond: 413 (the bank splits).
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = limits.BANK_WEBHOOK_MAX_BYTES  # why this size: domain/limits.py
 MAX_BOLETOS = 100
 ATTEMPTS = 4  # the invoice written meanwhile (another notification, an import, an operator): read it again
 # A shorter secret is a configuration mistake, not a secret: the webhook then answers 404 to everyone.

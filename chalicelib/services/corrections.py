@@ -19,6 +19,7 @@ from ..adapters.nfse import (CANCEL_ISSUE_ERROR, CANCEL_OTHER, NfseCancellationR
 from ..domain import billing as rules
 from ..domain import credits as credit_rules
 from ..domain import error_codes as codes
+from ..domain import limits
 from ..domain.billing import Cancellation, Invoice
 from ..domain.clock import iso
 from ..domain.credits import CreditNote
@@ -58,7 +59,7 @@ log = logging.getLogger("csp_portal.corrections")
 # Longer than a cancellation can take (bank, emitter, a replacement's documents), short enough
 # that a request killed mid-way does not block the next for long.
 CANCEL_CLAIM = timedelta(minutes=2)
-REASON_MIN, REASON_MAX = 3, 500
+REASON_MIN, REASON_MAX = limits.CORRECTION_REASON_MIN, limits.CORRECTION_REASON_MAX
 MAX_CREDIT_ATTEMPTS = 5
 
 

@@ -19,7 +19,7 @@ from ..domain.clock import iso, local_day
 from ..domain.dunning import DunningPolicy, Step, with_override
 from ..domain.errors import Conflict
 from ..schemas import array, boolean, cents, date as date_schema, enum, integer, nullable, shape, text
-from . import audit, documents, notifications
+from . import audit, notifications
 from .caller import Caller
 
 if TYPE_CHECKING:  # what these use cases need from the container (services/__init__.py)
@@ -157,6 +157,10 @@ def _take(deps: DunningRunDeps, policy: DunningPolicy, invoice: Invoice, step: S
     recipients = notifications.with_operators(contract.billing_contacts, deps.settings.operators_email)
     following = dunning_rules.next_consequence(policy, invoice, today)
     suspension_on = dunning_rules.suspension_day_for(policy, invoice, warned_on(deps, invoice), today)
+    # Deferred (lean API function, issue #22 §3): the licence panel and the purchase routes read the
+    # dunning state through this module; the documents service loads only when a step's email is due.
+    from . import documents
+
     context = documents.email_context(deps, invoice, organization)
     context["dunning"] = {
         "step": step.kind, "days_overdue": late,

@@ -25,6 +25,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from ..domain import error_codes as codes
+from ..domain import limits
 from ..domain import receivables as rules
 from ..domain.billing import STATUSES as INVOICE_STATUSES
 from ..domain.billing import Invoice
@@ -55,7 +56,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         invoices: InvoiceRepository
 
 
-NOTE_MIN, NOTE_MAX = 5, 500
+NOTE_MIN, NOTE_MAX = limits.DISPUTE_NOTE_MIN, limits.DISPUTE_NOTE_MAX
 ORGANIZATION_PARTITION = "org"
 NFSE_PARTITION = "nfse"  # `?nfse=rejected`: the refused notes' list, by due date
 BOLETO_PARTITION = "boleto"  # `?boleto=rejected`: the refused boletos' list, by due date

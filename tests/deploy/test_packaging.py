@@ -243,9 +243,10 @@ PARTNER_CENTER_SECRET_KEYS = {"tenant_id", "app_id", "app_secret", "refresh_toke
 
 def _service_calls(tree, node, local_functions, seen=()):
     """The service functions (module, name) a function of chalicelib/api or chalicelib/jobs calls,
-    itself or through the functions of its own module it calls."""
+    itself or through the functions of its own module it calls. Its services are imported at the top
+    of the module or, deferred (issue #22 §3), inside the functions that use them: both are read."""
     modules, names = {}, {}
-    for statement in tree.body:
+    for statement in ast.walk(tree):
         if isinstance(statement, ast.ImportFrom) and statement.level == 2 and statement.module == "services":
             modules.update({a.asname or a.name: a.name for a in statement.names})
         elif (isinstance(statement, ast.ImportFrom) and statement.level == 2

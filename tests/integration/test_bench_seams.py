@@ -252,3 +252,35 @@ def test_the_email_worker_bench_sends_its_batches_through_the_worker(world, monk
     assert figures["emails sent (batches of 10)"] == 10 and len(world.outbox()) == sent + 11  # and the warm-up
     assert {"per email: DynamoDB calls", "per email: S3 reads", "target", "met"} <= set(figures)
     assert (tmp_path / "email_worker.json").exists()
+
+
+# --- cold start per function (bench/cold_start.py, issue #22 §3) ----------------------------------------
+
+def test_the_cold_start_bench_knows_every_event_function_and_the_framework_as_observability_sets_it(app):
+    import inspect
+
+    from chalice.app import ScheduledEventConfig, SNSEventConfig, SQSEventConfig
+
+    from bench import cold_start
+    from chalicelib import observability
+
+    # Every function Chalice deploys for an event has its first event in the bench: a new schedule
+    # or worker is not left out of the figures unnoticed.
+    schedules = {c.name for c in app.event_sources if isinstance(c, ScheduledEventConfig)}
+    assert schedules == set(cold_start.OTHER_SCHEDULES) | {"start_billing_run"}
+    workers = {c.name for c in app.event_sources if isinstance(c, (SQSEventConfig, SNSEventConfig))}
+    assert workers == {"bill_contracts", "deliver_emails", "provision_changes", "deliver_webhooks", "handle_mail_event"}
+    # The bare frameworks' Tracer patches what the product's does.
+    assert f"patch_modules={cold_start.TRACER_PATCHES}" in inspect.getsource(observability)
+    assert f"patch_modules={cold_start.TRACER_PATCHES}" in cold_start.BARE_FRAMEWORKS
+
+
+def test_a_cold_start_warm_up_runs_a_function_s_first_event_and_names_what_it_imported(world):
+    from bench import cold_start
+
+    found = cold_start.warm_up([("start_billing_run", cold_start.scheduled_event())], cold_start.NOW)
+
+    assert found["answered"] == ["ok"]
+    # The container Lambda builds on the first event: the storage layer and PynamoDB come with it.
+    assert "chalicelib.storage.models" in found["modules"] and "pynamodb.models" in found["modules"]
+    assert "app" not in found["modules"]  # imported before the snapshot: the event's own imports only

@@ -942,3 +942,29 @@ def test_an_api_5xx_reaches_the_operators(package):
         300, 1, 1, "GreaterThanOrEqualToThreshold")
     assert alarm["TreatMissingData"] == "notBreaching"
     assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "OperatorAlarmsTopic"}]
+
+
+# Each event function of the template, imported as Lambda imports it (its module alone, in a fresh
+# process), runs its handler through the app's middleware: without it a worker's metrics
+# (InvoicesIssued, EmailsSent…) were never flushed in Lambda and its logs carried no correlation id.
+PROBE = """
+import importlib, json, sys
+module_name, function = sys.argv[1].rsplit(".", 1)
+handler = getattr(importlib.import_module(module_name), function)
+print(json.dumps([m.__name__ for m in handler.middleware_handlers]))
+"""
+
+
+def _middleware_of(handler: str) -> list:
+    out = subprocess.run([sys.executable, "-c", PROBE, handler], cwd=PROJECT_DIR, capture_output=True, text=True,
+                         check=True, env={**os.environ, "AWS_DEFAULT_REGION": "sa-east-1"}).stdout
+    return json.loads(out)
+
+
+def test_every_event_function_imported_alone_runs_through_the_apps_middleware(package):
+    _, template = package
+    handlers = sorted({resource["Properties"]["Handler"] for resource in template["Resources"].values()
+                       if resource["Type"] == "AWS::Serverless::Function"} - {"app.app"})
+    assert len(handlers) >= 5  # the workers and the schedules
+    for handler in handlers:
+        assert _middleware_of(handler) == ["_bind_for", "_with_lambda_context", "_traced", "_flush_metrics"], handler

@@ -707,9 +707,15 @@ def _render_invoice_pdf(deps: InvoicePdfDeps, invoice: Invoice) -> str:
     """The invoice's PDF rendered, put at its fixed key and recorded on the invoice without moving
     its version; the key the invoice records then. Two requests at once render the same bytes to the
     same key: one record wins, the other is fine. A PDF recorded meanwhile (a cancellation's) wins."""
-    organization = deps.organizations.get(invoice.organization_id)
-    pdf = _render(deps, "invoice", _invoice_pdf_data(deps, invoice, _parties(deps.settings, organization)))
-    key = deps.documents.put(f"{_prefix(invoice)}/fatura-{invoice.number}.pdf", pdf, "application/pdf")
+    key = f"{_prefix(invoice)}/fatura-{invoice.number}.pdf"
+    # Made once: a full save of the invoice from a read taken before the first download (a payment,
+    # the overdue job) writes it back without `pdf_key`, since recording it moved no version; the
+    # next view then finds the PDF stored and links it, never renders it again with the data of
+    # that day: what the customer downloaded does not change.
+    if not deps.documents.exists(key):
+        organization = deps.organizations.get(invoice.organization_id)
+        pdf = _render(deps, "invoice", _invoice_pdf_data(deps, invoice, _parties(deps.settings, organization)))
+        deps.documents.put(key, pdf, "application/pdf")
     return deps.invoices.record_pdf_key(invoice.id, key)
 
 

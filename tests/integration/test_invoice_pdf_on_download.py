@@ -106,3 +106,23 @@ def test_an_invoice_cancelled_before_any_download_links_to_its_cancelled_pdf(wor
                                    check=True).stdout.decode().split())
     assert f"Fatura nº {invoice.number} — CANCELADA" in text
     assert not world.deps.documents.exists(pdf_key(invoice))  # the original was never needed
+
+
+def test_a_pdf_key_lost_to_a_save_from_an_earlier_read_is_found_again_not_rendered_again(world, clock, rendered):
+    """Recording the PDF moves no version, so a writer holding the invoice as read before the first
+    download (a payment, the overdue job) saves it back without `pdf_key`. The next view links the
+    PDF already stored, the bytes the customer downloaded: it is not drawn again."""
+    from dataclasses import replace
+
+    org, invoice = billed(world, clock)
+    stale = world.deps.invoices.get(invoice.id)  # read before the first download
+    first = world.call("GET", f"/invoices/{invoice.id}", org.master).json_body
+    downloaded = requests.get(first["pdf_url"], timeout=10).content
+    world.deps.invoices.save(replace(stale, version=stale.version + 1), expected_version=stale.version)
+    assert world.deps.invoices.get(invoice.id).pdf_key is None
+
+    again = world.call("GET", f"/invoices/{invoice.id}", org.master).json_body
+
+    assert rendered == ["boleto", "nfse", "invoice"]  # not rendered a second time
+    assert requests.get(again["pdf_url"], timeout=10).content == downloaded
+    assert world.deps.invoices.get(invoice.id).pdf_key == pdf_key(invoice)

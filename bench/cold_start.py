@@ -261,8 +261,13 @@ def cold_start(deps, accounts, runs: int = 9) -> dict:
         "import app: ratio to chalice+boto3+pynamodb alone": round(medians["import app"] / alone, 2),
         **{f"cold start of {name}": line for name, line in per_function.items()},
         "API function: ratio to the bare frameworks": round(medians[api] / bare, 2),
-        "target": f"API function ≤ {API_TARGET}× the bare frameworks",
-        "met": medians[api] / bare <= API_TARGET,
+        # The target as the issue measured it (1.55–1.65× then): against chalice+boto3+pynamodb alone.
+        # The ratio to the bare frameworks with Powertools, above, says what is ours and what the
+        # tracer's X-Ray SDK costs; it does not decide `met`.
+        "API function: ratio to chalice+boto3+pynamodb alone": round(medians[api] / alone, 2),
+        "measured": round(medians[api] / alone, 2),
+        "target": f"API function ≤ {API_TARGET}× chalice+boto3+pynamodb (the issue's baseline)",
+        "met": medians[api] / alone <= API_TARGET,
         f"our {count} modules' own import time in import app (ms)": round(own_ms, 1),
         "costliest of ours (ms)": {name: round(ms, 1) for ms, name in costliest},
         "note": f"medians of {runs} interleaved runs in fresh processes, with Lambda's environment (the tracer on "

@@ -217,7 +217,7 @@ def discovery(deps, counter, contracts: Optional[int] = None) -> dict:
         "smallest partition (contracts)": min(n for shard, (n, _) in per_shard.items()
                                               if shard != keys.LEGACY_CLOSING_SHARD),
         "target": f"largest partition ≤ {TARGET_LARGEST_PARTITION}",
-        "met": largest <= TARGET_LARGEST_PARTITION,
+        "met": largest <= TARGET_LARGEST_PARTITION and queued == [contracts, contracts] and tap.contracts == 2 * contracts,
         "requests: DynamoDB": dynamodb, "requests: SQS": sqs, "requests by call": by_call,
         "messages per SendMessageBatch": round((contracts + len(per_shard)) / max(1, calls["sqs.SendMessageBatch"]), 1),
         "in series (s)": round(serial_s, 2),

@@ -196,10 +196,13 @@ def stage_seconds(stage: dict, factor: float) -> Tuple[float, Dict[str, float]]:
         "CPU on Lambda (ms)": round(cpu_ms, 1)}
 
 
-def project(app, settings, stages: Dict[str, dict], queues: Dict[str, str], contracts: int = MONTH_CONTRACTS) -> dict:
+def project(app, settings, stages: Dict[str, dict], queues: Dict[str, str], contracts: int = MONTH_CONTRACTS,
+            recipients_per_email: float = 1.0) -> dict:
     """`stages`: per stage ("fan-out", "billing worker", "email worker"), its measured calls per
     invoice by operation and its PDF and other CPU ms per invoice. `queues`: the worker stages'
-    queue names (their event sources say their concurrency and function)."""
+    queue names (their event sources say their concurrency and function). `settings`: the deployed
+    stage's (its SES send rate, never the embedded stack's unlimited one); `recipients_per_email`:
+    the run's mean, since SES's rate counts recipients."""
     figures: Dict[str, object] = {"contracts": contracts}
     walls: Dict[str, float] = {}
     fan_out = stages.get("fan-out")
@@ -237,11 +240,12 @@ def project(app, settings, stages: Dict[str, dict], queues: Dict[str, str], cont
              "pdf_ms": email_stage["pdf_ms"] / share, "python_ms": email_stage["python_ms"] / share},
             cpu_factor(email_function))
         email_most, _ = concurrency(app, queues["email worker"])
-        walls["email"] = wall_seconds(emails, per_email, email_most, rate)
+        walls["email"] = wall_seconds(emails, per_email, email_most, rate / max(recipients_per_email, 1e-9))
         figures.update({"email worker: one email on Lambda (ms)": round(1000 * per_email, 1),
                         "email worker: made of": email_parts,
                         "emails": round(emails),
                         "SES send rate (/s)": rate, "SES send rate from": rate_source,
+                        "recipients per email": round(recipients_per_email, 2),
                         "email phase (min)": round(walls["email"] / 60, 1)})
     slowest = max(walls, key=walls.get)
     figures.update({

@@ -118,8 +118,11 @@ class AwsCallCounter:
     `install()`. `calls` and `seconds` are keyed "service.Operation"."""
 
     def __init__(self):
+        import threading
+
         self.calls, self.seconds = Counter(), Counter()
         self._original = None
+        self._lock = threading.Lock()
 
     def install(self) -> "AwsCallCounter":
         from botocore.client import BaseClient
@@ -137,8 +140,9 @@ class AwsCallCounter:
                 return original(client, operation_name, api_params)
             finally:
                 key = f"{client.meta.service_model.service_name}.{operation_name}"
-                counter.calls[key] += 1
-                counter.seconds[key] += time.perf_counter() - started
+                with counter._lock:  # the shard fan-out sends from threads
+                    counter.calls[key] += 1
+                    counter.seconds[key] += time.perf_counter() - started
 
         BaseClient._make_api_call = _make_api_call
         return self
@@ -426,7 +430,13 @@ class DirectEventSource:
         while any(self._pending.values()):
             for name, pending in self._pending.items():
                 handler, batch_size = self._handlers[name]
-                while pending:
+                # One batch per queue per pass, as Lambda's pollers take them side by side: the
+                # emails go out while the invoices are being issued, and never pile up here (their
+                # attachments would weigh on the product's memory figure). A batch goes out full
+                # while other queues still have work (the email event source's batching window
+                # fills its batches during a run), and whatever is left once they are quiet.
+                others_busy = any(other for other_name, other in self._pending.items() if other_name != name)
+                if pending and (len(pending) >= batch_size or not others_busy):
                     bodies = [json.dumps(pending.popleft(), sort_keys=True) for _ in range(min(batch_size, len(pending)))]
                     messages = [{"MessageId": f"direct-{delivered + i}", "ReceiptHandle": f"direct-{delivered + i}",
                                  "Body": body, "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
@@ -545,7 +555,8 @@ def billing_run(deps, contracts: int) -> dict:
         if getattr(settings, "ses_max_send_rate", None) else "no such setting",
         **({"first failure": events.first_failure} if events.first_failure else {}),
         "floor (s)": round(floor.seconds, 2), "ratio to the floor": round(ratio, 2), "measured": round(ratio, 2),
-        "target": "≤ 1.5", "met": ratio <= 1.5,
+        # A run with a failed batch or an invoice missing made fewer calls and took less time: not met.
+        "target": "≤ 1.5", "met": ratio <= 1.5 and events.failed_batches == 0 and progress["invoices_issued"] == n,
         "per invoice (ms)": round(per_invoice_ms, 1),
         "per invoice: ms in AWS calls": round(aws_ms, 1),
         "per invoice: PDFs rendered": {document: round(count / n, 2) for document, count in sorted(pdfs.count.items())},
@@ -573,14 +584,21 @@ def billing_run(deps, contracts: int) -> dict:
         "by stage": {stage: round(sum(f["calls"].values()), 2) for stage, f in by_stage.items()},
         "mean ms per call here": {op: round(1000 * seconds[op] / count, 2) for op, count in sorted(calls.items())},
         "total per invoice": round(total, 2), "measured": round(total, 2),
-        "target": "≤ 10", "met": total <= 10,
+        "target": "≤ 10", "met": total <= 10 and events.failed_batches == 0 and progress["invoices_issued"] == n,
         "floor's total": round(sum(floor.calls.values()) / n, 2),
         "note": "every AWS call of the run (fan-out, billing worker, email worker) over the invoices; the setup's "
                 "and the floor's are not counted"})
     email = by_stage.get("email worker")
     if email is not None:
         email["emails_per_invoice"] = (calls.get("sesv2.SendEmail", 0) + calls.get("ses.SendRawEmail", 0)) / n or 1.0
-    projection = record("projection", project(app, deps.settings, by_stage, queues))
+    from chalicelib.settings import from_environ
+
+    # The deployed stage's settings for SES's rate (the embedded stack lifts it), and the run's
+    # recipients per invoice email (SES's rate counts recipients).
+    sample = organization_ids[:50]
+    recipients = sum(len(deps.contracts.get(o).billing_contacts) for o in sample) / max(1, len(sample))
+    projection = record("projection", project(app, from_environ({}), by_stage, queues,
+                                              recipients_per_email=recipients))
     return {"billing_run": billing_figures, "calls_per_invoice": calls_figures, "projection": projection}
 
 

@@ -598,7 +598,7 @@ def billing_run(deps, contracts: int) -> dict:
     sample = organization_ids[:50]
     recipients = sum(len(deps.contracts.get(o).billing_contacts) for o in sample) / max(1, len(sample))
     projection = record("projection", project(app, from_environ({}), by_stage, queues,
-                                              recipients_per_email=recipients))
+                                              recipients_per_email=recipients, measured_contracts=n))
     return {"billing_run": billing_figures, "calls_per_invoice": calls_figures, "projection": projection}
 
 

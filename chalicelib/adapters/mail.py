@@ -70,11 +70,11 @@ class PermanentMailFailure(Exception):
     message cannot be built at all: retrying will not help."""
 
 
-# Throttling and service errors are left to raise: the queue retries them. Over the account's send
-# rate or daily quota SES answers ThrottlingException ("Maximum sending rate exceeded", "Daily message
-# quota exceeded": docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html), SESv2 also
-# TooManyRequestsException / LimitExceededException: retryable, never a permanent failure.
-TRANSIENT_SES_ERRORS = {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException"}
+# Only these codes are permanent; every other error (throttling, service errors) raises as it came
+# and the queue retries it. Over the account's send rate or daily quota SES answers Throttling /
+# ThrottlingException ("Maximum sending rate exceeded", "Daily message quota exceeded":
+# docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html), SESv2 also
+# TooManyRequestsException / LimitExceededException: retryable, never here (tests/unit/test_send_rate.py).
 PERMANENT_SES_ERRORS = {"MessageRejected", "MailFromDomainNotVerifiedException", "AccountSuspendedException",
                         "SendingPausedException", "BadRequestException", "NotFoundException"}
 
@@ -115,7 +115,7 @@ class SesMailer:
                                       Content={"Raw": {"Data": raw}}, **options)
         except ses.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if code in PERMANENT_SES_ERRORS and code not in TRANSIENT_SES_ERRORS:
+            if code in PERMANENT_SES_ERRORS:
                 raise PermanentMailFailure(f"SES {code}: {exc.response['Error'].get('Message', '')}") from exc
             raise
         message_id = response["MessageId"]

@@ -3,7 +3,7 @@ second, its quota); beyond it, it answers Throttling. Each concurrent worker sen
 that rate, through a token bucket. Pure: the clock and the sleep are handed in."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 
 def share(max_send_rate: float, concurrency: int) -> float:
@@ -17,6 +17,10 @@ def batch_seconds(batch_size: int, rate: float) -> float:
     """How long a full batch takes at `rate` (its first send at once): what the function's timeout
     must allow, beside the sends themselves."""
     return max(0, batch_size - 1) / rate
+
+
+class NoTimeToWait(Exception):
+    """The pace would have a send wait longer than the caller can (`SendPacer.__call__`'s max_wait)."""
 
 
 class SendPacer:
@@ -35,14 +39,19 @@ class SendPacer:
         self._tokens = self._capacity
         self._last = clock()
 
-    def __call__(self, cost: float = 1) -> float:
-        """Before a send of `cost` emails (SES counts each recipient against the rate)."""
+    def __call__(self, cost: float = 1, max_wait: Optional[float] = None) -> float:
+        """Before a send of `cost` emails (SES counts each recipient against the rate). With
+        `max_wait`, a wait longer than that is not slept: NoTimeToWait is raised and nothing taken
+        from the bucket (the send is not made)."""
         now = self._clock()
         self._tokens = min(self._capacity, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        self._tokens -= cost
-        if self._tokens >= 0:
+        if self._tokens >= cost:
+            self._tokens -= cost
             return 0.0
-        wait = -self._tokens / self.rate
+        wait = (cost - self._tokens) / self.rate
+        if max_wait is not None and wait > max_wait:
+            raise NoTimeToWait(f"a send of {cost} would wait {wait:.1f} s, more than {max(0.0, max_wait):.1f} s")
+        self._tokens -= cost
         self._sleep(wait)
         return wait

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol,
 
 from .. import observability
 from ..adapters.mail import OutgoingEmail, PermanentMailFailure
+from ..adapters.aws import CALL_BOUND_SECONDS
 from ..domain import mail_events as mail_event_rules
+from ..domain.send_rate import NoTimeToWait
 from ..domain.clock import iso
 from ..domain.ids import digest
 from ..observability import Metric, count
@@ -121,12 +123,18 @@ def queue_email(deps: QueuesEmails, *, template: str, to: List[str], context: Di
                                         organization_id=organization_id))
 
 
-def attachment_files(deps: EmailWorkerDeps, message: Dict[str, Any]) -> List[Tuple[str, str, bytes]]:
+def attachment_files(deps: EmailWorkerDeps, message: Dict[str, Any],
+                     before_read: Callable[[], Any] = lambda: None) -> List[Tuple[str, str, bytes]]:
     """(filename, content type, bytes) of a message's attachments: from the message when it carries
-    them (`content_b64`), else from S3 by key (messages queued before, or too big to carry them)."""
-    return [(a["filename"], a["content_type"],
-             base64.b64decode(a["content_b64"]) if a.get("content_b64") is not None else deps.documents.get(a["key"]))
-            for a in message.get("attachments") or []]
+    them (`content_b64`), else from S3 by key (messages queued before, or too big to carry them),
+    `before_read()` called before each S3 read."""
+    def content(attachment: Dict[str, Any]) -> bytes:
+        if attachment.get("content_b64") is not None:
+            return base64.b64decode(attachment["content_b64"])
+        before_read()
+        return deps.documents.get(attachment["key"])
+
+    return [(a["filename"], a["content_type"], content(a)) for a in message.get("attachments") or []]
 
 
 # What the invoice says (the customer sees its `email_error` too, so no address is named) when
@@ -231,10 +239,13 @@ def deliver_email(deps: EmailWorkerDeps, message: Dict[str, Any], pace: Optional
 
 # A transaction takes at most 100 actions: the batch's claims and its recipients' checks.
 TRANSACTION_ACTIONS = 100
-# A batch marks what it sent in one write at its end: it sends only while this much of the
-# invocation is left, longer than one SES call can take (adapters/aws.py bounds it), so a Lambda
-# timeout never kills it between a send and that mark (which would send those emails again).
+# A batch marks what it sent in one write at its end: it makes each S3 read and each send only while
+# this much of the invocation is left (checked just before each), longer than one such call can take
+# (adapters/aws.py bounds them: CALL_BOUND_SECONDS, 26 s) plus the mark, and its pace never sleeps
+# into it; so a Lambda timeout never kills it between a send and that mark (which would send those
+# emails again).
 BATCH_SEND_MARGIN_SECONDS = 30
+assert BATCH_SEND_MARGIN_SECONDS >= CALL_BOUND_SECONDS + 3, "a bounded call and the mark fit in the margin"
 
 
 class NoTimeLeft(Exception):
@@ -256,7 +267,7 @@ def _batchable(deps: EmailWorkerDeps, messages: List[Dict[str, Any]]) -> bool:
 
 
 def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
-                   pace: Optional[Callable[[int], Any]] = None,
+                   pace: Optional[Callable[..., Any]] = None,
                    enter: Callable[[int], Any] = lambda index: None,
                    seconds_left: Optional[Callable[[], float]] = None) -> List[Any]:
     """The email worker's batch: each message's outcome, in order: True (sent), False (sent
@@ -270,8 +281,9 @@ def deliver_emails(deps: EmailWorkerDeps, messages: List[Dict[str, Any]], *,
     the batch cannot be claimed in one (a delivery key twice, over 100 actions), each message goes
     the way `deliver_email` takes it, as before. `enter(i)`: called before the work on message i
     (the worker binds that record's correlation id). `seconds_left`: the invocation's time left;
-    with less than BATCH_SEND_MARGIN_SECONDS left, the batch goes one by one, and a claimed email is
-    not sent (released, retried)."""
+    with less than BATCH_SEND_MARGIN_SECONDS left, the batch goes one by one; once a claimed email's
+    S3 read, pace (`pace(n, max_wait=...)`: the time to spare) or send would start with less than
+    that left, it and the rest are not sent (NoTimeLeft: released after the mark, retried)."""
     outcomes: List[Any] = [None] * len(messages)
     rendered: List[Tuple[int, Dict[str, Any], Tuple[str, str, str]]] = []
     for index, message in enumerate(messages):
@@ -312,19 +324,43 @@ def _send_claimed(deps: EmailWorkerDeps, rendered, outcomes: List[Any], now, pac
     end (even if the worker is stopped halfway: what went out is remembered), release the others."""
     from ..storage.repositories import FinishedDelivery
 
-    deliveries, finished = deps.email_deliveries, []
+    deliveries, finished, unsent = deps.email_deliveries, [], []
+
+    def time_to_spare() -> Optional[float]:
+        return None if seconds_left is None else seconds_left() - BATCH_SEND_MARGIN_SECONDS
+
+    def enough_time() -> None:
+        spare = time_to_spare()
+        if spare is not None and spare < 0:
+            raise NoTimeLeft("too near the invocation's end: left for the batch's next delivery")
+
     try:
         for index, message, (subject, html, text) in rendered:
             enter(index)
             key = message["delivery_key"]
+            if unsent:  # out of time: the rest are left for SQS too
+                outcomes[index] = NoTimeLeft("left for the batch's next delivery")
+                unsent.append(key)
+                continue
             try:
-                if seconds_left is not None and seconds_left() < BATCH_SEND_MARGIN_SECONDS:
-                    raise NoTimeLeft(f"email {digest(key)[:32]} left for the batch's next delivery")
-                files = attachment_files(deps, message)
+                files = attachment_files(deps, message, before_read=enough_time)
                 if pace is not None:
-                    pace(len(message["to"]))
+                    spare = time_to_spare()
+                    if spare is None:
+                        pace(len(message["to"]))
+                    else:
+                        try:
+                            pace(len(message["to"]), max_wait=max(0.0, spare))
+                        except NoTimeToWait as error:
+                            raise NoTimeLeft(str(error)) from error
+                enough_time()  # just before the send: it and the mark fit in what is left
                 message_id = deps.mailer.send(OutgoingEmail(to=list(message["to"]), subject=subject, text=text,
                                                             html=html, attachments=files, tags=email_tags(message)))
+            except NoTimeLeft as error:
+                log.info("email %s not sent: %s", observability.scrub(digest(key)[:32]), error)
+                outcomes[index] = error
+                unsent.append(key)
+                continue
             except PermanentMailFailure as failure:
                 # As `deliver_email`: remembered as failed, told on the invoice, never retried.
                 log.error("email %s (%s) failed for good: %s", observability.scrub(key), message["template"],
@@ -347,4 +383,32 @@ def _send_claimed(deps: EmailWorkerDeps, rendered, outcomes: List[Any], now, pac
             outcomes[index] = True
     finally:
         if finished:
-            deliveries.finish_all(finished)
+            _mark(deliveries, finished)
+    # After the mark (what went out comes first): were the worker stopped here, these claims expire
+    # before SQS delivers the batch again (SENDING_CLAIM).
+    for key in unsent:
+        deliveries.release(key)
+
+
+def _mark(deliveries, finished) -> None:
+    """The batch's one write (`finish_all`); if it fails (DynamoDB's unprocessed items past PynamoDB's
+    retries, an error), each delivery is marked alone (`finish`), so that no email sent stays
+    "sending" (its claim would expire and the redelivery send it again). Raises only if one of those
+    fails too."""
+    try:
+        deliveries.finish_all(finished)
+        return
+    except Exception as error:  # noqa: BLE001 - each is marked alone below
+        log.warning("email batch's mark of %d failed (%s): each marked alone", len(finished),
+                    observability.scrub(type(error).__name__))
+        failed = error
+    unmarked = 0
+    for done in finished:
+        try:
+            deliveries.finish(done.delivery_key, done.status, done.at, done.remember_until, done.message_id)
+        except Exception as error:  # noqa: BLE001 - the others are marked all the same
+            log.error("email %s sent but not marked: %s", observability.scrub(done.delivery_key),
+                      observability.scrub(error))
+            unmarked += 1
+    if unmarked:
+        raise failed

@@ -54,6 +54,31 @@ def delivery(key):
     return EmailDeliveryItem.get(keys.email_delivery_pk(key), keys.EMAIL_DELIVERY_SK, consistent_read=True)
 
 
+def released(key):
+    """No claim left on the delivery (DoesNotExist: its item is gone)."""
+    from chalicelib.storage.models import EmailDeliveryItem
+
+    with pytest.raises(EmailDeliveryItem.DoesNotExist):
+        delivery(key)
+    return True
+
+
+class FakeTime:
+    """The invocation's clock: moves only when the pace sleeps or an S3 read is made slow."""
+
+    def __init__(self, seconds_left):
+        self.now, self.end = 0.0, seconds_left
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def seconds_left(self):
+        return self.end - self.now
+
+
 class AwsCalls:
     """Every AWS request from now on, by "service.Operation", through botocore's event hooks: on each
     client alive now and on each created while counting."""
@@ -162,8 +187,7 @@ def test_one_send_throttled_in_a_batch_is_retried_and_the_others_are_not_sent_tw
     monkeypatch.setattr(world.deps.mailer, "send", send)
     world.drain_queues()
     assert sorted(recipients(world)) == ["t-0@e.example", "t-1@e.example", "t-3@e.example", "t-4@e.example"]
-    with pytest.raises(Exception):
-        delivery("throttled-2")  # released: the next delivery claims it again
+    assert released("throttled-2")  # the next delivery claims it again
 
     world.make_visible()  # instead of waiting out the visibility timeout
     world.drain_queues()
@@ -208,9 +232,7 @@ def test_a_batch_near_the_end_of_its_invocation_marks_what_it_sent_and_leaves_th
     assert all(isinstance(o, notifications.NoTimeLeft) for o in outcomes[2:])
     assert recipients(world) == Counter(["late-0@e.example", "late-1@e.example"])
     assert [delivery(f"late-{n}").status for n in range(2)] == ["sent", "sent"]
-    for n in (2, 3):
-        with pytest.raises(Exception):
-            delivery(f"late-{n}")  # released: the batch's next delivery sends them
+    assert released("late-2") and released("late-3")  # the batch's next delivery sends them
 
     assert notifications.deliver_emails(world.deps, batch) == [False, False, True, True]
     assert len(world.outbox()) == 4
@@ -223,3 +245,102 @@ def test_an_invocation_with_little_time_from_the_start_sends_one_by_one(world):
 
     assert outcomes == [True, True] and "dynamodb.TransactWriteItems" not in aws.calls
     assert [delivery(f"short-{n}").status for n in range(2)] == ["sent", "sent"]
+
+
+def test_a_batch_whose_time_runs_out_while_pacing_sends_nothing_more_and_marks_what_it_sent(world):
+    # At SES_MAX_SEND_RATE=2 (1 a second for each of two workers), an email to ten recipients waits
+    # 10 s for its turn: the pace never sleeps into the margin, and the rest are left for SQS.
+    from chalicelib.domain.send_rate import SendPacer
+
+    time = FakeTime(seconds_left=60)
+    pace = SendPacer(1, time.clock, time.sleep)
+    batch = [message(f"paced-{n}", to=[f"paced-{n}-{r}@e.example" for r in range(10)]) for n in range(4)]
+
+    outcomes = notifications.deliver_emails(world.deps, batch, pace=pace, seconds_left=time.seconds_left)
+
+    # Waits of 9, 10 and 10 s: the third goes with 31 s left; the fourth would with 21 s left.
+    assert outcomes[:3] == [True, True, True] and isinstance(outcomes[3], notifications.NoTimeLeft)
+    assert time.now == 29
+    assert len(world.outbox()) == 3 and "paced-3-0@e.example" not in recipients(world)
+    assert [delivery(f"paced-{n}").status for n in range(3)] == ["sent"] * 3
+    assert released("paced-3")
+
+    assert notifications.deliver_emails(world.deps, batch) == [False, False, False, True]  # SQS again
+    assert len(world.outbox()) == 4
+
+
+def test_a_slow_attachment_read_leaves_its_email_for_sqs_instead_of_sending_it_too_late(world, monkeypatch):
+    time = FakeTime(seconds_left=45)
+    world.deps.documents.put("slow/boleto.pdf", b"%PDF-1.4", "application/pdf")
+    real_get = world.deps.documents.get
+
+    def slow_get(key):
+        time.sleep(20)  # S3 answering slowly (adapters/aws.py bounds one read below the margin)
+        return real_get(key)
+
+    monkeypatch.setattr(world.deps.documents, "get", slow_get)
+    by_key = [{"key": "slow/boleto.pdf", "filename": "boleto.pdf", "content_type": "application/pdf"}]
+    batch = [message("slow-0"), message("slow-1", attachments=by_key), message("slow-2")]
+
+    def pace(count, max_wait=None):  # sleeps as told, however long the wait (its bound is the pacer's)
+        time.sleep(1)
+
+    outcomes = notifications.deliver_emails(world.deps, batch, pace=pace, seconds_left=time.seconds_left)
+
+    # slow-1's read started with 44 s left and ended with 24: not sent, nor anything after it.
+    assert outcomes[0] is True and all(isinstance(o, notifications.NoTimeLeft) for o in outcomes[1:])
+    assert recipients(world) == Counter(["slow-0@e.example"])
+    assert delivery("slow-0").status == "sent" and released("slow-1") and released("slow-2")
+
+
+class MarkFailed(Exception):
+    """DynamoDB's unprocessed items past PynamoDB's retries (its batch_write raises)."""
+
+
+def test_when_the_batchs_mark_fails_each_email_sent_is_marked_alone(world, monkeypatch):
+    from chalicelib.adapters.mail import PermanentMailFailure
+
+    deliveries, real_send = world.deps.email_deliveries, world.deps.mailer.send
+
+    def finish_all(finished):
+        raise MarkFailed("Failed to batch write items: max attempts exceeded")
+
+    def send(email):
+        if email.to[0] == "mark-bad@e.example":
+            raise PermanentMailFailure("SES MessageRejected")
+        return real_send(email)
+
+    monkeypatch.setattr(deliveries, "finish_all", finish_all)
+    monkeypatch.setattr(world.deps.mailer, "send", send)
+    batch = [message(f"mark-{n}") for n in range(3)] + [message("mark-x", to=["mark-bad@e.example"])]
+
+    assert notifications.deliver_emails(world.deps, batch, seconds_left=lambda: 50.0) == [True, True, True, False]
+
+    items = {key: delivery(key) for key in ("mark-0", "mark-1", "mark-2", "mark-x")}
+    assert {k: i.status for k, i in items.items()} == {"mark-0": "sent", "mark-1": "sent", "mark-2": "sent",
+                                                       "mark-x": "failed"}
+    assert all(items[f"mark-{n}"].message_id and items[f"mark-{n}"].sent_at for n in range(3))
+    monkeypatch.undo()
+    assert notifications.deliver_emails(world.deps, batch) == [False] * 4  # delivered again: none sent twice
+    assert len(world.outbox()) == 3
+
+
+def test_when_the_batchs_mark_and_one_emails_own_mark_fail_the_others_are_marked_and_it_raises(world, monkeypatch):
+    deliveries = world.deps.email_deliveries
+    real_finish = deliveries.finish
+
+    def finish_all(finished):
+        raise MarkFailed("Failed to batch write items: max attempts exceeded")
+
+    def finish(key, *args, **kwargs):
+        if key == "alone-1":
+            raise MarkFailed("throttled")
+        return real_finish(key, *args, **kwargs)
+
+    monkeypatch.setattr(deliveries, "finish_all", finish_all)
+    monkeypatch.setattr(deliveries, "finish", finish)
+
+    with pytest.raises(MarkFailed, match="max attempts exceeded"):  # the batch fails: SQS delivers it again
+        notifications.deliver_emails(world.deps, [message(f"alone-{n}") for n in range(3)])
+
+    assert [delivery(f"alone-{n}").status for n in range(3)] == ["sent", "sending", "sent"]

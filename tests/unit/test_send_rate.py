@@ -54,6 +54,19 @@ def test_an_email_to_three_recipients_costs_three_sends():
     assert pace(1) == pytest.approx(0.1)
 
 
+def test_a_wait_longer_than_the_caller_can_is_not_slept_and_takes_nothing():
+    # The email worker's batch near its invocation's end (services/notifications.py).
+    from chalicelib.domain.send_rate import NoTimeToWait
+
+    time = FakeTime()
+    pace = SendPacer(1, time.clock, time.sleep)
+    assert pace(1) == 0
+    with pytest.raises(NoTimeToWait):
+        pace(10, max_wait=5)  # would wait 10 s
+    assert time.slept == []
+    assert pace(3, max_wait=5) == pytest.approx(3)  # the refused send took nothing from the bucket
+
+
 def test_the_send_rate_setting_defaults_to_14_and_refuses_nonsense():
     assert from_environ({}).ses_max_send_rate == 14
     assert from_environ({"SES_MAX_SEND_RATE": "50"}).ses_max_send_rate == 50
@@ -78,17 +91,17 @@ class RefusingSes:
 @pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "TooManyRequestsException",
                                   "LimitExceededException"])
 def test_ses_throttling_is_transient_never_a_permanent_failure(monkeypatch, code):
-    # Raised as it came: the worker releases the claim and SQS delivers the email again.
-    from botocore.exceptions import ClientError
-
+    # Raised as it came (SES's own error, not a PermanentMailFailure): the worker releases the claim
+    # and SQS delivers the email again. Were the code made permanent, PermanentMailFailure would raise.
     from chalicelib.adapters import mail as mail_adapter
-    from chalicelib.adapters.mail import OutgoingEmail, PermanentMailFailure, SesMailer
+    from chalicelib.adapters.mail import OutgoingEmail, SesMailer
 
-    monkeypatch.setattr(mail_adapter, "client", lambda service, region: RefusingSes(code))
-    with pytest.raises(ClientError) as raised:
+    ses = RefusingSes(code)
+    monkeypatch.setattr(mail_adapter, "client", lambda service, region: ses)
+    with pytest.raises(BaseException) as raised:
         SesMailer("nao-responda@brasoftware.com.br", "sa-east-1").send(
             OutgoingEmail(to=["a@b.example"], subject="s", text="t", html="h"))
-    assert not isinstance(raised.value, PermanentMailFailure)
+    assert raised.value is ses._error and raised.value.response["Error"]["Code"] == code
 
 
 def test_a_rejected_message_stays_a_permanent_failure(monkeypatch):

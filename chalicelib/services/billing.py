@@ -212,10 +212,14 @@ READ_THREADS = 8  # an operator's run: the shard's partition of each of the 28 c
 
 def bill_shard(deps: BillingRunDeps, message: Dict[str, Any]) -> int:
     """One shard of a run (the billing worker, `kind: bill_shard`): every contract of the shard on
-    each of the run's closing dates, one `bill_contract` message each, then their number counted
-    into the run once (a redelivered shard message queues its contracts again — each is
-    repeat-safe — and counts nothing). Returns how many it queued."""
+    each of the run's closing dates (its contracts still in the unsharded partition included), one
+    `bill_contract` message each, then their number counted into the run once. A shard message
+    redelivered after it counted queues nothing: a contract added since would get an outcome the
+    run never counted. (A run queued before that fix also has a message for the unsharded
+    partition, `shard: "legacy"`: it reads that partition whole, as then.) Returns how many it queued."""
     run_id, shard, closings = message["run_id"], message["shard"], message["closing_dates"]
+    if deps.billing_runs.shard_counted(run_id, shard):
+        return 0
 
     def contracts_of(closing):
         return [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing}

@@ -775,6 +775,16 @@ class BillingRunRepository:
             raise
         return True
 
+    def shard_counted(self, run_id: str, shard) -> bool:
+        """Whether `shard` has already counted its contracts into the run (a consistent GetItem of
+        the run's `shards_reported`, pattern 24): a redelivered shard message then queues nothing."""
+        try:
+            item = BillingRunItem.get(keys.billing_run_pk(run_id), keys.BILLING_RUN_SK, consistent_read=True,
+                                      attributes_to_get=["shards_reported"])
+        except DoesNotExist:
+            return False
+        return keys.closing_shard_name(shard) in (item.shards_reported or ())
+
     def count(self, run_id: str, counter: str, by: int = 1) -> None:
         """Atomic ADD on the run's item: `contracts_queued`, once per run. (Runs before issue #22
         counted each contract's outcome here too; `_progress` still adds those.)"""

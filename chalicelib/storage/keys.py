@@ -100,8 +100,10 @@ def cart_sk(sku: str) -> str:
 # key written: changing it later needs a migration (every contract's key moved, as
 # infra/backfill_closing_shards.py moves the unsharded ones) and a release whose readers read both.
 CLOSING_SHARDS = 32
-# The partition of contracts written before the shards (`CLOSING#<dd>`): read by every run until the
-# backfill has moved them all, then always empty (one more query per run and day).
+# The partition of contracts written before the shards (`CLOSING#<dd>`): every shard message reads it
+# first, keeping its own shard's contracts, until the backfill has moved them all (then always empty:
+# one more query per shard and day). Also the shard of the legacy message of runs queued before the
+# fix of issue #22's review (33 messages), still read whole.
 LEGACY_CLOSING_SHARD = "legacy"
 
 
@@ -111,8 +113,8 @@ def closing_shard(organization_id: str) -> int:
 
 
 def closing_shards() -> list:
-    """Every partition a run reads for a day: the shards, then the legacy one."""
-    return [*range(CLOSING_SHARDS), LEGACY_CLOSING_SHARD]
+    """The shards a run queues a message for: each reads its own contracts in the legacy partition too."""
+    return list(range(CLOSING_SHARDS))
 
 
 def closing_day_pk(day: int, shard) -> str:

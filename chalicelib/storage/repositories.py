@@ -579,16 +579,28 @@ class ContractRepository:
 
     @staticmethod
     def closing_shards() -> List[Any]:
-        """The shards of a closing day's index a run reads (the legacy partition last)."""
+        """The shards of a closing day's index a run queues a message for."""
         return keys.closing_shards()
 
     def billable_in_shard(self, day: int, shard) -> List[str]:
         """Organisations whose contract closes on `day` and has something to bill, in one shard of
-        that day's index (pattern 18), every page; `shard` keys.LEGACY_CLOSING_SHARD: those written
-        before the shards, not moved yet. Only the ids are read back (the index projects the whole
-        contract)."""
+        that day's index (pattern 18), every page, each once. A shard reads the unsharded partition
+        FIRST (the contracts written before the shards, not moved yet), keeping its own, then its
+        partition: a contract moved between the two reads (by the backfill, or by its first save) is
+        read twice and kept once, never missed. `shard` keys.LEGACY_CLOSING_SHARD: that whole
+        partition (the backfill's work list; the legacy message of a run queued before this).
+        Only the ids are read back (the index projects the whole contract)."""
+        if shard == keys.LEGACY_CLOSING_SHARD:
+            return self._in_partition(keys.closing_day_pk(day, shard))
+        own = keys.closing_day_pk(day, shard)  # raises on a shard out of range, before any read
+        older = [org for org in self._in_partition(keys.closing_day_pk(day, keys.LEGACY_CLOSING_SHARD))
+                 if keys.closing_shard(org) == shard]
+        return list(dict.fromkeys(older + self._in_partition(own)))
+
+    @staticmethod
+    def _in_partition(partition: str) -> List[str]:
         return [i.organization_id for i in ContractItem.by_closing_day.query(
-            keys.closing_day_pk(day, shard), attributes_to_get=["organization_id"])]
+            partition, attributes_to_get=["organization_id"])]
 
     def in_legacy_closing(self, day: int) -> List[str]:
         """The organisations whose contract is still in `day`'s unsharded partition (the backfill's

@@ -152,26 +152,29 @@ def test_the_run_queues_one_message_per_shard_and_each_worker_only_its_shard(wor
     run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
 
     assert held.contracts == []  # nothing read nor queued by the run itself
-    assert [m["shard"] for m in held.shards] == list(range(keys.CLOSING_SHARDS)) + ["legacy"]
+    assert [m["shard"] for m in held.shards] == list(range(keys.CLOSING_SHARDS))  # the unsharded partition: none
     assert all(m["closing_dates"] == [NOVEMBER_10] and m["run_id"] == run_id for m in held.shards)
     by_shard = {m["shard"]: m for m in held.shards}
-    one = shard_of(organization_ids[1])
-    assert billing.bill_shard(world.deps, by_shard[one]) == len([o for o in organization_ids[1:] if shard_of(o) == one])
-    assert {m["organization_id"] for m in held.contracts} == {o for o in organization_ids[1:] if shard_of(o) == one}
-    assert billing.bill_shard(world.deps, by_shard["legacy"]) == 1
-    assert held.contracts[-1]["organization_id"] == organization_ids[0]
+    one = next(shard_of(o) for o in organization_ids if shard_of(o) != shard_of(organization_ids[0]))
+    assert billing.bill_shard(world.deps, by_shard[one]) == len([o for o in organization_ids if shard_of(o) == one])
+    assert {m["organization_id"] for m in held.contracts} == {o for o in organization_ids if shard_of(o) == one}
+    # The older contract, still in the unsharded partition, is read by its own shard's message.
+    older = shard_of(organization_ids[0])
+    assert billing.bill_shard(world.deps, by_shard[older]) == len([o for o in organization_ids if shard_of(o) == older])
+    assert organization_ids[0] in {m["organization_id"] for m in held.contracts}
+    assert len(held.contracts) == len({m["organization_id"] for m in held.contracts})  # each once
 
 
-def test_a_shard_message_delivered_twice_queues_its_contracts_again_but_counts_them_once(world, clock, held):
+def test_a_shard_message_delivered_twice_queues_and_counts_its_contracts_once(world, clock, held):
     [organization_id] = billable_organizations(world.deps, 1)
     run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
     mine = next(m for m in held.shards if m["shard"] == shard_of(organization_id))
 
     assert billing.bill_shard(world.deps, mine) == 1
-    assert billing.bill_shard(world.deps, mine) == 1  # SQS delivers at least once
+    assert billing.bill_shard(world.deps, mine) == 0  # SQS delivers at least once: already counted
     world.drain_queues()
 
-    assert [m["organization_id"] for m in held.contracts] == [organization_id] * 2
+    assert [m["organization_id"] for m in held.contracts] == [organization_id]
     assert billing.run_progress(world.deps, run_id)["contracts_queued"] == 1
     assert world.deps.invoices.invoice_for_period(organization_id, sp(2026, 11, 10).date()) is not None
     assert len([m for m in world.outbox() if "Fatura nº" in m["Subject"]]) == 1  # the contract, billed once
@@ -186,14 +189,14 @@ def test_a_run_is_complete_only_once_every_shard_has_counted_its_contracts(world
     billing.bill_shard(world.deps, mine)
     world.drain_queues()
     progress = billing.run_progress(world.deps, run_id)
-    # Its one contract is billed, but 32 shards have not said what they hold.
+    # Its one contract is billed, but 31 shards have not said what they hold.
     assert (progress["contracts_queued"], progress["processed"], progress["complete"]) == (1, 1, False)
 
     # The morning watch reports it: a shard message dead-lettered means contracts never queued.
     clock.now = sp(2026, 11, 12, 9)
     [unfinished] = billing_watch.unfinished_runs(world.deps)
     assert (unfinished["run_id"], unfinished["missing"], unfinished["shards_missing"]) == (run_id, 0,
-                                                                                          keys.CLOSING_SHARDS)
+                                                                                          keys.CLOSING_SHARDS - 1)
 
     for message in held.shards:
         if message is not mine:
@@ -273,4 +276,85 @@ def test_the_daily_schedule_fans_out_through_the_billing_worker(world, clock):
     assert all(invoice is not None for invoice in invoices_of(world, organization_ids).values())
     [run] = world.deps.billing_runs.recent(limit=5, next_token=None)[0]
     assert (run["contracts_queued"], run["shards_expected"], run["shards_reported"]) == (
-        3, keys.CLOSING_SHARDS + 1, keys.CLOSING_SHARDS + 1)
+        3, keys.CLOSING_SHARDS, keys.CLOSING_SHARDS)
+
+
+@pytest.mark.parametrize("move, order", [
+    ("before the read", "as queued"),      # was: its shard read before, the unsharded one after: missed
+    ("after the read", "last one first"),  # was: read from both partitions: queued twice, never complete
+])
+def test_a_contract_moved_to_its_shard_while_the_run_reads_is_billed_once(world, clock, held, monkeypatch,
+                                                                          move, order):
+    from chalicelib.storage.models import ContractItem
+
+    organization_ids = organizations_in_two_shards(world, 2)
+    older = organization_ids[0]
+    written_before_the_shards(world, older)
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
+
+    # The backfill moves the older contract while the unsharded partition is being read.
+    index = ContractItem.by_closing_day
+    real_query = index.query
+
+    def query_while_it_moves(partition, *args, **kwargs):
+        moving = partition == "CLOSING#10" and index_key(world, older) == "CLOSING#10"
+        if moving and move == "before the read":
+            world.deps.contracts.move_to_shard(older, 10)
+        found = list(real_query(partition, *args, **kwargs))
+        if moving and move == "after the read":
+            world.deps.contracts.move_to_shard(older, 10)
+        return found
+
+    monkeypatch.setattr(index, "query", query_while_it_moves)
+    for message in (held.shards if order == "as queued" else held.shards[::-1]):
+        billing.bill_shard(world.deps, message)
+    monkeypatch.undo()
+    assert index_key(world, older) == f"CLOSING#10#{shard_of(older):02d}"  # it did move
+    world.drain_queues()
+
+    assert sorted(m["organization_id"] for m in held.contracts) == sorted(organization_ids)
+    assert all(invoice is not None for invoice in invoices_of(world, organization_ids).values())
+    progress = billing.run_progress(world.deps, run_id)
+    assert (progress["contracts_queued"], progress["processed"], progress["complete"]) == (2, 2, True)
+
+
+def test_a_shard_message_redelivered_after_it_counted_does_not_queue_a_contract_added_since(world, clock, held):
+    [organization_id] = billable_organizations(world.deps, 1)
+    dynamodb, name = table(world)
+    key = {"pk": {"S": keys.org_pk(organization_id)}, "sk": {"S": keys.CONTRACT_SK}}
+    in_index = stored_contract(world, organization_id)["gsi1pk"]
+    dynamodb.update_item(TableName=name, Key=key, UpdateExpression="REMOVE gsi1pk")  # not there yet
+
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
+    mine = next(m for m in held.shards if m["shard"] == shard_of(organization_id))
+    assert billing.bill_shard(world.deps, mine) == 0
+
+    # The contract reaches the index, then SQS delivers the shard message again.
+    dynamodb.update_item(TableName=name, Key=key, UpdateExpression="SET gsi1pk = :k",
+                         ExpressionAttributeValues={":k": in_index})
+    assert billing.bill_shard(world.deps, mine) == 0
+    assert held.contracts == []
+
+    for message in held.shards:
+        if message is not mine:
+            billing.bill_shard(world.deps, message)
+    world.drain_queues()
+    progress = billing.run_progress(world.deps, run_id)
+    assert (progress["contracts_queued"], progress["processed"], progress["complete"]) == (0, 0, True)
+    assert world.deps.invoices.invoice_for_period(organization_id, sp(2026, 11, 10).date()) is None
+
+
+def test_a_run_queued_before_the_fix_still_bills_its_message_for_the_unsharded_partition(world, clock, held):
+    """Runs queued before: 33 messages, the last for the unsharded partition, read whole as then."""
+    organization_ids = organizations_in_two_shards(world, 2)
+    older = organization_ids[0]
+    written_before_the_shards(world, older)
+    world.deps.billing_runs.create("run-before-fix", "2026-11", "2026-11-11T03:10:00+00:00", "system",
+                                   shards_expected=keys.CLOSING_SHARDS + 1)
+    legacy = {"kind": "bill_shard", "run_id": "run-before-fix", "shard": keys.LEGACY_CLOSING_SHARD,
+              "closing_dates": [NOVEMBER_10]}
+
+    assert billing.bill_shard(world.deps, legacy) == 1
+    assert [m["organization_id"] for m in held.contracts] == [older]
+    assert world.deps.billing_runs.get("run-before-fix")["shards_reported"] == 1
+    assert billing.bill_shard(world.deps, legacy) == 0  # redelivered: counted already

@@ -10,11 +10,11 @@ runs read the unsharded partitions too: nothing is missed meanwhile.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from types import SimpleNamespace
+
+from infra.backfill_args import table_and_region
 
 
 def deps_for(table_name: str, region: str) -> SimpleNamespace:
@@ -29,15 +29,10 @@ def deps_for(table_name: str, region: str) -> SimpleNamespace:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Move the contracts of the unsharded closing-day index to their shards.")
-    parser.add_argument("--stage", default=os.environ.get("CSP_STAGE", "dev"), help="the stage (table csp-portal-<stage>)")
-    parser.add_argument("--table", default=os.environ.get("TABLE_NAME"), help="the table's name, instead of the stage's")
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                        or "sa-east-1")
-    args = parser.parse_args(argv)
+    table, region = table_and_region("Move the contracts of the unsharded closing-day index to their shards.", argv)
     from chalicelib.services.closing_shards import backfill_closing_shards
 
-    done = backfill_closing_shards(deps_for(args.table or f"csp-portal-{args.stage}", args.region))
+    done = backfill_closing_shards(deps_for(table, region))
     print(json.dumps(done))
     return 1 if done["failed"] else 0
 

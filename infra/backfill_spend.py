@@ -9,11 +9,11 @@ an invoice issued or cancelled meanwhile is counted by its own transaction, not 
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from types import SimpleNamespace
+
+from infra.backfill_args import table_and_region
 
 
 def deps_for(table_name: str, region: str) -> SimpleNamespace:
@@ -30,15 +30,10 @@ def deps_for(table_name: str, region: str) -> SimpleNamespace:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Count the invoices issued before the spend aggregate into it.")
-    parser.add_argument("--stage", default=os.environ.get("CSP_STAGE", "dev"), help="the stage (table csp-portal-<stage>)")
-    parser.add_argument("--table", default=os.environ.get("TABLE_NAME"), help="the table's name, instead of the stage's")
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                        or "sa-east-1")
-    args = parser.parse_args(argv)
+    table, region = table_and_region("Count the invoices issued before the spend aggregate into it.", argv)
     from chalicelib.services.spend import backfill_spend
 
-    done = backfill_spend(deps_for(args.table or f"csp-portal-{args.stage}", args.region))
+    done = backfill_spend(deps_for(table, region))
     print(json.dumps(done))
     return 0
 

@@ -112,5 +112,18 @@ class EventPump(PollingThread):
     def sources(self):
         return list(self._subscriptions)
 
+    # Batches taken from one busy queue before the others get their turn.
+    MAX_BATCHES_PER_TURN = 200
+
     def poll(self, source: str, wait_seconds: int) -> int:
-        return self.pump_once(source, wait_seconds=wait_seconds)
+        """One long poll of `source`; when it brings messages, the queue is taken on until it has no
+        more visible (up to MAX_BATCHES_PER_TURN batches), as Lambda's poller keeps up with a busy
+        queue: a billing run's 32 shard messages and then its contracts go in one turn, not one per
+        round of every other queue's one-second long poll."""
+        total = received = self.pump_once(source, wait_seconds=wait_seconds)
+        for _ in range(self.MAX_BATCHES_PER_TURN):
+            if not received or self._stop.is_set():
+                break
+            received = self.pump_once(source)
+            total += received
+        return total

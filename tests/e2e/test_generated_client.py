@@ -79,9 +79,10 @@ def test_a_generated_client_logs_in_reads_the_panel_and_an_invoice_with_its_line
     started = _module("api.backoffice.post_backoffice_billing_runs").sync(
         client=operator, body=models.PostBackofficeBillingRunsBody(period=f"{closing:%Y-%m}"))
     progress_of = _module("api.backoffice.get_backoffice_billing_runs_run_id")
-    from tests.e2e.test_local_stack import wait_for
+    from tests.e2e.test_local_stack import MONTH_RUN_SECONDS, wait_for
 
-    wait_for(lambda: (lambda p: p.complete and p.contracts_queued)(progress_of.sync(started.run_id, client=operator)))
+    wait_for(lambda: (lambda p: p.complete and p.contracts_queued)(progress_of.sync(started.run_id, client=operator)),
+             seconds=MONTH_RUN_SECONDS)
 
     invoices = _module("api.invoices.get_invoices").sync(client=master)
     assert isinstance(invoices, models.InvoiceSummaryPage)

@@ -109,3 +109,31 @@ def test_the_fixes_are_what_runs(dynamodb, table, monkeypatch):
         {"Put": {"TableName": table, "Item": {"pk": {"S": "P"}, "sk": {"S": "1"}}}}])
     assert len(dynamodb.query(TableName=table, KeyConditionExpression="pk = :p",
                               ExpressionAttributeValues={":p": {"S": "P"}})["Items"]) == 1
+
+
+def test_an_index_query_finds_what_moto_finds_in_the_same_order_ties_included(dynamodb, table):
+    """Index queries read the items as stored instead of sorting the whole table first: the same
+    items, sorted by the index's keys, and items with equal index keys in the table's key order,
+    as moto's own full sort gave them (compared with the unfixed query on the same table)."""
+    from moto.dynamodb.models.table import Table
+
+    from local import moto_fixes
+
+    for pk in ("Z", "B", "M", "A"):  # stored out of order; two ties on the index's keys
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": f"TIE#{pk}"}, "sk": {"S": "X"},
+                                                 "gsi1pk": {"S": "TIES"}, "gsi1sk": {"S": "same" if pk in "ZA" else pk}})
+
+    def query(**extra):
+        return [i["pk"]["S"] for i in dynamodb.query(
+            TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": "TIES"}}, **extra)["Items"]]
+
+    fixed, fixed_back = query(), query(ScanIndexForward=False)
+    patched = Table.query
+    Table.query = moto_fixes._installed["table_query"]  # moto's own, for the comparison
+    try:
+        unfixed, unfixed_back = query(), query(ScanIndexForward=False)
+    finally:
+        Table.query = patched
+    assert fixed == unfixed == ["TIE#B", "TIE#M", "TIE#A", "TIE#Z"]
+    assert fixed_back == unfixed_back

@@ -426,3 +426,9 @@ def portal_script() -> str:
 
     folder = Path(__file__).resolve().parents[1] / "templates" / "portal"
     return "\n".join(path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.js")))
+
+
+def prod_stage_environ(environ):
+    """The environment of a prod stage: not the local stack's WEBHOOKS_ALLOW_LOOPBACK, which the
+    tests' embedded AWS put in this process (the prod stage refuses it)."""
+    return {key: value for key, value in environ.items() if key != "WEBHOOKS_ALLOW_LOOPBACK"}

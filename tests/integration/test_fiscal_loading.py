@@ -20,6 +20,7 @@ from chalicelib import bootstrap
 from chalicelib.adapters.certificates import CertificateUnavailable, SecretsManagerCertificate, secret_value
 from chalicelib.settings import from_environ
 from local.demo_certificate import demo_a1
+from tests.support import prod_stage_environ
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -211,15 +212,9 @@ def test_the_real_sefin_adapter_builds_without_the_network_or_the_secret(deps, n
 
 def test_the_simulator_in_the_prod_stage_starts_with_a_loud_warning(deps, caplog):
     caplog.set_level(logging.WARNING, logger="chalicelib.bootstrap")
-    bootstrap.build(from_environ({**_without_local_stack_settings(os.environ), "CSP_STAGE": "prod"}))
+    bootstrap.build(from_environ({**prod_stage_environ(os.environ), "CSP_STAGE": "prod"}))
     [warning] = [r for r in caplog.records if r.name == "chalicelib.bootstrap" and "NFSE_PROVIDER" in r.getMessage()]
     assert warning.levelno == logging.WARNING and "SEM VALOR FISCAL" in warning.getMessage()
     caplog.clear()
     bootstrap.build(deps.settings)  # dev: the simulator is the expected default
     assert not [r for r in caplog.records if r.name == "chalicelib.bootstrap"]
-
-
-def _without_local_stack_settings(environ):
-    """The environment of a prod stage: not the local stack's WEBHOOKS_ALLOW_LOOPBACK, which the
-    tests' embedded AWS put in this process (the prod stage refuses it)."""
-    return {key: value for key, value in environ.items() if key != "WEBHOOKS_ALLOW_LOOPBACK"}

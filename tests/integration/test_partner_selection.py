@@ -21,6 +21,7 @@ from chalicelib.adapters.bank import SimulatedBank
 from chalicelib.adapters.licence_provider import SimulatedLicenseProvider
 from chalicelib.adapters.secrets import JsonSecret, SecretUnavailable
 from chalicelib.settings import from_environ
+from tests.support import prod_stage_environ
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 INFRA = json.loads((PROJECT_DIR / "infra" / "resources.json").read_text(encoding="utf-8"))["Resources"]
@@ -133,7 +134,7 @@ def test_the_real_bank_with_a_bank_it_does_not_speak_refuses_to_start_naming_the
 
 def test_a_prod_stack_on_a_simulator_starts_with_a_loud_warning_per_partner(deps, monkeypatch, caplog):
     caplog.set_level(logging.WARNING, logger="chalicelib.bootstrap")
-    bootstrap.build(from_environ({**_without_local_stack_settings(os.environ), "CSP_STAGE": "prod"}))
+    bootstrap.build(from_environ({**prod_stage_environ(os.environ), "CSP_STAGE": "prod"}))
     warnings = _bootstrap_warnings(caplog)
     [bank] = [w for w in warnings if w.startswith("BANK_PROVIDER=simulated")]
     [licences] = [w for w in warnings if w.startswith("LICENCE_PROVIDER=simulated")]
@@ -145,7 +146,7 @@ def test_a_prod_stack_on_a_simulator_starts_with_a_loud_warning_per_partner(deps
     # A partner switched to real no longer warns; the other still does.
     caplog.clear()
     _stub(monkeypatch, "chalicelib.adapters.bb_cobranca", "BancoDoBrasilCobranca")
-    bootstrap.build(from_environ({**_without_local_stack_settings(os.environ), "CSP_STAGE": "prod", "BANK_PROVIDER": "real"}))
+    bootstrap.build(from_environ({**prod_stage_environ(os.environ), "CSP_STAGE": "prod", "BANK_PROVIDER": "real"}))
     warnings = _bootstrap_warnings(caplog)
     assert not [w for w in warnings if w.startswith("BANK_PROVIDER")]
     assert [w for w in warnings if w.startswith("LICENCE_PROVIDER=simulated")]
@@ -219,9 +220,3 @@ def test_the_readme_s_switch_names_the_settings_secrets_and_keys_the_product_has
                  if line.startswith(f"| `{INFRA[logical_name]['Properties']['Name']}` |")]
         assert set(re.findall(r"`([a-z_]+)`", row.split("|")[2])) == set(json.loads(_infra_placeholder(logical_name)))
     assert "#parceiros-reais-do-simulador-ao-real" in readme and "#nfs-e-do-simulador-para-a-emissão-real" in section
-
-
-def _without_local_stack_settings(environ):
-    """The environment of a prod stage: not the local stack's WEBHOOKS_ALLOW_LOOPBACK, which the
-    tests' embedded AWS put in this process (the prod stage refuses it)."""
-    return {key: value for key, value in environ.items() if key != "WEBHOOKS_ALLOW_LOOPBACK"}

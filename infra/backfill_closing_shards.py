@@ -4,9 +4,10 @@ AWS credentials and region as for any boto3 script, AWS_ENDPOINT_URL for the emb
 `make run`).
 
 Safe to run at any time and any number of times, and resumable: each contract moves by an update
-of its index key on the condition that it is still in the unsharded partition, which is also the
-work list (services/closing_shards.backfill_closing_shards). No Scan. Until it has run, the billing
-runs read the unsharded partitions too: nothing is missed meanwhile.
+of its index keys on the condition that it is still in the unsharded partition, which is also the
+work list (services/closing_shards.backfill_closing_shards). No Scan. Until a run of it finds none
+left (and writes the marker that says so), the billing runs read the unsharded partitions too:
+nothing is missed meanwhile. Prints what it found, moved, skipped, failed and what is `left`.
 """
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from infra.backfill_args import table_and_region
 
 
 def deps_for(table_name: str, region: str) -> SimpleNamespace:
-    """Only what the backfill reads and writes: the contracts."""
+    """Only what the backfill reads and writes: the contracts (and the time of its marker)."""
     from pynamodb.connection import Connection
 
+    from chalicelib.domain.clock import system_clock
     from chalicelib.storage import repositories
     from chalicelib.storage.models import bind_table
 
     bind_table(table_name, region)
-    return SimpleNamespace(contracts=repositories.ContractRepository(repositories.Transaction(Connection(region=region))))
+    return SimpleNamespace(contracts=repositories.ContractRepository(repositories.Transaction(Connection(region=region))),
+                           clock=system_clock)
 
 
 def main(argv=None) -> int:

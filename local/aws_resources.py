@@ -10,6 +10,7 @@ import boto3
 
 from chalicelib.domain.privacy import EXPORTS_LIFETIME_DAYS, EXPORTS_PREFIX
 from chalicelib.settings import Settings
+from chalicelib.storage import keys
 from chalicelib.storage.models import TABLE_ATTRIBUTES, TABLE_GSIS, TABLE_KEY_SCHEMA, TTL_ATTRIBUTE
 
 # As in infra/: a message that failed this many times moves to the queue's DLQ.
@@ -24,6 +25,11 @@ def create_table(settings: Settings) -> None:
     )
     dynamodb.update_time_to_live(TableName=settings.table_name,
                                  TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    # A table created now never held a contract in the closing-day index's partitions from before
+    # the shards: the runs need not read them (infra/: the backfill after the deploy writes this).
+    dynamodb.put_item(TableName=settings.table_name, Item={
+        "pk": {"S": keys.CLOSING_INDEX_MARKER_PK}, "sk": {"S": keys.CLOSING_INDEX_MARKER_SK},
+        "at": {"S": "table created"}})
 
 
 def queue_names(settings: Settings):

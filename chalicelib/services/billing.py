@@ -207,29 +207,20 @@ def start_run(deps: BillingRunDeps, actor: Actor, *, period: str, closing_days: 
 # (100 000 on one day over 32 shards) are 300 calls, ~4 s one after the other at SQS's ~12 ms.
 SEND_THREADS = 4
 SEND_CHUNK = 200  # messages per thread's turn: 20 calls
-READ_THREADS = 8  # an operator's run: the shard's partition of each of the 28 closing days
 
 
 def bill_shard(deps: BillingRunDeps, message: Dict[str, Any]) -> int:
-    """One shard of a run (the billing worker, `kind: bill_shard`): every contract of the shard on
-    each of the run's closing dates (its contracts still in the unsharded partition included), one
+    """One shard of a run (the billing worker, `kind: bill_shard`): every contract of the shard
+    closing on one of the run's closing dates (one query, whatever their number), one
     `bill_contract` message each, then their number counted into the run once. A shard message
     redelivered after it counted queues nothing: a contract added since would get an outcome the
-    run never counted. (A run queued before that fix also has a message for the unsharded
-    partition, `shard: "legacy"`: it reads that partition whole, as then.) Returns how many it queued."""
+    run never counted. Returns how many it queued."""
     run_id, shard, closings = message["run_id"], message["shard"], message["closing_dates"]
     if deps.billing_runs.shard_counted(run_id, shard):
         return 0
-
-    def contracts_of(closing):
-        return [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing}
-                for org in deps.contracts.billable_in_shard(date.fromisoformat(closing).day, shard)]
-
-    if len(closings) > 1:  # an operator's run: the shard's partition of each of 28 days, a few at a time
-        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(closings))) as pool:
-            messages = [m for day_messages in pool.map(contracts_of, closings) for m in day_messages]
-    else:
-        messages = [m for closing in closings for m in contracts_of(closing)]
+    closing_of_day = {date.fromisoformat(closing).day: closing for closing in closings}
+    messages = [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing_of_day[day]}
+                for day, org in deps.contracts.billable_in_shard(shard, list(closing_of_day))]
     chunks = [messages[start:start + SEND_CHUNK] for start in range(0, len(messages), SEND_CHUNK)]
 
     def send(chunk):

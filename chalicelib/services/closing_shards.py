@@ -1,25 +1,30 @@
 """The sharded closing-day index (issue #22 §4): moving the contracts written before the shards.
 
-Contracts saved since the shards exist sit in `CLOSING#<dd>#<k>`; those saved before sit in
-`CLOSING#<dd>` until this backfill moves them (every run reads that partition too, so none is
-missed meanwhile). Run after each deploy (infra/deploy.py) and by the local stack over saved data:
+Contracts saved since the shards exist sit in `CLOSINGS#<k>`, sorted by `<dd>#ORG#<id>`; those
+saved before sit in `CLOSING#<dd>` until this backfill moves them (every run reads those partitions
+too, so none is missed meanwhile). Once none is left, it writes the marker that stops the runs
+reading them. Run after each deploy (infra/deploy.py) and by the local stack over saved data:
 `python -m infra.backfill_closing_shards`.
 """
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Dict, Protocol
+from typing import TYPE_CHECKING, Callable, Dict, Protocol
 
+from ..domain.clock import iso
 from .billing import CLOSING_DAYS
 
 if TYPE_CHECKING:  # what the backfill needs from the container (services/__init__.py)
+    from datetime import datetime
+
     from ..storage.repositories import ContractRepository
 
     class ShardBackfillDeps(Protocol):
         """The contracts: the unsharded partitions of the closing-day index, and each one's move."""
 
         contracts: ContractRepository
+        clock: Callable[[], datetime]
 
 
 log = logging.getLogger("csp_portal.services.closing_shards")
@@ -29,10 +34,11 @@ MOVE_THREADS = 8  # 100 000 contracts of a day moved one update at a time would 
 def backfill_closing_shards(deps: ShardBackfillDeps) -> Dict[str, int]:
     """Move every contract still in an unsharded closing-day partition to its shard. No Scan: the
     unsharded partitions themselves (pattern 18, one query per day) are the work list. Safe at any
-    time and any number of times: each move is an update of the index key on the condition that
+    time and any number of times: each move is an update of the index keys on the condition that
     the contract still is in that partition, so a second run moves nothing, a contract that left
     the index (or was saved, and so sharded, meanwhile) is left as it is, and the contract's
-    version does not move (an open form saves as before)."""
+    version does not move (an open form saves as before). Once a read of every unsharded partition
+    finds none left, the marker is written: from then on the runs read only the shards."""
     done = {"found": 0, "moved": 0, "skipped": 0, "failed": 0}
     for day in CLOSING_DAYS:
         organizations = deps.contracts.in_legacy_closing(day)
@@ -50,4 +56,9 @@ def backfill_closing_shards(deps: ShardBackfillDeps) -> Dict[str, int]:
         with ThreadPoolExecutor(max_workers=MOVE_THREADS) as pool:
             for outcome in pool.map(move, organizations):
                 done[outcome] += 1
-    return done
+    # Read again, not inferred from the counts: a contract written by a Lambda still running the
+    # code before the shards (during the deploy) lands there after this pass read its day.
+    left = sum(len(deps.contracts.in_legacy_closing(day)) for day in CLOSING_DAYS)
+    if not left:
+        deps.contracts.mark_unsharded_closing_moved(iso(deps.clock()))
+    return {**done, "left": left}

@@ -94,17 +94,19 @@ def cart_sk(sku: str) -> str:
 
 
 # --- the closing-day index, sharded (issue #22 §4; pattern 18) -------------------------------------
-# A day's contracts are spread over CLOSING_SHARDS index partitions, `CLOSING#<dd>#<k>`, k a stable
-# hash of the organisation id: 100 000 contracts closing on one day make ~3 100 per partition (no
-# hot partition; the run reads the shards in parallel, one worker each). The count is part of every
-# key written: changing it later needs a migration (every contract's key moved, as
+# The contracts with something to bill are spread over CLOSING_SHARDS index partitions,
+# `CLOSINGS#<k>` (k a stable hash of the organisation id), sorted by `<dd>#ORG#<id>`: a day's
+# contracts of a shard are one `begins_with(<dd>#)` query, an operator's whole-month run one query
+# per shard (32, not 28 × 32). 100 000 contracts make ~3 100 items per partition, whatever their
+# closing days; the run reads the shards in parallel, one billing worker each. The count is part of
+# every key written: changing it later needs a migration (every contract's key moved, as
 # infra/backfill_closing_shards.py moves the unsharded ones) and a release whose readers read both.
 CLOSING_SHARDS = 32
-# The partition of contracts written before the shards (`CLOSING#<dd>`): every shard message reads it
-# first, keeping its own shard's contracts, until the backfill has moved them all (then always empty:
-# one more query per shard and day). Also the shard of the legacy message of runs queued before the
-# fix of issue #22's review (33 messages), still read whole.
-LEGACY_CLOSING_SHARD = "legacy"
+# Where the index kept a contract before the shards (up to issue #21): `CLOSING#<dd>`, sorted by
+# `ORG#<id>`. A shard reads those of its shard there too, until the backfill has moved them all and
+# written the marker below (a table created since never had any: local/aws_resources.py writes it).
+CLOSING_INDEX_MARKER_PK = "INDEX#CLOSING"
+CLOSING_INDEX_MARKER_SK = "SHARDED"
 
 
 def closing_shard(organization_id: str) -> int:
@@ -113,22 +115,37 @@ def closing_shard(organization_id: str) -> int:
 
 
 def closing_shards() -> list:
-    """The shards a run queues a message for: each reads its own contracts in the legacy partition too."""
+    """The shards a run queues a message for."""
     return list(range(CLOSING_SHARDS))
 
 
-def closing_day_pk(day: int, shard) -> str:
-    """The index partition of `shard` (an int below CLOSING_SHARDS, or LEGACY_CLOSING_SHARD) of a day."""
-    if shard == LEGACY_CLOSING_SHARD:
-        return f"CLOSING#{day:02d}"
+def closing_shard_pk(shard: int) -> str:
+    """The index partition of a shard: every closing day's contracts of that shard."""
     if not 0 <= shard < CLOSING_SHARDS:
         raise ValueError(f"no closing shard {shard}")
-    return f"CLOSING#{day:02d}#{shard:02d}"
+    return f"CLOSINGS#{shard:02d}"
 
 
-def closing_shard_name(shard) -> str:
-    """How a run names a shard it counted (`BillingRunItem.shards_reported`): "07", "legacy"."""
-    return f"{shard:02d}" if shard != LEGACY_CLOSING_SHARD else LEGACY_CLOSING_SHARD
+def closing_day_prefix(day: int) -> str:
+    return f"{day:02d}#"
+
+
+def closing_sk(day: int, organization_id: str) -> str:
+    return f"{closing_day_prefix(day)}{org_pk(organization_id)}"
+
+
+def day_of_closing_sk(sort_key: str) -> int:
+    return int(sort_key.partition("#")[0])
+
+
+def legacy_closing_pk(day: int) -> str:
+    """A day's partition of the index before the shards."""
+    return f"CLOSING#{day:02d}"
+
+
+def closing_shard_name(shard: int) -> str:
+    """How a run names a shard it counted (`BillingRunItem.shards_reported`): "07"."""
+    return f"{shard:02d}"
 
 
 def invoice_pk(invoice_id: str) -> str:

@@ -415,6 +415,12 @@ class CounterItem(TableItem):
     value = NumberAttribute()
 
 
+class MarkerItem(TableItem):
+    """A fact about the table written once (e.g. keys.CLOSING_INDEX_MARKER_*: no contract left in
+    the closing-day index's partitions from before the shards)."""
+    at = UnicodeAttribute()
+
+
 class PaymentItem(TableItem):
     id = UnicodeAttribute()
     invoice_id = UnicodeAttribute()

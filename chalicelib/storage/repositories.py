@@ -39,6 +39,7 @@ from .models import (
     ContractItemMap,
     EmailDeliveryItem,
     IdempotencyItem,
+    MarkerItem,
     OrganizationItem,
     PricePointMap,
     ProductItem,
@@ -136,9 +137,9 @@ def _user(item: UserItem) -> User:
 def _contract_item(contract: Contract) -> ContractItem:
     # A contract stays in its closing day's index while it has something left to bill.
     billable = contract.status in (contract_rules.ACTIVE, contract_rules.TERMINATING) or contract.final_invoice_due
-    # Its shard of that day (issue #22 §4): a day's contracts spread over keys.CLOSING_SHARDS partitions.
-    closing = {"gsi1pk": keys.closing_day_pk(contract.closing_day, keys.closing_shard(contract.organization_id)),
-               "gsi1sk": keys.org_pk(contract.organization_id)} if billable else {}
+    # In its shard, sorted by its day (issue #22 §4): contracts spread over keys.CLOSING_SHARDS partitions.
+    closing = {"gsi1pk": keys.closing_shard_pk(keys.closing_shard(contract.organization_id)),
+               "gsi1sk": keys.closing_sk(contract.closing_day, contract.organization_id)} if billable else {}
     # A terminated contract waits in the retention index until its personal data is anonymised.
     retained = contract.status == contract_rules.TERMINATED and contract.terminated_at and not contract.anonymised_at
     retention = {"gsi2pk": keys.RETENTION_PK,
@@ -579,44 +580,59 @@ class ContractRepository:
 
     @staticmethod
     def closing_shards() -> List[Any]:
-        """The shards of a closing day's index a run queues a message for."""
+        """The shards of the closing-day index a run queues a message for."""
         return keys.closing_shards()
 
-    def billable_in_shard(self, day: int, shard) -> List[str]:
-        """Organisations whose contract closes on `day` and has something to bill, in one shard of
-        that day's index (pattern 18), every page, each once. A shard reads the unsharded partition
-        FIRST (the contracts written before the shards, not moved yet), keeping its own, then its
-        partition: a contract moved between the two reads (by the backfill, or by its first save) is
-        read twice and kept once, never missed. `shard` keys.LEGACY_CLOSING_SHARD: that whole
-        partition (the backfill's work list; the legacy message of a run queued before this).
-        Only the ids are read back (the index projects the whole contract)."""
-        if shard == keys.LEGACY_CLOSING_SHARD:
-            return self._in_partition(keys.closing_day_pk(day, shard))
-        own = keys.closing_day_pk(day, shard)  # raises on a shard out of range, before any read
-        older = [org for org in self._in_partition(keys.closing_day_pk(day, keys.LEGACY_CLOSING_SHARD))
-                 if keys.closing_shard(org) == shard]
-        return list(dict.fromkeys(older + self._in_partition(own)))
+    def billable_in_shard(self, shard: int, days: Sequence[int]) -> List[Tuple[int, str]]:
+        """(closing day, organisation) of every contract of one shard that closes on one of `days`
+        and has something to bill (pattern 18), every page, each once. One day: one
+        `begins_with(<dd>#)` query; more (an operator's month run): the shard's whole partition, one
+        query. Until the backfill has moved them all (its marker), the contracts written before the
+        shards are read FIRST from each day's unsharded partition, keeping this shard's, then the
+        shard: a contract moved between the two reads is read twice and kept once, never missed.
+        Only the ids and sort keys are read back (the index projects the whole contract)."""
+        partition = keys.closing_shard_pk(shard)  # raises on a shard out of range, before any read
+        wanted = list(dict.fromkeys(days))
+        if not wanted:
+            return []
+        older = [] if self.unsharded_closing_moved() else [
+            (day, org) for day in wanted for org in self.in_legacy_closing(day) if keys.closing_shard(org) == shard]
+        one_day = ContractItem.gsi1sk.startswith(keys.closing_day_prefix(wanted[0])) if len(wanted) == 1 else None
+        own = [(keys.day_of_closing_sk(i.gsi1sk), i.organization_id) for i in ContractItem.by_closing_day.query(
+            partition, one_day, attributes_to_get=["organization_id", "gsi1sk"])]
+        return list(dict.fromkeys(older + [(day, org) for day, org in own if day in wanted]))
 
     @staticmethod
-    def _in_partition(partition: str) -> List[str]:
-        return [i.organization_id for i in ContractItem.by_closing_day.query(
-            partition, attributes_to_get=["organization_id"])]
-
-    def in_legacy_closing(self, day: int) -> List[str]:
+    def in_legacy_closing(day: int) -> List[str]:
         """The organisations whose contract is still in `day`'s unsharded partition (the backfill's
         work list: a moved contract leaves it, so a rerun sees only what is left)."""
-        return self.billable_in_shard(day, keys.LEGACY_CLOSING_SHARD)
+        return [i.organization_id for i in ContractItem.by_closing_day.query(
+            keys.legacy_closing_pk(day), attributes_to_get=["organization_id"])]
+
+    @staticmethod
+    def unsharded_closing_moved() -> bool:
+        """True once no contract is left in the unsharded partitions (the backfill's marker): the
+        runs stop reading them. One consistent read per shard message."""
+        try:
+            MarkerItem.get(keys.CLOSING_INDEX_MARKER_PK, keys.CLOSING_INDEX_MARKER_SK, consistent_read=True)
+            return True
+        except DoesNotExist:
+            return False
+
+    @staticmethod
+    def mark_unsharded_closing_moved(at: str) -> None:
+        MarkerItem(keys.CLOSING_INDEX_MARKER_PK, keys.CLOSING_INDEX_MARKER_SK, at=at).save()
 
     def move_to_shard(self, organization_id: str, day: int) -> bool:
         """Move a contract from `day`'s unsharded partition to its shard (the backfill): only the
-        index key, on the condition that it still is in that partition — a contract that left the
+        index keys, on the condition that it still is in that partition — a contract that left the
         index meanwhile, or was saved since (which writes its shard), is not touched. Its `version`
         does not move: a form open on the contract saves as before. False: nothing to move."""
-        legacy = keys.closing_day_pk(day, keys.LEGACY_CLOSING_SHARD)
-        sharded = keys.closing_day_pk(day, keys.closing_shard(organization_id))
         try:
             ContractItem(keys.org_pk(organization_id), keys.CONTRACT_SK).update(
-                actions=[ContractItem.gsi1pk.set(sharded)], condition=ContractItem.gsi1pk == legacy)
+                actions=[ContractItem.gsi1pk.set(keys.closing_shard_pk(keys.closing_shard(organization_id))),
+                         ContractItem.gsi1sk.set(keys.closing_sk(day, organization_id))],
+                condition=ContractItem.gsi1pk == keys.legacy_closing_pk(day))
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return False

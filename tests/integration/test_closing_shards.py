@@ -1,8 +1,9 @@
-"""The sharded closing-day index (issue #22 §4): a contract sits in its shard of its closing day
-while it has something to bill; a run queues one message per shard, each handled by a billing
-worker that queues its contracts and counts them once; the run is complete only once every shard
-has counted; the contracts written before the shards are billed from the unsharded partition until
-the backfill moves them, once, without moving their version."""
+"""The sharded closing-day index (issue #22 §4): a contract sits in its shard, sorted by its closing
+day, while it has something to bill; a run queues one message per shard, each handled by a billing
+worker that reads its contracts in one query, queues them and counts them once; the run is complete
+only once every shard has counted; the contracts written before the shards are billed from the
+unsharded partitions until the backfill moves them, once, without moving their version, and marks
+that none is left (then the runs stop reading those partitions)."""
 import json
 import os
 import subprocess
@@ -44,12 +45,42 @@ def index_key(world, organization_id):
     return stored_contract(world, organization_id).get("gsi1pk", {}).get("S")
 
 
+def index_keys(world, organization_id):
+    item = stored_contract(world, organization_id)
+    return item.get("gsi1pk", {}).get("S"), item.get("gsi1sk", {}).get("S")
+
+
+def sharded(organization_id, day=10):
+    """The index keys the storage writes: the organisation's shard, sorted by its closing day."""
+    return f"CLOSINGS#{shard_of(organization_id):02d}", f"{day:02d}#ORG#{organization_id}"
+
+
 def written_before_the_shards(world, organization_id, day=10):
-    """The contract as the code before the shards left it: in the unsharded partition of its day."""
+    """The contract as the code before the shards left it: in the unsharded partition of its day,
+    in a table the backfill has not marked (a table created since is marked at its creation)."""
     dynamodb, name = table(world)
     dynamodb.update_item(TableName=name, Key={"pk": {"S": keys.org_pk(organization_id)}, "sk": {"S": keys.CONTRACT_SK}},
-                         UpdateExpression="SET gsi1pk = :legacy",
-                         ExpressionAttributeValues={":legacy": {"S": f"CLOSING#{day:02d}"}})
+                         UpdateExpression="SET gsi1pk = :legacy, gsi1sk = :org",
+                         ExpressionAttributeValues={":legacy": {"S": f"CLOSING#{day:02d}"},
+                                                    ":org": {"S": f"ORG#{organization_id}"}})
+    dynamodb.delete_item(TableName=name, Key={"pk": {"S": keys.CLOSING_INDEX_MARKER_PK},
+                                              "sk": {"S": keys.CLOSING_INDEX_MARKER_SK}})
+
+
+class IndexQueries:
+    """Every query of the closing-day index, by partition."""
+
+    def __init__(self, monkeypatch):
+        from chalicelib.storage.models import ContractItem
+
+        self.partitions = []
+        index, real = ContractItem.by_closing_day, ContractItem.by_closing_day.query
+
+        def query(partition, *args, **kwargs):
+            self.partitions.append(partition)
+            return real(partition, *args, **kwargs)
+
+        monkeypatch.setattr(index, "query", query)
 
 
 def shard_of(organization_id):
@@ -101,7 +132,7 @@ def invoices_of(world, organization_ids):
 def test_a_contract_sits_in_its_shard_of_its_closing_day_moves_with_it_and_leaves_with_nothing_to_bill(world, clock):
     org = world.active_organization(closing_day=10)
     shard = shard_of(org.id)
-    assert index_key(world, org.id) == f"CLOSING#10#{shard:02d}"
+    assert index_keys(world, org.id) == sharded(org.id, 10)
     assert 0 <= shard < keys.CLOSING_SHARDS
 
     contracts = world.deps.contracts
@@ -109,14 +140,15 @@ def test_a_contract_sits_in_its_shard_of_its_closing_day_moves_with_it_and_leave
     moved = replace(contract, closing_day=20, version=contract.version + 1)
     contracts.save(moved, expected_version=contract.version, audit=audit.entry(
         world.deps, SYSTEM, org.id, "contract.scheduled_change_applied", f"contract:{contract.id}"))
-    assert index_key(world, org.id) == f"CLOSING#20#{shard:02d}"  # the same shard: it follows the organisation
+    assert index_keys(world, org.id) == sharded(org.id, 20)  # the same shard: it follows the organisation
+    assert contracts.billable_in_shard(shard, [10]) == [] and contracts.billable_in_shard(shard, [20]) == [(20, org.id)]
 
     ended = replace(moved, status=contract_rules.TERMINATED, terminated_at="2026-11-11T12:00:00+00:00",
                     final_invoice_due=False, version=moved.version + 1)
     contracts.save(ended, expected_version=moved.version, audit=audit.entry(
         world.deps, SYSTEM, org.id, "contract.terminated", f"contract:{contract.id}"))
     assert index_key(world, org.id) is None
-    assert all(org.id not in contracts.billable_in_shard(day, s) for day in (10, 20) for s in keys.closing_shards())
+    assert all(contracts.billable_in_shard(s, [10, 20]) == [] for s in keys.closing_shards())
 
 
 def test_the_shard_of_an_organisation_is_the_same_in_every_process():
@@ -230,20 +262,22 @@ def test_the_backfill_moves_an_older_contract_once_keeps_its_version_and_leaves_
         return found
 
     monkeypatch.setattr(world.deps.contracts, "in_legacy_closing", read_then_one_leaves)
-    assert backfill_closing_shards(world.deps) == {"found": 2, "moved": 1, "skipped": 1, "failed": 0}
+    assert not world.deps.contracts.unsharded_closing_moved()
+    assert backfill_closing_shards(world.deps) == {"found": 2, "moved": 1, "skipped": 1, "failed": 0, "left": 0}
     monkeypatch.undo()
 
-    assert index_key(world, older) == f"CLOSING#10#{shard_of(older):02d}"
+    assert index_keys(world, older) == sharded(older)
     assert stored_contract(world, older)["version"] == version_before
     assert index_key(world, leaving) is None  # not put back in the index
-    assert backfill_closing_shards(world.deps) == {"found": 0, "moved": 0, "skipped": 0, "failed": 0}
+    assert world.deps.contracts.unsharded_closing_moved()  # none left: the runs stop reading them
+    assert backfill_closing_shards(world.deps) == {"found": 0, "moved": 0, "skipped": 0, "failed": 0, "left": 0}
 
     # The open form saves as if nothing had happened (no 409), and the contract stays in its shard.
     world.deps.contracts.save(replace(read_by_a_form, billing_contacts=["contas@bench.example"],
                                       version=read_by_a_form.version + 1),
                               expected_version=read_by_a_form.version, audit=audit.entry(
                                   world.deps, SYSTEM, older, "contract.updated", f"contract:{read_by_a_form.id}"))
-    assert index_key(world, older) == f"CLOSING#10#{shard_of(older):02d}"
+    assert index_keys(world, older) == sharded(older)
 
     # Billed from its shard, once.
     run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
@@ -260,8 +294,8 @@ def test_the_backfill_runs_from_the_command_line_against_the_stage_table(world, 
     settings = world.deps.settings
 
     assert command.main(["--table", settings.table_name, "--region", settings.region]) == 0
-    assert json.loads(capsys.readouterr().out) == {"found": 1, "moved": 1, "skipped": 0, "failed": 0}
-    assert index_key(world, older) == f"CLOSING#10#{shard_of(older):02d}"
+    assert json.loads(capsys.readouterr().out) == {"found": 1, "moved": 1, "skipped": 0, "failed": 0, "left": 0}
+    assert index_keys(world, older) == sharded(older)
     assert command.main(["--table", settings.table_name, "--region", settings.region]) == 0
     assert json.loads(capsys.readouterr().out)["found"] == 0
 
@@ -276,7 +310,7 @@ def test_the_daily_schedule_fans_out_through_the_billing_worker(world, clock):
     assert all(invoice is not None for invoice in invoices_of(world, organization_ids).values())
     [run] = world.deps.billing_runs.recent(limit=5, next_token=None)[0]
     assert (run["contracts_queued"], run["shards_expected"], run["shards_reported"]) == (
-        3, keys.CLOSING_SHARDS, keys.CLOSING_SHARDS)
+        len(organization_ids), keys.CLOSING_SHARDS, keys.CLOSING_SHARDS)  # 3, or 4 if 3 fell in one shard
 
 
 @pytest.mark.parametrize("move, order", [
@@ -309,7 +343,7 @@ def test_a_contract_moved_to_its_shard_while_the_run_reads_is_billed_once(world,
     for message in (held.shards if order == "as queued" else held.shards[::-1]):
         billing.bill_shard(world.deps, message)
     monkeypatch.undo()
-    assert index_key(world, older) == f"CLOSING#10#{shard_of(older):02d}"  # it did move
+    assert index_keys(world, older) == sharded(older)  # it did move
     world.drain_queues()
 
     assert sorted(m["organization_id"] for m in held.contracts) == sorted(organization_ids)
@@ -344,17 +378,53 @@ def test_a_shard_message_redelivered_after_it_counted_does_not_queue_a_contract_
     assert world.deps.invoices.invoice_for_period(organization_id, sp(2026, 11, 10).date()) is None
 
 
-def test_a_run_queued_before_the_fix_still_bills_its_message_for_the_unsharded_partition(world, clock, held):
-    """Runs queued before: 33 messages, the last for the unsharded partition, read whole as then."""
+def test_a_backfill_that_leaves_a_contract_behind_does_not_mark_the_index_and_runs_still_find_it(
+        world, clock, monkeypatch):
     organization_ids = organizations_in_two_shards(world, 2)
-    older = organization_ids[0]
-    written_before_the_shards(world, older)
-    world.deps.billing_runs.create("run-before-fix", "2026-11", "2026-11-11T03:10:00+00:00", "system",
-                                   shards_expected=keys.CLOSING_SHARDS + 1)
-    legacy = {"kind": "bill_shard", "run_id": "run-before-fix", "shard": keys.LEGACY_CLOSING_SHARD,
-              "closing_dates": [NOVEMBER_10]}
+    stuck = organization_ids[0]
+    written_before_the_shards(world, stuck)
+    real_move = world.deps.contracts.move_to_shard
 
-    assert billing.bill_shard(world.deps, legacy) == 1
-    assert [m["organization_id"] for m in held.contracts] == [older]
-    assert world.deps.billing_runs.get("run-before-fix")["shards_reported"] == 1
-    assert billing.bill_shard(world.deps, legacy) == 0  # redelivered: counted already
+    def refused(organization_id, day):
+        if organization_id == stuck:
+            raise RuntimeError("throttled")
+        return real_move(organization_id, day)
+
+    monkeypatch.setattr(world.deps.contracts, "move_to_shard", refused)
+    assert backfill_closing_shards(world.deps) == {"found": 1, "moved": 0, "skipped": 0, "failed": 1, "left": 1}
+    monkeypatch.undo()
+    assert not world.deps.contracts.unsharded_closing_moved()
+
+    run_id = billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
+    world.drain_queues()
+    assert all(invoice is not None for invoice in invoices_of(world, organization_ids).values())
+    assert billing.run_progress(world.deps, run_id)["complete"] is True
+
+
+def test_a_month_run_reads_each_shard_once_and_queues_each_contract_with_its_own_closing_date(
+        world, clock, held, monkeypatch):
+    """An operator's run of a whole month (28 closing days): one query per shard, not one per day."""
+    on_10 = organizations_in_two_shards(world, 2)
+    [on_20] = billable_organizations(world.deps, 1, closing_day=20)
+    queries = IndexQueries(monkeypatch)
+
+    billing.start_run(world.deps, SYSTEM, period="2026-10", closing_days=billing.CLOSING_DAYS)
+    for message in held.shards:
+        billing.bill_shard(world.deps, message)
+
+    assert sorted(queries.partitions) == sorted(keys.closing_shard_pk(s) for s in keys.closing_shards())
+    assert sorted((m["organization_id"], m["closing_date"]) for m in held.contracts) == sorted(
+        [(o, "2026-10-10") for o in on_10] + [(on_20, "2026-10-20")])
+
+
+def test_until_the_backfill_has_marked_the_index_each_shard_also_reads_the_unsharded_partitions(
+        world, clock, held, monkeypatch):
+    [organization_id] = billable_organizations(world.deps, 1)
+    written_before_the_shards(world, organization_id)
+    queries = IndexQueries(monkeypatch)
+    billing.start_run(world.deps, SYSTEM, period="2026-10", closing_days=[9, 10])
+    mine = next(m for m in held.shards if m["shard"] == shard_of(organization_id))
+
+    assert billing.bill_shard(world.deps, mine) == 1
+    assert queries.partitions == ["CLOSING#09", "CLOSING#10", keys.closing_shard_pk(mine["shard"])]
+    assert [(m["organization_id"], m["closing_date"]) for m in held.contracts] == [(organization_id, "2026-10-10")]

@@ -6,8 +6,8 @@ AWS credentials and region as for any boto3 script, AWS_ENDPOINT_URL for the emb
 Safe to run at any time and any number of times, and resumable: each contract moves by an update
 of its index keys on the condition that it is still in the unsharded partition, which is also the
 work list (services/closing_shards.backfill_closing_shards). No Scan. Until a run of it finds none
-left (and writes the marker that says so), the billing runs read the unsharded partitions too:
-nothing is missed meanwhile. Prints what it found, moved, skipped, failed and what is `left`.
+to move (and writes the marker that says so, `"marked": true`), the billing runs read the unsharded
+partitions too: nothing is missed meanwhile. Prints what it found, moved, skipped and failed.
 """
 from __future__ import annotations
 

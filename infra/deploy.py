@@ -379,6 +379,10 @@ def deploy(options: Options, s3, cfn, sts, backfill: Callable[[str, str], dict] 
         print(f"closing shards backfill: {moved['failed']} contract(s) not moved (see the log): run `{rerun}`",
               file=sys.stderr)
         return 1
+    if not moved.get("marked"):
+        # Nothing is missed meanwhile: the runs read the unsharded partitions until the marker.
+        print(f"closing shards backfill: contracts moved; in a quarter-hour (once no Lambda runs the code "
+              f"before the shards), run `{rerun}` so the runs stop reading the unsharded partitions")
     return 1 if failed else 0
 
 

@@ -628,7 +628,7 @@ ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem
               ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem,
               InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
               TicketItem, TicketMessageItem, DataExportItem, DunningStepItem, SuspensionItem, SuspensionClaimItem,
-              BoletoLookupItem, ApprovalItem)
+              BoletoLookupItem, ApprovalItem, MarkerItem)
 
 
 def bind_table(table_name: str, region: str) -> None:

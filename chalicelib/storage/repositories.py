@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -132,6 +133,16 @@ def _user(item: UserItem) -> User:
         version=int(item.version), sessions_valid_after=item.sessions_valid_after,
         ended_sessions=ended_sessions_of(item), mfa_enrolled_at=item.mfa_enrolled_at,
     )
+
+
+LEGACY_READ_THREADS = 8  # a month run before the backfill: 28 unsharded partitions, a few at a time
+
+
+def _each_day(read: Callable[[int], List[str]], days: List[int]) -> List[List[str]]:
+    if len(days) == 1:
+        return [read(days[0])]
+    with ThreadPoolExecutor(max_workers=min(LEGACY_READ_THREADS, len(days))) as pool:
+        return list(pool.map(read, days))
 
 
 def _contract_item(contract: Contract) -> ContractItem:
@@ -596,7 +607,8 @@ class ContractRepository:
         if not wanted:
             return []
         older = [] if self.unsharded_closing_moved() else [
-            (day, org) for day in wanted for org in self.in_legacy_closing(day) if keys.closing_shard(org) == shard]
+            (day, org) for day, orgs in zip(wanted, _each_day(self.in_legacy_closing, wanted))
+            for org in orgs if keys.closing_shard(org) == shard]
         one_day = ContractItem.gsi1sk.startswith(keys.closing_day_prefix(wanted[0])) if len(wanted) == 1 else None
         own = [(keys.day_of_closing_sk(i.gsi1sk), i.organization_id) for i in ContractItem.by_closing_day.query(
             partition, one_day, attributes_to_get=["organization_id", "gsi1sk"])]

@@ -88,7 +88,7 @@ SHARD_BACKFILLS = []  # the closing-day shards' backfill (issue #22 §4)
 
 def recorded_shard_backfill(table, region):
     SHARD_BACKFILLS.append((table, region))
-    return {"found": 3, "moved": 2, "skipped": 1, "failed": 0}
+    return {"found": 3, "moved": 2, "skipped": 1, "failed": 0, "marked": False}
 
 
 def run(argv, build_dir, s3, cfn, sts, backfill=recorded_backfill, shard_backfill=recorded_shard_backfill):
@@ -403,7 +403,14 @@ def test_the_closing_shards_backfill_runs_after_a_deploy_that_succeeded_even_if_
 
     assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"]) == 0
     assert SHARD_BACKFILLS == [("csp-portal-prod", REGION)]
-    assert '"moved": 2' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"moved": 2' in out
+    # Contracts moved: the pass did not mark the index, so the operator is told to run it again.
+    assert "in a quarter-hour" in out and "python -m infra.backfill_closing_shards --stage prod" in out
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               shard_backfill=lambda table, region: {"found": 0, "moved": 0, "skipped": 0, "failed": 0,
+                                                     "marked": True}) == 0
+    assert "in a quarter-hour" not in capsys.readouterr().out
 
     def broken(table, region):
         raise RuntimeError("throttled")

@@ -64,6 +64,9 @@ def moto_endpoint(tmp_path_factory):
     os.environ["PORTAL_URL"] = "http://portal.test"
     # Provider retries come back at once instead of after a backoff: tests drain queues in a loop.
     os.environ["PROVISIONING_BACKOFF_SECONDS"] = "0"
+    # SES's pace (14 emails/s by default, one at a time) is not what these tests are about, as on the
+    # local stack: the pace is tested with its own pacers (test_send_rate, test_email_batch).
+    os.environ["SES_MAX_SEND_RATE"] = "1000000"
     yield os.environ["AWS_ENDPOINT_URL"]
     server.stop()
 

@@ -42,6 +42,10 @@ class PollingThread:
         self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """No new poll from now on (the one under way finishes): `stop` then waits for it."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

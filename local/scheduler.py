@@ -192,6 +192,10 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """No new firing from now on: `stop` then waits for the one under way."""
+        self._stop.set()
+
     def stop(self, timeout: float = 30) -> None:
         """Stops after the firing under way, if any."""
         self._stop.set()

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, Dict, Protocol
+from typing import TYPE_CHECKING, Any, Dict, Protocol
 
 from ..domain.clock import iso
 from .billing import CLOSING_DAYS
 
 if TYPE_CHECKING:  # what the backfill needs from the container (services/__init__.py)
-    from datetime import datetime
-
+    from ..domain.clock import Clock
     from ..storage.repositories import ContractRepository
 
     class ShardBackfillDeps(Protocol):
         """The contracts: the unsharded partitions of the closing-day index, and each one's move."""
 
         contracts: ContractRepository
-        clock: Callable[[], datetime]
+        clock: Clock
 
 
 log = logging.getLogger("csp_portal.services.closing_shards")

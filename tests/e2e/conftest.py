@@ -9,6 +9,11 @@ import requests
 
 from local.run import PROJECT_DIR, free_port
 
+# How long a stopped stack may take to finish the handler and the firing under way and save its
+# data: seconds when alone, but a 2-core CI machine running two stacks and a browser at once has
+# taken over 40 (the stack prints each step's time: "scheduler stopped (… s)").
+STOP_SECONDS = 120
+
 
 def api_login(api, account):
     """The demo account's tokens over HTTP: its password, then, for an account enrolled in MFA, the

@@ -11,7 +11,7 @@ from email import policy
 import pytest
 import requests
 
-from tests.e2e.conftest import api_login, start_stack
+from tests.e2e.conftest import STOP_SECONDS, api_login, start_stack
 
 pytestmark = pytest.mark.xdist_group("local_schedules")
 
@@ -49,7 +49,7 @@ def text_of(path):
 
 def stop(process):
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=40) == 0
+    assert process.wait(timeout=STOP_SECONDS) == 0
 
 
 def login_when_the_clock_settles(api, account):

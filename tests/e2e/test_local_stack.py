@@ -9,6 +9,8 @@ from email import policy
 import pytest
 import requests
 
+from tests.e2e.conftest import STOP_SECONDS
+
 
 # One stack for the module, on one worker: the last test stops it.
 pytestmark = pytest.mark.xdist_group("local_stack")
@@ -257,6 +259,6 @@ def _welcome(var_dir, address):
 def test_ctrl_c_stops_everything_cleanly(stack):
     api, _, process = stack
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=20) == 0
+    assert process.wait(timeout=STOP_SECONDS) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{api}/support/contacts", timeout=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import api_login, start_stack
+from tests.e2e.conftest import STOP_SECONDS, api_login, start_stack
 from tests.e2e.portal import *  # noqa: F401,F403
 from tests.e2e.portal import accessible, account, login, nav, reload_until, shot
 
@@ -28,7 +28,7 @@ def stack(tmp_path_factory):
     due_soon = {"INVOICE_DUE_DAYS": "1", "INVOICE_MIN_BUSINESS_DAYS_AFTER_ISSUE": "1"}  # due a bank day after issue
     api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-21", **due_soon}, "first.log")
     process.send_signal(signal.SIGINT)  # seeded on 21/12; saved
-    assert process.wait(timeout=40) == 0
+    assert process.wait(timeout=STOP_SECONDS) == 0
     # 23/12: the fast-forward fires the billing runs on the way; the billing worker may issue the
     # invoice only after the clock got there (issued 23/12, due 24/12), so wait for it, then stop.
     api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-23", **due_soon}, "second.log")
@@ -40,7 +40,7 @@ def stack(tmp_path_factory):
         time.sleep(1)
     time.sleep(3)  # its documents (boleto, NFS-e) are made right after
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=40) == 0
+    assert process.wait(timeout=STOP_SECONDS) == 0
     # 26/12: the overdue marking of 25/12 runs on the way.
     api, process = start_stack(var_dir, {"DEMO_DATE": "2026-12-26", **due_soon}, "third.log")
     _until_fast_forwarded(var_dir / "third.log")

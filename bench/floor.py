@@ -47,6 +47,16 @@ class FloorResult:
     def per_invoice_calls(self) -> Dict[str, float]:
         return {op: round(n / self.invoices, 2) for op, n in sorted(self.calls.items())}
 
+    def scaled_to(self, invoices: int) -> "FloorResult":
+        """The floor as if measured over `invoices` (the run's N) from this sample: every invoice's
+        floor does the same work, so its totals scale with their number."""
+        k = invoices / self.invoices
+        return FloorResult(invoices=invoices, seconds=self.seconds * k,
+                           calls=Counter({op: n * k for op, n in self.calls.items()}),
+                           call_seconds=Counter({op: s * k for op, s in self.call_seconds.items()}),
+                           bank_seconds=self.bank_seconds * k, nfse_seconds=self.nfse_seconds * k,
+                           mime_seconds=self.mime_seconds * k)
+
 
 def _watch(client, calls: Counter, seconds: Counter):
     """Count one client's calls (and their time) into `calls`/`seconds`, keyed "service.Operation"."""

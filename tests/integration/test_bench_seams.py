@@ -284,3 +284,16 @@ def test_a_cold_start_warm_up_runs_a_function_s_first_event_and_names_what_it_im
     # The container Lambda builds on the first event: the storage layer and PynamoDB come with it.
     assert "chalicelib.storage.models" in found["modules"] and "pynamodb.models" in found["modules"]
     assert "app" not in found["modules"]  # imported before the snapshot: the event's own imports only
+
+
+def test_a_floor_measured_over_a_sample_is_scaled_to_the_runs_invoices():
+    from collections import Counter
+
+    from bench.floor import FloorResult
+
+    sample = FloorResult(invoices=2, seconds=1.0, calls=Counter({"dynamodb.Query": 2, "ses.SendRawEmail": 2}),
+                         call_seconds=Counter({"dynamodb.Query": 0.5}), bank_seconds=0.2)
+    scaled = sample.scaled_to(10)
+    assert (scaled.invoices, scaled.seconds, scaled.bank_seconds) == (10, 5.0, 1.0)
+    assert scaled.per_invoice_calls() == sample.per_invoice_calls() == {"dynamodb.Query": 1.0, "ses.SendRawEmail": 1.0}
+    assert scaled.call_seconds["dynamodb.Query"] == 2.5

@@ -153,12 +153,16 @@ def _one_run_per_var_dir() -> bool:
         return False
 
 
-def _stop_on_sigterm() -> None:
-    """`kill` stops as Ctrl-C does: the data is saved."""
+def _stop_on_signals() -> None:
+    """`kill` stops as Ctrl-C does: the data is saved. SIGINT is handled explicitly too: a process
+    started in the background by a shell without job control (a script's `… &`, some CI runners)
+    inherits SIGINT ignored, and Python then leaves it ignored — Ctrl-C (or a test's SIGINT) would
+    never stop the stack."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
 
 
 def main(argv=None) -> int:
@@ -182,7 +186,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("PRIVACY_DPO_NAME", "Encarregada de Dados (demonstração)")
     os.environ.setdefault("PRIVACY_DPO_EMAIL", "privacidade@brasoftware.com.br")
     sys.path.insert(0, PROJECT_DIR)
-    _stop_on_sigterm()
+    _stop_on_signals()
 
     from local import demo_clock, persistence
     from local.moto_fixes import LOCAL_TOTP_SECRET

@@ -9,7 +9,7 @@ from email import policy
 import pytest
 import requests
 
-from tests.e2e.conftest import STOP_SECONDS
+from tests.e2e.conftest import STOP_SECONDS, start_stack
 
 
 # One stack for the module, on one worker: the last test stops it.
@@ -262,3 +262,15 @@ def test_ctrl_c_stops_everything_cleanly(stack):
     assert process.wait(timeout=STOP_SECONDS) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{api}/support/contacts", timeout=1)
+
+
+def test_ctrl_c_stops_a_stack_started_with_sigint_ignored(tmp_path):
+    """A script's `make run &` (or a CI runner) starts it with SIGINT ignored: it still stops on it
+    and saves its data (it once ran on, and the tests that stop it waited forever)."""
+    api, process = start_stack(tmp_path, sigint_ignored=True)
+    try:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=STOP_SECONDS) == 0
+    finally:
+        process.kill()  # never left running when it does not stop
+    assert "Data saved to" in (tmp_path / "stack.log").read_text()

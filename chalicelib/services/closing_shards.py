@@ -2,8 +2,8 @@
 
 Contracts saved since the shards exist sit in `CLOSINGS#<k>`, sorted by `<dd>#ORG#<id>`; those
 saved before sit in `CLOSING#<dd>` until this backfill moves them (every run reads those partitions
-too, so none is missed meanwhile). Once none is left, it writes the marker that stops the runs
-reading them. Run after each deploy (infra/deploy.py) and by the local stack over saved data:
+too, so none is missed meanwhile). A pass that finds none to move writes the marker that stops
+the runs reading them. Run after each deploy (infra/deploy.py) and by the local stack over saved data:
 `python -m infra.backfill_closing_shards`.
 """
 from __future__ import annotations

@@ -7,6 +7,7 @@ emitter checks the whole against the XSD.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Optional, Tuple
@@ -116,13 +117,21 @@ def dps_document(dps: Dps) -> DpsDocument:
     return DpsDocument(infDPS=info, versao=LAYOUT_VERSION)
 
 
-def serialize(document) -> str:
-    """A bindings' document as XML, the layout's namespace as the default one, no indentation
-    (what is signed is what is sent)."""
+@functools.lru_cache(maxsize=1)
+def _serializer():
+    """One serializer per process: its context caches each binding class's metadata, which a new
+    one builds again from the classes' type hints (most of a DPS's serialization time)."""
+    from xsdata.formats.dataclass.context import XmlContext
     from xsdata.formats.dataclass.serializers import XmlSerializer
     from xsdata.formats.dataclass.serializers.config import SerializerConfig
 
-    return XmlSerializer(config=SerializerConfig(indent=None)).render(document, ns_map={None: NFSE_NAMESPACE})
+    return XmlSerializer(context=XmlContext(), config=SerializerConfig(indent=None))
+
+
+def serialize(document) -> str:
+    """A bindings' document as XML, the layout's namespace as the default one, no indentation
+    (what is signed is what is sent)."""
+    return _serializer().render(document, ns_map={None: NFSE_NAMESPACE})
 
 
 def dps_xml(dps: Dps) -> str:

@@ -270,6 +270,24 @@ class World:
         self.deps.subscriptions.save([], [], created=[sub], audit=[])
         return sub
 
+    def billing_run(self, operator: "Account", period: str) -> Dict[str, Any]:
+        """An operator's billing run of `period` through the API, its queues drained: the run as the
+        back office then shows it."""
+        run = self.call("POST", "/backoffice/billing-runs", operator, {"period": period})
+        assert run.status_code == 202, run.json_body
+        self.drain_queues()
+        return self.call("GET", f"/backoffice/billing-runs/{run.json_body['run_id']}", operator).json_body
+
+    def subscription_timeline(self, org: "Org", sku: str, timeline: Iterable[Segment]) -> Subscription:
+        """A subscription with the quantity timeline given (a quantity of 0 ends it), written as is."""
+        product = self.deps.catalog.get(sku)
+        timeline = list(timeline)
+        sub = Subscription(id=new_id(), organization_id=org.id, sku=sku, name=product.name, family=product.family,
+                           term=product.term, billing_frequency=product.billing_frequency, status=ACTIVE,
+                           quantity=timeline[-1].quantity, timeline=timeline)
+        self.deps.subscriptions.save([], [], audit=[], created=[sub])
+        return sub
+
     def last_closing(self, closing_day: int) -> date:
         today = local_day(self.deps.clock())
         if today.day > closing_day:  # the closing day itself is billed once it is over

@@ -11,9 +11,7 @@ import pytest
 import requests
 
 from chalicelib.domain.clock import FixedClock
-from chalicelib.domain.ids import new_id
 from chalicelib.domain.proration import Segment
-from chalicelib.domain.subscriptions import ACTIVE, Subscription
 from tests.support import body_text, reading_together, sp
 
 REASON = "Quantidade de licenças faturada a mais por engano"
@@ -25,22 +23,6 @@ def clock(world):
     return world.deps.clock
 
 
-def _subscription(world, org, sku, timeline):
-    """A subscription with the quantity timeline given (a quantity of 0 ends it)."""
-    product = world.deps.catalog.get(sku)
-    world.deps.subscriptions.save([], [], audit=[], created=[Subscription(
-        id=new_id(), organization_id=org.id, sku=sku, name=product.name, family=product.family, term=product.term,
-        billing_frequency=product.billing_frequency, status=ACTIVE, quantity=timeline[-1].quantity,
-        timeline=list(timeline))])
-
-
-def _run(world, operator, period):
-    run = world.call("POST", "/backoffice/billing-runs", operator, {"period": period})
-    assert run.status_code == 202, run.json_body
-    world.drain_queues()
-    return world.call("GET", f"/backoffice/billing-runs/{run.json_body['run_id']}", operator).json_body
-
-
 def billed(world, clock):
     """An organisation with one subscription (10 seats since 1 Oct), billed at its 10 Nov closing."""
     org = world.organization(closing_day=10, items=())
@@ -49,7 +31,7 @@ def billed(world, clock):
     world.subscription(org, "MS365-E3", 10)
     clock.now = sp(2026, 11, 11, 9)
     operator = world.operator()
-    _run(world, operator, "2026-11")
+    world.billing_run(operator, "2026-11")
     [invoice] = world.call("GET", "/invoices", org.master).json_body["items"]
     clock.now = sp(2026, 11, 12, 10)
     return org, operator, invoice
@@ -81,7 +63,7 @@ def test_cancel_and_reissue_keeps_numbers_gapless_cancels_boleto_and_nfse_once_a
     old = world.deps.invoices.get(invoice["id"])
     old_boleto, old_nfse, old_key = old.active_boleto.nosso_numero, old.nfse.number, old.nfse.access_key
     # Corrected data: 3 Power BI seats since 20 Oct were missing from the invoice.
-    _subscription(world, org, "POWERBI-PRO", [Segment(date(2026, 10, 20), 3)])
+    world.subscription_timeline(org, "POWERBI-PRO", [Segment(date(2026, 10, 20), 3)])
     bank, emitter = world.deps.bank, world.deps.nfse_emitter
     bank.calls.clear()
     outbox = len(world.outbox())
@@ -138,7 +120,7 @@ def test_cancel_and_reissue_keeps_numbers_gapless_cancels_boleto_and_nfse_once_a
     # A rerun of the billing run: the period's guard points at the new invoice; nothing changes.
     bank.calls.clear()
     outbox = len(world.outbox())
-    progress = _run(world, operator, "2026-11")
+    progress = world.billing_run(operator, "2026-11")
     assert (progress["invoices_issued"], progress["already_invoiced"]) == (0, 1)
     assert {i["number"]: i["status"] for i in world.call("GET", "/invoices", org.master).json_body["items"]} == listed
     assert bank.calls == [] and _sent(world, outbox) == [] and len(emitter.cancel_requests) == 1
@@ -157,7 +139,7 @@ def test_a_cancelled_period_without_reissue_is_left_alone_by_a_rerun(world, cloc
     world.deps.bank.calls.clear()
     outbox = len(world.outbox())
 
-    progress = _run(world, operator, "2026-11")
+    progress = world.billing_run(operator, "2026-11")
 
     assert (progress["invoices_issued"], progress["already_invoiced"]) == (0, 1)
     [only] = world.call("GET", "/invoices", org.master).json_body["items"]
@@ -358,7 +340,7 @@ def test_a_credit_note_is_applied_to_the_next_invoice_as_a_negative_line(world, 
     assert world.call("GET", f"/invoices/{invoice['id']}", org.master).json_body["status"] == "open"  # unchanged
 
     clock.now = sp(2026, 12, 11, 9)
-    _run(world, operator, "2026-12")
+    world.billing_run(operator, "2026-12")
 
     december = next(i for i in world.call("GET", "/invoices", org.master).json_body["items"]
                     if i["period_end"] == "2026-12-10")
@@ -371,7 +353,7 @@ def test_a_credit_note_is_applied_to_the_next_invoice_as_a_negative_line(world, 
     [listed] = world.call("GET", f"/backoffice/invoices/{invoice['id']}/credit-notes", operator).json_body["items"]
     assert (listed["remaining_cents"], listed["applied_to_invoice_id"]) == (0, december["id"])
     # A rerun of December applies nothing twice.
-    _run(world, operator, "2026-12")
+    world.billing_run(operator, "2026-12")
     assert world.call("GET", f"/invoices/{december['id']}", org.master).json_body["total_cents"] == \
         december["total_cents"]
 
@@ -383,15 +365,15 @@ def test_a_credit_larger_than_the_next_invoice_leaves_the_rest_for_the_one_after
     operator = world.operator()
     # November bills 10 E3 seats and 5 Exchange seats; the Exchange ones end on 11 Nov.
     world.subscription(org, "MS365-E3", 10)
-    _subscription(world, org, "EXO-PLAN1", [Segment(date(2026, 10, 1), 5), Segment(date(2026, 11, 11), 0)])
+    world.subscription_timeline(org, "EXO-PLAN1", [Segment(date(2026, 10, 1), 5), Segment(date(2026, 11, 11), 0)])
     clock.now = sp(2026, 11, 11, 9)
-    _run(world, operator, "2026-11")
+    world.billing_run(operator, "2026-11")
     [november] = world.call("GET", "/invoices", org.master).json_body["items"]
     granted = _credit(world, operator, november["id"], november["total_cents"])  # all of it
     assert granted.status_code == 201, granted.json_body
 
     clock.now = sp(2026, 12, 11, 9)
-    _run(world, operator, "2026-12")
+    world.billing_run(operator, "2026-12")
     december = next(i for i in world.call("GET", "/invoices", org.master).json_body["items"]
                     if i["period_end"] == "2026-12-10")
     assert december["total_cents"] == 0 and december["status"] == "paid"  # nothing to pay, no boleto
@@ -403,7 +385,7 @@ def test_a_credit_larger_than_the_next_invoice_leaves_the_rest_for_the_one_after
     assert left > 0 and listed["remaining_cents"] == left and listed["applied_to_invoice_id"] == december["id"]
 
     clock.now = sp(2027, 1, 11, 9)
-    _run(world, operator, "2027-01")
+    world.billing_run(operator, "2027-01")
     january = next(i for i in world.call("GET", "/invoices", org.master).json_body["items"]
                    if i["period_end"] == "2027-01-10")
     january_lines = world.call("GET", f"/invoices/{january['id']}", org.master).json_body["lines"]
@@ -455,7 +437,7 @@ def test_cancelling_an_invoice_that_used_a_credit_gives_the_credit_back_to_its_r
     org, operator, invoice = billed(world, clock)
     assert _credit(world, operator, invoice["id"], 3000).status_code == 201
     clock.now = sp(2026, 12, 11, 9)
-    _run(world, operator, "2026-12")
+    world.billing_run(operator, "2026-12")
     december = next(i for i in world.call("GET", "/invoices", org.master).json_body["items"]
                     if i["period_end"] == "2026-12-10")
     credited_path = f"/backoffice/invoices/{invoice['id']}/credit-notes"
@@ -472,7 +454,7 @@ def test_cancelling_an_invoice_that_used_a_credit_gives_the_credit_back_to_its_r
 def test_a_reissue_computes_the_lines_again_with_the_terms_rules(world, clock):
     org, operator, invoice = billed(world, clock)
     # Corrected data: 5 seats of Microsoft 365 E5 (a year paid up front) since 20 Oct were missing.
-    _subscription(world, org, "MS365-E5", [Segment(date(2026, 10, 20), 5)])
+    world.subscription_timeline(org, "MS365-E5", [Segment(date(2026, 10, 20), 5)])
 
     response = _cancel(world, operator, invoice["id"], reissue=True)
 

@@ -32,11 +32,6 @@ def clock(world):
     return world.deps.clock
 
 
-def _run(world, operator, period):
-    assert world.call("POST", "/backoffice/billing-runs", operator, {"period": period}).status_code == 202
-    world.drain_queues()
-
-
 def _invoices(world, org_id):
     return world.deps.invoices.of_organization_since(org_id, date(2000, 1, 1))
 
@@ -101,13 +96,13 @@ def billed(world, clock):
     operator = world.operator()
     for month, period in ((10, "2026-10"), (11, "2026-11")):
         clock.now = sp(2026, month, 11, 9)
-        _run(world, operator, period)
+        world.billing_run(operator, period)
     [a_november] = [i for i in _invoices(world, a.id) if i.period_end == date(2026, 11, 10)]
     granted = world.call("POST", f"/backoffice/invoices/{a_november.id}/credit-notes", operator,
                          {"amount_cents": 5000, "reason": "Desconto comercial de novembro"})
     assert granted.status_code == 201, granted.json_body
     clock.now = sp(2026, 12, 11, 9)
-    _run(world, operator, "2026-12")
+    world.billing_run(operator, "2026-12")
     clock.now = sp(2026, 12, 15, 10)
     return a, b, operator
 

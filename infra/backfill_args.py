@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 
 def table_and_region(description: str, argv: Optional[Sequence[str]] = None) -> Tuple[str, str]:
@@ -15,3 +16,13 @@ def table_and_region(description: str, argv: Optional[Sequence[str]] = None) -> 
                         or "sa-east-1")
     args = parser.parse_args(argv)
     return args.table or f"csp-portal-{args.stage}", args.region
+
+
+def run_backfill(description: str, deps_for: Callable[[str, str], Any], backfill: Callable[[Any], Dict[str, Any]],
+                 argv: Optional[Sequence[str]] = None) -> int:
+    """A backfill's command: against the table the arguments name, its outcome printed as JSON;
+    exit 1 when any item failed (logged; a rerun resumes it)."""
+    table, region = table_and_region(description, argv)
+    done = backfill(deps_for(table, region))
+    print(json.dumps(done))
+    return 1 if done["failed"] else 0

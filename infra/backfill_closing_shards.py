@@ -11,11 +11,10 @@ partitions too: nothing is missed meanwhile. Prints what it found, moved, skippe
 """
 from __future__ import annotations
 
-import json
 import sys
 from types import SimpleNamespace
 
-from infra.backfill_args import table_and_region
+from infra.backfill_args import run_backfill
 
 
 def deps_for(table_name: str, region: str) -> SimpleNamespace:
@@ -32,12 +31,9 @@ def deps_for(table_name: str, region: str) -> SimpleNamespace:
 
 
 def main(argv=None) -> int:
-    table, region = table_and_region("Move the contracts of the unsharded closing-day index to their shards.", argv)
     from chalicelib.services.closing_shards import backfill_closing_shards
 
-    done = backfill_closing_shards(deps_for(table, region))
-    print(json.dumps(done))
-    return 1 if done["failed"] else 0
+    return run_backfill("Move the contracts of the unsharded closing-day index to their shards.", deps_for, backfill_closing_shards, argv)
 
 
 if __name__ == "__main__":

@@ -269,6 +269,20 @@ class _LabelledWrite:
         return self._labels["check"] + self._labels["delete"] + self._labels["put"] + self._labels["update"]
 
 
+def table_marked(pk: str, sk: str) -> bool:
+    """Whether the table carries one of its markers (a fact written once by a backfill, or at the
+    table's creation: keys.*_MARKER_*). Consistent."""
+    try:
+        MarkerItem.get(pk, sk, consistent_read=True)
+        return True
+    except DoesNotExist:
+        return False
+
+
+def mark_table(pk: str, sk: str, at: str) -> None:
+    MarkerItem(pk, sk, at=at).save()
+
+
 class Transaction:
     """A DynamoDB transaction over the table, with the audit entry written beside the change.
 
@@ -625,15 +639,11 @@ class ContractRepository:
     def unsharded_closing_moved() -> bool:
         """True once no contract is left in the unsharded partitions (the backfill's marker): the
         runs stop reading them. One consistent read per shard message."""
-        try:
-            MarkerItem.get(keys.CLOSING_INDEX_MARKER_PK, keys.CLOSING_INDEX_MARKER_SK, consistent_read=True)
-            return True
-        except DoesNotExist:
-            return False
+        return table_marked(keys.CLOSING_INDEX_MARKER_PK, keys.CLOSING_INDEX_MARKER_SK)
 
     @staticmethod
     def mark_unsharded_closing_moved(at: str) -> None:
-        MarkerItem(keys.CLOSING_INDEX_MARKER_PK, keys.CLOSING_INDEX_MARKER_SK, at=at).save()
+        mark_table(keys.CLOSING_INDEX_MARKER_PK, keys.CLOSING_INDEX_MARKER_SK, at)
 
     def move_to_shard(self, organization_id: str, day: int) -> bool:
         """Move a contract from `day`'s unsharded partition to its shard (the backfill): only the

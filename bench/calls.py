@@ -1,10 +1,11 @@
 """The billing worker's DynamoDB requests per invoice (issue #22 §1), by operation and call site.
 
 Bills N contracts of the bench's world (a boleto contract, three subscriptions, no credit notes,
-first delivery: the common path) one message at a time as the worker does, after one contract that
+first delivery: the common path) one message at a time as the worker does — each as a run's shard
+writes it, the table's credit notes all marked in their collections — after one contract that
 warms the container (its catalog read and the invoice number counter's first read), counting every
-DynamoDB request with a hook on botocore's client. Target: ≤ 4 per invoice (the organisation's
-items, the credits left, the issue transaction, the documents transaction). The email worker's
+DynamoDB request with a hook on botocore's client. Target: ≤ 3 per invoice (the organisation's
+items with the credit notes left, the issue transaction, the documents transaction). The email worker's
 requests are not counted here: they are the email queue's (bench/run.py's billing run counts all).
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 
-TARGET = 4
+TARGET = 3
 
 
 def _site() -> str:
@@ -39,7 +40,7 @@ def billing_worker_calls(deps, contracts: int = 20) -> dict:
     run_id = billing.start_run(deps, SYSTEM, period="2026-11", closing_days=[])
 
     def bill(organization_id: str) -> str:
-        return billing.bill_contract(deps, {"kind": "bill_contract", "run_id": run_id,
+        return billing.bill_contract(deps, {"kind": "bill_contract", "run_id": run_id, "credits_in_collection": True,
                                             "organization_id": organization_id, "closing_date": "2026-11-10"})
 
     bill(warm)

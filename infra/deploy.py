@@ -267,15 +267,27 @@ def run_spend_backfill(table: str, region: str) -> dict:
 def run_closing_shards_backfill(table: str, region: str) -> dict:
     """The sharded closing-day index's backfill (issue #22 §4) against the stage's table: contracts
     written before the shards moved to theirs. Idempotent, so every deploy runs it (the first one
-    moves them; later ones find nothing)."""
+    moves them; later ones find nothing). Never the pass that marks the table: a Lambda may still
+    run the code before this release (the operator reruns it a quarter-hour later)."""
     from chalicelib.services.closing_shards import backfill_closing_shards
     from infra.backfill_closing_shards import deps_for
 
-    return backfill_closing_shards(deps_for(table, region))
+    return backfill_closing_shards(deps_for(table, region), may_mark=False)
+
+
+def run_credit_markers_backfill(table: str, region: str) -> dict:
+    """The credit notes' markers in their organisations' collections (issue #22 §1) against the
+    stage's table: notes left from before them marked. Idempotent, so every deploy runs it; never
+    the pass that marks the table (as above)."""
+    from chalicelib.services.credit_markers import backfill_credit_markers
+    from infra.backfill_credit_markers import deps_for
+
+    return backfill_credit_markers(deps_for(table, region), may_mark=False)
 
 
 def deploy(options: Options, s3, cfn, sts, backfill: Callable[[str, str], dict] = run_spend_backfill,
-           shard_backfill: Callable[[str, str], dict] = run_closing_shards_backfill) -> int:
+           shard_backfill: Callable[[str, str], dict] = run_closing_shards_backfill,
+           credit_backfill: Callable[[str, str], dict] = run_credit_markers_backfill) -> int:
     template_path = os.path.join(options.build_dir, "sam.json")
     if not os.path.isfile(template_path):
         raise DeployError(f"{template_path} not found: run make package")
@@ -366,24 +378,38 @@ def deploy(options: Options, s3, cfn, sts, backfill: Callable[[str, str], dict] 
             print(f"spend backfill: {done['failed']} invoice(s) not counted (see the log): run `{rerun}`",
                   file=sys.stderr)
             failed = True
-    # The closing-day shards (issue #22 §4): the contracts written before them moved to theirs (the
-    # runs read the unsharded partitions too meanwhile, so a failure here delays nothing).
-    rerun = f"python -m infra.backfill_closing_shards --stage {options.stage} --region {options.region}"
+    # The closing-day shards and the credit notes' markers (issue #22 §4, §1): what was written
+    # before them moved or marked (until then the runs read the older places too: a failure here
+    # delays nothing, misses nothing).
+    ok = all([_marker_backfill(
+                 "closing shards", shard_backfill, table, options, "infra.backfill_closing_shards",
+                 "contract(s) not moved", "stop reading the unsharded partitions"),
+              _marker_backfill(
+                 "credit markers", credit_backfill, table, options, "infra.backfill_credit_markers",
+                 "organisation(s) or note(s) not marked", "read the credit notes with the contract, not from the index")])
+    return 1 if failed or not ok else 0
+
+
+def _marker_backfill(name: str, run: Callable[[str, str], dict], table: str, options: Options, module: str,
+                     not_done: str, then: str) -> bool:
+    """One of the backfills that end by writing a marker on the table once a pass finds nothing
+    left to do — never the pass run here, right after the stack update, while a Lambda may still
+    run the code before this release: its outcome printed, and the command to run again when it
+    failed or the table is not marked yet (`"marked"`). False on a failure."""
+    rerun = f"python -m {module} --stage {options.stage} --region {options.region}"
     try:
-        moved = shard_backfill(table, options.region)
+        done = run(table, options.region)
     except Exception as error:  # noqa: BLE001 - the stack is deployed; say what to run again
-        print(f"closing shards backfill failed ({type(error).__name__}: {error}): run `{rerun}`", file=sys.stderr)
-        return 1
-    print("closing shards backfill: " + json.dumps(moved, sort_keys=True))
-    if moved.get("failed"):
-        print(f"closing shards backfill: {moved['failed']} contract(s) not moved (see the log): run `{rerun}`",
-              file=sys.stderr)
-        return 1
-    if not moved.get("marked"):
-        # Nothing is missed meanwhile: the runs read the unsharded partitions until the marker.
-        print(f"closing shards backfill: contracts moved; in a quarter-hour (once no Lambda runs the code "
-              f"before the shards), run `{rerun}` so the runs stop reading the unsharded partitions")
-    return 1 if failed else 0
+        print(f"{name} backfill failed ({type(error).__name__}: {error}): run `{rerun}`", file=sys.stderr)
+        return False
+    print(f"{name} backfill: " + json.dumps(done, sort_keys=True))
+    if done.get("failed"):
+        print(f"{name} backfill: {done['failed']} {not_done} (see the log): run `{rerun}`", file=sys.stderr)
+        return False
+    if not done.get("marked"):
+        print(f"{name} backfill: the table is not marked yet; in a quarter-hour (once no Lambda runs the code "
+              f"before this release), run `{rerun}` so the runs {then}")
+    return True
 
 
 def discard(cfn, stack: str, change_set: str, change_set_type: str) -> None:

@@ -30,6 +30,10 @@ def create_table(settings: Settings) -> None:
     dynamodb.put_item(TableName=settings.table_name, Item={
         "pk": {"S": keys.CLOSING_INDEX_MARKER_PK}, "sk": {"S": keys.CLOSING_INDEX_MARKER_SK},
         "at": {"S": "table created"}})
+    # Nor a credit note without its marker in its organisation's collection: the runs' workers read
+    # the markers alone (infra/: the credit markers' backfill after the deploy writes this).
+    dynamodb.put_item(TableName=settings.table_name, Item={
+        "pk": {"S": keys.CREDITS_MARKER_PK}, "sk": {"S": keys.CREDITS_MARKER_SK}, "at": {"S": "table created"}})
 
 
 def queue_names(settings: Settings):

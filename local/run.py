@@ -236,6 +236,14 @@ def main(argv=None) -> int:
             moved = backfill_closing_shards(deps)["moved"]
             if moved:
                 print(f"Closing-day index: {moved} saved contract(s) moved to their shards.")
+            # credit notes' markers (#22 §1): notes saved before them marked in their collections (idempotent).
+            from chalicelib.services.credit_markers import backfill_credit_markers
+
+            done = backfill_credit_markers(deps)
+            if done["marked_now"]:
+                # No older code runs here: a second pass finds them all marked and says so at once.
+                backfill_credit_markers(deps)
+                print(f"Credit notes: {done['marked_now']} saved note(s) marked in their organisations' collections.")
             accounts = [seed_account(a) for a in saved["accounts"]]
         else:
             set_aside = set_aside_old_emails(os.environ["MAIL_COPY_DIR"])

@@ -87,14 +87,22 @@ def credit_description(credit: CreditNote) -> str:
     return f"Crédito — nota de crédito sobre a fatura nº {credit.invoice_number}: {credit.reason}"
 
 
+# Each credit note an invoice uses is two writes in its issue's transaction (the note, and its place
+# in the organisation's collection), within DynamoDB's 100 actions: the notes beyond wait for the next.
+MAX_CREDITS_PER_INVOICE = 20
+
+
 def apply_credits(lines: Sequence[InvoiceLine], credits: Sequence[CreditNote], period: Period,
                   invoice_id: str, invoice_number: int) -> Tuple[List[InvoiceLine], List[Tuple[CreditNote, CreditNote]]]:
-    """The invoice's lines with one negative line per credit it uses (oldest credit first), and
-    each credit used as (as read, after): the total never goes below zero, what is left of a credit
-    stays for the next invoice. No lines, no credit used: credits reduce a bill, they never make one."""
+    """The invoice's lines with one negative line per credit it uses (oldest credit first, at most
+    MAX_CREDITS_PER_INVOICE), and each credit used as (as read, after): the total never goes below
+    zero, what is left of a credit stays for the next invoice. No lines, no credit used: credits
+    reduce a bill, they never make one."""
     total = sum(l.amount_cents for l in lines)
     result, used = list(lines), []
     for credit in sorted(credits, key=lambda c: (c.created_at, c.id)):
+        if len(used) == MAX_CREDITS_PER_INVOICE:
+            break
         take = min(credit.remaining_cents, total)
         if take <= 0:
             continue

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # what these use cases need from the container (services/__in
         billing_queue: Queue
         billing_runs: BillingRunRepository
         contracts: ContractRepository
+        invoices: InvoiceRepository  # whether the credit notes left are all in their collections
 
     class IssueDeps(Clocked, Configured, Protocol):
         """An invoice for a period, priced from the catalog, numbered, the credits left applied."""
@@ -219,7 +220,12 @@ def bill_shard(deps: BillingRunDeps, message: Dict[str, Any]) -> int:
     if deps.billing_runs.shard_counted(run_id, shard):
         return 0
     closing_of_day = {date.fromisoformat(closing).day: closing for closing in closings}
-    messages = [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing_of_day[day]}
+    # Read once for the shard's contracts: whether every credit note left has its marker in its
+    # organisation's collection (then each worker applies those it read with the contract, and
+    # makes no index query of its own).
+    credits_marked = {"credits_in_collection": True} if deps.invoices.credits_in_collection() else {}
+    messages = [{"kind": "bill_contract", "run_id": run_id, "organization_id": org, "closing_date": closing_of_day[day],
+                 **credits_marked}
                 for day, org in deps.contracts.billable_in_shard(shard, list(closing_of_day))]
     chunks = [messages[start:start + SEND_CHUNK] for start in range(0, len(messages), SEND_CHUNK)]
 
@@ -286,7 +292,11 @@ def bill_contract(deps: BillingDeps, message: Dict[str, Any]) -> str:
             contract = _final_invoice_done(deps, contract)
         _apply_scheduled_change(deps, contract, closing)
         return "nothing_to_bill"
-    invoice = _issue(deps, contract, period, closing, lines, final)
+    # The credit notes left, as the collection's markers have them once they are complete (the
+    # shard's message says so); otherwise the organisation's index is queried (a message from
+    # elsewhere, or before the backfill).
+    credits_at = found.credits_left if message.get("credits_in_collection") else None
+    invoice = _issue(deps, contract, period, closing, lines, final, credits_at=credits_at)
     if invoice is None:  # another worker issued it between our read and our write
         return _finish_existing(deps, message, deps.invoices.invoice_for_period(org, closing), found.organization)
     if final:
@@ -384,7 +394,7 @@ def _outcome(deps: BillingDeps, message: Dict[str, Any], outcome: str) -> None:
 
 
 def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
-           replacing=None, given_back=()) -> Optional[Invoice]:
+           replacing=None, given_back=(), credits_at=None) -> Optional[Invoice]:
     settings = deps.settings
     now = deps.clock()
     # Issued late (an operator's run for an old period, a retry, a final invoice), the closing +
@@ -392,7 +402,10 @@ def _issue(deps: IssueDeps, contract, period, closing: date, lines, final: bool,
     due = rules.due_date(closing, settings.invoice_due_days, settings.bank_state, settings.bank_city_holidays,
                          issued_on=local_day(now),
                          business_days_after_issue=settings.invoice_min_business_days_after_issue)
-    credits = deps.invoices.credits_left(contract.organization_id)
+    # `credits_at`: the (invoice, note) ids of the notes left, read with the contract — none, the
+    # common case: no request at all. Otherwise the organisation's notes left, from the index.
+    credits = deps.invoices.credits_at(credits_at) if credits_at is not None \
+        else deps.invoices.credits_left(contract.organization_id)
     for _ in range(MAX_NUMBER_ATTEMPTS):
         invoice_id, number = new_id(), deps.invoices.next_number()
         # Credit notes left become negative lines; each is written back, used, in the issue's

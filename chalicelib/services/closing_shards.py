@@ -30,7 +30,7 @@ log = logging.getLogger("csp_portal.services.closing_shards")
 MOVE_THREADS = 8  # 100 000 contracts of a day moved one update at a time would take a quarter-hour
 
 
-def backfill_closing_shards(deps: ShardBackfillDeps) -> Dict[str, Any]:
+def backfill_closing_shards(deps: ShardBackfillDeps, may_mark: bool = True) -> Dict[str, Any]:
     """Move every contract still in an unsharded closing-day partition to its shard. No Scan: the
     unsharded partitions themselves (pattern 18, one query per day) are the work list. Safe at any
     time and any number of times: each move is an update of the index keys on the condition that
@@ -40,7 +40,9 @@ def backfill_closing_shards(deps: ShardBackfillDeps) -> Dict[str, Any]:
     move writes the marker: from then on the runs read only the shards. Not the pass that moved
     some: the index is read eventually consistent, and a Lambda still running the code before the
     shards may save a contract there in the minutes after the deploy, which the runs would then
-    never read; the next pass (a later deploy, or the rerun `make deploy` asks for) finds it."""
+    never read; the next pass (a later deploy, or the rerun `make deploy` asks for) finds it. Nor,
+    for the same reason, the pass `make deploy` runs right after the stack update (`may_mark`
+    False). `"marked"`: whether the table carries the marker after the pass."""
     done = {"found": 0, "moved": 0, "skipped": 0, "failed": 0}
     for day in CLOSING_DAYS:
         organizations = deps.contracts.in_legacy_closing(day)
@@ -58,6 +60,7 @@ def backfill_closing_shards(deps: ShardBackfillDeps) -> Dict[str, Any]:
         with ThreadPoolExecutor(max_workers=MOVE_THREADS) as pool:
             for outcome in pool.map(move, organizations):
                 done[outcome] += 1
-    if not done["found"]:
+    if not done["found"] and may_mark:
         deps.contracts.mark_unsharded_closing_moved(iso(deps.clock()))
-    return {**done, "marked": not done["found"]}
+        return {**done, "marked": True}
+    return {**done, "marked": deps.contracts.unsharded_closing_moved()}

@@ -18,10 +18,10 @@ from ..domain.errors import NotFound
 from ..domain.nfse import Rejection
 from ..domain.spend import spend_deltas
 from . import keys, spend
-from .models import (BillingRunFailureItem, BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditNoteItem,
-                     InvoiceGuardItem, InvoiceItem, NfseRejectedItem, PaymentItem)
+from .models import (BillingRunFailureItem, BillingRunItem, BoletoLookupItem, BoletoRejectedItem, CounterItem, CreditLeftItem,
+                     CreditNoteItem, InvoiceGuardItem, InvoiceItem, NfseRejectedItem, PaymentItem)
 from .repositories import (Page, Transaction, _is_condition_failure, _page, append_audit, count_actions,
-                           decode_token)
+                           decode_token, mark_table, table_marked)
 
 
 def _line_json(l: InvoiceLine) -> dict:
@@ -174,10 +174,34 @@ def _credit(item: CreditNoteItem) -> CreditNote:
         version=int(item.version))
 
 
+class _CreditNotMarked(Exception):
+    """A marker write refused: the marker was there ("present"), or the note changed ("changed")."""
+
+    def __init__(self, outcome: str):
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+def _credit_left_item(credit: CreditNote) -> CreditLeftItem:
+    return CreditLeftItem(keys.org_pk(credit.organization_id), keys.credit_left_sk(credit.created_at, credit.id),
+                          invoice_id=credit.invoice_id, credit_note_id=credit.id)
+
+
+def _save_credit(tx, credit: CreditNote, condition, label: str) -> None:
+    """A credit note and, in the same transaction, its place in the organisation's item collection:
+    there while something is left, gone once it is used up (the billing worker reads only that)."""
+    tx.save(_credit_item(credit), condition=condition, label=label)
+    left = _credit_left_item(credit)
+    if credit.remaining_cents > 0:
+        tx.save(left, label=f"{label}_left")
+    else:
+        tx.delete(left, label=f"{label}_left")
+
+
 def _save_credits(tx, changed: Sequence[Tuple[CreditNote, CreditNote]]) -> None:
     """Credit notes used or given back: each only as it was read, so two invoices never use one twice."""
     for before, after in changed:
-        tx.save(_credit_item(after), condition=CreditNoteItem.version == before.version, label="credit")
+        _save_credit(tx, after, CreditNoteItem.version == before.version, "credit")
 
 
 def dispute_attribute(dispute: Optional[Dispute]) -> Optional[dict]:
@@ -328,7 +352,7 @@ class InvoiceRepository:
                 spend.mark_cancelled(tx, cancelled, counted=counted_replaced)
             _save_credits(tx, credits)
             if new_credit is not None:
-                tx.save(_credit_item(new_credit), condition=CreditNoteItem.pk.does_not_exist(), label="new_credit")
+                _save_credit(tx, new_credit, CreditNoteItem.pk.does_not_exist(), "new_credit")
             tx.save(_invoice_item(invoice), condition=InvoiceItem.pk.does_not_exist(), label="invoice")
             counter_condition = CounterItem.pk.does_not_exist() if invoice.number == 1 \
                 else CounterItem.value == invoice.number - 1
@@ -473,7 +497,7 @@ class InvoiceRepository:
             free = InvoiceItem.cancel_until.does_not_exist() | (InvoiceItem.cancel_until < now.timestamp())
             tx.save(_invoice_item(invoice), condition=(InvoiceItem.version == expected_version) & free,
                     label="invoice")
-            tx.save(_credit_item(credit), condition=CreditNoteItem.pk.does_not_exist(), label="credit")
+            _save_credit(tx, credit, CreditNoteItem.pk.does_not_exist(), "credit")
             append_audit(tx, audit)
 
         def conflict(failed):
@@ -502,6 +526,62 @@ class InvoiceRepository:
             if current.remaining_cents > 0:
                 found.append(current)
         return sorted(found, key=lambda c: (c.created_at, c.id))
+
+    def credits_at(self, places: Sequence[Tuple[str, str]]) -> List[CreditNote]:
+        """The credit notes at these (invoice, credit note) ids — the organisation's collection's
+        markers, read with its contract (pattern 12) — with something left, oldest first; each read
+        by key, consistent (and written back only as read). None to read: no request at all."""
+        found = []
+        for note in (self.credit_note(invoice_id, credit_id) for invoice_id, credit_id in places):
+            if note is None:
+                continue
+            if note.remaining_cents > 0:
+                found.append(note)
+            else:  # used up by code before the markers: its marker goes, so it is not read again
+                self.drop_used_credit_marker(note)
+        return sorted(found, key=lambda c: (c.created_at, c.id))
+
+    @staticmethod
+    def credits_in_collection() -> bool:
+        """True once every credit note with something left has its marker in its organisation's
+        collection (the backfill's marker; a new table's from creation): from then on a run's
+        workers read the markers with the contract instead of querying the index. One consistent
+        read per shard message of a run."""
+        return table_marked(keys.CREDITS_MARKER_PK, keys.CREDITS_MARKER_SK)
+
+    @staticmethod
+    def mark_credits_in_collection(at: str) -> None:
+        mark_table(keys.CREDITS_MARKER_PK, keys.CREDITS_MARKER_SK, at)
+
+    def mark_credit_left(self, credit: CreditNote) -> str:
+        """The marker of a note with something left, written if it is missing and only while the
+        note is as read (its version). "marked": written now; "present": it was there; "changed":
+        the note moved since it was read (used, given back: by code that may predate the markers),
+        so it must be read again — by the next pass."""
+        def build(tx):
+            tx.check(CreditNoteItem, keys.invoice_pk(credit.invoice_id), keys.credit_note_sk(credit.id),
+                     CreditNoteItem.version == credit.version, label="credit")
+            tx.save(_credit_left_item(credit), condition=CreditLeftItem.pk.does_not_exist(), label="marker")
+
+        try:
+            self._tx.run(build, on_conflict=lambda failed: _CreditNotMarked("changed" if "credit" in failed else "present"))
+            return "marked"
+        except _CreditNotMarked as refused:
+            return refused.outcome
+
+    def drop_used_credit_marker(self, credit: CreditNote) -> None:
+        """The marker of a note found used up (left by code before the markers, which used it
+        without deleting it): deleted only while the note is as read with nothing left, so a note
+        given back meanwhile (its marker written again) keeps it."""
+        def build(tx):
+            tx.check(CreditNoteItem, keys.invoice_pk(credit.invoice_id), keys.credit_note_sk(credit.id),
+                     (CreditNoteItem.version == credit.version) & (CreditNoteItem.remaining_cents == 0), label="credit")
+            tx.delete(_credit_left_item(credit), label="marker")
+
+        try:
+            self._tx.run(build, on_conflict=_CreditNotMarked("changed"))
+        except _CreditNotMarked:
+            pass  # given back meanwhile: its marker is right again
 
     def credit_note(self, invoice_id: str, credit_note_id: str) -> Optional[CreditNote]:
         try:

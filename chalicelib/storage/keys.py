@@ -175,6 +175,23 @@ def credit_note_sk(credit_note_id: str) -> str:
     return f"CREDIT#{credit_note_id}"
 
 
+# A credit note with something left also sits in its organisation's item collection (pk=ORG#<org>),
+# sorted between CONTRACT and SUB#: the billing worker's one read finds it with the contract
+# (issue #22 §1), no index query per invoice. Oldest first, as they are applied.
+CREDIT_LEFT_PREFIX = "CREDITLEFT#"
+
+
+def credit_left_sk(created_at: str, credit_note_id: str) -> str:
+    return f"{CREDIT_LEFT_PREFIX}{created_at}#{credit_note_id}"
+
+
+# Credit notes left from before those markers sit only in the index (`org_credits_pk`); the backfill
+# marks them and then writes this marker, from which the runs' workers trust the collection alone
+# (a table created since never had any: local/aws_resources.py writes it).
+CREDITS_MARKER_PK = "INDEX#CREDITS"
+CREDITS_MARKER_SK = "IN_COLLECTION"
+
+
 def org_credits_pk(organization_id: str) -> str:
     """Credit notes with something left to apply (sparse: a used-up note leaves the index)."""
     return f"ORG#{organization_id}#CREDITS"

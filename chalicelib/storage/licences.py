@@ -1,7 +1,7 @@
 """Repositories for subscriptions, their change history and carts."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -16,7 +16,8 @@ from ..domain.organizations import Organization
 from ..domain.proration import Segment
 from ..domain.subscriptions import CHANGE_PENDING, PendingChange, QuantityChange, SeatWindow, Subscription
 from . import keys
-from .models import CartLineItem, ChangeItem, ContractItem, InvoiceGuardItem, OrganizationItem, SubscriptionItem
+from .models import (CartLineItem, ChangeItem, ContractItem, CreditLeftItem, InvoiceGuardItem, OrganizationItem,
+                     SubscriptionItem)
 from .repositories import (Page, Transaction, _contract, _contract_item, _is_condition_failure, _organization, _page,
                            append_audit, decode_token)
 
@@ -109,6 +110,9 @@ class BillingRead:
     contract: Optional[Contract]
     invoiced: Optional[str]
     subscriptions: List[Subscription]
+    # (invoice, credit note) of each note with something left, oldest first: the markers sorted in
+    # the same range (complete once the backfill's marker says so: services/credit_markers.py).
+    credits_left: List[Tuple[str, str]] = field(default_factory=list)
 
 
 def _stale_or_cart_changed(failed) -> DomainError:
@@ -151,13 +155,13 @@ class SubscriptionRepository:
 
     def for_billing(self, organization_id: str, period_end: date) -> BillingRead:
         """The billing worker's one read (issue #22 §1): the same query as `panel`, from `CONTRACT`
-        to the last `SUB#`, which holds the contract, the organisation (`ORG`), the periods'
-        guards (`INVOICED#<period end>`: this period's says whether it is billed) and the
-        subscriptions. Nothing else sorts in that range (carts sort before, the suspension after);
-        the other periods' guards (one a month) are skipped. Consistent: a guard written by
-        another worker a moment ago is seen."""
+        to the last `SUB#`, which holds the contract, the credit notes left (`CREDITLEFT#…`), the
+        organisation (`ORG`), the periods' guards (`INVOICED#<period end>`: this period's says
+        whether it is billed) and the subscriptions. Nothing else sorts in that range (carts sort
+        before, the suspension after); the other periods' guards (one a month) are skipped.
+        Consistent: a guard written by another worker a moment ago is seen."""
         organization = contract = invoiced = None
-        subscriptions = []
+        subscriptions, credits_left = [], []
         guard_sk = keys.invoice_guard_sk(period_end.isoformat())
         for raw in _item_collection(keys.org_pk(organization_id), keys.CONTRACT_SK, keys.SUBSCRIPTION_PREFIX + "\uffff"):
             sk = raw["sk"]["S"]
@@ -169,7 +173,10 @@ class SubscriptionRepository:
                 invoiced = InvoiceGuardItem.from_raw_data(raw).invoice_id
             elif sk.startswith(keys.SUBSCRIPTION_PREFIX):
                 subscriptions.append(_subscription(SubscriptionItem.from_raw_data(raw)))
-        return BillingRead(organization, contract, invoiced, subscriptions)
+            elif sk.startswith(keys.CREDIT_LEFT_PREFIX):
+                left = CreditLeftItem.from_raw_data(raw)
+                credits_left.append((left.invoice_id, left.credit_note_id))
+        return BillingRead(organization, contract, invoiced, subscriptions, credits_left)
 
     def renewing_on(self, day: date) -> List[Tuple[str, str]]:
         """(organisation, subscription) ids whose renewal date is `day` (the renewal index)."""

@@ -389,6 +389,15 @@ class CreditNoteItem(TableItem):
     version = NumberAttribute(default=1)
 
 
+class CreditLeftItem(TableItem):
+    """A credit note with something left, in its organisation's item collection (pk=ORG#<org>,
+    sk=CREDITLEFT#<created at>#<id>): written and deleted in the note's own transactions, so the
+    billing worker's one read of the collection knows which notes to apply (issue #22 §1)."""
+
+    invoice_id = UnicodeAttribute()
+    credit_note_id = UnicodeAttribute()
+
+
 class InvoiceGuardItem(TableItem):
     """One per (organisation, period end): the natural key that makes a rerun issue nothing."""
 
@@ -628,7 +637,7 @@ ALL_MODELS = (TableItem, OrganizationItem, CnpjGuardItem, ContractItem, UserItem
               ProductItem, EmailDeliveryItem, SubscriptionItem, ChangeItem, CartLineItem,
               InvoiceItem, InvoiceGuardItem, CounterItem, PaymentItem, BillingRunItem, LeadItem, RateItem,
               TicketItem, TicketMessageItem, DataExportItem, DunningStepItem, SuspensionItem, SuspensionClaimItem,
-              BoletoLookupItem, ApprovalItem, MarkerItem)
+              BoletoLookupItem, ApprovalItem, MarkerItem, CreditLeftItem)
 
 
 def bind_table(table_name: str, region: str) -> None:

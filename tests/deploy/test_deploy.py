@@ -91,9 +91,19 @@ def recorded_shard_backfill(table, region):
     return {"found": 3, "moved": 2, "skipped": 1, "failed": 0, "marked": False}
 
 
-def run(argv, build_dir, s3, cfn, sts, backfill=recorded_backfill, shard_backfill=recorded_shard_backfill):
+CREDIT_BACKFILLS = []  # the credit notes' markers in their collections (issue #22 §1)
+
+
+def recorded_credit_backfill(table, region):
+    CREDIT_BACKFILLS.append((table, region))
+    return {"organizations": 2, "open_notes": 1, "marked_now": 0, "failed": 0, "marked": True}
+
+
+def run(argv, build_dir, s3, cfn, sts, backfill=recorded_backfill, shard_backfill=recorded_shard_backfill,
+        credit_backfill=recorded_credit_backfill):
     options = deploy.options_from(argv + ["--build-dir", str(build_dir)], environ={"AWS_DEFAULT_REGION": REGION})
-    return deploy.deploy(options, s3, cfn, sts, backfill=backfill, shard_backfill=shard_backfill)
+    return deploy.deploy(options, s3, cfn, sts, backfill=backfill, shard_backfill=shard_backfill,
+                         credit_backfill=credit_backfill)
 
 
 def no_stack(cfn, name):
@@ -428,10 +438,46 @@ def test_the_closing_shards_backfill_runs_after_a_deploy_that_succeeded_even_if_
     assert "1 contract(s) not moved" in capsys.readouterr().err
 
 
-def test_the_real_closing_shards_backfill_moves_the_stage_table_s_contracts(monkeypatch):
+def test_the_credit_markers_backfill_runs_after_a_deploy_even_if_the_shards_one_failed(aws, build, capsys):
+    CREDIT_BACKFILLS.clear()
+
+    def broken(table, region):
+        raise RuntimeError("throttled")
+
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               shard_backfill=broken) == 1
+    assert CREDIT_BACKFILLS == [("csp-portal-prod", REGION)]
+    out = capsys.readouterr().out
+    assert 'credit markers backfill: {"failed": 0, "marked": true' in out
+    assert "credit markers backfill: the table is not marked yet" not in out
+    # The table not marked yet (the deploy's pass never marks it): the operator is told to run it again.
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               credit_backfill=lambda table, region: {"organizations": 2, "open_notes": 3, "marked_now": 3,
+                                                      "failed": 0, "marked": False}) == 0
+    out = capsys.readouterr().out
+    assert "credit markers backfill: the table is not marked yet; in a quarter-hour" in out
+    assert "python -m infra.backfill_credit_markers --stage prod" in out
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               credit_backfill=broken) == 1
+    err = capsys.readouterr().err
+    assert "credit markers backfill failed (RuntimeError: throttled)" in err
+    assert "python -m infra.backfill_credit_markers --stage prod" in err
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
+               credit_backfill=lambda table, region: {"organizations": 2, "open_notes": 1, "marked_now": 0,
+                                                      "failed": 1, "marked": False}) == 1
+    assert "1 organisation(s) or note(s) not marked" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module,service,function,run_it", [
+    ("infra.backfill_closing_shards", "chalicelib.services.closing_shards", "backfill_closing_shards",
+     deploy.run_closing_shards_backfill),
+    ("infra.backfill_credit_markers", "chalicelib.services.credit_markers", "backfill_credit_markers",
+     deploy.run_credit_markers_backfill)])
+def test_the_real_marker_backfills_run_against_the_stage_table_and_never_mark_it(
+        monkeypatch, module, service, function, run_it):
     calls = []
-    monkeypatch.setattr("infra.backfill_closing_shards.deps_for",
-                        lambda table, region: calls.append((table, region)) or "deps")
-    monkeypatch.setattr("chalicelib.services.closing_shards.backfill_closing_shards", lambda deps: {"deps": deps})
-    assert deploy.run_closing_shards_backfill("csp-portal-prod", REGION) == {"deps": "deps"}
+    monkeypatch.setattr(f"{module}.deps_for", lambda table, region: calls.append((table, region)) or "deps")
+    monkeypatch.setattr(f"{service}.{function}", lambda deps, may_mark: {"deps": deps, "may_mark": may_mark})
+    # Right after the stack update a Lambda may still run the older code: never the marking pass.
+    assert run_it("csp-portal-prod", REGION) == {"deps": "deps", "may_mark": False}
     assert calls == [("csp-portal-prod", REGION)]

@@ -226,8 +226,8 @@ def test_the_pdf_bench_renders_the_products_documents_and_the_baseline_beside_th
             assert result["before (bytes)"] > 1000 and result["before (median ms)"] > 0, name
 
 
-def test_the_billing_worker_calls_bench_counts_four_requests_per_invoice_on_a_small_world(world, monkeypatch,
-                                                                                          tmp_path):
+def test_the_billing_worker_calls_bench_counts_three_requests_per_invoice_on_a_small_world(world, monkeypatch,
+                                                                                           tmp_path):
     from bench import calls, run as bench
 
     monkeypatch.setattr(bench, "OUT", tmp_path)
@@ -235,8 +235,8 @@ def test_the_billing_worker_calls_bench_counts_four_requests_per_invoice_on_a_sm
     figures = calls.billing_worker_calls(world.deps, 2)
 
     assert figures["outcomes"] == {"issued": 2}
-    assert figures["DynamoDB requests per invoice (billing worker)"] == 4 and figures["met"] is True
-    assert sum(figures["by operation and call site (per invoice)"].values()) == 4
+    assert figures["DynamoDB requests per invoice (billing worker)"] == 3 and figures["met"] is True
+    assert sum(figures["by operation and call site (per invoice)"].values()) == 3
     assert (tmp_path / "billing_worker_calls.json").exists()
 
 

@@ -47,16 +47,17 @@ def november(world):
     return run_id
 
 
-def _deliver(world, run_id, organization_id):
-    """The billing worker's Lambda handler with the contract's message, as SQS delivers it."""
+def _deliver(world, run_id, organization_id, credits_in_collection=True):
+    """The billing worker's Lambda handler with the contract's message, as SQS delivers it (as a
+    run's shard writes it: the table's credit notes all marked in their collections, unless not)."""
     message = {"kind": "bill_contract", "run_id": run_id, "organization_id": organization_id,
-               "closing_date": "2026-11-10"}
+               "closing_date": "2026-11-10", **({"credits_in_collection": True} if credits_in_collection else {})}
     event = world.client.events.generate_sqs_event(message_bodies=[json.dumps(message)],
                                                    queue_name=world.deps.settings.billing_queue_name)
     world.client.lambda_.invoke("bill_contracts", event)
 
 
-def test_the_billing_worker_issues_a_boleto_invoice_in_four_dynamodb_requests(world, november, monkeypatch):
+def test_the_billing_worker_issues_a_boleto_invoice_in_three_dynamodb_requests(world, november, monkeypatch):
     warm, org = billable_organizations(world.deps, 2)
     _deliver(world, november, warm)  # the container's first contract reads the catalog and the counter
     calls = DynamoCalls(monkeypatch)
@@ -67,16 +68,32 @@ def test_the_billing_worker_issues_a_boleto_invoice_in_four_dynamodb_requests(wo
 
     invoice = world.deps.invoices.invoice_for_period(org, date(2026, 11, 10))
     assert invoice is not None and invoice.active_boleto and invoice.nfse and invoice.email_queued_at
-    # The organisation's items, the credits left, the issue, the documents with the email's mark
-    # and the run's count: nothing else.
+    # The organisation's items (the credit notes left among them), the issue, the documents with
+    # the email's mark and the run's count: nothing else.
+    assert [op for op, _ in made] == ["Query", "TransactWriteItems", "TransactWriteItems"], made
+
+
+def test_a_message_from_before_the_credit_markers_queries_the_credit_index(world, november, monkeypatch):
+    """A message without the shard's word that the credit notes are all marked (queued by an older
+    release, or before the backfill): the credits left are read from the index, one more query."""
+    warm, org = billable_organizations(world.deps, 2)
+    _deliver(world, november, warm)
+    calls = DynamoCalls(monkeypatch)
+
+    _deliver(world, november, org, credits_in_collection=False)
+    made = list(calls.calls)
+    monkeypatch.undo()
+
+    assert world.deps.invoices.invoice_for_period(org, date(2026, 11, 10)).email_queued_at
     assert [op for op, _ in made] == ["Query", "Query", "TransactWriteItems", "TransactWriteItems"], made
+    assert made[1][1] == "storage/billing.py:credits_left"
 
 
 def test_the_first_boletos_nosso_numero_is_recorded_with_the_invoice_before_the_bank_is_called(
         world, november, monkeypatch):
     """The issue's transaction records the first boleto's nosso número (the invoice number) for the
     bank's return files: when the bank is called it is there, and the documents step (one write,
-    `test_the_billing_worker_issues_a_boleto_invoice_in_four_dynamodb_requests`) adds no Put of it."""
+    `test_the_billing_worker_issues_a_boleto_invoice_in_three_dynamodb_requests`) adds no Put of it."""
     from chalicelib.adapters.bank import BankUnavailable
     from chalicelib.services import documents
 

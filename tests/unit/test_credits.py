@@ -53,6 +53,17 @@ def test_credits_go_oldest_first_and_what_does_not_fit_stays_for_the_next_invoic
     assert [(b.id, a.remaining_cents) for b, a in used] == [("old", 0), ("new", 4000)]
 
 
+def test_an_invoice_uses_at_most_twenty_notes_the_oldest_and_the_others_wait_for_the_next():
+    # Each note used is two writes in the transaction (the note and its collection marker).
+    notes = [note(f"n{i:02d}", 100, f"2026-11-{i + 1:02d}T00:00:00+00:00") for i in range(25)]
+
+    lines, used = credits.apply_credits([line(20000)], list(reversed(notes)), PERIOD, "inv-13", 13)
+
+    assert credits.MAX_CREDITS_PER_INVOICE == 20
+    assert [b.id for b, _ in used] == [f"n{i:02d}" for i in range(20)]
+    assert sum(l.amount_cents for l in lines) == 20000 - 20 * 100
+
+
 def test_no_lines_use_no_credit():
     assert credits.apply_credits([], [note("a", 5000)], PERIOD, "inv-13", 13) == ([], [])
 

@@ -68,8 +68,9 @@ def test_an_invoice_with_many_skus_and_a_credit_is_issued_in_one_transaction(sku
     invoice = _invoice([f"SKU-{n:02d}" for n in range(skus)])
     InvoiceRepository(tx).issue(invoice, _entry("invoice.issued", f"invoice:{invoice.id}"), credits=[_credit(1)])
     [actions] = tx.transactions
-    # guard, invoice, counter, audit + its outbox item, marker, credit: 7, and 2 per SKU when counted.
-    counted = 7 + 2 * skus <= 100
+    # guard, invoice, counter, audit + its outbox item, spend marker, credit and its place in the
+    # organisation's collection (used up: deleted): 8, and 2 per SKU when counted.
+    counted = 8 + 2 * skus <= 100
     assert _marker_state(actions, invoice.id) == ("counted" if counted else "pending")
     assert len(_spend_updates(actions)) == (2 * skus if counted else 0)
 
@@ -81,11 +82,11 @@ def test_the_first_boletos_record_counts_in_the_issue_transaction_size(skus):
     InvoiceRepository(tx).issue(invoice, _entry("invoice.issued", f"invoice:{invoice.id}"), credits=[_credit(1)],
                                 boleto=("001", "12345670000000007"))
     [actions] = tx.transactions
-    # The 7 above, the boleto's record, and 2 per SKU when counted: 46 SKUs no longer fit.
-    counted = 8 + 2 * skus <= 100
+    # The 8 above, the boleto's record, and 2 per SKU when counted: 46 SKUs no longer fit.
+    counted = 9 + 2 * skus <= 100
     assert _marker_state(actions, invoice.id) == ("counted" if counted else "pending")
     assert len(_spend_updates(actions)) == (2 * skus if counted else 0)
-    assert len(actions) == 8 + (2 * skus if counted else 0)
+    assert len(actions) == 9 + (2 * skus if counted else 0)
 
 
 @pytest.mark.parametrize("skus", [25, 26])

@@ -66,20 +66,24 @@ def email_worker(deps, batches: int = 10, invoice_emails: int = 10_000, recipien
     for key, n in calls.items():
         by_service[key.split(".")[0]] = by_service.get(key.split(".")[0], 0) + n
     dynamodb, s3 = by_service.get("dynamodb", 0) / emails, by_service.get("s3", 0) / emails
+    ses = by_service.get("sesv2", 0) / emails
+    # Each email is one SES send: a count below that means the counter did not see the worker's
+    # calls (or the worker sent nothing), and zeros elsewhere prove nothing.
+    counted = ses >= 1
     quota = from_environ({}).ses_max_send_rate  # the deployed default, not the embedded stack's
     per_invocation = send_rate.share(quota, email_job.MAXIMUM_CONCURRENCY)
     return record("email_worker", {
         "emails sent (batches of 10)": emails,
         "per email: DynamoDB calls": round(dynamodb, 3),
         "per email: DynamoDB calls target": "≤ 0.2 (one claim transaction + one mark per batch of 10)",
-        "per email: DynamoDB calls met": dynamodb <= 0.2 + 1e-9,
+        "per email: DynamoDB calls met": counted and dynamodb <= 0.2 + 1e-9,
         "per email: S3 reads": round(s3, 3),
         "per email: S3 reads target": "0 (attachments from memory)",
-        "per email: S3 reads met": s3 == 0,
-        "per email: SES calls": round(by_service.get("sesv2", 0) / emails, 3),
+        "per email: S3 reads met": counted and s3 == 0,
+        "per email: SES calls": round(ses, 3),
         "calls by operation": dict(sorted(calls.items())),
         "target": "≤ 0.2 DynamoDB and 0 S3 calls per email on the common path",
-        "met": dynamodb <= 0.2 + 1e-9 and s3 == 0,
+        "met": counted and dynamodb <= 0.2 + 1e-9 and s3 == 0,
         "SES_MAX_SEND_RATE default (recipients/s)": quota,
         "event source maximum concurrency": email_job.MAXIMUM_CONCURRENCY,
         "each invocation's pace (recipients/s)": per_invocation,

@@ -361,7 +361,9 @@ def test_a_contract_moved_to_its_shard_while_the_run_reads_is_billed_once(world,
     assert sorted(m["organization_id"] for m in held.contracts) == sorted(organization_ids)
     assert all(invoice is not None for invoice in invoices_of(world, organization_ids).values())
     progress = billing.run_progress(world.deps, run_id)
-    assert (progress["contracts_queued"], progress["processed"], progress["complete"]) == (2, 2, True)
+    # Two contracts, or more when the first ones fell in one shard (organizations_in_two_shards).
+    n = len(organization_ids)
+    assert (progress["contracts_queued"], progress["processed"], progress["complete"]) == (n, n, True)
 
 
 def test_a_shard_message_redelivered_after_it_counted_does_not_queue_a_contract_added_since(world, clock, held):

@@ -2,11 +2,14 @@
 countries, fiscal documents and Powertools utilities the product never reads).
 
 `chalice package` bundles botocore (about 16 MB compressed) because pynamodb depends on it, though
-the runtime ships boto3, botocore and their dependencies. `make package` runs this on its output.
+the runtime ships boto3, botocore and their dependencies. `make package` runs this on its output,
+which also adds each module's bytecode (below).
 Usage: python infra/slim_package.py build/deployment.zip
 """
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import os
 import sys
 import zipfile
@@ -87,21 +90,55 @@ def provided_by_runtime(name: str) -> bool:
     return base in RUNTIME_PROVIDED or base.replace("python_", "") in RUNTIME_PROVIDED or top == "six.py"
 
 
+# Bytecode. Lambda's /var/task is read-only, so a function whose zip has no `__pycache__` compiles
+# every module it imports from source on each cold start (our code and every library's: `chalice
+# package` unpacks wheels, which carry no bytecode). The zip carries it, compiled here for the Lambda
+# runtime's Python (the zip's runtime is the Python that runs `chalice package`: 3.11), as hash-based
+# pycs checked against their source (PEP 552): Lambda's extraction of the zip does not keep the files'
+# times, which a timestamp-based pyc would be checked against. A runtime of another minor version
+# ignores them (another magic number) and compiles as before.
+LAMBDA_CACHE_TAG = "cpython-311"
+
+
+def bytecode(name: str, source: bytes):
+    """(the pyc's name in the zip, its bytes) for a module's source, or None where the source does
+    not compile (a library's Python 2 leftovers: never imported, as pip's own compile skips them)."""
+    try:
+        code = compile(source, name, "exec", dont_inherit=True, optimize=0)  # Lambda runs python without -O
+    except (SyntaxError, ValueError):
+        return None
+    folder, file = os.path.split(name)
+    pyc = f"{folder}/__pycache__/{file[:-3]}.{LAMBDA_CACHE_TAG}.pyc" if folder else \
+        f"__pycache__/{file[:-3]}.{LAMBDA_CACHE_TAG}.pyc"
+    flags = (0b11).to_bytes(4, "little")  # hash-based, checked against the source
+    return pyc, importlib.util.MAGIC_NUMBER + flags + importlib.util.source_hash(source) + marshal.dumps(code)
+
+
 def slim(path: str) -> tuple:
-    """Rewrite the zip without the runtime-provided packages; returns (bytes before, bytes after)."""
+    """Rewrite the zip without the runtime-provided packages, each module with its bytecode;
+    returns (bytes before, bytes after)."""
     before = os.path.getsize(path)
     temporary = path + ".slim"
+    # Only with the runtime's own Python: another one's bytecode would be ignored there.
+    compiling = sys.implementation.cache_tag == LAMBDA_CACHE_TAG
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             name = info.filename
             if (provided_by_runtime(name) or name.startswith(UNUSED_DATA) or unused_holiday_module(name)
-                    or unused_fiscal_part(name) or unused_powertools_part(name)):
+                    or unused_fiscal_part(name) or unused_powertools_part(name)
+                    or (compiling and name.endswith(".pyc"))):
                 continue
-            target.writestr(info, REWRITTEN_INITS.get(name) or source.read(name))
+            content = REWRITTEN_INITS.get(name) or source.read(name)
+            target.writestr(info, content)
+            compiled = bytecode(name, content) if compiling and name.endswith(".py") else None
+            if compiled is not None:
+                pyc = zipfile.ZipInfo(compiled[0], date_time=info.date_time)
+                pyc.compress_type, pyc.external_attr = zipfile.ZIP_DEFLATED, info.external_attr
+                target.writestr(pyc, compiled[1])
     os.replace(temporary, path)
     return before, os.path.getsize(path)
 
 
 if __name__ == "__main__":
     before, after = slim(sys.argv[1])
-    print(f"{sys.argv[1]}: {before / 1e6:.1f} MB → {after / 1e6:.1f} MB (runtime-provided packages left out)")
+    print(f"{sys.argv[1]}: {before / 1e6:.1f} MB → {after / 1e6:.1f} MB (runtime-provided packages left out, bytecode added)")

@@ -21,7 +21,8 @@ modules, interleaved with the baselines, and the medians are compared.
 
 Timed with Lambda's environment (LAMBDA_TASK_ROOT set): there the Tracer is on and patches the
 libraries, as it does in every deployed function; the warm-ups run with it off (no X-Ray daemon).
-Bytecode is written first, as a deployed package has it.
+Bytecode is written first, as the shipped zip carries it (infra/slim_package.py), whatever the
+caller's PYTHONDONTWRITEBYTECODE says.
 """
 from __future__ import annotations
 
@@ -147,8 +148,12 @@ def time_functions(functions: dict, runs: int = 9) -> dict:
     """Median seconds of each cold start, of `import app` and of the two baselines, interleaved run by
     run so that a busy moment weighs on all. `functions`: name -> the modules its first events import."""
     union = sorted({m for modules in functions.values() for m in modules})
-    subprocess.run([sys.executable, "-c", _importing(union)], cwd=PROJECT_DIR, env=_environment(lambda_like=True),
-                   capture_output=True, check=True)  # bytecode written once, as a deployed package has it
+    # Bytecode written once, as the shipped zip carries it (infra/slim_package.py): whatever the
+    # caller's environment says (PYTHONDONTWRITEBYTECODE set, every timed run below would compile
+    # our modules from source, which no deployed function does).
+    priming = {k: v for k, v in _environment(lambda_like=True).items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", _importing(union)], cwd=PROJECT_DIR, env=priming, capture_output=True,
+                   check=True)
     codes = {"bare frameworks": BARE_FRAMEWORKS, "chalice+boto3+pynamodb": CHALICE_BOTO3_PYNAMODB,
              "import app": "import app", **{name: _importing(modules) for name, modules in functions.items()}}
     times = {name: [] for name in codes}

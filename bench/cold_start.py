@@ -10,7 +10,8 @@ handlers only once `app.py` has registered their blueprints. So each cold start 
 libraries its handler reaches): for an event function, what it loads with its middleware. Those
 are recorded, not guessed: a warm-up subprocess imports app, notes `sys.modules`, hands the handler
 one real event against the bench's moto world (the API a customer's first requests; the billing
-worker a message the daily run queued; the email worker the emails the invoice queued; …), and
+worker a shard's message the daily run queued and, apart, a contract's message, which bills it; the
+email worker the emails that invoice queued; …), and
 reports the modules the event added. Fresh subprocesses then time `import app` followed by those
 modules, interleaved with the baselines, and the medians are compared.
 
@@ -168,6 +169,7 @@ def time_functions(functions: dict, runs: int = 9) -> dict:
 # The bench's day for the event functions: 00:10 in São Paulo on 21 Nov 2026, when the daily run
 # bills the contracts that closed on the 20th (the demo organisations').
 NOW = "2026-11-21T03:10:00+00:00"
+CLOSING_DATE = "2026-11-20"
 
 
 def api_request(method: str, path: str, headers: dict | None = None, body: dict | None = None) -> dict:
@@ -197,6 +199,29 @@ def queued_event(deps, queue_name: str, batch_size: int) -> dict | None:
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), AttributeNames=["All"],
                                    MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])
     return sqs_event(queue_name, deps.settings.region, messages) if messages else None
+
+
+def contract_event(deps, closing_date: str) -> dict | None:
+    """The billing worker's SQS event for one contract of the newest run, as its shard's message
+    queues it (the contract billed: documents, PDFs, the NFS-e), or None when no contract closes on
+    that day. Built, not received: the queue's first messages are the run's shards."""
+    import hashlib
+
+    from chalicelib.storage import keys
+    from local.event_pump import sqs_event
+
+    day = int(closing_date[-2:])
+    found = next((org for shard in keys.closing_shards() for _, org in deps.contracts.billable_in_shard(shard, [day])),
+                 None)
+    if found is None:
+        return None
+    [run], _ = deps.billing_runs.recent(limit=1, next_token=None)
+    body = json.dumps({"kind": "bill_contract", "run_id": run["run_id"], "organization_id": found,
+                       "closing_date": closing_date,
+                       **({"credits_in_collection": True} if deps.invoices.credits_in_collection() else {})})
+    return sqs_event(deps.settings.billing_queue_name, deps.settings.region, [{
+        "MessageId": "cold-start", "ReceiptHandle": "cold-start", "Body": body,
+        "MD5OfBody": hashlib.md5(body.encode()).hexdigest(), "Attributes": {"ApproximateReceiveCount": "1"}}])
 
 
 def bounce_notification(address: str) -> dict:
@@ -232,13 +257,20 @@ def first_events(deps, accounts) -> dict:
         ("api", api_request("GET", "/subscriptions", bearer)),
         ("api", api_request("GET", "/invoices", bearer))])}
     found["daily billing schedule (start_billing_run)"] = warm_up([("start_billing_run", scheduled_event())], NOW)
-    for name, handler, queue, batch in (
-            ("billing worker (bill_contracts)", "bill_contracts", settings.billing_queue_name, 1),
-            ("email worker (deliver_emails)", "deliver_emails", settings.email_queue_name, 10),
-            ("provisioning worker (provision_changes)", "provision_changes", settings.provisioning_queue_name, 1),
-            ("webhooks worker (deliver_webhooks)", "deliver_webhooks", settings.webhooks_queue_name, 1)):
+    # The billing worker's container takes both kinds of message: a shard's (the first queued) and
+    # a contract's, which bills it and loads the documents' libraries; the email worker then finds
+    # that invoice's email.
+    def first_queued(name: str, handler: str, queue: str, batch: int) -> None:
         event = queued_event(deps, queue, batch)
         found[name] = warm_up([(handler, event)], NOW) if event else {"modules": [], "answered": ["no message queued"]}
+
+    first_queued("billing worker, a shard's message (bill_contracts)", "bill_contracts", settings.billing_queue_name, 1)
+    contract = contract_event(deps, CLOSING_DATE)
+    found["billing worker, a contract's message (bill_contracts)"] = warm_up([("bill_contracts", contract)], NOW) \
+        if contract else {"modules": [], "answered": ["no contract closes on " + CLOSING_DATE]}
+    first_queued("email worker (deliver_emails)", "deliver_emails", settings.email_queue_name, 10)
+    first_queued("provisioning worker (provision_changes)", "provision_changes", settings.provisioning_queue_name, 1)
+    first_queued("webhooks worker (deliver_webhooks)", "deliver_webhooks", settings.webhooks_queue_name, 1)
     found["mail events (handle_mail_event, SNS)"] = warm_up(
         [("handle_mail_event", bounce_notification("devolvido@bench.example"))], NOW)
     for handler in OTHER_SCHEDULES:

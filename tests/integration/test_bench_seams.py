@@ -310,6 +310,27 @@ def test_a_cold_start_warm_up_runs_a_function_s_first_event_and_names_what_it_im
     assert "app" not in found["modules"]  # imported before the snapshot: the event's own imports only
 
 
+def test_the_billing_worker_s_contract_warm_up_bills_the_contract_and_loads_the_documents_libraries(world):
+    import json
+    from datetime import date
+
+    from bench import cold_start
+
+    [organization_id] = billable_organizations(world.deps, 1)
+    billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
+    event = cold_start.contract_event(world.deps, "2026-11-10")
+    [record] = event["Records"]
+    assert json.loads(record["body"])["organization_id"] == organization_id
+
+    found = cold_start.warm_up([("bill_contracts", event)], cold_start.NOW)
+
+    assert found["answered"] == ["ok"]
+    assert world.deps.invoices.invoice_for_period(organization_id, date(2026, 11, 10)) is not None
+    # What billing loads beyond a shard's message: the PDFs and the NFS-e's XML.
+    assert {"reportlab.pdfgen.canvas", "lxml.etree"} <= set(found["modules"])
+    assert cold_start.contract_event(world.deps, "2026-11-11") is None  # nobody closes on the 11th
+
+
 def test_a_floor_measured_over_a_sample_is_scaled_to_the_runs_invoices():
     from collections import Counter
 

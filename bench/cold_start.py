@@ -204,7 +204,8 @@ def queued_event(deps, queue_name: str, batch_size: int) -> dict | None:
 def contract_event(deps, closing_date: str) -> dict | None:
     """The billing worker's SQS event for one contract of the newest run, as its shard's message
     queues it (the contract billed: documents, PDFs, the NFS-e), or None when no contract closes on
-    that day. Built, not received: the queue's first messages are the run's shards."""
+    that day or no run was started. Built, not received: the queue's first messages are the run's
+    shards."""
     import hashlib
 
     from chalicelib.storage import keys
@@ -215,8 +216,10 @@ def contract_event(deps, closing_date: str) -> dict | None:
                  None)
     if found is None:
         return None
-    [run], _ = deps.billing_runs.recent(limit=1, next_token=None)
-    body = json.dumps({"kind": "bill_contract", "run_id": run["run_id"], "organization_id": found,
+    runs, _ = deps.billing_runs.recent(limit=1, next_token=None)
+    if not runs:  # reported as "no contract", as a missing message is: the other functions still run
+        return None
+    body = json.dumps({"kind": "bill_contract", "run_id": runs[0]["run_id"], "organization_id": found,
                        "closing_date": closing_date,
                        **({"credits_in_collection": True} if deps.invoices.credits_in_collection() else {})})
     return sqs_event(deps.settings.billing_queue_name, deps.settings.region, [{

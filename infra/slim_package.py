@@ -121,6 +121,9 @@ def slim(path: str) -> tuple:
     temporary = path + ".slim"
     # Only with the runtime's own Python: another one's bytecode would be ignored there.
     compiling = sys.implementation.cache_tag == LAMBDA_CACHE_TAG
+    if not compiling:
+        print(f"slim_package: bytecode not added ({sys.implementation.cache_tag}, not the runtime's "
+              f"{LAMBDA_CACHE_TAG}): every cold start will compile what it imports", file=sys.stderr)
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             name = info.filename

@@ -317,6 +317,7 @@ def test_the_billing_worker_s_contract_warm_up_bills_the_contract_and_loads_the_
     from bench import cold_start
 
     [organization_id] = billable_organizations(world.deps, 1)
+    assert cold_start.contract_event(world.deps, "2026-11-10") is None  # no run started: nothing to bill for
     billing.start_run(world.deps, SYSTEM, period="2026-11", closing_days=[10])
     event = cold_start.contract_event(world.deps, "2026-11-10")
     [record] = event["Records"]

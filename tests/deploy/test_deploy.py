@@ -94,6 +94,11 @@ def recorded_shard_backfill(table, region):
 CREDIT_BACKFILLS = []  # the credit notes' markers in their collections (issue #22 §1)
 
 
+def throttled_backfill(table, region):
+    """A backfill whose first request DynamoDB refuses."""
+    raise RuntimeError("throttled")
+
+
 def recorded_credit_backfill(table, region):
     CREDIT_BACKFILLS.append((table, region))
     return {"organizations": 2, "open_notes": 1, "marked_now": 0, "failed": 0, "marked": True}
@@ -296,10 +301,7 @@ def test_the_spend_backfill_runs_only_after_a_deploy_that_succeeded_and_its_fail
     assert run(PROD + ["--confirm", "no"], build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]),
                aws["sts"]) == 0 and BACKFILLS == []
 
-    def broken(table, region):
-        raise RuntimeError("throttled")
-
-    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"], backfill=broken) == 1
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"], backfill=throttled_backfill) == 1
     err = capsys.readouterr().err
     assert "spend backfill failed (RuntimeError: throttled)" in err and "python -m infra.backfill_spend --stage prod" in err
     partial = {"organizations": 1, "invoices": 2, "counted": 1, "already": 0, "failed": 1}
@@ -422,14 +424,11 @@ def test_the_closing_shards_backfill_runs_after_a_deploy_that_succeeded_even_if_
                                                      "marked": True}) == 0
     assert "in a quarter-hour" not in capsys.readouterr().out
 
-    def broken(table, region):
-        raise RuntimeError("throttled")
-
     # The spend backfill failing does not keep the shards' from running; the command still fails.
-    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"], backfill=broken) == 1
+    assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"], backfill=throttled_backfill) == 1
     assert len(SHARD_BACKFILLS) == 2
     assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
-               shard_backfill=broken) == 1
+               shard_backfill=throttled_backfill) == 1
     err = capsys.readouterr().err
     assert "closing shards backfill failed (RuntimeError: throttled)" in err
     assert "python -m infra.backfill_closing_shards --stage prod" in err
@@ -441,11 +440,8 @@ def test_the_closing_shards_backfill_runs_after_a_deploy_that_succeeded_even_if_
 def test_the_credit_markers_backfill_runs_after_a_deploy_even_if_the_shards_one_failed(aws, build, capsys):
     CREDIT_BACKFILLS.clear()
 
-    def broken(table, region):
-        raise RuntimeError("throttled")
-
     assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
-               shard_backfill=broken) == 1
+               shard_backfill=throttled_backfill) == 1
     assert CREDIT_BACKFILLS == [("csp-portal-prod", REGION)]
     out = capsys.readouterr().out
     assert 'credit markers backfill: {"failed": 0, "marked": true' in out
@@ -458,7 +454,7 @@ def test_the_credit_markers_backfill_runs_after_a_deploy_even_if_the_shards_one_
     assert "credit markers backfill: the table is not marked yet; in a quarter-hour" in out
     assert "python -m infra.backfill_credit_markers --stage prod" in out
     assert run(PROD, build(), aws["s3"], RecordingCloudFormation(changes=[CHANGE]), aws["sts"],
-               credit_backfill=broken) == 1
+               credit_backfill=throttled_backfill) == 1
     err = capsys.readouterr().err
     assert "credit markers backfill failed (RuntimeError: throttled)" in err
     assert "python -m infra.backfill_credit_markers --stage prod" in err
